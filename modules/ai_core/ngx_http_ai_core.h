@@ -1,0 +1,308 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * The shared AI core: what every AI gateway module may use.
+ *
+ * The core owns a per-request context (ngx_http_ai_ctx_t).  It reads the
+ * request body once, parses the JSON once into a normalized view, finds
+ * the consumer, watches the response (plain JSON or SSE) to extract token
+ * usage, and exposes $ai_* variables.  Other modules read and write the
+ * context through this header; the core knows none of them.
+ *
+ * Load order: ngx_http_ai_core_module.so must be loaded before any other
+ * ngx_http_ai_*_module.so (they resolve the core's symbols at load time).
+ */
+
+
+#ifndef _NGX_HTTP_AI_CORE_H_INCLUDED_
+#define _NGX_HTTP_AI_CORE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <cjson/cJSON.h>
+
+#include "ngx_http_ai_sse.h"
+
+
+/* endpoint kinds, from the request URI */
+#define NGX_HTTP_AI_EP_UNKNOWN          0
+#define NGX_HTTP_AI_EP_CHAT             1   /* OpenAI chat/completions */
+#define NGX_HTTP_AI_EP_EMBEDDINGS       2   /* OpenAI embeddings */
+#define NGX_HTTP_AI_EP_MODELS           3   /* OpenAI models */
+#define NGX_HTTP_AI_EP_MESSAGES         4   /* Anthropic messages */
+#define NGX_HTTP_AI_EP_GEMINI           5   /* Gemini generateContent */
+
+
+/* wire formats (of a door or of an upstream) */
+#define NGX_HTTP_AI_FMT_OPENAI          0
+#define NGX_HTTP_AI_FMT_ANTHROPIC       1
+#define NGX_HTTP_AI_FMT_GEMINI          2
+
+
+/* ai_auth */
+#define NGX_HTTP_AI_AUTH_OFF            0
+#define NGX_HTTP_AI_AUTH_OPTIONAL       1
+#define NGX_HTTP_AI_AUTH_REQUIRED       2
+
+
+#define NGX_HTTP_AI_UNSET               -1
+
+
+typedef struct {
+    ngx_str_t                   role;
+    ngx_str_t                   text;      /* all text parts, joined by \n */
+    cJSON                      *json;      /* the message object */
+    ngx_uint_t                  nparts;    /* content parts (1 for strings) */
+    unsigned                    images:1;
+    unsigned                    tool_calls:1;
+} ngx_http_ai_message_t;
+
+
+/* the normalized view of a request, built once by the core */
+
+typedef struct {
+    ngx_uint_t                  endpoint;   /* NGX_HTTP_AI_EP_* */
+    ngx_uint_t                  format;     /* NGX_HTTP_AI_FMT_*: the door */
+
+    ngx_str_t                   body;       /* the raw body, contiguous */
+    cJSON                      *json;       /* parsed body, freed with r */
+
+    ngx_str_t                   model;
+    ngx_str_t                   system;     /* top-level system text */
+    ngx_array_t                 messages;   /* ngx_http_ai_message_t */
+
+    ngx_int_t                   max_tokens; /* NGX_HTTP_AI_UNSET if absent */
+    size_t                      text_len;   /* bytes of text, all messages */
+
+    unsigned                    stream:1;
+    unsigned                    include_usage:1;
+    unsigned                    tools:1;
+    unsigned                    parsed:1;
+} ngx_http_ai_request_t;
+
+
+typedef struct {
+    ngx_int_t                   prompt_tokens;
+    ngx_int_t                   completion_tokens;
+    ngx_int_t                   total_tokens;
+    ngx_int_t                   cached_tokens;
+    ngx_int_t                   reasoning_tokens;
+    unsigned                    found:1;
+} ngx_http_ai_usage_t;
+
+
+typedef struct ngx_http_ai_ctx_s  ngx_http_ai_ctx_t;
+
+
+/*
+ * A response event: one SSE event (stream) or the whole JSON body (plain).
+ * Handlers get the JSON with ngx_http_ai_event_json(): it is parsed once,
+ * on first use, and freed by the core after the handlers ran.  An event
+ * with last set and no data tells that the response ended.
+ */
+
+typedef struct {
+    ngx_str_t                   name;      /* SSE "event:", may be empty */
+    ngx_str_t                   data;      /* SSE data or the whole body */
+    cJSON                      *json;
+    unsigned                    done:1;    /* "[DONE]" or terminal event */
+    unsigned                    last:1;    /* the response ended */
+    unsigned                    parsed:1;  /* json was tried */
+} ngx_http_ai_event_t;
+
+
+/*
+ * Response event handlers, registered by modules in their
+ * postconfiguration; called in registration order for each event of an
+ * AI response.  A handler may append output to *out (see
+ * ngx_http_ai_ctx_t.rewrite): when any handler of the request set
+ * ctx->rewrite, the client gets what the handlers produced instead of
+ * the upstream bytes.
+ */
+
+typedef ngx_int_t (*ngx_http_ai_event_handler_pt)(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
+
+
+struct ngx_http_ai_ctx_s {
+    ngx_http_request_t         *request;
+
+    ngx_http_ai_request_t       req;
+
+    ngx_str_t                   consumer;     /* "" when anonymous */
+
+    /* set by the module that talks to the upstream */
+    ngx_str_t                   provider;
+    ngx_str_t                   target;
+    ngx_str_t                   upstream_model;
+    ngx_uint_t                  upstream_format;   /* NGX_HTTP_AI_FMT_* */
+    ngx_uint_t                  attempts;
+
+    /* set by ai_cache */
+    ngx_str_t                   cache_status;
+
+    /* response side */
+    ngx_http_ai_usage_t         usage;
+    ngx_http_ai_sse_parser_t    sse;
+    ngx_str_t                   resp_body;    /* plain body, when split */
+    size_t                      resp_cap;
+    size_t                      resp_size;    /* bytes seen from upstream */
+    ngx_msec_t                  start;        /* request start, ms */
+    ngx_msec_t                  ttft;         /* first body byte - start */
+    ngx_msec_t                  total;        /* last body byte - start */
+
+    ngx_int_t                   status;       /* the core's own status */
+    ngx_buf_t                  *error_body;   /* replaces an error page */
+
+    unsigned                    body_read:1;
+    unsigned                    watch:1;      /* response is an AI response */
+    unsigned                    is_sse:1;
+    unsigned                    first_byte:1;
+    unsigned                    resp_done:1;  /* terminal event seen */
+    unsigned                    resp_last:1;  /* upstream body ended */
+    unsigned                    rewrite:1;    /* handlers produce output */
+    unsigned                    error:1;      /* the gateway's own error */
+    unsigned                    error_page:1; /* an NGINX page replaced */
+    unsigned                    truncated:1;  /* body over the parse cap */
+};
+
+
+/* the per-request context; NULL if the core is not on for the location */
+ngx_http_ai_ctx_t *ngx_http_ai_get_ctx(ngx_http_request_t *r);
+
+/* the context, created if needed (for handlers that run before the core) */
+ngx_http_ai_ctx_t *ngx_http_ai_create_ctx(ngx_http_request_t *r);
+
+
+/*
+ * Makes the core process requests of the current location (and of the
+ * locations it contains): modules call it from their directive handlers.
+ */
+void ngx_http_ai_core_enable(ngx_conf_t *cf);
+
+
+/* registration of response event handlers (postconfiguration only) */
+ngx_int_t ngx_http_ai_add_event_handler(ngx_conf_t *cf,
+    ngx_http_ai_event_handler_pt handler);
+
+
+/*
+ * Finalizes r with the gateway's JSON error:
+ *   {"error":{"message":..,"type":..,"param":..,"code":..}}
+ * (on the Anthropic door also "type":"error" at the top, which both SDKs
+ * read).  type NULL picks one from the status; param and code may be NULL.
+ * Returns what a phase or content handler should return.
+ */
+ngx_int_t ngx_http_ai_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, const char *param, const char *code,
+    const char *fmt, ...);
+
+/* the same body as ngx_http_ai_error(), in a buffer from r->pool */
+ngx_buf_t *ngx_http_ai_error_body(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, const char *param, const char *code, ngx_str_t *msg);
+
+
+/*
+ * Request normalization (pure: no I/O).  Parses body into req for the
+ * endpoint and door format already set in req; on a client error fills
+ * *param and *err and returns NGX_DECLINED.  The cJSON tree is owned by
+ * the caller (the core frees it with the request pool).
+ */
+ngx_uint_t ngx_http_ai_endpoint(ngx_str_t *uri, ngx_uint_t *format);
+ngx_int_t ngx_http_ai_parse_request(ngx_pool_t *pool,
+    ngx_http_ai_request_t *req, ngx_str_t *model_from_uri,
+    const char **param, ngx_str_t *err);
+
+/*
+ * Usage from a response body or a stream event's data (pure): finds the
+ * format's usage object ("usage", or "usageMetadata" for Gemini; the last
+ * one, which is where every provider puts it) and parses only that.
+ * Fields present are set, others are left alone, so that successive
+ * stream events (Anthropic's message_start, then message_delta) add up.
+ * Returns NGX_OK if usage was found, NGX_DECLINED if not.
+ */
+ngx_int_t ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
+    ngx_http_ai_usage_t *usage);
+
+/* is this stream event the format's terminal event? (pure) */
+ngx_uint_t ngx_http_ai_event_is_final(ngx_uint_t format, ngx_str_t *name,
+    ngx_str_t *data);
+
+/* the parsed JSON of an event, parsed on first use; NULL if not JSON */
+cJSON *ngx_http_ai_event_json(ngx_http_ai_event_t *ev);
+
+/* strings for a format ("openai", "anthropic", "gemini") */
+ngx_str_t *ngx_http_ai_format_name(ngx_uint_t format);
+
+
+/* ---------------------------------------------------------------------
+ * The store: a small asynchronous key/value interface.  Backends: shared
+ * memory (built in); others (Redis) plug in behind the same calls.
+ *
+ * Each call returns NGX_OK when the operation completed at once (the
+ * shared-memory backend always does; op->handler is NOT called then),
+ * NGX_AGAIN when op->handler will be called later from the event loop,
+ * or NGX_ERROR.  After completion op->rc is NGX_OK, NGX_DECLINED (not
+ * found) or NGX_ERROR.
+ */
+
+typedef struct ngx_http_ai_store_s     ngx_http_ai_store_t;
+typedef struct ngx_http_ai_store_op_s  ngx_http_ai_store_op_t;
+
+typedef void (*ngx_http_ai_store_handler_pt)(ngx_http_ai_store_op_t *op);
+
+struct ngx_http_ai_store_op_s {
+    ngx_str_t                       key;
+    ngx_str_t                       value;    /* set: input; get: output */
+    int64_t                         delta;    /* incr: input */
+    int64_t                         number;   /* incr: the new value */
+    ngx_msec_t                      ttl;      /* 0: no expiry */
+    ngx_int_t                       rc;
+
+    ngx_pool_t                     *pool;     /* where get copies value */
+    ngx_log_t                      *log;
+    ngx_http_ai_store_handler_pt    handler;
+    void                           *data;
+};
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_int_t                     (*get)(ngx_http_ai_store_t *store,
+                                         ngx_http_ai_store_op_t *op);
+    ngx_int_t                     (*set)(ngx_http_ai_store_t *store,
+                                         ngx_http_ai_store_op_t *op);
+    ngx_int_t                     (*incr)(ngx_http_ai_store_t *store,
+                                          ngx_http_ai_store_op_t *op);
+    ngx_int_t                     (*del)(ngx_http_ai_store_t *store,
+                                         ngx_http_ai_store_op_t *op);
+} ngx_http_ai_store_backend_t;
+
+struct ngx_http_ai_store_s {
+    ngx_str_t                       name;
+    ngx_http_ai_store_backend_t    *backend;
+    void                           *data;     /* the backend's */
+    ngx_uint_t                      defined;  /* unsigned  defined:1; */
+    u_char                         *file;     /* where first referenced */
+    ngx_uint_t                      line;
+};
+
+/* a store by name, defined by "ai_store" before or after this call */
+ngx_http_ai_store_t *ngx_http_ai_store_add(ngx_conf_t *cf, ngx_str_t *name);
+
+ngx_int_t ngx_http_ai_store_get(ngx_http_ai_store_t *store,
+    ngx_http_ai_store_op_t *op);
+ngx_int_t ngx_http_ai_store_set(ngx_http_ai_store_t *store,
+    ngx_http_ai_store_op_t *op);
+ngx_int_t ngx_http_ai_store_incr(ngx_http_ai_store_t *store,
+    ngx_http_ai_store_op_t *op);
+ngx_int_t ngx_http_ai_store_del(ngx_http_ai_store_t *store,
+    ngx_http_ai_store_op_t *op);
+
+
+extern ngx_module_t  ngx_http_ai_core_module;
+
+
+#endif /* _NGX_HTTP_AI_CORE_H_INCLUDED_ */

@@ -1,0 +1,413 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * Consumers: client ("virtual") keys mapped to consumer names.  Only the
+ * SHA-256 digest of each key is kept; a presented key is hashed, looked up
+ * by binary search and compared in constant time.  The key is never
+ * logged, and it is not forwarded by ai_proxy.
+ */
+
+
+#include "ngx_http_ai_core_module.h"
+
+#include <openssl/evp.h>
+#include <openssl/crypto.h>
+
+
+static ngx_int_t ngx_http_ai_consumer_add(ngx_conf_t *cf,
+    ngx_http_ai_core_main_conf_t *amcf, ngx_str_t *name, ngx_str_t *key);
+static ngx_int_t ngx_http_ai_key_digest(u_char *data, size_t len,
+    u_char *digest);
+static int ngx_libc_cdecl ngx_http_ai_consumer_cmp(const void *one,
+    const void *two);
+static ngx_int_t ngx_http_ai_client_key(ngx_http_request_t *r,
+    ngx_str_t *key);
+static ngx_table_elt_t *ngx_http_ai_find_header(ngx_http_request_t *r,
+    char *name, size_t len);
+
+
+char *
+ngx_http_ai_consumer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_core_main_conf_t *amcf = conf;
+
+    u_char     *p;
+    ngx_str_t  *value, key;
+
+    value = cf->args->elts;
+    key = value[2];
+
+    if (key.len > 4 && ngx_strncmp(key.data, "env:", 4) == 0) {
+        p = (u_char *) getenv((char *) key.data + 4);
+
+        if (p == NULL || *p == '\0') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ai_consumer \"%V\": environment variable "
+                               "\"%s\" is not set (add \"env %s;\" to the "
+                               "main context)", &value[1], key.data + 4,
+                               key.data + 4);
+            return NGX_CONF_ERROR;
+        }
+
+        key.data = p;
+        key.len = ngx_strlen(p);
+    }
+
+    if (ngx_http_ai_consumer_add(cf, amcf, &value[1], &key) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A file of "name key" lines; "#" starts a comment.
+ */
+
+char *
+ngx_http_ai_consumers_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_core_main_conf_t *amcf = conf;
+
+    u_char           *p, *last, *eol, *start;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t        *value, file, name, key, content;
+    ngx_uint_t        line;
+    ngx_file_info_t   fi;
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "ai_consumers_file: cannot open \"%V\"", &file);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "ai_consumers_file: cannot stat \"%V\"", &file);
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    content.len = ngx_file_size(&fi);
+    content.data = ngx_pnalloc(cf->temp_pool, content.len + 1);
+    if (content.data == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, content.data, content.len);
+
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) content.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "ai_consumers_file: cannot read \"%V\"", &file);
+        return NGX_CONF_ERROR;
+    }
+
+    p = content.data;
+    last = p + content.len;
+
+    for (line = 1; p < last; line++, p = eol + 1) {
+
+        eol = ngx_strlchr(p, last, LF);
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        while (p < eol && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p == eol || *p == '#') {
+            continue;
+        }
+
+        start = p;
+
+        while (p < eol && *p != ' ' && *p != '\t') {
+            p++;
+        }
+
+        name.data = start;
+        name.len = p - start;
+
+        while (p < eol && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < eol && *p != ' ' && *p != '\t' && *p != CR) {
+            p++;
+        }
+
+        key.data = start;
+        key.len = p - start;
+
+        if (key.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ai_consumers_file: \"%V\", line %ui: "
+                               "expected \"name key\"", &file, line);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_ai_consumer_add(cf, amcf, &name, &key) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_consumer_add(ngx_conf_t *cf, ngx_http_ai_core_main_conf_t *amcf,
+    ngx_str_t *name, ngx_str_t *key)
+{
+    ngx_http_ai_consumer_t  *c;
+
+    if (key->len < 8) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the key of consumer \"%V\" is too short "
+                           "(at least 8 characters)", name);
+        return NGX_ERROR;
+    }
+
+    c = ngx_array_push(&amcf->consumers);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->name.len = name->len;
+    c->name.data = ngx_pstrdup(cf->pool, name);
+    if (c->name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ai_key_digest(key->data, key->len, c->digest) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_consumers_init(ngx_conf_t *cf, ngx_http_ai_core_main_conf_t *amcf)
+{
+    ngx_uint_t               i;
+    ngx_http_ai_consumer_t  *c;
+
+    if (amcf->consumers.nelts == 0) {
+        return NGX_OK;
+    }
+
+    ngx_qsort(amcf->consumers.elts, amcf->consumers.nelts,
+              sizeof(ngx_http_ai_consumer_t), ngx_http_ai_consumer_cmp);
+
+    c = amcf->consumers.elts;
+
+    for (i = 1; i < amcf->consumers.nelts; i++) {
+        if (ngx_memcmp(c[i - 1].digest, c[i].digest,
+                       NGX_HTTP_AI_KEY_DIGEST_LEN)
+            == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "consumers \"%V\" and \"%V\" have the same "
+                               "key", &c[i - 1].name, &c[i].name);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Returns NGX_DECLINED to go on, or what the phase handler returns (an
+ * error was sent).
+ */
+
+ngx_int_t
+ngx_http_ai_core_identify(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
+    ngx_http_ai_core_loc_conf_t *alcf)
+{
+    u_char                         digest[NGX_HTTP_AI_KEY_DIGEST_LEN];
+    ngx_int_t                      lo, hi, mid, cmp;
+    ngx_str_t                      key;
+    ngx_http_ai_consumer_t        *c;
+    ngx_http_ai_core_main_conf_t  *amcf;
+
+    if (alcf->auth == NGX_HTTP_AI_AUTH_OFF) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_client_key(r, &key) != NGX_OK) {
+
+        if (alcf->auth == NGX_HTTP_AI_AUTH_OPTIONAL) {
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_ai_error(r, NGX_HTTP_UNAUTHORIZED, NULL, NULL, NULL,
+                                 "missing API key: send it in the "
+                                 "\"Authorization: Bearer\" or \"x-api-key\" "
+                                 "header");
+    }
+
+    if (ngx_http_ai_key_digest(key.data, key.len, digest) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_core_module);
+    c = amcf->consumers.elts;
+
+    lo = 0;
+    hi = (ngx_int_t) amcf->consumers.nelts - 1;
+
+    while (lo <= hi) {
+        mid = (lo + hi) / 2;
+
+        cmp = ngx_memcmp(digest, c[mid].digest, NGX_HTTP_AI_KEY_DIGEST_LEN);
+
+        if (cmp == 0) {
+            break;
+        }
+
+        if (cmp < 0) {
+            hi = mid - 1;
+
+        } else {
+            lo = mid + 1;
+        }
+    }
+
+    /* the final decision is a constant time comparison */
+
+    if (lo <= hi
+        && CRYPTO_memcmp(digest, c[mid].digest, NGX_HTTP_AI_KEY_DIGEST_LEN)
+           == 0)
+    {
+        ctx->consumer = c[mid].name;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ai consumer: \"%V\"", &ctx->consumer);
+
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_ai_error(r, NGX_HTTP_UNAUTHORIZED, NULL, NULL, NULL,
+                             "invalid API key");
+}
+
+
+static ngx_int_t
+ngx_http_ai_client_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h && h->value.len > 7
+        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
+    {
+        key->data = h->value.data + 7;
+        key->len = h->value.len - 7;
+
+        while (key->len && key->data[0] == ' ') {
+            key->data++;
+            key->len--;
+        }
+
+        if (key->len) {
+            return NGX_OK;
+        }
+    }
+
+    h = ngx_http_ai_find_header(r, "x-api-key", sizeof("x-api-key") - 1);
+
+    if (h == NULL) {
+        h = ngx_http_ai_find_header(r, "api-key", sizeof("api-key") - 1);
+    }
+
+    if (h == NULL) {
+        h = ngx_http_ai_find_header(r, "x-goog-api-key",
+                                    sizeof("x-goog-api-key") - 1);
+    }
+
+    if (h && h->value.len) {
+        *key = h->value;
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_ai_find_header(ngx_http_request_t *r, char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_ai_key_digest(u_char *data, size_t len, u_char *digest)
+{
+    unsigned int  n;
+
+    if (EVP_Digest(data, len, digest, &n, EVP_sha256(), NULL) != 1
+        || n != NGX_HTTP_AI_KEY_DIGEST_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_ai_consumer_cmp(const void *one, const void *two)
+{
+    const ngx_http_ai_consumer_t  *a = one;
+    const ngx_http_ai_consumer_t  *b = two;
+
+    return ngx_memcmp(a->digest, b->digest, NGX_HTTP_AI_KEY_DIGEST_LEN);
+}

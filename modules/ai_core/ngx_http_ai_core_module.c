@@ -1,0 +1,587 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ */
+
+
+#include "ngx_http_ai_core_module.h"
+
+
+static ngx_int_t ngx_http_ai_core_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_core_not_allowed(ngx_http_request_t *r,
+    char *allow);
+static void ngx_http_ai_core_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_core_process_body(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_core_collect_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static void ngx_http_ai_core_json_cleanup(void *data);
+
+static ngx_int_t ngx_http_ai_core_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ai_core_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_ai_core_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_ai_core_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_ai_core_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ai_core_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+
+static ngx_conf_enum_t  ngx_http_ai_auth_modes[] = {
+    { ngx_string("off"), NGX_HTTP_AI_AUTH_OFF },
+    { ngx_string("optional"), NGX_HTTP_AI_AUTH_OPTIONAL },
+    { ngx_string("required"), NGX_HTTP_AI_AUTH_REQUIRED },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_ai_core_commands[] = {
+
+    { ngx_string("ai_core"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_core_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("ai_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_core_loc_conf_t, auth),
+      &ngx_http_ai_auth_modes },
+
+    { ngx_string("ai_consumer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_ai_consumer,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_consumers_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_consumers_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_sse_max_event_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_core_loc_conf_t, max_event_size),
+      NULL },
+
+    { ngx_string("ai_response_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_core_loc_conf_t, max_response_size),
+      NULL },
+
+    { ngx_string("ai_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_store,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_ai_core_module_ctx = {
+    ngx_http_ai_core_preconfiguration,     /* preconfiguration */
+    ngx_http_ai_core_postconfiguration,    /* postconfiguration */
+
+    ngx_http_ai_core_create_main_conf,     /* create main configuration */
+    ngx_http_ai_core_init_main_conf,       /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ai_core_create_loc_conf,      /* create location configuration */
+    ngx_http_ai_core_merge_loc_conf        /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ai_core_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ai_core_module_ctx,          /* module context */
+    ngx_http_ai_core_commands,             /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+ngx_http_ai_ctx_t *
+ngx_http_ai_get_ctx(ngx_http_request_t *r)
+{
+    return ngx_http_get_module_ctx(r->main, ngx_http_ai_core_module);
+}
+
+
+ngx_http_ai_ctx_t *
+ngx_http_ai_create_ctx(ngx_http_request_t *r)
+{
+    ngx_http_ai_ctx_t  *ctx;
+
+    r = r->main;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_core_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ctx->consumer = { 0, NULL };
+     *     ctx->usage = { 0 };
+     *     ...
+     */
+
+    ctx->request = r;
+    ctx->req.endpoint = ngx_http_ai_endpoint(&r->uri, &ctx->req.format);
+    ctx->req.max_tokens = NGX_HTTP_AI_UNSET;
+    ctx->upstream_format = ctx->req.format;
+    ctx->start = (ngx_msec_t) (r->start_sec * 1000 + r->start_msec);
+    ctx->status = NGX_DECLINED;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_ai_core_module);
+
+    return ctx;
+}
+
+
+void
+ngx_http_ai_core_enable(ngx_conf_t *cf)
+{
+    ngx_http_ai_core_loc_conf_t  *alcf;
+
+    alcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_ai_core_module);
+
+    if (alcf->enable == NGX_CONF_UNSET) {
+        alcf->enable = 1;
+    }
+}
+
+
+ngx_int_t
+ngx_http_ai_add_event_handler(ngx_conf_t *cf,
+    ngx_http_ai_event_handler_pt handler)
+{
+    ngx_http_ai_event_handler_pt  *h;
+    ngx_http_ai_core_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_core_module);
+
+    h = ngx_array_push(&amcf->handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = handler;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The REWRITE phase handler: the consumer first (no body is read for an
+ * unknown key), then the body, read once, then the normalized view.
+ * It runs before PREACCESS, so that limits there see the consumer and the
+ * request.
+ */
+
+static ngx_int_t
+ngx_http_ai_core_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_http_ai_ctx_t            *ctx;
+    ngx_http_ai_core_loc_conf_t  *alcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_core_module);
+
+    if (!alcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_core_module);
+
+    if (ctx && ctx->body_read) {
+        /* the phases run again after the body was read */
+        return ctx->status;
+    }
+
+    if (ctx == NULL) {
+        ctx = ngx_http_ai_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    rc = ngx_http_ai_core_identify(r, ctx, alcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    switch (ctx->req.endpoint) {
+
+    case NGX_HTTP_AI_EP_UNKNOWN:
+        /* not an AI request: the location's handler decides */
+        return NGX_DECLINED;
+
+    case NGX_HTTP_AI_EP_MODELS:
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_ai_core_not_allowed(r, "GET, HEAD");
+        }
+
+        return NGX_DECLINED;
+
+    default:
+        break;
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_ai_core_not_allowed(r, "POST");
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_ai_core_body_handler);
+
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return ngx_http_ai_error(r, rc, NULL, NULL, "request_too_large",
+                                 "request body is larger than %O bytes",
+                                 ((ngx_http_core_loc_conf_t *)
+                                  ngx_http_get_module_loc_conf(r,
+                                                     ngx_http_core_module))
+                                 ->client_max_body_size);
+    }
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_ai_core_not_allowed(ngx_http_request_t *r, char *allow)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+
+    return ngx_http_ai_error(r, NGX_HTTP_NOT_ALLOWED, NULL, NULL, NULL,
+                             "method %V is not allowed for %V, use %s",
+                             &r->method_name, &r->uri, allow);
+}
+
+
+static void
+ngx_http_ai_core_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_ai_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_core_module);
+
+    ctx->body_read = 1;
+    ctx->status = ngx_http_ai_core_process_body(r, ctx);
+
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_ai_core_process_body(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
+{
+    u_char              *p;
+    ngx_int_t            rc;
+    ngx_str_t            err, model, *mp;
+    const char          *param;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_ai_core_collect_body(r, &ctx->req.body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->req.body.len == 0) {
+        return ngx_http_ai_error(r, NGX_HTTP_BAD_REQUEST, NULL, NULL, NULL,
+                                 "request body is empty, a JSON object is "
+                                 "expected");
+    }
+
+    mp = NULL;
+
+    if (ctx->req.endpoint == NGX_HTTP_AI_EP_GEMINI) {
+        /* .../models/{model}:generateContent */
+        p = ngx_strlchr(r->uri.data, r->uri.data + r->uri.len, ':');
+        model.data = p;
+
+        while (model.data > r->uri.data && model.data[-1] != '/') {
+            model.data--;
+        }
+
+        model.len = p - model.data;
+        mp = &model;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_ai_core_json_cleanup;
+    cln->data = &ctx->req;
+
+    param = NULL;
+
+    rc = ngx_http_ai_parse_request(r->pool, &ctx->req, mp, &param, &err);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_ai_error(r, NGX_HTTP_BAD_REQUEST, NULL, param, NULL,
+                                 "%V", &err);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai request: model \"%V\" stream:%ui messages:%ui "
+                   "text:%uz", &ctx->req.model, (ngx_uint_t) ctx->req.stream,
+                   ctx->req.messages.nelts, ctx->req.text_len);
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_ai_core_collect_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    off_t         len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    body->len = 0;
+    body->data = NULL;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        /* the usual case: one buffer in memory, no copy */
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, (size_t) len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            /* the body went to a temporary file: read it back */
+            n = ngx_read_file(b->file, p, (size_t) (b->file_last
+                                                    - b->file_pos),
+                              b->file_pos);
+
+            if (n != b->file_last - b->file_pos) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "ai: could not read the request body from "
+                              "\"%V\"", &b->file->name);
+                return NGX_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_core_json_cleanup(void *data)
+{
+    ngx_http_ai_request_t *req = data;
+
+    if (req->json) {
+        cJSON_Delete(req->json);
+        req->json = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ai_core_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ai_core_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_ai_core_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ai_core_handler;
+
+    return ngx_http_ai_core_filter_init(cf);
+}
+
+
+static void *
+ngx_http_ai_core_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ai_core_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_core_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&amcf->handlers, cf->pool, 4,
+                       sizeof(ngx_http_ai_event_handler_pt))
+        != NGX_OK
+        || ngx_array_init(&amcf->consumers, cf->pool, 4,
+                          sizeof(ngx_http_ai_consumer_t))
+           != NGX_OK
+        || ngx_array_init(&amcf->stores, cf->pool, 4,
+                          sizeof(ngx_http_ai_store_t *))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return amcf;
+}
+
+
+static char *
+ngx_http_ai_core_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ai_core_main_conf_t *amcf = conf;
+
+    if (ngx_http_ai_consumers_init(cf, amcf) != NGX_OK
+        || ngx_http_ai_stores_check(cf, amcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_ai_core_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ai_core_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_core_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->auth = NGX_CONF_UNSET_UINT;
+    conf->max_event_size = NGX_CONF_UNSET_SIZE;
+    conf->max_response_size = NGX_CONF_UNSET_SIZE;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_ai_core_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ai_core_loc_conf_t *prev = parent;
+    ngx_http_ai_core_loc_conf_t *conf = child;
+
+    ngx_http_ai_core_main_conf_t  *amcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_uint_value(conf->auth, prev->auth, NGX_HTTP_AI_AUTH_OFF);
+    ngx_conf_merge_size_value(conf->max_event_size, prev->max_event_size,
+                              256 * 1024);
+    ngx_conf_merge_size_value(conf->max_response_size,
+                              prev->max_response_size, 4 * 1024 * 1024);
+
+    if (conf->auth != NGX_HTTP_AI_AUTH_OFF) {
+        amcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_ai_core_module);
+
+        if (amcf->consumers.nelts == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ai_auth\" is on but no consumer keys are "
+                               "defined: use \"ai_consumer\" or "
+                               "\"ai_consumers_file\"");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}

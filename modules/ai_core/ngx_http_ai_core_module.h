@@ -1,0 +1,58 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * Internal to the core: what its files share.  Other modules include
+ * ngx_http_ai_core.h only.
+ */
+
+
+#ifndef _NGX_HTTP_AI_CORE_MODULE_H_INCLUDED_
+#define _NGX_HTTP_AI_CORE_MODULE_H_INCLUDED_
+
+
+#include "ngx_http_ai_core.h"
+
+
+#define NGX_HTTP_AI_KEY_DIGEST_LEN  32
+
+
+typedef struct {
+    ngx_str_t                   name;
+    u_char                      digest[NGX_HTTP_AI_KEY_DIGEST_LEN];
+} ngx_http_ai_consumer_t;
+
+
+typedef struct {
+    ngx_array_t                 handlers;     /* event handlers */
+    ngx_array_t                 consumers;    /* ngx_http_ai_consumer_t */
+    ngx_array_t                 stores;       /* ngx_http_ai_store_t * */
+} ngx_http_ai_core_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_uint_t                  auth;
+    size_t                      max_event_size;
+    size_t                      max_response_size;
+} ngx_http_ai_core_loc_conf_t;
+
+
+ngx_int_t ngx_http_ai_core_identify(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx, ngx_http_ai_core_loc_conf_t *alcf);
+char *ngx_http_ai_consumer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_ai_consumers_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_consumers_init(ngx_conf_t *cf,
+    ngx_http_ai_core_main_conf_t *amcf);
+
+ngx_int_t ngx_http_ai_core_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_error_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_core_add_variables(ngx_conf_t *cf);
+
+char *ngx_http_ai_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_ai_stores_check(ngx_conf_t *cf,
+    ngx_http_ai_core_main_conf_t *amcf);
+
+
+#endif /* _NGX_HTTP_AI_CORE_MODULE_H_INCLUDED_ */

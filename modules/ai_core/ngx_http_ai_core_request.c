@@ -1,0 +1,827 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * The normalized request view.  Pure: the body in, the view out, using
+ * only the given pool (unit tests link this file alone).
+ */
+
+
+#include "ngx_http_ai_core.h"
+
+
+typedef struct {
+    ngx_str_t   suffix;
+    ngx_uint_t  endpoint;
+    ngx_uint_t  format;
+} ngx_http_ai_endpoint_t;
+
+
+static ngx_int_t ngx_http_ai_parse_chat(ngx_pool_t *pool,
+    ngx_http_ai_request_t *req, const char **param, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_parse_embeddings(ngx_http_ai_request_t *req,
+    const char **param, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_parse_anthropic(ngx_pool_t *pool,
+    ngx_http_ai_request_t *req, const char **param, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_parse_gemini(ngx_pool_t *pool,
+    ngx_http_ai_request_t *req, const char **param, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_content(ngx_pool_t *pool, cJSON *content,
+    ngx_http_ai_message_t *m, const char *text_key, const char **param,
+    ngx_str_t *err);
+static ngx_int_t ngx_http_ai_get_string(cJSON *obj, const char *name,
+    ngx_uint_t required, ngx_str_t *value, const char **param,
+    ngx_str_t *err);
+static ngx_int_t ngx_http_ai_get_bool(cJSON *obj, const char *name,
+    ngx_uint_t *value, const char **param, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_get_int(cJSON *obj, const char *name,
+    ngx_int_t *value, const char **param, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_invalid(ngx_str_t *err, const char **param,
+    const char *name, const char *msg);
+
+
+static ngx_http_ai_endpoint_t  ngx_http_ai_endpoints[] = {
+    { ngx_string("/chat/completions"), NGX_HTTP_AI_EP_CHAT,
+      NGX_HTTP_AI_FMT_OPENAI },
+    { ngx_string("/embeddings"), NGX_HTTP_AI_EP_EMBEDDINGS,
+      NGX_HTTP_AI_FMT_OPENAI },
+    { ngx_string("/models"), NGX_HTTP_AI_EP_MODELS,
+      NGX_HTTP_AI_FMT_OPENAI },
+    { ngx_string("/messages"), NGX_HTTP_AI_EP_MESSAGES,
+      NGX_HTTP_AI_FMT_ANTHROPIC },
+    { ngx_string(":generateContent"), NGX_HTTP_AI_EP_GEMINI,
+      NGX_HTTP_AI_FMT_GEMINI },
+    { ngx_string(":streamGenerateContent"), NGX_HTTP_AI_EP_GEMINI,
+      NGX_HTTP_AI_FMT_GEMINI },
+    { ngx_null_string, 0, 0 }
+};
+
+
+static ngx_str_t  ngx_http_ai_format_names[] = {
+    ngx_string("openai"),
+    ngx_string("anthropic"),
+    ngx_string("gemini")
+};
+
+
+ngx_str_t *
+ngx_http_ai_format_name(ngx_uint_t format)
+{
+    return &ngx_http_ai_format_names[format];
+}
+
+
+ngx_uint_t
+ngx_http_ai_endpoint(ngx_str_t *uri, ngx_uint_t *format)
+{
+    size_t                   len;
+    u_char                  *p, *last;
+    ngx_http_ai_endpoint_t  *ep;
+
+    len = uri->len;
+    last = uri->data + len;
+
+    /* a trailing slash is forgiven, as the providers do */
+    if (len > 1 && last[-1] == '/') {
+        last--;
+        len--;
+    }
+
+    for (ep = ngx_http_ai_endpoints; ep->suffix.len; ep++) {
+        if (len >= ep->suffix.len
+            && ngx_strncmp(last - ep->suffix.len, ep->suffix.data,
+                           ep->suffix.len)
+               == 0)
+        {
+            *format = ep->format;
+            return ep->endpoint;
+        }
+    }
+
+    /* GET .../models/{id} */
+
+    for (p = last; p > uri->data && p[-1] != '/'; p--) { /* void */ }
+
+    if (p - uri->data > 8 && p < last
+        && ngx_strncmp(p - 8, "/models/", 8) == 0)
+    {
+        *format = NGX_HTTP_AI_FMT_OPENAI;
+        return NGX_HTTP_AI_EP_MODELS;
+    }
+
+    *format = NGX_HTTP_AI_FMT_OPENAI;
+
+    return NGX_HTTP_AI_EP_UNKNOWN;
+}
+
+
+ngx_int_t
+ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
+    ngx_str_t *model_from_uri, const char **param, ngx_str_t *err)
+{
+    cJSON        *json;
+    const char   *end;
+    ngx_int_t     rc;
+    ngx_uint_t    stream;
+
+    end = NULL;
+
+    json = cJSON_ParseWithLengthOpts((const char *) req->body.data,
+                                     req->body.len, &end, 0);
+    if (json == NULL) {
+        if (end == NULL) {
+            end = cJSON_GetErrorPtr();
+        }
+
+        err->data = ngx_pnalloc(pool, 80);
+        if (err->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        err->len = ngx_snprintf(err->data, 80,
+                                "the request body is not valid JSON "
+                                "(error at byte %uz)",
+                                (end && (u_char *) end >= req->body.data
+                                 && (u_char *) end
+                                    <= req->body.data + req->body.len)
+                                ? (size_t) ((u_char *) end - req->body.data)
+                                : req->body.len)
+                   - err->data;
+        return NGX_DECLINED;
+    }
+
+    req->json = json;
+
+    if (end && (u_char *) end < req->body.data + req->body.len) {
+        /* trailing bytes after the value: only white space is allowed */
+
+        while ((u_char *) end < req->body.data + req->body.len) {
+            if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n'
+                && *end != '\0')
+            {
+                ngx_str_set(err, "the request body is not valid JSON "
+                                 "(unexpected data after the object)");
+                return NGX_DECLINED;
+            }
+
+            end++;
+        }
+    }
+
+    if (!cJSON_IsObject(json)) {
+        ngx_str_set(err, "the request body must be a JSON object");
+        return NGX_DECLINED;
+    }
+
+    if (ngx_array_init(&req->messages, pool, 4,
+                       sizeof(ngx_http_ai_message_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    stream = 0;
+
+    if (ngx_http_ai_get_bool(json, "stream", &stream, param, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    req->stream = stream;
+
+    switch (req->endpoint) {
+
+    case NGX_HTTP_AI_EP_CHAT:
+        rc = ngx_http_ai_parse_chat(pool, req, param, err);
+        break;
+
+    case NGX_HTTP_AI_EP_EMBEDDINGS:
+        rc = ngx_http_ai_parse_embeddings(req, param, err);
+        break;
+
+    case NGX_HTTP_AI_EP_MESSAGES:
+        rc = ngx_http_ai_parse_anthropic(pool, req, param, err);
+        break;
+
+    case NGX_HTTP_AI_EP_GEMINI:
+        if (model_from_uri) {
+            req->model = *model_from_uri;
+        }
+
+        rc = ngx_http_ai_parse_gemini(pool, req, param, err);
+        break;
+
+    default:
+        rc = NGX_OK;
+    }
+
+    if (rc == NGX_OK) {
+        req->parsed = 1;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_parse_chat(ngx_pool_t *pool, ngx_http_ai_request_t *req,
+    const char **param, ngx_str_t *err)
+{
+    cJSON                  *json, *messages, *msg, *so, *tools;
+    ngx_uint_t              include;
+    ngx_http_ai_message_t  *m;
+
+    json = req->json;
+
+    if (ngx_http_ai_get_string(json, "model", 1, &req->model, param, err)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    messages = cJSON_GetObjectItemCaseSensitive(json, "messages");
+
+    if (messages == NULL) {
+        return ngx_http_ai_invalid(err, param, "messages",
+                                   "'messages' is required");
+    }
+
+    if (!cJSON_IsArray(messages)) {
+        return ngx_http_ai_invalid(err, param, "messages",
+                                   "'messages' must be an array");
+    }
+
+    if (cJSON_GetArraySize(messages) == 0) {
+        return ngx_http_ai_invalid(err, param, "messages",
+                                   "'messages' must not be empty");
+    }
+
+    cJSON_ArrayForEach(msg, messages) {
+
+        if (!cJSON_IsObject(msg)) {
+            return ngx_http_ai_invalid(err, param, "messages",
+                                       "each message must be an object");
+        }
+
+        m = ngx_array_push(&req->messages);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(m, sizeof(ngx_http_ai_message_t));
+        m->json = msg;
+
+        if (ngx_http_ai_get_string(msg, "role", 1, &m->role, param, err)
+            != NGX_OK)
+        {
+            *param = "messages";
+            return NGX_DECLINED;
+        }
+
+        if (!((m->role.len == 4 && ngx_strncmp(m->role.data, "user", 4) == 0)
+              || (m->role.len == 6
+                  && ngx_strncmp(m->role.data, "system", 6) == 0)
+              || (m->role.len == 9
+                  && ngx_strncmp(m->role.data, "assistant", 9) == 0)
+              || (m->role.len == 4
+                  && ngx_strncmp(m->role.data, "tool", 4) == 0)
+              || (m->role.len == 9
+                  && ngx_strncmp(m->role.data, "developer", 9) == 0)
+              || (m->role.len == 8
+                  && ngx_strncmp(m->role.data, "function", 8) == 0)))
+        {
+            return ngx_http_ai_invalid(err, param, "messages",
+                                       "a message has an unknown 'role': "
+                                       "expected system, developer, user, "
+                                       "assistant or tool");
+        }
+
+        if (ngx_http_ai_content(pool, cJSON_GetObjectItemCaseSensitive(msg,
+                                                                  "content"),
+                                m, "text", param, err)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        if (cJSON_GetObjectItemCaseSensitive(msg, "tool_calls")) {
+            m->tool_calls = 1;
+        }
+
+        req->text_len += m->text.len;
+    }
+
+    if (ngx_http_ai_get_int(json, "max_completion_tokens", &req->max_tokens,
+                            param, err)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (req->max_tokens == NGX_HTTP_AI_UNSET
+        && ngx_http_ai_get_int(json, "max_tokens", &req->max_tokens, param,
+                               err)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    so = cJSON_GetObjectItemCaseSensitive(json, "stream_options");
+
+    if (so && !cJSON_IsNull(so)) {
+        if (!cJSON_IsObject(so)) {
+            return ngx_http_ai_invalid(err, param, "stream_options",
+                                       "'stream_options' must be an object");
+        }
+
+        include = 0;
+
+        if (ngx_http_ai_get_bool(so, "include_usage", &include, param, err)
+            != NGX_OK)
+        {
+            *param = "stream_options";
+            return NGX_DECLINED;
+        }
+
+        req->include_usage = include;
+    }
+
+    tools = cJSON_GetObjectItemCaseSensitive(json, "tools");
+
+    if (tools && !cJSON_IsNull(tools)) {
+        if (!cJSON_IsArray(tools)) {
+            return ngx_http_ai_invalid(err, param, "tools",
+                                       "'tools' must be an array");
+        }
+
+        req->tools = cJSON_GetArraySize(tools) > 0;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_parse_embeddings(ngx_http_ai_request_t *req, const char **param,
+    ngx_str_t *err)
+{
+    cJSON  *input, *item;
+
+    if (ngx_http_ai_get_string(req->json, "model", 1, &req->model, param,
+                               err)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    input = cJSON_GetObjectItemCaseSensitive(req->json, "input");
+
+    if (input == NULL) {
+        return ngx_http_ai_invalid(err, param, "input",
+                                   "'input' is required");
+    }
+
+    if (cJSON_IsString(input)) {
+        req->text_len = ngx_strlen(input->valuestring);
+        return NGX_OK;
+    }
+
+    if (!cJSON_IsArray(input)) {
+        return ngx_http_ai_invalid(err, param, "input",
+                                   "'input' must be a string or an array");
+    }
+
+    cJSON_ArrayForEach(item, input) {
+        if (cJSON_IsString(item)) {
+            req->text_len += ngx_strlen(item->valuestring);
+
+        } else if (cJSON_IsNumber(item) || cJSON_IsArray(item)) {
+            /* token ids: counted as one byte each for estimators */
+            req->text_len++;
+
+        } else {
+            return ngx_http_ai_invalid(err, param, "input",
+                                       "'input' items must be strings or "
+                                       "token arrays");
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_parse_anthropic(ngx_pool_t *pool, ngx_http_ai_request_t *req,
+    const char **param, ngx_str_t *err)
+{
+    cJSON                  *json, *messages, *msg, *system, *tools;
+    ngx_http_ai_message_t  *m, sys;
+
+    json = req->json;
+
+    if (ngx_http_ai_get_string(json, "model", 1, &req->model, param, err)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_get_int(json, "max_tokens", &req->max_tokens, param, err)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (req->max_tokens == NGX_HTTP_AI_UNSET) {
+        return ngx_http_ai_invalid(err, param, "max_tokens",
+                                   "'max_tokens' is required");
+    }
+
+    system = cJSON_GetObjectItemCaseSensitive(json, "system");
+
+    if (system && !cJSON_IsNull(system)) {
+        ngx_memzero(&sys, sizeof(ngx_http_ai_message_t));
+
+        if (ngx_http_ai_content(pool, system, &sys, "text", param, err)
+            != NGX_OK)
+        {
+            *param = "system";
+            return NGX_DECLINED;
+        }
+
+        req->system = sys.text;
+        req->text_len += sys.text.len;
+    }
+
+    messages = cJSON_GetObjectItemCaseSensitive(json, "messages");
+
+    if (messages == NULL) {
+        return ngx_http_ai_invalid(err, param, "messages",
+                                   "'messages' is required");
+    }
+
+    if (!cJSON_IsArray(messages)) {
+        return ngx_http_ai_invalid(err, param, "messages",
+                                   "'messages' must be an array");
+    }
+
+    cJSON_ArrayForEach(msg, messages) {
+
+        if (!cJSON_IsObject(msg)) {
+            return ngx_http_ai_invalid(err, param, "messages",
+                                       "each message must be an object");
+        }
+
+        m = ngx_array_push(&req->messages);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(m, sizeof(ngx_http_ai_message_t));
+        m->json = msg;
+
+        if (ngx_http_ai_get_string(msg, "role", 1, &m->role, param, err)
+            != NGX_OK)
+        {
+            *param = "messages";
+            return NGX_DECLINED;
+        }
+
+        if (!((m->role.len == 4 && ngx_strncmp(m->role.data, "user", 4) == 0)
+              || (m->role.len == 9
+                  && ngx_strncmp(m->role.data, "assistant", 9) == 0)))
+        {
+            return ngx_http_ai_invalid(err, param, "messages",
+                                       "a message has an unknown 'role': "
+                                       "expected user or assistant");
+        }
+
+        if (ngx_http_ai_content(pool, cJSON_GetObjectItemCaseSensitive(msg,
+                                                                  "content"),
+                                m, "text", param, err)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        req->text_len += m->text.len;
+    }
+
+    tools = cJSON_GetObjectItemCaseSensitive(json, "tools");
+
+    if (tools && !cJSON_IsNull(tools)) {
+        if (!cJSON_IsArray(tools)) {
+            return ngx_http_ai_invalid(err, param, "tools",
+                                       "'tools' must be an array");
+        }
+
+        req->tools = cJSON_GetArraySize(tools) > 0;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_parse_gemini(ngx_pool_t *pool, ngx_http_ai_request_t *req,
+    const char **param, ngx_str_t *err)
+{
+    cJSON                  *json, *contents, *msg, *si, *gc, *tools;
+    ngx_http_ai_message_t  *m, sys;
+
+    json = req->json;
+
+    si = cJSON_GetObjectItemCaseSensitive(json, "systemInstruction");
+    if (si == NULL) {
+        si = cJSON_GetObjectItemCaseSensitive(json, "system_instruction");
+    }
+
+    if (si && !cJSON_IsNull(si)) {
+        if (!cJSON_IsObject(si)) {
+            return ngx_http_ai_invalid(err, param, "systemInstruction",
+                                       "'systemInstruction' must be an "
+                                       "object");
+        }
+
+        ngx_memzero(&sys, sizeof(ngx_http_ai_message_t));
+
+        if (ngx_http_ai_content(pool,
+                                cJSON_GetObjectItemCaseSensitive(si, "parts"),
+                                &sys, "text", param, err)
+            != NGX_OK)
+        {
+            *param = "systemInstruction";
+            return NGX_DECLINED;
+        }
+
+        req->system = sys.text;
+        req->text_len += sys.text.len;
+    }
+
+    contents = cJSON_GetObjectItemCaseSensitive(json, "contents");
+
+    if (contents == NULL) {
+        return ngx_http_ai_invalid(err, param, "contents",
+                                   "'contents' is required");
+    }
+
+    if (!cJSON_IsArray(contents)) {
+        return ngx_http_ai_invalid(err, param, "contents",
+                                   "'contents' must be an array");
+    }
+
+    cJSON_ArrayForEach(msg, contents) {
+
+        if (!cJSON_IsObject(msg)) {
+            return ngx_http_ai_invalid(err, param, "contents",
+                                       "each content must be an object");
+        }
+
+        m = ngx_array_push(&req->messages);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(m, sizeof(ngx_http_ai_message_t));
+        m->json = msg;
+
+        if (ngx_http_ai_get_string(msg, "role", 0, &m->role, param, err)
+            != NGX_OK)
+        {
+            *param = "contents";
+            return NGX_DECLINED;
+        }
+
+        if (m->role.len == 0) {
+            ngx_str_set(&m->role, "user");
+        }
+
+        if (ngx_http_ai_content(pool,
+                                cJSON_GetObjectItemCaseSensitive(msg, "parts"),
+                                m, "text", param, err)
+            != NGX_OK)
+        {
+            *param = "contents";
+            return NGX_DECLINED;
+        }
+
+        req->text_len += m->text.len;
+    }
+
+    gc = cJSON_GetObjectItemCaseSensitive(json, "generationConfig");
+
+    if (gc && cJSON_IsObject(gc)
+        && ngx_http_ai_get_int(gc, "maxOutputTokens", &req->max_tokens,
+                               param, err)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    tools = cJSON_GetObjectItemCaseSensitive(json, "tools");
+    req->tools = (tools && cJSON_IsArray(tools)
+                  && cJSON_GetArraySize(tools) > 0);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Message content: a string, null, or an array of parts; the text of the
+ * text parts is joined with LF into m->text (no copy for a plain string).
+ */
+
+static ngx_int_t
+ngx_http_ai_content(ngx_pool_t *pool, cJSON *content, ngx_http_ai_message_t *m,
+    const char *text_key, const char **param, ngx_str_t *err)
+{
+    u_char  *p;
+    size_t   len;
+    cJSON   *part, *text, *type;
+
+    if (content == NULL || cJSON_IsNull(content)) {
+        return NGX_OK;
+    }
+
+    if (cJSON_IsString(content)) {
+        m->text.data = (u_char *) content->valuestring;
+        m->text.len = ngx_strlen(content->valuestring);
+        m->nparts = 1;
+        return NGX_OK;
+    }
+
+    if (!cJSON_IsArray(content)) {
+        return ngx_http_ai_invalid(err, param, "messages",
+                                   "message 'content' must be a string or "
+                                   "an array of parts");
+    }
+
+    len = 0;
+
+    cJSON_ArrayForEach(part, content) {
+
+        if (!cJSON_IsObject(part)) {
+            return ngx_http_ai_invalid(err, param, "messages",
+                                       "each content part must be an "
+                                       "object");
+        }
+
+        m->nparts++;
+
+        text = cJSON_GetObjectItemCaseSensitive(part, text_key);
+
+        if (text) {
+            if (!cJSON_IsString(text)) {
+                return ngx_http_ai_invalid(err, param, "messages",
+                                           "a content part's 'text' must be "
+                                           "a string");
+            }
+
+            len += ngx_strlen(text->valuestring) + 1;
+            continue;
+        }
+
+        type = cJSON_GetObjectItemCaseSensitive(part, "type");
+
+        if (cJSON_GetObjectItemCaseSensitive(part, "image_url")
+            || cJSON_GetObjectItemCaseSensitive(part, "inlineData")
+            || cJSON_GetObjectItemCaseSensitive(part, "inline_data")
+            || (cJSON_IsString(type)
+                && ngx_strcmp(type->valuestring, "image") == 0))
+        {
+            m->images = 1;
+        }
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->text.data = p;
+
+    cJSON_ArrayForEach(part, content) {
+        text = cJSON_GetObjectItemCaseSensitive(part, text_key);
+
+        if (text) {
+            if (p != m->text.data) {
+                *p++ = LF;
+            }
+
+            p = ngx_cpymem(p, text->valuestring,
+                           ngx_strlen(text->valuestring));
+        }
+    }
+
+    m->text.len = p - m->text.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_get_string(cJSON *obj, const char *name, ngx_uint_t required,
+    ngx_str_t *value, const char **param, ngx_str_t *err)
+{
+    cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        if (!required) {
+            return NGX_OK;
+        }
+
+        return ngx_http_ai_invalid(err, param, name, NULL);
+    }
+
+    if (!cJSON_IsString(item)) {
+        return ngx_http_ai_invalid(err, param, name, "must be a string");
+    }
+
+    value->data = (u_char *) item->valuestring;
+    value->len = ngx_strlen(item->valuestring);
+
+    if (required && value->len == 0) {
+        return ngx_http_ai_invalid(err, param, name, "must not be empty");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_get_bool(cJSON *obj, const char *name, ngx_uint_t *value,
+    const char **param, ngx_str_t *err)
+{
+    cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return NGX_OK;
+    }
+
+    if (!cJSON_IsBool(item)) {
+        return ngx_http_ai_invalid(err, param, name, "must be a boolean");
+    }
+
+    *value = cJSON_IsTrue(item) ? 1 : 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_get_int(cJSON *obj, const char *name, ngx_int_t *value,
+    const char **param, ngx_str_t *err)
+{
+    cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return NGX_OK;
+    }
+
+    if (!cJSON_IsNumber(item) || item->valuedouble < 0
+        || item->valuedouble != (double) (ngx_int_t) item->valuedouble)
+    {
+        return ngx_http_ai_invalid(err, param, name,
+                                   "must be a non-negative integer");
+    }
+
+    *value = (ngx_int_t) item->valuedouble;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The message is msg itself, or "'name' is required" when msg is NULL,
+ * or "'name' must ..." when msg starts with "must".  A built message lives
+ * in static storage: a worker handles one request at a time here.
+ */
+
+static ngx_int_t
+ngx_http_ai_invalid(ngx_str_t *err, const char **param, const char *name,
+    const char *msg)
+{
+    static u_char  buf[256];
+
+    *param = name;
+
+    if (msg && ngx_strncmp(msg, "must", 4) != 0) {
+        err->data = (u_char *) msg;
+        err->len = ngx_strlen(msg);
+        return NGX_DECLINED;
+    }
+
+    err->data = buf;
+    err->len = ngx_snprintf(buf, sizeof(buf), "'%s' %s", name,
+                            msg ? msg : "is required")
+               - buf;
+
+    return NGX_DECLINED;
+}

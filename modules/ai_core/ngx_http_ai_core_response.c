@@ -1,0 +1,387 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * The response side: a header and a body filter that watch what the
+ * upstream sends on an AI route, without buffering a stream.  TTFT is
+ * taken at the first body byte; SSE goes through the incremental parser
+ * event by event; a plain JSON body is kept (up to a cap) only when it
+ * spans buffers.  Usage is taken from each event; then the modules'
+ * event handlers run.  The upstream's bytes pass through untouched unless
+ * a module asked to rewrite the response (ctx->rewrite).
+ */
+
+
+#include "ngx_http_ai_core_module.h"
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_http_ai_ctx_t          *ctx;
+    ngx_chain_t              ***out;
+} ngx_http_ai_dispatch_t;
+
+
+static ngx_int_t ngx_http_ai_core_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_core_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_ai_core_sse_event(void *data, ngx_str_t *name,
+    ngx_str_t *payload);
+static ngx_int_t ngx_http_ai_core_plain(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx, ngx_buf_t *b, ngx_chain_t ***out);
+static ngx_int_t ngx_http_ai_core_dispatch(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
+static ngx_msec_t ngx_http_ai_core_elapsed(ngx_http_ai_ctx_t *ctx);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_http_ai_core_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ai_core_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_ai_core_body_filter;
+
+    /* the error filter runs first: a replaced page is not watched */
+
+    return ngx_http_ai_error_filter_init(cf);
+}
+
+
+cJSON *
+ngx_http_ai_event_json(ngx_http_ai_event_t *ev)
+{
+    if (!ev->parsed) {
+        ev->parsed = 1;
+
+        if (ev->data.len && !(ev->data.len == 6
+                              && ngx_strncmp(ev->data.data, "[DONE]", 6)
+                                 == 0))
+        {
+            ev->json = cJSON_ParseWithLength((const char *) ev->data.data,
+                                             ev->data.len);
+        }
+    }
+
+    return ev->json;
+}
+
+
+static ngx_int_t
+ngx_http_ai_core_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_ai_ctx_t            *ctx;
+    ngx_http_ai_core_loc_conf_t  *alcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL
+        || ctx->error
+        || ctx->req.endpoint == NGX_HTTP_AI_EP_UNKNOWN
+        || ctx->req.endpoint == NGX_HTTP_AI_EP_MODELS)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->watch = 1;
+
+    if (r->headers_out.content_type.len >= sizeof("text/event-stream") - 1
+        && ngx_strncasecmp(r->headers_out.content_type.data,
+                           (u_char *) "text/event-stream",
+                           sizeof("text/event-stream") - 1)
+           == 0)
+    {
+        alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_core_module);
+
+        ctx->is_sse = 1;
+        ngx_http_ai_sse_init(&ctx->sse, r->pool, alcf->max_event_size);
+    }
+
+    r->filter_need_in_memory = 1;
+
+    if (ctx->rewrite) {
+        ngx_http_clear_content_length(r);
+        ngx_http_clear_accept_ranges(r);
+        ngx_http_weak_etag(r);
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    size_t                   size;
+    ngx_buf_t               *b;
+    ngx_int_t                rc;
+    ngx_chain_t             *cl, *out, **ll;
+    ngx_http_ai_ctx_t       *ctx;
+    ngx_http_ai_event_t      ev;
+    ngx_http_ai_dispatch_t   d;
+
+    if (r != r->main || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL || !ctx->watch || ctx->resp_last) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    out = NULL;
+    ll = &out;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        size = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos) : 0;
+
+        if (size) {
+            if (!ctx->first_byte) {
+                ctx->first_byte = 1;
+                ctx->ttft = ngx_http_ai_core_elapsed(ctx);
+            }
+
+            ctx->resp_size += size;
+
+            if (ctx->is_sse) {
+                d.request = r;
+                d.ctx = ctx;
+                d.out = &ll;
+
+                rc = ngx_http_ai_sse_parse(&ctx->sse, b->pos, b->last,
+                                           ngx_http_ai_core_sse_event, &d);
+
+            } else {
+                rc = ngx_http_ai_core_plain(r, ctx, b, &ll);
+            }
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (b->last_buf) {
+            ctx->resp_last = 1;
+            ctx->total = ngx_http_ai_core_elapsed(ctx);
+
+            if (ctx->is_sse && ngx_http_ai_sse_pending(&ctx->sse)) {
+                ctx->truncated = 1;
+            }
+
+            ngx_memzero(&ev, sizeof(ngx_http_ai_event_t));
+            ev.last = 1;
+
+            if (!ctx->is_sse) {
+                ev.data = ctx->resp_body;
+                ev.done = !ctx->truncated;
+                ctx->resp_done = ev.done;
+
+                if (ev.data.len) {
+                    (void) ngx_http_ai_usage_parse(ctx->upstream_format,
+                                                   &ev.data, &ctx->usage);
+                }
+            }
+
+            if (ngx_http_ai_core_dispatch(r, ctx, &ev, &ll) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ctx->rewrite) {
+            /* the handlers' output replaces the upstream bytes */
+
+            b->pos = b->last;
+
+            if (b->in_file) {
+                b->file_pos = b->file_last;
+            }
+
+            if (b->last_buf || b->flush || b->last_in_chain) {
+                *ll = ngx_alloc_chain_link(r->pool);
+                if (*ll == NULL) {
+                    return NGX_ERROR;
+                }
+
+                (*ll)->buf = ngx_calloc_buf(r->pool);
+                if ((*ll)->buf == NULL) {
+                    return NGX_ERROR;
+                }
+
+                (*ll)->buf->last_buf = b->last_buf;
+                (*ll)->buf->last_in_chain = b->last_in_chain;
+                (*ll)->buf->flush = b->flush || !b->last_buf;
+                (*ll)->next = NULL;
+                ll = &(*ll)->next;
+            }
+        }
+    }
+
+    if (!ctx->rewrite) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    rc = ngx_http_next_body_filter(r, out);
+
+    /* input buffers were consumed: let the upstream reuse them */
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
+{
+    ngx_http_ai_dispatch_t *d = data;
+
+    ngx_http_ai_ctx_t    *ctx;
+    ngx_http_ai_event_t   ev;
+
+    ctx = d->ctx;
+
+    ngx_memzero(&ev, sizeof(ngx_http_ai_event_t));
+    ev.name = *name;
+    ev.data = *payload;
+
+    (void) ngx_http_ai_usage_parse(ctx->upstream_format, payload,
+                                   &ctx->usage);
+
+    if (ngx_http_ai_event_is_final(ctx->upstream_format, name, payload)) {
+        ev.done = 1;
+        ctx->resp_done = 1;
+    }
+
+    return ngx_http_ai_core_dispatch(d->request, ctx, &ev, d->out);
+}
+
+
+/*
+ * A plain body: most often a single buffer, seen whole at last_buf; when
+ * it spans buffers it is copied, up to ai_response_max_size.
+ */
+
+static ngx_int_t
+ngx_http_ai_core_plain(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
+    ngx_buf_t *b, ngx_chain_t ***out)
+{
+    u_char                       *p;
+    size_t                        size, need, cap;
+    ngx_http_ai_core_loc_conf_t  *alcf;
+
+    if (ctx->truncated) {
+        return NGX_OK;
+    }
+
+    size = b->last - b->pos;
+
+    if (ctx->resp_body.len == 0 && b->last_buf) {
+        /* the whole body in one buffer: no copy */
+        ctx->resp_body.data = b->pos;
+        ctx->resp_body.len = size;
+        return NGX_OK;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_core_module);
+
+    need = ctx->resp_body.len + size;
+
+    if (need > alcf->max_response_size) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ai: response body is larger than "
+                      "ai_response_max_size (%uz), usage is not extracted",
+                      alcf->max_response_size);
+        ctx->truncated = 1;
+        ctx->resp_body.len = 0;
+        return NGX_OK;
+    }
+
+    if (need > ctx->resp_cap) {
+
+        if (r->headers_out.content_length_n >= (off_t) need
+            && r->headers_out.content_length_n
+               <= (off_t) alcf->max_response_size)
+        {
+            cap = (size_t) r->headers_out.content_length_n;
+
+        } else {
+            cap = ngx_max(need * 2, 4096);
+            cap = ngx_min(cap, alcf->max_response_size);
+        }
+
+        p = ngx_pnalloc(r->pool, cap);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->resp_body.len) {
+            ngx_memcpy(p, ctx->resp_body.data, ctx->resp_body.len);
+        }
+
+        ctx->resp_body.data = p;
+        ctx->resp_cap = cap;
+    }
+
+    ngx_memcpy(ctx->resp_body.data + ctx->resp_body.len, b->pos, size);
+    ctx->resp_body.len += size;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_core_dispatch(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
+    ngx_http_ai_event_t *ev, ngx_chain_t ***out)
+{
+    ngx_int_t                      rc;
+    ngx_uint_t                     i;
+    ngx_http_ai_event_handler_pt  *h;
+    ngx_http_ai_core_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_core_module);
+
+    h = amcf->handlers.elts;
+    rc = NGX_OK;
+
+    for (i = 0; i < amcf->handlers.nelts; i++) {
+        rc = h[i](r, ctx, ev, out);
+
+        if (rc != NGX_OK) {
+            break;
+        }
+    }
+
+    if (ev->json) {
+        cJSON_Delete(ev->json);
+        ev->json = NULL;
+    }
+
+    return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+static ngx_msec_t
+ngx_http_ai_core_elapsed(ngx_http_ai_ctx_t *ctx)
+{
+    ngx_time_t  *tp;
+    ngx_msec_t   now;
+
+    tp = ngx_timeofday();
+    now = (ngx_msec_t) (tp->sec * 1000 + tp->msec);
+
+    return now > ctx->start ? now - ctx->start : 0;
+}

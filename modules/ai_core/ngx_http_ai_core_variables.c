@@ -1,0 +1,306 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * $ai_* variables.  Values change while the response goes, so none is
+ * cached; a value not known (yet) is "not found" ("-" in access logs).
+ */
+
+
+#include "ngx_http_ai_core_module.h"
+
+
+static ngx_int_t ngx_http_ai_variable_str(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_variable_model(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_variable_stream(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_variable_usage(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_variable_msec(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_variable_attempts(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_variable_endpoint(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_str_t  ngx_http_ai_endpoint_names[] = {
+    ngx_null_string,
+    ngx_string("chat"),
+    ngx_string("embeddings"),
+    ngx_string("models"),
+    ngx_string("messages"),
+    ngx_string("generate_content")
+};
+
+
+static ngx_http_variable_t  ngx_http_ai_core_vars[] = {
+
+    { ngx_string("ai_model"), NULL, ngx_http_ai_variable_model,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_stream"), NULL, ngx_http_ai_variable_stream,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_endpoint"), NULL, ngx_http_ai_variable_endpoint,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_consumer"), NULL, ngx_http_ai_variable_str,
+      offsetof(ngx_http_ai_ctx_t, consumer), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_provider"), NULL, ngx_http_ai_variable_str,
+      offsetof(ngx_http_ai_ctx_t, provider), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_target"), NULL, ngx_http_ai_variable_str,
+      offsetof(ngx_http_ai_ctx_t, target), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_upstream_model"), NULL, ngx_http_ai_variable_str,
+      offsetof(ngx_http_ai_ctx_t, upstream_model),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_cache_status"), NULL, ngx_http_ai_variable_str,
+      offsetof(ngx_http_ai_ctx_t, cache_status), NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
+
+    { ngx_string("ai_attempts"), NULL, ngx_http_ai_variable_attempts,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_prompt_tokens"), NULL, ngx_http_ai_variable_usage,
+      offsetof(ngx_http_ai_usage_t, prompt_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_completion_tokens"), NULL, ngx_http_ai_variable_usage,
+      offsetof(ngx_http_ai_usage_t, completion_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_total_tokens"), NULL, ngx_http_ai_variable_usage,
+      offsetof(ngx_http_ai_usage_t, total_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_cached_tokens"), NULL, ngx_http_ai_variable_usage,
+      offsetof(ngx_http_ai_usage_t, cached_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_reasoning_tokens"), NULL, ngx_http_ai_variable_usage,
+      offsetof(ngx_http_ai_usage_t, reasoning_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_ttft"), NULL, ngx_http_ai_variable_msec,
+      offsetof(ngx_http_ai_ctx_t, ttft), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_response_time"), NULL, ngx_http_ai_variable_msec,
+      offsetof(ngx_http_ai_ctx_t, total), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_ai_core_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_ai_core_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_variable_value(ngx_http_variable_value_t *v, ngx_str_t *s)
+{
+    if (s->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = s->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_variable_str(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    ngx_http_ai_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_ai_variable_value(v, (ngx_str_t *) ((char *) ctx + data));
+}
+
+
+static ngx_int_t
+ngx_http_ai_variable_model(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_ai_variable_value(v, &ctx->req.model);
+}
+
+
+static ngx_int_t
+ngx_http_ai_variable_stream(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t           s;
+    ngx_http_ai_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL || !ctx->req.parsed) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->req.stream) {
+        ngx_str_set(&s, "true");
+
+    } else {
+        ngx_str_set(&s, "false");
+    }
+
+    return ngx_http_ai_variable_value(v, &s);
+}
+
+
+static ngx_int_t
+ngx_http_ai_variable_endpoint(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_ai_variable_value(v,
+                                &ngx_http_ai_endpoint_names[ctx->req.endpoint]);
+}
+
+
+static ngx_int_t
+ngx_http_ai_variable_number(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_int_t n)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%i", n) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_variable_usage(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL || !ctx->usage.found) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_ai_variable_number(r, v,
+                                *(ngx_int_t *) ((char *) &ctx->usage + data));
+}
+
+
+static ngx_int_t
+ngx_http_ai_variable_attempts(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL || ctx->attempts == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_ai_variable_number(r, v, ctx->attempts);
+}
+
+
+/* seconds with milliseconds, as $upstream_response_time */
+
+static ngx_int_t
+ngx_http_ai_variable_msec(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char             *p;
+    ngx_msec_t          ms;
+    ngx_http_ai_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL || !ctx->first_byte) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ms = *(ngx_msec_t *) ((char *) ctx + data);
+
+    if (data == offsetof(ngx_http_ai_ctx_t, total) && !ctx->resp_last) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%T.%03M", (time_t) ms / 1000, ms % 1000) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
