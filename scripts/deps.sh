@@ -1,0 +1,27 @@
+#!/bin/bash
+# Installs what building, running and testing need, from Debian's
+# packages only (and, for the SDK tests, npm).  Idempotent: installs only
+# what is missing.  Run as root on Debian 12.
+
+set -euo pipefail
+
+pkgs=(build-essential cmake nginx nginx-dev libcjson-dev libhiredis-dev
+      libpcre2-dev libssl-dev zlib1g-dev)
+
+if [ "${1:-}" = "--test" ]; then
+    pkgs+=(libcmocka-dev libtest-base-perl libtext-diff-perl curl
+           redis-server nodejs npm)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
+        || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

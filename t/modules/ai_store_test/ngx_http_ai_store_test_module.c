@@ -1,0 +1,250 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * Test-only: "ai_store_test NAME;" answers
+ *   GET /?op=get|set|incr|del&key=K[&value=V][&delta=N][&ttl=MS]
+ * with {"rc":"ok"|"not_found"|"error","value":..,"number":..} through the
+ * core's asynchronous store interface (NGX_AGAIN is handled, so any
+ * backend can be driven).
+ */
+
+
+#include "ngx_http_ai_core.h"
+
+
+typedef struct {
+    ngx_http_ai_store_t        *store;
+} ngx_http_ai_store_test_loc_conf_t;
+
+
+typedef struct {
+    ngx_http_ai_store_op_t      op;
+    ngx_str_t                   name;
+    ngx_http_request_t         *request;
+} ngx_http_ai_store_test_ctx_t;
+
+
+static ngx_int_t ngx_http_ai_store_test_handler(ngx_http_request_t *r);
+static void ngx_http_ai_store_test_done(ngx_http_ai_store_op_t *op);
+static ngx_int_t ngx_http_ai_store_test_send(ngx_http_request_t *r,
+    ngx_http_ai_store_test_ctx_t *ctx);
+static void *ngx_http_ai_store_test_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ai_store_test(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_command_t  ngx_http_ai_store_test_commands[] = {
+
+    { ngx_string("ai_store_test"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_store_test,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_ai_store_test_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ai_store_test_create_loc_conf, /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ai_store_test_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ai_store_test_module_ctx,    /* module context */
+    ngx_http_ai_store_test_commands,       /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_ai_store_test_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                           rc;
+    ngx_str_t                           val;
+    ngx_http_ai_store_test_ctx_t       *ctx;
+    ngx_http_ai_store_test_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_store_test_module);
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_store_test_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->op.pool = r->pool;
+    ctx->op.log = r->connection->log;
+    ctx->op.handler = ngx_http_ai_store_test_done;
+    ctx->op.data = ctx;
+
+    if (ngx_http_arg(r, (u_char *) "op", 2, &ctx->name) != NGX_OK
+        || ngx_http_arg(r, (u_char *) "key", 3, &ctx->op.key) != NGX_OK)
+    {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "value", 5, &ctx->op.value) != NGX_OK) {
+        ngx_str_null(&ctx->op.value);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "delta", 5, &val) == NGX_OK) {
+        if (val.len && val.data[0] == '-') {
+            ctx->op.delta = -ngx_atoof(val.data + 1, val.len - 1);
+
+        } else {
+            ctx->op.delta = ngx_atoof(val.data, val.len);
+        }
+    }
+
+    if (ngx_http_arg(r, (u_char *) "ttl", 3, &val) == NGX_OK) {
+        ctx->op.ttl = (ngx_msec_t) ngx_atoi(val.data, val.len);
+    }
+
+    if (ctx->name.len == 3 && ngx_strncmp(ctx->name.data, "get", 3) == 0) {
+        rc = ngx_http_ai_store_get(slcf->store, &ctx->op);
+
+    } else if (ctx->name.len == 3
+               && ngx_strncmp(ctx->name.data, "set", 3) == 0)
+    {
+        rc = ngx_http_ai_store_set(slcf->store, &ctx->op);
+
+    } else if (ctx->name.len == 4
+               && ngx_strncmp(ctx->name.data, "incr", 4) == 0)
+    {
+        rc = ngx_http_ai_store_incr(slcf->store, &ctx->op);
+
+    } else if (ctx->name.len == 3
+               && ngx_strncmp(ctx->name.data, "del", 3) == 0)
+    {
+        rc = ngx_http_ai_store_del(slcf->store, &ctx->op);
+
+    } else {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ngx_http_ai_store_test_send(r, ctx);
+}
+
+
+static void
+ngx_http_ai_store_test_done(ngx_http_ai_store_op_t *op)
+{
+    ngx_http_ai_store_test_ctx_t *ctx = op->data;
+
+    ngx_http_finalize_request(ctx->request,
+                              ngx_http_ai_store_test_send(ctx->request, ctx));
+}
+
+
+static ngx_int_t
+ngx_http_ai_store_test_send(ngx_http_request_t *r,
+    ngx_http_ai_store_test_ctx_t *ctx)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+    const char   *res;
+
+    res = (ctx->op.rc == NGX_OK) ? "ok"
+          : (ctx->op.rc == NGX_DECLINED) ? "not_found" : "error";
+
+    b = ngx_create_temp_buf(r->pool, 64 + ctx->op.value.len * 6
+                                     + NGX_INT64_LEN);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_sprintf(b->last, "{\"rc\":\"%s\"", res);
+
+    if (ctx->op.rc == NGX_OK && ctx->name.len == 3
+        && ngx_strncmp(ctx->name.data, "get", 3) == 0)
+    {
+        b->last = ngx_cpymem(b->last, ",\"value\":\"", 10);
+        b->last = (u_char *) ngx_escape_json(b->last, ctx->op.value.data,
+                                             ctx->op.value.len);
+        *b->last++ = '"';
+    }
+
+    if (ctx->op.rc == NGX_OK && ctx->name.len == 4) {
+        b->last = ngx_sprintf(b->last, ",\"number\":%L", ctx->op.number);
+    }
+
+    b->last = ngx_cpymem(b->last, "}\n", 2);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static void *
+ngx_http_ai_store_test_create_loc_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_store_test_loc_conf_t));
+}
+
+
+static char *
+ngx_http_ai_store_test(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_store_test_loc_conf_t *slcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    value = cf->args->elts;
+
+    slcf->store = ngx_http_ai_store_add(cf, &value[1]);
+    if (slcf->store == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_ai_store_test_handler;
+
+    return NGX_CONF_OK;
+}
