@@ -190,6 +190,12 @@ ngx_http_ai_sse_line(ngx_http_ai_sse_parser_t *p, u_char *start, size_t len,
             return NGX_OK;
         }
 
+        if (vlen > p->max) {
+            /* the same verdict whether or not the line came in one piece */
+            p->overflow = 1;
+            return NGX_OK;
+        }
+
         if (!p->has_data) {
             p->has_data = 1;
 

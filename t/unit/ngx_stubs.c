@@ -1,0 +1,150 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * The few NGINX functions that the core's pure files call, for unit
+ * tests that link those files alone: pool allocations come from malloc
+ * (freed at exit), ngx_snprintf supports the formats the files use.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <stdio.h>
+#include <stdarg.h>
+
+
+void *
+ngx_palloc(ngx_pool_t *pool, size_t size)
+{
+    return malloc(size ? size : 1);
+}
+
+
+void *
+ngx_pnalloc(ngx_pool_t *pool, size_t size)
+{
+    return malloc(size ? size : 1);
+}
+
+
+void *
+ngx_pcalloc(ngx_pool_t *pool, size_t size)
+{
+    return calloc(1, size ? size : 1);
+}
+
+
+ngx_int_t
+ngx_pfree(ngx_pool_t *pool, void *p)
+{
+    free(p);
+    return NGX_OK;
+}
+
+
+void *
+ngx_array_push(ngx_array_t *a)
+{
+    void  *elt, *new;
+
+    if (a->nelts == a->nalloc) {
+        new = realloc(a->elts, 2 * a->size * a->nalloc);
+        if (new == NULL) {
+            return NULL;
+        }
+
+        a->elts = new;
+        a->nalloc *= 2;
+    }
+
+    elt = (u_char *) a->elts + a->size * a->nelts;
+    a->nelts++;
+
+    return elt;
+}
+
+
+u_char *
+ngx_strnstr(u_char *s1, char *s2, size_t len)
+{
+    size_t  n;
+
+    n = strlen(s2);
+
+    while (len >= n) {
+        if (*s1 == '\0') {
+            return NULL;
+        }
+
+        if (memcmp(s1, s2, n) == 0) {
+            return s1;
+        }
+
+        s1++;
+        len--;
+    }
+
+    return NULL;
+}
+
+
+/* %s, %V, %uz, %ui, %i, %d only */
+
+u_char * ngx_cdecl
+ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
+{
+    int         n;
+    u_char     *p, *last;
+    va_list     args;
+    ngx_str_t  *v;
+
+    p = buf;
+    last = buf + max;
+
+    va_start(args, fmt);
+
+    while (*fmt && p < last) {
+
+        if (*fmt != '%') {
+            *p++ = *fmt++;
+            continue;
+        }
+
+        fmt++;
+
+        if (fmt[0] == 'u' && (fmt[1] == 'z' || fmt[1] == 'i')) {
+            n = snprintf((char *) p, last - p, "%zu", va_arg(args, size_t));
+            fmt += 2;
+
+        } else if (fmt[0] == 'i') {
+            n = snprintf((char *) p, last - p, "%ld",
+                         (long) va_arg(args, ngx_int_t));
+            fmt++;
+
+        } else if (fmt[0] == 'd') {
+            n = snprintf((char *) p, last - p, "%d", va_arg(args, int));
+            fmt++;
+
+        } else if (fmt[0] == 's') {
+            n = snprintf((char *) p, last - p, "%s", va_arg(args, char *));
+            fmt++;
+
+        } else if (fmt[0] == 'V') {
+            v = va_arg(args, ngx_str_t *);
+            n = snprintf((char *) p, last - p, "%.*s", (int) v->len,
+                         v->data);
+            fmt++;
+
+        } else {
+            n = 0;
+        }
+
+        p += ngx_min((size_t) n, (size_t) (last - p));
+    }
+
+    va_end(args);
+
+    return p;
+}

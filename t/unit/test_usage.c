@@ -1,0 +1,165 @@
+
+/*
+ * Unit tests of usage extraction and terminal events, per provider.
+ */
+
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "ngx_http_ai_core.h"
+
+
+static ngx_int_t
+usage(ngx_uint_t format, const char *s, ngx_http_ai_usage_t *u)
+{
+    ngx_str_t  data;
+
+    data.data = (u_char *) s;
+    data.len = strlen(s);
+
+    return ngx_http_ai_usage_parse(format, &data, u);
+}
+
+
+static void
+test_openai_plain(void **state)
+{
+    ngx_http_ai_usage_t  u;
+
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI,
+        "{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":"
+        "\"\\\"usage\\\": {\\\"prompt_tokens\\\": 999}\"}}],"
+        "\"usage\": {\"prompt_tokens\":12,\"completion_tokens\":5,"
+        "\"total_tokens\":17,\"prompt_tokens_details\":{\"cached_tokens\":4},"
+        "\"completion_tokens_details\":{\"reasoning_tokens\":2}}}", &u),
+        NGX_OK);
+
+    assert_true(u.found);
+    assert_int_equal(u.prompt_tokens, 12);
+    assert_int_equal(u.completion_tokens, 5);
+    assert_int_equal(u.total_tokens, 17);
+    assert_int_equal(u.cached_tokens, 4);
+    assert_int_equal(u.reasoning_tokens, 2);
+}
+
+
+static void
+test_openai_stream(void **state)
+{
+    ngx_str_t            name, data;
+    ngx_http_ai_usage_t  u;
+
+    memset(&u, 0, sizeof(u));
+
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI,
+        "{\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}", &u),
+        NGX_DECLINED);
+    assert_false(u.found);
+
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI,
+        "{\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
+        "\"completion_tokens\":4,\"total_tokens\":7}}", &u), NGX_OK);
+    assert_int_equal(u.total_tokens, 7);
+
+    ngx_str_null(&name);
+    ngx_str_set(&data, "[DONE]");
+    assert_true(ngx_http_ai_event_is_final(NGX_HTTP_AI_FMT_OPENAI, &name,
+                                           &data));
+    ngx_str_set(&data, "{\"choices\":[]}");
+    assert_false(ngx_http_ai_event_is_final(NGX_HTTP_AI_FMT_OPENAI, &name,
+                                            &data));
+}
+
+
+static void
+test_anthropic_stream_adds_up(void **state)
+{
+    ngx_str_t            name, data;
+    ngx_http_ai_usage_t  u;
+
+    memset(&u, 0, sizeof(u));
+
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_ANTHROPIC,
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":"
+        "{\"input_tokens\":10,\"cache_creation_input_tokens\":2,"
+        "\"cache_read_input_tokens\":5,\"output_tokens\":1}}}", &u), NGX_OK);
+    assert_int_equal(u.prompt_tokens, 17);
+    assert_int_equal(u.cached_tokens, 5);
+
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_ANTHROPIC,
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+        "\"usage\":{\"output_tokens\":15}}", &u), NGX_OK);
+    assert_int_equal(u.prompt_tokens, 17);
+    assert_int_equal(u.completion_tokens, 15);
+    assert_int_equal(u.total_tokens, 32);
+
+    ngx_str_set(&name, "message_stop");
+    ngx_str_set(&data, "{\"type\":\"message_stop\"}");
+    assert_true(ngx_http_ai_event_is_final(NGX_HTTP_AI_FMT_ANTHROPIC, &name,
+                                           &data));
+    ngx_str_set(&name, "content_block_stop");
+    assert_false(ngx_http_ai_event_is_final(NGX_HTTP_AI_FMT_ANTHROPIC, &name,
+                                            &data));
+}
+
+
+static void
+test_gemini(void **state)
+{
+    ngx_str_t            name, data;
+    ngx_http_ai_usage_t  u;
+
+    memset(&u, 0, sizeof(u));
+
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_GEMINI,
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},"
+        "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":8,"
+        "\"candidatesTokenCount\":3,\"thoughtsTokenCount\":2,"
+        "\"totalTokenCount\":13}}", &u), NGX_OK);
+    assert_int_equal(u.prompt_tokens, 8);
+    assert_int_equal(u.completion_tokens, 5);
+    assert_int_equal(u.reasoning_tokens, 2);
+    assert_int_equal(u.total_tokens, 13);
+
+    ngx_str_null(&name);
+    ngx_str_set(&data, "{\"candidates\":[{\"finishReason\":\"STOP\"}]}");
+    assert_true(ngx_http_ai_event_is_final(NGX_HTTP_AI_FMT_GEMINI, &name,
+                                           &data));
+}
+
+
+static void
+test_garbage(void **state)
+{
+    ngx_http_ai_usage_t  u;
+
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI, "{\"usage\":", &u),
+                     NGX_DECLINED);
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI, "{\"usage\":[1]}", &u),
+                     NGX_DECLINED);
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI, "{\"usage\":{\"prompt_"
+                           "tokens\":\"x\"", &u), NGX_DECLINED);
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI, "", &u), NGX_DECLINED);
+    assert_false(u.found);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openai_plain),
+        cmocka_unit_test(test_openai_stream),
+        cmocka_unit_test(test_anthropic_stream_adds_up),
+        cmocka_unit_test(test_gemini),
+        cmocka_unit_test(test_garbage),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
