@@ -31,6 +31,8 @@ static ngx_int_t ngx_http_ai_core_plain(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_buf_t *b, ngx_chain_t ***out);
 static ngx_int_t ngx_http_ai_core_dispatch(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
+static ngx_chain_t *ngx_http_ai_core_truncated(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t *last);
 static ngx_msec_t ngx_http_ai_core_elapsed(ngx_http_ai_ctx_t *ctx);
 
 
@@ -176,8 +178,15 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             ctx->resp_last = 1;
             ctx->total = ngx_http_ai_core_elapsed(ctx);
 
-            if (ctx->is_sse && ngx_http_ai_sse_pending(&ctx->sse)) {
+            if (ctx->is_sse && !ctx->resp_done) {
                 ctx->truncated = 1;
+
+                if (!ctx->rewrite) {
+                    in = ngx_http_ai_core_truncated(r, ctx, in, cl);
+                    if (in == NULL) {
+                        return NGX_ERROR;
+                    }
+                }
             }
 
             ngx_memzero(&ev, sizeof(ngx_http_ai_event_t));
@@ -371,6 +380,78 @@ ngx_http_ai_core_dispatch(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     }
 
     return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * The upstream ended a stream before its terminal event (it was cut, or
+ * it failed): the client must not take it for a complete answer.  An SSE
+ * "error" event goes before the end; both official SDKs raise it.
+ */
+
+static ngx_chain_t *
+ngx_http_ai_core_truncated(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
+    ngx_chain_t *in, ngx_chain_t *last)
+{
+    ngx_buf_t    *b;
+    ngx_str_t     msg;
+    ngx_chain_t  *out, **ll, *cl, *err;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "ai: the upstream stream ended before its terminal event, "
+                  "an error event is sent");
+
+    if (r->headers_out.status >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return in;
+    }
+
+    ngx_str_set(&msg, "the upstream stream ended before it was complete");
+
+    b = ngx_http_ai_error_body(r, NGX_HTTP_BAD_GATEWAY, NULL, NULL,
+                               "stream_truncated", &msg);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    /* "event: error\ndata: {...}\n\n" around the JSON error */
+
+    err = ngx_alloc_chain_link(r->pool);
+    if (err == NULL) {
+        return NULL;
+    }
+
+    err->buf = ngx_create_temp_buf(r->pool, (b->last - b->pos)
+                                   + sizeof("\nevent: error\ndata: \n\n"));
+    if (err->buf == NULL) {
+        return NULL;
+    }
+
+    b->last--;  /* the error body's own LF */
+
+    err->buf->last = ngx_cpymem(err->buf->last, "\nevent: error\ndata: ",
+                                sizeof("\nevent: error\ndata: ") - 1);
+    err->buf->last = ngx_cpymem(err->buf->last, b->pos, b->last - b->pos);
+    err->buf->last = ngx_cpymem(err->buf->last, "\n\n", 2);
+
+    /* a chain of our own: the links before "last", ours, then "last" on */
+
+    out = NULL;
+    ll = &out;
+
+    for (cl = in; cl != last; cl = cl->next) {
+        *ll = ngx_alloc_chain_link(r->pool);
+        if (*ll == NULL) {
+            return NULL;
+        }
+
+        (*ll)->buf = cl->buf;
+        ll = &(*ll)->next;
+    }
+
+    *ll = err;
+    err->next = last;
+
+    return out;
 }
 
 
