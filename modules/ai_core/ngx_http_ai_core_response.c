@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_ai_core_sse_event(void *data, ngx_str_t *name,
     ngx_str_t *payload);
 static ngx_int_t ngx_http_ai_core_plain(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_buf_t *b, ngx_chain_t ***out);
+static ngx_int_t ngx_http_ai_core_plain_done(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx, ngx_chain_t ***out);
 static ngx_int_t ngx_http_ai_core_dispatch(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
 static ngx_chain_t *ngx_http_ai_core_truncated(ngx_http_request_t *r,
@@ -106,6 +108,9 @@ ngx_http_ai_core_header_filter(ngx_http_request_t *r)
 
         ctx->is_sse = 1;
         ngx_http_ai_sse_init(&ctx->sse, r->pool, alcf->max_event_size);
+
+        /* a cut stream gets an error event: the length may not hold */
+        ngx_http_clear_content_length(r);
     }
 
     r->filter_need_in_memory = 1;
@@ -192,15 +197,18 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             ngx_memzero(&ev, sizeof(ngx_http_ai_event_t));
             ev.last = 1;
 
-            if (!ctx->is_sse) {
-                ev.data = ctx->resp_body;
-                ev.done = !ctx->truncated;
-                ctx->resp_done = ev.done;
+            if (!ctx->is_sse && !ctx->resp_done
+                && r->headers_out.content_length_n >= 0
+                && (off_t) ctx->resp_size != r->headers_out.content_length_n)
+            {
+                /* the upstream closed before the whole body */
+                ctx->truncated = 1;
+            }
 
-                if (ev.data.len) {
-                    (void) ngx_http_ai_usage_parse(ctx->upstream_format,
-                                                   &ev.data, &ctx->usage);
-                }
+            if (!ctx->is_sse && !ctx->resp_done && !ctx->truncated
+                && ngx_http_ai_core_plain_done(r, ctx, &ll) != NGX_OK)
+            {
+                return NGX_ERROR;
             }
 
             if (ngx_http_ai_core_dispatch(r, ctx, &ev, &ll) != NGX_OK) {
@@ -298,11 +306,13 @@ ngx_http_ai_core_plain(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
 
     size = b->last - b->pos;
 
-    if (ctx->resp_body.len == 0 && b->last_buf) {
-        /* the whole body in one buffer: no copy */
+    if (ctx->resp_body.len == 0
+        && (b->last_buf || r->headers_out.content_length_n == (off_t) size))
+    {
+        /* the whole body in one buffer: seen in place, no copy */
         ctx->resp_body.data = b->pos;
         ctx->resp_body.len = size;
-        return NGX_OK;
+        return ngx_http_ai_core_plain_done(r, ctx, out);
     }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_core_module);
@@ -348,7 +358,38 @@ ngx_http_ai_core_plain(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     ngx_memcpy(ctx->resp_body.data + ctx->resp_body.len, b->pos, size);
     ctx->resp_body.len += size;
 
+    if (r->headers_out.content_length_n == (off_t) ctx->resp_body.len) {
+        return ngx_http_ai_core_plain_done(r, ctx, out);
+    }
+
     return NGX_OK;
+}
+
+
+/* the plain body is complete: usage, then the handlers, with the body */
+
+static ngx_int_t
+ngx_http_ai_core_plain_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
+    ngx_chain_t ***out)
+{
+    ngx_http_ai_event_t  ev;
+
+    ngx_memzero(&ev, sizeof(ngx_http_ai_event_t));
+
+    ev.data = ctx->resp_body;
+    ev.done = 1;
+
+    ctx->resp_done = 1;
+
+    if (ev.data.len) {
+        (void) ngx_http_ai_usage_parse(ctx->upstream_format, &ev.data,
+                                       &ctx->usage);
+    }
+
+    /* the body may live in a buffer that is reused once passed on */
+    ngx_str_null(&ctx->resp_body);
+
+    return ngx_http_ai_core_dispatch(r, ctx, &ev, out);
 }
 
 
