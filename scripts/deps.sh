@@ -10,7 +10,14 @@ pkgs=(build-essential cmake nginx nginx-dev libcjson-dev libhiredis-dev
 
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev libtest-base-perl libtext-diff-perl curl
-           redis-server nodejs npm)
+           redis-server)
+
+    # Node.js for the SDK checks: Debian's, unless a node with npm is
+    # already there (some images ship NodeSource's nodejs, which
+    # bundles npm and conflicts with Debian's npm package)
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        pkgs+=(nodejs npm)
+    fi
 fi
 
 missing=()
