@@ -278,3 +278,38 @@ Content-Type: application/json
 --- error_log
 connect() failed (111: Connection refused)
 [error]
+
+
+
+=== TEST 13: cost from the ai_price table (globs, cached tokens, no price)
+--- http_config
+    ai_price "gpt-4o*" input=1 output=2;
+    ai_price "claude-*" input=3.00 output=15.00 cached=0.30;
+    log_format ai '$ai_model $ai_cost';
+--- config
+    location /v1/ {
+        ai_core on;
+        access_log logs/access.log ai;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"llama-3\",\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}"]
+--- response_body_like eval
+["mock reply", "mock reply"]
+--- access_log
+gpt-4o 0.000011
+llama-3 -
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: a bad price is named by nginx -t
+--- http_config
+    ai_price gpt-4o input=cheap output=1;
+--- config
+    location /v1/ { ai_core on; }
+--- must_die
+--- error_log
+ai_price "gpt-4o": invalid price "input=cheap"

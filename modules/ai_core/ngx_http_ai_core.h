@@ -141,8 +141,11 @@ struct ngx_http_ai_ctx_s {
     ngx_uint_t                  upstream_format;   /* NGX_HTTP_AI_FMT_* */
     ngx_uint_t                  attempts;
 
-    /* set by ai_cache */
-    ngx_str_t                   cache_status;
+    /* set by the modules that own them (empty until they exist) */
+    ngx_str_t                   cache_status;   /* ai_cache: HIT, MISS... */
+    ngx_str_t                   guard_verdict;  /* ai_prompt_guard */
+    ngx_str_t                   guard_rule;
+    ngx_str_t                   limit_status;   /* ai_token_limit */
 
     /* response side */
     ngx_http_ai_usage_t         usage;
@@ -233,6 +236,14 @@ ngx_uint_t ngx_http_ai_event_is_final(ngx_uint_t format, ngx_str_t *name,
 
 /* the parsed JSON of an event, parsed on first use; NULL if not JSON */
 cJSON *ngx_http_ai_event_json(ngx_http_ai_event_t *ev);
+
+/*
+ * The cost of the request in US dollars from the "ai_price" table, by the
+ * upstream model (or the requested one) and the usage: NGX_OK, or
+ * NGX_DECLINED when the model has no price or there is no usage.
+ */
+ngx_int_t ngx_http_ai_cost(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
+    double *cost);
 
 /* strings for a format ("openai", "anthropic", "gemini") */
 ngx_str_t *ngx_http_ai_format_name(ngx_uint_t format);

@@ -78,6 +78,13 @@ static ngx_command_t  ngx_http_ai_core_commands[] = {
       offsetof(ngx_http_ai_core_loc_conf_t, max_response_size),
       NULL },
 
+    { ngx_string("ai_price"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_price,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_store"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_ai_store,
@@ -512,6 +519,9 @@ ngx_http_ai_core_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&amcf->stores, cf->pool, 4,
                           sizeof(ngx_http_ai_store_t *))
+           != NGX_OK
+        || ngx_array_init(&amcf->prices, cf->pool, 4,
+                          sizeof(ngx_http_ai_price_t))
            != NGX_OK)
     {
         return NULL;

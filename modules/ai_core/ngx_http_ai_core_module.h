@@ -24,7 +24,16 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                   model;        /* a glob, NUL-terminated */
+    double                      input;        /* USD per million tokens */
+    double                      output;
+    double                      cached;
+} ngx_http_ai_price_t;
+
+
+typedef struct {
     ngx_array_t                 handlers;     /* event handlers */
+    ngx_array_t                 prices;       /* ngx_http_ai_price_t */
     ngx_array_t                 consumers;    /* ngx_http_ai_consumer_t */
     ngx_array_t                 stores;       /* ngx_http_ai_store_t * */
 } ngx_http_ai_core_main_conf_t;
@@ -49,6 +58,8 @@ ngx_int_t ngx_http_ai_consumers_init(ngx_conf_t *cf,
 ngx_int_t ngx_http_ai_core_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_core_add_variables(ngx_conf_t *cf);
+
+char *ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 char *ngx_http_ai_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_ai_stores_check(ngx_conf_t *cf,

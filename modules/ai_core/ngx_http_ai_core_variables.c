@@ -22,6 +22,8 @@ static ngx_int_t ngx_http_ai_variable_msec(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_variable_attempts(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_variable_cost(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_variable_endpoint(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -86,6 +88,20 @@ static ngx_http_variable_t  ngx_http_ai_core_vars[] = {
     { ngx_string("ai_reasoning_tokens"), NULL, ngx_http_ai_variable_usage,
       offsetof(ngx_http_ai_usage_t, reasoning_tokens),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_cost"), NULL, ngx_http_ai_variable_cost,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard"), NULL, ngx_http_ai_variable_str,
+      offsetof(ngx_http_ai_ctx_t, guard_verdict), NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
+
+    { ngx_string("ai_guard_rule"), NULL, ngx_http_ai_variable_str,
+      offsetof(ngx_http_ai_ctx_t, guard_rule), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_limit_status"), NULL, ngx_http_ai_variable_str,
+      offsetof(ngx_http_ai_ctx_t, limit_status), NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
 
     { ngx_string("ai_ttft"), NULL, ngx_http_ai_variable_msec,
       offsetof(ngx_http_ai_ctx_t, ttft), NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -297,6 +313,38 @@ ngx_http_ai_variable_msec(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     }
 
     v->len = ngx_sprintf(p, "%T.%03M", (time_t) ms / 1000, ms % 1000) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+/* US dollars with 6 decimals */
+
+static ngx_int_t
+ngx_http_ai_variable_cost(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char             *p;
+    double              cost;
+    ngx_http_ai_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL || ngx_http_ai_cost(r, ctx, &cost) != NGX_OK) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 8);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%.6f", cost) - p;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
