@@ -313,6 +313,33 @@ ngx_int_t ngx_http_ai_store_del(ngx_http_ai_store_t *store,
     ngx_http_ai_store_op_t *op);
 
 
+/* ---------------------------------------------------------------------
+ * Counters: named monotonic counters in shared memory (summed over the
+ * workers), registered at configuration time by any module and exported
+ * by whichever module shows metrics (ai_log), which needs not know the
+ * module that counts.  The name follows Prometheus conventions and may
+ * carry labels: "ai_key_cooldowns_total{target=\"a\"}".
+ */
+
+typedef struct ngx_http_ai_counter_s  ngx_http_ai_counter_t;
+
+struct ngx_http_ai_counter_s {
+    ngx_str_t                       name;
+    ngx_str_t                       help;
+    ngx_atomic_t                   *value;    /* in shared memory */
+    ngx_http_ai_counter_t          *next;
+};
+
+ngx_http_ai_counter_t *ngx_http_ai_counter_add(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *help);
+
+#define ngx_http_ai_counter_incr(c, n)                                        \
+    (void) ngx_atomic_fetch_add((c)->value, (n))
+
+/* the first registered counter (a list by ->next), NULL if none */
+ngx_http_ai_counter_t *ngx_http_ai_counters(ngx_http_request_t *r);
+
+
 extern ngx_module_t  ngx_http_ai_core_module;
 
 

@@ -527,6 +527,8 @@ ngx_http_ai_core_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    amcf->last_counter = &amcf->counters;
+
     return amcf;
 }
 
@@ -537,7 +539,8 @@ ngx_http_ai_core_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_ai_core_main_conf_t *amcf = conf;
 
     if (ngx_http_ai_consumers_init(cf, amcf) != NGX_OK
-        || ngx_http_ai_stores_check(cf, amcf) != NGX_OK)
+        || ngx_http_ai_stores_check(cf, amcf) != NGX_OK
+        || ngx_http_ai_counters_init(cf, amcf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }

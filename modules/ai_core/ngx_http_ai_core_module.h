@@ -34,6 +34,10 @@ typedef struct {
 typedef struct {
     ngx_array_t                 handlers;     /* event handlers */
     ngx_array_t                 prices;       /* ngx_http_ai_price_t */
+    ngx_http_ai_counter_t      *counters;
+    ngx_http_ai_counter_t     **last_counter;
+    ngx_uint_t                  ncounters;
+    ngx_shm_zone_t             *counters_zone;
     ngx_array_t                 consumers;    /* ngx_http_ai_consumer_t */
     ngx_array_t                 stores;       /* ngx_http_ai_store_t * */
 } ngx_http_ai_core_main_conf_t;
@@ -58,6 +62,9 @@ ngx_int_t ngx_http_ai_consumers_init(ngx_conf_t *cf,
 ngx_int_t ngx_http_ai_core_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_core_add_variables(ngx_conf_t *cf);
+
+ngx_int_t ngx_http_ai_counters_init(ngx_conf_t *cf,
+    ngx_http_ai_core_main_conf_t *amcf);
 
 char *ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 

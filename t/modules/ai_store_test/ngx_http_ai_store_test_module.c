@@ -15,6 +15,7 @@
 
 typedef struct {
     ngx_http_ai_store_t        *store;
+    ngx_http_ai_counter_t      *ops;
 } ngx_http_ai_store_test_loc_conf_t;
 
 
@@ -149,6 +150,9 @@ ngx_http_ai_store_test_handler(ngx_http_request_t *r)
         return NGX_HTTP_BAD_REQUEST;
     }
 
+    /* a core counter, for the metrics exporters' tests */
+    ngx_http_ai_counter_incr(slcf->ops, 1);
+
     if (rc == NGX_AGAIN) {
         r->main->count++;
         return NGX_DONE;
@@ -233,10 +237,18 @@ ngx_http_ai_store_test(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_store_test_loc_conf_t *slcf = conf;
 
-    ngx_str_t                 *value;
+    ngx_str_t                 *value, name, help;
     ngx_http_core_loc_conf_t  *clcf;
 
     value = cf->args->elts;
+
+    ngx_str_set(&name, "ai_store_test_ops_total");
+    ngx_str_set(&help, "Operations of the test-only store module.");
+
+    slcf->ops = ngx_http_ai_counter_add(cf, &name, &help);
+    if (slcf->ops == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     slcf->store = ngx_http_ai_store_add(cf, &value[1]);
     if (slcf->store == NULL) {
