@@ -46,7 +46,7 @@ model=gpt-4o stream=true endpoint=chat
 "chat m1 false\n",
 "embeddings text-embedding-3-small false\n",
 "messages claude-3-5-haiku false\n",
-"generate_content gemini-2.0-flash false\n"
+"generate_content gemini-2.0-flash true\n"
 ]
 --- no_error_log
 [error]

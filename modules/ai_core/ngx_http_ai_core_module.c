@@ -383,6 +383,16 @@ ngx_http_ai_core_process_body(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (mp && (size_t) (r->uri.data + r->uri.len - model.data - model.len)
+              >= sizeof(":streamGenerateContent") - 1
+        && ngx_strncmp(model.data + model.len, ":streamGenerateContent",
+                       sizeof(":streamGenerateContent") - 1)
+           == 0)
+    {
+        /* Gemini streams by URL, not by a body field */
+        ctx->req.stream = 1;
+    }
+
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai request: model \"%V\" stream:%ui messages:%ui "
                    "text:%uz", &ctx->req.model, (ngx_uint_t) ctx->req.stream,
