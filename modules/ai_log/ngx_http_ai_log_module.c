@@ -1,0 +1,537 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * ngx_http_ai_log_module: directives, configuration and the LOG phase
+ * handler.  For every request that has the core's context (an AI route,
+ * including the ones the gateway rejected and the ones the client
+ * abandoned) it computes the record once, adds it to the metrics zone
+ * and writes it to the location's sinks.
+ */
+
+
+#include "ngx_http_ai_log.h"
+
+
+static ngx_int_t ngx_http_ai_log_handler(ngx_http_request_t *r);
+static void ngx_http_ai_log_fill(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai, ngx_http_ai_log_record_t *rec);
+
+static char *ngx_http_ai_log_set_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ai_log_metadata_header(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_ai_log_body(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ai_log_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+static ngx_int_t ngx_http_ai_log_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_ai_log_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_ai_log_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ai_log_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+
+/* headers that carry keys: never logged */
+
+static ngx_str_t  ngx_http_ai_log_secret_headers[] = {
+    ngx_string("authorization"),
+    ngx_string("proxy-authorization"),
+    ngx_string("x-api-key"),
+    ngx_string("api-key"),
+    ngx_string("x-goog-api-key"),
+    ngx_string("cookie"),
+    ngx_null_string
+};
+
+
+static ngx_command_t  ngx_http_ai_log_commands[] = {
+
+    { ngx_string("ai_log"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_log_set_log,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_log_metadata_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ai_log_metadata_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_log_request_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ai_log_body,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_log_loc_conf_t, request_body),
+      NULL },
+
+    { ngx_string("ai_log_response_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ai_log_body,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_log_loc_conf_t, response_body),
+      NULL },
+
+    { ngx_string("ai_metrics_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_log_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ai_log_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_ai_log_metrics_handler },
+
+    { ngx_string("ai_dashboard"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ai_log_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_ai_log_dashboard_handler },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_ai_log_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_ai_log_postconfiguration,     /* postconfiguration */
+
+    ngx_http_ai_log_create_main_conf,      /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ai_log_create_loc_conf,       /* create location configuration */
+    ngx_http_ai_log_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ai_log_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ai_log_module_ctx,           /* module context */
+    ngx_http_ai_log_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_ai_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                    write;
+    ngx_http_ai_ctx_t            *ai;
+    ngx_http_ai_log_record_t      rec;
+    ngx_http_ai_log_loc_conf_t   *lcf;
+    ngx_http_ai_log_main_conf_t  *lmcf;
+
+    ai = ngx_http_ai_get_ctx(r);
+
+    if (ai == NULL) {
+        return NGX_OK;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_log_module);
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_ai_log_module);
+
+    write = (!lcf->off && lcf->sinks != NULL);
+
+    if (!write && lmcf->zone == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_ai_log_fill(r, ai, &rec);
+
+    if (lmcf->zone) {
+        ngx_http_ai_log_metrics_add(r, lmcf->zone, &rec);
+    }
+
+    if (write) {
+        return ngx_http_ai_log_write(r, lcf, &rec);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_log_fill(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
+    ngx_http_ai_log_record_t *rec)
+{
+    ngx_uint_t       status;
+    ngx_msec_t       end, span;
+    ngx_time_t      *tp;
+    ngx_msec_int_t   ms;
+
+    ngx_memzero(rec, sizeof(ngx_http_ai_log_record_t));
+
+    rec->ai = ai;
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    /*
+     * A client that went away: NGINX keeps the status of a response whose
+     * header was sent (200 for a stream cut by the client); the record
+     * says 499, as NGINX does when nothing was sent yet.
+     */
+
+    if (r->connection->error && status < NGX_HTTP_BAD_REQUEST) {
+        status = NGX_HTTP_CLIENT_CLOSED_REQUEST;
+    }
+
+    rec->status = status;
+    rec->aborted = (status == NGX_HTTP_CLIENT_CLOSED_REQUEST);
+
+    rec->attempts = ai->attempts;
+
+    if (rec->attempts == 0 && r->upstream_states) {
+        /* a plain proxy_pass: one state per server tried */
+        rec->attempts = r->upstream_states->nelts;
+    }
+
+    tp = ngx_timeofday();
+
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+    rec->latency = (ngx_msec_t) ngx_max(ms, 0);
+
+    if (ai->first_byte) {
+        rec->ttft = ai->ttft;
+    }
+
+    if (ngx_http_ai_cost(r, ai, &rec->cost) == NGX_OK) {
+        rec->has_cost = 1;
+    }
+
+    if (ai->usage.found && ai->usage.completion_tokens > 0
+        && ai->first_byte)
+    {
+        end = ai->resp_last ? ai->total : rec->latency;
+
+        /* a stream generates after its first byte; a plain body before */
+        span = (ai->is_sse && end > ai->ttft) ? end - ai->ttft : end;
+
+        if (span > 0) {
+            rec->tps = (double) ai->usage.completion_tokens * 1000 / span;
+            rec->has_tps = 1;
+        }
+    }
+
+    if (status >= NGX_HTTP_BAD_REQUEST && status < NGX_HTTP_INTERNAL_SERVER_ERROR
+        && !rec->aborted && ai->error)
+    {
+        rec->rejected = 1;
+
+    } else if (status >= NGX_HTTP_BAD_REQUEST || ai->truncated) {
+        rec->error = 1;
+    }
+}
+
+
+static char *
+ngx_http_ai_log_set_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_log_loc_conf_t *lcf = conf;
+
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+
+        if (cf->args->nelts != 2) {
+            return "has invalid parameters after \"off\"";
+        }
+
+        lcf->off = 1;
+
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_ai_log_set_sink(cf, lcf);
+}
+
+
+static char *
+ngx_http_ai_log_metadata_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ai_log_loc_conf_t *lcf = conf;
+
+    ssize_t                    size;
+    ngx_str_t                 *value, s;
+    ngx_uint_t                 i;
+    ngx_http_ai_log_header_t  *h;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "has an empty header name";
+    }
+
+    ngx_strlow(value[1].data, value[1].data, value[1].len);
+
+    for (i = 0; ngx_http_ai_log_secret_headers[i].len; i++) {
+        if (value[1].len == ngx_http_ai_log_secret_headers[i].len
+            && ngx_strncmp(value[1].data,
+                           ngx_http_ai_log_secret_headers[i].data,
+                           value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ai_log_metadata_header\": \"%V\" carries "
+                               "keys and is never logged", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (lcf->headers == NGX_CONF_UNSET_PTR) {
+        lcf->headers = ngx_array_create(cf->pool, 2,
+                                        sizeof(ngx_http_ai_log_header_t));
+        if (lcf->headers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    h = ngx_array_push(lcf->headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    h->name = value[1];
+    h->max = 4096;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "max=", 4) != 0) {
+            return "has an invalid parameter, \"max=SIZE\" is expected";
+        }
+
+        s.data = value[2].data + 4;
+        s.len = value[2].len - 4;
+
+        size = ngx_parse_size(&s);
+        if (size == NGX_ERROR || size == 0) {
+            return "has an invalid \"max=\" size";
+        }
+
+        h->max = (size_t) size;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ai_log_body(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    size_t                       *max;
+    ssize_t                       size;
+    ngx_str_t                    *value, s;
+    ngx_flag_t                   *fp;
+    ngx_http_ai_log_main_conf_t  *lmcf;
+
+    fp = (ngx_flag_t *) (p + cmd->offset);
+
+    /* request_body_max follows request_body, the same for responses */
+    max = (size_t *) (p + cmd->offset + sizeof(ngx_flag_t));
+
+    if (*fp != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        *fp = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        *fp = 0;
+
+    } else {
+        return "has an invalid value, \"on\" or \"off\" is expected";
+    }
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "max=", 4) != 0) {
+            return "has an invalid parameter, \"max=SIZE\" is expected";
+        }
+
+        s.data = value[2].data + 4;
+        s.len = value[2].len - 4;
+
+        size = ngx_parse_size(&s);
+        if (size == NGX_ERROR || size == 0) {
+            return "has an invalid \"max=\" size";
+        }
+
+        *max = (size_t) size;
+    }
+
+    if (*fp && cmd->offset
+               == offsetof(ngx_http_ai_log_loc_conf_t, response_body))
+    {
+        lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_log_module);
+        lmcf->response_body = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ai_log_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_ai_log_main_conf_t  *lmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate or the location has another handler";
+    }
+
+    clcf->handler = (ngx_http_handler_pt) cmd->post;
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_log_module);
+    lmcf->endpoints = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_log_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_str_t                     name;
+    ngx_http_handler_pt          *h;
+    ngx_http_core_main_conf_t    *cmcf;
+    ngx_http_ai_log_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_log_module);
+
+    if (lmcf->endpoints && lmcf->zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ai_metrics\" and \"ai_dashboard\" need an "
+                           "\"ai_metrics_zone\" in the http block");
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&name, "request_id");
+
+    lmcf->request_id = ngx_http_get_variable_index(cf, &name);
+    if (lmcf->request_id == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ai_log_handler;
+
+    /* the fast path: no event handler unless response bodies are logged */
+
+    if (lmcf->response_body
+        && ngx_http_ai_add_event_handler(cf, ngx_http_ai_log_body_event)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_ai_log_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ai_log_main_conf_t  *lmcf;
+
+    lmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_log_main_conf_t));
+    if (lmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lmcf->zone = NULL;
+     *     lmcf->response_body = 0;
+     *     lmcf->endpoints = 0;
+     */
+
+    return lmcf;
+}
+
+
+static void *
+ngx_http_ai_log_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ai_log_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_log_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->sinks = NULL;
+     *     conf->off = 0;
+     */
+
+    conf->headers = NGX_CONF_UNSET_PTR;
+    conf->request_body = NGX_CONF_UNSET;
+    conf->request_body_max = NGX_CONF_UNSET_SIZE;
+    conf->response_body = NGX_CONF_UNSET;
+    conf->response_body_max = NGX_CONF_UNSET_SIZE;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_ai_log_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ai_log_loc_conf_t *prev = parent;
+    ngx_http_ai_log_loc_conf_t *conf = child;
+
+    if (conf->sinks == NULL && !conf->off) {
+        conf->sinks = prev->sinks;
+        conf->off = prev->off;
+    }
+
+    ngx_conf_merge_ptr_value(conf->headers, prev->headers, NULL);
+
+    ngx_conf_merge_value(conf->request_body, prev->request_body, 0);
+    ngx_conf_merge_size_value(conf->request_body_max,
+                              prev->request_body_max, 65536);
+
+    ngx_conf_merge_value(conf->response_body, prev->response_body, 0);
+    ngx_conf_merge_size_value(conf->response_body_max,
+                              prev->response_body_max, 65536);
+
+    return NGX_CONF_OK;
+}
