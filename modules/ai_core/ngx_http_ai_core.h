@@ -158,6 +158,8 @@ struct ngx_http_ai_ctx_s {
     ngx_msec_t                  total;        /* last body byte - start */
 
     ngx_int_t                   status;       /* the core's own status */
+    ngx_uint_t                  error_status; /* for an NGINX error page */
+    ngx_str_t                   error_message;
     ngx_buf_t                  *error_body;   /* replaces an error page */
 
     unsigned                    body_read:1;

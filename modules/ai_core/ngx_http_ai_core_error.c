@@ -279,6 +279,13 @@ ngx_http_ai_error_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    if (ctx->error_status) {
+        /* a module knows better what went wrong */
+        r->headers_out.status = ctx->error_status;
+        r->headers_out.status_line.len = 0;
+        r->err_status = ctx->error_status;
+    }
+
     status = r->headers_out.status;
 
     switch (status) {
@@ -325,6 +332,10 @@ ngx_http_ai_error_header_filter(ngx_http_request_t *r)
 
         msg.len = ngx_sprintf(msg.data, "request failed (%ui)", status)
                   - msg.data;
+    }
+
+    if (ctx->error_message.len) {
+        msg = ctx->error_message;
     }
 
     b = ngx_http_ai_error_body(r, status, NULL, NULL, NULL, &msg);

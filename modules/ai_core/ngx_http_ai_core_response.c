@@ -186,6 +186,10 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             if (ctx->is_sse && !ctx->resp_done) {
                 ctx->truncated = 1;
 
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "ai: the upstream stream ended before its "
+                              "terminal event, an error event is sent");
+
                 if (!ctx->rewrite) {
                     in = ngx_http_ai_core_truncated(r, ctx, in, cl);
                     if (in == NULL) {
@@ -437,10 +441,6 @@ ngx_http_ai_core_truncated(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     ngx_buf_t    *b;
     ngx_str_t     msg;
     ngx_chain_t  *out, **ll, *cl, *err;
-
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "ai: the upstream stream ended before its terminal event, "
-                  "an error event is sent");
 
     if (r->headers_out.status >= NGX_HTTP_SPECIAL_RESPONSE) {
         return in;
