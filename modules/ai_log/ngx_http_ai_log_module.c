@@ -369,6 +369,9 @@ ngx_http_ai_log_body(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "has an invalid value, \"on\" or \"off\" is expected";
     }
 
+    /* the cap goes with the directive: "on" alone is the default cap */
+    *max = 65536;
+
     if (cf->args->nelts == 3) {
         if (ngx_strncmp(value[2].data, "max=", 4) != 0) {
             return "has an invalid parameter, \"max=SIZE\" is expected";
