@@ -12,6 +12,10 @@ if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev libtest-base-perl libtext-diff-perl curl
            redis-server)
 
+    # ai_log: a Prometheus text-format parser and a headless browser
+    # for the dashboard (t/052-metrics.t, t/053-dashboard.t)
+    pkgs+=(python3 python3-prometheus-client chromium)
+
     # Node.js for the SDK checks: Debian's, unless a node with npm is
     # already there (some images ship NodeSource's nodejs, which
     # bundles npm and conflicts with Debian's npm package)

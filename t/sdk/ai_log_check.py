@@ -265,3 +265,71 @@ def reload_and_wait(sig, timeout=10):
             return True
         time.sleep(0.05)
     return False
+
+
+CHROMIUM = ['chromium', '--headless', '--no-sandbox', '--disable-gpu',
+            '--disable-quic', '--no-first-run',
+            '--disable-background-networking', '--disable-component-update',
+            '--disable-sync', '--virtual-time-budget=5000']
+
+
+def chromium(url, *args):
+    """runs headless Chromium on url with a fresh profile: its stdout"""
+    import shutil
+    import subprocess
+    import tempfile
+    profile = tempfile.mkdtemp(prefix='ai-log-chromium-')
+    try:
+        p = subprocess.run(CHROMIUM + ['--user-data-dir=' + profile]
+                           + list(args) + [url], capture_output=True,
+                           timeout=60)
+        return p.stdout.decode('utf-8')
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def dom(html):
+    """the text of every element with an id, and the rows of the tables
+    (by id): ({id: text}, {table id: [[cell, ...], ...]})"""
+    from html.parser import HTMLParser
+
+    class P(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack = []
+            self.text = {}
+            self.tables = {}
+            self.table = None
+            self.row = None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag in ('meta', 'link', 'br', 'img', 'input', 'hr', 'col',
+                       'area', 'base', 'embed', 'source', 'track', 'wbr'):
+                return
+            self.stack.append(a.get('id'))
+            if tag == 'table' and a.get('id'):
+                self.table = self.tables.setdefault(a['id'], [])
+            elif tag == 'tr' and self.table is not None:
+                self.row = []
+                self.table.append(self.row)
+            elif tag in ('td', 'th') and self.row is not None:
+                self.row.append('')
+
+        def handle_endtag(self, tag):
+            if self.stack:
+                self.stack.pop()
+            if tag == 'table':
+                self.table = None
+                self.row = None
+
+        def handle_data(self, data):
+            for i in self.stack:
+                if i:
+                    self.text[i] = self.text.get(i, '') + data
+            if self.row:
+                self.row[-1] += data
+
+    p = P()
+    p.feed(html)
+    return ({k: ' '.join(v.split()) for k, v in p.text.items()}, p.tables)

@@ -1,0 +1,205 @@
+# ai_log, the dashboard: the page is self-contained and compiled in from
+# modules/ai_log/dashboard.html (the generated header must be in sync);
+# its JSON feed rolls over its window and survives reloads; headless
+# Chromium renders the numbers of known traffic (t/artifacts/dashboard.png
+# is its screenshot).
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the compiled-in page is the one in dashboard.html
+--- exec
+sh modules/ai_log/dashboard.sh $TEST_NGINX_SERVROOT/dashboard.h && cmp $TEST_NGINX_SERVROOT/dashboard.h modules/ai_log/ngx_http_ai_log_dashboard.h && echo in sync
+--- response_body
+in sync
+
+
+
+=== TEST 2: the page loads nothing from elsewhere: no link, src, url(), import or font
+--- http_config
+    ai_metrics_zone ai 1m history=10m;
+--- config
+    location = /dashboard {
+        ai_dashboard;
+    }
+--- request
+GET /dashboard
+--- response_headers
+Content-Type: text/html; charset=utf-8
+Content-Security-Policy: default-src 'none'; connect-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:
+Cache-Control: no-store
+--- response_body_like
+^<!doctype html>.*id="total-requests".*<script>.*</script>\s*</body>\s*</html>\s*$
+--- response_body_unlike
+<link|<img|<iframe|\ssrc=|\shref=|url\(|@import|@font-face|https?://(?!www\.w3\.org/2000/svg")
+
+
+
+=== TEST 3: the JSON feed: buckets of the window, labels, and the window rolls
+--- http_config
+    ai_consumer app sk-app-dashboard-0001;
+    ai_price gpt-4o input=2.5 output=10;
+    ai_metrics_zone ai 1m interval=1s history=3s;
+--- config
+    location /v1/ {
+        ai_auth optional;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    location = /dashboard {
+        ai_dashboard;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+t = time.time()
+time.sleep(1 - t % 1 + 0.05)
+chat('gpt-4o', 'hello there', key='sk-app-dashboard-0001')
+time.sleep(1.1)
+chat('gpt-4o', 'hello there')
+d, raw = feed()
+print(d['version'], d['interval'], d['history'], d['buckets_ms'])
+print(d['models'], d['consumers'], d['lifetime'])
+for s in d['slots']:
+    print(s['requests'], s['prompt_tokens'], s['completion_tokens'],
+          s['cost_usd'], s['errors'], s['rejected'], sum(s['latency']),
+          s['models'], s['consumers'])
+time.sleep(3.5)
+d, raw = feed()
+print('later:', len(d['slots']), d['lifetime']['requests'])
+nokeys(['sk-app-dashboard-0001'], ('feed', raw))
+EOF
+--- response_body
+1 1 3 [25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000]
+['__other__', 'gpt-4o'] ['__other__', 'app', ''] {'requests': 2, 'prompt_tokens': 6, 'completion_tokens': 8, 'cost_usd': 9.5e-05}
+1 3 4 4.75e-05 0 0 1 [[1, 1, 7, 4.75e-05]] [[1, 1, 7, 4.75e-05]]
+1 3 4 4.75e-05 0 0 1 [[1, 1, 7, 4.75e-05]] [[2, 1, 7, 4.75e-05]]
+later: 0 2
+feed: no key
+
+
+
+=== TEST 4: headless Chromium shows the numbers of known traffic
+--- http_config
+    ai_consumer app sk-app-dashboard-0001;
+    ai_price gpt-4o-mini* input=0.15 output=0.6;
+    ai_price gpt-4o* input=2.5 output=10;
+    ai_metrics_zone ai 4m;
+--- config
+    location /v1/ {
+        ai_auth optional;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    location = /dashboard {
+        ai_dashboard;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+for i in range(3):
+    chat('gpt-4o', 'hello there', key='sk-app-dashboard-0001')
+chat('gpt-4o-mini~delay_headers_ms=300', 'hello there')
+request('POST', '/v1/chat/completions', '{"model": bad json')
+chat('gpt-4o~status=500', 'hello there')
+url = 'http://127.0.0.1:%d/dashboard' % PORT
+text, tables = dom(chromium(url, '--dump-dom'))
+for i in ('status', 'total-requests', 'total-tokens', 'total-prompt-tokens',
+          'total-completion-tokens', 'total-cost', 'total-errors',
+          'total-rejected', 'cache-hit-rate'):
+    print('%s: %s' % (i, text.get(i)))
+d, raw = feed()
+lat = [sum(s['latency'][b] for s in d['slots']) for b in range(13)]
+ttft = [sum(s['ttft'][b] for s in d['slots']) for b in range(13)]
+for name, counts in (('latency', lat), ('ttft', ttft)):
+    for q in (50, 95, 99):
+        v = quantile(q / 100, counts, d['buckets_ms'])
+        shown = text.get('%s-p%d' % (name, q))
+        print('%s-p%d as the histogram says: %s' % (name, q,
+              shown == ('%.1f ms' % v if v < 1000 else '%.2f s' % (v / 1000))))
+print('latency-p95 in (250 ms, 500 ms]:',
+      250 < float(text['latency-p95'].split()[0]) <= 500)
+for t in ('table-models', 'table-consumers'):
+    print(tables[t][0])
+    for row in sorted(tables[t][1:]):
+        print(row)
+print('charts:', sorted(k for k in text if k.startswith('chart-')) ==
+      sorted(['chart-requests-model', 'chart-tokens-model',
+              'chart-cost-model', 'chart-requests-consumer',
+              'chart-tokens-consumer', 'chart-cost-consumer',
+              'chart-latency', 'chart-ttft', 'chart-cache',
+              'chart-errors']))
+os.makedirs('t/artifacts', exist_ok=True)
+png = 't/artifacts/dashboard.png'
+if os.path.exists(png):
+    os.unlink(png)
+chromium(url, '--screenshot=' + png, '--window-size=1280,900',
+         '--hide-scrollbars')
+with open(png, 'rb') as f:
+    data = f.read()
+print('screenshot:', data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 20000)
+EOF
+--- response_body_like
+^status: updated .*
+total-requests: 6
+total-tokens: 28
+total-prompt-tokens: 12
+total-completion-tokens: 16
+total-cost: \$0\.000145
+total-errors: 1
+total-rejected: 1
+cache-hit-rate: –
+latency-p50 as the histogram says: True
+latency-p95 as the histogram says: True
+latency-p99 as the histogram says: True
+ttft-p50 as the histogram says: True
+ttft-p95 as the histogram says: True
+ttft-p99 as the histogram says: True
+latency-p95 in \(250 ms, 500 ms\]: True
+\['model', 'requests', 'tokens', 'cost'\]
+\['\(none\)', '1', '0', '\$0\.000000'\]
+\['gpt-4o', '3', '21', '\$0\.000142'\]
+\['gpt-4o-mini~delay_headers_ms=300', '1', '7', '\$0\.000003'\]
+\['gpt-4o~status=500', '1', '0', '\$0\.000000'\]
+\['consumer', 'requests', 'tokens', 'cost'\]
+\['\(anonymous\)', '3', '7', '\$0\.000003'\]
+\['app', '3', '21', '\$0\.000142'\]
+charts: True
+screenshot: True
+$
+--- timeout: 90
+
+
+
+=== TEST 5: the history survives a reload (HUP)
+--- http_config
+    ai_metrics_zone ai 4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    location = /dashboard {
+        ai_dashboard;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+import signal
+chat('gpt-4o')
+chat('gpt-4o')
+before, _ = feed()
+print('before:', sum(s['requests'] for s in before['slots']))
+print('reloaded:', reload_and_wait(signal.SIGHUP))
+chat('gpt-4o')
+after, _ = feed()
+print('after:', sum(s['requests'] for s in after['slots']),
+      'same zone:', after['started'] == before['started'],
+      'earlier buckets kept:',
+      all(any(a['t'] == b['t'] and a['requests'] >= b['requests']
+              for a in after['slots']) for b in before['slots']))
+EOF
+--- response_body
+before: 2
+reloaded: True
+after: 3 same zone: True earlier buckets kept: True
