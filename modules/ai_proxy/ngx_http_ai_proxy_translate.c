@@ -1,0 +1,1820 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * Protocol translation: the dispatch through the OpenAI pivot, errors,
+ * finish reasons, the stream translator's frame and the helpers that the
+ * provider files share.  Pure: cJSON and a pool, no request, no I/O.
+ *
+ * Naming: in the public calls "from" is the format of what comes in and
+ * "to" the format of what goes out: a request goes from the door to the
+ * target, a response, an error, a stream and a finish reason from the
+ * target to the door.  Inside, "door" and "target" say which is which.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_ai_proxy_translate_int.h"
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                  *value;
+} ngx_http_ai_tr_reason_t;
+
+
+static ngx_int_t ngx_http_ai_translate_embeddings(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body,
+    ngx_str_t *err);
+static ngx_uint_t ngx_http_ai_translate_unchanged(
+    ngx_http_ai_translate_request_t *req, cJSON *json);
+static ngx_uint_t ngx_http_ai_tr_model_is(cJSON *json, ngx_str_t *model);
+static ngx_int_t ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st,
+    ngx_str_t *name, ngx_str_t *data, cJSON *json);
+static ngx_int_t ngx_http_ai_tr_result(ngx_http_ai_stream_t *st,
+    ngx_int_t rc, ngx_str_t *out);
+static ngx_uint_t ngx_http_ai_tr_plain(ngx_str_t *in, u_char *buf,
+    size_t size);
+static const char *ngx_http_ai_tr_status_type(ngx_uint_t status);
+static const char *ngx_http_ai_tr_gemini_status(ngx_uint_t status);
+static ngx_str_t *ngx_http_ai_tr_reason_find(ngx_http_ai_tr_reason_t *r,
+    const char *reason, ngx_str_t *dflt);
+
+
+static ngx_str_t  ngx_http_ai_stop = ngx_string("stop");
+static ngx_str_t  ngx_http_ai_length = ngx_string("length");
+static ngx_str_t  ngx_http_ai_tool_calls = ngx_string("tool_calls");
+static ngx_str_t  ngx_http_ai_content_filter = ngx_string("content_filter");
+static ngx_str_t  ngx_http_ai_end_turn = ngx_string("end_turn");
+static ngx_str_t  ngx_http_ai_max_tokens = ngx_string("max_tokens");
+static ngx_str_t  ngx_http_ai_tool_use = ngx_string("tool_use");
+static ngx_str_t  ngx_http_ai_refusal = ngx_string("refusal");
+static ngx_str_t  ngx_http_ai_g_stop = ngx_string("STOP");
+static ngx_str_t  ngx_http_ai_g_max_tokens = ngx_string("MAX_TOKENS");
+static ngx_str_t  ngx_http_ai_g_safety = ngx_string("SAFETY");
+
+
+static ngx_http_ai_tr_reason_t  ngx_http_ai_anthropic_reasons[] = {
+    { ngx_string("end_turn"), &ngx_http_ai_stop },
+    { ngx_string("stop_sequence"), &ngx_http_ai_stop },
+    { ngx_string("pause_turn"), &ngx_http_ai_stop },
+    { ngx_string("max_tokens"), &ngx_http_ai_length },
+    { ngx_string("model_context_window_exceeded"), &ngx_http_ai_length },
+    { ngx_string("tool_use"), &ngx_http_ai_tool_calls },
+    { ngx_string("refusal"), &ngx_http_ai_content_filter },
+    { ngx_null_string, NULL }
+};
+
+
+static ngx_http_ai_tr_reason_t  ngx_http_ai_gemini_reasons[] = {
+    { ngx_string("STOP"), &ngx_http_ai_stop },
+    { ngx_string("MAX_TOKENS"), &ngx_http_ai_length },
+    { ngx_string("SAFETY"), &ngx_http_ai_content_filter },
+    { ngx_string("RECITATION"), &ngx_http_ai_content_filter },
+    { ngx_string("BLOCKLIST"), &ngx_http_ai_content_filter },
+    { ngx_string("PROHIBITED_CONTENT"), &ngx_http_ai_content_filter },
+    { ngx_string("SPII"), &ngx_http_ai_content_filter },
+    { ngx_string("IMAGE_SAFETY"), &ngx_http_ai_content_filter },
+    { ngx_null_string, NULL }
+};
+
+
+static ngx_http_ai_tr_reason_t  ngx_http_ai_openai_reasons[] = {
+    { ngx_string("stop"), &ngx_http_ai_stop },
+    { ngx_string("length"), &ngx_http_ai_length },
+    { ngx_string("tool_calls"), &ngx_http_ai_tool_calls },
+    { ngx_string("function_call"), &ngx_http_ai_tool_calls },
+    { ngx_string("content_filter"), &ngx_http_ai_content_filter },
+    { ngx_null_string, NULL }
+};
+
+
+static ngx_http_ai_tr_reason_t  ngx_http_ai_openai_anthropic_reasons[] = {
+    { ngx_string("stop"), &ngx_http_ai_end_turn },
+    { ngx_string("length"), &ngx_http_ai_max_tokens },
+    { ngx_string("tool_calls"), &ngx_http_ai_tool_use },
+    { ngx_string("function_call"), &ngx_http_ai_tool_use },
+    { ngx_string("content_filter"), &ngx_http_ai_refusal },
+    { ngx_null_string, NULL }
+};
+
+
+static ngx_http_ai_tr_reason_t  ngx_http_ai_openai_gemini_reasons[] = {
+    { ngx_string("stop"), &ngx_http_ai_g_stop },
+    { ngx_string("length"), &ngx_http_ai_g_max_tokens },
+    { ngx_string("tool_calls"), &ngx_http_ai_g_stop },
+    { ngx_string("function_call"), &ngx_http_ai_g_stop },
+    { ngx_string("content_filter"), &ngx_http_ai_g_safety },
+    { ngx_null_string, NULL }
+};
+
+
+ngx_int_t
+ngx_http_ai_translate_request(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, ngx_str_t *body, ngx_str_t *err)
+{
+    cJSON      *json, *parsed, *pivot, *target;
+    ngx_int_t   rc;
+
+    ngx_str_null(err);
+
+    if (req->from > NGX_HTTP_AI_FMT_GEMINI
+        || req->to > NGX_HTTP_AI_FMT_GEMINI)
+    {
+        ngx_str_set(err, "unknown wire format");
+        return NGX_DECLINED;
+    }
+
+    parsed = NULL;
+    json = req->json;
+
+    if (json == NULL) {
+        parsed = cJSON_ParseWithLength((const char *) req->body.data,
+                                       req->body.len);
+        json = parsed;
+    }
+
+    if (!cJSON_IsObject(json)) {
+        cJSON_Delete(parsed);
+        ngx_str_set(err, "the request body must be a JSON object");
+        return NGX_DECLINED;
+    }
+
+    pivot = NULL;
+    target = NULL;
+
+    if (req->endpoint == NGX_HTTP_AI_EP_EMBEDDINGS) {
+        rc = ngx_http_ai_translate_embeddings(pool, req, json, body, err);
+        goto done;
+    }
+
+    if (req->endpoint != NGX_HTTP_AI_EP_CHAT
+        && req->endpoint != NGX_HTTP_AI_EP_MESSAGES
+        && req->endpoint != NGX_HTTP_AI_EP_GEMINI)
+    {
+        ngx_str_set(err, "this endpoint cannot be translated");
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    if (req->from == NGX_HTTP_AI_FMT_GEMINI) {
+
+        if (req->to == NGX_HTTP_AI_FMT_GEMINI) {
+            /* the model and the streaming are in the URL */
+            *body = req->body;
+            rc = NGX_OK;
+            goto done;
+        }
+
+        rc = ngx_http_ai_tr_error(pool, err,
+                                  "requests of the gemini door cannot go "
+                                  "to %s targets",
+                       (char *) ngx_http_ai_format_name(req->to)->data);
+        goto done;
+    }
+
+    if (req->from == req->to && ngx_http_ai_translate_unchanged(req, json)) {
+        *body = req->body;
+        rc = NGX_OK;
+        goto done;
+    }
+
+    if (req->from == req->to) {
+
+        /* the same format: the client's fields are kept as they are */
+
+        target = cJSON_Duplicate(json, 1);
+        if (target == NULL) {
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        if (req->from == NGX_HTTP_AI_FMT_OPENAI) {
+            rc = ngx_http_ai_openai_decorate(target, req);
+
+        } else {
+            rc = ngx_http_ai_anthropic_decorate(target, req);
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_str_set(err, "\"messages\" must be an array");
+        }
+
+        goto print;
+    }
+
+    if (req->from == NGX_HTTP_AI_FMT_OPENAI) {
+        pivot = cJSON_Duplicate(json, 1);
+        rc = (pivot == NULL) ? NGX_ERROR : NGX_OK;
+
+    } else {
+        rc = ngx_http_ai_anthropic_request_to_openai(pool, json, &pivot, err);
+    }
+
+    if (rc != NGX_OK) {
+        goto done;
+    }
+
+    rc = ngx_http_ai_openai_decorate(pivot, req);
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            ngx_str_set(err, "\"messages\" must be an array");
+        }
+
+        goto done;
+    }
+
+    switch (req->to) {
+
+    case NGX_HTTP_AI_FMT_OPENAI:
+        target = pivot;
+        pivot = NULL;
+        break;
+
+    case NGX_HTTP_AI_FMT_ANTHROPIC:
+        rc = ngx_http_ai_anthropic_request_from_openai(pool, pivot, req,
+                                                       &target, err);
+        break;
+
+    default: /* NGX_HTTP_AI_FMT_GEMINI */
+        rc = ngx_http_ai_gemini_request_from_openai(pool, pivot, req,
+                                                    &target, err);
+    }
+
+print:
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ai_tr_print(pool, target, body);
+    }
+
+done:
+
+    cJSON_Delete(target);
+    cJSON_Delete(pivot);
+    cJSON_Delete(parsed);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_translate_embeddings(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body,
+    ngx_str_t *err)
+{
+    cJSON      *copy;
+    ngx_int_t   rc;
+
+    if (req->to != NGX_HTTP_AI_FMT_OPENAI
+        || req->from != NGX_HTTP_AI_FMT_OPENAI)
+    {
+        return ngx_http_ai_tr_error(pool, err,
+                                 "embeddings are not supported by %s targets",
+                       (char *) ngx_http_ai_format_name(req->to)->data);
+    }
+
+    if (req->model.len == 0 || ngx_http_ai_tr_model_is(json, &req->model)) {
+        *body = req->body;
+        return NGX_OK;
+    }
+
+    copy = cJSON_Duplicate(json, 1);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_http_ai_tr_set(copy, "model", ngx_http_ai_tr_str(&req->model))
+        == NGX_OK)
+    {
+        rc = ngx_http_ai_tr_print(pool, copy, body);
+    }
+
+    cJSON_Delete(copy);
+
+    return rc;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_translate_unchanged(ngx_http_ai_translate_request_t *req,
+    cJSON *json)
+{
+    cJSON  *stream, *options;
+
+    if ((req->prepend && req->prepend->nelts)
+        || (req->append && req->append->nelts))
+    {
+        return 0;
+    }
+
+    if (req->model.len && !ngx_http_ai_tr_model_is(json, &req->model)) {
+        return 0;
+    }
+
+    stream = cJSON_GetObjectItemCaseSensitive(json, "stream");
+
+    if ((cJSON_IsTrue(stream) ? 1 : 0) != req->stream) {
+        return 0;
+    }
+
+    if (req->from == NGX_HTTP_AI_FMT_OPENAI) {
+        options = cJSON_GetObjectItemCaseSensitive(json, "stream_options");
+
+        if (req->stream && req->force_usage
+            && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(options,
+                                                          "include_usage")))
+        {
+            return 0;
+        }
+
+        if (!req->stream && options) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_tr_model_is(cJSON *json, ngx_str_t *model)
+{
+    const char  *s;
+
+    s = ngx_http_ai_tr_string(json, "model");
+
+    return s && ngx_strlen(s) == model->len
+           && ngx_strncmp(s, model->data, model->len) == 0;
+}
+
+
+ngx_int_t
+ngx_http_ai_translate_response(ngx_pool_t *pool, ngx_uint_t from,
+    ngx_uint_t to, ngx_str_t *model, ngx_str_t *in, ngx_str_t *out,
+    ngx_str_t *err)
+{
+    cJSON       *json, *pivot, *res;
+    ngx_int_t    rc;
+    ngx_uint_t   target, door;
+
+    ngx_str_null(err);
+
+    target = from;
+    door = to;
+
+    if (target == door) {
+        *out = *in;
+        return NGX_OK;
+    }
+
+    if (door > NGX_HTTP_AI_FMT_ANTHROPIC || target > NGX_HTTP_AI_FMT_GEMINI) {
+        ngx_str_set(err, "this response cannot be translated");
+        return NGX_DECLINED;
+    }
+
+    json = cJSON_ParseWithLength((const char *) in->data, in->len);
+
+    if (!cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        return ngx_http_ai_tr_error(pool, err,
+                                    "the %s response is not a JSON object",
+                            (char *) ngx_http_ai_format_name(target)->data);
+    }
+
+    pivot = NULL;
+    res = NULL;
+
+    switch (target) {
+
+    case NGX_HTTP_AI_FMT_ANTHROPIC:
+        rc = ngx_http_ai_anthropic_response_to_openai(pool, json, model,
+                                                      &pivot, err);
+        break;
+
+    case NGX_HTTP_AI_FMT_GEMINI:
+        rc = ngx_http_ai_gemini_response_to_openai(pool, json, model,
+                                                   &pivot, err);
+        break;
+
+    default: /* NGX_HTTP_AI_FMT_OPENAI: the pivot itself */
+        pivot = json;
+        json = NULL;
+        rc = NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        goto done;
+    }
+
+    if (door == NGX_HTTP_AI_FMT_ANTHROPIC) {
+        rc = ngx_http_ai_anthropic_response_from_openai(pool, pivot, model,
+                                                        &res, err);
+        if (rc != NGX_OK) {
+            goto done;
+        }
+
+    } else {
+        res = pivot;
+        pivot = NULL;
+    }
+
+    rc = ngx_http_ai_tr_print(pool, res, out);
+
+done:
+
+    cJSON_Delete(res);
+    cJSON_Delete(pivot);
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_ai_translate_error(ngx_pool_t *pool, ngx_uint_t from,
+    ngx_uint_t to, ngx_uint_t status, ngx_str_t *in, ngx_str_t *out)
+{
+    u_char      *p, buf[256];
+    cJSON       *json, *error, *res, *obj;
+    ngx_int_t    rc;
+    ngx_uint_t   target, door;
+    const char  *message, *type;
+
+    target = from;
+    door = to;
+
+    json = (in && in->len)
+           ? cJSON_ParseWithLength((const char *) in->data, in->len) : NULL;
+
+    error = cJSON_GetObjectItemCaseSensitive(json, "error");
+    message = NULL;
+
+    if (cJSON_IsObject(error)) {
+        message = ngx_http_ai_tr_string(error, "message");
+
+        if (target == door && message) {
+            /* already the door's shape */
+
+            if (door != NGX_HTTP_AI_FMT_ANTHROPIC
+                || ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(json,
+                                                                  "type"),
+                                     "error"))
+            {
+                cJSON_Delete(json);
+                *out = *in;
+                return NGX_OK;
+            }
+        }
+
+    } else if (cJSON_IsString(error)) {
+        message = error->valuestring;
+
+    } else if (json) {
+        message = ngx_http_ai_tr_string(json, "message");
+
+    } else if (in && ngx_http_ai_tr_plain(in, buf, sizeof(buf))) {
+        /* a short line of text: the message itself */
+        message = (const char *) buf;
+    }
+
+    if (message == NULL || *message == '\0') {
+        p = ngx_snprintf(buf, sizeof(buf) - 1, "the %s upstream answered %ui",
+                         (char *) ngx_http_ai_format_name(target)->data,
+                         status);
+        *p = '\0';
+        message = (const char *) buf;
+    }
+
+    type = ngx_http_ai_tr_status_type(status);
+
+    res = cJSON_CreateObject();
+    if (res == NULL) {
+        cJSON_Delete(json);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    switch (door) {
+
+    case NGX_HTTP_AI_FMT_ANTHROPIC:
+        if (ngx_http_ai_tr_add_string(res, "type", "error") == NULL) {
+            goto done;
+        }
+
+        obj = cJSON_AddObjectToObject(res, "error");
+        if (obj == NULL
+            || ngx_http_ai_tr_add_string(obj, "type", type) == NULL
+            || ngx_http_ai_tr_add_string(obj, "message", message) == NULL)
+        {
+            goto done;
+        }
+
+        break;
+
+    case NGX_HTTP_AI_FMT_GEMINI:
+        obj = cJSON_AddObjectToObject(res, "error");
+        if (obj == NULL
+            || cJSON_AddNumberToObject(obj, "code", status) == NULL
+            || ngx_http_ai_tr_add_string(obj, "message", message) == NULL
+            || ngx_http_ai_tr_add_string(obj, "status",
+                                     ngx_http_ai_tr_gemini_status(status))
+               == NULL)
+        {
+            goto done;
+        }
+
+        break;
+
+    default: /* NGX_HTTP_AI_FMT_OPENAI */
+        obj = cJSON_AddObjectToObject(res, "error");
+        if (obj == NULL
+            || ngx_http_ai_tr_add_string(obj, "message", message) == NULL
+            || ngx_http_ai_tr_add_string(obj, "type", type) == NULL
+            || cJSON_AddNullToObject(obj, "param") == NULL
+            || cJSON_AddNullToObject(obj, "code") == NULL)
+        {
+            goto done;
+        }
+    }
+
+    rc = ngx_http_ai_tr_print(pool, res, out);
+
+done:
+
+    cJSON_Delete(res);
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+/* a body of printable text that fits in buf (not an HTML page) */
+
+static ngx_uint_t
+ngx_http_ai_tr_plain(ngx_str_t *in, u_char *buf, size_t size)
+{
+    size_t   len;
+    u_char  *p, *last;
+
+    p = in->data;
+    last = in->data + in->len;
+
+    while (p < last && (*p == ' ' || *p == CR || *p == LF || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p
+           && (last[-1] == ' ' || last[-1] == CR || last[-1] == LF
+               || last[-1] == '\t'))
+    {
+        last--;
+    }
+
+    len = last - p;
+
+    if (len == 0 || len >= size || *p == '<' || *p == '{' || *p == '[') {
+        return 0;
+    }
+
+    for (last = p + len; p < last; p++) {
+        if (*p < 0x20 && *p != '\t') {
+            return 0;
+        }
+    }
+
+    ngx_memcpy(buf, last - len, len);
+    buf[len] = '\0';
+
+    return 1;
+}
+
+
+static const char *
+ngx_http_ai_tr_status_type(ngx_uint_t status)
+{
+    switch (status) {
+    case 400:
+        return "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 413:
+        return "request_too_large";
+    case 429:
+        return "rate_limit_error";
+    case 529:
+        return "overloaded_error";
+    }
+
+    return (status >= 500) ? "api_error" : "invalid_request_error";
+}
+
+
+static const char *
+ngx_http_ai_tr_gemini_status(ngx_uint_t status)
+{
+    switch (status) {
+    case 400:
+        return "INVALID_ARGUMENT";
+    case 401:
+        return "UNAUTHENTICATED";
+    case 403:
+        return "PERMISSION_DENIED";
+    case 404:
+        return "NOT_FOUND";
+    case 429:
+        return "RESOURCE_EXHAUSTED";
+    case 503:
+    case 529:
+        return "UNAVAILABLE";
+    case 504:
+        return "DEADLINE_EXCEEDED";
+    }
+
+    return (status >= 500) ? "INTERNAL" : "INVALID_ARGUMENT";
+}
+
+
+/*
+ * A finish reason of format "from" in the words of format "to" (target to
+ * door, as responses go): the pointer to a static string, the reason
+ * itself when the formats are the same, NULL for no reason.
+ */
+
+ngx_str_t *
+ngx_http_ai_finish_reason(ngx_uint_t from, ngx_uint_t to, ngx_str_t *reason)
+{
+    u_char  buf[64];
+
+    if (reason == NULL || reason->len == 0) {
+        return NULL;
+    }
+
+    if (from == to) {
+        return reason;
+    }
+
+    if (reason->len >= sizeof(buf)) {
+        return ngx_http_ai_tr_reason(to, from, "");
+    }
+
+    ngx_memcpy(buf, reason->data, reason->len);
+    buf[reason->len] = '\0';
+
+    return ngx_http_ai_tr_reason(to, from, (const char *) buf);
+}
+
+
+ngx_str_t *
+ngx_http_ai_tr_reason(ngx_uint_t door, ngx_uint_t target, const char *reason)
+{
+    ngx_str_t  *openai;
+
+    switch (target) {
+
+    case NGX_HTTP_AI_FMT_ANTHROPIC:
+        openai = ngx_http_ai_tr_reason_find(ngx_http_ai_anthropic_reasons,
+                                            reason, &ngx_http_ai_stop);
+        break;
+
+    case NGX_HTTP_AI_FMT_GEMINI:
+        openai = ngx_http_ai_tr_reason_find(ngx_http_ai_gemini_reasons,
+                                            reason, &ngx_http_ai_stop);
+        break;
+
+    default: /* NGX_HTTP_AI_FMT_OPENAI */
+        openai = NULL;
+    }
+
+    if (openai) {
+        reason = (const char *) openai->data;
+    }
+
+    switch (door) {
+
+    case NGX_HTTP_AI_FMT_ANTHROPIC:
+        return ngx_http_ai_tr_reason_find(
+                                     ngx_http_ai_openai_anthropic_reasons,
+                                     reason, &ngx_http_ai_end_turn);
+
+    case NGX_HTTP_AI_FMT_GEMINI:
+        return ngx_http_ai_tr_reason_find(ngx_http_ai_openai_gemini_reasons,
+                                          reason, &ngx_http_ai_g_stop);
+
+    default: /* NGX_HTTP_AI_FMT_OPENAI */
+        return openai ? openai
+                      : ngx_http_ai_tr_reason_find(ngx_http_ai_openai_reasons,
+                                                   reason, &ngx_http_ai_stop);
+    }
+}
+
+
+static ngx_str_t *
+ngx_http_ai_tr_reason_find(ngx_http_ai_tr_reason_t *r, const char *reason,
+    ngx_str_t *dflt)
+{
+    size_t  len;
+
+    len = ngx_strlen(reason);
+
+    for ( /* void */ ; r->name.len; r++) {
+        if (r->name.len == len
+            && ngx_strncmp(r->name.data, reason, len) == 0)
+        {
+            return r->value;
+        }
+    }
+
+    return dflt;
+}
+
+
+/* streams */
+
+ngx_http_ai_stream_t *
+ngx_http_ai_stream_create(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
+    ngx_str_t *model, ngx_uint_t include_usage)
+{
+    ngx_http_ai_stream_t  *st;
+
+    /* from: the upstream's format, to: the client's */
+
+    if (from > NGX_HTTP_AI_FMT_GEMINI || to > NGX_HTTP_AI_FMT_GEMINI
+        || (to == NGX_HTTP_AI_FMT_GEMINI && from != NGX_HTTP_AI_FMT_GEMINI))
+    {
+        return NULL;
+    }
+
+    st = ngx_pcalloc(pool, sizeof(ngx_http_ai_stream_t));
+    if (st == NULL) {
+        return NULL;
+    }
+
+    st->pool = pool;
+    st->door = to;
+    st->target = from;
+    st->include_usage = include_usage ? 1 : 0;
+    st->created = time(NULL);
+    st->block = -1;
+
+    if (model && model->len) {
+        st->model.data = (u_char *) ngx_http_ai_tr_strdup(pool,
+                                                   (char *) model->data,
+                                                   model->len);
+        if (st->model.data == NULL) {
+            return NULL;
+        }
+
+        st->model.len = model->len;
+
+    } else {
+        ngx_str_set(&st->model, "");
+    }
+
+    if (ngx_array_init(&st->tools, pool, 4, sizeof(ngx_int_t)) != NGX_OK
+        || ngx_array_init(&st->blocks, pool, 4, sizeof(ngx_int_t)) != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return st;
+}
+
+
+ngx_int_t
+ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
+    ngx_str_t *data, cJSON *json, ngx_str_t *out)
+{
+    ngx_int_t  rc;
+    ngx_str_t  empty;
+
+    st->len = 0;
+
+    if (name == NULL) {
+        ngx_str_null(&empty);
+        name = &empty;
+    }
+
+    if (st->door == st->target) {
+        rc = ngx_http_ai_tr_passthrough(st, name, data, json);
+        return ngx_http_ai_tr_result(st, rc, out);
+    }
+
+    if (st->done || st->error) {
+        /* whatever follows the end is not the client's */
+        return ngx_http_ai_tr_result(st, NGX_OK, out);
+    }
+
+    switch (st->target) {
+
+    case NGX_HTTP_AI_FMT_ANTHROPIC:
+        rc = (json == NULL)
+             ? NGX_OK : ngx_http_ai_anthropic_stream_to_openai(st, name, json);
+        break;
+
+    case NGX_HTTP_AI_FMT_GEMINI:
+        rc = (json == NULL)
+             ? NGX_OK : ngx_http_ai_gemini_stream_to_openai(st, json);
+        break;
+
+    default: /* NGX_HTTP_AI_FMT_OPENAI, the door is Anthropic */
+
+        if (data && data->len == sizeof("[DONE]") - 1
+            && ngx_strncmp(data->data, "[DONE]", data->len) == 0)
+        {
+            rc = ngx_http_ai_tr_emit_close(st);
+
+        } else if (cJSON_IsObject(json)) {
+            rc = ngx_http_ai_anthropic_stream_from_openai(st, json);
+
+        } else {
+            rc = NGX_OK;
+        }
+    }
+
+    return ngx_http_ai_tr_result(st, rc, out);
+}
+
+
+ngx_int_t
+ngx_http_ai_stream_end(ngx_http_ai_stream_t *st, ngx_uint_t complete,
+    ngx_str_t *out)
+{
+    ngx_int_t  rc;
+
+    st->len = 0;
+
+    if (st->done || st->error) {
+        return ngx_http_ai_tr_result(st, NGX_OK, out);
+    }
+
+    if (!complete) {
+        rc = ngx_http_ai_tr_emit_error(st, "api_error",
+                                 "the upstream stream ended before its end "
+                                 "(truncated)", "stream_truncated");
+        return ngx_http_ai_tr_result(st, rc, out);
+    }
+
+    if (st->door == st->target) {
+        rc = NGX_OK;
+
+        if (st->door == NGX_HTTP_AI_FMT_OPENAI) {
+            rc = ngx_http_ai_tr_out(st, "data: [DONE]\n\n",
+                                    sizeof("data: [DONE]\n\n") - 1);
+            st->done = 1;
+        }
+
+        return ngx_http_ai_tr_result(st, rc, out);
+    }
+
+    if (st->door == NGX_HTTP_AI_FMT_OPENAI && !st->finished) {
+        rc = ngx_http_ai_tr_emit_finish(st, st->finish ? st->finish
+                                                       : &ngx_http_ai_stop);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    rc = ngx_http_ai_tr_emit_close(st);
+
+    return ngx_http_ai_tr_result(st, rc, out);
+}
+
+
+static ngx_int_t
+ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st, ngx_str_t *name,
+    ngx_str_t *data, cJSON *json)
+{
+    cJSON  *type;
+
+    if (st->door == NGX_HTTP_AI_FMT_OPENAI) {
+        return ngx_http_ai_openai_stream_pass(st, name, data, json);
+    }
+
+    if (json == NULL || data == NULL) {
+        return NGX_OK;
+    }
+
+    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json, "error"))) {
+        st->error = 1;
+    }
+
+    if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
+        type = cJSON_GetObjectItemCaseSensitive(json, "type");
+
+        if (ngx_http_ai_tr_is(type, "message_stop")) {
+            st->done = 1;
+
+        } else if (ngx_http_ai_tr_is(type, "error")) {
+            /* the client has its error event: none at the end */
+            st->error = 1;
+        }
+
+        if (name->len) {
+            if (ngx_http_ai_tr_out(st, "event: ", 7) != NGX_OK
+                || ngx_http_ai_tr_out(st, (char *) name->data, name->len)
+                   != NGX_OK
+                || ngx_http_ai_tr_out(st, "\n", 1) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (ngx_http_ai_tr_out(st, "data: ", 6) != NGX_OK
+        || ngx_http_ai_tr_out(st, (char *) data->data, data->len) != NGX_OK
+        || ngx_http_ai_tr_out(st, "\n\n", 2) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_tr_result(ngx_http_ai_stream_t *st, ngx_int_t rc, ngx_str_t *out)
+{
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (st->len == 0) {
+        out->data = (u_char *) "";
+        out->len = 0;
+        return NGX_OK;
+    }
+
+    out->data = ngx_pnalloc(st->pool, st->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, st->buf, st->len);
+    out->len = st->len;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_tr_out(ngx_http_ai_stream_t *st, const char *p, size_t len)
+{
+    u_char  *buf;
+    size_t   size;
+
+    if (st->len + len > st->size) {
+        size = ngx_max(2 * st->size, st->len + len);
+        size = ngx_max(size, 1024);
+
+        buf = ngx_pnalloc(st->pool, size);
+        if (buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (st->buf) {
+            ngx_memcpy(buf, st->buf, st->len);
+            ngx_pfree(st->pool, st->buf);
+        }
+
+        st->buf = buf;
+        st->size = size;
+    }
+
+    ngx_memcpy(st->buf + st->len, p, len);
+    st->len += len;
+
+    return NGX_OK;
+}
+
+
+/* "event: name\n" when name, "data: JSON\n\n" */
+
+ngx_int_t
+ngx_http_ai_tr_out_event(ngx_http_ai_stream_t *st, const char *name,
+    cJSON *json)
+{
+    char       *s;
+    ngx_int_t   rc;
+
+    s = cJSON_PrintUnformatted(json);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    if (name) {
+        if (ngx_http_ai_tr_out(st, "event: ", 7) != NGX_OK
+            || ngx_http_ai_tr_out(st, name, ngx_strlen(name)) != NGX_OK
+            || ngx_http_ai_tr_out(st, "\n", 1) != NGX_OK)
+        {
+            rc = NGX_ERROR;
+        }
+    }
+
+    if (rc == NGX_OK
+        && (ngx_http_ai_tr_out(st, "data: ", 6) != NGX_OK
+            || ngx_http_ai_tr_out(st, s, ngx_strlen(s)) != NGX_OK
+            || ngx_http_ai_tr_out(st, "\n\n", 2) != NGX_OK))
+    {
+        rc = NGX_ERROR;
+    }
+
+    cJSON_free(s);
+
+    return rc;
+}
+
+
+/* an OpenAI chat.completion.chunk with one choice; *delta is its delta */
+
+cJSON *
+ngx_http_ai_tr_chunk(ngx_http_ai_stream_t *st, cJSON **delta,
+    ngx_str_t *finish_reason)
+{
+    cJSON  *chunk, *choices, *choice;
+
+    if (st->id == NULL) {
+        st->id = ngx_http_ai_tr_gen_id(st->pool, "chatcmpl-");
+        if (st->id == NULL) {
+            return NULL;
+        }
+    }
+
+    chunk = cJSON_CreateObject();
+    if (chunk == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_ai_tr_add_string(chunk, "id", st->id) == NULL
+        || ngx_http_ai_tr_add_string(chunk, "object",
+                                     "chat.completion.chunk") == NULL
+        || cJSON_AddNumberToObject(chunk, "created", (double) st->created)
+           == NULL
+        || ngx_http_ai_tr_add_str(chunk, "model", &st->model) == NULL)
+    {
+        goto failed;
+    }
+
+    choices = cJSON_AddArrayToObject(chunk, "choices");
+    if (choices == NULL) {
+        goto failed;
+    }
+
+    if (delta == NULL) {
+        return chunk;
+    }
+
+    choice = cJSON_CreateObject();
+    if (choice == NULL) {
+        goto failed;
+    }
+
+    cJSON_AddItemToArray(choices, choice);
+
+    if (cJSON_AddNumberToObject(choice, "index", 0) == NULL) {
+        goto failed;
+    }
+
+    *delta = cJSON_AddObjectToObject(choice, "delta");
+    if (*delta == NULL || cJSON_AddNullToObject(choice, "logprobs") == NULL) {
+        goto failed;
+    }
+
+    if (finish_reason) {
+        if (ngx_http_ai_tr_add_str(choice, "finish_reason", finish_reason)
+            == NULL)
+        {
+            goto failed;
+        }
+
+    } else if (cJSON_AddNullToObject(choice, "finish_reason") == NULL) {
+        goto failed;
+    }
+
+    return chunk;
+
+failed:
+
+    cJSON_Delete(chunk);
+    return NULL;
+}
+
+
+/*
+ * A chunk of the pivot goes to the door: as it is for the OpenAI door
+ * (but the usage chunk only if the client asked for it), through the
+ * Anthropic event builder for the Anthropic door.  Takes the chunk.
+ */
+
+ngx_int_t
+ngx_http_ai_tr_emit_chunk(ngx_http_ai_stream_t *st, cJSON *chunk)
+{
+    cJSON      *choices;
+    ngx_int_t   rc;
+
+    if (chunk == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
+        rc = ngx_http_ai_anthropic_stream_from_openai(st, chunk);
+
+    } else {
+        choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+
+        if (!st->include_usage && cJSON_GetArraySize(choices) == 0) {
+            rc = NGX_OK;
+
+        } else {
+            rc = ngx_http_ai_tr_out_event(st, NULL, chunk);
+        }
+    }
+
+    cJSON_Delete(chunk);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_ai_tr_emit_role(ngx_http_ai_stream_t *st)
+{
+    cJSON  *chunk, *delta;
+
+    if (st->role) {
+        return NGX_OK;
+    }
+
+    st->role = 1;
+
+    chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+    if (chunk == NULL
+        || ngx_http_ai_tr_add_string(delta, "role", "assistant") == NULL
+        || ngx_http_ai_tr_add_string(delta, "content", "") == NULL)
+    {
+        cJSON_Delete(chunk);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ai_tr_emit_chunk(st, chunk);
+}
+
+
+ngx_int_t
+ngx_http_ai_tr_emit_finish(ngx_http_ai_stream_t *st, ngx_str_t *reason)
+{
+    cJSON  *delta;
+
+    if (st->finished) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_ai_tr_emit_role(st) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    st->finished = 1;
+
+    if (reason == &ngx_http_ai_stop && st->tool_calls) {
+        reason = &ngx_http_ai_tool_calls;
+    }
+
+    return ngx_http_ai_tr_emit_chunk(st, ngx_http_ai_tr_chunk(st, &delta,
+                                                              reason));
+}
+
+
+/* the end: the usage chunk and [DONE], or Anthropic's closing events */
+
+ngx_int_t
+ngx_http_ai_tr_emit_close(ngx_http_ai_stream_t *st)
+{
+    cJSON  *chunk, *usage;
+
+    if (st->done) {
+        return NGX_OK;
+    }
+
+    if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
+        st->done = 1;
+        return ngx_http_ai_anthropic_stream_close(st);
+    }
+
+    if (st->usage.found && st->include_usage) {
+        chunk = ngx_http_ai_tr_chunk(st, NULL, NULL);
+        if (chunk == NULL) {
+            return NGX_ERROR;
+        }
+
+        usage = ngx_http_ai_tr_usage_openai(&st->usage);
+        if (usage == NULL) {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToObject(chunk, "usage", usage);
+
+        if (ngx_http_ai_tr_emit_chunk(st, chunk) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    st->done = 1;
+
+    return ngx_http_ai_tr_out(st, "data: [DONE]\n\n",
+                              sizeof("data: [DONE]\n\n") - 1);
+}
+
+
+ngx_int_t
+ngx_http_ai_tr_emit_error(ngx_http_ai_stream_t *st, const char *type,
+    const char *message, const char *code)
+{
+    cJSON      *json, *error;
+    ngx_int_t   rc;
+
+    st->error = 1;
+
+    json = cJSON_CreateObject();
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    switch (st->door) {
+
+    case NGX_HTTP_AI_FMT_ANTHROPIC:
+        if (ngx_http_ai_tr_add_string(json, "type", "error") == NULL) {
+            goto done;
+        }
+
+        error = cJSON_AddObjectToObject(json, "error");
+        if (error == NULL
+            || ngx_http_ai_tr_add_string(error, "type", type) == NULL
+            || ngx_http_ai_tr_add_string(error, "message", message) == NULL)
+        {
+            goto done;
+        }
+
+        rc = ngx_http_ai_tr_out_event(st, "error", json);
+        break;
+
+    case NGX_HTTP_AI_FMT_GEMINI:
+        error = cJSON_AddObjectToObject(json, "error");
+        if (error == NULL
+            || cJSON_AddNumberToObject(error, "code", 500) == NULL
+            || ngx_http_ai_tr_add_string(error, "message", message) == NULL
+            || ngx_http_ai_tr_add_string(error, "status", "INTERNAL") == NULL)
+        {
+            goto done;
+        }
+
+        rc = ngx_http_ai_tr_out_event(st, NULL, json);
+        break;
+
+    default: /* NGX_HTTP_AI_FMT_OPENAI */
+        error = cJSON_AddObjectToObject(json, "error");
+        if (error == NULL
+            || ngx_http_ai_tr_add_string(error, "message", message) == NULL
+            || ngx_http_ai_tr_add_string(error, "type", type) == NULL
+            || cJSON_AddNullToObject(error, "param") == NULL
+            || (code ? ngx_http_ai_tr_add_string(error, "code", code)
+                     : cJSON_AddNullToObject(error, "code")) == NULL)
+        {
+            goto done;
+        }
+
+        rc = ngx_http_ai_tr_out_event(st, "error", json);
+    }
+
+done:
+
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_ai_tr_array_set(ngx_array_t *a, ngx_uint_t i, ngx_int_t value)
+{
+    ngx_int_t  *p;
+
+    while (a->nelts <= i) {
+        p = ngx_array_push(a);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        *p = -1;
+    }
+
+    ((ngx_int_t *) a->elts)[i] = value;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_tr_array_get(ngx_array_t *a, ngx_uint_t i)
+{
+    return (i < a->nelts) ? ((ngx_int_t *) a->elts)[i] : -1;
+}
+
+
+/* helpers */
+
+ngx_int_t
+ngx_http_ai_tr_print(ngx_pool_t *pool, cJSON *json, ngx_str_t *out)
+{
+    char    *s;
+    size_t   len;
+
+    s = cJSON_PrintUnformatted(json);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(s);
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        cJSON_free(s);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, s, len);
+    out->len = len;
+
+    cJSON_free(s);
+
+    return NGX_OK;
+}
+
+
+/* *err = fmt with one "%s"; always NGX_DECLINED but on no memory */
+
+ngx_int_t
+ngx_http_ai_tr_error(ngx_pool_t *pool, ngx_str_t *err, const char *fmt,
+    const char *arg)
+{
+    size_t  len;
+
+    len = ngx_strlen(fmt) + (arg ? ngx_strlen(arg) : 0);
+
+    err->data = ngx_pnalloc(pool, len);
+    if (err->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    err->len = ngx_snprintf(err->data, len, fmt, arg ? arg : "")
+               - err->data;
+
+    return NGX_DECLINED;
+}
+
+
+ngx_uint_t
+ngx_http_ai_tr_is(cJSON *item, const char *s)
+{
+    return cJSON_IsString(item) && item->valuestring
+           && ngx_strcmp(item->valuestring, s) == 0;
+}
+
+
+const char *
+ngx_http_ai_tr_string(cJSON *obj, const char *name)
+{
+    cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    return cJSON_IsString(item) ? item->valuestring : NULL;
+}
+
+
+ngx_int_t
+ngx_http_ai_tr_int(cJSON *obj, const char *name, ngx_int_t *value)
+{
+    cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    if (!cJSON_IsNumber(item) || item->valuedouble < 0) {
+        return NGX_DECLINED;
+    }
+
+    *value = (ngx_int_t) item->valuedouble;
+
+    return NGX_OK;
+}
+
+
+cJSON *
+ngx_http_ai_tr_add_string(cJSON *obj, const char *name, const char *s)
+{
+    return cJSON_AddStringToObject(obj, name, s ? s : "");
+}
+
+
+cJSON *
+ngx_http_ai_tr_add_str(cJSON *obj, const char *name, ngx_str_t *s)
+{
+    cJSON  *item;
+
+    item = ngx_http_ai_tr_str(s);
+    if (item == NULL) {
+        return NULL;
+    }
+
+    if (!cJSON_AddItemToObject(obj, name, item)) {
+        cJSON_Delete(item);
+        return NULL;
+    }
+
+    return item;
+}
+
+
+/* a cJSON string of an ngx_str_t */
+
+cJSON *
+ngx_http_ai_tr_str(ngx_str_t *s)
+{
+    char   *p;
+    cJSON  *item;
+
+    p = malloc(s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+
+    item = cJSON_CreateString(p);
+
+    free(p);
+
+    return item;
+}
+
+
+/* a new object at the end of array */
+
+cJSON *
+ngx_http_ai_tr_push(cJSON *array)
+{
+    cJSON  *obj;
+
+    obj = cJSON_CreateObject();
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    if (!cJSON_AddItemToArray(array, obj)) {
+        cJSON_Delete(obj);
+        return NULL;
+    }
+
+    return obj;
+}
+
+
+/* a copy of from[from_name], if there is one, as to[to_name] */
+
+ngx_int_t
+ngx_http_ai_tr_add_copy(cJSON *to, const char *to_name, cJSON *from,
+    const char *from_name)
+{
+    cJSON  *item, *copy;
+
+    item = cJSON_GetObjectItemCaseSensitive(from, from_name);
+    if (item == NULL || cJSON_IsNull(item)) {
+        return NGX_OK;
+    }
+
+    copy = cJSON_Duplicate(item, 1);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ai_tr_set(to, to_name, copy);
+}
+
+
+/* sets obj[name] = item (replacing), takes item */
+
+ngx_int_t
+ngx_http_ai_tr_set(cJSON *obj, const char *name, cJSON *item)
+{
+    if (item == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (cJSON_GetObjectItemCaseSensitive(obj, name)) {
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, name, item)) {
+            cJSON_Delete(item);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (!cJSON_AddItemToObject(obj, name, item)) {
+        cJSON_Delete(item);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Tool call arguments (a JSON string) as an object: "" is {}, text that
+ * is not a JSON object is kept under "arguments" rather than lost.
+ */
+
+cJSON *
+ngx_http_ai_tr_parse_args(const char *args)
+{
+    cJSON  *json, *obj;
+
+    if (args == NULL || *args == '\0') {
+        return cJSON_CreateObject();
+    }
+
+    json = cJSON_Parse(args);
+
+    if (cJSON_IsObject(json)) {
+        return json;
+    }
+
+    cJSON_Delete(json);
+
+    obj = cJSON_CreateObject();
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    if (cJSON_AddStringToObject(obj, "arguments", args) == NULL) {
+        cJSON_Delete(obj);
+        return NULL;
+    }
+
+    return obj;
+}
+
+
+/*
+ * "data:image/png;base64,AAAA": the media type and the base64 data.
+ * NGX_DECLINED if url is not a data: URL, NGX_ABORT if it is one that is
+ * not base64.
+ */
+
+ngx_int_t
+ngx_http_ai_tr_data_url(ngx_pool_t *pool, const char *url, char **mime,
+    char **data)
+{
+    const char  *p, *comma, *semi;
+
+    if (ngx_strncmp(url, "data:", 5) != 0) {
+        return NGX_DECLINED;
+    }
+
+    p = url + 5;
+
+    comma = ngx_strchr(p, ',');
+    if (comma == NULL) {
+        return NGX_ABORT;
+    }
+
+    for (semi = p; semi < comma && *semi != ';'; semi++) { /* void */ }
+
+    if (comma - semi != sizeof(";base64") - 1
+        || ngx_strncmp(semi, ";base64", sizeof(";base64") - 1) != 0)
+    {
+        return NGX_ABORT;
+    }
+
+    if (semi == p) {
+        *mime = "application/octet-stream";
+
+    } else {
+        *mime = ngx_http_ai_tr_strdup(pool, p, semi - p);
+        if (*mime == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    *data = (char *) comma + 1;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_ai_tr_strdup(ngx_pool_t *pool, const char *s, size_t len)
+{
+    char  *p;
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len);
+    p[len] = '\0';
+
+    return p;
+}
+
+
+/*
+ * The text of a content: a string, or the "text" of its parts whose
+ * "type" is type, joined by sep; *other counts the parts of other types.
+ * "" for null; NULL on no memory.
+ */
+
+char *
+ngx_http_ai_tr_text(ngx_pool_t *pool, cJSON *content, const char *type,
+    const char *sep, ngx_uint_t *other)
+{
+    char        *p, *s;
+    cJSON       *part;
+    size_t       len, n;
+    const char  *text;
+
+    if (cJSON_IsString(content)) {
+        return content->valuestring;
+    }
+
+    if (!cJSON_IsArray(content)) {
+        return "";
+    }
+
+    len = 0;
+    n = ngx_strlen(sep);
+
+    cJSON_ArrayForEach(part, content) {
+        text = ngx_http_ai_tr_string(part, "text");
+
+        if (text && ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(part,
+                                                                  "type"),
+                                      type))
+        {
+            len += ngx_strlen(text) + n;
+
+        } else if (other) {
+            (*other)++;
+        }
+    }
+
+    s = ngx_pnalloc(pool, len + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    p = s;
+
+    cJSON_ArrayForEach(part, content) {
+        text = ngx_http_ai_tr_string(part, "text");
+
+        if (text && ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(part,
+                                                                  "type"),
+                                      type))
+        {
+            if (p != s) {
+                p = (char *) ngx_cpymem(p, sep, n);
+            }
+
+            p = (char *) ngx_cpymem(p, text, ngx_strlen(text));
+        }
+    }
+
+    *p = '\0';
+
+    return s;
+}
+
+
+char *
+ngx_http_ai_tr_gen_id(ngx_pool_t *pool, const char *prefix)
+{
+    char               *id, *p;
+    size_t              len;
+    uint64_t            v;
+    ngx_uint_t          i;
+    static uint64_t     seq;
+    static const char   hex[] = "0123456789abcdef";
+
+    len = ngx_strlen(prefix);
+
+    id = ngx_pnalloc(pool, len + 24 + 1);
+    if (id == NULL) {
+        return NULL;
+    }
+
+    p = (char *) ngx_cpymem(id, prefix, len);
+
+    v = ((uint64_t) time(NULL) << 20) ^ ((uint64_t) random() << 8) ^ ++seq;
+
+    for (i = 0; i < 16; i++) {
+        *p++ = hex[(v >> (60 - 4 * i)) & 0xf];
+    }
+
+    v = (uint64_t) random();
+
+    for (i = 0; i < 8; i++) {
+        *p++ = hex[(v >> (28 - 4 * i)) & 0xf];
+    }
+
+    *p = '\0';
+
+    return id;
+}
+
+
+/* OpenAI's usage object */
+
+cJSON *
+ngx_http_ai_tr_usage_openai(ngx_http_ai_usage_t *u)
+{
+    cJSON  *usage, *details;
+
+    usage = cJSON_CreateObject();
+    if (usage == NULL) {
+        return NULL;
+    }
+
+    if (cJSON_AddNumberToObject(usage, "prompt_tokens", u->prompt_tokens)
+        == NULL
+        || cJSON_AddNumberToObject(usage, "completion_tokens",
+                                   u->completion_tokens) == NULL
+        || cJSON_AddNumberToObject(usage, "total_tokens",
+                                   u->total_tokens ? u->total_tokens
+                                   : u->prompt_tokens + u->completion_tokens)
+           == NULL)
+    {
+        goto failed;
+    }
+
+    details = cJSON_AddObjectToObject(usage, "prompt_tokens_details");
+    if (details == NULL
+        || cJSON_AddNumberToObject(details, "cached_tokens",
+                                   u->cached_tokens) == NULL)
+    {
+        goto failed;
+    }
+
+    details = cJSON_AddObjectToObject(usage, "completion_tokens_details");
+    if (details == NULL
+        || cJSON_AddNumberToObject(details, "reasoning_tokens",
+                                   u->reasoning_tokens) == NULL)
+    {
+        goto failed;
+    }
+
+    return usage;
+
+failed:
+
+    cJSON_Delete(usage);
+    return NULL;
+}
+
+
+void
+ngx_http_ai_tr_usage_from_openai(cJSON *usage, ngx_http_ai_usage_t *u)
+{
+    cJSON  *details;
+
+    if (!cJSON_IsObject(usage)) {
+        return;
+    }
+
+    ngx_http_ai_tr_int(usage, "prompt_tokens", &u->prompt_tokens);
+    ngx_http_ai_tr_int(usage, "completion_tokens", &u->completion_tokens);
+    ngx_http_ai_tr_int(usage, "total_tokens", &u->total_tokens);
+
+    details = cJSON_GetObjectItemCaseSensitive(usage,
+                                               "prompt_tokens_details");
+    ngx_http_ai_tr_int(details, "cached_tokens", &u->cached_tokens);
+
+    details = cJSON_GetObjectItemCaseSensitive(usage,
+                                               "completion_tokens_details");
+    ngx_http_ai_tr_int(details, "reasoning_tokens", &u->reasoning_tokens);
+
+    u->found = 1;
+}

@@ -1,0 +1,2487 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * Anthropic's Messages API to and from OpenAI's chat format: requests,
+ * responses and streams.
+ *
+ *   system (string or text blocks)   <->  system messages (hoisted)
+ *   text / image / document blocks   <->  text / image_url / file parts
+ *   tool_use blocks                  <->  assistant tool_calls
+ *   tool_result blocks (user)        <->  tool messages
+ *   tools (input_schema)             <->  function tools (parameters)
+ *   tool_choice auto/any/tool/none   <->  auto/required/function/none
+ *   stop_sequences, metadata.user_id <->  stop, user
+ *
+ * Thinking blocks are dropped; server tools, Files API references and
+ * other blocks that OpenAI cannot carry are refused (NGX_DECLINED).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_ai_proxy_translate_int.h"
+
+
+static ngx_int_t ngx_http_ai_anthropic_user_to_openai(ngx_pool_t *pool,
+    cJSON *messages, cJSON *content, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_anthropic_assistant_to_openai(ngx_pool_t *pool,
+    cJSON *messages, cJSON *content, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_anthropic_block_to_part(ngx_pool_t *pool,
+    cJSON *block, cJSON *parts, ngx_str_t *err);
+static cJSON *ngx_http_ai_anthropic_data_url(cJSON *source);
+static ngx_int_t ngx_http_ai_anthropic_tools_to_openai(ngx_pool_t *pool,
+    cJSON *in, cJSON *res, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_anthropic_system_from_openai(ngx_pool_t *pool,
+    cJSON *msg, cJSON *system, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_anthropic_content_from_openai(ngx_pool_t *pool,
+    cJSON *content, cJSON *blocks, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_anthropic_part_to_block(ngx_pool_t *pool,
+    cJSON *part, cJSON *blocks, ngx_str_t *err);
+static cJSON *ngx_http_ai_anthropic_assistant_from_openai(ngx_pool_t *pool,
+    cJSON *msg, ngx_str_t *err);
+static cJSON *ngx_http_ai_anthropic_tool_result(ngx_pool_t *pool,
+    cJSON *msg);
+static ngx_int_t ngx_http_ai_anthropic_tools_from_openai(ngx_pool_t *pool,
+    cJSON *in, cJSON *res, ngx_str_t *err);
+static cJSON *ngx_http_ai_anthropic_text_block(const char *text);
+static cJSON *ngx_http_ai_anthropic_blocks(cJSON *msg);
+static cJSON *ngx_http_ai_anthropic_message(ngx_str_t *role,
+    ngx_str_t *text);
+static void ngx_http_ai_anthropic_usage(cJSON *usage, ngx_http_ai_usage_t *u);
+static cJSON *ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u,
+    ngx_uint_t start);
+static ngx_int_t ngx_http_ai_anthropic_start(ngx_http_ai_stream_t *st,
+    cJSON *chunk);
+static ngx_int_t ngx_http_ai_anthropic_block_start(ngx_http_ai_stream_t *st,
+    ngx_uint_t type, cJSON *tool_call);
+static ngx_int_t ngx_http_ai_anthropic_block_delta(ngx_http_ai_stream_t *st,
+    ngx_int_t index, const char *type, const char *name, const char *value);
+static ngx_int_t ngx_http_ai_anthropic_block_stop(ngx_http_ai_stream_t *st);
+
+
+/* requests: Anthropic -> OpenAI */
+
+ngx_int_t
+ngx_http_ai_anthropic_request_to_openai(ngx_pool_t *pool, cJSON *in,
+    cJSON **out, ngx_str_t *err)
+{
+    char        *text;
+    cJSON       *res, *messages, *system, *msg, *m, *stop, *metadata;
+    ngx_int_t    rc;
+    const char  *role, *user;
+
+    res = cJSON_CreateObject();
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_http_ai_tr_add_copy(res, "model", in, "model") != NGX_OK) {
+        goto failed;
+    }
+
+    messages = cJSON_AddArrayToObject(res, "messages");
+    if (messages == NULL) {
+        goto failed;
+    }
+
+    /* the system prompt: one system message, blocks joined */
+
+    system = cJSON_GetObjectItemCaseSensitive(in, "system");
+
+    if (cJSON_IsString(system) || cJSON_IsArray(system)) {
+        text = ngx_http_ai_tr_text(pool, system, "text", "\n", NULL);
+        if (text == NULL) {
+            goto failed;
+        }
+
+        msg = ngx_http_ai_tr_push(messages);
+        if (msg == NULL
+            || ngx_http_ai_tr_add_string(msg, "role", "system") == NULL
+            || ngx_http_ai_tr_add_string(msg, "content", text) == NULL)
+        {
+            goto failed;
+        }
+    }
+
+    m = cJSON_GetObjectItemCaseSensitive(in, "messages");
+
+    if (!cJSON_IsArray(m)) {
+        ngx_str_set(err, "\"messages\" must be an array");
+        rc = NGX_DECLINED;
+        goto failed;
+    }
+
+    cJSON_ArrayForEach(msg, m) {
+        role = ngx_http_ai_tr_string(msg, "role");
+
+        if (role && ngx_strcmp(role, "user") == 0) {
+            rc = ngx_http_ai_anthropic_user_to_openai(pool, messages,
+                     cJSON_GetObjectItemCaseSensitive(msg, "content"), err);
+
+        } else if (role && ngx_strcmp(role, "assistant") == 0) {
+            rc = ngx_http_ai_anthropic_assistant_to_openai(pool, messages,
+                     cJSON_GetObjectItemCaseSensitive(msg, "content"), err);
+
+        } else {
+            ngx_str_set(err, "a message role must be \"user\" or "
+                             "\"assistant\"");
+            rc = NGX_DECLINED;
+        }
+
+        if (rc != NGX_OK) {
+            goto failed;
+        }
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_http_ai_tr_add_copy(res, "max_completion_tokens", in,
+                                "max_tokens") != NGX_OK
+        || ngx_http_ai_tr_add_copy(res, "temperature", in, "temperature")
+           != NGX_OK
+        || ngx_http_ai_tr_add_copy(res, "top_p", in, "top_p") != NGX_OK
+        || ngx_http_ai_tr_add_copy(res, "stream", in, "stream") != NGX_OK)
+    {
+        goto failed;
+    }
+
+    stop = cJSON_GetObjectItemCaseSensitive(in, "stop_sequences");
+
+    if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) > 0
+        && ngx_http_ai_tr_add_copy(res, "stop", in, "stop_sequences")
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    metadata = cJSON_GetObjectItemCaseSensitive(in, "metadata");
+    user = ngx_http_ai_tr_string(metadata, "user_id");
+
+    if (user && ngx_http_ai_tr_add_string(res, "user", user) == NULL) {
+        goto failed;
+    }
+
+    rc = ngx_http_ai_anthropic_tools_to_openai(pool, in, res, err);
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
+    *out = res;
+
+    return NGX_OK;
+
+failed:
+
+    cJSON_Delete(res);
+
+    return rc;
+}
+
+
+/*
+ * A user message: its tool_result blocks become tool messages (first, as
+ * Anthropic puts them), the rest one user message after them.
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_user_to_openai(ngx_pool_t *pool, cJSON *messages,
+    cJSON *content, ngx_str_t *err)
+{
+    char        *text;
+    cJSON       *msg, *parts, *block, *inner, *c;
+    ngx_int_t    rc;
+    ngx_uint_t   other;
+    const char  *id;
+
+    msg = NULL;
+
+    if (cJSON_IsString(content)) {
+        msg = ngx_http_ai_tr_push(messages);
+        if (msg == NULL
+            || ngx_http_ai_tr_add_string(msg, "role", "user") == NULL
+            || ngx_http_ai_tr_add_string(msg, "content", content->valuestring)
+               == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (!cJSON_IsArray(content)) {
+        ngx_str_set(err, "a message content must be a string or an array");
+        return NGX_DECLINED;
+    }
+
+    parts = cJSON_CreateArray();
+    if (parts == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    cJSON_ArrayForEach(block, content) {
+
+        if (!ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block, "type"),
+                               "tool_result"))
+        {
+            rc = ngx_http_ai_anthropic_block_to_part(pool, block, parts, err);
+            if (rc != NGX_OK) {
+                goto failed;
+            }
+
+            continue;
+        }
+
+        id = ngx_http_ai_tr_string(block, "tool_use_id");
+        c = cJSON_GetObjectItemCaseSensitive(block, "content");
+
+        other = 0;
+        text = ngx_http_ai_tr_text(pool, c, "text", "\n", &other);
+        if (text == NULL) {
+            goto failed;
+        }
+
+        msg = ngx_http_ai_tr_push(messages);
+        if (msg == NULL
+            || ngx_http_ai_tr_add_string(msg, "role", "tool") == NULL
+            || ngx_http_ai_tr_add_string(msg, "tool_call_id", id) == NULL
+            || ngx_http_ai_tr_add_string(msg, "content", text) == NULL)
+        {
+            goto failed;
+        }
+
+        if (other) {
+            /* images of a tool result: tool messages are text only */
+
+            cJSON_ArrayForEach(inner, c) {
+                if (ngx_http_ai_tr_is(
+                        cJSON_GetObjectItemCaseSensitive(inner, "type"),
+                        "text"))
+                {
+                    continue;
+                }
+
+                rc = ngx_http_ai_anthropic_block_to_part(pool, inner, parts,
+                                                         err);
+                if (rc != NGX_OK) {
+                    goto failed;
+                }
+            }
+        }
+    }
+
+    if (cJSON_GetArraySize(parts) == 0) {
+        cJSON_Delete(parts);
+        return NGX_OK;
+    }
+
+    msg = ngx_http_ai_tr_push(messages);
+    if (msg == NULL
+        || ngx_http_ai_tr_add_string(msg, "role", "user") == NULL)
+    {
+        goto failed;
+    }
+
+    /* a text alone: a string, which any OpenAI-compatible server takes */
+
+    block = cJSON_GetArrayItem(parts, 0);
+
+    if (cJSON_GetArraySize(parts) == 1
+        && ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block, "type"),
+                             "text"))
+    {
+        if (ngx_http_ai_tr_add_copy(msg, "content", block, "text")
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        cJSON_Delete(parts);
+        return NGX_OK;
+    }
+
+    cJSON_AddItemToObject(msg, "content", parts);
+
+    return NGX_OK;
+
+failed:
+
+    cJSON_Delete(parts);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_anthropic_assistant_to_openai(ngx_pool_t *pool, cJSON *messages,
+    cJSON *content, ngx_str_t *err)
+{
+    char        *text, *args;
+    cJSON       *msg, *calls, *call, *fn, *block, *type;
+    ngx_uint_t   other;
+
+    msg = ngx_http_ai_tr_push(messages);
+    if (msg == NULL
+        || ngx_http_ai_tr_add_string(msg, "role", "assistant") == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    if (cJSON_IsString(content)) {
+        return ngx_http_ai_tr_add_string(msg, "content", content->valuestring)
+               ? NGX_OK : NGX_ERROR;
+    }
+
+    if (!cJSON_IsArray(content)) {
+        ngx_str_set(err, "a message content must be a string or an array");
+        return NGX_DECLINED;
+    }
+
+    other = 0;
+    text = ngx_http_ai_tr_text(pool, content, "text", "", &other);
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (other == 0) {
+        return ngx_http_ai_tr_add_string(msg, "content", text)
+               ? NGX_OK : NGX_ERROR;
+    }
+
+    if (*text) {
+        if (ngx_http_ai_tr_add_string(msg, "content", text) == NULL) {
+            return NGX_ERROR;
+        }
+
+    } else if (cJSON_AddNullToObject(msg, "content") == NULL) {
+        return NGX_ERROR;
+    }
+
+    calls = NULL;
+
+    cJSON_ArrayForEach(block, content) {
+        type = cJSON_GetObjectItemCaseSensitive(block, "type");
+
+        if (ngx_http_ai_tr_is(type, "text")
+            || ngx_http_ai_tr_is(type, "thinking")
+            || ngx_http_ai_tr_is(type, "redacted_thinking"))
+        {
+            continue;
+        }
+
+        if (!ngx_http_ai_tr_is(type, "tool_use")) {
+            return ngx_http_ai_tr_error(pool, err,
+                                        "assistant content blocks of type "
+                                        "\"%s\" cannot be translated",
+                                        cJSON_IsString(type)
+                                        ? type->valuestring : "?");
+        }
+
+        if (calls == NULL) {
+            calls = cJSON_AddArrayToObject(msg, "tool_calls");
+            if (calls == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        call = ngx_http_ai_tr_push(calls);
+        if (call == NULL
+            || ngx_http_ai_tr_add_copy(call, "id", block, "id") != NGX_OK
+            || ngx_http_ai_tr_add_string(call, "type", "function") == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        fn = cJSON_AddObjectToObject(call, "function");
+        if (fn == NULL
+            || ngx_http_ai_tr_add_copy(fn, "name", block, "name") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        args = cJSON_PrintUnformatted(
+                         cJSON_GetObjectItemCaseSensitive(block, "input"));
+
+        if (ngx_http_ai_tr_add_string(fn, "arguments", args ? args : "{}")
+            == NULL)
+        {
+            cJSON_free(args);
+            return NGX_ERROR;
+        }
+
+        cJSON_free(args);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a user content block as an OpenAI content part */
+
+static ngx_int_t
+ngx_http_ai_anthropic_block_to_part(ngx_pool_t *pool, cJSON *block,
+    cJSON *parts, ngx_str_t *err)
+{
+    cJSON       *part, *type, *source, *image, *file, *url;
+    const char  *stype;
+
+    type = cJSON_GetObjectItemCaseSensitive(block, "type");
+    source = cJSON_GetObjectItemCaseSensitive(block, "source");
+    stype = ngx_http_ai_tr_string(source, "type");
+
+    if (ngx_http_ai_tr_is(type, "text")) {
+        part = ngx_http_ai_tr_push(parts);
+        if (part == NULL
+            || ngx_http_ai_tr_add_string(part, "type", "text") == NULL
+            || ngx_http_ai_tr_add_copy(part, "text", block, "text") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_ai_tr_is(type, "image")) {
+
+        if (stype && ngx_strcmp(stype, "url") == 0) {
+            url = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(source,
+                                                                   "url"),
+                                  1);
+
+        } else if (stype && ngx_strcmp(stype, "base64") == 0) {
+            url = ngx_http_ai_anthropic_data_url(source);
+
+        } else {
+            return ngx_http_ai_tr_error(pool, err,
+                                        "image sources of type \"%s\" "
+                                        "cannot be translated",
+                                        stype ? stype : "?");
+        }
+
+        if (url == NULL) {
+            return NGX_ERROR;
+        }
+
+        part = ngx_http_ai_tr_push(parts);
+        if (part == NULL
+            || ngx_http_ai_tr_add_string(part, "type", "image_url") == NULL
+            || (image = cJSON_AddObjectToObject(part, "image_url")) == NULL)
+        {
+            cJSON_Delete(url);
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_set(image, "url", url);
+    }
+
+    if (ngx_http_ai_tr_is(type, "document")) {
+
+        if (stype && ngx_strcmp(stype, "text") == 0) {
+            part = ngx_http_ai_tr_push(parts);
+            if (part == NULL
+                || ngx_http_ai_tr_add_string(part, "type", "text") == NULL
+                || ngx_http_ai_tr_add_copy(part, "text", source, "data")
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            return NGX_OK;
+        }
+
+        if (stype == NULL || ngx_strcmp(stype, "base64") != 0) {
+            return ngx_http_ai_tr_error(pool, err,
+                                        "document sources of type \"%s\" "
+                                        "cannot be translated",
+                                        stype ? stype : "?");
+        }
+
+        url = ngx_http_ai_anthropic_data_url(source);
+        if (url == NULL) {
+            return NGX_ERROR;
+        }
+
+        part = ngx_http_ai_tr_push(parts);
+        if (part == NULL
+            || ngx_http_ai_tr_add_string(part, "type", "file") == NULL
+            || (file = cJSON_AddObjectToObject(part, "file")) == NULL
+            || ngx_http_ai_tr_add_copy(file, "filename", block, "title")
+               != NGX_OK)
+        {
+            cJSON_Delete(url);
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_set(file, "file_data", url);
+    }
+
+    return ngx_http_ai_tr_error(pool, err,
+                                "content blocks of type \"%s\" cannot be "
+                                "translated",
+                                cJSON_IsString(type) ? type->valuestring
+                                                     : "?");
+}
+
+
+/* "data:MEDIA;base64,DATA" of a base64 source */
+
+static cJSON *
+ngx_http_ai_anthropic_data_url(cJSON *source)
+{
+    char        *url, *p;
+    cJSON       *item;
+    size_t       mlen, dlen;
+    const char  *media, *data;
+
+    media = ngx_http_ai_tr_string(source, "media_type");
+    data = ngx_http_ai_tr_string(source, "data");
+
+    if (media == NULL) {
+        media = "application/octet-stream";
+    }
+
+    if (data == NULL) {
+        data = "";
+    }
+
+    mlen = ngx_strlen(media);
+    dlen = ngx_strlen(data);
+
+    url = malloc(sizeof("data:;base64,") + mlen + dlen);
+    if (url == NULL) {
+        return NULL;
+    }
+
+    p = (char *) ngx_cpymem(url, "data:", 5);
+    p = (char *) ngx_cpymem(p, media, mlen);
+    p = (char *) ngx_cpymem(p, ";base64,", 8);
+    p = (char *) ngx_cpymem(p, data, dlen);
+    *p = '\0';
+
+    item = cJSON_CreateString(url);
+
+    free(url);
+
+    return item;
+}
+
+
+static ngx_int_t
+ngx_http_ai_anthropic_tools_to_openai(ngx_pool_t *pool, cJSON *in,
+    cJSON *res, ngx_str_t *err)
+{
+    cJSON       *tools, *tool, *list, *t, *fn, *choice, *c;
+    const char  *type;
+
+    tools = cJSON_GetObjectItemCaseSensitive(in, "tools");
+
+    if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0) {
+        list = cJSON_AddArrayToObject(res, "tools");
+        if (list == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_ArrayForEach(tool, tools) {
+            type = ngx_http_ai_tr_string(tool, "type");
+
+            if (type && ngx_strcmp(type, "custom") != 0) {
+                return ngx_http_ai_tr_error(pool, err,
+                                            "tools of type \"%s\" cannot "
+                                            "be translated", type);
+            }
+
+            t = ngx_http_ai_tr_push(list);
+            if (t == NULL
+                || ngx_http_ai_tr_add_string(t, "type", "function") == NULL)
+            {
+                return NGX_ERROR;
+            }
+
+            fn = cJSON_AddObjectToObject(t, "function");
+            if (fn == NULL
+                || ngx_http_ai_tr_add_copy(fn, "name", tool, "name") != NGX_OK
+                || ngx_http_ai_tr_add_copy(fn, "description", tool,
+                                           "description") != NGX_OK
+                || ngx_http_ai_tr_add_copy(fn, "parameters", tool,
+                                           "input_schema") != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    choice = cJSON_GetObjectItemCaseSensitive(in, "tool_choice");
+    if (!cJSON_IsObject(choice)) {
+        return NGX_OK;
+    }
+
+    type = ngx_http_ai_tr_string(choice, "type");
+
+    if (type == NULL) {
+        return NGX_OK;
+
+    } else if (ngx_strcmp(type, "auto") == 0) {
+        c = cJSON_CreateString("auto");
+
+    } else if (ngx_strcmp(type, "any") == 0) {
+        c = cJSON_CreateString("required");
+
+    } else if (ngx_strcmp(type, "none") == 0) {
+        c = cJSON_CreateString("none");
+
+    } else if (ngx_strcmp(type, "tool") == 0) {
+        c = cJSON_CreateObject();
+        if (c == NULL) {
+            return NGX_ERROR;
+        }
+
+        fn = NULL;
+
+        if (ngx_http_ai_tr_add_string(c, "type", "function") == NULL
+            || (fn = cJSON_AddObjectToObject(c, "function")) == NULL
+            || ngx_http_ai_tr_add_copy(fn, "name", choice, "name") != NGX_OK)
+        {
+            cJSON_Delete(c);
+            return NGX_ERROR;
+        }
+
+    } else {
+        return ngx_http_ai_tr_error(pool, err,
+                                    "tool_choice of type \"%s\" cannot be "
+                                    "translated", type);
+    }
+
+    if (ngx_http_ai_tr_set(res, "tool_choice", c) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(choice,
+                                                 "disable_parallel_tool_use"))
+        && cJSON_AddFalseToObject(res, "parallel_tool_calls") == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* requests: OpenAI -> Anthropic */
+
+ngx_int_t
+ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
+    ngx_http_ai_translate_request_t *req, cJSON **out, ngx_str_t *err)
+{
+    cJSON       *res, *system, *messages, *msg, *m, *last, *blocks, *block;
+    cJSON       *stop, *item, *metadata;
+    ngx_int_t    rc, max;
+    const char  *role, *s;
+
+    item = cJSON_GetObjectItemCaseSensitive(in, "n");
+
+    if (cJSON_IsNumber(item) && item->valuedouble > 1) {
+        ngx_str_set(err, "n > 1 is not supported by anthropic targets");
+        return NGX_DECLINED;
+    }
+
+    res = cJSON_CreateObject();
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_http_ai_tr_add_copy(res, "model", in, "model") != NGX_OK) {
+        goto failed;
+    }
+
+    if (ngx_http_ai_tr_int(in, "max_completion_tokens", &max) != NGX_OK
+        && ngx_http_ai_tr_int(in, "max_tokens", &max) != NGX_OK)
+    {
+        max = (req->max_tokens > 0) ? req->max_tokens : 4096;
+    }
+
+    if (cJSON_AddNumberToObject(res, "max_tokens", (double) max) == NULL) {
+        goto failed;
+    }
+
+    system = cJSON_CreateArray();
+    if (system == NULL) {
+        goto failed;
+    }
+
+    cJSON_AddItemToObject(res, "system", system);
+
+    messages = cJSON_AddArrayToObject(res, "messages");
+    if (messages == NULL) {
+        goto failed;
+    }
+
+    m = cJSON_GetObjectItemCaseSensitive(in, "messages");
+
+    cJSON_ArrayForEach(msg, m) {
+        role = ngx_http_ai_tr_string(msg, "role");
+        if (role == NULL) {
+            role = "";
+        }
+
+        if (ngx_strcmp(role, "system") == 0
+            || ngx_strcmp(role, "developer") == 0)
+        {
+            rc = ngx_http_ai_anthropic_system_from_openai(pool, msg, system,
+                                                          err);
+            if (rc != NGX_OK) {
+                goto failed;
+            }
+
+            rc = NGX_ERROR;
+            continue;
+        }
+
+        last = cJSON_GetArrayItem(messages,
+                                  cJSON_GetArraySize(messages) - 1);
+
+        if (ngx_strcmp(role, "tool") == 0) {
+            block = ngx_http_ai_anthropic_tool_result(pool, msg);
+            if (block == NULL) {
+                goto failed;
+            }
+
+            /* consecutive tool results go in one user message */
+
+            blocks = ngx_http_ai_anthropic_blocks(last);
+
+            if (blocks == NULL
+                || !ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(
+                                          cJSON_GetArrayItem(blocks, 0),
+                                          "type"),
+                                      "tool_result"))
+            {
+                last = ngx_http_ai_tr_push(messages);
+                if (last == NULL
+                    || ngx_http_ai_tr_add_string(last, "role", "user")
+                       == NULL
+                    || (blocks = cJSON_AddArrayToObject(last, "content"))
+                       == NULL)
+                {
+                    cJSON_Delete(block);
+                    goto failed;
+                }
+            }
+
+            cJSON_AddItemToArray(blocks, block);
+            continue;
+        }
+
+        if (ngx_strcmp(role, "user") == 0) {
+            item = cJSON_GetObjectItemCaseSensitive(msg, "content");
+            blocks = ngx_http_ai_anthropic_blocks(last);
+
+            if (blocks
+                && ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(
+                                         cJSON_GetArrayItem(blocks, 0),
+                                         "type"),
+                                     "tool_result"))
+            {
+                /* the user's words after tool results: the same turn */
+
+                rc = ngx_http_ai_anthropic_content_from_openai(pool, item,
+                                                               blocks, err);
+                if (rc != NGX_OK) {
+                    goto failed;
+                }
+
+                rc = NGX_ERROR;
+                continue;
+            }
+
+            last = ngx_http_ai_tr_push(messages);
+            if (last == NULL
+                || ngx_http_ai_tr_add_string(last, "role", "user") == NULL)
+            {
+                goto failed;
+            }
+
+            if (cJSON_IsString(item)) {
+                if (ngx_http_ai_tr_add_string(last, "content",
+                                              item->valuestring)
+                    == NULL)
+                {
+                    goto failed;
+                }
+
+                continue;
+            }
+
+            blocks = cJSON_AddArrayToObject(last, "content");
+            if (blocks == NULL) {
+                goto failed;
+            }
+
+            rc = ngx_http_ai_anthropic_content_from_openai(pool, item,
+                                                           blocks, err);
+            if (rc != NGX_OK) {
+                goto failed;
+            }
+
+            rc = NGX_ERROR;
+            continue;
+        }
+
+        if (ngx_strcmp(role, "assistant") == 0) {
+            item = ngx_http_ai_anthropic_assistant_from_openai(pool, msg,
+                                                               err);
+            if (item == NULL) {
+                rc = err->len ? NGX_DECLINED : NGX_ERROR;
+                goto failed;
+            }
+
+            if (cJSON_IsNull(item)) {
+                /* nothing said: Anthropic refuses empty messages */
+                cJSON_Delete(item);
+                continue;
+            }
+
+            cJSON_AddItemToArray(messages, item);
+            continue;
+        }
+
+        rc = ngx_http_ai_tr_error(pool, err,
+                                  "messages of role \"%s\" cannot be "
+                                  "translated", role);
+        goto failed;
+    }
+
+    if (cJSON_GetArraySize(system) == 0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(res, "system");
+
+    } else if (cJSON_GetArraySize(system) == 1) {
+        /* a single text: a string, as most clients send it */
+
+        s = ngx_http_ai_tr_string(cJSON_GetArrayItem(system, 0), "text");
+
+        if (ngx_http_ai_tr_set(res, "system", cJSON_CreateString(s))
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(in, "temperature");
+
+    if (cJSON_IsNumber(item)
+        && cJSON_AddNumberToObject(res, "temperature",
+                                   item->valuedouble > 1.0
+                                   ? 1.0 : item->valuedouble)
+           == NULL)
+    {
+        goto failed;
+    }
+
+    if (ngx_http_ai_tr_add_copy(res, "top_p", in, "top_p") != NGX_OK) {
+        goto failed;
+    }
+
+    stop = cJSON_GetObjectItemCaseSensitive(in, "stop");
+
+    if (cJSON_IsString(stop)) {
+        item = cJSON_AddArrayToObject(res, "stop_sequences");
+        if (item == NULL) {
+            goto failed;
+        }
+
+        cJSON_AddItemToArray(item, cJSON_CreateString(stop->valuestring));
+
+    } else if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) > 0) {
+        if (ngx_http_ai_tr_add_copy(res, "stop_sequences", in, "stop")
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    s = ngx_http_ai_tr_string(in, "user");
+
+    if (s) {
+        metadata = cJSON_AddObjectToObject(res, "metadata");
+        if (metadata == NULL
+            || ngx_http_ai_tr_add_string(metadata, "user_id", s) == NULL)
+        {
+            goto failed;
+        }
+    }
+
+    if (req->stream && cJSON_AddTrueToObject(res, "stream") == NULL) {
+        goto failed;
+    }
+
+    rc = ngx_http_ai_anthropic_tools_from_openai(pool, in, res, err);
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
+    *out = res;
+
+    return NGX_OK;
+
+failed:
+
+    cJSON_Delete(res);
+
+    return rc;
+}
+
+
+/* the texts of a system or developer message, as text blocks */
+
+static ngx_int_t
+ngx_http_ai_anthropic_system_from_openai(ngx_pool_t *pool, cJSON *msg,
+    cJSON *system, ngx_str_t *err)
+{
+    cJSON  *content, *part, *block;
+
+    content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+
+    if (cJSON_IsString(content)) {
+        if (*content->valuestring == '\0') {
+            return NGX_OK;
+        }
+
+        block = ngx_http_ai_anthropic_text_block(content->valuestring);
+        if (block == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(system, block);
+
+        return NGX_OK;
+    }
+
+    cJSON_ArrayForEach(part, content) {
+        if (!ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(part, "type"),
+                               "text"))
+        {
+            ngx_str_set(err, "system messages may hold text only");
+            return NGX_DECLINED;
+        }
+
+        block = ngx_http_ai_anthropic_text_block(
+                                      ngx_http_ai_tr_string(part, "text"));
+        if (block == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(system, block);
+    }
+
+    return NGX_OK;
+}
+
+
+/* an OpenAI user content as content blocks added to blocks */
+
+static ngx_int_t
+ngx_http_ai_anthropic_content_from_openai(ngx_pool_t *pool, cJSON *content,
+    cJSON *blocks, ngx_str_t *err)
+{
+    cJSON      *part, *block;
+    ngx_int_t   rc;
+
+    if (cJSON_IsString(content)) {
+        if (*content->valuestring == '\0') {
+            return NGX_OK;
+        }
+
+        block = ngx_http_ai_anthropic_text_block(content->valuestring);
+        if (block == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(blocks, block);
+
+        return NGX_OK;
+    }
+
+    if (!cJSON_IsArray(content)) {
+        ngx_str_set(err, "a message content must be a string or an array");
+        return NGX_DECLINED;
+    }
+
+    cJSON_ArrayForEach(part, content) {
+        rc = ngx_http_ai_anthropic_part_to_block(pool, part, blocks, err);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_anthropic_part_to_block(ngx_pool_t *pool, cJSON *part,
+    cJSON *blocks, ngx_str_t *err)
+{
+    char        *mime, *data;
+    cJSON       *type, *block, *source, *image, *file;
+    ngx_int_t    rc;
+    const char  *text, *url, *kind;
+
+    type = cJSON_GetObjectItemCaseSensitive(part, "type");
+
+    if (ngx_http_ai_tr_is(type, "text")) {
+        text = ngx_http_ai_tr_string(part, "text");
+
+        if (text == NULL || *text == '\0') {
+            return NGX_OK;
+        }
+
+        block = ngx_http_ai_anthropic_text_block(text);
+        if (block == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(blocks, block);
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_ai_tr_is(type, "image_url")) {
+        image = cJSON_GetObjectItemCaseSensitive(part, "image_url");
+        url = cJSON_IsString(image) ? image->valuestring
+                                    : ngx_http_ai_tr_string(image, "url");
+        kind = "image";
+
+    } else if (ngx_http_ai_tr_is(type, "file")) {
+        file = cJSON_GetObjectItemCaseSensitive(part, "file");
+        url = ngx_http_ai_tr_string(file, "file_data");
+        kind = "document";
+
+        if (url == NULL) {
+            ngx_str_set(err, "file parts without \"file_data\" (file ids) "
+                             "cannot be translated");
+            return NGX_DECLINED;
+        }
+
+    } else {
+        return ngx_http_ai_tr_error(pool, err,
+                                    "content parts of type \"%s\" are not "
+                                    "supported by anthropic targets",
+                                    cJSON_IsString(type) ? type->valuestring
+                                                         : "?");
+    }
+
+    if (url == NULL) {
+        ngx_str_set(err, "an image_url part has no \"url\"");
+        return NGX_DECLINED;
+    }
+
+    block = ngx_http_ai_tr_push(blocks);
+    if (block == NULL
+        || ngx_http_ai_tr_add_string(block, "type", kind) == NULL
+        || (source = cJSON_AddObjectToObject(block, "source")) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_ai_tr_data_url(pool, url, &mime, &data);
+
+    switch (rc) {
+
+    case NGX_OK:
+        if (ngx_http_ai_tr_add_string(source, "type", "base64") == NULL
+            || ngx_http_ai_tr_add_string(source, "media_type", mime) == NULL
+            || ngx_http_ai_tr_add_string(source, "data", data) == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+
+    case NGX_DECLINED:
+        if (ngx_http_ai_tr_add_string(source, "type", "url") == NULL
+            || ngx_http_ai_tr_add_string(source, "url", url) == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+
+    case NGX_ABORT:
+        ngx_str_set(err, "only base64 data: URLs can be translated");
+        return NGX_DECLINED;
+
+    default:
+        return NGX_ERROR;
+    }
+}
+
+
+/*
+ * An assistant message as Anthropic's; the cJSON null when it says
+ * nothing; NULL with err set when it cannot be translated, NULL alone on
+ * no memory.
+ */
+
+static cJSON *
+ngx_http_ai_anthropic_assistant_from_openai(ngx_pool_t *pool, cJSON *msg,
+    ngx_str_t *err)
+{
+    cJSON       *res, *content, *blocks, *part, *block, *calls, *call, *fn;
+    cJSON       *input;
+    const char  *text, *refusal;
+
+    content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+    calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+    refusal = ngx_http_ai_tr_string(msg, "refusal");
+
+    res = cJSON_CreateObject();
+    if (res == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_ai_tr_add_string(res, "role", "assistant") == NULL) {
+        goto failed;
+    }
+
+    if (cJSON_IsString(content) && cJSON_GetArraySize(calls) == 0
+        && refusal == NULL)
+    {
+        if (*content->valuestring == '\0') {
+            cJSON_Delete(res);
+            return cJSON_CreateNull();
+        }
+
+        if (ngx_http_ai_tr_add_string(res, "content", content->valuestring)
+            == NULL)
+        {
+            goto failed;
+        }
+
+        return res;
+    }
+
+    blocks = cJSON_AddArrayToObject(res, "content");
+    if (blocks == NULL) {
+        goto failed;
+    }
+
+    if (cJSON_IsString(content) && *content->valuestring) {
+        block = ngx_http_ai_anthropic_text_block(content->valuestring);
+        if (block == NULL) {
+            goto failed;
+        }
+
+        cJSON_AddItemToArray(blocks, block);
+
+    } else if (cJSON_IsArray(content)) {
+        cJSON_ArrayForEach(part, content) {
+            text = ngx_http_ai_tr_string(part, "text");
+            if (text == NULL) {
+                text = ngx_http_ai_tr_string(part, "refusal");
+            }
+
+            if (text == NULL || *text == '\0') {
+                continue;
+            }
+
+            block = ngx_http_ai_anthropic_text_block(text);
+            if (block == NULL) {
+                goto failed;
+            }
+
+            cJSON_AddItemToArray(blocks, block);
+        }
+    }
+
+    if (refusal && *refusal) {
+        block = ngx_http_ai_anthropic_text_block(refusal);
+        if (block == NULL) {
+            goto failed;
+        }
+
+        cJSON_AddItemToArray(blocks, block);
+    }
+
+    cJSON_ArrayForEach(call, calls) {
+        fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+
+        block = ngx_http_ai_tr_push(blocks);
+        if (block == NULL
+            || ngx_http_ai_tr_add_string(block, "type", "tool_use") == NULL
+            || ngx_http_ai_tr_add_string(block, "id",
+                                         ngx_http_ai_tr_string(call, "id"))
+               == NULL
+            || ngx_http_ai_tr_add_string(block, "name",
+                                         ngx_http_ai_tr_string(fn, "name"))
+               == NULL)
+        {
+            goto failed;
+        }
+
+        input = ngx_http_ai_tr_parse_args(ngx_http_ai_tr_string(fn,
+                                                                "arguments"));
+        if (input == NULL) {
+            goto failed;
+        }
+
+        cJSON_AddItemToObject(block, "input", input);
+    }
+
+    if (cJSON_GetArraySize(blocks) == 0) {
+        cJSON_Delete(res);
+        return cJSON_CreateNull();
+    }
+
+    return res;
+
+failed:
+
+    cJSON_Delete(res);
+    return NULL;
+}
+
+
+static cJSON *
+ngx_http_ai_anthropic_tool_result(ngx_pool_t *pool, cJSON *msg)
+{
+    char   *text;
+    cJSON  *block;
+
+    text = ngx_http_ai_tr_text(pool,
+                               cJSON_GetObjectItemCaseSensitive(msg,
+                                                                "content"),
+                               "text", "\n", NULL);
+    if (text == NULL) {
+        return NULL;
+    }
+
+    block = cJSON_CreateObject();
+    if (block == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_ai_tr_add_string(block, "type", "tool_result") == NULL
+        || ngx_http_ai_tr_add_string(block, "tool_use_id",
+                                 ngx_http_ai_tr_string(msg, "tool_call_id"))
+           == NULL
+        || ngx_http_ai_tr_add_string(block, "content", text) == NULL)
+    {
+        cJSON_Delete(block);
+        return NULL;
+    }
+
+    return block;
+}
+
+
+static ngx_int_t
+ngx_http_ai_anthropic_tools_from_openai(ngx_pool_t *pool, cJSON *in,
+    cJSON *res, ngx_str_t *err)
+{
+    cJSON       *tools, *tool, *list, *t, *fn, *schema, *choice, *c;
+    const char  *type, *name;
+
+    tools = cJSON_GetObjectItemCaseSensitive(in, "tools");
+    list = NULL;
+
+    if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0) {
+        list = cJSON_AddArrayToObject(res, "tools");
+        if (list == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_ArrayForEach(tool, tools) {
+            type = ngx_http_ai_tr_string(tool, "type");
+            fn = cJSON_GetObjectItemCaseSensitive(tool, "function");
+
+            if (type == NULL || ngx_strcmp(type, "function") != 0
+                || !cJSON_IsObject(fn))
+            {
+                return ngx_http_ai_tr_error(pool, err,
+                                            "tools of type \"%s\" are not "
+                                            "supported by anthropic targets",
+                                            type ? type : "?");
+            }
+
+            t = ngx_http_ai_tr_push(list);
+            if (t == NULL
+                || ngx_http_ai_tr_add_copy(t, "name", fn, "name") != NGX_OK
+                || ngx_http_ai_tr_add_copy(t, "description", fn,
+                                           "description") != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            schema = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+
+            if (cJSON_IsObject(schema)) {
+                schema = cJSON_Duplicate(schema, 1);
+
+            } else {
+                schema = cJSON_Parse("{\"type\":\"object\","
+                                     "\"properties\":{}}");
+            }
+
+            if (ngx_http_ai_tr_set(t, "input_schema", schema) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    choice = cJSON_GetObjectItemCaseSensitive(in, "tool_choice");
+    c = NULL;
+
+    if (cJSON_IsString(choice)) {
+        type = choice->valuestring;
+
+        if (ngx_strcmp(type, "required") == 0) {
+            type = "any";
+
+        } else if (ngx_strcmp(type, "none") != 0) {
+            type = "auto";
+        }
+
+        c = cJSON_CreateObject();
+        if (c == NULL
+            || ngx_http_ai_tr_add_string(c, "type", type) == NULL)
+        {
+            cJSON_Delete(c);
+            return NGX_ERROR;
+        }
+
+    } else if (cJSON_IsObject(choice)) {
+        name = ngx_http_ai_tr_string(
+                   cJSON_GetObjectItemCaseSensitive(choice, "function"),
+                   "name");
+
+        if (name == NULL) {
+            ngx_str_set(err, "tool_choice names no function");
+            return NGX_DECLINED;
+        }
+
+        c = cJSON_CreateObject();
+        if (c == NULL
+            || ngx_http_ai_tr_add_string(c, "type", "tool") == NULL
+            || ngx_http_ai_tr_add_string(c, "name", name) == NULL)
+        {
+            cJSON_Delete(c);
+            return NGX_ERROR;
+        }
+    }
+
+    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(in,
+                                                       "parallel_tool_calls"))
+        && list)
+    {
+        if (c == NULL) {
+            c = cJSON_CreateObject();
+            if (c == NULL
+                || ngx_http_ai_tr_add_string(c, "type", "auto") == NULL)
+            {
+                cJSON_Delete(c);
+                return NGX_ERROR;
+            }
+        }
+
+        if (!ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(c, "type"),
+                               "none")
+            && cJSON_AddTrueToObject(c, "disable_parallel_tool_use") == NULL)
+        {
+            cJSON_Delete(c);
+            return NGX_ERROR;
+        }
+    }
+
+    if (c == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_ai_tr_set(res, "tool_choice", c);
+}
+
+
+static cJSON *
+ngx_http_ai_anthropic_text_block(const char *text)
+{
+    cJSON  *block;
+
+    block = cJSON_CreateObject();
+    if (block == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_ai_tr_add_string(block, "type", "text") == NULL
+        || ngx_http_ai_tr_add_string(block, "text", text) == NULL)
+    {
+        cJSON_Delete(block);
+        return NULL;
+    }
+
+    return block;
+}
+
+
+/* the content blocks of a user message being built, NULL if none */
+
+static cJSON *
+ngx_http_ai_anthropic_blocks(cJSON *msg)
+{
+    cJSON  *content;
+
+    if (msg == NULL
+        || !ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(msg, "role"),
+                              "user"))
+    {
+        return NULL;
+    }
+
+    content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+
+    return cJSON_IsArray(content) ? content : NULL;
+}
+
+
+/*
+ * Anthropic to Anthropic: the client's body with the target's model and
+ * the decorations; system ones join the top-level system prompt.
+ */
+
+ngx_int_t
+ngx_http_ai_anthropic_decorate(cJSON *json,
+    ngx_http_ai_translate_request_t *req)
+{
+    cJSON                     *messages, *system, *blocks, *item, *stream;
+    ngx_int_t                  n, s;
+    ngx_uint_t                 i, k;
+    ngx_array_t               *a;
+    ngx_http_ai_decoration_t  *d;
+
+    messages = cJSON_GetObjectItemCaseSensitive(json, "messages");
+    if (!cJSON_IsArray(messages)) {
+        return NGX_DECLINED;
+    }
+
+    blocks = NULL;
+
+    for (k = 0; k < 2; k++) {
+        a = (k == 0) ? req->prepend : req->append;
+
+        if (a == NULL) {
+            continue;
+        }
+
+        d = a->elts;
+        n = 0;
+        s = 0;
+
+        for (i = 0; i < a->nelts; i++) {
+
+            if (d[i].role.len == sizeof("system") - 1
+                && ngx_strncmp(d[i].role.data, "system", d[i].role.len) == 0)
+            {
+                if (blocks == NULL) {
+                    /* the system prompt as blocks */
+
+                    system = cJSON_GetObjectItemCaseSensitive(json, "system");
+
+                    if (cJSON_IsArray(system)) {
+                        blocks = system;
+
+                    } else {
+                        blocks = cJSON_CreateArray();
+                        if (blocks == NULL) {
+                            return NGX_ERROR;
+                        }
+
+                        if (cJSON_IsString(system) && *system->valuestring) {
+                            item = ngx_http_ai_anthropic_text_block(
+                                                        system->valuestring);
+                            if (item == NULL) {
+                                cJSON_Delete(blocks);
+                                return NGX_ERROR;
+                            }
+
+                            cJSON_AddItemToArray(blocks, item);
+                        }
+
+                        if (ngx_http_ai_tr_set(json, "system", blocks)
+                            != NGX_OK)
+                        {
+                            return NGX_ERROR;
+                        }
+                    }
+                }
+
+                item = cJSON_CreateObject();
+                if (item == NULL) {
+                    return NGX_ERROR;
+                }
+
+                if (ngx_http_ai_tr_add_string(item, "type", "text") == NULL
+                    || ngx_http_ai_tr_add_str(item, "text", &d[i].content)
+                       == NULL)
+                {
+                    cJSON_Delete(item);
+                    return NGX_ERROR;
+                }
+
+                if (k == 0) {
+                    cJSON_InsertItemInArray(blocks, (int) s++, item);
+
+                } else {
+                    cJSON_AddItemToArray(blocks, item);
+                }
+
+                continue;
+            }
+
+            item = ngx_http_ai_anthropic_message(&d[i].role, &d[i].content);
+            if (item == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (k == 0) {
+                cJSON_InsertItemInArray(messages, (int) n++, item);
+
+            } else {
+                cJSON_AddItemToArray(messages, item);
+            }
+        }
+    }
+
+    if (req->model.len
+        && ngx_http_ai_tr_set(json, "model", ngx_http_ai_tr_str(&req->model))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    stream = cJSON_GetObjectItemCaseSensitive(json, "stream");
+
+    if ((req->stream || stream)
+        && ngx_http_ai_tr_set(json, "stream", cJSON_CreateBool(req->stream))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static cJSON *
+ngx_http_ai_anthropic_message(ngx_str_t *role, ngx_str_t *text)
+{
+    cJSON  *msg;
+
+    msg = cJSON_CreateObject();
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_ai_tr_add_str(msg, "role", role) == NULL
+        || ngx_http_ai_tr_add_str(msg, "content", text) == NULL)
+    {
+        cJSON_Delete(msg);
+        return NULL;
+    }
+
+    return msg;
+}
+
+
+/* responses: Anthropic -> OpenAI */
+
+ngx_int_t
+ngx_http_ai_anthropic_response_to_openai(ngx_pool_t *pool, cJSON *in,
+    ngx_str_t *model, cJSON **out, ngx_str_t *err)
+{
+    char                 *text, *args, *id;
+    cJSON                *res, *choices, *choice, *msg, *content, *block;
+    cJSON                *calls, *call, *fn, *usage;
+    ngx_str_t            *reason;
+    ngx_uint_t            other;
+    const char           *s;
+    ngx_http_ai_usage_t   u;
+
+    content = cJSON_GetObjectItemCaseSensitive(in, "content");
+
+    if (!cJSON_IsArray(content)) {
+        ngx_str_set(err, "the anthropic response has no content");
+        return NGX_DECLINED;
+    }
+
+    res = cJSON_CreateObject();
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    s = ngx_http_ai_tr_string(in, "id");
+    id = s ? (char *) s : ngx_http_ai_tr_gen_id(pool, "chatcmpl-");
+
+    if (id == NULL
+        || ngx_http_ai_tr_add_string(res, "id", id) == NULL
+        || ngx_http_ai_tr_add_string(res, "object", "chat.completion") == NULL
+        || cJSON_AddNumberToObject(res, "created", (double) time(NULL))
+           == NULL)
+    {
+        goto failed;
+    }
+
+    if (model && model->len) {
+        if (ngx_http_ai_tr_add_str(res, "model", model) == NULL) {
+            goto failed;
+        }
+
+    } else if (ngx_http_ai_tr_add_copy(res, "model", in, "model") != NGX_OK) {
+        goto failed;
+    }
+
+    choices = cJSON_AddArrayToObject(res, "choices");
+    choice = choices ? ngx_http_ai_tr_push(choices) : NULL;
+
+    if (choice == NULL
+        || cJSON_AddNumberToObject(choice, "index", 0) == NULL
+        || (msg = cJSON_AddObjectToObject(choice, "message")) == NULL
+        || ngx_http_ai_tr_add_string(msg, "role", "assistant") == NULL)
+    {
+        goto failed;
+    }
+
+    other = 0;
+    text = ngx_http_ai_tr_text(pool, content, "text", "", &other);
+    if (text == NULL) {
+        goto failed;
+    }
+
+    calls = NULL;
+
+    cJSON_ArrayForEach(block, content) {
+        if (!ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block, "type"),
+                               "tool_use"))
+        {
+            continue;
+        }
+
+        if (calls == NULL) {
+            calls = cJSON_CreateArray();
+            if (calls == NULL) {
+                goto failed;
+            }
+        }
+
+        call = ngx_http_ai_tr_push(calls);
+        if (call == NULL
+            || ngx_http_ai_tr_add_copy(call, "id", block, "id") != NGX_OK
+            || ngx_http_ai_tr_add_string(call, "type", "function") == NULL
+            || (fn = cJSON_AddObjectToObject(call, "function")) == NULL
+            || ngx_http_ai_tr_add_copy(fn, "name", block, "name") != NGX_OK)
+        {
+            cJSON_Delete(calls);
+            goto failed;
+        }
+
+        args = cJSON_PrintUnformatted(
+                         cJSON_GetObjectItemCaseSensitive(block, "input"));
+
+        if (ngx_http_ai_tr_add_string(fn, "arguments", args ? args : "{}")
+            == NULL)
+        {
+            cJSON_free(args);
+            cJSON_Delete(calls);
+            goto failed;
+        }
+
+        cJSON_free(args);
+    }
+
+    if (*text == '\0' && calls) {
+        if (cJSON_AddNullToObject(msg, "content") == NULL) {
+            cJSON_Delete(calls);
+            goto failed;
+        }
+
+    } else if (ngx_http_ai_tr_add_string(msg, "content", text) == NULL) {
+        cJSON_Delete(calls);
+        goto failed;
+    }
+
+    if (calls) {
+        cJSON_AddItemToObject(msg, "tool_calls", calls);
+    }
+
+    if (cJSON_AddNullToObject(msg, "refusal") == NULL
+        || cJSON_AddNullToObject(choice, "logprobs") == NULL)
+    {
+        goto failed;
+    }
+
+    s = ngx_http_ai_tr_string(in, "stop_reason");
+    reason = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_OPENAI,
+                                   NGX_HTTP_AI_FMT_ANTHROPIC,
+                                   s ? s : (calls ? "tool_use" : "end_turn"));
+
+    if (ngx_http_ai_tr_add_str(choice, "finish_reason", reason) == NULL) {
+        goto failed;
+    }
+
+    usage = cJSON_GetObjectItemCaseSensitive(in, "usage");
+
+    if (cJSON_IsObject(usage)) {
+        ngx_memzero(&u, sizeof(ngx_http_ai_usage_t));
+        ngx_http_ai_anthropic_usage(usage, &u);
+
+        usage = ngx_http_ai_tr_usage_openai(&u);
+        if (usage == NULL) {
+            goto failed;
+        }
+
+        cJSON_AddItemToObject(res, "usage", usage);
+    }
+
+    *out = res;
+
+    return NGX_OK;
+
+failed:
+
+    cJSON_Delete(res);
+
+    return NGX_ERROR;
+}
+
+
+/* Anthropic usage: the prompt is input + cache reads + cache writes */
+
+static void
+ngx_http_ai_anthropic_usage(cJSON *usage, ngx_http_ai_usage_t *u)
+{
+    ngx_int_t  input, read, creation;
+
+    input = NGX_HTTP_AI_UNSET;
+    read = 0;
+    creation = 0;
+
+    ngx_http_ai_tr_int(usage, "input_tokens", &input);
+    ngx_http_ai_tr_int(usage, "cache_read_input_tokens", &read);
+    ngx_http_ai_tr_int(usage, "cache_creation_input_tokens", &creation);
+
+    if (input != NGX_HTTP_AI_UNSET) {
+        u->prompt_tokens = input + read + creation;
+        u->cached_tokens = read;
+        u->found = 1;
+    }
+
+    if (ngx_http_ai_tr_int(usage, "output_tokens", &u->completion_tokens)
+        == NGX_OK)
+    {
+        u->found = 1;
+    }
+
+    u->total_tokens = u->prompt_tokens + u->completion_tokens;
+}
+
+
+static cJSON *
+ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u, ngx_uint_t start)
+{
+    cJSON      *usage;
+    ngx_int_t   input;
+
+    usage = cJSON_CreateObject();
+    if (usage == NULL) {
+        return NULL;
+    }
+
+    input = u->prompt_tokens - u->cached_tokens;
+
+    if ((start || u->found)
+        && (cJSON_AddNumberToObject(usage, "input_tokens",
+                                    (double) (input > 0 ? input : 0))
+            == NULL
+            || cJSON_AddNumberToObject(usage, "cache_creation_input_tokens", 0)
+               == NULL
+            || cJSON_AddNumberToObject(usage, "cache_read_input_tokens",
+                                       (double) u->cached_tokens)
+               == NULL))
+    {
+        cJSON_Delete(usage);
+        return NULL;
+    }
+
+    if (cJSON_AddNumberToObject(usage, "output_tokens",
+                                (double) (start ? 0 : u->completion_tokens))
+        == NULL)
+    {
+        cJSON_Delete(usage);
+        return NULL;
+    }
+
+    return usage;
+}
+
+
+/* responses: OpenAI -> Anthropic */
+
+ngx_int_t
+ngx_http_ai_anthropic_response_from_openai(ngx_pool_t *pool, cJSON *in,
+    ngx_str_t *model, cJSON **out, ngx_str_t *err)
+{
+    char                 *id;
+    cJSON                *res, *choice, *msg, *blocks, *usage, *content;
+    ngx_str_t            *reason;
+    const char           *s;
+    ngx_http_ai_usage_t   u;
+
+    choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(in,
+                                                                 "choices"),
+                                0);
+    msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
+
+    if (!cJSON_IsObject(msg)) {
+        ngx_str_set(err, "the upstream response has no message");
+        return NGX_DECLINED;
+    }
+
+    res = cJSON_CreateObject();
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    s = ngx_http_ai_tr_string(in, "id");
+    id = s ? (char *) s : ngx_http_ai_tr_gen_id(pool, "msg_");
+
+    if (id == NULL
+        || ngx_http_ai_tr_add_string(res, "id", id) == NULL
+        || ngx_http_ai_tr_add_string(res, "type", "message") == NULL
+        || ngx_http_ai_tr_add_string(res, "role", "assistant") == NULL)
+    {
+        goto failed;
+    }
+
+    if (model && model->len) {
+        if (ngx_http_ai_tr_add_str(res, "model", model) == NULL) {
+            goto failed;
+        }
+
+    } else if (ngx_http_ai_tr_add_copy(res, "model", in, "model") != NGX_OK) {
+        goto failed;
+    }
+
+    content = ngx_http_ai_anthropic_assistant_from_openai(pool, msg, err);
+    if (content == NULL) {
+        goto failed;
+    }
+
+    blocks = cJSON_DetachItemFromObjectCaseSensitive(content, "content");
+    cJSON_Delete(content);
+
+    if (cJSON_IsString(blocks)) {
+        content = ngx_http_ai_anthropic_text_block(blocks->valuestring);
+        cJSON_Delete(blocks);
+
+        blocks = cJSON_CreateArray();
+        if (blocks == NULL || content == NULL) {
+            cJSON_Delete(blocks);
+            cJSON_Delete(content);
+            goto failed;
+        }
+
+        cJSON_AddItemToArray(blocks, content);
+
+    } else if (blocks == NULL) {
+        blocks = cJSON_CreateArray();
+        if (blocks == NULL) {
+            goto failed;
+        }
+    }
+
+    cJSON_AddItemToObject(res, "content", blocks);
+
+    s = ngx_http_ai_tr_string(choice, "finish_reason");
+    reason = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_ANTHROPIC,
+                                   NGX_HTTP_AI_FMT_OPENAI, s ? s : "stop");
+
+    if (ngx_http_ai_tr_add_str(res, "stop_reason", reason) == NULL
+        || cJSON_AddNullToObject(res, "stop_sequence") == NULL)
+    {
+        goto failed;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_http_ai_usage_t));
+    ngx_http_ai_tr_usage_from_openai(
+                   cJSON_GetObjectItemCaseSensitive(in, "usage"), &u);
+    u.found = 1;
+
+    usage = ngx_http_ai_anthropic_usage_object(&u, 0);
+    if (usage == NULL) {
+        goto failed;
+    }
+
+    cJSON_AddItemToObject(res, "usage", usage);
+
+    *out = res;
+
+    return NGX_OK;
+
+failed:
+
+    cJSON_Delete(res);
+
+    return err->len ? NGX_DECLINED : NGX_ERROR;
+}
+
+
+/* streams: Anthropic events -> OpenAI chunks */
+
+ngx_int_t
+ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
+    ngx_str_t *name, cJSON *json)
+{
+    cJSON       *msg, *block, *delta, *d, *calls, *call, *fn, *usage, *chunk;
+    ngx_int_t    index, tool;
+    const char  *type, *s, *error;
+
+    type = ngx_http_ai_tr_string(json, "type");
+    if (type == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(type, "message_start") == 0) {
+        msg = cJSON_GetObjectItemCaseSensitive(json, "message");
+        s = ngx_http_ai_tr_string(msg, "id");
+
+        if (s && st->id == NULL) {
+            st->id = ngx_http_ai_tr_strdup(st->pool, s, ngx_strlen(s));
+            if (st->id == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        usage = cJSON_GetObjectItemCaseSensitive(msg, "usage");
+        if (cJSON_IsObject(usage)) {
+            ngx_http_ai_anthropic_usage(usage, &st->usage);
+        }
+
+        return ngx_http_ai_tr_emit_role(st);
+    }
+
+    if (ngx_strcmp(type, "error") == 0) {
+        d = cJSON_GetObjectItemCaseSensitive(json, "error");
+        error = ngx_http_ai_tr_string(d, "type");
+        s = ngx_http_ai_tr_string(d, "message");
+
+        return ngx_http_ai_tr_emit_error(st, error ? error : "api_error",
+                                         s ? s : "upstream error", NULL);
+    }
+
+    if (ngx_http_ai_tr_emit_role(st) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    index = -1;
+    ngx_http_ai_tr_int(json, "index", &index);
+
+    if (ngx_strcmp(type, "content_block_start") == 0) {
+        block = cJSON_GetObjectItemCaseSensitive(json, "content_block");
+        s = ngx_http_ai_tr_string(block, "type");
+
+        if (s && ngx_strcmp(s, "text") == 0) {
+            s = ngx_http_ai_tr_string(block, "text");
+
+            if (s == NULL || *s == '\0') {
+                return NGX_OK;
+            }
+
+            chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+            if (chunk == NULL
+                || ngx_http_ai_tr_add_string(delta, "content", s) == NULL)
+            {
+                cJSON_Delete(chunk);
+                return NGX_ERROR;
+            }
+
+            return ngx_http_ai_tr_emit_chunk(st, chunk);
+        }
+
+        if (s == NULL || ngx_strcmp(s, "tool_use") != 0 || index < 0) {
+            /* thinking, server tools: not for an OpenAI client */
+            return NGX_OK;
+        }
+
+        tool = st->ntools++;
+        st->tool_calls = 1;
+
+        if (ngx_http_ai_tr_array_set(&st->tools, index, tool) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+        if (chunk == NULL
+            || (calls = cJSON_AddArrayToObject(delta, "tool_calls")) == NULL
+            || (call = ngx_http_ai_tr_push(calls)) == NULL
+            || cJSON_AddNumberToObject(call, "index", (double) tool) == NULL
+            || ngx_http_ai_tr_add_copy(call, "id", block, "id") != NGX_OK
+            || ngx_http_ai_tr_add_string(call, "type", "function") == NULL
+            || (fn = cJSON_AddObjectToObject(call, "function")) == NULL
+            || ngx_http_ai_tr_add_copy(fn, "name", block, "name") != NGX_OK
+            || ngx_http_ai_tr_add_string(fn, "arguments", "") == NULL)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_emit_chunk(st, chunk);
+    }
+
+    if (ngx_strcmp(type, "content_block_delta") == 0) {
+        d = cJSON_GetObjectItemCaseSensitive(json, "delta");
+        s = ngx_http_ai_tr_string(d, "type");
+
+        if (s && ngx_strcmp(s, "text_delta") == 0) {
+            s = ngx_http_ai_tr_string(d, "text");
+
+            if (s == NULL || *s == '\0') {
+                return NGX_OK;
+            }
+
+            chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+            if (chunk == NULL
+                || ngx_http_ai_tr_add_string(delta, "content", s) == NULL)
+            {
+                cJSON_Delete(chunk);
+                return NGX_ERROR;
+            }
+
+            return ngx_http_ai_tr_emit_chunk(st, chunk);
+        }
+
+        if (s == NULL || ngx_strcmp(s, "input_json_delta") != 0
+            || index < 0)
+        {
+            return NGX_OK;
+        }
+
+        tool = ngx_http_ai_tr_array_get(&st->tools, index);
+        s = ngx_http_ai_tr_string(d, "partial_json");
+
+        if (tool < 0 || s == NULL || *s == '\0') {
+            return NGX_OK;
+        }
+
+        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+        if (chunk == NULL
+            || (calls = cJSON_AddArrayToObject(delta, "tool_calls")) == NULL
+            || (call = ngx_http_ai_tr_push(calls)) == NULL
+            || cJSON_AddNumberToObject(call, "index", (double) tool) == NULL
+            || (fn = cJSON_AddObjectToObject(call, "function")) == NULL
+            || ngx_http_ai_tr_add_string(fn, "arguments", s) == NULL)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_emit_chunk(st, chunk);
+    }
+
+    if (ngx_strcmp(type, "message_delta") == 0) {
+        usage = cJSON_GetObjectItemCaseSensitive(json, "usage");
+        if (cJSON_IsObject(usage)) {
+            ngx_http_ai_anthropic_usage(usage, &st->usage);
+        }
+
+        d = cJSON_GetObjectItemCaseSensitive(json, "delta");
+        s = ngx_http_ai_tr_string(d, "stop_reason");
+
+        if (s == NULL) {
+            return NGX_OK;
+        }
+
+        st->finish = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_OPENAI,
+                                           NGX_HTTP_AI_FMT_ANTHROPIC, s);
+
+        return ngx_http_ai_tr_emit_finish(st, st->finish);
+    }
+
+    if (ngx_strcmp(type, "message_stop") == 0) {
+        if (ngx_http_ai_tr_emit_finish(st, st->finish
+                                           ? st->finish
+                                           : ngx_http_ai_tr_reason(
+                                                 NGX_HTTP_AI_FMT_OPENAI,
+                                                 NGX_HTTP_AI_FMT_ANTHROPIC,
+                                                 "end_turn"))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_emit_close(st);
+    }
+
+    /* ping, content_block_stop, unknown events */
+
+    return NGX_OK;
+}
+
+
+/* streams: OpenAI chunks -> Anthropic events */
+
+ngx_int_t
+ngx_http_ai_anthropic_stream_from_openai(ngx_http_ai_stream_t *st,
+    cJSON *chunk)
+{
+    cJSON       *error, *choice, *delta, *calls, *call, *fn;
+    ngx_int_t    index, block;
+    const char  *s, *type;
+
+    error = cJSON_GetObjectItemCaseSensitive(chunk, "error");
+
+    if (cJSON_IsObject(error)) {
+        type = ngx_http_ai_tr_string(error, "type");
+        s = ngx_http_ai_tr_string(error, "message");
+
+        return ngx_http_ai_tr_emit_error(st, type ? type : "api_error",
+                                         s ? s : "upstream error", NULL);
+    }
+
+    ngx_http_ai_tr_usage_from_openai(
+                       cJSON_GetObjectItemCaseSensitive(chunk, "usage"),
+                       &st->usage);
+
+    if (ngx_http_ai_anthropic_start(st, chunk) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(chunk,
+                                                                 "choices"),
+                                0);
+    if (choice == NULL) {
+        return NGX_OK;
+    }
+
+    delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+
+    s = ngx_http_ai_tr_string(delta, "content");
+    if (s == NULL || *s == '\0') {
+        s = ngx_http_ai_tr_string(delta, "refusal");
+    }
+
+    if (s && *s) {
+        if (st->block_type != NGX_HTTP_AI_BLOCK_TEXT
+            && ngx_http_ai_anthropic_block_start(st, NGX_HTTP_AI_BLOCK_TEXT,
+                                                 NULL)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_ai_anthropic_block_delta(st, st->block, "text_delta",
+                                              "text", s)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
+
+    cJSON_ArrayForEach(call, calls) {
+        index = 0;
+        ngx_http_ai_tr_int(call, "index", &index);
+
+        block = ngx_http_ai_tr_array_get(&st->blocks, index);
+
+        if (block < 0) {
+            if (ngx_http_ai_anthropic_block_start(st, NGX_HTTP_AI_BLOCK_TOOL,
+                                                  call)
+                != NGX_OK
+                || ngx_http_ai_tr_array_set(&st->blocks, index, st->block)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            block = st->block;
+        }
+
+        fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+        s = ngx_http_ai_tr_string(fn, "arguments");
+
+        if (s && *s
+            && ngx_http_ai_anthropic_block_delta(st, block,
+                                                 "input_json_delta",
+                                                 "partial_json", s)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    s = ngx_http_ai_tr_string(choice, "finish_reason");
+
+    if (s) {
+        if (ngx_http_ai_anthropic_block_stop(st) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        st->stop_reason = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_ANTHROPIC,
+                                                NGX_HTTP_AI_FMT_OPENAI, s);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the end: the open block, message_delta and message_stop */
+
+ngx_int_t
+ngx_http_ai_anthropic_stream_close(ngx_http_ai_stream_t *st)
+{
+    cJSON      *json, *delta, *usage;
+    ngx_int_t   rc;
+
+    if (ngx_http_ai_anthropic_start(st, NULL) != NGX_OK
+        || ngx_http_ai_anthropic_block_stop(st) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    json = cJSON_CreateObject();
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (st->stop_reason == NULL) {
+        st->stop_reason = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_ANTHROPIC,
+                                                NGX_HTTP_AI_FMT_OPENAI,
+                                                st->tool_calls ? "tool_calls"
+                                                               : "stop");
+    }
+
+    if (ngx_http_ai_tr_add_string(json, "type", "message_delta") == NULL
+        || (delta = cJSON_AddObjectToObject(json, "delta")) == NULL
+        || ngx_http_ai_tr_add_str(delta, "stop_reason", st->stop_reason)
+           == NULL
+        || cJSON_AddNullToObject(delta, "stop_sequence") == NULL
+        || (usage = ngx_http_ai_anthropic_usage_object(&st->usage, 0))
+           == NULL)
+    {
+        goto done;
+    }
+
+    cJSON_AddItemToObject(json, "usage", usage);
+
+    if (ngx_http_ai_tr_out_event(st, "message_delta", json) != NGX_OK) {
+        goto done;
+    }
+
+    rc = ngx_http_ai_tr_out(st, "event: message_stop\n"
+                                "data: {\"type\":\"message_stop\"}\n\n",
+                            sizeof("event: message_stop\n"
+                                   "data: {\"type\":\"message_stop\"}\n\n")
+                            - 1);
+
+done:
+
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+/* message_start, once, with the prompt's tokens when they are known */
+
+static ngx_int_t
+ngx_http_ai_anthropic_start(ngx_http_ai_stream_t *st, cJSON *chunk)
+{
+    cJSON       *json, *msg, *usage;
+    ngx_int_t    rc;
+    const char  *s;
+
+    if (st->started) {
+        return NGX_OK;
+    }
+
+    st->started = 1;
+
+    if (st->id == NULL) {
+        s = ngx_http_ai_tr_string(chunk, "id");
+
+        st->id = s ? ngx_http_ai_tr_strdup(st->pool, s, ngx_strlen(s))
+                   : ngx_http_ai_tr_gen_id(st->pool, "msg_");
+        if (st->id == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    json = cJSON_CreateObject();
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_http_ai_tr_add_string(json, "type", "message_start") == NULL
+        || (msg = cJSON_AddObjectToObject(json, "message")) == NULL
+        || ngx_http_ai_tr_add_string(msg, "id", st->id) == NULL
+        || ngx_http_ai_tr_add_string(msg, "type", "message") == NULL
+        || ngx_http_ai_tr_add_string(msg, "role", "assistant") == NULL
+        || ngx_http_ai_tr_add_str(msg, "model", &st->model) == NULL
+        || cJSON_AddArrayToObject(msg, "content") == NULL
+        || cJSON_AddNullToObject(msg, "stop_reason") == NULL
+        || cJSON_AddNullToObject(msg, "stop_sequence") == NULL
+        || (usage = ngx_http_ai_anthropic_usage_object(&st->usage, 1))
+           == NULL)
+    {
+        goto done;
+    }
+
+    cJSON_AddItemToObject(msg, "usage", usage);
+
+    rc = ngx_http_ai_tr_out_event(st, "message_start", json);
+
+done:
+
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_anthropic_block_start(ngx_http_ai_stream_t *st, ngx_uint_t type,
+    cJSON *tool_call)
+{
+    char        *id;
+    cJSON       *json, *block, *fn;
+    ngx_int_t    rc;
+    const char  *s;
+
+    if (ngx_http_ai_anthropic_block_stop(st) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    st->block = st->nblocks++;
+    st->block_type = type;
+
+    json = cJSON_CreateObject();
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_http_ai_tr_add_string(json, "type", "content_block_start") == NULL
+        || cJSON_AddNumberToObject(json, "index", (double) st->block) == NULL
+        || (block = cJSON_AddObjectToObject(json, "content_block")) == NULL)
+    {
+        goto done;
+    }
+
+    if (type == NGX_HTTP_AI_BLOCK_TEXT) {
+        if (ngx_http_ai_tr_add_string(block, "type", "text") == NULL
+            || ngx_http_ai_tr_add_string(block, "text", "") == NULL)
+        {
+            goto done;
+        }
+
+    } else {
+        st->tool_calls = 1;
+
+        fn = cJSON_GetObjectItemCaseSensitive(tool_call, "function");
+        s = ngx_http_ai_tr_string(tool_call, "id");
+        id = s ? (char *) s : ngx_http_ai_tr_gen_id(st->pool, "toolu_");
+
+        if (id == NULL
+            || ngx_http_ai_tr_add_string(block, "type", "tool_use") == NULL
+            || ngx_http_ai_tr_add_string(block, "id", id) == NULL
+            || ngx_http_ai_tr_add_string(block, "name",
+                                         ngx_http_ai_tr_string(fn, "name"))
+               == NULL
+            || cJSON_AddObjectToObject(block, "input") == NULL)
+        {
+            goto done;
+        }
+    }
+
+    rc = ngx_http_ai_tr_out_event(st, "content_block_start", json);
+
+done:
+
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_anthropic_block_delta(ngx_http_ai_stream_t *st, ngx_int_t index,
+    const char *type, const char *name, const char *value)
+{
+    cJSON      *json, *delta;
+    ngx_int_t   rc;
+
+    json = cJSON_CreateObject();
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_http_ai_tr_add_string(json, "type", "content_block_delta") == NULL
+        || cJSON_AddNumberToObject(json, "index", (double) index) == NULL
+        || (delta = cJSON_AddObjectToObject(json, "delta")) == NULL
+        || ngx_http_ai_tr_add_string(delta, "type", type) == NULL
+        || ngx_http_ai_tr_add_string(delta, name, value) == NULL)
+    {
+        goto done;
+    }
+
+    rc = ngx_http_ai_tr_out_event(st, "content_block_delta", json);
+
+done:
+
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_anthropic_block_stop(ngx_http_ai_stream_t *st)
+{
+    cJSON      *json;
+    ngx_int_t   rc;
+
+    if (st->block < 0) {
+        return NGX_OK;
+    }
+
+    json = cJSON_CreateObject();
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_http_ai_tr_add_string(json, "type", "content_block_stop") != NULL
+        && cJSON_AddNumberToObject(json, "index", (double) st->block) != NULL)
+    {
+        rc = ngx_http_ai_tr_out_event(st, "content_block_stop", json);
+    }
+
+    cJSON_Delete(json);
+
+    st->block = -1;
+    st->block_type = NGX_HTTP_AI_BLOCK_NONE;
+
+    return rc;
+}

@@ -1,0 +1,154 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * Private to the translate files: the helpers they share, the converters
+ * each provider file offers (to and from OpenAI's chat format, the pivot)
+ * and the stream translator's state.  Not an interface of ai_proxy: see
+ * ngx_http_ai_proxy_translate.h for that.
+ */
+
+
+#ifndef _NGX_HTTP_AI_PROXY_TRANSLATE_INT_H_INCLUDED_
+#define _NGX_HTTP_AI_PROXY_TRANSLATE_INT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_ai_core.h"
+#include "ngx_http_ai_proxy_translate.h"
+
+
+/* Anthropic content blocks of the stream translators */
+#define NGX_HTTP_AI_BLOCK_NONE      0
+#define NGX_HTTP_AI_BLOCK_TEXT      1
+#define NGX_HTTP_AI_BLOCK_TOOL      2
+
+
+struct ngx_http_ai_stream_s {
+    ngx_pool_t                 *pool;
+    ngx_uint_t                  door;       /* the client's format */
+    ngx_uint_t                  target;     /* the upstream's format */
+    ngx_str_t                   model;      /* reported to the client */
+    time_t                      created;
+
+    u_char                     *buf;        /* output of one event */
+    size_t                      len;
+    size_t                      size;
+
+    char                       *id;         /* chunk / message id */
+
+    ngx_http_ai_usage_t         usage;
+
+    /* target side: Anthropic events or Gemini chunks -> OpenAI chunks */
+    ngx_array_t                 tools;      /* ngx_int_t: block -> tool */
+    ngx_uint_t                  ntools;
+    ngx_str_t                  *finish;     /* pending finish_reason */
+
+    /* door side: OpenAI chunks -> Anthropic events */
+    ngx_array_t                 blocks;     /* ngx_int_t: tool -> block */
+    ngx_int_t                   block;      /* open block index, -1 */
+    ngx_uint_t                  block_type;
+    ngx_uint_t                  nblocks;
+    ngx_str_t                  *stop_reason;
+
+    unsigned                    include_usage:1;
+    unsigned                    role:1;     /* the pivot's role chunk */
+    unsigned                    started:1;  /* message_start */
+    unsigned                    finished:1; /* finish chunk sent */
+    unsigned                    done:1;     /* closing events sent */
+    unsigned                    error:1;    /* an error event sent */
+    unsigned                    tool_calls:1;
+};
+
+
+/* helpers (ngx_http_ai_proxy_translate.c) */
+
+ngx_int_t ngx_http_ai_tr_print(ngx_pool_t *pool, cJSON *json,
+    ngx_str_t *out);
+ngx_int_t ngx_http_ai_tr_error(ngx_pool_t *pool, ngx_str_t *err,
+    const char *fmt, const char *arg);
+ngx_uint_t ngx_http_ai_tr_is(cJSON *item, const char *s);
+const char *ngx_http_ai_tr_string(cJSON *obj, const char *name);
+ngx_int_t ngx_http_ai_tr_int(cJSON *obj, const char *name,
+    ngx_int_t *value);
+cJSON *ngx_http_ai_tr_add_string(cJSON *obj, const char *name,
+    const char *s);
+cJSON *ngx_http_ai_tr_add_str(cJSON *obj, const char *name, ngx_str_t *s);
+cJSON *ngx_http_ai_tr_str(ngx_str_t *s);
+cJSON *ngx_http_ai_tr_push(cJSON *array);
+ngx_int_t ngx_http_ai_tr_add_copy(cJSON *to, const char *to_name,
+    cJSON *from, const char *from_name);
+ngx_int_t ngx_http_ai_tr_set(cJSON *obj, const char *name, cJSON *item);
+cJSON *ngx_http_ai_tr_parse_args(const char *args);
+ngx_int_t ngx_http_ai_tr_data_url(ngx_pool_t *pool, const char *url,
+    char **mime, char **data);
+char *ngx_http_ai_tr_strdup(ngx_pool_t *pool, const char *s, size_t len);
+char *ngx_http_ai_tr_text(ngx_pool_t *pool, cJSON *content,
+    const char *type, const char *sep, ngx_uint_t *other);
+char *ngx_http_ai_tr_gen_id(ngx_pool_t *pool, const char *prefix);
+cJSON *ngx_http_ai_tr_usage_openai(ngx_http_ai_usage_t *u);
+void ngx_http_ai_tr_usage_from_openai(cJSON *usage, ngx_http_ai_usage_t *u);
+ngx_str_t *ngx_http_ai_tr_reason(ngx_uint_t door, ngx_uint_t target,
+    const char *reason);
+
+/* stream output */
+ngx_int_t ngx_http_ai_tr_out(ngx_http_ai_stream_t *st, const char *p,
+    size_t len);
+ngx_int_t ngx_http_ai_tr_out_event(ngx_http_ai_stream_t *st,
+    const char *name, cJSON *json);
+cJSON *ngx_http_ai_tr_chunk(ngx_http_ai_stream_t *st, cJSON **delta,
+    ngx_str_t *finish_reason);
+ngx_int_t ngx_http_ai_tr_emit_chunk(ngx_http_ai_stream_t *st, cJSON *chunk);
+ngx_int_t ngx_http_ai_tr_emit_role(ngx_http_ai_stream_t *st);
+ngx_int_t ngx_http_ai_tr_emit_finish(ngx_http_ai_stream_t *st,
+    ngx_str_t *reason);
+ngx_int_t ngx_http_ai_tr_emit_close(ngx_http_ai_stream_t *st);
+ngx_int_t ngx_http_ai_tr_emit_error(ngx_http_ai_stream_t *st,
+    const char *type, const char *message, const char *code);
+ngx_int_t ngx_http_ai_tr_array_set(ngx_array_t *a, ngx_uint_t i,
+    ngx_int_t value);
+ngx_int_t ngx_http_ai_tr_array_get(ngx_array_t *a, ngx_uint_t i);
+
+
+/* OpenAI (ngx_http_ai_proxy_translate_openai.c) */
+
+ngx_int_t ngx_http_ai_openai_decorate(cJSON *json,
+    ngx_http_ai_translate_request_t *req);
+ngx_int_t ngx_http_ai_openai_stream_pass(ngx_http_ai_stream_t *st,
+    ngx_str_t *name, ngx_str_t *data, cJSON *json);
+
+
+/* Anthropic (ngx_http_ai_proxy_translate_anthropic.c) */
+
+ngx_int_t ngx_http_ai_anthropic_request_to_openai(ngx_pool_t *pool,
+    cJSON *in, cJSON **out, ngx_str_t *err);
+ngx_int_t ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool,
+    cJSON *in, ngx_http_ai_translate_request_t *req, cJSON **out,
+    ngx_str_t *err);
+ngx_int_t ngx_http_ai_anthropic_decorate(cJSON *json,
+    ngx_http_ai_translate_request_t *req);
+ngx_int_t ngx_http_ai_anthropic_response_to_openai(ngx_pool_t *pool,
+    cJSON *in, ngx_str_t *model, cJSON **out, ngx_str_t *err);
+ngx_int_t ngx_http_ai_anthropic_response_from_openai(ngx_pool_t *pool,
+    cJSON *in, ngx_str_t *model, cJSON **out, ngx_str_t *err);
+ngx_int_t ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
+    ngx_str_t *name, cJSON *json);
+ngx_int_t ngx_http_ai_anthropic_stream_from_openai(ngx_http_ai_stream_t *st,
+    cJSON *chunk);
+ngx_int_t ngx_http_ai_anthropic_stream_close(ngx_http_ai_stream_t *st);
+
+
+/* Gemini (ngx_http_ai_proxy_translate_gemini.c) */
+
+ngx_int_t ngx_http_ai_gemini_request_from_openai(ngx_pool_t *pool,
+    cJSON *in, ngx_http_ai_translate_request_t *req, cJSON **out,
+    ngx_str_t *err);
+ngx_int_t ngx_http_ai_gemini_response_to_openai(ngx_pool_t *pool,
+    cJSON *in, ngx_str_t *model, cJSON **out, ngx_str_t *err);
+ngx_int_t ngx_http_ai_gemini_stream_to_openai(ngx_http_ai_stream_t *st,
+    cJSON *json);
+
+
+#endif /* _NGX_HTTP_AI_PROXY_TRANSLATE_INT_H_INCLUDED_ */

@@ -1,0 +1,191 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * OpenAI's chat format, the pivot of the translation: the changes a
+ * request gets on its way to any target (model, decorations, streaming
+ * options) and the OpenAI stream passed to the OpenAI door.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_ai_proxy_translate_int.h"
+
+
+static cJSON *ngx_http_ai_openai_message(ngx_http_ai_decoration_t *d);
+
+
+/*
+ * The target's model, the prepended and appended messages, "stream", and
+ * "stream_options" (only with "stream": OpenAI refuses it otherwise; usage
+ * asked for when forced, and always for another door, whose stream end
+ * reports usage).  NGX_DECLINED: no "messages" array.
+ */
+
+ngx_int_t
+ngx_http_ai_openai_decorate(cJSON *json, ngx_http_ai_translate_request_t *req)
+{
+    cJSON                     *messages, *msg, *stream, *options;
+    ngx_uint_t                 i;
+    ngx_http_ai_decoration_t  *d;
+
+    messages = cJSON_GetObjectItemCaseSensitive(json, "messages");
+    if (!cJSON_IsArray(messages)) {
+        return NGX_DECLINED;
+    }
+
+    if (req->prepend) {
+        d = req->prepend->elts;
+
+        for (i = 0; i < req->prepend->nelts; i++) {
+            msg = ngx_http_ai_openai_message(&d[i]);
+            if (msg == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (!cJSON_InsertItemInArray(messages, (int) i, msg)) {
+                cJSON_Delete(msg);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (req->append) {
+        d = req->append->elts;
+
+        for (i = 0; i < req->append->nelts; i++) {
+            msg = ngx_http_ai_openai_message(&d[i]);
+            if (msg == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (!cJSON_AddItemToArray(messages, msg)) {
+                cJSON_Delete(msg);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (req->model.len
+        && ngx_http_ai_tr_set(json, "model", ngx_http_ai_tr_str(&req->model))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    stream = cJSON_GetObjectItemCaseSensitive(json, "stream");
+
+    if ((req->stream || stream)
+        && ngx_http_ai_tr_set(json, "stream", cJSON_CreateBool(req->stream))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!req->stream) {
+        cJSON_DeleteItemFromObjectCaseSensitive(json, "stream_options");
+        return NGX_OK;
+    }
+
+    if (req->to != NGX_HTTP_AI_FMT_OPENAI
+        || (!req->force_usage && req->from == NGX_HTTP_AI_FMT_OPENAI))
+    {
+        return NGX_OK;
+    }
+
+    options = cJSON_GetObjectItemCaseSensitive(json, "stream_options");
+
+    if (!cJSON_IsObject(options)) {
+        options = cJSON_CreateObject();
+
+        if (ngx_http_ai_tr_set(json, "stream_options", options) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_ai_tr_set(options, "include_usage", cJSON_CreateTrue());
+}
+
+
+static cJSON *
+ngx_http_ai_openai_message(ngx_http_ai_decoration_t *d)
+{
+    cJSON  *msg;
+
+    msg = cJSON_CreateObject();
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_ai_tr_add_str(msg, "role", &d->role) == NULL
+        || ngx_http_ai_tr_add_str(msg, "content", &d->content) == NULL)
+    {
+        cJSON_Delete(msg);
+        return NULL;
+    }
+
+    return msg;
+}
+
+
+/*
+ * OpenAI to the OpenAI door: the events as they are, but the usage chunk
+ * when the client did not ask for it (the gateway did) and what is not
+ * JSON.
+ */
+
+ngx_int_t
+ngx_http_ai_openai_stream_pass(ngx_http_ai_stream_t *st, ngx_str_t *name,
+    ngx_str_t *data, cJSON *json)
+{
+    cJSON  *choices;
+
+    if (data == NULL) {
+        return NGX_OK;
+    }
+
+    if (data->len == sizeof("[DONE]") - 1
+        && ngx_strncmp(data->data, "[DONE]", data->len) == 0)
+    {
+        st->done = 1;
+
+    } else if (!cJSON_IsObject(json)) {
+        return NGX_OK;
+
+    } else if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json,
+                                                               "error")))
+    {
+        /* the client has its error event: none at the end */
+        st->error = 1;
+
+    } else if (!st->include_usage) {
+        choices = cJSON_GetObjectItemCaseSensitive(json, "choices");
+
+        if (cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0
+            && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json, "usage")))
+        {
+            return NGX_OK;
+        }
+    }
+
+    if (name->len) {
+        if (ngx_http_ai_tr_out(st, "event: ", 7) != NGX_OK
+            || ngx_http_ai_tr_out(st, (char *) name->data, name->len)
+               != NGX_OK
+            || ngx_http_ai_tr_out(st, "\n", 1) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_ai_tr_out(st, "data: ", 6) != NGX_OK
+        || ngx_http_ai_tr_out(st, (char *) data->data, data->len) != NGX_OK
+        || ngx_http_ai_tr_out(st, "\n\n", 2) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,1549 @@
+
+/*
+ * Unit tests of the protocol translation (ai_proxy's translate files):
+ * golden requests, responses and streams per provider pair, round trips,
+ * fragments, garbage, truncation and errors.
+ *
+ * Golden files are in GOLDEN_DIR: an input and its ".expected" output,
+ * compared as JSON (key order does not matter; "created" is ignored).
+ * GOLDEN_UPDATE=1 in the environment writes the outputs as the expected
+ * files instead (to review with git diff).
+ */
+
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "ngx_http_ai_core.h"
+#include "ngx_http_ai_proxy_translate.h"
+
+
+#ifndef GOLDEN_DIR
+#define GOLDEN_DIR  "t/unit/golden"
+#endif
+
+
+typedef struct {
+    ngx_str_t   name;
+    ngx_str_t   data;
+} sse_event_t;
+
+
+typedef struct {
+    sse_event_t  *ev;
+    ngx_uint_t    n;
+    ngx_uint_t    size;
+} sse_events_t;
+
+
+typedef struct {
+    u_char       *data;
+    size_t        len;
+    size_t        size;
+} buf_t;
+
+
+static ngx_str_t  empty = ngx_null_string;
+
+/* cJSON allocations not yet freed: the translator must free its trees */
+static long       live;
+
+
+static void *
+count_malloc(size_t size)
+{
+    live++;
+    return malloc(size);
+}
+
+
+static void
+count_free(void *p)
+{
+    if (p) {
+        live--;
+    }
+
+    free(p);
+}
+
+
+/* helpers */
+
+static char *
+read_golden(const char *name, size_t *len)
+{
+    FILE    *f;
+    char    *p, path[512];
+    long     n;
+
+    snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        fail_msg("cannot open %s", path);
+        return NULL;
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+
+    p = malloc(n + 1);
+    assert_non_null(p);
+    assert_int_equal(fread(p, 1, n, f), (size_t) n);
+    p[n] = '\0';
+    fclose(f);
+
+    if (len) {
+        *len = n;
+    }
+
+    return p;
+}
+
+
+static int
+updating(void)
+{
+    const char  *v;
+
+    v = getenv("GOLDEN_UPDATE");
+
+    return v && *v == '1';
+}
+
+
+static void
+write_golden(const char *name, const char *data, size_t len)
+{
+    FILE  *f;
+    char   path[512];
+
+    snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
+
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+
+static void
+strip_created(cJSON *json)
+{
+    if (cJSON_IsObject(json)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(json, "created");
+    }
+}
+
+
+/* actual JSON text == expected JSON text, key order aside */
+
+static void
+assert_json(const char *what, const u_char *actual, size_t len,
+    const char *expected)
+{
+    char   *s;
+    cJSON  *a, *e;
+
+    a = cJSON_ParseWithLength((const char *) actual, len);
+    e = cJSON_Parse(expected);
+
+    if (a == NULL) {
+        fail_msg("%s: output is not JSON: %.*s", what, (int) len, actual);
+    }
+
+    assert_non_null(e);
+
+    strip_created(a);
+    strip_created(e);
+
+    if (!cJSON_Compare(a, e, 1)) {
+        s = cJSON_Print(a);
+        print_error("%s: got\n%s\nexpected\n%s\n", what, s, expected);
+        cJSON_free(s);
+        cJSON_Delete(a);
+        cJSON_Delete(e);
+        fail_msg("%s: output differs", what);
+    }
+
+    cJSON_Delete(a);
+    cJSON_Delete(e);
+}
+
+
+static ngx_int_t
+collect(void *data, ngx_str_t *event, ngx_str_t *payload)
+{
+    sse_events_t  *evs = data;
+    sse_event_t   *ev;
+
+    if (evs->n == evs->size) {
+        evs->size = evs->size ? 2 * evs->size : 16;
+        evs->ev = realloc(evs->ev, evs->size * sizeof(sse_event_t));
+        assert_non_null(evs->ev);
+    }
+
+    ev = &evs->ev[evs->n++];
+
+    ev->name.len = event->len;
+    ev->name.data = malloc(event->len + 1);
+    memcpy(ev->name.data, event->data, event->len);
+
+    ev->data.len = payload->len;
+    ev->data.data = malloc(payload->len + 1);
+    memcpy(ev->data.data, payload->data, payload->len);
+
+    return NGX_OK;
+}
+
+
+static void
+sse_parse(const u_char *p, size_t len, sse_events_t *evs)
+{
+    ngx_http_ai_sse_parser_t  parser;
+
+    memset(evs, 0, sizeof(sse_events_t));
+    memset(&parser, 0, sizeof(parser));
+
+    ngx_http_ai_sse_init(&parser, NULL, 1 << 20);
+    assert_int_equal(ngx_http_ai_sse_parse(&parser, (u_char *) p,
+                                           (u_char *) p + len, collect, evs),
+                     NGX_OK);
+}
+
+
+static void
+buf_add(buf_t *b, ngx_str_t *s)
+{
+    if (b->len + s->len > b->size) {
+        b->size = 2 * (b->len + s->len) + 256;
+        b->data = realloc(b->data, b->size);
+        assert_non_null(b->data);
+    }
+
+    memcpy(b->data + b->len, s->data, s->len);
+    b->len += s->len;
+}
+
+
+static ngx_int_t
+feed(ngx_http_ai_stream_t *st, const char *name, const char *data, buf_t *b)
+{
+    long        before;
+    cJSON      *json;
+    ngx_int_t   rc;
+    ngx_str_t   n, d, out;
+
+    n.data = (u_char *) name;
+    n.len = strlen(name);
+    d.data = (u_char *) data;
+    d.len = strlen(data);
+
+    json = cJSON_ParseWithLength(data, d.len);
+
+    before = live;
+    rc = ngx_http_ai_stream_event(st, &n, &d, json, &out);
+    assert_int_equal(live, before);
+
+    cJSON_Delete(json);
+
+    if (rc == NGX_OK) {
+        buf_add(b, &out);
+    }
+
+    return rc;
+}
+
+
+/* an upstream SSE file through a translator, event by event */
+
+static void
+run_stream(const char *file, ngx_uint_t door, ngx_uint_t target,
+    ngx_uint_t include_usage, ngx_uint_t complete, buf_t *b)
+{
+    char                  *in;
+    size_t                 len;
+    ngx_str_t              model, out;
+    ngx_uint_t             i;
+    sse_events_t           evs;
+    ngx_http_ai_stream_t  *st;
+
+    in = read_golden(file, &len);
+    sse_parse((u_char *) in, len, &evs);
+
+    ngx_str_set(&model, "client-model");
+    st = ngx_http_ai_stream_create(NULL, target, door, &model,
+                                   include_usage);
+    assert_non_null(st);
+
+    memset(b, 0, sizeof(buf_t));
+
+    for (i = 0; i < evs.n; i++) {
+        cJSON  *json;
+
+        long    before;
+
+        json = cJSON_ParseWithLength((const char *) evs.ev[i].data.data,
+                                     evs.ev[i].data.len);
+
+        before = live;
+        assert_int_equal(ngx_http_ai_stream_event(st, &evs.ev[i].name,
+                                                  &evs.ev[i].data, json,
+                                                  &out),
+                         NGX_OK);
+        assert_int_equal(live, before);
+
+        cJSON_Delete(json);
+
+        buf_add(b, &out);
+    }
+
+    assert_int_equal(ngx_http_ai_stream_end(st, complete, &out), NGX_OK);
+    buf_add(b, &out);
+
+    free(in);
+}
+
+
+/* the events of two SSE texts are the same (data as JSON when it is) */
+
+static void
+assert_sse(const char *what, const u_char *actual, size_t len,
+    const char *expected)
+{
+    char          ctx[256];
+    ngx_uint_t    i;
+    sse_events_t  a, e;
+
+    sse_parse(actual, len, &a);
+    sse_parse((u_char *) expected, strlen(expected), &e);
+
+    if (a.n != e.n) {
+        print_error("%s: got\n%.*s\n", what, (int) len, actual);
+        fail_msg("%s: %u events, expected %u", what, (unsigned) a.n,
+                 (unsigned) e.n);
+    }
+
+    for (i = 0; i < a.n; i++) {
+        snprintf(ctx, sizeof(ctx), "%s: event %u", what, (unsigned) i);
+
+        if (a.ev[i].name.len != e.ev[i].name.len
+            || memcmp(a.ev[i].name.data, e.ev[i].name.data, a.ev[i].name.len))
+        {
+            fail_msg("%s: event name \"%.*s\", expected \"%.*s\"", ctx,
+                     (int) a.ev[i].name.len, a.ev[i].name.data,
+                     (int) e.ev[i].name.len, e.ev[i].name.data);
+        }
+
+        e.ev[i].data.data[e.ev[i].data.len] = '\0';
+
+        if (e.ev[i].data.data[0] != '{') {
+            if (a.ev[i].data.len != e.ev[i].data.len
+                || memcmp(a.ev[i].data.data, e.ev[i].data.data,
+                          a.ev[i].data.len))
+            {
+                fail_msg("%s: data \"%.*s\", expected \"%s\"", ctx,
+                         (int) a.ev[i].data.len, a.ev[i].data.data,
+                         e.ev[i].data.data);
+            }
+
+            continue;
+        }
+
+        assert_json(ctx, a.ev[i].data.data, a.ev[i].data.len,
+                    (char *) e.ev[i].data.data);
+    }
+}
+
+
+static ngx_uint_t
+format(const char *s)
+{
+    if (strcmp(s, "anthropic") == 0) {
+        return NGX_HTTP_AI_FMT_ANTHROPIC;
+    }
+
+    if (strcmp(s, "gemini") == 0) {
+        return NGX_HTTP_AI_FMT_GEMINI;
+    }
+
+    return NGX_HTTP_AI_FMT_OPENAI;
+}
+
+
+static ngx_array_t *
+decorations(cJSON *list)
+{
+    cJSON                     *item;
+    ngx_array_t               *a;
+    ngx_http_ai_decoration_t  *d;
+
+    if (!cJSON_IsArray(list)) {
+        return NULL;
+    }
+
+    a = calloc(1, sizeof(ngx_array_t));
+    a->elts = malloc(4 * sizeof(ngx_http_ai_decoration_t));
+    a->size = sizeof(ngx_http_ai_decoration_t);
+    a->nalloc = 4;
+
+    cJSON_ArrayForEach(item, list) {
+        d = ngx_array_push(a);
+        d->role.data = (u_char *) cJSON_GetObjectItem(item, "role")
+                                      ->valuestring;
+        d->role.len = strlen((char *) d->role.data);
+        d->content.data = (u_char *) cJSON_GetObjectItem(item, "content")
+                                         ->valuestring;
+        d->content.len = strlen((char *) d->content.data);
+    }
+
+    return a;
+}
+
+
+static ngx_int_t
+checked_request(ngx_http_ai_translate_request_t *req, ngx_str_t *body,
+    ngx_str_t *err)
+{
+    long       before;
+    ngx_int_t  rc;
+
+    before = live;
+    rc = ngx_http_ai_translate_request(NULL, req, body, err);
+    assert_int_equal(live, before);
+
+    return rc;
+}
+
+
+/*
+ * A request case: {"from","to","model","max_tokens","stream",
+ * "force_usage","prepend","append","body"}.
+ */
+
+static ngx_int_t
+translate_case(cJSON *c, ngx_str_t *body, ngx_str_t *err, char **raw)
+{
+    cJSON                            *item;
+    ngx_http_ai_translate_request_t   req;
+
+    memset(&req, 0, sizeof(req));
+
+    req.from = format(cJSON_GetObjectItem(c, "from")->valuestring);
+    req.to = format(cJSON_GetObjectItem(c, "to")->valuestring);
+    req.endpoint = (req.from == NGX_HTTP_AI_FMT_ANTHROPIC)
+                   ? NGX_HTTP_AI_EP_MESSAGES : NGX_HTTP_AI_EP_CHAT;
+
+    item = cJSON_GetObjectItem(c, "endpoint");
+    if (cJSON_IsString(item) && strcmp(item->valuestring, "embeddings") == 0)
+    {
+        req.endpoint = NGX_HTTP_AI_EP_EMBEDDINGS;
+    }
+
+    item = cJSON_GetObjectItem(c, "model");
+    if (cJSON_IsString(item)) {
+        req.model.data = (u_char *) item->valuestring;
+        req.model.len = strlen(item->valuestring);
+    }
+
+    item = cJSON_GetObjectItem(c, "max_tokens");
+    req.max_tokens = cJSON_IsNumber(item) ? item->valueint
+                                          : NGX_HTTP_AI_UNSET;
+
+    req.stream = cJSON_IsTrue(cJSON_GetObjectItem(c, "stream"));
+    req.force_usage = cJSON_IsTrue(cJSON_GetObjectItem(c, "force_usage"));
+    req.prepend = decorations(cJSON_GetObjectItem(c, "prepend"));
+    req.append = decorations(cJSON_GetObjectItem(c, "append"));
+
+    req.json = cJSON_GetObjectItem(c, "body");
+    *raw = cJSON_PrintUnformatted(req.json);
+    req.body.data = (u_char *) *raw;
+    req.body.len = strlen(*raw);
+
+    return checked_request(&req, body, err);
+}
+
+
+static void
+golden_request(const char *name)
+{
+    char       *in, *before, *after, *raw, *expected, file[256];
+    cJSON      *c;
+    ngx_str_t   body, err;
+
+    snprintf(file, sizeof(file), "request_%s.json", name);
+    in = read_golden(file, NULL);
+
+    c = cJSON_Parse(in);
+    assert_non_null(c);
+
+    before = cJSON_PrintUnformatted(c);
+
+    if (translate_case(c, &body, &err, &raw) != NGX_OK) {
+        fail_msg("%s: %.*s", name, (int) err.len, err.data);
+    }
+
+    /* the client's tree is left as it was */
+
+    after = cJSON_PrintUnformatted(c);
+    assert_string_equal(before, after);
+
+    snprintf(file, sizeof(file), "request_%s.expected.json", name);
+
+    if (updating()) {
+        c = cJSON_ParseWithLength((char *) body.data, body.len);
+        expected = cJSON_Print(c);
+        write_golden(file, expected, strlen(expected));
+
+    } else {
+        expected = read_golden(file, NULL);
+        assert_json(name, body.data, body.len, expected);
+    }
+}
+
+
+static void
+golden_response(const char *target, const char *kind, const char *door)
+{
+    long        before;
+    char       *in, *expected, file[256], what[256];
+    cJSON      *c;
+    size_t      len;
+    ngx_str_t   body, out, err, model;
+
+    snprintf(file, sizeof(file), "response_%s_%s.json", target, kind);
+    in = read_golden(file, &len);
+
+    body.data = (u_char *) in;
+    body.len = len;
+    ngx_str_set(&model, "client-model");
+
+    snprintf(what, sizeof(what), "response %s %s to %s", target, kind, door);
+
+    before = live;
+
+    if (ngx_http_ai_translate_response(NULL, format(target), format(door),
+                                       &model, &body, &out, &err)
+        != NGX_OK)
+    {
+        fail_msg("%s: %.*s", what, (int) err.len, err.data);
+    }
+
+    assert_int_equal(live, before);
+
+    snprintf(file, sizeof(file), "response_%s_%s.to_%s.expected.json",
+             target, kind, door);
+
+    if (updating()) {
+        c = cJSON_ParseWithLength((char *) out.data, out.len);
+        expected = cJSON_Print(c);
+        write_golden(file, expected, strlen(expected));
+
+    } else {
+        expected = read_golden(file, NULL);
+        assert_json(what, out.data, out.len, expected);
+    }
+}
+
+
+static void
+golden_stream(const char *target, const char *kind, const char *door,
+    ngx_uint_t include_usage)
+{
+    char   *expected, file[256], in[256], what[256];
+    buf_t   b;
+
+    snprintf(in, sizeof(in), "stream_%s_%s.sse", target, kind);
+    snprintf(file, sizeof(file), "stream_%s_%s.to_%s%s.expected.sse",
+             target, kind, door, include_usage ? "_usage" : "");
+    snprintf(what, sizeof(what), "%s", file);
+
+    run_stream(in, format(door), format(target), include_usage, 1, &b);
+
+    if (updating()) {
+        write_golden(file, (char *) b.data, b.len);
+
+    } else {
+        expected = read_golden(file, NULL);
+        assert_sse(what, b.data, b.len, expected);
+    }
+}
+
+
+/* tests: requests */
+
+static void
+test_request_golden(void **state)
+{
+    golden_request("openai_to_anthropic_tools");
+    golden_request("openai_to_gemini_tools");
+    golden_request("anthropic_to_openai_tools");
+    golden_request("anthropic_to_gemini_tools");
+    golden_request("openai_to_openai_decorate");
+    golden_request("anthropic_to_anthropic_decorate");
+    golden_request("openai_to_anthropic_decorate");
+    golden_request("openai_to_gemini_decorate");
+}
+
+
+static ngx_int_t
+translate(const char *json, ngx_uint_t from, ngx_uint_t to,
+    const char *model, ngx_uint_t stream, ngx_str_t *body, ngx_str_t *err,
+    ngx_http_ai_translate_request_t *req)
+{
+    memset(req, 0, sizeof(ngx_http_ai_translate_request_t));
+
+    req->from = from;
+    req->to = to;
+    req->endpoint = (from == NGX_HTTP_AI_FMT_ANTHROPIC)
+                    ? NGX_HTTP_AI_EP_MESSAGES : NGX_HTTP_AI_EP_CHAT;
+    req->body.data = (u_char *) json;
+    req->body.len = strlen(json);
+    req->json = cJSON_Parse(json);
+    req->model.data = (u_char *) model;
+    req->model.len = strlen(model);
+    req->max_tokens = NGX_HTTP_AI_UNSET;
+    req->stream = stream;
+
+    return checked_request(req, body, err);
+}
+
+
+static void
+test_request_fast_path(void **state)
+{
+    const char                       *json;
+    ngx_str_t                         body, err;
+    ngx_http_ai_translate_request_t   req;
+
+    json = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+           "\"content\":\"hi\"}]}";
+
+    assert_int_equal(translate(json, NGX_HTTP_AI_FMT_OPENAI,
+                               NGX_HTTP_AI_FMT_OPENAI, "gpt-4o", 0, &body,
+                               &err, &req),
+                     NGX_OK);
+    assert_ptr_equal(body.data, req.body.data);
+    assert_int_equal(body.len, req.body.len);
+
+    /* the json is not even needed */
+
+    req.json = NULL;
+    assert_int_equal(ngx_http_ai_translate_request(NULL, &req, &body, &err),
+                     NGX_OK);
+    assert_ptr_equal(body.data, req.body.data);
+
+    json = "{\"model\":\"claude-x\",\"max_tokens\":5,\"stream\":true,"
+           "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+    assert_int_equal(translate(json, NGX_HTTP_AI_FMT_ANTHROPIC,
+                               NGX_HTTP_AI_FMT_ANTHROPIC, "claude-x", 1,
+                               &body, &err, &req),
+                     NGX_OK);
+    assert_ptr_equal(body.data, req.body.data);
+
+    /* another model: a copy with the model replaced, nothing else */
+
+    assert_int_equal(translate(json, NGX_HTTP_AI_FMT_ANTHROPIC,
+                               NGX_HTTP_AI_FMT_ANTHROPIC, "claude-y", 1,
+                               &body, &err, &req),
+                     NGX_OK);
+    assert_ptr_not_equal(body.data, req.body.data);
+    assert_json("model", body.data, body.len,
+                "{\"model\":\"claude-y\",\"max_tokens\":5,\"stream\":true,"
+                "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+
+    /* forced usage on a stream is a change */
+
+    json = "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[]}";
+
+    memset(&req, 0, sizeof(req));
+    req.from = NGX_HTTP_AI_FMT_OPENAI;
+    req.to = NGX_HTTP_AI_FMT_OPENAI;
+    req.endpoint = NGX_HTTP_AI_EP_CHAT;
+    req.body.data = (u_char *) json;
+    req.body.len = strlen(json);
+    req.json = cJSON_Parse(json);
+    ngx_str_set(&req.model, "gpt-4o");
+    req.stream = 1;
+    req.force_usage = 1;
+
+    assert_int_equal(ngx_http_ai_translate_request(NULL, &req, &body, &err),
+                     NGX_OK);
+    assert_json("force_usage", body.data, body.len,
+                "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[],"
+                "\"stream_options\":{\"include_usage\":true}}");
+}
+
+
+static void
+test_request_embeddings(void **state)
+{
+    const char                       *json;
+    ngx_str_t                         body, err;
+    ngx_http_ai_translate_request_t   req;
+
+    json = "{\"model\":\"emb\",\"input\":[\"a\",\"b\"],\"dimensions\":8}";
+
+    memset(&req, 0, sizeof(req));
+    req.from = NGX_HTTP_AI_FMT_OPENAI;
+    req.to = NGX_HTTP_AI_FMT_OPENAI;
+    req.endpoint = NGX_HTTP_AI_EP_EMBEDDINGS;
+    req.body.data = (u_char *) json;
+    req.body.len = strlen(json);
+    req.json = cJSON_Parse(json);
+    ngx_str_set(&req.model, "emb");
+
+    assert_int_equal(ngx_http_ai_translate_request(NULL, &req, &body, &err),
+                     NGX_OK);
+    assert_ptr_equal(body.data, req.body.data);
+
+    ngx_str_set(&req.model, "text-embedding-3-small");
+    assert_int_equal(ngx_http_ai_translate_request(NULL, &req, &body, &err),
+                     NGX_OK);
+    assert_json("embeddings", body.data, body.len,
+                "{\"model\":\"text-embedding-3-small\","
+                "\"input\":[\"a\",\"b\"],\"dimensions\":8}");
+
+    req.to = NGX_HTTP_AI_FMT_ANTHROPIC;
+    assert_int_equal(ngx_http_ai_translate_request(NULL, &req, &body, &err),
+                     NGX_DECLINED);
+    assert_true(err.len == strlen("embeddings are not supported by "
+                                  "anthropic targets")
+                && memcmp(err.data, "embeddings are not supported by "
+                          "anthropic targets", err.len) == 0);
+
+    req.to = NGX_HTTP_AI_FMT_GEMINI;
+    assert_int_equal(ngx_http_ai_translate_request(NULL, &req, &body, &err),
+                     NGX_DECLINED);
+    assert_non_null(ngx_strnstr(err.data, "gemini", err.len));
+}
+
+
+static void
+expect_declined(const char *json, ngx_uint_t from, ngx_uint_t to,
+    const char *needle)
+{
+    ngx_str_t                         body, err;
+    ngx_http_ai_translate_request_t   req;
+
+    if (translate(json, from, to, "m", 0, &body, &err, &req)
+        != NGX_DECLINED)
+    {
+        fail_msg("not declined: %s", json);
+    }
+
+    if (ngx_strnstr(err.data, (char *) needle, err.len) == NULL) {
+        fail_msg("error \"%.*s\" lacks \"%s\"", (int) err.len, err.data,
+                 needle);
+    }
+}
+
+
+static void
+test_request_refused(void **state)
+{
+    expect_declined("{\"model\":\"x\",\"max_tokens\":5,\"messages\":["
+                    "{\"role\":\"user\",\"content\":[{\"type\":\"image\","
+                    "\"source\":{\"type\":\"file\",\"file_id\":\"f\"}}]}]}",
+                    NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI,
+                    "image sources of type \"file\"");
+
+    expect_declined("{\"model\":\"x\",\"max_tokens\":5,\"messages\":[],"
+                    "\"tools\":[{\"type\":\"web_search_20250305\","
+                    "\"name\":\"web_search\"}]}",
+                    NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_GEMINI,
+                    "web_search_20250305");
+
+    expect_declined("{\"model\":\"x\",\"n\":2,\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "n > 1");
+
+    expect_declined("{\"model\":\"x\",\"messages\":[{\"role\":\"tool\","
+                    "\"tool_call_id\":\"nope\",\"content\":\"x\"}]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
+                    "answers no earlier tool call");
+
+    expect_declined("{\"model\":\"x\",\"messages\":[{\"role\":\"user\","
+                    "\"content\":[{\"type\":\"image_url\",\"image_url\":"
+                    "{\"url\":\"data:image/png,rawbytes\"}}]}]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "base64");
+
+    expect_declined("{\"model\":\"x\",\"messages\":[{\"role\":\"user\","
+                    "\"content\":[{\"type\":\"input_audio\",\"input_audio\":"
+                    "{\"data\":\"AA==\",\"format\":\"wav\"}}]}]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "input_audio");
+
+    expect_declined("{\"model\":\"x\",\"messages\":[],\"tools\":[{\"type\":"
+                    "\"custom\",\"custom\":{\"name\":\"x\"}}]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
+                    "tools of type \"custom\"");
+
+    expect_declined("{\"model\":\"x\",\"messages\":{}}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "messages");
+}
+
+
+/*
+ * OpenAI -> Anthropic -> OpenAI keeps the conversation: messages (text,
+ * images, tool calls, tool results), tools and tool_choice.
+ */
+
+static void
+test_request_round_trip(void **state)
+{
+    char                             *json, *back;
+    cJSON                            *orig, *res, *m, *msg;
+    ngx_str_t                         body, err, body2;
+    ngx_http_ai_translate_request_t   req;
+
+    json = "{\"model\":\"m\",\"messages\":["
+           "{\"role\":\"system\",\"content\":\"Be nice.\"},"
+           "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi"
+           "\"},{\"type\":\"image_url\",\"image_url\":{\"url\":"
+           "\"data:image/gif;base64,R0lGOD\"}}]},"
+           "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"
+           "\"call_9\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+           "\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+           "{\"role\":\"tool\",\"tool_call_id\":\"call_9\",\"content\":\"ok\"},"
+           "{\"role\":\"assistant\",\"content\":\"done\"}],"
+           "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+           "\"description\":\"d\",\"parameters\":{\"type\":\"object\","
+           "\"properties\":{\"a\":{\"type\":\"integer\"}}}}}],"
+           "\"tool_choice\":\"required\"}";
+
+    assert_int_equal(translate(json, NGX_HTTP_AI_FMT_OPENAI,
+                               NGX_HTTP_AI_FMT_ANTHROPIC, "claude", 0,
+                               &body, &err, &req),
+                     NGX_OK);
+
+    back = malloc(body.len + 1);
+    memcpy(back, body.data, body.len);
+    back[body.len] = '\0';
+
+    assert_int_equal(translate(back, NGX_HTTP_AI_FMT_ANTHROPIC,
+                               NGX_HTTP_AI_FMT_OPENAI, "m", 0, &body2, &err,
+                               &req),
+                     NGX_OK);
+
+    orig = cJSON_Parse(json);
+    res = cJSON_ParseWithLength((char *) body2.data, body2.len);
+    assert_non_null(res);
+
+    /* OpenAI's null content of a tool call turn comes back as null */
+
+    assert_true(cJSON_Compare(cJSON_GetObjectItem(orig, "tools"),
+                              cJSON_GetObjectItem(res, "tools"), 1));
+    assert_true(cJSON_Compare(cJSON_GetObjectItem(orig, "tool_choice"),
+                              cJSON_GetObjectItem(res, "tool_choice"), 1));
+
+    m = cJSON_GetObjectItem(res, "messages");
+    assert_int_equal(cJSON_GetArraySize(m), 5);
+
+    msg = cJSON_GetArrayItem(m, 0);
+    assert_string_equal(cJSON_GetObjectItem(msg, "role")->valuestring,
+                        "system");
+    assert_string_equal(cJSON_GetObjectItem(msg, "content")->valuestring,
+                        "Be nice.");
+
+    assert_true(cJSON_Compare(cJSON_GetArrayItem(
+                                  cJSON_GetObjectItem(orig, "messages"), 1),
+                              cJSON_GetArrayItem(m, 1), 1));
+    assert_true(cJSON_Compare(cJSON_GetArrayItem(
+                                  cJSON_GetObjectItem(orig, "messages"), 2),
+                              cJSON_GetArrayItem(m, 2), 1));
+    assert_true(cJSON_Compare(cJSON_GetArrayItem(
+                                  cJSON_GetObjectItem(orig, "messages"), 3),
+                              cJSON_GetArrayItem(m, 3), 1));
+    assert_true(cJSON_Compare(cJSON_GetArrayItem(
+                                  cJSON_GetObjectItem(orig, "messages"), 4),
+                              cJSON_GetArrayItem(m, 4), 1));
+
+    cJSON_Delete(orig);
+    cJSON_Delete(res);
+    free(back);
+}
+
+
+/* tests: responses */
+
+static void
+test_response_golden(void **state)
+{
+    golden_response("anthropic", "text", "openai");
+    golden_response("anthropic", "tools", "openai");
+    golden_response("gemini", "text", "openai");
+    golden_response("gemini", "tools", "openai");
+    golden_response("gemini", "text", "anthropic");
+    golden_response("gemini", "tools", "anthropic");
+    golden_response("openai", "text", "anthropic");
+    golden_response("openai", "tools", "anthropic");
+    golden_response("anthropic", "cache", "openai");
+    golden_response("gemini", "thoughts", "openai");
+    golden_response("gemini", "blocked", "openai");
+    golden_response("openai", "cache", "anthropic");
+}
+
+
+static void
+test_response_same_and_bad(void **state)
+{
+    ngx_str_t  in, out, err, model;
+
+    ngx_str_set(&model, "m");
+    ngx_str_set(&in, "{\"id\":\"x\"}");
+
+    assert_int_equal(ngx_http_ai_translate_response(NULL,
+                         NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_OPENAI,
+                         &model, &in, &out, &err),
+                     NGX_OK);
+    assert_ptr_equal(out.data, in.data);
+
+    ngx_str_set(&in, "{\"candidates\":");
+    assert_int_equal(ngx_http_ai_translate_response(NULL,
+                         NGX_HTTP_AI_FMT_GEMINI, NGX_HTTP_AI_FMT_OPENAI,
+                         &model, &in, &out, &err),
+                     NGX_DECLINED);
+    assert_non_null(ngx_strnstr(err.data, "not a JSON object", err.len));
+
+    ngx_str_set(&in, "{\"type\":\"message\"}");
+    assert_int_equal(ngx_http_ai_translate_response(NULL,
+                         NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI,
+                         &model, &in, &out, &err),
+                     NGX_DECLINED);
+
+    ngx_str_set(&in, "{\"choices\":[]}");
+    assert_int_equal(ngx_http_ai_translate_response(NULL,
+                         NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                         &model, &in, &out, &err),
+                     NGX_DECLINED);
+}
+
+
+/* tests: errors */
+
+/* door, target: the client's format, the provider's */
+
+static void
+error_case(ngx_uint_t door, ngx_uint_t target, ngx_uint_t status,
+    const char *in, const char *expected)
+{
+    long       before;
+    ngx_str_t  body, out;
+
+    body.data = (u_char *) in;
+    body.len = strlen(in);
+
+    before = live;
+    assert_int_equal(ngx_http_ai_translate_error(NULL, target, door, status,
+                                                 &body, &out),
+                     NGX_OK);
+    assert_int_equal(live, before);
+    assert_json(in, out.data, out.len, expected);
+}
+
+
+static void
+test_errors(void **state)
+{
+    char  *a, *g, *o;
+
+    a = read_golden("error_anthropic_529.json", NULL);
+    g = read_golden("error_gemini_429.json", NULL);
+    o = read_golden("error_openai_401.json", NULL);
+
+    error_case(NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC, 529, a,
+               "{\"error\":{\"message\":\"Overloaded (mock).\","
+               "\"type\":\"overloaded_error\",\"param\":null,"
+               "\"code\":null}}");
+
+    error_case(NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI, 429, g,
+               "{\"error\":{\"message\":\"Rate limit reached for requests "
+               "(mock). Please try again later.\",\"type\":"
+               "\"rate_limit_error\",\"param\":null,\"code\":null}}");
+
+    error_case(NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_GEMINI, 429, g,
+               "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\","
+               "\"message\":\"Rate limit reached for requests (mock). "
+               "Please try again later.\"}}");
+
+    error_case(NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI, 401, o,
+               "{\"type\":\"error\",\"error\":{\"type\":"
+               "\"authentication_error\",\"message\":\"Incorrect API key "
+               "provided (mock).\"}}");
+
+    /* the door's own shape passes as it is */
+
+    error_case(NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_OPENAI, 401, o, o);
+    error_case(NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_ANTHROPIC, 529, a,
+               a);
+
+    /* not JSON, or no message: a generic one with the status' type */
+
+    error_case(NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI, 503,
+               "<html>Service Unavailable</html>",
+               "{\"error\":{\"message\":\"the gemini upstream answered 503\","
+               "\"type\":\"api_error\",\"param\":null,\"code\":null}}");
+
+    error_case(NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI, 404,
+               "{\"detail\":\"x\"}",
+               "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\","
+               "\"message\":\"the openai upstream answered 404\"}}");
+
+    error_case(NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC, 403,
+               "{\"error\":\"forbidden here\"}",
+               "{\"error\":{\"message\":\"forbidden here\",\"type\":"
+               "\"permission_error\",\"param\":null,\"code\":null}}");
+
+    error_case(NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC, 400,
+               "{\"type\":\"error\",\"error\":{\"type\":"
+               "\"invalid_request_error\",\"message\":\"max_tokens: Field "
+               "required\"}}",
+               "{\"error\":{\"message\":\"max_tokens: Field required\","
+               "\"type\":\"invalid_request_error\",\"param\":null,"
+               "\"code\":null}}");
+
+    /* a line of text is the message (the gateway's own, for a 502) */
+
+    error_case(NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI, 502,
+               "the upstream provider sent an answer that cannot be "
+               "translated\n",
+               "{\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+               "\"message\":\"the upstream provider sent an answer that "
+               "cannot be translated\"}}");
+
+    error_case(NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC, 500, "",
+               "{\"error\":{\"message\":\"the anthropic upstream answered "
+               "500\",\"type\":\"api_error\",\"param\":null,\"code\":null}}");
+}
+
+
+static void
+test_finish_reason(void **state)
+{
+    ngx_str_t   r, *res;
+    ngx_uint_t  i;
+
+    /* the door's reason (out) for the target's (in) */
+
+    static struct {
+        ngx_uint_t   door, target;
+        const char  *in, *out;
+    } cases[] = {
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC, "end_turn",
+          "stop" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC, "stop_sequence",
+          "stop" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC, "max_tokens",
+          "length" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC, "tool_use",
+          "tool_calls" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC, "refusal",
+          "content_filter" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI, "STOP", "stop" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI, "MAX_TOKENS",
+          "length" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI, "SAFETY",
+          "content_filter" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI, "RECITATION",
+          "content_filter" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI, "BLOCKLIST",
+          "content_filter" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
+          "PROHIBITED_CONTENT", "content_filter" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI, "SPII",
+          "content_filter" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI, "OTHER", "stop" },
+        { NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI, "stop",
+          "end_turn" },
+        { NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI, "length",
+          "max_tokens" },
+        { NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI, "tool_calls",
+          "tool_use" },
+        { NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI,
+          "content_filter", "refusal" },
+        { NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_GEMINI, "MAX_TOKENS",
+          "max_tokens" },
+        { NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_GEMINI, "SAFETY",
+          "refusal" },
+        { NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_GEMINI, "STOP",
+          "end_turn" },
+        { NGX_HTTP_AI_FMT_GEMINI, NGX_HTTP_AI_FMT_OPENAI, "length",
+          "MAX_TOKENS" },
+        { NGX_HTTP_AI_FMT_GEMINI, NGX_HTTP_AI_FMT_ANTHROPIC, "end_turn",
+          "STOP" },
+        { NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_ANTHROPIC, "pause_turn",
+          "pause_turn" },
+        { NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_OPENAI, "length",
+          "length" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        r.data = (u_char *) cases[i].in;
+        r.len = strlen(cases[i].in);
+
+        res = ngx_http_ai_finish_reason(cases[i].target, cases[i].door,
+                                        &r);
+        assert_non_null(res);
+
+        if (res->len != strlen(cases[i].out)
+            || memcmp(res->data, cases[i].out, res->len) != 0)
+        {
+            fail_msg("%s -> \"%.*s\", expected %s", cases[i].in,
+                     (int) res->len, res->data, cases[i].out);
+        }
+    }
+
+    assert_null(ngx_http_ai_finish_reason(NGX_HTTP_AI_FMT_ANTHROPIC,
+                                          NGX_HTTP_AI_FMT_OPENAI, NULL));
+    assert_null(ngx_http_ai_finish_reason(NGX_HTTP_AI_FMT_ANTHROPIC,
+                                          NGX_HTTP_AI_FMT_OPENAI, &empty));
+}
+
+
+/* tests: streams */
+
+static void
+test_stream_golden(void **state)
+{
+    golden_stream("anthropic", "text", "openai", 1);
+    golden_stream("anthropic", "tools", "openai", 1);
+    golden_stream("anthropic", "tools", "openai", 0);
+    golden_stream("anthropic", "garbage", "openai", 0);
+    golden_stream("gemini", "text", "openai", 1);
+    golden_stream("gemini", "tools", "openai", 0);
+    golden_stream("gemini", "text", "anthropic", 0);
+    golden_stream("gemini", "tools", "anthropic", 0);
+    golden_stream("openai", "text", "anthropic", 0);
+    golden_stream("openai", "tools", "anthropic", 0);
+    golden_stream("openai", "text", "openai", 0);
+    golden_stream("openai", "tools", "openai", 1);
+}
+
+
+/* tool call arguments in many pieces, both ways, come out whole */
+
+static void
+test_stream_fragments(void **state)
+{
+    ngx_str_t              model;
+    ngx_uint_t             i;
+    sse_events_t           evs;
+    buf_t                  b, args, out, text;
+    ngx_http_ai_stream_t  *st;
+    cJSON                 *json, *tc, *d;
+    ngx_str_t              s;
+
+    static const char *frags[] = {
+        "", "{\"loc", "ation\":", " \"Par", "is, \\\"FR\\\"\"", ",\"n\":",
+        "[1,", "2]}"
+    };
+
+    ngx_str_set(&model, "m");
+
+    /* Anthropic input_json_delta pieces -> OpenAI arguments */
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_ANTHROPIC,
+                                   NGX_HTTP_AI_FMT_OPENAI, &model, 0);
+    memset(&b, 0, sizeof(b));
+
+    assert_int_equal(feed(st, "message_start", "{\"type\":\"message_start\","
+                          "\"message\":{\"id\":\"msg_1\",\"usage\":"
+                          "{\"input_tokens\":3,\"output_tokens\":1}}}", &b),
+                     NGX_OK);
+    assert_int_equal(feed(st, "content_block_start",
+                          "{\"type\":\"content_block_start\",\"index\":0,"
+                          "\"content_block\":{\"type\":\"text\","
+                          "\"text\":\"\"}}", &b), NGX_OK);
+    assert_int_equal(feed(st, "content_block_delta",
+                          "{\"type\":\"content_block_delta\",\"index\":0,"
+                          "\"delta\":{\"type\":\"text_delta\","
+                          "\"text\":\"Sure.\"}}", &b), NGX_OK);
+    assert_int_equal(feed(st, "content_block_stop",
+                          "{\"type\":\"content_block_stop\",\"index\":0}", &b),
+                     NGX_OK);
+    assert_int_equal(feed(st, "content_block_start",
+                          "{\"type\":\"content_block_start\",\"index\":1,"
+                          "\"content_block\":{\"type\":\"tool_use\","
+                          "\"id\":\"toolu_9\",\"name\":\"f\",\"input\":{}}}",
+                          &b), NGX_OK);
+
+    for (i = 0; i < sizeof(frags) / sizeof(frags[0]); i++) {
+        char  ev[256];
+
+        json = cJSON_CreateObject();
+        cJSON_AddStringToObject(json, "type", "content_block_delta");
+        cJSON_AddNumberToObject(json, "index", 1);
+        d = cJSON_AddObjectToObject(json, "delta");
+        cJSON_AddStringToObject(d, "type", "input_json_delta");
+        cJSON_AddStringToObject(d, "partial_json", frags[i]);
+        assert_true(cJSON_PrintPreallocated(json, ev, sizeof(ev), 0));
+        cJSON_Delete(json);
+
+        assert_int_equal(feed(st, "content_block_delta", ev, &b), NGX_OK);
+    }
+
+    assert_int_equal(feed(st, "content_block_stop",
+                          "{\"type\":\"content_block_stop\",\"index\":1}", &b),
+                     NGX_OK);
+    assert_int_equal(feed(st, "message_delta", "{\"type\":\"message_delta\","
+                          "\"delta\":{\"stop_reason\":\"tool_use\"},"
+                          "\"usage\":{\"output_tokens\":9}}", &b), NGX_OK);
+    assert_int_equal(feed(st, "message_stop", "{\"type\":\"message_stop\"}",
+                          &b), NGX_OK);
+
+    sse_parse(b.data, b.len, &evs);
+
+    memset(&args, 0, sizeof(args));
+    memset(&text, 0, sizeof(text));
+
+    for (i = 0; i + 1 < evs.n; i++) {
+        json = cJSON_ParseWithLength((char *) evs.ev[i].data.data,
+                                     evs.ev[i].data.len);
+        assert_non_null(json);
+
+        d = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(json,
+                                                                  "choices"),
+                                                   0),
+                                "delta");
+
+        if (i == 0) {
+            assert_string_equal(cJSON_GetObjectItem(d, "role")->valuestring,
+                                "assistant");
+        }
+
+        if (cJSON_IsString(cJSON_GetObjectItem(d, "content"))) {
+            s.data = (u_char *) cJSON_GetObjectItem(d, "content")->valuestring;
+            s.len = strlen((char *) s.data);
+            buf_add(&text, &s);
+        }
+
+        tc = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "tool_calls"), 0);
+
+        if (tc) {
+            assert_int_equal(cJSON_GetObjectItem(tc, "index")->valueint, 0);
+            s.data = (u_char *) cJSON_GetObjectItem(
+                         cJSON_GetObjectItem(tc, "function"), "arguments")
+                     ->valuestring;
+            s.len = strlen((char *) s.data);
+            buf_add(&args, &s);
+        }
+
+        cJSON_Delete(json);
+    }
+
+    assert_int_equal(evs.ev[evs.n - 1].data.len, 6);
+    assert_memory_equal(evs.ev[evs.n - 1].data.data, "[DONE]", 6);
+
+    assert_int_equal(text.len, 5);
+    assert_memory_equal(text.data, "Sure.", 5);
+    assert_int_equal(args.len,
+                     strlen("{\"location\": \"Paris, \\\"FR\\\"\",\"n\":[1,2]}"));
+    assert_memory_equal(args.data,
+                        "{\"location\": \"Paris, \\\"FR\\\"\",\"n\":[1,2]}",
+                        args.len);
+
+    /* OpenAI arguments pieces (two parallel calls) -> input_json_delta */
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_OPENAI,
+                                   NGX_HTTP_AI_FMT_ANTHROPIC, &model, 0);
+    memset(&b, 0, sizeof(b));
+
+    assert_int_equal(feed(st, "", "{\"id\":\"c1\",\"choices\":[{\"index\":0,"
+                          "\"delta\":{\"role\":\"assistant\",\"content\":"
+                          "\"Two calls\"}}]}", &b), NGX_OK);
+    assert_int_equal(feed(st, "", "{\"id\":\"c1\",\"choices\":[{\"index\":0,"
+                          "\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":"
+                          "\"call_a\",\"type\":\"function\",\"function\":"
+                          "{\"name\":\"f\",\"arguments\":\"\"}}]}}]}", &b),
+                     NGX_OK);
+
+    for (i = 0; i < sizeof(frags) / sizeof(frags[0]); i++) {
+        char  ev[512];
+
+        json = cJSON_Parse("{\"id\":\"c1\",\"choices\":[{\"index\":0,"
+                           "\"delta\":{\"tool_calls\":[{\"index\":0,"
+                           "\"function\":{}}]}}]}");
+        d = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(
+                cJSON_GetObjectItem(cJSON_GetArrayItem(
+                    cJSON_GetObjectItem(json, "choices"), 0), "delta"),
+                "tool_calls"), 0), "function");
+        cJSON_AddStringToObject(d, "arguments", frags[i]);
+        assert_true(cJSON_PrintPreallocated(json, ev, sizeof(ev), 0));
+        cJSON_Delete(json);
+
+        assert_int_equal(feed(st, "", ev, &b), NGX_OK);
+    }
+
+    assert_int_equal(feed(st, "", "{\"id\":\"c1\",\"choices\":[{\"index\":0,"
+                          "\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":"
+                          "\"call_b\",\"type\":\"function\",\"function\":"
+                          "{\"name\":\"g\",\"arguments\":\"{}\"}}]}}]}", &b),
+                     NGX_OK);
+    assert_int_equal(feed(st, "", "{\"id\":\"c1\",\"choices\":[{\"index\":0,"
+                          "\"delta\":{},\"finish_reason\":\"tool_calls\"}]}",
+                          &b), NGX_OK);
+    assert_int_equal(feed(st, "", "{\"id\":\"c1\",\"choices\":[],\"usage\":"
+                          "{\"prompt_tokens\":10,\"completion_tokens\":20,"
+                          "\"total_tokens\":30,\"prompt_tokens_details\":"
+                          "{\"cached_tokens\":4}}}", &b), NGX_OK);
+    assert_int_equal(feed(st, "", "[DONE]", &b), NGX_OK);
+
+    /* after the end, nothing more */
+
+    memset(&out, 0, sizeof(out));
+    assert_int_equal(feed(st, "", "{\"id\":\"c1\",\"choices\":[{\"index\":0,"
+                          "\"delta\":{\"content\":\"late\"}}]}", &out),
+                     NGX_OK);
+    assert_int_equal(out.len, 0);
+
+    assert_int_equal(ngx_http_ai_stream_end(st, 1, &s), NGX_OK);
+    assert_int_equal(s.len, 0);
+
+    if (updating()) {
+        write_golden("stream_openai_fragments.to_anthropic.expected.sse",
+                     (char *) b.data, b.len);
+
+    } else {
+        assert_sse("openai fragments to anthropic", b.data, b.len,
+                   read_golden("stream_openai_fragments.to_anthropic"
+                               ".expected.sse", NULL));
+    }
+}
+
+
+/* unknown events, comments, non-JSON data: skipped, whatever the pair */
+
+static void
+test_stream_garbage(void **state)
+{
+    ngx_uint_t             door, target;
+    ngx_str_t              model, out;
+    buf_t                  b;
+    ngx_http_ai_stream_t  *st;
+
+    ngx_str_set(&model, "m");
+
+    for (door = 0; door < 2; door++) {
+        for (target = 0; target < 3; target++) {
+            st = ngx_http_ai_stream_create(NULL, target, door, &model, 1);
+            assert_non_null(st);
+
+            memset(&b, 0, sizeof(b));
+
+            assert_int_equal(feed(st, "", "{not json", &b), NGX_OK);
+            assert_int_equal(feed(st, "", "this line has no colon", &b),
+                             NGX_OK);
+            assert_int_equal(feed(st, "mystery", "{\"type\":\"mystery\"}",
+                                  &b),
+                             NGX_OK);
+            assert_int_equal(feed(st, "", "[1,2]", &b), NGX_OK);
+            assert_int_equal(feed(st, "ping", "{\"type\": \"ping\"}", &b),
+                             NGX_OK);
+
+            if (door == target) {
+                /* passed: JSON that the door may know */
+                continue;
+            }
+
+            if (target == NGX_HTTP_AI_FMT_OPENAI) {
+                /* an Anthropic door: message_start only */
+                assert_null(ngx_strnstr(b.data, "content_block", b.len));
+                continue;
+            }
+
+            if (b.len) {
+                /* the role chunk, at most */
+                assert_non_null(ngx_strnstr(b.data, "\"role\"", b.len));
+                assert_null(ngx_strnstr(b.data, "mystery", b.len));
+            }
+
+            assert_int_equal(ngx_http_ai_stream_end(st, 0, &out), NGX_OK);
+            assert_non_null(ngx_strnstr(out.data, "event: error", out.len));
+        }
+    }
+
+    /* no stream goes to a Gemini client but a Gemini one */
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_OPENAI,
+                                   NGX_HTTP_AI_FMT_GEMINI, &model, 1);
+    assert_null(st);
+}
+
+
+/* a stream cut upstream ends with the door's error event */
+
+static void
+test_stream_truncated(void **state)
+{
+    buf_t                  b;
+    ngx_str_t              out, model;
+    sse_events_t           evs;
+    ngx_http_ai_stream_t  *st;
+
+    /* a whole stream that ends "incomplete": it ended, no error */
+
+    run_stream("stream_anthropic_text.sse", NGX_HTTP_AI_FMT_OPENAI,
+               NGX_HTTP_AI_FMT_ANTHROPIC, 1, 0, &b);
+
+    sse_parse(b.data, b.len, &evs);
+    assert_int_equal(evs.n, 8);
+    assert_null(ngx_strnstr(b.data, "event: error", b.len));
+
+    /* an Anthropic stream cut after a delta, to the OpenAI door */
+
+    ngx_str_set(&model, "m");
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_ANTHROPIC,
+                                   NGX_HTTP_AI_FMT_OPENAI, &model, 1);
+    memset(&b, 0, sizeof(b));
+
+    feed(st, "message_start", "{\"type\":\"message_start\",\"message\":"
+         "{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3}}}", &b);
+    feed(st, "content_block_delta", "{\"type\":\"content_block_delta\","
+         "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"he\"}}",
+         &b);
+
+    assert_int_equal(ngx_http_ai_stream_end(st, 0, &out), NGX_OK);
+    assert_sse("openai door truncated", out.data, out.len,
+               "event: error\ndata: {\"error\":{\"message\":\"the upstream "
+               "stream ended before its end (truncated)\",\"type\":"
+               "\"api_error\",\"param\":null,\"code\":"
+               "\"stream_truncated\"}}\n\n");
+
+    /* once only */
+
+    assert_int_equal(ngx_http_ai_stream_end(st, 0, &out), NGX_OK);
+    assert_int_equal(out.len, 0);
+
+    /* the Anthropic door, from OpenAI */
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_OPENAI,
+                                   NGX_HTTP_AI_FMT_ANTHROPIC, &model, 0);
+    memset(&b, 0, sizeof(b));
+
+    feed(st, "", "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":"
+         "{\"role\":\"assistant\",\"content\":\"he\"}}]}", &b);
+
+    assert_non_null(ngx_strnstr(b.data, "event: message_start", b.len));
+    assert_non_null(ngx_strnstr(b.data, "event: content_block_delta", b.len));
+
+    assert_int_equal(ngx_http_ai_stream_end(st, 0, &out), NGX_OK);
+    assert_sse("anthropic door truncated", out.data, out.len,
+               "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+               "\"api_error\",\"message\":\"the upstream stream ended before "
+               "its end (truncated)\"}}\n\n");
+
+    /* the same formats: passed through, and the error event at the end */
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_OPENAI,
+                                   NGX_HTTP_AI_FMT_OPENAI, &model, 0);
+    memset(&b, 0, sizeof(b));
+    feed(st, "", "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":"
+         "{\"content\":\"he\"}}]}", &b);
+    assert_sse("openai passthrough", b.data, b.len,
+               "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":"
+               "{\"content\":\"he\"}}]}\n\n");
+    assert_int_equal(ngx_http_ai_stream_end(st, 0, &out), NGX_OK);
+    assert_non_null(ngx_strnstr(out.data, "stream_truncated", out.len));
+
+    /* a complete OpenAI stream without [DONE] gets one */
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_OPENAI,
+                                   NGX_HTTP_AI_FMT_OPENAI, &model, 0);
+    assert_int_equal(ngx_http_ai_stream_end(st, 1, &out), NGX_OK);
+    assert_sse("done", out.data, out.len, "data: [DONE]\n\n");
+}
+
+
+/* an upstream error event becomes the door's error event, and the end */
+
+static void
+test_stream_upstream_error(void **state)
+{
+    buf_t                  b;
+    ngx_str_t              out, model;
+    ngx_http_ai_stream_t  *st;
+
+    ngx_str_set(&model, "m");
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_ANTHROPIC,
+                                   NGX_HTTP_AI_FMT_OPENAI, &model, 0);
+    memset(&b, 0, sizeof(b));
+
+    feed(st, "message_start", "{\"type\":\"message_start\",\"message\":"
+         "{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3}}}", &b);
+    feed(st, "error", "{\"type\":\"error\",\"error\":{\"type\":"
+         "\"overloaded_error\",\"message\":\"Overloaded\"}}", &b);
+
+    assert_sse("anthropic error to openai", b.data, b.len,
+               "data: {\"id\":\"msg_1\",\"object\":\"chat.completion.chunk\","
+               "\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+               "\"assistant\",\"content\":\"\"},\"logprobs\":null,"
+               "\"finish_reason\":null}]}\n\n"
+               "event: error\ndata: {\"error\":{\"message\":\"Overloaded\","
+               "\"type\":\"overloaded_error\",\"param\":null,"
+               "\"code\":null}}\n\n");
+
+    assert_int_equal(ngx_http_ai_stream_end(st, 0, &out), NGX_OK);
+    assert_int_equal(out.len, 0);
+
+    /* an OpenAI error chunk to the Anthropic door */
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_OPENAI,
+                                   NGX_HTTP_AI_FMT_ANTHROPIC, &model, 0);
+    memset(&b, 0, sizeof(b));
+
+    feed(st, "", "{\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}",
+         &b);
+    assert_sse("openai error to anthropic", b.data, b.len,
+               "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+               "\"server_error\",\"message\":\"boom\"}}\n\n");
+
+    /* a Gemini error chunk to the OpenAI door */
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_GEMINI,
+                                   NGX_HTTP_AI_FMT_OPENAI, &model, 0);
+    memset(&b, 0, sizeof(b));
+
+    feed(st, "", "{\"error\":{\"code\":503,\"message\":\"busy\",\"status\":"
+         "\"UNAVAILABLE\"}}", &b);
+    assert_non_null(ngx_strnstr(b.data, "event: error", b.len));
+    assert_non_null(ngx_strnstr(b.data, "busy", b.len));
+}
+
+
+int
+main(void)
+{
+    cJSON_Hooks              hooks = { count_malloc, count_free };
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_request_golden),
+        cmocka_unit_test(test_request_fast_path),
+        cmocka_unit_test(test_request_embeddings),
+        cmocka_unit_test(test_request_refused),
+        cmocka_unit_test(test_request_round_trip),
+        cmocka_unit_test(test_response_golden),
+        cmocka_unit_test(test_response_same_and_bad),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_finish_reason),
+        cmocka_unit_test(test_stream_golden),
+        cmocka_unit_test(test_stream_fragments),
+        cmocka_unit_test(test_stream_garbage),
+        cmocka_unit_test(test_stream_truncated),
+        cmocka_unit_test(test_stream_upstream_error),
+    };
+
+    cJSON_InitHooks(&hooks);
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
