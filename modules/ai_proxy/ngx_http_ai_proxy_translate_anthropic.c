@@ -449,9 +449,15 @@ ngx_http_ai_anthropic_block_to_part(ngx_pool_t *pool, cJSON *block,
     if (ngx_http_ai_tr_is(type, "image")) {
 
         if (stype && ngx_strcmp(stype, "url") == 0) {
-            url = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(source,
-                                                                   "url"),
-                                  1);
+            url = cJSON_GetObjectItemCaseSensitive(source, "url");
+
+            if (!cJSON_IsString(url)) {
+                ngx_str_set(err, "an image source of type \"url\" has no "
+                                 "\"url\"");
+                return NGX_DECLINED;
+            }
+
+            url = cJSON_CreateString(url->valuestring);
 
         } else if (stype && ngx_strcmp(stype, "base64") == 0) {
             url = ngx_http_ai_anthropic_data_url(source);
@@ -700,6 +706,13 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
         goto failed;
     }
 
+    system = cJSON_AddArrayToObject(res, "system");
+    if (system == NULL) {
+        goto failed;
+    }
+
+    /* Anthropic requires max_tokens */
+
     if (ngx_http_ai_tr_int(in, "max_completion_tokens", &max) != NGX_OK
         && ngx_http_ai_tr_int(in, "max_tokens", &max) != NGX_OK)
     {
@@ -709,13 +722,6 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
     if (cJSON_AddNumberToObject(res, "max_tokens", (double) max) == NULL) {
         goto failed;
     }
-
-    system = cJSON_CreateArray();
-    if (system == NULL) {
-        goto failed;
-    }
-
-    cJSON_AddItemToObject(res, "system", system);
 
     messages = cJSON_AddArrayToObject(res, "messages");
     if (messages == NULL) {
@@ -1802,14 +1808,9 @@ ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u, ngx_uint_t start)
     input = u->prompt_tokens - u->cached_tokens;
 
     if ((start || u->found)
-        && (cJSON_AddNumberToObject(usage, "input_tokens",
-                                    (double) (input > 0 ? input : 0))
-            == NULL
-            || cJSON_AddNumberToObject(usage, "cache_creation_input_tokens", 0)
-               == NULL
-            || cJSON_AddNumberToObject(usage, "cache_read_input_tokens",
-                                       (double) u->cached_tokens)
-               == NULL))
+        && cJSON_AddNumberToObject(usage, "input_tokens",
+                                   (double) (input > 0 ? input : 0))
+           == NULL)
     {
         cJSON_Delete(usage);
         return NULL;
@@ -1818,6 +1819,17 @@ ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u, ngx_uint_t start)
     if (cJSON_AddNumberToObject(usage, "output_tokens",
                                 (double) (start ? 0 : u->completion_tokens))
         == NULL)
+    {
+        cJSON_Delete(usage);
+        return NULL;
+    }
+
+    if ((start || u->found)
+        && (cJSON_AddNumberToObject(usage, "cache_creation_input_tokens", 0)
+            == NULL
+            || cJSON_AddNumberToObject(usage, "cache_read_input_tokens",
+                                       (double) u->cached_tokens)
+               == NULL))
     {
         cJSON_Delete(usage);
         return NULL;

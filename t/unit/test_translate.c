@@ -142,6 +142,53 @@ strip_created(cJSON *json)
 }
 
 
+static void sse_parse(const u_char *p, size_t len, sse_events_t *evs);
+
+
+/* an SSE output as an expected file, without "created" (it is now) */
+
+static void
+write_sse(const char *name, buf_t *b)
+{
+    FILE          *f;
+    char          *s, path[512];
+    cJSON         *json;
+    ngx_uint_t     i;
+    sse_events_t   evs;
+
+    sse_parse(b->data, b->len, &evs);
+
+    snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
+
+    f = fopen(path, "wb");
+    assert_non_null(f);
+
+    for (i = 0; i < evs.n; i++) {
+        if (evs.ev[i].name.len) {
+            fprintf(f, "event: %.*s\n", (int) evs.ev[i].name.len,
+                    evs.ev[i].name.data);
+        }
+
+        json = cJSON_ParseWithLength((char *) evs.ev[i].data.data,
+                                     evs.ev[i].data.len);
+
+        if (json == NULL) {
+            fprintf(f, "data: %.*s\n\n", (int) evs.ev[i].data.len,
+                    evs.ev[i].data.data);
+            continue;
+        }
+
+        strip_created(json);
+        s = cJSON_PrintUnformatted(json);
+        fprintf(f, "data: %s\n\n", s);
+        cJSON_free(s);
+        cJSON_Delete(json);
+    }
+
+    fclose(f);
+}
+
+
 /* actual JSON text == expected JSON text, key order aside */
 
 static void
@@ -542,6 +589,7 @@ golden_response(const char *target, const char *kind, const char *door)
 
     if (updating()) {
         c = cJSON_ParseWithLength((char *) out.data, out.len);
+        strip_created(c);
         expected = cJSON_Print(c);
         write_golden(file, expected, strlen(expected));
 
@@ -567,7 +615,7 @@ golden_stream(const char *target, const char *kind, const char *door,
     run_stream(in, format(door), format(target), include_usage, 1, &b);
 
     if (updating()) {
-        write_golden(file, (char *) b.data, b.len);
+        write_sse(file, &b);
 
     } else {
         expected = read_golden(file, NULL);
@@ -786,6 +834,12 @@ test_request_refused(void **state)
                     "\"custom\",\"custom\":{\"name\":\"x\"}}]}",
                     NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
                     "tools of type \"custom\"");
+
+    expect_declined("{\"model\":\"x\",\"max_tokens\":5,\"messages\":["
+                    "{\"role\":\"user\",\"content\":[{\"type\":\"image\","
+                    "\"source\":{\"type\":\"url\"}}]}]}",
+                    NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_GEMINI,
+                    "has no \"url\"");
 
     expect_declined("{\"model\":\"x\",\"messages\":{}}",
                     NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
@@ -1127,6 +1181,8 @@ test_stream_golden(void **state)
     golden_stream("openai", "tools", "anthropic", 0);
     golden_stream("openai", "text", "openai", 0);
     golden_stream("openai", "tools", "openai", 1);
+    golden_stream("gemini", "garbage", "openai", 1);
+    golden_stream("anthropic", "tools", "anthropic", 0);
 }
 
 
@@ -1142,6 +1198,9 @@ test_stream_fragments(void **state)
     ngx_http_ai_stream_t  *st;
     cJSON                 *json, *tc, *d;
     ngx_str_t              s;
+
+    static const char  *whole =
+        "{\"location\": \"Paris, \\\"FR\\\"\",\"n\":[1,2]}";
 
     static const char *frags[] = {
         "", "{\"loc", "ation\":", " \"Par", "is, \\\"FR\\\"\"", ",\"n\":",
@@ -1246,11 +1305,8 @@ test_stream_fragments(void **state)
 
     assert_int_equal(text.len, 5);
     assert_memory_equal(text.data, "Sure.", 5);
-    assert_int_equal(args.len,
-                     strlen("{\"location\": \"Paris, \\\"FR\\\"\",\"n\":[1,2]}"));
-    assert_memory_equal(args.data,
-                        "{\"location\": \"Paris, \\\"FR\\\"\",\"n\":[1,2]}",
-                        args.len);
+    assert_int_equal(args.len, strlen(whole));
+    assert_memory_equal(args.data, whole, args.len);
 
     /* OpenAI arguments pieces (two parallel calls) -> input_json_delta */
 
@@ -1310,8 +1366,7 @@ test_stream_fragments(void **state)
     assert_int_equal(s.len, 0);
 
     if (updating()) {
-        write_golden("stream_openai_fragments.to_anthropic.expected.sse",
-                     (char *) b.data, b.len);
+        write_sse("stream_openai_fragments.to_anthropic.expected.sse", &b);
 
     } else {
         assert_sse("openai fragments to anthropic", b.data, b.len,
@@ -1508,6 +1563,21 @@ test_stream_upstream_error(void **state)
     assert_sse("openai error to anthropic", b.data, b.len,
                "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
                "\"server_error\",\"message\":\"boom\"}}\n\n");
+
+    /* passed through: the upstream's error event and no other */
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_ANTHROPIC,
+                                   NGX_HTTP_AI_FMT_ANTHROPIC, &model, 0);
+    memset(&b, 0, sizeof(b));
+
+    feed(st, "error", "{\"type\":\"error\",\"error\":{\"type\":"
+         "\"overloaded_error\",\"message\":\"Overloaded\"}}", &b);
+    assert_sse("anthropic error passed", b.data, b.len,
+               "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+               "\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+
+    assert_int_equal(ngx_http_ai_stream_end(st, 0, &out), NGX_OK);
+    assert_int_equal(out.len, 0);
 
     /* a Gemini error chunk to the OpenAI door */
 
