@@ -5,6 +5,8 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
+$ENV{TEST_AI_UPSTREAM_KEY} = 'sk-upstream-metrics-42';
+env_to_nginx('TEST_AI_UPSTREAM_KEY');
 workers(2);
 run_tests();
 
@@ -21,6 +23,7 @@ __DATA__
     location /v1/ {
         ai_auth optional;
         ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_proxy_key env:TEST_AI_UPSTREAM_KEY;
         access_log logs/pids.log pids;
     }
     location = /metrics {
@@ -73,7 +76,8 @@ for fam in (d, t):
 print('buckets cumulative:', ok)
 print('types:', f['ai_requests'].type, f['ai_tokens'].type, f[d].type)
 nokeys(['sk-app-metrics-0001', 'sk-team-metrics-0002',
-        'sk-not-a-known-key-99'], ('metrics', text), ERROR_LOG)
+        'sk-not-a-known-key-99', 'sk-upstream-metrics-42'],
+       ('metrics', text), ERROR_LOG)
 EOF
 --- response_body
 sent: 50 ok: 46 rejected: 4

@@ -6,6 +6,8 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
+$ENV{TEST_AI_UPSTREAM_KEY} = 'sk-upstream-dashboard-42';
+env_to_nginx('TEST_AI_UPSTREAM_KEY');
 run_tests();
 
 __DATA__
@@ -91,6 +93,7 @@ feed: no key
     location /v1/ {
         ai_auth optional;
         ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_proxy_key env:TEST_AI_UPSTREAM_KEY;
     }
     location = /dashboard {
         ai_dashboard;
@@ -104,7 +107,8 @@ chat('gpt-4o-mini~delay_headers_ms=300', 'hello there')
 request('POST', '/v1/chat/completions', '{"model": bad json')
 chat('gpt-4o~status=500', 'hello there')
 url = 'http://127.0.0.1:%d/dashboard' % PORT
-text, tables = dom(chromium(url, '--dump-dom'))
+html = chromium(url, '--dump-dom')
+text, tables = dom(html)
 for i in ('status', 'total-requests', 'total-tokens', 'total-prompt-tokens',
           'total-completion-tokens', 'total-cost', 'total-errors',
           'total-rejected', 'cache-hit-rate'):
@@ -124,6 +128,8 @@ for t in ('table-models', 'table-consumers'):
     print(tables[t][0])
     for row in sorted(tables[t][1:]):
         print(row)
+nokeys(['sk-app-dashboard-0001', 'sk-upstream-dashboard-42'],
+       ('dom', html), ('feed', raw))
 print('charts:', sorted(k for k in text if k.startswith('chart-')) ==
       sorted(['chart-requests-model', 'chart-tokens-model',
               'chart-cost-model', 'chart-requests-consumer',
@@ -165,6 +171,8 @@ latency-p95 in \(250 ms, 500 ms\]: True
 \['consumer', 'requests', 'tokens', 'cost'\]
 \['\(anonymous\)', '3', '7', '\$0\.000003'\]
 \['app', '3', '21', '\$0\.000142'\]
+dom: no key
+feed: no key
 charts: True
 screenshot: True
 $
