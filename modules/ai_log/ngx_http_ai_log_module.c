@@ -233,7 +233,8 @@ ngx_http_ai_log_fill(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         }
     }
 
-    if (status >= NGX_HTTP_BAD_REQUEST && status < NGX_HTTP_INTERNAL_SERVER_ERROR
+    if (status >= NGX_HTTP_BAD_REQUEST
+        && status < NGX_HTTP_INTERNAL_SERVER_ERROR
         && !rec->aborted && ai->error)
     {
         rec->rejected = 1;
