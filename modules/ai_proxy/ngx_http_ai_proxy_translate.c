@@ -858,8 +858,8 @@ ngx_http_ai_stream_end(ngx_http_ai_stream_t *st, ngx_uint_t complete,
 
     if (!complete) {
         rc = ngx_http_ai_tr_emit_error(st, "api_error",
-                                 "the upstream stream ended before its end "
-                                 "(truncated)", "stream_truncated");
+                                 "the upstream stream ended before it was "
+                                 "complete", "stream_truncated");
         return ngx_http_ai_tr_result(st, rc, out);
     }
 

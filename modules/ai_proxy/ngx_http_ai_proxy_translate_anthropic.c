@@ -2000,6 +2000,10 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
     index = -1;
     ngx_http_ai_tr_int(json, "index", &index);
 
+    if (index > NGX_HTTP_AI_MAX_INDEX) {
+        index = -1;
+    }
+
     if (ngx_strcmp(type, "content_block_start") == 0) {
         block = cJSON_GetObjectItemCaseSensitive(json, "content_block");
         s = ngx_http_ai_tr_string(block, "type");
@@ -2206,6 +2210,10 @@ ngx_http_ai_anthropic_stream_from_openai(ngx_http_ai_stream_t *st,
     cJSON_ArrayForEach(call, calls) {
         index = 0;
         ngx_http_ai_tr_int(call, "index", &index);
+
+        if (index > NGX_HTTP_AI_MAX_INDEX) {
+            continue;
+        }
 
         block = ngx_http_ai_tr_array_get(&st->blocks, index);
 

@@ -959,12 +959,19 @@ ngx_http_ai_gemini_schema(cJSON *schema)
         }
 
         cJSON_ArrayForEach(prop, props) {
+            if (prop->string == NULL) {
+                continue;
+            }
+
             item = ngx_http_ai_gemini_schema(prop);
             if (item == NULL) {
                 goto failed;
             }
 
-            cJSON_AddItemToObject(list, prop->string, item);
+            if (!cJSON_AddItemToObject(list, prop->string, item)) {
+                cJSON_Delete(item);
+                goto failed;
+            }
         }
     }
 

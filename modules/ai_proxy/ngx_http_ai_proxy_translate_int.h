@@ -20,6 +20,10 @@
 #include "ngx_http_ai_proxy_translate.h"
 
 
+/* the highest block or tool call index a stream may use */
+#define NGX_HTTP_AI_MAX_INDEX       1024
+
+
 /* Anthropic content blocks of the stream translators */
 #define NGX_HTTP_AI_BLOCK_NONE      0
 #define NGX_HTTP_AI_BLOCK_TEXT      1

@@ -268,6 +268,10 @@ sse_parse(const u_char *p, size_t len, sse_events_t *evs)
 static void
 buf_add(buf_t *b, ngx_str_t *s)
 {
+    if (s->len == 0) {
+        return;
+    }
+
     if (b->len + s->len > b->size) {
         b->size = 2 * (b->len + s->len) + 256;
         b->data = realloc(b->data, b->size);
@@ -1471,7 +1475,7 @@ test_stream_truncated(void **state)
     assert_int_equal(ngx_http_ai_stream_end(st, 0, &out), NGX_OK);
     assert_sse("openai door truncated", out.data, out.len,
                "event: error\ndata: {\"error\":{\"message\":\"the upstream "
-               "stream ended before its end (truncated)\",\"type\":"
+               "stream ended before it was complete\",\"type\":"
                "\"api_error\",\"param\":null,\"code\":"
                "\"stream_truncated\"}}\n\n");
 
@@ -1496,7 +1500,7 @@ test_stream_truncated(void **state)
     assert_sse("anthropic door truncated", out.data, out.len,
                "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
                "\"api_error\",\"message\":\"the upstream stream ended before "
-               "its end (truncated)\"}}\n\n");
+               "it was complete\"}}\n\n");
 
     /* the same formats: passed through, and the error event at the end */
 
@@ -1592,6 +1596,288 @@ test_stream_upstream_error(void **state)
 }
 
 
+/*
+ * Robustness: every value of the golden inputs replaced in turn by a value
+ * of another type (null, -1, 1e9, a string, [], {}); every translation
+ * must end with NGX_OK or NGX_DECLINED, free its trees, and not crash.
+ */
+
+static cJSON *
+nth_node(cJSON *node, ngx_uint_t *n, cJSON **parent)
+{
+    cJSON  *child, *found;
+
+    cJSON_ArrayForEach(child, node) {
+        if ((*n)-- == 0) {
+            *parent = node;
+            return child;
+        }
+
+        found = nth_node(child, n, parent);
+        if (found) {
+            return found;
+        }
+    }
+
+    return NULL;
+}
+
+
+typedef void (*mutant_pt)(cJSON *json, void *data);
+
+
+static void
+mutate(cJSON *root, mutant_pt handler, void *data)
+{
+    cJSON       *copy, *node, *parent, *alt;
+    ngx_uint_t   i, k, n;
+
+    for (i = 0; /* void */ ; i++) {
+        for (k = 0; k < 6; k++) {
+            copy = cJSON_Duplicate(root, 1);
+
+            n = i;
+            node = nth_node(copy, &n, &parent);
+
+            if (node == NULL) {
+                cJSON_Delete(copy);
+                return;
+            }
+
+            switch (k) {
+            case 0:
+                alt = cJSON_CreateNull();
+                break;
+            case 1:
+                alt = cJSON_CreateNumber(-1);
+                break;
+            case 2:
+                alt = cJSON_CreateString("x");
+                break;
+            case 3:
+                alt = cJSON_CreateArray();
+                break;
+            case 4:
+                alt = cJSON_CreateNumber(1e9);
+                break;
+            default:
+                alt = cJSON_CreateObject();
+            }
+
+            if (cJSON_IsObject(parent)) {
+                cJSON_ReplaceItemInObjectCaseSensitive(parent, node->string,
+                                                       alt);
+
+            } else {
+                cJSON_ReplaceItemViaPointer(parent, node, alt);
+            }
+
+            handler(copy, data);
+
+            cJSON_Delete(copy);
+        }
+    }
+}
+
+
+static void
+mutant_request(cJSON *body, void *data)
+{
+    char                             *raw;
+    long                              before;
+    ngx_int_t                         rc;
+    ngx_str_t                         out, err;
+    ngx_uint_t                        to;
+    ngx_http_ai_translate_request_t   req;
+
+    raw = cJSON_PrintUnformatted(body);
+
+    for (to = 0; to < 3; to++) {
+        memset(&req, 0, sizeof(req));
+        req.from = *(ngx_uint_t *) data;
+        req.to = to;
+        req.endpoint = (req.from == NGX_HTTP_AI_FMT_ANTHROPIC)
+                       ? NGX_HTTP_AI_EP_MESSAGES : NGX_HTTP_AI_EP_CHAT;
+        req.json = body;
+        req.body.data = (u_char *) raw;
+        req.body.len = strlen(raw);
+        ngx_str_set(&req.model, "m");
+        req.max_tokens = 100;
+        req.stream = 1;
+
+        before = live;
+        rc = ngx_http_ai_translate_request(NULL, &req, &out, &err);
+
+        if (live != before) {
+            fail_msg("leak %ld (to %u) for %s", live - before, (unsigned) to,
+                     raw + (strlen(raw) > 300 ? strlen(raw) - 300 : 0));
+        }
+
+        if (rc != NGX_OK && rc != NGX_DECLINED) {
+            fail_msg("rc %d for %s", (int) rc, raw);
+        }
+    }
+
+    cJSON_free(raw);
+}
+
+
+static void
+mutant_response(cJSON *body, void *data)
+{
+    char        *raw;
+    long         before;
+    ngx_int_t    rc;
+    ngx_str_t    in, out, err, model;
+    ngx_uint_t   door;
+
+    raw = cJSON_PrintUnformatted(body);
+    in.data = (u_char *) raw;
+    in.len = strlen(raw);
+    ngx_str_set(&model, "m");
+
+    for (door = 0; door < 2; door++) {
+        before = live;
+        rc = ngx_http_ai_translate_response(NULL, *(ngx_uint_t *) data, door,
+                                            &model, &in, &out, &err);
+        assert_int_equal(live, before);
+
+        if (rc != NGX_OK && rc != NGX_DECLINED) {
+            fail_msg("rc %d for %s", (int) rc, raw);
+        }
+
+        before = live;
+        rc = ngx_http_ai_translate_error(NULL, *(ngx_uint_t *) data, door,
+                                         500, &in, &out);
+        assert_int_equal(live, before);
+        assert_int_equal(rc, NGX_OK);
+    }
+
+    cJSON_free(raw);
+}
+
+
+typedef struct {
+    ngx_http_ai_stream_t  *st;
+    ngx_str_t              name;
+} mutant_stream_t;
+
+
+static void
+mutant_event(cJSON *json, void *data)
+{
+    char             *raw;
+    long              before;
+    ngx_str_t         d, out;
+    mutant_stream_t  *ms = data;
+
+    raw = cJSON_PrintUnformatted(json);
+    d.data = (u_char *) raw;
+    d.len = strlen(raw);
+
+    before = live;
+    assert_int_equal(ngx_http_ai_stream_event(ms->st, &ms->name, &d, json,
+                                              &out),
+                     NGX_OK);
+    assert_int_equal(live, before);
+
+    cJSON_free(raw);
+}
+
+
+static void
+test_mutants(void **state)
+{
+    char             *in, name[256];
+    cJSON            *c, *json;
+    size_t            len;
+    ngx_str_t         model;
+    ngx_uint_t        i, j, door, target;
+    sse_events_t      evs;
+    mutant_stream_t   ms;
+
+    static const char *requests[] = {
+        "openai_to_anthropic_tools", "openai_to_gemini_tools",
+        "anthropic_to_openai_tools", "anthropic_to_gemini_tools"
+    };
+
+    static const char *responses[] = {
+        "anthropic_tools", "gemini_tools", "openai_tools",
+        "anthropic_cache", "gemini_thoughts", "openai_cache"
+    };
+
+    static const char *streams[] = {
+        "anthropic_tools", "gemini_tools", "openai_tools"
+    };
+
+    for (i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+        snprintf(name, sizeof(name), "request_%s.json", requests[i]);
+        in = read_golden(name, NULL);
+        c = cJSON_Parse(in);
+
+        door = format(cJSON_GetObjectItem(c, "from")->valuestring);
+        mutate(cJSON_GetObjectItem(c, "body"), mutant_request, &door);
+
+        cJSON_Delete(c);
+        free(in);
+    }
+
+    for (i = 0; i < sizeof(responses) / sizeof(responses[0]); i++) {
+        snprintf(name, sizeof(name), "response_%s.json", responses[i]);
+        in = read_golden(name, NULL);
+        c = cJSON_Parse(in);
+
+        target = format(responses[i]);
+
+        if (strncmp(responses[i], "anthropic", 9) == 0) {
+            target = NGX_HTTP_AI_FMT_ANTHROPIC;
+
+        } else if (strncmp(responses[i], "gemini", 6) == 0) {
+            target = NGX_HTTP_AI_FMT_GEMINI;
+        }
+
+        mutate(c, mutant_response, &target);
+
+        cJSON_Delete(c);
+        free(in);
+    }
+
+    /* each event of a stream mutated, in a stream that goes on */
+
+    ngx_str_set(&model, "m");
+
+    for (i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
+        snprintf(name, sizeof(name), "stream_%s.sse", streams[i]);
+        in = read_golden(name, &len);
+        sse_parse((u_char *) in, len, &evs);
+
+        target = (i == 0) ? NGX_HTTP_AI_FMT_ANTHROPIC
+                 : (i == 1) ? NGX_HTTP_AI_FMT_GEMINI : NGX_HTTP_AI_FMT_OPENAI;
+
+        for (door = 0; door < 2; door++) {
+            ms.st = ngx_http_ai_stream_create(NULL, target, door, &model, 1);
+            assert_non_null(ms.st);
+
+            for (j = 0; j < evs.n; j++) {
+                json = cJSON_ParseWithLength((char *) evs.ev[j].data.data,
+                                             evs.ev[j].data.len);
+                if (json == NULL) {
+                    continue;
+                }
+
+                ms.name = evs.ev[j].name;
+                mutate(json, mutant_event, &ms);
+                mutant_event(json, &ms);
+
+                cJSON_Delete(json);
+            }
+        }
+
+        free(in);
+    }
+}
+
+
 int
 main(void)
 {
@@ -1611,6 +1897,7 @@ main(void)
         cmocka_unit_test(test_stream_garbage),
         cmocka_unit_test(test_stream_truncated),
         cmocka_unit_test(test_stream_upstream_error),
+        cmocka_unit_test(test_mutants),
     };
 
     cJSON_InitHooks(&hooks);
