@@ -72,20 +72,20 @@ first chunk early: true
 
 
 
-=== TEST 4: unknown endpoint and doors not served yet: JSON 404
+=== TEST 4: unknown endpoint and the Gemini API (not a door): JSON 404
 --- config
-    location /v1/ {
+    location / {
         ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
     }
 --- request eval
-["POST /v1/audio/speech\n{}", "POST /v1/messages\n{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+["POST /v1/audio/speech\n{}", "POST /v1beta/models/gemini-2.0-flash:generateContent\n{\"contents\":[{\"parts\":[{\"text\":\"x\"}]}]}"]
 --- error_code eval
 [404, 404]
 --- response_headers eval
 ["Content-Type: application/json", "Content-Type: application/json"]
 --- response_body_like eval
 ["^\\{\"error\":\\{\"message\":\"unknown endpoint /v1/audio/speech\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"unknown_url\"\\}\\}\$",
- "^\\{\"type\":\"error\",\"error\":\\{\"message\":\"[^\"]*not supported by this location yet\""]
+ "^\\{\"error\":\\{\"message\":\"the Gemini API \\(/v1beta/models/gemini-2.0-flash:generateContent\\) is not a door of this gateway: use the OpenAI or the Anthropic API\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"unknown_url\"\\}\\}\$"]
 --- no_error_log
 [error]
 
@@ -171,7 +171,7 @@ sk-from-a-file-77
 ["mock reply: x", "data: \\[DONE\\]", "\"authorization\":\"Bearer sk-from-a-file-77\""]
 --- access_log
 openai mock gpt-4o 1 5
-openai mock gpt-4o 1 -
+openai mock gpt-4o 1 5
 --- no_error_log
 [error]
 
@@ -210,7 +210,7 @@ sk-inline-secret
     }
 --- must_die
 --- error_log
-invalid URL prefix in "ai_proxy_pass ftp://127.0.0.1/v1", "http://" or "https://" is expected
+invalid URL prefix in "ftp://127.0.0.1/v1", "http://" or "https://" is expected
 
 
 

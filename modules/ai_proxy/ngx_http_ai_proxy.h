@@ -20,22 +20,112 @@
 #include "ngx_http_ai_core.h"
 
 
-/* ai_proxy_provider values */
+#include "ngx_http_ai_proxy_translate.h"
+
+
+/* providers: the wire format, where the key goes, the URL of a call */
 #define NGX_HTTP_AI_PROXY_OPENAI        0
+#define NGX_HTTP_AI_PROXY_AZURE         1
+#define NGX_HTTP_AI_PROXY_ANTHROPIC     2
+#define NGX_HTTP_AI_PROXY_GEMINI        3
+
+
+/* ai_proxy_next_upstream */
+#define NGX_HTTP_AI_PROXY_FT_ERROR      0x0001
+#define NGX_HTTP_AI_PROXY_FT_TIMEOUT    0x0002
+#define NGX_HTTP_AI_PROXY_FT_429        0x0004
+#define NGX_HTTP_AI_PROXY_FT_5XX        0x0008
+#define NGX_HTTP_AI_PROXY_FT_AUTH       0x0010     /* 401, 403 */
+#define NGX_HTTP_AI_PROXY_FT_OFF        0x0020
+
+
+/* ai_proxy_balance */
+#define NGX_HTTP_AI_PROXY_RR            0
+#define NGX_HTTP_AI_PROXY_LEAST_CONN    1
+#define NGX_HTTP_AI_PROXY_LATENCY       2
+
+
+#define NGX_HTTP_AI_PROXY_MAX_TARGETS   64
+
+
+typedef struct {
+    ngx_str_t                       header;    /* "Name: value" CRLF */
+    ngx_uint_t                      index;     /* 1-based, for logs */
+    ngx_msec_t                      until;     /* out until then */
+    unsigned                        disabled:1;  /* by a 401 or 403 */
+} ngx_http_ai_proxy_key_t;
+
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      provider;  /* NGX_HTTP_AI_PROXY_* */
+    ngx_uint_t                      format;    /* NGX_HTTP_AI_FMT_* */
+
+    ngx_http_upstream_srv_conf_t   *upstream;
+    ngx_str_t                       base;      /* the URL's path */
+    ngx_str_t                       host;      /* the Host header */
+    ngx_str_t                       api_version;
+    unsigned                        ssl:1;
+
+    ngx_array_t                     keys;      /* ngx_http_ai_proxy_key_t */
+    ngx_uint_t                      next_key;
+
+    ngx_array_t                    *models;    /* ngx_str_t globs, or any */
+    ngx_str_t                       model;     /* the model it is sent */
+    ngx_int_t                       weight;
+
+    /* balancing state, per worker */
+    ngx_int_t                       current_weight;
+    ngx_uint_t                      inflight;
+    ngx_msec_t                      ewma;      /* TTFT, ms; 0: unknown */
+
+    ngx_http_ai_counter_t          *cooldowns;
+    ngx_http_ai_counter_t          *disables;
+
+    u_char                         *file;
+    ngx_uint_t                      line;
+} ngx_http_ai_proxy_target_t;
+
+
+typedef struct {
+    ngx_array_t                     targets;   /* ai_target: target * */
+} ngx_http_ai_proxy_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                       from;
+    ngx_str_t                       to;
+} ngx_http_ai_proxy_alias_t;
 
 
 typedef struct {
     ngx_http_upstream_conf_t        upstream;
 
-    ngx_str_t                       base;         /* URL path, no "/" at end */
-    ngx_str_t                       host_header;  /* host[:port] of the URL */
-    ngx_str_t                       host;         /* "ai_proxy_host" */
-    ngx_str_t                       auth;         /* "Bearer KEY" or empty */
-
+    /* "ai_proxy_pass" and its settings: one target of the location */
+    ngx_str_t                       url;
     ngx_uint_t                      provider;
+    ngx_array_t                    *keys;      /* ngx_str_t, raw keys */
+    ngx_str_t                       host;      /* "ai_proxy_host" */
+
+    ngx_array_t                    *names;     /* "ai_proxy": ngx_str_t */
+    ngx_array_t                    *targets;   /* target * */
+    ngx_http_upstream_srv_conf_t   *balancer;  /* over the targets */
+
+    ngx_array_t                    *aliases;   /* alias */
+    ngx_array_t                    *prepend;   /* ngx_http_ai_decoration_t */
+    ngx_array_t                    *append;
+    ngx_uint_t                      balance;
+    ngx_uint_t                      next;      /* NGX_HTTP_AI_PROXY_FT_* */
+    ngx_uint_t                      tries;
+    ngx_msec_t                      deadline;
+    ngx_msec_t                      key_cooldown;
+    ngx_msec_t                      key_disable;
+    ngx_int_t                       max_tokens;
+
+    unsigned                        door:1;
+    unsigned                        any_ssl:1;
 
 #if (NGX_HTTP_SSL)
-    ngx_uint_t                      ssl;          /* https:// */
     ngx_http_complex_value_t       *ssl_name;     /* "ai_proxy_ssl_name" */
     ngx_uint_t                      ssl_verify_depth;
     ngx_str_t                       ssl_trusted_certificate;
@@ -44,19 +134,44 @@ typedef struct {
 
 
 /*
- * The request of one upstream exchange.  The content handler fills
- * method, uri and body (by default: the client's body to base path plus
- * the endpoint's suffix); a format translator may replace them before
- * the upstream starts.  The rest is the protocol's state.
+ * The state of one request.  Each attempt (a target and a key) gets its
+ * own method, uri, body and headers, built by the balancer when it picks
+ * the target; the rest is the protocol's state.
  */
 
 typedef struct {
     ngx_http_ai_ctx_t              *ai;
+    ngx_http_request_t             *request;
+    ngx_http_ai_proxy_loc_conf_t   *conf;
+
+    ngx_str_t                       model;        /* after aliases */
 
     ngx_str_t                       method;
     ngx_str_t                       uri;
     ngx_str_t                       body;         /* no body if empty */
     ngx_str_t                       accept;
+    ngx_str_t                       host;
+    ngx_str_t                       headers;      /* key and provider's */
+
+    ngx_http_ai_proxy_target_t     *target;       /* of this attempt */
+    ngx_uint_t                      index;        /* of the target */
+    ngx_http_ai_proxy_key_t        *key;
+    uint64_t                        candidates;   /* bit per target */
+    uint64_t                        failed;
+    ngx_uint_t                      tries;        /* attempts left */
+    ngx_msec_t                      first_start;
+
+    ngx_http_ai_stream_t           *stream;       /* the translator */
+
+    /* the balancer of the target's upstream, called by ours */
+    ngx_event_get_peer_pt           inner_get;
+    ngx_event_free_peer_pt          inner_free;
+#if (NGX_HTTP_SSL)
+    ngx_event_set_peer_session_pt   inner_set_session;
+    ngx_event_save_peer_session_pt  inner_save_session;
+#endif
+    void                           *inner_data;
+    ngx_uint_t                      inner_tries;  /* its servers left */
 
     ngx_http_status_t               status;
     ngx_http_chunked_t              chunked;
@@ -65,9 +180,35 @@ typedef struct {
     ngx_uint_t                      states;       /* upstream states before */
 
     unsigned                        head:1;
+    unsigned                        key_failure:1;
+    unsigned                        counted:1;    /* inflight */
+    unsigned                        translate:1;  /* rewrite the response */
+    unsigned                        inner_retry:1; /* same target, next
+                                                      server */
 } ngx_http_ai_proxy_ctx_t;
 
 
+/* ngx_http_ai_proxy_target.c */
+char *ngx_http_ai_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_http_ai_proxy_target_t *ngx_http_ai_proxy_target_create(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *url, ngx_uint_t provider, ngx_str_t *host);
+char *ngx_http_ai_proxy_target_key(ngx_conf_t *cf,
+    ngx_http_ai_proxy_target_t *t, ngx_str_t *key);
+char *ngx_http_ai_proxy_key_value(ngx_conf_t *cf, const char *directive,
+    ngx_str_t *value, ngx_str_t *key);
+ngx_int_t ngx_http_ai_proxy_provider_value(ngx_str_t *name);
+char *ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
+    ngx_http_ai_proxy_loc_conf_t *plcf);
+ngx_int_t ngx_http_ai_proxy_route(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
+ngx_int_t ngx_http_ai_proxy_status(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
+void ngx_http_ai_proxy_done(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
+
+/* ngx_http_ai_proxy_upstream.c */
+ngx_int_t ngx_http_ai_proxy_build_request(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
 ngx_int_t ngx_http_ai_proxy_upstream(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 

@@ -2,45 +2,54 @@
 /*
  * Copyright (C) AI Gateway authors
  *
- * ai_proxy: sends the AI requests of a location to an OpenAI-compatible
- * provider and streams the answer back.
+ * ai_proxy: the OpenAI-compatible door (and the Anthropic one) to many
+ * providers.
  *
  *     env OPENAI_API_KEY;
+ *     env ANTHROPIC_API_KEY;
  *
- *     upstream openai {
- *         server api.openai.com:443;
- *         keepalive 16;
- *     }
+ *     ai_target openai https://api.openai.com/v1
+ *               key=env:OPENAI_API_KEY models=gpt-*,o*;
+ *     ai_target claude https://api.anthropic.com provider=anthropic
+ *               key=env:ANTHROPIC_API_KEY models=claude-*;
  *
  *     location /v1/ {
- *         ai_proxy_pass https://openai/v1;
- *         ai_proxy_host api.openai.com;
+ *         ai_proxy openai claude;
+ *         ai_proxy_alias fast gpt-4o-mini;
+ *     }
+ *
+ * or, for one OpenAI-compatible provider:
+ *
+ *     location /v1/ {
+ *         ai_proxy_pass https://api.openai.com/v1;
  *         ai_proxy_key env:OPENAI_API_KEY;
  *     }
  *
  * The AI core has read and parsed the body by the time the content
- * handler runs; this module chooses what goes upstream and hands it to
- * the protocol in ngx_http_ai_proxy_upstream.c.
+ * handler runs.  ngx_http_ai_proxy_target.c picks the target and key of
+ * each attempt and builds its request; ngx_http_ai_proxy_upstream.c
+ * speaks HTTP/1.1 to the provider; ngx_http_ai_proxy_translate*.c
+ * translate between the formats.
  */
 
 
 #include "ngx_http_ai_proxy.h"
 
 
-#define NGX_HTTP_AI_PROXY_KEY_MAX       (16 * 1024)
 #define NGX_HTTP_AI_PROXY_CA_BUNDLE     "/etc/ssl/certs/ca-certificates.crt"
 
 
-typedef struct {
-    ngx_str_t                       name;
-    ngx_uint_t                      value;
-} ngx_http_ai_proxy_provider_t;
-
-
 static ngx_int_t ngx_http_ai_proxy_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ai_proxy_set_uri(ngx_http_request_t *r,
-    ngx_http_ai_proxy_ctx_t *ctx, ngx_http_ai_proxy_loc_conf_t *plcf);
-
+static ngx_int_t ngx_http_ai_proxy_models(ngx_http_request_t *r,
+    ngx_http_ai_proxy_loc_conf_t *plcf);
+static ngx_int_t ngx_http_ai_proxy_event(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
+static ngx_int_t ngx_http_ai_proxy_output(ngx_http_request_t *r,
+    ngx_str_t *s, ngx_chain_t ***out);
+static ngx_int_t ngx_http_ai_proxy_merge_targets(ngx_conf_t *cf,
+    ngx_http_ai_proxy_loc_conf_t *conf);
+static ngx_int_t ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_ai_proxy_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_ai_proxy_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -48,32 +57,22 @@ static char *ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t ngx_http_ai_proxy_set_ssl(ngx_conf_t *cf,
     ngx_http_ai_proxy_loc_conf_t *plcf);
 #endif
-
+static char *ngx_http_ai_proxy(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_ai_proxy_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_proxy_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_proxy_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_ai_proxy_read_key(ngx_conf_t *cf, ngx_str_t *file,
-    ngx_str_t *key);
 static char *ngx_http_ai_proxy_host(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ai_proxy_alias(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ai_proxy_decoration(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ai_proxy_door(ngx_conf_t *cf);
 
-
-/* indexed by the value */
-
-static ngx_http_ai_proxy_provider_t  ngx_http_ai_proxy_providers[] = {
-    { ngx_string("openai"), NGX_HTTP_AI_PROXY_OPENAI },
-    { ngx_null_string, 0 }
-};
-
-
-/*
- * Response headers not passed to the client: those NGINX sets itself,
- * the ones that would make NGINX act (X-Accel-*), hop-by-hop ones, and
- * those that belong to the provider's site or account, not the gateway.
- */
 
 static ngx_str_t  ngx_http_ai_proxy_hide_headers[] = {
     ngx_string("Date"),
@@ -87,8 +86,6 @@ static ngx_str_t  ngx_http_ai_proxy_hide_headers[] = {
     ngx_string("Connection"),
     ngx_string("Keep-Alive"),
     ngx_string("Transfer-Encoding"),
-    ngx_string("Upgrade"),
-    ngx_string("Trailer"),
     ngx_string("Set-Cookie"),
     ngx_string("Alt-Svc"),
     ngx_string("Strict-Transport-Security"),
@@ -98,7 +95,41 @@ static ngx_str_t  ngx_http_ai_proxy_hide_headers[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_ai_proxy_balance_methods[] = {
+    { ngx_string("round_robin"), NGX_HTTP_AI_PROXY_RR },
+    { ngx_string("least_conn"), NGX_HTTP_AI_PROXY_LEAST_CONN },
+    { ngx_string("latency"), NGX_HTTP_AI_PROXY_LATENCY },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_bitmask_t  ngx_http_ai_proxy_next_upstream_masks[] = {
+    { ngx_string("error"), NGX_HTTP_AI_PROXY_FT_ERROR },
+    { ngx_string("timeout"), NGX_HTTP_AI_PROXY_FT_TIMEOUT },
+    { ngx_string("http_429"), NGX_HTTP_AI_PROXY_FT_429 },
+    { ngx_string("http_5xx"), NGX_HTTP_AI_PROXY_FT_5XX },
+    { ngx_string("http_401"), NGX_HTTP_AI_PROXY_FT_AUTH },
+    { ngx_string("http_403"), NGX_HTTP_AI_PROXY_FT_AUTH },
+    { ngx_string("off"), NGX_HTTP_AI_PROXY_FT_OFF },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_ai_proxy_commands[] = {
+
+    { ngx_string("ai_target"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_target,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_proxy"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_proxy,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("ai_proxy_pass"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -126,6 +157,76 @@ static ngx_command_t  ngx_http_ai_proxy_commands[] = {
       ngx_http_ai_proxy_host,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("ai_proxy_alias"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_ai_proxy_alias,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_proxy_prepend"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_ai_proxy_decoration,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_proxy_loc_conf_t, prepend),
+      NULL },
+
+    { ngx_string("ai_proxy_append"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_ai_proxy_decoration,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_proxy_loc_conf_t, append),
+      NULL },
+
+    { ngx_string("ai_proxy_balance"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_proxy_loc_conf_t, balance),
+      &ngx_http_ai_proxy_balance_methods },
+
+    { ngx_string("ai_proxy_next_upstream"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_proxy_loc_conf_t, next),
+      &ngx_http_ai_proxy_next_upstream_masks },
+
+    { ngx_string("ai_proxy_next_upstream_tries"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_proxy_loc_conf_t, tries),
+      NULL },
+
+    { ngx_string("ai_proxy_next_upstream_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_proxy_loc_conf_t, deadline),
+      NULL },
+
+    { ngx_string("ai_proxy_key_cooldown"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_proxy_loc_conf_t, key_cooldown),
+      NULL },
+
+    { ngx_string("ai_proxy_key_disable"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_proxy_loc_conf_t, key_disable),
+      NULL },
+
+    { ngx_string("ai_proxy_max_tokens"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_proxy_loc_conf_t, max_tokens),
       NULL },
 
     { ngx_string("ai_proxy_connect_timeout"),
@@ -201,9 +302,9 @@ static ngx_command_t  ngx_http_ai_proxy_commands[] = {
 
 static ngx_http_module_t  ngx_http_ai_proxy_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_ai_proxy_postconfiguration,   /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_ai_proxy_create_main_conf,    /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -249,34 +350,18 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_proxy_module);
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_proxy_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->ai = ai;
-
     switch (ai->req.endpoint) {
 
     case NGX_HTTP_AI_EP_CHAT:
     case NGX_HTTP_AI_EP_EMBEDDINGS:
+    case NGX_HTTP_AI_EP_MESSAGES:
 
-        /* the core allowed POST only and read the body */
+        /* the core allowed POST only and read and parsed the body */
 
-        if (ai->req.body.len == 0) {
+        if (!ai->req.parsed) {
             return ngx_http_ai_error(r, NGX_HTTP_BAD_REQUEST, NULL, NULL,
                                      NULL, "request body is empty, a JSON "
                                      "object is expected");
-        }
-
-        ngx_str_set(&ctx->method, "POST");
-        ctx->body = ai->req.body;
-
-        if (ai->req.stream && ai->req.endpoint == NGX_HTTP_AI_EP_CHAT) {
-            ngx_str_set(&ctx->accept, "text/event-stream");
-
-        } else {
-            ngx_str_set(&ctx->accept, "application/json");
         }
 
         break;
@@ -291,6 +376,36 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
             return rc;
         }
 
+        rc = ngx_http_ai_proxy_models(r, plcf);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        break;
+
+    case NGX_HTTP_AI_EP_GEMINI:
+        return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND, NULL, NULL,
+                                 "unknown_url", "the Gemini API (%V) is not "
+                                 "a door of this gateway: use the OpenAI "
+                                 "or the Anthropic API", &r->uri);
+
+    default: /* NGX_HTTP_AI_EP_UNKNOWN */
+        return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND, NULL, NULL,
+                                 "unknown_url", "unknown endpoint %V",
+                                 &r->uri);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_proxy_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->ai = ai;
+    ctx->request = r;
+    ctx->conf = plcf;
+
+    if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
         if (r->method == NGX_HTTP_HEAD) {
             ngx_str_set(&ctx->method, "HEAD");
             ctx->head = 1;
@@ -299,119 +414,312 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
             ngx_str_set(&ctx->method, "GET");
         }
 
-        ngx_str_set(&ctx->accept, "application/json");
-
-        break;
-
-    case NGX_HTTP_AI_EP_MESSAGES:
-    case NGX_HTTP_AI_EP_GEMINI:
-
-        /* TODO: a translator sets method, uri and body for the target */
-
-        return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND, NULL, NULL,
-                                 "unknown_url", "the %V API (%V) is not "
-                                 "supported by this location yet",
-                                 ngx_http_ai_format_name(ai->req.format),
-                                 &r->uri);
-
-    default: /* NGX_HTTP_AI_EP_UNKNOWN */
-        return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND, NULL, NULL,
-                                 "unknown_url", "unknown endpoint %V",
-                                 &r->uri);
-    }
-
-    if (ngx_http_ai_proxy_set_uri(r, ctx, plcf) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    } else {
+        ngx_str_set(&ctx->method, "POST");
     }
 
     ngx_http_set_ctx(r, ctx, ngx_http_ai_proxy_module);
 
-    ai->provider = ngx_http_ai_proxy_providers[plcf->provider].name;
-    ai->target = plcf->host_header;
-    ai->upstream_model = ai->req.model;
-    ai->upstream_format = NGX_HTTP_AI_FMT_OPENAI;
+    if (ngx_http_ai_proxy_route(r, ctx) != NGX_OK) {
+        return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND, NULL, "model",
+                                 "model_not_found",
+                                 "the model \"%V\" is not served here",
+                                 &ai->req.model);
+    }
 
     return ngx_http_ai_proxy_upstream(r, ctx);
 }
 
 
-/* the base path of ai_proxy_pass, then the endpoint's own path */
+/*
+ * GET .../models: the models this location routes, from the aliases and
+ * the targets' model lists; with no list anywhere the targets are asked.
+ */
 
 static ngx_int_t
-ngx_http_ai_proxy_set_uri(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
+ngx_http_ai_proxy_models(ngx_http_request_t *r,
     ngx_http_ai_proxy_loc_conf_t *plcf)
 {
-    u_char     *p, *last, *id;
-    size_t      len, escape;
-    ngx_str_t   suffix;
+    size_t                        len;
+    ngx_buf_t                    *b;
+    ngx_str_t                    *m;
+    ngx_int_t                     rc;
+    ngx_uint_t                    i, j, n;
+    ngx_chain_t                   out;
+    ngx_http_ai_proxy_alias_t    *alias;
+    ngx_http_ai_proxy_target_t  **t;
 
-    id = NULL;
-    escape = 0;
+    t = plcf->targets->elts;
+    len = sizeof("{\"object\":\"list\",\"data\":[]}\n");
+    n = 0;
 
-    switch (ctx->ai->req.endpoint) {
-
-    case NGX_HTTP_AI_EP_CHAT:
-        ngx_str_set(&suffix, "/chat/completions");
-        break;
-
-    case NGX_HTTP_AI_EP_EMBEDDINGS:
-        ngx_str_set(&suffix, "/embeddings");
-        break;
-
-    default: /* NGX_HTTP_AI_EP_MODELS: ".../models" or ".../models/{id}" */
-        ngx_str_set(&suffix, "/models");
-
-        last = r->uri.data + r->uri.len;
-
-        if (r->uri.len > 1 && last[-1] == '/') {
-            last--;
+    for (i = 0; i < plcf->targets->nelts; i++) {
+        if (t[i]->models == NULL) {
+            continue;
         }
 
-        for (p = last; p > r->uri.data && p[-1] != '/'; p--) {
-            /* void */
-        }
+        m = t[i]->models->elts;
 
-        if ((size_t) (last - p) != sizeof("models") - 1
-            || ngx_strncmp(p, "models", sizeof("models") - 1) != 0)
-        {
-            id = p;
-            len = last - p;
-            escape = 2 * ngx_escape_uri(NULL, id, len,
-                                        NGX_ESCAPE_URI_COMPONENT);
+        for (j = 0; j < t[i]->models->nelts; j++) {
+            len += sizeof(",{\"id\":\"\",\"object\":\"model\","
+                          "\"created\":0,\"owned_by\":\"\"}") + 2 * m[j].len
+                   + t[i]->name.len;
+            n++;
         }
-
-        break;
     }
 
-    len = plcf->base.len + suffix.len;
+    if (plcf->aliases) {
+        alias = plcf->aliases->elts;
 
-    if (id) {
-        len += 1 + (r->uri.data + r->uri.len - id) + escape;
+        for (i = 0; i < plcf->aliases->nelts; i++) {
+            len += sizeof(",{\"id\":\"\",\"object\":\"model\","
+                          "\"created\":0,\"owned_by\":\"gateway\"}")
+                   + 2 * alias[i].from.len;
+            n++;
+        }
     }
 
-    ctx->uri.data = ngx_pnalloc(r->pool, len);
-    if (ctx->uri.data == NULL) {
+    if (n == 0) {
+        return NGX_DECLINED;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, "{\"object\":\"list\",\"data\":[",
+                         sizeof("{\"object\":\"list\",\"data\":[") - 1);
+    n = 0;
+
+    if (plcf->aliases) {
+        alias = plcf->aliases->elts;
+
+        for (i = 0; i < plcf->aliases->nelts; i++) {
+            b->last = n++ ? ngx_cpymem(b->last, ",{\"id\":\"", 8)
+                          : ngx_cpymem(b->last, "{\"id\":\"", 7);
+            b->last = (u_char *) ngx_escape_json(b->last, alias[i].from.data,
+                                                 alias[i].from.len);
+            b->last = ngx_cpymem(b->last, "\",\"object\":\"model\","
+                                 "\"created\":0,\"owned_by\":\"gateway\"}",
+                                 sizeof("\",\"object\":\"model\","
+                                        "\"created\":0,"
+                                        "\"owned_by\":\"gateway\"}") - 1);
+        }
+    }
+
+    for (i = 0; i < plcf->targets->nelts; i++) {
+        if (t[i]->models == NULL) {
+            continue;
+        }
+
+        m = t[i]->models->elts;
+
+        for (j = 0; j < t[i]->models->nelts; j++) {
+
+            if (ngx_strlchr(m[j].data, m[j].data + m[j].len, '*')
+                || ngx_strlchr(m[j].data, m[j].data + m[j].len, '?')
+                || ngx_strlchr(m[j].data, m[j].data + m[j].len, '['))
+            {
+                /* a glob is not a model */
+                continue;
+            }
+
+            b->last = n++ ? ngx_cpymem(b->last, ",{\"id\":\"", 8)
+                          : ngx_cpymem(b->last, "{\"id\":\"", 7);
+            b->last = (u_char *) ngx_escape_json(b->last, m[j].data,
+                                                 m[j].len);
+            b->last = ngx_cpymem(b->last, "\",\"object\":\"model\","
+                                 "\"created\":0,\"owned_by\":\"",
+                                 sizeof("\",\"object\":\"model\","
+                                        "\"created\":0,"
+                                        "\"owned_by\":\"") - 1);
+            b->last = (u_char *) ngx_escape_json(b->last, t[i]->name.data,
+                                                 t[i]->name.len);
+            b->last = ngx_cpymem(b->last, "\"}", 2);
+        }
+    }
+
+    b->last = ngx_cpymem(b->last, "]}\n", 3);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The response, when it goes to the client in another format (or the
+ * stream's usage chunk the client did not ask for is dropped): each
+ * event of the upstream's response is translated as it comes.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
+    ngx_http_ai_event_t *ev, ngx_chain_t ***out)
+{
+    ngx_str_t                 s, err, model;
+    ngx_int_t                 rc;
+    ngx_uint_t                status;
+    ngx_http_ai_proxy_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
+
+    if (ctx == NULL || !ctx->translate) {
+        return NGX_OK;
+    }
+
+    status = r->headers_out.status;
+    model = ai->req.model;
+    ngx_str_null(&s);
+
+    if (ai->is_sse && status < NGX_HTTP_SPECIAL_RESPONSE) {
+
+        if (ctx->stream == NULL) {
+            ctx->stream = ngx_http_ai_stream_create(r->pool,
+                                                    ctx->target->format,
+                                                    ai->req.format, &model,
+                                                    ai->req.include_usage);
+            if (ctx->stream == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ev->data.len) {
+            rc = ngx_http_ai_stream_event(ctx->stream, &ev->name, &ev->data,
+                                          ngx_http_ai_event_json(ev), &s);
+
+        } else if (ev->last) {
+            rc = ngx_http_ai_stream_end(ctx->stream, ai->resp_done, &s);
+
+        } else {
+            return NGX_OK;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_proxy_output(r, &s, out);
+    }
+
+    if (ev->last || !ev->done) {
+        /* the plain body comes whole, in the event before the last */
+        return NGX_OK;
+    }
+
+    if (status >= NGX_HTTP_SPECIAL_RESPONSE) {
+        rc = ngx_http_ai_translate_error(r->pool, ctx->target->format,
+                                         ai->req.format, status, &ev->data,
+                                         &s);
+
+    } else {
+        rc = ngx_http_ai_translate_response(r->pool, ctx->target->format,
+                                            ai->req.format, &model,
+                                            &ev->data, &s, &err);
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ai_proxy: the answer of target \"%V\" cannot "
+                          "be translated: %V", &ctx->target->name, &err);
+
+            ngx_str_set(&err, "the upstream provider sent an answer that "
+                              "cannot be translated");
+
+            rc = ngx_http_ai_translate_error(r->pool, NGX_HTTP_AI_FMT_OPENAI,
+                                             ai->req.format,
+                                             NGX_HTTP_BAD_GATEWAY, &err, &s);
+        }
+    }
+
+    if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(ctx->uri.data, plcf->base.data, plcf->base.len);
-    p = ngx_cpymem(p, suffix.data, suffix.len);
+    return ngx_http_ai_proxy_output(r, &s, out);
+}
 
-    if (id) {
-        last = r->uri.data + r->uri.len;
 
-        if (last[-1] == '/') {
-            last--;
-        }
+static ngx_int_t
+ngx_http_ai_proxy_output(ngx_http_request_t *r, ngx_str_t *s,
+    ngx_chain_t ***out)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
 
-        *p++ = '/';
-        p = (u_char *) ngx_escape_uri(p, id, last - id,
-                                      NGX_ESCAPE_URI_COMPONENT);
+    if (s->len == 0) {
+        return NGX_OK;
     }
 
-    ctx->uri.len = p - ctx->uri.data;
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = s->data;
+    b->last = s->data + s->len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->flush = 1;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    **out = cl;
+    *out = &cl->next;
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ai_add_event_handler(cf, ngx_http_ai_proxy_event);
+}
+
+
+static void *
+ngx_http_ai_proxy_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ai_proxy_main_conf_t  *pmcf;
+
+    pmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_proxy_main_conf_t));
+    if (pmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&pmcf->targets, cf->pool, 4,
+                       sizeof(ngx_http_ai_proxy_target_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return pmcf;
 }
 
 
@@ -432,11 +740,12 @@ ngx_http_ai_proxy_create_loc_conf(ngx_conf_t *cf)
      *     conf->upstream.bufs.num = 0;
      *     conf->upstream.store = 0;
      *     conf->upstream.temp_path = NULL;
-     *     conf->base = { 0, NULL };
-     *     conf->host_header = { 0, NULL };
+     *     conf->url = { 0, NULL };
      *     conf->host = { 0, NULL };
-     *     conf->auth = { 0, NULL };
-     *     conf->ssl = 0;
+     *     conf->names = NULL;
+     *     conf->targets = NULL;
+     *     conf->next = 0;
+     *     conf->door = 0;
      *     conf->ssl_trusted_certificate = { 0, NULL };
      */
 
@@ -461,6 +770,16 @@ ngx_http_ai_proxy_create_loc_conf(ngx_conf_t *cf)
 #endif
 
     conf->provider = NGX_CONF_UNSET_UINT;
+    conf->keys = NGX_CONF_UNSET_PTR;
+    conf->aliases = NGX_CONF_UNSET_PTR;
+    conf->prepend = NGX_CONF_UNSET_PTR;
+    conf->append = NGX_CONF_UNSET_PTR;
+    conf->balance = NGX_CONF_UNSET_UINT;
+    conf->tries = NGX_CONF_UNSET_UINT;
+    conf->deadline = NGX_CONF_UNSET_MSEC;
+    conf->key_cooldown = NGX_CONF_UNSET_MSEC;
+    conf->key_disable = NGX_CONF_UNSET_MSEC;
+    conf->max_tokens = NGX_CONF_UNSET;
 
     /* the hardcoded values: a stream goes as it comes, nothing is stored */
 
@@ -488,15 +807,8 @@ ngx_http_ai_proxy_create_loc_conf(ngx_conf_t *cf)
                                     |NGX_HTTP_UPSTREAM_IGN_XA_BUFFERING
                                     |NGX_HTTP_UPSTREAM_IGN_XA_CHARSET;
 
-    /*
-     * a request that did not reach a server goes to the next one of an
-     * upstream{} block; one that was sent is not repeated (POST), as an
-     * LLM call is not idempotent
-     */
-
-    conf->upstream.next_upstream = NGX_CONF_BITMASK_SET
-                                   |NGX_HTTP_UPSTREAM_FT_ERROR
-                                   |NGX_HTTP_UPSTREAM_FT_TIMEOUT;
+    /* set from "ai_proxy_next_upstream" when merged */
+    conf->upstream.next_upstream = 0;
 
     ngx_str_set(&conf->upstream.module, "ai_proxy");
 
@@ -510,10 +822,7 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ai_proxy_loc_conf_t *prev = parent;
     ngx_http_ai_proxy_loc_conf_t *conf = child;
 
-    ngx_hash_init_t                    hash;
-#if (NGX_HTTP_SSL)
-    ngx_http_compile_complex_value_t   ccv;
-#endif
+    ngx_hash_init_t  hash;
 
     ngx_conf_merge_ptr_value(conf->upstream.local, prev->upstream.local,
                              NULL);
@@ -521,8 +830,6 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->upstream.socket_keepalive,
                          prev->upstream.socket_keepalive, 0);
 
-    ngx_conf_merge_uint_value(conf->upstream.next_upstream_tries,
-                              prev->upstream.next_upstream_tries, 0);
 
     ngx_conf_merge_msec_value(conf->upstream.connect_timeout,
                               prev->upstream.connect_timeout, 10000);
@@ -533,8 +840,6 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->upstream.read_timeout,
                               prev->upstream.read_timeout, 300000);
 
-    ngx_conf_merge_msec_value(conf->upstream.next_upstream_timeout,
-                              prev->upstream.next_upstream_timeout, 0);
 
     ngx_conf_merge_size_value(conf->upstream.buffer_size,
                               prev->upstream.buffer_size,
@@ -548,9 +853,58 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_uint_value(conf->provider, prev->provider,
                               NGX_HTTP_AI_PROXY_OPENAI);
-
-    ngx_conf_merge_str_value(conf->auth, prev->auth, "");
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_str_value(conf->host, prev->host, "");
+    ngx_conf_merge_ptr_value(conf->aliases, prev->aliases, NULL);
+    ngx_conf_merge_ptr_value(conf->prepend, prev->prepend, NULL);
+    ngx_conf_merge_ptr_value(conf->append, prev->append, NULL);
+    ngx_conf_merge_uint_value(conf->balance, prev->balance,
+                              NGX_HTTP_AI_PROXY_RR);
+    ngx_conf_merge_bitmask_value(conf->next, prev->next,
+                                 (NGX_CONF_BITMASK_SET
+                                  |NGX_HTTP_AI_PROXY_FT_ERROR
+                                  |NGX_HTTP_AI_PROXY_FT_TIMEOUT
+                                  |NGX_HTTP_AI_PROXY_FT_429
+                                  |NGX_HTTP_AI_PROXY_FT_5XX
+                                  |NGX_HTTP_AI_PROXY_FT_AUTH));
+    ngx_conf_merge_uint_value(conf->tries, prev->tries, 3);
+    ngx_conf_merge_msec_value(conf->deadline, prev->deadline, 60000);
+    ngx_conf_merge_msec_value(conf->key_cooldown, prev->key_cooldown,
+                              30000);
+    ngx_conf_merge_msec_value(conf->key_disable, prev->key_disable,
+                              300000);
+    ngx_conf_merge_value(conf->max_tokens, prev->max_tokens, 4096);
+
+    if (conf->next & NGX_HTTP_AI_PROXY_FT_OFF) {
+        conf->next = NGX_CONF_BITMASK_SET;
+        conf->tries = 1;
+    }
+
+    /*
+     * NGINX's next upstream machinery does the retries: a status that
+     * calls for one is passed to it as an invalid header (see
+     * ngx_http_ai_proxy_status()), and an LLM call that was sent may be
+     * sent again elsewhere
+     */
+
+    conf->upstream.next_upstream = NGX_CONF_BITMASK_SET
+                                   |NGX_HTTP_UPSTREAM_FT_INVALID_HEADER
+                                   |NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT;
+
+    if (conf->next & NGX_HTTP_AI_PROXY_FT_ERROR) {
+        conf->upstream.next_upstream |= NGX_HTTP_UPSTREAM_FT_ERROR;
+    }
+
+    if (conf->next & NGX_HTTP_AI_PROXY_FT_TIMEOUT) {
+        conf->upstream.next_upstream |= NGX_HTTP_UPSTREAM_FT_TIMEOUT;
+    }
+
+    conf->upstream.next_upstream_tries = conf->tries;
+    conf->upstream.next_upstream_timeout = conf->deadline;
+
+    if (conf->door && ngx_http_ai_proxy_merge_targets(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     hash.max_size = 512;
     hash.bucket_size = ngx_align(64, ngx_cacheline_size);
@@ -581,32 +935,13 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->upstream.ssl_server_name,
                          prev->upstream.ssl_server_name, 1);
 
+    /* by default the TLS name is the target's host (set per attempt) */
+
     ngx_conf_merge_ptr_value(conf->ssl_name, prev->ssl_name, NULL);
 
     conf->upstream.ssl_name = conf->ssl_name;
 
-    if (conf->ssl_name == NULL && conf->host.len) {
-
-        /* the TLS name follows "ai_proxy_host" of the same level */
-
-        conf->upstream.ssl_name = ngx_palloc(cf->pool,
-                                          sizeof(ngx_http_complex_value_t));
-        if (conf->upstream.ssl_name == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &conf->host;
-        ccv.complex_value = conf->upstream.ssl_name;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (conf->ssl && ngx_http_ai_proxy_set_ssl(cf, conf) != NGX_OK) {
+    if (conf->any_ssl && ngx_http_ai_proxy_set_ssl(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -683,111 +1018,190 @@ ngx_http_ai_proxy_set_ssl(ngx_conf_t *cf, ngx_http_ai_proxy_loc_conf_t *plcf)
 #endif
 
 
+
 /*
- * ai_proxy_pass http://host[:port][/base];
- * ai_proxy_pass https://upstream_name[/base];
- *
- * The host is resolved or the upstream{} block is found when the
- * configuration is read, as for a static proxy_pass.
+ * The targets of a door: those named by "ai_proxy", or the one of
+ * "ai_proxy_pass", which gets the location's provider, keys and host.
  */
+
+static ngx_int_t
+ngx_http_ai_proxy_merge_targets(ngx_conf_t *cf,
+    ngx_http_ai_proxy_loc_conf_t *conf)
+{
+    ngx_str_t                       *name, *key;
+    ngx_uint_t                       i, j;
+    ngx_http_ai_proxy_target_t     **all, **tp, *t;
+    ngx_http_ai_proxy_main_conf_t   *pmcf;
+
+    if (conf->names) {
+        pmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_ai_proxy_module);
+
+        conf->targets = ngx_array_create(cf->pool, conf->names->nelts,
+                                         sizeof(ngx_http_ai_proxy_target_t *));
+        if (conf->targets == NULL) {
+            return NGX_ERROR;
+        }
+
+        name = conf->names->elts;
+        all = pmcf->targets.elts;
+
+        for (i = 0; i < conf->names->nelts; i++) {
+
+            for (j = 0; j < pmcf->targets.nelts; j++) {
+                if (all[j]->name.len == name[i].len
+                    && ngx_strncmp(all[j]->name.data, name[i].data,
+                                   name[i].len)
+                       == 0)
+                {
+                    break;
+                }
+            }
+
+            if (j == pmcf->targets.nelts) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "unknown target \"%V\" in \"ai_proxy\" "
+                                   "(define it with \"ai_target\" in the "
+                                   "http block)", &name[i]);
+                return NGX_ERROR;
+            }
+
+            tp = ngx_array_push(conf->targets);
+            if (tp == NULL) {
+                return NGX_ERROR;
+            }
+
+            *tp = all[j];
+        }
+
+    } else {
+        /* "ai_proxy_pass" made the one target */
+
+        t = *(ngx_http_ai_proxy_target_t **) conf->targets->elts;
+
+        t->provider = conf->provider;
+        t->format = (conf->provider == NGX_HTTP_AI_PROXY_ANTHROPIC)
+                    ? NGX_HTTP_AI_FMT_ANTHROPIC
+                    : (conf->provider == NGX_HTTP_AI_PROXY_GEMINI)
+                      ? NGX_HTTP_AI_FMT_GEMINI : NGX_HTTP_AI_FMT_OPENAI;
+
+        if (conf->host.len) {
+            t->host = conf->host;
+        }
+
+        if (conf->keys) {
+            key = conf->keys->elts;
+
+            for (i = 0; i < conf->keys->nelts; i++) {
+                if (ngx_http_ai_proxy_target_key(cf, t, &key[i])
+                    != NGX_CONF_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
+    tp = conf->targets->elts;
+
+    for (i = 0; i < conf->targets->nelts; i++) {
+        if (tp[i]->ssl) {
+            conf->any_ssl = 1;
+        }
+    }
+
+    if (ngx_http_ai_proxy_targets_init(cf, conf) != NGX_CONF_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* ai_proxy NAME ...; the door, with targets defined by "ai_target" */
+
+static char *
+ngx_http_ai_proxy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_proxy_loc_conf_t *plcf = conf;
+
+    ngx_str_t   *value, *name;
+    ngx_uint_t   i;
+
+    if (plcf->door) {
+        return "is duplicate";
+    }
+
+    plcf->names = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                   sizeof(ngx_str_t));
+    if (plcf->names == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        name = ngx_array_push(plcf->names);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *name = value[i];
+    }
+
+    return ngx_http_ai_proxy_door(cf);
+}
+
+
+/* ai_proxy_pass http(s)://host[:port][/base] | http(s)://upstream[/base]; */
 
 static char *
 ngx_http_ai_proxy_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_proxy_loc_conf_t *plcf = conf;
 
-    size_t                     add;
-    u_short                    port;
-    ngx_str_t                 *value, *url, base;
-    ngx_url_t                  u;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_str_t                    *value;
+    ngx_http_ai_proxy_target_t  **tp, *t;
 
-    if (plcf->upstream.upstream) {
+    if (plcf->door) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
-    url = &value[1];
 
-    if (ngx_strncasecmp(url->data, (u_char *) "http://", 7) == 0) {
-        add = 7;
-        port = 80;
-
-    } else if (ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0) {
-
-#if (NGX_HTTP_SSL)
-        plcf->ssl = 1;
-
-        add = 8;
-        port = 443;
-#else
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_proxy_pass\" with https requires NGINX "
-                           "built with SSL support");
-        return NGX_CONF_ERROR;
-#endif
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL prefix in \"ai_proxy_pass %V\", "
-                           "\"http://\" or \"https://\" is expected", url);
+    t = ngx_http_ai_proxy_target_create(cf, NULL, &value[1],
+                                        NGX_HTTP_AI_PROXY_OPENAI, NULL);
+    if (t == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_script_variables_count(url) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "variables are not supported in "
-                           "\"ai_proxy_pass %V\"", url);
+    plcf->targets = ngx_array_create(cf->pool, 1,
+                                     sizeof(ngx_http_ai_proxy_target_t *));
+    if (plcf->targets == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url.len = url->len - add;
-    u.url.data = url->data + add;
-    u.default_port = port;
-    u.uri_part = 1;
-    u.no_resolve = 1;
-
-    plcf->upstream.upstream = ngx_http_upstream_add(cf, &u, 0);
-    if (plcf->upstream.upstream == NULL) {
+    tp = ngx_array_push(plcf->targets);
+    if (tp == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    /* the base path: "/v1" of "http://host/v1/", empty for "http://host" */
+    *tp = t;
 
-    base = u.uri;
+    return ngx_http_ai_proxy_door(cf);
+}
 
-    if (ngx_strlchr(base.data, base.data + base.len, '?')
-        || ngx_strlchr(base.data, base.data + base.len, '#'))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "a query string is not allowed in "
-                           "\"ai_proxy_pass %V\"", url);
-        return NGX_CONF_ERROR;
-    }
 
-    while (base.len && base.data[base.len - 1] == '/') {
-        base.len--;
-    }
+static char *
+ngx_http_ai_proxy_door(ngx_conf_t *cf)
+{
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_ai_proxy_loc_conf_t  *plcf;
 
-    plcf->base = base;
-
-    /* the Host header, as proxy_pass sends it */
-
-    if (u.family == AF_UNIX) {
-        ngx_str_set(&plcf->host_header, "localhost");
-
-    } else if (u.no_port || u.port == u.default_port) {
-        plcf->host_header = u.host;
-
-    } else {
-        plcf->host_header.len = u.host.len + 1 + u.port_text.len;
-        plcf->host_header.data = u.host.data;
-    }
+    plcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_ai_proxy_module);
+    plcf->door = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
     clcf->handler = ngx_http_ai_proxy_handler;
 
     ngx_http_ai_core_enable(cf);
@@ -801,8 +1215,8 @@ ngx_http_ai_proxy_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_proxy_loc_conf_t *plcf = conf;
 
-    ngx_str_t                     *value;
-    ngx_http_ai_proxy_provider_t  *p;
+    ngx_int_t   provider;
+    ngx_str_t  *value;
 
     if (plcf->provider != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
@@ -810,34 +1224,25 @@ ngx_http_ai_proxy_provider(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    for (p = ngx_http_ai_proxy_providers; p->name.len; p++) {
-        if (value[1].len == p->name.len
-            && ngx_strncasecmp(value[1].data, p->name.data, p->name.len)
-               == 0)
-        {
-            plcf->provider = p->value;
-            return NGX_CONF_OK;
-        }
+    provider = ngx_http_ai_proxy_provider_value(&value[1]);
+
+    if (provider == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown provider \"%V\" in \"ai_proxy_provider\""
+                           " (openai, azure, anthropic or gemini; "
+                           "\"openai\" serves any OpenAI-compatible API)",
+                           &value[1]);
+        return NGX_CONF_ERROR;
     }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "unknown provider \"%V\" in \"ai_proxy_provider\", "
-                       "the only provider supported is \"openai\" "
-                       "(any OpenAI-compatible API)", &value[1]);
+    plcf->provider = provider;
 
-    return NGX_CONF_ERROR;
+    return NGX_CONF_OK;
 }
 
 
 /*
- * ai_proxy_key env:NAME | file:/path | off;
- *
- * The key is read when the configuration is read, by the master process:
- * a reload reads it again.  The environment of NGINX is kept by the
- * master on reload but not across a binary upgrade or with
- * "master_process off": "env NAME;" in the main context keeps NAME there.
- * An inline key is refused, so that keys stay out of configuration files,
- * and a key never appears in a message.
+ * ai_proxy_key env:NAME | file:/path | off;  (several make a pool)
  */
 
 static char *
@@ -845,199 +1250,46 @@ ngx_http_ai_proxy_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_proxy_loc_conf_t *plcf = conf;
 
-    char       *env, *rv;
-    u_char     *p, *last;
-    ngx_str_t  *value, name, key;
-
-    if (plcf->auth.data) {
-        return "is duplicate";
-    }
+    char       *rv;
+    ngx_str_t  *value, *key, k;
 
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
-        ngx_str_set(&plcf->auth, "");
+        if (plcf->keys != NGX_CONF_UNSET_PTR) {
+            return "is duplicate";
+        }
+
+        plcf->keys = NULL;
         return NGX_CONF_OK;
     }
 
-    if (value[1].len > 4 && ngx_strncmp(value[1].data, "env:", 4) == 0) {
+    /* checked now, for the message; the target reads it again */
 
-        /* the token is null-terminated */
-
-        name.data = value[1].data + 4;
-        name.len = value[1].len - 4;
-
-        env = getenv((char *) name.data);
-
-        if (env == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"ai_proxy_key\": the environment variable "
-                               "\"%V\" is not set", &name);
-            return NGX_CONF_ERROR;
-        }
-
-        key.data = (u_char *) env;
-        key.len = ngx_strlen(env);
-
-    } else if (value[1].len > 5
-               && ngx_strncmp(value[1].data, "file:", 5) == 0)
-    {
-        name.data = value[1].data + 5;
-        name.len = value[1].len - 5;
-
-        if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        rv = ngx_http_ai_proxy_read_key(cf, &name, &key);
-        if (rv != NGX_CONF_OK) {
-            return rv;
-        }
-
-    } else {
-        /* the value may be a key: it is not shown */
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_proxy_key\" must be \"env:NAME\", "
-                           "\"file:/path\" or \"off\"; keys are not "
-                           "accepted inline");
-        return NGX_CONF_ERROR;
+    rv = ngx_http_ai_proxy_key_value(cf, "ai_proxy_key", &value[1], &k);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
-    /* white space around the key (the new line of a file) is dropped */
-
-    p = key.data;
-    last = key.data + key.len;
-
-    while (p < last && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
-        p++;
-    }
-
-    while (last > p
-           && (last[-1] == ' ' || last[-1] == '\t' || last[-1] == CR
-               || last[-1] == LF))
-    {
-        last--;
-    }
-
-    if (p == last) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_proxy_key\": the key in %s \"%V\" is empty",
-                           value[1].data[0] == 'e' ? "environment variable"
-                                                   : "file",
-                           &name);
-        return NGX_CONF_ERROR;
-    }
-
-    key.data = p;
-    key.len = last - p;
-
-    for ( /* void */ ; p < last; p++) {
-        if (*p <= ' ' || *p == 0x7f) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"ai_proxy_key\": the key in %s \"%V\" has "
-                               "white space or control characters",
-                               value[1].data[0] == 'e'
-                               ? "environment variable" : "file",
-                               &name);
+    if (plcf->keys == NGX_CONF_UNSET_PTR || plcf->keys == NULL) {
+        plcf->keys = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (plcf->keys == NULL) {
             return NGX_CONF_ERROR;
         }
     }
 
-    plcf->auth.len = sizeof("Bearer ") - 1 + key.len;
-    plcf->auth.data = ngx_pnalloc(cf->pool, plcf->auth.len);
-    if (plcf->auth.data == NULL) {
+    key = ngx_array_push(plcf->keys);
+    if (key == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_cpymem(plcf->auth.data, "Bearer ", sizeof("Bearer ") - 1);
-    ngx_memcpy(p, key.data, key.len);
-
-    if (value[1].data[0] == 'f') {
-        /* the copy read from the file */
-        ngx_explicit_memzero(key.data, key.len);
-    }
+    *key = value[1];
 
     return NGX_CONF_OK;
 }
 
 
-static char *
-ngx_http_ai_proxy_read_key(ngx_conf_t *cf, ngx_str_t *file, ngx_str_t *key)
-{
-    off_t            size;
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_file_info_t  fi;
-
-    fd = ngx_open_file(file->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"ai_proxy_key\": cannot read the key file "
-                           "\"%V\"", file);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"ai_proxy_key\": cannot read the key file "
-                           "\"%V\"", file);
-        goto failed;
-    }
-
-    size = ngx_file_size(&fi);
-
-    if (!ngx_is_file(&fi) || size > NGX_HTTP_AI_PROXY_KEY_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_proxy_key\": the key file \"%V\" is not "
-                           "a regular file of at most %d bytes",
-                           file, NGX_HTTP_AI_PROXY_KEY_MAX);
-        goto failed;
-    }
-
-    key->data = ngx_pnalloc(cf->temp_pool, (size_t) size + 1);
-    if (key->data == NULL) {
-        goto failed;
-    }
-
-    n = ngx_read_fd(fd, key->data, (size_t) size + 1);
-
-    if (n == -1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"ai_proxy_key\": cannot read the key file "
-                           "\"%V\"", file);
-        goto failed;
-    }
-
-    if (n > size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_proxy_key\": the key file \"%V\" changed "
-                           "while it was read", file);
-        goto failed;
-    }
-
-    key->len = n;
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
-                      ngx_close_file_n " \"%V\" failed", file);
-    }
-
-    return NGX_CONF_OK;
-
-failed:
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
-                      ngx_close_file_n " \"%V\" failed", file);
-    }
-
-    return NGX_CONF_ERROR;
-}
-
-
-/* ai_proxy_host name[:port]; the Host header, and the TLS name by default */
+/* ai_proxy_host name[:port]; the Host header, and the TLS name */
 
 static char *
 ngx_http_ai_proxy_host(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1067,6 +1319,83 @@ ngx_http_ai_proxy_host(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     plcf->host = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* ai_proxy_alias CLIENT_MODEL UPSTREAM_MODEL; */
+
+static char *
+ngx_http_ai_proxy_alias(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_proxy_loc_conf_t *plcf = conf;
+
+    ngx_str_t                  *value;
+    ngx_http_ai_proxy_alias_t  *alias;
+
+    if (plcf->aliases == NGX_CONF_UNSET_PTR) {
+        plcf->aliases = ngx_array_create(cf->pool, 4,
+                                         sizeof(ngx_http_ai_proxy_alias_t));
+        if (plcf->aliases == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    alias = ngx_array_push(plcf->aliases);
+    if (alias == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    alias->from = value[1];
+    alias->to = value[2];
+
+    return NGX_CONF_OK;
+}
+
+
+/* ai_proxy_prepend | ai_proxy_append ROLE TEXT; */
+
+static char *
+ngx_http_ai_proxy_decoration(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t                  *value;
+    ngx_array_t               **a;
+    ngx_http_ai_decoration_t   *d;
+
+    value = cf->args->elts;
+
+    if (!((value[1].len == 6 && ngx_strcmp(value[1].data, "system") == 0)
+          || (value[1].len == 4 && ngx_strcmp(value[1].data, "user") == 0)
+          || (value[1].len == 9
+              && ngx_strcmp(value[1].data, "assistant") == 0)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid role \"%V\" in \"%V\" (system, user "
+                           "or assistant)", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    a = (ngx_array_t **) (p + cmd->offset);
+
+    if (*a == NGX_CONF_UNSET_PTR) {
+        *a = ngx_array_create(cf->pool, 2, sizeof(ngx_http_ai_decoration_t));
+        if (*a == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    d = ngx_array_push(*a);
+    if (d == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    d->role = value[1];
+    d->content = value[2];
 
     return NGX_CONF_OK;
 }

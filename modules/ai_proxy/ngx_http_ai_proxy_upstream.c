@@ -55,18 +55,8 @@ ngx_http_ai_proxy_upstream(ngx_http_request_t *r,
 
     u = r->upstream;
 
-#if (NGX_HTTP_SSL)
-    u->ssl = plcf->ssl;
-
-    if (u->ssl) {
-        ngx_str_set(&u->schema, "https://");
-
-    } else {
-        ngx_str_set(&u->schema, "http://");
-    }
-#else
+    /* the balancer sets the schema and TLS of each attempt's target */
     ngx_str_set(&u->schema, "http://");
-#endif
 
     u->output.tag = (ngx_buf_tag_t) &ngx_http_ai_proxy_module;
 
@@ -100,29 +90,34 @@ ngx_http_ai_proxy_upstream(ngx_http_request_t *r,
 }
 
 
+/* the request is built for each attempt, by the balancer */
+
 static ngx_int_t
 ngx_http_ai_proxy_create_request(ngx_http_request_t *r)
 {
-    size_t                         len;
-    ngx_str_t                     *host;
-    ngx_buf_t                     *b, *body;
-    ngx_chain_t                   *cl;
-    ngx_table_elt_t               *ua;
-    ngx_http_upstream_t           *u;
-    ngx_http_ai_proxy_ctx_t       *ctx;
-    ngx_http_ai_proxy_loc_conf_t  *plcf;
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_proxy_build_request(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx)
+{
+    size_t                lenua, len;
+    ngx_buf_t            *b, *body;
+    ngx_chain_t          *cl;
+    ngx_table_elt_t      *ua;
+    ngx_http_upstream_t  *u;
 
     u = r->upstream;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
-    plcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_proxy_module);
-
-    host = plcf->host.len ? &plcf->host : &plcf->host_header;
     ua = r->headers_in.user_agent;
+    lenua = (ua && ua->value.len) ? ua->value.len : 0;
 
     len = ctx->method.len + 1 + ctx->uri.len + sizeof(" HTTP/1.1" CRLF) - 1
-          + sizeof("Host: " CRLF) - 1 + host->len
+          + sizeof("Host: " CRLF) - 1 + ctx->host.len
           + sizeof("Accept: " CRLF) - 1 + ctx->accept.len
+          + ctx->headers.len
           + sizeof(CRLF) - 1;
 
     if (ctx->body.len) {
@@ -130,12 +125,8 @@ ngx_http_ai_proxy_create_request(ngx_http_request_t *r)
                + sizeof("Content-Length: " CRLF) - 1 + NGX_SIZE_T_LEN;
     }
 
-    if (plcf->auth.len) {
-        len += sizeof("Authorization: " CRLF) - 1 + plcf->auth.len;
-    }
-
-    if (ua && ua->value.len) {
-        len += sizeof("User-Agent: " CRLF) - 1 + ua->value.len;
+    if (lenua) {
+        len += sizeof("User-Agent: " CRLF) - 1 + lenua;
     }
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -149,7 +140,7 @@ ngx_http_ai_proxy_create_request(ngx_http_request_t *r)
     b->last = ngx_cpymem(b->last, " HTTP/1.1" CRLF,
                          sizeof(" HTTP/1.1" CRLF) - 1);
 
-    b->last = ngx_sprintf(b->last, "Host: %V" CRLF, host);
+    b->last = ngx_sprintf(b->last, "Host: %V" CRLF, &ctx->host);
 
     if (ctx->body.len) {
         b->last = ngx_cpymem(b->last, "Content-Type: application/json" CRLF,
@@ -161,14 +152,10 @@ ngx_http_ai_proxy_create_request(ngx_http_request_t *r)
 
     b->last = ngx_sprintf(b->last, "Accept: %V" CRLF, &ctx->accept);
 
-    if (plcf->auth.len) {
-        b->last = ngx_cpymem(b->last, "Authorization: ",
-                             sizeof("Authorization: ") - 1);
-        b->last = ngx_cpymem(b->last, plcf->auth.data, plcf->auth.len);
-        *b->last++ = CR; *b->last++ = LF;
-    }
+    /* the key and the provider's headers, each line with its CRLF */
+    b->last = ngx_cpymem(b->last, ctx->headers.data, ctx->headers.len);
 
-    if (ua && ua->value.len) {
+    if (lenua) {
         b->last = ngx_sprintf(b->last, "User-Agent: %V" CRLF, &ua->value);
     }
 
@@ -187,7 +174,7 @@ ngx_http_ai_proxy_create_request(ngx_http_request_t *r)
 
     if (ctx->body.len) {
 
-        /* the body as the core keeps it; "start" lets a retry resend it */
+        /* the body as it is kept; "start" lets a retry resend it */
 
         body = ngx_calloc_buf(r->pool);
         if (body == NULL) {
@@ -214,7 +201,7 @@ ngx_http_ai_proxy_create_request(ngx_http_request_t *r)
     b->flush = 1;
     cl->next = NULL;
 
-    ctx->ai->attempts = ctx->attempts + 1;
+    ctx->ai->attempts++;
 
     return NGX_OK;
 }
@@ -243,8 +230,6 @@ ngx_http_ai_proxy_reinit_request(ngx_http_request_t *r)
     u->process_header = ngx_http_ai_proxy_process_status_line;
     u->input_filter = ngx_http_ai_proxy_copy_filter;
     r->state = 0;
-
-    ctx->ai->attempts++;
 
     return NGX_OK;
 }
@@ -523,7 +508,9 @@ ngx_http_ai_proxy_headers_done(ngx_http_request_t *r,
         u->keepalive = !u->headers_in.connection_close;
     }
 
-    return NGX_OK;
+    /* the status may send the request elsewhere, or set up translation */
+
+    return ngx_http_ai_proxy_status(r, ctx);
 }
 
 
@@ -787,6 +774,7 @@ ngx_http_ai_proxy_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
     }
 
     ngx_http_ai_proxy_count_attempts(r, ctx);
+    ngx_http_ai_proxy_done(r, ctx);
 
     u = r->upstream;
 

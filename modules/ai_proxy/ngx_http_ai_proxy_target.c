@@ -1,0 +1,1511 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * Targets, key pools, routing, balancing and fallback.
+ *
+ *     ai_target NAME URL [provider=openai|azure|anthropic|gemini]
+ *               [key=env:NAME|file:/path]... [models=GLOB,...]
+ *               [model=NAME] [weight=N] [host=NAME] [api_version=V];
+ *
+ * A location's targets are balanced by one upstream balancer of our own
+ * (ngx_http_ai_proxy_init_peer): each attempt picks a target among those
+ * serving the model, and a key of its pool, then asks the target's own
+ * upstream balancer for the server (so "keepalive" of an upstream{} block
+ * works as usual), and builds the request for that target: its URL, its
+ * key, the body translated to its format.  A failed attempt goes to the
+ * next through NGINX's next upstream machinery, within a number of tries
+ * and a deadline; the status of a provider's answer (429, 5xx, 401, 403)
+ * is turned into a next attempt by ngx_http_ai_proxy_status().
+ */
+
+
+#include "ngx_http_ai_proxy.h"
+
+#include <fnmatch.h>
+
+
+#define NGX_HTTP_AI_PROXY_KEY_MAX       (16 * 1024)
+
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      format;
+    char                           *key_header;    /* before the key */
+} ngx_http_ai_proxy_provider_t;
+
+
+static ngx_int_t ngx_http_ai_proxy_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_ai_proxy_free_peer(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
+#if (NGX_HTTP_SSL)
+static ngx_int_t ngx_http_ai_proxy_set_session(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_ai_proxy_save_session(ngx_peer_connection_t *pc,
+    void *data);
+#endif
+static ngx_http_ai_proxy_key_t *ngx_http_ai_proxy_pick_key(
+    ngx_http_ai_proxy_target_t *t);
+static ngx_int_t ngx_http_ai_proxy_pick(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t dry);
+static ngx_int_t ngx_http_ai_proxy_prepare(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t,
+    ngx_uint_t endpoint, ngx_str_t *model);
+static ngx_msec_t ngx_http_ai_proxy_retry_after(ngx_http_request_t *r);
+static char *ngx_http_ai_proxy_read_key(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_str_t *key);
+
+
+static ngx_http_ai_proxy_provider_t  ngx_http_ai_proxy_providers[] = {
+    { ngx_string("openai"), NGX_HTTP_AI_FMT_OPENAI,
+      "Authorization: Bearer " },
+    { ngx_string("azure"), NGX_HTTP_AI_FMT_OPENAI, "api-key: " },
+    { ngx_string("anthropic"), NGX_HTTP_AI_FMT_ANTHROPIC, "x-api-key: " },
+    { ngx_string("gemini"), NGX_HTTP_AI_FMT_GEMINI, "x-goog-api-key: " },
+    { ngx_null_string, 0, NULL }
+};
+
+
+ngx_int_t
+ngx_http_ai_proxy_provider_value(ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_http_ai_proxy_providers[i].name.len; i++) {
+        if (name->len == ngx_http_ai_proxy_providers[i].name.len
+            && ngx_strncasecmp(name->data,
+                               ngx_http_ai_proxy_providers[i].name.data,
+                               name->len)
+               == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+char *
+ngx_http_ai_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_proxy_main_conf_t *pmcf = conf;
+
+    char                         *rv;
+    u_char                       *p, *last, *start;
+    ngx_int_t                     provider, n;
+    ngx_str_t                    *value, s, host, *glob;
+    ngx_uint_t                    i, k;
+    ngx_http_ai_proxy_target_t   *t, **tp;
+
+    value = cf->args->elts;
+
+    tp = pmcf->targets.elts;
+
+    for (i = 0; i < pmcf->targets.nelts; i++) {
+        if (tp[i]->name.len == value[1].len
+            && ngx_strncmp(tp[i]->name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ai_target \"%V\" is duplicate", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    provider = NGX_HTTP_AI_PROXY_OPENAI;
+    ngx_str_null(&host);
+
+    /* the provider and the host first: the URL's defaults depend on them */
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "provider=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            provider = ngx_http_ai_proxy_provider_value(&s);
+
+            if (provider == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ai_target \"%V\": unknown provider "
+                                   "\"%V\" (openai, azure, anthropic or "
+                                   "gemini; \"openai\" serves any "
+                                   "OpenAI-compatible API)", &value[1], &s);
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_strncmp(value[i].data, "host=", 5) == 0) {
+            host.data = value[i].data + 5;
+            host.len = value[i].len - 5;
+        }
+    }
+
+    t = ngx_http_ai_proxy_target_create(cf, &value[1], &value[2], provider,
+                                        &host);
+    if (t == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "provider=", 9) == 0
+            || ngx_strncmp(value[i].data, "host=", 5) == 0)
+        {
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            rv = ngx_http_ai_proxy_target_key(cf, t, &s);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "models=", 7) == 0) {
+            t->models = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+            if (t->models == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            p = value[i].data + 7;
+            last = value[i].data + value[i].len;
+
+            while (p < last) {
+                start = p;
+
+                while (p < last && *p != ',') {
+                    p++;
+                }
+
+                if (p > start) {
+                    glob = ngx_array_push(t->models);
+                    if (glob == NULL) {
+                        return NGX_CONF_ERROR;
+                    }
+
+                    /* NUL-terminated for fnmatch() */
+                    glob->len = p - start;
+                    glob->data = ngx_pnalloc(cf->pool, glob->len + 1);
+                    if (glob->data == NULL) {
+                        return NGX_CONF_ERROR;
+                    }
+
+                    ngx_cpystrn(glob->data, start, glob->len + 1);
+                }
+
+                p++;
+            }
+
+            if (t->models->nelts == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ai_target \"%V\": empty \"models=\"",
+                                   &value[1]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "model=", 6) == 0
+            && value[i].len > 6)
+        {
+            t->model.data = value[i].data + 6;
+            t->model.len = value[i].len - 6;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "weight=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+
+            if (n == NGX_ERROR || n == 0 || n > 1000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ai_target \"%V\": invalid weight in "
+                                   "\"%V\" (1 to 1000)", &value[1],
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            t->weight = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "api_version=", 12) == 0
+            && value[i].len > 12)
+        {
+            t->api_version.data = value[i].data + 12;
+            t->api_version.len = value[i].len - 12;
+
+            for (k = 0; k < t->api_version.len; k++) {
+                if (!((t->api_version.data[k] >= '0'
+                       && t->api_version.data[k] <= '9')
+                      || (t->api_version.data[k] >= 'a'
+                          && t->api_version.data[k] <= 'z')
+                      || t->api_version.data[k] == '-'))
+                {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "ai_target \"%V\": invalid "
+                                       "\"%V\"", &value[1], &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_target \"%V\": invalid parameter \"%V\"",
+                           &value[1], &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    tp = ngx_array_push(&pmcf->targets);
+    if (tp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *tp = t;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A target from its URL: the host is resolved or the upstream{} block is
+ * found when the configuration is read, as for a static proxy_pass.
+ */
+
+ngx_http_ai_proxy_target_t *
+ngx_http_ai_proxy_target_create(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *url, ngx_uint_t provider, ngx_str_t *host)
+{
+    size_t                       add;
+    u_char                      *p;
+    u_short                      port;
+    ngx_str_t                    base, cname, help;
+    ngx_url_t                    u;
+    ngx_http_ai_proxy_target_t  *t;
+
+    t = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_proxy_target_t));
+    if (t == NULL) {
+        return NULL;
+    }
+
+    if (name) {
+        t->name = *name;
+    }
+
+    t->provider = provider;
+    t->format = ngx_http_ai_proxy_providers[provider].format;
+    t->weight = 1;
+    t->file = cf->conf_file->file.name.data;
+    t->line = cf->conf_file->line;
+
+    if (ngx_array_init(&t->keys, cf->pool, 1,
+                       sizeof(ngx_http_ai_proxy_key_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_strncasecmp(url->data, (u_char *) "http://", 7) == 0) {
+        add = 7;
+        port = 80;
+
+    } else if (ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0) {
+
+#if (NGX_HTTP_SSL)
+        t->ssl = 1;
+        add = 8;
+        port = 443;
+#else
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the https URL of \"%V\" requires NGINX built "
+                           "with SSL support", name);
+        return NULL;
+#endif
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL prefix in \"%V\", \"http://\" or "
+                           "\"https://\" is expected", url);
+        return NULL;
+    }
+
+    if (ngx_http_script_variables_count(url) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "variables are not supported in the URL \"%V\"",
+                           url);
+        return NULL;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url.len = url->len - add;
+    u.url.data = url->data + add;
+    u.default_port = port;
+    u.uri_part = 1;
+    u.no_resolve = 1;
+
+    t->upstream = ngx_http_upstream_add(cf, &u, 0);
+    if (t->upstream == NULL) {
+        return NULL;
+    }
+
+    base = u.uri;
+
+    if (ngx_strlchr(base.data, base.data + base.len, '?')
+        || ngx_strlchr(base.data, base.data + base.len, '#'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "a query string is not allowed in the URL "
+                           "\"%V\"", url);
+        return NULL;
+    }
+
+    while (base.len && base.data[base.len - 1] == '/') {
+        base.len--;
+    }
+
+    t->base = base;
+
+    if (host && host->len) {
+        for (p = host->data; p < host->data + host->len; p++) {
+            if (*p <= ' ' || *p == 0x7f || *p == '/' || *p == '$') {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid host \"%V\" for \"%V\"", host,
+                                   name);
+                return NULL;
+            }
+        }
+
+        t->host = *host;
+
+    } else if (u.family == AF_UNIX) {
+        ngx_str_set(&t->host, "localhost");
+
+    } else if (u.no_port || u.port == u.default_port) {
+        t->host = u.host;
+
+    } else {
+        t->host.len = u.host.len + 1 + u.port_text.len;
+        t->host.data = u.host.data;
+    }
+
+    if (name == NULL) {
+        /* the target of "ai_proxy_pass" is known by its host */
+        t->name = t->host;
+        name = &t->name;
+    }
+
+    /* counters for the metrics: cooldowns and disabled keys, by target */
+
+    cname.len = sizeof("ai_key_cooldowns_total{target=\"\"}") - 1
+                + name->len;
+    cname.data = ngx_pnalloc(cf->pool, cname.len);
+    if (cname.data == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(cname.data, "ai_key_cooldowns_total{target=\"%V\"}", name);
+    ngx_str_set(&help, "Upstream keys cooled down after a 429.");
+
+    t->cooldowns = ngx_http_ai_counter_add(cf, &cname, &help);
+    if (t->cooldowns == NULL) {
+        return NULL;
+    }
+
+    cname.len = sizeof("ai_key_disables_total{target=\"\"}") - 1 + name->len;
+    cname.data = ngx_pnalloc(cf->pool, cname.len);
+    if (cname.data == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(cname.data, "ai_key_disables_total{target=\"%V\"}", name);
+    ngx_str_set(&help, "Upstream keys taken out after a 401 or 403.");
+
+    t->disables = ngx_http_ai_counter_add(cf, &cname, &help);
+    if (t->disables == NULL) {
+        return NULL;
+    }
+
+    return t;
+}
+
+
+char *
+ngx_http_ai_proxy_target_key(ngx_conf_t *cf, ngx_http_ai_proxy_target_t *t,
+    ngx_str_t *value)
+{
+    char                     *rv, *prefix;
+    u_char                   *p;
+    size_t                    len;
+    ngx_str_t                 key;
+    ngx_http_ai_proxy_key_t  *k;
+
+    rv = ngx_http_ai_proxy_key_value(cf, "key", value, &key);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    prefix = ngx_http_ai_proxy_providers[t->provider].key_header;
+    len = ngx_strlen(prefix);
+
+    k = ngx_array_push(&t->keys);
+    if (k == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(k, sizeof(ngx_http_ai_proxy_key_t));
+
+    k->index = t->keys.nelts;
+    k->header.len = len + key.len + 2;
+    k->header.data = ngx_pnalloc(cf->pool, k->header.len);
+    if (k->header.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(k->header.data, prefix, len);
+    p = ngx_cpymem(p, key.data, key.len);
+    *p++ = CR; *p = LF;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * env:NAME | file:/path: the key is read when the configuration is read,
+ * by the master process (a reload reads it again; "env NAME;" keeps NAME
+ * for the workers).  An inline key is refused, so that keys stay out of
+ * configuration files, and a key never appears in a message.
+ */
+
+char *
+ngx_http_ai_proxy_key_value(ngx_conf_t *cf, const char *directive,
+    ngx_str_t *value, ngx_str_t *key)
+{
+    char       *env, *rv, *what;
+    u_char     *p, *last;
+    ngx_str_t   name;
+
+    if (value->len > 4 && ngx_strncmp(value->data, "env:", 4) == 0) {
+
+        name.data = value->data + 4;
+        name.len = value->len - 4;
+
+        /* the token of the directive is NUL-terminated; "key=" too */
+
+        env = getenv((char *) name.data);
+
+        if (env == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%s\": the environment variable \"%V\" is "
+                               "not set", directive, &name);
+            return NGX_CONF_ERROR;
+        }
+
+        key->data = (u_char *) env;
+        key->len = ngx_strlen(env);
+        what = "environment variable";
+
+    } else if (value->len > 5 && ngx_strncmp(value->data, "file:", 5) == 0) {
+
+        name.data = value->data + 5;
+        name.len = value->len - 5;
+
+        if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        rv = ngx_http_ai_proxy_read_key(cf, &name, key);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+
+        what = "file";
+
+    } else {
+        /* the value may be a key: it is not shown */
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" must be \"env:NAME\", \"file:/path\" or "
+                           "\"off\"; keys are not accepted inline",
+                           directive);
+        return NGX_CONF_ERROR;
+    }
+
+    /* white space around the key (the new line of a file) is dropped */
+
+    p = key->data;
+    last = key->data + key->len;
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
+        p++;
+    }
+
+    while (last > p
+           && (last[-1] == ' ' || last[-1] == '\t' || last[-1] == CR
+               || last[-1] == LF))
+    {
+        last--;
+    }
+
+    if (p == last) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\": the key in %s \"%V\" is empty",
+                           directive, what, &name);
+        return NGX_CONF_ERROR;
+    }
+
+    key->data = p;
+    key->len = last - p;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p <= ' ' || *p == 0x7f) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%s\": the key in %s \"%V\" has white "
+                               "space or control characters", directive,
+                               what, &name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ai_proxy_read_key(ngx_conf_t *cf, ngx_str_t *file, ngx_str_t *key)
+{
+    off_t            size;
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_file_info_t  fi;
+
+    fd = ngx_open_file(file->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read the key file \"%V\"", file);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read the key file \"%V\"", file);
+        goto failed;
+    }
+
+    size = ngx_file_size(&fi);
+
+    if (!ngx_is_file(&fi) || size > NGX_HTTP_AI_PROXY_KEY_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the key file \"%V\" is not a regular file of "
+                           "at most %d bytes", file,
+                           NGX_HTTP_AI_PROXY_KEY_MAX);
+        goto failed;
+    }
+
+    key->data = ngx_pnalloc(cf->pool, (size_t) size + 1);
+    if (key->data == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_fd(fd, key->data, (size_t) size + 1);
+
+    if (n == -1 || n > size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read the key file \"%V\"", file);
+        goto failed;
+    }
+
+    key->len = n;
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", file);
+    }
+
+    return NGX_CONF_OK;
+
+failed:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", file);
+    }
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The location's balancer: an upstream of our own whose peers are the
+ * targets.  The upstream machinery calls it for each attempt.
+ */
+
+char *
+ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
+    ngx_http_ai_proxy_loc_conf_t *plcf)
+{
+    ngx_http_upstream_srv_conf_t  *us;
+
+    if (plcf->targets->nelts > NGX_HTTP_AI_PROXY_MAX_TARGETS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many targets in a location (%ui, at most "
+                           "%d)", plcf->targets->nelts,
+                           NGX_HTTP_AI_PROXY_MAX_TARGETS);
+        return NGX_CONF_ERROR;
+    }
+
+    us = ngx_pcalloc(cf->pool, sizeof(ngx_http_upstream_srv_conf_t));
+    if (us == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&us->host, "ai_targets");
+    us->peer.init = ngx_http_ai_proxy_init_peer;
+    us->peer.data = plcf;
+    us->file_name = cf->conf_file->file.name.data;
+    us->line = cf->conf_file->line;
+
+    plcf->balancer = us;
+    plcf->upstream.upstream = us;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The candidates for the request's model, after aliases: NGX_DECLINED if
+ * no target serves it.
+ */
+
+ngx_int_t
+ngx_http_ai_proxy_route(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_uint_t                     i;
+    ngx_http_ai_proxy_alias_t     *alias;
+    ngx_http_ai_proxy_target_t   **t;
+    ngx_http_ai_proxy_loc_conf_t  *plcf;
+
+    plcf = ctx->conf;
+
+    ctx->model = ctx->ai->req.model;
+
+    if (plcf->aliases) {
+        alias = plcf->aliases->elts;
+
+        for (i = 0; i < plcf->aliases->nelts; i++) {
+            if (alias[i].from.len == ctx->model.len
+                && ngx_strncmp(alias[i].from.data, ctx->model.data,
+                               ctx->model.len)
+                   == 0)
+            {
+                ctx->model = alias[i].to;
+                break;
+            }
+        }
+    }
+
+    t = plcf->targets->elts;
+    ctx->candidates = 0;
+
+    for (i = 0; i < plcf->targets->nelts; i++) {
+        if (ngx_http_ai_proxy_serves(t[i], ctx->ai->req.endpoint,
+                                     &ctx->model))
+        {
+            ctx->candidates |= (uint64_t) 1 << i;
+        }
+    }
+
+    if (ctx->candidates == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx->tries = plcf->tries;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t, ngx_uint_t endpoint,
+    ngx_str_t *model)
+{
+    u_char      name[256];
+    ngx_str_t  *glob;
+    ngx_uint_t  i;
+
+    if (endpoint == NGX_HTTP_AI_EP_EMBEDDINGS
+        && t->format != NGX_HTTP_AI_FMT_OPENAI)
+    {
+        return 0;
+    }
+
+    if (t->models == NULL) {
+        return 1;
+    }
+
+    if (model->len == 0 || model->len >= sizeof(name)) {
+        return 0;
+    }
+
+    ngx_memcpy(name, model->data, model->len);
+    name[model->len] = '\0';
+
+    glob = t->models->elts;
+
+    for (i = 0; i < t->models->nelts; i++) {
+        if (fnmatch((char *) glob[i].data, (char *) name, 0) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_ai_proxy_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_ai_proxy_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
+
+    r->upstream->peer.get = ngx_http_ai_proxy_get_peer;
+    r->upstream->peer.free = ngx_http_ai_proxy_free_peer;
+    r->upstream->peer.data = ctx;
+    r->upstream->peer.tries = ctx->tries;
+#if (NGX_HTTP_SSL)
+    r->upstream->peer.set_session = ngx_http_ai_proxy_set_session;
+    r->upstream->peer.save_session = ngx_http_ai_proxy_save_session;
+#endif
+
+    ctx->first_start = ngx_current_msec;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_ai_proxy_ctx_t *ctx = data;
+
+    u_char                        *p;
+    ngx_int_t                      rc;
+    ngx_http_request_t            *r;
+    ngx_http_upstream_t           *u;
+    ngx_http_upstream_srv_conf_t  *us;
+
+    r = ctx->request;
+    u = r->upstream;
+
+    if (ctx->inner_retry) {
+        /* the same target and request: its balancer has another server */
+
+        ctx->inner_retry = 0;
+        ctx->target->inflight++;
+        ctx->counted = 1;
+        ctx->ai->attempts++;
+
+        rc = ctx->inner_get(pc, ctx->inner_data);
+        pc->tries = ctx->tries;
+
+        return rc;
+    }
+
+    rc = ngx_http_ai_proxy_pick(r, ctx, 0);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_ai_proxy_prepare(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the target's own balancer (round robin, keepalive ...) */
+
+    us = ctx->target->upstream;
+
+    /* the round robin's init takes u->peer.data as its own if set */
+    u->peer.data = NULL;
+
+    if (us->peer.init(r, us) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->inner_get = u->peer.get;
+    ctx->inner_free = u->peer.free;
+    ctx->inner_data = u->peer.data;
+#if (NGX_HTTP_SSL)
+    ctx->inner_set_session = u->peer.set_session;
+    ctx->inner_save_session = u->peer.save_session;
+
+    u->peer.set_session = ngx_http_ai_proxy_set_session;
+    u->peer.save_session = ngx_http_ai_proxy_save_session;
+
+    /* the TLS name: the target's host, without the port */
+
+    u->ssl = ctx->target->ssl;
+    u->ssl_name = ctx->target->host;
+
+    p = ngx_strlchr(u->ssl_name.data, u->ssl_name.data + u->ssl_name.len,
+                    ':');
+    if (p) {
+        u->ssl_name.len = p - u->ssl_name.data;
+    }
+
+    if (u->ssl) {
+        ngx_str_set(&u->schema, "https://");
+
+    } else {
+        ngx_str_set(&u->schema, "http://");
+    }
+#endif
+
+    u->peer.get = ngx_http_ai_proxy_get_peer;
+    u->peer.free = ngx_http_ai_proxy_free_peer;
+    u->peer.data = ctx;
+
+    ctx->inner_tries = pc->tries;
+
+    ctx->target->inflight++;
+    ctx->counted = 1;
+
+    rc = ctx->inner_get(pc, ctx->inner_data);
+    pc->tries = ctx->tries;
+
+    return rc;
+}
+
+
+static void
+ngx_http_ai_proxy_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_http_ai_proxy_ctx_t *ctx = data;
+
+    if (ctx->counted) {
+        ctx->counted = 0;
+        ctx->target->inflight--;
+    }
+
+    if (ctx->inner_free) {
+        /* the target's balancer counts its own tries */
+        pc->tries = ctx->inner_tries;
+        ctx->inner_free(pc, ctx->inner_data, state);
+        ctx->inner_tries = pc->tries;
+    }
+
+    if ((state & NGX_PEER_FAILED) && !ctx->key_failure) {
+
+        if (ctx->inner_tries) {
+            /* the target has another server (an upstream{} block) */
+            ctx->inner_retry = 1;
+
+        } else {
+            /* the target failed, not the key: not again for this request */
+            ctx->failed |= (uint64_t) 1 << ctx->index;
+        }
+    }
+
+    if (ctx->tries) {
+        ctx->tries--;
+    }
+
+    if (ctx->tries && (state & NGX_PEER_FAILED) && !ctx->inner_retry
+        && ngx_http_ai_proxy_pick(ctx->request, ctx, 1) != NGX_OK)
+    {
+        /* no target left: the failure at hand is the answer */
+        ctx->tries = 0;
+    }
+
+    if (ctx->tries == 0) {
+        ctx->inner_retry = 0;
+    }
+
+    ctx->key_failure = 0;
+
+    pc->tries = ctx->tries;
+}
+
+
+#if (NGX_HTTP_SSL)
+
+static ngx_int_t
+ngx_http_ai_proxy_set_session(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_ai_proxy_ctx_t *ctx = data;
+
+    if (ctx->inner_set_session == NULL) {
+        return NGX_OK;
+    }
+
+    return ctx->inner_set_session(pc, ctx->inner_data);
+}
+
+
+static void
+ngx_http_ai_proxy_save_session(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_ai_proxy_ctx_t *ctx = data;
+
+    if (ctx->inner_save_session) {
+        ctx->inner_save_session(pc, ctx->inner_data);
+    }
+}
+
+#endif
+
+
+/*
+ * The target of this attempt: among the candidates not failed for this
+ * request and with a key to use, by the location's balancing method.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_pick(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
+    ngx_uint_t dry)
+{
+    ngx_int_t                      total;
+    uint64_t                       failed;
+    ngx_uint_t                     i, n, index;
+    ngx_http_ai_proxy_key_t       *key;
+    ngx_http_ai_proxy_target_t   **t, *best;
+    ngx_http_ai_proxy_loc_conf_t  *plcf;
+
+    plcf = ctx->conf;
+    t = plcf->targets->elts;
+    n = plcf->targets->nelts;
+
+    best = NULL;
+    total = 0;
+    index = 0;
+    failed = ctx->failed;
+
+    if (dry && !ctx->key_failure) {
+        /* would another attempt have a target? this one is out then */
+
+        if (ctx->inner_tries > 1) {
+            return NGX_OK;
+        }
+
+        failed |= (uint64_t) 1 << ctx->index;
+    }
+
+    for (i = 0; i < n; i++) {
+
+        if (!(ctx->candidates & ((uint64_t) 1 << i))
+            || (failed & ((uint64_t) 1 << i)))
+        {
+            continue;
+        }
+
+        if (t[i]->keys.nelts && ngx_http_ai_proxy_pick_key(t[i]) == NULL) {
+            continue;
+        }
+
+        if (dry) {
+            return NGX_OK;
+        }
+
+        switch (plcf->balance) {
+
+        case NGX_HTTP_AI_PROXY_LEAST_CONN:
+            if (best == NULL
+                || t[i]->inflight * best->weight
+                   < best->inflight * t[i]->weight)
+            {
+                best = t[i];
+                index = i;
+            }
+
+            break;
+
+        case NGX_HTTP_AI_PROXY_LATENCY:
+            /* an unknown latency first: it is how it gets known */
+            if (best == NULL || t[i]->ewma < best->ewma) {
+                best = t[i];
+                index = i;
+            }
+
+            break;
+
+        default: /* NGX_HTTP_AI_PROXY_RR: smooth weighted round robin */
+            t[i]->current_weight += t[i]->weight;
+            total += t[i]->weight;
+
+            if (best == NULL || t[i]->current_weight > best->current_weight) {
+                best = t[i];
+                index = i;
+            }
+        }
+    }
+
+    if (best == NULL) {
+        if (dry) {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_proxy: no target left for model \"%V\" "
+                      "(failed, or all keys cooling down)", &ctx->model);
+
+        if (ctx->ai->attempts == 0) {
+            ctx->ai->error_status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            ngx_str_set(&ctx->ai->error_message,
+                        "no upstream target is available for this model "
+                        "now (all keys are cooling down), retry later");
+        }
+
+        return NGX_BUSY;
+    }
+
+    if (plcf->balance == NGX_HTTP_AI_PROXY_RR) {
+        best->current_weight -= total;
+    }
+
+    key = NULL;
+
+    if (best->keys.nelts) {
+        key = ngx_http_ai_proxy_pick_key(best);
+        best->next_key = (key->index) % best->keys.nelts;
+    }
+
+    ctx->target = best;
+    ctx->index = index;
+    ctx->key = key;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_ai_proxy_key_t *
+ngx_http_ai_proxy_pick_key(ngx_http_ai_proxy_target_t *t)
+{
+    ngx_uint_t                i, n;
+    ngx_http_ai_proxy_key_t  *k;
+
+    k = t->keys.elts;
+    n = t->keys.nelts;
+
+    for (i = 0; i < n; i++) {
+        k = (ngx_http_ai_proxy_key_t *) t->keys.elts + (t->next_key + i) % n;
+
+        if (k->until == 0
+            || (ngx_msec_int_t) (k->until - ngx_current_msec) <= 0)
+        {
+            if (k->until) {
+                k->until = 0;
+                k->disabled = 0;
+            }
+
+            return k;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the request for the target: URL, headers and the translated body */
+
+static ngx_int_t
+ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+{
+    u_char                           *p;
+    size_t                            len;
+    ngx_str_t                         model, err, path, version;
+    ngx_http_ai_ctx_t                *ai;
+    ngx_http_ai_proxy_target_t       *t;
+    ngx_http_ai_translate_request_t   tr;
+
+    ai = ctx->ai;
+    t = ctx->target;
+
+    model = t->model.len ? t->model : ctx->model;
+
+    ai->target = t->name;
+    ai->provider = ngx_http_ai_proxy_providers[t->provider].name;
+    ai->upstream_model = model;
+    ai->upstream_format = t->format;
+
+    ctx->host = t->host;
+
+    /* the body */
+
+    if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
+        ngx_str_null(&ctx->body);
+
+    } else {
+        ngx_memzero(&tr, sizeof(ngx_http_ai_translate_request_t));
+
+        tr.from = ai->req.format;
+        tr.to = t->format;
+        tr.endpoint = ai->req.endpoint;
+        tr.json = ai->req.json;
+        tr.body = ai->req.body;
+        tr.model = model;
+        tr.max_tokens = ctx->conf->max_tokens;
+        tr.stream = ai->req.stream;
+        tr.force_usage = (t->format == NGX_HTTP_AI_FMT_OPENAI
+                          && ai->req.stream
+                          && ai->req.endpoint == NGX_HTTP_AI_EP_CHAT);
+        tr.prepend = ctx->conf->prepend;
+        tr.append = ctx->conf->append;
+
+        if (ngx_http_ai_translate_request(r->pool, &tr, &ctx->body, &err)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "ai_proxy: the request cannot go to target "
+                          "\"%V\": %V", &t->name, &err);
+            return NGX_ERROR;
+        }
+    }
+
+    /* the path */
+
+    switch (t->provider) {
+
+    case NGX_HTTP_AI_PROXY_AZURE:
+        version = t->api_version;
+
+        if (version.len == 0) {
+            ngx_str_set(&version, "2024-10-21");
+        }
+
+        if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
+            ngx_str_set(&path, "/openai/models");
+            len = t->base.len + path.len + sizeof("?api-version=") - 1
+                  + version.len;
+
+            ctx->uri.data = ngx_pnalloc(r->pool, len);
+            if (ctx->uri.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ctx->uri.len = ngx_sprintf(ctx->uri.data, "%V%V?api-version=%V",
+                                       &t->base, &path, &version)
+                           - ctx->uri.data;
+            break;
+        }
+
+        if (ai->req.endpoint == NGX_HTTP_AI_EP_EMBEDDINGS) {
+            ngx_str_set(&path, "/embeddings");
+
+        } else {
+            ngx_str_set(&path, "/chat/completions");
+        }
+
+        len = t->base.len + sizeof("/openai/deployments/") - 1
+              + 3 * model.len + path.len + sizeof("?api-version=") - 1
+              + version.len;
+
+        ctx->uri.data = ngx_pnalloc(r->pool, len);
+        if (ctx->uri.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_sprintf(ctx->uri.data, "%V/openai/deployments/", &t->base);
+        p = (u_char *) ngx_escape_uri(p, model.data, model.len,
+                                      NGX_ESCAPE_URI_COMPONENT);
+        p = ngx_sprintf(p, "%V?api-version=%V", &path, &version);
+
+        ctx->uri.len = p - ctx->uri.data;
+        break;
+
+    case NGX_HTTP_AI_PROXY_ANTHROPIC:
+        ctx->uri.data = ngx_pnalloc(r->pool, t->base.len
+                                             + sizeof("/v1/messages"));
+        if (ctx->uri.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (t->base.len >= 3
+            && ngx_strncmp(t->base.data + t->base.len - 3, "/v1", 3) == 0)
+        {
+            p = ngx_sprintf(ctx->uri.data, "%V/messages", &t->base);
+
+        } else {
+            p = ngx_sprintf(ctx->uri.data, "%V/v1/messages", &t->base);
+        }
+
+        ctx->uri.len = p - ctx->uri.data;
+        break;
+
+    case NGX_HTTP_AI_PROXY_GEMINI:
+        len = t->base.len + sizeof("/v1beta/models/") - 1 + 3 * model.len
+              + sizeof(":streamGenerateContent?alt=sse") - 1;
+
+        ctx->uri.data = ngx_pnalloc(r->pool, len);
+        if (ctx->uri.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        if ((t->base.len >= 3
+             && ngx_strncmp(t->base.data + t->base.len - 3, "/v1", 3) == 0)
+            || (t->base.len >= 7
+                && ngx_strncmp(t->base.data + t->base.len - 7, "/v1beta",
+                               7) == 0))
+        {
+            p = ngx_sprintf(ctx->uri.data, "%V/models/", &t->base);
+
+        } else {
+            p = ngx_sprintf(ctx->uri.data, "%V/v1beta/models/", &t->base);
+        }
+
+        p = (u_char *) ngx_escape_uri(p, model.data, model.len,
+                                      NGX_ESCAPE_URI_COMPONENT);
+
+        if (ai->req.stream) {
+            p = ngx_cpymem(p, ":streamGenerateContent?alt=sse",
+                           sizeof(":streamGenerateContent?alt=sse") - 1);
+
+        } else {
+            p = ngx_cpymem(p, ":generateContent",
+                           sizeof(":generateContent") - 1);
+        }
+
+        ctx->uri.len = p - ctx->uri.data;
+        break;
+
+    default: /* NGX_HTTP_AI_PROXY_OPENAI */
+
+        if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
+            ngx_str_set(&path, "/models");
+
+        } else if (ai->req.endpoint == NGX_HTTP_AI_EP_EMBEDDINGS) {
+            ngx_str_set(&path, "/embeddings");
+
+        } else {
+            ngx_str_set(&path, "/chat/completions");
+        }
+
+        ctx->uri.data = ngx_pnalloc(r->pool, t->base.len + path.len);
+        if (ctx->uri.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->uri.len = ngx_sprintf(ctx->uri.data, "%V%V", &t->base, &path)
+                       - ctx->uri.data;
+    }
+
+    /* the key and the provider's own headers */
+
+    len = ctx->key ? ctx->key->header.len : 0;
+
+    if (t->provider == NGX_HTTP_AI_PROXY_ANTHROPIC) {
+        len += sizeof("anthropic-version: 2023-06-01" CRLF) - 1;
+    }
+
+    ctx->headers.data = ngx_pnalloc(r->pool, len);
+    if (ctx->headers.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ctx->headers.data;
+
+    if (ctx->key) {
+        p = ngx_cpymem(p, ctx->key->header.data, ctx->key->header.len);
+    }
+
+    if (t->provider == NGX_HTTP_AI_PROXY_ANTHROPIC) {
+        p = ngx_cpymem(p, "anthropic-version: 2023-06-01" CRLF,
+                       sizeof("anthropic-version: 2023-06-01" CRLF) - 1);
+    }
+
+    ctx->headers.len = p - ctx->headers.data;
+
+    if (ai->req.stream && ai->req.endpoint != NGX_HTTP_AI_EP_MODELS) {
+        ngx_str_set(&ctx->accept, "text/event-stream");
+
+    } else {
+        ngx_str_set(&ctx->accept, "application/json");
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ai_proxy: attempt %ui: target \"%V\" key #%ui model "
+                  "\"%V\"", ai->attempts + 1, &t->name,
+                  ctx->key ? ctx->key->index : 0, &model);
+
+    return ngx_http_ai_proxy_build_request(r, ctx);
+}
+
+
+/*
+ * The provider answered: its status may take the key out or cool it
+ * down, and may send the request to the next attempt (the upstream
+ * machinery takes NGX_HTTP_UPSTREAM_INVALID_HEADER for that).  Otherwise
+ * the answer goes to the client, translated if the formats differ.
+ */
+
+ngx_int_t
+ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_uint_t                     status, retry, ft;
+    ngx_msec_t                     cool;
+    ngx_http_upstream_t           *u;
+    ngx_http_ai_proxy_key_t       *key;
+    ngx_http_ai_proxy_target_t    *t;
+    ngx_http_ai_proxy_loc_conf_t  *plcf;
+
+    u = r->upstream;
+    plcf = ctx->conf;
+    t = ctx->target;
+    key = ctx->key;
+    status = u->headers_in.status_n;
+
+    ft = 0;
+
+    if (status == NGX_HTTP_UNAUTHORIZED || status == NGX_HTTP_FORBIDDEN) {
+        ft = NGX_HTTP_AI_PROXY_FT_AUTH;
+
+        if (key) {
+            key->until = ngx_current_msec + plcf->key_disable;
+            key->disabled = 1;
+            ctx->key_failure = 1;
+            ngx_http_ai_counter_incr(t->disables, 1);
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "ai_proxy: target \"%V\" refused key #%ui "
+                          "(%ui), it is out for %M ms", &t->name,
+                          key->index, status, plcf->key_disable);
+        }
+
+    } else if (status == 429) {
+        ft = NGX_HTTP_AI_PROXY_FT_429;
+
+        if (key) {
+            cool = ngx_http_ai_proxy_retry_after(r);
+
+            if (cool == 0) {
+                cool = plcf->key_cooldown;
+            }
+
+            key->until = ngx_current_msec + cool;
+            ctx->key_failure = 1;
+            ngx_http_ai_counter_incr(t->cooldowns, 1);
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "ai_proxy: target \"%V\" rate limited key #%ui, "
+                          "it cools down for %M ms", &t->name, key->index,
+                          cool);
+        }
+
+    } else if (status >= 500) {
+        ft = NGX_HTTP_AI_PROXY_FT_5XX;
+    }
+
+    retry = ft
+            && (plcf->next & ft)
+            && ctx->tries > 1
+            && (plcf->deadline == 0
+                || ngx_current_msec - ctx->first_start < plcf->deadline)
+            && ngx_http_ai_proxy_pick(r, ctx, 1) == NGX_OK;
+
+    if (retry) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ai_proxy: target \"%V\" answered %ui, the request "
+                      "goes to the next attempt", &t->name, status);
+
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    ctx->key_failure = 0;
+
+    /* the answer goes to the client: in the door's format */
+
+    if (ctx->ai->req.format != t->format
+        || (ctx->ai->req.stream && !ctx->ai->req.include_usage
+            && t->format == NGX_HTTP_AI_FMT_OPENAI
+            && ctx->ai->req.endpoint == NGX_HTTP_AI_EP_CHAT
+            && status < NGX_HTTP_SPECIAL_RESPONSE))
+    {
+        ctx->translate = 1;
+        ctx->ai->rewrite = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Retry-After: seconds (an HTTP date is not worth it here) */
+
+static ngx_msec_t
+ngx_http_ai_proxy_retry_after(ngx_http_request_t *r)
+{
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->upstream->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Retry-After") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                               sizeof("Retry-After") - 1)
+               == 0)
+        {
+            n = ngx_atoi(h[i].value.data, h[i].value.len);
+
+            if (n > 0 && n <= 86400) {
+                return (ngx_msec_t) n * 1000;
+            }
+
+            return 0;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the request ended: the target's latency for the "latency" balancing */
+
+void
+ngx_http_ai_proxy_done(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_http_ai_proxy_target_t  *t;
+
+    t = ctx->target;
+
+    if (t == NULL || !ctx->ai->first_byte) {
+        return;
+    }
+
+    /* EWMA with a weight of 1/4 for the new sample */
+
+    if (t->ewma == 0) {
+        t->ewma = ctx->ai->ttft ? ctx->ai->ttft : 1;
+
+    } else {
+        t->ewma = (3 * t->ewma + (ctx->ai->ttft ? ctx->ai->ttft : 1)) / 4;
+    }
+}
