@@ -1,0 +1,41 @@
+# nginx.conf.example, as scripts/run.sh fills it in, passes nginx -t and
+# serves both doors, the metrics and the dashboard from the mock.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the example configuration runs
+--- config
+    location = /t { return 200; }
+--- exec
+set -e
+d=$TEST_NGINX_SERVROOT/example
+mkdir -p $d/logs $d/tmp
+sed -e "s#@MODULES@#$TEST_NGINX_MODULES#g" \
+    -e "s#@UPSTREAM@#http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1#g" \
+    -e "s#listen 127.0.0.1:8080;#listen 127.0.0.1:$((TEST_NGINX_SERVER_PORT + 10));#" \
+    nginx.conf.example > $d/nginx.conf
+export OPENAI_API_KEY=sk-example-key
+nginx -t -q -p $d/ -c $d/nginx.conf
+nginx -p $d/ -c $d/nginx.conf -g 'daemon on;'
+trap 'nginx -p $d/ -c $d/nginx.conf -s stop' EXIT
+sleep 0.5
+u=http://127.0.0.1:$((TEST_NGINX_SERVER_PORT + 10))
+curl -s $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' | grep -o '"content":"mock reply: hi"'
+curl -s $u/v1/messages -d '{"model":"gpt-4o","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}' | grep -o '"type":"message"'
+curl -s $u/metrics | grep -c '^ai_requests_total{'
+curl -s -o /dev/null -w '%{http_code}\n' $u/dashboard
+sleep 1.2
+grep -c '"total_tokens":5' $d/logs/ai.jsonl
+! grep -rq 'sk-example-key' $d/logs
+--- response_body
+"content":"mock reply: hi"
+"type":"message"
+1
+200
+2
+--- no_error_log
+[error]
