@@ -228,3 +228,31 @@ POST /v1/chat/completions
 the upstream stream ended
 --- no_error_log
 [error]
+
+
+
+=== TEST 9: a backup target takes no traffic until the others fail
+--- http_config
+    ai_target main   http://127.0.0.1:$TEST_NGINX_MOCK_PORT/main/v1 models=gpt-*;
+    ai_target broken http://127.0.0.1:$TEST_NGINX_MOCK_PORT/broken/v1 models=llama-* model=llama~status=503;
+    ai_target spare  http://127.0.0.1:$TEST_NGINX_MOCK_PORT/spare/v1 backup;
+    log_format ai '$ai_model $ai_target $ai_attempts';
+--- config
+    location /v1/ {
+        ai_proxy main broken spare;
+        access_log logs/access.log ai;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"llama-3\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"mistral\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- response_body_like eval
+["mock reply: x", "mock reply: x", "mock reply: x", "mock reply: x"]
+--- access_log
+gpt-4o main 1
+gpt-4o main 1
+llama-3 spare 2
+mistral spare 1
+--- no_error_log
+[error]

@@ -73,6 +73,7 @@ typedef struct {
     ngx_array_t                    *models;    /* ngx_str_t globs, or any */
     ngx_str_t                       model;     /* the model it is sent */
     ngx_int_t                       weight;
+    ngx_uint_t                      backup;    /* only when no other is left */
 
     /* balancing state, per worker */
     ngx_int_t                       current_weight;

@@ -6,7 +6,8 @@
  *
  *     ai_target NAME URL [provider=openai|azure|anthropic|gemini]
  *               [key=env:NAME|file:/path]... [models=GLOB,...]
- *               [model=NAME] [weight=N] [host=NAME] [api_version=V];
+ *               [model=NAME] [weight=N] [host=NAME] [api_version=V]
+ *               [backup];
  *
  * A location's targets are balanced by one upstream balancer of our own
  * (ngx_http_ai_proxy_init_peer): each attempt picks a target among those
@@ -236,6 +237,11 @@ ngx_http_ai_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             t->weight = n;
+            continue;
+        }
+
+        if (value[i].len == 6 && ngx_strcmp(value[i].data, "backup") == 0) {
+            t->backup = 1;
             continue;
         }
 
@@ -982,7 +988,7 @@ ngx_http_ai_proxy_pick(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
 {
     ngx_int_t                      total;
     uint64_t                       failed;
-    ngx_uint_t                     i, n, index;
+    ngx_uint_t                     i, n, index, backup;
     ngx_http_ai_proxy_key_t       *key;
     ngx_http_ai_proxy_target_t   **t, *best;
     ngx_http_ai_proxy_loc_conf_t  *plcf;
@@ -1006,51 +1012,58 @@ ngx_http_ai_proxy_pick(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
         failed |= (uint64_t) 1 << ctx->index;
     }
 
-    for (i = 0; i < n; i++) {
+    /* the backup targets only when no other is left */
 
-        if (!(ctx->candidates & ((uint64_t) 1 << i))
-            || (failed & ((uint64_t) 1 << i)))
-        {
-            continue;
-        }
+    for (backup = 0; backup < 2 && best == NULL; backup++) {
+        for (i = 0; i < n; i++) {
 
-        if (t[i]->keys.nelts && ngx_http_ai_proxy_pick_key(t[i]) == NULL) {
-            continue;
-        }
-
-        if (dry) {
-            return NGX_OK;
-        }
-
-        switch (plcf->balance) {
-
-        case NGX_HTTP_AI_PROXY_LEAST_CONN:
-            if (best == NULL
-                || t[i]->inflight * best->weight
-                   < best->inflight * t[i]->weight)
+            if (!(ctx->candidates & ((uint64_t) 1 << i))
+                || (failed & ((uint64_t) 1 << i))
+                || t[i]->backup != backup)
             {
-                best = t[i];
-                index = i;
+                continue;
             }
 
-            break;
-
-        case NGX_HTTP_AI_PROXY_LATENCY:
-            /* an unknown latency first: it is how it gets known */
-            if (best == NULL || t[i]->ewma < best->ewma) {
-                best = t[i];
-                index = i;
+            if (t[i]->keys.nelts && ngx_http_ai_proxy_pick_key(t[i]) == NULL) {
+                continue;
             }
 
-            break;
+            if (dry) {
+                return NGX_OK;
+            }
 
-        default: /* NGX_HTTP_AI_PROXY_RR: smooth weighted round robin */
-            t[i]->current_weight += t[i]->weight;
-            total += t[i]->weight;
+            switch (plcf->balance) {
 
-            if (best == NULL || t[i]->current_weight > best->current_weight) {
-                best = t[i];
-                index = i;
+            case NGX_HTTP_AI_PROXY_LEAST_CONN:
+                if (best == NULL
+                    || t[i]->inflight * best->weight
+                       < best->inflight * t[i]->weight)
+                {
+                    best = t[i];
+                    index = i;
+                }
+
+                break;
+
+            case NGX_HTTP_AI_PROXY_LATENCY:
+                /* an unknown latency first: it is how it gets known */
+                if (best == NULL || t[i]->ewma < best->ewma) {
+                    best = t[i];
+                    index = i;
+                }
+
+                break;
+
+            default: /* NGX_HTTP_AI_PROXY_RR: smooth weighted round robin */
+                t[i]->current_weight += t[i]->weight;
+                total += t[i]->weight;
+
+                if (best == NULL
+                    || t[i]->current_weight > best->current_weight)
+                {
+                    best = t[i];
+                    index = i;
+                }
             }
         }
     }
