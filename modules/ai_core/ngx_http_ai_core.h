@@ -232,6 +232,10 @@ ngx_int_t ngx_http_ai_parse_request(ngx_pool_t *pool,
 ngx_int_t ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
     ngx_http_ai_usage_t *usage);
 
+/* the same from a usage object already parsed (pure) */
+void ngx_http_ai_usage_object(ngx_uint_t format, cJSON *usage,
+    ngx_http_ai_usage_t *usage_out);
+
 /* is this stream event the format's terminal event? (pure) */
 ngx_uint_t ngx_http_ai_event_is_final(ngx_uint_t format, ngx_str_t *name,
     ngx_str_t *data);

@@ -19,8 +19,7 @@ ngx_int_t
 ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
     ngx_http_ai_usage_t *u)
 {
-    cJSON      *usage, *details;
-    ngx_int_t   input, cache_read, cache_creation, thoughts, candidates;
+    cJSON  *usage;
 
     if (format == NGX_HTTP_AI_FMT_GEMINI) {
         usage = ngx_http_ai_find_object(data, "\"usageMetadata\"",
@@ -32,6 +31,25 @@ ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
 
     if (usage == NULL) {
         return NGX_DECLINED;
+    }
+
+    ngx_http_ai_usage_object(format, usage, u);
+
+    cJSON_Delete(usage);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ai_usage_object(ngx_uint_t format, cJSON *usage,
+    ngx_http_ai_usage_t *u)
+{
+    cJSON      *details;
+    ngx_int_t   input, cache_read, cache_creation, thoughts, candidates;
+
+    if (!cJSON_IsObject(usage)) {
+        return;
     }
 
     switch (format) {
@@ -108,11 +126,7 @@ ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
         }
     }
 
-    cJSON_Delete(usage);
-
     u->found = 1;
-
-    return NGX_OK;
 }
 
 

@@ -1795,26 +1795,3 @@ failed:
 }
 
 
-void
-ngx_http_ai_tr_usage_from_openai(cJSON *usage, ngx_http_ai_usage_t *u)
-{
-    cJSON  *details;
-
-    if (!cJSON_IsObject(usage)) {
-        return;
-    }
-
-    ngx_http_ai_tr_int(usage, "prompt_tokens", &u->prompt_tokens);
-    ngx_http_ai_tr_int(usage, "completion_tokens", &u->completion_tokens);
-    ngx_http_ai_tr_int(usage, "total_tokens", &u->total_tokens);
-
-    details = cJSON_GetObjectItemCaseSensitive(usage,
-                                               "prompt_tokens_details");
-    ngx_http_ai_tr_int(details, "cached_tokens", &u->cached_tokens);
-
-    details = cJSON_GetObjectItemCaseSensitive(usage,
-                                               "completion_tokens_details");
-    ngx_http_ai_tr_int(details, "reasoning_tokens", &u->reasoning_tokens);
-
-    u->found = 1;
-}

@@ -49,7 +49,6 @@ static cJSON *ngx_http_ai_anthropic_text_block(const char *text);
 static cJSON *ngx_http_ai_anthropic_blocks(cJSON *msg);
 static cJSON *ngx_http_ai_anthropic_message(ngx_str_t *role,
     ngx_str_t *text);
-static void ngx_http_ai_anthropic_usage(cJSON *usage, ngx_http_ai_usage_t *u);
 static cJSON *ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u,
     ngx_uint_t start);
 static ngx_int_t ngx_http_ai_anthropic_start(ngx_http_ai_stream_t *st,
@@ -1741,7 +1740,7 @@ ngx_http_ai_anthropic_response_to_openai(ngx_pool_t *pool, cJSON *in,
 
     if (cJSON_IsObject(usage)) {
         ngx_memzero(&u, sizeof(ngx_http_ai_usage_t));
-        ngx_http_ai_anthropic_usage(usage, &u);
+        ngx_http_ai_usage_object(NGX_HTTP_AI_FMT_ANTHROPIC, usage, &u);
 
         usage = ngx_http_ai_tr_usage_openai(&u);
         if (usage == NULL) {
@@ -1760,37 +1759,6 @@ failed:
     cJSON_Delete(res);
 
     return NGX_ERROR;
-}
-
-
-/* Anthropic usage: the prompt is input + cache reads + cache writes */
-
-static void
-ngx_http_ai_anthropic_usage(cJSON *usage, ngx_http_ai_usage_t *u)
-{
-    ngx_int_t  input, read, creation;
-
-    input = NGX_HTTP_AI_UNSET;
-    read = 0;
-    creation = 0;
-
-    ngx_http_ai_tr_int(usage, "input_tokens", &input);
-    ngx_http_ai_tr_int(usage, "cache_read_input_tokens", &read);
-    ngx_http_ai_tr_int(usage, "cache_creation_input_tokens", &creation);
-
-    if (input != NGX_HTTP_AI_UNSET) {
-        u->prompt_tokens = input + read + creation;
-        u->cached_tokens = read;
-        u->found = 1;
-    }
-
-    if (ngx_http_ai_tr_int(usage, "output_tokens", &u->completion_tokens)
-        == NGX_OK)
-    {
-        u->found = 1;
-    }
-
-    u->total_tokens = u->prompt_tokens + u->completion_tokens;
 }
 
 
@@ -1927,8 +1895,9 @@ ngx_http_ai_anthropic_response_from_openai(ngx_pool_t *pool, cJSON *in,
     }
 
     ngx_memzero(&u, sizeof(ngx_http_ai_usage_t));
-    ngx_http_ai_tr_usage_from_openai(
-                   cJSON_GetObjectItemCaseSensitive(in, "usage"), &u);
+    ngx_http_ai_usage_object(NGX_HTTP_AI_FMT_OPENAI,
+                             cJSON_GetObjectItemCaseSensitive(in, "usage"),
+                             &u);
     u.found = 1;
 
     usage = ngx_http_ai_anthropic_usage_object(&u, 0);
@@ -1978,7 +1947,8 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
 
         usage = cJSON_GetObjectItemCaseSensitive(msg, "usage");
         if (cJSON_IsObject(usage)) {
-            ngx_http_ai_anthropic_usage(usage, &st->usage);
+            ngx_http_ai_usage_object(NGX_HTTP_AI_FMT_ANTHROPIC, usage,
+                                     &st->usage);
         }
 
         return ngx_http_ai_tr_emit_role(st);
@@ -2109,7 +2079,8 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
     if (ngx_strcmp(type, "message_delta") == 0) {
         usage = cJSON_GetObjectItemCaseSensitive(json, "usage");
         if (cJSON_IsObject(usage)) {
-            ngx_http_ai_anthropic_usage(usage, &st->usage);
+            ngx_http_ai_usage_object(NGX_HTTP_AI_FMT_ANTHROPIC, usage,
+                                     &st->usage);
         }
 
         d = cJSON_GetObjectItemCaseSensitive(json, "delta");
@@ -2166,9 +2137,9 @@ ngx_http_ai_anthropic_stream_from_openai(ngx_http_ai_stream_t *st,
                                          s ? s : "upstream error", NULL);
     }
 
-    ngx_http_ai_tr_usage_from_openai(
-                       cJSON_GetObjectItemCaseSensitive(chunk, "usage"),
-                       &st->usage);
+    ngx_http_ai_usage_object(NGX_HTTP_AI_FMT_OPENAI,
+                             cJSON_GetObjectItemCaseSensitive(chunk, "usage"),
+                             &st->usage);
 
     if (ngx_http_ai_anthropic_start(st, chunk) != NGX_OK) {
         return NGX_ERROR;

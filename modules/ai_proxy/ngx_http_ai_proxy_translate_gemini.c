@@ -52,7 +52,6 @@ static ngx_int_t ngx_http_ai_gemini_config(ngx_pool_t *pool, cJSON *in,
 static ngx_int_t ngx_http_ai_gemini_tools(ngx_pool_t *pool, cJSON *in,
     cJSON *res, ngx_str_t *err);
 static cJSON *ngx_http_ai_gemini_schema(cJSON *schema);
-static void ngx_http_ai_gemini_usage(cJSON *usage, ngx_http_ai_usage_t *u);
 static char *ngx_http_ai_gemini_call_id(ngx_pool_t *pool, cJSON *call,
     const char *response_id, ngx_uint_t n);
 
@@ -1191,7 +1190,7 @@ ngx_http_ai_gemini_response_to_openai(ngx_pool_t *pool, cJSON *in,
 
     if (cJSON_IsObject(usage)) {
         ngx_memzero(&u, sizeof(ngx_http_ai_usage_t));
-        ngx_http_ai_gemini_usage(usage, &u);
+        ngx_http_ai_usage_object(NGX_HTTP_AI_FMT_GEMINI, usage, &u);
 
         usage = ngx_http_ai_tr_usage_openai(&u);
         if (usage == NULL) {
@@ -1210,32 +1209,6 @@ failed:
     cJSON_Delete(res);
 
     return NGX_ERROR;
-}
-
-
-static void
-ngx_http_ai_gemini_usage(cJSON *usage, ngx_http_ai_usage_t *u)
-{
-    ngx_int_t  candidates, thoughts;
-
-    candidates = 0;
-    thoughts = 0;
-
-    ngx_http_ai_tr_int(usage, "promptTokenCount", &u->prompt_tokens);
-    ngx_http_ai_tr_int(usage, "candidatesTokenCount", &candidates);
-    ngx_http_ai_tr_int(usage, "thoughtsTokenCount", &thoughts);
-    ngx_http_ai_tr_int(usage, "cachedContentTokenCount", &u->cached_tokens);
-
-    u->completion_tokens = candidates + thoughts;
-    u->reasoning_tokens = thoughts;
-
-    if (ngx_http_ai_tr_int(usage, "totalTokenCount", &u->total_tokens)
-        != NGX_OK)
-    {
-        u->total_tokens = u->prompt_tokens + u->completion_tokens;
-    }
-
-    u->found = 1;
 }
 
 
@@ -1295,7 +1268,7 @@ ngx_http_ai_gemini_stream_to_openai(ngx_http_ai_stream_t *st, cJSON *json)
 
     usage = cJSON_GetObjectItemCaseSensitive(json, "usageMetadata");
     if (cJSON_IsObject(usage)) {
-        ngx_http_ai_gemini_usage(usage, &st->usage);
+        ngx_http_ai_usage_object(NGX_HTTP_AI_FMT_GEMINI, usage, &st->usage);
     }
 
     s = ngx_http_ai_tr_string(json, "responseId");

@@ -93,7 +93,6 @@ char *ngx_http_ai_tr_text(ngx_pool_t *pool, cJSON *content,
     const char *type, const char *sep, ngx_uint_t *other);
 char *ngx_http_ai_tr_gen_id(ngx_pool_t *pool, const char *prefix);
 cJSON *ngx_http_ai_tr_usage_openai(ngx_http_ai_usage_t *u);
-void ngx_http_ai_tr_usage_from_openai(cJSON *usage, ngx_http_ai_usage_t *u);
 ngx_str_t *ngx_http_ai_tr_reason(ngx_uint_t door, ngx_uint_t target,
     const char *reason);
 
