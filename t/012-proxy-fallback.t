@@ -123,10 +123,12 @@ b 2 502
     env TEST_AI_K1;
 --- http_config
     ai_target t http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_BAD key=env:TEST_AI_K1;
+    log_format ai 'key=$ai_proxy_key';
 --- config
     location /v1/ {
         ai_proxy t;
         ai_proxy_key_disable 1s;
+        access_log logs/access.log ai;
     }
 --- exec
 u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
@@ -147,6 +149,8 @@ attempt 2: target "t" key #2
 attempt 1: target "t" key #2
 attempt 1: target "t" key #1
 attempt 2: target "t" key #2
+--- access_log
+key=2
 --- no_error_log
 bad-key-000001
 sk-good-key-1

@@ -48,6 +48,9 @@ static ngx_int_t ngx_http_ai_proxy_output(ngx_http_request_t *r,
     ngx_str_t *s, ngx_chain_t ***out);
 static ngx_int_t ngx_http_ai_proxy_merge_targets(ngx_conf_t *cf,
     ngx_http_ai_proxy_loc_conf_t *conf);
+static ngx_int_t ngx_http_ai_proxy_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_proxy_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_ai_proxy_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_ai_proxy_create_loc_conf(ngx_conf_t *cf);
@@ -301,7 +304,7 @@ static ngx_command_t  ngx_http_ai_proxy_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_ai_proxy_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_ai_proxy_preconfiguration,    /* preconfiguration */
     ngx_http_ai_proxy_postconfiguration,   /* postconfiguration */
 
     ngx_http_ai_proxy_create_main_conf,    /* create main configuration */
@@ -690,6 +693,56 @@ ngx_http_ai_proxy_output(ngx_http_request_t *r, ngx_str_t *s,
 
     **out = cl;
     *out = &cl->next;
+
+    return NGX_OK;
+}
+
+
+/* $ai_proxy_key: which key of the target's pool, "2" (never the key) */
+
+static ngx_int_t
+ngx_http_ai_proxy_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                   *p;
+    ngx_http_ai_proxy_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
+
+    if (ctx == NULL || ctx->key == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%ui", ctx->key->index) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_proxy_preconfiguration(ngx_conf_t *cf)
+{
+    ngx_str_t             name;
+    ngx_http_variable_t  *var;
+
+    ngx_str_set(&name, "ai_proxy_key");
+
+    var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_ai_proxy_key_variable;
 
     return NGX_OK;
 }
