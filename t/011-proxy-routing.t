@@ -170,3 +170,27 @@ ai_target "a": unknown provider "skynet"
 --- must_die
 --- error_log
 unknown target "b" in "ai_proxy"
+
+
+
+=== TEST 9: a request a target cannot take is a 400 naming why; a model id is forwarded
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+--- config
+    location /v1/ {
+        ai_proxy an oa;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"claude-3\",\"n\":2,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "GET /v1/models/gpt-4o", "GET /mock/last"]
+--- error_code eval
+[400, 404, 200]
+--- response_body_like eval
+["^\\{\"error\":\\{\"message\":\"[^\"]+\",\"type\":\"invalid_request_error\"",
+ "", "\"uri\":\"/v1/models/gpt-4o\""]
+--- no_error_log
+[error]

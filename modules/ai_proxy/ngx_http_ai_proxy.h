@@ -2,10 +2,12 @@
 /*
  * Copyright (C) AI Gateway authors
  *
- * ai_proxy: what its two files share.  ngx_http_ai_proxy_module.c holds
- * the module, its directives and the content handler, which decides what
- * goes upstream (method, path, body); ngx_http_ai_proxy_upstream.c speaks
- * HTTP/1.1 to the provider through NGINX's upstream machinery.
+ * ai_proxy: what its files share.  ngx_http_ai_proxy_module.c holds the
+ * module, its directives, the content handler and the response
+ * translation; ngx_http_ai_proxy_target.c the targets, keys, routing,
+ * balancing and retries; ngx_http_ai_proxy_upstream.c speaks HTTP/1.1 to
+ * the provider through NGINX's upstream machinery;
+ * ngx_http_ai_proxy_translate*.c translate between the formats.
  */
 
 

@@ -42,6 +42,7 @@
 static ngx_int_t ngx_http_ai_proxy_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_proxy_models(ngx_http_request_t *r,
     ngx_http_ai_proxy_loc_conf_t *plcf);
+static ngx_uint_t ngx_http_ai_proxy_glob(ngx_str_t *m);
 static ngx_int_t ngx_http_ai_proxy_event(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
 static ngx_int_t ngx_http_ai_proxy_output(ngx_http_request_t *r,
@@ -452,6 +453,18 @@ ngx_http_ai_proxy_models(ngx_http_request_t *r,
     ngx_http_ai_proxy_alias_t    *alias;
     ngx_http_ai_proxy_target_t  **t;
 
+    if (r->uri.len > sizeof("/models") - 1
+        && ngx_strncmp(r->uri.data + r->uri.len - (sizeof("/models") - 1),
+                       "/models", sizeof("/models") - 1)
+           != 0
+        && ngx_strncmp(r->uri.data + r->uri.len - (sizeof("/models/") - 1),
+                       "/models/", sizeof("/models/") - 1)
+           != 0)
+    {
+        /* ".../models/{id}": the provider knows */
+        return NGX_DECLINED;
+    }
+
     t = plcf->targets->elts;
     len = sizeof("{\"object\":\"list\",\"data\":[]}\n");
     n = 0;
@@ -464,6 +477,11 @@ ngx_http_ai_proxy_models(ngx_http_request_t *r,
         m = t[i]->models->elts;
 
         for (j = 0; j < t[i]->models->nelts; j++) {
+
+            if (ngx_http_ai_proxy_glob(&m[j])) {
+                continue;
+            }
+
             len += sizeof(",{\"id\":\"\",\"object\":\"model\","
                           "\"created\":0,\"owned_by\":\"\"}") + 2 * m[j].len
                    + t[i]->name.len;
@@ -520,11 +538,7 @@ ngx_http_ai_proxy_models(ngx_http_request_t *r,
 
         for (j = 0; j < t[i]->models->nelts; j++) {
 
-            if (ngx_strlchr(m[j].data, m[j].data + m[j].len, '*')
-                || ngx_strlchr(m[j].data, m[j].data + m[j].len, '?')
-                || ngx_strlchr(m[j].data, m[j].data + m[j].len, '['))
-            {
-                /* a glob is not a model */
+            if (ngx_http_ai_proxy_glob(&m[j])) {
                 continue;
             }
 
@@ -565,6 +579,17 @@ ngx_http_ai_proxy_models(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* a glob is not a model */
+
+static ngx_uint_t
+ngx_http_ai_proxy_glob(ngx_str_t *m)
+{
+    return ngx_strlchr(m->data, m->data + m->len, '*')
+           || ngx_strlchr(m->data, m->data + m->len, '?')
+           || ngx_strlchr(m->data, m->data + m->len, '[');
 }
 
 

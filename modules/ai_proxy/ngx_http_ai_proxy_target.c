@@ -543,9 +543,10 @@ ngx_http_ai_proxy_key_value(ngx_conf_t *cf, const char *directive,
         /* the value may be a key: it is not shown */
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" must be \"env:NAME\", \"file:/path\" or "
-                           "\"off\"; keys are not accepted inline",
-                           directive);
+                           "\"%s\" must be \"env:NAME\", \"file:/path\"%s; "
+                           "keys are not accepted inline", directive,
+                           ngx_strcmp(directive, "ai_proxy_key") == 0
+                           ? " or \"off\"" : "");
         return NGX_CONF_ERROR;
     }
 
@@ -752,9 +753,11 @@ ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t, ngx_uint_t endpoint,
     ngx_str_t  *glob;
     ngx_uint_t  i;
 
-    if (endpoint == NGX_HTTP_AI_EP_EMBEDDINGS
+    if ((endpoint == NGX_HTTP_AI_EP_EMBEDDINGS
+         || endpoint == NGX_HTTP_AI_EP_MODELS)
         && t->format != NGX_HTTP_AI_FMT_OPENAI)
     {
+        /* OpenAI's API only */
         return 0;
     }
 
@@ -1139,8 +1142,9 @@ ngx_http_ai_proxy_pick_key(ngx_http_ai_proxy_target_t *t)
 static ngx_int_t
 ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 {
-    u_char                           *p;
+    u_char                           *p, *id, *last;
     size_t                            len;
+    ngx_int_t                         rc;
     ngx_str_t                         model, err, path, version;
     ngx_http_ai_ctx_t                *ai;
     ngx_http_ai_proxy_target_t       *t;
@@ -1180,12 +1184,21 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         tr.prepend = ctx->conf->prepend;
         tr.append = ctx->conf->append;
 
-        if (ngx_http_ai_translate_request(r->pool, &tr, &ctx->body, &err)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        rc = ngx_http_ai_translate_request(r->pool, &tr, &ctx->body, &err);
+
+        if (rc == NGX_DECLINED) {
+            /* the client asked what this target cannot do: a 400 */
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "ai_proxy: the request cannot go to target "
                           "\"%V\": %V", &t->name, &err);
+
+            ai->error_status = NGX_HTTP_BAD_REQUEST;
+            ai->error_message = err;
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -1299,7 +1312,43 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     default: /* NGX_HTTP_AI_PROXY_OPENAI */
 
         if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
-            ngx_str_set(&path, "/models");
+
+            /* ".../models" or ".../models/{id}": the id goes along */
+
+            last = r->uri.data + r->uri.len;
+
+            if (r->uri.len > 1 && last[-1] == '/') {
+                last--;
+            }
+
+            for (id = last; id > r->uri.data && id[-1] != '/'; id--) {
+                /* void */
+            }
+
+            if ((size_t) (last - id) == sizeof("models") - 1
+                && ngx_strncmp(id, "models", sizeof("models") - 1) == 0)
+            {
+                id = last;
+            }
+
+            len = t->base.len + sizeof("/models/") - 1
+                  + 3 * (last - id);
+
+            ctx->uri.data = ngx_pnalloc(r->pool, len);
+            if (ctx->uri.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_sprintf(ctx->uri.data, "%V/models", &t->base);
+
+            if (id < last) {
+                *p++ = '/';
+                p = (u_char *) ngx_escape_uri(p, id, last - id,
+                                              NGX_ESCAPE_URI_COMPONENT);
+            }
+
+            ctx->uri.len = p - ctx->uri.data;
+            break;
 
         } else if (ai->req.endpoint == NGX_HTTP_AI_EP_EMBEDDINGS) {
             ngx_str_set(&path, "/embeddings");

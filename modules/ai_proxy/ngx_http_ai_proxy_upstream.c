@@ -2,8 +2,9 @@
 /*
  * Copyright (C) AI Gateway authors
  *
- * ai_proxy's upstream protocol: HTTP/1.1 to an OpenAI-compatible
- * provider, over NGINX's upstream (and so its upstream{} blocks,
+ * ai_proxy's upstream protocol: HTTP/1.1 to a provider (any of the
+ * formats: the request was built and translated by the balancer), over
+ * NGINX's upstream (and so its upstream{} blocks,
  * keepalive pools, TLS and timeouts).
  *
  * The request is built whole: the request line and our own headers in
