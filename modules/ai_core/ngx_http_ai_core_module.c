@@ -300,6 +300,10 @@ ngx_http_ai_core_not_allowed(ngx_http_request_t *r, char *allow)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
     h->hash = 1;
     ngx_str_set(&h->key, "Allow");
     h->value.data = (u_char *) allow;

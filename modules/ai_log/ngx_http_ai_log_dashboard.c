@@ -65,6 +65,10 @@ ngx_http_ai_log_dashboard_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
     h->hash = 1;
     ngx_str_set(&h->key, "Content-Security-Policy");
     ngx_str_set(&h->value, "default-src 'none'; connect-src 'self'; "

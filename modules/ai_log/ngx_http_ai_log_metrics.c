@@ -1201,6 +1201,10 @@ ngx_http_ai_log_send(ngx_http_request_t *r, ngx_http_ai_log_out_t *o,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
     h->hash = 1;
     ngx_str_set(&h->key, "Cache-Control");
     ngx_str_set(&h->value, "no-store");

@@ -343,6 +343,9 @@ ngx_http_ai_proxy_process_header(ngx_http_request_t *r)
             }
 
             h->hash = r->header_hash;
+#if (nginx_version >= 1023000)
+            h->next = NULL;
+#endif
 
             h->key.len = r->header_name_end - r->header_name_start;
             h->value.len = r->header_end - r->header_start;
@@ -683,7 +686,11 @@ ngx_http_ai_proxy_chunked_filter(void *data, ssize_t bytes)
 
     for ( ;; ) {
 
+#if (nginx_version >= 1027002)
+        rc = ngx_http_parse_chunked(r, buf, &ctx->chunked, 0);
+#else
         rc = ngx_http_parse_chunked(r, buf, &ctx->chunked);
+#endif
 
         if (rc == NGX_OK) {
 
