@@ -84,6 +84,14 @@ typedef struct {
 } ngx_http_ai_request_t;
 
 
+/*
+ * The largest token count believed from a provider for one request; each
+ * field of ngx_http_ai_usage_t is within [0, NGX_HTTP_AI_TOKENS_MAX], so
+ * sums of a few of them cannot overflow.
+ */
+#define NGX_HTTP_AI_TOKENS_MAX          1000000000
+
+
 typedef struct {
     ngx_int_t                   prompt_tokens;
     ngx_int_t                   completion_tokens;
@@ -91,6 +99,7 @@ typedef struct {
     ngx_int_t                   cached_tokens;
     ngx_int_t                   reasoning_tokens;
     unsigned                    found:1;
+    unsigned                    invalid:1; /* out-of-range values ignored */
 } ngx_http_ai_usage_t;
 
 
@@ -171,7 +180,10 @@ struct ngx_http_ai_ctx_s {
     unsigned                    rewrite:1;    /* handlers produce output */
     unsigned                    error:1;      /* the gateway's own error */
     unsigned                    error_page:1; /* an NGINX page replaced */
-    unsigned                    truncated:1;  /* body over the parse cap */
+    unsigned                    error_from_page:1;
+    unsigned                    truncated:1;  /* the response was cut */
+    unsigned                    too_large:1;  /* body over the parse cap */
+    unsigned                    usage_warned:1;
 };
 
 
@@ -208,6 +220,21 @@ ngx_int_t ngx_http_ai_error(ngx_http_request_t *r, ngx_uint_t status,
 /* the same body as ngx_http_ai_error(), in a buffer from r->pool */
 ngx_buf_t *ngx_http_ai_error_body(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, const char *param, const char *code, ngx_str_t *msg);
+
+
+/*
+ * JSON string content (no quotes) for any bytes: invalid UTF-8 becomes
+ * U+FFFD.  With dst NULL returns the length, else the end of the output
+ * (as ngx_escape_json()).
+ */
+uintptr_t ngx_http_ai_escape_json(u_char *dst, u_char *src, size_t size);
+
+/*
+ * A client-supplied string made safe for error.log (control bytes and
+ * backslashes as \xNN): s itself, or a copy from pool.  Every string a
+ * client chose (model, URI, header) goes through it before it is logged.
+ */
+ngx_str_t *ngx_http_ai_safe_str(ngx_pool_t *pool, ngx_str_t *s);
 
 
 /*

@@ -3,13 +3,38 @@
  * Copyright (C) AI Gateway authors
  *
  * Named counters in one shared memory zone: an ngx_atomic_t each, so a
- * worker adds without a lock.  The zone is sized at configuration time
- * from the registered counters and reused on reload when they are the
- * same (the values live on).
+ * worker adds without a lock.  A counter may be registered at any time
+ * during configuration (a module's directive or postconfiguration): the
+ * zone is added with the first one and grows with each, and the values
+ * get their place when the zone is initialized, after all of them.
+ *
+ * In the zone each counter is a slot found by name, never moved nor
+ * freed: a reload keeps every value by its name, the old workers that
+ * still count while they finish count in the same slots, and a counter
+ * that a reload removed keeps its slot for when it comes back.
  */
 
 
 #include "ngx_http_ai_core_module.h"
+
+
+/* room for a counter in the zone: its slot and its name, rounded up */
+#define NGX_HTTP_AI_COUNTER_ROOM  256
+
+
+typedef struct ngx_http_ai_counter_slot_s  ngx_http_ai_counter_slot_t;
+
+struct ngx_http_ai_counter_slot_s {
+    ngx_atomic_t                    value;
+    ngx_http_ai_counter_slot_t     *next;
+    size_t                          len;
+    u_char                          name[1];
+};
+
+
+typedef struct {
+    ngx_http_ai_counter_slot_t     *slots;
+} ngx_http_ai_counters_shctx_t;
 
 
 static ngx_int_t ngx_http_ai_counters_init_zone(ngx_shm_zone_t *shm_zone,
@@ -19,6 +44,7 @@ static ngx_int_t ngx_http_ai_counters_init_zone(ngx_shm_zone_t *shm_zone,
 ngx_http_ai_counter_t *
 ngx_http_ai_counter_add(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *help)
 {
+    ngx_str_t                      zname;
     ngx_http_ai_counter_t         *c;
     ngx_http_ai_core_main_conf_t  *amcf;
 
@@ -44,6 +70,28 @@ ngx_http_ai_counter_add(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *help)
     amcf->last_counter = &c->next;
     amcf->ncounters++;
 
+    if (amcf->counters_zone == NULL) {
+        ngx_str_set(&zname, "ai_core_counters");
+
+        amcf->counters_zone = ngx_shared_memory_add(cf, &zname, 0,
+                                                    &ngx_http_ai_core_module);
+        if (amcf->counters_zone == NULL) {
+            return NULL;
+        }
+
+        amcf->counters_zone->init = ngx_http_ai_counters_init_zone;
+        amcf->counters_zone->data = amcf;
+    }
+
+    /*
+     * the size grows in steps of 64 counters, so that a reload which
+     * adds a few reuses the zone and its values
+     */
+
+    amcf->counters_zone->shm.size = 8 * ngx_pagesize
+                        + ngx_align(amcf->ncounters, 64)
+                          * NGX_HTTP_AI_COUNTER_ROOM;
+
     return c;
 }
 
@@ -59,84 +107,61 @@ ngx_http_ai_counters(ngx_http_request_t *r)
 }
 
 
-ngx_int_t
-ngx_http_ai_counters_init(ngx_conf_t *cf, ngx_http_ai_core_main_conf_t *amcf)
-{
-    size_t           size;
-    ngx_str_t        name;
-    ngx_shm_zone_t  *shm_zone;
-
-    if (amcf->ncounters == 0) {
-        return NGX_OK;
-    }
-
-    /* a page per 512 counters plus the slab pool's own pages */
-    size = 8 * ngx_pagesize
-           + ngx_align(amcf->ncounters * sizeof(ngx_atomic_t), ngx_pagesize);
-
-    ngx_str_set(&name, "ai_core_counters");
-
-    shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                     &ngx_http_ai_core_module);
-    if (shm_zone == NULL) {
-        return NGX_ERROR;
-    }
-
-    shm_zone->init = ngx_http_ai_counters_init_zone;
-    shm_zone->data = amcf;
-    amcf->counters_zone = shm_zone;
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_ai_counters_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_ai_core_main_conf_t  *oamcf = data;
-
-    ngx_uint_t                     i;
-    ngx_atomic_t                  *values;
     ngx_slab_pool_t               *shpool;
-    ngx_http_ai_counter_t         *c, *oc;
+    ngx_http_ai_counter_t         *c;
+    ngx_http_ai_counter_slot_t    *slot;
     ngx_http_ai_core_main_conf_t  *amcf;
+    ngx_http_ai_counters_shctx_t  *sh;
 
     amcf = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (oamcf && oamcf->ncounters == amcf->ncounters) {
-        /* a reload: the same counters in the same order keep counting */
+    if (shm_zone->shm.exists || shpool->data) {
+        /* a reload (or a worker of Windows): the slots are there */
+        sh = shpool->data;
 
-        for (c = amcf->counters, oc = oamcf->counters;
-             c && oc;
-             c = c->next, oc = oc->next)
-        {
-            if (c->name.len != oc->name.len
-                || ngx_strncmp(c->name.data, oc->name.data, c->name.len)
-                   != 0)
+    } else {
+        sh = ngx_slab_calloc(shpool, sizeof(ngx_http_ai_counters_shctx_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = sh;
+        shpool->log_nomem = 0;
+    }
+
+    for (c = amcf->counters; c; c = c->next) {
+
+        for (slot = sh->slots; slot; slot = slot->next) {
+            if (slot->len == c->name.len
+                && ngx_memcmp(slot->name, c->name.data, c->name.len) == 0)
             {
                 break;
             }
         }
 
-        if (c == NULL) {
-            for (c = amcf->counters, oc = oamcf->counters; c;
-                 c = c->next, oc = oc->next)
-            {
-                c->value = oc->value;
+        if (slot == NULL) {
+            slot = ngx_slab_calloc(shpool,
+                                   offsetof(ngx_http_ai_counter_slot_t, name)
+                                   + c->name.len);
+            if (slot == NULL) {
+                ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                              "ai: no room for the counter \"%V\" in the "
+                              "\"ai_core_counters\" zone", &c->name);
+                return NGX_ERROR;
             }
 
-            return NGX_OK;
+            slot->len = c->name.len;
+            ngx_memcpy(slot->name, c->name.data, c->name.len);
+
+            slot->next = sh->slots;
+            sh->slots = slot;
         }
-    }
 
-    values = ngx_slab_calloc(shpool, amcf->ncounters * sizeof(ngx_atomic_t));
-    if (values == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0, c = amcf->counters; c; c = c->next, i++) {
-        c->value = &values[i];
+        c->value = &slot->value;
     }
 
     return NGX_OK;

@@ -38,6 +38,37 @@ static ngx_http_ai_error_type_t  ngx_http_ai_error_types[] = {
 };
 
 
+/* what NGINX's own error pages mean, for those it sends on an AI route */
+
+typedef struct {
+    ngx_uint_t   status;
+    ngx_str_t    reason;
+} ngx_http_ai_error_reason_t;
+
+
+static ngx_http_ai_error_reason_t  ngx_http_ai_error_reasons[] = {
+    { 401, ngx_string("unauthorized") },
+    { 403, ngx_string("forbidden") },
+    { 406, ngx_string("not acceptable") },
+    { 409, ngx_string("conflict") },
+    { 410, ngx_string("gone") },
+    { 411, ngx_string("length required: send a Content-Length or a "
+                      "chunked body") },
+    { 412, ngx_string("precondition failed") },
+    { 414, ngx_string("request URI too long") },
+    { 415, ngx_string("unsupported media type") },
+    { 416, ngx_string("range not satisfiable") },
+    { 421, ngx_string("misdirected request") },
+    { 429, ngx_string("too many requests") },
+    { 500, ngx_string("internal server error") },
+    { 501, ngx_string("not implemented (an unsupported method or "
+                      "Transfer-Encoding)") },
+    { 505, ngx_string("HTTP version not supported") },
+    { 507, ngx_string("insufficient storage") },
+    { 0, ngx_null_string }
+};
+
+
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
@@ -45,6 +76,9 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 static ngx_int_t ngx_http_ai_error_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_error_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static void ngx_http_ai_error_reason(ngx_uint_t status, ngx_str_t *msg);
+static ngx_buf_t *ngx_http_ai_error_from_page(ngx_http_request_t *r,
+    ngx_buf_t *page);
 static void ngx_http_ai_error_default(ngx_uint_t status, const char **type,
     const char **code);
 static u_char *ngx_http_ai_json_string(u_char *p, ngx_str_t *s);
@@ -71,7 +105,7 @@ ngx_http_ai_error(ngx_http_request_t *r, ngx_uint_t status, const char *type,
     msg.len = p - buf;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "ai: %ui: %V", status, &msg);
+                  "ai: %ui: %V", status, ngx_http_ai_safe_str(r->pool, &msg));
 
     if (r->header_sent) {
         /* too late for a status: the caller ends the response */
@@ -83,7 +117,18 @@ ngx_http_ai_error(ngx_http_request_t *r, ngx_uint_t status, const char *type,
         ctx->error = 1;
     }
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
+    if (status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+        || (r->request_body
+            && (r->reading_body || r->request_body->rest)))
+    {
+        /*
+         * the body was not read whole: what is left of it must not be
+         * taken for the next request on this connection, as NGINX's own
+         * special responses do
+         */
+        r->keepalive = 0;
+
+    } else if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }
 
@@ -197,6 +242,76 @@ ngx_http_ai_error_body(ngx_http_request_t *r, ngx_uint_t status,
 
 
 static void
+ngx_http_ai_error_reason(ngx_uint_t status, ngx_str_t *msg)
+{
+    ngx_http_ai_error_reason_t  *er;
+
+    static u_char  buf[sizeof("request failed (999)")];
+
+    for (er = ngx_http_ai_error_reasons; er->status; er++) {
+        if (er->status == status) {
+            *msg = er->reason;
+            return;
+        }
+    }
+
+    msg->data = buf;
+    msg->len = ngx_snprintf(buf, sizeof(buf), "request failed (%03ui)",
+                            status % 1000)
+               - buf;
+}
+
+
+/*
+ * "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title>"
+ * gives "request header or cookie too large"; "bad request" otherwise.
+ */
+
+static ngx_buf_t *
+ngx_http_ai_error_from_page(ngx_http_request_t *r, ngx_buf_t *page)
+{
+    u_char     *p, *last, *start, *end;
+    ngx_str_t   msg;
+
+    ngx_str_set(&msg, "bad request");
+
+    if (ngx_buf_in_memory(page) && page->last > page->pos) {
+        p = page->pos;
+        last = page->last;
+
+        start = ngx_strlcasestrn(p, last, (u_char *) "<title>",
+                                 sizeof("<title>") - 1 - 1);
+
+        if (start) {
+            start += sizeof("<title>") - 1;
+
+            while (start < last && (*start == ' ' || (*start >= '0'
+                                                     && *start <= '9')))
+            {
+                start++;
+            }
+
+            end = ngx_strlcasestrn(start, last, (u_char *) "</title>",
+                                   sizeof("</title>") - 1 - 1);
+
+            if (end && end > start && end - start < 128) {
+                msg.len = end - start;
+                msg.data = ngx_pnalloc(r->pool, msg.len);
+                if (msg.data == NULL) {
+                    return NULL;
+                }
+
+                ngx_strlow(msg.data, start, msg.len);
+            }
+        }
+    }
+
+    return ngx_http_ai_error_body(r, NGX_HTTP_BAD_REQUEST, NULL, NULL, NULL,
+                                  &msg);
+}
+
+
+static void
 ngx_http_ai_error_default(ngx_uint_t status, const char **type,
     const char **code)
 {
@@ -218,7 +333,7 @@ ngx_http_ai_error_default(ngx_uint_t status, const char **type,
 static size_t
 ngx_http_ai_json_string_len(ngx_str_t *s)
 {
-    return 2 + s->len + ngx_escape_json(NULL, s->data, s->len);
+    return 2 + ngx_http_ai_escape_json(NULL, s->data, s->len);
 }
 
 
@@ -226,10 +341,154 @@ static u_char *
 ngx_http_ai_json_string(u_char *p, ngx_str_t *s)
 {
     *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, s->data, s->len);
+    p = (u_char *) ngx_http_ai_escape_json(p, s->data, s->len);
     *p++ = '"';
 
     return p;
+}
+
+
+/*
+ * JSON string content: quotes, backslashes and control bytes escaped,
+ * invalid or cut UTF-8 replaced with U+FFFD, so the output is valid
+ * JSON whatever the input.  With dst NULL, returns the output's length.
+ */
+
+uintptr_t
+ngx_http_ai_escape_json(u_char *dst, u_char *src, size_t size)
+{
+    u_char    *end, *next, c;
+    size_t     len;
+    uint32_t   u;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    end = src + size;
+    len = 0;
+
+    while (src < end) {
+        c = *src;
+
+        if (c < 0x80) {
+            src++;
+
+            if (c == '"' || c == '\\' || c == '\n' || c == '\r'
+                || c == '\t')
+            {
+                len += 2;
+
+                if (dst) {
+                    *dst++ = '\\';
+                    *dst++ = (c == '\n') ? 'n' : (c == '\r') ? 'r'
+                                                 : (c == '\t') ? 't' : c;
+                }
+
+            } else if (c < 0x20 || c == 0x7f) {
+                len += 6;
+
+                if (dst) {
+                    dst = ngx_cpymem(dst, "\\u00", 4);
+                    *dst++ = hex[c >> 4];
+                    *dst++ = hex[c & 0xf];
+                }
+
+            } else {
+                len++;
+
+                if (dst) {
+                    *dst++ = c;
+                }
+            }
+
+            continue;
+        }
+
+        next = src;
+        u = ngx_utf8_decode(&next, end - src);
+
+        if (u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+            /* invalid, or a sequence cut at the end */
+            len += 6;
+
+            if (dst) {
+                dst = ngx_cpymem(dst, "\\ufffd", 6);
+            }
+
+            src++;
+            continue;
+        }
+
+        len += next - src;
+
+        if (dst) {
+            dst = ngx_cpymem(dst, src, next - src);
+        }
+
+        src = next;
+    }
+
+    return dst ? (uintptr_t) dst : (uintptr_t) len;
+}
+
+
+/*
+ * A client's string for error.log: control bytes and backslashes become
+ * \xNN, so that no client can write a line of its own (CR, LF) or forge
+ * an escape.  Returns s itself when it needs nothing.
+ */
+
+ngx_str_t *
+ngx_http_ai_safe_str(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char     *p, *q, *end, c;
+    size_t      n;
+    ngx_str_t  *safe;
+
+    static ngx_str_t  failed = ngx_string("(unprintable)");
+    static u_char     hex[] = "0123456789abcdef";
+
+    n = 0;
+    end = s->data + s->len;
+
+    for (p = s->data; p < end; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '\\') {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return s;
+    }
+
+    safe = ngx_palloc(pool, sizeof(ngx_str_t));
+    if (safe == NULL) {
+        return &failed;
+    }
+
+    safe->data = ngx_pnalloc(pool, s->len + 3 * n);
+    if (safe->data == NULL) {
+        return &failed;
+    }
+
+    q = safe->data;
+
+    for (p = s->data; p < end; p++) {
+        c = *p;
+
+        if (c < 0x20 || c == 0x7f || c == '\\') {
+            *q++ = '\\';
+            *q++ = 'x';
+            *q++ = hex[c >> 4];
+            *q++ = hex[c & 0xf];
+            continue;
+        }
+
+        *q++ = c;
+    }
+
+    safe->len = q - safe->data;
+
+    return safe;
 }
 
 
@@ -319,19 +578,32 @@ ngx_http_ai_error_header_filter(ngx_http_request_t *r)
         ngx_str_set(&msg, "the request body was not received in time");
         break;
 
+    case NGX_HTTP_BAD_REQUEST:
+        /*
+         * NGINX answers many problems with 400 (a header too large, an
+         * invalid header or request line, a bad Content-Length...): its
+         * page's title names which, so the body is made from the page
+         */
+        if (ctx->error_message.len == 0 && !r->header_only) {
+            ctx->error_page = 1;
+            ctx->error = 1;
+            ctx->error_from_page = 1;
+
+            ngx_http_clear_content_length(r);
+
+            goto json;
+        }
+
+        ngx_str_set(&msg, "bad request");
+        break;
+
     default:
         if (status < NGX_HTTP_BAD_REQUEST) {
             /* a redirect or 304: not an error */
             return ngx_http_next_header_filter(r);
         }
 
-        msg.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 16);
-        if (msg.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        msg.len = ngx_sprintf(msg.data, "request failed (%ui)", status)
-                  - msg.data;
+        ngx_http_ai_error_reason(status, &msg);
     }
 
     if (ctx->error_message.len) {
@@ -353,6 +625,8 @@ ngx_http_ai_error_header_filter(ngx_http_request_t *r)
         r->headers_out.content_length->hash = 0;
         r->headers_out.content_length = NULL;
     }
+
+json:
 
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
@@ -380,6 +654,15 @@ ngx_http_ai_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     /* the HTML page is dropped, the JSON body goes once */
+
+    if (ctx->error_from_page) {
+        ctx->error_from_page = 0;
+        ctx->error_body = ngx_http_ai_error_from_page(r, in->buf);
+
+        if (ctx->error_body == NULL) {
+            return NGX_ERROR;
+        }
+    }
 
     for (cl = in; cl; cl = cl->next) {
         cl->buf->pos = cl->buf->last;

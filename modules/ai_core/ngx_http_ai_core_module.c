@@ -10,6 +10,7 @@
 static ngx_int_t ngx_http_ai_core_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_core_not_allowed(ngx_http_request_t *r,
     char *allow);
+static void ngx_http_ai_core_identity(ngx_http_request_t *r);
 static void ngx_http_ai_core_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_core_process_body(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx);
@@ -130,7 +131,9 @@ ngx_module_t  ngx_http_ai_core_module = {
 ngx_http_ai_ctx_t *
 ngx_http_ai_get_ctx(ngx_http_request_t *r)
 {
-    return ngx_http_get_module_ctx(r->main, ngx_http_ai_core_module);
+    /* a subrequest has none: it must not act on its parent's request */
+
+    return ngx_http_get_module_ctx(r, ngx_http_ai_core_module);
 }
 
 
@@ -138,8 +141,6 @@ ngx_http_ai_ctx_t *
 ngx_http_ai_create_ctx(ngx_http_request_t *r)
 {
     ngx_http_ai_ctx_t  *ctx;
-
-    r = r->main;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_core_module);
     if (ctx) {
@@ -216,17 +217,32 @@ static ngx_int_t
 ngx_http_ai_core_handler(ngx_http_request_t *r)
 {
     ngx_int_t                     rc;
+    ngx_uint_t                    format;
     ngx_http_ai_ctx_t            *ctx;
     ngx_http_ai_core_loc_conf_t  *alcf;
-
-    if (r != r->main) {
-        return NGX_DECLINED;
-    }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_core_module);
 
     if (!alcf->enable) {
         return NGX_DECLINED;
+    }
+
+    if (r != r->main) {
+        if (ngx_http_ai_endpoint(&r->uri, &format) == NGX_HTTP_AI_EP_UNKNOWN)
+        {
+            return NGX_DECLINED;
+        }
+
+        /*
+         * a subrequest (mirror, auth_request, SSI) shares its parent's
+         * body and connection but would need an AI request of its own
+         */
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai: subrequests to an AI endpoint are not supported: "
+                      "\"%V\"", ngx_http_ai_safe_str(r->pool, &r->uri));
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_core_module);
@@ -268,6 +284,8 @@ ngx_http_ai_core_handler(ngx_http_request_t *r)
     if (r->method != NGX_HTTP_POST) {
         return ngx_http_ai_core_not_allowed(r, "POST");
     }
+
+    ngx_http_ai_core_identity(r);
 
     rc = ngx_http_read_client_request_body(r, ngx_http_ai_core_body_handler);
 
@@ -312,6 +330,45 @@ ngx_http_ai_core_not_allowed(ngx_http_request_t *r, char *allow)
     return ngx_http_ai_error(r, NGX_HTTP_NOT_ALLOWED, NULL, NULL, NULL,
                              "method %V is not allowed for %V, use %s",
                              &r->method_name, &r->uri, allow);
+}
+
+
+/*
+ * The usage is read from the response, so it must come as plain text: a
+ * client's Accept-Encoding, which "proxy_pass" would forward, asks for
+ * identity instead (the response filters never scan an encoded body).
+ */
+
+static void
+ngx_http_ai_core_identity(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Accept-Encoding") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept-Encoding",
+                               sizeof("Accept-Encoding") - 1)
+               == 0)
+        {
+            ngx_str_set(&h[i].value, "identity");
+        }
+    }
 }
 
 
@@ -399,7 +456,8 @@ ngx_http_ai_core_process_body(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai request: model \"%V\" stream:%ui messages:%ui "
-                   "text:%uz", &ctx->req.model, (ngx_uint_t) ctx->req.stream,
+                   "text:%uz", ngx_http_ai_safe_str(r->pool, &ctx->req.model),
+                   (ngx_uint_t) ctx->req.stream,
                    ctx->req.messages.nelts, ctx->req.text_len);
 
     return NGX_DECLINED;
@@ -468,7 +526,9 @@ ngx_http_ai_core_collect_body(ngx_http_request_t *r, ngx_str_t *body)
             continue;
         }
 
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        if (b->last > b->pos) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
     }
 
     body->len = p - body->data;
@@ -553,8 +613,7 @@ ngx_http_ai_core_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_ai_core_main_conf_t *amcf = conf;
 
     if (ngx_http_ai_consumers_init(cf, amcf) != NGX_OK
-        || ngx_http_ai_stores_check(cf, amcf) != NGX_OK
-        || ngx_http_ai_counters_init(cf, amcf) != NGX_OK)
+        || ngx_http_ai_stores_check(cf, amcf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }

@@ -63,8 +63,6 @@ ngx_int_t ngx_http_ai_core_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_core_add_variables(ngx_conf_t *cf);
 
-ngx_int_t ngx_http_ai_counters_init(ngx_conf_t *cf,
-    ngx_http_ai_core_main_conf_t *amcf);
 
 char *ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 

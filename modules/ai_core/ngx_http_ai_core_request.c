@@ -35,8 +35,33 @@ static ngx_int_t ngx_http_ai_get_bool(cJSON *obj, const char *name,
     ngx_uint_t *value, const char **param, ngx_str_t *err);
 static ngx_int_t ngx_http_ai_get_int(cJSON *obj, const char *name,
     ngx_int_t *value, const char **param, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_unique(cJSON *obj, const char **names,
+    const char **param, ngx_str_t *err);
+static ngx_uint_t ngx_http_ai_has_nul(ngx_str_t *body);
 static ngx_int_t ngx_http_ai_invalid(ngx_str_t *err, const char **param,
     const char *name, const char *msg);
+
+
+/*
+ * The fields the gateway acts on: each may appear once in its object, so
+ * that what the gateway routes, prices, logs and guards is what the
+ * provider reads (a provider may keep the last of duplicate keys).
+ */
+
+static const char  *ngx_http_ai_request_fields[] = {
+    "model", "messages", "stream", "stream_options", "max_tokens",
+    "max_completion_tokens", "tools", "tool_choice", "system", "input",
+    "contents", "systemInstruction", "system_instruction",
+    "generationConfig", NULL
+};
+
+static const char  *ngx_http_ai_message_fields[] = {
+    "role", "content", "parts", "tool_calls", "tool_call_id", NULL
+};
+
+static const char  *ngx_http_ai_option_fields[] = {
+    "include_usage", "maxOutputTokens", NULL
+};
 
 
 static ngx_http_ai_endpoint_t  ngx_http_ai_endpoints[] = {
@@ -92,6 +117,22 @@ ngx_http_ai_endpoint(ngx_str_t *uri, ngx_uint_t *format)
                            ep->suffix.len)
                == 0)
         {
+            if (ep->endpoint == NGX_HTTP_AI_EP_GEMINI) {
+                /* only .../models/{model}:generateContent is Gemini's */
+
+                last -= ep->suffix.len;
+
+                for (p = last; p > uri->data && p[-1] != '/'; p--) {
+                    /* void */
+                }
+
+                if (p == last || p - uri->data < 8
+                    || ngx_strncmp(p - 8, "/models/", 8) != 0)
+                {
+                    break;
+                }
+            }
+
             *format = ep->format;
             return ep->endpoint;
         }
@@ -122,6 +163,12 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     const char   *end;
     ngx_int_t     rc;
     ngx_uint_t    stream;
+
+    if (ngx_http_ai_has_nul(&req->body)) {
+        ngx_str_set(err, "the request body contains a NUL character "
+                         "(\\u0000), which is not accepted");
+        return NGX_DECLINED;
+    }
 
     end = NULL;
 
@@ -169,6 +216,12 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
     if (!cJSON_IsObject(json)) {
         ngx_str_set(err, "the request body must be a JSON object");
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_unique(json, ngx_http_ai_request_fields, param, err)
+        != NGX_OK)
+    {
         return NGX_DECLINED;
     }
 
@@ -269,6 +322,14 @@ ngx_http_ai_parse_chat(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         ngx_memzero(m, sizeof(ngx_http_ai_message_t));
         m->json = msg;
 
+        if (ngx_http_ai_unique(msg, ngx_http_ai_message_fields, param, err)
+            != NGX_OK)
+        {
+            *param = (req->endpoint == NGX_HTTP_AI_EP_GEMINI) ? "contents"
+                                                              : "messages";
+            return NGX_DECLINED;
+        }
+
         if (ngx_http_ai_get_string(msg, "role", 1, &m->role, param, err)
             != NGX_OK)
         {
@@ -333,6 +394,13 @@ ngx_http_ai_parse_chat(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         }
 
         include = 0;
+
+        if (ngx_http_ai_unique(so, ngx_http_ai_option_fields, param, err)
+            != NGX_OK)
+        {
+            *param = "stream_options";
+            return NGX_DECLINED;
+        }
 
         if (ngx_http_ai_get_bool(so, "include_usage", &include, param, err)
             != NGX_OK)
@@ -477,6 +545,14 @@ ngx_http_ai_parse_anthropic(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         ngx_memzero(m, sizeof(ngx_http_ai_message_t));
         m->json = msg;
 
+        if (ngx_http_ai_unique(msg, ngx_http_ai_message_fields, param, err)
+            != NGX_OK)
+        {
+            *param = (req->endpoint == NGX_HTTP_AI_EP_GEMINI) ? "contents"
+                                                              : "messages";
+            return NGX_DECLINED;
+        }
+
         if (ngx_http_ai_get_string(msg, "role", 1, &m->role, param, err)
             != NGX_OK)
         {
@@ -582,6 +658,14 @@ ngx_http_ai_parse_gemini(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         ngx_memzero(m, sizeof(ngx_http_ai_message_t));
         m->json = msg;
 
+        if (ngx_http_ai_unique(msg, ngx_http_ai_message_fields, param, err)
+            != NGX_OK)
+        {
+            *param = (req->endpoint == NGX_HTTP_AI_EP_GEMINI) ? "contents"
+                                                              : "messages";
+            return NGX_DECLINED;
+        }
+
         if (ngx_http_ai_get_string(msg, "role", 0, &m->role, param, err)
             != NGX_OK)
         {
@@ -606,6 +690,14 @@ ngx_http_ai_parse_gemini(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     }
 
     gc = cJSON_GetObjectItemCaseSensitive(json, "generationConfig");
+
+    if (gc && cJSON_IsObject(gc)
+        && ngx_http_ai_unique(gc, ngx_http_ai_option_fields, param, err)
+           != NGX_OK)
+    {
+        *param = "generationConfig";
+        return NGX_DECLINED;
+    }
 
     if (gc && cJSON_IsObject(gc)
         && ngx_http_ai_get_int(gc, "maxOutputTokens", &req->max_tokens,
@@ -785,9 +877,19 @@ ngx_http_ai_get_int(cJSON *obj, const char *name, ngx_int_t *value,
         return NGX_OK;
     }
 
-    if (!cJSON_IsNumber(item) || item->valuedouble < 0
-        || item->valuedouble != (double) (ngx_int_t) item->valuedouble)
-    {
+    /* the range is checked before the conversion; NaN fails it too */
+
+    if (!cJSON_IsNumber(item) || !(item->valuedouble >= 0)) {
+        return ngx_http_ai_invalid(err, param, name,
+                                   "must be a non-negative integer");
+    }
+
+    if (item->valuedouble > (double) NGX_MAX_INT32_VALUE) {
+        return ngx_http_ai_invalid(err, param, name,
+                                   "must be at most 2147483647");
+    }
+
+    if (item->valuedouble != (double) (ngx_int_t) item->valuedouble) {
         return ngx_http_ai_invalid(err, param, name,
                                    "must be a non-negative integer");
     }
@@ -795,6 +897,74 @@ ngx_http_ai_get_int(cJSON *obj, const char *name, ngx_int_t *value,
     *value = (ngx_int_t) item->valuedouble;
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_unique(cJSON *obj, const char **names, const char **param,
+    ngx_str_t *err)
+{
+    cJSON        *item;
+    ngx_uint_t    seen;
+    const char  **name;
+
+    for (name = names; *name; name++) {
+        seen = 0;
+
+        cJSON_ArrayForEach(item, obj) {
+            if (item->string && ngx_strcmp(item->string, *name) == 0
+                && seen++)
+            {
+                return ngx_http_ai_invalid(err, param, *name,
+                                           "must not appear twice in an "
+                                           "object");
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A NUL byte, or a \u0000 escape (not itself escaped): C strings would
+ * end there, so the gateway's view of a field would differ from what the
+ * provider reads.
+ */
+
+static ngx_uint_t
+ngx_http_ai_has_nul(ngx_str_t *body)
+{
+    u_char  *p, *q, *last;
+
+    last = body->data + body->len;
+
+    if (body->len == 0) {
+        return 0;
+    }
+
+    if (memchr(body->data, '\0', body->len)) {
+        return 1;
+    }
+
+    for (p = body->data;
+         (p = memchr(p, '\\', last - p)) != NULL && last - p >= 6;
+         p = q)
+    {
+        /* a run of backslashes: an odd one escapes what follows */
+
+        for (q = p; q < last && *q == '\\'; q++) { /* void */ }
+
+        if (((q - p) & 1)
+            && last - q >= 5
+            && q[0] == 'u' && q[1] == '0' && q[2] == '0'
+            && q[3] == '0' && q[4] == '0')
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

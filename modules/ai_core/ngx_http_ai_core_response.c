@@ -31,6 +31,8 @@ static ngx_int_t ngx_http_ai_core_plain(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_buf_t *b, ngx_chain_t ***out);
 static ngx_int_t ngx_http_ai_core_plain_done(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_chain_t ***out);
+static void ngx_http_ai_core_usage(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx, ngx_str_t *data);
 static ngx_int_t ngx_http_ai_core_dispatch(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
 static ngx_chain_t *ngx_http_ai_core_truncated(ngx_http_request_t *r,
@@ -96,6 +98,24 @@ ngx_http_ai_core_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->hash
+        && !(r->headers_out.content_encoding->value.len == 8
+             && ngx_strncasecmp(r->headers_out.content_encoding->value.data,
+                                (u_char *) "identity", 8)
+                == 0))
+    {
+        /* an encoded body is neither scanned nor appended to */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai: the response is encoded (\"Content-Encoding: "
+                      "%V\"), its usage is not counted",
+                      ngx_http_ai_safe_str(r->pool,
+                                  &r->headers_out.content_encoding->value));
+
+        return ngx_http_next_header_filter(r);
+    }
+
     ctx->watch = 1;
 
     if (r->headers_out.content_type.len >= sizeof("text/event-stream") - 1
@@ -144,6 +164,20 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (ctx == NULL || !ctx->watch || ctx->resp_last) {
         return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->is_sse && !ctx->resp_done
+        && r->upstream && r->upstream->peer.connection == NULL
+        && !r->keepalive && in->next == NULL && in->buf->flush
+        && !in->buf->last_buf && ngx_buf_size(in->buf) == 0)
+    {
+        /*
+         * the upstream module failed the response after its header was
+         * sent (a stream framed by Content-Length cut short): it flushes
+         * and closes; the stream ends as a cut chunked one does
+         */
+
+        in->buf->last_buf = 1;
     }
 
     out = NULL;
@@ -209,10 +243,17 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 ctx->truncated = 1;
             }
 
-            if (!ctx->is_sse && !ctx->resp_done && !ctx->truncated
-                && ngx_http_ai_core_plain_done(r, ctx, &ll) != NGX_OK)
-            {
-                return NGX_ERROR;
+            if (!ctx->is_sse && !ctx->resp_done && !ctx->truncated) {
+
+                if (ctx->too_large) {
+                    /* complete, though its usage could not be read */
+                    ctx->resp_done = 1;
+
+                } else if (ngx_http_ai_core_plain_done(r, ctx, &ll)
+                           != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
             }
 
             if (ngx_http_ai_core_dispatch(r, ctx, &ev, &ll) != NGX_OK) {
@@ -279,8 +320,7 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
     ev.name = *name;
     ev.data = *payload;
 
-    (void) ngx_http_ai_usage_parse(ctx->upstream_format, payload,
-                                   &ctx->usage);
+    ngx_http_ai_core_usage(d->request, ctx, payload);
 
     if (ngx_http_ai_event_is_final(ctx->upstream_format, name, payload)) {
         ev.done = 1;
@@ -304,7 +344,7 @@ ngx_http_ai_core_plain(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     size_t                        size, need, cap;
     ngx_http_ai_core_loc_conf_t  *alcf;
 
-    if (ctx->truncated) {
+    if (ctx->truncated || ctx->too_large) {
         return NGX_OK;
     }
 
@@ -328,7 +368,7 @@ ngx_http_ai_core_plain(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
                       "ai: response body is larger than "
                       "ai_response_max_size (%uz), usage is not extracted",
                       alcf->max_response_size);
-        ctx->truncated = 1;
+        ctx->too_large = 1;
         ctx->resp_body.len = 0;
         return NGX_OK;
     }
@@ -386,14 +426,35 @@ ngx_http_ai_core_plain_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     ctx->resp_done = 1;
 
     if (ev.data.len) {
-        (void) ngx_http_ai_usage_parse(ctx->upstream_format, &ev.data,
-                                       &ctx->usage);
+        ngx_http_ai_core_usage(r, ctx, &ev.data);
     }
 
     /* the body may live in a buffer that is reused once passed on */
     ngx_str_null(&ctx->resp_body);
 
     return ngx_http_ai_core_dispatch(r, ctx, &ev, out);
+}
+
+
+/* usage, range-checked; a provider that lies is told once a request */
+
+static void
+ngx_http_ai_core_usage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
+    ngx_str_t *data)
+{
+    if (ngx_http_ai_usage_parse(ctx->upstream_format, data, &ctx->usage)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    if (ctx->usage.invalid && !ctx->usage_warned) {
+        ctx->usage_warned = 1;
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ai: the upstream reported token usage out of range "
+                      "or inconsistent, the invalid values are ignored");
+    }
 }
 
 

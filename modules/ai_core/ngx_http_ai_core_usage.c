@@ -12,7 +12,7 @@
 static cJSON *ngx_http_ai_find_object(ngx_str_t *data, const char *key,
     size_t len);
 static void ngx_http_ai_usage_int(cJSON *obj, const char *name,
-    ngx_int_t *value);
+    ngx_int_t *value, ngx_http_ai_usage_t *u);
 
 
 ngx_int_t
@@ -41,16 +41,27 @@ ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
 }
 
 
+/*
+ * A provider's usage is hostile input: a count is taken only when it is
+ * an integer in [0, NGX_HTTP_AI_TOKENS_MAX]; anything else (a string,
+ * a negative, a fraction, 1e300) is ignored and u->invalid set.  The
+ * parts are then made consistent: cached <= prompt, reasoning <=
+ * completion, total = prompt + completion.
+ */
+
 void
 ngx_http_ai_usage_object(ngx_uint_t format, cJSON *usage,
     ngx_http_ai_usage_t *u)
 {
     cJSON      *details;
-    ngx_int_t   input, cache_read, cache_creation, thoughts, candidates;
+    ngx_int_t   input, cache_read, cache_creation, thoughts, candidates,
+                tool_prompt, total;
 
     if (!cJSON_IsObject(usage)) {
         return;
     }
+
+    total = NGX_HTTP_AI_UNSET;
 
     switch (format) {
 
@@ -65,65 +76,93 @@ ngx_http_ai_usage_object(ngx_uint_t format, cJSON *usage,
         cache_read = 0;
         cache_creation = 0;
 
-        ngx_http_ai_usage_int(usage, "input_tokens", &input);
-        ngx_http_ai_usage_int(usage, "cache_read_input_tokens", &cache_read);
+        ngx_http_ai_usage_int(usage, "input_tokens", &input, u);
+        ngx_http_ai_usage_int(usage, "cache_read_input_tokens", &cache_read,
+                              u);
         ngx_http_ai_usage_int(usage, "cache_creation_input_tokens",
-                              &cache_creation);
-        ngx_http_ai_usage_int(usage, "output_tokens", &u->completion_tokens);
+                              &cache_creation, u);
+        ngx_http_ai_usage_int(usage, "output_tokens", &u->completion_tokens,
+                              u);
 
         if (input != NGX_HTTP_AI_UNSET) {
             u->prompt_tokens = input + cache_read + cache_creation;
             u->cached_tokens = cache_read;
         }
 
-        u->total_tokens = u->prompt_tokens + u->completion_tokens;
         break;
 
     case NGX_HTTP_AI_FMT_GEMINI:
 
         candidates = 0;
         thoughts = 0;
+        tool_prompt = 0;
 
-        ngx_http_ai_usage_int(usage, "promptTokenCount", &u->prompt_tokens);
-        ngx_http_ai_usage_int(usage, "candidatesTokenCount", &candidates);
-        ngx_http_ai_usage_int(usage, "thoughtsTokenCount", &thoughts);
+        ngx_http_ai_usage_int(usage, "promptTokenCount", &u->prompt_tokens,
+                              u);
+        ngx_http_ai_usage_int(usage, "toolUsePromptTokenCount", &tool_prompt,
+                              u);
+        ngx_http_ai_usage_int(usage, "candidatesTokenCount", &candidates, u);
+        ngx_http_ai_usage_int(usage, "thoughtsTokenCount", &thoughts, u);
         ngx_http_ai_usage_int(usage, "cachedContentTokenCount",
-                              &u->cached_tokens);
-        ngx_http_ai_usage_int(usage, "totalTokenCount", &u->total_tokens);
+                              &u->cached_tokens, u);
+        ngx_http_ai_usage_int(usage, "totalTokenCount", &total, u);
 
+        u->prompt_tokens += tool_prompt;
         u->completion_tokens = candidates + thoughts;
         u->reasoning_tokens = thoughts;
-
-        if (u->total_tokens == 0) {
-            u->total_tokens = u->prompt_tokens + u->completion_tokens;
-        }
-
         break;
 
     default: /* NGX_HTTP_AI_FMT_OPENAI */
 
-        ngx_http_ai_usage_int(usage, "prompt_tokens", &u->prompt_tokens);
+        ngx_http_ai_usage_int(usage, "prompt_tokens", &u->prompt_tokens, u);
         ngx_http_ai_usage_int(usage, "completion_tokens",
-                              &u->completion_tokens);
-        ngx_http_ai_usage_int(usage, "total_tokens", &u->total_tokens);
+                              &u->completion_tokens, u);
+        ngx_http_ai_usage_int(usage, "total_tokens", &total, u);
 
         details = cJSON_GetObjectItemCaseSensitive(usage,
                                                    "prompt_tokens_details");
         if (cJSON_IsObject(details)) {
             ngx_http_ai_usage_int(details, "cached_tokens",
-                                  &u->cached_tokens);
+                                  &u->cached_tokens, u);
         }
 
         details = cJSON_GetObjectItemCaseSensitive(usage,
                                                "completion_tokens_details");
         if (cJSON_IsObject(details)) {
             ngx_http_ai_usage_int(details, "reasoning_tokens",
-                                  &u->reasoning_tokens);
+                                  &u->reasoning_tokens, u);
         }
+    }
 
-        if (u->total_tokens == 0) {
-            u->total_tokens = u->prompt_tokens + u->completion_tokens;
-        }
+    /* each part is at most NGX_HTTP_AI_TOKENS_MAX: no sum overflows */
+
+    if (u->prompt_tokens > NGX_HTTP_AI_TOKENS_MAX) {
+        u->prompt_tokens = NGX_HTTP_AI_TOKENS_MAX;
+        u->invalid = 1;
+    }
+
+    if (u->completion_tokens > NGX_HTTP_AI_TOKENS_MAX) {
+        u->completion_tokens = NGX_HTTP_AI_TOKENS_MAX;
+        u->invalid = 1;
+    }
+
+    if (u->cached_tokens > u->prompt_tokens) {
+        u->cached_tokens = u->prompt_tokens;
+        u->invalid = 1;
+    }
+
+    if (u->reasoning_tokens > u->completion_tokens) {
+        u->reasoning_tokens = u->completion_tokens;
+        u->invalid = 1;
+    }
+
+    u->total_tokens = u->prompt_tokens + u->completion_tokens;
+
+    if (total != NGX_HTTP_AI_UNSET && total != u->total_tokens
+        && total != 0)
+    {
+        /* a total that is not the sum of its parts is not believed */
+        u->invalid = 1;
     }
 
     u->found = 1;
@@ -210,13 +249,27 @@ ngx_http_ai_find_object(ngx_str_t *data, const char *key, size_t len)
 
 
 static void
-ngx_http_ai_usage_int(cJSON *obj, const char *name, ngx_int_t *value)
+ngx_http_ai_usage_int(cJSON *obj, const char *name, ngx_int_t *value,
+    ngx_http_ai_usage_t *u)
 {
     cJSON  *item;
 
     item = cJSON_GetObjectItemCaseSensitive(obj, name);
 
-    if (cJSON_IsNumber(item) && item->valuedouble >= 0) {
-        *value = (ngx_int_t) item->valuedouble;
+    if (item == NULL || cJSON_IsNull(item)) {
+        return;
     }
+
+    /* the comparisons are false for NaN, so it is refused too */
+
+    if (cJSON_IsNumber(item)
+        && item->valuedouble >= 0
+        && item->valuedouble <= (double) NGX_HTTP_AI_TOKENS_MAX
+        && item->valuedouble == (double) (ngx_int_t) item->valuedouble)
+    {
+        *value = (ngx_int_t) item->valuedouble;
+        return;
+    }
+
+    u->invalid = 1;
 }

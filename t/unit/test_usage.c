@@ -150,6 +150,57 @@ test_garbage(void **state)
 }
 
 
+/* a provider's usage is hostile input: only sane integers are believed */
+
+static void
+test_hostile(void **state)
+{
+    ngx_http_ai_usage_t  u;
+
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI,
+        "{\"usage\":{\"prompt_tokens\":1e300,\"completion_tokens\":-5,"
+        "\"total_tokens\":\"12\",\"prompt_tokens_details\":"
+        "{\"cached_tokens\":1e19}}}", &u), NGX_OK);
+    assert_true(u.found);
+    assert_true(u.invalid);
+    assert_int_equal(u.prompt_tokens, 0);
+    assert_int_equal(u.completion_tokens, 0);
+    assert_int_equal(u.total_tokens, 0);
+    assert_int_equal(u.cached_tokens, 0);
+
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI,
+        "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,"
+        "\"total_tokens\":999,\"prompt_tokens_details\":"
+        "{\"cached_tokens\":9},\"completion_tokens_details\":"
+        "{\"reasoning_tokens\":2.5}}}", &u), NGX_OK);
+    assert_true(u.invalid);
+    assert_int_equal(u.total_tokens, 7);     /* the sum, not the claim */
+    assert_int_equal(u.cached_tokens, 3);    /* at most the prompt */
+    assert_int_equal(u.reasoning_tokens, 0);
+
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_ANTHROPIC,
+        "{\"usage\":{\"input_tokens\":1000000000,"
+        "\"cache_read_input_tokens\":1000000000,"
+        "\"output_tokens\":9223372036854775807}}", &u), NGX_OK);
+    assert_true(u.invalid);
+    assert_int_equal(u.prompt_tokens, NGX_HTTP_AI_TOKENS_MAX);
+    assert_int_equal(u.completion_tokens, 0);
+    assert_int_equal(u.total_tokens, NGX_HTTP_AI_TOKENS_MAX);
+
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_GEMINI,
+        "{\"usageMetadata\":{\"promptTokenCount\":8,"
+        "\"toolUsePromptTokenCount\":2,\"candidatesTokenCount\":5,"
+        "\"totalTokenCount\":15}}", &u), NGX_OK);
+    assert_false(u.invalid);
+    assert_int_equal(u.prompt_tokens, 10);
+    assert_int_equal(u.total_tokens, 15);
+}
+
+
 int
 main(void)
 {
@@ -159,6 +210,7 @@ main(void)
         cmocka_unit_test(test_anthropic_stream_adds_up),
         cmocka_unit_test(test_gemini),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_hostile),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

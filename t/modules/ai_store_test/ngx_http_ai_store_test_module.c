@@ -7,6 +7,10 @@
  * with {"rc":"ok"|"not_found"|"error","value":..,"number":..} through the
  * core's asynchronous store interface (NGX_AGAIN is handled, so any
  * backend can be driven).
+ *
+ * "ai_store_test_late_counter NAME;" (http) registers a core counter in
+ * the postconfiguration, after the core's own configuration is done, and
+ * counts every request in it (PREACCESS phase).
  */
 
 
@@ -20,6 +24,12 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                   late_name;
+    ngx_http_ai_counter_t      *late;
+} ngx_http_ai_store_test_main_conf_t;
+
+
+typedef struct {
     ngx_http_ai_store_op_t      op;
     ngx_str_t                   name;
     ngx_http_request_t         *request;
@@ -30,6 +40,9 @@ static ngx_int_t ngx_http_ai_store_test_handler(ngx_http_request_t *r);
 static void ngx_http_ai_store_test_done(ngx_http_ai_store_op_t *op);
 static ngx_int_t ngx_http_ai_store_test_send(ngx_http_request_t *r,
     ngx_http_ai_store_test_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_store_test_late(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_store_test_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_ai_store_test_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_ai_store_test_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ai_store_test(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -44,15 +57,22 @@ static ngx_command_t  ngx_http_ai_store_test_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ai_store_test_late_counter"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ai_store_test_main_conf_t, late_name),
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_ai_store_test_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_ai_store_test_postconfiguration, /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_ai_store_test_create_main_conf, /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -222,6 +242,63 @@ ngx_http_ai_store_test_send(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_ai_store_test_late(ngx_http_request_t *r)
+{
+    ngx_http_ai_store_test_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_ai_store_test_module);
+
+    if (smcf->late && r == r->main) {
+        ngx_http_ai_counter_incr(smcf->late, 1);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_ai_store_test_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_str_t                            help;
+    ngx_http_handler_pt                 *h;
+    ngx_http_core_main_conf_t           *cmcf;
+    ngx_http_ai_store_test_main_conf_t  *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_ai_store_test_module);
+
+    if (smcf->late_name.len == 0) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&help, "Registered in a postconfiguration.");
+
+    smcf->late = ngx_http_ai_counter_add(cf, &smcf->late_name, &help);
+    if (smcf->late == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ai_store_test_late;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_ai_store_test_create_main_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_store_test_main_conf_t));
 }
 
 
