@@ -343,3 +343,35 @@ main 1 200
 --- error_log
 subrequests to an AI endpoint are not supported: "/mirror/v1/chat/completions"
 [error]
+
+
+
+=== TEST 13: a stream framed by Content-Length and cut gets the error event and a terminated response
+--- http_config
+    log_format ai '$ai_model [$ai_total_tokens] $status';
+--- config
+    location /v1/ {
+        ai_core on;
+        access_log logs/access.log ai;
+        proxy_buffering off;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+    location /buffered/ {
+        ai_core on;
+        access_log logs/access.log ai;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/;
+    }
+--- request eval
+["POST /v1/chat/completions\n" . '{"model":"gpt-4o~cl_stream=1,disconnect_after=2","stream":true,"messages":[{"role":"user","content":"a b c d e"}]}',
+ "POST /buffered/v1/chat/completions\n" . '{"model":"gpt-4o~cl_stream=1,disconnect_after=2","stream":true,"messages":[{"role":"user","content":"a b c d e"}]}']
+--- response_headers eval
+["Transfer-Encoding: chunked\n!Content-Length", "Transfer-Encoding: chunked\n!Content-Length"]
+--- response_body_like eval
+[qr/"content":"mock ".*\n\nevent: error\ndata: \{"error":\{"message":"the upstream stream ended before it was complete","type":"api_error","param":null,"code":"stream_truncated"\}\}\n\n$/s,
+ qr/"content":"mock ".*\n\nevent: error\ndata: \{"error":\{"message":"the upstream stream ended before it was complete","type":"api_error","param":null,"code":"stream_truncated"\}\}\n\n$/s]
+--- access_log
+gpt-4o~cl_stream=1,disconnect_after=2 [-] 200
+--- error_log
+the upstream stream ended before its terminal event
+upstream prematurely closed connection
+[error]
