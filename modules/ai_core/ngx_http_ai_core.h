@@ -166,6 +166,7 @@ struct ngx_http_ai_ctx_s {
     ngx_msec_t                  ttft;         /* first body byte - start */
     ngx_msec_t                  total;        /* last body byte - start */
 
+    ngx_uint_t                  stage;        /* the next stage to run */
     ngx_int_t                   status;       /* the core's own status */
     ngx_uint_t                  error_status; /* for an NGINX error page */
     ngx_str_t                   error_message;
@@ -184,6 +185,9 @@ struct ngx_http_ai_ctx_s {
     unsigned                    truncated:1;  /* the response was cut */
     unsigned                    too_large:1;  /* body over the parse cap */
     unsigned                    usage_warned:1;
+    unsigned                    suspended:1;  /* a stage waits */
+    unsigned                    answered:1;   /* a stage answered */
+    unsigned                    done:1;       /* the completion hook ran */
 };
 
 
@@ -199,6 +203,53 @@ ngx_http_ai_ctx_t *ngx_http_ai_create_ctx(ngx_http_request_t *r);
  * locations it contains): modules call it from their directive handlers.
  */
 void ngx_http_ai_core_enable(ngx_conf_t *cf);
+
+
+/*
+ * Request stages.  After the body was read and parsed, and after ACCESS,
+ * the core runs the modules' stages by their declared order, whatever
+ * the load order.  A stage returns:
+ *   NGX_DECLINED  the next stage runs;
+ *   NGX_AGAIN     suspended: the stage calls ngx_http_ai_resume() later
+ *                 (from a store callback, a timer, a subrequest's end) and
+ *                 is then called again; if the client goes away meanwhile
+ *                 the request ends and its pool cleanups run (a stage
+ *                 cancels its pending work there);
+ *   NGX_DONE      the stage answered and finalizes the request itself;
+ *   other         what a content handler returns after it sent an answer
+ *                 or an error (ngx_http_ai_error()): the core finalizes
+ *                 the request with it.
+ */
+
+#define NGX_HTTP_AI_STAGE_GUARD         100
+#define NGX_HTTP_AI_STAGE_LIMIT         200
+#define NGX_HTTP_AI_STAGE_CACHE         300
+
+typedef ngx_int_t (*ngx_http_ai_stage_pt)(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx);
+
+ngx_int_t ngx_http_ai_add_stage(ngx_conf_t *cf, ngx_uint_t order,
+    ngx_http_ai_stage_pt handler);
+void ngx_http_ai_resume(ngx_http_request_t *r);
+
+
+/*
+ * The completion hook: each "done" handler is called exactly once per AI
+ * request, after it ended however it ended (complete, client abort,
+ * upstream failure, gateway error, answered by a stage), in order, with
+ * the final usage and status in ctx.  ai_log writes its record from the
+ * last one (NGX_HTTP_AI_DONE_LOG).
+ */
+
+#define NGX_HTTP_AI_DONE_SETTLE         100
+#define NGX_HTTP_AI_DONE_STORE          500
+#define NGX_HTTP_AI_DONE_LOG            1000
+
+typedef void (*ngx_http_ai_done_pt)(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx);
+
+ngx_int_t ngx_http_ai_add_done(ngx_conf_t *cf, ngx_uint_t order,
+    ngx_http_ai_done_pt handler);
 
 
 /* registration of response event handlers (postconfiguration only) */

@@ -16,7 +16,6 @@ static ngx_int_t ngx_http_ai_core_process_body(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_core_collect_body(ngx_http_request_t *r,
     ngx_str_t *body);
-static void ngx_http_ai_core_json_cleanup(void *data);
 
 static ngx_int_t ngx_http_ai_core_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_core_postconfiguration(ngx_conf_t *cf);
@@ -128,29 +127,61 @@ ngx_module_t  ngx_http_ai_core_module = {
 };
 
 
+/*
+ * The request's context.  A subrequest has none: it must not act on its
+ * parent's request.  An internal redirect or error_page clears the
+ * modules' contexts; the core's is found again through its pool cleanup
+ * (as the realip module does), so that what was read, decided and
+ * counted survives them.
+ */
+
 ngx_http_ai_ctx_t *
 ngx_http_ai_get_ctx(ngx_http_request_t *r)
 {
-    /* a subrequest has none: it must not act on its parent's request */
+    ngx_http_ai_ctx_t   *ctx;
+    ngx_pool_cleanup_t  *cln;
 
-    return ngx_http_get_module_ctx(r, ngx_http_ai_core_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_core_module);
+
+    if (ctx || !(r->internal || r->filter_finalize)) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_ai_core_ctx_cleanup) {
+            ctx = cln->data;
+
+            if (ctx->request == r) {
+                ngx_http_set_ctx(r, ctx, ngx_http_ai_core_module);
+                return ctx;
+            }
+        }
+    }
+
+    return NULL;
 }
 
 
 ngx_http_ai_ctx_t *
 ngx_http_ai_create_ctx(ngx_http_request_t *r)
 {
-    ngx_http_ai_ctx_t  *ctx;
+    ngx_http_ai_ctx_t   *ctx;
+    ngx_pool_cleanup_t  *cln;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_core_module);
+    ctx = ngx_http_ai_get_ctx(r);
     if (ctx) {
         return ctx;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_ctx_t));
-    if (ctx == NULL) {
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ai_ctx_t));
+    if (cln == NULL) {
         return NULL;
     }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_ai_ctx_t));
+
+    cln->handler = ngx_http_ai_core_ctx_cleanup;
 
     /*
      * set by ngx_pcalloc():
@@ -392,11 +423,10 @@ ngx_http_ai_core_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_ai_core_process_body(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
 {
-    u_char              *p;
-    ngx_int_t            rc;
-    ngx_str_t            err, model, *mp;
-    const char          *param;
-    ngx_pool_cleanup_t  *cln;
+    u_char      *p;
+    ngx_int_t    rc;
+    ngx_str_t    err, model, *mp;
+    const char  *param;
 
     if (ngx_http_ai_core_collect_body(r, &ctx->req.body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -422,14 +452,6 @@ ngx_http_ai_core_process_body(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
         model.len = p - model.data;
         mp = &model;
     }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_ai_core_json_cleanup;
-    cln->data = &ctx->req;
 
     param = NULL;
 
@@ -537,14 +559,23 @@ ngx_http_ai_core_collect_body(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-static void
-ngx_http_ai_core_json_cleanup(void *data)
-{
-    ngx_http_ai_request_t *req = data;
+/*
+ * The request's pool goes: the completion hook if the LOG phase did not
+ * call it, then the parsed body.
+ */
 
-    if (req->json) {
-        cJSON_Delete(req->json);
-        req->json = NULL;
+void
+ngx_http_ai_core_ctx_cleanup(void *data)
+{
+    ngx_http_ai_ctx_t *ctx = data;
+
+    if (!ctx->done && ctx->request == ctx->request->main) {
+        ngx_http_ai_core_done(ctx->request, ctx);
+    }
+
+    if (ctx->req.json) {
+        cJSON_Delete(ctx->req.json);
+        ctx->req.json = NULL;
     }
 }
 
@@ -571,6 +602,10 @@ ngx_http_ai_core_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_ai_core_handler;
 
+    if (ngx_http_ai_core_stages_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_ai_core_filter_init(cf);
 }
 
@@ -596,6 +631,12 @@ ngx_http_ai_core_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&amcf->prices, cf->pool, 4,
                           sizeof(ngx_http_ai_price_t))
+           != NGX_OK
+        || ngx_array_init(&amcf->stages, cf->pool, 4,
+                          sizeof(ngx_http_ai_stage_t))
+           != NGX_OK
+        || ngx_array_init(&amcf->dones, cf->pool, 4,
+                          sizeof(ngx_http_ai_done_t))
            != NGX_OK)
     {
         return NULL;

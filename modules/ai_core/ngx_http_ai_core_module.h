@@ -32,7 +32,21 @@ typedef struct {
 
 
 typedef struct {
+    ngx_uint_t                  order;
+    ngx_http_ai_stage_pt        handler;
+} ngx_http_ai_stage_t;
+
+
+typedef struct {
+    ngx_uint_t                  order;
+    ngx_http_ai_done_pt         handler;
+} ngx_http_ai_done_t;
+
+
+typedef struct {
     ngx_array_t                 handlers;     /* event handlers */
+    ngx_array_t                 stages;       /* ngx_http_ai_stage_t */
+    ngx_array_t                 dones;        /* ngx_http_ai_done_t */
     ngx_array_t                 prices;       /* ngx_http_ai_price_t */
     ngx_http_ai_counter_t      *counters;
     ngx_http_ai_counter_t     **last_counter;
@@ -60,6 +74,9 @@ ngx_int_t ngx_http_ai_consumers_init(ngx_conf_t *cf,
     ngx_http_ai_core_main_conf_t *amcf);
 
 ngx_int_t ngx_http_ai_core_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_core_stages_init(ngx_conf_t *cf);
+void ngx_http_ai_core_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx);
+void ngx_http_ai_core_ctx_cleanup(void *data);
 ngx_int_t ngx_http_ai_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_core_add_variables(ngx_conf_t *cf);
 

@@ -1,0 +1,181 @@
+# The core's request stages and completion hook, driven by the test-only
+# ngx_http_ai_seams_test_module: declared order, suspension and
+# resumption, answers and rejections, ACCESS before any stage, a client
+# gone while suspended, and one completion per request however it ended.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: stages run in their declared order (GUARD before CACHE), not in registration order
+--- config
+    location /v1/ {
+        ai_core on;
+        ai_test_stage guard decline;
+        ai_test_stage cache decline;
+        add_header X-Trace $ai_test_trace;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}
+--- response_headers
+X-Trace: guard:declined cache:declined
+--- response_body_like
+mock reply: hi
+--- error_log
+ai_test done: status=200 answered=0 complete=1 trace=guard:declined cache:declined
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: a suspended stage resumes on a posted event and is called again
+--- config
+    location /v1/ {
+        ai_core on;
+        ai_test_stage guard suspend=100;
+        ai_test_stage cache decline;
+        add_header X-Trace $ai_test_trace;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"wait"}]}
+--- response_headers
+X-Trace: guard:suspended guard:resumed cache:declined
+--- response_body_like
+mock reply: wait
+--- no_error_log
+[error]
+a suspended stage was cancelled
+
+
+
+=== TEST 3: a stage rejects in the door's error shape; later stages do not run
+--- config
+    location /v1/ {
+        ai_core on;
+        ai_test_stage guard reject=429;
+        ai_test_stage cache answer=never;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["POST /v1/chat/completions\n" . '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}',
+ "POST /v1/messages\n" . '{"model":"claude","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}']
+--- error_code eval
+[429, 429]
+--- response_body eval
+[qq!{"error":{"message":"rejected by the test guard stage","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}\n!,
+ qq!{"type":"error","error":{"message":"rejected by the test guard stage","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}\n!]
+--- error_log
+ai_test done: status=429 answered=1 complete=0 trace=guard:rejected
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: a stage answers without any upstream
+--- config
+    location /v1/ {
+        ai_core on;
+        ai_test_stage cache answer=from-the-stage;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+curl -s -o /dev/null -X POST http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/reset
+curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+curl -s http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/count; echo
+--- response_body
+from-the-stage
+{"requests":0}
+--- error_log
+ai_test done: status=200 answered=1 complete=1 trace=guard:declined cache:answered
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: ACCESS runs before the stages: a denied request never reaches them
+--- config
+    location /v1/ {
+        ai_core on;
+        deny all;
+        ai_test_stage cache answer=leaked;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}
+--- error_code: 403
+--- response_body
+{"error":{"message":"forbidden","type":"permission_error","param":null,"code":null}}
+--- error_log
+ai_test done: status=403 answered=0 complete=0 trace=
+access forbidden by rule
+[error]
+
+
+
+=== TEST 6: the client goes away while a stage is suspended: the stage is cancelled, the request completes once
+--- config
+    location /v1/ {
+        ai_core on;
+        ai_test_stage guard suspend=3000;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}
+--- timeout: 0.5
+--- abort
+--- wait: 0.5
+--- error_log
+a suspended stage was cancelled
+ai_test done: status=499 answered=0 complete=0 trace=guard:suspended
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: the completion hook runs exactly once however the request ended; the context survives error_page
+--- config
+    location /v1/ {
+        ai_core on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+    location /down/ {
+        ai_core on;
+        proxy_pass http://127.0.0.1:1;
+    }
+    location /redirected/ {
+        ai_core on;
+        error_page 502 = @fallback;
+        proxy_pass http://127.0.0.1:1;
+    }
+    location @fallback {
+        return 200 "fallback for $ai_model\n";
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+body='{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+curl -s -o /dev/null -w '%{http_code}\n' $u/v1/chat/completions -d "$body"
+curl -s -o /dev/null -w '%{http_code}\n' $u/down/v1/chat/completions -d "$body"
+curl -s -o /dev/null -w '%{http_code}\n' $u/v1/chat/completions -d 'not json'
+curl -s $u/redirected/v1/chat/completions -d "$body"
+sleep 0.2
+grep -c 'ai_test done:' $TEST_NGINX_SERVROOT/logs/error.log
+--- response_body
+200
+502
+400
+fallback for gpt-4o
+4
+--- error_log
+ai_test done: status=200 answered=0 complete=1
+ai_test done: status=502 answered=0 complete=0
+ai_test done: status=400 answered=0 complete=0
+connect() failed
+[error]
