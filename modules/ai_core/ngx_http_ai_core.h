@@ -27,6 +27,15 @@
 #include "ngx_http_ai_sse.h"
 
 
+/*
+ * The version of this interface.  A module built against another one
+ * refuses to start (ngx_http_ai_core_require()), naming both.
+ */
+#define NGX_HTTP_AI_CORE_API            2
+
+extern const ngx_uint_t  ngx_http_ai_core_api_version;
+
+
 /* endpoint kinds, from the request URI */
 #define NGX_HTTP_AI_EP_UNKNOWN          0
 #define NGX_HTTP_AI_EP_CHAT             1   /* OpenAI chat/completions */
@@ -425,6 +434,75 @@ ngx_http_ai_counter_t *ngx_http_ai_counters(ngx_http_request_t *r);
 
 
 extern ngx_module_t  ngx_http_ai_core_module;
+
+
+/*
+ * In the other modules the core's symbols are weak references: a module
+ * loaded without the core, or before it, still loads, and its
+ * preconfiguration says what is wrong instead of dlopen() failing on a
+ * symbol.  Every function above is listed here.
+ */
+
+#ifndef NGX_HTTP_AI_CORE_INTERNAL
+#pragma weak ngx_http_ai_core_module
+#pragma weak ngx_http_ai_core_api_version
+#pragma weak ngx_http_ai_add_done
+#pragma weak ngx_http_ai_add_event_handler
+#pragma weak ngx_http_ai_add_stage
+#pragma weak ngx_http_ai_core_enable
+#pragma weak ngx_http_ai_cost
+#pragma weak ngx_http_ai_counter_add
+#pragma weak ngx_http_ai_counters
+#pragma weak ngx_http_ai_create_ctx
+#pragma weak ngx_http_ai_endpoint
+#pragma weak ngx_http_ai_error
+#pragma weak ngx_http_ai_error_body
+#pragma weak ngx_http_ai_escape_json
+#pragma weak ngx_http_ai_event_is_final
+#pragma weak ngx_http_ai_event_json
+#pragma weak ngx_http_ai_format_name
+#pragma weak ngx_http_ai_get_ctx
+#pragma weak ngx_http_ai_parse_request
+#pragma weak ngx_http_ai_resume
+#pragma weak ngx_http_ai_safe_str
+#pragma weak ngx_http_ai_store_add
+#pragma weak ngx_http_ai_store_del
+#pragma weak ngx_http_ai_store_get
+#pragma weak ngx_http_ai_store_incr
+#pragma weak ngx_http_ai_store_set
+#pragma weak ngx_http_ai_usage_object
+#pragma weak ngx_http_ai_usage_parse
+#endif
+
+
+/* call from a module's preconfiguration, before any other core call */
+
+static ngx_inline ngx_int_t
+ngx_http_ai_core_require(ngx_conf_t *cf, const char *module)
+{
+    const ngx_uint_t  *version;
+
+    version = &ngx_http_ai_core_api_version;
+
+    if (version == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s needs ngx_http_ai_core_module: load "
+                           "ngx_http_ai_core_module.so before it "
+                           "(\"load_module\" lines in order)", module);
+        return NGX_ERROR;
+    }
+
+    if (*version != NGX_HTTP_AI_CORE_API) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s was built for version %ui of the AI core "
+                           "interface, the loaded ngx_http_ai_core_module "
+                           "has version %ui: build them together", module,
+                           (ngx_uint_t) NGX_HTTP_AI_CORE_API, *version);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
 
 
 #endif /* _NGX_HTTP_AI_CORE_H_INCLUDED_ */

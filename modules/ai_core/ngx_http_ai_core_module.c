@@ -111,6 +111,9 @@ static ngx_http_module_t  ngx_http_ai_core_module_ctx = {
 };
 
 
+const ngx_uint_t  ngx_http_ai_core_api_version = NGX_HTTP_AI_CORE_API;
+
+
 ngx_module_t  ngx_http_ai_core_module = {
     NGX_MODULE_V1,
     &ngx_http_ai_core_module_ctx,          /* module context */

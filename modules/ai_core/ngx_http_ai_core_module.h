@@ -11,6 +11,8 @@
 #define _NGX_HTTP_AI_CORE_MODULE_H_INCLUDED_
 
 
+#define NGX_HTTP_AI_CORE_INTERNAL  1
+
 #include "ngx_http_ai_core.h"
 
 

@@ -6,6 +6,8 @@
  */
 
 
+#define NGX_HTTP_AI_CORE_INTERNAL  1
+
 #include "ngx_http_ai_core.h"
 
 

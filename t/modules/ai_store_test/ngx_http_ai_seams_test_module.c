@@ -333,6 +333,12 @@ ngx_http_ai_seams_test_preconfiguration(ngx_conf_t *cf)
 {
     ngx_http_variable_t  *var;
 
+    if (ngx_http_ai_core_require(cf, "ngx_http_ai_seams_test_module")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     var = ngx_http_add_variable(cf, &ngx_http_ai_seams_test_trace_name,
                                 NGX_HTTP_VAR_NOCACHEABLE);
     if (var == NULL) {

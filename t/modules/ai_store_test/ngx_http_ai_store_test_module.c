@@ -40,6 +40,7 @@ static ngx_int_t ngx_http_ai_store_test_handler(ngx_http_request_t *r);
 static void ngx_http_ai_store_test_done(ngx_http_ai_store_op_t *op);
 static ngx_int_t ngx_http_ai_store_test_send(ngx_http_request_t *r,
     ngx_http_ai_store_test_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_store_test_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_store_test_late(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_store_test_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_ai_store_test_create_main_conf(ngx_conf_t *cf);
@@ -69,7 +70,7 @@ static ngx_command_t  ngx_http_ai_store_test_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_ai_store_test_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_ai_store_test_preconfiguration, /* preconfiguration */
     ngx_http_ai_store_test_postconfiguration, /* postconfiguration */
 
     ngx_http_ai_store_test_create_main_conf, /* create main configuration */
@@ -242,6 +243,13 @@ ngx_http_ai_store_test_send(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_ai_store_test_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ai_core_require(cf, "ngx_http_ai_store_test_module");
 }
 
 
