@@ -9,13 +9,14 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: stages run in their declared order (GUARD before CACHE), not in registration order
+=== TEST 1: stages run in their declared order (GUARD before CACHE), not in registration order; outcomes as variables
 --- config
     location /v1/ {
         ai_core on;
         ai_test_stage guard decline;
         ai_test_stage cache decline;
         add_header X-Trace $ai_test_trace;
+        add_header X-Outcomes "$ai_outcome_guard,$ai_outcome_cache,$ai_outcome_none";
         proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
     }
 --- request
@@ -23,6 +24,7 @@ POST /v1/chat/completions
 {"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}
 --- response_headers
 X-Trace: guard:declined cache:declined
+X-Outcomes: declined,declined,
 --- response_body_like
 mock reply: hi
 --- error_log

@@ -175,6 +175,7 @@ struct ngx_http_ai_ctx_s {
     ngx_msec_t                  ttft;         /* first body byte - start */
     ngx_msec_t                  total;        /* last body byte - start */
 
+    ngx_array_t                 outcomes;     /* ngx_http_ai_outcome_t */
     ngx_uint_t                  stage;        /* the next stage to run */
     ngx_int_t                   status;       /* the core's own status */
     ngx_uint_t                  error_status; /* for an NGINX error page */
@@ -259,6 +260,26 @@ typedef void (*ngx_http_ai_done_pt)(ngx_http_request_t *r,
 
 ngx_int_t ngx_http_ai_add_done(ngx_conf_t *cf, ngx_uint_t order,
     ngx_http_ai_done_pt handler);
+
+
+/*
+ * Outcomes: a module publishes what it decided for a request as a (name,
+ * value) pair, e.g. ("cache", "HIT") or ("guard", "blocked"); the core
+ * shows it as $ai_outcome_NAME, and ai_log writes every outcome in the
+ * record and counts it in the metrics, knowing no module.  Setting a name
+ * again replaces its value; both strings must live as long as r.
+ */
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   value;
+} ngx_http_ai_outcome_t;
+
+ngx_int_t ngx_http_ai_set_outcome(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value);
+
+/* the outcomes of r (ngx_http_ai_outcome_t), NULL if none */
+ngx_array_t *ngx_http_ai_outcomes(ngx_http_request_t *r);
 
 
 /* registration of response event handlers (postconfiguration only) */
@@ -462,9 +483,11 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_event_json
 #pragma weak ngx_http_ai_format_name
 #pragma weak ngx_http_ai_get_ctx
+#pragma weak ngx_http_ai_outcomes
 #pragma weak ngx_http_ai_parse_request
 #pragma weak ngx_http_ai_resume
 #pragma weak ngx_http_ai_safe_str
+#pragma weak ngx_http_ai_set_outcome
 #pragma weak ngx_http_ai_store_add
 #pragma weak ngx_http_ai_store_del
 #pragma weak ngx_http_ai_store_get

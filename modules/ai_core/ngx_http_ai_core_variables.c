@@ -26,6 +26,8 @@ static ngx_int_t ngx_http_ai_variable_cost(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_variable_endpoint(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_variable_outcome(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_str_t  ngx_http_ai_endpoint_names[] = {
@@ -108,6 +110,10 @@ static ngx_http_variable_t  ngx_http_ai_core_vars[] = {
 
     { ngx_string("ai_response_time"), NULL, ngx_http_ai_variable_msec,
       offsetof(ngx_http_ai_ctx_t, total), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    /* $ai_outcome_NAME: what the module that owns NAME published */
+    { ngx_string("ai_outcome_"), NULL, ngx_http_ai_variable_outcome, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
 
       ngx_http_null_variable
 };
@@ -349,6 +355,106 @@ ngx_http_ai_variable_cost(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Outcomes: what a module decided for the request, as (name, value),
+ * published through one call and read generically by the variables, the
+ * record and the metrics.  A name is set once; setting it again replaces
+ * its value.  Both strings must live as long as the request.
+ */
+
+ngx_int_t
+ngx_http_ai_set_outcome(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    ngx_uint_t              i;
+    ngx_http_ai_ctx_t      *ctx;
+    ngx_http_ai_outcome_t  *o;
+
+    ctx = ngx_http_ai_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->outcomes.elts == NULL
+        && ngx_array_init(&ctx->outcomes, r->pool, 4,
+                          sizeof(ngx_http_ai_outcome_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    o = ctx->outcomes.elts;
+
+    for (i = 0; i < ctx->outcomes.nelts; i++) {
+        if (o[i].name.len == name->len
+            && ngx_strncmp(o[i].name.data, name->data, name->len) == 0)
+        {
+            o[i].value = *value;
+            return NGX_OK;
+        }
+    }
+
+    o = ngx_array_push(&ctx->outcomes);
+    if (o == NULL) {
+        return NGX_ERROR;
+    }
+
+    o->name = *name;
+    o->value = *value;
+
+    return NGX_OK;
+}
+
+
+ngx_array_t *
+ngx_http_ai_outcomes(ngx_http_request_t *r)
+{
+    ngx_http_ai_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL || ctx->outcomes.nelts == 0) {
+        return NULL;
+    }
+
+    return &ctx->outcomes;
+}
+
+
+static ngx_int_t
+ngx_http_ai_variable_outcome(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t *var = (ngx_str_t *) data;
+
+    ngx_str_t               name;
+    ngx_uint_t              i;
+    ngx_array_t            *a;
+    ngx_http_ai_outcome_t  *o;
+
+    name.data = var->data + sizeof("ai_outcome_") - 1;
+    name.len = var->len - (sizeof("ai_outcome_") - 1);
+
+    a = ngx_http_ai_outcomes(r);
+
+    if (a) {
+        o = a->elts;
+
+        for (i = 0; i < a->nelts; i++) {
+            if (o[i].name.len == name.len
+                && ngx_strncasecmp(o[i].name.data, name.data, name.len) == 0)
+            {
+                return ngx_http_ai_variable_value(v, &o[i].value);
+            }
+        }
+    }
+
+    v->not_found = 1;
 
     return NGX_OK;
 }

@@ -13,7 +13,8 @@
  *
  * suspend=MS waits on a timer, then resumes through ngx_http_ai_resume();
  * a pool cleanup cancels the timer if the request goes first.  Each stage
- * appends its name and what it did to $ai_test_trace.
+ * appends its name and what it did to $ai_test_trace, and publishes what
+ * it did last as its outcome ($ai_outcome_guard, $ai_outcome_cache).
  *
  * A completion ("done") handler logs, at notice:
  *   ai_test done: status=S answered=A complete=C trace=T
@@ -59,6 +60,8 @@ static ngx_int_t ngx_http_ai_seams_test_guard(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_seams_test_cache(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai);
 static ngx_int_t ngx_http_ai_seams_test_stage(ngx_http_request_t *r,
+    ngx_uint_t stage, const char *name);
+static ngx_int_t ngx_http_ai_seams_test_act(ngx_http_request_t *r,
     ngx_uint_t stage, const char *name);
 static ngx_http_ai_seams_test_ctx_t *ngx_http_ai_seams_test_get_ctx(
     ngx_http_request_t *r);
@@ -137,8 +140,42 @@ ngx_http_ai_seams_test_cache(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 }
 
 
+static ngx_str_t  ngx_http_ai_seams_test_stage_names[] = {
+    ngx_string("guard"),
+    ngx_string("cache")
+};
+
+
+static ngx_str_t  ngx_http_ai_seams_test_actions[] = {
+    ngx_string("declined"),
+    ngx_string("suspended"),
+    ngx_string("rejected"),
+    ngx_string("answered")
+};
+
+
 static ngx_int_t
 ngx_http_ai_seams_test_stage(ngx_http_request_t *r, ngx_uint_t stage,
+    const char *name)
+{
+    ngx_http_ai_seams_test_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_seams_test_module);
+
+    if (ngx_http_ai_set_outcome(r, &ngx_http_ai_seams_test_stage_names[stage],
+                            &ngx_http_ai_seams_test_actions[
+                                                tlcf->stages[stage].action])
+        == NGX_ERROR)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_ai_seams_test_act(r, stage, name);
+}
+
+
+static ngx_int_t
+ngx_http_ai_seams_test_act(ngx_http_request_t *r, ngx_uint_t stage,
     const char *name)
 {
     ngx_buf_t                          *b;
