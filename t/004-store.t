@@ -140,3 +140,96 @@ unknown ai_store "nosuch"
 --- must_die
 --- error_log
 ai_store "s1": invalid size "lots"
+
+
+
+=== TEST 9: add is set-if-absent; reserve applies a delta only within the limit and tells the time left
+--- http_config
+    ai_store s1 size=64k;
+--- config
+    location /s { ai_store_test s1; }
+--- request eval
+["GET /s?op=add&key=lock&value=a&ttl=5000", "GET /s?op=add&key=lock&value=b", "GET /s?op=get&key=lock",
+ "GET /s?op=reserve&key=r&delta=60&limit=100&ttl=60000", "GET /s?op=reserve&key=r&delta=50&limit=100",
+ "GET /s?op=reserve&key=r&delta=40&limit=100&showttl=1", "GET /s?op=incr&key=r&delta=-30",
+ "GET /s?op=reserve&key=r&delta=30&limit=100"]
+--- response_body_like eval
+['^\{"rc":"ok"\}$', '^\{"rc":"not_found"\}$', '^\{"rc":"ok","value":"a"\}$',
+ '^\{"rc":"ok","number":60\}$', '^\{"rc":"not_found","number":60\}$',
+ '^\{"rc":"ok","number":100,"ttl":(5\d{4}|60000)\}$', '^\{"rc":"ok","number":70\}$',
+ '^\{"rc":"ok","number":100\}$']
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: counters saturate instead of wrapping
+--- http_config
+    ai_store s1 size=64k;
+--- config
+    location /s { ai_store_test s1; }
+--- request eval
+["GET /s?op=incr&key=n&delta=9223372036854775807", "GET /s?op=incr&key=n&delta=5",
+ "GET /s?op=incr&key=m&delta=-9223372036854775807", "GET /s?op=incr&key=m&delta=-9"]
+--- response_body eval
+["{\"rc\":\"ok\",\"number\":9223372036854775807}\n", "{\"rc\":\"ok\",\"number\":9223372036854775807}\n",
+ "{\"rc\":\"ok\",\"number\":-9223372036854775807}\n", "{\"rc\":\"ok\",\"number\":-9223372036854775807}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: a pinned entry outlives its replacement, deletion and eviction until unpinned
+--- http_config
+    ai_store s1 size=32k;
+--- config
+    location /s { ai_store_test s1; }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/s
+v=$(head -c 1000 /dev/zero | tr '\0' p)
+curl -s -o /dev/null "$u?op=set&key=k&value=$v"
+curl -s "$u?op=get&key=k&pin=600" > $TEST_NGINX_SERVROOT/pinned.txt &
+sleep 0.2
+curl -s -o /dev/null "$u?op=set&key=k&value=replaced"
+curl -s -o /dev/null "$u?op=del&key=k"
+w=$(head -c 1000 /dev/zero | tr '\0' x)
+for i in $(seq 1 60); do curl -s -o /dev/null "$u?op=set&key=f$i&value=$w"; done
+wait
+cut -c1-40 $TEST_NGINX_SERVROOT/pinned.txt
+grep -o '"pinned":true' $TEST_NGINX_SERVROOT/pinned.txt
+grep -c x $TEST_NGINX_SERVROOT/pinned.txt
+curl -s "$u?op=get&key=k"
+--- response_body
+{"rc":"ok","value":"pppppppppppppppppppp
+"pinned":true
+0
+{"rc":"not_found"}
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: the asynchronous path (async test mode): answers through a posted event; a detached op settles after the answer
+--- http_config
+    ai_store s1 size=64k async;
+--- config
+    location /s { ai_store_test s1; }
+--- request eval
+["GET /s?op=set&key=a&value=x", "GET /s?op=get&key=a", "GET /s?op=reserve&key=r&delta=5&limit=10&detached=-5",
+ "GET /s?op=get&key=r", "GET /s?op=reserve&key=r&delta=11&limit=10"]
+--- response_body eval
+["{\"rc\":\"ok\"}\n", "{\"rc\":\"ok\",\"value\":\"x\"}\n", "{\"rc\":\"ok\",\"number\":5}\n",
+ "{\"rc\":\"ok\",\"value\":\"0\"}\n", "{\"rc\":\"not_found\",\"number\":0}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: an unknown backend is an nginx -t error naming it
+--- http_config
+    ai_store s1 backend=nosuch size=64k;
+--- config
+    location /s { ai_store_test s1; }
+--- must_die
+--- error_log
+ai_store "s1": unknown backend "nosuch" (is its module loaded?)

@@ -364,15 +364,36 @@ ngx_str_t *ngx_http_ai_format_name(ngx_uint_t format);
 
 
 /* ---------------------------------------------------------------------
- * The store: a small asynchronous key/value interface.  Backends: shared
- * memory (built in); others (Redis) plug in behind the same calls.
+ * Stores: named key/value stores behind one asynchronous interface.
+ * Backends register by name ("shm" is built in; a module adds "redis"):
  *
- * Each call returns NGX_OK when the operation completed at once (the
- * shared-memory backend always does; op->handler is NOT called then),
- * NGX_AGAIN when op->handler will be called later from the event loop,
- * or NGX_ERROR.  After completion op->rc is NGX_OK, NGX_DECLINED (not
- * found) or NGX_ERROR.
+ *     ai_store NAME [backend=shm] [size=10m] [async];       (http)
+ *
+ * An operation is made bound to a request, or detached (r NULL: it lives
+ * in a pool of its own, freed once it completed: a settle made after the
+ * response).  A bound operation still pending when its request goes is
+ * cancelled: its handler is never called.
+ *
+ * ngx_http_ai_store_run() returns
+ *   NGX_OK     completed at once: op->rc holds the result and the handler
+ *              is not called (a detached op's handler always is);
+ *   NGX_AGAIN  the handler will be called from the event loop;
+ *   NGX_ERROR  the operation could not be started.
+ * op->rc is then NGX_OK, NGX_DECLINED (GET, DEL: not found; ADD: present;
+ * RESERVE: over the limit, nothing changed) or NGX_ERROR.
+ *
+ * Counters are binary 64-bit integers; INCR of a value that is not a
+ * counter is an error.  A GET with op->pin set keeps the entry from
+ * eviction (op->value then points into the store, no copy) until
+ * ngx_http_ai_store_unpin(), or the end of the request.
  */
+
+#define NGX_HTTP_AI_STORE_GET           0   /* value or number, ttl left */
+#define NGX_HTTP_AI_STORE_SET           1   /* value, ttl */
+#define NGX_HTTP_AI_STORE_ADD           2   /* set if absent (a lock) */
+#define NGX_HTTP_AI_STORE_DEL           3
+#define NGX_HTTP_AI_STORE_INCR          4   /* number += delta */
+#define NGX_HTTP_AI_STORE_RESERVE       5   /* the same, within limit */
 
 typedef struct ngx_http_ai_store_s     ngx_http_ai_store_t;
 typedef struct ngx_http_ai_store_op_s  ngx_http_ai_store_op_t;
@@ -380,29 +401,48 @@ typedef struct ngx_http_ai_store_op_s  ngx_http_ai_store_op_t;
 typedef void (*ngx_http_ai_store_handler_pt)(ngx_http_ai_store_op_t *op);
 
 struct ngx_http_ai_store_op_s {
+    ngx_uint_t                      type;     /* NGX_HTTP_AI_STORE_* */
     ngx_str_t                       key;
-    ngx_str_t                       value;    /* set: input; get: output */
-    int64_t                         delta;    /* incr: input */
-    int64_t                         number;   /* incr: the new value */
-    ngx_msec_t                      ttl;      /* 0: no expiry */
+    ngx_str_t                       value;    /* SET, ADD: in; GET: out */
+    int64_t                         delta;    /* INCR, RESERVE */
+    int64_t                         limit;    /* RESERVE: the ceiling */
+    int64_t                         number;   /* the counter's value, out */
+    ngx_msec_t                      ttl;      /* in: expiry of an entry
+                                                 written (0: none); out
+                                                 (GET, INCR, RESERVE):
+                                                 time left, 0: none */
     ngx_int_t                       rc;
 
-    ngx_pool_t                     *pool;     /* where get copies value */
+    ngx_pool_t                     *pool;     /* results are copied here */
     ngx_log_t                      *log;
     ngx_http_ai_store_handler_pt    handler;
     void                           *data;
+
+    /* the core's and the backend's */
+    ngx_http_ai_store_t            *store;
+    ngx_http_request_t             *request;  /* NULL: detached */
+    ngx_event_t                     event;    /* a posted completion */
+    void                           *backend_data;
+
+    unsigned                        pin:1;     /* GET: keep it, no copy */
+    unsigned                        pinned:1;
+    unsigned                        counter:1; /* GET: it is a counter */
+    unsigned                        pending:1;
 };
 
 typedef struct {
     ngx_str_t                       name;
-    ngx_int_t                     (*get)(ngx_http_ai_store_t *store,
+    /* parses the parameters of "ai_store", sets store->data */
+    char                         *(*conf)(ngx_conf_t *cf,
+                                          ngx_http_ai_store_t *store,
+                                          ngx_str_t *params,
+                                          ngx_uint_t n);
+    ngx_int_t                     (*run)(ngx_http_ai_store_t *store,
                                          ngx_http_ai_store_op_t *op);
-    ngx_int_t                     (*set)(ngx_http_ai_store_t *store,
-                                         ngx_http_ai_store_op_t *op);
-    ngx_int_t                     (*incr)(ngx_http_ai_store_t *store,
-                                          ngx_http_ai_store_op_t *op);
-    ngx_int_t                     (*del)(ngx_http_ai_store_t *store,
-                                         ngx_http_ai_store_op_t *op);
+    void                          (*cancel)(ngx_http_ai_store_t *store,
+                                            ngx_http_ai_store_op_t *op);
+    void                          (*unpin)(ngx_http_ai_store_t *store,
+                                           ngx_http_ai_store_op_t *op);
 } ngx_http_ai_store_backend_t;
 
 struct ngx_http_ai_store_s {
@@ -417,14 +457,20 @@ struct ngx_http_ai_store_s {
 /* a store by name, defined by "ai_store" before or after this call */
 ngx_http_ai_store_t *ngx_http_ai_store_add(ngx_conf_t *cf, ngx_str_t *name);
 
-ngx_int_t ngx_http_ai_store_get(ngx_http_ai_store_t *store,
-    ngx_http_ai_store_op_t *op);
-ngx_int_t ngx_http_ai_store_set(ngx_http_ai_store_t *store,
-    ngx_http_ai_store_op_t *op);
-ngx_int_t ngx_http_ai_store_incr(ngx_http_ai_store_t *store,
-    ngx_http_ai_store_op_t *op);
-ngx_int_t ngx_http_ai_store_del(ngx_http_ai_store_t *store,
-    ngx_http_ai_store_op_t *op);
+/* a backend, from a module's preconfiguration */
+ngx_int_t ngx_http_ai_store_backend_add(ngx_conf_t *cf,
+    ngx_http_ai_store_backend_t *backend);
+
+/* an operation bound to r, or detached (r NULL); zeroed but for log */
+ngx_http_ai_store_op_t *ngx_http_ai_store_op(ngx_http_ai_store_t *store,
+    ngx_http_request_t *r, ngx_log_t *log);
+
+ngx_int_t ngx_http_ai_store_run(ngx_http_ai_store_op_t *op);
+void ngx_http_ai_store_cancel(ngx_http_ai_store_op_t *op);
+void ngx_http_ai_store_unpin(ngx_http_ai_store_op_t *op);
+
+/* for backends: an asynchronous operation completed */
+void ngx_http_ai_store_complete(ngx_http_ai_store_op_t *op);
 
 
 /* ---------------------------------------------------------------------
@@ -489,10 +535,12 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_safe_str
 #pragma weak ngx_http_ai_set_outcome
 #pragma weak ngx_http_ai_store_add
-#pragma weak ngx_http_ai_store_del
-#pragma weak ngx_http_ai_store_get
-#pragma weak ngx_http_ai_store_incr
-#pragma weak ngx_http_ai_store_set
+#pragma weak ngx_http_ai_store_backend_add
+#pragma weak ngx_http_ai_store_cancel
+#pragma weak ngx_http_ai_store_complete
+#pragma weak ngx_http_ai_store_op
+#pragma weak ngx_http_ai_store_run
+#pragma weak ngx_http_ai_store_unpin
 #pragma weak ngx_http_ai_usage_object
 #pragma weak ngx_http_ai_usage_parse
 #endif

@@ -586,6 +586,10 @@ ngx_http_ai_core_ctx_cleanup(void *data)
 static ngx_int_t
 ngx_http_ai_core_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_ai_stores_preconfiguration(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_ai_core_add_variables(cf);
 }
 
@@ -631,6 +635,9 @@ ngx_http_ai_core_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&amcf->stores, cf->pool, 4,
                           sizeof(ngx_http_ai_store_t *))
+           != NGX_OK
+        || ngx_array_init(&amcf->backends, cf->pool, 4,
+                          sizeof(ngx_http_ai_store_backend_t *))
            != NGX_OK
         || ngx_array_init(&amcf->prices, cf->pool, 4,
                           sizeof(ngx_http_ai_price_t))

@@ -56,6 +56,7 @@ typedef struct {
     ngx_shm_zone_t             *counters_zone;
     ngx_array_t                 consumers;    /* ngx_http_ai_consumer_t */
     ngx_array_t                 stores;       /* ngx_http_ai_store_t * */
+    ngx_array_t                 backends;     /* store backends, by ptr */
 } ngx_http_ai_core_main_conf_t;
 
 
@@ -86,6 +87,7 @@ ngx_int_t ngx_http_ai_core_add_variables(ngx_conf_t *cf);
 char *ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 char *ngx_http_ai_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_ai_stores_preconfiguration(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_stores_check(ngx_conf_t *cf,
     ngx_http_ai_core_main_conf_t *amcf);
 

@@ -2,26 +2,38 @@
 /*
  * Copyright (C) AI Gateway authors
  *
- * The store: get / set / incr / del with TTL behind one asynchronous
- * interface (see ngx_http_ai_core.h).  The built-in backend is a shared
- * memory zone: an rbtree keyed by a hash of the key with an LRU queue,
- * as in ngx_http_limit_req_module; expired entries go lazily and the
- * least recently used make room when the zone is full.  The zone is
- * reused on reload when its size is unchanged.
+ * Stores: the registry of backends, the operations' life (bound to a
+ * request or detached, cancelled, pinned), and the built-in backend, a
+ * shared memory zone: an rbtree keyed by a hash of the key with an LRU
+ * queue, as in ngx_http_limit_req_module.  Expired entries go lazily and
+ * the least recently used make room when the zone is full; a pinned entry
+ * (a GET with op->pin) is never evicted nor freed while in use: replaced
+ * or deleted meanwhile, it is only unlinked, and freed at its last unpin.
+ * The zone is reused on reload when its size is unchanged.
  *
- *     ai_store NAME [size=SIZE];
+ *     ai_store NAME [backend=shm] [size=SIZE] [async];
+ *
+ * "async" (for tests) completes every operation through a posted event,
+ * as a remote backend would, so that the NGX_AGAIN path is exercised.
  */
 
 
 #include "ngx_http_ai_core_module.h"
 
 
+#define NGX_HTTP_AI_STORE_COUNTER   0x01
+#define NGX_HTTP_AI_STORE_STALE     0x02
+
+#define NGX_HTTP_AI_STORE_MAX       0x7fffffffffffffffLL
+
+
 typedef struct {
     u_char                      color;
-    u_char                      dummy;
+    u_char                      flags;
     u_short                     key_len;
     uint32_t                    value_len;
     uint32_t                    value_cap;
+    uint32_t                    count;         /* pins */
     ngx_queue_t                 queue;
     ngx_msec_t                  expire;        /* 0: never */
     u_char                      data[1];       /* key, then value */
@@ -39,23 +51,39 @@ typedef struct {
     ngx_http_ai_store_shctx_t  *sh;
     ngx_slab_pool_t            *shpool;
     ngx_shm_zone_t             *shm_zone;
+    ngx_uint_t                  async;         /* unsigned  async:1; */
 } ngx_http_ai_store_shm_t;
 
 
-static ngx_int_t ngx_http_ai_store_shm_get(ngx_http_ai_store_t *store,
+static void ngx_http_ai_store_op_cleanup(void *data);
+static void ngx_http_ai_store_op_free(ngx_http_ai_store_op_t *op);
+
+static char *ngx_http_ai_store_shm_conf(ngx_conf_t *cf,
+    ngx_http_ai_store_t *store, ngx_str_t *params, ngx_uint_t n);
+static ngx_int_t ngx_http_ai_store_shm_run(ngx_http_ai_store_t *store,
     ngx_http_ai_store_op_t *op);
-static ngx_int_t ngx_http_ai_store_shm_set(ngx_http_ai_store_t *store,
+static void ngx_http_ai_store_shm_cancel(ngx_http_ai_store_t *store,
     ngx_http_ai_store_op_t *op);
-static ngx_int_t ngx_http_ai_store_shm_incr(ngx_http_ai_store_t *store,
+static void ngx_http_ai_store_shm_unpin(ngx_http_ai_store_t *store,
     ngx_http_ai_store_op_t *op);
-static ngx_int_t ngx_http_ai_store_shm_del(ngx_http_ai_store_t *store,
+static void ngx_http_ai_store_shm_posted(ngx_event_t *ev);
+static void ngx_http_ai_store_shm_op(ngx_http_ai_store_shm_t *shm,
     ngx_http_ai_store_op_t *op);
+static void ngx_http_ai_store_shm_get(ngx_http_ai_store_shm_t *shm,
+    ngx_http_ai_store_op_t *op, ngx_http_ai_store_node_t *sn);
+static ngx_http_ai_store_node_t *ngx_http_ai_store_shm_write(
+    ngx_http_ai_store_shm_t *shm, ngx_http_ai_store_op_t *op,
+    ngx_http_ai_store_node_t *sn, uint32_t hash, size_t len);
+static void ngx_http_ai_store_shm_incr(ngx_http_ai_store_shm_t *shm,
+    ngx_http_ai_store_op_t *op, ngx_http_ai_store_node_t *sn,
+    uint32_t hash);
+static ngx_msec_t ngx_http_ai_store_ttl_left(ngx_http_ai_store_node_t *sn);
 static ngx_http_ai_store_node_t *ngx_http_ai_store_lookup(
     ngx_http_ai_store_shm_t *shm, ngx_str_t *key, uint32_t hash);
 static ngx_http_ai_store_node_t *ngx_http_ai_store_alloc(
     ngx_http_ai_store_shm_t *shm, ngx_str_t *key, uint32_t hash,
     size_t cap);
-static void ngx_http_ai_store_free(ngx_http_ai_store_shm_t *shm,
+static void ngx_http_ai_store_unlink(ngx_http_ai_store_shm_t *shm,
     ngx_http_ai_store_node_t *sn);
 static void ngx_http_ai_store_expire(ngx_http_ai_store_shm_t *shm,
     ngx_uint_t n);
@@ -67,10 +95,10 @@ static ngx_int_t ngx_http_ai_store_init_zone(ngx_shm_zone_t *shm_zone,
 
 static ngx_http_ai_store_backend_t  ngx_http_ai_store_shm_backend = {
     ngx_string("shm"),
-    ngx_http_ai_store_shm_get,
-    ngx_http_ai_store_shm_set,
-    ngx_http_ai_store_shm_incr,
-    ngx_http_ai_store_shm_del
+    ngx_http_ai_store_shm_conf,
+    ngx_http_ai_store_shm_run,
+    ngx_http_ai_store_shm_cancel,
+    ngx_http_ai_store_shm_unpin
 };
 
 
@@ -80,6 +108,35 @@ static ngx_http_ai_store_backend_t  ngx_http_ai_store_shm_backend = {
 #define ngx_http_ai_store_rbnode(sn)                                          \
     ((ngx_rbtree_node_t *) ((u_char *) (sn)                                   \
                             - offsetof(ngx_rbtree_node_t, color)))
+
+
+/* the registry */
+
+ngx_int_t
+ngx_http_ai_store_backend_add(ngx_conf_t *cf,
+    ngx_http_ai_store_backend_t *backend)
+{
+    ngx_http_ai_store_backend_t   **bp;
+    ngx_http_ai_core_main_conf_t   *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_core_module);
+
+    bp = ngx_array_push(&amcf->backends);
+    if (bp == NULL) {
+        return NGX_ERROR;
+    }
+
+    *bp = backend;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_stores_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ai_store_backend_add(cf, &ngx_http_ai_store_shm_backend);
+}
 
 
 ngx_http_ai_store_t *
@@ -121,42 +178,55 @@ ngx_http_ai_store_add(ngx_conf_t *cf, ngx_str_t *name)
 }
 
 
+/* ai_store NAME [backend=NAME] [parameters of the backend] */
+
 char *
 ngx_http_ai_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ssize_t                   size;
-    ngx_str_t                *value, s, zone_name;
-    ngx_uint_t                i;
-    ngx_shm_zone_t           *shm_zone;
-    ngx_http_ai_store_t      *store;
-    ngx_http_ai_store_shm_t  *shm;
+    ngx_http_ai_core_main_conf_t *amcf = conf;
+
+    ngx_str_t                     *value, name, *params;
+    ngx_uint_t                     i, n;
+    ngx_http_ai_store_t           *store;
+    ngx_http_ai_store_backend_t  **bp, *backend;
 
     value = cf->args->elts;
 
-    size = 10 * 1024 * 1024;
+    ngx_str_set(&name, "shm");
+
+    params = ngx_palloc(cf->pool, cf->args->nelts * sizeof(ngx_str_t));
+    if (params == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-
-            size = ngx_parse_size(&s);
-
-            if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "ai_store \"%V\": invalid size \"%V\" "
-                                   "(at least %uzk)", &value[1], &s,
-                                   8 * ngx_pagesize / 1024);
-                return NGX_CONF_ERROR;
-            }
-
+        if (ngx_strncmp(value[i].data, "backend=", 8) == 0) {
+            name.data = value[i].data + 8;
+            name.len = value[i].len - 8;
             continue;
         }
 
+        params[n++] = value[i];
+    }
+
+    backend = NULL;
+    bp = amcf->backends.elts;
+
+    for (i = 0; i < amcf->backends.nelts; i++) {
+        if (bp[i]->name.len == name.len
+            && ngx_strncmp(bp[i]->name.data, name.data, name.len) == 0)
+        {
+            backend = bp[i];
+            break;
+        }
+    }
+
+    if (backend == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ai_store \"%V\": invalid parameter \"%V\"",
-                           &value[1], &value[i]);
+                           "ai_store \"%V\": unknown backend \"%V\" (is its "
+                           "module loaded?)", &value[1], &name);
         return NGX_CONF_ERROR;
     }
 
@@ -171,41 +241,10 @@ ngx_http_ai_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    shm = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_store_shm_t));
-    if (shm == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    zone_name.len = sizeof("ai_store_") - 1 + value[1].len;
-    zone_name.data = ngx_pnalloc(cf->pool, zone_name.len);
-    if (zone_name.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_sprintf(zone_name.data, "ai_store_%V", &value[1]);
-
-    shm_zone = ngx_shared_memory_add(cf, &zone_name, size,
-                                     &ngx_http_ai_core_module);
-    if (shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ai_store \"%V\": zone \"%V\" is already used",
-                           &value[1], &zone_name);
-        return NGX_CONF_ERROR;
-    }
-
-    shm_zone->init = ngx_http_ai_store_init_zone;
-    shm_zone->data = shm;
-    shm->shm_zone = shm_zone;
-
-    store->backend = &ngx_http_ai_store_shm_backend;
-    store->data = shm;
+    store->backend = backend;
     store->defined = 1;
 
-    return NGX_CONF_OK;
+    return backend->conf(cf, store, params, n);
 }
 
 
@@ -232,225 +271,509 @@ ngx_http_ai_stores_check(ngx_conf_t *cf, ngx_http_ai_core_main_conf_t *amcf)
 }
 
 
-ngx_int_t
-ngx_http_ai_store_get(ngx_http_ai_store_t *store, ngx_http_ai_store_op_t *op)
+/* operations */
+
+ngx_http_ai_store_op_t *
+ngx_http_ai_store_op(ngx_http_ai_store_t *store, ngx_http_request_t *r,
+    ngx_log_t *log)
 {
-    return store->backend->get(store, op);
+    ngx_pool_t              *pool;
+    ngx_pool_cleanup_t      *cln;
+    ngx_http_ai_store_op_t  *op;
+
+    if (r) {
+        cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ai_store_op_t));
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        op = cln->data;
+        ngx_memzero(op, sizeof(ngx_http_ai_store_op_t));
+
+        cln->handler = ngx_http_ai_store_op_cleanup;
+
+        op->pool = r->pool;
+        op->request = r;
+
+    } else {
+        /* detached: a pool of its own, freed once the op completed */
+
+        pool = ngx_create_pool(1024, log);
+        if (pool == NULL) {
+            return NULL;
+        }
+
+        op = ngx_pcalloc(pool, sizeof(ngx_http_ai_store_op_t));
+        if (op == NULL) {
+            ngx_destroy_pool(pool);
+            return NULL;
+        }
+
+        op->pool = pool;
+    }
+
+    op->store = store;
+    op->log = log;
+
+    return op;
 }
 
 
 ngx_int_t
-ngx_http_ai_store_set(ngx_http_ai_store_t *store, ngx_http_ai_store_op_t *op)
+ngx_http_ai_store_run(ngx_http_ai_store_op_t *op)
 {
-    return store->backend->set(store, op);
+    ngx_int_t  rc;
+
+    op->rc = NGX_ERROR;
+    op->pending = 1;
+
+    rc = op->store->backend->run(op->store, op);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    op->pending = 0;
+
+    if (op->request == NULL) {
+        /* a detached op always ends in its handler, then goes */
+
+        if (op->handler) {
+            op->handler(op);
+        }
+
+        ngx_http_ai_store_op_free(op);
+        return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+    }
+
+    return rc;
 }
 
 
-ngx_int_t
-ngx_http_ai_store_incr(ngx_http_ai_store_t *store, ngx_http_ai_store_op_t *op)
+void
+ngx_http_ai_store_complete(ngx_http_ai_store_op_t *op)
 {
-    return store->backend->incr(store, op);
+    if (!op->pending) {
+        /* cancelled */
+        return;
+    }
+
+    op->pending = 0;
+
+    if (op->handler) {
+        op->handler(op);
+    }
+
+    if (op->request == NULL) {
+        ngx_http_ai_store_op_free(op);
+    }
 }
 
 
-ngx_int_t
-ngx_http_ai_store_del(ngx_http_ai_store_t *store, ngx_http_ai_store_op_t *op)
+void
+ngx_http_ai_store_cancel(ngx_http_ai_store_op_t *op)
 {
-    return store->backend->del(store, op);
+    if (op->pending) {
+        op->pending = 0;
+        op->store->backend->cancel(op->store, op);
+    }
+}
+
+
+void
+ngx_http_ai_store_unpin(ngx_http_ai_store_op_t *op)
+{
+    if (op->pinned) {
+        op->pinned = 0;
+        op->store->backend->unpin(op->store, op);
+    }
+}
+
+
+/* the request goes: what it still waits for is cancelled, pins released */
+
+static void
+ngx_http_ai_store_op_cleanup(void *data)
+{
+    ngx_http_ai_store_op_t *op = data;
+
+    ngx_http_ai_store_cancel(op);
+    ngx_http_ai_store_unpin(op);
+}
+
+
+static void
+ngx_http_ai_store_op_free(ngx_http_ai_store_op_t *op)
+{
+    ngx_http_ai_store_unpin(op);
+    ngx_destroy_pool(op->pool);
+}
+
+
+/* the shared memory backend */
+
+static char *
+ngx_http_ai_store_shm_conf(ngx_conf_t *cf, ngx_http_ai_store_t *store,
+    ngx_str_t *params, ngx_uint_t n)
+{
+    ssize_t                   size;
+    ngx_str_t                 s, zone_name;
+    ngx_uint_t                i;
+    ngx_shm_zone_t           *shm_zone;
+    ngx_http_ai_store_shm_t  *shm;
+
+    shm = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_store_shm_t));
+    if (shm == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    size = 10 * 1024 * 1024;
+
+    for (i = 0; i < n; i++) {
+
+        if (ngx_strncmp(params[i].data, "size=", 5) == 0) {
+            s.data = params[i].data + 5;
+            s.len = params[i].len - 5;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ai_store \"%V\": invalid size \"%V\" "
+                                   "(at least %uzk)", &store->name, &s,
+                                   8 * ngx_pagesize / 1024);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (params[i].len == 5
+            && ngx_strncmp(params[i].data, "async", 5) == 0)
+        {
+            shm->async = 1;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_store \"%V\": invalid parameter \"%V\"",
+                           &store->name, &params[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    zone_name.len = sizeof("ai_store_") - 1 + store->name.len;
+    zone_name.data = ngx_pnalloc(cf->pool, zone_name.len);
+    if (zone_name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(zone_name.data, "ai_store_%V", &store->name);
+
+    shm_zone = ngx_shared_memory_add(cf, &zone_name, size,
+                                     &ngx_http_ai_core_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_store \"%V\": zone \"%V\" is already used",
+                           &store->name, &zone_name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_ai_store_init_zone;
+    shm_zone->data = shm;
+    shm->shm_zone = shm_zone;
+
+    store->data = shm;
+
+    return NGX_CONF_OK;
 }
 
 
 static ngx_int_t
-ngx_http_ai_store_shm_get(ngx_http_ai_store_t *store,
+ngx_http_ai_store_shm_run(ngx_http_ai_store_t *store,
     ngx_http_ai_store_op_t *op)
 {
-    uint32_t                   hash;
+    ngx_http_ai_store_shm_t  *shm;
+
+    shm = store->data;
+
+    ngx_http_ai_store_shm_op(shm, op);
+
+    if (!shm->async) {
+        /* completed, op->rc says how */
+        return NGX_OK;
+    }
+
+    /* the test mode: done now, told on a posted event */
+
+    op->event.handler = ngx_http_ai_store_shm_posted;
+    op->event.data = op;
+    op->event.log = op->log;
+
+    ngx_post_event(&op->event, &ngx_posted_events);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_ai_store_shm_posted(ngx_event_t *ev)
+{
+    ngx_http_ai_store_op_t *op = ev->data;
+
+    ngx_http_ai_store_complete(op);
+}
+
+
+static void
+ngx_http_ai_store_shm_cancel(ngx_http_ai_store_t *store,
+    ngx_http_ai_store_op_t *op)
+{
+    if (op->event.posted) {
+        ngx_delete_posted_event(&op->event);
+    }
+}
+
+
+static void
+ngx_http_ai_store_shm_unpin(ngx_http_ai_store_t *store,
+    ngx_http_ai_store_op_t *op)
+{
     ngx_http_ai_store_shm_t   *shm;
     ngx_http_ai_store_node_t  *sn;
 
     shm = store->data;
+    sn = op->backend_data;
+
+    ngx_shmtx_lock(&shm->shpool->mutex);
+
+    if (--sn->count == 0 && (sn->flags & NGX_HTTP_AI_STORE_STALE)) {
+        ngx_slab_free_locked(shm->shpool, ngx_http_ai_store_rbnode(sn));
+    }
+
+    ngx_shmtx_unlock(&shm->shpool->mutex);
+}
+
+
+static void
+ngx_http_ai_store_shm_op(ngx_http_ai_store_shm_t *shm,
+    ngx_http_ai_store_op_t *op)
+{
+    uint32_t                   hash;
+    ngx_http_ai_store_node_t  *sn;
+
     hash = ngx_crc32_short(op->key.data, op->key.len);
 
     ngx_shmtx_lock(&shm->shpool->mutex);
 
+    if (op->type != NGX_HTTP_AI_STORE_GET) {
+        ngx_http_ai_store_expire(shm, 1);
+    }
+
     sn = ngx_http_ai_store_lookup(shm, &op->key, hash);
 
+    switch (op->type) {
+
+    case NGX_HTTP_AI_STORE_GET:
+        ngx_http_ai_store_shm_get(shm, op, sn);
+        break;
+
+    case NGX_HTTP_AI_STORE_ADD:
+        if (sn) {
+            op->rc = NGX_DECLINED;
+            break;
+        }
+
+        /* fall through */
+
+    case NGX_HTTP_AI_STORE_SET:
+        sn = ngx_http_ai_store_shm_write(shm, op, sn, hash, op->value.len);
+
+        if (sn) {
+            ngx_memcpy(sn->data + sn->key_len, op->value.data,
+                       op->value.len);
+            sn->value_len = op->value.len;
+            op->rc = NGX_OK;
+        }
+
+        break;
+
+    case NGX_HTTP_AI_STORE_DEL:
+        if (sn == NULL) {
+            op->rc = NGX_DECLINED;
+            break;
+        }
+
+        ngx_http_ai_store_unlink(shm, sn);
+        op->rc = NGX_OK;
+        break;
+
+    default: /* NGX_HTTP_AI_STORE_INCR, NGX_HTTP_AI_STORE_RESERVE */
+        ngx_http_ai_store_shm_incr(shm, op, sn, hash);
+    }
+
+    ngx_shmtx_unlock(&shm->shpool->mutex);
+}
+
+
+static void
+ngx_http_ai_store_shm_get(ngx_http_ai_store_shm_t *shm,
+    ngx_http_ai_store_op_t *op, ngx_http_ai_store_node_t *sn)
+{
+    u_char  *v;
+
     if (sn == NULL) {
-        ngx_shmtx_unlock(&shm->shpool->mutex);
         op->rc = NGX_DECLINED;
-        return NGX_OK;
+        return;
+    }
+
+    op->ttl = ngx_http_ai_store_ttl_left(sn);
+    v = sn->data + sn->key_len;
+
+    if (sn->flags & NGX_HTTP_AI_STORE_COUNTER) {
+        ngx_memcpy(&op->number, v, sizeof(int64_t));
+        op->counter = 1;
+        op->rc = NGX_OK;
+        return;
+    }
+
+    if (op->pin) {
+        /* no copy: the entry stays until it is unpinned */
+        sn->count++;
+        op->pinned = 1;
+        op->backend_data = sn;
+        op->value.data = v;
+        op->value.len = sn->value_len;
+        op->rc = NGX_OK;
+        return;
     }
 
     op->value.len = sn->value_len;
     op->value.data = ngx_pnalloc(op->pool, sn->value_len + 1);
 
     if (op->value.data == NULL) {
-        ngx_shmtx_unlock(&shm->shpool->mutex);
         op->rc = NGX_ERROR;
-        return NGX_ERROR;
+        return;
     }
 
-    ngx_memcpy(op->value.data, sn->data + sn->key_len, sn->value_len);
+    ngx_memcpy(op->value.data, v, sn->value_len);
     op->value.data[sn->value_len] = '\0';
 
-    ngx_shmtx_unlock(&shm->shpool->mutex);
-
     op->rc = NGX_OK;
-
-    return NGX_OK;
 }
 
 
-static ngx_int_t
-ngx_http_ai_store_shm_set(ngx_http_ai_store_t *store,
-    ngx_http_ai_store_op_t *op)
+/*
+ * A node to write len bytes into: sn itself if it has room and is not in
+ * use, else a new one in its place.  The TTL is the op's.
+ */
+
+static ngx_http_ai_store_node_t *
+ngx_http_ai_store_shm_write(ngx_http_ai_store_shm_t *shm,
+    ngx_http_ai_store_op_t *op, ngx_http_ai_store_node_t *sn, uint32_t hash,
+    size_t len)
 {
-    uint32_t                   hash;
-    ngx_http_ai_store_shm_t   *shm;
-    ngx_http_ai_store_node_t  *sn;
-
-    shm = store->data;
-    hash = ngx_crc32_short(op->key.data, op->key.len);
-
-    ngx_shmtx_lock(&shm->shpool->mutex);
-
-    ngx_http_ai_store_expire(shm, 1);
-
-    sn = ngx_http_ai_store_lookup(shm, &op->key, hash);
-
-    if (sn && sn->value_cap < op->value.len) {
-        ngx_http_ai_store_free(shm, sn);
+    if (sn && (sn->value_cap < len || sn->count)) {
+        ngx_http_ai_store_unlink(shm, sn);
         sn = NULL;
     }
 
     if (sn == NULL) {
-        sn = ngx_http_ai_store_alloc(shm, &op->key, hash, op->value.len);
+        sn = ngx_http_ai_store_alloc(shm, &op->key, hash, len);
 
         if (sn == NULL) {
-            ngx_shmtx_unlock(&shm->shpool->mutex);
             ngx_log_error(NGX_LOG_ERR, op->log, 0,
                           "ai_store \"%V\": no memory for a %uz byte value",
-                          &store->name, op->value.len);
+                          &op->store->name, len);
             op->rc = NGX_ERROR;
-            return NGX_ERROR;
+            return NULL;
         }
     }
 
-    ngx_memcpy(sn->data + sn->key_len, op->value.data, op->value.len);
-    sn->value_len = op->value.len;
+    sn->flags &= ~NGX_HTTP_AI_STORE_COUNTER;
     sn->expire = op->ttl ? ngx_current_msec + op->ttl : 0;
 
-    ngx_shmtx_unlock(&shm->shpool->mutex);
-
-    op->rc = NGX_OK;
-
-    return NGX_OK;
+    return sn;
 }
 
 
-/* a missing key starts from 0; the TTL is set when the key is created */
+/*
+ * A missing key starts from 0, with the op's TTL; RESERVE applies the
+ * delta only if the result stays within op->limit.
+ */
 
-static ngx_int_t
-ngx_http_ai_store_shm_incr(ngx_http_ai_store_t *store,
-    ngx_http_ai_store_op_t *op)
+static void
+ngx_http_ai_store_shm_incr(ngx_http_ai_store_shm_t *shm,
+    ngx_http_ai_store_op_t *op, ngx_http_ai_store_node_t *sn, uint32_t hash)
 {
-    u_char                    *p;
-    int64_t                    n;
-    uint32_t                   hash;
-    ngx_uint_t                 i, neg;
-    ngx_http_ai_store_shm_t   *shm;
-    ngx_http_ai_store_node_t  *sn;
+    int64_t  n;
 
-    shm = store->data;
-    hash = ngx_crc32_short(op->key.data, op->key.len);
-
-    ngx_shmtx_lock(&shm->shpool->mutex);
-
-    ngx_http_ai_store_expire(shm, 1);
-
-    sn = ngx_http_ai_store_lookup(shm, &op->key, hash);
+    if (sn && !(sn->flags & NGX_HTTP_AI_STORE_COUNTER)) {
+        op->rc = NGX_ERROR;
+        return;
+    }
 
     n = 0;
 
     if (sn) {
-        p = sn->data + sn->key_len;
-        neg = (sn->value_len && p[0] == '-');
+        ngx_memcpy(&n, sn->data + sn->key_len, sizeof(int64_t));
+    }
 
-        for (i = neg; i < sn->value_len; i++) {
-            if (p[i] < '0' || p[i] > '9') {
-                ngx_shmtx_unlock(&shm->shpool->mutex);
-                op->rc = NGX_ERROR;
-                return NGX_ERROR;
-            }
+    if (op->type == NGX_HTTP_AI_STORE_RESERVE && op->delta > 0
+        && n > op->limit - op->delta)
+    {
+        op->number = n;
+        op->ttl = sn ? ngx_http_ai_store_ttl_left(sn) : 0;
+        op->rc = NGX_DECLINED;
+        return;
+    }
 
-            n = n * 10 + (p[i] - '0');
-        }
+    /* saturating: a counter never wraps */
 
-        if (neg) {
-            n = -n;
-        }
+    if (op->delta > 0 && n > NGX_HTTP_AI_STORE_MAX - op->delta) {
+        n = NGX_HTTP_AI_STORE_MAX;
+
+    } else if (op->delta < 0 && n < -NGX_HTTP_AI_STORE_MAX - op->delta) {
+        n = -NGX_HTTP_AI_STORE_MAX;
 
     } else {
-        sn = ngx_http_ai_store_alloc(shm, &op->key, hash, NGX_INT64_LEN);
+        n += op->delta;
+    }
 
+    if (sn == NULL) {
+        sn = ngx_http_ai_store_shm_write(shm, op, NULL, hash,
+                                         sizeof(int64_t));
         if (sn == NULL) {
-            ngx_shmtx_unlock(&shm->shpool->mutex);
-            ngx_log_error(NGX_LOG_ERR, op->log, 0,
-                          "ai_store \"%V\": no memory for a counter",
-                          &store->name);
-            op->rc = NGX_ERROR;
-            return NGX_ERROR;
+            return;
         }
 
-        sn->expire = op->ttl ? ngx_current_msec + op->ttl : 0;
+        sn->flags |= NGX_HTTP_AI_STORE_COUNTER;
+        sn->value_len = sizeof(int64_t);
     }
 
-    n += op->delta;
-
-    if (sn->value_cap < NGX_INT64_LEN) {
-        ngx_shmtx_unlock(&shm->shpool->mutex);
-        op->rc = NGX_ERROR;
-        return NGX_ERROR;
-    }
-
-    p = sn->data + sn->key_len;
-    sn->value_len = ngx_sprintf(p, "%L", n) - p;
-
-    ngx_shmtx_unlock(&shm->shpool->mutex);
+    ngx_memcpy(sn->data + sn->key_len, &n, sizeof(int64_t));
 
     op->number = n;
+    op->ttl = ngx_http_ai_store_ttl_left(sn);
     op->rc = NGX_OK;
-
-    return NGX_OK;
 }
 
 
-static ngx_int_t
-ngx_http_ai_store_shm_del(ngx_http_ai_store_t *store,
-    ngx_http_ai_store_op_t *op)
+static ngx_msec_t
+ngx_http_ai_store_ttl_left(ngx_http_ai_store_node_t *sn)
 {
-    uint32_t                   hash;
-    ngx_http_ai_store_shm_t   *shm;
-    ngx_http_ai_store_node_t  *sn;
+    ngx_msec_int_t  left;
 
-    shm = store->data;
-    hash = ngx_crc32_short(op->key.data, op->key.len);
-
-    ngx_shmtx_lock(&shm->shpool->mutex);
-
-    sn = ngx_http_ai_store_lookup(shm, &op->key, hash);
-
-    if (sn) {
-        ngx_http_ai_store_free(shm, sn);
-        op->rc = NGX_OK;
-
-    } else {
-        op->rc = NGX_DECLINED;
+    if (sn->expire == 0) {
+        return 0;
     }
 
-    ngx_shmtx_unlock(&shm->shpool->mutex);
+    left = (ngx_msec_int_t) (sn->expire - ngx_current_msec);
 
-    return NGX_OK;
+    return left > 0 ? (ngx_msec_t) left : 1;
 }
 
 
@@ -490,7 +813,7 @@ ngx_http_ai_store_lookup(ngx_http_ai_store_shm_t *shm, ngx_str_t *key,
             if (sn->expire && (ngx_msec_int_t) (sn->expire - ngx_current_msec)
                               <= 0)
             {
-                ngx_http_ai_store_free(shm, sn);
+                ngx_http_ai_store_unlink(shm, sn);
                 return NULL;
             }
 
@@ -527,18 +850,27 @@ ngx_http_ai_store_alloc(ngx_http_ai_store_shm_t *shm, ngx_str_t *key,
 
     node = ngx_slab_alloc_locked(shm->shpool, size);
 
-    /* the zone is full: the least recently used entries make room */
+    /*
+     * the zone is full: the least recently used entries make room, but
+     * never one that is in use
+     */
+
+    q = ngx_queue_last(&shm->sh->queue);
 
     for (i = 0; node == NULL && i < 64; i++) {
 
-        if (ngx_queue_empty(&shm->sh->queue)) {
+        if (q == ngx_queue_sentinel(&shm->sh->queue)) {
             break;
         }
 
-        q = ngx_queue_last(&shm->sh->queue);
         sn = ngx_queue_data(q, ngx_http_ai_store_node_t, queue);
+        q = ngx_queue_prev(q);
 
-        ngx_http_ai_store_free(shm, sn);
+        if (sn->count) {
+            continue;
+        }
+
+        ngx_http_ai_store_unlink(shm, sn);
 
         node = ngx_slab_alloc_locked(shm->shpool, size);
     }
@@ -551,9 +883,11 @@ ngx_http_ai_store_alloc(ngx_http_ai_store_shm_t *shm, ngx_str_t *key,
 
     sn = ngx_http_ai_store_node(node);
 
+    sn->flags = 0;
     sn->key_len = (u_short) key->len;
     sn->value_len = 0;
     sn->value_cap = (uint32_t) cap;
+    sn->count = 0;
     sn->expire = 0;
     ngx_memcpy(sn->data, key->data, key->len);
 
@@ -564,8 +898,10 @@ ngx_http_ai_store_alloc(ngx_http_ai_store_shm_t *shm, ngx_str_t *key,
 }
 
 
+/* out of the tree and the queue; freed now, or at its last unpin */
+
 static void
-ngx_http_ai_store_free(ngx_http_ai_store_shm_t *shm,
+ngx_http_ai_store_unlink(ngx_http_ai_store_shm_t *shm,
     ngx_http_ai_store_node_t *sn)
 {
     ngx_rbtree_node_t  *node;
@@ -574,6 +910,12 @@ ngx_http_ai_store_free(ngx_http_ai_store_shm_t *shm,
 
     ngx_queue_remove(&sn->queue);
     ngx_rbtree_delete(&shm->sh->rbtree, node);
+
+    if (sn->count) {
+        sn->flags |= NGX_HTTP_AI_STORE_STALE;
+        return;
+    }
+
     ngx_slab_free_locked(shm->shpool, node);
 }
 
@@ -601,7 +943,7 @@ ngx_http_ai_store_expire(ngx_http_ai_store_shm_t *shm, ngx_uint_t n)
             return;
         }
 
-        ngx_http_ai_store_free(shm, sn);
+        ngx_http_ai_store_unlink(shm, sn);
     }
 }
 

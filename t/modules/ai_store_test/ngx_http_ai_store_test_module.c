@@ -3,10 +3,13 @@
  * Copyright (C) AI Gateway authors
  *
  * Test-only: "ai_store_test NAME;" answers
- *   GET /?op=get|set|incr|del&key=K[&value=V][&delta=N][&ttl=MS]
- * with {"rc":"ok"|"not_found"|"error","value":..,"number":..} through the
- * core's asynchronous store interface (NGX_AGAIN is handled, so any
- * backend can be driven).
+ *   GET /?op=get|set|add|del|incr|reserve&key=K[&value=V][&delta=N]
+ *        [&limit=N][&ttl=MS][&pin=MS][&showttl=1]
+ * with {"rc":"ok"|"not_found"|"error","value":..,"number":..,"ttl":..}
+ * through the core's asynchronous store interface (NGX_AGAIN is handled,
+ * so any backend can be driven).  pin=MS pins what a get found and
+ * answers from it MS later; detached=N also adds N to the key with a
+ * detached operation, not awaited.
  *
  * "ai_store_test_late_counter NAME;" (http) registers a core counter in
  * the postconfiguration, after the core's own configuration is done, and
@@ -30,14 +33,39 @@ typedef struct {
 
 
 typedef struct {
-    ngx_http_ai_store_op_t      op;
+    ngx_http_ai_store_op_t     *op;
     ngx_str_t                   name;
     ngx_http_request_t         *request;
+    ngx_msec_t                  hold;      /* pin=MS: answer after MS */
+    ngx_event_t                 timer;
+    unsigned                    show_ttl:1;
 } ngx_http_ai_store_test_ctx_t;
 
 
+typedef struct {
+    ngx_str_t                   name;
+    ngx_uint_t                  type;
+} ngx_http_ai_store_test_op_t;
+
+
+static ngx_http_ai_store_test_op_t  ngx_http_ai_store_test_ops[] = {
+    { ngx_string("get"), NGX_HTTP_AI_STORE_GET },
+    { ngx_string("set"), NGX_HTTP_AI_STORE_SET },
+    { ngx_string("add"), NGX_HTTP_AI_STORE_ADD },
+    { ngx_string("del"), NGX_HTTP_AI_STORE_DEL },
+    { ngx_string("incr"), NGX_HTTP_AI_STORE_INCR },
+    { ngx_string("reserve"), NGX_HTTP_AI_STORE_RESERVE },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_int_t ngx_http_ai_store_test_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_store_test_hold(ngx_http_request_t *r,
+    ngx_http_ai_store_test_ctx_t *ctx);
+static int64_t ngx_http_ai_store_test_int(ngx_str_t *val);
 static void ngx_http_ai_store_test_done(ngx_http_ai_store_op_t *op);
+static void ngx_http_ai_store_test_held(ngx_event_t *ev);
+static void ngx_http_ai_store_test_cleanup(void *data);
 static ngx_int_t ngx_http_ai_store_test_send(ngx_http_request_t *r,
     ngx_http_ai_store_test_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_store_test_preconfiguration(ngx_conf_t *cf);
@@ -105,6 +133,8 @@ ngx_http_ai_store_test_handler(ngx_http_request_t *r)
 {
     ngx_int_t                           rc;
     ngx_str_t                           val;
+    ngx_http_ai_store_op_t             *op, *settle;
+    ngx_http_ai_store_test_op_t        *t;
     ngx_http_ai_store_test_ctx_t       *ctx;
     ngx_http_ai_store_test_loc_conf_t  *slcf;
 
@@ -121,54 +151,84 @@ ngx_http_ai_store_test_handler(ngx_http_request_t *r)
     }
 
     ctx->request = r;
-    ctx->op.pool = r->pool;
-    ctx->op.log = r->connection->log;
-    ctx->op.handler = ngx_http_ai_store_test_done;
-    ctx->op.data = ctx;
+
+    ctx->op = ngx_http_ai_store_op(slcf->store, r, r->connection->log);
+    if (ctx->op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    op = ctx->op;
+    op->handler = ngx_http_ai_store_test_done;
+    op->data = ctx;
 
     if (ngx_http_arg(r, (u_char *) "op", 2, &ctx->name) != NGX_OK
-        || ngx_http_arg(r, (u_char *) "key", 3, &ctx->op.key) != NGX_OK)
+        || ngx_http_arg(r, (u_char *) "key", 3, &op->key) != NGX_OK)
     {
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    if (ngx_http_arg(r, (u_char *) "value", 5, &ctx->op.value) != NGX_OK) {
-        ngx_str_null(&ctx->op.value);
+    if (ngx_http_arg(r, (u_char *) "value", 5, &op->value) != NGX_OK) {
+        ngx_str_null(&op->value);
     }
 
     if (ngx_http_arg(r, (u_char *) "delta", 5, &val) == NGX_OK) {
-        if (val.len && val.data[0] == '-') {
-            ctx->op.delta = -ngx_atoof(val.data + 1, val.len - 1);
+        op->delta = ngx_http_ai_store_test_int(&val);
+    }
 
-        } else {
-            ctx->op.delta = ngx_atoof(val.data, val.len);
-        }
+    if (ngx_http_arg(r, (u_char *) "limit", 5, &val) == NGX_OK) {
+        op->limit = ngx_http_ai_store_test_int(&val);
     }
 
     if (ngx_http_arg(r, (u_char *) "ttl", 3, &val) == NGX_OK) {
-        ctx->op.ttl = (ngx_msec_t) ngx_atoi(val.data, val.len);
+        op->ttl = (ngx_msec_t) ngx_atoi(val.data, val.len);
     }
 
-    if (ctx->name.len == 3 && ngx_strncmp(ctx->name.data, "get", 3) == 0) {
-        rc = ngx_http_ai_store_get(slcf->store, &ctx->op);
+    if (ngx_http_arg(r, (u_char *) "pin", 3, &val) == NGX_OK) {
+        op->pin = 1;
+        ctx->hold = (ngx_msec_t) ngx_atoi(val.data, val.len);
+    }
 
-    } else if (ctx->name.len == 3
-               && ngx_strncmp(ctx->name.data, "set", 3) == 0)
-    {
-        rc = ngx_http_ai_store_set(slcf->store, &ctx->op);
+    if (ngx_http_arg(r, (u_char *) "showttl", 7, &val) == NGX_OK) {
+        ctx->show_ttl = 1;
+    }
 
-    } else if (ctx->name.len == 4
-               && ngx_strncmp(ctx->name.data, "incr", 4) == 0)
-    {
-        rc = ngx_http_ai_store_incr(slcf->store, &ctx->op);
+    for (t = ngx_http_ai_store_test_ops; t->name.len; t++) {
+        if (t->name.len == ctx->name.len
+            && ngx_strncmp(t->name.data, ctx->name.data, t->name.len) == 0)
+        {
+            break;
+        }
+    }
 
-    } else if (ctx->name.len == 3
-               && ngx_strncmp(ctx->name.data, "del", 3) == 0)
-    {
-        rc = ngx_http_ai_store_del(slcf->store, &ctx->op);
-
-    } else {
+    if (t->name.len == 0) {
         return NGX_HTTP_BAD_REQUEST;
+    }
+
+    op->type = t->type;
+
+    rc = ngx_http_ai_store_run(op);
+
+    if (ngx_http_arg(r, (u_char *) "detached", 8, &val) == NGX_OK) {
+        /* a settle after the answer: an op of its own, not awaited */
+
+        settle = ngx_http_ai_store_op(slcf->store, NULL, ngx_cycle->log);
+        if (settle == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        settle->type = NGX_HTTP_AI_STORE_INCR;
+        settle->delta = ngx_http_ai_store_test_int(&val);
+
+        settle->key.data = ngx_pstrdup(settle->pool, &op->key);
+        if (settle->key.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        settle->key.len = op->key.len;
+
+        if (ngx_http_ai_store_run(settle) == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     /* a core counter, for the metrics exporters' tests */
@@ -179,7 +239,74 @@ ngx_http_ai_store_test_handler(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (op->pinned && ctx->hold) {
+        /* the answer is sent from the pinned value after a while */
+        return ngx_http_ai_store_test_hold(r, ctx);
+    }
+
     return ngx_http_ai_store_test_send(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_ai_store_test_hold(ngx_http_request_t *r,
+    ngx_http_ai_store_test_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_ai_store_test_cleanup;
+    cln->data = ctx;
+
+    ctx->timer.handler = ngx_http_ai_store_test_held;
+    ctx->timer.data = ctx;
+    ctx->timer.log = r->connection->log;
+
+    ngx_add_timer(&ctx->timer, ctx->hold);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_ai_store_test_held(ngx_event_t *ev)
+{
+    ngx_http_ai_store_test_ctx_t *ctx = ev->data;
+
+    ngx_http_finalize_request(ctx->request,
+                              ngx_http_ai_store_test_send(ctx->request, ctx));
+}
+
+
+static void
+ngx_http_ai_store_test_cleanup(void *data)
+{
+    ngx_http_ai_store_test_ctx_t *ctx = data;
+
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
+    }
+}
+
+
+static int64_t
+ngx_http_ai_store_test_int(ngx_str_t *val)
+{
+    if (val->len && val->data[0] == '-') {
+        return -ngx_atoof(val->data + 1, val->len - 1);
+    }
+
+    return ngx_atoof(val->data, val->len);
 }
 
 
@@ -197,33 +324,54 @@ static ngx_int_t
 ngx_http_ai_store_test_send(ngx_http_request_t *r,
     ngx_http_ai_store_test_ctx_t *ctx)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-    const char   *res;
+    ngx_int_t                rc;
+    ngx_buf_t               *b;
+    ngx_chain_t              out;
+    const char              *res;
+    ngx_http_ai_store_op_t  *op;
 
-    res = (ctx->op.rc == NGX_OK) ? "ok"
-          : (ctx->op.rc == NGX_DECLINED) ? "not_found" : "error";
+    op = ctx->op;
 
-    b = ngx_create_temp_buf(r->pool, 64 + ctx->op.value.len * 6
-                                     + NGX_INT64_LEN);
+    res = (op->rc == NGX_OK) ? "ok"
+          : (op->rc == NGX_DECLINED) ? "not_found" : "error";
+
+    b = ngx_create_temp_buf(r->pool, 96 + op->value.len * 6
+                                     + 2 * NGX_INT64_LEN);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     b->last = ngx_sprintf(b->last, "{\"rc\":\"%s\"", res);
 
-    if (ctx->op.rc == NGX_OK && ctx->name.len == 3
-        && ngx_strncmp(ctx->name.data, "get", 3) == 0)
-    {
+    if (op->rc == NGX_OK && op->type == NGX_HTTP_AI_STORE_GET) {
         b->last = ngx_cpymem(b->last, ",\"value\":\"", 10);
-        b->last = (u_char *) ngx_escape_json(b->last, ctx->op.value.data,
-                                             ctx->op.value.len);
+
+        if (op->counter) {
+            /* a counter is binary: shown as its number */
+            b->last = ngx_sprintf(b->last, "%L", op->number);
+
+        } else {
+            b->last = (u_char *) ngx_escape_json(b->last, op->value.data,
+                                                 op->value.len);
+        }
+
         *b->last++ = '"';
     }
 
-    if (ctx->op.rc == NGX_OK && ctx->name.len == 4) {
-        b->last = ngx_sprintf(b->last, ",\"number\":%L", ctx->op.number);
+    if (op->type == NGX_HTTP_AI_STORE_INCR
+        || op->type == NGX_HTTP_AI_STORE_RESERVE)
+    {
+        if (op->rc != NGX_ERROR) {
+            b->last = ngx_sprintf(b->last, ",\"number\":%L", op->number);
+        }
+    }
+
+    if (op->rc == NGX_OK && op->ttl && ctx->show_ttl) {
+        b->last = ngx_sprintf(b->last, ",\"ttl\":%M", op->ttl);
+    }
+
+    if (op->pinned) {
+        b->last = ngx_cpymem(b->last, ",\"pinned\":true", 14);
     }
 
     b->last = ngx_cpymem(b->last, "}\n", 2);
