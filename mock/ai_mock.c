@@ -645,6 +645,8 @@ release(conn_t *c)
 typedef struct {
     int  status, retry_after, delay_headers, delay_chunks, disconnect_after;
     int  malformed, garbage, words, usage, fail_first;
+    int  html, echo_key, cl_stream;
+    char usage_prompt[32], usage_completion[32], usage_total[32];
 } beh_t;
 
 static void
@@ -708,6 +710,18 @@ beh_parse(beh_t *b, const char *s, size_t n)
                     b->usage = v != 0;
                 } else if (!strcmp(key, "fail_first")) {
                     b->fail_first = (int) clampl(v, 0, INT_MAX);
+                } else if (!strcmp(key, "html")) {
+                    b->html = v != 0;
+                } else if (!strcmp(key, "echo_key")) {
+                    b->echo_key = v != 0;
+                } else if (!strcmp(key, "cl_stream")) {
+                    b->cl_stream = v != 0;
+                } else if (!strcmp(key, "usage_prompt")) {
+                    memcpy(b->usage_prompt, val, vl + 1);
+                } else if (!strcmp(key, "usage_completion")) {
+                    memcpy(b->usage_completion, val, vl + 1);
+                } else if (!strcmp(key, "usage_total")) {
+                    memcpy(b->usage_total, val, vl + 1);
                 }
             }
         }
@@ -729,6 +743,9 @@ typedef struct {
     char           model[256];   /* reported model (before '~') */
     char           mkey[512];    /* raw model string, fail_first key */
     int            close, http10, chunked;
+    int            measure;      /* cl_stream: first pass, bytes counted */
+    long long      measured;
+    long long      cl_len;       /* cl_stream: Content-Length, or -1 */
     char           extra[256];   /* extra header lines "\r\nName: v" */
     size_t         extra_len;
     long long      created;
@@ -883,6 +900,46 @@ gemini_status(int st)
     }
 }
 
+static void
+b_html(buf_t *b, const char *s)
+{
+    for ( /* void */ ; *s; s++) {
+        switch (*s) {
+        case '&': B_LIT(b, "&amp;"); break;
+        case '<': B_LIT(b, "&lt;"); break;
+        case '>': B_LIT(b, "&gt;"); break;
+        case '"': B_LIT(b, "&quot;"); break;
+        default:  b_add(b, s, 1);
+        }
+    }
+}
+
+/* html=1: an HTML page, as a web server or a proxy in front of a provider
+ * sends; msg NULL: no message */
+static void
+send_html(rq_t *r, int st, const char *msg)
+{
+    buf_t *b = &g_body;
+
+    b->len = 0;
+    B_LIT(b, "<html>\r\n<head><title>");
+    b_int(b, st);
+    B_LIT(b, " ");
+    b_cstr(b, reason(st));
+    B_LIT(b, "</title></head>\r\n<body>\r\n<center><h1>");
+    b_int(b, st);
+    B_LIT(b, " ");
+    b_cstr(b, reason(st));
+    B_LIT(b, "</h1></center>\r\n");
+    if (msg) {
+        B_LIT(b, "<p>");
+        b_html(b, msg);
+        B_LIT(b, "</p>\r\n");
+    }
+    B_LIT(b, "<hr><center>ai_mock</center>\r\n</body>\r\n</html>\r\n");
+    finish_plain(r, st, "text/html", b->p, b->len, 0);
+}
+
 /*
  * Error in the provider's format.  msg NULL: default text.  code: NULL ->
  * default for status, "" -> JSON null (OpenAI only).  param NULL -> null.
@@ -903,6 +960,10 @@ send_error(rq_t *r, int st, const char *msg, const char *param,
             add_extra(r, "\r\nx-ratelimit-reset-requests: %lds",
                       r->beh.retry_after);
         }
+    }
+    if (r->beh.html) {
+        send_html(r, st, msg);
+        return;
     }
     if (r->prov == PV_ANTHROPIC) {
         B_LIT(b, "{\"type\":\"error\",\"error\":{\"type\":");
@@ -982,6 +1043,10 @@ out_chunk(rq_t *r, const char *d, size_t n)
     if (n == 0) {
         return;
     }
+    if (r->measure) {
+        r->measured += (long long) n;
+        return;
+    }
     if (r->chunked) {
         hl = snprintf(h, sizeof(h), "%zx\r\n", n);
         b_add(o, h, (size_t) hl);
@@ -999,10 +1064,13 @@ st_begin(st_t *s, rq_t *r, const char *ctype, int sse, const char *le)
     s->r = r;
     s->sse = sse;
     s->le = le;
-    if (!r->chunked) {
+    if (r->measure) {
+        return;
+    }
+    if (!r->chunked && r->cl_len < 0) {
         r->close = 1;
     }
-    resp_head(r, 200, ctype, -1);
+    resp_head(r, 200, ctype, r->cl_len);
 }
 
 /* emit the event held in g_ev */
@@ -1016,7 +1084,7 @@ st_emit(st_t *s, int kind)
     if (s->stopped) {
         return;
     }
-    if (r->beh.disconnect_after >= 0
+    if (!r->measure && r->beh.disconnect_after >= 0
         && (kind == EV_TAIL
             || (kind == EV_CONTENT && s->ncontent >= r->beh.disconnect_after)))
     {
@@ -1043,7 +1111,9 @@ st_emit(st_t *s, int kind)
         b_cstr(e, s->le);
     }
     out_chunk(r, e->p, e->len);
-    seg_mark(r->c, delay);
+    if (!r->measure) {
+        seg_mark(r->c, delay);
+    }
     s->nev++;
     if (kind == EV_CONTENT) {
         s->ncontent++;
@@ -1055,6 +1125,9 @@ st_end(st_t *s)
 {
     rq_t *r = s->r;
 
+    if (r->measure) {
+        return;
+    }
     if (s->nev == 0) {
         seg_mark(r->c, r->beh.delay_headers);
     }
@@ -1065,12 +1138,31 @@ st_end(st_t *s)
         r->close = 1;
         return;
     }
-    if (r->chunked) {
+    if (r->cl_len >= 0) {
+        /* cl_stream: the Content-Length ends it */
+    } else if (r->chunked) {
         B_LIT(&r->c->out, "0\r\n\r\n");
         seg_mark(r->c, 0);
     } else {
         r->close = 1;
     }
+}
+
+/*
+ * cl_stream=1: the stream goes with a Content-Length, the length of the
+ * whole stream, measured by a first pass that only counts the bytes
+ */
+static void
+cl_measure(rq_t *r, int on)
+{
+    if (on) {
+        r->measure = 1;
+        r->measured = 0;
+        return;
+    }
+    r->measure = 0;
+    r->cl_len = r->measured;
+    r->chunked = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1477,10 +1569,16 @@ ff_incr(const char *key)
     return 1;
 }
 
+static void send_key_error(rq_t *r);
+
 /* injected failure; returns 1 when an error response was written */
 static int
 inject(rq_t *r)
 {
+    if (r->beh.echo_key) {
+        send_key_error(r);
+        return 1;
+    }
     if (r->beh.fail_first > 0) {
         if (ff_incr(r->mkey) <= r->beh.fail_first) {
             send_error(r, r->beh.status >= 400 ? r->beh.status : 503, NULL,
@@ -1491,6 +1589,10 @@ inject(rq_t *r)
     }
     if (r->beh.status >= 400) {
         send_error(r, r->beh.status, NULL, NULL, NULL);
+        return 1;
+    }
+    if (r->beh.html) {
+        send_html(r, 200, NULL);
         return 1;
     }
     return 0;
@@ -1518,14 +1620,13 @@ parse_body(rq_t *r)
     return NULL;
 }
 
-/* returns 1 when an auth error was written */
-static int
-check_auth(rq_t *r)
+/* the request's key, as a provider reads it; NULL if there is none */
+static const char *
+req_key(rq_t *r, size_t *klp, char *qk, size_t qsz)
 {
     const hdr_t *h;
     const char  *k = NULL;
     size_t       kl = 0;
-    char         qk[512];
 
     h = hdr_get(r->q, "authorization");
     if (h && h->vl >= 7 && strncasecmp(h->v, "Bearer ", 7) == 0) {
@@ -1541,10 +1642,53 @@ check_auth(rq_t *r)
     {
         k = h->v;
         kl = h->vl;
-    } else if (query_get(r->q, "key", qk, sizeof(qk))) {
+    } else if (query_get(r->q, "key", qk, qsz)) {
         k = qk;
         kl = strlen(qk);
     }
+
+    *klp = kl;
+    return k;
+}
+
+/* echo_key=1: a 401 whose message holds the key, as OpenAI's does */
+static void
+send_key_error(rq_t *r)
+{
+    const char *k;
+    size_t      kl;
+    char        qk[512], msg[768];
+
+    k = req_key(r, &kl, qk, sizeof(qk));
+    if (k == NULL) {
+        k = "(none)";
+        kl = 6;
+    }
+    if (kl > 512) {
+        kl = 512;
+    }
+    if (r->prov == PV_ANTHROPIC) {
+        snprintf(msg, sizeof(msg), "invalid x-api-key: %.*s", (int) kl, k);
+    } else if (r->prov == PV_GEMINI) {
+        snprintf(msg, sizeof(msg), "API key not valid: %.*s. Please pass a "
+                 "valid API key.", (int) kl, k);
+    } else {
+        snprintf(msg, sizeof(msg), "Incorrect API key provided: %.*s. You "
+                 "can find your API key at "
+                 "https://platform.openai.com/account/api-keys.", (int) kl, k);
+    }
+    send_error(r, 401, msg, NULL, NULL);
+}
+
+/* returns 1 when an auth error was written */
+static int
+check_auth(rq_t *r)
+{
+    const char  *k;
+    size_t       kl;
+    char         qk[512];
+
+    k = req_key(r, &kl, qk, sizeof(qk));
 
     if (k && kl >= 3 && memcmp(k, "bad", 3) == 0) {
         goto invalid;
@@ -1577,6 +1721,10 @@ check_auth(rq_t *r)
     return 0;
 
 invalid:
+    if (r->beh.echo_key) {
+        send_key_error(r);
+        return 1;
+    }
     if (r->prov == PV_ANTHROPIC) {
         send_error(r, 401, "invalid x-api-key", NULL, NULL);
     } else if (r->prov == PV_GEMINI) {
@@ -1590,15 +1738,55 @@ invalid:
 /* ------------------------------------------------------------------ */
 /* OpenAI                                                              */
 
+/*
+ * usage_prompt, usage_completion, usage_total: a token given in the spec
+ * goes verbatim where the count would be
+ */
 static void
-oa_usage(buf_t *b, long P, long C)
+b_tok(buf_t *b, const char *tok, long v)
+{
+    if (tok[0]) {
+        b_cstr(b, tok);
+    } else {
+        b_int(b, v);
+    }
+}
+
+/* a token's value when it is a plain integer, else 0 */
+static long long
+tok_int(const char *tok, long v)
+{
+    char      *end;
+    long long  n;
+
+    if (tok[0] == '\0') {
+        return v;
+    }
+    errno = 0;
+    n = strtoll(tok, &end, 10);
+    return (errno || *end) ? 0 : n;
+}
+
+static void
+b_total(buf_t *b, const beh_t *be, long P, long C)
+{
+    if (be->usage_total[0]) {
+        b_cstr(b, be->usage_total);
+    } else {
+        b_int(b, tok_int(be->usage_prompt, P)
+                 + tok_int(be->usage_completion, C));
+    }
+}
+
+static void
+oa_usage(buf_t *b, const beh_t *be, long P, long C)
 {
     B_LIT(b, "{\"prompt_tokens\":");
-    b_int(b, P);
+    b_tok(b, be->usage_prompt, P);
     B_LIT(b, ",\"completion_tokens\":");
-    b_int(b, C);
+    b_tok(b, be->usage_completion, C);
     B_LIT(b, ",\"total_tokens\":");
-    b_int(b, P + C);
+    b_total(b, be, P, C);
     B_LIT(b, ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
              "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
              "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}");
@@ -1696,7 +1884,7 @@ oa_stream(rq_t *r, const gen_t *g, int include_usage)
         g_ev.len = 0;
         b_add(&g_ev, g_pref.p, g_pref.len);
         B_LIT(&g_ev, "],\"usage\":");
-        oa_usage(&g_ev, g->P, g->C);
+        oa_usage(&g_ev, &r->beh, g->P, g->C);
         B_LIT(&g_ev, "}\n\n");
         st_emit(&s, EV_TAIL);
     }
@@ -1762,6 +1950,11 @@ h_openai_chat(rq_t *r)
 
     if (cJSON_IsTrue(jget(root, "stream"))) {
         so = jget(root, "stream_options");
+        if (r->beh.cl_stream) {
+            cl_measure(r, 1);
+            oa_stream(r, &g, cJSON_IsTrue(jget(so, "include_usage")));
+            cl_measure(r, 0);
+        }
         oa_stream(r, &g, cJSON_IsTrue(jget(so, "include_usage")));
         goto done;
     }
@@ -1788,7 +1981,7 @@ h_openai_chat(rq_t *r)
     B_LIT(b, "}]");
     if (r->beh.usage) {
         B_LIT(b, ",\"usage\":");
-        oa_usage(b, g.P, g.C);
+        oa_usage(b, &r->beh, g.P, g.C);
     }
     B_LIT(b, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\"}");
     finish_plain(r, 200, "application/json", b->p, b->len, 1);
@@ -1997,9 +2190,9 @@ h_openai_embeddings(rq_t *r)
     b_jcstr(b, r->model);
     if (r->beh.usage) {
         B_LIT(b, ",\"usage\":{\"prompt_tokens\":");
-        b_int(b, total);
+        b_tok(b, r->beh.usage_prompt, total);
         B_LIT(b, ",\"total_tokens\":");
-        b_int(b, total);
+        b_total(b, &r->beh, total, 0);
         B_LIT(b, "}");
     }
     B_LIT(b, "}");
@@ -2043,12 +2236,12 @@ an_ev(const char *name)
 }
 
 static void
-an_usage(buf_t *b, long P, long C)
+an_usage(buf_t *b, const beh_t *be, long P, long C)
 {
     B_LIT(b, "{\"input_tokens\":");
-    b_int(b, P);
+    b_tok(b, be->usage_prompt, P);
     B_LIT(b, ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":");
-    b_int(b, C);
+    b_tok(b, be->usage_completion, C);
     B_LIT(b, "}");
 }
 
@@ -2076,7 +2269,7 @@ an_stream(rq_t *r, const gen_t *g)
     B_LIT(&g_ev, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null");
     if (r->beh.usage) {
         B_LIT(&g_ev, ",\"usage\":");
-        an_usage(&g_ev, g->P, 1);
+        an_usage(&g_ev, &r->beh, g->P, 1);
     }
     B_LIT(&g_ev, "}}\n\n");
     st_emit(&s, EV_INIT);
@@ -2125,7 +2318,7 @@ an_stream(rq_t *r, const gen_t *g)
     B_LIT(&g_ev, ",\"stop_sequence\":null}");
     if (r->beh.usage) {
         B_LIT(&g_ev, ",\"usage\":{\"output_tokens\":");
-        b_int(&g_ev, g->C);
+        b_tok(&g_ev, r->beh.usage_completion, g->C);
         B_LIT(&g_ev, "}");
     }
     B_LIT(&g_ev, "}\n\n");
@@ -2187,6 +2380,11 @@ h_anthropic(rq_t *r)
     gen_compute(r, &cv, tool, (long) mt->valuedouble, &g);
 
     if (cJSON_IsTrue(jget(root, "stream"))) {
+        if (r->beh.cl_stream) {
+            cl_measure(r, 1);
+            an_stream(r, &g);
+            cl_measure(r, 0);
+        }
         an_stream(r, &g);
         goto done;
     }
@@ -2212,7 +2410,7 @@ h_anthropic(rq_t *r)
     B_LIT(b, ",\"stop_sequence\":null");
     if (r->beh.usage) {
         B_LIT(b, ",\"usage\":");
-        an_usage(b, g.P, g.C);
+        an_usage(b, &r->beh, g.P, g.C);
     }
     B_LIT(b, "}");
     finish_plain(r, 200, "application/json", b->p, b->len, 1);
@@ -2225,16 +2423,16 @@ done:
 /* Gemini                                                              */
 
 static void
-gm_usage(buf_t *b, long P, long C)
+gm_usage(buf_t *b, const beh_t *be, long P, long C)
 {
     B_LIT(b, "{\"promptTokenCount\":");
-    b_int(b, P);
+    b_tok(b, be->usage_prompt, P);
     B_LIT(b, ",\"candidatesTokenCount\":");
-    b_int(b, C);
+    b_tok(b, be->usage_completion, C);
     B_LIT(b, ",\"totalTokenCount\":");
-    b_int(b, P + C);
+    b_total(b, be, P, C);
     B_LIT(b, ",\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":");
-    b_int(b, P);
+    b_tok(b, be->usage_prompt, P);
     B_LIT(b, "}]}");
 }
 
@@ -2264,7 +2462,7 @@ gm_obj(buf_t *b, rq_t *r, const gen_t *g, const char *text, size_t tlen,
     B_LIT(b, ",\"index\":0}]");
     if (r->beh.usage) {
         B_LIT(b, ",\"usageMetadata\":");
-        gm_usage(b, g->P, C);
+        gm_usage(b, &r->beh, g->P, C);
     }
     B_LIT(b, ",\"modelVersion\":");
     b_jcstr(b, r->model);
@@ -2365,6 +2563,11 @@ h_gemini(rq_t *r, const char *mraw, int stream, int sse)
     gen_compute(r, &cv, tool, maxtok, &g);
 
     if (stream) {
+        if (r->beh.cl_stream) {
+            cl_measure(r, 1);
+            gm_stream(r, &g, sse);
+            cl_measure(r, 0);
+        }
         gm_stream(r, &g, sse);
         goto done;
     }
@@ -2556,6 +2759,7 @@ dispatch(conn_t *c, req_t *q)
     r.chunked = !r.http10;
     r.close = q->conn_close || (r.http10 && !q->conn_ka) || c->eof;
     r.created = (long long) time(NULL);
+    r.cl_len = -1;
     beh_init(&r.beh);
     c->resp_close = 0;
 
@@ -2589,6 +2793,7 @@ raw_error(conn_t *c, int st, const char *msg)
     r.reqno = ++g_reqno;
     r.close = 1;
     r.chunked = 1;
+    r.cl_len = -1;
     beh_init(&r.beh);
     send_error(&r, st, msg, NULL, "");
     c->resp_close = 1;
