@@ -179,15 +179,13 @@ typedef struct {
     ngx_http_status_t               status;
     ngx_http_chunked_t              chunked;
 
-    ngx_uint_t                      attempts;     /* ai->attempts before */
-    ngx_uint_t                      states;       /* upstream states before */
-
     unsigned                        head:1;
     unsigned                        key_failure:1;
     unsigned                        counted:1;    /* inflight */
     unsigned                        translate:1;  /* rewrite the response */
     unsigned                        inner_retry:1; /* same target, next
                                                       server */
+    unsigned                        prepared:1;   /* the first attempt */
 } ngx_http_ai_proxy_ctx_t;
 
 
@@ -203,6 +201,10 @@ ngx_int_t ngx_http_ai_proxy_provider_value(ngx_str_t *name);
 char *ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
     ngx_http_ai_proxy_loc_conf_t *plcf);
 ngx_int_t ngx_http_ai_proxy_route(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
+ngx_int_t ngx_http_ai_proxy_first(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
+ngx_int_t ngx_http_ai_proxy_unavailable(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 ngx_int_t ngx_http_ai_proxy_status(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);

@@ -431,6 +431,29 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
                                  &ai->req.model);
     }
 
+    /*
+     * the first attempt is picked and prepared now: a request that no
+     * target can take is refused by the gateway, without an attempt
+     */
+
+    rc = ngx_http_ai_proxy_first(r, ctx);
+
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_BUSY:
+        return ngx_http_ai_proxy_unavailable(r, ctx);
+
+    case NGX_DECLINED:
+        return ngx_http_ai_error(r, NGX_HTTP_BAD_REQUEST, NULL, NULL, NULL,
+                                 "%V", &ai->error_message);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return ngx_http_ai_proxy_upstream(r, ctx);
 }
 

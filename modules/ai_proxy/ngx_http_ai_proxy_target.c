@@ -40,6 +40,8 @@ static ngx_int_t ngx_http_ai_proxy_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc,
     void *data);
+static ngx_int_t ngx_http_ai_proxy_inner_get(ngx_peer_connection_t *pc,
+    ngx_http_ai_proxy_ctx_t *ctx);
 static void ngx_http_ai_proxy_free_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 #if (NGX_HTTP_SSL)
@@ -57,6 +59,10 @@ static ngx_int_t ngx_http_ai_proxy_prepare(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t,
     ngx_uint_t endpoint, ngx_str_t *model);
 static ngx_msec_t ngx_http_ai_proxy_retry_after(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_ai_proxy_cooling(ngx_http_ai_proxy_ctx_t *ctx,
+    ngx_msec_t *wait);
+static ngx_int_t ngx_http_ai_proxy_retry_header(ngx_http_request_t *r,
+    ngx_msec_t wait);
 static char *ngx_http_ai_proxy_read_key(ngx_conf_t *cf, ngx_str_t *file,
     ngx_str_t *key);
 
@@ -821,27 +827,47 @@ ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc, void *data)
     r = ctx->request;
     u = r->upstream;
 
+    /* what an earlier attempt left for an error page does not hold now */
+
+    ctx->ai->error_status = 0;
+    ngx_str_null(&ctx->ai->error_message);
+
     if (ctx->inner_retry) {
         /* the same target and request: its balancer has another server */
 
         ctx->inner_retry = 0;
-        ctx->target->inflight++;
-        ctx->counted = 1;
-        ctx->ai->attempts++;
 
-        rc = ctx->inner_get(pc, ctx->inner_data);
-        pc->tries = ctx->tries;
-
-        return rc;
+        return ngx_http_ai_proxy_inner_get(pc, ctx);
     }
 
-    rc = ngx_http_ai_proxy_pick(r, ctx, 0);
+    if (ctx->prepared) {
+        /* the first attempt: picked and prepared by the content handler */
+        ctx->prepared = 0;
 
-    if (rc != NGX_OK) {
-        return rc;
+    } else {
+        rc = ngx_http_ai_proxy_pick(r, ctx, 0);
+
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ai_proxy: no target left for model \"%V\" "
+                          "(failed, or all keys cooling down)", &ctx->model);
+            return NGX_BUSY;
+        }
+
+        rc = ngx_http_ai_proxy_prepare(r, ctx);
+
+        if (rc == NGX_DECLINED) {
+            /* the client asked what this target cannot do: a 400 */
+            ctx->ai->error_status = NGX_HTTP_BAD_REQUEST;
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
-    if (ngx_http_ai_proxy_prepare(r, ctx) != NGX_OK) {
+    if (ngx_http_ai_proxy_build_request(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -891,13 +917,180 @@ ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc, void *data)
 
     ctx->inner_tries = pc->tries;
 
-    ctx->target->inflight++;
-    ctx->counted = 1;
+    return ngx_http_ai_proxy_inner_get(pc, ctx);
+}
+
+
+/*
+ * The target's balancer gives the server: only then is it an attempt,
+ * counted in $ai_attempts (a request refused before, by the gateway, has
+ * none).  A connection refused by the server is an attempt.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_inner_get(ngx_peer_connection_t *pc,
+    ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_int_t  rc;
 
     rc = ctx->inner_get(pc, ctx->inner_data);
     pc->tries = ctx->tries;
 
+    if (rc == NGX_OK || rc == NGX_DONE) {
+        ctx->target->inflight++;
+        ctx->counted = 1;
+        ctx->ai->attempts++;
+    }
+
     return rc;
+}
+
+
+/*
+ * The first attempt's target and request, picked and prepared by the
+ * content handler before the upstream starts, so that a request that no
+ * target can take now is refused without an attempt: NGX_BUSY when no
+ * candidate has a usable key, NGX_DECLINED when the target cannot carry
+ * the request (ai->error_message says why).
+ */
+
+ngx_int_t
+ngx_http_ai_proxy_first(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_ai_proxy_pick(r, ctx, 0);
+
+    if (rc != NGX_OK) {
+        return NGX_BUSY;
+    }
+
+    rc = ngx_http_ai_proxy_prepare(r, ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->prepared = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * No candidate has a usable key: 503 with Retry-After (the first key
+ * back, in seconds, rounded up) while keys cool down after a 429, or 502
+ * when the provider refused them all (401, 403): the gateway's
+ * credentials must be fixed, the client can do nothing about it.
+ */
+
+ngx_int_t
+ngx_http_ai_proxy_unavailable(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_msec_t  wait;
+
+    if (ngx_http_ai_proxy_cooling(ctx, &wait)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_proxy: no target left for model \"%V\" "
+                      "(all keys are cooling down)", &ctx->model);
+
+        if (ngx_http_ai_proxy_retry_header(r, wait) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_ai_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, NULL, NULL,
+                                 NULL, "no upstream target is available for "
+                                 "this model now (all keys are cooling "
+                                 "down), retry later");
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ai_proxy: no target left for model \"%V\" (the provider "
+                  "refused every key)", &ctx->model);
+
+    return ngx_http_ai_error(r, NGX_HTTP_BAD_GATEWAY, NULL, NULL, NULL,
+                             "the upstream provider refused the gateway's "
+                             "credentials");
+}
+
+
+/*
+ * Does a key of a candidate only cool down (after a 429, not taken out
+ * after a 401 or 403)?  *wait: the shortest time left of those, in ms.
+ */
+
+static ngx_uint_t
+ngx_http_ai_proxy_cooling(ngx_http_ai_proxy_ctx_t *ctx, ngx_msec_t *wait)
+{
+    ngx_uint_t                     i, j, found;
+    ngx_msec_int_t                 left;
+    ngx_http_ai_proxy_key_t       *k;
+    ngx_http_ai_proxy_target_t   **t;
+
+    t = ctx->conf->targets->elts;
+    found = 0;
+    *wait = 0;
+
+    for (i = 0; i < ctx->conf->targets->nelts; i++) {
+
+        if (!(ctx->candidates & ((uint64_t) 1 << i))) {
+            continue;
+        }
+
+        k = t[i]->keys.elts;
+
+        for (j = 0; j < t[i]->keys.nelts; j++) {
+
+            if (k[j].disabled || k[j].until == 0) {
+                continue;
+            }
+
+            left = (ngx_msec_int_t) (k[j].until - ngx_current_msec);
+
+            if (left <= 0) {
+                continue;
+            }
+
+            if (!found || (ngx_msec_t) left < *wait) {
+                *wait = (ngx_msec_t) left;
+            }
+
+            found = 1;
+        }
+    }
+
+    return found;
+}
+
+
+/* Retry-After: seconds, rounded up */
+
+static ngx_int_t
+ngx_http_ai_proxy_retry_header(ngx_http_request_t *r, ngx_msec_t wait)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (h->value.data == NULL) {
+        h->hash = 0;
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.len = ngx_sprintf(h->value.data, "%M", (wait + 999) / 1000)
+                   - h->value.data;
+
+    return NGX_OK;
 }
 
 
@@ -1072,22 +1265,7 @@ ngx_http_ai_proxy_pick(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
     }
 
     if (best == NULL) {
-        if (dry) {
-            return NGX_DECLINED;
-        }
-
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai_proxy: no target left for model \"%V\" "
-                      "(failed, or all keys cooling down)", &ctx->model);
-
-        if (ctx->ai->attempts == 0) {
-            ctx->ai->error_status = NGX_HTTP_SERVICE_UNAVAILABLE;
-            ngx_str_set(&ctx->ai->error_message,
-                        "no upstream target is available for this model "
-                        "now (all keys are cooling down), retry later");
-        }
-
-        return NGX_BUSY;
+        return dry ? NGX_DECLINED : NGX_BUSY;
     }
 
     if (plcf->balance == NGX_HTTP_AI_PROXY_RR) {
@@ -1193,9 +1371,8 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
                           "ai_proxy: the request cannot go to target "
                           "\"%V\": %V", &t->name, &err);
 
-            ai->error_status = NGX_HTTP_BAD_REQUEST;
             ai->error_message = err;
-            return NGX_ERROR;
+            return NGX_DECLINED;
         }
 
         if (rc != NGX_OK) {
@@ -1404,7 +1581,7 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
                   "\"%V\"", ai->attempts + 1, &t->name,
                   ctx->key ? ctx->key->index : 0, &model);
 
-    return ngx_http_ai_proxy_build_request(r, ctx);
+    return NGX_OK;
 }
 
 

@@ -37,8 +37,6 @@ static ngx_int_t ngx_http_ai_proxy_chunked_filter(void *data, ssize_t bytes);
 static void ngx_http_ai_proxy_abort_request(ngx_http_request_t *r);
 static void ngx_http_ai_proxy_finalize_request(ngx_http_request_t *r,
     ngx_int_t rc);
-static void ngx_http_ai_proxy_count_attempts(ngx_http_request_t *r,
-    ngx_http_ai_proxy_ctx_t *ctx);
 
 
 ngx_int_t
@@ -74,9 +72,6 @@ ngx_http_ai_proxy_upstream(ngx_http_request_t *r,
     u->input_filter_ctx = r;
 
     u->buffering = 0;
-
-    ctx->attempts = ctx->ai->attempts;
-    ctx->states = r->upstream_states ? r->upstream_states->nelts : 0;
 
     /*
      * the core read the whole body in the rewrite phase (or there is
@@ -201,8 +196,6 @@ ngx_http_ai_proxy_build_request(ngx_http_request_t *r,
 
     b->flush = 1;
     cl->next = NULL;
-
-    ctx->ai->attempts++;
 
     return NGX_OK;
 }
@@ -781,7 +774,6 @@ ngx_http_ai_proxy_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
         return;
     }
 
-    ngx_http_ai_proxy_count_attempts(r, ctx);
     ngx_http_ai_proxy_done(r, ctx);
 
     u = r->upstream;
@@ -804,37 +796,5 @@ ngx_http_ai_proxy_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
         && u->headers_in.content_length_n == -1)
     {
         (void) ngx_http_send_special(r, NGX_HTTP_LAST);
-    }
-}
-
-
-/*
- * Each server tried (a connection refused, then the next server of the
- * upstream{} block ...) left an upstream state: they are the attempts,
- * whether or not the request had been sent.
- */
-
-static void
-ngx_http_ai_proxy_count_attempts(ngx_http_request_t *r,
-    ngx_http_ai_proxy_ctx_t *ctx)
-{
-    ngx_uint_t                  i, n;
-    ngx_http_upstream_state_t  *state;
-
-    if (r->upstream_states == NULL) {
-        return;
-    }
-
-    state = r->upstream_states->elts;
-    n = 0;
-
-    for (i = ctx->states; i < r->upstream_states->nelts; i++) {
-        if (state[i].peer) {
-            n++;
-        }
-    }
-
-    if (n) {
-        ctx->ai->attempts = ctx->attempts + n;
     }
 }
