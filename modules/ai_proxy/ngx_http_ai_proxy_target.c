@@ -58,6 +58,8 @@ static ngx_int_t ngx_http_ai_proxy_prepare(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t,
     ngx_uint_t endpoint, ngx_str_t *model);
+static ngx_int_t ngx_http_ai_proxy_refused(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t status);
 static ngx_msec_t ngx_http_ai_proxy_retry_after(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ai_proxy_cooling(ngx_http_ai_proxy_ctx_t *ctx,
     ngx_msec_t *wait);
@@ -1664,6 +1666,10 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
+    if (ft == NGX_HTTP_AI_PROXY_FT_AUTH) {
+        return ngx_http_ai_proxy_refused(r, ctx, status);
+    }
+
     ctx->key_failure = 0;
 
     /* the answer goes to the client: in the door's format */
@@ -1679,6 +1685,72 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The provider refused the gateway's credentials (401, 403) and no other
+ * attempt is left.  Its body, which may echo the key ("Incorrect API key
+ * provided: sk-..."), is not the client's business and is never read:
+ * the client gets the gateway's error, 502, or 503 with Retry-After while
+ * other keys only cool down.  The error page comes from the upstream
+ * machinery, which gets no more tries.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_refused(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t status)
+{
+    u_char             *p;
+    size_t              len;
+    ngx_msec_t          wait;
+    ngx_uint_t          cooling;
+    ngx_http_ai_ctx_t  *ai;
+
+    ai = ctx->ai;
+
+    cooling = ngx_http_ai_proxy_cooling(ctx, &wait);
+
+    len = sizeof("the upstream provider refused the gateway's credentials "
+                 "(000) and the other keys are cooling down, retry later")
+          - 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ai->error_message.data = p;
+
+    p = ngx_sprintf(p, "the upstream provider refused the gateway's "
+                    "credentials (%03ui)", status);
+
+    if (cooling) {
+        if (ngx_http_ai_proxy_retry_header(r, wait) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(p, " and the other keys are cooling down, retry later",
+                       sizeof(" and the other keys are cooling down, retry "
+                              "later") - 1);
+
+        ai->error_status = NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    } else {
+        ai->error_status = NGX_HTTP_BAD_GATEWAY;
+    }
+
+    ai->error_message.len = p - ai->error_message.data;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ai_proxy: target \"%V\" refused the gateway's "
+                  "credentials (%ui), the client gets %ui", &ctx->target->name,
+                  status, ai->error_status);
+
+    /* no other attempt: NGINX's upstream finalizes with an error page */
+    ctx->tries = 0;
+
+    return NGX_HTTP_UPSTREAM_INVALID_HEADER;
 }
 
 
