@@ -143,3 +143,186 @@ Authorization: Bearer sk-client-wrong
 --- no_error_log
 [error]
 sk-proj-secret
+
+
+
+=== TEST 5: a provider's HTML error page keeps its status and headers, in the door's JSON shape
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"gpt-4o~html=1,status=503,retry_after=3\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/messages\n{\"model\":\"gpt-4o~html=1,status=429,retry_after=4\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"gpt-4o~html=1,status=400\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- error_code eval
+[503, 429, 400]
+--- response_headers eval
+["Content-Type: application/json\nRetry-After: 3",
+ "Content-Type: application/json\nRetry-After: 4",
+ "Content-Type: application/json"]
+--- response_body_like eval
+["^\\{\"error\":\\{\"message\":\"the openai upstream answered 503\",\"type\":\"api_error\",\"param\":null,\"code\":null\\}\\}\$",
+ "^\\{\"type\":\"error\",\"error\":\\{\"type\":\"rate_limit_error\",\"message\":\"the openai upstream answered 429\"\\}\\}\$",
+ "^\\{\"error\":\\{\"message\":\"the openai upstream answered 400\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null\\}\\}\$"]
+--- response_body_unlike eval
+["<", "<", "<"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: an invalid status (999) is a 502 in the door's shape, plain or streamed
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"gpt-4o~status=999\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"gpt-4o~status=999,html=1\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/messages\n{\"model\":\"gpt-4o~status=999\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- error_code eval
+[502, 502, 502]
+--- response_headers eval
+["Content-Type: application/json", "Content-Type: application/json", "Content-Type: application/json"]
+--- response_body_like eval
+["^\\{\"error\":\\{\"message\":\"the upstream provider sent an invalid status \\(999\\)\",\"type\":\"api_error\",\"param\":null,\"code\":\"upstream_error\"\\}\\}\$",
+ "^\\{\"error\":\\{\"message\":\"the upstream provider sent an invalid status \\(999\\)\",\"type\":\"api_error\",\"param\":null,\"code\":\"upstream_error\"\\}\\}\$",
+ "^\\{\"type\":\"error\",\"error\":\\{\"message\":\"the upstream provider sent an invalid status \\(999\\)\",\"type\":\"api_error\",\"param\":null,\"code\":\"upstream_error\"\\}\\}\$"]
+--- error_log
+ai_proxy: target "127.0.0.1:$TEST_NGINX_MOCK_PORT" sent an invalid status (999)
+[error]
+
+
+
+=== TEST 7: a 2xx that is not JSON (an HTML page, a cut JSON body) is a 502, plain or streamed
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"gpt-4o~html=1\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"gpt-4o~html=1\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"gpt-4o~malformed=1\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/embeddings\n{\"model\":\"e~html=1\",\"input\":\"x\"}"]
+--- error_code eval
+[502, 502, 502, 502]
+--- response_headers eval
+["Content-Type: application/json", "Content-Type: application/json", "Content-Type: application/json", "Content-Type: application/json"]
+--- response_body_like eval
+["^\\{\"error\":\\{\"message\":\"the upstream provider sent an answer that is not JSON\",\"type\":\"api_error\",\"param\":null,\"code\":\"upstream_error\"\\}\\}\$",
+ "^\\{\"error\":\\{\"message\":\"the upstream provider sent an answer that is not JSON\",\"type\":\"api_error\",\"param\":null,\"code\":\"upstream_error\"\\}\\}\$",
+ "^\\{\"error\":\\{\"message\":\"the upstream provider sent an answer that is not JSON\",\"type\":\"api_error\",\"param\":null,\"code\":\"upstream_error\"\\}\\}\$",
+ "^\\{\"error\":\\{\"message\":\"the upstream provider sent an answer that is not JSON\",\"type\":\"api_error\",\"param\":null,\"code\":\"upstream_error\"\\}\\}\$"]
+--- error_log
+ai_proxy: target "127.0.0.1:$TEST_NGINX_MOCK_PORT" sent an answer that is not JSON
+[error]
+
+
+
+=== TEST 8: a plain answer that cannot be translated is a 502 in the door's shape, not a 200
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+--- request eval
+["POST /v1/messages\n{\"model\":\"gpt-4o~malformed=1\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/messages\n{\"model\":\"gpt-4o~html=1\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- error_code eval
+[502, 502]
+--- response_headers eval
+["Content-Type: application/json", "Content-Type: application/json"]
+--- response_body_like eval
+["^\\{\"type\":\"error\",\"error\":\\{\"message\":\"the upstream provider sent an answer that cannot be translated\",\"type\":\"api_error\",\"param\":null,\"code\":\"upstream_error\"\\}\\}\$",
+ "^\\{\"type\":\"error\",\"error\":\\{\"message\":\"the upstream provider sent an answer that cannot be translated\",\"type\":\"api_error\",\"param\":null,\"code\":\"upstream_error\"\\}\\}\$"]
+--- error_log
+cannot be translated
+[error]
+
+
+
+=== TEST 9: a plain answer cut short is a 502, not a cut 200
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o~disconnect_after=1","messages":[{"role":"user","content":"x"}]}
+--- error_code: 502
+--- response_body_like
+^\{"error":\{"message":"the upstream provider's answer was cut short","type":"api_error","param":null,"code":"upstream_error"\}\}$
+--- error_log
+upstream prematurely closed connection
+[error]
+
+
+
+=== TEST 10: the provider's JSON errors and answers still pass, translated or not
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"gpt-4o~status=400\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/messages\n{\"model\":\"gpt-4o~status=503\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/messages\n{\"model\":\"gpt-4o\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":\"a b\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"a b\"}]}",
+ "GET /v1/models"]
+--- error_code eval
+[400, 503, 200, 200, 200]
+--- response_body_like eval
+["^\\{\"error\":\\{\"message\":\"Invalid request \\(mock\\).\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null\\}\\}\$",
+ "^\\{\"type\":\"error\",\"error\":\\{\"type\":\"api_error\",\"message\":\"The service is temporarily unavailable \\(mock\\).\"\\}\\}\$",
+ "^\\{\"id\":\"[^\"]+\",\"type\":\"message\",\"role\":\"assistant\",.*\"text\":\"mock reply: a b\"",
+ "^\\{\"id\":\"chatcmpl-mock\\d+\",\"object\":\"chat.completion\",.*\"content\":\"mock reply: a b\".*\"system_fingerprint\":\"fp_mock\"\\}\$",
+ "^\\{\"object\":\"list\",\"data\":\\[\\{\"id\":\"gpt-4o\""]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: a provider's error that quotes the gateway's key gets the key masked
+--- main_config
+    env TEST_AI_K1;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_proxy_key env:TEST_AI_K1;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"gpt-4o~echo_key=1,status=400\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/messages\n{\"model\":\"gpt-4o~echo_key=1,status=429,html=1\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- error_code eval
+[400, 429]
+--- response_body_like eval
+["^\\{\"error\":\\{\"message\":\"Incorrect API key provided: \\*{27}. You can find",
+ "^\\{\"type\":\"error\",\"error\":\\{\"type\":\"rate_limit_error\",\"message\":\"the openai upstream answered 429\"\\}\\}\$"]
+--- response_body_unlike eval
+["secret", "secret"]
+--- no_error_log
+[error]
+sk-proj-secret
+
+
+
+=== TEST 12: over ai_proxy_response_max_size an answer in the door's format goes unchecked, one to translate is a 502
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_proxy_response_max_size 1k;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"gpt-4o~words=400\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/messages\n{\"model\":\"gpt-4o~words=400\",\"max_tokens\":999,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/messages\n{\"model\":\"gpt-4o~words=4\",\"max_tokens\":999,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- error_code eval
+[200, 502, 200]
+--- response_body_like eval
+["w399 w400\".*\"usage\":\\{\"prompt_tokens\":2,\"completion_tokens\":400,",
+ "^\\{\"type\":\"error\",\"error\":\\{\"message\":\"the upstream provider's answer is too large\",\"type\":\"api_error\",\"param\":null,\"code\":\"upstream_error\"\\}\\}\$",
+ "\"text\":\"w1 w2 w3 w4\""]
+--- error_log
+it goes unchecked
+is larger than ai_proxy_response_max_size (1024)
+[error]

@@ -124,6 +124,7 @@ typedef struct {
     ngx_msec_t                      key_cooldown;
     ngx_msec_t                      key_disable;
     ngx_int_t                       max_tokens;
+    size_t                          response_max_size;
 
     unsigned                        door:1;
     unsigned                        any_ssl:1;
@@ -166,6 +167,13 @@ typedef struct {
 
     ngx_http_ai_stream_t           *stream;       /* the translator */
 
+    /* a plain answer, held whole before its header goes out */
+    u_char                         *held;
+    size_t                          held_len;
+    size_t                          held_size;
+    ngx_str_t                       plain;        /* what the client gets,
+                                                     when rewritten */
+
     /* the balancer of the target's upstream, called by ours */
     ngx_event_get_peer_pt           inner_get;
     ngx_event_free_peer_pt          inner_free;
@@ -186,6 +194,10 @@ typedef struct {
     unsigned                        inner_retry:1; /* same target, next
                                                       server */
     unsigned                        prepared:1;   /* the first attempt */
+    unsigned                        hold:1;       /* the header is held */
+    unsigned                        passed:1;     /* too large to hold: it
+                                                     goes as it comes */
+    unsigned                        answered:1;   /* the rest is dropped */
 } ngx_http_ai_proxy_ctx_t;
 
 

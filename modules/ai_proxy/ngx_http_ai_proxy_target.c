@@ -58,6 +58,7 @@ static ngx_int_t ngx_http_ai_proxy_prepare(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t,
     ngx_uint_t endpoint, ngx_str_t *model);
+static ngx_uint_t ngx_http_ai_proxy_valid_status(ngx_uint_t status);
 static ngx_int_t ngx_http_ai_proxy_refused(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t status);
 static ngx_msec_t ngx_http_ai_proxy_retry_after(ngx_http_request_t *r);
@@ -1610,6 +1611,35 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     key = ctx->key;
     status = u->headers_in.status_n;
 
+    if (!ngx_http_ai_proxy_valid_status(status)) {
+
+        /*
+         * nothing the client could act on: an invalid answer, another
+         * attempt while one is allowed, else the gateway's 502
+         */
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_proxy: target \"%V\" sent an invalid status "
+                      "(%ui)", &t->name, status);
+
+        ctx->ai->error_status = NGX_HTTP_BAD_GATEWAY;
+
+        ctx->ai->error_message.data = ngx_pnalloc(r->pool,
+                                 sizeof("the upstream provider sent an "
+                                        "invalid status ()") - 1
+                                 + NGX_INT_T_LEN);
+        if (ctx->ai->error_message.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->ai->error_message.len =
+            ngx_sprintf(ctx->ai->error_message.data, "the upstream provider "
+                        "sent an invalid status (%03ui)", status)
+            - ctx->ai->error_message.data;
+
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
     ft = 0;
 
     if (status == NGX_HTTP_UNAUTHORIZED || status == NGX_HTTP_FORBIDDEN) {
@@ -1751,6 +1781,33 @@ ngx_http_ai_proxy_refused(ngx_http_request_t *r,
     ctx->tries = 0;
 
     return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+}
+
+
+/*
+ * The statuses that go to the client (and then in the door's shape): a
+ * success, or an error about the request or the provider's state.  Not
+ * 1xx, 3xx (a provider's redirect is not followed), what is no HTTP
+ * status, nor what concerns the gateway's own connection to the provider
+ * (407, 411, 421, 426, 505): the client can do nothing about those.  401
+ * and 403 are the gateway's credentials (ngx_http_ai_proxy_refused()).
+ */
+
+static ngx_uint_t
+ngx_http_ai_proxy_valid_status(ngx_uint_t status)
+{
+    switch (status) {
+
+    case 407:                                /* Proxy Authentication */
+    case NGX_HTTP_LENGTH_REQUIRED:           /* 411 */
+    case NGX_HTTP_MISDIRECTED_REQUEST:       /* 421 */
+    case 426:                                /* Upgrade Required */
+    case NGX_HTTP_VERSION_NOT_SUPPORTED:     /* 505 */
+        return 0;
+    }
+
+    return (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE)
+           || (status >= NGX_HTTP_BAD_REQUEST && status < 600);
 }
 
 

@@ -13,7 +13,8 @@
  * x-api-key, api-key, Cookie) never leave the gateway.
  *
  * The response is not buffered: each read from the provider is passed
- * on at once, so that a stream (SSE) flows event by event.  Bodies are
+ * on at once, so that a stream (SSE) flows event by event (a plain
+ * answer is then held whole by the module's filters).  Bodies are
  * delimited by Content-Length, chunked transfer coding, or the close of
  * the connection; a connection is kept (u->keepalive) only when the
  * whole body was read and the provider did not ask to close it.  A
@@ -777,6 +778,41 @@ ngx_http_ai_proxy_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
     ngx_http_ai_proxy_done(r, ctx);
 
     u = r->upstream;
+
+    /*
+     * A plain answer held whole (see the header filter) failed before its
+     * end: the client got nothing yet, so it gets an error page, the
+     * gateway's JSON error, rather than a cut answer.
+     */
+
+    if (ctx->hold
+        && !ctx->answered
+        && !ctx->passed
+        && u->header_sent
+        && !r->header_sent
+        && (rc == NGX_HTTP_BAD_GATEWAY || rc == NGX_HTTP_GATEWAY_TIME_OUT))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_proxy: the answer of target \"%V\" ended after "
+                      "%uz bytes, the client gets %i", &ctx->target->name,
+                      ctx->held_len, rc);
+
+        ctx->hold = 0;
+        u->header_sent = 0;
+
+        ctx->ai->error_status = rc;
+
+        if (rc == NGX_HTTP_GATEWAY_TIME_OUT) {
+            ngx_str_set(&ctx->ai->error_message,
+                        "the upstream provider timed out");
+
+        } else {
+            ngx_str_set(&ctx->ai->error_message,
+                        "the upstream provider's answer was cut short");
+        }
+
+        return;
+    }
 
     /*
      * A stream failed after its header went out (the provider timed out,
