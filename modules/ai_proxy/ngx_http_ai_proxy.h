@@ -213,7 +213,7 @@ ngx_int_t ngx_http_ai_proxy_provider_value(ngx_str_t *name);
 char *ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
     ngx_http_ai_proxy_loc_conf_t *plcf);
 ngx_int_t ngx_http_ai_proxy_route(ngx_http_request_t *r,
-    ngx_http_ai_proxy_ctx_t *ctx);
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_str_t *model);
 ngx_int_t ngx_http_ai_proxy_first(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 ngx_int_t ngx_http_ai_proxy_unavailable(ngx_http_request_t *r,

@@ -43,6 +43,7 @@ static ngx_int_t ngx_http_ai_proxy_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_proxy_models(ngx_http_request_t *r,
     ngx_http_ai_proxy_loc_conf_t *plcf);
 static ngx_uint_t ngx_http_ai_proxy_glob(ngx_str_t *m);
+static void ngx_http_ai_proxy_model_id(ngx_http_request_t *r, ngx_str_t *id);
 static ngx_int_t ngx_http_ai_proxy_event(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
 static ngx_int_t ngx_http_ai_proxy_output(ngx_http_request_t *r,
@@ -363,6 +364,7 @@ static ngx_int_t
 ngx_http_ai_proxy_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
+    ngx_str_t                      model;
     ngx_http_ai_ctx_t             *ai;
     ngx_http_ai_proxy_ctx_t       *ctx;
     ngx_http_ai_proxy_loc_conf_t  *plcf;
@@ -433,6 +435,8 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->conf = plcf;
 
+    model = ai->req.model;
+
     if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
         if (r->method == NGX_HTTP_HEAD) {
             ngx_str_set(&ctx->method, "HEAD");
@@ -442,17 +446,20 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
             ngx_str_set(&ctx->method, "GET");
         }
 
+        /* ".../models/{id}" is routed as a request for that model */
+        ngx_http_ai_proxy_model_id(r, &model);
+
     } else {
         ngx_str_set(&ctx->method, "POST");
     }
 
     ngx_http_set_ctx(r, ctx, ngx_http_ai_proxy_module);
 
-    if (ngx_http_ai_proxy_route(r, ctx) != NGX_OK) {
+    if (ngx_http_ai_proxy_route(r, ctx, &model) != NGX_OK) {
         return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND, NULL, "model",
                                  "model_not_found",
                                  "the model \"%V\" is not served here",
-                                 &ai->req.model);
+                                 &model);
     }
 
     /*
@@ -626,6 +633,37 @@ ngx_http_ai_proxy_models(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* the {id} of ".../models/{id}" (the URI is decoded); empty for the list */
+
+static void
+ngx_http_ai_proxy_model_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    u_char  *p, *last;
+
+    ngx_str_null(id);
+
+    last = r->uri.data + r->uri.len;
+
+    if (r->uri.len > 1 && last[-1] == '/') {
+        last--;
+    }
+
+    for (p = last; p > r->uri.data && p[-1] != '/'; p--) {
+        /* void */
+    }
+
+    if ((size_t) (p - r->uri.data) > sizeof("/models/") - 1
+        && ngx_strncmp(p - (sizeof("/models/") - 1), "/models/",
+                       sizeof("/models/") - 1)
+           == 0
+        && p < last)
+    {
+        id->data = p;
+        id->len = last - p;
+    }
 }
 
 

@@ -702,12 +702,14 @@ ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
 
 
 /*
- * The candidates for the request's model, after aliases: NGX_DECLINED if
- * no target serves it.
+ * The candidates for the request's model (the id of ".../models/{id}",
+ * empty for the model list), after aliases: NGX_DECLINED if no target
+ * serves it.
  */
 
 ngx_int_t
-ngx_http_ai_proxy_route(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+ngx_http_ai_proxy_route(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
+    ngx_str_t *model)
 {
     ngx_uint_t                     i;
     ngx_http_ai_proxy_alias_t     *alias;
@@ -716,7 +718,7 @@ ngx_http_ai_proxy_route(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
     plcf = ctx->conf;
 
-    ctx->model = ctx->ai->req.model;
+    ctx->model = *model;
 
     if (plcf->aliases) {
         alias = plcf->aliases->elts;
@@ -770,7 +772,10 @@ ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t, ngx_uint_t endpoint,
         return 0;
     }
 
-    if (t->models == NULL) {
+    if (t->models == NULL
+        || (endpoint == NGX_HTTP_AI_EP_MODELS && model->len == 0))
+    {
+        /* the model list: any OpenAI target knows its own */
         return 1;
     }
 
@@ -1323,7 +1328,7 @@ ngx_http_ai_proxy_pick_key(ngx_http_ai_proxy_target_t *t)
 static ngx_int_t
 ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 {
-    u_char                           *p, *id, *last;
+    u_char                           *p;
     size_t                            len;
     ngx_int_t                         rc;
     ngx_str_t                         model, err, path, version;
@@ -1334,7 +1339,13 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     ai = ctx->ai;
     t = ctx->target;
 
-    model = t->model.len ? t->model : ctx->model;
+    if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
+        /* the model the client named (after aliases), not the one run */
+        model = ctx->model;
+
+    } else {
+        model = t->model.len ? t->model : ctx->model;
+    }
 
     ai->target = t->name;
     ai->provider = ngx_http_ai_proxy_providers[t->provider].name;
@@ -1395,8 +1406,11 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         }
 
         if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
-            ngx_str_set(&path, "/openai/models");
-            len = t->base.len + path.len + sizeof("?api-version=") - 1
+
+            /* "/openai/models", or "/openai/models/{id}" */
+
+            len = t->base.len + sizeof("/openai/models/") - 1
+                  + 3 * model.len + sizeof("?api-version=") - 1
                   + version.len;
 
             ctx->uri.data = ngx_pnalloc(r->pool, len);
@@ -1404,9 +1418,17 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
                 return NGX_ERROR;
             }
 
-            ctx->uri.len = ngx_sprintf(ctx->uri.data, "%V%V?api-version=%V",
-                                       &t->base, &path, &version)
-                           - ctx->uri.data;
+            p = ngx_sprintf(ctx->uri.data, "%V/openai/models", &t->base);
+
+            if (model.len) {
+                *p++ = '/';
+                p = (u_char *) ngx_escape_uri(p, model.data, model.len,
+                                              NGX_ESCAPE_URI_COMPONENT);
+            }
+
+            p = ngx_sprintf(p, "?api-version=%V", &version);
+
+            ctx->uri.len = p - ctx->uri.data;
             break;
         }
 
@@ -1493,26 +1515,9 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
         if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
 
-            /* ".../models" or ".../models/{id}": the id goes along */
+            /* "{base}/models", or "{base}/models/{id}" */
 
-            last = r->uri.data + r->uri.len;
-
-            if (r->uri.len > 1 && last[-1] == '/') {
-                last--;
-            }
-
-            for (id = last; id > r->uri.data && id[-1] != '/'; id--) {
-                /* void */
-            }
-
-            if ((size_t) (last - id) == sizeof("models") - 1
-                && ngx_strncmp(id, "models", sizeof("models") - 1) == 0)
-            {
-                id = last;
-            }
-
-            len = t->base.len + sizeof("/models/") - 1
-                  + 3 * (last - id);
+            len = t->base.len + sizeof("/models/") - 1 + 3 * model.len;
 
             ctx->uri.data = ngx_pnalloc(r->pool, len);
             if (ctx->uri.data == NULL) {
@@ -1521,9 +1526,9 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
             p = ngx_sprintf(ctx->uri.data, "%V/models", &t->base);
 
-            if (id < last) {
+            if (model.len) {
                 *p++ = '/';
-                p = (u_char *) ngx_escape_uri(p, id, last - id,
+                p = (u_char *) ngx_escape_uri(p, model.data, model.len,
                                               NGX_ESCAPE_URI_COMPONENT);
             }
 
