@@ -1651,7 +1651,8 @@ req_key(rq_t *r, size_t *klp, char *qk, size_t qsz)
     return k;
 }
 
-/* echo_key=1: a 401 whose message holds the key, as OpenAI's does */
+/* echo_key=1: a 401 (or the injected status) whose message holds the key,
+ * as OpenAI's does */
 static void
 send_key_error(rq_t *r)
 {
@@ -1677,7 +1678,7 @@ send_key_error(rq_t *r)
                  "can find your API key at "
                  "https://platform.openai.com/account/api-keys.", (int) kl, k);
     }
-    send_error(r, 401, msg, NULL, NULL);
+    send_error(r, r->beh.status >= 400 ? r->beh.status : 401, msg, NULL, NULL);
 }
 
 /* returns 1 when an auth error was written */

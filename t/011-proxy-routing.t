@@ -194,3 +194,62 @@ unknown target "b" in "ai_proxy"
  "", "\"uri\":\"/v1/models/gpt-4o\""]
 --- no_error_log
 [error]
+
+
+
+=== TEST 10: GET .../models/{id} routes by the id, aliases first, when every target has models=; an id served by none is a JSON 404
+--- main_config
+    env TEST_AI_K1;
+--- http_config
+    ai_target gpt  http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gpt/v1 key=env:TEST_AI_K1 models=gpt-*,o1;
+    ai_target misc http://127.0.0.1:$TEST_NGINX_MOCK_PORT/misc/v1 models=llama-*;
+    ai_target an   http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
+    log_format ai '$request_uri $ai_target $ai_upstream_model $status';
+--- config
+    location /v1/ {
+        ai_proxy gpt misc an;
+        ai_proxy_alias fast gpt-4o-mini;
+        access_log logs/access.log ai;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["GET /v1/models/gpt-4o", "GET /mock/last",
+ "GET /v1/models/llama-3/", "GET /mock/last",
+ "GET /v1/models/fast", "GET /mock/last",
+ "GET /v1/models/mistral", "GET /v1/models/claude-3"]
+--- error_code eval
+[404, 200, 404, 200, 404, 200, 404, 404]
+--- response_body_like eval
+["^\\{\"error\":\\{\"message\":\"Invalid URL \\(GET /gpt/v1/models/gpt-4o\\)\"",
+ "\"uri\":\"/gpt/v1/models/gpt-4o\",\"headers\":\\{[^}]*\"authorization\":\"Bearer sk-good-key-1\"",
+ "Invalid URL \\(GET /misc/v1/models/llama-3\\)",
+ "\"uri\":\"/misc/v1/models/llama-3\"",
+ "Invalid URL \\(GET /gpt/v1/models/gpt-4o-mini\\)",
+ "\"uri\":\"/gpt/v1/models/gpt-4o-mini\"",
+ "^\\{\"error\":\\{\"message\":\"the model \\\\\"mistral\\\\\" is not served here\",\"type\":\"invalid_request_error\",\"param\":\"model\",\"code\":\"model_not_found\"\\}\\}\$",
+ "^\\{\"error\":\\{\"message\":\"the model \\\\\"claude-3\\\\\" is not served here\",\"type\":\"invalid_request_error\",\"param\":\"model\",\"code\":\"model_not_found\"\\}\\}\$"]
+--- access_log
+/v1/models/gpt-4o gpt gpt-4o 404
+/v1/models/llama-3/ misc llama-3 404
+/v1/models/fast gpt gpt-4o-mini 404
+/v1/models/mistral - - 404
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: GET .../models with only globs in models=: the list is asked of the targets
+--- http_config
+    ai_target gpt http://127.0.0.1:$TEST_NGINX_MOCK_PORT/gpt/v1 models=gpt-*;
+--- config
+    location /v1/ {
+        ai_proxy gpt;
+    }
+--- request
+GET /v1/models
+--- response_body_like
+^\{"object":"list","data":\[\{"id":"gpt-4o",
+--- no_error_log
+[error]

@@ -260,3 +260,39 @@ llama-3 spare 2
 mistral spare 1
 --- no_error_log
 [error]
+
+
+
+=== TEST 10: all keys cooling down: the 503 has Retry-After (the first key back, rounded up) and no attempt
+--- main_config
+    env TEST_AI_K1;
+    env TEST_AI_K2;
+--- http_config
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_K1 model=gpt-4o~status=429,retry_after=30;
+    ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_K2 model=gpt-4o~status=429,retry_after=7;
+    log_format ai '$ai_target $ai_attempts $status $upstream_addr';
+--- config
+    location /v1/ {
+        ai_proxy a b;
+        ai_proxy_balance latency;
+        access_log logs/access.log ai;
+        ai_log logs/ai.jsonl;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}'
+curl -s -o /dev/null -w '%{http_code}\n' $u -d "$b"
+curl -s -D - -o /dev/null $u -d "$b" | tr -d '\r' | grep -i '^HTTP\|^retry-after'
+grep -o '"attempts":[0-9]*,"status":[0-9]*' $TEST_NGINX_SERVROOT/logs/ai.jsonl
+--- response_body
+429
+HTTP/1.1 503 Service Temporarily Unavailable
+Retry-After: 7
+"attempts":2,"status":429
+"attempts":0,"status":503
+--- access_log
+b 2 429 127.0.0.1:$TEST_NGINX_MOCK_PORT, 127.0.0.1:$TEST_NGINX_MOCK_PORT
+- - 503 -
+--- error_log
+no target left for model "gpt-4o" (all keys are cooling down)
+[error]

@@ -124,6 +124,7 @@ typedef struct {
     ngx_msec_t                      key_cooldown;
     ngx_msec_t                      key_disable;
     ngx_int_t                       max_tokens;
+    size_t                          response_max_size;
 
     unsigned                        door:1;
     unsigned                        any_ssl:1;
@@ -166,6 +167,13 @@ typedef struct {
 
     ngx_http_ai_stream_t           *stream;       /* the translator */
 
+    /* a plain answer, held whole before its header goes out */
+    u_char                         *held;
+    size_t                          held_len;
+    size_t                          held_size;
+    ngx_str_t                       plain;        /* what the client gets,
+                                                     when rewritten */
+
     /* the balancer of the target's upstream, called by ours */
     ngx_event_get_peer_pt           inner_get;
     ngx_event_free_peer_pt          inner_free;
@@ -179,15 +187,17 @@ typedef struct {
     ngx_http_status_t               status;
     ngx_http_chunked_t              chunked;
 
-    ngx_uint_t                      attempts;     /* ai->attempts before */
-    ngx_uint_t                      states;       /* upstream states before */
-
     unsigned                        head:1;
     unsigned                        key_failure:1;
     unsigned                        counted:1;    /* inflight */
     unsigned                        translate:1;  /* rewrite the response */
     unsigned                        inner_retry:1; /* same target, next
                                                       server */
+    unsigned                        prepared:1;   /* the first attempt */
+    unsigned                        hold:1;       /* the header is held */
+    unsigned                        passed:1;     /* too large to hold: it
+                                                     goes as it comes */
+    unsigned                        answered:1;   /* the rest is dropped */
 } ngx_http_ai_proxy_ctx_t;
 
 
@@ -203,6 +213,10 @@ ngx_int_t ngx_http_ai_proxy_provider_value(ngx_str_t *name);
 char *ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
     ngx_http_ai_proxy_loc_conf_t *plcf);
 ngx_int_t ngx_http_ai_proxy_route(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_str_t *model);
+ngx_int_t ngx_http_ai_proxy_first(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
+ngx_int_t ngx_http_ai_proxy_unavailable(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 ngx_int_t ngx_http_ai_proxy_status(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);

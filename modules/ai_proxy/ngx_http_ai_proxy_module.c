@@ -43,10 +43,24 @@ static ngx_int_t ngx_http_ai_proxy_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_proxy_models(ngx_http_request_t *r,
     ngx_http_ai_proxy_loc_conf_t *plcf);
 static ngx_uint_t ngx_http_ai_proxy_glob(ngx_str_t *m);
+static void ngx_http_ai_proxy_model_id(ngx_http_request_t *r, ngx_str_t *id);
 static ngx_int_t ngx_http_ai_proxy_event(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
 static ngx_int_t ngx_http_ai_proxy_output(ngx_http_request_t *r,
     ngx_str_t *s, ngx_chain_t ***out);
+static ngx_int_t ngx_http_ai_proxy_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_proxy_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_ai_proxy_hold(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_buf_t *b);
+static ngx_int_t ngx_http_ai_proxy_answer(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_proxy_pass_held(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_chain_t *rest);
+static ngx_int_t ngx_http_ai_proxy_gateway_error(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t status, ngx_str_t *msg);
+static void ngx_http_ai_proxy_mask_key(ngx_http_ai_proxy_ctx_t *ctx,
+    ngx_str_t *body);
 static ngx_int_t ngx_http_ai_proxy_merge_targets(ngx_conf_t *cf,
     ngx_http_ai_proxy_loc_conf_t *conf);
 static ngx_int_t ngx_http_ai_proxy_key_variable(ngx_http_request_t *r,
@@ -76,6 +90,10 @@ static char *ngx_http_ai_proxy_alias(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_ai_proxy_decoration(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_proxy_door(ngx_conf_t *cf);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
 static ngx_str_t  ngx_http_ai_proxy_hide_headers[] = {
@@ -254,6 +272,13 @@ static ngx_command_t  ngx_http_ai_proxy_commands[] = {
       offsetof(ngx_http_ai_proxy_loc_conf_t, upstream.read_timeout),
       NULL },
 
+    { ngx_string("ai_proxy_response_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_proxy_loc_conf_t, response_max_size),
+      NULL },
+
     { ngx_string("ai_proxy_buffer_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -339,6 +364,7 @@ static ngx_int_t
 ngx_http_ai_proxy_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
+    ngx_str_t                      model;
     ngx_http_ai_ctx_t             *ai;
     ngx_http_ai_proxy_ctx_t       *ctx;
     ngx_http_ai_proxy_loc_conf_t  *plcf;
@@ -409,6 +435,8 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->conf = plcf;
 
+    model = ai->req.model;
+
     if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
         if (r->method == NGX_HTTP_HEAD) {
             ngx_str_set(&ctx->method, "HEAD");
@@ -418,17 +446,43 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
             ngx_str_set(&ctx->method, "GET");
         }
 
+        /* ".../models/{id}" is routed as a request for that model */
+        ngx_http_ai_proxy_model_id(r, &model);
+
     } else {
         ngx_str_set(&ctx->method, "POST");
     }
 
     ngx_http_set_ctx(r, ctx, ngx_http_ai_proxy_module);
 
-    if (ngx_http_ai_proxy_route(r, ctx) != NGX_OK) {
+    if (ngx_http_ai_proxy_route(r, ctx, &model) != NGX_OK) {
         return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND, NULL, "model",
                                  "model_not_found",
                                  "the model \"%V\" is not served here",
-                                 &ai->req.model);
+                                 &model);
+    }
+
+    /*
+     * the first attempt is picked and prepared now: a request that no
+     * target can take is refused by the gateway, without an attempt
+     */
+
+    rc = ngx_http_ai_proxy_first(r, ctx);
+
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_BUSY:
+        return ngx_http_ai_proxy_unavailable(r, ctx);
+
+    case NGX_DECLINED:
+        return ngx_http_ai_error(r, NGX_HTTP_BAD_REQUEST, NULL, NULL, NULL,
+                                 "%V", &ai->error_message);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_ai_proxy_upstream(r, ctx);
@@ -582,6 +636,37 @@ ngx_http_ai_proxy_models(ngx_http_request_t *r,
 }
 
 
+/* the {id} of ".../models/{id}" (the URI is decoded); empty for the list */
+
+static void
+ngx_http_ai_proxy_model_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    u_char  *p, *last;
+
+    ngx_str_null(id);
+
+    last = r->uri.data + r->uri.len;
+
+    if (r->uri.len > 1 && last[-1] == '/') {
+        last--;
+    }
+
+    for (p = last; p > r->uri.data && p[-1] != '/'; p--) {
+        /* void */
+    }
+
+    if ((size_t) (p - r->uri.data) > sizeof("/models/") - 1
+        && ngx_strncmp(p - (sizeof("/models/") - 1), "/models/",
+                       sizeof("/models/") - 1)
+           == 0
+        && p < last)
+    {
+        id->data = p;
+        id->len = last - p;
+    }
+}
+
+
 /* a glob is not a model */
 
 static ngx_uint_t
@@ -651,6 +736,11 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     if (ev->last || !ev->done) {
         /* the plain body comes whole, in the event before the last */
         return NGX_OK;
+    }
+
+    if (ctx->hold) {
+        /* the filter translated the whole body before the header */
+        return ngx_http_ai_proxy_output(r, &ctx->plain, out);
     }
 
     if (status >= NGX_HTTP_SPECIAL_RESPONSE) {
@@ -723,6 +813,466 @@ ngx_http_ai_proxy_output(ngx_http_request_t *r, ngx_str_t *s,
 }
 
 
+/*
+ * A plain answer (not SSE) is held whole before its header goes out: its
+ * status and body must be checked, and translated, before the client
+ * gets a status.  A 2xx that is not JSON or cannot be translated is a
+ * 502, a provider's error body (an HTML page ...) is put in the door's
+ * error shape with its status.  A stream goes as it comes.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_header_filter(ngx_http_request_t *r)
+{
+    ngx_str_t                *ct;
+    ngx_http_ai_proxy_ctx_t  *ctx;
+
+    if (r != r->main || r->upstream == NULL || r->err_status) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
+
+    if (ctx == NULL || ctx->head || ctx->ai->error) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ct = &r->headers_out.content_type;
+
+    if (ct->len >= sizeof("text/event-stream") - 1
+        && ngx_strncasecmp(ct->data, (u_char *) "text/event-stream",
+                           sizeof("text/event-stream") - 1)
+           == 0)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->hold = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_proxy_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    off_t                     size;
+    ngx_uint_t                last;
+    ngx_chain_t              *cl;
+    ngx_http_ai_proxy_ctx_t  *ctx;
+
+    if (r != r->main || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
+
+    if (ctx == NULL || !ctx->hold || ctx->passed) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (ctx->answered) {
+            /* the client got its answer: the rest is read and dropped */
+            cl->buf->pos = cl->buf->last;
+            continue;
+        }
+
+        size = ngx_buf_size(cl->buf);
+
+        if (size && (!ngx_buf_in_memory(cl->buf)
+                     || (size_t) size > ctx->conf->response_max_size
+                                        - ctx->held_len))
+        {
+            /* too large to hold (the upstream's buffers are in memory) */
+            return ngx_http_ai_proxy_pass_held(r, ctx, cl);
+        }
+
+        if (size && ngx_http_ai_proxy_hold(r, ctx, cl->buf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* consumed: the upstream reuses its buffer */
+        cl->buf->pos = cl->buf->last;
+
+        if (cl->buf->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (!last || ctx->answered) {
+        return NGX_OK;
+    }
+
+    return ngx_http_ai_proxy_answer(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_ai_proxy_hold(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
+    ngx_buf_t *b)
+{
+    u_char  *p;
+    size_t   size, need;
+
+    size = b->last - b->pos;
+    need = ctx->held_len + size;
+
+    if (need > ctx->held_size) {
+
+        if (r->headers_out.content_length_n >= (off_t) need
+            && r->headers_out.content_length_n
+               <= (off_t) ctx->conf->response_max_size)
+        {
+            /* the whole body at once */
+            need = (size_t) r->headers_out.content_length_n;
+
+        } else {
+            need = ngx_max(need, ngx_min(2 * ctx->held_size,
+                                         ctx->conf->response_max_size));
+            need = ngx_max(need, 4096);
+        }
+
+        p = ngx_pnalloc(r->pool, need);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->held_len) {
+            ngx_memcpy(p, ctx->held, ctx->held_len);
+        }
+
+        ctx->held = p;
+        ctx->held_size = need;
+    }
+
+    ngx_memcpy(ctx->held + ctx->held_len, b->pos, size);
+    ctx->held_len += size;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The answer is complete: the client gets it as it is, in the door's
+ * format (rewritten through the core's event handler, which then reads
+ * usage from the provider's bytes), or the gateway's error.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+{
+    cJSON                       *json;
+    ngx_int_t                    rc;
+    ngx_str_t                    body, err, msg;
+    ngx_buf_t                   *b;
+    ngx_uint_t                   status, door;
+    ngx_chain_t                  out;
+    ngx_http_ai_ctx_t           *ai;
+    ngx_http_ai_proxy_target_t  *t;
+
+    ai = ctx->ai;
+    t = ctx->target;
+    door = ai->req.format;
+    status = r->headers_out.status;
+
+    body.data = ctx->held;
+    body.len = ctx->held_len;
+
+    ngx_str_null(&ctx->plain);
+
+    if (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE) {
+
+        if (t->format != door && ai->req.endpoint != NGX_HTTP_AI_EP_MODELS) {
+
+            rc = ngx_http_ai_translate_response(r->pool, t->format, door,
+                                                &ai->req.model, &body,
+                                                &ctx->plain, &err);
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_DECLINED) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "ai_proxy: the answer of target \"%V\" cannot "
+                              "be translated: %V", &t->name, &err);
+
+                ngx_str_set(&msg, "the upstream provider sent an answer "
+                                  "that cannot be translated");
+
+                return ngx_http_ai_proxy_gateway_error(r, ctx,
+                                                       NGX_HTTP_BAD_GATEWAY,
+                                                       &msg);
+            }
+
+        } else {
+            json = cJSON_ParseWithLength((const char *) body.data, body.len);
+
+            if (!cJSON_IsObject(json)) {
+                cJSON_Delete(json);
+
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "ai_proxy: target \"%V\" sent an answer that "
+                              "is not JSON (%ui, %uz bytes)", &t->name,
+                              status, body.len);
+
+                ngx_str_set(&msg, "the upstream provider sent an answer "
+                                  "that is not JSON");
+
+                return ngx_http_ai_proxy_gateway_error(r, ctx,
+                                                       NGX_HTTP_BAD_GATEWAY,
+                                                       &msg);
+            }
+
+            cJSON_Delete(json);
+
+            if (ctx->translate) {
+                /* a plain answer to a stream: nothing to drop */
+                ctx->plain = body;
+            }
+        }
+
+    } else {
+        /* an error (the status policy let only 4xx and 5xx through) */
+
+        ngx_http_ai_proxy_mask_key(ctx, &body);
+
+        rc = ngx_http_ai_translate_error(r->pool, t->format, door, status,
+                                         &body, &ctx->plain);
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->plain.data == body.data && ctx->plain.len == body.len) {
+            /* already the door's shape */
+            ngx_str_null(&ctx->plain);
+
+        } else {
+            /* an HTML page, another shape or format: rewritten */
+            ctx->translate = 1;
+            ai->rewrite = 1;
+        }
+    }
+
+    if (ctx->plain.data) {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+        r->headers_out.content_type_lowcase = NULL;
+        r->headers_out.charset.len = 0;
+
+        if (r->headers_out.content_encoding) {
+            r->headers_out.content_encoding->hash = 0;
+            r->headers_out.content_encoding = NULL;
+        }
+    }
+
+    /* the length is known now, whatever the provider's framing */
+
+    ngx_http_clear_content_length(r);
+    r->headers_out.content_length_n = body.len;
+
+    ctx->answered = 1;
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body.data;
+    b->last = body.data + body.len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = body.len ? 1 : 0;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+/*
+ * Over ai_proxy_response_max_size: a 2xx in the door's format goes on as
+ * it comes, unchecked; what would have to be translated or is an error
+ * cannot be, and is the gateway's error.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_pass_held(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_chain_t *rest)
+{
+    ngx_int_t     rc;
+    ngx_str_t     msg;
+    ngx_buf_t    *b;
+    ngx_uint_t    status;
+    ngx_chain_t  *cl, out;
+
+    status = r->headers_out.status;
+
+    if (ctx->translate || status < NGX_HTTP_OK
+        || status >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_proxy: the answer of target \"%V\" (%ui) is "
+                      "larger than ai_proxy_response_max_size (%uz)",
+                      &ctx->target->name, status,
+                      ctx->conf->response_max_size);
+
+        for (cl = rest; cl; cl = cl->next) {
+            cl->buf->pos = cl->buf->last;
+        }
+
+        ngx_str_set(&msg, "the upstream provider's answer is too large");
+
+        return ngx_http_ai_proxy_gateway_error(r, ctx,
+                                               status >= NGX_HTTP_BAD_REQUEST
+                                               ? status
+                                               : NGX_HTTP_BAD_GATEWAY,
+                                               &msg);
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "ai_proxy: the answer of target \"%V\" is larger than "
+                  "ai_proxy_response_max_size (%uz), it goes unchecked",
+                  &ctx->target->name, ctx->conf->response_max_size);
+
+    ctx->passed = 1;
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    if (ctx->held_len == 0) {
+        return ngx_http_next_body_filter(r, rest);
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ctx->held;
+    b->last = ctx->held + ctx->held_len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+
+    out.buf = b;
+    out.next = rest;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+/* the gateway's error instead of the provider's answer, in the door's shape */
+
+static ngx_int_t
+ngx_http_ai_proxy_gateway_error(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t status, ngx_str_t *msg)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    ctx->answered = 1;
+    ctx->ai->error = 1;
+
+    b = ngx_http_ai_error_body(r, status, NULL, NULL, NULL, msg);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.status_line.len = 0;
+    r->headers_out.status_line.data = NULL;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+
+    if (r->headers_out.content_encoding) {
+        r->headers_out.content_encoding->hash = 0;
+        r->headers_out.content_encoding = NULL;
+    }
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+/*
+ * A provider's error body may quote the key it was sent: the key is
+ * masked before the body goes anywhere
+ */
+
+static void
+ngx_http_ai_proxy_mask_key(ngx_http_ai_proxy_ctx_t *ctx, ngx_str_t *body)
+{
+    u_char     *p, *last;
+    ngx_str_t   key;
+
+    if (ctx->key == NULL) {
+        return;
+    }
+
+    /* "Name: value" CRLF, and "Bearer value": the key is the last word */
+
+    key.data = ctx->key->header.data;
+    key.len = ctx->key->header.len - 2;
+
+    for (p = key.data + key.len; p > key.data && p[-1] != ' '; p--) {
+        /* void */
+    }
+
+    key.len = key.data + key.len - p;
+    key.data = p;
+
+    if (key.len == 0) {
+        return;
+    }
+
+    last = body->data + body->len;
+
+    for (p = body->data; p + key.len <= last; p++) {
+
+        if (*p == key.data[0] && ngx_strncmp(p, key.data, key.len) == 0) {
+            ngx_memset(p, '*', key.len);
+            p += key.len - 1;
+        }
+    }
+}
+
+
 /* $ai_proxy_key: which key of the target's pool, "2" (never the key) */
 
 static ngx_int_t
@@ -776,6 +1326,12 @@ ngx_http_ai_proxy_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ai_proxy_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_ai_proxy_body_filter;
+
     return ngx_http_ai_add_event_handler(cf, ngx_http_ai_proxy_event);
 }
 
@@ -858,6 +1414,7 @@ ngx_http_ai_proxy_create_loc_conf(ngx_conf_t *cf)
     conf->key_cooldown = NGX_CONF_UNSET_MSEC;
     conf->key_disable = NGX_CONF_UNSET_MSEC;
     conf->max_tokens = NGX_CONF_UNSET;
+    conf->response_max_size = NGX_CONF_UNSET_SIZE;
 
     /* the hardcoded values: a stream goes as it comes, nothing is stored */
 
@@ -952,6 +1509,9 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->key_disable, prev->key_disable,
                               300000);
     ngx_conf_merge_value(conf->max_tokens, prev->max_tokens, 4096);
+    ngx_conf_merge_size_value(conf->response_max_size,
+                              prev->response_max_size,
+                              (size_t) 4 * 1024 * 1024);
 
     if (conf->next & NGX_HTTP_AI_PROXY_FT_OFF) {
         conf->next = NGX_CONF_BITMASK_SET;

@@ -40,6 +40,8 @@ static ngx_int_t ngx_http_ai_proxy_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc,
     void *data);
+static ngx_int_t ngx_http_ai_proxy_inner_get(ngx_peer_connection_t *pc,
+    ngx_http_ai_proxy_ctx_t *ctx);
 static void ngx_http_ai_proxy_free_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 #if (NGX_HTTP_SSL)
@@ -56,7 +58,14 @@ static ngx_int_t ngx_http_ai_proxy_prepare(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t,
     ngx_uint_t endpoint, ngx_str_t *model);
+static ngx_uint_t ngx_http_ai_proxy_valid_status(ngx_uint_t status);
+static ngx_int_t ngx_http_ai_proxy_refused(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t status);
 static ngx_msec_t ngx_http_ai_proxy_retry_after(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_ai_proxy_cooling(ngx_http_ai_proxy_ctx_t *ctx,
+    ngx_msec_t *wait);
+static ngx_int_t ngx_http_ai_proxy_retry_header(ngx_http_request_t *r,
+    ngx_msec_t wait);
 static char *ngx_http_ai_proxy_read_key(ngx_conf_t *cf, ngx_str_t *file,
     ngx_str_t *key);
 
@@ -693,12 +702,14 @@ ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
 
 
 /*
- * The candidates for the request's model, after aliases: NGX_DECLINED if
- * no target serves it.
+ * The candidates for the request's model (the id of ".../models/{id}",
+ * empty for the model list), after aliases: NGX_DECLINED if no target
+ * serves it.
  */
 
 ngx_int_t
-ngx_http_ai_proxy_route(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+ngx_http_ai_proxy_route(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
+    ngx_str_t *model)
 {
     ngx_uint_t                     i;
     ngx_http_ai_proxy_alias_t     *alias;
@@ -707,7 +718,7 @@ ngx_http_ai_proxy_route(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
     plcf = ctx->conf;
 
-    ctx->model = ctx->ai->req.model;
+    ctx->model = *model;
 
     if (plcf->aliases) {
         alias = plcf->aliases->elts;
@@ -761,7 +772,10 @@ ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t, ngx_uint_t endpoint,
         return 0;
     }
 
-    if (t->models == NULL) {
+    if (t->models == NULL
+        || (endpoint == NGX_HTTP_AI_EP_MODELS && model->len == 0))
+    {
+        /* the model list: any OpenAI target knows its own */
         return 1;
     }
 
@@ -821,27 +835,47 @@ ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc, void *data)
     r = ctx->request;
     u = r->upstream;
 
+    /* what an earlier attempt left for an error page does not hold now */
+
+    ctx->ai->error_status = 0;
+    ngx_str_null(&ctx->ai->error_message);
+
     if (ctx->inner_retry) {
         /* the same target and request: its balancer has another server */
 
         ctx->inner_retry = 0;
-        ctx->target->inflight++;
-        ctx->counted = 1;
-        ctx->ai->attempts++;
 
-        rc = ctx->inner_get(pc, ctx->inner_data);
-        pc->tries = ctx->tries;
-
-        return rc;
+        return ngx_http_ai_proxy_inner_get(pc, ctx);
     }
 
-    rc = ngx_http_ai_proxy_pick(r, ctx, 0);
+    if (ctx->prepared) {
+        /* the first attempt: picked and prepared by the content handler */
+        ctx->prepared = 0;
 
-    if (rc != NGX_OK) {
-        return rc;
+    } else {
+        rc = ngx_http_ai_proxy_pick(r, ctx, 0);
+
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ai_proxy: no target left for model \"%V\" "
+                          "(failed, or all keys cooling down)", &ctx->model);
+            return NGX_BUSY;
+        }
+
+        rc = ngx_http_ai_proxy_prepare(r, ctx);
+
+        if (rc == NGX_DECLINED) {
+            /* the client asked what this target cannot do: a 400 */
+            ctx->ai->error_status = NGX_HTTP_BAD_REQUEST;
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
-    if (ngx_http_ai_proxy_prepare(r, ctx) != NGX_OK) {
+    if (ngx_http_ai_proxy_build_request(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -891,13 +925,180 @@ ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc, void *data)
 
     ctx->inner_tries = pc->tries;
 
-    ctx->target->inflight++;
-    ctx->counted = 1;
+    return ngx_http_ai_proxy_inner_get(pc, ctx);
+}
+
+
+/*
+ * The target's balancer gives the server: only then is it an attempt,
+ * counted in $ai_attempts (a request refused before, by the gateway, has
+ * none).  A connection refused by the server is an attempt.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_inner_get(ngx_peer_connection_t *pc,
+    ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_int_t  rc;
 
     rc = ctx->inner_get(pc, ctx->inner_data);
     pc->tries = ctx->tries;
 
+    if (rc == NGX_OK || rc == NGX_DONE) {
+        ctx->target->inflight++;
+        ctx->counted = 1;
+        ctx->ai->attempts++;
+    }
+
     return rc;
+}
+
+
+/*
+ * The first attempt's target and request, picked and prepared by the
+ * content handler before the upstream starts, so that a request that no
+ * target can take now is refused without an attempt: NGX_BUSY when no
+ * candidate has a usable key, NGX_DECLINED when the target cannot carry
+ * the request (ai->error_message says why).
+ */
+
+ngx_int_t
+ngx_http_ai_proxy_first(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_ai_proxy_pick(r, ctx, 0);
+
+    if (rc != NGX_OK) {
+        return NGX_BUSY;
+    }
+
+    rc = ngx_http_ai_proxy_prepare(r, ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->prepared = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * No candidate has a usable key: 503 with Retry-After (the first key
+ * back, in seconds, rounded up) while keys cool down after a 429, or 502
+ * when the provider refused them all (401, 403): the gateway's
+ * credentials must be fixed, the client can do nothing about it.
+ */
+
+ngx_int_t
+ngx_http_ai_proxy_unavailable(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_msec_t  wait;
+
+    if (ngx_http_ai_proxy_cooling(ctx, &wait)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_proxy: no target left for model \"%V\" "
+                      "(all keys are cooling down)", &ctx->model);
+
+        if (ngx_http_ai_proxy_retry_header(r, wait) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_ai_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, NULL, NULL,
+                                 NULL, "no upstream target is available for "
+                                 "this model now (all keys are cooling "
+                                 "down), retry later");
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ai_proxy: no target left for model \"%V\" (the provider "
+                  "refused every key)", &ctx->model);
+
+    return ngx_http_ai_error(r, NGX_HTTP_BAD_GATEWAY, NULL, NULL, NULL,
+                             "the upstream provider refused the gateway's "
+                             "credentials");
+}
+
+
+/*
+ * Does a key of a candidate only cool down (after a 429, not taken out
+ * after a 401 or 403)?  *wait: the shortest time left of those, in ms.
+ */
+
+static ngx_uint_t
+ngx_http_ai_proxy_cooling(ngx_http_ai_proxy_ctx_t *ctx, ngx_msec_t *wait)
+{
+    ngx_uint_t                     i, j, found;
+    ngx_msec_int_t                 left;
+    ngx_http_ai_proxy_key_t       *k;
+    ngx_http_ai_proxy_target_t   **t;
+
+    t = ctx->conf->targets->elts;
+    found = 0;
+    *wait = 0;
+
+    for (i = 0; i < ctx->conf->targets->nelts; i++) {
+
+        if (!(ctx->candidates & ((uint64_t) 1 << i))) {
+            continue;
+        }
+
+        k = t[i]->keys.elts;
+
+        for (j = 0; j < t[i]->keys.nelts; j++) {
+
+            if (k[j].disabled || k[j].until == 0) {
+                continue;
+            }
+
+            left = (ngx_msec_int_t) (k[j].until - ngx_current_msec);
+
+            if (left <= 0) {
+                continue;
+            }
+
+            if (!found || (ngx_msec_t) left < *wait) {
+                *wait = (ngx_msec_t) left;
+            }
+
+            found = 1;
+        }
+    }
+
+    return found;
+}
+
+
+/* Retry-After: seconds, rounded up */
+
+static ngx_int_t
+ngx_http_ai_proxy_retry_header(ngx_http_request_t *r, ngx_msec_t wait)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (h->value.data == NULL) {
+        h->hash = 0;
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.len = ngx_sprintf(h->value.data, "%M", (wait + 999) / 1000)
+                   - h->value.data;
+
+    return NGX_OK;
 }
 
 
@@ -1072,22 +1273,7 @@ ngx_http_ai_proxy_pick(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
     }
 
     if (best == NULL) {
-        if (dry) {
-            return NGX_DECLINED;
-        }
-
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai_proxy: no target left for model \"%V\" "
-                      "(failed, or all keys cooling down)", &ctx->model);
-
-        if (ctx->ai->attempts == 0) {
-            ctx->ai->error_status = NGX_HTTP_SERVICE_UNAVAILABLE;
-            ngx_str_set(&ctx->ai->error_message,
-                        "no upstream target is available for this model "
-                        "now (all keys are cooling down), retry later");
-        }
-
-        return NGX_BUSY;
+        return dry ? NGX_DECLINED : NGX_BUSY;
     }
 
     if (plcf->balance == NGX_HTTP_AI_PROXY_RR) {
@@ -1142,7 +1328,7 @@ ngx_http_ai_proxy_pick_key(ngx_http_ai_proxy_target_t *t)
 static ngx_int_t
 ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 {
-    u_char                           *p, *id, *last;
+    u_char                           *p;
     size_t                            len;
     ngx_int_t                         rc;
     ngx_str_t                         model, err, path, version;
@@ -1153,7 +1339,13 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     ai = ctx->ai;
     t = ctx->target;
 
-    model = t->model.len ? t->model : ctx->model;
+    if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
+        /* the model the client named (after aliases), not the one run */
+        model = ctx->model;
+
+    } else {
+        model = t->model.len ? t->model : ctx->model;
+    }
 
     ai->target = t->name;
     ai->provider = ngx_http_ai_proxy_providers[t->provider].name;
@@ -1193,9 +1385,8 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
                           "ai_proxy: the request cannot go to target "
                           "\"%V\": %V", &t->name, &err);
 
-            ai->error_status = NGX_HTTP_BAD_REQUEST;
             ai->error_message = err;
-            return NGX_ERROR;
+            return NGX_DECLINED;
         }
 
         if (rc != NGX_OK) {
@@ -1215,8 +1406,11 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         }
 
         if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
-            ngx_str_set(&path, "/openai/models");
-            len = t->base.len + path.len + sizeof("?api-version=") - 1
+
+            /* "/openai/models", or "/openai/models/{id}" */
+
+            len = t->base.len + sizeof("/openai/models/") - 1
+                  + 3 * model.len + sizeof("?api-version=") - 1
                   + version.len;
 
             ctx->uri.data = ngx_pnalloc(r->pool, len);
@@ -1224,9 +1418,17 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
                 return NGX_ERROR;
             }
 
-            ctx->uri.len = ngx_sprintf(ctx->uri.data, "%V%V?api-version=%V",
-                                       &t->base, &path, &version)
-                           - ctx->uri.data;
+            p = ngx_sprintf(ctx->uri.data, "%V/openai/models", &t->base);
+
+            if (model.len) {
+                *p++ = '/';
+                p = (u_char *) ngx_escape_uri(p, model.data, model.len,
+                                              NGX_ESCAPE_URI_COMPONENT);
+            }
+
+            p = ngx_sprintf(p, "?api-version=%V", &version);
+
+            ctx->uri.len = p - ctx->uri.data;
             break;
         }
 
@@ -1313,26 +1515,9 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
         if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
 
-            /* ".../models" or ".../models/{id}": the id goes along */
+            /* "{base}/models", or "{base}/models/{id}" */
 
-            last = r->uri.data + r->uri.len;
-
-            if (r->uri.len > 1 && last[-1] == '/') {
-                last--;
-            }
-
-            for (id = last; id > r->uri.data && id[-1] != '/'; id--) {
-                /* void */
-            }
-
-            if ((size_t) (last - id) == sizeof("models") - 1
-                && ngx_strncmp(id, "models", sizeof("models") - 1) == 0)
-            {
-                id = last;
-            }
-
-            len = t->base.len + sizeof("/models/") - 1
-                  + 3 * (last - id);
+            len = t->base.len + sizeof("/models/") - 1 + 3 * model.len;
 
             ctx->uri.data = ngx_pnalloc(r->pool, len);
             if (ctx->uri.data == NULL) {
@@ -1341,9 +1526,9 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
             p = ngx_sprintf(ctx->uri.data, "%V/models", &t->base);
 
-            if (id < last) {
+            if (model.len) {
                 *p++ = '/';
-                p = (u_char *) ngx_escape_uri(p, id, last - id,
+                p = (u_char *) ngx_escape_uri(p, model.data, model.len,
                                               NGX_ESCAPE_URI_COMPONENT);
             }
 
@@ -1404,7 +1589,7 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
                   "\"%V\"", ai->attempts + 1, &t->name,
                   ctx->key ? ctx->key->index : 0, &model);
 
-    return ngx_http_ai_proxy_build_request(r, ctx);
+    return NGX_OK;
 }
 
 
@@ -1430,6 +1615,35 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     t = ctx->target;
     key = ctx->key;
     status = u->headers_in.status_n;
+
+    if (!ngx_http_ai_proxy_valid_status(status)) {
+
+        /*
+         * nothing the client could act on: an invalid answer, another
+         * attempt while one is allowed, else the gateway's 502
+         */
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_proxy: target \"%V\" sent an invalid status "
+                      "(%ui)", &t->name, status);
+
+        ctx->ai->error_status = NGX_HTTP_BAD_GATEWAY;
+
+        ctx->ai->error_message.data = ngx_pnalloc(r->pool,
+                                 sizeof("the upstream provider sent an "
+                                        "invalid status ()") - 1
+                                 + NGX_INT_T_LEN);
+        if (ctx->ai->error_message.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->ai->error_message.len =
+            ngx_sprintf(ctx->ai->error_message.data, "the upstream provider "
+                        "sent an invalid status (%03ui)", status)
+            - ctx->ai->error_message.data;
+
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
 
     ft = 0;
 
@@ -1487,6 +1701,10 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
+    if (ft == NGX_HTTP_AI_PROXY_FT_AUTH) {
+        return ngx_http_ai_proxy_refused(r, ctx, status);
+    }
+
     ctx->key_failure = 0;
 
     /* the answer goes to the client: in the door's format */
@@ -1502,6 +1720,99 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The provider refused the gateway's credentials (401, 403) and no other
+ * attempt is left.  Its body, which may echo the key ("Incorrect API key
+ * provided: sk-..."), is not the client's business and is never read:
+ * the client gets the gateway's error, 502, or 503 with Retry-After while
+ * other keys only cool down.  The error page comes from the upstream
+ * machinery, which gets no more tries.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_refused(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t status)
+{
+    u_char             *p;
+    size_t              len;
+    ngx_msec_t          wait;
+    ngx_uint_t          cooling;
+    ngx_http_ai_ctx_t  *ai;
+
+    ai = ctx->ai;
+
+    cooling = ngx_http_ai_proxy_cooling(ctx, &wait);
+
+    len = sizeof("the upstream provider refused the gateway's credentials "
+                 "(000) and the other keys are cooling down, retry later")
+          - 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ai->error_message.data = p;
+
+    p = ngx_sprintf(p, "the upstream provider refused the gateway's "
+                    "credentials (%03ui)", status);
+
+    if (cooling) {
+        if (ngx_http_ai_proxy_retry_header(r, wait) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(p, " and the other keys are cooling down, retry later",
+                       sizeof(" and the other keys are cooling down, retry "
+                              "later") - 1);
+
+        ai->error_status = NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    } else {
+        ai->error_status = NGX_HTTP_BAD_GATEWAY;
+    }
+
+    ai->error_message.len = p - ai->error_message.data;
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "ai_proxy: target \"%V\" refused the gateway's "
+                  "credentials (%ui), the client gets %ui", &ctx->target->name,
+                  status, ai->error_status);
+
+    /* no other attempt: NGINX's upstream finalizes with an error page */
+    ctx->tries = 0;
+
+    return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+}
+
+
+/*
+ * The statuses that go to the client (and then in the door's shape): a
+ * success, or an error about the request or the provider's state.  Not
+ * 1xx, 3xx (a provider's redirect is not followed), what is no HTTP
+ * status, nor what concerns the gateway's own connection to the provider
+ * (407, 411, 421, 426, 505): the client can do nothing about those.  401
+ * and 403 are the gateway's credentials (ngx_http_ai_proxy_refused()).
+ */
+
+static ngx_uint_t
+ngx_http_ai_proxy_valid_status(ngx_uint_t status)
+{
+    switch (status) {
+
+    case 407:                                /* Proxy Authentication */
+    case NGX_HTTP_LENGTH_REQUIRED:           /* 411 */
+    case NGX_HTTP_MISDIRECTED_REQUEST:       /* 421 */
+    case 426:                                /* Upgrade Required */
+    case NGX_HTTP_VERSION_NOT_SUPPORTED:     /* 505 */
+        return 0;
+    }
+
+    return (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE)
+           || (status >= NGX_HTTP_BAD_REQUEST && status < 600);
 }
 
 

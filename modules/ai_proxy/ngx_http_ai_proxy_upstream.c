@@ -13,7 +13,8 @@
  * x-api-key, api-key, Cookie) never leave the gateway.
  *
  * The response is not buffered: each read from the provider is passed
- * on at once, so that a stream (SSE) flows event by event.  Bodies are
+ * on at once, so that a stream (SSE) flows event by event (a plain
+ * answer is then held whole by the module's filters).  Bodies are
  * delimited by Content-Length, chunked transfer coding, or the close of
  * the connection; a connection is kept (u->keepalive) only when the
  * whole body was read and the provider did not ask to close it.  A
@@ -37,8 +38,6 @@ static ngx_int_t ngx_http_ai_proxy_chunked_filter(void *data, ssize_t bytes);
 static void ngx_http_ai_proxy_abort_request(ngx_http_request_t *r);
 static void ngx_http_ai_proxy_finalize_request(ngx_http_request_t *r,
     ngx_int_t rc);
-static void ngx_http_ai_proxy_count_attempts(ngx_http_request_t *r,
-    ngx_http_ai_proxy_ctx_t *ctx);
 
 
 ngx_int_t
@@ -74,9 +73,6 @@ ngx_http_ai_proxy_upstream(ngx_http_request_t *r,
     u->input_filter_ctx = r;
 
     u->buffering = 0;
-
-    ctx->attempts = ctx->ai->attempts;
-    ctx->states = r->upstream_states ? r->upstream_states->nelts : 0;
 
     /*
      * the core read the whole body in the rewrite phase (or there is
@@ -201,8 +197,6 @@ ngx_http_ai_proxy_build_request(ngx_http_request_t *r,
 
     b->flush = 1;
     cl->next = NULL;
-
-    ctx->ai->attempts++;
 
     return NGX_OK;
 }
@@ -781,10 +775,44 @@ ngx_http_ai_proxy_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
         return;
     }
 
-    ngx_http_ai_proxy_count_attempts(r, ctx);
     ngx_http_ai_proxy_done(r, ctx);
 
     u = r->upstream;
+
+    /*
+     * A plain answer held whole (see the header filter) failed before its
+     * end: the client got nothing yet, so it gets an error page, the
+     * gateway's JSON error, rather than a cut answer.
+     */
+
+    if (ctx->hold
+        && !ctx->answered
+        && !ctx->passed
+        && u->header_sent
+        && !r->header_sent
+        && (rc == NGX_HTTP_BAD_GATEWAY || rc == NGX_HTTP_GATEWAY_TIME_OUT))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_proxy: the answer of target \"%V\" ended after "
+                      "%uz bytes, the client gets %i", &ctx->target->name,
+                      ctx->held_len, rc);
+
+        ctx->hold = 0;
+        u->header_sent = 0;
+
+        ctx->ai->error_status = rc;
+
+        if (rc == NGX_HTTP_GATEWAY_TIME_OUT) {
+            ngx_str_set(&ctx->ai->error_message,
+                        "the upstream provider timed out");
+
+        } else {
+            ngx_str_set(&ctx->ai->error_message,
+                        "the upstream provider's answer was cut short");
+        }
+
+        return;
+    }
 
     /*
      * A stream failed after its header went out (the provider timed out,
@@ -804,37 +832,5 @@ ngx_http_ai_proxy_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
         && u->headers_in.content_length_n == -1)
     {
         (void) ngx_http_send_special(r, NGX_HTTP_LAST);
-    }
-}
-
-
-/*
- * Each server tried (a connection refused, then the next server of the
- * upstream{} block ...) left an upstream state: they are the attempts,
- * whether or not the request had been sent.
- */
-
-static void
-ngx_http_ai_proxy_count_attempts(ngx_http_request_t *r,
-    ngx_http_ai_proxy_ctx_t *ctx)
-{
-    ngx_uint_t                  i, n;
-    ngx_http_upstream_state_t  *state;
-
-    if (r->upstream_states == NULL) {
-        return;
-    }
-
-    state = r->upstream_states->elts;
-    n = 0;
-
-    for (i = ctx->states; i < r->upstream_states->nelts; i++) {
-        if (state[i].peer) {
-            n++;
-        }
-    }
-
-    if (n) {
-        ctx->ai->attempts = ctx->attempts + n;
     }
 }
