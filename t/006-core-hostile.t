@@ -375,3 +375,29 @@ gpt-4o~cl_stream=1,disconnect_after=2 [-] 200
 the upstream stream ended before its terminal event
 upstream prematurely closed connection
 [error]
+
+
+
+=== TEST 14: a subrequest to ai_proxy under a URI that is no AI endpoint is refused too
+--- http_config
+    ai_target main http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+--- config
+    location /v1/ {
+        mirror /shadow;
+        ai_proxy main;
+    }
+    location = /shadow {
+        internal;
+        ai_proxy main;
+    }
+--- exec
+curl -s -o /dev/null -X POST http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/reset
+curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' | grep -o '"content":"[^"]*"'
+sleep 0.3
+curl -s http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/count; echo
+--- response_body
+"content":"mock reply: hi"
+{"requests":1}
+--- error_log
+ai_proxy: subrequests (mirror, auth_request, SSI) are not supported: "/shadow"
+[error]

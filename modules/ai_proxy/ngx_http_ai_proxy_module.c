@@ -371,6 +371,14 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
 
     ai = ngx_http_ai_get_ctx(r);
 
+    if (ai == NULL && r != r->main) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_proxy: subrequests (mirror, auth_request, SSI) "
+                      "are not supported: \"%V\"",
+                      ngx_http_ai_safe_str(r->pool, &r->uri));
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ai == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ai_proxy: the AI core is off in this location "
@@ -1309,6 +1317,10 @@ ngx_http_ai_proxy_preconfiguration(ngx_conf_t *cf)
 {
     ngx_str_t             name;
     ngx_http_variable_t  *var;
+
+    if (ngx_http_ai_core_require(cf, "ngx_http_ai_proxy_module") != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     ngx_str_set(&name, "ai_proxy_key");
 
