@@ -253,3 +253,37 @@ GET /v1/models
 ^\{"object":"list","data":\[\{"id":"gpt-4o",
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: the routed model is known before ACCESS: an alias cannot bypass a map ACL on it
+--- http_config
+    ai_target t http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+    map $ai_route_model $ai_denied {
+        default 0;
+        gpt-4o  1;
+    }
+    log_format ai '$ai_model -> $ai_route_model $status';
+--- config
+    location /v1/ {
+        access_log logs/access.log ai;
+        ai_proxy t;
+        ai_proxy_alias fast gpt-4o;
+        ai_proxy_alias cheap gpt-4o-mini;
+        if ($ai_denied) {
+            return 403 '{"error":{"message":"model not allowed"}}\n';
+        }
+    }
+--- request eval
+["POST /v1/chat/completions\n" . '{"model":"fast","messages":[{"role":"user","content":"hi"}]}',
+ "POST /v1/chat/completions\n" . '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}',
+ "POST /v1/chat/completions\n" . '{"model":"cheap","messages":[{"role":"user","content":"hi"}]}',
+ "GET /v1/models/fast"]
+--- error_code eval
+[403, 403, 200, 403]
+--- access_log
+fast -> gpt-4o 403
+gpt-4o -> gpt-4o 403
+cheap -> gpt-4o-mini 200
+--- no_error_log
+[error]

@@ -152,6 +152,8 @@ struct ngx_http_ai_ctx_s {
 
     ngx_str_t                   consumer;     /* "" when anonymous */
 
+    ngx_str_t                   route_model;  /* decided by the router */
+
     /* set by the module that talks to the upstream */
     ngx_str_t                   provider;
     ngx_str_t                   target;
@@ -213,6 +215,26 @@ ngx_http_ai_ctx_t *ngx_http_ai_create_ctx(ngx_http_request_t *r);
  * locations it contains): modules call it from their directive handlers.
  */
 void ngx_http_ai_core_enable(ngx_conf_t *cf);
+
+
+/*
+ * Routing: the module that serves a location (ai_proxy) decides, as soon
+ * as the request was parsed and before ACCESS and the stages, which model
+ * will really be served (aliases resolved) and which targets may serve
+ * it; it sets ctx->route_model ($ai_route_model) and keeps its candidates
+ * in its own context, and uses that decision at CONTENT instead of
+ * deciding again.  So "map", limits, caches and ACLs see the routed
+ * model, and an alias cannot bypass them.  A router returns NGX_DECLINED
+ * when the location is not its own, NGX_OK otherwise (also when no
+ * target serves the model: route_model stays empty and the content
+ * handler answers), or NGX_ERROR.
+ */
+
+typedef ngx_int_t (*ngx_http_ai_route_pt)(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx);
+
+ngx_int_t ngx_http_ai_add_router(ngx_conf_t *cf,
+    ngx_http_ai_route_pt handler);
 
 
 /*
@@ -515,6 +537,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_core_api_version
 #pragma weak ngx_http_ai_add_done
 #pragma weak ngx_http_ai_add_event_handler
+#pragma weak ngx_http_ai_add_router
 #pragma weak ngx_http_ai_add_stage
 #pragma weak ngx_http_ai_core_enable
 #pragma weak ngx_http_ai_cost

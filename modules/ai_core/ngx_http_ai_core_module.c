@@ -309,7 +309,18 @@ ngx_http_ai_core_handler(ngx_http_request_t *r)
             return ngx_http_ai_core_not_allowed(r, "GET, HEAD");
         }
 
-        return NGX_DECLINED;
+        /* no body: the view (the id in the path) is complete */
+
+        ctx->body_read = 1;
+        ctx->status = NGX_DECLINED;
+
+        rc = ngx_http_ai_core_route(r, ctx);
+
+        if (rc == NGX_ERROR) {
+            ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ctx->status;
 
     default:
         break;
@@ -479,6 +490,10 @@ ngx_http_ai_core_process_body(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
         ctx->req.stream = 1;
     }
 
+    if (ngx_http_ai_core_route(r, ctx) == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai request: model \"%V\" stream:%ui messages:%ui "
                    "text:%uz", ngx_http_ai_safe_str(r->pool, &ctx->req.model),
@@ -641,6 +656,9 @@ ngx_http_ai_core_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&amcf->prices, cf->pool, 4,
                           sizeof(ngx_http_ai_price_t))
+           != NGX_OK
+        || ngx_array_init(&amcf->routers, cf->pool, 2,
+                          sizeof(ngx_http_ai_route_pt))
            != NGX_OK
         || ngx_array_init(&amcf->stages, cf->pool, 4,
                           sizeof(ngx_http_ai_stage_t))

@@ -47,6 +47,7 @@ typedef struct {
 
 typedef struct {
     ngx_array_t                 handlers;     /* event handlers */
+    ngx_array_t                 routers;      /* ngx_http_ai_route_pt */
     ngx_array_t                 stages;       /* ngx_http_ai_stage_t */
     ngx_array_t                 dones;        /* ngx_http_ai_done_t */
     ngx_array_t                 prices;       /* ngx_http_ai_price_t */
@@ -79,6 +80,8 @@ ngx_int_t ngx_http_ai_consumers_init(ngx_conf_t *cf,
 ngx_int_t ngx_http_ai_core_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_core_stages_init(ngx_conf_t *cf);
 void ngx_http_ai_core_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx);
+ngx_int_t ngx_http_ai_core_route(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx);
 void ngx_http_ai_core_ctx_cleanup(void *data);
 ngx_int_t ngx_http_ai_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_core_add_variables(ngx_conf_t *cf);

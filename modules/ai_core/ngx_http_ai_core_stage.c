@@ -42,6 +42,51 @@ ngx_http_ai_add_stage(ngx_conf_t *cf, ngx_uint_t order,
 
 
 ngx_int_t
+ngx_http_ai_add_router(ngx_conf_t *cf, ngx_http_ai_route_pt handler)
+{
+    ngx_http_ai_route_pt          *h;
+    ngx_http_ai_core_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_core_module);
+
+    h = ngx_array_push(&amcf->routers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = handler;
+
+    return NGX_OK;
+}
+
+
+/* the request's view is complete: the location's router decides */
+
+ngx_int_t
+ngx_http_ai_core_route(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_uint_t                     i;
+    ngx_http_ai_route_pt          *h;
+    ngx_http_ai_core_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_core_module);
+
+    h = amcf->routers.elts;
+
+    for (i = 0; i < amcf->routers.nelts; i++) {
+        rc = h[i](r, ctx);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_ai_add_done(ngx_conf_t *cf, ngx_uint_t order,
     ngx_http_ai_done_pt handler)
 {

@@ -60,6 +60,10 @@ static ngx_http_variable_t  ngx_http_ai_core_vars[] = {
     { ngx_string("ai_target"), NULL, ngx_http_ai_variable_str,
       offsetof(ngx_http_ai_ctx_t, target), NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("ai_route_model"), NULL, ngx_http_ai_variable_str,
+      offsetof(ngx_http_ai_ctx_t, route_model), NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
+
     { ngx_string("ai_upstream_model"), NULL, ngx_http_ai_variable_str,
       offsetof(ngx_http_ai_ctx_t, upstream_model),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },

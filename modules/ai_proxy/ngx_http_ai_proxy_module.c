@@ -65,6 +65,11 @@ static ngx_int_t ngx_http_ai_proxy_merge_targets(ngx_conf_t *cf,
     ngx_http_ai_proxy_loc_conf_t *conf);
 static ngx_int_t ngx_http_ai_proxy_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_proxy_router(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai);
+static ngx_http_ai_proxy_ctx_t *ngx_http_ai_proxy_decide(
+    ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
+    ngx_http_ai_proxy_loc_conf_t *plcf);
 static ngx_int_t ngx_http_ai_proxy_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_ai_proxy_create_main_conf(ngx_conf_t *cf);
@@ -434,36 +439,24 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
                                  &r->uri);
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_proxy_ctx_t));
+    /* the core's router decided already, unless the context was lost */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
+
     if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx = ngx_http_ai_proxy_decide(r, ai, plcf);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
-    ctx->ai = ai;
-    ctx->request = r;
-    ctx->conf = plcf;
+    if (ctx->candidates == 0) {
+        model = ai->req.model;
 
-    model = ai->req.model;
-
-    if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
-        if (r->method == NGX_HTTP_HEAD) {
-            ngx_str_set(&ctx->method, "HEAD");
-            ctx->head = 1;
-
-        } else {
-            ngx_str_set(&ctx->method, "GET");
+        if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
+            ngx_http_ai_proxy_model_id(r, &model);
         }
 
-        /* ".../models/{id}" is routed as a request for that model */
-        ngx_http_ai_proxy_model_id(r, &model);
-
-    } else {
-        ngx_str_set(&ctx->method, "POST");
-    }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_ai_proxy_module);
-
-    if (ngx_http_ai_proxy_route(r, ctx, &model) != NGX_OK) {
         return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND, NULL, "model",
                                  "model_not_found",
                                  "the model \"%V\" is not served here",
@@ -494,6 +487,95 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_ai_proxy_upstream(r, ctx);
+}
+
+
+/*
+ * The core's router: as soon as the request is parsed, the model that
+ * will be served (after aliases) and the targets that may serve it, so
+ * that $ai_route_model is known to ACCESS, maps and the stages.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_router(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
+{
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_ai_proxy_ctx_t       *ctx;
+    ngx_http_ai_proxy_loc_conf_t  *plcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->handler != ngx_http_ai_proxy_handler) {
+        return NGX_DECLINED;
+    }
+
+    switch (ai->req.endpoint) {
+
+    case NGX_HTTP_AI_EP_CHAT:
+    case NGX_HTTP_AI_EP_EMBEDDINGS:
+    case NGX_HTTP_AI_EP_MESSAGES:
+    case NGX_HTTP_AI_EP_MODELS:
+        break;
+
+    default:
+        return NGX_DECLINED;
+    }
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_proxy_module);
+
+    ctx = ngx_http_ai_proxy_decide(r, ai, plcf);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->candidates) {
+        ai->route_model = ctx->model;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_ai_proxy_ctx_t *
+ngx_http_ai_proxy_decide(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
+    ngx_http_ai_proxy_loc_conf_t *plcf)
+{
+    ngx_str_t                 model;
+    ngx_http_ai_proxy_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_proxy_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->ai = ai;
+    ctx->request = r;
+    ctx->conf = plcf;
+
+    model = ai->req.model;
+
+    if (ai->req.endpoint == NGX_HTTP_AI_EP_MODELS) {
+        if (r->method == NGX_HTTP_HEAD) {
+            ngx_str_set(&ctx->method, "HEAD");
+            ctx->head = 1;
+
+        } else {
+            ngx_str_set(&ctx->method, "GET");
+        }
+
+        /* ".../models/{id}" is routed as a request for that model */
+        ngx_http_ai_proxy_model_id(r, &model);
+
+    } else {
+        ngx_str_set(&ctx->method, "POST");
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_ai_proxy_module);
+
+    /* no target serves it: ctx->candidates is 0, CONTENT answers 404 */
+    (void) ngx_http_ai_proxy_route(r, ctx, &model);
+
+    return ctx;
 }
 
 
@@ -1343,6 +1425,10 @@ ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf)
 
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_ai_proxy_body_filter;
+
+    if (ngx_http_ai_add_router(cf, ngx_http_ai_proxy_router) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_ai_add_event_handler(cf, ngx_http_ai_proxy_event);
 }
