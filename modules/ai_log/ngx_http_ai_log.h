@@ -84,6 +84,7 @@ typedef struct {
     size_t                      len;
     size_t                      cap;
     unsigned                    truncated:1;
+    unsigned                    tool:1;      /* a tool call was last */
 } ngx_http_ai_log_ctx_t;
 
 
