@@ -351,15 +351,20 @@ ngx_http_ai_log_rbtree_insert(ngx_rbtree_node_t *temp,
 }
 
 
+/* an empty value may have no data: no NULL goes to memcpy() */
+
 static void
 ngx_http_ai_log_label_set(ngx_http_ai_log_label_t *label, u_char *data,
     size_t len)
 {
     len = ngx_min(len, NGX_HTTP_AI_LOG_LABEL_LEN);
 
-    ngx_memcpy(label->data, data, len);
+    if (len) {
+        ngx_memcpy(label->data, data, len);
+    }
+
     label->len = (u_char) len;
-    label->hash = ngx_crc32_short(data, len);
+    label->hash = len ? ngx_crc32_short(data, len) : 0;
 }
 
 
@@ -374,11 +379,12 @@ ngx_http_ai_log_label_id(ngx_http_ai_log_label_t *labels, ngx_uint_t *n,
     ngx_uint_t  i;
 
     len = ngx_min(value->len, NGX_HTTP_AI_LOG_LABEL_LEN);
-    hash = ngx_crc32_short(value->data, len);
+    hash = len ? ngx_crc32_short(value->data, len) : 0;
 
     for (i = 1; i < *n; i++) {
         if (labels[i].hash == hash && labels[i].len == len
-            && ngx_memcmp(labels[i].data, value->data, len) == 0)
+            && (len == 0
+                || ngx_memcmp(labels[i].data, value->data, len) == 0))
         {
             return i;
         }
