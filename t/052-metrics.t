@@ -225,3 +225,44 @@ after: 4.0
 --- must_die
 --- error_log
 ai_metrics_zone "ai" is too small for labels=64 and 1440 history intervals: at least
+
+
+
+=== TEST 9: a reload with other zone parameters starts again (no packed-layout collision)
+--- http_config
+    ai_metrics_zone ai 1m interval=2097157s history=2097157s;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    location = /dashboard {
+        ai_dashboard;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+import signal
+chat('gpt-4o')
+d, _ = feed()
+print('before:', d['interval'], d['history'], d['lifetime']['requests'])
+# 2097157 = 2^21 + 5 and one slot packed as (3 << 20) | 5, as 5 s and
+# three slots did: the zone must not be taken for the same one
+conf = os.path.join(SERVROOT, 'conf', 'nginx.conf')
+with open(conf) as f:
+    text = f.read()
+with open(conf, 'w') as f:
+    f.write(text.replace('interval=2097157s history=2097157s',
+                         'interval=5s history=15s'))
+print('reloaded:', reload_and_wait(signal.SIGHUP))
+for i in range(3):
+    chat('gpt-4o')
+d, _ = feed()
+print('after:', d['interval'], d['history'], d['lifetime']['requests'],
+      sum(s['requests'] for s in d['slots']))
+EOF
+--- response_body
+before: 2097157 2097157 1
+reloaded: True
+after: 5 15 3 3
+--- error_log
+ai_metrics_zone "ai": parameters changed, the metrics start again

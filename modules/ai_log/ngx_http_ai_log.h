@@ -161,7 +161,9 @@ typedef struct {
 
 
 typedef struct {
-    ngx_uint_t                  layout;      /* labels, slots, interval */
+    ngx_uint_t                  label_cap;   /* the zone's parameters */
+    ngx_uint_t                  nslots;
+    time_t                      interval;
     time_t                      started;
     ngx_rbtree_t                rbtree;
     ngx_rbtree_node_t           sentinel;

@@ -220,22 +220,22 @@ ngx_http_ai_log_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_ai_log_zone_t *ozone = data;
 
     size_t                    len;
-    ngx_uint_t                d, layout;
+    ngx_uint_t                d;
     ngx_slab_pool_t          *shpool;
     ngx_http_ai_log_zone_t   *zone;
     ngx_http_ai_log_shctx_t  *sh;
 
     zone = shm_zone->data;
 
-    layout = (zone->labels << 40) | (zone->nslots << 20)
-             | (ngx_uint_t) zone->interval;
-
     if (ozone) {
         /* a reload: the same zone goes on counting */
 
         zone->shpool = ozone->shpool;
 
-        if (ozone->sh->layout == layout) {
+        if (ozone->sh->label_cap == zone->labels
+            && ozone->sh->nslots == zone->nslots
+            && ozone->sh->interval == zone->interval)
+        {
             zone->sh = ozone->sh;
             return NGX_OK;
         }
@@ -260,7 +260,9 @@ ngx_http_ai_log_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    sh->layout = layout;
+    sh->label_cap = zone->labels;
+    sh->nslots = zone->nslots;
+    sh->interval = zone->interval;
     sh->started = ngx_time();
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
