@@ -30,7 +30,16 @@
 #define NGX_HTTP_AI_LOG_COMPLETION     1
 #define NGX_HTTP_AI_LOG_CACHED         2
 #define NGX_HTTP_AI_LOG_REASONING      3
-#define NGX_HTTP_AI_LOG_TOKEN_TYPES    4
+#define NGX_HTTP_AI_LOG_TOTAL          4
+#define NGX_HTTP_AI_LOG_TOKEN_TYPES    4    /* counted in the metrics */
+
+/*
+ * What a provider reports is hostile input: a token count is kept within
+ * [0, 2^40] and a cost within [0, 10^9] USD, so that no sum of them and
+ * no conversion of them can overflow (10^9 USD is 10^18 nano-dollars).
+ */
+#define NGX_HTTP_AI_LOG_TOKENS_MAX     ((uint64_t) 1 << 40)
+#define NGX_HTTP_AI_LOG_COST_MAX       1e9
 
 
 /* the file buffer, attached to ngx_open_file_t.data */
@@ -96,6 +105,8 @@ typedef struct {
     ngx_uint_t                  attempts;
     ngx_msec_t                  latency;     /* ms, start to log */
     ngx_msec_t                  ttft;        /* ms, when first_byte */
+    uint64_t                    tokens[NGX_HTTP_AI_LOG_TOKEN_TYPES + 1];
+                                             /* in range, when usage.found */
     double                      cost;        /* USD, when has_cost */
     double                      tps;         /* output tokens/s, has_tps */
     unsigned                    has_cost:1;
@@ -202,6 +213,15 @@ typedef struct {
     ngx_buf_t                  *buf;
     off_t                       size;
 } ngx_http_ai_log_out_t;
+
+
+/* counters saturate: a hostile value can pin them, never wrap them */
+
+static ngx_inline void
+ngx_http_ai_log_add(uint64_t *counter, uint64_t n)
+{
+    *counter = (*counter > UINT64_MAX - n) ? UINT64_MAX : *counter + n;
+}
 
 
 extern ngx_module_t  ngx_http_ai_log_module;

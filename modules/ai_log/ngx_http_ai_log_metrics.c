@@ -44,6 +44,7 @@ static void ngx_http_ai_log_label_set(ngx_http_ai_log_label_t *label,
     u_char *data, size_t len);
 static ngx_uint_t ngx_http_ai_log_label_id(ngx_http_ai_log_label_t *labels,
     ngx_uint_t *n, ngx_uint_t max, ngx_str_t *value);
+static uint64_t ngx_http_ai_log_nano(double usd);
 static ngx_http_ai_log_series_t *ngx_http_ai_log_series(
     ngx_http_ai_log_zone_t *zone, uint16_t *tuple);
 static ngx_int_t ngx_http_ai_log_snapshot(ngx_http_request_t *r,
@@ -480,9 +481,9 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
 {
     time_t                     now, start;
     uint16_t                   tuple[4];
-    uint64_t                   cost, prompt, completion;
+    uint64_t                   cost, tokens;
     ngx_str_t                 *values[NGX_HTTP_AI_LOG_DIMS];
-    ngx_uint_t                 d, lb, tb, m, c, id, rule, overflow, i;
+    ngx_uint_t                 d, lb, tb, m, c, id, rule, overflow, i, t;
     ngx_http_ai_ctx_t         *ai;
     ngx_http_ai_log_slot_t    *slot;
     ngx_http_ai_log_zone_t    *zone;
@@ -499,14 +500,13 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     values[NGX_HTTP_AI_LOG_PROVIDER] = &ai->provider;
     values[NGX_HTTP_AI_LOG_CONSUMER] = &ai->consumer;
 
-    cost = rec->has_cost ? (uint64_t) (rec->cost * 1e9 + 0.5) : 0;
+    cost = rec->has_cost ? ngx_http_ai_log_nano(rec->cost) : 0;
 
-    prompt = 0;
-    completion = 0;
+    tokens = 0;
 
     if (ai->usage.found) {
-        prompt = ngx_max(ai->usage.prompt_tokens, 0);
-        completion = ngx_max(ai->usage.completion_tokens, 0);
+        tokens = rec->tokens[NGX_HTTP_AI_LOG_PROMPT];
+        ngx_http_ai_log_add(&tokens, rec->tokens[NGX_HTTP_AI_LOG_COMPLETION]);
     }
 
     lb = ngx_http_ai_log_bucket(rec->latency);
@@ -547,28 +547,25 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     }
 
     if (overflow) {
-        sh->overflow++;
+        ngx_http_ai_log_add(&sh->overflow, 1);
     }
 
-    s->requests++;
+    ngx_http_ai_log_add(&s->requests, 1);
 
     if (ai->usage.found) {
-        s->tokens[NGX_HTTP_AI_LOG_PROMPT] += prompt;
-        s->tokens[NGX_HTTP_AI_LOG_COMPLETION] += completion;
-        s->tokens[NGX_HTTP_AI_LOG_CACHED] += ngx_max(ai->usage.cached_tokens,
-                                                     0);
-        s->tokens[NGX_HTTP_AI_LOG_REASONING] +=
-                                       ngx_max(ai->usage.reasoning_tokens, 0);
+        for (t = 0; t < NGX_HTTP_AI_LOG_TOKEN_TYPES; t++) {
+            ngx_http_ai_log_add(&s->tokens[t], rec->tokens[t]);
+        }
     }
 
-    s->cost += cost;
+    ngx_http_ai_log_add(&s->cost, cost);
 
-    s->duration.count[lb]++;
-    s->duration.sum += rec->latency;
+    ngx_http_ai_log_add(&s->duration.count[lb], 1);
+    ngx_http_ai_log_add(&s->duration.sum, rec->latency);
 
     if (ai->first_byte) {
-        s->ttft.count[tb]++;
-        s->ttft.sum += rec->ttft;
+        ngx_http_ai_log_add(&s->ttft.count[tb], 1);
+        ngx_http_ai_log_add(&s->ttft.sum, rec->ttft);
     }
 
     /* the outcomes of the cache, the guard and the limits */
@@ -577,14 +574,14 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
         id = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                       NGX_HTTP_AI_LOG_SMALL - 1,
                                       &ai->cache_status);
-        sh->cache[id]++;
+        ngx_http_ai_log_add(&sh->cache[id], 1);
     }
 
     if (ai->limit_status.len) {
         id = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                       NGX_HTTP_AI_LOG_SMALL - 1,
                                       &ai->limit_status);
-        sh->limit[id]++;
+        ngx_http_ai_log_add(&sh->limit[id], 1);
     }
 
     if (ai->guard_verdict.len) {
@@ -612,7 +609,7 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
             }
         }
 
-        sh->guard[i].count++;
+        ngx_http_ai_log_add(&sh->guard[i].count, 1);
     }
 
     /* the history */
@@ -624,47 +621,68 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
         slot->start = start;
     }
 
-    slot->requests++;
-    slot->errors += rec->error;
-    slot->rejected += rec->rejected;
-    slot->prompt += prompt;
-    slot->completion += completion;
-    slot->cost += cost;
+    ngx_http_ai_log_add(&slot->requests, 1);
+    ngx_http_ai_log_add(&slot->errors, rec->error);
+    ngx_http_ai_log_add(&slot->rejected, rec->rejected);
+
+    if (ai->usage.found) {
+        ngx_http_ai_log_add(&slot->prompt, rec->tokens[NGX_HTTP_AI_LOG_PROMPT]);
+        ngx_http_ai_log_add(&slot->completion,
+                            rec->tokens[NGX_HTTP_AI_LOG_COMPLETION]);
+    }
+
+    ngx_http_ai_log_add(&slot->cost, cost);
 
     if (ai->cache_status.len == 3
         && ngx_strncasecmp(ai->cache_status.data, (u_char *) "HIT", 3) == 0)
     {
-        slot->cache_hits++;
+        ngx_http_ai_log_add(&slot->cache_hits, 1);
 
     } else if (ai->cache_status.len == 4
                && ngx_strncasecmp(ai->cache_status.data, (u_char *) "MISS",
                                   4)
                   == 0)
     {
-        slot->cache_misses++;
+        ngx_http_ai_log_add(&slot->cache_misses, 1);
     }
 
-    slot->latency[lb]++;
+    ngx_http_ai_log_add(&slot->latency[lb], 1);
 
     if (ai->first_byte) {
-        slot->ttft[tb]++;
+        ngx_http_ai_log_add(&slot->ttft[tb], 1);
     }
 
     m = tuple[NGX_HTTP_AI_LOG_MODEL];
     m = (m < NGX_HTTP_AI_LOG_TOP) ? m : 0;
 
-    slot->model[m][0]++;
-    slot->model[m][1] += prompt + completion;
-    slot->model[m][2] += cost;
+    ngx_http_ai_log_add(&slot->model[m][0], 1);
+    ngx_http_ai_log_add(&slot->model[m][1], tokens);
+    ngx_http_ai_log_add(&slot->model[m][2], cost);
 
     c = tuple[NGX_HTTP_AI_LOG_CONSUMER];
     c = (c < NGX_HTTP_AI_LOG_TOP) ? c : 0;
 
-    slot->consumer[c][0]++;
-    slot->consumer[c][1] += prompt + completion;
-    slot->consumer[c][2] += cost;
+    ngx_http_ai_log_add(&slot->consumer[c][0], 1);
+    ngx_http_ai_log_add(&slot->consumer[c][1], tokens);
+    ngx_http_ai_log_add(&slot->consumer[c][2], cost);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * USD to nano-dollars, for a value the record code kept in range; checked
+ * again here, as a conversion of a double out of range is undefined.
+ */
+
+static uint64_t
+ngx_http_ai_log_nano(double usd)
+{
+    if (!(usd >= 0 && usd <= NGX_HTTP_AI_LOG_COST_MAX)) {
+        return 0;
+    }
+
+    return (uint64_t) (usd * 1e9 + 0.5);
 }
 
 
@@ -964,7 +982,7 @@ ngx_http_ai_log_prom_family(ngx_http_ai_log_out_t *o,
             o->buf->last = p;
 
             for (b = 0; b < NGX_HTTP_AI_LOG_BUCKETS; b++) {
-                count += h->count[b];
+                ngx_http_ai_log_add(&count, h->count[b]);
 
                 p = ngx_http_ai_log_out(o, ngx_strlen(sets[i]) + 128);
                 if (p == NULL) {

@@ -401,12 +401,14 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     }
 
     if (ai->usage.found) {
-        p = ngx_sprintf(p, ",\"prompt_tokens\":%i,\"completion_tokens\":%i,"
-                        "\"cached_tokens\":%i,\"reasoning_tokens\":%i,"
-                        "\"total_tokens\":%i",
-                        ai->usage.prompt_tokens, ai->usage.completion_tokens,
-                        ai->usage.cached_tokens, ai->usage.reasoning_tokens,
-                        ai->usage.total_tokens);
+        p = ngx_sprintf(p, ",\"prompt_tokens\":%uL,\"completion_tokens\":%uL,"
+                        "\"cached_tokens\":%uL,\"reasoning_tokens\":%uL,"
+                        "\"total_tokens\":%uL",
+                        rec->tokens[NGX_HTTP_AI_LOG_PROMPT],
+                        rec->tokens[NGX_HTTP_AI_LOG_COMPLETION],
+                        rec->tokens[NGX_HTTP_AI_LOG_CACHED],
+                        rec->tokens[NGX_HTTP_AI_LOG_REASONING],
+                        rec->tokens[NGX_HTTP_AI_LOG_TOTAL]);
 
     } else {
         p = ngx_http_ai_log_lit(p, ",\"prompt_tokens\":null,"
