@@ -101,6 +101,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_ai_ctx_t          *ai;
+    ngx_str_t                  *model;       /* routed model, or NULL */
     ngx_uint_t                  status;
     ngx_uint_t                  attempts;
     ngx_msec_t                  latency;     /* ms, start to log */
@@ -109,6 +110,7 @@ typedef struct {
                                              /* in range, when usage.found */
     double                      cost;        /* USD, when has_cost */
     double                      tps;         /* output tokens/s, has_tps */
+    unsigned                    model_new:1; /* may be a new label value */
     unsigned                    has_cost:1;
     unsigned                    has_tps:1;
     unsigned                    aborted:1;   /* the client went away */

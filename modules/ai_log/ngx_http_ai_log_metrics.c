@@ -19,6 +19,7 @@
 
 
 #define NGX_HTTP_AI_LOG_OTHER  "__other__"
+#define NGX_HTTP_AI_LOG_NONE   ((ngx_uint_t) -1)
 
 
 typedef struct {
@@ -43,7 +44,7 @@ static void ngx_http_ai_log_rbtree_insert(ngx_rbtree_node_t *temp,
 static void ngx_http_ai_log_label_set(ngx_http_ai_log_label_t *label,
     u_char *data, size_t len);
 static ngx_uint_t ngx_http_ai_log_label_id(ngx_http_ai_log_label_t *labels,
-    ngx_uint_t *n, ngx_uint_t max, ngx_str_t *value);
+    ngx_uint_t *n, ngx_uint_t max, ngx_str_t *value, ngx_uint_t add);
 static uint64_t ngx_http_ai_log_nano(double usd);
 static ngx_http_ai_log_series_t *ngx_http_ai_log_series(
     ngx_http_ai_log_zone_t *zone, uint16_t *tuple);
@@ -75,6 +76,11 @@ static char  *ngx_http_ai_log_le[NGX_HTTP_AI_LOG_BUCKETS] = {
 static char  *ngx_http_ai_log_token_types[NGX_HTTP_AI_LOG_TOKEN_TYPES] = {
     "prompt", "completion", "cached", "reasoning"
 };
+
+
+/* the model label of requests the gateway did not route */
+
+static ngx_str_t  ngx_http_ai_log_unrouted = ngx_string("");
 
 
 /* ai_metrics_zone NAME SIZE [labels=N] [history=TIME] [interval=TIME] */
@@ -371,11 +377,14 @@ ngx_http_ai_log_label_set(ngx_http_ai_log_label_t *label, u_char *data,
 }
 
 
-/* the id of a label value; 0 (__other__) when the label is full */
+/*
+ * The id of a label value; 0 (__other__) when the label is full.  A value
+ * not seen yet is added only with "add": else NGX_HTTP_AI_LOG_NONE.
+ */
 
 static ngx_uint_t
 ngx_http_ai_log_label_id(ngx_http_ai_log_label_t *labels, ngx_uint_t *n,
-    ngx_uint_t max, ngx_str_t *value)
+    ngx_uint_t max, ngx_str_t *value, ngx_uint_t add)
 {
     size_t      len;
     uint32_t    hash;
@@ -391,6 +400,10 @@ ngx_http_ai_log_label_id(ngx_http_ai_log_label_t *labels, ngx_uint_t *n,
         {
             return i;
         }
+    }
+
+    if (!add) {
+        return NGX_HTTP_AI_LOG_NONE;
     }
 
     if (*n > max) {
@@ -496,7 +509,8 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     sh = zone->sh;
     ai = rec->ai;
 
-    values[NGX_HTTP_AI_LOG_MODEL] = &ai->req.model;
+    values[NGX_HTTP_AI_LOG_MODEL] = rec->model ? rec->model
+                                               : &ngx_http_ai_log_unrouted;
     values[NGX_HTTP_AI_LOG_PROVIDER] = &ai->provider;
     values[NGX_HTTP_AI_LOG_CONSUMER] = &ai->consumer;
 
@@ -520,11 +534,27 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     for (d = 0; d < NGX_HTTP_AI_LOG_DIMS; d++) {
-        tuple[d] = (uint16_t) ngx_http_ai_log_label_id(sh->labels[d],
-                                                       &sh->nlabels[d],
-                                                       zone->labels,
-                                                       values[d]);
-        if (tuple[d] == 0) {
+
+        /*
+         * A model value that no upstream served yet does not become a
+         * label: it is counted with the requests that were not routed.
+         */
+
+        id = ngx_http_ai_log_label_id(sh->labels[d], &sh->nlabels[d],
+                                      zone->labels, values[d],
+                                      d != NGX_HTTP_AI_LOG_MODEL
+                                      || rec->model == NULL
+                                      || rec->model_new);
+
+        if (id == NGX_HTTP_AI_LOG_NONE) {
+            id = ngx_http_ai_log_label_id(sh->labels[d], &sh->nlabels[d],
+                                          zone->labels,
+                                          &ngx_http_ai_log_unrouted, 1);
+        }
+
+        tuple[d] = (uint16_t) id;
+
+        if (id == 0) {
             overflow = 1;
         }
     }
@@ -573,24 +603,24 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     if (ai->cache_status.len) {
         id = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                       NGX_HTTP_AI_LOG_SMALL - 1,
-                                      &ai->cache_status);
+                                      &ai->cache_status, 1);
         ngx_http_ai_log_add(&sh->cache[id], 1);
     }
 
     if (ai->limit_status.len) {
         id = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                       NGX_HTTP_AI_LOG_SMALL - 1,
-                                      &ai->limit_status);
+                                      &ai->limit_status, 1);
         ngx_http_ai_log_add(&sh->limit[id], 1);
     }
 
     if (ai->guard_verdict.len) {
         id = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                       NGX_HTTP_AI_LOG_SMALL - 1,
-                                      &ai->guard_verdict);
+                                      &ai->guard_verdict, 1);
         rule = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                         NGX_HTTP_AI_LOG_SMALL - 1,
-                                        &ai->guard_rule);
+                                        &ai->guard_rule, 1);
 
         for (i = 1; i < sh->nguard; i++) {
             if (sh->guard[i].verdict == id && sh->guard[i].rule == rule) {

@@ -192,6 +192,22 @@ ngx_http_ai_log_fill(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     status = r->err_status ? r->err_status : r->headers_out.status;
 
     /*
+     * The model label of the metrics, which no client may choose: a
+     * request the gateway answered before routing it (an unknown model,
+     * a bad request or key) has none; a routed one has the model sent
+     * upstream, which becomes a new label value only when the upstream
+     * served it (a provider refuses the models it does not have).
+     */
+
+    if (ai->target.len || ai->upstream_model.len || r->upstream) {
+        rec->model = ai->upstream_model.len ? &ai->upstream_model
+                                            : &ai->req.model;
+        rec->model_new = (status >= NGX_HTTP_OK
+                          && status < NGX_HTTP_SPECIAL_RESPONSE
+                          && !ai->error);
+    }
+
+    /*
      * A client that went away: NGINX keeps the status of a response whose
      * header was sent (200 for a stream cut by the client); the record
      * says 499, as NGINX does when nothing was sent yet.
