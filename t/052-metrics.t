@@ -276,6 +276,8 @@ for s in f['ai_requests'].samples:
 for k in sorted(d):
     print(k, d[k])
 print('overflow:', total(f, 'ai_metrics_label_overflow'))
+nokeys(['sk-app-metrics-0001'] + ['sk-unknown-%d' % i for i in range(10)],
+       ('metrics', text), ERROR_LOG)
 EOF
 --- response_body
 [(200, 2), (401, 10), (404, 90), (500, 1)]
@@ -286,6 +288,8 @@ EOF
 ('gpt-4o-mini', '', '200') 1.0
 ('gpt-4o-mini', '', '500') 1.0
 overflow: 0.0
+metrics: no key
+error.log: no key
 
 
 
