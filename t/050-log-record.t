@@ -507,3 +507,77 @@ prompt_tokens: null
 --- must_die
 --- error_log
 "ai_log_metadata_header": "authorization" carries keys and is never logged
+
+
+
+=== TEST 11: streams: every part, tool calls included, in the response body
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
+    ai_target ge http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=gemini models=gemini-*;
+    ai_target canned-ge http://127.0.0.1:$TEST_NGINX_SERVER_PORT/canned provider=gemini models=canned-gemini;
+    ai_target canned-oa http://127.0.0.1:$TEST_NGINX_SERVER_PORT/canned/v1 models=canned-openai;
+--- config
+    location /v1/ {
+        ai_proxy oa an ge canned-ge canned-oa;
+        ai_log logs/ai.jsonl;
+        ai_log_response_body on;
+    }
+    location /canned/v1/ {
+        default_type text/event-stream;
+        return 200 'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Both: "}}]}\n\ndata: {"choices":[{"index":1,"delta":{"content":"second choice"}}]}\n\ndata: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"a","type":"function","function":{"name":"f","arguments":"{\\"x\\":"}}]}}]}\n\ndata: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}},{"index":1,"id":"b","type":"function","function":{"name":"g","arguments":"{}"}}]}}]}\n\ndata: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}\n\ndata: [DONE]\n\n';
+    }
+    location /canned/ {
+        default_type text/event-stream;
+        return 200 'data: {"candidates":[{"content":{"parts":[{"text":"one "},{"functionCall":{"name":"f","args":{"x":1}}},{"text":"two"},{"functionCall":{"name":"g"}},{"text":" three"}],"role":"model"},"index":0}]}\r\n\r\ndata: {"candidates":[{"content":{"parts":[{"text":" four"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":4,"totalTokenCount":7}}\r\n\r\n';
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+tools = [{'type': 'function', 'function': {'name': 'get_weather',
+          'parameters': {'type': 'object'}}}]
+for m in ('gemini-2.0-flash', 'gpt-4o', 'claude-3-5-haiku', 'canned-gemini',
+          'canned-openai'):
+    st, body = chat(m, 'the weather in Paris?', stream=True, tools=tools)
+    print(m, st)
+for r in records(5):
+    print('--')
+    show(r, ['provider', 'status', 'complete', 'response_body',
+             'response_body_truncated'])
+EOF
+--- response_body
+gemini-2.0-flash 200
+gpt-4o 200
+claude-3-5-haiku 200
+canned-gemini 200
+canned-openai 200
+--
+provider: "gemini"
+status: 200
+complete: true
+response_body: "[tool_call get_weather] {\"location\":\"Paris\",\"unit\":\"celsius\"}"
+response_body_truncated: false
+--
+provider: "openai"
+status: 200
+complete: true
+response_body: "[tool_call get_weather] {\"location\":\"Paris\",\"unit\":\"celsius\"}"
+response_body_truncated: false
+--
+provider: "anthropic"
+status: 200
+complete: true
+response_body: "[tool_call get_weather] {\"location\":\"Paris\",\"unit\":\"celsius\"}"
+response_body_truncated: false
+--
+provider: "gemini"
+status: 200
+complete: true
+response_body: "one \n[tool_call f] {\"x\":1}\ntwo\n[tool_call g] \n three four"
+response_body_truncated: false
+--
+provider: "openai"
+status: 200
+complete: true
+response_body: "Both: \n[tool_call f] {\"x\":1}\n[tool_call g] {}"
+response_body_truncated: false

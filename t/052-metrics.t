@@ -225,3 +225,109 @@ after: 4.0
 --- must_die
 --- error_log
 ai_metrics_zone "ai" is too small for labels=64 and 1440 history intervals: at least
+
+
+
+=== TEST 8: the model label is the routed model: clients cannot create label values
+--- http_config
+    ai_consumer app sk-app-metrics-0001;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+    ai_metrics_zone ai 1m labels=4 history=1h;
+--- config
+    location /v1/ {
+        ai_auth optional;
+        ai_proxy oa;
+    }
+    location /plain/ {
+        ai_core on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1/;
+    }
+    location = /metrics {
+        ai_metrics;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+st = {}
+def count(s):
+    st[s] = st.get(s, 0) + 1
+for i in range(70):
+    # no target serves them: 404 from the gateway
+    count(chat('unserved-%d' % i)[0])
+for i in range(10):
+    # routed by the target's glob, refused by the provider
+    count(chat('gpt-nope-%d~status=404' % i)[0])
+    # a known model, but an unknown key: 401 before any routing
+    count(chat('gpt-4o', key='sk-unknown-%d' % i)[0])
+    # a plain proxy_pass: the provider refuses
+    count(chat('gpt-plain-%d' % i, path='/plain/chat/completions',
+               headers={'x-mock': 'status=404'})[0])
+count(chat('gpt-4o', key='sk-app-metrics-0001')[0])
+count(chat('gpt-4o-mini', path='/plain/chat/completions')[0])
+# a served model keeps its label when it fails later
+count(chat('gpt-4o-mini', path='/plain/chat/completions',
+           headers={'x-mock': 'status=500'})[0])
+print(sorted(st.items()))
+text, f = metrics()
+d = {}
+for s in f['ai_requests'].samples:
+    k = (s.labels['model'], s.labels['provider'], s.labels['status'])
+    d[k] = d.get(k, 0) + s.value
+for k in sorted(d):
+    print(k, d[k])
+print('overflow:', total(f, 'ai_metrics_label_overflow'))
+nokeys(['sk-app-metrics-0001'] + ['sk-unknown-%d' % i for i in range(10)],
+       ('metrics', text), ERROR_LOG)
+EOF
+--- response_body
+[(200, 2), (401, 10), (404, 90), (500, 1)]
+('', '', '401') 10.0
+('', '', '404') 80.0
+('', 'openai', '404') 10.0
+('gpt-4o', 'openai', '200') 1.0
+('gpt-4o-mini', '', '200') 1.0
+('gpt-4o-mini', '', '500') 1.0
+overflow: 0.0
+metrics: no key
+error.log: no key
+
+
+
+=== TEST 9: a reload with other zone parameters starts again (no packed-layout collision)
+--- http_config
+    ai_metrics_zone ai 1m interval=2097157s history=2097157s;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    location = /dashboard {
+        ai_dashboard;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+import signal
+chat('gpt-4o')
+d, _ = feed()
+print('before:', d['interval'], d['history'], d['lifetime']['requests'])
+# 2097157 = 2^21 + 5 and one slot packed as (3 << 20) | 5, as 5 s and
+# three slots did: the zone must not be taken for the same one
+conf = os.path.join(SERVROOT, 'conf', 'nginx.conf')
+with open(conf) as f:
+    text = f.read()
+with open(conf, 'w') as f:
+    f.write(text.replace('interval=2097157s history=2097157s',
+                         'interval=5s history=15s'))
+print('reloaded:', reload_and_wait(signal.SIGHUP))
+for i in range(3):
+    chat('gpt-4o')
+d, _ = feed()
+print('after:', d['interval'], d['history'], d['lifetime']['requests'],
+      sum(s['requests'] for s in d['slots']))
+EOF
+--- response_body
+before: 2097157 2097157 1
+reloaded: True
+after: 5 15 3 3
+--- error_log
+ai_metrics_zone "ai": parameters changed, the metrics start again

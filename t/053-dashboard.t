@@ -164,10 +164,9 @@ ttft-p95 as the histogram says: True
 ttft-p99 as the histogram says: True
 latency-p95 in \(250 ms, 500 ms\]: True
 \['model', 'requests', 'tokens', 'cost'\]
-\['\(none\)', '1', '0', '\$0\.000000'\]
+\['\(none\)', '2', '0', '\$0\.000000'\]
 \['gpt-4o', '3', '21', '\$0\.000142'\]
 \['gpt-4o-mini~delay_headers_ms=300', '1', '7', '\$0\.000003'\]
-\['gpt-4o~status=500', '1', '0', '\$0\.000000'\]
 \['consumer', 'requests', 'tokens', 'cost'\]
 \['\(anonymous\)', '3', '7', '\$0\.000003'\]
 \['app', '3', '21', '\$0\.000142'\]

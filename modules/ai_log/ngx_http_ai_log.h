@@ -30,7 +30,16 @@
 #define NGX_HTTP_AI_LOG_COMPLETION     1
 #define NGX_HTTP_AI_LOG_CACHED         2
 #define NGX_HTTP_AI_LOG_REASONING      3
-#define NGX_HTTP_AI_LOG_TOKEN_TYPES    4
+#define NGX_HTTP_AI_LOG_TOTAL          4
+#define NGX_HTTP_AI_LOG_TOKEN_TYPES    4    /* counted in the metrics */
+
+/*
+ * What a provider reports is hostile input: a token count is kept within
+ * [0, 2^40] and a cost within [0, 10^9] USD, so that no sum of them and
+ * no conversion of them can overflow (10^9 USD is 10^18 nano-dollars).
+ */
+#define NGX_HTTP_AI_LOG_TOKENS_MAX     ((uint64_t) 1 << 40)
+#define NGX_HTTP_AI_LOG_COST_MAX       1e9
 
 
 /* the file buffer, attached to ngx_open_file_t.data */
@@ -84,6 +93,7 @@ typedef struct {
     size_t                      len;
     size_t                      cap;
     unsigned                    truncated:1;
+    unsigned                    tool:1;      /* a tool call was last */
 } ngx_http_ai_log_ctx_t;
 
 
@@ -91,12 +101,16 @@ typedef struct {
 
 typedef struct {
     ngx_http_ai_ctx_t          *ai;
+    ngx_str_t                  *model;       /* routed model, or NULL */
     ngx_uint_t                  status;
     ngx_uint_t                  attempts;
     ngx_msec_t                  latency;     /* ms, start to log */
     ngx_msec_t                  ttft;        /* ms, when first_byte */
+    uint64_t                    tokens[NGX_HTTP_AI_LOG_TOKEN_TYPES + 1];
+                                             /* in range, when usage.found */
     double                      cost;        /* USD, when has_cost */
     double                      tps;         /* output tokens/s, has_tps */
+    unsigned                    model_new:1; /* may be a new label value */
     unsigned                    has_cost:1;
     unsigned                    has_tps:1;
     unsigned                    aborted:1;   /* the client went away */
@@ -160,7 +174,9 @@ typedef struct {
 
 
 typedef struct {
-    ngx_uint_t                  layout;      /* labels, slots, interval */
+    ngx_uint_t                  label_cap;   /* the zone's parameters */
+    ngx_uint_t                  nslots;
+    time_t                      interval;
     time_t                      started;
     ngx_rbtree_t                rbtree;
     ngx_rbtree_node_t           sentinel;
@@ -199,6 +215,15 @@ typedef struct {
     ngx_buf_t                  *buf;
     off_t                       size;
 } ngx_http_ai_log_out_t;
+
+
+/* counters saturate: a hostile value can pin them, never wrap them */
+
+static ngx_inline void
+ngx_http_ai_log_add(uint64_t *counter, uint64_t n)
+{
+    *counter = (*counter > UINT64_MAX - n) ? UINT64_MAX : *counter + n;
+}
 
 
 extern ngx_module_t  ngx_http_ai_log_module;

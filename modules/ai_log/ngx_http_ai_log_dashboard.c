@@ -148,16 +148,18 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
     {
         s = ngx_queue_data(q, ngx_http_ai_log_series_t, queue);
 
-        requests += s->requests;
-        prompt += s->tokens[NGX_HTTP_AI_LOG_PROMPT];
-        completion += s->tokens[NGX_HTTP_AI_LOG_COMPLETION];
-        cost += s->cost;
+        ngx_http_ai_log_add(&requests, s->requests);
+        ngx_http_ai_log_add(&prompt, s->tokens[NGX_HTTP_AI_LOG_PROMPT]);
+        ngx_http_ai_log_add(&completion,
+                            s->tokens[NGX_HTTP_AI_LOG_COMPLETION]);
+        ngx_http_ai_log_add(&cost, s->cost);
     }
 
-    requests += sh->other.requests;
-    prompt += sh->other.tokens[NGX_HTTP_AI_LOG_PROMPT];
-    completion += sh->other.tokens[NGX_HTTP_AI_LOG_COMPLETION];
-    cost += sh->other.cost;
+    ngx_http_ai_log_add(&requests, sh->other.requests);
+    ngx_http_ai_log_add(&prompt, sh->other.tokens[NGX_HTTP_AI_LOG_PROMPT]);
+    ngx_http_ai_log_add(&completion,
+                        sh->other.tokens[NGX_HTTP_AI_LOG_COMPLETION]);
+    ngx_http_ai_log_add(&cost, sh->other.cost);
 
     ngx_memzero(&o, sizeof(ngx_http_ai_log_out_t));
     o.pool = r->pool;

@@ -19,6 +19,7 @@
 
 
 #define NGX_HTTP_AI_LOG_OTHER  "__other__"
+#define NGX_HTTP_AI_LOG_NONE   ((ngx_uint_t) -1)
 
 
 typedef struct {
@@ -43,7 +44,8 @@ static void ngx_http_ai_log_rbtree_insert(ngx_rbtree_node_t *temp,
 static void ngx_http_ai_log_label_set(ngx_http_ai_log_label_t *label,
     u_char *data, size_t len);
 static ngx_uint_t ngx_http_ai_log_label_id(ngx_http_ai_log_label_t *labels,
-    ngx_uint_t *n, ngx_uint_t max, ngx_str_t *value);
+    ngx_uint_t *n, ngx_uint_t max, ngx_str_t *value, ngx_uint_t add);
+static uint64_t ngx_http_ai_log_nano(double usd);
 static ngx_http_ai_log_series_t *ngx_http_ai_log_series(
     ngx_http_ai_log_zone_t *zone, uint16_t *tuple);
 static ngx_int_t ngx_http_ai_log_snapshot(ngx_http_request_t *r,
@@ -74,6 +76,11 @@ static char  *ngx_http_ai_log_le[NGX_HTTP_AI_LOG_BUCKETS] = {
 static char  *ngx_http_ai_log_token_types[NGX_HTTP_AI_LOG_TOKEN_TYPES] = {
     "prompt", "completion", "cached", "reasoning"
 };
+
+
+/* the model label of requests the gateway did not route */
+
+static ngx_str_t  ngx_http_ai_log_unrouted = ngx_string("");
 
 
 /* ai_metrics_zone NAME SIZE [labels=N] [history=TIME] [interval=TIME] */
@@ -220,22 +227,22 @@ ngx_http_ai_log_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_ai_log_zone_t *ozone = data;
 
     size_t                    len;
-    ngx_uint_t                d, layout;
+    ngx_uint_t                d;
     ngx_slab_pool_t          *shpool;
     ngx_http_ai_log_zone_t   *zone;
     ngx_http_ai_log_shctx_t  *sh;
 
     zone = shm_zone->data;
 
-    layout = (zone->labels << 40) | (zone->nslots << 20)
-             | (ngx_uint_t) zone->interval;
-
     if (ozone) {
         /* a reload: the same zone goes on counting */
 
         zone->shpool = ozone->shpool;
 
-        if (ozone->sh->layout == layout) {
+        if (ozone->sh->label_cap == zone->labels
+            && ozone->sh->nslots == zone->nslots
+            && ozone->sh->interval == zone->interval)
+        {
             zone->sh = ozone->sh;
             return NGX_OK;
         }
@@ -260,7 +267,9 @@ ngx_http_ai_log_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    sh->layout = layout;
+    sh->label_cap = zone->labels;
+    sh->nslots = zone->nslots;
+    sh->interval = zone->interval;
     sh->started = ngx_time();
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
@@ -351,37 +360,50 @@ ngx_http_ai_log_rbtree_insert(ngx_rbtree_node_t *temp,
 }
 
 
+/* an empty value may have no data: no NULL goes to memcpy() */
+
 static void
 ngx_http_ai_log_label_set(ngx_http_ai_log_label_t *label, u_char *data,
     size_t len)
 {
     len = ngx_min(len, NGX_HTTP_AI_LOG_LABEL_LEN);
 
-    ngx_memcpy(label->data, data, len);
+    if (len) {
+        ngx_memcpy(label->data, data, len);
+    }
+
     label->len = (u_char) len;
-    label->hash = ngx_crc32_short(data, len);
+    label->hash = len ? ngx_crc32_short(data, len) : 0;
 }
 
 
-/* the id of a label value; 0 (__other__) when the label is full */
+/*
+ * The id of a label value; 0 (__other__) when the label is full.  A value
+ * not seen yet is added only with "add": else NGX_HTTP_AI_LOG_NONE.
+ */
 
 static ngx_uint_t
 ngx_http_ai_log_label_id(ngx_http_ai_log_label_t *labels, ngx_uint_t *n,
-    ngx_uint_t max, ngx_str_t *value)
+    ngx_uint_t max, ngx_str_t *value, ngx_uint_t add)
 {
     size_t      len;
     uint32_t    hash;
     ngx_uint_t  i;
 
     len = ngx_min(value->len, NGX_HTTP_AI_LOG_LABEL_LEN);
-    hash = ngx_crc32_short(value->data, len);
+    hash = len ? ngx_crc32_short(value->data, len) : 0;
 
     for (i = 1; i < *n; i++) {
         if (labels[i].hash == hash && labels[i].len == len
-            && ngx_memcmp(labels[i].data, value->data, len) == 0)
+            && (len == 0
+                || ngx_memcmp(labels[i].data, value->data, len) == 0))
         {
             return i;
         }
+    }
+
+    if (!add) {
+        return NGX_HTTP_AI_LOG_NONE;
     }
 
     if (*n > max) {
@@ -472,9 +494,9 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
 {
     time_t                     now, start;
     uint16_t                   tuple[4];
-    uint64_t                   cost, prompt, completion;
+    uint64_t                   cost, tokens;
     ngx_str_t                 *values[NGX_HTTP_AI_LOG_DIMS];
-    ngx_uint_t                 d, lb, tb, m, c, id, rule, overflow, i;
+    ngx_uint_t                 d, lb, tb, m, c, id, rule, overflow, i, t;
     ngx_http_ai_ctx_t         *ai;
     ngx_http_ai_log_slot_t    *slot;
     ngx_http_ai_log_zone_t    *zone;
@@ -487,18 +509,18 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     sh = zone->sh;
     ai = rec->ai;
 
-    values[NGX_HTTP_AI_LOG_MODEL] = &ai->req.model;
+    values[NGX_HTTP_AI_LOG_MODEL] = rec->model ? rec->model
+                                               : &ngx_http_ai_log_unrouted;
     values[NGX_HTTP_AI_LOG_PROVIDER] = &ai->provider;
     values[NGX_HTTP_AI_LOG_CONSUMER] = &ai->consumer;
 
-    cost = rec->has_cost ? (uint64_t) (rec->cost * 1e9 + 0.5) : 0;
+    cost = rec->has_cost ? ngx_http_ai_log_nano(rec->cost) : 0;
 
-    prompt = 0;
-    completion = 0;
+    tokens = 0;
 
     if (ai->usage.found) {
-        prompt = ngx_max(ai->usage.prompt_tokens, 0);
-        completion = ngx_max(ai->usage.completion_tokens, 0);
+        tokens = rec->tokens[NGX_HTTP_AI_LOG_PROMPT];
+        ngx_http_ai_log_add(&tokens, rec->tokens[NGX_HTTP_AI_LOG_COMPLETION]);
     }
 
     lb = ngx_http_ai_log_bucket(rec->latency);
@@ -512,11 +534,27 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     for (d = 0; d < NGX_HTTP_AI_LOG_DIMS; d++) {
-        tuple[d] = (uint16_t) ngx_http_ai_log_label_id(sh->labels[d],
-                                                       &sh->nlabels[d],
-                                                       zone->labels,
-                                                       values[d]);
-        if (tuple[d] == 0) {
+
+        /*
+         * A model value that no upstream served yet does not become a
+         * label: it is counted with the requests that were not routed.
+         */
+
+        id = ngx_http_ai_log_label_id(sh->labels[d], &sh->nlabels[d],
+                                      zone->labels, values[d],
+                                      d != NGX_HTTP_AI_LOG_MODEL
+                                      || rec->model == NULL
+                                      || rec->model_new);
+
+        if (id == NGX_HTTP_AI_LOG_NONE) {
+            id = ngx_http_ai_log_label_id(sh->labels[d], &sh->nlabels[d],
+                                          zone->labels,
+                                          &ngx_http_ai_log_unrouted, 1);
+        }
+
+        tuple[d] = (uint16_t) id;
+
+        if (id == 0) {
             overflow = 1;
         }
     }
@@ -539,28 +577,25 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     }
 
     if (overflow) {
-        sh->overflow++;
+        ngx_http_ai_log_add(&sh->overflow, 1);
     }
 
-    s->requests++;
+    ngx_http_ai_log_add(&s->requests, 1);
 
     if (ai->usage.found) {
-        s->tokens[NGX_HTTP_AI_LOG_PROMPT] += prompt;
-        s->tokens[NGX_HTTP_AI_LOG_COMPLETION] += completion;
-        s->tokens[NGX_HTTP_AI_LOG_CACHED] += ngx_max(ai->usage.cached_tokens,
-                                                     0);
-        s->tokens[NGX_HTTP_AI_LOG_REASONING] +=
-                                       ngx_max(ai->usage.reasoning_tokens, 0);
+        for (t = 0; t < NGX_HTTP_AI_LOG_TOKEN_TYPES; t++) {
+            ngx_http_ai_log_add(&s->tokens[t], rec->tokens[t]);
+        }
     }
 
-    s->cost += cost;
+    ngx_http_ai_log_add(&s->cost, cost);
 
-    s->duration.count[lb]++;
-    s->duration.sum += rec->latency;
+    ngx_http_ai_log_add(&s->duration.count[lb], 1);
+    ngx_http_ai_log_add(&s->duration.sum, rec->latency);
 
     if (ai->first_byte) {
-        s->ttft.count[tb]++;
-        s->ttft.sum += rec->ttft;
+        ngx_http_ai_log_add(&s->ttft.count[tb], 1);
+        ngx_http_ai_log_add(&s->ttft.sum, rec->ttft);
     }
 
     /* the outcomes of the cache, the guard and the limits */
@@ -568,24 +603,24 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     if (ai->cache_status.len) {
         id = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                       NGX_HTTP_AI_LOG_SMALL - 1,
-                                      &ai->cache_status);
-        sh->cache[id]++;
+                                      &ai->cache_status, 1);
+        ngx_http_ai_log_add(&sh->cache[id], 1);
     }
 
     if (ai->limit_status.len) {
         id = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                       NGX_HTTP_AI_LOG_SMALL - 1,
-                                      &ai->limit_status);
-        sh->limit[id]++;
+                                      &ai->limit_status, 1);
+        ngx_http_ai_log_add(&sh->limit[id], 1);
     }
 
     if (ai->guard_verdict.len) {
         id = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                       NGX_HTTP_AI_LOG_SMALL - 1,
-                                      &ai->guard_verdict);
+                                      &ai->guard_verdict, 1);
         rule = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                         NGX_HTTP_AI_LOG_SMALL - 1,
-                                        &ai->guard_rule);
+                                        &ai->guard_rule, 1);
 
         for (i = 1; i < sh->nguard; i++) {
             if (sh->guard[i].verdict == id && sh->guard[i].rule == rule) {
@@ -604,7 +639,7 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
             }
         }
 
-        sh->guard[i].count++;
+        ngx_http_ai_log_add(&sh->guard[i].count, 1);
     }
 
     /* the history */
@@ -616,47 +651,68 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
         slot->start = start;
     }
 
-    slot->requests++;
-    slot->errors += rec->error;
-    slot->rejected += rec->rejected;
-    slot->prompt += prompt;
-    slot->completion += completion;
-    slot->cost += cost;
+    ngx_http_ai_log_add(&slot->requests, 1);
+    ngx_http_ai_log_add(&slot->errors, rec->error);
+    ngx_http_ai_log_add(&slot->rejected, rec->rejected);
+
+    if (ai->usage.found) {
+        ngx_http_ai_log_add(&slot->prompt, rec->tokens[NGX_HTTP_AI_LOG_PROMPT]);
+        ngx_http_ai_log_add(&slot->completion,
+                            rec->tokens[NGX_HTTP_AI_LOG_COMPLETION]);
+    }
+
+    ngx_http_ai_log_add(&slot->cost, cost);
 
     if (ai->cache_status.len == 3
         && ngx_strncasecmp(ai->cache_status.data, (u_char *) "HIT", 3) == 0)
     {
-        slot->cache_hits++;
+        ngx_http_ai_log_add(&slot->cache_hits, 1);
 
     } else if (ai->cache_status.len == 4
                && ngx_strncasecmp(ai->cache_status.data, (u_char *) "MISS",
                                   4)
                   == 0)
     {
-        slot->cache_misses++;
+        ngx_http_ai_log_add(&slot->cache_misses, 1);
     }
 
-    slot->latency[lb]++;
+    ngx_http_ai_log_add(&slot->latency[lb], 1);
 
     if (ai->first_byte) {
-        slot->ttft[tb]++;
+        ngx_http_ai_log_add(&slot->ttft[tb], 1);
     }
 
     m = tuple[NGX_HTTP_AI_LOG_MODEL];
     m = (m < NGX_HTTP_AI_LOG_TOP) ? m : 0;
 
-    slot->model[m][0]++;
-    slot->model[m][1] += prompt + completion;
-    slot->model[m][2] += cost;
+    ngx_http_ai_log_add(&slot->model[m][0], 1);
+    ngx_http_ai_log_add(&slot->model[m][1], tokens);
+    ngx_http_ai_log_add(&slot->model[m][2], cost);
 
     c = tuple[NGX_HTTP_AI_LOG_CONSUMER];
     c = (c < NGX_HTTP_AI_LOG_TOP) ? c : 0;
 
-    slot->consumer[c][0]++;
-    slot->consumer[c][1] += prompt + completion;
-    slot->consumer[c][2] += cost;
+    ngx_http_ai_log_add(&slot->consumer[c][0], 1);
+    ngx_http_ai_log_add(&slot->consumer[c][1], tokens);
+    ngx_http_ai_log_add(&slot->consumer[c][2], cost);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * USD to nano-dollars, for a value the record code kept in range; checked
+ * again here, as a conversion of a double out of range is undefined.
+ */
+
+static uint64_t
+ngx_http_ai_log_nano(double usd)
+{
+    if (!(usd >= 0 && usd <= NGX_HTTP_AI_LOG_COST_MAX)) {
+        return 0;
+    }
+
+    return (uint64_t) (usd * 1e9 + 0.5);
 }
 
 
@@ -956,7 +1012,7 @@ ngx_http_ai_log_prom_family(ngx_http_ai_log_out_t *o,
             o->buf->last = p;
 
             for (b = 0; b < NGX_HTTP_AI_LOG_BUCKETS; b++) {
-                count += h->count[b];
+                ngx_http_ai_log_add(&count, h->count[b]);
 
                 p = ngx_http_ai_log_out(o, ngx_strlen(sets[i]) + 128);
                 if (p == NULL) {

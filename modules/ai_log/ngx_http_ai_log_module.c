@@ -12,10 +12,16 @@
 
 #include "ngx_http_ai_log.h"
 
+#include <math.h>
+
 
 static ngx_int_t ngx_http_ai_log_handler(ngx_http_request_t *r);
 static void ngx_http_ai_log_fill(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_log_record_t *rec);
+static void ngx_http_ai_log_usage(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai, ngx_http_ai_log_record_t *rec);
+static void ngx_http_ai_log_cost(ngx_http_request_t *r,
+    ngx_http_ai_log_record_t *rec);
 
 static char *ngx_http_ai_log_set_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -186,6 +192,22 @@ ngx_http_ai_log_fill(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     status = r->err_status ? r->err_status : r->headers_out.status;
 
     /*
+     * The model label of the metrics, which no client may choose: a
+     * request the gateway answered before routing it (an unknown model,
+     * a bad request or key) has none; a routed one has the model sent
+     * upstream, which becomes a new label value only when the upstream
+     * served it (a provider refuses the models it does not have).
+     */
+
+    if (ai->target.len || ai->upstream_model.len || r->upstream) {
+        rec->model = ai->upstream_model.len ? &ai->upstream_model
+                                            : &ai->req.model;
+        rec->model_new = (status >= NGX_HTTP_OK
+                          && status < NGX_HTTP_SPECIAL_RESPONSE
+                          && !ai->error);
+    }
+
+    /*
      * A client that went away: NGINX keeps the status of a response whose
      * header was sent (200 for a stream cut by the client); the record
      * says 499, as NGINX does when nothing was sent yet.
@@ -215,11 +237,15 @@ ngx_http_ai_log_fill(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         rec->ttft = ai->ttft;
     }
 
-    if (ngx_http_ai_cost(r, ai, &rec->cost) == NGX_OK) {
-        rec->has_cost = 1;
+    if (ai->usage.found) {
+        ngx_http_ai_log_usage(r, ai, rec);
     }
 
-    if (ai->usage.found && ai->usage.completion_tokens > 0
+    if (ngx_http_ai_cost(r, ai, &rec->cost) == NGX_OK) {
+        ngx_http_ai_log_cost(r, rec);
+    }
+
+    if (ai->usage.found && rec->tokens[NGX_HTTP_AI_LOG_COMPLETION] > 0
         && ai->first_byte)
     {
         end = ai->resp_last ? ai->total : rec->latency;
@@ -228,7 +254,8 @@ ngx_http_ai_log_fill(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         span = (ai->is_sse && end > ai->ttft) ? end - ai->ttft : end;
 
         if (span > 0) {
-            rec->tps = (double) ai->usage.completion_tokens * 1000 / span;
+            rec->tps = (double) rec->tokens[NGX_HTTP_AI_LOG_COMPLETION]
+                       * 1000 / span;
             rec->has_tps = 1;
         }
     }
@@ -241,6 +268,100 @@ ngx_http_ai_log_fill(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
     } else if (status >= NGX_HTTP_BAD_REQUEST || ai->truncated) {
         rec->error = 1;
+    }
+}
+
+
+/*
+ * The usage as the provider reported it is hostile input: each count is
+ * kept within [0, 2^40], so that what is derived from it (sums, tokens
+ * per second, the conversions of ngx_sprintf()) stays in range.
+ */
+
+static void
+ngx_http_ai_log_usage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
+    ngx_http_ai_log_record_t *rec)
+{
+    ngx_int_t    v[NGX_HTTP_AI_LOG_TOKEN_TYPES + 1];
+    ngx_uint_t   i, bad;
+
+    static ngx_uint_t  warned;
+
+    v[NGX_HTTP_AI_LOG_PROMPT] = ai->usage.prompt_tokens;
+    v[NGX_HTTP_AI_LOG_COMPLETION] = ai->usage.completion_tokens;
+    v[NGX_HTTP_AI_LOG_CACHED] = ai->usage.cached_tokens;
+    v[NGX_HTTP_AI_LOG_REASONING] = ai->usage.reasoning_tokens;
+    v[NGX_HTTP_AI_LOG_TOTAL] = ai->usage.total_tokens;
+
+    bad = 0;
+
+    for (i = 0; i < NGX_HTTP_AI_LOG_TOKEN_TYPES + 1; i++) {
+
+        if (v[i] < 0) {
+            rec->tokens[i] = 0;
+            bad = 1;
+
+        } else if ((uint64_t) v[i] > NGX_HTTP_AI_LOG_TOKENS_MAX) {
+            rec->tokens[i] = NGX_HTTP_AI_LOG_TOKENS_MAX;
+            bad = 1;
+
+        } else {
+            rec->tokens[i] = (uint64_t) v[i];
+        }
+    }
+
+    if (bad && !warned) {
+        warned = 1;
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ai_log: token counts out of range from the upstream "
+                      "(prompt %i, completion %i, cached %i, reasoning %i, "
+                      "total %i) are kept within 0 and 2^40 "
+                      "(said once per worker)",
+                      v[NGX_HTTP_AI_LOG_PROMPT],
+                      v[NGX_HTTP_AI_LOG_COMPLETION],
+                      v[NGX_HTTP_AI_LOG_CACHED],
+                      v[NGX_HTTP_AI_LOG_REASONING],
+                      v[NGX_HTTP_AI_LOG_TOTAL]);
+    }
+}
+
+
+/*
+ * The cost, from the core's price table and the usage: NaN, infinite and
+ * negative costs count as 0, finite ones are kept within 10^9 USD.
+ */
+
+static void
+ngx_http_ai_log_cost(ngx_http_request_t *r, ngx_http_ai_log_record_t *rec)
+{
+    char    *what;
+    double   cost;
+
+    static ngx_uint_t  warned;
+
+    cost = rec->cost;
+
+    rec->has_cost = 1;
+
+    if (isnan(cost) || isinf(cost) || cost < 0) {
+        what = isnan(cost) ? "NaN" : isinf(cost) ? "infinite" : "negative";
+        rec->cost = 0;
+
+    } else if (cost > NGX_HTTP_AI_LOG_COST_MAX) {
+        what = "over 1e9 USD";
+        rec->cost = NGX_HTTP_AI_LOG_COST_MAX;
+
+    } else {
+        return;
+    }
+
+    if (!warned) {
+        warned = 1;
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ai_log: a cost out of range (%s) is counted as "
+                      "%.0f USD (said once per worker)", what, rec->cost);
     }
 }
 

@@ -44,6 +44,19 @@ static ngx_int_t ngx_http_ai_log_append(ngx_http_request_t *r,
     ngx_http_ai_log_ctx_t *ctx, size_t max, u_char *data, size_t len);
 static ngx_int_t ngx_http_ai_log_delta(ngx_http_request_t *r,
     ngx_http_ai_log_ctx_t *ctx, size_t max, ngx_uint_t format, cJSON *json);
+static ngx_int_t ngx_http_ai_log_delta_openai(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *json);
+static ngx_int_t ngx_http_ai_log_delta_anthropic(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *json);
+static ngx_int_t ngx_http_ai_log_delta_gemini(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *json);
+static ngx_uint_t ngx_http_ai_log_first(cJSON *item);
+static ngx_int_t ngx_http_ai_log_tool_call(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *call, ngx_uint_t object);
+static ngx_int_t ngx_http_ai_log_text(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *item);
+static ngx_int_t ngx_http_ai_log_append_str(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *item);
 
 
 /* ai_log PATH|syslog:... [buffer=SIZE [flush=TIME]] [if=COND] */
@@ -388,12 +401,14 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     }
 
     if (ai->usage.found) {
-        p = ngx_sprintf(p, ",\"prompt_tokens\":%i,\"completion_tokens\":%i,"
-                        "\"cached_tokens\":%i,\"reasoning_tokens\":%i,"
-                        "\"total_tokens\":%i",
-                        ai->usage.prompt_tokens, ai->usage.completion_tokens,
-                        ai->usage.cached_tokens, ai->usage.reasoning_tokens,
-                        ai->usage.total_tokens);
+        p = ngx_sprintf(p, ",\"prompt_tokens\":%uL,\"completion_tokens\":%uL,"
+                        "\"cached_tokens\":%uL,\"reasoning_tokens\":%uL,"
+                        "\"total_tokens\":%uL",
+                        rec->tokens[NGX_HTTP_AI_LOG_PROMPT],
+                        rec->tokens[NGX_HTTP_AI_LOG_COMPLETION],
+                        rec->tokens[NGX_HTTP_AI_LOG_CACHED],
+                        rec->tokens[NGX_HTTP_AI_LOG_REASONING],
+                        rec->tokens[NGX_HTTP_AI_LOG_TOTAL]);
 
     } else {
         p = ngx_http_ai_log_lit(p, ",\"prompt_tokens\":null,"
@@ -1198,54 +1213,298 @@ ngx_http_ai_log_append(ngx_http_request_t *r, ngx_http_ai_log_ctx_t *ctx,
 }
 
 
-/* the text of a stream event, in the upstream's format */
+/*
+ * The output of a stream event, in the upstream's format: the text of
+ * every part, and each tool call as "[tool_call NAME] " followed by its
+ * arguments (streamed fragments as they come, or Gemini's whole object).
+ * Only the first choice (candidate) is kept: with n > 1 the others would
+ * interleave with it.
+ */
 
 static ngx_int_t
 ngx_http_ai_log_delta(ngx_http_request_t *r, ngx_http_ai_log_ctx_t *ctx,
     size_t max, ngx_uint_t format, cJSON *json)
 {
-    cJSON      *item, *part;
-    ngx_int_t   rc;
-
     switch (format) {
 
     case NGX_HTTP_AI_FMT_ANTHROPIC:
-        /* content_block_delta: {"delta":{"type":"text_delta","text":..}} */
-        item = cJSON_GetObjectItemCaseSensitive(json, "delta");
-        item = cJSON_GetObjectItemCaseSensitive(item, "text");
-        break;
+        return ngx_http_ai_log_delta_anthropic(r, ctx, max, json);
 
     case NGX_HTTP_AI_FMT_GEMINI:
-        /* {"candidates":[{"content":{"parts":[{"text":..}]}}]} */
-        item = cJSON_GetObjectItemCaseSensitive(json, "candidates");
-        item = cJSON_GetArrayItem(item, 0);
-        item = cJSON_GetObjectItemCaseSensitive(item, "content");
-        item = cJSON_GetObjectItemCaseSensitive(item, "parts");
+        return ngx_http_ai_log_delta_gemini(r, ctx, max, json);
 
-        cJSON_ArrayForEach(part, item) {
-            part = cJSON_GetObjectItemCaseSensitive(part, "text");
+    default:
+        return ngx_http_ai_log_delta_openai(r, ctx, max, json);
+    }
+}
 
-            if (cJSON_IsString(part)) {
-                rc = ngx_http_ai_log_append(r, ctx, max,
-                                            (u_char *) part->valuestring,
-                                            ngx_strlen(part->valuestring));
+
+/*
+ * {"choices":[{"index":0,"delta":{"content":..,"refusal":..,
+ *   "tool_calls":[{"index":0,"function":{"name":..,"arguments":..}}]}}]}
+ * (and the older "function_call":{"name":..,"arguments":..})
+ */
+
+static ngx_int_t
+ngx_http_ai_log_delta_openai(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *json)
+{
+    cJSON      *choice, *delta, *call, *fn;
+    ngx_int_t   rc;
+
+    cJSON_ArrayForEach(choice,
+                       cJSON_GetObjectItemCaseSensitive(json, "choices"))
+    {
+        if (!ngx_http_ai_log_first(choice)) {
+            continue;
+        }
+
+        delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+
+        rc = ngx_http_ai_log_text(r, ctx, max,
+                         cJSON_GetObjectItemCaseSensitive(delta, "content"));
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc = ngx_http_ai_log_text(r, ctx, max,
+                         cJSON_GetObjectItemCaseSensitive(delta, "refusal"));
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        fn = cJSON_GetObjectItemCaseSensitive(delta, "function_call");
+
+        if (cJSON_IsObject(fn)) {
+            rc = ngx_http_ai_log_tool_call(r, ctx, max, fn, 0);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        cJSON_ArrayForEach(call,
+                     cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
+        {
+            fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+
+            rc = ngx_http_ai_log_tool_call(r, ctx, max, fn, 0);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * content_block_start: {"content_block":{"type":"text","text":..}} or
+ * {"content_block":{"type":"tool_use","name":..,"input":{}}};
+ * content_block_delta: {"delta":{"type":"text_delta","text":..}} or
+ * {"delta":{"type":"input_json_delta","partial_json":..}}
+ */
+
+static ngx_int_t
+ngx_http_ai_log_delta_anthropic(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *json)
+{
+    cJSON      *block, *delta;
+    ngx_int_t   rc;
+
+    block = cJSON_GetObjectItemCaseSensitive(json, "content_block");
+
+    if (cJSON_IsObject(block)) {
+        rc = ngx_http_ai_log_text(r, ctx, max,
+                            cJSON_GetObjectItemCaseSensitive(block, "text"));
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc = ngx_http_ai_log_tool_call(r, ctx, max, block, 1);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    delta = cJSON_GetObjectItemCaseSensitive(json, "delta");
+
+    rc = ngx_http_ai_log_text(r, ctx, max,
+                            cJSON_GetObjectItemCaseSensitive(delta, "text"));
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_ai_log_append_str(r, ctx, max,
+                    cJSON_GetObjectItemCaseSensitive(delta, "partial_json"));
+}
+
+
+/*
+ * {"candidates":[{"index":0,"content":{"parts":[{"text":..},
+ *   {"functionCall":{"name":..,"args":{..}}},..]}}]}
+ */
+
+static ngx_int_t
+ngx_http_ai_log_delta_gemini(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *json)
+{
+    cJSON      *candidate, *content, *part, *fn;
+    ngx_int_t   rc;
+
+    cJSON_ArrayForEach(candidate,
+                       cJSON_GetObjectItemCaseSensitive(json, "candidates"))
+    {
+        if (!ngx_http_ai_log_first(candidate)) {
+            continue;
+        }
+
+        content = cJSON_GetObjectItemCaseSensitive(candidate, "content");
+
+        cJSON_ArrayForEach(part,
+                          cJSON_GetObjectItemCaseSensitive(content, "parts"))
+        {
+            rc = ngx_http_ai_log_text(r, ctx, max,
+                             cJSON_GetObjectItemCaseSensitive(part, "text"));
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            fn = cJSON_GetObjectItemCaseSensitive(part, "functionCall");
+
+            if (cJSON_IsObject(fn)) {
+                rc = ngx_http_ai_log_tool_call(r, ctx, max, fn, 1);
                 if (rc != NGX_OK) {
                     return rc;
                 }
             }
         }
-
-        return NGX_OK;
-
-    default:
-        /* {"choices":[{"delta":{"content":..}}]} */
-        item = cJSON_GetObjectItemCaseSensitive(json, "choices");
-        item = cJSON_GetArrayItem(item, 0);
-        item = cJSON_GetObjectItemCaseSensitive(item, "delta");
-        item = cJSON_GetObjectItemCaseSensitive(item, "content");
     }
 
-    if (!cJSON_IsString(item)) {
+    return NGX_OK;
+}
+
+
+/* a choice or candidate of index 0, or without an index */
+
+static ngx_uint_t
+ngx_http_ai_log_first(cJSON *item)
+{
+    cJSON  *index;
+
+    index = cJSON_GetObjectItemCaseSensitive(item, "index");
+
+    return !cJSON_IsNumber(index) || index->valuedouble == 0;
+}
+
+
+/*
+ * A tool call, or a fragment of one: "[tool_call NAME] " when the name
+ * comes (on a line of its own if text came before), then the arguments:
+ * a string fragment (OpenAI "arguments"), or an object (Anthropic
+ * "input", when not empty; Gemini "args") as JSON.
+ */
+
+static ngx_int_t
+ngx_http_ai_log_tool_call(ngx_http_request_t *r, ngx_http_ai_log_ctx_t *ctx,
+    size_t max, cJSON *call, ngx_uint_t object)
+{
+    char       *s;
+    cJSON      *name, *args;
+    ngx_int_t   rc;
+
+    name = cJSON_GetObjectItemCaseSensitive(call, "name");
+
+    if (cJSON_IsString(name) && name->valuestring) {
+
+        if (ctx->len && ctx->data[ctx->len - 1] != '\n') {
+            rc = ngx_http_ai_log_append(r, ctx, max, (u_char *) "\n", 1);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        rc = ngx_http_ai_log_append(r, ctx, max, (u_char *) "[tool_call ",
+                                    sizeof("[tool_call ") - 1);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc = ngx_http_ai_log_append_str(r, ctx, max, name);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc = ngx_http_ai_log_append(r, ctx, max, (u_char *) "] ", 2);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ctx->tool = 1;
+    }
+
+    if (!object) {
+        return ngx_http_ai_log_append_str(r, ctx, max,
+                           cJSON_GetObjectItemCaseSensitive(call, "arguments"));
+    }
+
+    args = cJSON_GetObjectItemCaseSensitive(call, "input");
+
+    if (args == NULL) {
+        args = cJSON_GetObjectItemCaseSensitive(call, "args");
+    }
+
+    /* Anthropic's stream starts with "input":{}, its deltas follow */
+
+    if (!cJSON_IsObject(args) || args->child == NULL) {
+        return NGX_OK;
+    }
+
+    s = cJSON_PrintUnformatted(args);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_ai_log_append(r, ctx, max, (u_char *) s, ngx_strlen(s));
+
+    cJSON_free(s);
+
+    return rc;
+}
+
+
+/* text: on a line of its own after a tool call */
+
+static ngx_int_t
+ngx_http_ai_log_text(ngx_http_request_t *r, ngx_http_ai_log_ctx_t *ctx,
+    size_t max, cJSON *item)
+{
+    ngx_int_t  rc;
+
+    if (!cJSON_IsString(item) || item->valuestring == NULL
+        || item->valuestring[0] == '\0')
+    {
+        return NGX_OK;
+    }
+
+    if (ctx->tool) {
+        ctx->tool = 0;
+
+        rc = ngx_http_ai_log_append(r, ctx, max, (u_char *) "\n", 1);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return ngx_http_ai_log_append_str(r, ctx, max, item);
+}
+
+
+static ngx_int_t
+ngx_http_ai_log_append_str(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *item)
+{
+    if (!cJSON_IsString(item) || item->valuestring == NULL) {
         return NGX_OK;
     }
 
