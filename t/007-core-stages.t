@@ -146,18 +146,22 @@ ai_test done: status=499 answered=0 complete=0 trace=guard:suspended
 --- config
     location /v1/ {
         ai_core on;
+        ai_test_stage guard decline;
         proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
     }
     location /down/ {
         ai_core on;
+        ai_test_stage guard decline;
         proxy_pass http://127.0.0.1:1;
     }
     location /redirected/ {
         ai_core on;
+        ai_test_stage guard decline;
         error_page 502 = @fallback;
         proxy_pass http://127.0.0.1:1;
     }
     location @fallback {
+        ai_test_stage guard decline;
         return 200 "fallback for $ai_model\n";
     }
 --- exec
@@ -180,4 +184,25 @@ ai_test done: status=200 answered=0 complete=1
 ai_test done: status=502 answered=0 complete=0
 ai_test done: status=400 answered=0 complete=0
 connect() failed
+[error]
+
+
+
+=== TEST 8: ai_log writes its record after the other completion handlers, with every outcome
+--- config
+    location /v1/ {
+        ai_core on;
+        ai_test_stage guard decline;
+        ai_test_stage cache answer=cached;
+        ai_log logs/ai.jsonl;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+sleep 0.2
+grep -o '"outcomes":{[^}]*}' $TEST_NGINX_SERVROOT/logs/ai.jsonl
+--- response_body
+cached
+"outcomes":{"guard":"declined","cache":"answered","test_done":"settled"}
+--- no_error_log
 [error]

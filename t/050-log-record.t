@@ -65,6 +65,7 @@ guard_verdict: null
 guard_rule: null
 limit_status: null
 gateway_error: false
+outcomes: {}
 metadata: {"x-ai-metadata": {"project": "alpha", "tags": ["a", 1]}, "x-team": "platform"}
 ai.jsonl: no key
 error.log: no key
@@ -174,6 +175,7 @@ guard_verdict: null
 guard_rule: null
 limit_status: null
 gateway_error: true
+outcomes: {}
 metadata: null
 --
 time: <time>
@@ -204,6 +206,7 @@ guard_verdict: null
 guard_rule: null
 limit_status: null
 gateway_error: true
+outcomes: {}
 metadata: null
 --
 time: <time>
@@ -234,6 +237,7 @@ guard_verdict: null
 guard_rule: null
 limit_status: null
 gateway_error: true
+outcomes: {}
 metadata: null
 ai.jsonl: no key
 error.log: no key

@@ -15,7 +15,8 @@
 #include <math.h>
 
 
-static ngx_int_t ngx_http_ai_log_handler(ngx_http_request_t *r);
+static void ngx_http_ai_log_done(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai);
 static void ngx_http_ai_log_fill(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_log_record_t *rec);
 static void ngx_http_ai_log_usage(ngx_http_request_t *r,
@@ -32,6 +33,7 @@ static char *ngx_http_ai_log_body(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_ai_log_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+static ngx_int_t ngx_http_ai_log_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_log_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_ai_log_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_ai_log_create_loc_conf(ngx_conf_t *cf);
@@ -108,7 +110,7 @@ static ngx_command_t  ngx_http_ai_log_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_ai_log_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_ai_log_preconfiguration,      /* preconfiguration */
     ngx_http_ai_log_postconfiguration,     /* postconfiguration */
 
     ngx_http_ai_log_create_main_conf,      /* create main configuration */
@@ -138,20 +140,18 @@ ngx_module_t  ngx_http_ai_log_module = {
 };
 
 
-static ngx_int_t
-ngx_http_ai_log_handler(ngx_http_request_t *r)
+/*
+ * The last of the core's completion handlers: the record and the metrics
+ * see what every other module settled, however the request ended.
+ */
+
+static void
+ngx_http_ai_log_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 {
     ngx_uint_t                    write;
-    ngx_http_ai_ctx_t            *ai;
     ngx_http_ai_log_record_t      rec;
     ngx_http_ai_log_loc_conf_t   *lcf;
     ngx_http_ai_log_main_conf_t  *lmcf;
-
-    ai = ngx_http_ai_get_ctx(r);
-
-    if (ai == NULL) {
-        return NGX_OK;
-    }
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_log_module);
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_ai_log_module);
@@ -159,7 +159,7 @@ ngx_http_ai_log_handler(ngx_http_request_t *r)
     write = (!lcf->off && lcf->sinks != NULL);
 
     if (!write && lmcf->zone == NULL) {
-        return NGX_OK;
+        return;
     }
 
     ngx_http_ai_log_fill(r, ai, &rec);
@@ -169,10 +169,8 @@ ngx_http_ai_log_handler(ngx_http_request_t *r)
     }
 
     if (write) {
-        return ngx_http_ai_log_write(r, lcf, &rec);
+        (void) ngx_http_ai_log_write(r, lcf, &rec);
     }
-
-    return NGX_OK;
 }
 
 
@@ -543,11 +541,16 @@ ngx_http_ai_log_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_int_t
+ngx_http_ai_log_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ai_core_require(cf, "ngx_http_ai_log_module");
+}
+
+
+static ngx_int_t
 ngx_http_ai_log_postconfiguration(ngx_conf_t *cf)
 {
     ngx_str_t                     name;
-    ngx_http_handler_pt          *h;
-    ngx_http_core_main_conf_t    *cmcf;
     ngx_http_ai_log_main_conf_t  *lmcf;
 
     lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_log_module);
@@ -566,14 +569,11 @@ ngx_http_ai_log_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
+    if (ngx_http_ai_add_done(cf, NGX_HTTP_AI_DONE_LOG, ngx_http_ai_log_done)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    *h = ngx_http_ai_log_handler;
 
     /* the fast path: no event handler unless response bodies are logged */
 

@@ -22,6 +22,8 @@
 
 
 static u_char *ngx_http_ai_log_str(u_char *p, ngx_str_t *s);
+static size_t ngx_http_ai_log_outcomes_len(ngx_http_request_t *r);
+static u_char *ngx_http_ai_log_outcomes(u_char *p, ngx_http_request_t *r);
 static u_char *ngx_http_ai_log_time(u_char *p, ngx_http_request_t *r);
 static size_t ngx_http_ai_log_metadata_len(ngx_http_request_t *r,
     ngx_http_ai_log_loc_conf_t *lcf);
@@ -310,6 +312,7 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
           + ngx_http_ai_log_json_len(ai->guard_verdict.len)
           + ngx_http_ai_log_json_len(ai->guard_rule.len)
           + ngx_http_ai_log_json_len(ai->limit_status.len)
+          + ngx_http_ai_log_outcomes_len(r)
           + ngx_http_ai_log_metadata_len(r, lcf);
 
     if (lcf->request_body) {
@@ -455,6 +458,9 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
 
     p = ngx_sprintf(p, ",\"gateway_error\":%s",
                     ai->error ? "true" : "false");
+
+    p = ngx_http_ai_log_lit(p, ",\"outcomes\":");
+    p = ngx_http_ai_log_outcomes(p, r);
 
     p = ngx_http_ai_log_lit(p, ",\"metadata\":");
     p = ngx_http_ai_log_metadata(p, r, lcf);
@@ -621,6 +627,68 @@ ngx_http_ai_log_json_string(u_char *p, u_char *s, size_t len)
     }
 
     *p++ = '"';
+
+    return p;
+}
+
+
+/*
+ * What the modules decided (the core's outcomes), as an object:
+ * {"guard":"blocked","cache":"MISS"}, or {} when none.
+ */
+
+static size_t
+ngx_http_ai_log_outcomes_len(ngx_http_request_t *r)
+{
+    size_t                  len;
+    ngx_uint_t              i;
+    ngx_array_t            *a;
+    ngx_http_ai_outcome_t  *o;
+
+    len = 2;
+    a = ngx_http_ai_outcomes(r);
+
+    if (a) {
+        o = a->elts;
+
+        for (i = 0; i < a->nelts; i++) {
+            len += 2 + ngx_http_ai_log_json_len(o[i].name.len)
+                   + ngx_http_ai_log_json_len(o[i].value.len);
+        }
+    }
+
+    return len;
+}
+
+
+static u_char *
+ngx_http_ai_log_outcomes(u_char *p, ngx_http_request_t *r)
+{
+    ngx_uint_t              i;
+    ngx_array_t            *a;
+    ngx_http_ai_outcome_t  *o;
+
+    *p++ = '{';
+
+    a = ngx_http_ai_outcomes(r);
+
+    if (a) {
+        o = a->elts;
+
+        for (i = 0; i < a->nelts; i++) {
+            if (i) {
+                *p++ = ',';
+            }
+
+            p = ngx_http_ai_log_json_string(p, o[i].name.data,
+                                            o[i].name.len);
+            *p++ = ':';
+            p = ngx_http_ai_log_json_string(p, o[i].value.data,
+                                            o[i].value.len);
+        }
+    }
+
+    *p++ = '}';
 
     return p;
 }

@@ -16,8 +16,11 @@
  * appends its name and what it did to $ai_test_trace, and publishes what
  * it did last as its outcome ($ai_outcome_guard, $ai_outcome_cache).
  *
- * A completion ("done") handler logs, at notice:
+ * Where no ai_test_stage is set, the module does nothing.  A completion
+ * ("done") handler logs, at notice:
  *   ai_test done: status=S answered=A complete=C trace=T
+ * and publishes the outcome ("test_done", "settled"), which ai_log's
+ * record, written by the last completion handler, must show.
  */
 
 
@@ -43,6 +46,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_ai_seams_test_action_t  stages[2];
+    ngx_uint_t                       on;    /* an ai_test_stage is set */
 } ngx_http_ai_seams_test_loc_conf_t;
 
 
@@ -124,6 +128,8 @@ ngx_module_t  ngx_http_ai_seams_test_module = {
 
 static ngx_str_t  ngx_http_ai_seams_test_trace_name =
     ngx_string("ai_test_trace");
+static ngx_str_t  ngx_http_ai_seams_test_done_name = ngx_string("test_done");
+static ngx_str_t  ngx_http_ai_seams_test_done_value = ngx_string("settled");
 
 
 static ngx_int_t
@@ -161,6 +167,10 @@ ngx_http_ai_seams_test_stage(ngx_http_request_t *r, ngx_uint_t stage,
     ngx_http_ai_seams_test_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_seams_test_module);
+
+    if (!tlcf->on) {
+        return NGX_DECLINED;
+    }
 
     if (ngx_http_ai_set_outcome(r, &ngx_http_ai_seams_test_stage_names[stage],
                             &ngx_http_ai_seams_test_actions[
@@ -320,8 +330,15 @@ ngx_http_ai_seams_test_cleanup(void *data)
 static void
 ngx_http_ai_seams_test_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 {
-    ngx_str_t                      trace;
-    ngx_http_ai_seams_test_ctx_t  *ctx;
+    ngx_str_t                           trace;
+    ngx_http_ai_seams_test_ctx_t       *ctx;
+    ngx_http_ai_seams_test_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_seams_test_module);
+
+    if (!tlcf->on) {
+        return;
+    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_seams_test_module);
 
@@ -331,6 +348,10 @@ ngx_http_ai_seams_test_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
         trace.data = ctx->trace;
         trace.len = ctx->last - ctx->trace;
     }
+
+    /* before ai_log's record, which must show it */
+    (void) ngx_http_ai_set_outcome(r, &ngx_http_ai_seams_test_done_name,
+                                   &ngx_http_ai_seams_test_done_value);
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "ai_test done: status=%ui answered=%ui complete=%ui "
@@ -428,6 +449,8 @@ ngx_http_ai_seams_test_stage_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_ai_seams_test_action_t  *a;
 
     value = cf->args->elts;
+
+    tlcf->on = 1;
 
     if (ngx_strcmp(value[1].data, "guard") == 0) {
         a = &tlcf->stages[NGX_HTTP_AI_TEST_GUARD];
