@@ -7,11 +7,22 @@
  * The core owns a per-request context (ngx_http_ai_ctx_t).  It reads the
  * request body once, parses the JSON once into a normalized view, finds
  * the consumer, watches the response (plain JSON or SSE) to extract token
- * usage, and exposes $ai_* variables.  Other modules read and write the
- * context through this header; the core knows none of them.
+ * usage, and exposes $ai_* variables.  Around a request it offers the
+ * seams modules plug into, the core knowing none of them:
  *
- * Load order: ngx_http_ai_core_module.so must be loaded before any other
- * ngx_http_ai_*_module.so (they resolve the core's symbols at load time).
+ *   routing     ngx_http_ai_add_router()   the served model, before ACCESS
+ *   stages      ngx_http_ai_add_stage()    GUARD, LIMIT, CACHE, after
+ *               ngx_http_ai_resume()       ACCESS; suspend and resume
+ *   completion  ngx_http_ai_add_done()     once per request, ai_log last
+ *   outcomes    ngx_http_ai_set_outcome()  variables, record, metrics
+ *   stores      ngx_http_ai_store_op()     shm or a registered backend
+ *               ngx_http_ai_store_run()
+ *   counters    ngx_http_ai_counter_add()  exported by ai_log
+ *   errors      ngx_http_ai_error()        in the door's shape
+ *
+ * Load order: ngx_http_ai_core_module.so first; every other module calls
+ * ngx_http_ai_core_require() in its preconfiguration (the core's symbols
+ * are weak references there, see the end of this file).
  */
 
 
