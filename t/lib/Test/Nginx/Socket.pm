@@ -584,8 +584,10 @@ sub _tn_log_reports_why {
         _tn_spit("$SanDir/$f", "# $0: $tname\n$text");
         $SeenReports{$f} = 1;
     }
+    my @l = split /\n/, $text;
+    @l = (@l[0 .. 38], '...') if @l > 40;
     return ("sanitizer reports in error.log / nginx stderr:\n"
-            . _tn_tail($text, 40));
+            . join '', map { "    $_\n" } @l);
 }
 
 sub _tn_reset_html {
