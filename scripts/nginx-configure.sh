@@ -8,6 +8,13 @@
 # packaged nginx (with --with-compat): they are used so that the modules
 # load into Debian's stock nginx.  Any other source tree is configured
 # with --with-compat plus $NGINX_CONFIGURE_ARGS.
+#
+# A release tarball has ./configure; a tree from the repository (or
+# GitHub's source archive) has auto/configure only: whichever exists is
+# run, from the top of the tree as both expect.
+#
+# $NGINX_CC_OPT and $NGINX_LD_OPT, when set, become --with-cc-opt and
+# --with-ld-opt (the sanitizer build passes -fsanitize=... this way).
 
 set -euo pipefail
 
@@ -23,6 +30,19 @@ else
     NGX_CONF_FLAGS=(--with-compat)
 fi
 
+if [ -x configure ]; then
+    configure=./configure
+elif [ -f auto/configure ]; then
+    configure=auto/configure
+else
+    echo "$0: $src has neither ./configure nor auto/configure" >&2
+    exit 1
+fi
+
+opts=()
+[ -n "${NGINX_CC_OPT:-}" ] && opts+=("--with-cc-opt=$NGINX_CC_OPT")
+[ -n "${NGINX_LD_OPT:-}" ] && opts+=("--with-ld-opt=$NGINX_LD_OPT")
+
 # shellcheck disable=SC2086
-exec ./configure "${NGX_CONF_FLAGS[@]}" ${NGINX_CONFIGURE_ARGS:-} \
-    --add-dynamic-module="$repo" --builddir="$build"
+exec sh "$configure" "${NGX_CONF_FLAGS[@]}" ${NGINX_CONFIGURE_ARGS:-} \
+    "${opts[@]}" --add-dynamic-module="$repo" --builddir="$build"

@@ -5,6 +5,10 @@ use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_HARNESS_GREETING} = 'howdy';
 
+# a second server for the proxy blocks: beside ours, so that runs with
+# other ports (TEST_NGINX_SERVER_PORT) do not collide
+$ENV{TEST_NGINX_BACKEND_PORT} ||= ($ENV{TEST_NGINX_SERVER_PORT} || 1984) + 2;
+
 run_tests();
 
 __DATA__
@@ -64,12 +68,12 @@ foo=hello len=11 port=$TEST_NGINX_SERVER_PORT greet=howdy
 === TEST 4: chunked response through proxy_pass to a second server
 --- http_config
     server {
-        listen 127.0.0.1:1986;
+        listen 127.0.0.1:$TEST_NGINX_BACKEND_PORT;
         location / { return 200 "hello world, hello world\n"; }
     }
 --- config
     location = /c {
-        proxy_pass http://127.0.0.1:1986/;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT/;
         sub_filter_types *;
         sub_filter_once off;
         sub_filter 'world' 'nginx';
@@ -125,13 +129,13 @@ invalid value "maybe" in "proxy_buffering" directive
 === TEST 8: raw_request with a chunked request body
 --- http_config
     server {
-        listen 127.0.0.1:1986;
+        listen 127.0.0.1:$TEST_NGINX_BACKEND_PORT;
         location / { return 200 "len=$content_length body=$http_x_body\n"; }
     }
 --- config
     location = /echo {
         proxy_set_header X-Body $request_body;
-        proxy_pass http://127.0.0.1:1986/;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT/;
     }
 --- raw_request eval
 "POST /echo HTTP/1.1\r
@@ -273,3 +277,79 @@ no newline
 GET /t
 --- response_body
 y
+
+
+
+=== TEST 19: "nginx" in exec is the binary under test
+--- config
+    location = /t { return 200; }
+--- exec
+command -v nginx
+test "$(nginx -V 2>&1)" = "$($TEST_NGINX_BINARY -V 2>&1)" && echo same
+--- response_body
+$TEST_NGINX_SERVROOT/bin/nginx
+same
+
+
+
+=== TEST 20: a sanitizer report during a block fails that block only
+--- config
+    # a nested run (its lines start with | here) writes a fake report
+    # into its TEST_NGINX_SANITIZER_LOGS during its first block, and one
+    # of UBSan's into its error.log during its third
+    location = /t { return 200; }
+--- exec
+d=$TEST_NGINX_SERVROOT/nested
+mkdir -p $d
+sed 's/^|//' > $d/nested <<'END'
+|use lib 't/lib';
+|use Test::Nginx::Socket 'no_plan';
+|run_tests();
+|__DATA__
+|=== TEST 1: with a report
+|--- config
+|    location = /t { return 200 "ok\n"; }
+|--- exec
+|echo 'ERROR: AddressSanitizer: injected' > "$NESTED_SAN/asan.4242"; echo ok
+|--- response_body
+|ok
+|=== TEST 2: clean
+|--- config
+|    location = /t { return 200 "ok\n"; }
+|--- request
+|GET /t
+|--- response_body
+|ok
+|=== TEST 3: with UBSan's report in error.log
+|--- config
+|    location = /t { return 200 "ok\n"; }
+|--- exec
+|echo '/x/y.c:1:2: runtime error: injected' >> "$NESTED_ROOT/logs/error.log"
+|echo '    #0 0x1 in f /x/y.c:1' >> "$NESTED_ROOT/logs/error.log"; echo ok
+|--- response_body
+|ok
+END
+NESTED_SAN=$d/san TEST_NGINX_SANITIZER_LOGS=$d/san NESTED_ROOT=$d/servroot \
+TEST_NGINX_SERVROOT=$d/servroot TEST_NGINX_SERVER_PORT=$TEST_NGINX_BACKEND_PORT \
+TEST_AI_MOCK_BIN= perl $d/nested > $d/out 2>&1
+echo "exit=$?"
+echo "ok=$(grep -c '^ok' $d/out) not_ok=$(grep -c '^not ok' $d/out)"
+grep '^not ok' $d/out | cut -d- -f2
+grep -c "^# sanitizer reports in $d/san:" $d/out
+grep -c '^# *ERROR: AddressSanitizer: injected' $d/out
+grep -c '^# sanitizer reports in error.log' $d/out
+ls $d/san
+cat $d/san/ubsan.nested.T3
+--- response_body
+exit=2
+ok=7 not_ok=2
+ TEST 1: with a report 
+ TEST 3: with UBSan's report in error.log 
+1
+1
+1
+asan.4242.nested.T1
+ubsan.nested.T3
+# $TEST_NGINX_SERVROOT/nested/nested: TEST 3: with UBSan's report in error.log
+/x/y.c:1:2: runtime error: injected
+    #0 0x1 in f /x/y.c:1
