@@ -206,3 +206,40 @@ cached
 "outcomes":{"guard":"declined","cache":"answered","test_done":"settled"}
 --- no_error_log
 [error]
+
+
+
+=== TEST 9: a stage's mutation of the request is what reaches the provider (ai_proxy and proxy_pass) and the log
+--- http_config
+    ai_target t http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+--- config
+    location /v1/ {
+        ai_test_stage guard mutate;
+        ai_log logs/ai.jsonl;
+        ai_log_request_body on;
+        ai_proxy t;
+    }
+    location /plain/ {
+        ai_core on;
+        ai_test_stage guard mutate;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+m=http://127.0.0.1:$TEST_NGINX_MOCK_PORT
+curl -s $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"my secret is 42"}]}' | grep -o '"content":"[^"]*"'
+curl -s $m/mock/last | grep -o 'my [^ ]* is 42'
+curl -s $u/plain/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"a Secret b"}]}' | grep -o '"content":"[^"]*"'
+curl -s $m/mock/last | grep -o '"content-length":"[0-9]*"'
+sleep 0.2
+grep -o 'my [^ ]* is 42' $TEST_NGINX_SERVROOT/logs/ai.jsonl
+grep -c secret $TEST_NGINX_SERVROOT/logs/ai.jsonl || :
+--- response_body
+"content":"mock reply: my [MASKED] is 42"
+my [MASKED] is 42
+"content":"mock reply: a [MASKED] b"
+"content-length":"72"
+my [MASKED] is 42
+0
+--- no_error_log
+[error]

@@ -19,7 +19,7 @@ for mods in "ngx_http_ai_store_test_module ngx_http_ai_core_module" "ngx_http_ai
     for m in $mods; do echo "load_module $TEST_NGINX_MODULES/$m.so;"; done
     echo "error_log logs/error.log; events {} http { }"
   } > $d/nginx.conf
-  ${TEST_NGINX_BINARY:-nginx} -t -p $d/ -c $d/nginx.conf 2>&1 | grep -o 'ngx_http_ai_[a-z_]*_module needs ngx_http_ai_core_module: load ngx_http_ai_core_module.so before it ("load_module" lines in order)'
+  nginx -t -p $d/ -c $d/nginx.conf 2>&1 | grep -o 'ngx_http_ai_[a-z_]*_module needs ngx_http_ai_core_module: load ngx_http_ai_core_module.so before it ("load_module" lines in order)'
 done
 --- response_body
 ngx_http_ai_store_test_module needs ngx_http_ai_core_module: load ngx_http_ai_core_module.so before it ("load_module" lines in order)

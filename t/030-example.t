@@ -19,10 +19,9 @@ sed -e "s#@MODULES@#$TEST_NGINX_MODULES#g" \
     -e "s#listen 127.0.0.1:8080;#listen 127.0.0.1:$((TEST_NGINX_SERVER_PORT + 10));#" \
     nginx.conf.example > $d/nginx.conf
 export OPENAI_API_KEY=sk-example-key
-nginx=${TEST_NGINX_BINARY:-nginx}
-$nginx -t -q -p $d/ -c $d/nginx.conf
-$nginx -p $d/ -c $d/nginx.conf -g 'daemon on;'
-trap '$nginx -p $d/ -c $d/nginx.conf -s stop' EXIT
+nginx -t -q -p $d/ -c $d/nginx.conf
+nginx -p $d/ -c $d/nginx.conf -g 'daemon on;'
+trap 'nginx -p $d/ -c $d/nginx.conf -s stop' EXIT
 sleep 0.5
 u=http://127.0.0.1:$((TEST_NGINX_SERVER_PORT + 10))
 curl -s $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' | grep -o '"content":"mock reply: hi"'

@@ -296,6 +296,18 @@ ngx_int_t ngx_http_ai_add_done(ngx_conf_t *cf, ngx_uint_t order,
 
 
 /*
+ * Request mutation (masking, decoration): replaces the body the request
+ * goes upstream with, on every path (ai_proxy builds each attempt from it,
+ * a "proxy_pass" sends it), and what ai_log records; the view (ctx->req)
+ * is parsed again from it.  body must live as long as r.  Returns NGX_OK,
+ * NGX_DECLINED if the new body does not parse (err says why; the request
+ * is unchanged), or NGX_ERROR.
+ */
+ngx_int_t ngx_http_ai_request_set_body(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_str_t *err);
+
+
+/*
  * Outcomes: a module publishes what it decided for a request as a (name,
  * value) pair, e.g. ("cache", "HIT") or ("guard", "blocked"); the core
  * shows it as $ai_outcome_NAME, and ai_log writes every outcome in the
@@ -565,6 +577,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_get_ctx
 #pragma weak ngx_http_ai_outcomes
 #pragma weak ngx_http_ai_parse_request
+#pragma weak ngx_http_ai_request_set_body
 #pragma weak ngx_http_ai_resume
 #pragma weak ngx_http_ai_safe_str
 #pragma weak ngx_http_ai_set_outcome

@@ -16,6 +16,7 @@ static ngx_int_t ngx_http_ai_core_process_body(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_core_collect_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static void ngx_http_ai_core_json_cleanup(void *data);
 
 static ngx_int_t ngx_http_ai_core_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_core_postconfiguration(ngx_conf_t *cf);
@@ -501,6 +502,125 @@ ngx_http_ai_core_process_body(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
                    ctx->req.messages.nelts, ctx->req.text_len);
 
     return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_ai_request_set_body(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_str_t *err)
+{
+    ngx_buf_t              *b;
+    ngx_chain_t            *cl;
+    const char             *param;
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_ai_ctx_t      *ctx;
+    ngx_http_ai_request_t   req;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL || !ctx->req.parsed || r->request_body == NULL) {
+        ngx_str_set(err, "no parsed request to change");
+        return NGX_DECLINED;
+    }
+
+    /* the new view first: a body that does not parse changes nothing */
+
+    ngx_memzero(&req, sizeof(ngx_http_ai_request_t));
+
+    req.endpoint = ctx->req.endpoint;
+    req.format = ctx->req.format;
+    req.max_tokens = NGX_HTTP_AI_UNSET;
+    req.body = *body;
+
+    param = NULL;
+
+    switch (ngx_http_ai_parse_request(r->pool, &req,
+                                      (req.endpoint == NGX_HTTP_AI_EP_GEMINI)
+                                      ? &ctx->req.model : NULL,
+                                      &param, err))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        if (req.json) {
+            cJSON_Delete(req.json);
+        }
+
+        return NGX_DECLINED;
+
+    default:
+        if (req.json) {
+            cJSON_Delete(req.json);
+        }
+
+        return NGX_ERROR;
+    }
+
+    /* the body NGINX holds, for a content handler that sends it itself */
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        cJSON_Delete(req.json);
+        return NGX_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        cJSON_Delete(req.json);
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    r->request_body->bufs = cl;
+    r->request_body->buf = b;
+    r->headers_in.content_length_n = body->len;
+
+    if (req.endpoint == NGX_HTTP_AI_EP_GEMINI) {
+        /* Gemini's stream flag comes from the URI, not the body */
+        req.stream = ctx->req.stream;
+    }
+
+    /*
+     * the old tree goes with the request: what other modules took from
+     * it (strings, message nodes) stays valid until then
+     */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        cJSON_Delete(req.json);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ai_core_json_cleanup;
+    cln->data = ctx->req.json;
+
+    ctx->req = req;
+
+    /* the model may have changed: the router decides again */
+
+    ngx_str_null(&ctx->route_model);
+
+    if (ngx_http_ai_core_route(r, ctx) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_core_json_cleanup(void *data)
+{
+    cJSON_Delete(data);
 }
 
 

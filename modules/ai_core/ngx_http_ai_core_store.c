@@ -360,13 +360,21 @@ ngx_http_ai_store_complete(ngx_http_ai_store_op_t *op)
 
     op->pending = 0;
 
+    if (op->request) {
+        /* the handler may end the request, and the op with it */
+
+        if (op->handler) {
+            op->handler(op);
+        }
+
+        return;
+    }
+
     if (op->handler) {
         op->handler(op);
     }
 
-    if (op->request == NULL) {
-        ngx_http_ai_store_op_free(op);
-    }
+    ngx_http_ai_store_op_free(op);
 }
 
 

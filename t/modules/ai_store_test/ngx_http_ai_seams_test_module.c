@@ -9,7 +9,10 @@
  * first, then GUARD), so that the suite sees the declared order win:
  *
  *   ai_test_stage guard|cache decline | suspend=MS | reject=STATUS
- *                             | answer=TEXT;
+ *                             | answer=TEXT | mutate;
+ *
+ * mutate replaces every "secret" in the request body with "[MASKED]"
+ * through ngx_http_ai_request_set_body() and declines.
  *
  * suspend=MS waits on a timer, then resumes through ngx_http_ai_resume();
  * a pool cleanup cancels the timer if the request goes first.  Each stage
@@ -31,6 +34,7 @@
 #define NGX_HTTP_AI_TEST_SUSPEND   1
 #define NGX_HTTP_AI_TEST_REJECT    2
 #define NGX_HTTP_AI_TEST_ANSWER    3
+#define NGX_HTTP_AI_TEST_MUTATE    4
 
 #define NGX_HTTP_AI_TEST_GUARD     0
 #define NGX_HTTP_AI_TEST_CACHE     1
@@ -67,6 +71,7 @@ static ngx_int_t ngx_http_ai_seams_test_stage(ngx_http_request_t *r,
     ngx_uint_t stage, const char *name);
 static ngx_int_t ngx_http_ai_seams_test_act(ngx_http_request_t *r,
     ngx_uint_t stage, const char *name);
+static ngx_int_t ngx_http_ai_seams_test_mutate(ngx_http_request_t *r);
 static ngx_http_ai_seams_test_ctx_t *ngx_http_ai_seams_test_get_ctx(
     ngx_http_request_t *r);
 static void ngx_http_ai_seams_test_resume(ngx_event_t *ev);
@@ -156,7 +161,8 @@ static ngx_str_t  ngx_http_ai_seams_test_actions[] = {
     ngx_string("declined"),
     ngx_string("suspended"),
     ngx_string("rejected"),
-    ngx_string("answered")
+    ngx_string("answered"),
+    ngx_string("mutated")
 };
 
 
@@ -269,11 +275,63 @@ ngx_http_ai_seams_test_act(ngx_http_request_t *r, ngx_uint_t stage,
 
         return ngx_http_output_filter(r, &out);
 
+    case NGX_HTTP_AI_TEST_MUTATE:
+        ctx->last = ngx_slprintf(ctx->last, ctx->trace + sizeof(ctx->trace),
+                                 "%s:mutated ", name);
+
+        return ngx_http_ai_seams_test_mutate(r);
+
     default: /* NGX_HTTP_AI_TEST_DECLINE */
         ctx->last = ngx_slprintf(ctx->last, ctx->trace + sizeof(ctx->trace),
                                  "%s:declined ", name);
         return NGX_DECLINED;
     }
+}
+
+
+static ngx_int_t
+ngx_http_ai_seams_test_mutate(ngx_http_request_t *r)
+{
+    u_char             *p, *q, *last, *found;
+    size_t              n;
+    ngx_str_t           body, err;
+    ngx_http_ai_ctx_t  *ai;
+
+    ai = ngx_http_ai_get_ctx(r);
+
+    n = 0;
+    p = ai->req.body.data;
+    last = p + ai->req.body.len;
+
+    while ((found = ngx_strlcasestrn(p, last, (u_char *) "secret", 6 - 1))) {
+        n++;
+        p = found + 6;
+    }
+
+    body.len = ai->req.body.len + n * (sizeof("[MASKED]") - 1 - 6);
+    body.data = ngx_pnalloc(r->pool, body.len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ai->req.body.data;
+    q = body.data;
+
+    while ((found = ngx_strlcasestrn(p, last, (u_char *) "secret", 6 - 1))) {
+        q = ngx_cpymem(q, p, found - p);
+        q = ngx_cpymem(q, "[MASKED]", sizeof("[MASKED]") - 1);
+        p = found + 6;
+    }
+
+    ngx_memcpy(q, p, last - p);
+
+    if (ngx_http_ai_request_set_body(r, &body, &err) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_test: the mutated body was refused: %V", &err);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -464,6 +522,11 @@ ngx_http_ai_seams_test_stage_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (ngx_strcmp(value[2].data, "decline") == 0) {
         a->action = NGX_HTTP_AI_TEST_DECLINE;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[2].data, "mutate") == 0) {
+        a->action = NGX_HTTP_AI_TEST_MUTATE;
         return NGX_CONF_OK;
     }
 
