@@ -950,8 +950,10 @@ main(int argc, char **argv)
             }
         }
 
+        /* every stream has its response header, or has already failed */
         if (streams_mode && started == nconns && t_all_open == 0
-            && headers_open == nconns)
+            && headers_open > 0
+            && (uint64_t) headers_open + completed + errors >= (uint64_t) nconns)
         {
             t_all_open = t_now;
             rss_open = rss_all();
