@@ -5,6 +5,7 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
+$ENV{TEST_NGINX_AUX_PORT} ||= ($ENV{TEST_NGINX_SERVER_PORT} || 1984) + 3;
 run_tests();
 
 __DATA__
@@ -241,5 +242,62 @@ my [MASKED] is 42
 "content-length":"72"
 my [MASKED] is 42
 0
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: a mutated body survives proxy_pass's retry on another server
+--- http_config
+    upstream two {
+        server 127.0.0.1:$TEST_NGINX_AUX_PORT;
+        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_AUX_PORT;
+        location / { return 502; }
+    }
+--- config
+    location /plain/ {
+        ai_core on;
+        ai_test_stage guard mutate;
+        proxy_next_upstream error http_502 non_idempotent;
+        proxy_pass http://two/;
+    }
+--- exec
+curl -s -o /dev/null -X POST http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/reset
+curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/plain/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"a secret b"}]}' | grep -o '"content":"[^"]*"'
+curl -s http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/last | grep -o '"content-length":"[0-9]*"'
+--- response_body
+"content":"mock reply: a [MASKED] b"
+"content-length":"72"
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: "rewrite ... last" into another ai_proxy location: routed there
+--- http_config
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+    ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=claude-*;
+    log_format ai '$ai_target $ai_route_model';
+--- config
+    location /v1/ {
+        ai_proxy a;
+        ai_proxy_alias fast gpt-4o-mini;
+        rewrite ^/v1/(.*)$ /other/v1/$1 last;
+    }
+    location /other/ {
+        access_log logs/access.log ai;
+        ai_proxy b;
+        ai_proxy_alias fast claude-3-haiku;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"fast","messages":[{"role":"user","content":"hi"}]}
+--- response_body_like
+"model":"claude-3-haiku"
+--- access_log
+b claude-3-haiku
 --- no_error_log
 [error]

@@ -164,6 +164,7 @@ struct ngx_http_ai_ctx_s {
     ngx_str_t                   consumer;     /* "" when anonymous */
 
     ngx_str_t                   route_model;  /* decided by the router */
+    void                      **route_conf;   /* the location it was for */
 
     /* set by the module that talks to the upstream */
     ngx_str_t                   provider;
@@ -209,6 +210,8 @@ struct ngx_http_ai_ctx_s {
     unsigned                    too_large:1;  /* body over the parse cap */
     unsigned                    usage_warned:1;
     unsigned                    suspended:1;  /* a stage waits */
+    unsigned                    in_stage:1;
+    unsigned                    resumed:1;
     unsigned                    answered:1;   /* a stage answered */
     unsigned                    done:1;       /* the completion hook ran */
 };
@@ -421,7 +424,8 @@ ngx_str_t *ngx_http_ai_format_name(ngx_uint_t format);
  *
  * ngx_http_ai_store_run() returns
  *   NGX_OK     completed at once: op->rc holds the result and the handler
- *              is not called (a detached op's handler always is);
+ *              is not called (a detached op's handler always is, and the
+ *              op is gone when run() returns: read results there);
  *   NGX_AGAIN  the handler will be called from the event loop;
  *   NGX_ERROR  the operation could not be started.
  * op->rc is then NGX_OK, NGX_DECLINED (GET, DEL: not found; ADD: present;

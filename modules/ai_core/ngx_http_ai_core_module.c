@@ -280,10 +280,25 @@ ngx_http_ai_core_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_core_module);
+    /* found again after an internal redirect too: read and parsed once */
+
+    ctx = ngx_http_ai_get_ctx(r);
 
     if (ctx && ctx->body_read) {
-        /* the phases run again after the body was read */
+        /*
+         * the phases run again: after the body was read, or in another
+         * location ("rewrite ... last", an internal redirect), whose
+         * router decides anew
+         */
+
+        if (ctx->status == NGX_DECLINED && ctx->route_conf != r->loc_conf) {
+            ngx_str_null(&ctx->route_model);
+
+            if (ngx_http_ai_core_route(r, ctx) == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
         return ctx->status;
     }
 
@@ -512,6 +527,7 @@ ngx_http_ai_request_set_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_buf_t              *b;
     ngx_chain_t            *cl;
     const char             *param;
+    ngx_table_elt_t        *h;
     ngx_pool_cleanup_t     *cln;
     ngx_http_ai_ctx_t      *ctx;
     ngx_http_ai_request_t   req;
@@ -571,8 +587,10 @@ ngx_http_ai_request_set_body(ngx_http_request_t *r, ngx_str_t *body,
         return NGX_ERROR;
     }
 
+    b->start = body->data;
     b->pos = body->data;
     b->last = body->data + body->len;
+    b->end = b->last;
     b->memory = 1;
     b->last_buf = 1;
     b->last_in_chain = 1;
@@ -583,6 +601,21 @@ ngx_http_ai_request_set_body(ngx_http_request_t *r, ngx_str_t *body,
     r->request_body->bufs = cl;
     r->request_body->buf = b;
     r->headers_in.content_length_n = body->len;
+
+    if (r->headers_in.content_length) {
+        /* $content_length, and what FastCGI and others pass */
+
+        h = r->headers_in.content_length;
+
+        h->value.data = ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
+        if (h->value.data == NULL) {
+            cJSON_Delete(req.json);
+            return NGX_ERROR;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%uz", body->len)
+                       - h->value.data;
+    }
 
     if (req.endpoint == NGX_HTTP_AI_EP_GEMINI) {
         /* Gemini's stream flag comes from the URI, not the body */
@@ -698,18 +731,15 @@ ngx_http_ai_core_collect_body(ngx_http_request_t *r, ngx_str_t *body)
 
 
 /*
- * The request's pool goes: the completion hook if the LOG phase did not
- * call it, then the parsed body.
+ * The request's pool goes: the parsed body with it.  (The completion hook
+ * ran in the LOG phase, which NGINX runs for every main request it frees,
+ * aborted ones included.)
  */
 
 void
 ngx_http_ai_core_ctx_cleanup(void *data)
 {
     ngx_http_ai_ctx_t *ctx = data;
-
-    if (!ctx->done && ctx->request == ctx->request->main) {
-        ngx_http_ai_core_done(ctx->request, ctx);
-    }
 
     if (ctx->req.json) {
         cJSON_Delete(ctx->req.json);

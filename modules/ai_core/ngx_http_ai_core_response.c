@@ -88,6 +88,13 @@ ngx_http_ai_core_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_core_module);
+
+    if (!alcf->enable) {
+        /* e.g. an error_page redirected to a static location */
+        return ngx_http_next_header_filter(r);
+    }
+
     ctx = ngx_http_ai_get_ctx(r);
 
     if (ctx == NULL
@@ -124,8 +131,6 @@ ngx_http_ai_core_header_filter(ngx_http_request_t *r)
                            sizeof("text/event-stream") - 1)
            == 0)
     {
-        alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_core_module);
-
         ctx->is_sse = 1;
         ngx_http_ai_sse_init(&ctx->sse, r->pool, alcf->max_event_size);
 

@@ -7,8 +7,8 @@
  * allow/deny and auth_request are never bypassed by a stage's answer, and
  * whatever the load order or "satisfy"); the suspension of a stage and
  * its resumption on a posted event; and the completion hook, called once
- * per request from the core's LOG handler (or, if the LOG phase never
- * ran, when the request's pool goes).
+ * per request from the core's LOG handler (NGINX runs the LOG phase for
+ * every main request it frees, aborted ones included).
  */
 
 
@@ -71,6 +71,8 @@ ngx_http_ai_core_route(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
     ngx_http_ai_core_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_core_module);
+
+    ctx->route_conf = r->loc_conf;
 
     h = amcf->routers.elts;
 
@@ -203,11 +205,20 @@ ngx_http_ai_core_stages_handler(ngx_http_request_t *r)
     while (ctx->stage < amcf->stages.nelts) {
 
         ctx->suspended = 0;
+        ctx->in_stage = 1;
+        ctx->resumed = 0;
 
         rc = st[ctx->stage].handler(r, ctx);
 
+        ctx->in_stage = 0;
+
         if (rc == NGX_DECLINED) {
             ctx->stage++;
+            continue;
+        }
+
+        if (rc == NGX_AGAIN && ctx->resumed) {
+            /* resumed before it returned: called again at once */
             continue;
         }
 
@@ -242,7 +253,17 @@ ngx_http_ai_resume(ngx_http_request_t *r)
 
     ctx = ngx_http_ai_get_ctx(r);
 
-    if (ctx == NULL || !ctx->suspended) {
+    if (ctx == NULL) {
+        return;
+    }
+
+    if (ctx->in_stage) {
+        /* from the stage's own stack, before it returned NGX_AGAIN */
+        ctx->resumed = 1;
+        return;
+    }
+
+    if (!ctx->suspended) {
         return;
     }
 

@@ -353,6 +353,8 @@ ngx_http_ai_store_run(ngx_http_ai_store_op_t *op)
 void
 ngx_http_ai_store_complete(ngx_http_ai_store_op_t *op)
 {
+    ngx_connection_t  *c;
+
     if (!op->pending) {
         /* cancelled */
         return;
@@ -361,11 +363,19 @@ ngx_http_ai_store_complete(ngx_http_ai_store_op_t *op)
     op->pending = 0;
 
     if (op->request) {
-        /* the handler may end the request, and the op with it */
+        /*
+         * the handler may end the request, and the op with it; run from
+         * a bare event, it runs what the request posted (as the upstream
+         * module does), or a finalized request would wait
+         */
+
+        c = op->request->connection;
 
         if (op->handler) {
             op->handler(op);
         }
+
+        ngx_http_run_posted_requests(c);
 
         return;
     }
@@ -730,8 +740,11 @@ ngx_http_ai_store_shm_incr(ngx_http_ai_store_shm_t *shm,
         ngx_memcpy(&n, sn->data + sn->key_len, sizeof(int64_t));
     }
 
+    /* n + delta > limit, without an overflow */
+
     if (op->type == NGX_HTTP_AI_STORE_RESERVE && op->delta > 0
-        && n > op->limit - op->delta)
+        && (n > op->limit
+            || (uint64_t) op->delta > (uint64_t) op->limit - (uint64_t) n))
     {
         op->number = n;
         op->ttl = sn ? ngx_http_ai_store_ttl_left(sn) : 0;

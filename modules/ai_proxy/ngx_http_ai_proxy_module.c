@@ -443,7 +443,7 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
 
-    if (ctx == NULL) {
+    if (ctx == NULL || ctx->conf != plcf) {
         ctx = ngx_http_ai_proxy_decide(r, ai, plcf);
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
