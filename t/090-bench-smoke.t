@@ -16,10 +16,12 @@ __DATA__
 --- timeout: 150
 --- exec
 set -e
+# the nginx under test, through the harness's wrapper (the sanitizer pass
+# preloads its runtime there)
 w=$TEST_NGINX_SERVROOT/bench
 rm -rf $w
 mkdir -p $w
-BENCH_NGINX=${TEST_NGINX_BINARY:-/usr/sbin/nginx} \
+BENCH_NGINX=$(command -v nginx) \
 BENCH_MODULES=$TEST_NGINX_MODULES BENCH_MOCK=$TEST_AI_MOCK_BIN \
   bench/run --smoke --no-install --work $w \
             --port-base $((TEST_NGINX_SERVER_PORT + 20)) 2>$w/stderr \
@@ -37,7 +39,7 @@ grep -Eq '^\| `gw_cache_hit` \| [^|]+ \| (n/a|[0-9])' $r
 grep -Eq '^\| `portkey` \| [^|]+ \| (n/a|[0-9])' $r
 grep -Ec '^\| `lat_(plain|gw_min|gw_full)` \| [0-9,]+ ' $r
 grep -Ec '^\| (1k|100k|1m|200msg) \| [0-9,]+ \| [0-9.,]+ ' $r
-grep -Ec '^\| [0-9,]+ \| [0-9]+ \| [0-9]+ \| [0-9.]+ / [0-9.]+ \| [0-9.]+ / [0-9.]+ \| [0-9.]+× \| 0 / 0 \|' $r
+grep -Ec '^\| [0-9,]+ \| [0-9]+ \| [0-9]+ \| [0-9.,]+ / [0-9.,]+ \| [0-9.,]+ / [0-9.,]+ \| [0-9.,]+× \| 0 / 0 \|' $r
 python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
