@@ -778,6 +778,7 @@ static ngx_int_t
 ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ngx_http_ai_event_t *ev, ngx_chain_t ***out)
 {
+    cJSON                    *json;
     ngx_str_t                 s, err, model;
     ngx_int_t                 rc;
     ngx_uint_t                status;
@@ -806,8 +807,19 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         }
 
         if (ev->data.len) {
+            /*
+             * OpenAI to OpenAI: the stream looks inside an event only when
+             * it must (an error, the usage chunk), unless another handler
+             * parsed it already
+             */
+
+            json = (ctx->target->format == NGX_HTTP_AI_FMT_OPENAI
+                    && ai->req.format == NGX_HTTP_AI_FMT_OPENAI
+                    && !ev->parsed)
+                   ? NULL : ngx_http_ai_event_json(ev);
+
             rc = ngx_http_ai_stream_event(ctx->stream, &ev->name, &ev->data,
-                                          ngx_http_ai_event_json(ev), &s);
+                                          json, &s);
 
         } else if (ev->last) {
             rc = ngx_http_ai_stream_end(ctx->stream, ai->resp_done, &s);

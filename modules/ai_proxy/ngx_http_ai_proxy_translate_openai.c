@@ -15,6 +15,8 @@
 
 
 static cJSON *ngx_http_ai_openai_message(ngx_http_ai_decoration_t *d);
+static ngx_uint_t ngx_http_ai_openai_object(ngx_str_t *data);
+static ngx_uint_t ngx_http_ai_openai_may_matter(ngx_str_t *data);
 
 
 /*
@@ -136,11 +138,44 @@ ngx_http_ai_openai_message(ngx_http_ai_decoration_t *d)
  * JSON.
  */
 
+/* "{...}", leading and trailing white space aside */
+
+static ngx_uint_t
+ngx_http_ai_openai_object(ngx_str_t *data)
+{
+    u_char  *p, *last;
+
+    p = data->data;
+    last = p + data->len;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t'
+                        || last[-1] == CR || last[-1] == LF))
+    {
+        last--;
+    }
+
+    return last - p >= 2 && *p == '{' && last[-1] == '}';
+}
+
+
+static ngx_uint_t
+ngx_http_ai_openai_may_matter(ngx_str_t *data)
+{
+    return ngx_strnstr(data->data, "\"error\"", data->len) != NULL
+           || ngx_strnstr(data->data, "\"choices\":[]", data->len) != NULL;
+}
+
+
 ngx_int_t
 ngx_http_ai_openai_stream_pass(ngx_http_ai_stream_t *st, ngx_str_t *name,
     ngx_str_t *data, cJSON *json)
 {
-    cJSON  *choices;
+    cJSON      *choices, *parsed;
+    ngx_int_t   drop;
 
     if (data == NULL) {
         return NGX_OK;
@@ -151,21 +186,51 @@ ngx_http_ai_openai_stream_pass(ngx_http_ai_stream_t *st, ngx_str_t *name,
     {
         st->done = 1;
 
-    } else if (!cJSON_IsObject(json)) {
+    } else if (json == NULL && !ngx_http_ai_openai_object(data)) {
+        /* not a JSON object: not the client's */
         return NGX_OK;
 
-    } else if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json,
-                                                               "error")))
-    {
-        /* the client has its error event: none at the end */
-        st->error = 1;
+    } else if (json || ngx_http_ai_openai_may_matter(data)) {
 
-    } else if (!st->include_usage) {
-        choices = cJSON_GetObjectItemCaseSensitive(json, "choices");
+        /*
+         * Only an error or a usage-only chunk needs a look inside: an
+         * event that has neither "error" nor "choices":[] (quoted as
+         * such, which text in a string cannot be) goes as it is, unparsed
+         */
 
-        if (cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0
-            && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json, "usage")))
+        parsed = NULL;
+
+        if (json == NULL) {
+            json = cJSON_ParseWithLength((const char *) data->data,
+                                         data->len);
+            parsed = json;
+        }
+
+        drop = !cJSON_IsObject(json);
+
+        if (drop) {
+            /* nothing */
+
+        } else if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json,
+                                                                   "error")))
         {
+            /* the client has its error event: none at the end */
+            st->error = 1;
+
+        } else if (!st->include_usage) {
+            choices = cJSON_GetObjectItemCaseSensitive(json, "choices");
+
+            drop = (cJSON_IsArray(choices)
+                    && cJSON_GetArraySize(choices) == 0
+                    && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json,
+                                                                  "usage")));
+        }
+
+        if (parsed) {
+            cJSON_Delete(parsed);
+        }
+
+        if (drop) {
             return NGX_OK;
         }
     }

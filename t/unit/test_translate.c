@@ -1878,6 +1878,69 @@ test_mutants(void **state)
 }
 
 
+/*
+ * OpenAI to OpenAI without a parsed event (what ai_proxy passes): content
+ * goes through as it is, the usage-only chunk the client did not ask for
+ * is dropped, an error is seen, garbage is not the client's.
+ */
+
+static void
+test_openai_pass_unparsed(void **state)
+{
+    ngx_str_t              model, n, d, out;
+    ngx_http_ai_stream_t  *st;
+
+    static const char     *evs[][2] = {
+        { "{\"choices\":[{\"delta\":{\"content\":\"say \\\"error\\\"\"}}]}",
+          "pass" },
+        { "{not json", "drop" },
+        { "{\"choices\":[],\"usage\":{\"prompt_tokens\":1}}", "drop" },
+        { "{\"choices\":[ ],\"usage\":{\"prompt_tokens\":1}}", "pass" },
+        { "[DONE]", "pass" },
+    };
+    ngx_uint_t             i;
+
+    ngx_str_set(&model, "m");
+    ngx_str_null(&n);
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_OPENAI,
+                                   NGX_HTTP_AI_FMT_OPENAI, &model, 0);
+    assert_non_null(st);
+
+    for (i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+        d.data = (u_char *) evs[i][0];
+        d.len = strlen(evs[i][0]);
+
+        assert_int_equal(ngx_http_ai_stream_event(st, &n, &d, NULL, &out),
+                         NGX_OK);
+
+        if (evs[i][1][0] == 'p') {
+            assert_int_equal(out.len, d.len + sizeof("data: \n\n") - 1);
+            assert_memory_equal(out.data + 6, d.data, d.len);
+
+        } else {
+            assert_int_equal(out.len, 0);
+        }
+    }
+
+    /* an error event is seen without a parse by the caller */
+
+    st = ngx_http_ai_stream_create(NULL, NGX_HTTP_AI_FMT_OPENAI,
+                                   NGX_HTTP_AI_FMT_OPENAI, &model, 0);
+    d.data = (u_char *) "{\"error\":{\"message\":\"x\"}}";
+    d.len = strlen((char *) d.data);
+
+    assert_int_equal(ngx_http_ai_stream_event(st, &n, &d, NULL, &out),
+                     NGX_OK);
+    assert_true(out.len > 0);
+
+    /* the client has its error event: none is added at the end */
+
+    assert_int_equal(ngx_http_ai_stream_end(st, 0, &out), NGX_OK);
+    assert_null(ngx_strnstr(out.data, "stream_truncated", out.len));
+}
+
+
 int
 main(void)
 {
@@ -1898,6 +1961,7 @@ main(void)
         cmocka_unit_test(test_stream_truncated),
         cmocka_unit_test(test_stream_upstream_error),
         cmocka_unit_test(test_mutants),
+        cmocka_unit_test(test_openai_pass_unparsed),
     };
 
     cJSON_InitHooks(&hooks);
