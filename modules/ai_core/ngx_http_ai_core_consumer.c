@@ -388,12 +388,30 @@ ngx_http_ai_find_header(ngx_http_request_t *r, char *name, size_t len)
 }
 
 
+/*
+ * SHA-256 of a key.  OpenSSL 3 looks the implementation up in its
+ * providers on every EVP_sha256() digest: it is fetched once per process.
+ */
+
 static ngx_int_t
 ngx_http_ai_key_digest(u_char *data, size_t len, u_char *digest)
 {
-    unsigned int  n;
+    unsigned int   n;
+    const EVP_MD  *md;
 
-    if (EVP_Digest(data, len, digest, &n, EVP_sha256(), NULL) != 1
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    static EVP_MD  *sha256;
+
+    if (sha256 == NULL) {
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    md = sha256 ? sha256 : EVP_sha256();
+#else
+    md = EVP_sha256();
+#endif
+
+    if (EVP_Digest(data, len, digest, &n, md, NULL) != 1
         || n != NGX_HTTP_AI_KEY_DIGEST_LEN)
     {
         return NGX_ERROR;
