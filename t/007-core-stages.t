@@ -189,8 +189,13 @@ connect() failed
 
 
 
-=== TEST 8: ai_log writes its record after the other completion handlers, with every outcome
+=== TEST 8: ai_log writes its record after the other completion handlers, with every outcome; the conventional ones in their keys and metrics
+--- http_config
+    ai_metrics_zone ai 1m history=10m;
 --- config
+    location = /metrics {
+        ai_metrics;
+    }
     location /v1/ {
         ai_core on;
         ai_test_stage guard decline;
@@ -202,9 +207,14 @@ connect() failed
 curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
 sleep 0.2
 grep -o '"outcomes":{[^}]*}' $TEST_NGINX_SERVROOT/logs/ai.jsonl
+grep -o '"cache_status":"[^"]*","guard_verdict":"[^"]*"' $TEST_NGINX_SERVROOT/logs/ai.jsonl
+curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/metrics | grep -E '^ai_(cache_requests|guard_verdicts)_total'
 --- response_body
 cached
 "outcomes":{"guard":"declined","cache":"answered","test_done":"settled"}
+"cache_status":"answered","guard_verdict":"declined"
+ai_cache_requests_total{cache_status="answered"} 1
+ai_guard_verdicts_total{verdict="declined",rule=""} 1
 --- no_error_log
 [error]
 

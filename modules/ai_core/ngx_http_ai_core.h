@@ -173,12 +173,6 @@ struct ngx_http_ai_ctx_s {
     ngx_uint_t                  upstream_format;   /* NGX_HTTP_AI_FMT_* */
     ngx_uint_t                  attempts;
 
-    /* set by the modules that own them (empty until they exist) */
-    ngx_str_t                   cache_status;   /* ai_cache: HIT, MISS... */
-    ngx_str_t                   guard_verdict;  /* ai_prompt_guard */
-    ngx_str_t                   guard_rule;
-    ngx_str_t                   limit_status;   /* ai_token_limit */
-
     /* response side */
     ngx_http_ai_usage_t         usage;
     ngx_http_ai_sse_parser_t    sse;

@@ -68,10 +68,6 @@ static ngx_http_variable_t  ngx_http_ai_core_vars[] = {
       offsetof(ngx_http_ai_ctx_t, upstream_model),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("ai_cache_status"), NULL, ngx_http_ai_variable_str,
-      offsetof(ngx_http_ai_ctx_t, cache_status), NGX_HTTP_VAR_NOCACHEABLE,
-      0 },
-
     { ngx_string("ai_attempts"), NULL, ngx_http_ai_variable_attempts,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
@@ -97,17 +93,6 @@ static ngx_http_variable_t  ngx_http_ai_core_vars[] = {
 
     { ngx_string("ai_cost"), NULL, ngx_http_ai_variable_cost,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("ai_guard"), NULL, ngx_http_ai_variable_str,
-      offsetof(ngx_http_ai_ctx_t, guard_verdict), NGX_HTTP_VAR_NOCACHEABLE,
-      0 },
-
-    { ngx_string("ai_guard_rule"), NULL, ngx_http_ai_variable_str,
-      offsetof(ngx_http_ai_ctx_t, guard_rule), NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("ai_limit_status"), NULL, ngx_http_ai_variable_str,
-      offsetof(ngx_http_ai_ctx_t, limit_status), NGX_HTTP_VAR_NOCACHEABLE,
-      0 },
 
     { ngx_string("ai_ttft"), NULL, ngx_http_ai_variable_msec,
       offsetof(ngx_http_ai_ctx_t, ttft), NGX_HTTP_VAR_NOCACHEABLE, 0 },

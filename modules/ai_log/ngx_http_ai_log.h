@@ -110,6 +110,18 @@ typedef struct {
                                              /* in range, when usage.found */
     double                      cost;        /* USD, when has_cost */
     double                      tps;         /* output tokens/s, has_tps */
+
+    /*
+     * the outcomes the record and the metrics have keys and families for,
+     * by their conventional names: "cache", "guard", "guard_rule",
+     * "limit" (empty when no module published one); every outcome is in
+     * the record's "outcomes" too
+     */
+    ngx_str_t                   cache;
+    ngx_str_t                   guard;
+    ngx_str_t                   guard_rule;
+    ngx_str_t                   limit;
+
     unsigned                    model_new:1; /* may be a new label value */
     unsigned                    has_cost:1;
     unsigned                    has_tps:1;

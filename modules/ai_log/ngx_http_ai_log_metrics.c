@@ -600,27 +600,27 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
 
     /* the outcomes of the cache, the guard and the limits */
 
-    if (ai->cache_status.len) {
+    if (rec->cache.len) {
         id = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                       NGX_HTTP_AI_LOG_SMALL - 1,
-                                      &ai->cache_status, 1);
+                                      &rec->cache, 1);
         ngx_http_ai_log_add(&sh->cache[id], 1);
     }
 
-    if (ai->limit_status.len) {
+    if (rec->limit.len) {
         id = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                       NGX_HTTP_AI_LOG_SMALL - 1,
-                                      &ai->limit_status, 1);
+                                      &rec->limit, 1);
         ngx_http_ai_log_add(&sh->limit[id], 1);
     }
 
-    if (ai->guard_verdict.len) {
+    if (rec->guard.len) {
         id = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                       NGX_HTTP_AI_LOG_SMALL - 1,
-                                      &ai->guard_verdict, 1);
+                                      &rec->guard, 1);
         rule = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
                                         NGX_HTTP_AI_LOG_SMALL - 1,
-                                        &ai->guard_rule, 1);
+                                        &rec->guard_rule, 1);
 
         for (i = 1; i < sh->nguard; i++) {
             if (sh->guard[i].verdict == id && sh->guard[i].rule == rule) {
@@ -663,13 +663,13 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
 
     ngx_http_ai_log_add(&slot->cost, cost);
 
-    if (ai->cache_status.len == 3
-        && ngx_strncasecmp(ai->cache_status.data, (u_char *) "HIT", 3) == 0)
+    if (rec->cache.len == 3
+        && ngx_strncasecmp(rec->cache.data, (u_char *) "HIT", 3) == 0)
     {
         ngx_http_ai_log_add(&slot->cache_hits, 1);
 
-    } else if (ai->cache_status.len == 4
-               && ngx_strncasecmp(ai->cache_status.data, (u_char *) "MISS",
+    } else if (rec->cache.len == 4
+               && ngx_strncasecmp(rec->cache.data, (u_char *) "MISS",
                                   4)
                   == 0)
     {

@@ -174,18 +174,57 @@ ngx_http_ai_log_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 }
 
 
+typedef struct {
+    ngx_str_t                   name;
+    size_t                      offset;
+} ngx_http_ai_log_outcome_key_t;
+
+
+static ngx_http_ai_log_outcome_key_t  ngx_http_ai_log_outcome_keys[] = {
+    { ngx_string("cache"), offsetof(ngx_http_ai_log_record_t, cache) },
+    { ngx_string("guard"), offsetof(ngx_http_ai_log_record_t, guard) },
+    { ngx_string("guard_rule"),
+      offsetof(ngx_http_ai_log_record_t, guard_rule) },
+    { ngx_string("limit"), offsetof(ngx_http_ai_log_record_t, limit) },
+    { ngx_null_string, 0 }
+};
+
+
 static void
 ngx_http_ai_log_fill(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ngx_http_ai_log_record_t *rec)
 {
-    ngx_uint_t       status;
-    ngx_msec_t       end, span;
-    ngx_time_t      *tp;
-    ngx_msec_int_t   ms;
+    ngx_uint_t                      i, status;
+    ngx_msec_t                      end, span;
+    ngx_time_t                     *tp;
+    ngx_array_t                    *a;
+    ngx_msec_int_t                  ms;
+    ngx_http_ai_outcome_t          *o;
+    ngx_http_ai_log_outcome_key_t  *k;
 
     ngx_memzero(rec, sizeof(ngx_http_ai_log_record_t));
 
     rec->ai = ai;
+
+    a = ngx_http_ai_outcomes(r);
+
+    if (a) {
+        o = a->elts;
+
+        for (i = 0; i < a->nelts; i++) {
+            for (k = ngx_http_ai_log_outcome_keys; k->name.len; k++) {
+                if (o[i].name.len == k->name.len
+                    && ngx_strncmp(o[i].name.data, k->name.data,
+                                   k->name.len)
+                       == 0)
+                {
+                    *(ngx_str_t *) ((u_char *) rec + k->offset) =
+                                                                 o[i].value;
+                    break;
+                }
+            }
+        }
+    }
 
     status = r->err_status ? r->err_status : r->headers_out.status;
 

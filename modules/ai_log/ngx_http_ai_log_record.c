@@ -308,10 +308,10 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
           + ngx_http_ai_log_json_len(ai->upstream_model.len)
           + ngx_http_ai_log_json_len(ai->provider.len)
           + ngx_http_ai_log_json_len(ai->target.len)
-          + ngx_http_ai_log_json_len(ai->cache_status.len)
-          + ngx_http_ai_log_json_len(ai->guard_verdict.len)
-          + ngx_http_ai_log_json_len(ai->guard_rule.len)
-          + ngx_http_ai_log_json_len(ai->limit_status.len)
+          + ngx_http_ai_log_json_len(rec->cache.len)
+          + ngx_http_ai_log_json_len(rec->guard.len)
+          + ngx_http_ai_log_json_len(rec->guard_rule.len)
+          + ngx_http_ai_log_json_len(rec->limit.len)
           + ngx_http_ai_log_outcomes_len(r)
           + ngx_http_ai_log_metadata_len(r, lcf);
 
@@ -445,16 +445,16 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     }
 
     p = ngx_http_ai_log_lit(p, ",\"cache_status\":");
-    p = ngx_http_ai_log_str(p, &ai->cache_status);
+    p = ngx_http_ai_log_str(p, &rec->cache);
 
     p = ngx_http_ai_log_lit(p, ",\"guard_verdict\":");
-    p = ngx_http_ai_log_str(p, &ai->guard_verdict);
+    p = ngx_http_ai_log_str(p, &rec->guard);
 
     p = ngx_http_ai_log_lit(p, ",\"guard_rule\":");
-    p = ngx_http_ai_log_str(p, &ai->guard_rule);
+    p = ngx_http_ai_log_str(p, &rec->guard_rule);
 
     p = ngx_http_ai_log_lit(p, ",\"limit_status\":");
-    p = ngx_http_ai_log_str(p, &ai->limit_status);
+    p = ngx_http_ai_log_str(p, &rec->limit);
 
     p = ngx_sprintf(p, ",\"gateway_error\":%s",
                     ai->error ? "true" : "false");
