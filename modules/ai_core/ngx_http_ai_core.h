@@ -35,7 +35,6 @@
 #include <ngx_http.h>
 #include <cjson/cJSON.h>
 
-#include "ngx_http_ai_sse.h"
 
 
 /*
@@ -164,7 +163,6 @@ struct ngx_http_ai_ctx_s {
     ngx_str_t                   consumer;     /* "" when anonymous */
 
     ngx_str_t                   route_model;  /* decided by the router */
-    void                      **route_conf;   /* the location it was for */
 
     /* set by the module that talks to the upstream */
     ngx_str_t                   provider;
@@ -175,39 +173,28 @@ struct ngx_http_ai_ctx_s {
 
     /* response side */
     ngx_http_ai_usage_t         usage;
-    ngx_http_ai_sse_parser_t    sse;
-    ngx_str_t                   resp_body;    /* plain body, when split */
-    size_t                      resp_cap;
     size_t                      resp_size;    /* bytes seen from upstream */
     ngx_msec_t                  start;        /* request start, ms */
     ngx_msec_t                  ttft;         /* first body byte - start */
     ngx_msec_t                  total;        /* last body byte - start */
 
     ngx_array_t                 outcomes;     /* ngx_http_ai_outcome_t */
-    ngx_uint_t                  stage;        /* the next stage to run */
-    ngx_int_t                   status;       /* the core's own status */
-    ngx_uint_t                  error_status; /* for an NGINX error page */
-    ngx_str_t                   error_message;
-    ngx_buf_t                  *error_body;   /* replaces an error page */
 
-    unsigned                    body_read:1;
-    unsigned                    watch:1;      /* response is an AI response */
+    /* a module that lets NGINX send an error page says what it is */
+    ngx_uint_t                  error_status;
+    ngx_str_t                   error_message;
+
     unsigned                    is_sse:1;
     unsigned                    first_byte:1;
     unsigned                    resp_done:1;  /* terminal event seen */
     unsigned                    resp_last:1;  /* upstream body ended */
     unsigned                    rewrite:1;    /* handlers produce output */
     unsigned                    error:1;      /* the gateway's own error */
-    unsigned                    error_page:1; /* an NGINX page replaced */
-    unsigned                    error_from_page:1;
     unsigned                    truncated:1;  /* the response was cut */
     unsigned                    too_large:1;  /* body over the parse cap */
-    unsigned                    usage_warned:1;
-    unsigned                    suspended:1;  /* a stage waits */
-    unsigned                    in_stage:1;
-    unsigned                    resumed:1;
     unsigned                    answered:1;   /* a stage answered */
-    unsigned                    done:1;       /* the completion hook ran */
+
+    /* what follows is the core's own state, private */
 };
 
 

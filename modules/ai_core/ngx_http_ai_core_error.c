@@ -517,6 +517,7 @@ ngx_http_ai_error_header_filter(ngx_http_request_t *r)
     ngx_str_t                     msg;
     ngx_uint_t                    status;
     ngx_http_ai_ctx_t            *ctx;
+    ngx_http_ai_core_ctx_t       *cc;
     ngx_http_ai_core_loc_conf_t  *alcf;
 
     if (r != r->main || r->err_status == 0) {
@@ -530,6 +531,7 @@ ngx_http_ai_error_header_filter(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_ai_create_ctx(r);
+    cc = ngx_http_ai_core_ctx(ctx);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
@@ -585,9 +587,9 @@ ngx_http_ai_error_header_filter(ngx_http_request_t *r)
          * page's title names which, so the body is made from the page
          */
         if (ctx->error_message.len == 0 && !r->header_only) {
-            ctx->error_page = 1;
+            cc->error_page = 1;
             ctx->error = 1;
-            ctx->error_from_page = 1;
+            cc->error_from_page = 1;
 
             ngx_http_clear_content_length(r);
 
@@ -615,8 +617,8 @@ ngx_http_ai_error_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    ctx->error_body = b;
-    ctx->error_page = 1;
+    cc->error_body = b;
+    cc->error_page = 1;
     ctx->error = 1;
 
     r->headers_out.content_length_n = b->last - b->pos;
@@ -640,26 +642,28 @@ json:
 static ngx_int_t
 ngx_http_ai_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t         out, *cl;
-    ngx_http_ai_ctx_t  *ctx;
+    ngx_chain_t              out, *cl;
+    ngx_http_ai_ctx_t       *ctx;
+    ngx_http_ai_core_ctx_t  *cc;
 
     if (r != r->main) {
         return ngx_http_next_body_filter(r, in);
     }
 
     ctx = ngx_http_ai_get_ctx(r);
+    cc = ngx_http_ai_core_ctx(ctx);
 
-    if (ctx == NULL || !ctx->error_page || in == NULL) {
+    if (ctx == NULL || !cc->error_page || in == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
 
     /* the HTML page is dropped, the JSON body goes once */
 
-    if (ctx->error_from_page) {
-        ctx->error_from_page = 0;
-        ctx->error_body = ngx_http_ai_error_from_page(r, in->buf);
+    if (cc->error_from_page) {
+        cc->error_from_page = 0;
+        cc->error_body = ngx_http_ai_error_from_page(r, in->buf);
 
-        if (ctx->error_body == NULL) {
+        if (cc->error_body == NULL) {
             return NGX_ERROR;
         }
     }
@@ -672,14 +676,14 @@ ngx_http_ai_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
     }
 
-    if (ctx->error_body == NULL) {
+    if (cc->error_body == NULL) {
         return NGX_OK;
     }
 
-    out.buf = ctx->error_body;
+    out.buf = cc->error_body;
     out.next = NULL;
 
-    ctx->error_body = NULL;
+    cc->error_body = NULL;
 
     return ngx_http_next_body_filter(r, &out);
 }

@@ -169,21 +169,24 @@ ngx_http_ai_get_ctx(ngx_http_request_t *r)
 ngx_http_ai_ctx_t *
 ngx_http_ai_create_ctx(ngx_http_request_t *r)
 {
-    ngx_http_ai_ctx_t   *ctx;
-    ngx_pool_cleanup_t  *cln;
+    ngx_http_ai_ctx_t       *ctx;
+    ngx_pool_cleanup_t      *cln;
+    ngx_http_ai_core_ctx_t  *cc;
 
     ctx = ngx_http_ai_get_ctx(r);
     if (ctx) {
         return ctx;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ai_ctx_t));
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ai_core_ctx_t));
     if (cln == NULL) {
         return NULL;
     }
 
-    ctx = cln->data;
-    ngx_memzero(ctx, sizeof(ngx_http_ai_ctx_t));
+    cc = cln->data;
+    ngx_memzero(cc, sizeof(ngx_http_ai_core_ctx_t));
+
+    ctx = &cc->ai;
 
     cln->handler = ngx_http_ai_core_ctx_cleanup;
 
@@ -200,7 +203,7 @@ ngx_http_ai_create_ctx(ngx_http_request_t *r)
     ctx->req.max_tokens = NGX_HTTP_AI_UNSET;
     ctx->upstream_format = ctx->req.format;
     ctx->start = (ngx_msec_t) (r->start_sec * 1000 + r->start_msec);
-    ctx->status = NGX_DECLINED;
+    cc->status = NGX_DECLINED;
 
     ngx_http_set_ctx(r, ctx, ngx_http_ai_core_module);
 
@@ -254,6 +257,7 @@ ngx_http_ai_core_handler(ngx_http_request_t *r)
     ngx_int_t                     rc;
     ngx_uint_t                    format;
     ngx_http_ai_ctx_t            *ctx;
+    ngx_http_ai_core_ctx_t       *cc;
     ngx_http_ai_core_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_core_module);
@@ -283,15 +287,16 @@ ngx_http_ai_core_handler(ngx_http_request_t *r)
     /* found again after an internal redirect too: read and parsed once */
 
     ctx = ngx_http_ai_get_ctx(r);
+    cc = ngx_http_ai_core_ctx(ctx);
 
-    if (ctx && ctx->body_read) {
+    if (ctx && cc->body_read) {
         /*
          * the phases run again: after the body was read, or in another
          * location ("rewrite ... last", an internal redirect), whose
          * router decides anew
          */
 
-        if (ctx->status == NGX_DECLINED && ctx->route_conf != r->loc_conf) {
+        if (cc->status == NGX_DECLINED && cc->route_conf != r->loc_conf) {
             ngx_str_null(&ctx->route_model);
 
             if (ngx_http_ai_core_route(r, ctx) == NGX_ERROR) {
@@ -299,11 +304,12 @@ ngx_http_ai_core_handler(ngx_http_request_t *r)
             }
         }
 
-        return ctx->status;
+        return cc->status;
     }
 
     if (ctx == NULL) {
         ctx = ngx_http_ai_create_ctx(r);
+        cc = ngx_http_ai_core_ctx(ctx);
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -327,16 +333,16 @@ ngx_http_ai_core_handler(ngx_http_request_t *r)
 
         /* no body: the view (the id in the path) is complete */
 
-        ctx->body_read = 1;
-        ctx->status = NGX_DECLINED;
+        cc->body_read = 1;
+        cc->status = NGX_DECLINED;
 
         rc = ngx_http_ai_core_route(r, ctx);
 
         if (rc == NGX_ERROR) {
-            ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            cc->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ctx->status;
+        return cc->status;
 
     default:
         break;
@@ -436,12 +442,14 @@ ngx_http_ai_core_identity(ngx_http_request_t *r)
 static void
 ngx_http_ai_core_body_handler(ngx_http_request_t *r)
 {
-    ngx_http_ai_ctx_t  *ctx;
+    ngx_http_ai_ctx_t       *ctx;
+    ngx_http_ai_core_ctx_t  *cc;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_core_module);
+    cc = ngx_http_ai_core_ctx(ctx);
 
-    ctx->body_read = 1;
-    ctx->status = ngx_http_ai_core_process_body(r, ctx);
+    cc->body_read = 1;
+    cc->status = ngx_http_ai_core_process_body(r, ctx);
 
     r->preserve_body = 1;
 

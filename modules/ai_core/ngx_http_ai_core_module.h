@@ -16,7 +16,38 @@
 #include "ngx_http_ai_core.h"
 
 
+#include "ngx_http_ai_sse.h"
+
+
 #define NGX_HTTP_AI_KEY_DIGEST_LEN  32
+
+
+/* the context with the core's private state after what modules see */
+
+typedef struct {
+    ngx_http_ai_ctx_t           ai;
+
+    ngx_http_ai_sse_parser_t    sse;
+    ngx_str_t                   resp_body;    /* plain body, when split */
+    size_t                      resp_cap;
+    ngx_uint_t                  stage;        /* the next stage to run */
+    ngx_int_t                   status;       /* the REWRITE handler's */
+    ngx_buf_t                  *error_body;   /* replaces an error page */
+    void                      **route_conf;   /* the location routed for */
+
+    unsigned                    body_read:1;
+    unsigned                    watch:1;      /* response is an AI response */
+    unsigned                    error_page:1; /* an NGINX page replaced */
+    unsigned                    error_from_page:1;
+    unsigned                    usage_warned:1;
+    unsigned                    suspended:1;  /* a stage waits */
+    unsigned                    in_stage:1;
+    unsigned                    resumed:1;
+    unsigned                    done:1;       /* the completion hook ran */
+} ngx_http_ai_core_ctx_t;
+
+
+#define ngx_http_ai_core_ctx(ctx)  ((ngx_http_ai_core_ctx_t *) (ctx))
 
 
 typedef struct {

@@ -82,6 +82,7 @@ static ngx_int_t
 ngx_http_ai_core_header_filter(ngx_http_request_t *r)
 {
     ngx_http_ai_ctx_t            *ctx;
+    ngx_http_ai_core_ctx_t       *cc;
     ngx_http_ai_core_loc_conf_t  *alcf;
 
     if (r != r->main) {
@@ -96,6 +97,7 @@ ngx_http_ai_core_header_filter(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_ai_get_ctx(r);
+    cc = ngx_http_ai_core_ctx(ctx);
 
     if (ctx == NULL
         || ctx->error
@@ -123,7 +125,7 @@ ngx_http_ai_core_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    ctx->watch = 1;
+    cc->watch = 1;
 
     if (r->headers_out.content_type.len >= sizeof("text/event-stream") - 1
         && ngx_strncasecmp(r->headers_out.content_type.data,
@@ -132,7 +134,7 @@ ngx_http_ai_core_header_filter(ngx_http_request_t *r)
            == 0)
     {
         ctx->is_sse = 1;
-        ngx_http_ai_sse_init(&ctx->sse, r->pool, alcf->max_event_size);
+        ngx_http_ai_sse_init(&cc->sse, r->pool, alcf->max_event_size);
 
         /* a cut stream gets an error event: the length may not hold */
         ngx_http_clear_content_length(r);
@@ -160,14 +162,16 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_http_ai_ctx_t       *ctx;
     ngx_http_ai_event_t      ev;
     ngx_http_ai_dispatch_t   d;
+    ngx_http_ai_core_ctx_t  *cc;
 
     if (r != r->main || in == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
 
     ctx = ngx_http_ai_get_ctx(r);
+    cc = ngx_http_ai_core_ctx(ctx);
 
-    if (ctx == NULL || !ctx->watch || ctx->resp_last) {
+    if (ctx == NULL || !cc->watch || ctx->resp_last) {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -206,7 +210,7 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 d.ctx = ctx;
                 d.out = &ll;
 
-                rc = ngx_http_ai_sse_parse(&ctx->sse, b->pos, b->last,
+                rc = ngx_http_ai_sse_parse(&cc->sse, b->pos, b->last,
                                            ngx_http_ai_core_sse_event, &d);
 
             } else {
@@ -347,7 +351,10 @@ ngx_http_ai_core_plain(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
 {
     u_char                       *p;
     size_t                        size, need, cap;
+    ngx_http_ai_core_ctx_t       *cc;
     ngx_http_ai_core_loc_conf_t  *alcf;
+
+    cc = ngx_http_ai_core_ctx(ctx);
 
     if (ctx->truncated || ctx->too_large) {
         return NGX_OK;
@@ -355,18 +362,18 @@ ngx_http_ai_core_plain(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
 
     size = b->last - b->pos;
 
-    if (ctx->resp_body.len == 0
+    if (cc->resp_body.len == 0
         && (b->last_buf || r->headers_out.content_length_n == (off_t) size))
     {
         /* the whole body in one buffer: seen in place, no copy */
-        ctx->resp_body.data = b->pos;
-        ctx->resp_body.len = size;
+        cc->resp_body.data = b->pos;
+        cc->resp_body.len = size;
         return ngx_http_ai_core_plain_done(r, ctx, out);
     }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_core_module);
 
-    need = ctx->resp_body.len + size;
+    need = cc->resp_body.len + size;
 
     if (need > alcf->max_response_size) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -374,11 +381,11 @@ ngx_http_ai_core_plain(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
                       "ai_response_max_size (%uz), usage is not extracted",
                       alcf->max_response_size);
         ctx->too_large = 1;
-        ctx->resp_body.len = 0;
+        cc->resp_body.len = 0;
         return NGX_OK;
     }
 
-    if (need > ctx->resp_cap) {
+    if (need > cc->resp_cap) {
 
         if (r->headers_out.content_length_n >= (off_t) need
             && r->headers_out.content_length_n
@@ -396,18 +403,18 @@ ngx_http_ai_core_plain(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        if (ctx->resp_body.len) {
-            ngx_memcpy(p, ctx->resp_body.data, ctx->resp_body.len);
+        if (cc->resp_body.len) {
+            ngx_memcpy(p, cc->resp_body.data, cc->resp_body.len);
         }
 
-        ctx->resp_body.data = p;
-        ctx->resp_cap = cap;
+        cc->resp_body.data = p;
+        cc->resp_cap = cap;
     }
 
-    ngx_memcpy(ctx->resp_body.data + ctx->resp_body.len, b->pos, size);
-    ctx->resp_body.len += size;
+    ngx_memcpy(cc->resp_body.data + cc->resp_body.len, b->pos, size);
+    cc->resp_body.len += size;
 
-    if (r->headers_out.content_length_n == (off_t) ctx->resp_body.len) {
+    if (r->headers_out.content_length_n == (off_t) cc->resp_body.len) {
         return ngx_http_ai_core_plain_done(r, ctx, out);
     }
 
@@ -421,11 +428,14 @@ static ngx_int_t
 ngx_http_ai_core_plain_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     ngx_chain_t ***out)
 {
-    ngx_http_ai_event_t  ev;
+    ngx_http_ai_event_t      ev;
+    ngx_http_ai_core_ctx_t  *cc;
+
+    cc = ngx_http_ai_core_ctx(ctx);
 
     ngx_memzero(&ev, sizeof(ngx_http_ai_event_t));
 
-    ev.data = ctx->resp_body;
+    ev.data = cc->resp_body;
     ev.done = 1;
 
     ctx->resp_done = 1;
@@ -435,7 +445,7 @@ ngx_http_ai_core_plain_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     }
 
     /* the body may live in a buffer that is reused once passed on */
-    ngx_str_null(&ctx->resp_body);
+    ngx_str_null(&cc->resp_body);
 
     return ngx_http_ai_core_dispatch(r, ctx, &ev, out);
 }
@@ -447,14 +457,18 @@ static void
 ngx_http_ai_core_usage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     ngx_str_t *data)
 {
+    ngx_http_ai_core_ctx_t  *cc;
+
     if (ngx_http_ai_usage_parse(ctx->upstream_format, data, &ctx->usage)
         != NGX_OK)
     {
         return;
     }
 
-    if (ctx->usage.invalid && !ctx->usage_warned) {
-        ctx->usage_warned = 1;
+    cc = ngx_http_ai_core_ctx(ctx);
+
+    if (ctx->usage.invalid && !cc->usage_warned) {
+        cc->usage_warned = 1;
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "ai: the upstream reported token usage out of range "

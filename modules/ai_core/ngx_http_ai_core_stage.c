@@ -68,11 +68,14 @@ ngx_http_ai_core_route(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
     ngx_int_t                      rc;
     ngx_uint_t                     i;
     ngx_http_ai_route_pt          *h;
+    ngx_http_ai_core_ctx_t        *cc;
     ngx_http_ai_core_main_conf_t  *amcf;
+
+    cc = ngx_http_ai_core_ctx(ctx);
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_core_module);
 
-    ctx->route_conf = r->loc_conf;
+    cc->route_conf = r->loc_conf;
 
     h = amcf->routers.elts;
 
@@ -182,6 +185,7 @@ ngx_http_ai_core_stages_handler(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_http_ai_ctx_t             *ctx;
     ngx_http_ai_stage_t           *st;
+    ngx_http_ai_core_ctx_t        *cc;
     ngx_http_ai_core_main_conf_t  *amcf;
 
     if (r != r->main) {
@@ -195,6 +199,7 @@ ngx_http_ai_core_stages_handler(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_ai_get_ctx(r);
+    cc = ngx_http_ai_core_ctx(ctx);
 
     if (ctx == NULL || !ctx->req.parsed || ctx->error) {
         return NGX_DECLINED;
@@ -202,22 +207,22 @@ ngx_http_ai_core_stages_handler(ngx_http_request_t *r)
 
     st = amcf->stages.elts;
 
-    while (ctx->stage < amcf->stages.nelts) {
+    while (cc->stage < amcf->stages.nelts) {
 
-        ctx->suspended = 0;
-        ctx->in_stage = 1;
-        ctx->resumed = 0;
+        cc->suspended = 0;
+        cc->in_stage = 1;
+        cc->resumed = 0;
 
-        rc = st[ctx->stage].handler(r, ctx);
+        rc = st[cc->stage].handler(r, ctx);
 
-        ctx->in_stage = 0;
+        cc->in_stage = 0;
 
         if (rc == NGX_DECLINED) {
-            ctx->stage++;
+            cc->stage++;
             continue;
         }
 
-        if (rc == NGX_AGAIN && ctx->resumed) {
+        if (rc == NGX_AGAIN && cc->resumed) {
             /* resumed before it returned: called again at once */
             continue;
         }
@@ -225,14 +230,14 @@ ngx_http_ai_core_stages_handler(ngx_http_request_t *r)
         if (rc == NGX_AGAIN) {
             /* the client may go away meanwhile: then the request ends */
 
-            ctx->suspended = 1;
+            cc->suspended = 1;
             r->read_event_handler = ngx_http_test_reading;
             r->write_event_handler = ngx_http_request_empty_handler;
 
             return NGX_AGAIN;
         }
 
-        ctx->stage = amcf->stages.nelts;
+        cc->stage = amcf->stages.nelts;
         ctx->answered = 1;
 
         if (rc != NGX_DONE) {
@@ -249,25 +254,27 @@ ngx_http_ai_core_stages_handler(ngx_http_request_t *r)
 void
 ngx_http_ai_resume(ngx_http_request_t *r)
 {
-    ngx_http_ai_ctx_t  *ctx;
+    ngx_http_ai_ctx_t       *ctx;
+    ngx_http_ai_core_ctx_t  *cc;
 
     ctx = ngx_http_ai_get_ctx(r);
+    cc = ngx_http_ai_core_ctx(ctx);
 
     if (ctx == NULL) {
         return;
     }
 
-    if (ctx->in_stage) {
+    if (cc->in_stage) {
         /* from the stage's own stack, before it returned NGX_AGAIN */
-        ctx->resumed = 1;
+        cc->resumed = 1;
         return;
     }
 
-    if (!ctx->suspended) {
+    if (!cc->suspended) {
         return;
     }
 
-    ctx->suspended = 0;
+    cc->suspended = 0;
 
     /* on a posted event: never from within the caller's own stack */
 
@@ -286,13 +293,16 @@ ngx_http_ai_core_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
 {
     ngx_uint_t                     i;
     ngx_http_ai_done_t            *d;
+    ngx_http_ai_core_ctx_t        *cc;
     ngx_http_ai_core_main_conf_t  *amcf;
 
-    if (ctx->done) {
+    cc = ngx_http_ai_core_ctx(ctx);
+
+    if (cc->done) {
         return;
     }
 
-    ctx->done = 1;
+    cc->done = 1;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_core_module);
 

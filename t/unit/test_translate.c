@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "ngx_http_ai_core.h"
+#include "ngx_http_ai_sse.h"
 #include "ngx_http_ai_proxy_translate.h"
 
 
