@@ -317,6 +317,14 @@ ngx_int_t ngx_http_ai_add_event_handler(ngx_conf_t *cf,
 
 
 /*
+ * In rewrite mode, an event handler's output: the bytes are copied into a
+ * buffer the core reuses once it was sent, and linked at **out.
+ */
+ngx_int_t ngx_http_ai_output(ngx_http_request_t *r, u_char *data,
+    size_t len, ngx_chain_t ***out);
+
+
+/*
  * Finalizes r with the gateway's JSON error:
  *   {"error":{"message":..,"type":..,"param":..,"code":..}}
  * (on the Anthropic door also "type":"error" at the top, which both SDKs
@@ -561,6 +569,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_format_name
 #pragma weak ngx_http_ai_get_ctx
 #pragma weak ngx_http_ai_outcomes
+#pragma weak ngx_http_ai_output
 #pragma weak ngx_http_ai_parse_request
 #pragma weak ngx_http_ai_request_set_body
 #pragma weak ngx_http_ai_resume

@@ -34,6 +34,8 @@ typedef struct {
     ngx_int_t                   status;       /* the REWRITE handler's */
     ngx_buf_t                  *error_body;   /* replaces an error page */
     void                      **route_conf;   /* the location routed for */
+    ngx_chain_t                *free;         /* rewrite mode's output */
+    ngx_chain_t                *busy;
 
     unsigned                    body_read:1;
     unsigned                    watch:1;      /* response is an AI response */

@@ -38,6 +38,8 @@ static ngx_int_t ngx_http_ai_core_dispatch(ngx_http_request_t *r,
 static ngx_chain_t *ngx_http_ai_core_truncated(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t *last);
 static ngx_msec_t ngx_http_ai_core_elapsed(ngx_http_ai_ctx_t *ctx);
+static ngx_chain_t *ngx_http_ai_core_out_buf(ngx_http_request_t *r,
+    ngx_http_ai_core_ctx_t *cc, size_t size);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -280,20 +282,14 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             }
 
             if (b->last_buf || b->flush || b->last_in_chain) {
-                *ll = ngx_alloc_chain_link(r->pool);
+                *ll = ngx_http_ai_core_out_buf(r, cc, 0);
                 if (*ll == NULL) {
-                    return NGX_ERROR;
-                }
-
-                (*ll)->buf = ngx_calloc_buf(r->pool);
-                if ((*ll)->buf == NULL) {
                     return NGX_ERROR;
                 }
 
                 (*ll)->buf->last_buf = b->last_buf;
                 (*ll)->buf->last_in_chain = b->last_in_chain;
                 (*ll)->buf->flush = b->flush || !b->last_buf;
-                (*ll)->next = NULL;
                 ll = &(*ll)->next;
             }
         }
@@ -305,6 +301,11 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     rc = ngx_http_next_body_filter(r, out);
 
+    /* what was sent goes back to the free list, to be written again */
+
+    ngx_chain_update_chains(r->pool, &cc->free, &cc->busy, &out,
+                            (ngx_buf_tag_t) &ngx_http_ai_core_module);
+
     /* input buffers were consumed: let the upstream reuse them */
 
     for (cl = in; cl; cl = cl->next) {
@@ -312,6 +313,86 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     return rc;
+}
+
+
+/*
+ * Output of the handlers in rewrite mode: buffers from the request's free
+ * list (a sent one comes back there), so that memory follows what is in
+ * flight to the client, not the number of events.
+ */
+
+ngx_int_t
+ngx_http_ai_output(ngx_http_request_t *r, u_char *data, size_t len,
+    ngx_chain_t ***out)
+{
+    ngx_chain_t             *cl;
+    ngx_http_ai_ctx_t       *ctx;
+    ngx_http_ai_core_ctx_t  *cc;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_ai_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    cc = ngx_http_ai_core_ctx(ctx);
+
+    cl = ngx_http_ai_core_out_buf(r, cc, len);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf->last = ngx_cpymem(cl->buf->pos, data, len);
+    cl->buf->flush = 1;
+
+    **out = cl;
+    *out = &cl->next;
+
+    return NGX_OK;
+}
+
+
+static ngx_chain_t *
+ngx_http_ai_core_out_buf(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
+    size_t size)
+{
+    size_t        cap;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    cl = ngx_chain_get_free_buf(r->pool, &cc->free);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    b = cl->buf;
+
+    if ((size_t) (b->end - b->start) < size) {
+        cap = ngx_max(size, 4096);
+
+        b->start = ngx_palloc(r->pool, cap);
+        if (b->start == NULL) {
+            return NULL;
+        }
+
+        b->end = b->start + cap;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+    b->memory = (size != 0);  /* empty: a flush or last marker */
+    b->flush = 0;
+    b->last_buf = 0;
+    b->last_in_chain = 0;
+    b->tag = (ngx_buf_tag_t) &ngx_http_ai_core_module;
+
+    cl->next = NULL;
+
+    return cl;
 }
 
 

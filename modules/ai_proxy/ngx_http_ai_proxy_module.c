@@ -832,7 +832,9 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
             return NGX_ERROR;
         }
 
-        return ngx_http_ai_proxy_output(r, &s, out);
+        /* s is the stream's scratch: copied into a reusable buffer */
+
+        return ngx_http_ai_output(r, s.data, s.len, out);
     }
 
     if (ev->last || !ev->done) {

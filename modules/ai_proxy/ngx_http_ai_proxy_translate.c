@@ -953,12 +953,9 @@ ngx_http_ai_tr_result(ngx_http_ai_stream_t *st, ngx_int_t rc, ngx_str_t *out)
         return NGX_OK;
     }
 
-    out->data = ngx_pnalloc(st->pool, st->len);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
+    /* valid until the next call on the stream: the caller copies it */
 
-    ngx_memcpy(out->data, st->buf, st->len);
+    out->data = st->buf;
     out->len = st->len;
 
     return NGX_OK;

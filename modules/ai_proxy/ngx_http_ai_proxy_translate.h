@@ -104,6 +104,7 @@ ngx_http_ai_stream_t *ngx_http_ai_stream_create(ngx_pool_t *pool,
     ngx_uint_t from, ngx_uint_t to, ngx_str_t *model,
     ngx_uint_t include_usage);
 
+/* out points into the stream's own buffer, valid until its next call */
 ngx_int_t ngx_http_ai_stream_event(ngx_http_ai_stream_t *st,
     ngx_str_t *name, ngx_str_t *data, cJSON *json, ngx_str_t *out);
 
