@@ -23,8 +23,6 @@ static int ngx_libc_cdecl ngx_http_ai_consumer_cmp(const void *one,
     const void *two);
 static ngx_int_t ngx_http_ai_client_key(ngx_http_request_t *r,
     ngx_str_t *key);
-static ngx_table_elt_t *ngx_http_ai_find_header(ngx_http_request_t *r,
-    char *name, size_t len);
 
 
 char *
@@ -335,14 +333,14 @@ ngx_http_ai_client_key(ngx_http_request_t *r, ngx_str_t *key)
         }
     }
 
-    h = ngx_http_ai_find_header(r, "x-api-key", sizeof("x-api-key") - 1);
+    h = ngx_http_ai_core_find_header(r, "x-api-key", sizeof("x-api-key") - 1);
 
     if (h == NULL) {
-        h = ngx_http_ai_find_header(r, "api-key", sizeof("api-key") - 1);
+        h = ngx_http_ai_core_find_header(r, "api-key", sizeof("api-key") - 1);
     }
 
     if (h == NULL) {
-        h = ngx_http_ai_find_header(r, "x-goog-api-key",
+        h = ngx_http_ai_core_find_header(r, "x-goog-api-key",
                                     sizeof("x-goog-api-key") - 1);
     }
 
@@ -355,8 +353,8 @@ ngx_http_ai_client_key(ngx_http_request_t *r, ngx_str_t *key)
 }
 
 
-static ngx_table_elt_t *
-ngx_http_ai_find_header(ngx_http_request_t *r, char *name, size_t len)
+ngx_table_elt_t *
+ngx_http_ai_core_find_header(ngx_http_request_t *r, char *name, size_t len)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;

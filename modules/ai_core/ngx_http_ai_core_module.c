@@ -409,32 +409,13 @@ ngx_http_ai_core_not_allowed(ngx_http_request_t *r, char *allow)
 static void
 ngx_http_ai_core_identity(ngx_http_request_t *r)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_ai_core_find_header(r, "Accept-Encoding",
+                                     sizeof("Accept-Encoding") - 1);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Accept-Encoding") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept-Encoding",
-                               sizeof("Accept-Encoding") - 1)
-               == 0)
-        {
-            ngx_str_set(&h[i].value, "identity");
-        }
+    if (h) {
+        ngx_str_set(&h->value, "identity");
     }
 }
 

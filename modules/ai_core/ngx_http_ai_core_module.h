@@ -104,6 +104,8 @@ typedef struct {
 
 ngx_int_t ngx_http_ai_core_identify(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_http_ai_core_loc_conf_t *alcf);
+ngx_table_elt_t *ngx_http_ai_core_find_header(ngx_http_request_t *r,
+    char *name, size_t len);
 char *ngx_http_ai_consumer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_ai_consumers_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
