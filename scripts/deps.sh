@@ -2,6 +2,11 @@
 # Installs what building, running and testing need, from Debian's
 # packages only (and, for the SDK tests, npm).  Idempotent: installs only
 # what is missing.  Run as root on Debian 12.
+#
+#   scripts/deps.sh             building
+#   scripts/deps.sh --test      building and testing
+#   scripts/deps.sh --package   building the Debian packages
+#                               (scripts/package.sh, t/096-package.t)
 
 set -euo pipefail
 
@@ -22,6 +27,12 @@ if [ "${1:-}" = "--test" ]; then
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         pkgs+=(nodejs npm)
     fi
+fi
+
+if [ "${1:-}" = "--package" ]; then
+    # dpkg-buildpackage, debhelper (dh-sequence-nginx is nginx-dev's),
+    # and lintian to check the result
+    pkgs+=(dpkg-dev debhelper fakeroot lintian)
 fi
 
 missing=()
