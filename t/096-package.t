@@ -1,0 +1,249 @@
+# The Debian packages, end to end, on this machine's Debian NGINX:
+# scripts/package.sh builds them from a clean copy of the repository with
+# dpkg-buildpackage (lintian: no error, no warning); dpkg -i installs them
+# and enables them (the core first); the stock /etc/nginx/nginx.conf passes
+# nginx -t with them, and a chat request goes through them, in a private
+# configuration that includes /etc/nginx/modules-enabled, to the mock;
+# cmake --install lays out the same files; removing them, then purging
+# them, leaves NGINX working.
+#
+# It installs packages into the system, so it runs once, in the debian
+# pass, as root, and never replaces an installation: otherwise it passes
+# one test that says why it did not run.  TEST_AI_PACKAGE=0 skips it.
+# Ports: TEST_NGINX_SERVER_PORT + 40.  About a minute (the build is 30 s).
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+
+my @pkgs = qw(libnginx-mod-http-ai-core libnginx-mod-http-ai-proxy
+              libnginx-mod-http-ai-log);
+
+sub skip_reason {
+    my $bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+
+    return 'TEST_AI_PACKAGE=0'
+        if defined $ENV{TEST_AI_PACKAGE} && $ENV{TEST_AI_PACKAGE} eq '0';
+    return "the packages are for Debian's /usr/sbin/nginx, the suites run "
+         . "$bin (the debian pass tests them)"
+        if $bin ne '/usr/sbin/nginx';
+    return 'the sanitizer pass (the debian pass tests them)'
+        if $ENV{TEST_NGINX_LD_PRELOAD} || $ENV{TEST_NGINX_SANITIZER_LOGS};
+    return 'not root (dpkg -i needs root)' if $> != 0;
+    return 'not Debian (no dpkg, or no nginx-dev tree)'
+        unless -x '/usr/bin/dpkg' && -d '/usr/share/nginx/src';
+
+    for my $p (@pkgs) {
+        my $st = `dpkg-query -W -f='\${Status}' $p 2>/dev/null`;
+        return "$p is installed on this machine: this test does not replace "
+             . "an installation (dpkg --purge it to run the test)"
+            if $st =~ /installed|config-files|unpacked|half/;
+    }
+
+    return "this machine's /etc/nginx/nginx.conf fails nginx -t before "
+         . "anything is installed"
+        if system('/usr/sbin/nginx -t -q >/dev/null 2>&1') != 0;
+
+    return undef;
+}
+
+if (my $why = skip_reason()) {
+    pass("the package test did not run: $why");
+    exit 0;
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: build, lintian, install, nginx -t, a chat through the packaged modules, cmake --install, remove, purge
+--- config
+    location = /t { return 200; }
+--- timeout: 400
+--- exec
+set -e
+export DEBIAN_FRONTEND=noninteractive
+w=$TEST_NGINX_SERVROOT/package
+rm -rf $w
+mkdir -p $w/tmp $w/cmake
+pkgs="libnginx-mod-http-ai-proxy libnginx-mod-http-ai-log libnginx-mod-http-ai-core"
+en=/etc/nginx/modules-enabled
+
+scripts/deps.sh --package > $w/deps.log 2>&1 || { cat $w/deps.log; exit 1; }
+
+# built from a clean copy with dpkg-buildpackage; lintian's report
+if ! scripts/package.sh $w/deb > $w/package.log 2>&1; then
+    tail -40 $w/package.log
+    exit 1
+fi
+ls $w/deb/*.deb | sed 's#.*/##; s/_.*//' | sort
+echo "lintian: $(grep -c '^E: ' $w/deb/lintian.txt || true) errors, $(grep -c '^W: ' $w/deb/lintian.txt || true) warnings"
+
+# one package per module of modules/, none for the test-only modules
+for m in modules/*/config; do
+    m=${m#modules/ai_}; m=${m%/config}
+    [ -f $w/deb/libnginx-mod-http-ai-${m}_*.deb ] \
+        || { echo "modules/ai_$m has no package"; exit 1; }
+done
+for f in $w/deb/*.deb; do
+    if dpkg-deb -c $f | grep -E 'test_module|/t/'; then exit 1; fi
+done
+
+# Debian's layout, the NGINX ABI of nginx-dev, the core for the others
+abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars)
+[ -n "$abi" ]
+for p in core proxy log; do
+    deb=$(ls $w/deb/libnginx-mod-http-ai-${p}_*.deb)
+    dpkg-deb -c $deb | awk '$1 !~ /^d/ { print $6 }' | grep -v '^./usr/share/doc/'
+    dpkg-deb -f $deb Depends | tr ',' '\n' | sed 's/^ *//' \
+        | grep -E "^($abi|libnginx-mod-http-ai-core .*)$" \
+        | sed -e 's/(= .*)/(= VERSION)/' -e "s/^$abi\$/the ABI of nginx-dev/"
+done
+cat $w/deb/src/debian/libnginx-mod.conf/mod-http-ai-core.conf
+
+# one at a time: dpkg and /etc/nginx are the machine's
+exec 9> /run/lock/ai-gateway-package-test.lock
+flock -w 300 9
+
+running=0
+if [ -f /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then
+    running=1
+fi
+
+purge() {
+    dpkg --purge $pkgs > $w/dpkg-purge.log 2>&1 || cat $w/dpkg-purge.log
+}
+trap purge EXIT
+
+# install: enabled, the core first
+dpkg -i $(ls $w/deb/*.deb | grep -v dbgsym) > $w/dpkg-i.log 2>&1 \
+    || { cat $w/dpkg-i.log; exit 1; }
+ls $en | grep -- '-mod-http-ai-'
+for f in $en/*-mod-http-ai-*.conf; do readlink $f; done
+ls $en | grep -- '-mod-http-ai-' | sort | head -1
+
+# the stock configuration, with the modules loaded
+/usr/sbin/nginx -t -q -c /etc/nginx/nginx.conf
+echo "stock nginx.conf ok"
+
+# a chat request through the packaged modules, in a private configuration
+# (Debian's prefix, so that "modules/" is /usr/share/nginx/modules)
+p=$((TEST_NGINX_SERVER_PORT + 40))
+cat > $w/nginx.conf <<EOF
+user root;
+pid $w/nginx.pid;
+error_log $w/error.log notice;
+include $en/*.conf;
+events { worker_connections 64; }
+http {
+    client_body_temp_path $w/tmp/body;
+    proxy_temp_path $w/tmp/proxy;
+    fastcgi_temp_path $w/tmp/fastcgi;
+    uwsgi_temp_path $w/tmp/uwsgi;
+    scgi_temp_path $w/tmp/scgi;
+    access_log $w/access.log;
+    ai_metrics_zone ai 4m;
+    server {
+        listen 127.0.0.1:$p;
+        location /v1/ {
+            ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+            ai_log $w/ai.jsonl;
+        }
+        location = /metrics { ai_metrics; }
+    }
+}
+EOF
+/usr/sbin/nginx -t -q -c $w/nginx.conf -e $w/error.log
+/usr/sbin/nginx -c $w/nginx.conf -e $w/error.log
+stop() {
+    /usr/sbin/nginx -c $w/nginx.conf -e $w/error.log -s quit
+    i=0; while [ -f $w/nginx.pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+}
+trap 'stop; purge' EXIT
+sleep 0.3
+u=http://127.0.0.1:$p
+curl -s $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' \
+    | grep -o '"content":"mock reply: hi"'
+curl -s $u/v1/messages -d '{"model":"gpt-4o","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}' \
+    | grep -o '"type":"message"'
+curl -s $u/metrics | grep -c '^ai_requests_total{'
+stop
+trap purge EXIT
+grep -c '"total_tokens":5' $w/ai.jsonl
+if grep -E '\[(error|alert|crit|emerg)\]' $w/error.log; then exit 1; fi
+
+# cmake --install (the suite's build): the same files, links and snippets
+b=${TEST_NGINX_MODULES%/nginx}
+DESTDIR=$w/cmake cmake --install $b > $w/cmake-install.log
+(cd $w/cmake && find . ! -type d | sed 's#^\.##' | sort) > $w/cmake.files
+{ for q in $pkgs; do dpkg -L $q; done | grep -v '^/usr/share/doc/' \
+      | while read -r f; do [ -d "$f" ] || echo "$f"; done
+  ls -d $en/*-mod-http-ai-*.conf; } | sort > $w/package.files
+diff $w/package.files $w/cmake.files && echo "cmake --install: the same files"
+for f in $(cat $w/package.files); do
+    if [ -L "$f" ]; then
+        [ "$(readlink $f)" = "$(readlink $w/cmake$f)" ] || { echo "link $f differs"; exit 1; }
+    elif [ "${f%.conf}" != "$f" ]; then
+        cmp $f $w/cmake$f
+    fi
+done
+
+# remove: disabled (Debian keeps the links as *.removed), NGINX works
+dpkg -r $pkgs > $w/dpkg-r.log 2>&1 || { cat $w/dpkg-r.log; exit 1; }
+ls $en | grep -- '-mod-http-ai-' || true
+/usr/sbin/nginx -t -q -c /etc/nginx/nginx.conf
+echo "removed: stock nginx.conf ok"
+
+# purge: nothing left, NGINX works
+trap - EXIT
+dpkg --purge $pkgs > $w/dpkg-purge.log 2>&1 || { cat $w/dpkg-purge.log; exit 1; }
+ls $en /usr/lib/nginx/modules /usr/share/nginx/modules-available 2>/dev/null \
+    | grep -c -- '-ai-\|_ai_' || true
+/usr/sbin/nginx -t -q -c /etc/nginx/nginx.conf
+echo "purged: stock nginx.conf ok"
+if [ $running = 1 ]; then
+    sleep 1
+    kill -0 "$(cat /run/nginx.pid)" && echo "the running nginx still runs"
+else
+    echo "the running nginx still runs"
+fi
+--- response_body
+libnginx-mod-http-ai-core
+libnginx-mod-http-ai-core-dbgsym
+libnginx-mod-http-ai-log
+libnginx-mod-http-ai-log-dbgsym
+libnginx-mod-http-ai-proxy
+libnginx-mod-http-ai-proxy-dbgsym
+lintian: 0 errors, 0 warnings
+./usr/lib/nginx/modules/ngx_http_ai_core_module.so
+./usr/share/nginx/modules-available/mod-http-ai-core.conf
+the ABI of nginx-dev
+./usr/lib/nginx/modules/ngx_http_ai_proxy_module.so
+./usr/share/nginx/modules-available/mod-http-ai-proxy.conf
+libnginx-mod-http-ai-core (= VERSION)
+the ABI of nginx-dev
+./usr/lib/nginx/modules/ngx_http_ai_log_module.so
+./usr/share/nginx/modules-available/mod-http-ai-log.conf
+libnginx-mod-http-ai-core (= VERSION)
+the ABI of nginx-dev
+load_module modules/ngx_http_ai_core_module.so;
+10-mod-http-ai-core.conf
+50-mod-http-ai-log.conf
+50-mod-http-ai-proxy.conf
+/usr/share/nginx/modules-available/mod-http-ai-core.conf
+/usr/share/nginx/modules-available/mod-http-ai-log.conf
+/usr/share/nginx/modules-available/mod-http-ai-proxy.conf
+10-mod-http-ai-core.conf
+stock nginx.conf ok
+"content":"mock reply: hi"
+"type":"message"
+1
+2
+cmake --install: the same files
+10-mod-http-ai-core.conf.removed
+50-mod-http-ai-log.conf.removed
+50-mod-http-ai-proxy.conf.removed
+removed: stock nginx.conf ok
+0
+purged: stock nginx.conf ok
+the running nginx still runs
+--- no_error_log
+[error]
