@@ -81,7 +81,8 @@ sed -e "s#^include /etc/nginx/modules-enabled/\*\.conf;#$load#" \
 # what is left must be local: no https:// URL, no address but the mock's
 # and the listen ones, no system path but the modules
 ip='[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+'
-left=$(sed -e 's/#.*//' "$dir/nginx.conf" \
+left=$(sed -e 's/#.*//' -e "s#$dir/##g" -e "s#$modules/##g" \
+           "$dir/nginx.conf" \
        | grep -nE "https://|$ip|/etc/|/var/|/run/" \
        | grep -vE "127\.0\.0\.1:($mock|$port|$((port + 1)))\b" || true)
 if [ -n "$left" ]; then
