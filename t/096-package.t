@@ -10,7 +10,8 @@
 # It installs packages into the system, so it runs once, in the debian
 # pass, as root, and never replaces an installation: otherwise it passes
 # one test that says why it did not run.  TEST_AI_PACKAGE=0 skips it.
-# Ports: TEST_NGINX_SERVER_PORT + 40.  About a minute (the build is 30 s).
+# Ports: TEST_NGINX_SERVER_PORT + 40.  Its files: BUILD_DIR/package-test.
+# About a minute (the build is 30 s).
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
@@ -61,7 +62,10 @@ __DATA__
 --- exec
 set -e
 export DEBIAN_FRONTEND=noninteractive
-w=$TEST_NGINX_SERVROOT/package
+# in the pass's build directory: the copy of the source holds t/*.t,
+# which prove -r t would run if it were under t/
+b=${TEST_NGINX_MODULES%/nginx}
+w=$b/package-test
 rm -rf $w
 mkdir -p $w/tmp $w/cmake
 pkgs="libnginx-mod-http-ai-proxy libnginx-mod-http-ai-log libnginx-mod-http-ai-core"
@@ -171,7 +175,6 @@ grep -c '"total_tokens":5' $w/ai.jsonl
 if grep -E '\[(error|alert|crit|emerg)\]' $w/error.log; then exit 1; fi
 
 # cmake --install (the suite's build): the same files, links and snippets
-b=${TEST_NGINX_MODULES%/nginx}
 DESTDIR=$w/cmake cmake --install $b > $w/cmake-install.log
 (cd $w/cmake && find . ! -type d | sed 's#^\.##' | sort) > $w/cmake.files
 { for q in $pkgs; do dpkg -L $q; done | grep -v '^/usr/share/doc/' \
