@@ -269,11 +269,13 @@ the upstream reported token usage out of range or inconsistent
         default_type text/event-stream;
         return 200 'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":999}}\n\ndata: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":999}}\n\ndata: [DONE]\n\n';
     }
---- request
-POST /v1/chat/completions
-{"model":"fake","stream":true,"messages":[{"role":"user","content":"hi"}]}
---- response_body_like
-data: \[DONE\]
+--- exec
+curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions -d '{"model":"fake","stream":true,"messages":[{"role":"user","content":"hi"}]}' | grep -c '^data: \[DONE\]$'
+sleep 0.2
+grep -c 'the upstream reported token usage out of range or inconsistent' $TEST_NGINX_SERVROOT/logs/error.log
+--- response_body
+1
+1
 --- access_log
 3 4 7
 --- error_log
