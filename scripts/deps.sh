@@ -4,9 +4,10 @@
 # what is missing.  Run as root on Debian 12.
 #
 #   scripts/deps.sh             building
-#   scripts/deps.sh --test      building and testing
+#   scripts/deps.sh --test      building and testing (the packaging
+#                               tools included: t/096-package.t)
 #   scripts/deps.sh --package   building the Debian packages
-#                               (scripts/package.sh, t/096-package.t)
+#                               (scripts/package.sh)
 
 set -euo pipefail
 
@@ -29,9 +30,10 @@ if [ "${1:-}" = "--test" ]; then
     fi
 fi
 
-if [ "${1:-}" = "--package" ]; then
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--package" ]; then
     # dpkg-buildpackage, debhelper (dh-sequence-nginx is nginx-dev's),
-    # and lintian to check the result
+    # and lintian to check the result; the tests build the packages too
+    # (t/096-package.t), and install nothing once they run
     pkgs+=(dpkg-dev debhelper fakeroot lintian)
 fi
 
@@ -44,6 +46,12 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "deps: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # wait for another apt or dpkg to finish; one retry for a mirror's
+    # passing failure
+    apt=(apt-get -qq -o DPkg::Lock::Timeout=300)
+    "${apt[@]}" update || { sleep 10; "${apt[@]}" update; }
+    "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null \
+        || { sleep 10; "${apt[@]}" update;
+             "${apt[@]}" install -y --no-install-recommends "${missing[@]}" \
+                 >/dev/null; }
 fi

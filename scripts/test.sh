@@ -48,6 +48,7 @@ fi
 set +e
 
 summary=()
+digest=()
 total=0
 failed=0
 status=0
@@ -101,9 +102,27 @@ for pass in "${passes[@]}"; do
         total=$((total + 1)) failed=$((failed + 1))
     fi
     [ "$rc" -eq 0 ] || status=1
+
+    # the diagnostics of the failed tests, again at the end of the
+    # output (where a long log is cut, its end is what is kept)
+    if [ "$rc" -ne 0 ]; then
+        digest+=("--- $pass ($log)")
+        while IFS= read -r l; do digest+=("$l"); done < <(
+            awk '/^(not ok|#   Failed test)/ { n = 40 }
+                 n > 0 && /^(not ok|#)/ { print; n--; next }
+                 { n = 0 }
+                 /^[^ ]*\.t \.+ *(Dubious|Failed)/ { print }' "$log" \
+            | head -150)
+    fi
     summary+=("$(printf '%-7s %s (build %ds, tests %ds)' "$pass" "$line" \
                 $built $ran)")
 done
+
+if [ ${#digest[@]} -gt 0 ]; then
+    echo
+    echo "=== failures"
+    printf '%s\n' "${digest[@]}"
+fi
 
 echo
 echo "=== summary"

@@ -10,6 +10,8 @@
 # It installs packages into the system, so it runs once, in the debian
 # pass, as root, and never replaces an installation: otherwise it passes
 # one test that says why it did not run.  TEST_AI_PACKAGE=0 skips it.
+# It installs no tool itself (scripts/deps.sh --test did).  When it fails,
+# its stderr names the step and shows the end of that step's log.
 # Ports: TEST_NGINX_SERVER_PORT + 40.  Its files: BUILD_DIR/package-test.
 # About a minute (the build is 30 s).
 use lib 't/lib';
@@ -37,6 +39,12 @@ sub skip_reason {
         return "$p is installed on this machine: this test does not replace "
              . "an installation (dpkg --purge it to run the test)"
             if $st =~ /installed|config-files|unpacked|half/;
+    }
+
+    for my $t (qw(dpkg-buildpackage dh lintian fakeroot)) {
+        return "$t is not installed (scripts/deps.sh --test installs the "
+             . "packaging tools)"
+            if system("command -v $t >/dev/null 2>&1") != 0;
     }
 
     return "this machine's /etc/nginx/nginx.conf fails nginx -t before "
@@ -71,17 +79,35 @@ mkdir -p $w/tmp $w/cmake
 pkgs="libnginx-mod-http-ai-proxy libnginx-mod-http-ai-log libnginx-mod-http-ai-core"
 en=/etc/nginx/modules-enabled
 
-scripts/deps.sh --package > $w/deps.log 2>&1 || { cat $w/deps.log; exit 1; }
+# where it stopped, and why: $step names the step, $steplog its log; on
+# the way out, whatever happened, the private nginx is stopped and the
+# packages are purged
+step=start steplog= started=0 installed=0
+finish() {
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        echo "t/096: failed in the step '$step' (exit $rc)" >&2
+        [ -z "$steplog" ] || [ ! -f "$steplog" ] || tail -30 "$steplog" >&2
+    fi
+    if [ $started = 1 ]; then
+        /usr/sbin/nginx -c $w/nginx.conf -e $w/error.log -s quit || true
+        i=0; while [ -f $w/nginx.pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+    fi
+    if [ $installed = 1 ]; then
+        dpkg --purge $pkgs > $w/dpkg-purge.log 2>&1 || cat $w/dpkg-purge.log >&2
+    fi
+    exit $rc
+}
+trap finish EXIT
 
 # built from a clean copy with dpkg-buildpackage; lintian's report
-if ! scripts/package.sh $w/deb > $w/package.log 2>&1; then
-    tail -40 $w/package.log
-    exit 1
-fi
+step="scripts/package.sh" steplog=$w/package.log
+scripts/package.sh $w/deb > $w/package.log 2>&1
 ls $w/deb/*.deb | sed 's#.*/##; s/_.*//' | sort
 echo "lintian: $(grep -c '^E: ' $w/deb/lintian.txt || true) errors, $(grep -c '^W: ' $w/deb/lintian.txt || true) warnings"
 
 # one package per module of modules/, none for the test-only modules
+step="the package list" steplog=
 for m in modules/*/config; do
     m=${m#modules/ai_}; m=${m%/config}
     [ -f $w/deb/libnginx-mod-http-ai-${m}_*.deb ] \
@@ -92,6 +118,7 @@ for f in $w/deb/*.deb; do
 done
 
 # Debian's layout, the NGINX ABI of nginx-dev, the core for the others
+step="the packages' contents and dependencies"
 abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars)
 [ -n "$abi" ]
 for p in core proxy log; do
@@ -104,7 +131,8 @@ done
 cat $w/deb/src/debian/libnginx-mod.conf/mod-http-ai-core.conf
 
 # one at a time: dpkg and /etc/nginx are the machine's
-exec 9> /run/lock/ai-gateway-package-test.lock
+step="the lock"
+exec 9> ${TMPDIR:-/tmp}/ai-gateway-package-test.lock
 flock -w 300 9
 
 running=0
@@ -112,24 +140,22 @@ if [ -f /run/nginx.pid ] && kill -0 "$(cat /run/nginx.pid)" 2>/dev/null; then
     running=1
 fi
 
-purge() {
-    dpkg --purge $pkgs > $w/dpkg-purge.log 2>&1 || cat $w/dpkg-purge.log
-}
-trap purge EXIT
-
 # install: enabled, the core first
-dpkg -i $(ls $w/deb/*.deb | grep -v dbgsym) > $w/dpkg-i.log 2>&1 \
-    || { cat $w/dpkg-i.log; exit 1; }
+step="dpkg -i" steplog=$w/dpkg-i.log
+installed=1
+dpkg -i $(ls $w/deb/*.deb | grep -v dbgsym) > $w/dpkg-i.log 2>&1
 ls $en | grep -- '-mod-http-ai-'
 for f in $en/*-mod-http-ai-*.conf; do readlink $f; done
 ls $en | grep -- '-mod-http-ai-' | sort | head -1
 
 # the stock configuration, with the modules loaded
+step="nginx -t with the stock nginx.conf" steplog=
 /usr/sbin/nginx -t -q -c /etc/nginx/nginx.conf
 echo "stock nginx.conf ok"
 
 # a chat request through the packaged modules, in a private configuration
 # (Debian's prefix, so that "modules/" is /usr/share/nginx/modules)
+step="a chat through the packaged modules" steplog=$w/error.log
 p=$((TEST_NGINX_SERVER_PORT + 40))
 cat > $w/nginx.conf <<EOF
 user root;
@@ -156,25 +182,23 @@ http {
 }
 EOF
 /usr/sbin/nginx -t -q -c $w/nginx.conf -e $w/error.log
+started=1
 /usr/sbin/nginx -c $w/nginx.conf -e $w/error.log
-stop() {
-    /usr/sbin/nginx -c $w/nginx.conf -e $w/error.log -s quit
-    i=0; while [ -f $w/nginx.pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-}
-trap 'stop; purge' EXIT
 sleep 0.3
 u=http://127.0.0.1:$p
-curl -s $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' \
+curl -sS $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' \
     | grep -o '"content":"mock reply: hi"'
-curl -s $u/v1/messages -d '{"model":"gpt-4o","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}' \
+curl -sS $u/v1/messages -d '{"model":"gpt-4o","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}' \
     | grep -o '"type":"message"'
-curl -s $u/metrics | grep -c '^ai_requests_total{'
-stop
-trap purge EXIT
+curl -sS $u/metrics | grep -c '^ai_requests_total{'
+/usr/sbin/nginx -c $w/nginx.conf -e $w/error.log -s quit
+i=0; while [ -f $w/nginx.pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+started=0
 grep -c '"total_tokens":5' $w/ai.jsonl
 if grep -E '\[(error|alert|crit|emerg)\]' $w/error.log; then exit 1; fi
 
 # cmake --install (the suite's build): the same files, links and snippets
+step="cmake --install" steplog=$w/cmake-install.log
 DESTDIR=$w/cmake cmake --install $b > $w/cmake-install.log
 (cd $w/cmake && find . ! -type d | sed 's#^\.##' | sort) > $w/cmake.files
 { for q in $pkgs; do dpkg -L $q; done | grep -v '^/usr/share/doc/' \
@@ -190,18 +214,21 @@ for f in $(cat $w/package.files); do
 done
 
 # remove: disabled (Debian keeps the links as *.removed), NGINX works
-dpkg -r $pkgs > $w/dpkg-r.log 2>&1 || { cat $w/dpkg-r.log; exit 1; }
+step="dpkg -r" steplog=$w/dpkg-r.log
+dpkg -r $pkgs > $w/dpkg-r.log 2>&1
 ls $en | grep -- '-mod-http-ai-' || true
 /usr/sbin/nginx -t -q -c /etc/nginx/nginx.conf
 echo "removed: stock nginx.conf ok"
 
 # purge: nothing left, NGINX works
-trap - EXIT
-dpkg --purge $pkgs > $w/dpkg-purge.log 2>&1 || { cat $w/dpkg-purge.log; exit 1; }
+step="dpkg --purge" steplog=$w/dpkg-purge.log
+dpkg --purge $pkgs > $w/dpkg-purge.log 2>&1
+installed=0
 ls $en /usr/lib/nginx/modules /usr/share/nginx/modules-available 2>/dev/null \
     | grep -c -- '-ai-\|_ai_' || true
 /usr/sbin/nginx -t -q -c /etc/nginx/nginx.conf
 echo "purged: stock nginx.conf ok"
+step="the running nginx" steplog=
 if [ $running = 1 ]; then
     sleep 1
     kill -0 "$(cat /run/nginx.pid)" && echo "the running nginx still runs"

@@ -1386,14 +1386,18 @@ sub _tn_run_block {
             push @ew, "exec timed out after $exec_res->{timeout}s";
         } elsif (($exec_res->{status} & 127)
                  || ($exec_res->{status} >> 8) != $exp) {
-            push @ew, "exec '$exec_res->{cmd}': "
+            # the script is in the test file: its first line names it,
+            # and the output says where it stopped
+            my ($first) = split /\n/, $exec_res->{cmd};
+            $first = '' unless defined $first;
+            push @ew, "exec '$first ...': "
                       . _tn_status_str($exec_res->{status})
                       . ", expected exit code $exp";
         }
         Test::More::ok(!@ew, "$tname - exec status ok")
             or Test::More::diag(join("\n", @ew) . "\nstdout:\n"
-                    . _tn_tail($exec_res->{stdout}, 10)
-                    . "stderr:\n" . _tn_tail($exec_res->{stderr}, 10));
+                    . _tn_tail($exec_res->{stdout}, 15)
+                    . "stderr:\n" . _tn_tail($exec_res->{stderr}, 30));
         _tn_check_body($tname, $exec_res->{stdout}, $block, 0);
     } else {
         for my $res (@results) {
