@@ -12,7 +12,8 @@
 # one test that says why it did not run.  TEST_AI_PACKAGE=0 skips it.
 # It installs no tool itself (scripts/deps.sh --test did).  When it fails,
 # its stderr names the step and shows the end of that step's log.
-# Ports: TEST_NGINX_SERVER_PORT + 40.  Its files: BUILD_DIR/package-test.
+# Ports: a free one, asked of the kernel.  Its files:
+# BUILD_DIR/package-test.
 # About a minute (the build is 30 s).
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
@@ -156,7 +157,10 @@ echo "stock nginx.conf ok"
 # a chat request through the packaged modules, in a private configuration
 # (Debian's prefix, so that "modules/" is /usr/share/nginx/modules)
 step="a chat through the packaged modules" steplog=$w/error.log
-p=$((TEST_NGINX_SERVER_PORT + 40))
+# a free port: a fixed one may be the machine's (2024, which the default
+# 1984 + 40 was, is taken on the CI machines)
+p=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1,
+        LocalAddr => "127.0.0.1", LocalPort => 0, ReuseAddr => 1)->sockport')
 cat > $w/nginx.conf <<EOF
 user root;
 pid $w/nginx.pid;
