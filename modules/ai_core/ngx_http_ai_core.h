@@ -14,6 +14,10 @@
  *   stages      ngx_http_ai_add_stage()    GUARD, LIMIT, CACHE, after
  *               ngx_http_ai_resume()       ACCESS; suspend and resume
  *   completion  ngx_http_ai_add_done()     once per request, ai_log last
+ *   formats     ngx_http_ai_translate_*()  any format to any door,
+ *               ngx_http_ai_stream_*()     streams included
+ *   deltas      ngx_http_ai_add_delta_filter()  the answer's text, in
+ *                                          order: change, hold, abort
  *   outcomes    ngx_http_ai_set_outcome()  variables, record, metrics
  *   stores      ngx_http_ai_store_op()     shm or a registered backend
  *               ngx_http_ai_store_run()
@@ -41,7 +45,7 @@
  * The version of this interface.  A module built against another one
  * refuses to start (ngx_http_ai_core_require()), naming both.
  */
-#define NGX_HTTP_AI_CORE_API            2
+#define NGX_HTTP_AI_CORE_API            3
 
 extern const ngx_uint_t  ngx_http_ai_core_api_version;
 
@@ -401,6 +405,172 @@ ngx_str_t *ngx_http_ai_format_name(ngx_uint_t format);
 
 
 /* ---------------------------------------------------------------------
+ * The format layer: translation between the wire formats
+ * (NGX_HTTP_AI_FMT_OPENAI, _ANTHROPIC, _GEMINI), both directions, streams
+ * included, through OpenAI's chat format (the pivot): a request goes
+ * door -> OpenAI -> target, an answer target -> OpenAI -> door.  Pure:
+ * cJSON and a pool in, bytes out; no request, no I/O.  Any module renders
+ * with it: ai_proxy the providers' answers, a cache its hits.
+ *
+ * Every function returns NGX_OK, NGX_DECLINED (the input cannot be
+ * translated: *err says why, for a 400 or a 502), or NGX_ERROR (no
+ * memory).  Output strings are allocated from the pool.  Inputs are never
+ * modified (a request is translated again for each attempt).
+ */
+
+typedef struct {
+    ngx_str_t                   role;       /* "system", "user", ... */
+    ngx_str_t                   content;
+} ngx_http_ai_decoration_t;
+
+typedef struct {
+    ngx_uint_t                  from;       /* the door's format */
+    ngx_uint_t                  to;         /* the target's format */
+    ngx_uint_t                  endpoint;   /* NGX_HTTP_AI_EP_CHAT ... */
+
+    cJSON                      *json;       /* the client's parsed body */
+    ngx_str_t                   body;       /* the client's raw body */
+
+    ngx_str_t                   model;      /* the upstream model name */
+    ngx_int_t                   max_tokens; /* default when the target
+                                               requires it (Anthropic) */
+    unsigned                    stream:1;
+    unsigned                    force_usage:1;  /* OpenAI target: ask for
+                                                   stream usage */
+
+    ngx_array_t                *prepend;    /* ngx_http_ai_decoration_t */
+    ngx_array_t                *append;
+} ngx_http_ai_translate_request_t;
+
+/*
+ * The body for the target.  When nothing changes (same format, same
+ * model, no decoration, no usage to force) *body is req->body: no copy.
+ * Gemini has the model and the streaming in the URL, not in the body.
+ */
+ngx_int_t ngx_http_ai_translate_request(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, ngx_str_t *body, ngx_str_t *err);
+
+/*
+ * A complete (non-streamed) successful answer of the target, in the
+ * door's format.  model is the name the client asked for (answers report
+ * it).
+ */
+ngx_int_t ngx_http_ai_translate_response(ngx_pool_t *pool, ngx_uint_t from,
+    ngx_uint_t to, ngx_str_t *model, ngx_str_t *in, ngx_str_t *out,
+    ngx_str_t *err);
+
+/*
+ * A provider's error body (any status >= 400) in the door's error shape:
+ * OpenAI {"error":{"message","type","param","code"}} or Anthropic
+ * {"type":"error","error":{"type","message"}}.  An unparsable body
+ * becomes a generic error with the status' type.
+ */
+ngx_int_t ngx_http_ai_translate_error(ngx_pool_t *pool, ngx_uint_t from,
+    ngx_uint_t to, ngx_uint_t status, ngx_str_t *in, ngx_str_t *out);
+
+/* finish_reason <-> stop_reason <-> finishReason */
+ngx_str_t *ngx_http_ai_finish_reason(ngx_uint_t from, ngx_uint_t to,
+    ngx_str_t *reason);
+
+/*
+ * Streams: one translator per answer.  Each upstream SSE event (name,
+ * data and its parsed JSON, NULL if not JSON) goes in as it arrives; the
+ * complete SSE bytes for the client come out (possibly empty, possibly
+ * several events).  Nothing is held back beyond what the format forces
+ * (Anthropic's message_start needs the first chunk's id) or a delta
+ * filter holds (below).
+ *
+ *   OpenAI chunks -> Anthropic events: message_start, content_block_start
+ *   / _delta / _stop (text and tool_use with input_json_delta),
+ *   message_delta (stop_reason, usage), message_stop.
+ *   Anthropic events / Gemini chunks -> OpenAI chat.completion.chunk
+ *   (role first, content and tool_calls deltas, finish_reason), then, if
+ *   include_usage, a usage chunk with "choices":[], then "data: [DONE]".
+ *
+ * In the same format the translator passes the events as they are (it
+ * looks inside an OpenAI event only for an error or the usage chunk, which
+ * it drops when the client did not ask for usage), unless delta filters
+ * are attached: then it renders the events it filtered.
+ */
+
+typedef struct ngx_http_ai_stream_s  ngx_http_ai_stream_t;
+
+ngx_http_ai_stream_t *ngx_http_ai_stream_create(ngx_pool_t *pool,
+    ngx_uint_t from, ngx_uint_t to, ngx_str_t *model,
+    ngx_uint_t include_usage);
+
+/* out points into the stream's own buffer, valid until its next call */
+ngx_int_t ngx_http_ai_stream_event(ngx_http_ai_stream_t *st,
+    ngx_str_t *name, ngx_str_t *data, cJSON *json, ngx_str_t *out);
+
+/*
+ * The upstream stream ended.  complete: its terminal event was seen.  If
+ * not complete, out gets an explicit SSE error event in the door's format
+ * (never a fake success); if complete, whatever closing events the door
+ * still needs (e.g. "data: [DONE]" when the target had none).
+ */
+ngx_int_t ngx_http_ai_stream_end(ngx_http_ai_stream_t *st,
+    ngx_uint_t complete, ngx_str_t *out);
+
+
+/* ---------------------------------------------------------------------
+ * Delta filters: the text of an answer, as the client will get it (after
+ * any translation), goes through the modules' filters in their declared
+ * order (lowest first), each getting what the one before let through.
+ * A filter may
+ *   - change the text: delta->text set to memory of its own;
+ *   - hold part of it back: it lets less through and keeps the rest (a
+ *     bounded window of its own) until the next delta of the same text,
+ *     or its end (delta->last), when nothing may stay held;
+ *   - end the answer: it returns NGX_ABORT with delta->status and
+ *     delta->message; a stream gets an error event in the door's format
+ *     and nothing more, a plain answer becomes that error.
+ * A text is a choice's content (OpenAI door) or a text block (Anthropic
+ * door): delta->index tells which, and a filter keeps its state per index
+ * (delta->text, its output, must stay valid until its next call).  A
+ * filter returns NGX_OK, NGX_ABORT or NGX_ERROR.
+ *
+ * The filters run for a request only when a stage called
+ * ngx_http_ai_filter_deltas() for it; otherwise the answer is not parsed
+ * for them.  ngx_http_ai_stream_filter() attaches the request's filters to
+ * a stream, ngx_http_ai_filter_answer() runs them on a plain answer: the
+ * module that renders the answer (ai_proxy) calls them.
+ */
+
+#define NGX_HTTP_AI_DELTA_GUARD         100
+#define NGX_HTTP_AI_DELTA_CACHE         300
+
+typedef struct {
+    ngx_str_t                   text;
+    ngx_uint_t                  index;
+    ngx_uint_t                  status;     /* NGX_ABORT: of the error */
+    ngx_str_t                   message;    /* NGX_ABORT: the client's */
+    unsigned                    last:1;     /* the text ends here */
+} ngx_http_ai_delta_t;
+
+typedef ngx_int_t (*ngx_http_ai_delta_filter_pt)(ngx_http_request_t *r,
+    ngx_http_ai_delta_t *delta);
+
+ngx_int_t ngx_http_ai_add_delta_filter(ngx_conf_t *cf, ngx_uint_t order,
+    ngx_http_ai_delta_filter_pt filter);
+
+void ngx_http_ai_filter_deltas(ngx_http_request_t *r);
+ngx_uint_t ngx_http_ai_deltas_wanted(ngx_http_request_t *r);
+
+void ngx_http_ai_stream_filter(ngx_http_ai_stream_t *st,
+    ngx_http_request_t *r);
+
+/*
+ * A complete answer in the door's format through the filters: NGX_OK
+ * (*body replaced when a filter changed it), NGX_ABORT (abort->status and
+ * ->message say what the client gets instead), NGX_DECLINED (not an
+ * answer: left as it is) or NGX_ERROR.
+ */
+ngx_int_t ngx_http_ai_filter_answer(ngx_http_request_t *r,
+    ngx_uint_t format, ngx_str_t *body, ngx_http_ai_delta_t *abort);
+
+
+/* ---------------------------------------------------------------------
  * Stores: named key/value stores behind one asynchronous interface.
  * Backends register by name ("shm" is built in; a module adds "redis"):
  *
@@ -552,6 +722,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_core_module
 #pragma weak ngx_http_ai_core_api_version
 #pragma weak ngx_http_ai_add_done
+#pragma weak ngx_http_ai_add_delta_filter
 #pragma weak ngx_http_ai_add_event_handler
 #pragma weak ngx_http_ai_add_router
 #pragma weak ngx_http_ai_add_stage
@@ -566,6 +737,10 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_escape_json
 #pragma weak ngx_http_ai_event_is_final
 #pragma weak ngx_http_ai_event_json
+#pragma weak ngx_http_ai_filter_answer
+#pragma weak ngx_http_ai_filter_deltas
+#pragma weak ngx_http_ai_finish_reason
+#pragma weak ngx_http_ai_deltas_wanted
 #pragma weak ngx_http_ai_format_name
 #pragma weak ngx_http_ai_get_ctx
 #pragma weak ngx_http_ai_outcomes
@@ -582,6 +757,13 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_store_op
 #pragma weak ngx_http_ai_store_run
 #pragma weak ngx_http_ai_store_unpin
+#pragma weak ngx_http_ai_stream_create
+#pragma weak ngx_http_ai_stream_end
+#pragma weak ngx_http_ai_stream_event
+#pragma weak ngx_http_ai_stream_filter
+#pragma weak ngx_http_ai_translate_error
+#pragma weak ngx_http_ai_translate_request
+#pragma weak ngx_http_ai_translate_response
 #pragma weak ngx_http_ai_usage_object
 #pragma weak ngx_http_ai_usage_parse
 #endif

@@ -804,6 +804,9 @@ ngx_http_ai_core_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&amcf->dones, cf->pool, 4,
                           sizeof(ngx_http_ai_done_t))
+           != NGX_OK
+        || ngx_array_init(&amcf->deltas, cf->pool, 2,
+                          sizeof(ngx_http_ai_delta_filter_t))
            != NGX_OK)
     {
         return NULL;

@@ -46,6 +46,7 @@ typedef struct {
     unsigned                    in_stage:1;
     unsigned                    resumed:1;
     unsigned                    done:1;       /* the completion hook ran */
+    unsigned                    deltas:1;     /* the delta filters run */
 } ngx_http_ai_core_ctx_t;
 
 
@@ -79,10 +80,17 @@ typedef struct {
 
 
 typedef struct {
+    ngx_uint_t                  order;
+    ngx_http_ai_delta_filter_pt handler;
+} ngx_http_ai_delta_filter_t;
+
+
+typedef struct {
     ngx_array_t                 handlers;     /* event handlers */
     ngx_array_t                 routers;      /* ngx_http_ai_route_pt */
     ngx_array_t                 stages;       /* ngx_http_ai_stage_t */
     ngx_array_t                 dones;        /* ngx_http_ai_done_t */
+    ngx_array_t                 deltas;       /* ngx_http_ai_delta_filter_t */
     ngx_array_t                 prices;       /* ngx_http_ai_price_t */
     ngx_http_ai_counter_t      *counters;
     ngx_http_ai_counter_t     **last_counter;
@@ -115,6 +123,7 @@ ngx_int_t ngx_http_ai_consumers_init(ngx_conf_t *cf,
 ngx_int_t ngx_http_ai_core_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_core_stages_init(ngx_conf_t *cf);
 void ngx_http_ai_core_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx);
+void *ngx_http_ai_core_insert(ngx_array_t *a, ngx_uint_t order);
 ngx_int_t ngx_http_ai_core_route(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx);
 void ngx_http_ai_core_ctx_cleanup(void *data);

@@ -17,7 +17,6 @@
 
 static ngx_int_t ngx_http_ai_core_stages_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_core_log_handler(ngx_http_request_t *r);
-static void *ngx_http_ai_core_insert(ngx_array_t *a, ngx_uint_t order);
 
 
 ngx_int_t
@@ -114,11 +113,11 @@ ngx_http_ai_add_done(ngx_conf_t *cf, ngx_uint_t order,
 
 /*
  * An element at its place by order, after those of the same order (so
- * that registration decides only among equals).  Both element types
- * start with their order.
+ * that registration decides only among equals).  Every element type
+ * (stages, completion handlers, delta filters) starts with its order.
  */
 
-static void *
+void *
 ngx_http_ai_core_insert(ngx_array_t *a, ngx_uint_t order)
 {
     u_char      *p, *elts;

@@ -6,8 +6,8 @@
  * module, its directives, the content handler and the response
  * translation; ngx_http_ai_proxy_target.c the targets, keys, routing,
  * balancing and retries; ngx_http_ai_proxy_upstream.c speaks HTTP/1.1 to
- * the provider through NGINX's upstream machinery;
- * ngx_http_ai_proxy_translate*.c translate between the formats.
+ * the provider through NGINX's upstream machinery.  The translation
+ * between the formats is the core's format layer.
  */
 
 
@@ -20,9 +20,6 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_core.h"
-
-
-#include "ngx_http_ai_proxy_translate.h"
 
 
 /* providers: the wire format, where the key goes, the URL of a call */

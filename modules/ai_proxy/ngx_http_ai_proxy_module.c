@@ -804,6 +804,9 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
             if (ctx->stream == NULL) {
                 return NGX_ERROR;
             }
+
+            /* the modules' delta filters, when a stage asked for them */
+            ngx_http_ai_stream_filter(ctx->stream, r);
         }
 
         if (ev->data.len) {
@@ -815,7 +818,7 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
             json = (ctx->target->format == NGX_HTTP_AI_FMT_OPENAI
                     && ai->req.format == NGX_HTTP_AI_FMT_OPENAI
-                    && !ev->parsed)
+                    && !ev->parsed && !ngx_http_ai_deltas_wanted(r))
                    ? NULL : ngx_http_ai_event_json(ev);
 
             rc = ngx_http_ai_stream_event(ctx->stream, &ev->name, &ev->data,
@@ -1071,11 +1074,12 @@ ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 {
     cJSON                       *json;
     ngx_int_t                    rc;
-    ngx_str_t                    body, err, msg;
+    ngx_str_t                    body, err, msg, filtered;
     ngx_buf_t                   *b;
     ngx_uint_t                   status, door;
     ngx_chain_t                  out;
     ngx_http_ai_ctx_t           *ai;
+    ngx_http_ai_delta_t          abort;
     ngx_http_ai_proxy_target_t  *t;
 
     ai = ctx->ai;
@@ -1137,6 +1141,34 @@ ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
             if (ctx->translate) {
                 /* a plain answer to a stream: nothing to drop */
                 ctx->plain = body;
+            }
+        }
+
+        /* the modules' delta filters on the answer, in the door's format */
+
+        if (ngx_http_ai_deltas_wanted(r)
+            && ai->req.endpoint != NGX_HTTP_AI_EP_MODELS
+            && ai->req.endpoint != NGX_HTTP_AI_EP_EMBEDDINGS)
+        {
+            filtered = ctx->plain.data ? ctx->plain : body;
+
+            rc = ngx_http_ai_filter_answer(r, door, &filtered, &abort);
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_ABORT) {
+                return ngx_http_ai_proxy_gateway_error(r, ctx, abort.status,
+                                                       &abort.message);
+            }
+
+            if (rc == NGX_OK && filtered.data != body.data
+                && filtered.data != ctx->plain.data)
+            {
+                ctx->plain = filtered;
+                ctx->translate = 1;
+                ai->rewrite = 1;
             }
         }
 

@@ -1713,7 +1713,9 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         || (ctx->ai->req.stream && !ctx->ai->req.include_usage
             && t->format == NGX_HTTP_AI_FMT_OPENAI
             && ctx->ai->req.endpoint == NGX_HTTP_AI_EP_CHAT
-            && status < NGX_HTTP_SPECIAL_RESPONSE))
+            && status < NGX_HTTP_SPECIAL_RESPONSE)
+        || (ctx->ai->req.stream && status < NGX_HTTP_SPECIAL_RESPONSE
+            && ngx_http_ai_deltas_wanted(r)))
     {
         ctx->translate = 1;
         ctx->ai->rewrite = 1;

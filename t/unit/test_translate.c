@@ -20,7 +20,7 @@
 
 #include "ngx_http_ai_core.h"
 #include "ngx_http_ai_sse.h"
-#include "ngx_http_ai_proxy_translate.h"
+#include "ngx_http_ai_core_format.h"
 
 
 #ifndef GOLDEN_DIR

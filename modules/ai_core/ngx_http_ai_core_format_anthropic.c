@@ -21,7 +21,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_ai_proxy_translate_int.h"
+#include "ngx_http_ai_core_format.h"
 
 
 static ngx_int_t ngx_http_ai_anthropic_user_to_openai(ngx_pool_t *pool,

@@ -2,26 +2,34 @@
 /*
  * Copyright (C) AI Gateway authors
  *
- * Private to the translate files: the helpers they share, the converters
- * each provider file offers (to and from OpenAI's chat format, the pivot)
- * and the stream translator's state.  Not an interface of ai_proxy: see
- * ngx_http_ai_proxy_translate.h for that.
+ * Private to the format layer's files: the helpers they share, the
+ * converters each provider file offers (to and from OpenAI's chat format,
+ * the pivot) and the stream translator's state.  The interface is in
+ * ngx_http_ai_core.h ("The format layer", "Delta filters").
  */
 
 
-#ifndef _NGX_HTTP_AI_PROXY_TRANSLATE_INT_H_INCLUDED_
-#define _NGX_HTTP_AI_PROXY_TRANSLATE_INT_H_INCLUDED_
+#ifndef _NGX_HTTP_AI_CORE_FORMAT_H_INCLUDED_
+#define _NGX_HTTP_AI_CORE_FORMAT_H_INCLUDED_
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 
 #include "ngx_http_ai_core.h"
-#include "ngx_http_ai_proxy_translate.h"
 
 
 /* the highest block or tool call index a stream may use */
 #define NGX_HTTP_AI_MAX_INDEX       1024
+
+
+/* the texts (choices, blocks) whose end a filtered stream tracks */
+#define NGX_HTTP_AI_MAX_FILTERED    32
+
+
+/* a stream's delta filters: ngx_http_ai_stream_filter() in the core */
+typedef ngx_int_t (*ngx_http_ai_tr_filter_pt)(void *data,
+    ngx_http_ai_delta_t *delta);
 
 
 /* Anthropic content blocks of the stream translators */
@@ -57,6 +65,14 @@ struct ngx_http_ai_stream_s {
     ngx_uint_t                  nblocks;
     ngx_str_t                  *stop_reason;
 
+    /* delta filters, when attached */
+    ngx_http_ai_tr_filter_pt    filter;
+    void                       *filter_data;
+    uint32_t                    open;       /* texts begun, not ended */
+    u_char                     *text;       /* NUL-terminated scratch */
+    size_t                      text_size;
+    ngx_http_ai_delta_t         abort;      /* what a filter ended with */
+
     unsigned                    include_usage:1;
     unsigned                    role:1;     /* the pivot's role chunk */
     unsigned                    started:1;  /* message_start */
@@ -64,10 +80,13 @@ struct ngx_http_ai_stream_s {
     unsigned                    done:1;     /* closing events sent */
     unsigned                    error:1;    /* an error event sent */
     unsigned                    tool_calls:1;
+    unsigned                    aborted:1;  /* by a filter: nothing more */
+    unsigned                    changed:1;  /* a filter changed a text */
+    unsigned                    plain:1;    /* a whole answer's frame */
 };
 
 
-/* helpers (ngx_http_ai_proxy_translate.c) */
+/* helpers (ngx_http_ai_core_format.c) */
 
 ngx_int_t ngx_http_ai_tr_print(ngx_pool_t *pool, cJSON *json,
     ngx_str_t *out);
@@ -115,7 +134,21 @@ ngx_int_t ngx_http_ai_tr_array_set(ngx_array_t *a, ngx_uint_t i,
 ngx_int_t ngx_http_ai_tr_array_get(ngx_array_t *a, ngx_uint_t i);
 
 
-/* OpenAI (ngx_http_ai_proxy_translate_openai.c) */
+/* delta filters (ngx_http_ai_core_format_filter.c) */
+
+ngx_int_t ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st,
+    cJSON *chunk, ngx_uint_t *skip);
+ngx_int_t ngx_http_ai_tr_filter_anthropic(ngx_http_ai_stream_t *st,
+    cJSON *json, ngx_uint_t *action);
+ngx_int_t ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st);
+ngx_int_t ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
+    ngx_http_ai_tr_filter_pt filter, void *data, ngx_str_t *body,
+    ngx_http_ai_delta_t *abort);
+void ngx_http_ai_tr_set_filter(ngx_http_ai_stream_t *st,
+    ngx_http_ai_tr_filter_pt filter, void *data);
+
+
+/* OpenAI (ngx_http_ai_core_format_openai.c) */
 
 ngx_int_t ngx_http_ai_openai_decorate(cJSON *json,
     ngx_http_ai_translate_request_t *req);
@@ -123,7 +156,7 @@ ngx_int_t ngx_http_ai_openai_stream_pass(ngx_http_ai_stream_t *st,
     ngx_str_t *name, ngx_str_t *data, cJSON *json);
 
 
-/* Anthropic (ngx_http_ai_proxy_translate_anthropic.c) */
+/* Anthropic (ngx_http_ai_core_format_anthropic.c) */
 
 ngx_int_t ngx_http_ai_anthropic_request_to_openai(ngx_pool_t *pool,
     cJSON *in, cJSON **out, ngx_str_t *err);
@@ -143,7 +176,7 @@ ngx_int_t ngx_http_ai_anthropic_stream_from_openai(ngx_http_ai_stream_t *st,
 ngx_int_t ngx_http_ai_anthropic_stream_close(ngx_http_ai_stream_t *st);
 
 
-/* Gemini (ngx_http_ai_proxy_translate_gemini.c) */
+/* Gemini (ngx_http_ai_core_format_gemini.c) */
 
 ngx_int_t ngx_http_ai_gemini_request_from_openai(ngx_pool_t *pool,
     cJSON *in, ngx_http_ai_translate_request_t *req, cJSON **out,
@@ -154,4 +187,4 @@ ngx_int_t ngx_http_ai_gemini_stream_to_openai(ngx_http_ai_stream_t *st,
     cJSON *json);
 
 
-#endif /* _NGX_HTTP_AI_PROXY_TRANSLATE_INT_H_INCLUDED_ */
+#endif /* _NGX_HTTP_AI_CORE_FORMAT_H_INCLUDED_ */

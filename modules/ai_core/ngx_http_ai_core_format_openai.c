@@ -11,7 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_ai_proxy_translate_int.h"
+#include "ngx_http_ai_core_format.h"
 
 
 static cJSON *ngx_http_ai_openai_message(ngx_http_ai_decoration_t *d);
@@ -174,8 +174,9 @@ ngx_int_t
 ngx_http_ai_openai_stream_pass(ngx_http_ai_stream_t *st, ngx_str_t *name,
     ngx_str_t *data, cJSON *json)
 {
-    cJSON      *choices, *parsed;
-    ngx_int_t   drop;
+    cJSON       *choices, *parsed;
+    ngx_int_t    drop, rc;
+    ngx_uint_t   skip;
 
     if (data == NULL) {
         return NGX_OK;
@@ -184,13 +185,21 @@ ngx_http_ai_openai_stream_pass(ngx_http_ai_stream_t *st, ngx_str_t *name,
     if (data->len == sizeof("[DONE]") - 1
         && ngx_strncmp(data->data, "[DONE]", data->len) == 0)
     {
+        if (st->filter && st->open && !st->error) {
+            /* texts the upstream did not end: what is held goes first */
+            rc = ngx_http_ai_tr_filter_end(st);
+            if (rc != NGX_OK) {
+                return rc == NGX_ABORT ? NGX_OK : rc;
+            }
+        }
+
         st->done = 1;
 
     } else if (json == NULL && !ngx_http_ai_openai_object(data)) {
         /* not a JSON object: not the client's */
         return NGX_OK;
 
-    } else if (json || ngx_http_ai_openai_may_matter(data)) {
+    } else if (json || st->filter || ngx_http_ai_openai_may_matter(data)) {
 
         /*
          * Only an error or a usage-only chunk needs a look inside: an
@@ -224,6 +233,24 @@ ngx_http_ai_openai_stream_pass(ngx_http_ai_stream_t *st, ngx_str_t *name,
                     && cJSON_GetArraySize(choices) == 0
                     && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json,
                                                                   "usage")));
+        }
+
+        if (!drop && st->filter && !st->error) {
+            /* the delta filters: a changed chunk is rendered anew */
+
+            st->changed = 0;
+
+            rc = ngx_http_ai_tr_filter_chunk(st, json, &skip);
+
+            if (rc == NGX_OK && !skip && st->changed) {
+                rc = ngx_http_ai_tr_out_event(st, NULL, json);
+                skip = 1;
+            }
+
+            if (rc != NGX_OK || skip) {
+                cJSON_Delete(parsed);
+                return rc == NGX_ABORT ? NGX_OK : rc;
+            }
         }
 
         if (parsed) {

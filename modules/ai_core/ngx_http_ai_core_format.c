@@ -16,7 +16,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_ai_proxy_translate_int.h"
+#include "ngx_http_ai_core_format.h"
 
 
 typedef struct {
@@ -789,14 +789,29 @@ ngx_http_ai_stream_create(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
 }
 
 
+void
+ngx_http_ai_tr_set_filter(ngx_http_ai_stream_t *st,
+    ngx_http_ai_tr_filter_pt filter, void *data)
+{
+    st->filter = filter;
+    st->filter_data = data;
+}
+
+
 ngx_int_t
 ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
     ngx_str_t *data, cJSON *json, ngx_str_t *out)
 {
-    ngx_int_t  rc;
-    ngx_str_t  empty;
+    ngx_int_t   rc;
+    ngx_str_t   empty;
+    ngx_uint_t  skip;
 
     st->len = 0;
+
+    if (st->aborted) {
+        /* a filter ended the answer: the rest is not the client's */
+        return ngx_http_ai_tr_result(st, NGX_OK, out);
+    }
 
     if (name == NULL) {
         ngx_str_null(&empty);
@@ -833,7 +848,13 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
             rc = ngx_http_ai_tr_emit_close(st);
 
         } else if (cJSON_IsObject(json)) {
-            rc = ngx_http_ai_anthropic_stream_from_openai(st, json);
+            skip = 0;
+            rc = st->filter ? ngx_http_ai_tr_filter_chunk(st, json, &skip)
+                            : NGX_OK;
+
+            if (rc == NGX_OK && !skip) {
+                rc = ngx_http_ai_anthropic_stream_from_openai(st, json);
+            }
 
         } else {
             rc = NGX_OK;
@@ -852,7 +873,7 @@ ngx_http_ai_stream_end(ngx_http_ai_stream_t *st, ngx_uint_t complete,
 
     st->len = 0;
 
-    if (st->done || st->error) {
+    if (st->done || st->error || st->aborted) {
         return ngx_http_ai_tr_result(st, NGX_OK, out);
     }
 
@@ -865,6 +886,16 @@ ngx_http_ai_stream_end(ngx_http_ai_stream_t *st, ngx_uint_t complete,
 
     if (st->door == st->target) {
         rc = NGX_OK;
+
+        if (st->filter && st->open) {
+            /* a text the upstream did not end: what is held goes */
+            rc = ngx_http_ai_tr_filter_end(st);
+            if (rc != NGX_OK) {
+                return ngx_http_ai_tr_result(st, rc == NGX_ABORT ? NGX_OK
+                                                                 : rc,
+                                             out);
+            }
+        }
 
         if (st->door == NGX_HTTP_AI_FMT_OPENAI) {
             rc = ngx_http_ai_tr_out(st, "data: [DONE]\n\n",
@@ -893,7 +924,9 @@ static ngx_int_t
 ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st, ngx_str_t *name,
     ngx_str_t *data, cJSON *json)
 {
-    cJSON  *type;
+    cJSON       *type;
+    ngx_int_t    rc;
+    ngx_uint_t   action;
 
     if (st->door == NGX_HTTP_AI_FMT_OPENAI) {
         return ngx_http_ai_openai_stream_pass(st, name, data, json);
@@ -918,6 +951,18 @@ ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st, ngx_str_t *name,
             st->error = 1;
         }
 
+        if (st->filter && !st->error) {
+            rc = ngx_http_ai_tr_filter_anthropic(st, json, &action);
+
+            if (rc != NGX_OK || action == 2) {
+                return rc == NGX_ABORT ? NGX_OK : rc;
+            }
+
+            if (action == 1) {
+                return ngx_http_ai_tr_out_event(st, type->valuestring, json);
+            }
+        }
+
         if (name->len) {
             if (ngx_http_ai_tr_out(st, "event: ", 7) != NGX_OK
                 || ngx_http_ai_tr_out(st, (char *) name->data, name->len)
@@ -927,6 +972,7 @@ ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st, ngx_str_t *name,
                 return NGX_ERROR;
             }
         }
+
     }
 
     if (ngx_http_ai_tr_out(st, "data: ", 6) != NGX_OK
@@ -1116,14 +1162,27 @@ failed:
 ngx_int_t
 ngx_http_ai_tr_emit_chunk(ngx_http_ai_stream_t *st, cJSON *chunk)
 {
-    cJSON      *choices;
-    ngx_int_t   rc;
+    cJSON       *choices;
+    ngx_int_t    rc;
+    ngx_uint_t   skip;
 
     if (chunk == NULL) {
         return NGX_ERROR;
     }
 
-    if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
+    if (st->filter && !st->aborted) {
+        rc = ngx_http_ai_tr_filter_chunk(st, chunk, &skip);
+
+        if (rc != NGX_OK || skip) {
+            cJSON_Delete(chunk);
+            return rc == NGX_ABORT ? NGX_OK : rc;
+        }
+    }
+
+    if (st->aborted) {
+        rc = NGX_OK;
+
+    } else if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
         rc = ngx_http_ai_anthropic_stream_from_openai(st, chunk);
 
     } else {
@@ -1196,10 +1255,19 @@ ngx_http_ai_tr_emit_finish(ngx_http_ai_stream_t *st, ngx_str_t *reason)
 ngx_int_t
 ngx_http_ai_tr_emit_close(ngx_http_ai_stream_t *st)
 {
-    cJSON  *chunk, *usage;
+    cJSON      *chunk, *usage;
+    ngx_int_t   rc;
 
-    if (st->done) {
+    if (st->done || st->aborted) {
         return NGX_OK;
+    }
+
+    if (st->filter && st->open) {
+        /* texts the upstream did not end: what is held goes first */
+        rc = ngx_http_ai_tr_filter_end(st);
+        if (rc != NGX_OK) {
+            return rc == NGX_ABORT ? NGX_OK : rc;
+        }
     }
 
     if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {

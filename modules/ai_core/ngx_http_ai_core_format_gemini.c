@@ -27,7 +27,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_ai_proxy_translate_int.h"
+#include "ngx_http_ai_core_format.h"
 
 
 typedef struct {

@@ -1,0 +1,187 @@
+# The core's response pipeline: delta filters (ngx_http_ai_add_delta_filter)
+# on the text the client gets, streamed or whole, on both doors, with and
+# without translation.  The test module's filter (t/modules/ai_store_test/
+# ngx_http_ai_delta_test_module.c) masks a text or ends the answer at it;
+# the mock streams its reply a word an event, so that "secret word" is
+# split across two events and must be held back, at most its length - 1
+# bytes, to be masked whole.  t/lib/sse-text prints the text a client
+# reads from an answer, and "[done]" when a stream ended properly.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a mask split across events, OpenAI door, same format and translated from Anthropic and Gemini
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    ai_target ge http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=gemini;
+--- config
+    location /o/ { ai_proxy oa; ai_test_delta "mask=secret word"; }
+    location /a/ { ai_proxy an; ai_test_delta "mask=secret word"; }
+    location /g/ { ai_proxy ge; ai_test_delta "mask=secret word"; }
+--- exec
+for p in o a g; do
+    curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/$p/v1/chat/completions \
+        -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"tell the secret word now"}]}' \
+        | perl t/lib/sse-text
+done
+--- response_body
+mock reply: tell the [MASKED] now[done]
+mock reply: tell the [MASKED] now[done]
+mock reply: tell the [MASKED] now[done]
+--- error_log eval
+[qr/ai_test delta: calls=\d+ held_max=7\b/]
+--- no_error_log
+[error]
+held_max=8
+held_max=9
+held_max=10
+held_max=11
+
+
+
+=== TEST 2: a mask split across events, Anthropic door, same format and translated from OpenAI
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /o/ { ai_proxy oa; ai_test_delta "mask=secret word"; }
+    location /a/ { ai_proxy an; ai_test_delta "mask=secret word"; }
+--- exec
+for p in a o; do
+    curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/$p/v1/messages \
+        -d '{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"tell the secret word now"}]}' \
+        | perl t/lib/sse-text
+done
+--- response_body
+mock reply: tell the [MASKED] now[done]
+mock reply: tell the [MASKED] now[done]
+--- error_log eval
+[qr/ai_test delta: calls=\d+ held_max=7\b/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a text held at the end of a stream is released before its end, on both doors
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /o/ { ai_proxy oa; ai_test_delta "mask=now or never"; }
+    location /a/ { ai_proxy an; ai_test_delta "mask=now or never"; }
+--- exec
+for p in o a; do
+    curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/$p/v1/chat/completions \
+        -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"tell the secret word now"}]}' \
+        | perl t/lib/sse-text
+    curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/$p/v1/messages \
+        -d '{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"tell the secret word now"}]}' \
+        | perl t/lib/sse-text
+done
+--- response_body
+mock reply: tell the secret word now[done]
+mock reply: tell the secret word now[done]
+mock reply: tell the secret word now[done]
+mock reply: tell the secret word now[done]
+--- error_log eval
+[qr/ai_test delta: calls=\d+ held_max=3\b/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: plain answers, both doors, with and without translation
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /o/ { ai_proxy oa; ai_test_delta "mask=secret word"; }
+    location /a/ { ai_proxy an; ai_test_delta "mask=secret word"; }
+--- exec
+for p in o a; do
+    curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/$p/v1/chat/completions \
+        -d '{"model":"m","messages":[{"role":"user","content":"tell the secret word now"}]}' \
+        | perl t/lib/sse-text
+    curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/$p/v1/messages \
+        -d '{"model":"m","max_tokens":50,"messages":[{"role":"user","content":"tell the secret word now"}]}' \
+        | perl t/lib/sse-text
+done
+--- response_body
+mock reply: tell the [MASKED] now
+mock reply: tell the [MASKED] now
+mock reply: tell the [MASKED] now
+mock reply: tell the [MASKED] now
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: an abort ends a stream with an error event in the door's format, nothing after it
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /o/ { ai_proxy oa; ai_test_delta "abort=secret word"; }
+    location /a/ { ai_proxy an; ai_test_delta "abort=secret word"; }
+--- exec
+for p in o a; do
+    curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/$p/v1/chat/completions \
+        -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"tell the secret word now"}]}' \
+        | perl t/lib/sse-text
+    curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/$p/v1/messages \
+        -d '{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"tell the secret word now"}]}' \
+        | perl t/lib/sse-text
+done
+--- response_body
+mock reply: tell the [error invalid_request_error: the answer was stopped by ai_test_delta]
+mock reply: tell the [error invalid_request_error: the answer was stopped by ai_test_delta]
+mock reply: tell the [error invalid_request_error: the answer was stopped by ai_test_delta]
+mock reply: tell the [error invalid_request_error: the answer was stopped by ai_test_delta]
+--- error_log
+a delta filter ended the answer
+--- no_error_log
+[error]
+secret
+
+
+
+=== TEST 6: an abort of a plain answer is the door's error, with the filter's status
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /o/ { ai_proxy oa; ai_test_delta "abort=secret word" status=403; }
+    location /a/ { ai_proxy an; ai_test_delta "abort=secret word" status=403; }
+--- request eval
+["POST /o/v1/chat/completions\n{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"tell the secret word now\"}]}",
+ "POST /a/v1/messages\n{\"model\":\"m\",\"max_tokens\":50,\"messages\":[{\"role\":\"user\",\"content\":\"tell the secret word now\"}]}",
+ "POST /a/v1/chat/completions\n{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"tell the secret word now\"}]}"]
+--- error_code eval
+[403, 403, 403]
+--- response_body_like eval
+["^\\{\"error\":\\{\"message\":\"the answer was stopped by ai_test_delta\",\"type\":\"permission_error\"",
+ "^\\{\"type\":\"error\",\"error\":\\{\"message\":\"the answer was stopped by ai_test_delta\",\"type\":\"permission_error\"",
+ "^\\{\"error\":\\{\"message\":\"the answer was stopped by ai_test_delta\",\"type\":\"permission_error\""]
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: without a filter asked for, the answer goes unparsed and unchanged
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+--- config
+    location /o/ { ai_proxy oa; }
+--- exec
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+    -d '{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"tell the secret word now"}]}' \
+    | perl t/lib/sse-text
+--- response_body
+mock reply: tell the secret word now[done]
+--- no_error_log
+[error]
+ai_test delta:
