@@ -185,3 +185,43 @@ mock reply: tell the secret word now[done]
 --- no_error_log
 [error]
 ai_test delta:
+
+
+
+=== TEST 8: a slow client slows the upstream read: rewritten output holds the upstream's buffer until it is sent
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    log_format ubr "$uri $status ubr=$upstream_bytes_received end";
+    server {
+        # a small send buffer: the kernel does not absorb the answer
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT2 sndbuf=32k;
+        location /o/ { ai_proxy oa; access_log logs/access.log ubr; }
+        location /a/ { ai_proxy an; access_log logs/access.log ubr; }
+    }
+--- config
+    location = /t { return 200; }
+--- timeout: 20
+--- exec
+# the answers are megabytes (50,000 words); the client reads 2 kB a second
+# for 2 seconds and goes: NGINX must not have read much more than its
+# buffer from the provider (it would read it all at once otherwise); the
+# second time the client reads all
+for p in o a; do
+    curl -sN --limit-rate 2k --max-time 2 \
+        http://127.0.0.1:$TEST_NGINX_SERVER_PORT2/$p/v1/chat/completions \
+        -d '{"model":"m~words=50000","max_tokens":60000,"stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+        > /dev/null || true
+    curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT2/$p/v1/chat/completions \
+        -d '{"model":"m~words=50000","max_tokens":60000,"stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+        | tail -c 14 | head -c 12; echo
+done
+sleep 0.5
+--- response_body
+data: [DONE]
+data: [DONE]
+--- access_log_like eval
+[qr{^/o/v1/chat/completions 200 ubr=\d{1,6} end\n/o/v1/chat/completions 200 ubr=\d{7,} end$}m,
+ qr{^/a/v1/chat/completions 200 ubr=\d{1,6} end\n/a/v1/chat/completions 200 ubr=\d{7,} end$}m]
+--- no_error_log
+[error]

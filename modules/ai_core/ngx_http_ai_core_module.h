@@ -36,6 +36,8 @@ typedef struct {
     void                      **route_conf;   /* the location routed for */
     ngx_chain_t                *free;         /* rewrite mode's output */
     ngx_chain_t                *busy;
+    ngx_chain_t                *last_out;     /* the current output buffer */
+    ngx_uint_t                  out_seq;      /* outputs made, a counter */
 
     unsigned                    body_read:1;
     unsigned                    watch:1;      /* response is an AI response */

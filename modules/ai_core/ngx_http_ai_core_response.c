@@ -9,6 +9,14 @@
  * spans buffers.  Usage is taken from each event; then the modules'
  * event handlers run.  The upstream's bytes pass through untouched unless
  * a module asked to rewrite the response (ctx->rewrite).
+ *
+ * In rewrite mode the handlers' output replaces the upstream's bytes, in
+ * buffers of the request's own free list.  As in NGINX's sub filter, an
+ * output buffer shadows the last upstream buffer that went into it, which
+ * is released (marked consumed) only when that output was sent: while a
+ * slow client has not taken it, NGINX cannot reuse the upstream's buffer
+ * and stops reading from the upstream once it is full, so a stream's
+ * memory is bounded by what is in flight, not by its length.
  */
 
 
@@ -40,6 +48,7 @@ static ngx_chain_t *ngx_http_ai_core_truncated(ngx_http_request_t *r,
 static ngx_msec_t ngx_http_ai_core_elapsed(ngx_http_ai_ctx_t *ctx);
 static ngx_chain_t *ngx_http_ai_core_out_buf(ngx_http_request_t *r,
     ngx_http_ai_core_ctx_t *cc, size_t size);
+static void ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -160,18 +169,32 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     size_t                   size;
     ngx_buf_t               *b;
     ngx_int_t                rc;
-    ngx_chain_t             *cl, *out, **ll;
+    ngx_uint_t               seq;
+    ngx_chain_t             *cl, *out, **ll, **mark, *last;
     ngx_http_ai_ctx_t       *ctx;
     ngx_http_ai_event_t      ev;
     ngx_http_ai_dispatch_t   d;
     ngx_http_ai_core_ctx_t  *cc;
 
-    if (r != r->main || in == NULL) {
+    if (r != r->main) {
         return ngx_http_next_body_filter(r, in);
     }
 
     ctx = ngx_http_ai_get_ctx(r);
     cc = ngx_http_ai_core_ctx(ctx);
+
+    if (in == NULL) {
+        if (ctx == NULL || cc->busy == NULL) {
+            return ngx_http_next_body_filter(r, in);
+        }
+
+        /* the client took more: upstream buffers are released */
+
+        rc = ngx_http_next_body_filter(r, NULL);
+        ngx_http_ai_core_release(cc);
+
+        return rc;
+    }
 
     if (ctx == NULL || !cc->watch || ctx->resp_last) {
         return ngx_http_next_body_filter(r, in);
@@ -193,9 +216,13 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     out = NULL;
     ll = &out;
+    cc->last_out = NULL;
 
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
+
+        mark = ll;
+        seq = cc->out_seq;
 
         size = ngx_buf_in_memory(b) ? (size_t) (b->last - b->pos) : 0;
 
@@ -275,13 +302,13 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         if (ctx->rewrite) {
             /* the handlers' output replaces the upstream bytes */
 
-            b->pos = b->last;
-
             if (b->in_file) {
                 b->file_pos = b->file_last;
             }
 
-            if (b->last_buf || b->flush || b->last_in_chain) {
+            if (b->last_buf || b->last_in_chain) {
+                /* (a flush needs no marker: every output buffer flushes) */
+
                 *ll = ngx_http_ai_core_out_buf(r, cc, 0);
                 if (*ll == NULL) {
                     return NGX_ERROR;
@@ -289,11 +316,45 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
                 (*ll)->buf->last_buf = b->last_buf;
                 (*ll)->buf->last_in_chain = b->last_in_chain;
-                (*ll)->buf->flush = b->flush || !b->last_buf;
+                (*ll)->buf->flush = !b->last_buf;
                 ll = &(*ll)->next;
+
+                /* what follows the marker goes after it */
+                cc->last_out = NULL;
+                cc->out_seq++;
+            }
+
+            if (cc->out_seq == seq || !ngx_buf_in_memory(b)) {
+                /* nothing made of it: consumed now */
+                b->pos = b->last;
+
+            } else {
+                /*
+                 * the last output buffer holds back the last upstream
+                 * buffer that went into it, released when it is sent: the
+                 * upstream's buffer is not reused until then, so NGINX
+                 * stops reading when it is full
+                 */
+
+                if (*mark) {
+                    for (last = *mark; last->next; last = last->next) {
+                        /* void */
+                    }
+
+                } else {
+                    last = cc->last_out;   /* appended to */
+                }
+
+                if (last->buf->shadow) {
+                    last->buf->shadow->pos = last->buf->shadow->last;
+                }
+
+                last->buf->shadow = b;
             }
         }
     }
+
+    cc->last_out = NULL;
 
     if (!ctx->rewrite) {
         return ngx_http_next_body_filter(r, in);
@@ -301,25 +362,60 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     rc = ngx_http_next_body_filter(r, out);
 
-    /* what was sent goes back to the free list, to be written again */
+    /* what was sent goes back to the free list, its upstream buffer too */
 
-    ngx_chain_update_chains(r->pool, &cc->free, &cc->busy, &out,
-                            (ngx_buf_tag_t) &ngx_http_ai_core_module);
+    if (out) {
+        for (ll = &cc->busy; *ll; ll = &(*ll)->next) {
+            /* void */
+        }
 
-    /* input buffers were consumed: let the upstream reuse them */
-
-    for (cl = in; cl; cl = cl->next) {
-        cl->buf->pos = cl->buf->last;
+        *ll = out;
     }
 
+    ngx_http_ai_core_release(cc);
+
     return rc;
+}
+
+
+static void
+ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    while (cc->busy) {
+        cl = cc->busy;
+        b = cl->buf;
+
+        if (ngx_buf_size(b) != 0) {
+            break;
+        }
+
+        if (b->shadow) {
+            b->shadow->pos = b->shadow->last;
+            b->shadow = NULL;
+        }
+
+        cc->busy = cl->next;
+
+        if (b->tag == (ngx_buf_tag_t) &ngx_http_ai_core_module) {
+            cl->next = cc->free;
+            cc->free = cl;
+
+        } else {
+            /* a module's own buffer (a whole answer): not ours to reuse */
+            cl->next = NULL;
+        }
+    }
 }
 
 
 /*
  * Output of the handlers in rewrite mode: buffers from the request's free
  * list (a sent one comes back there), so that memory follows what is in
- * flight to the client, not the number of events.
+ * flight to the client, not the number of events.  The events of one call
+ * of the filter go into one output buffer while they fit.
  */
 
 ngx_int_t
@@ -341,6 +437,17 @@ ngx_http_ai_output(ngx_http_request_t *r, u_char *data, size_t len,
 
     cc = ngx_http_ai_core_ctx(ctx);
 
+    cl = cc->last_out;
+
+    if (cl && *out == &cl->next
+        && (size_t) (cl->buf->end - cl->buf->last) >= len)
+    {
+        /* one output buffer for a call of the filter, while it fits */
+        cl->buf->last = ngx_cpymem(cl->buf->last, data, len);
+        cc->out_seq++;
+        return NGX_OK;
+    }
+
     cl = ngx_http_ai_core_out_buf(r, cc, len);
     if (cl == NULL) {
         return NGX_ERROR;
@@ -352,6 +459,9 @@ ngx_http_ai_output(ngx_http_request_t *r, u_char *data, size_t len,
     **out = cl;
     *out = &cl->next;
 
+    cc->last_out = cl;
+    cc->out_seq++;
+
     return NGX_OK;
 }
 
@@ -362,17 +472,46 @@ ngx_http_ai_core_out_buf(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
 {
     size_t        cap;
     ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    ngx_chain_t  *cl, **ll;
 
-    cl = ngx_chain_get_free_buf(r->pool, &cc->free);
-    if (cl == NULL) {
-        return NULL;
+    /* a free buffer large enough, else the first one, grown */
+
+    for (ll = &cc->free; *ll; ll = &(*ll)->next) {
+        if ((size_t) ((*ll)->buf->end - (*ll)->buf->start) >= size) {
+            break;
+        }
+    }
+
+    if (*ll == NULL) {
+        ll = &cc->free;
+    }
+
+    if (*ll) {
+        cl = *ll;
+        *ll = cl->next;
+
+    } else {
+        cl = ngx_alloc_chain_link(r->pool);
+        if (cl == NULL) {
+            return NULL;
+        }
+
+        cl->buf = ngx_calloc_buf(r->pool);
+        if (cl->buf == NULL) {
+            return NULL;
+        }
     }
 
     b = cl->buf;
 
     if ((size_t) (b->end - b->start) < size) {
-        cap = ngx_max(size, 4096);
+
+        /* an event's output is most often a few hundred bytes */
+        cap = ngx_max(size, 1024);
+
+        if (b->start) {
+            (void) ngx_pfree(r->pool, b->start);
+        }
 
         b->start = ngx_palloc(r->pool, cap);
         if (b->start == NULL) {

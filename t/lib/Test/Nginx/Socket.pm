@@ -74,6 +74,8 @@ if (defined $SanDir && length $SanDir) {
 
 # make the well-known variables available for substitution and to --- exec
 $ENV{TEST_NGINX_SERVER_PORT} = $ServerPort;
+# a second port for a server {} of a block's own (listen options)
+$ENV{TEST_NGINX_SERVER_PORT2} ||= $ServerPort + 6;
 $ENV{TEST_NGINX_SERVROOT} = $ServRoot;
 $ENV{TEST_NGINX_HTML_DIR} = $HtmlDir;
 $ENV{TEST_NGINX_MOCK_PORT} = $MockPort;
@@ -1511,7 +1513,8 @@ If no plan was declared, C<run_tests> declares C<no_plan>.
 =head1 ENVIRONMENT
 
 TEST_NGINX_BINARY (default /usr/sbin/nginx), TEST_NGINX_SERVER_PORT (1984),
-TEST_NGINX_SERVROOT (t/servroot), TEST_NGINX_MODULES + TEST_NGINX_LOAD_MODULES
+TEST_NGINX_SERVER_PORT2 (the server port + 6, for a server {} of a block's
+own), TEST_NGINX_SERVROOT (t/servroot), TEST_NGINX_MODULES + TEST_NGINX_LOAD_MODULES
 (dir + space separated names: C<load_module DIR/NAME.so;> for each existing
 one), TEST_AI_MOCK_BIN + TEST_NGINX_MOCK_PORT (1985), TEST_NGINX_LOG_LEVEL,
 TEST_NGINX_VERBOSE (print config and responses).
