@@ -56,6 +56,7 @@ completion_tokens: 4
 cached_tokens: 0
 reasoning_tokens: 0
 total_tokens: 7
+usage_source: "provider"
 cost_usd: 0.000047500
 latency_ms: <ms>
 ttft_ms: <ms>
@@ -166,6 +167,7 @@ completion_tokens: null
 cached_tokens: null
 reasoning_tokens: null
 total_tokens: null
+usage_source: null
 cost_usd: null
 latency_ms: <ms>
 ttft_ms: null
@@ -197,6 +199,7 @@ completion_tokens: null
 cached_tokens: null
 reasoning_tokens: null
 total_tokens: null
+usage_source: null
 cost_usd: null
 latency_ms: <ms>
 ttft_ms: null
@@ -228,6 +231,7 @@ completion_tokens: null
 cached_tokens: null
 reasoning_tokens: null
 total_tokens: null
+usage_source: null
 cost_usd: null
 latency_ms: <ms>
 ttft_ms: null

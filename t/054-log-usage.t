@@ -126,3 +126,45 @@ honest request added exactly: [2.0, 3.0]
 honest series: 1.0 2.0 3.0 3.5e-05
 lifetime: 8 True True
 slots: True
+
+
+
+=== TEST 2: a stream cut before the provider's usage: counted locally, and said so
+# OpenAI: the prompt's 9 bytes are 3 tokens, each event of the answer one;
+# Anthropic: the prompt as message_start said (6), the text deltas counted
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    log_format src '$uri $ai_usage_source [$ai_total_tokens]';
+--- config
+    location /o/ {
+        ai_proxy oa;
+        ai_log logs/usage.jsonl;
+        access_log logs/access.log src;
+    }
+    location /a/ {
+        ai_proxy an;
+        ai_log logs/usage.jsonl;
+        access_log logs/access.log src;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+for p in o a; do
+    # cut after three events, then complete
+    curl -sN $u/$p/v1/chat/completions -d '{"model":"m~disconnect_after=3","stream":true,"messages":[{"role":"user","content":"a b c d e"}]}' > /dev/null
+    curl -sN $u/$p/v1/chat/completions -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"a b c d e"}]}' > /dev/null
+done
+sleep 0.3
+grep -o '"total_tokens":[^,]*,"usage_source":[^,]*\(,"estimated_tokens":{[^}]*}\)\?' $TEST_NGINX_SERVROOT/logs/usage.jsonl
+--- response_body
+"total_tokens":null,"usage_source":"estimated","estimated_tokens":{"prompt_tokens":3,"completion_tokens":4}
+"total_tokens":13,"usage_source":"provider"
+"total_tokens":7,"usage_source":"estimated","estimated_tokens":{"prompt_tokens":6,"completion_tokens":3}
+"total_tokens":13,"usage_source":"provider"
+--- access_log
+/o/v1/chat/completions estimated [-]
+/o/v1/chat/completions provider [13]
+/a/v1/chat/completions estimated [7]
+/a/v1/chat/completions provider [13]
+--- no_error_log
+[error]

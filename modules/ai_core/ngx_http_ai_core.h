@@ -123,6 +123,8 @@ typedef struct {
     ngx_int_t                   reasoning_tokens;
     unsigned                    found:1;
     unsigned                    invalid:1; /* out-of-range values ignored */
+    unsigned                    estimated:1; /* counted locally, see
+                                                ngx_http_ai_final_usage() */
 } ngx_http_ai_usage_t;
 
 
@@ -388,6 +390,19 @@ void ngx_http_ai_usage_object(ngx_uint_t format, cJSON *usage,
 /* is this stream event the format's terminal event? (pure) */
 ngx_uint_t ngx_http_ai_event_is_final(ngx_uint_t format, ngx_str_t *name,
     ngx_str_t *data);
+
+/*
+ * The request's usage for accounting (a limit's settlement): the
+ * provider's (ctx->usage) for a plain answer or a complete stream that
+ * reported it; for a stream that reached the client but was cut, or had
+ * no usage event, counted locally, with usage->estimated set: what the
+ * provider said at the start (Anthropic's prompt tokens), else a token
+ * per 4 bytes of the prompt's text, and a token an event of the answer
+ * (the providers stream a token or so an event).  NGX_DECLINED: no usage
+ * known.
+ */
+ngx_int_t ngx_http_ai_final_usage(ngx_http_request_t *r,
+    ngx_http_ai_usage_t *usage);
 
 /* the parsed JSON of an event, parsed on first use; NULL if not JSON */
 cJSON *ngx_http_ai_event_json(ngx_http_ai_event_t *ev);
@@ -738,6 +753,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_event_is_final
 #pragma weak ngx_http_ai_event_json
 #pragma weak ngx_http_ai_filter_answer
+#pragma weak ngx_http_ai_final_usage
 #pragma weak ngx_http_ai_filter_deltas
 #pragma weak ngx_http_ai_finish_reason
 #pragma weak ngx_http_ai_deltas_wanted

@@ -38,6 +38,7 @@ typedef struct {
     ngx_chain_t                *busy;
     ngx_chain_t                *last_out;     /* the current output buffer */
     ngx_uint_t                  out_seq;      /* outputs made, a counter */
+    ngx_uint_t                  text_events;  /* a stream's answer events */
 
     unsigned                    body_read:1;
     unsigned                    watch:1;      /* response is an AI response */

@@ -551,6 +551,17 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
 
     ngx_http_ai_core_usage(d->request, ctx, payload);
 
+    /* the events of the answer, for a usage counted locally */
+
+    if (ctx->upstream_format == NGX_HTTP_AI_FMT_ANTHROPIC
+        ? (name->len == sizeof("content_block_delta") - 1
+           && ngx_strncmp(name->data, "content_block_delta", name->len) == 0)
+        : !(payload->len == sizeof("[DONE]") - 1
+            && ngx_strncmp(payload->data, "[DONE]", payload->len) == 0))
+    {
+        ngx_http_ai_core_ctx(ctx)->text_events++;
+    }
+
     if (ngx_http_ai_event_is_final(ctx->upstream_format, name, payload)) {
         ev.done = 1;
         ctx->resp_done = 1;
@@ -725,6 +736,58 @@ ngx_http_ai_core_dispatch(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     }
 
     return rc == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_final_usage(ngx_http_request_t *r, ngx_http_ai_usage_t *usage)
+{
+    size_t                   bytes;
+    ngx_http_ai_ctx_t       *ctx;
+    ngx_http_ai_core_ctx_t  *cc;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->usage.found && (ctx->resp_done || !ctx->is_sse)) {
+        *usage = ctx->usage;
+        return NGX_OK;
+    }
+
+    cc = ngx_http_ai_core_ctx(ctx);
+
+    if (!ctx->is_sse || !ctx->first_byte) {
+        return NGX_DECLINED;
+    }
+
+    /*
+     * a stream cut, or without a usage event: what the provider said at
+     * its start (Anthropic's message_start: the prompt), the rest counted
+     */
+
+    *usage = ctx->usage;
+
+    if (!ctx->usage.found) {
+        bytes = ctx->req.text_len + ctx->req.system.len;
+
+        usage->prompt_tokens = (ngx_int_t) ngx_min(bytes / 4
+                                                   + (bytes % 4 != 0),
+                                                   NGX_HTTP_AI_TOKENS_MAX);
+    }
+
+    if ((ngx_uint_t) usage->completion_tokens < cc->text_events) {
+        usage->completion_tokens = (ngx_int_t) ngx_min(cc->text_events,
+                                                      NGX_HTTP_AI_TOKENS_MAX);
+    }
+
+    usage->total_tokens = usage->prompt_tokens + usage->completion_tokens;
+    usage->found = 1;
+    usage->estimated = 1;
+
+    return NGX_OK;
 }
 
 

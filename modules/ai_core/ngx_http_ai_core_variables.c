@@ -28,6 +28,8 @@ static ngx_int_t ngx_http_ai_variable_endpoint(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_variable_outcome(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_variable_usage_source(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_str_t  ngx_http_ai_endpoint_names[] = {
@@ -90,6 +92,9 @@ static ngx_http_variable_t  ngx_http_ai_core_vars[] = {
     { ngx_string("ai_reasoning_tokens"), NULL, ngx_http_ai_variable_usage,
       offsetof(ngx_http_ai_usage_t, reasoning_tokens),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_usage_source"), NULL,
+      ngx_http_ai_variable_usage_source, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ai_cost"), NULL, ngx_http_ai_variable_cost,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -258,6 +263,36 @@ ngx_http_ai_variable_usage(ngx_http_request_t *r,
 
     return ngx_http_ai_variable_number(r, v,
                                 *(ngx_int_t *) ((char *) &ctx->usage + data));
+}
+
+
+/* "provider", "estimated" (counted locally), or not found */
+
+static ngx_int_t
+ngx_http_ai_variable_usage_source(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_usage_t  usage;
+
+    if (ngx_http_ai_final_usage(r, &usage) != NGX_OK) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (usage.estimated) {
+        v->data = (u_char *) "estimated";
+        v->len = sizeof("estimated") - 1;
+
+    } else {
+        v->data = (u_char *) "provider";
+        v->len = sizeof("provider") - 1;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 

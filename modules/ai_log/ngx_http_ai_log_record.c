@@ -255,6 +255,7 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     ngx_str_t                     val, *s;
     ngx_uint_t                    i, any, syslog;
     ngx_http_ai_ctx_t            *ai;
+    ngx_http_ai_usage_t           usage;
     ngx_http_ai_log_ctx_t        *ctx;
     ngx_http_ai_log_sink_t       *sink;
     ngx_http_core_loc_conf_t     *clcf;
@@ -299,7 +300,7 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
 
     /* an upper bound: every string may grow 6 times when escaped */
 
-    len = 1024 + 24 * 16
+    len = 1280 + 24 * 16
           + ngx_http_ai_log_json_len(vv && !vv->not_found ? vv->len : 0)
           + ngx_http_ai_log_json_len(ai->consumer.len)
           + ngx_http_ai_log_json_len(r->connection->addr_text.len)
@@ -419,6 +420,21 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
                                 "\"cached_tokens\":null,"
                                 "\"reasoning_tokens\":null,"
                                 "\"total_tokens\":null");
+    }
+
+    /* where usage comes from; a stream without any: counted locally */
+
+    if (ngx_http_ai_final_usage(r, &usage) != NGX_OK) {
+        p = ngx_http_ai_log_lit(p, ",\"usage_source\":null");
+
+    } else if (!usage.estimated) {
+        p = ngx_http_ai_log_lit(p, ",\"usage_source\":\"provider\"");
+
+    } else {
+        p = ngx_sprintf(p, ",\"usage_source\":\"estimated\","
+                        "\"estimated_tokens\":{\"prompt_tokens\":%i,"
+                        "\"completion_tokens\":%i}",
+                        usage.prompt_tokens, usage.completion_tokens);
     }
 
     if (rec->has_cost) {
