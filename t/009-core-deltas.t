@@ -225,3 +225,31 @@ data: [DONE]
  qr{^/a/v1/chat/completions 200 ubr=\d{1,6} end\n/a/v1/chat/completions 200 ubr=\d{7,} end$}m]
 --- no_error_log
 [error]
+
+
+
+=== TEST 9: an OpenAI stream whose client did not ask for usage goes by reference, the usage chunk cut out, events split across small upstream buffers
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+--- config
+    location /o/ {
+        ai_proxy oa;
+        ai_proxy_buffer_size 1k;
+    }
+--- exec
+# 1 to 60 words: the events, the usage chunk among them, straddle the 1k
+# buffers at every place; each answer must be whole, end with [DONE] and
+# hold no usage (but the "usage":null of every chunk)
+for n in $(seq 1 60); do
+    r=$(curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+        -d '{"model":"m~words='$n'","stream":true,"messages":[{"role":"user","content":"hi"}]}')
+    t=$(printf '%s' "$r" | perl t/lib/sse-text)
+    w=$(seq -f 'w%g' -s ' ' 1 $n)
+    [ "$t" = "$w[done]" ] || echo "$n: $t"
+    case "$r" in *'"usage":{'*) echo "$n: usage" ;; esac
+done
+echo checked
+--- response_body
+checked
+--- no_error_log
+[error]

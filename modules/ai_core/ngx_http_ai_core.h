@@ -195,6 +195,10 @@ struct ngx_http_ai_ctx_s {
     unsigned                    resp_done:1;  /* terminal event seen */
     unsigned                    resp_last:1;  /* upstream body ended */
     unsigned                    rewrite:1;    /* handlers produce output */
+    unsigned                    drop_usage:1; /* an OpenAI stream's usage
+                                                 chunk is not the client's:
+                                                 cut out, the rest passed
+                                                 by reference */
     unsigned                    error:1;      /* the gateway's own error */
     unsigned                    truncated:1;  /* the response was cut */
     unsigned                    too_large:1;  /* body over the parse cap */

@@ -40,6 +40,12 @@ typedef struct {
     ngx_uint_t                  out_seq;      /* outputs made, a counter */
     ngx_uint_t                  text_events;  /* a stream's answer events */
 
+    /* cutting events out of a stream passed by reference (drop_usage) */
+    u_char                     *trim_pos;     /* the next byte to pass */
+    ngx_chain_t                *held;         /* an unfinished event */
+    ngx_chain_t               **held_last;
+    ngx_chain_t                *free_refs;
+
     unsigned                    body_read:1;
     unsigned                    watch:1;      /* response is an AI response */
     unsigned                    error_page:1; /* an NGINX page replaced */

@@ -17,6 +17,12 @@
  * slow client has not taken it, NGINX cannot reuse the upstream's buffer
  * and stops reading from the upstream once it is full, so a stream's
  * memory is bounded by what is in flight, not by its length.
+ *
+ * An OpenAI stream whose client did not ask for usage (ctx->drop_usage)
+ * is passed by reference: buffers pointing into the upstream's, the
+ * usage-only chunk cut out between them, an unfinished event held (by
+ * reference too) until it ends and is known; the same shadows keep the
+ * upstream's buffers until what points into them was sent.
  */
 
 
@@ -27,6 +33,8 @@ typedef struct {
     ngx_http_request_t         *request;
     ngx_http_ai_ctx_t          *ctx;
     ngx_chain_t              ***out;
+    ngx_buf_t                  *buf;          /* the input being parsed */
+    ngx_uint_t                  trim;         /* cutting events out */
 } ngx_http_ai_dispatch_t;
 
 
@@ -49,6 +57,13 @@ static ngx_msec_t ngx_http_ai_core_elapsed(ngx_http_ai_ctx_t *ctx);
 static ngx_chain_t *ngx_http_ai_core_out_buf(ngx_http_request_t *r,
     ngx_http_ai_core_ctx_t *cc, size_t size);
 static void ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc);
+static ngx_int_t ngx_http_ai_core_trim_event(ngx_http_ai_dispatch_t *d,
+    ngx_uint_t drop);
+static ngx_int_t ngx_http_ai_core_trim_rest(ngx_http_request_t *r,
+    ngx_http_ai_core_ctx_t *cc, ngx_buf_t *b, ngx_chain_t ***out);
+static ngx_chain_t *ngx_http_ai_core_ref(ngx_http_request_t *r,
+    ngx_http_ai_core_ctx_t *cc, u_char *pos, u_char *last);
+static ngx_chain_t *ngx_http_ai_core_error_event(ngx_http_request_t *r);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -169,7 +184,7 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     size_t                   size;
     ngx_buf_t               *b;
     ngx_int_t                rc;
-    ngx_uint_t               seq;
+    ngx_uint_t               seq, trim;
     ngx_chain_t             *cl, *out, **ll, **mark, *last;
     ngx_http_ai_ctx_t       *ctx;
     ngx_http_ai_event_t      ev;
@@ -218,6 +233,12 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ll = &out;
     cc->last_out = NULL;
 
+    trim = ctx->is_sse && ctx->drop_usage && !ctx->rewrite;
+
+    if (trim && cc->held_last == NULL) {
+        cc->held_last = &cc->held;
+    }
+
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
 
@@ -238,9 +259,17 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 d.request = r;
                 d.ctx = ctx;
                 d.out = &ll;
+                d.buf = b;
+                d.trim = trim;
+
+                cc->trim_pos = b->pos;
 
                 rc = ngx_http_ai_sse_parse(&cc->sse, b->pos, b->last,
                                            ngx_http_ai_core_sse_event, &d);
+
+                if (rc == NGX_OK && trim) {
+                    rc = ngx_http_ai_core_trim_rest(r, cc, b, &ll);
+                }
 
             } else {
                 rc = ngx_http_ai_core_plain(r, ctx, b, &ll);
@@ -262,7 +291,7 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                               "ai: the upstream stream ended before its "
                               "terminal event, an error event is sent");
 
-                if (!ctx->rewrite) {
+                if (!ctx->rewrite && !trim) {
                     in = ngx_http_ai_core_truncated(r, ctx, in, cl);
                     if (in == NULL) {
                         return NGX_ERROR;
@@ -299,7 +328,48 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             }
         }
 
-        if (ctx->rewrite) {
+        if (trim) {
+            if (b->last_buf || b->last_in_chain) {
+
+                if (cc->held) {
+                    /* the end in an unfinished event: it goes as it is */
+                    *ll = cc->held;
+                    ll = cc->held_last;
+                    cc->held = NULL;
+                    cc->held_last = &cc->held;
+                }
+
+                if (b->last_buf && ctx->truncated
+                    && r->headers_out.status < NGX_HTTP_SPECIAL_RESPONSE)
+                {
+                    *ll = ngx_http_ai_core_error_event(r);
+                    if (*ll == NULL) {
+                        return NGX_ERROR;
+                    }
+
+                    ll = &(*ll)->next;
+                }
+
+                *ll = ngx_http_ai_core_out_buf(r, cc, 0);
+                if (*ll == NULL) {
+                    return NGX_ERROR;
+                }
+
+                (*ll)->buf->last_buf = b->last_buf;
+                (*ll)->buf->last_in_chain = b->last_in_chain;
+                (*ll)->buf->flush = !b->last_buf;
+                ll = &(*ll)->next;
+            }
+
+            if (size == 0) {
+                b->pos = b->last;
+
+                if (b->in_file) {
+                    b->file_pos = b->file_last;
+                }
+            }
+
+        } else if (ctx->rewrite) {
             /* the handlers' output replaces the upstream bytes */
 
             if (b->in_file) {
@@ -356,7 +426,7 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     cc->last_out = NULL;
 
-    if (!ctx->rewrite) {
+    if (!ctx->rewrite && !trim) {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -402,6 +472,10 @@ ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc)
         if (b->tag == (ngx_buf_tag_t) &ngx_http_ai_core_module) {
             cl->next = cc->free;
             cc->free = cl;
+
+        } else if (b->tag == (ngx_buf_tag_t) &ngx_http_ai_core_ref) {
+            cl->next = cc->free_refs;
+            cc->free_refs = cl;
 
         } else {
             /* a module's own buffer (a whole answer): not ours to reuse */
@@ -565,6 +639,21 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
     if (ngx_http_ai_event_is_final(ctx->upstream_format, name, payload)) {
         ev.done = 1;
         ctx->resp_done = 1;
+    }
+
+    if (d->trim) {
+        /*
+         * the usage-only chunk: "choices":[] and "usage" as such, which
+         * no string in the event can hold (its quotes would be escaped)
+         */
+
+        if (ngx_http_ai_core_trim_event(d,
+                ngx_strnstr(payload->data, "\"choices\":[]", payload->len)
+                && ngx_strnstr(payload->data, "\"usage\"", payload->len))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return ngx_http_ai_core_dispatch(d->request, ctx, &ev, d->out);
@@ -792,6 +881,164 @@ ngx_http_ai_final_usage(ngx_http_request_t *r, ngx_http_ai_usage_t *usage)
 
 
 /*
+ * An event of a stream passed by reference ended (the parser's start and
+ * end say where): a dropped one is cut out of what goes on; one that
+ * began in an earlier buffer has its beginning held, which now goes on,
+ * or is dropped too.
+ */
+
+static ngx_int_t
+ngx_http_ai_core_trim_event(ngx_http_ai_dispatch_t *d, ngx_uint_t drop)
+{
+    u_char                  *start;
+    ngx_chain_t             *cl;
+    ngx_http_ai_core_ctx_t  *cc;
+
+    cc = ngx_http_ai_core_ctx(d->ctx);
+
+    start = cc->sse.start;
+
+    if (start == NULL) {
+        start = d->buf->pos;
+
+        if (drop) {
+            /* the held copies were never passed on: free again */
+
+            while (cc->held) {
+                cl = cc->held;
+                cc->held = cl->next;
+                cl->next = cc->free;
+                cc->free = cl;
+            }
+
+        } else if (cc->held) {
+            **d->out = cc->held;
+            *d->out = cc->held_last;
+        }
+
+        cc->held = NULL;
+        cc->held_last = &cc->held;
+    }
+
+    if (!drop) {
+        return NGX_OK;
+    }
+
+    if (start > cc->trim_pos) {
+        cl = ngx_http_ai_core_ref(d->request, cc, cc->trim_pos, start);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        **d->out = cl;
+        *d->out = &cl->next;
+    }
+
+    cc->trim_pos = cc->sse.end;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The rest of a buffer passed by reference: what is left goes on, but an
+ * unfinished event, which is held, copied (the upstream's buffer must be
+ * free to take the event's end); the last piece passed shadows the buffer.
+ */
+
+static ngx_int_t
+ngx_http_ai_core_trim_rest(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
+    ngx_buf_t *b, ngx_chain_t ***out)
+{
+    u_char       *from;
+    ngx_chain_t  *cl, *last;
+
+    from = cc->sse.between ? b->last
+                           : (cc->sse.start ? cc->sse.start : b->pos);
+
+    last = NULL;
+
+    if (from > cc->trim_pos) {
+        cl = ngx_http_ai_core_ref(r, cc, cc->trim_pos, from);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        **out = cl;
+        *out = &cl->next;
+        last = cl;
+    }
+
+    if (b->last > from) {
+        cl = ngx_http_ai_core_out_buf(r, cc, b->last - from);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl->buf->last = ngx_cpymem(cl->buf->pos, from, b->last - from);
+        cl->buf->flush = 1;
+
+        *cc->held_last = cl;
+        cc->held_last = &cl->next;
+    }
+
+    if (last) {
+        last->buf->shadow = b;
+
+    } else {
+        /* all of it cut out: nothing points into it */
+        b->pos = b->last;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a buffer pointing into an upstream buffer, from the request's free list */
+
+static ngx_chain_t *
+ngx_http_ai_core_ref(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
+    u_char *pos, u_char *last)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (cc->free_refs) {
+        cl = cc->free_refs;
+        cc->free_refs = cl->next;
+        b = cl->buf;
+
+    } else {
+        cl = ngx_alloc_chain_link(r->pool);
+        if (cl == NULL) {
+            return NULL;
+        }
+
+        b = ngx_alloc_buf(r->pool);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        cl->buf = b;
+    }
+
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    b->start = pos;
+    b->pos = pos;
+    b->last = last;
+    b->end = last;
+    b->memory = 1;
+    b->flush = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_http_ai_core_ref;
+
+    cl->next = NULL;
+
+    return cl;
+}
+
+
+/*
  * The upstream ended a stream before its terminal event (it was cut, or
  * it failed): the client must not take it for a complete answer.  An SSE
  * "error" event goes before the end; both official SDKs raise it.
@@ -801,41 +1048,16 @@ static ngx_chain_t *
 ngx_http_ai_core_truncated(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     ngx_chain_t *in, ngx_chain_t *last)
 {
-    ngx_buf_t    *b;
-    ngx_str_t     msg;
     ngx_chain_t  *out, **ll, *cl, *err;
 
     if (r->headers_out.status >= NGX_HTTP_SPECIAL_RESPONSE) {
         return in;
     }
 
-    ngx_str_set(&msg, "the upstream stream ended before it was complete");
-
-    b = ngx_http_ai_error_body(r, NGX_HTTP_BAD_GATEWAY, NULL, NULL,
-                               "stream_truncated", &msg);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    /* "event: error\ndata: {...}\n\n" around the JSON error */
-
-    err = ngx_alloc_chain_link(r->pool);
+    err = ngx_http_ai_core_error_event(r);
     if (err == NULL) {
         return NULL;
     }
-
-    err->buf = ngx_create_temp_buf(r->pool, (b->last - b->pos)
-                                   + sizeof("\nevent: error\ndata: \n\n"));
-    if (err->buf == NULL) {
-        return NULL;
-    }
-
-    b->last--;  /* the error body's own LF */
-
-    err->buf->last = ngx_cpymem(err->buf->last, "\nevent: error\ndata: ",
-                                sizeof("\nevent: error\ndata: ") - 1);
-    err->buf->last = ngx_cpymem(err->buf->last, b->pos, b->last - b->pos);
-    err->buf->last = ngx_cpymem(err->buf->last, "\n\n", 2);
 
     /* a chain of our own: the links before "last", ours, then "last" on */
 
@@ -856,6 +1078,48 @@ ngx_http_ai_core_truncated(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     err->next = last;
 
     return out;
+}
+
+
+/* "event: error\ndata: {...}\n\n" around the JSON error of a cut stream */
+
+static ngx_chain_t *
+ngx_http_ai_core_error_event(ngx_http_request_t *r)
+{
+    ngx_buf_t    *b;
+    ngx_str_t     msg;
+    ngx_chain_t  *err;
+
+    ngx_str_set(&msg, "the upstream stream ended before it was complete");
+
+    b = ngx_http_ai_error_body(r, NGX_HTTP_BAD_GATEWAY, NULL, NULL,
+                               "stream_truncated", &msg);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    err = ngx_alloc_chain_link(r->pool);
+    if (err == NULL) {
+        return NULL;
+    }
+
+    err->buf = ngx_create_temp_buf(r->pool, (b->last - b->pos)
+                                   + sizeof("\nevent: error\ndata: \n\n"));
+    if (err->buf == NULL) {
+        return NULL;
+    }
+
+    b->last--;  /* the error body's own LF */
+
+    err->buf->last = ngx_cpymem(err->buf->last, "\nevent: error\ndata: ",
+                                sizeof("\nevent: error\ndata: ") - 1);
+    err->buf->last = ngx_cpymem(err->buf->last, b->pos, b->last - b->pos);
+    err->buf->last = ngx_cpymem(err->buf->last, "\n\n", 2);
+    err->buf->flush = 1;
+
+    err->next = NULL;
+
+    return err;
 }
 
 

@@ -24,6 +24,7 @@ ngx_http_ai_sse_init(ngx_http_ai_sse_parser_t *p, ngx_pool_t *pool,
 
     p->pool = pool;
     p->max = max;
+    p->between = 1;
 }
 
 
@@ -36,6 +37,8 @@ ngx_http_ai_sse_parse(ngx_http_ai_sse_parser_t *p, u_char *pos, u_char *last,
     ngx_int_t   rc;
     ngx_uint_t  in_input;
 
+    p->start = p->between ? pos : NULL;
+
     while (pos < last) {
 
         if (p->cr) {
@@ -43,6 +46,10 @@ ngx_http_ai_sse_parse(ngx_http_ai_sse_parser_t *p, u_char *pos, u_char *last,
             p->cr = 0;
 
             if (*pos == LF) {
+                if (p->start == pos) {
+                    p->start++;
+                }
+
                 pos++;
                 continue;
             }
@@ -108,6 +115,7 @@ ngx_http_ai_sse_parse(ngx_http_ai_sse_parser_t *p, u_char *pos, u_char *last,
         }
 
         pos = eol + 1;
+        p->end = pos;
 
         if (p->line_overflow) {
             /* a line over the cap spoils its event */
@@ -124,7 +132,14 @@ ngx_http_ai_sse_parse(ngx_http_ai_sse_parser_t *p, u_char *pos, u_char *last,
         if (rc != NGX_OK) {
             return rc;
         }
+
+        if (len == 0) {
+            /* a blank line: the next event begins after it */
+            p->start = pos;
+        }
     }
+
+    p->between = (p->start == last && p->line_len == 0);
 
     if (p->data_ref.len) {
         /* the input goes away: keep the data of the unfinished event */

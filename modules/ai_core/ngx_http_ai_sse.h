@@ -47,10 +47,21 @@ typedef struct {
     ngx_uint_t                  events;      /* events dispatched */
     ngx_uint_t                  dropped;     /* events over the cap */
 
+    /*
+     * Where events are in the input, for a caller that cuts events out of
+     * the stream: start is where the current event began in the input
+     * being parsed (NULL: in an earlier one); end, while the handler
+     * runs, is just past the blank line that ended it; after a call,
+     * between says that no event was left unfinished.
+     */
+    u_char                     *start;
+    u_char                     *end;
+
     unsigned                    cr:1;        /* input ended after a CR */
     unsigned                    has_data:1;
     unsigned                    overflow:1;  /* current event over the cap */
     unsigned                    line_overflow:1;
+    unsigned                    between:1;
 } ngx_http_ai_sse_parser_t;
 
 

@@ -1710,15 +1710,19 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     /* the answer goes to the client: in the door's format */
 
     if (ctx->ai->req.format != t->format
-        || (ctx->ai->req.stream && !ctx->ai->req.include_usage
-            && t->format == NGX_HTTP_AI_FMT_OPENAI
-            && ctx->ai->req.endpoint == NGX_HTTP_AI_EP_CHAT
-            && status < NGX_HTTP_SPECIAL_RESPONSE)
         || (ctx->ai->req.stream && status < NGX_HTTP_SPECIAL_RESPONSE
             && ngx_http_ai_deltas_wanted(r)))
     {
         ctx->translate = 1;
         ctx->ai->rewrite = 1;
+
+    } else if (ctx->ai->req.stream && !ctx->ai->req.include_usage
+               && t->format == NGX_HTTP_AI_FMT_OPENAI
+               && ctx->ai->req.endpoint == NGX_HTTP_AI_EP_CHAT
+               && status < NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        /* the usage chunk asked for the gateway: the core cuts it out */
+        ctx->ai->drop_usage = 1;
     }
 
     return NGX_OK;
