@@ -196,6 +196,64 @@ test_handler_error_stops(void **state)
 }
 
 
+/* where the events are in the input: the parser's start, end, between */
+
+typedef struct {
+    ngx_http_ai_sse_parser_t  *p;
+    u_char                    *base;
+    char                       out[256];
+    size_t                     len;
+} bounds_t;
+
+
+static ngx_int_t
+bounds(void *data, ngx_str_t *event, ngx_str_t *payload)
+{
+    bounds_t  *b = data;
+
+    b->len += snprintf(b->out + b->len, sizeof(b->out) - b->len,
+                       "[%.*s %d-%d]", (int) payload->len, payload->data,
+                       b->p->start ? (int) (b->p->start - b->base) : -1,
+                       (int) (b->p->end - b->base));
+    return NGX_OK;
+}
+
+
+static void
+test_event_bounds(void **state)
+{
+    u_char                    i1[] = "data: a\n\n: c\ndata: b";
+    u_char                    i2[] = "b\r\n\r\ndata: cc";
+    u_char                    i3[] = "\n\n";
+    bounds_t                  b;
+    ngx_http_ai_sse_parser_t  p;
+
+    ngx_http_ai_sse_init(&p, NULL, 1024);
+    memset(&b, 0, sizeof(bounds_t));
+    b.p = &p;
+    assert_true(p.between);
+
+    b.base = i1;
+    assert_int_equal(ngx_http_ai_sse_parse(&p, i1, i1 + sizeof(i1) - 1,
+                                           bounds, &b), NGX_OK);
+    assert_false(p.between);
+    assert_ptr_equal(p.start, i1 + 9);   /* the comment begins the next */
+
+    b.base = i2;
+    assert_int_equal(ngx_http_ai_sse_parse(&p, i2, i2 + sizeof(i2) - 1,
+                                           bounds, &b), NGX_OK);
+    assert_false(p.between);
+    assert_ptr_equal(p.start, i2 + 5);
+
+    b.base = i3;
+    assert_int_equal(ngx_http_ai_sse_parse(&p, i3, i3 + sizeof(i3) - 1,
+                                           bounds, &b), NGX_OK);
+    assert_true(p.between);
+
+    assert_string_equal(b.out, "[a 0-9][bb -1-5][cc -1-2]");
+}
+
+
 int
 main(void)
 {
@@ -210,6 +268,7 @@ main(void)
         cmocka_unit_test(test_multiline_over_cap_is_dropped),
         cmocka_unit_test(test_pending_at_end),
         cmocka_unit_test(test_handler_error_stops),
+        cmocka_unit_test(test_event_bounds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
