@@ -487,13 +487,20 @@ ngx_int_t ngx_http_ai_translate_response(ngx_pool_t *pool, ngx_uint_t from,
 ngx_int_t ngx_http_ai_translate_error(ngx_pool_t *pool, ngx_uint_t from,
     ngx_uint_t to, ngx_uint_t status, ngx_str_t *in, ngx_str_t *out);
 
+/*
+ * s is one JSON object and nothing else (pure; checked by a scanner,
+ * without a cJSON tree; nesting deeper than 64 is refused)
+ */
+ngx_uint_t ngx_http_ai_json_is_object(ngx_str_t *s);
+
 /* finish_reason <-> stop_reason <-> finishReason */
 ngx_str_t *ngx_http_ai_finish_reason(ngx_uint_t from, ngx_uint_t to,
     ngx_str_t *reason);
 
 /*
  * Streams: one translator per answer.  Each upstream SSE event (name,
- * data and its parsed JSON, NULL if not JSON) goes in as it arrives; the
+ * data and its parsed JSON if the caller has it, else NULL: a translator
+ * parses what it needs) goes in as it arrives; the
  * complete SSE bytes for the client come out (possibly empty, possibly
  * several events).  Nothing is held back beyond what the format forces
  * (Anthropic's message_start needs the first chunk's id) or a delta
@@ -763,6 +770,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_deltas_wanted
 #pragma weak ngx_http_ai_format_name
 #pragma weak ngx_http_ai_get_ctx
+#pragma weak ngx_http_ai_json_is_object
 #pragma weak ngx_http_ai_outcomes
 #pragma weak ngx_http_ai_output
 #pragma weak ngx_http_ai_parse_request

@@ -802,6 +802,7 @@ ngx_int_t
 ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
     ngx_str_t *data, cJSON *json, ngx_str_t *out)
 {
+    cJSON      *parsed;
     ngx_int_t   rc;
     ngx_str_t   empty;
     ngx_uint_t  skip;
@@ -826,6 +827,34 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
     if (st->done || st->error) {
         /* whatever follows the end is not the client's */
         return ngx_http_ai_tr_result(st, NGX_OK, out);
+    }
+
+    /*
+     * a text delta goes by the fast path; the rest is parsed here when
+     * the caller did not have it parsed already
+     */
+
+    parsed = NULL;
+
+    if (json == NULL && data && data->len
+        && !(data->len == sizeof("[DONE]") - 1
+             && ngx_strncmp(data->data, "[DONE]", data->len) == 0))
+    {
+        rc = NGX_DECLINED;
+
+        if (st->target == NGX_HTTP_AI_FMT_ANTHROPIC) {
+            rc = ngx_http_ai_tr_fast_anthropic(st, name, data);
+
+        } else if (st->target == NGX_HTTP_AI_FMT_OPENAI) {
+            rc = ngx_http_ai_tr_fast_openai(st, data);
+        }
+
+        if (rc != NGX_DECLINED) {
+            return ngx_http_ai_tr_result(st, rc, out);
+        }
+
+        parsed = cJSON_ParseWithLength((const char *) data->data, data->len);
+        json = parsed;
     }
 
     switch (st->target) {
@@ -860,6 +889,8 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
             rc = NGX_OK;
         }
     }
+
+    cJSON_Delete(parsed);
 
     return ngx_http_ai_tr_result(st, rc, out);
 }
@@ -1098,17 +1129,20 @@ ngx_http_ai_tr_chunk(ngx_http_ai_stream_t *st, cJSON **delta,
         return NULL;
     }
 
-    if (ngx_http_ai_tr_add_string(chunk, "id", st->id) == NULL
-        || ngx_http_ai_tr_add_string(chunk, "object",
-                                     "chat.completion.chunk") == NULL
-        || cJSON_AddNumberToObject(chunk, "created", (double) st->created)
+    /* the strings are the stream's: referenced, not copied */
+
+    if (ngx_http_ai_tr_add_ref(chunk, "id", st->id) == NULL
+        || ngx_http_ai_tr_add_ref(chunk, "object", "chat.completion.chunk")
            == NULL
-        || ngx_http_ai_tr_add_str(chunk, "model", &st->model) == NULL)
+        || ngx_http_ai_tr_add_int(chunk, "created", (ngx_int_t) st->created)
+           == NULL
+        || ngx_http_ai_tr_add_ref(chunk, "model", (char *) st->model.data)
+           == NULL)
     {
         goto failed;
     }
 
-    choices = cJSON_AddArrayToObject(chunk, "choices");
+    choices = ngx_http_ai_tr_add_child(chunk, "choices", 1);
     if (choices == NULL) {
         goto failed;
     }
@@ -1124,11 +1158,11 @@ ngx_http_ai_tr_chunk(ngx_http_ai_stream_t *st, cJSON **delta,
 
     cJSON_AddItemToArray(choices, choice);
 
-    if (cJSON_AddNumberToObject(choice, "index", 0) == NULL) {
+    if (ngx_http_ai_tr_add_int(choice, "index", 0) == NULL) {
         goto failed;
     }
 
-    *delta = cJSON_AddObjectToObject(choice, "delta");
+    *delta = ngx_http_ai_tr_add_child(choice, "delta", 0);
     if (*delta == NULL || cJSON_AddNullToObject(choice, "logprobs") == NULL) {
         goto failed;
     }
@@ -1489,7 +1523,94 @@ ngx_http_ai_tr_int(cJSON *obj, const char *name, ngx_int_t *value)
 cJSON *
 ngx_http_ai_tr_add_string(cJSON *obj, const char *name, const char *s)
 {
-    return cJSON_AddStringToObject(obj, name, s ? s : "");
+    cJSON  *item;
+
+    /* names are literals: not copied (nor freed) */
+
+    item = cJSON_CreateString(s ? s : "");
+    if (item == NULL) {
+        return NULL;
+    }
+
+    if (!cJSON_AddItemToObjectCS(obj, name, item)) {
+        cJSON_Delete(item);
+        return NULL;
+    }
+
+    return item;
+}
+
+
+/*
+ * obj[name] = s without a copy: s outlives obj (a literal, or a string of
+ * the stream's pool, or of a tree printed before it goes)
+ */
+
+cJSON *
+ngx_http_ai_tr_add_ref(cJSON *obj, const char *name, const char *s)
+{
+    cJSON  *item;
+
+    item = cJSON_CreateStringReference(s);
+    if (item == NULL) {
+        return NULL;
+    }
+
+    if (!cJSON_AddItemToObjectCS(obj, name, item)) {
+        cJSON_Delete(item);
+        return NULL;
+    }
+
+    return item;
+}
+
+
+/*
+ * obj[name] = an integer, printed as it is: cJSON prints its numbers with
+ * sprintf("%1.15g") and checks them with sscanf, a cost on every event
+ */
+
+cJSON *
+ngx_http_ai_tr_add_int(cJSON *obj, const char *name, ngx_int_t n)
+{
+    char    buf[NGX_INT64_LEN + 1];
+    cJSON  *item;
+
+    /* (libc's: the format files link without NGINX's core) */
+    snprintf(buf, sizeof(buf), "%lld", (long long) n);
+
+    item = cJSON_CreateRaw(buf);
+    if (item == NULL) {
+        return NULL;
+    }
+
+    if (!cJSON_AddItemToObjectCS(obj, name, item)) {
+        cJSON_Delete(item);
+        return NULL;
+    }
+
+    return item;
+}
+
+
+/* obj[name] = a new object or array, the name a literal */
+
+cJSON *
+ngx_http_ai_tr_add_child(cJSON *obj, const char *name, ngx_uint_t array)
+{
+    cJSON  *item;
+
+    item = array ? cJSON_CreateArray() : cJSON_CreateObject();
+    if (item == NULL) {
+        return NULL;
+    }
+
+    if (!cJSON_AddItemToObjectCS(obj, name, item)) {
+        cJSON_Delete(item);
+        return NULL;
+    }
+
+    return item;
 }
 
 
@@ -1503,7 +1624,7 @@ ngx_http_ai_tr_add_str(cJSON *obj, const char *name, ngx_str_t *s)
         return NULL;
     }
 
-    if (!cJSON_AddItemToObject(obj, name, item)) {
+    if (!cJSON_AddItemToObjectCS(obj, name, item)) {
         cJSON_Delete(item);
         return NULL;
     }

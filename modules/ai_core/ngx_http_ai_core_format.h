@@ -73,6 +73,11 @@ struct ngx_http_ai_stream_s {
     size_t                      text_size;
     ngx_http_ai_delta_t         abort;      /* what a filter ended with */
 
+    char                        fast[NGX_INT64_LEN + 1];  /* the fast
+                                                   path's numbers */
+    ngx_uint_t                  fast_names; /* 1: id, model print as they
+                                               are; 2: not */
+
     unsigned                    include_usage:1;
     unsigned                    role:1;     /* the pivot's role chunk */
     unsigned                    started:1;  /* message_start */
@@ -99,6 +104,10 @@ ngx_int_t ngx_http_ai_tr_int(cJSON *obj, const char *name,
 cJSON *ngx_http_ai_tr_add_string(cJSON *obj, const char *name,
     const char *s);
 cJSON *ngx_http_ai_tr_add_str(cJSON *obj, const char *name, ngx_str_t *s);
+cJSON *ngx_http_ai_tr_add_ref(cJSON *obj, const char *name, const char *s);
+cJSON *ngx_http_ai_tr_add_int(cJSON *obj, const char *name, ngx_int_t n);
+cJSON *ngx_http_ai_tr_add_child(cJSON *obj, const char *name,
+    ngx_uint_t array);
 cJSON *ngx_http_ai_tr_str(ngx_str_t *s);
 cJSON *ngx_http_ai_tr_push(cJSON *array);
 ngx_int_t ngx_http_ai_tr_add_copy(cJSON *to, const char *to_name,
@@ -146,6 +155,14 @@ ngx_int_t ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
     ngx_http_ai_delta_t *abort);
 void ngx_http_ai_tr_set_filter(ngx_http_ai_stream_t *st,
     ngx_http_ai_tr_filter_pt filter, void *data);
+
+
+/* the fast path of text deltas (ngx_http_ai_core_format_fast.c) */
+
+ngx_int_t ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st,
+    ngx_str_t *data);
+ngx_int_t ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st,
+    ngx_str_t *name, ngx_str_t *data);
 
 
 /* OpenAI (ngx_http_ai_core_format_openai.c) */

@@ -1776,16 +1776,16 @@ ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u, ngx_uint_t start)
     input = u->prompt_tokens - u->cached_tokens;
 
     if ((start || u->found)
-        && cJSON_AddNumberToObject(usage, "input_tokens",
-                                   (double) (input > 0 ? input : 0))
+        && ngx_http_ai_tr_add_int(usage, "input_tokens",
+                                  input > 0 ? input : 0)
            == NULL)
     {
         cJSON_Delete(usage);
         return NULL;
     }
 
-    if (cJSON_AddNumberToObject(usage, "output_tokens",
-                                (double) (start ? 0 : u->completion_tokens))
+    if (ngx_http_ai_tr_add_int(usage, "output_tokens",
+                               start ? 0 : u->completion_tokens)
         == NULL)
     {
         cJSON_Delete(usage);
@@ -1793,10 +1793,10 @@ ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u, ngx_uint_t start)
     }
 
     if ((start || u->found)
-        && (cJSON_AddNumberToObject(usage, "cache_creation_input_tokens", 0)
+        && (ngx_http_ai_tr_add_int(usage, "cache_creation_input_tokens", 0)
             == NULL
-            || cJSON_AddNumberToObject(usage, "cache_read_input_tokens",
-                                       (double) u->cached_tokens)
+            || ngx_http_ai_tr_add_int(usage, "cache_read_input_tokens",
+                                      u->cached_tokens)
                == NULL))
     {
         cJSON_Delete(usage);
@@ -2371,7 +2371,7 @@ ngx_http_ai_anthropic_block_start(ngx_http_ai_stream_t *st, ngx_uint_t type,
     rc = NGX_ERROR;
 
     if (ngx_http_ai_tr_add_string(json, "type", "content_block_start") == NULL
-        || cJSON_AddNumberToObject(json, "index", (double) st->block) == NULL
+        || ngx_http_ai_tr_add_int(json, "index", st->block) == NULL
         || (block = cJSON_AddObjectToObject(json, "content_block")) == NULL)
     {
         goto done;
@@ -2427,11 +2427,13 @@ ngx_http_ai_anthropic_block_delta(ngx_http_ai_stream_t *st, ngx_int_t index,
 
     rc = NGX_ERROR;
 
-    if (ngx_http_ai_tr_add_string(json, "type", "content_block_delta") == NULL
-        || cJSON_AddNumberToObject(json, "index", (double) index) == NULL
-        || (delta = cJSON_AddObjectToObject(json, "delta")) == NULL
-        || ngx_http_ai_tr_add_string(delta, "type", type) == NULL
-        || ngx_http_ai_tr_add_string(delta, name, value) == NULL)
+    /* printed at once: the value (the pivot's) is referenced */
+
+    if (ngx_http_ai_tr_add_ref(json, "type", "content_block_delta") == NULL
+        || ngx_http_ai_tr_add_int(json, "index", index) == NULL
+        || (delta = ngx_http_ai_tr_add_child(json, "delta", 0)) == NULL
+        || ngx_http_ai_tr_add_ref(delta, "type", type) == NULL
+        || ngx_http_ai_tr_add_ref(delta, name, value) == NULL)
     {
         goto done;
     }
@@ -2464,7 +2466,7 @@ ngx_http_ai_anthropic_block_stop(ngx_http_ai_stream_t *st)
     rc = NGX_ERROR;
 
     if (ngx_http_ai_tr_add_string(json, "type", "content_block_stop") != NULL
-        && cJSON_AddNumberToObject(json, "index", (double) st->block) != NULL)
+        && ngx_http_ai_tr_add_int(json, "index", st->block) != NULL)
     {
         rc = ngx_http_ai_tr_out_event(st, "content_block_stop", json);
     }

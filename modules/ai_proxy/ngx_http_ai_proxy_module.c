@@ -816,10 +816,15 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
              * parsed it already
              */
 
-            json = (ctx->target->format == NGX_HTTP_AI_FMT_OPENAI
-                    && ai->req.format == NGX_HTTP_AI_FMT_OPENAI
-                    && !ev->parsed && !ngx_http_ai_deltas_wanted(r))
-                   ? NULL : ngx_http_ai_event_json(ev);
+            if (ctx->target->format != ai->req.format) {
+                /* translated: the translator parses what it needs */
+                json = ev->parsed ? ev->json : NULL;
+
+            } else {
+                json = (ctx->target->format == NGX_HTTP_AI_FMT_OPENAI
+                        && !ev->parsed && !ngx_http_ai_deltas_wanted(r))
+                       ? NULL : ngx_http_ai_event_json(ev);
+            }
 
             rc = ngx_http_ai_stream_event(ctx->stream, &ev->name, &ev->data,
                                           json, &s);
@@ -1072,7 +1077,6 @@ ngx_http_ai_proxy_hold(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
 static ngx_int_t
 ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 {
-    cJSON                       *json;
     ngx_int_t                    rc;
     ngx_str_t                    body, err, msg, filtered;
     ngx_buf_t                   *b;
@@ -1118,10 +1122,7 @@ ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
             }
 
         } else {
-            json = cJSON_ParseWithLength((const char *) body.data, body.len);
-
-            if (!cJSON_IsObject(json)) {
-                cJSON_Delete(json);
+            if (!ngx_http_ai_json_is_object(&body)) {
 
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                               "ai_proxy: target \"%V\" sent an answer that "
@@ -1135,8 +1136,6 @@ ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
                                                        NGX_HTTP_BAD_GATEWAY,
                                                        &msg);
             }
-
-            cJSON_Delete(json);
 
             if (ctx->translate) {
                 /* a plain answer to a stream: nothing to drop */

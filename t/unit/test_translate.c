@@ -313,6 +313,28 @@ feed(ngx_http_ai_stream_t *st, const char *name, const char *data, buf_t *b)
 }
 
 
+/* every from in b becomes to, of the same length */
+
+static void
+replace_all(buf_t *b, const char *from, const char *to)
+{
+    u_char  *p, *last;
+    size_t   n;
+
+    n = strlen(from);
+    assert_int_equal(n, strlen(to));
+
+    last = b->data + b->len;
+
+    for (p = b->data; p + n <= last; p++) {
+        if (memcmp(p, from, n) == 0) {
+            memcpy(p, to, n);
+            p += n - 1;
+        }
+    }
+}
+
+
 /* an upstream SSE file through a translator, event by event */
 
 static void
@@ -326,6 +348,9 @@ run_stream(const char *file, ngx_uint_t door, ngx_uint_t target,
     sse_events_t           evs;
     ngx_http_ai_stream_t  *st;
 
+    buf_t                  fast;
+    ngx_http_ai_stream_t  *sf;
+
     in = read_golden(file, &len);
     sse_parse((u_char *) in, len, &evs);
 
@@ -334,7 +359,19 @@ run_stream(const char *file, ngx_uint_t door, ngx_uint_t target,
                                    include_usage);
     assert_non_null(st);
 
+    /*
+     * the same stream again with no parsed JSON given (translated): text
+     * deltas go by the translator's fast path, which must write the same
+     * bytes
+     */
+
+    sf = ngx_http_ai_stream_create(NULL, target, door, &model,
+                                   include_usage);
+    assert_non_null(sf);
+    sf->created = st->created;
+
     memset(b, 0, sizeof(buf_t));
+    memset(&fast, 0, sizeof(buf_t));
 
     for (i = 0; i < evs.n; i++) {
         cJSON  *json;
@@ -354,10 +391,45 @@ run_stream(const char *file, ngx_uint_t door, ngx_uint_t target,
         cJSON_Delete(json);
 
         buf_add(b, &out);
+
+        /* (in the same format the caller gives the JSON: ai_proxy does) */
+
+        json = (door == target)
+               ? cJSON_ParseWithLength((const char *) evs.ev[i].data.data,
+                                       evs.ev[i].data.len)
+               : NULL;
+
+        before = live;
+        assert_int_equal(ngx_http_ai_stream_event(sf, &evs.ev[i].name,
+                                                  &evs.ev[i].data, json,
+                                                  &out),
+                         NGX_OK);
+        assert_int_equal(live, before);
+
+        cJSON_Delete(json);
+
+        buf_add(&fast, &out);
     }
 
     assert_int_equal(ngx_http_ai_stream_end(st, complete, &out), NGX_OK);
     buf_add(b, &out);
+
+    assert_int_equal(ngx_http_ai_stream_end(sf, complete, &out), NGX_OK);
+    buf_add(&fast, &out);
+
+    /* generated ids differ: the fast run's are put in the other's place */
+
+    if (st->id && sf->id && strcmp(st->id, sf->id) != 0) {
+        replace_all(&fast, sf->id, st->id);
+    }
+
+    if (fast.len != b->len || memcmp(fast.data, b->data, b->len) != 0) {
+        print_error("%s: with JSON\n%.*s\nwithout\n%.*s\n", file,
+                    (int) b->len, b->data, (int) fast.len, fast.data);
+        fail();
+    }
+
+    free(fast.data);
 
     free(in);
 }
@@ -1942,6 +2014,67 @@ test_openai_pass_unparsed(void **state)
 }
 
 
+/* the scanner that checks a provider's answer without a tree */
+
+static void
+test_json_is_object(void **state)
+{
+    char        deep[200];
+    ngx_str_t   s;
+    ngx_uint_t  i;
+
+    static const char  *good[] = {
+        "{}", " {\"a\":1} \n", "{\"a\":[1,-2.5e3,true,false,null,\"x\\\"y\"],"
+        "\"b\":{\"c\":{}}}", "{\"\\u00e9\":\"\\n\"}", NULL
+    };
+
+    static const char  *bad[] = {
+        "", "[]", "\"x\"", "{", "{\"a\":}", "{\"a\":1,}", "{\"a\" 1}",
+        "{\"a\":1} x", "{\"a\":nul}", "{a:1}", "{\"a\":\"\n\"}",
+        "{\"a\":1}{}", "<html>", "{\"ab", "{\"ab\":", "{\"a\":[1,{\"b",
+        "{\"a\":\"x", NULL
+    };
+
+    for (i = 0; good[i]; i++) {
+        s.data = (u_char *) good[i];
+        s.len = strlen(good[i]);
+
+        if (!ngx_http_ai_json_is_object(&s)) {
+            print_error("not an object: %s\n", good[i]);
+            fail();
+        }
+    }
+
+    for (i = 0; bad[i]; i++) {
+        s.data = (u_char *) bad[i];
+        s.len = strlen(bad[i]);
+
+        if (ngx_http_ai_json_is_object(&s)) {
+            print_error("an object: %s\n", bad[i]);
+            fail();
+        }
+    }
+
+    /* 64 levels of nesting are read (the object and 63 arrays), 65 not */
+
+    for (i = 63; i <= 64; i++) {
+        s.data = (u_char *) deep;
+        s.len = 0;
+
+        memcpy(deep, "{\"a\":", 5);
+        s.len = 5;
+        memset(deep + s.len, '[', i);
+        s.len += i;
+        deep[s.len++] = '1';
+        memset(deep + s.len, ']', i);
+        s.len += i;
+        deep[s.len++] = '}';
+
+        assert_int_equal(ngx_http_ai_json_is_object(&s), i == 63);
+    }
+}
+
+
 int
 main(void)
 {
@@ -1960,6 +2093,7 @@ main(void)
         cmocka_unit_test(test_stream_fragments),
         cmocka_unit_test(test_stream_garbage),
         cmocka_unit_test(test_stream_truncated),
+        cmocka_unit_test(test_json_is_object),
         cmocka_unit_test(test_stream_upstream_error),
         cmocka_unit_test(test_mutants),
         cmocka_unit_test(test_openai_pass_unparsed),
