@@ -102,3 +102,38 @@ app messages true 3 4
 --- no_error_log
 [error]
 --- timeout: 30
+
+
+
+=== TEST 4: a cache hit rendered by the core's format layer, no upstream: both SDKs, plain and streamed
+--- http_config
+    log_format ai '$uri $ai_stream $ai_total_tokens $ai_usage_source';
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:1/v1;
+        ai_test_stage cache 'render={"id":"chatcmpl-cached","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"from the cache, rendered in pieces of a few words for each door"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}';
+        access_log logs/access.log ai;
+    }
+--- exec
+node t/sdk/openai_chat.mjs http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1 sk-any
+node t/sdk/anthropic_messages.mjs http://127.0.0.1:$TEST_NGINX_SERVER_PORT sk-any
+--- response_body
+plain: from the cache, rendered in pieces of a few words for each door
+plain finish: stop
+plain usage: 3 4 7
+stream: from the cache, rendered in pieces of a few words for each door
+stream finish: stop chunks>3: true
+stream usage: 3 4 7
+create: from the cache, rendered in pieces of a few words for each door (end_turn)
+create usage: 3 4
+stream: from the cache, rendered in pieces of a few words for each door (end_turn) deltas>1: true
+stream usage: 3 4
+--- access_log
+/v1/chat/completions false 7 provider
+/v1/chat/completions true 7 provider
+/v1/messages false 7 provider
+/v1/messages true 7 provider
+--- no_error_log
+[error]
+[warn]
+--- timeout: 30

@@ -170,7 +170,11 @@ struct ngx_http_ai_ctx_s {
 
     ngx_str_t                   route_model;  /* decided by the router */
 
-    /* set by the module that talks to the upstream */
+    /*
+     * set by the module that answers: ai_proxy (the upstream's), a stage
+     * that answers (upstream_format: the format of its answer, which the
+     * core watches for usage and its end)
+     */
     ngx_str_t                   provider;
     ngx_str_t                   target;
     ngx_str_t                   upstream_model;
@@ -488,6 +492,17 @@ ngx_int_t ngx_http_ai_translate_error(ngx_pool_t *pool, ngx_uint_t from,
     ngx_uint_t to, ngx_uint_t status, ngx_str_t *in, ngx_str_t *out);
 
 /*
+ * A complete answer (its format from) rendered as the stream a client of
+ * the door (to) gets, without any upstream (a cache hit for a streamed
+ * request): the role, the text in pieces of a few words, the tool calls,
+ * the finish reason, the usage (OpenAI door: with include_usage) and the
+ * closing events.  *out is allocated from the pool.
+ */
+ngx_int_t ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from,
+    ngx_uint_t to, ngx_str_t *model, ngx_str_t *in,
+    ngx_uint_t include_usage, ngx_str_t *out, ngx_str_t *err);
+
+/*
  * s is one JSON object and nothing else (pure; checked by a scanner,
  * without a cJSON tree; nesting deeper than 64 is refused)
  */
@@ -774,6 +789,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_outcomes
 #pragma weak ngx_http_ai_output
 #pragma weak ngx_http_ai_parse_request
+#pragma weak ngx_http_ai_render_stream
 #pragma weak ngx_http_ai_request_set_body
 #pragma weak ngx_http_ai_resume
 #pragma weak ngx_http_ai_safe_str

@@ -951,6 +951,211 @@ ngx_http_ai_stream_end(ngx_http_ai_stream_t *st, ngx_uint_t complete,
 }
 
 
+/* the most bytes of text in one rendered event */
+#define NGX_HTTP_AI_RENDER_PIECE    64
+
+
+ngx_int_t
+ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
+    ngx_str_t *model, ngx_str_t *in, ngx_uint_t include_usage,
+    ngx_str_t *out, ngx_str_t *err)
+{
+    u_char                *p, *last, *cut;
+    char                   piece[NGX_HTTP_AI_RENDER_PIECE + 1];
+    cJSON                 *pivot, *choice, *msg, *calls, *call, *fn, *chunk,
+                          *delta, *list, *item, *f;
+    size_t                 n;
+    ngx_int_t              rc;
+    ngx_str_t              text, reason;
+    ngx_uint_t             i;
+    const char            *s;
+    ngx_http_ai_stream_t  *st;
+
+    ngx_str_null(err);
+
+    if (to > NGX_HTTP_AI_FMT_ANTHROPIC) {
+        ngx_str_set(err, "a stream is rendered for the OpenAI or the "
+                         "Anthropic door");
+        return NGX_DECLINED;
+    }
+
+    /* the answer in the pivot's format */
+
+    if (from == NGX_HTTP_AI_FMT_OPENAI) {
+        text = *in;
+
+    } else {
+        rc = ngx_http_ai_translate_response(pool, from,
+                                            NGX_HTTP_AI_FMT_OPENAI, model, in,
+                                            &text, err);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    pivot = cJSON_ParseWithLength((const char *) text.data, text.len);
+
+    choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(pivot,
+                                                                 "choices"),
+                                0);
+    msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
+
+    if (!cJSON_IsObject(msg)) {
+        cJSON_Delete(pivot);
+        return ngx_http_ai_tr_error(pool, err, "the answer has no %s",
+                                    "message");
+    }
+
+    st = ngx_http_ai_stream_create(pool, NGX_HTTP_AI_FMT_OPENAI, to, model,
+                                   include_usage);
+    if (st == NULL) {
+        cJSON_Delete(pivot);
+        return NGX_ERROR;
+    }
+
+    s = ngx_http_ai_tr_string(pivot, "id");
+
+    if (s && *s) {
+        st->id = ngx_http_ai_tr_strdup(pool, s, ngx_strlen(s));
+        if (st->id == NULL) {
+            cJSON_Delete(pivot);
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_http_ai_usage_object(NGX_HTTP_AI_FMT_OPENAI,
+                             cJSON_GetObjectItemCaseSensitive(pivot, "usage"),
+                             &st->usage);
+
+    /* the events accumulate in the stream's buffer: one output */
+
+    st->len = 0;
+
+    rc = ngx_http_ai_tr_emit_role(st);
+
+    /* the text in pieces of a few words, cut after a space or a character */
+
+    s = ngx_http_ai_tr_string(msg, "content");
+
+    p = (u_char *) s;
+    last = p ? p + ngx_strlen(s) : NULL;
+
+    while (rc == NGX_OK && p && p < last) {
+        cut = NULL;
+
+        for (n = 0; p + n < last && n < NGX_HTTP_AI_RENDER_PIECE; n++) {
+            if (n >= 16 && p[n - 1] == ' ') {
+                cut = p + n;
+                break;
+            }
+        }
+
+        if (cut == NULL) {
+            cut = p + n;
+
+            /* within a UTF-8 character: back to its first byte */
+            while (cut < last && cut > p + 1 && (*cut & 0xc0) == 0x80) {
+                cut--;
+            }
+        }
+
+        ngx_memcpy(piece, p, cut - p);
+        piece[cut - p] = '\0';
+        p = cut;
+
+        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+        if (chunk == NULL
+            || ngx_http_ai_tr_add_string(delta, "content", piece) == NULL)
+        {
+            cJSON_Delete(chunk);
+            rc = NGX_ERROR;
+            break;
+        }
+
+        rc = ngx_http_ai_tr_emit_chunk(st, chunk);
+    }
+
+    /* the tool calls: a call's start, then its arguments */
+
+    calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+    i = 0;
+
+    cJSON_ArrayForEach(call, calls) {
+        if (rc != NGX_OK) {
+            break;
+        }
+
+        fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+
+        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+        if (chunk == NULL
+            || (list = cJSON_AddArrayToObject(delta, "tool_calls")) == NULL
+            || (item = ngx_http_ai_tr_push(list)) == NULL
+            || cJSON_AddNumberToObject(item, "index", (double) i) == NULL
+            || ngx_http_ai_tr_add_copy(item, "id", call, "id") != NGX_OK
+            || ngx_http_ai_tr_add_string(item, "type", "function") == NULL
+            || (f = cJSON_AddObjectToObject(item, "function")) == NULL
+            || ngx_http_ai_tr_add_copy(f, "name", fn, "name") != NGX_OK
+            || ngx_http_ai_tr_add_string(f, "arguments", "") == NULL)
+        {
+            cJSON_Delete(chunk);
+            rc = NGX_ERROR;
+            break;
+        }
+
+        rc = ngx_http_ai_tr_emit_chunk(st, chunk);
+
+        s = ngx_http_ai_tr_string(fn, "arguments");
+
+        if (rc == NGX_OK && s && *s) {
+            chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+            if (chunk == NULL
+                || (list = cJSON_AddArrayToObject(delta, "tool_calls"))
+                   == NULL
+                || (item = ngx_http_ai_tr_push(list)) == NULL
+                || cJSON_AddNumberToObject(item, "index", (double) i) == NULL
+                || (f = cJSON_AddObjectToObject(item, "function")) == NULL
+                || ngx_http_ai_tr_add_string(f, "arguments", s) == NULL)
+            {
+                cJSON_Delete(chunk);
+                rc = NGX_ERROR;
+                break;
+            }
+
+            rc = ngx_http_ai_tr_emit_chunk(st, chunk);
+        }
+
+        i++;
+    }
+
+    /* the end: the finish reason, the usage, the closing events */
+
+    s = ngx_http_ai_tr_string(choice, "finish_reason");
+
+    reason.data = (u_char *) (s ? s : "stop");
+    reason.len = ngx_strlen(reason.data);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ai_tr_emit_finish(st, &reason);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ai_tr_emit_close(st);
+    }
+
+    cJSON_Delete(pivot);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    out->data = st->buf;
+    out->len = st->len;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st, ngx_str_t *name,
     ngx_str_t *data, cJSON *json)

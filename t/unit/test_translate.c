@@ -2014,6 +2014,156 @@ test_openai_pass_unparsed(void **state)
 }
 
 
+/* a complete answer rendered as a door's stream (a cache hit) */
+
+static void
+render_check(ngx_uint_t from, ngx_uint_t door, const char *answer,
+    const char *text, const char *args, const char *reason)
+{
+    char          got[1024], got_args[256];
+    cJSON        *j, *x;
+    ngx_str_t     in, out, err, model;
+    ngx_uint_t    i, pieces, done, usage;
+    const char   *t;
+    sse_events_t  evs;
+
+    in.data = (u_char *) answer;
+    in.len = strlen(answer);
+    ngx_str_set(&model, "client-model");
+
+    assert_int_equal(ngx_http_ai_render_stream(NULL, from, door, &model, &in,
+                                               1, &out, &err),
+                     NGX_OK);
+
+    sse_parse(out.data, out.len, &evs);
+
+    got[0] = '\0';
+    got_args[0] = '\0';
+    pieces = 0;
+    done = 0;
+    usage = 0;
+    t = NULL;
+
+    for (i = 0; i < evs.n; i++) {
+        if (evs.ev[i].data.len == 6
+            && memcmp(evs.ev[i].data.data, "[DONE]", 6) == 0)
+        {
+            done = 1;
+            continue;
+        }
+
+        j = cJSON_ParseWithLength((const char *) evs.ev[i].data.data,
+                                  evs.ev[i].data.len);
+        assert_non_null(j);
+
+        if (door == NGX_HTTP_AI_FMT_OPENAI) {
+            x = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+
+            if (cJSON_IsString(cJSON_GetObjectItem(cJSON_GetObjectItem(x,
+                                                           "delta"), "content"))
+                && cJSON_GetObjectItem(cJSON_GetObjectItem(x, "delta"),
+                                       "content")->valuestring[0])
+            {
+                strcat(got, cJSON_GetObjectItem(cJSON_GetObjectItem(x,
+                                             "delta"), "content")->valuestring);
+                pieces++;
+            }
+
+            x = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(x,
+                                   "delta"), "tool_calls"), 0);
+            x = cJSON_GetObjectItem(cJSON_GetObjectItem(x, "function"),
+                                    "arguments");
+            if (cJSON_IsString(x)) {
+                strcat(got_args, x->valuestring);
+            }
+
+            x = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+            if (cJSON_IsString(cJSON_GetObjectItem(x, "finish_reason"))) {
+                t = strdup(cJSON_GetObjectItem(x,
+                                             "finish_reason")->valuestring);
+            }
+
+            if (cJSON_IsObject(cJSON_GetObjectItem(j, "usage"))) {
+                usage = 1;
+            }
+
+        } else {
+            x = cJSON_GetObjectItem(j, "delta");
+
+            if (cJSON_IsString(cJSON_GetObjectItem(x, "text"))) {
+                strcat(got, cJSON_GetObjectItem(x, "text")->valuestring);
+                pieces++;
+            }
+
+            if (cJSON_IsString(cJSON_GetObjectItem(x, "partial_json"))) {
+                strcat(got_args,
+                       cJSON_GetObjectItem(x, "partial_json")->valuestring);
+            }
+
+            if (cJSON_IsString(cJSON_GetObjectItem(x, "stop_reason"))) {
+                t = strdup(cJSON_GetObjectItem(x,
+                                               "stop_reason")->valuestring);
+                usage = cJSON_IsObject(cJSON_GetObjectItem(j, "usage"));
+            }
+
+            if (strcmp(cJSON_GetObjectItem(j, "type")->valuestring,
+                       "message_stop") == 0)
+            {
+                done = 1;
+            }
+        }
+
+        cJSON_Delete(j);
+    }
+
+    assert_string_equal(got, text);
+    assert_string_equal(got_args, args);
+    assert_non_null(t);
+    assert_string_equal(t, reason);
+    assert_true(pieces >= 2);
+    assert_true(usage);
+    assert_true(done);
+
+    free((void *) t);
+}
+
+
+static void
+test_render_stream(void **state)
+{
+    static const char  text[] = "Hello there, this answer was cached and "
+                                "is long enough to go in pieces, \xc3\xa9t\xc3"
+                                "\xa9 \\ \"quoted\"";
+    static const char  openai[] =
+        "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\","
+        "\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,"
+        "\"message\":{\"role\":\"assistant\",\"content\":\"Hello there, "
+        "this answer was cached and is long enough to go in pieces, \xc3\xa9t"
+        "\xc3\xa9 \\\\ \\\"quoted\\\"\",\"tool_calls\":[{\"id\":\"call_1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"f\","
+        "\"arguments\":\"{\\\"a\\\":1}\"}}]},\"finish_reason\":"
+        "\"tool_calls\"}],\"usage\":{\"prompt_tokens\":3,"
+        "\"completion_tokens\":4,\"total_tokens\":7}}";
+    static const char  anthropic[] =
+        "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\","
+        "\"model\":\"m\",\"content\":[{\"type\":\"text\",\"text\":"
+        "\"Hello there, this answer was cached and is long enough to go "
+        "in pieces\"}],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,"
+        "\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}";
+
+    render_check(NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_OPENAI, openai,
+                 text, "{\"a\":1}", "tool_calls");
+    render_check(NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC, openai,
+                 text, "{\"a\":1}", "tool_use");
+    render_check(NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI,
+                 anthropic, "Hello there, this answer was cached and is "
+                 "long enough to go in pieces", "", "stop");
+    render_check(NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_ANTHROPIC,
+                 anthropic, "Hello there, this answer was cached and is "
+                 "long enough to go in pieces", "", "end_turn");
+}
+
+
 /* the scanner that checks a provider's answer without a tree */
 
 static void
@@ -2094,6 +2244,7 @@ main(void)
         cmocka_unit_test(test_stream_garbage),
         cmocka_unit_test(test_stream_truncated),
         cmocka_unit_test(test_json_is_object),
+        cmocka_unit_test(test_render_stream),
         cmocka_unit_test(test_stream_upstream_error),
         cmocka_unit_test(test_mutants),
         cmocka_unit_test(test_openai_pass_unparsed),

@@ -9,7 +9,11 @@
  * first, then GUARD), so that the suite sees the declared order win:
  *
  *   ai_test_stage guard|cache decline | suspend=MS | reject=STATUS
- *                             | answer=TEXT | mutate;
+ *                             | answer=TEXT | mutate | render=JSON;
+ *
+ * render=JSON answers as a cache hit does: JSON is a complete OpenAI
+ * answer, rendered by the core's format layer in the door's format, as a
+ * stream (ngx_http_ai_render_stream) when the request asked for one.
  *
  * mutate replaces every "secret" in the request body with "[MASKED]"
  * through ngx_http_ai_request_set_body() and declines.
@@ -35,6 +39,7 @@
 #define NGX_HTTP_AI_TEST_REJECT    2
 #define NGX_HTTP_AI_TEST_ANSWER    3
 #define NGX_HTTP_AI_TEST_MUTATE    4
+#define NGX_HTTP_AI_TEST_RENDER    5
 
 #define NGX_HTTP_AI_TEST_GUARD     0
 #define NGX_HTTP_AI_TEST_CACHE     1
@@ -72,6 +77,8 @@ static ngx_int_t ngx_http_ai_seams_test_stage(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_seams_test_act(ngx_http_request_t *r,
     ngx_uint_t stage, const char *name);
 static ngx_int_t ngx_http_ai_seams_test_mutate(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_seams_test_render(ngx_http_request_t *r,
+    ngx_str_t *answer);
 static ngx_http_ai_seams_test_ctx_t *ngx_http_ai_seams_test_get_ctx(
     ngx_http_request_t *r);
 static void ngx_http_ai_seams_test_resume(ngx_event_t *ev);
@@ -162,7 +169,8 @@ static ngx_str_t  ngx_http_ai_seams_test_actions[] = {
     ngx_string("suspended"),
     ngx_string("rejected"),
     ngx_string("answered"),
-    ngx_string("mutated")
+    ngx_string("mutated"),
+    ngx_string("rendered")
 };
 
 
@@ -281,6 +289,12 @@ ngx_http_ai_seams_test_act(ngx_http_request_t *r, ngx_uint_t stage,
 
         return ngx_http_ai_seams_test_mutate(r);
 
+    case NGX_HTTP_AI_TEST_RENDER:
+        ctx->last = ngx_slprintf(ctx->last, ctx->trace + sizeof(ctx->trace),
+                                 "%s:rendered ", name);
+
+        return ngx_http_ai_seams_test_render(r, &a->text);
+
     default: /* NGX_HTTP_AI_TEST_DECLINE */
         ctx->last = ngx_slprintf(ctx->last, ctx->trace + sizeof(ctx->trace),
                                  "%s:declined ", name);
@@ -332,6 +346,68 @@ ngx_http_ai_seams_test_mutate(ngx_http_request_t *r)
     }
 
     return NGX_DECLINED;
+}
+
+
+/* a cache hit: the answer in the door's format, streamed if asked */
+
+static ngx_int_t
+ngx_http_ai_seams_test_render(ngx_http_request_t *r, ngx_str_t *answer)
+{
+    ngx_int_t           rc;
+    ngx_str_t           out, err;
+    ngx_buf_t          *b;
+    ngx_chain_t         cl;
+    ngx_http_ai_ctx_t  *ai;
+
+    ai = ngx_http_ai_get_ctx(r);
+
+    if (ai->req.stream) {
+        rc = ngx_http_ai_render_stream(r->pool, NGX_HTTP_AI_FMT_OPENAI,
+                                       ai->req.format, &ai->req.model,
+                                       answer, ai->req.include_usage, &out,
+                                       &err);
+        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+
+    } else {
+        rc = ngx_http_ai_translate_response(r->pool, NGX_HTTP_AI_FMT_OPENAI,
+                                            ai->req.format, &ai->req.model,
+                                            answer, &out, &err);
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = out.data;
+    b->last = out.data + out.len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    /* what the core watches is in the door's format */
+    ai->upstream_format = ai->req.format;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = out.len;
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    cl.buf = b;
+    cl.next = NULL;
+
+    return ngx_http_output_filter(r, &cl);
 }
 
 
@@ -549,6 +625,13 @@ ngx_http_ai_seams_test_stage_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
         a->action = NGX_HTTP_AI_TEST_REJECT;
         a->status = (ngx_uint_t) n;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value[2].data, "render=", 7) == 0) {
+        a->action = NGX_HTTP_AI_TEST_RENDER;
+        a->text.data = value[2].data + 7;
+        a->text.len = value[2].len - 7;
         return NGX_CONF_OK;
     }
 
