@@ -32,7 +32,7 @@ typedef struct {
 
 static ngx_inline u_char *ngx_http_ai_json_space(u_char *p, u_char *end);
 static u_char *ngx_http_ai_json_skip(u_char *p, u_char *end,
-    ngx_uint_t depth);
+    ngx_uint_t depth, ngx_uint_t strict);
 static ngx_int_t ngx_http_ai_json_object(ngx_http_ai_json_iter_t *it,
     u_char *p, u_char *end);
 static ngx_int_t ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it,
@@ -113,17 +113,6 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
         return NGX_DECLINED;
     }
 
-    p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_DEPTH);
-    if (p == NULL) {
-        return NGX_DECLINED;
-    }
-
-    p = ngx_http_ai_json_space(p, end);
-
-    if (p >= end || *p != ']') {
-        return NGX_DECLINED;
-    }
-
     ngx_str_null(&delta);
 
     while ((rc = ngx_http_ai_json_next(&it, &key, &value)) == NGX_OK) {
@@ -138,7 +127,11 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
         }
     }
 
-    if (rc != NGX_DONE
+    /* the choice was the only one */
+
+    p = (rc == NGX_DONE) ? ngx_http_ai_json_space(it.pos + 1, end) : NULL;
+
+    if (p == NULL || p >= end || *p != ']'
         || delta.len == 0
         || ngx_http_ai_json_object(&it, delta.data, delta.data + delta.len)
            != NGX_OK)
@@ -321,7 +314,7 @@ ngx_http_ai_json_is_object(ngx_str_t *s)
         return 0;
     }
 
-    p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_DEPTH);
+    p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_DEPTH, 1);
 
     return p != NULL && ngx_http_ai_json_space(p, end) == end;
 }
@@ -364,15 +357,26 @@ ngx_http_ai_tr_fast_names(ngx_http_ai_stream_t *st)
 }
 
 
-/* a string value with no escape, its bytes without the quotes */
+/*
+ * a string value with no escape and no control character, its bytes
+ * without the quotes: what cJSON would print as it is
+ */
 
 static ngx_int_t
 ngx_http_ai_json_text(ngx_str_t *value, ngx_str_t *text)
 {
-    if (value->len < 2 || value->data[0] != '"'
-        || ngx_strlchr(value->data, value->data + value->len, '\\'))
-    {
+    u_char  *p, *last;
+
+    if (value->len < 2 || value->data[0] != '"') {
         return NGX_DECLINED;
+    }
+
+    last = value->data + value->len - 1;
+
+    for (p = value->data + 1; p < last; p++) {
+        if (*p == '\\' || *p < 0x20) {
+            return NGX_DECLINED;
+        }
     }
 
     text->data = value->data + 1;
@@ -407,9 +411,10 @@ ngx_http_ai_json_space(u_char *p, u_char *end)
  */
 
 static u_char *
-ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth)
+ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
+    ngx_uint_t strict)
 {
-    u_char  *start, close;
+    u_char  *start, *q, close;
 
     if (p == NULL || p >= end) {
         return NULL;
@@ -418,18 +423,43 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth)
     switch (*p) {
 
     case '"':
-        for (p++; p < end; p++) {
-            if (*p == '\\') {
-                p++;
-                continue;
+        if (strict) {
+            for (p++; p < end; p++) {
+                if (*p == '\\') {
+                    p++;
+                    continue;
+                }
+
+                if (*p == '"') {
+                    return p + 1;
+                }
+
+                if (*p < 0x20) {
+                    return NULL;
+                }
             }
 
-            if (*p == '"') {
-                return p + 1;
-            }
+            return NULL;
+        }
 
-            if (*p < 0x20) {
+        /*
+         * the next quote not escaped (an odd run of backslashes before
+         * it); what a string holds is checked only where it is used
+         * (ngx_http_ai_json_text())
+         */
+
+        for (p++; p < end; p = q + 1) {
+            q = memchr(p, '"', end - p);
+            if (q == NULL) {
                 return NULL;
+            }
+
+            for (start = q; start > p && start[-1] == '\\'; start--) {
+                /* void */
+            }
+
+            if ((q - start) % 2 == 0) {
+                return q + 1;
             }
         }
 
@@ -455,7 +485,7 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth)
                     return NULL;
                 }
 
-                p = ngx_http_ai_json_skip(p, end, 0);
+                p = ngx_http_ai_json_skip(p, end, 0, strict);
                 if (p == NULL) {
                     return NULL;
                 }
@@ -469,7 +499,7 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth)
                 p = ngx_http_ai_json_space(p + 1, end);
             }
 
-            p = ngx_http_ai_json_skip(p, end, depth - 1);
+            p = ngx_http_ai_json_skip(p, end, depth - 1, strict);
             if (p == NULL) {
                 return NULL;
             }
@@ -505,13 +535,17 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth)
             return p;
         }
 
-        if (end - p >= 4 && (ngx_strncmp(p, "true", 4) == 0
-                             || ngx_strncmp(p, "null", 4) == 0))
+        if (end - p >= 4
+            && ((p[0] == 'n' && p[1] == 'u' && p[2] == 'l' && p[3] == 'l')
+                || (p[0] == 't' && p[1] == 'r' && p[2] == 'u'
+                    && p[3] == 'e')))
         {
             return p + 4;
         }
 
-        if (end - p >= 5 && ngx_strncmp(p, "false", 5) == 0) {
+        if (end - p >= 5 && p[0] == 'f' && p[1] == 'a' && p[2] == 'l'
+            && p[3] == 's' && p[4] == 'e')
+        {
             return p + 5;
         }
 
@@ -564,7 +598,7 @@ ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
     }
 
     key->data = p + 1;
-    p = ngx_http_ai_json_skip(p, end, 0);
+    p = ngx_http_ai_json_skip(p, end, 0, 0);
 
     if (p == NULL) {
         return NGX_ERROR;
@@ -581,7 +615,7 @@ ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
     p = ngx_http_ai_json_space(p + 1, end);
 
     value->data = p;
-    p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_DEPTH);
+    p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_DEPTH, 0);
 
     if (p == NULL) {
         return NGX_ERROR;
