@@ -1861,13 +1861,16 @@ mutant_event(cJSON *json, void *data)
 static void
 test_mutants(void **state)
 {
-    char             *in, name[256];
-    cJSON            *c, *json;
-    size_t            len;
-    ngx_str_t         model;
-    ngx_uint_t        i, j, door, target;
-    sse_events_t      evs;
-    mutant_stream_t   ms;
+    char                  *in, name[256];
+    long                   before;
+    cJSON                 *c, *json;
+    size_t                 len, k;
+    u_char                *cut;
+    ngx_str_t              model, d, out;
+    ngx_uint_t             i, j, door, target;
+    sse_events_t           evs;
+    mutant_stream_t        ms;
+    ngx_http_ai_stream_t  *fast;
 
     static const char *requests[] = {
         "openai_to_anthropic_tools", "openai_to_gemini_tools",
@@ -1943,6 +1946,35 @@ test_mutants(void **state)
                 mutant_event(json, &ms);
 
                 cJSON_Delete(json);
+            }
+
+            /*
+             * every event cut at every length, in a buffer of that length
+             * (a sanitizer sees any read past it), without a parsed JSON:
+             * the fast path's scanner on what a provider may send
+             */
+
+            fast = ngx_http_ai_stream_create(NULL, target, door, &model, 1);
+            assert_non_null(fast);
+
+            for (j = 0; j < evs.n; j++) {
+                for (k = 0; k <= evs.ev[j].data.len; k++) {
+                    cut = malloc(k ? k : 1);
+                    assert_non_null(cut);
+                    memcpy(cut, evs.ev[j].data.data, k);
+
+                    d.data = cut;
+                    d.len = k;
+
+                    before = live;
+                    assert_int_equal(ngx_http_ai_stream_event(fast,
+                                                  &evs.ev[j].name, &d,
+                                                  NULL, &out),
+                                     NGX_OK);
+                    assert_int_equal(live, before);
+
+                    free(cut);
+                }
             }
         }
 
