@@ -214,11 +214,14 @@ ngx_http_ai_find_object(ngx_str_t *data, const char *key, size_t len)
     last = data->data + data->len;
     found = NULL;
 
-    for (p = last - len; p >= data->data; p--) {
-        if (*p == '"' && ngx_strncmp(p, key, len) == 0) {
-            found = p + len;
-            break;
-        }
+    /* the last occurrence: memmem forward (vectorized), to the end */
+
+    for (p = data->data;
+         p < last
+         && (p = memmem(p, last - p, key, len)) != NULL;
+         p += len)
+    {
+        found = p + len;
     }
 
     if (found == NULL) {

@@ -32,7 +32,7 @@ ngx_int_t
 ngx_http_ai_sse_parse(ngx_http_ai_sse_parser_t *p, u_char *pos, u_char *last,
     ngx_http_ai_sse_handler_pt handler, void *data)
 {
-    u_char     *eol, *start;
+    u_char     *eol, *cr, *start;
     size_t      len;
     ngx_int_t   rc;
     ngx_uint_t  in_input;
@@ -55,10 +55,16 @@ ngx_http_ai_sse_parse(ngx_http_ai_sse_parser_t *p, u_char *pos, u_char *last,
             }
         }
 
-        for (eol = pos; eol < last; eol++) {
-            if (*eol == LF || *eol == CR) {
-                break;
-            }
+        /* the line's end: an LF, or a CR before it (memchr is vectorized) */
+
+        eol = memchr(pos, LF, last - pos);
+        cr = memchr(pos, CR, (eol ? eol : last) - pos);
+
+        if (cr) {
+            eol = cr;
+
+        } else if (eol == NULL) {
+            eol = last;
         }
 
         if (eol == last) {
