@@ -23,6 +23,17 @@
 #define NGX_HTTP_AI_JSON_DEPTH      64
 
 
+/* in a string: the quote, the backslash and the control characters */
+static const u_char  ngx_http_ai_json_special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,   /* '\\' */
+};
+
+
 typedef struct {
     u_char                     *pos;
     u_char                     *end;
@@ -425,6 +436,16 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
     case '"':
         if (strict) {
             for (p++; p < end; p++) {
+
+                /* the plain characters, a table lookup each */
+                while (p < end && !ngx_http_ai_json_special[*p]) {
+                    p++;
+                }
+
+                if (p >= end) {
+                    return NULL;
+                }
+
                 if (*p == '\\') {
                     p++;
                     continue;
@@ -434,9 +455,7 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
                     return p + 1;
                 }
 
-                if (*p < 0x20) {
-                    return NULL;
-                }
+                return NULL;            /* a control character */
             }
 
             return NULL;
