@@ -9,35 +9,89 @@
 #define NGX_HTTP_AI_CORE_INTERNAL  1
 
 #include "ngx_http_ai_core.h"
+#include "ngx_http_ai_core_json.h"
 
 
-static cJSON *ngx_http_ai_find_object(ngx_str_t *data, const char *key,
+/*
+ * A usage object, as a cJSON tree, or as its text read by the scanner
+ * (the hot path: every event of a stream, every answer)
+ */
+
+typedef struct {
+    cJSON                      *json;
+    ngx_str_t                   raw;
+    ngx_uint_t                  odd;      /* raw: an escape, a long number:
+                                             cJSON's reading decides */
+} ngx_http_ai_usage_src_t;
+
+
+static u_char *ngx_http_ai_find_object(ngx_str_t *data, const char *key,
     size_t len);
-static void ngx_http_ai_usage_int(cJSON *obj, const char *name,
-    ngx_int_t *value, ngx_http_ai_usage_t *u);
+static void ngx_http_ai_usage_read(ngx_uint_t format,
+    ngx_http_ai_usage_src_t *src, ngx_http_ai_usage_t *u);
+static void ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src,
+    const char *name, ngx_int_t *value, ngx_http_ai_usage_t *u);
+static ngx_uint_t ngx_http_ai_usage_child(ngx_http_ai_usage_src_t *src,
+    const char *name, ngx_http_ai_usage_src_t *child);
+static ngx_int_t ngx_http_ai_usage_member(ngx_http_ai_usage_src_t *src,
+    const char *name, ngx_str_t *value);
 
 
 ngx_int_t
 ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
     ngx_http_ai_usage_t *u)
 {
-    cJSON  *usage;
+    u_char                   *p, *end;
+    const char               *stop;
+    ngx_http_ai_usage_t       copy;
+    ngx_http_ai_usage_src_t   src;
 
     if (format == NGX_HTTP_AI_FMT_GEMINI) {
-        usage = ngx_http_ai_find_object(data, "\"usageMetadata\"",
-                                        sizeof("\"usageMetadata\"") - 1);
+        p = ngx_http_ai_find_object(data, "\"usageMetadata\"",
+                                    sizeof("\"usageMetadata\"") - 1);
     } else {
-        usage = ngx_http_ai_find_object(data, "\"usage\"",
-                                        sizeof("\"usage\"") - 1);
+        p = ngx_http_ai_find_object(data, "\"usage\"",
+                                    sizeof("\"usage\"") - 1);
     }
 
-    if (usage == NULL) {
+    if (p == NULL) {
         return NGX_DECLINED;
     }
 
-    ngx_http_ai_usage_object(format, usage, u);
+    end = data->data + data->len;
 
-    cJSON_Delete(usage);
+    /* the object read in place; an odd one by cJSON, as it always was */
+
+    src.json = NULL;
+    src.raw.data = p;
+    src.raw.len = 0;
+    src.odd = 0;
+
+    p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_CJSON_DEPTH, 1);
+
+    if (p != NULL) {
+        src.raw.len = p - src.raw.data;
+
+        copy = *u;
+        ngx_http_ai_usage_read(format, &src, &copy);
+
+        if (!src.odd) {
+            *u = copy;
+            return NGX_OK;
+        }
+    }
+
+    src.json = cJSON_ParseWithLengthOpts((const char *) src.raw.data,
+                                         end - src.raw.data, &stop, 0);
+
+    if (!cJSON_IsObject(src.json)) {
+        cJSON_Delete(src.json);
+        return NGX_DECLINED;
+    }
+
+    ngx_http_ai_usage_object(format, src.json, u);
+
+    cJSON_Delete(src.json);
 
     return NGX_OK;
 }
@@ -55,13 +109,26 @@ void
 ngx_http_ai_usage_object(ngx_uint_t format, cJSON *usage,
     ngx_http_ai_usage_t *u)
 {
-    cJSON      *details;
-    ngx_int_t   input, cache_read, cache_creation, thoughts, candidates,
-                tool_prompt, total;
+    ngx_http_ai_usage_src_t  src;
 
     if (!cJSON_IsObject(usage)) {
         return;
     }
+
+    ngx_memzero(&src, sizeof(ngx_http_ai_usage_src_t));
+    src.json = usage;
+
+    ngx_http_ai_usage_read(format, &src, u);
+}
+
+
+static void
+ngx_http_ai_usage_read(ngx_uint_t format, ngx_http_ai_usage_src_t *usage,
+    ngx_http_ai_usage_t *u)
+{
+    ngx_int_t                 input, cache_read, cache_creation, thoughts,
+                              candidates, tool_prompt, total;
+    ngx_http_ai_usage_src_t   details;
 
     total = NGX_HTTP_AI_UNSET;
 
@@ -121,18 +188,20 @@ ngx_http_ai_usage_object(ngx_uint_t format, cJSON *usage,
                               &u->completion_tokens, u);
         ngx_http_ai_usage_int(usage, "total_tokens", &total, u);
 
-        details = cJSON_GetObjectItemCaseSensitive(usage,
-                                                   "prompt_tokens_details");
-        if (cJSON_IsObject(details)) {
-            ngx_http_ai_usage_int(details, "cached_tokens",
+        if (ngx_http_ai_usage_child(usage, "prompt_tokens_details",
+                                    &details))
+        {
+            ngx_http_ai_usage_int(&details, "cached_tokens",
                                   &u->cached_tokens, u);
+            usage->odd |= details.odd;
         }
 
-        details = cJSON_GetObjectItemCaseSensitive(usage,
-                                               "completion_tokens_details");
-        if (cJSON_IsObject(details)) {
-            ngx_http_ai_usage_int(details, "reasoning_tokens",
+        if (ngx_http_ai_usage_child(usage, "completion_tokens_details",
+                                    &details))
+        {
+            ngx_http_ai_usage_int(&details, "reasoning_tokens",
                                   &u->reasoning_tokens, u);
+            usage->odd |= details.odd;
         }
     }
 
@@ -200,12 +269,10 @@ ngx_http_ai_event_is_final(ngx_uint_t format, ngx_str_t *name,
  * wrote cannot pose as the usage that follows it.
  */
 
-static cJSON *
+static u_char *
 ngx_http_ai_find_object(ngx_str_t *data, const char *key, size_t len)
 {
-    u_char      *p, *last, *found;
-    cJSON       *obj;
-    const char  *end;
+    u_char  *p, *last, *found;
 
     if (data->len < len + 2) {
         return NULL;
@@ -214,14 +281,20 @@ ngx_http_ai_find_object(ngx_str_t *data, const char *key, size_t len)
     last = data->data + data->len;
     found = NULL;
 
-    /* the last occurrence: memmem forward (vectorized), to the end */
+    /*
+     * the last occurrence, from the end, quote to quote (memrchr is
+     * vectorized): the providers put usage last, so it is found near
+     * the end of an event, most often at once
+     */
 
-    for (p = data->data;
-         p < last
-         && (p = memmem(p, last - p, key, len)) != NULL;
-         p += len)
+    for (p = last;
+         (p = memrchr(data->data, '"', p - data->data)) != NULL;
+         /* void */)
     {
-        found = p + len;
+        if ((size_t) (last - p) >= len && ngx_strncmp(p, key, len) == 0) {
+            found = p + len;
+            break;
+        }
     }
 
     if (found == NULL) {
@@ -242,39 +315,147 @@ ngx_http_ai_find_object(ngx_str_t *data, const char *key, size_t len)
         return NULL;
     }
 
-    obj = cJSON_ParseWithLengthOpts((const char *) p, last - p, &end, 0);
-
-    if (obj && !cJSON_IsObject(obj)) {
-        cJSON_Delete(obj);
-        return NULL;
-    }
-
-    return obj;
+    return p;
 }
 
 
 static void
-ngx_http_ai_usage_int(cJSON *obj, const char *name, ngx_int_t *value,
-    ngx_http_ai_usage_t *u)
+ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src, const char *name,
+    ngx_int_t *value, ngx_http_ai_usage_t *u)
 {
-    cJSON  *item;
+    u_char     buf[64];
+    cJSON     *item;
+    double     v;
+    ngx_str_t  raw;
 
-    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (src->json) {
+        item = cJSON_GetObjectItemCaseSensitive(src->json, name);
 
-    if (item == NULL || cJSON_IsNull(item)) {
-        return;
+        if (item == NULL || cJSON_IsNull(item)) {
+            return;
+        }
+
+        if (!cJSON_IsNumber(item)) {
+            u->invalid = 1;
+            return;
+        }
+
+        v = item->valuedouble;
+
+    } else {
+        if (ngx_http_ai_usage_member(src, name, &raw) != NGX_OK
+            || ngx_http_ai_json_key(&raw, "null"))
+        {
+            return;
+        }
+
+        if (raw.data[0] == '"' || raw.data[0] == '{' || raw.data[0] == '['
+            || raw.data[0] == 't' || raw.data[0] == 'f')
+        {
+            /* a string, an object, an array, true, false */
+            u->invalid = 1;
+            return;
+        }
+
+        if ((raw.data[0] < '0' || raw.data[0] > '9') && raw.data[0] != '-') {
+            /* not JSON's number ("+1", ".5"): as cJSON would take it */
+            src->odd = 1;
+            return;
+        }
+
+        if (raw.len >= sizeof(buf)) {
+            /* cJSON reads 63 characters of a number at most */
+            src->odd = 1;
+            return;
+        }
+
+        /* as cJSON reads a number (NGINX runs in the "C" locale) */
+
+        ngx_memcpy(buf, raw.data, raw.len);
+        buf[raw.len] = '\0';
+
+        v = strtod((char *) buf, NULL);
     }
 
     /* the comparisons are false for NaN, so it is refused too */
 
-    if (cJSON_IsNumber(item)
-        && item->valuedouble >= 0
-        && item->valuedouble <= (double) NGX_HTTP_AI_TOKENS_MAX
-        && item->valuedouble == (double) (ngx_int_t) item->valuedouble)
+    if (v >= 0 && v <= (double) NGX_HTTP_AI_TOKENS_MAX
+        && v == (double) (ngx_int_t) v)
     {
-        *value = (ngx_int_t) item->valuedouble;
+        *value = (ngx_int_t) v;
         return;
     }
 
     u->invalid = 1;
+}
+
+
+/* an object member that is an object itself */
+
+static ngx_uint_t
+ngx_http_ai_usage_child(ngx_http_ai_usage_src_t *src, const char *name,
+    ngx_http_ai_usage_src_t *child)
+{
+    ngx_str_t  raw;
+
+    ngx_memzero(child, sizeof(ngx_http_ai_usage_src_t));
+
+    if (src->json) {
+        child->json = cJSON_GetObjectItemCaseSensitive(src->json, name);
+        return cJSON_IsObject(child->json);
+    }
+
+    if (ngx_http_ai_usage_member(src, name, &raw) != NGX_OK
+        || raw.data[0] != '{')
+    {
+        return 0;
+    }
+
+    child->raw = raw;
+
+    return 1;
+}
+
+
+/*
+ * The first member named name, as cJSON finds it; a key with an escape
+ * (cJSON would decode it) or a string value with one makes the object
+ * odd: cJSON reads it instead
+ */
+
+static ngx_int_t
+ngx_http_ai_usage_member(ngx_http_ai_usage_src_t *src, const char *name,
+    ngx_str_t *value)
+{
+    size_t                   len;
+    ngx_int_t                rc;
+    ngx_str_t                key, v;
+    ngx_http_ai_json_iter_t  it;
+
+    if (ngx_http_ai_json_object(&it, src->raw.data,
+                                src->raw.data + src->raw.len)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    len = ngx_strlen(name);
+
+    while ((rc = ngx_http_ai_json_next(&it, &key, &v)) == NGX_OK) {
+
+        if (ngx_strlchr(key.data, key.data + key.len, '\\')
+            || (v.data[0] == '"'
+                && ngx_strlchr(v.data, v.data + v.len, '\\')))
+        {
+            src->odd = 1;
+            return NGX_DECLINED;
+        }
+
+        if (key.len == len && ngx_memcmp(key.data, name, len) == 0) {
+            *value = v;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }

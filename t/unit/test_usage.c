@@ -201,6 +201,103 @@ test_hostile(void **state)
 }
 
 
+/*
+ * The usage of an event is read in place by the scanner; it must say
+ * exactly what cJSON's reading of the same object says, odd objects
+ * (escapes, numbers cJSON reads its own way) left to cJSON
+ */
+
+static void
+test_scanner_as_cjson(void **state)
+{
+    char                  event[512];
+    cJSON                *json;
+    ngx_str_t             d;
+    ngx_uint_t            i, f;
+    const char           *end;
+    ngx_http_ai_usage_t   a, b;
+
+    static const char    *objects[] = {
+        "{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}",
+        "{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":9}",
+        "{\"prompt_tokens\":1e3,\"completion_tokens\":2.0,"
+            "\"total_tokens\":1002}",
+        "{\"prompt_tokens\":1.5,\"completion_tokens\":-1}",
+        "{\"prompt_tokens\":9e18,\"completion_tokens\":1e300}",
+        "{\"prompt_tokens\":\"12\",\"completion_tokens\":null}",
+        "{\"prompt_tokens\":true,\"completion_tokens\":[1],"
+            "\"total_tokens\":{}}",
+        "{\"prompt_tokens\":5,\"prompt_tokens\":6}",
+        "{\"prompt_tokens\":10,\"prompt_tokens_details\":"
+            "{\"cached_tokens\":4},\"completion_tokens_details\":"
+            "{\"reasoning_tokens\":2},\"completion_tokens\":3}",
+        "{\"prompt_tokens\":10,\"prompt_tokens_details\":"
+            "{\"cached_tokens\":40},\"completion_tokens_details\":7}",
+        "{\"prompt\\u005ftokens\":8,\"completion_tokens\":1}",
+        "{\"prompt_tokens\":\"a\\\"b\",\"completion_tokens\":1}",
+        "{\"prompt_tokens\":+1,\"completion_tokens\":.5}",
+        "{\"prompt_tokens\":-0,\"completion_tokens\":0.0e0}",
+        "{\"prompt_tokens\":000000000000000000000000000000000000000000"
+            "0000000000000000000000000000000000000000000000001}",
+        "{\"input_tokens\":3,\"cache_read_input_tokens\":2,"
+            "\"cache_creation_input_tokens\":1,\"output_tokens\":5}",
+        "{\"input_tokens\":null,\"output_tokens\":7}",
+        "{\"promptTokenCount\":4,\"candidatesTokenCount\":5,"
+            "\"thoughtsTokenCount\":2,\"toolUsePromptTokenCount\":1,"
+            "\"cachedContentTokenCount\":3,\"totalTokenCount\":12}",
+        "{ \"prompt_tokens\" : 3 , \"completion_tokens\" :4 }",
+        "{\"prompt_tokens\":01,\"completion_tokens\":1.}",
+        "{\"input_tokens\":2,\"x\":1.2.3,\"output_tokens\":1}",
+        "{\"input_tokens\":2,\"x\":\"\\ud800\",\"output_tokens\":1}",
+        "{\"input_tokens\":2,\"x\":\"\\ud83d\\ude00\\q\",\"output_tokens\":1}",
+        "{\"input_tokens\":2,\"x\":\"\\ud83d\\ude00\",\"output_tokens\":1}",
+        "{\"promptTokenCount\":1,\"x\":[[[[[[[[[[1]]]]]]]]]],"
+            "\"totalTokenCount\":1}",
+        "{}",
+        NULL
+    };
+
+    for (f = 0; f <= NGX_HTTP_AI_FMT_GEMINI; f++) {
+        for (i = 0; objects[i]; i++) {
+
+            snprintf(event, sizeof(event), "{\"x\":1,\"%s\":%s}",
+                     f == NGX_HTTP_AI_FMT_GEMINI ? "usageMetadata" : "usage",
+                     objects[i]);
+
+            d.data = (u_char *) event;
+            d.len = strlen(event);
+
+            memset(&a, 0, sizeof(a));
+            memset(&b, 0, sizeof(b));
+
+            json = cJSON_ParseWithLengthOpts(objects[i], strlen(objects[i]),
+                                             &end, 0);
+
+            /* not JSON for cJSON: no usage either way */
+
+            assert_int_equal(ngx_http_ai_usage_parse(f, &d, &a),
+                             json ? NGX_OK : NGX_DECLINED);
+
+            ngx_http_ai_usage_object(f, json, &b);
+            cJSON_Delete(json);
+
+            if (memcmp(&a, &b, sizeof(a)) != 0) {
+                print_error("format %d, %s: scanner %d %d %d %d %d inv %d, "
+                            "cJSON %d %d %d %d %d inv %d\n", (int) f,
+                            objects[i], (int) a.prompt_tokens,
+                            (int) a.completion_tokens, (int) a.total_tokens,
+                            (int) a.cached_tokens, (int) a.reasoning_tokens,
+                            (int) a.invalid, (int) b.prompt_tokens,
+                            (int) b.completion_tokens, (int) b.total_tokens,
+                            (int) b.cached_tokens, (int) b.reasoning_tokens,
+                            (int) b.invalid);
+                fail();
+            }
+        }
+    }
+}
+
+
 int
 main(void)
 {
@@ -211,6 +308,7 @@ main(void)
         cmocka_unit_test(test_gemini),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_scanner_as_cjson),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,464 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * A JSON scanner that neither allocates nor copies: the end of a value,
+ * the members of an object one by one, integers.  For the hot paths that
+ * need a few fields of a provider's event or answer (a stream's text
+ * deltas, usage, the check of a plain answer) without building a cJSON
+ * tree.  Pure: unit tests link it alone.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_ai_core_json.h"
+
+
+static u_char *ngx_http_ai_json_number(u_char *p, u_char *end);
+static u_char *ngx_http_ai_json_literal(u_char *p, u_char *end);
+static u_char *ngx_http_ai_json_escape(u_char *p, u_char *end);
+static ngx_uint_t ngx_http_ai_json_hex4(u_char *p, u_char *end);
+
+
+/* in a string: the quote, the backslash and the control characters */
+static const u_char  ngx_http_ai_json_special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,   /* '\\' */
+};
+
+
+/* a JSON object, checked without a tree (a provider's answer) */
+
+ngx_uint_t
+ngx_http_ai_json_is_object(ngx_str_t *s)
+{
+    u_char  *p, *end;
+
+    end = s->data + s->len;
+    p = ngx_http_ai_json_space(s->data, end);
+
+    if (p >= end || *p != '{') {
+        return 0;
+    }
+
+    p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_CJSON_DEPTH, 1);
+
+    return p != NULL && ngx_http_ai_json_space(p, end) == end;
+}
+
+
+ngx_uint_t
+ngx_http_ai_json_is(ngx_str_t *s, const char *lit, size_t len)
+{
+    return s->len == len && ngx_memcmp(s->data, lit, len) == 0;
+}
+
+
+/*
+ * The end of the JSON value at p, NULL if it is not one (or nests deeper
+ * than depth).  Strings are checked for their quotes and control
+ * characters, the literals and numbers for their characters.
+ */
+
+u_char *
+ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
+    ngx_uint_t strict)
+{
+    u_char  *start, *q, close;
+
+    if (p == NULL || p >= end) {
+        return NULL;
+    }
+
+    switch (*p) {
+
+    case '"':
+        if (strict) {
+            for (p++; p < end; p++) {
+
+                /* the plain characters, a table lookup each */
+                while (p < end && !ngx_http_ai_json_special[*p]) {
+                    p++;
+                }
+
+                if (p >= end) {
+                    return NULL;
+                }
+
+                if (*p == '\\') {
+                    p = ngx_http_ai_json_escape(p, end);
+                    if (p == NULL) {
+                        return NULL;
+                    }
+
+                    continue;
+                }
+
+                if (*p == '"') {
+                    return p + 1;
+                }
+
+                return NULL;            /* a control character */
+            }
+
+            return NULL;
+        }
+
+        /*
+         * the next quote not escaped (an odd run of backslashes before
+         * it); what a string holds is checked only where it is used
+         * (ngx_http_ai_json_text())
+         */
+
+        for (p++; p < end; p = q + 1) {
+            q = memchr(p, '"', end - p);
+            if (q == NULL) {
+                return NULL;
+            }
+
+            for (start = q; start > p && start[-1] == '\\'; start--) {
+                /* void */
+            }
+
+            if ((q - start) % 2 == 0) {
+                return q + 1;
+            }
+        }
+
+        return NULL;
+
+    case '{':
+    case '[':
+        if (depth == 0) {
+            return NULL;
+        }
+
+        close = (*p == '{') ? '}' : ']';
+
+        p = ngx_http_ai_json_space(p + 1, end);
+
+        if (p < end && *p == close) {
+            return p + 1;
+        }
+
+        for ( ;; ) {
+            if (close == '}') {
+                if (p >= end || *p != '"') {
+                    return NULL;
+                }
+
+                p = ngx_http_ai_json_skip(p, end, 0, strict);
+                if (p == NULL) {
+                    return NULL;
+                }
+
+                p = ngx_http_ai_json_space(p, end);
+
+                if (p >= end || *p != ':') {
+                    return NULL;
+                }
+
+                p = ngx_http_ai_json_space(p + 1, end);
+            }
+
+            p = ngx_http_ai_json_skip(p, end, depth - 1, strict);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            p = ngx_http_ai_json_space(p, end);
+
+            if (p >= end) {
+                return NULL;
+            }
+
+            if (*p == close) {
+                return p + 1;
+            }
+
+            if (*p != ',') {
+                return NULL;
+            }
+
+            p = ngx_http_ai_json_space(p + 1, end);
+        }
+
+    default:
+        if (strict) {
+            return ngx_http_ai_json_number(p, end);
+        }
+
+        start = p;
+
+        while (p < end
+               && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+'
+                   || *p == '.' || *p == 'e' || *p == 'E'))
+        {
+            p++;
+        }
+
+        if (p > start) {
+            return p;
+        }
+
+        return ngx_http_ai_json_literal(p, end);
+    }
+}
+
+
+/*
+ * A number as JSON writes it (RFC 8259), of 63 characters at most: then
+ * cJSON reads it too, and reads it whole (it reads 63 characters of a
+ * number at most); the literals follow
+ */
+
+static u_char *
+ngx_http_ai_json_number(u_char *p, u_char *end)
+{
+    u_char  *start;
+
+    start = p;
+
+    if (p < end && *p == '-') {
+        p++;
+    }
+
+    if (p < end && *p == '0') {
+        p++;
+
+    } else if (p < end && *p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+
+    } else {
+        return ngx_http_ai_json_literal(start, end);
+    }
+
+    if (p < end && *p == '.') {
+        if (++p >= end || *p < '0' || *p > '9') {
+            return NULL;
+        }
+
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        if (p >= end || *p < '0' || *p > '9') {
+            return NULL;
+        }
+
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+
+    if (p - start > 63
+        || (p < end && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-'
+                        || *p == '.' || *p == 'e' || *p == 'E')))
+    {
+        return NULL;
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_ai_json_literal(u_char *p, u_char *end)
+{
+    if (end - p >= 4
+        && ((p[0] == 'n' && p[1] == 'u' && p[2] == 'l' && p[3] == 'l')
+            || (p[0] == 't' && p[1] == 'r' && p[2] == 'u' && p[3] == 'e')))
+    {
+        return p + 4;
+    }
+
+    if (end - p >= 5 && p[0] == 'f' && p[1] == 'a' && p[2] == 'l'
+        && p[3] == 's' && p[4] == 'e')
+    {
+        return p + 5;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * An escape in a string, p at its backslash: its last character, NULL if
+ * cJSON would refuse it (an unknown escape, \u without four hex digits, a
+ * surrogate without its pair)
+ */
+
+static u_char *
+ngx_http_ai_json_escape(u_char *p, u_char *end)
+{
+    ngx_uint_t  c;
+
+    if (p + 1 >= end) {
+        return NULL;
+    }
+
+    switch (p[1]) {
+
+    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r':
+    case 't':
+        return p + 1;
+
+    case 'u':
+        c = ngx_http_ai_json_hex4(p + 2, end);
+
+        if (c >= 0xdc00 && c <= 0xdfff) {
+            return NULL;                    /* a second half alone */
+        }
+
+        if (c >= 0xd800 && c <= 0xdbff) {
+            if (p + 7 >= end || p[6] != '\\' || p[7] != 'u') {
+                return NULL;
+            }
+
+            c = ngx_http_ai_json_hex4(p + 8, end);
+
+            if (c < 0xdc00 || c > 0xdfff) {
+                return NULL;
+            }
+
+            return p + 11;
+        }
+
+        return (c == (ngx_uint_t) -1) ? NULL : p + 5;
+
+    default:
+        return NULL;
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_ai_json_hex4(u_char *p, u_char *end)
+{
+    u_char      ch;
+    ngx_uint_t  i, c;
+
+    if (end - p < 4) {
+        return (ngx_uint_t) -1;
+    }
+
+    c = 0;
+
+    for (i = 0; i < 4; i++) {
+        ch = p[i] | 0x20;
+
+        if (p[i] >= '0' && p[i] <= '9') {
+            c = c * 16 + (p[i] - '0');
+
+        } else if (ch >= 'a' && ch <= 'f') {
+            c = c * 16 + (ch - 'a' + 10);
+
+        } else {
+            return (ngx_uint_t) -1;
+        }
+    }
+
+    return c;
+}
+
+
+/* the members of the object at p, checked as they are read */
+
+ngx_int_t
+ngx_http_ai_json_object(ngx_http_ai_json_iter_t *it, u_char *p, u_char *end)
+{
+    if (p == NULL || p >= end || *p != '{') {
+        return NGX_DECLINED;
+    }
+
+    it->pos = ngx_http_ai_json_space(p + 1, end);
+    it->end = end;
+    it->more = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK: the next member; NGX_DONE: the object's end (it->pos at its
+ * '}'); NGX_ERROR: not valid JSON
+ */
+
+ngx_int_t
+ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    u_char  *p, *end;
+
+    p = it->pos;
+    end = it->end;
+
+    if (p >= end) {
+        return NGX_ERROR;
+    }
+
+    if (*p == '}' && !it->more) {
+        return NGX_DONE;
+    }
+
+    if (*p != '"') {
+        return NGX_ERROR;
+    }
+
+    key->data = p + 1;
+    p = ngx_http_ai_json_skip(p, end, 0, 0);
+
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = p - 1 - key->data;
+
+    p = ngx_http_ai_json_space(p, end);
+
+    if (p >= end || *p != ':') {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_ai_json_space(p + 1, end);
+
+    value->data = p;
+    p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_DEPTH, 0);
+
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->len = p - value->data;
+
+    p = ngx_http_ai_json_space(p, end);
+
+    it->more = (p < end && *p == ',');
+
+    if (it->more) {
+        p = ngx_http_ai_json_space(p + 1, end);
+
+    } else if (p >= end || *p != '}') {
+        return NGX_ERROR;
+    }
+
+    it->pos = p;
+
+    return NGX_OK;
+}

@@ -1,0 +1,70 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * Internal to the core: the JSON scanner (ngx_http_ai_core_json.c).
+ */
+
+
+#ifndef _NGX_HTTP_AI_CORE_JSON_H_INCLUDED_
+#define _NGX_HTTP_AI_CORE_JSON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+#define NGX_HTTP_AI_JSON_DEPTH      64
+
+/*
+ * what cJSON accepts (CJSON_NESTING_LIMIT): a strict check that agrees
+ * with cJSON uses it
+ */
+#define NGX_HTTP_AI_JSON_CJSON_DEPTH  1000
+
+
+typedef struct {
+    u_char                     *pos;
+    u_char                     *end;
+    ngx_uint_t                  more;     /* a member is due: after , */
+} ngx_http_ai_json_iter_t;
+
+
+/*
+ * The end of the JSON value at p, NULL if it is not one (or nests deeper
+ * than depth).  strict: what it accepts cJSON accepts and reads the same
+ * (numbers as RFC 8259 writes them, of 63 characters at most; strings
+ * without control characters, with valid escapes and surrogate pairs);
+ * otherwise strings are checked only where they are used.
+ */
+u_char *ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
+    ngx_uint_t strict);
+
+static ngx_inline u_char *
+ngx_http_ai_json_space(u_char *p, u_char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
+        p++;
+    }
+
+    return p;
+}
+
+/* the members of the object at p, checked as they are read */
+ngx_int_t ngx_http_ai_json_object(ngx_http_ai_json_iter_t *it, u_char *p,
+    u_char *end);
+
+/*
+ * NGX_OK: the next member (its key without the quotes, its value raw);
+ * NGX_DONE: the object's end (it->pos at its '}'); NGX_ERROR: not valid
+ */
+ngx_int_t ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
+    ngx_str_t *value);
+
+ngx_uint_t ngx_http_ai_json_is(ngx_str_t *s, const char *lit, size_t len);
+
+#define ngx_http_ai_json_key(s, lit)                                         \
+    ngx_http_ai_json_is(s, lit, sizeof(lit) - 1)
+
+
+#endif /* _NGX_HTTP_AI_CORE_JSON_H_INCLUDED_ */
