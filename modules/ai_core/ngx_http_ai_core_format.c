@@ -28,6 +28,10 @@ typedef struct {
 static ngx_int_t ngx_http_ai_translate_embeddings(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body,
     ngx_str_t *err);
+static ngx_uint_t ngx_http_ai_translate_add_usage(
+    ngx_http_ai_translate_request_t *req, cJSON *json);
+static ngx_int_t ngx_http_ai_tr_splice_usage(ngx_pool_t *pool,
+    ngx_str_t *in, ngx_str_t *out);
 static ngx_uint_t ngx_http_ai_translate_unchanged(
     ngx_http_ai_translate_request_t *req, cJSON *json);
 static ngx_uint_t ngx_http_ai_tr_model_is(cJSON *json, ngx_str_t *model);
@@ -181,6 +185,16 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
         goto done;
     }
 
+    if (ngx_http_ai_translate_add_usage(req, json)) {
+        /*
+         * only the usage to ask for: spliced into the client's bytes
+         * instead of a tree printed again (the OpenAI SDK's default)
+         */
+
+        rc = ngx_http_ai_tr_splice_usage(pool, &req->body, body);
+        goto done;
+    }
+
     if (req->from == req->to) {
 
         /* the same format: the client's fields are kept as they are */
@@ -296,6 +310,71 @@ ngx_http_ai_translate_embeddings(ngx_pool_t *pool,
     cJSON_Delete(copy);
 
     return rc;
+}
+
+
+/*
+ * OpenAI to OpenAI, a stream whose client did not ask for usage (no
+ * "stream_options" at all), nothing else to change
+ */
+
+static ngx_uint_t
+ngx_http_ai_translate_add_usage(ngx_http_ai_translate_request_t *req,
+    cJSON *json)
+{
+    if (req->from != NGX_HTTP_AI_FMT_OPENAI
+        || req->to != NGX_HTTP_AI_FMT_OPENAI
+        || !req->stream || !req->force_usage
+        || (req->prepend && req->prepend->nelts)
+        || (req->append && req->append->nelts)
+        || (req->model.len && !ngx_http_ai_tr_model_is(json, &req->model))
+        || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "stream"))
+        || cJSON_GetObjectItemCaseSensitive(json, "stream_options"))
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* ,"stream_options":{"include_usage":true} before the object's end */
+
+static ngx_int_t
+ngx_http_ai_tr_splice_usage(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
+{
+    u_char  *p, *last, *end;
+
+    static const char  usage[] = ",\"stream_options\":{\"include_usage\":true}";
+
+    last = in->data + in->len;
+
+    for (end = last; end > in->data; end--) {
+        if (end[-1] == '}') {
+            break;
+        }
+    }
+
+    if (end == in->data) {
+        return NGX_ERROR;
+    }
+
+    end--;
+
+    p = ngx_pnalloc(pool, in->len + sizeof(usage) - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+    p = ngx_cpymem(p, in->data, end - in->data);
+    p = ngx_cpymem(p, usage, sizeof(usage) - 1);
+    p = ngx_cpymem(p, end, last - end);
+
+    out->len = p - out->data;
+
+    return NGX_OK;
 }
 
 

@@ -804,6 +804,40 @@ test_request_fast_path(void **state)
     assert_json("force_usage", body.data, body.len,
                 "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[],"
                 "\"stream_options\":{\"include_usage\":true}}");
+
+    /* spliced into the client's bytes: spaces after the object kept */
+
+    json = "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[]} \n";
+    req.body.data = (u_char *) json;
+    req.body.len = strlen(json);
+    cJSON_Delete(req.json);
+    req.json = cJSON_Parse(json);
+
+    assert_int_equal(ngx_http_ai_translate_request(NULL, &req, &body, &err),
+                     NGX_OK);
+    assert_int_equal(body.len, req.body.len + sizeof(",\"stream_options\":"
+                                                    "{\"include_usage\":true}")
+                               - 1);
+    assert_memory_equal(body.data + body.len - 3, "} \n", 3);
+    assert_json("force_usage spliced", body.data, body.len,
+                "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[],"
+                "\"stream_options\":{\"include_usage\":true}}");
+
+    /* a client's include_usage false is replaced, by the tree */
+
+    json = "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":"
+           "{\"include_usage\":false},\"messages\":[]}";
+    req.body.data = (u_char *) json;
+    req.body.len = strlen(json);
+    cJSON_Delete(req.json);
+    req.json = cJSON_Parse(json);
+
+    assert_int_equal(ngx_http_ai_translate_request(NULL, &req, &body, &err),
+                     NGX_OK);
+    assert_json("force_usage over false", body.data, body.len,
+                "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":"
+                "{\"include_usage\":true},\"messages\":[]}");
+    cJSON_Delete(req.json);
 }
 
 
