@@ -81,3 +81,23 @@ EOF
 ok 1
 --- no_error_log
 [error]
+
+
+
+=== TEST 4: a chunk with "choices":[] but no usage object (Azure's prompt_filter_results first) is not cut
+--- http_config
+    ai_target up http://unix:$TEST_NGINX_SERVROOT/up.sock:/v1;
+--- config
+    location /o/ {
+        ai_proxy up;
+    }
+--- exec
+python3 t/lib/trim-check <<'EOF'
+[["data: {\"choices\":[],\"usage\":null,\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{}}]}\n\n", "EV3", "U", "data: [DONE]\n\n"],
+ ["data: {\"choices\":[],\"prompt_filter_results\":[]}\n\n", "EV3", "U", "data: [DONE]\n\n"]]
+EOF
+--- response_body
+ok 1
+ok 2
+--- no_error_log
+[error]

@@ -57,6 +57,7 @@ static ngx_msec_t ngx_http_ai_core_elapsed(ngx_http_ai_ctx_t *ctx);
 static ngx_chain_t *ngx_http_ai_core_out_buf(ngx_http_request_t *r,
     ngx_http_ai_core_ctx_t *cc, size_t size);
 static void ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc);
+static ngx_uint_t ngx_http_ai_core_usage_chunk(ngx_str_t *payload);
 static ngx_int_t ngx_http_ai_core_trim_event(ngx_http_ai_dispatch_t *d,
     ngx_uint_t drop);
 static ngx_int_t ngx_http_ai_core_trim_rest(ngx_http_request_t *r,
@@ -643,14 +644,8 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
     }
 
     if (d->trim) {
-        /*
-         * the usage-only chunk: "choices":[] and "usage" as such, which
-         * no string in the event can hold (its quotes would be escaped)
-         */
-
         if (ngx_http_ai_core_trim_event(d,
-                ngx_strnstr(payload->data, "\"choices\":[]", payload->len)
-                && ngx_strnstr(payload->data, "\"usage\"", payload->len))
+                                        ngx_http_ai_core_usage_chunk(payload))
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -658,6 +653,56 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
     }
 
     return ngx_http_ai_core_dispatch(d->request, ctx, &ev, d->out);
+}
+
+
+/*
+ * The usage-only chunk: "choices":[] and a "usage" object, as such, which
+ * no string in the event can hold (its quotes would be escaped); not a
+ * chunk with "choices":[] and "usage":null (Azure's first, with its
+ * prompt_filter_results), which the client gets as the translator's
+ * general path lets it through.
+ */
+
+static ngx_uint_t
+ngx_http_ai_core_usage_chunk(ngx_str_t *payload)
+{
+    u_char  *p, *last;
+
+    if (ngx_strnstr(payload->data, "\"choices\":[]", payload->len) == NULL) {
+        return 0;
+    }
+
+    last = payload->data + payload->len;
+
+    for (p = payload->data;
+         p < last
+         && (p = memmem(p, last - p, "\"usage\"", sizeof("\"usage\"") - 1))
+            != NULL;
+         /* void */)
+    {
+        p += sizeof("\"usage\"") - 1;
+
+        while (p < last && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
+        {
+            p++;
+        }
+
+        if (p == last || *p++ != ':') {
+            continue;
+        }
+
+        while (p < last && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
+        {
+            p++;
+        }
+
+        if (p < last && *p == '{') {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
