@@ -33,6 +33,8 @@ typedef struct {
 static ngx_inline u_char *ngx_http_ai_json_space(u_char *p, u_char *end);
 static u_char *ngx_http_ai_json_skip(u_char *p, u_char *end,
     ngx_uint_t depth, ngx_uint_t strict);
+static u_char *ngx_http_ai_json_escape(u_char *p, u_char *end);
+static u_char *ngx_http_ai_json_number(u_char *p, u_char *end);
 static ngx_int_t ngx_http_ai_json_object(ngx_http_ai_json_iter_t *it,
     u_char *p, u_char *end);
 static ngx_int_t ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it,
@@ -406,8 +408,9 @@ ngx_http_ai_json_space(u_char *p, u_char *end)
 
 /*
  * The end of the JSON value at p, NULL if it is not one (or nests deeper
- * than depth).  Strings are checked for their quotes and control
- * characters, the literals and numbers for their characters.
+ * than depth).  Strict: strings are checked for their escapes and control
+ * characters, numbers for their grammar; else a string is only found its
+ * end, a number its characters.
  */
 
 static u_char *
@@ -426,7 +429,11 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
         if (strict) {
             for (p++; p < end; p++) {
                 if (*p == '\\') {
-                    p++;
+                    p = ngx_http_ai_json_escape(p, end);
+                    if (p == NULL) {
+                        return NULL;
+                    }
+
                     continue;
                 }
 
@@ -522,17 +529,24 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
         }
 
     default:
-        start = p;
+        if (strict) {
+            if (*p == '-' || (*p >= '0' && *p <= '9')) {
+                return ngx_http_ai_json_number(p, end);
+            }
 
-        while (p < end
-               && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+'
-                   || *p == '.' || *p == 'e' || *p == 'E'))
-        {
-            p++;
-        }
+        } else {
+            start = p;
 
-        if (p > start) {
-            return p;
+            while (p < end
+                   && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+'
+                       || *p == '.' || *p == 'e' || *p == 'E'))
+            {
+                p++;
+            }
+
+            if (p > start) {
+                return p;
+            }
         }
 
         if (end - p >= 4
@@ -551,6 +565,101 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
 
         return NULL;
     }
+}
+
+
+/* the escape at p (a backslash): its last byte, NULL if it is not one */
+
+static u_char *
+ngx_http_ai_json_escape(u_char *p, u_char *end)
+{
+    ngx_uint_t  i;
+
+    if (++p >= end) {
+        return NULL;
+    }
+
+    switch (*p) {
+
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+        return p;
+
+    case 'u':
+        for (i = 0; i < 4; i++) {
+            if (++p >= end
+                || !((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')
+                     || (*p >= 'A' && *p <= 'F')))
+            {
+                return NULL;
+            }
+        }
+
+        return p;
+
+    default:
+        return NULL;
+    }
+}
+
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?: its end, or NULL */
+
+static u_char *
+ngx_http_ai_json_number(u_char *p, u_char *end)
+{
+    u_char  *start;
+
+    if (p < end && *p == '-') {
+        p++;
+    }
+
+    if (p < end && *p == '0') {
+        p++;
+
+    } else {
+        for (start = p; p < end && *p >= '0' && *p <= '9'; p++) {
+            /* void */
+        }
+
+        if (p == start) {
+            return NULL;
+        }
+    }
+
+    if (p < end && *p == '.') {
+        for (start = ++p; p < end && *p >= '0' && *p <= '9'; p++) {
+            /* void */
+        }
+
+        if (p == start) {
+            return NULL;
+        }
+    }
+
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        for (start = p; p < end && *p >= '0' && *p <= '9'; p++) {
+            /* void */
+        }
+
+        if (p == start) {
+            return NULL;
+        }
+    }
+
+    return p;
 }
 
 
