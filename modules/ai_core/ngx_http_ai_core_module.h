@@ -42,8 +42,10 @@ typedef struct {
 
     /* cutting events out of a stream passed by reference (drop_usage) */
     u_char                     *trim_pos;     /* the next byte to pass */
+    ngx_chain_t                *trim_ref;     /* the last ref into it */
     ngx_chain_t                *held;         /* an unfinished event */
     ngx_chain_t               **held_last;
+    size_t                      held_size;
     ngx_chain_t                *free_refs;
 
     unsigned                    body_read:1;
@@ -56,6 +58,8 @@ typedef struct {
     unsigned                    resumed:1;
     unsigned                    done:1;       /* the completion hook ran */
     unsigned                    deltas:1;     /* the delta filters run */
+    unsigned                    passing:1;    /* the unfinished event went
+                                                 on as it is */
 } ngx_http_ai_core_ctx_t;
 
 

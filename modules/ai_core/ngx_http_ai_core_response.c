@@ -57,10 +57,13 @@ static ngx_msec_t ngx_http_ai_core_elapsed(ngx_http_ai_ctx_t *ctx);
 static ngx_chain_t *ngx_http_ai_core_out_buf(ngx_http_request_t *r,
     ngx_http_ai_core_ctx_t *cc, size_t size);
 static void ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc);
+static ngx_uint_t ngx_http_ai_core_usage_chunk(ngx_str_t *payload);
 static ngx_int_t ngx_http_ai_core_trim_event(ngx_http_ai_dispatch_t *d,
     ngx_uint_t drop);
 static ngx_int_t ngx_http_ai_core_trim_rest(ngx_http_request_t *r,
     ngx_http_ai_core_ctx_t *cc, ngx_buf_t *b, ngx_chain_t ***out);
+static void ngx_http_ai_core_trim_flush(ngx_http_ai_core_ctx_t *cc,
+    ngx_chain_t ***out);
 static ngx_chain_t *ngx_http_ai_core_ref(ngx_http_request_t *r,
     ngx_http_ai_core_ctx_t *cc, u_char *pos, u_char *last);
 static ngx_chain_t *ngx_http_ai_core_error_event(ngx_http_request_t *r);
@@ -263,6 +266,7 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 d.trim = trim;
 
                 cc->trim_pos = b->pos;
+                cc->trim_ref = NULL;
 
                 rc = ngx_http_ai_sse_parse(&cc->sse, b->pos, b->last,
                                            ngx_http_ai_core_sse_event, &d);
@@ -333,10 +337,8 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
                 if (cc->held) {
                     /* the end in an unfinished event: it goes as it is */
-                    *ll = cc->held;
-                    ll = cc->held_last;
-                    cc->held = NULL;
-                    cc->held_last = &cc->held;
+                    ngx_http_ai_core_trim_flush(cc, &ll);
+                    cc->passing = 1;
                 }
 
                 if (b->last_buf && ctx->truncated
@@ -642,14 +644,8 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
     }
 
     if (d->trim) {
-        /*
-         * the usage-only chunk: "choices":[] and "usage" as such, which
-         * no string in the event can hold (its quotes would be escaped)
-         */
-
         if (ngx_http_ai_core_trim_event(d,
-                ngx_strnstr(payload->data, "\"choices\":[]", payload->len)
-                && ngx_strnstr(payload->data, "\"usage\"", payload->len))
+                                        ngx_http_ai_core_usage_chunk(payload))
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -657,6 +653,56 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
     }
 
     return ngx_http_ai_core_dispatch(d->request, ctx, &ev, d->out);
+}
+
+
+/*
+ * The usage-only chunk: "choices":[] and a "usage" object, as such, which
+ * no string in the event can hold (its quotes would be escaped); not a
+ * chunk with "choices":[] and "usage":null (Azure's first, with its
+ * prompt_filter_results), which the client gets as the translator's
+ * general path lets it through.
+ */
+
+static ngx_uint_t
+ngx_http_ai_core_usage_chunk(ngx_str_t *payload)
+{
+    u_char  *p, *last;
+
+    if (ngx_strnstr(payload->data, "\"choices\":[]", payload->len) == NULL) {
+        return 0;
+    }
+
+    last = payload->data + payload->len;
+
+    for (p = payload->data;
+         p < last
+         && (p = memmem(p, last - p, "\"usage\"", sizeof("\"usage\"") - 1))
+            != NULL;
+         /* void */)
+    {
+        p += sizeof("\"usage\"") - 1;
+
+        while (p < last && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
+        {
+            p++;
+        }
+
+        if (p == last || *p++ != ':') {
+            continue;
+        }
+
+        while (p < last && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
+        {
+            p++;
+        }
+
+        if (p < last && *p == '{') {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -901,7 +947,11 @@ ngx_http_ai_core_trim_event(ngx_http_ai_dispatch_t *d, ngx_uint_t drop)
     if (start == NULL) {
         start = d->buf->pos;
 
-        if (drop) {
+        if (cc->passing) {
+            /* its beginning went on as it was: so does its end */
+            drop = 0;
+
+        } else if (drop) {
             /* the held copies were never passed on: free again */
 
             while (cc->held) {
@@ -911,14 +961,18 @@ ngx_http_ai_core_trim_event(ngx_http_ai_dispatch_t *d, ngx_uint_t drop)
                 cc->free = cl;
             }
 
-        } else if (cc->held) {
-            **d->out = cc->held;
-            *d->out = cc->held_last;
+            cc->held_last = &cc->held;
+            cc->held_size = 0;
         }
-
-        cc->held = NULL;
-        cc->held_last = &cc->held;
     }
+
+    /*
+     * (an event held that ended in this buffer unseen, without data or
+     * over the cap, goes as it was, before anything of this buffer)
+     */
+
+    ngx_http_ai_core_trim_flush(cc, d->out);
+    cc->passing = 0;
 
     if (!drop) {
         return NGX_OK;
@@ -944,6 +998,8 @@ ngx_http_ai_core_trim_event(ngx_http_ai_dispatch_t *d, ngx_uint_t drop)
  * The rest of a buffer passed by reference: what is left goes on, but an
  * unfinished event, which is held, copied (the upstream's buffer must be
  * free to take the event's end); the last piece passed shadows the buffer.
+ * An unfinished event that cannot be cut, as the parser skips it (over the
+ * cap) or it is larger than the cap, goes on as it is, not held.
  */
 
 static ngx_int_t
@@ -951,12 +1007,29 @@ ngx_http_ai_core_trim_rest(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
     ngx_buf_t *b, ngx_chain_t ***out)
 {
     u_char       *from;
-    ngx_chain_t  *cl, *last;
+    ngx_chain_t  *cl;
+
+    if (cc->sse.start) {
+        /*
+         * an event ended in this buffer: what was held of it, an event no
+         * handler saw (without data, or over the cap), goes as it was
+         */
+
+        ngx_http_ai_core_trim_flush(cc, out);
+        cc->passing = 0;
+    }
 
     from = cc->sse.between ? b->last
                            : (cc->sse.start ? cc->sse.start : b->pos);
 
-    last = NULL;
+    if (!cc->sse.between
+        && (cc->passing || cc->sse.overflow || cc->sse.line_overflow
+            || cc->held_size + (b->last - from) > cc->sse.max))
+    {
+        ngx_http_ai_core_trim_flush(cc, out);
+        cc->passing = 1;
+        from = b->last;
+    }
 
     if (from > cc->trim_pos) {
         cl = ngx_http_ai_core_ref(r, cc, cc->trim_pos, from);
@@ -966,7 +1039,6 @@ ngx_http_ai_core_trim_rest(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
 
         **out = cl;
         *out = &cl->next;
-        last = cl;
     }
 
     if (b->last > from) {
@@ -980,17 +1052,40 @@ ngx_http_ai_core_trim_rest(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
 
         *cc->held_last = cl;
         cc->held_last = &cl->next;
+        cc->held_size += b->last - from;
     }
 
-    if (last) {
-        last->buf->shadow = b;
+    if (cc->trim_ref) {
+        /*
+         * the last piece that points into the buffer, passed here or
+         * before a cut event, holds it back until it is sent
+         */
+        cc->trim_ref->buf->shadow = b;
 
     } else {
-        /* all of it cut out: nothing points into it */
+        /* all of it cut out or copied: nothing points into it */
         b->pos = b->last;
     }
 
     return NGX_OK;
+}
+
+
+/* what is held of an unfinished event goes on */
+
+static void
+ngx_http_ai_core_trim_flush(ngx_http_ai_core_ctx_t *cc, ngx_chain_t ***out)
+{
+    if (cc->held == NULL) {
+        return;
+    }
+
+    **out = cc->held;
+    *out = cc->held_last;
+
+    cc->held = NULL;
+    cc->held_last = &cc->held;
+    cc->held_size = 0;
 }
 
 
@@ -1033,6 +1128,8 @@ ngx_http_ai_core_ref(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
     b->tag = (ngx_buf_tag_t) &ngx_http_ai_core_ref;
 
     cl->next = NULL;
+
+    cc->trim_ref = cl;
 
     return cl;
 }
