@@ -101,3 +101,27 @@ ok 1
 ok 2
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: the usage chunk is cut however its "choices" is spaced
+--- http_config
+    ai_target up http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up/v1;
+--- config
+    location /o/ {
+        ai_proxy up;
+    }
+    location /up/ {
+        default_type text/event-stream;
+        return 200 'data: {"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}\n\ndata: {"choices" :  [  ] ,"usage" : {"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}\n\ndata: [DONE]\n\n';
+    }
+--- exec
+r=$(curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+    -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}')
+printf '%s' "$r" | perl t/lib/sse-text
+printf '%s' "$r" | grep -c '"usage"' || true
+--- response_body
+hi[done]
+0
+--- no_error_log
+[error]

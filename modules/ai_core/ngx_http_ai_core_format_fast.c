@@ -60,6 +60,11 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     while ((rc = ngx_http_ai_json_next(&top, &key, &value)) == NGX_OK) {
 
         if (ngx_http_ai_json_key(&key, "choices")) {
+            if (choices.len) {
+                /* a key twice: cJSON takes the first, the general path */
+                return NGX_DECLINED;
+            }
+
             choices = value;
 
         } else if (ngx_http_ai_json_key(&key, "error")) {
@@ -96,6 +101,10 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     while ((rc = ngx_http_ai_json_next(&it, &key, &value)) == NGX_OK) {
 
         if (ngx_http_ai_json_key(&key, "delta")) {
+            if (delta.len) {
+                return NGX_DECLINED;
+            }
+
             delta = value;
 
         } else if (ngx_http_ai_json_key(&key, "finish_reason")
@@ -122,7 +131,7 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     while ((rc = ngx_http_ai_json_next(&it, &key, &v)) == NGX_OK) {
 
         if (ngx_http_ai_json_key(&key, "content")) {
-            if (ngx_http_ai_json_text(&v, &text) != NGX_OK) {
+            if (text.len || ngx_http_ai_json_text(&v, &text) != NGX_OK) {
                 return NGX_DECLINED;
             }
 
@@ -203,9 +212,17 @@ ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st, ngx_str_t *name,
     while ((rc = ngx_http_ai_json_next(&it, &key, &value)) == NGX_OK) {
 
         if (ngx_http_ai_json_key(&key, "delta")) {
+            if (delta.len) {
+                return NGX_DECLINED;
+            }
+
             delta = value;
 
         } else if (ngx_http_ai_json_key(&key, "type")) {
+            if (type.len) {
+                return NGX_DECLINED;
+            }
+
             type = value;
         }
     }
@@ -226,10 +243,14 @@ ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st, ngx_str_t *name,
     while ((rc = ngx_http_ai_json_next(&it, &key, &value)) == NGX_OK) {
 
         if (ngx_http_ai_json_key(&key, "type")) {
+            if (type.len) {
+                return NGX_DECLINED;
+            }
+
             type = value;
 
         } else if (ngx_http_ai_json_key(&key, "text")) {
-            if (ngx_http_ai_json_text(&value, &text) != NGX_OK) {
+            if (text.data || ngx_http_ai_json_text(&value, &text) != NGX_OK) {
                 return NGX_DECLINED;
             }
         }

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_ai_core_format.h"
+#include "ngx_http_ai_core_json.h"
 
 
 static cJSON *ngx_http_ai_openai_message(ngx_http_ai_decoration_t *d);
@@ -166,7 +167,8 @@ static ngx_uint_t
 ngx_http_ai_openai_may_matter(ngx_str_t *data)
 {
     return ngx_strnstr(data->data, "\"error\"", data->len) != NULL
-           || ngx_strnstr(data->data, "\"choices\":[]", data->len) != NULL;
+           || ngx_http_ai_json_empty_array(data, "\"choices\"",
+                                           sizeof("\"choices\"") - 1);
 }
 
 

@@ -378,6 +378,46 @@ ngx_http_ai_json_hex4(u_char *p, u_char *end)
 }
 
 
+/*
+ * key (quoted) appears with an empty array, "key":[], spaces allowed
+ * anywhere between: found without a parse (in JSON text a key's quotes
+ * cannot be a string's, whose quotes are escaped)
+ */
+
+ngx_uint_t
+ngx_http_ai_json_empty_array(ngx_str_t *s, const char *key, size_t len)
+{
+    u_char  *p, *last;
+
+    last = s->data + s->len;
+
+    for (p = s->data;
+         p < last && (p = memmem(p, last - p, key, len)) != NULL;
+         /* void */)
+    {
+        p = ngx_http_ai_json_space(p + len, last);
+
+        if (p >= last || *p++ != ':') {
+            continue;
+        }
+
+        p = ngx_http_ai_json_space(p, last);
+
+        if (p >= last || *p++ != '[') {
+            continue;
+        }
+
+        p = ngx_http_ai_json_space(p, last);
+
+        if (p < last && *p == ']') {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* the members of the object at p, checked as they are read */
 
 ngx_int_t

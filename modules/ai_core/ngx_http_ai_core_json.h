@@ -63,6 +63,10 @@ ngx_int_t ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
 
 ngx_uint_t ngx_http_ai_json_is(ngx_str_t *s, const char *lit, size_t len);
 
+/* "key":[] in s, spaces allowed; key is quoted ("\"choices\"") */
+ngx_uint_t ngx_http_ai_json_empty_array(ngx_str_t *s, const char *key,
+    size_t len);
+
 #define ngx_http_ai_json_key(s, lit)                                         \
     ngx_http_ai_json_is(s, lit, sizeof(lit) - 1)
 

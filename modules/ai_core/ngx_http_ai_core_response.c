@@ -27,6 +27,7 @@
 
 
 #include "ngx_http_ai_core_module.h"
+#include "ngx_http_ai_core_json.h"
 
 
 typedef struct {
@@ -669,7 +670,9 @@ ngx_http_ai_core_usage_chunk(ngx_str_t *payload)
 {
     u_char  *p, *last;
 
-    if (ngx_strnstr(payload->data, "\"choices\":[]", payload->len) == NULL) {
+    if (!ngx_http_ai_json_empty_array(payload, "\"choices\"",
+                                      sizeof("\"choices\"") - 1))
+    {
         return 0;
     }
 

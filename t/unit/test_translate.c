@@ -2034,7 +2034,8 @@ test_openai_pass_unparsed(void **state)
           "pass" },
         { "{not json", "drop" },
         { "{\"choices\":[],\"usage\":{\"prompt_tokens\":1}}", "drop" },
-        { "{\"choices\":[ ],\"usage\":{\"prompt_tokens\":1}}", "pass" },
+        { "{\"choices\":[ ],\"usage\":{\"prompt_tokens\":1}}", "drop" },
+        { "{\"choices\" : [\n],\"usage\":{\"prompt_tokens\":1}}", "drop" },
         { "[DONE]", "pass" },
     };
     ngx_uint_t             i;
