@@ -125,3 +125,35 @@ hi[done]
 0
 --- no_error_log
 [error]
+
+
+
+=== TEST 6: a stream cut within an event held whole: the event is not sent, the error event is whole
+--- http_config
+    ai_target up http://unix:$TEST_NGINX_SERVROOT/up.sock:/v1;
+--- config
+    location /o/ {
+        ai_proxy up;
+    }
+--- exec
+python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock > /dev/null 2>&1 <<'EOF' &
+["data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n", 200, "data: {\"choices\":[{\"ind"]
+EOF
+sleep 0.3
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+    -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+echo "[end]"
+wait
+--- response_body
+data: {"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}
+
+
+event: error
+data: {"error":{"message":"the upstream stream ended before it was complete","type":"api_error","param":null,"code":"stream_truncated"}}
+
+[end]
+--- error_log eval
+# NGINX 1.23+ also logs the cut itself as an [error]; 1.22 does not
+[qr/\[warn\].*the upstream stream ended before its terminal event/]
+--- no_error_log
+[alert]

@@ -336,7 +336,19 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         if (trim) {
             if (b->last_buf || b->last_in_chain) {
 
-                if (cc->held) {
+                if (cc->held && ctx->truncated && !cc->passing) {
+                    /*
+                     * a stream cut within an event held whole: the event
+                     * is not the client's, the error event says why
+                     */
+
+                    *cc->held_last = cc->free;
+                    cc->free = cc->held;
+                    cc->held = NULL;
+                    cc->held_last = &cc->held;
+                    cc->held_size = 0;
+
+                } else if (cc->held) {
                     /* the end in an unfinished event: it goes as it is */
                     ngx_http_ai_core_trim_flush(cc, &ll);
                     cc->passing = 1;
