@@ -57,6 +57,8 @@ static ngx_chain_t *ngx_http_ai_core_truncated(ngx_http_request_t *r,
 static ngx_msec_t ngx_http_ai_core_elapsed(ngx_http_ai_ctx_t *ctx);
 static ngx_chain_t *ngx_http_ai_core_out_buf(ngx_http_request_t *r,
     ngx_http_ai_core_ctx_t *cc, size_t size);
+static ngx_int_t ngx_http_ai_core_marker(ngx_http_request_t *r,
+    ngx_http_ai_core_ctx_t *cc, ngx_buf_t *b, ngx_chain_t ***ll);
 static void ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc);
 static ngx_uint_t ngx_http_ai_core_usage_chunk(ngx_str_t *payload);
 static ngx_int_t ngx_http_ai_core_trim_event(ngx_http_ai_dispatch_t *d,
@@ -365,15 +367,9 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                     ll = &(*ll)->next;
                 }
 
-                *ll = ngx_http_ai_core_out_buf(r, cc, 0);
-                if (*ll == NULL) {
+                if (ngx_http_ai_core_marker(r, cc, b, &ll) != NGX_OK) {
                     return NGX_ERROR;
                 }
-
-                (*ll)->buf->last_buf = b->last_buf;
-                (*ll)->buf->last_in_chain = b->last_in_chain;
-                (*ll)->buf->flush = !b->last_buf;
-                ll = &(*ll)->next;
             }
 
             if (size == 0) {
@@ -394,15 +390,9 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             if (b->last_buf || b->last_in_chain) {
                 /* (a flush needs no marker: every output buffer flushes) */
 
-                *ll = ngx_http_ai_core_out_buf(r, cc, 0);
-                if (*ll == NULL) {
+                if (ngx_http_ai_core_marker(r, cc, b, &ll) != NGX_OK) {
                     return NGX_ERROR;
                 }
-
-                (*ll)->buf->last_buf = b->last_buf;
-                (*ll)->buf->last_in_chain = b->last_in_chain;
-                (*ll)->buf->flush = !b->last_buf;
-                ll = &(*ll)->next;
 
                 /* what follows the marker goes after it */
                 cc->last_out = NULL;
@@ -460,6 +450,30 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_http_ai_core_release(cc);
 
     return rc;
+}
+
+
+/* the end of the upstream's output, or of a chain: an empty marker */
+
+static ngx_int_t
+ngx_http_ai_core_marker(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
+    ngx_buf_t *b, ngx_chain_t ***ll)
+{
+    ngx_chain_t  *cl;
+
+    cl = ngx_http_ai_core_out_buf(r, cc, 0);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf->last_buf = b->last_buf;
+    cl->buf->last_in_chain = b->last_in_chain;
+    cl->buf->flush = !b->last_buf;
+
+    **ll = cl;
+    *ll = &cl->next;
+
+    return NGX_OK;
 }
 
 
