@@ -38,7 +38,8 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     int                       n;
     u_char                   *p, *end;
     ngx_int_t                 rc;
-    ngx_str_t                 key, value, choices, delta, text, v;
+    ngx_str_t                 key, value, delta, text, v;
+    ngx_uint_t                choices;
     ngx_http_ai_json_iter_t   top, it;
 
     if (st->filter || st->aborted || st->done || st->error || !st->started
@@ -55,70 +56,74 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
         return NGX_DECLINED;
     }
 
-    ngx_str_null(&choices);
+    ngx_str_null(&delta);
+    choices = 0;
 
-    while ((rc = ngx_http_ai_json_next(&top, &key, &value)) == NGX_OK) {
+    while ((rc = ngx_http_ai_json_next_key(&top, &key)) == NGX_OK) {
 
-        if (ngx_http_ai_json_key(&key, "choices")) {
-            if (choices.len) {
-                /* a key twice: cJSON takes the first, the general path */
+        if (!ngx_http_ai_json_key(&key, "choices")) {
+
+            if (ngx_http_ai_json_value(&top, &value) != NGX_OK
+                || ngx_http_ai_json_key(&key, "error")
+                || (ngx_http_ai_json_key(&key, "usage")
+                    && !ngx_http_ai_json_key(&value, "null")))
+            {
                 return NGX_DECLINED;
             }
 
-            choices = value;
+            continue;
+        }
 
-        } else if (ngx_http_ai_json_key(&key, "error")) {
+        /*
+         * the choices read in place, not skipped first: exactly one, an
+         * object, whose delta is kept (a key twice: cJSON takes the first,
+         * the general path)
+         */
+
+        if (choices++) {
             return NGX_DECLINED;
+        }
 
-        } else if (ngx_http_ai_json_key(&key, "usage")
-                   && !ngx_http_ai_json_key(&value, "null"))
+        p = top.pos;
+
+        if (p >= end || *p != '[') {
+            return NGX_DECLINED;
+        }
+
+        p = ngx_http_ai_json_space(p + 1, end);
+
+        if (ngx_http_ai_json_object(&it, p, end) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        while ((rc = ngx_http_ai_json_next(&it, &key, &value)) == NGX_OK) {
+
+            if (ngx_http_ai_json_key(&key, "delta")) {
+                if (delta.len) {
+                    return NGX_DECLINED;
+                }
+
+                delta = value;
+
+            } else if (ngx_http_ai_json_key(&key, "finish_reason")
+                       && !ngx_http_ai_json_key(&value, "null"))
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        p = (rc == NGX_DONE) ? ngx_http_ai_json_space(it.pos + 1, end)
+                             : NULL;
+
+        if (p == NULL || p >= end || *p != ']'
+            || ngx_http_ai_json_after(&top, p + 1) != NGX_OK)
         {
             return NGX_DECLINED;
         }
     }
 
     if (rc != NGX_DONE
-        || ngx_http_ai_json_space(top.pos + 1, end) != end)
-    {
-        return NGX_DECLINED;
-    }
-
-    /* exactly one choice */
-
-    if (choices.len < 2 || choices.data[0] != '[') {
-        return NGX_DECLINED;
-    }
-
-    end = choices.data + choices.len;
-    p = ngx_http_ai_json_space(choices.data + 1, end);
-
-    if (ngx_http_ai_json_object(&it, p, end) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    ngx_str_null(&delta);
-
-    while ((rc = ngx_http_ai_json_next(&it, &key, &value)) == NGX_OK) {
-
-        if (ngx_http_ai_json_key(&key, "delta")) {
-            if (delta.len) {
-                return NGX_DECLINED;
-            }
-
-            delta = value;
-
-        } else if (ngx_http_ai_json_key(&key, "finish_reason")
-                   && !ngx_http_ai_json_key(&value, "null"))
-        {
-            return NGX_DECLINED;
-        }
-    }
-
-    /* the choice was the only one */
-
-    p = (rc == NGX_DONE) ? ngx_http_ai_json_space(it.pos + 1, end) : NULL;
-
-    if (p == NULL || p >= end || *p != ']'
+        || ngx_http_ai_json_space(top.pos + 1, end) != end
         || delta.len == 0
         || ngx_http_ai_json_object(&it, delta.data, delta.data + delta.len)
            != NGX_OK)

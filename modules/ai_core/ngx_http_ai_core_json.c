@@ -444,6 +444,21 @@ ngx_int_t
 ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
     ngx_str_t *value)
 {
+    ngx_int_t  rc;
+
+    rc = ngx_http_ai_json_next_key(it, key);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_ai_json_value(it, value);
+}
+
+
+ngx_int_t
+ngx_http_ai_json_next_key(ngx_http_ai_json_iter_t *it, ngx_str_t *key)
+{
     u_char  *p, *end;
 
     p = it->pos;
@@ -476,16 +491,36 @@ ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
         return NGX_ERROR;
     }
 
-    p = ngx_http_ai_json_space(p + 1, end);
+    it->pos = ngx_http_ai_json_space(p + 1, end);
 
-    value->data = p;
-    p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_DEPTH, 0);
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_json_value(ngx_http_ai_json_iter_t *it, ngx_str_t *value)
+{
+    u_char  *p;
+
+    value->data = it->pos;
+    p = ngx_http_ai_json_skip(it->pos, it->end, NGX_HTTP_AI_JSON_DEPTH, 0);
 
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     value->len = p - value->data;
+
+    return ngx_http_ai_json_after(it, p);
+}
+
+
+ngx_int_t
+ngx_http_ai_json_after(ngx_http_ai_json_iter_t *it, u_char *p)
+{
+    u_char  *end;
+
+    end = it->end;
 
     p = ngx_http_ai_json_space(p, end);
 

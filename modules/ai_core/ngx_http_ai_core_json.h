@@ -61,6 +61,17 @@ ngx_int_t ngx_http_ai_json_object(ngx_http_ai_json_iter_t *it, u_char *p,
 ngx_int_t ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
     ngx_str_t *value);
 
+/*
+ * The same in two steps, for a value read in place by the caller: the
+ * key (it->pos then at the value), then the value skipped, or its end
+ * given (ngx_http_ai_json_after)
+ */
+ngx_int_t ngx_http_ai_json_next_key(ngx_http_ai_json_iter_t *it,
+    ngx_str_t *key);
+ngx_int_t ngx_http_ai_json_value(ngx_http_ai_json_iter_t *it,
+    ngx_str_t *value);
+ngx_int_t ngx_http_ai_json_after(ngx_http_ai_json_iter_t *it, u_char *p);
+
 ngx_uint_t ngx_http_ai_json_is(ngx_str_t *s, const char *lit, size_t len);
 
 /* "key":[] in s, spaces allowed; key is quoted ("\"choices\"") */
