@@ -38,6 +38,8 @@ static char *ngx_http_ai_tr_cstr(ngx_http_ai_stream_t *st, ngx_str_t *s);
 static ngx_uint_t ngx_http_ai_tr_index(cJSON *obj, const char *name,
     ngx_uint_t dflt);
 static ngx_uint_t ngx_http_ai_tr_only(cJSON *obj, const char *name);
+static cJSON *ngx_http_ai_tr_first(ngx_http_ai_stream_t *st, cJSON *obj,
+    const char *name);
 static ngx_int_t ngx_http_ai_tr_flush_anthropic(ngx_http_ai_stream_t *st,
     ngx_uint_t index);
 
@@ -57,7 +59,7 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
 
     *skip = 0;
 
-    choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+    choices = ngx_http_ai_tr_first(st, chunk, "choices");
 
     if (!cJSON_IsArray(choices) || cJSON_GetArraySize(choices) == 0) {
         return NGX_OK;
@@ -68,13 +70,14 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
 
     cJSON_ArrayForEach(choice, choices) {
 
+        (void) ngx_http_ai_tr_first(st, choice, "index");
         index = ngx_http_ai_tr_index(choice, "index", i++);
 
-        delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+        delta = ngx_http_ai_tr_first(st, choice, "delta");
         content = cJSON_IsObject(delta)
-                  ? cJSON_GetObjectItemCaseSensitive(delta, "content")
+                  ? ngx_http_ai_tr_first(st, delta, "content")
                   : NULL;
-        finish = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
+        finish = ngx_http_ai_tr_first(st, choice, "finish_reason");
         last = cJSON_IsString(finish);
 
         if (!cJSON_IsObject(delta)
@@ -122,20 +125,21 @@ ngx_http_ai_tr_filter_anthropic(ngx_http_ai_stream_t *st, cJSON *json,
 
     *action = 0;
 
-    type = cJSON_GetObjectItemCaseSensitive(json, "type");
+    st->changed = 0;
+
+    type = ngx_http_ai_tr_first(st, json, "type");
+    (void) ngx_http_ai_tr_first(st, json, "index");
     index = ngx_http_ai_tr_index(json, "index", 0);
 
     if (ngx_http_ai_tr_is(type, "content_block_delta")) {
-        delta = cJSON_GetObjectItemCaseSensitive(json, "delta");
+        delta = ngx_http_ai_tr_first(st, json, "delta");
 
-        if (!ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(delta,
-                                                                "type"),
+        if (!ngx_http_ai_tr_is(ngx_http_ai_tr_first(st, delta, "type"),
                                "text_delta"))
         {
+            *action = st->changed ? 1 : 0;
             return NGX_OK;
         }
-
-        st->changed = 0;
 
         rc = ngx_http_ai_tr_filter_text(st, delta, "text", index, 0, &empty);
         if (rc != NGX_OK) {
@@ -145,6 +149,11 @@ ngx_http_ai_tr_filter_anthropic(ngx_http_ai_stream_t *st, cJSON *json,
         *action = empty ? 2 : (st->changed ? 1 : 0);
 
         return NGX_OK;
+    }
+
+    if (st->changed) {
+        /* duplicate members dropped: the event as the filters saw it */
+        *action = 1;
     }
 
     if (ngx_http_ai_tr_is(type, "content_block_stop")) {
@@ -286,11 +295,10 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
     switch (format) {
 
     case NGX_HTTP_AI_FMT_ANTHROPIC:
-        list = cJSON_GetObjectItemCaseSensitive(json, "content");
+        list = ngx_http_ai_tr_first(&st, json, "content");
 
         cJSON_ArrayForEach(item, list) {
-            if (ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(item,
-                                                                   "type"),
+            if (ngx_http_ai_tr_is(ngx_http_ai_tr_first(&st, item, "type"),
                                   "text"))
             {
                 rc = ngx_http_ai_tr_filter_text(&st, item, "text", i, 1,
@@ -306,13 +314,13 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
         break;
 
     default: /* NGX_HTTP_AI_FMT_OPENAI */
-        list = cJSON_GetObjectItemCaseSensitive(json, "choices");
+        list = ngx_http_ai_tr_first(&st, json, "choices");
 
         cJSON_ArrayForEach(item, list) {
-            msg = cJSON_GetObjectItemCaseSensitive(item, "message");
+            msg = ngx_http_ai_tr_first(&st, item, "message");
+            (void) ngx_http_ai_tr_first(&st, item, "index");
 
-            if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(msg,
-                                                                "content")))
+            if (cJSON_IsString(ngx_http_ai_tr_first(&st, msg, "content")))
             {
                 rc = ngx_http_ai_tr_filter_text(&st, msg, "content",
                                         ngx_http_ai_tr_index(item, "index", i),
@@ -355,7 +363,7 @@ ngx_http_ai_tr_filter_text(ngx_http_ai_stream_t *st, cJSON *parent,
 
     *empty = 1;
 
-    item = cJSON_GetObjectItemCaseSensitive(parent, name);
+    item = ngx_http_ai_tr_first(st, parent, name);
 
     ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
     d.index = index;
@@ -575,4 +583,41 @@ ngx_http_ai_tr_only(cJSON *obj, const char *name)
     }
 
     return 1;
+}
+
+
+/*
+ * obj[name], the first of its members so named: the others, which a
+ * client's parser may take instead (the last one, in most), are dropped,
+ * and the event is rendered anew (st->changed) as the filters saw it
+ */
+
+static cJSON *
+ngx_http_ai_tr_first(ngx_http_ai_stream_t *st, cJSON *obj, const char *name)
+{
+    cJSON  *item, *first, *next;
+
+    if (!cJSON_IsObject(obj)) {
+        return NULL;
+    }
+
+    first = NULL;
+
+    for (item = obj->child; item; item = next) {
+        next = item->next;
+
+        if (item->string == NULL || ngx_strcmp(item->string, name) != 0) {
+            continue;
+        }
+
+        if (first == NULL) {
+            first = item;
+            continue;
+        }
+
+        cJSON_Delete(cJSON_DetachItemViaPointer(obj, item));
+        st->changed = 1;
+    }
+
+    return first;
 }

@@ -1,0 +1,89 @@
+# Delta filters against a hostile provider: scripted upstreams (locations
+# of the test's own server) that split, repeat or hide the text a filter
+# must see.  The filter is the test module's (ai_test_delta); t/lib/
+# sse-text prints what a client reads (JSON::PP: the last of duplicate
+# keys, as JavaScript's and Python's parsers take).
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a duplicate "content" key in a stream's chunk: the text the client reads is the one filtered
+--- http_config
+    ai_target up http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up/v1;
+--- config
+    location /o/ { ai_proxy up; ai_test_delta "mask=secret word"; }
+    location /up/ {
+        default_type text/event-stream;
+        return 200 'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"ok ","content":"the secret word"},"finish_reason":null}]}\n\ndata: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n';
+    }
+--- exec
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+    -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+    | perl t/lib/sse-text
+--- response_body_unlike
+secret
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: a duplicate "content" key in a plain answer: the text the client reads is the one filtered
+--- http_config
+    ai_target up http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up/v1;
+--- config
+    location /o/ { ai_proxy up; ai_test_delta "mask=secret word"; }
+    location /up/ {
+        default_type application/json;
+        return 200 '{"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok","content":"the secret word"},"finish_reason":"stop"}]}';
+    }
+--- exec
+curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+    -d '{"model":"m","messages":[{"role":"user","content":"hi"}]}' \
+    | perl t/lib/sse-text
+--- response_body_unlike
+secret
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a NUL (\u0000) in a text does not hide the rest of it from the filters
+--- http_config
+    ai_target up http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up/v1;
+--- config
+    location /o/ { ai_proxy up; ai_test_delta "mask=secret word"; }
+    location /up/ {
+        default_type text/event-stream;
+        return 200 'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"ok\\u0000the secret word"},"finish_reason":null}]}\n\ndata: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n';
+    }
+--- exec
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+    -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+    | perl t/lib/sse-text
+--- response_body_unlike
+secret
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: duplicate members in an Anthropic stream's text delta: the text the client reads is the one filtered
+--- http_config
+    ai_target up http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up provider=anthropic;
+--- config
+    location /a/ { ai_proxy up; ai_test_delta "mask=secret word"; }
+    location /up/ {
+        default_type text/event-stream;
+        return 200 'event: message_start\ndata: {"type":"message_start","message":{"id":"m1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"usage":{"input_tokens":1,"output_tokens":0}}}\n\nevent: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\nevent: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"ok ","text":"the secret word"}}\n\nevent: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","type":"text_delta","text":"the secret word"}}\n\nevent: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\nevent: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n';
+    }
+--- exec
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/a/v1/messages \
+    -d '{"model":"m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+    | perl t/lib/sse-text
+--- response_body
+ok [done]
+--- no_error_log
+[error]
