@@ -87,3 +87,27 @@ curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/a/v1/messages \
 ok [done]
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: texts held at a stream's end are released with their own choice's index, however high
+--- http_config
+    ai_target up http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up/v1;
+--- config
+    location /o/ { ai_proxy up; ai_test_delta "mask=secret"; }
+    location /up/ {
+        default_type text/event-stream;
+        return 200 'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":40,"delta":{"content":"a sec"},"finish_reason":null}]}\n\ndata: {"id":"c","object":"chat.completion.chunk","choices":[{"index":1,"delta":{"content":"b secr"},"finish_reason":null}]}\n\ndata: [DONE]\n\n';
+    }
+--- exec
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+    -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+    | perl -MJSON::PP -ne 'print $1 eq "[DONE]" ? "[done]\n" : join("", map { "$_->{index}:$_->{delta}{content}\n" } @{ decode_json($1)->{choices} }) if /^data: (.*)/'
+--- response_body
+40:a 
+1:b 
+1:secr
+40:sec
+[done]
+--- no_error_log
+[error]

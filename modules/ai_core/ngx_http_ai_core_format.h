@@ -23,8 +23,8 @@
 #define NGX_HTTP_AI_MAX_INDEX       1024
 
 
-/* the texts (choices, blocks) whose end a filtered stream tracks */
-#define NGX_HTTP_AI_MAX_FILTERED    32
+/* the texts (choices, blocks) whose end a filtered stream tracks: all */
+#define NGX_HTTP_AI_MAX_FILTERED    NGX_HTTP_AI_MAX_INDEX
 
 
 /* a stream's delta filters: ngx_http_ai_stream_filter() in the core */
@@ -68,7 +68,8 @@ struct ngx_http_ai_stream_s {
     /* delta filters, when attached */
     ngx_http_ai_tr_filter_pt    filter;
     void                       *filter_data;
-    uint32_t                    open;       /* texts begun, not ended */
+    ngx_uint_t                  open;       /* texts begun, not ended */
+    uint32_t                    opened[NGX_HTTP_AI_MAX_FILTERED / 32];
     u_char                     *text;       /* NUL-terminated scratch */
     size_t                      text_size;
     ngx_http_ai_delta_t         abort;      /* what a filter ended with */

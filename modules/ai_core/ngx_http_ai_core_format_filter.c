@@ -24,9 +24,13 @@
 #include "ngx_http_ai_core_format.h"
 
 
-#define ngx_http_ai_tr_bit(i)                                                 \
-    ((uint32_t) 1 << ((i) < NGX_HTTP_AI_MAX_FILTERED                        \
-                      ? (i) : NGX_HTTP_AI_MAX_FILTERED - 1))
+/* a text's index, up to the last one tracked */
+#define ngx_http_ai_tr_slot(i)                                                \
+    ((i) < NGX_HTTP_AI_MAX_FILTERED ? (i) : NGX_HTTP_AI_MAX_FILTERED - 1)
+
+#define ngx_http_ai_tr_is_open(st, i)                                         \
+    ((st)->opened[ngx_http_ai_tr_slot(i) / 32]                               \
+     & ((uint32_t) 1 << (ngx_http_ai_tr_slot(i) % 32)))
 
 
 static ngx_int_t ngx_http_ai_tr_filter_text(ngx_http_ai_stream_t *st,
@@ -38,6 +42,8 @@ static char *ngx_http_ai_tr_cstr(ngx_http_ai_stream_t *st, ngx_str_t *s);
 static ngx_uint_t ngx_http_ai_tr_index(cJSON *obj, const char *name,
     ngx_uint_t dflt);
 static ngx_uint_t ngx_http_ai_tr_only(cJSON *obj, const char *name);
+static void ngx_http_ai_tr_set_open(ngx_http_ai_stream_t *st,
+    ngx_uint_t index, ngx_uint_t open);
 static cJSON *ngx_http_ai_tr_first(ngx_http_ai_stream_t *st, cJSON *obj,
     const char *name);
 static ngx_int_t ngx_http_ai_tr_flush_anthropic(ngx_http_ai_stream_t *st,
@@ -82,7 +88,7 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
 
         if (!cJSON_IsObject(delta)
             || (!(cJSON_IsString(content) && content->valuestring[0])
-                && !(last && (st->open & ngx_http_ai_tr_bit(index)))))
+                && !(last && ngx_http_ai_tr_is_open(st, index))))
         {
             /* no text, nothing held: as it is */
             kept = 1;
@@ -164,7 +170,7 @@ ngx_http_ai_tr_filter_anthropic(ngx_http_ai_stream_t *st, cJSON *json,
         || ngx_http_ai_tr_is(type, "message_stop"))
     {
         for (i = 0; st->open && i < NGX_HTTP_AI_MAX_FILTERED; i++) {
-            if (st->open & ngx_http_ai_tr_bit(i)) {
+            if (ngx_http_ai_tr_is_open(st, i)) {
                 rc = ngx_http_ai_tr_flush_anthropic(st, i);
                 if (rc != NGX_OK) {
                     return rc;
@@ -192,7 +198,7 @@ ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
 
     for (i = 0; st->open && i < NGX_HTTP_AI_MAX_FILTERED; i++) {
 
-        if (!(st->open & ngx_http_ai_tr_bit(i))) {
+        if (!ngx_http_ai_tr_is_open(st, i)) {
             continue;
         }
 
@@ -207,7 +213,7 @@ ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
             continue;
         }
 
-        st->open &= ~ngx_http_ai_tr_bit(i);
+        ngx_http_ai_tr_set_open(st, i, 0);
 
         ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
         d.index = i;
@@ -380,10 +386,10 @@ ngx_http_ai_tr_filter_text(ngx_http_ai_stream_t *st, cJSON *parent,
     }
 
     if (last) {
-        st->open &= ~ngx_http_ai_tr_bit(index);
+        ngx_http_ai_tr_set_open(st, index, 0);
 
     } else {
-        st->open |= ngx_http_ai_tr_bit(index);
+        ngx_http_ai_tr_set_open(st, index, 1);
     }
 
     *empty = (d.text.len == 0);
@@ -477,11 +483,11 @@ ngx_http_ai_tr_flush_anthropic(ngx_http_ai_stream_t *st, ngx_uint_t index)
     ngx_int_t             rc;
     ngx_http_ai_delta_t   d;
 
-    if (!(st->open & ngx_http_ai_tr_bit(index))) {
+    if (!ngx_http_ai_tr_is_open(st, index)) {
         return NGX_OK;
     }
 
-    st->open &= ~ngx_http_ai_tr_bit(index);
+    ngx_http_ai_tr_set_open(st, index, 0);
 
     ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
     d.index = index;
@@ -620,4 +626,27 @@ ngx_http_ai_tr_first(ngx_http_ai_stream_t *st, cJSON *obj, const char *name)
     }
 
     return first;
+}
+
+
+/* a text begun (open) or ended: st->open counts the texts begun */
+
+static void
+ngx_http_ai_tr_set_open(ngx_http_ai_stream_t *st, ngx_uint_t index,
+    ngx_uint_t open)
+{
+    uint32_t    bit;
+    ngx_uint_t  slot;
+
+    slot = ngx_http_ai_tr_slot(index);
+    bit = (uint32_t) 1 << (slot % 32);
+
+    if (open && !(st->opened[slot / 32] & bit)) {
+        st->opened[slot / 32] |= bit;
+        st->open++;
+
+    } else if (!open && (st->opened[slot / 32] & bit)) {
+        st->opened[slot / 32] &= ~bit;
+        st->open--;
+    }
 }
