@@ -111,3 +111,33 @@ curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
 [done]
 --- no_error_log
 [error]
+
+
+
+=== TEST 6: a NUL (\u0000) hiding the rest of a text from the filters: an Anthropic stream and a plain answer go as the filters saw them
+--- http_config
+    ai_target ua http://127.0.0.1:$TEST_NGINX_SERVER_PORT/ua provider=anthropic;
+    ai_target uo http://127.0.0.1:$TEST_NGINX_SERVER_PORT/uo/v1;
+--- config
+    location /a/ { ai_proxy ua; ai_test_delta "mask=secret word"; }
+    location /o/ { ai_proxy uo; ai_test_delta "mask=secret word"; }
+    location /ua/ {
+        default_type text/event-stream;
+        return 200 'event: message_start\ndata: {"type":"message_start","message":{"id":"m1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"usage":{"input_tokens":1,"output_tokens":0}}}\n\nevent: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\nevent: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"ok\\u0000the secret word"}}\n\nevent: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\nevent: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n';
+    }
+    location /uo/ {
+        default_type application/json;
+        return 200 '{"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok\\u0000the secret word"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}';
+    }
+--- exec
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/a/v1/messages \
+    -d '{"model":"m","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+    | grep -c secret || true
+curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+    -d '{"model":"m","messages":[{"role":"user","content":"hi"}]}' \
+    | grep -c secret || true
+--- response_body
+0
+0
+--- no_error_log
+[error]

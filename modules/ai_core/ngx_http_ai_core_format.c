@@ -1273,7 +1273,10 @@ ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st, ngx_str_t *name,
                 return rc == NGX_ABORT ? NGX_OK : rc;
             }
 
-            if (action == 1) {
+            if (action == 1
+                || ngx_strnstr(data->data, "\\u0000", data->len))
+            {
+                /* changed, or a \u0000 hid a string's rest from cJSON */
                 return ngx_http_ai_tr_out_event(st, type->valuestring, json);
             }
         }

@@ -343,7 +343,11 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
     if (rc == NGX_ABORT) {
         *abort = st.abort;
 
-    } else if (rc == NGX_OK && st.changed) {
+    } else if (rc == NGX_OK
+               && (st.changed
+                   || ngx_strnstr(body->data, "\\u0000", body->len)))
+    {
+        /* changed, or a \u0000 hid a string's rest from cJSON */
         rc = ngx_http_ai_tr_print(pool, json, body);
     }
 

@@ -244,7 +244,15 @@ ngx_http_ai_openai_stream_pass(ngx_http_ai_stream_t *st, ngx_str_t *name,
 
             rc = ngx_http_ai_tr_filter_chunk(st, json, &skip);
 
-            if (rc == NGX_OK && !skip && st->changed) {
+            /*
+             * (a \u0000 hides the rest of a string from cJSON, and so
+             * from the filters: the event goes as they saw it)
+             */
+
+            if (rc == NGX_OK && !skip
+                && (st->changed
+                    || ngx_strnstr(data->data, "\\u0000", data->len)))
+            {
                 rc = ngx_http_ai_tr_out_event(st, NULL, json);
                 skip = 1;
             }

@@ -225,6 +225,13 @@ ngx_http_ai_delta_test_filter(ngx_http_request_t *r,
         ctx->held_max = ctx->held_len[t];
     }
 
+    if (n == delta->text.len && ctx->held_len[t] == 0
+        && (n == 0 || ngx_memcmp(o, delta->text.data, n) == 0))
+    {
+        /* nothing masked, held or released: let through as it came */
+        return NGX_OK;
+    }
+
     delta->text.data = o;
     delta->text.len = n;
 
