@@ -141,3 +141,29 @@ curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
 0
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: text held where a tool call begins goes before the call (the Anthropic door closes the text block there)
+--- http_config
+    ai_target up http://127.0.0.1:$TEST_NGINX_SERVER_PORT/up/v1;
+--- config
+    location /a/ { ai_proxy up; ai_test_delta "mask=secret word"; }
+    location /up/ {
+        default_type text/event-stream;
+        return 200 'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\ndata: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"the secr"},"finish_reason":null}]}\n\ndata: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null}]}\n\ndata: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]},"finish_reason":null}]}\n\ndata: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}\n\ndata: [DONE]\n\n';
+    }
+--- exec
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/a/v1/messages \
+    -d '{"model":"m","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+    | perl -ne 'print "$1\n" while /"(text_delta","text":"[^"]*|tool_use|input_json_delta|message_stop)"/g'
+# (the second tool_use: message_delta's stop_reason)
+--- response_body
+text_delta","text":"the 
+text_delta","text":"secr
+tool_use
+input_json_delta
+tool_use
+message_stop
+--- no_error_log
+[error]

@@ -84,7 +84,18 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
                   ? ngx_http_ai_tr_first(st, delta, "content")
                   : NULL;
         finish = ngx_http_ai_tr_first(st, choice, "finish_reason");
-        last = cJSON_IsString(finish);
+
+        /*
+         * a text ends with its choice, or where a tool call begins: what
+         * is held goes before the call (the Anthropic door closes the
+         * text block there)
+         */
+
+        last = cJSON_IsString(finish)
+               || (cJSON_IsObject(delta)
+                   && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+                                             delta, "tool_calls"))
+                      > 0);
 
         if (!cJSON_IsObject(delta)
             || (!(cJSON_IsString(content) && content->valuestring[0])
