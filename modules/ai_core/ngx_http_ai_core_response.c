@@ -48,7 +48,7 @@ static ngx_int_t ngx_http_ai_core_plain(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_buf_t *b, ngx_chain_t ***out);
 static ngx_int_t ngx_http_ai_core_plain_done(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_chain_t ***out);
-static void ngx_http_ai_core_usage(ngx_http_request_t *r,
+static ngx_uint_t ngx_http_ai_core_usage(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_str_t *data);
 static ngx_int_t ngx_http_ai_core_dispatch(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
@@ -60,7 +60,6 @@ static ngx_chain_t *ngx_http_ai_core_out_buf(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_core_marker(ngx_http_request_t *r,
     ngx_http_ai_core_ctx_t *cc, ngx_buf_t *b, ngx_chain_t ***ll);
 static void ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc);
-static ngx_uint_t ngx_http_ai_core_usage_chunk(ngx_str_t *payload);
 static ngx_int_t ngx_http_ai_core_trim_event(ngx_http_ai_dispatch_t *d,
     ngx_uint_t drop);
 static ngx_int_t ngx_http_ai_core_trim_rest(ngx_http_request_t *r,
@@ -643,6 +642,7 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
 {
     ngx_http_ai_dispatch_t *d = data;
 
+    ngx_uint_t            usage;
     ngx_http_ai_ctx_t    *ctx;
     ngx_http_ai_event_t   ev;
 
@@ -652,7 +652,7 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
     ev.name = *name;
     ev.data = *payload;
 
-    ngx_http_ai_core_usage(d->request, ctx, payload);
+    usage = ngx_http_ai_core_usage(d->request, ctx, payload);
 
     /* the events of the answer, for a usage counted locally */
 
@@ -671,8 +671,17 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
     }
 
     if (d->trim) {
+        /*
+         * the usage-only chunk: a usage object (just read) and
+         * "choices":[], which no string in the event can hold (its quotes
+         * would be escaped); not a chunk with "choices":[] and
+         * "usage":null (Azure's first, with its prompt_filter_results),
+         * which the translator's general path lets through too
+         */
+
         if (ngx_http_ai_core_trim_event(d,
-                                        ngx_http_ai_core_usage_chunk(payload))
+                usage && ngx_http_ai_json_empty_array(payload, "\"choices\"",
+                                                sizeof("\"choices\"") - 1))
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -680,58 +689,6 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
     }
 
     return ngx_http_ai_core_dispatch(d->request, ctx, &ev, d->out);
-}
-
-
-/*
- * The usage-only chunk: "choices":[] and a "usage" object, as such, which
- * no string in the event can hold (its quotes would be escaped); not a
- * chunk with "choices":[] and "usage":null (Azure's first, with its
- * prompt_filter_results), which the client gets as the translator's
- * general path lets it through.
- */
-
-static ngx_uint_t
-ngx_http_ai_core_usage_chunk(ngx_str_t *payload)
-{
-    u_char  *p, *last;
-
-    if (!ngx_http_ai_json_empty_array(payload, "\"choices\"",
-                                      sizeof("\"choices\"") - 1))
-    {
-        return 0;
-    }
-
-    last = payload->data + payload->len;
-
-    for (p = payload->data;
-         p < last
-         && (p = memmem(p, last - p, "\"usage\"", sizeof("\"usage\"") - 1))
-            != NULL;
-         /* void */)
-    {
-        p += sizeof("\"usage\"") - 1;
-
-        while (p < last && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
-        {
-            p++;
-        }
-
-        if (p == last || *p++ != ':') {
-            continue;
-        }
-
-        while (p < last && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
-        {
-            p++;
-        }
-
-        if (p < last && *p == '{') {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 
@@ -846,9 +803,12 @@ ngx_http_ai_core_plain_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
 }
 
 
-/* usage, range-checked; a provider that lies is told once a request */
+/*
+ * usage, range-checked; a provider that lies is told once a request.
+ * 1: the data held a usage object.
+ */
 
-static void
+static ngx_uint_t
 ngx_http_ai_core_usage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     ngx_str_t *data)
 {
@@ -857,7 +817,7 @@ ngx_http_ai_core_usage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     if (ngx_http_ai_usage_parse(ctx->upstream_format, data, &ctx->usage)
         != NGX_OK)
     {
-        return;
+        return 0;
     }
 
     cc = ngx_http_ai_core_ctx(ctx);
@@ -869,6 +829,8 @@ ngx_http_ai_core_usage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
                       "ai: the upstream reported token usage out of range "
                       "or inconsistent, the invalid values are ignored");
     }
+
+    return 1;
 }
 
 
