@@ -1797,7 +1797,11 @@ ngx_http_ai_tr_int(cJSON *obj, const char *name, ngx_int_t *value)
 
     item = cJSON_GetObjectItemCaseSensitive(obj, name);
 
-    if (!cJSON_IsNumber(item) || item->valuedouble < 0) {
+    /* (a provider's 1e300 is refused, not converted out of range) */
+
+    if (!cJSON_IsNumber(item) || item->valuedouble < 0
+        || item->valuedouble >= (double) NGX_MAX_INT_T_VALUE)
+    {
         return NGX_DECLINED;
     }
 

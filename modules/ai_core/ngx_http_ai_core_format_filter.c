@@ -576,14 +576,12 @@ ngx_http_ai_tr_cstr(ngx_http_ai_stream_t *st, ngx_str_t *s)
 static ngx_uint_t
 ngx_http_ai_tr_index(cJSON *obj, const char *name, ngx_uint_t dflt)
 {
-    cJSON  *n;
+    ngx_int_t  n;
 
-    n = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-    if (cJSON_IsNumber(n) && n->valuedouble >= 0
-        && n->valuedouble < NGX_HTTP_AI_MAX_INDEX)
+    if (ngx_http_ai_tr_int(obj, name, &n) == NGX_OK
+        && n < NGX_HTTP_AI_MAX_INDEX)
     {
-        return (ngx_uint_t) n->valuedouble;
+        return (ngx_uint_t) n;
     }
 
     return dflt;
