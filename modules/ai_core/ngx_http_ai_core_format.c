@@ -899,7 +899,23 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
     }
 
     if (st->door == st->target) {
+        /*
+         * OpenAI's events are looked into only when they must be (its
+         * pass-through parses itself); the other formats' always are
+         */
+
+        parsed = NULL;
+
+        if (json == NULL && st->door != NGX_HTTP_AI_FMT_OPENAI && data) {
+            parsed = cJSON_ParseWithLength((const char *) data->data,
+                                           data->len);
+            json = parsed;
+        }
+
         rc = ngx_http_ai_tr_passthrough(st, name, data, json);
+
+        cJSON_Delete(parsed);
+
         return ngx_http_ai_tr_result(st, rc, out);
     }
 

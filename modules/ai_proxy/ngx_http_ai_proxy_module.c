@@ -816,15 +816,8 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
              * parsed it already
              */
 
-            if (ctx->target->format != ai->req.format) {
-                /* translated: the translator parses what it needs */
-                json = ev->parsed ? ev->json : NULL;
-
-            } else {
-                json = (ctx->target->format == NGX_HTTP_AI_FMT_OPENAI
-                        && !ev->parsed && !ngx_http_ai_deltas_wanted(r))
-                       ? NULL : ngx_http_ai_event_json(ev);
-            }
+            /* the translator parses what it needs, if not parsed yet */
+            json = ev->parsed ? ev->json : NULL;
 
             rc = ngx_http_ai_stream_event(ctx->stream, &ev->name, &ev->data,
                                           json, &s);
