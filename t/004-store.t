@@ -233,3 +233,60 @@ curl -s "$u?op=get&key=k"
 --- must_die
 --- error_log
 ai_store "s1": unknown backend "nosuch" (is its module loaded?)
+
+
+
+=== TEST 14: a sliding window: a reservation within the limit, refused over it with the time to retry, settled in the window it was made in, nothing from a window long gone
+--- http_config
+    ai_store s1 size=64k;
+--- config
+    location /s { ai_store_test s1; }
+--- exec
+u="http://127.0.0.1:$TEST_NGINX_SERVER_PORT/s?window=86400000&key=w"
+a=$(curl -s "$u&op=reserve&delta=60&limit=100")
+echo "$a" | sed 's/"stamp":[0-9]*/"stamp":S/'
+stamp=$(echo "$a" | sed 's/.*"stamp":\([0-9]*\).*/\1/')
+curl -s "$u&op=reserve&delta=50&limit=100" | sed -E 's/"retry":[0-9]+/"retry":R/'
+curl -s "$u&op=incr&delta=-50&stamp=$stamp" | sed 's/"stamp":[0-9]*/"stamp":S/'
+curl -s "$u&op=reserve&delta=90&limit=100&showttl=1" \
+    | sed -E 's/"stamp":[0-9]+/"stamp":S/; s/"ttl":(8[0-9]{7}|9[0-9]{7}|1[0-6][0-9]{7}|17[0-2][0-9]{6})/"ttl":T/'
+curl -s "$u&op=incr&delta=-90&stamp=1" | sed 's/"stamp":[0-9]*/"stamp":S/'
+curl -s "$u&op=reserve&delta=101&limit=100"
+curl -s "$u&op=get"
+--- response_body
+{"rc":"ok","number":60,"stamp":S}
+{"rc":"not_found","number":60,"retry":R}
+{"rc":"ok","number":10,"stamp":S}
+{"rc":"ok","number":100,"stamp":S,"ttl":T}
+{"rc":"ok","number":100,"stamp":S}
+{"rc":"not_found","number":100,"retry":0}
+{"rc":"error"}
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: a short sliding window forgets; a token bucket leaks its limit per window, continuously
+--- http_config
+    ai_store s1 size=64k;
+--- config
+    location /s { ai_store_test s1; }
+--- exec
+u="http://127.0.0.1:$TEST_NGINX_SERVER_PORT/s?op=reserve&limit=100"
+curl -s "$u&key=w&window=300&delta=100" | sed 's/"stamp":[0-9]*/"stamp":S/'
+curl -s "$u&key=w&window=300&delta=100" | sed 's/"retry":\([1-9]\|[1-9][0-9]\|[1-5][0-9][0-9]\|600\)}/"retry":R}/'
+sleep 0.7
+curl -s "$u&key=w&window=300&delta=100" | sed 's/"stamp":[0-9]*/"stamp":S/'
+curl -s "$u&key=b&bucket=1&window=1000&delta=100"
+curl -s "$u&key=b&bucket=1&window=1000&delta=50" | sed -E 's/"number":(9[0-9]|100),"retry":(4[0-9]{2}|50[01])}/"number":N,"retry":R}/'
+sleep 0.6
+curl -s "$u&key=b&bucket=1&window=1000&delta=50" | sed -E 's/"number":([5-8][0-9]|90)}/"number":N}/'
+--- response_body
+{"rc":"ok","number":100,"stamp":S}
+{"rc":"not_found","number":100,"retry":R}
+{"rc":"ok","number":100,"stamp":S}
+{"rc":"ok","number":100}
+{"rc":"not_found","number":N,"retry":R}
+{"rc":"ok","number":N}
+--- no_error_log
+[error]

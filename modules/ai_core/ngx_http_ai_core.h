@@ -45,7 +45,7 @@
  * The version of this interface.  A module built against another one
  * refuses to start (ngx_http_ai_core_require()), naming both.
  */
-#define NGX_HTTP_AI_CORE_API            3
+#define NGX_HTTP_AI_CORE_API            4
 
 extern const ngx_uint_t  ngx_http_ai_core_api_version;
 
@@ -635,6 +635,29 @@ ngx_int_t ngx_http_ai_filter_answer(ngx_http_request_t *r,
  * counter is an error.  A GET with op->pin set keeps the entry from
  * eviction (op->value then points into the store, no copy) until
  * ngx_http_ai_store_unpin(), or the end of the request.
+ *
+ * Windowed counters (INCR and RESERVE with op->window > 0: the limits'
+ * counters) are kept by the backend on its own clock (shm: the host's;
+ * redis: the server's TIME, one clock for every node), in one of two
+ * ways; a key is used with one way and one window only:
+ *
+ *   sliding   a count per window of that length (window i holds what was
+ *             counted in [i * window, (i + 1) * window)); the amount used
+ *             is this window's count plus the last window's count times
+ *             the part of the last window still inside the sliding window
+ *             (rounded down).  op->stamp (out) names the window counted
+ *             in; an INCR given op->stamp (a settle) counts in that window
+ *             if it is this one or the last one, else nowhere (rc NGX_OK).
+ *   bucket    a level that leaks op->limit per op->window, continuously,
+ *             never below 0; INCR and RESERVE add to it after the leak.
+ *
+ * RESERVE applies the delta if the amount used plus it stays within
+ * op->limit.  Out: op->number is the amount used (after the op, or as it
+ * was when refused), op->ttl the time until it is all gone (the reset),
+ * op->retry (RESERVE refused) the time until the same reservation would
+ * fit (0: never, the delta is over the limit).  An INCR of 0 reads one
+ * (a GET of it is an error).  The backend's keys expire by themselves
+ * once they count nothing.
  */
 
 #define NGX_HTTP_AI_STORE_GET           0   /* value or number, ttl left */
@@ -662,6 +685,10 @@ struct ngx_http_ai_store_op_s {
                                                  time left, 0: none */
     ngx_int_t                       rc;
 
+    ngx_msec_t                      window;   /* windowed counters, above */
+    int64_t                         stamp;    /* sliding: the window */
+    ngx_msec_t                      retry;    /* RESERVE refused, out */
+
     ngx_pool_t                     *pool;     /* results are copied here */
     ngx_log_t                      *log;
     ngx_http_ai_store_handler_pt    handler;
@@ -677,6 +704,7 @@ struct ngx_http_ai_store_op_s {
     unsigned                        pinned:1;
     unsigned                        counter:1; /* GET: it is a counter */
     unsigned                        pending:1;
+    unsigned                        bucket:1;  /* window: a token bucket */
 };
 
 typedef struct {

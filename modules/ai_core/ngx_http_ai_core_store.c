@@ -23,6 +23,7 @@
 
 #define NGX_HTTP_AI_STORE_COUNTER   0x01
 #define NGX_HTTP_AI_STORE_STALE     0x02
+#define NGX_HTTP_AI_STORE_WINDOW    0x04   /* and COUNTER */
 
 #define NGX_HTTP_AI_STORE_MAX       0x7fffffffffffffffLL
 
@@ -77,6 +78,14 @@ static ngx_http_ai_store_node_t *ngx_http_ai_store_shm_write(
 static void ngx_http_ai_store_shm_incr(ngx_http_ai_store_shm_t *shm,
     ngx_http_ai_store_op_t *op, ngx_http_ai_store_node_t *sn,
     uint32_t hash);
+static void ngx_http_ai_store_shm_window(ngx_http_ai_store_shm_t *shm,
+    ngx_http_ai_store_op_t *op, ngx_http_ai_store_node_t *sn,
+    uint32_t hash);
+static int64_t ngx_http_ai_store_add_sat(int64_t n, int64_t delta);
+static void ngx_http_ai_store_sliding(ngx_http_ai_store_op_t *op,
+    int64_t *w, int64_t now);
+static void ngx_http_ai_store_bucket(ngx_http_ai_store_op_t *op,
+    int64_t *w, int64_t now);
 static ngx_msec_t ngx_http_ai_store_ttl_left(ngx_http_ai_store_node_t *sn);
 static ngx_http_ai_store_node_t *ngx_http_ai_store_lookup(
     ngx_http_ai_store_shm_t *shm, ngx_str_t *key, uint32_t hash);
@@ -630,7 +639,13 @@ ngx_http_ai_store_shm_op(ngx_http_ai_store_shm_t *shm,
         break;
 
     default: /* NGX_HTTP_AI_STORE_INCR, NGX_HTTP_AI_STORE_RESERVE */
-        ngx_http_ai_store_shm_incr(shm, op, sn, hash);
+
+        if (op->window) {
+            ngx_http_ai_store_shm_window(shm, op, sn, hash);
+
+        } else {
+            ngx_http_ai_store_shm_incr(shm, op, sn, hash);
+        }
     }
 
     ngx_shmtx_unlock(&shm->shpool->mutex);
@@ -645,6 +660,12 @@ ngx_http_ai_store_shm_get(ngx_http_ai_store_shm_t *shm,
 
     if (sn == NULL) {
         op->rc = NGX_DECLINED;
+        return;
+    }
+
+    if (sn->flags & NGX_HTTP_AI_STORE_WINDOW) {
+        /* read with an INCR of 0 */
+        op->rc = NGX_ERROR;
         return;
     }
 
@@ -729,7 +750,10 @@ ngx_http_ai_store_shm_incr(ngx_http_ai_store_shm_t *shm,
 {
     int64_t  n;
 
-    if (sn && !(sn->flags & NGX_HTTP_AI_STORE_COUNTER)) {
+    if (sn && (sn->flags & (NGX_HTTP_AI_STORE_COUNTER
+                            |NGX_HTTP_AI_STORE_WINDOW))
+              != NGX_HTTP_AI_STORE_COUNTER)
+    {
         op->rc = NGX_ERROR;
         return;
     }
@@ -779,6 +803,211 @@ ngx_http_ai_store_shm_incr(ngx_http_ai_store_shm_t *shm,
 
     op->number = n;
     op->ttl = ngx_http_ai_store_ttl_left(sn);
+    op->rc = NGX_OK;
+}
+
+
+/*
+ * A windowed counter: three numbers, the sliding window's (the window's
+ * index, its count, the last window's count) or the bucket's (the level
+ * in thousandths, so that slow leaks are not lost to rounding, and the
+ * time of the last leak), on the host's clock.
+ */
+
+static void
+ngx_http_ai_store_shm_window(ngx_http_ai_store_shm_t *shm,
+    ngx_http_ai_store_op_t *op, ngx_http_ai_store_node_t *sn, uint32_t hash)
+{
+    int64_t     w[3], now;
+    ngx_time_t  *tp;
+
+    if (sn && !(sn->flags & NGX_HTTP_AI_STORE_WINDOW)) {
+        op->rc = NGX_ERROR;
+        return;
+    }
+
+    if (sn) {
+        ngx_memcpy(w, sn->data + sn->key_len, sizeof(w));
+
+    } else {
+        w[0] = 0;
+        w[1] = 0;
+        w[2] = 0;
+    }
+
+    tp = ngx_timeofday();
+    now = (int64_t) tp->sec * 1000 + tp->msec;
+
+    if (op->bucket) {
+        ngx_http_ai_store_bucket(op, w, now);
+
+    } else {
+        ngx_http_ai_store_sliding(op, w, now);
+    }
+
+    if (op->rc != NGX_OK) {
+        return;
+    }
+
+    if (sn == NULL) {
+        sn = ngx_http_ai_store_shm_write(shm, op, NULL, hash, sizeof(w));
+        if (sn == NULL) {
+            return;
+        }
+
+        sn->flags |= NGX_HTTP_AI_STORE_COUNTER|NGX_HTTP_AI_STORE_WINDOW;
+        sn->value_len = sizeof(w);
+    }
+
+    ngx_memcpy(sn->data + sn->key_len, w, sizeof(w));
+
+    /* kept while it counts anything: until its reset, and the last
+     * window's count for one more window */
+
+    sn->expire = ngx_current_msec + op->ttl + (op->bucket ? 1 : op->window);
+}
+
+
+static int64_t
+ngx_http_ai_store_add_sat(int64_t n, int64_t delta)
+{
+    if (delta > 0 && n > NGX_HTTP_AI_STORE_MAX - delta) {
+        return NGX_HTTP_AI_STORE_MAX;
+    }
+
+    if (delta < 0 && n < -NGX_HTTP_AI_STORE_MAX - delta) {
+        return -NGX_HTTP_AI_STORE_MAX;
+    }
+
+    return n + delta;
+}
+
+
+static void
+ngx_http_ai_store_sliding(ngx_http_ai_store_op_t *op, int64_t *w,
+    int64_t now)
+{
+    double   left, t;
+    int64_t  win, i, used, end, *n;
+
+    win = op->window;
+    i = now / win;
+
+    /* move to this window */
+
+    if (w[0] == i - 1) {
+        w[2] = w[1];
+        w[1] = 0;
+
+    } else if (w[0] != i) {
+        w[2] = 0;
+        w[1] = 0;
+    }
+
+    w[0] = i;
+
+    end = (i + 1) * win - now;                 /* ms to the window's end */
+    left = (double) end / win;                 /* the last window's part */
+    used = ngx_http_ai_store_add_sat(w[1], (int64_t) (w[2] * left));
+
+    if (op->type == NGX_HTTP_AI_STORE_RESERVE && op->delta > 0
+        && (used > op->limit
+            || (uint64_t) op->delta > (uint64_t) op->limit - (uint64_t) used))
+    {
+        op->number = used;
+        op->rc = NGX_DECLINED;
+
+        if (op->delta > op->limit) {
+            op->retry = 0;
+
+        } else if (w[1] + op->delta <= op->limit) {
+            /* fits once enough of the last window slid out */
+            t = end - (double) (op->limit - op->delta - w[1]) * win / w[2];
+            op->retry = (ngx_msec_t) t + 1;
+
+        } else {
+            /* after this window, once enough of it slid out */
+            t = win - (double) (op->limit - op->delta) * win / w[1];
+            op->retry = (ngx_msec_t) (end + t) + 1;
+        }
+
+        op->ttl = (ngx_msec_t) (w[1] ? end + win : end);
+
+        return;
+    }
+
+    n = &w[1];
+
+    if (op->type == NGX_HTTP_AI_STORE_INCR && op->stamp) {
+        /* a settle: in the window it was reserved in */
+
+        if (op->stamp == i - 1) {
+            n = &w[2];
+
+        } else if (op->stamp != i) {
+            n = NULL;
+        }
+    }
+
+    if (n) {
+        *n = ngx_http_ai_store_add_sat(*n, op->delta);
+
+        if (*n < 0) {
+            *n = 0;
+        }
+    }
+
+    op->stamp = i;
+    op->number = ngx_http_ai_store_add_sat(w[1], (int64_t) (w[2] * left));
+    op->ttl = (ngx_msec_t) (w[1] ? end + win : (w[2] ? end : 0));
+    op->rc = NGX_OK;
+}
+
+
+static void
+ngx_http_ai_store_bucket(ngx_http_ai_store_op_t *op, int64_t *w,
+    int64_t now)
+{
+    double   leak, level, limit;
+
+    limit = (double) (op->limit > 0 ? op->limit : 1);
+
+    level = (double) w[0] / 1000;
+
+    if (now > w[1]) {
+        leak = (double) (now - w[1]) * limit / op->window;
+        level = (level > leak) ? level - leak : 0;
+    }
+
+    if (op->type == NGX_HTTP_AI_STORE_RESERVE && op->delta > 0
+        && level + op->delta > op->limit)
+    {
+        op->number = (int64_t) level;
+        op->rc = NGX_DECLINED;
+        op->retry = (op->delta > op->limit)
+                    ? 0
+                    : (ngx_msec_t) ((level + op->delta - op->limit)
+                                    * op->window / limit) + 1;
+        op->ttl = (ngx_msec_t) (level * op->window / limit) + 1;
+
+        return;
+    }
+
+    level += op->delta;
+
+    if (level < 0) {
+        level = 0;
+
+    } else if (level > 9e15) {
+        level = 9e15;                          /* thousandths in int64 */
+    }
+
+    w[0] = (int64_t) (level * 1000);
+    w[1] = now;
+
+    op->number = (int64_t) level;
+    op->ttl = (level > 0) ? (ngx_msec_t) (level * op->window / limit) + 1
+                          : 0;
     op->rc = NGX_OK;
 }
 

@@ -5,7 +5,10 @@
  * Test-only: "ai_store_test NAME;" answers
  *   GET /?op=get|set|add|del|incr|reserve&key=K[&value=V][&delta=N]
  *        [&limit=N][&ttl=MS][&pin=MS][&showttl=1]
+ *        [&window=MS[&bucket=1][&stamp=N]]
  * with {"rc":"ok"|"not_found"|"error","value":..,"number":..,"ttl":..}
+ * (windowed counters add "stamp" and, refused, "retry"; showttl shows
+ * their ttl too)
  * through the core's asynchronous store interface (NGX_AGAIN is handled,
  * so any backend can be driven).  pin=MS pins what a get found and
  * answers from it MS later; detached=N also adds N to the key with a
@@ -183,6 +186,18 @@ ngx_http_ai_store_test_handler(ngx_http_request_t *r)
         op->ttl = (ngx_msec_t) ngx_atoi(val.data, val.len);
     }
 
+    if (ngx_http_arg(r, (u_char *) "window", 6, &val) == NGX_OK) {
+        op->window = (ngx_msec_t) ngx_atoi(val.data, val.len);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "bucket", 6, &val) == NGX_OK) {
+        op->bucket = 1;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "stamp", 5, &val) == NGX_OK) {
+        op->stamp = ngx_http_ai_store_test_int(&val);
+    }
+
     if (ngx_http_arg(r, (u_char *) "pin", 3, &val) == NGX_OK) {
         op->pin = 1;
         ctx->hold = (ngx_msec_t) ngx_atoi(val.data, val.len);
@@ -335,8 +350,8 @@ ngx_http_ai_store_test_send(ngx_http_request_t *r,
     res = (op->rc == NGX_OK) ? "ok"
           : (op->rc == NGX_DECLINED) ? "not_found" : "error";
 
-    b = ngx_create_temp_buf(r->pool, 96 + op->value.len * 6
-                                     + 2 * NGX_INT64_LEN);
+    b = ngx_create_temp_buf(r->pool, 128 + op->value.len * 6
+                                     + 5 * NGX_INT64_LEN);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -366,7 +381,20 @@ ngx_http_ai_store_test_send(ngx_http_request_t *r,
         }
     }
 
-    if (op->rc == NGX_OK && op->ttl && ctx->show_ttl) {
+    if (op->window && op->rc != NGX_ERROR) {
+        if (!op->bucket && op->rc == NGX_OK) {
+            b->last = ngx_sprintf(b->last, ",\"stamp\":%L", op->stamp);
+        }
+
+        if (op->rc == NGX_DECLINED) {
+            b->last = ngx_sprintf(b->last, ",\"retry\":%M", op->retry);
+        }
+
+        if (ctx->show_ttl) {
+            b->last = ngx_sprintf(b->last, ",\"ttl\":%M", op->ttl);
+        }
+
+    } else if (op->rc == NGX_OK && op->ttl && ctx->show_ttl) {
         b->last = ngx_sprintf(b->last, ",\"ttl\":%M", op->ttl);
     }
 
