@@ -423,6 +423,14 @@ cJSON *ngx_http_ai_event_json(ngx_http_ai_event_t *ev);
 ngx_int_t ngx_http_ai_cost(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     double *cost);
 
+/*
+ * The same in micro-dollars, exact and rounded up, for a model and a
+ * usage (a reservation's estimate or the final usage): NGX_OK, or
+ * NGX_DECLINED when the model has no price.
+ */
+ngx_int_t ngx_http_ai_cost_micros(ngx_http_request_t *r, ngx_str_t *model,
+    ngx_http_ai_usage_t *usage, int64_t *micros);
+
 /* strings for a format ("openai", "anthropic", "gemini") */
 ngx_str_t *ngx_http_ai_format_name(ngx_uint_t format);
 
@@ -734,6 +742,14 @@ struct ngx_http_ai_store_s {
 /* a store by name, defined by "ai_store" before or after this call */
 ngx_http_ai_store_t *ngx_http_ai_store_add(ngx_conf_t *cf, ngx_str_t *name);
 
+/*
+ * A store defined by a module's directive, as "ai_store NAME ARGS" would
+ * (args: "backend=NAME" and the backend's parameters); NULL after an
+ * nginx -t error was logged.
+ */
+ngx_http_ai_store_t *ngx_http_ai_store_define(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *args, ngx_uint_t nargs);
+
 /* a backend, from a module's preconfiguration */
 ngx_int_t ngx_http_ai_store_backend_add(ngx_conf_t *cf,
     ngx_http_ai_store_backend_t *backend);
@@ -797,6 +813,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_add_stage
 #pragma weak ngx_http_ai_core_enable
 #pragma weak ngx_http_ai_cost
+#pragma weak ngx_http_ai_cost_micros
 #pragma weak ngx_http_ai_counter_add
 #pragma weak ngx_http_ai_counters
 #pragma weak ngx_http_ai_create_ctx
@@ -826,6 +843,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_store_backend_add
 #pragma weak ngx_http_ai_store_cancel
 #pragma weak ngx_http_ai_store_complete
+#pragma weak ngx_http_ai_store_define
 #pragma weak ngx_http_ai_store_op
 #pragma weak ngx_http_ai_store_run
 #pragma weak ngx_http_ai_store_unpin

@@ -74,9 +74,9 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                   model;        /* a glob, NUL-terminated */
-    double                      input;        /* USD per million tokens */
-    double                      output;
-    double                      cached;
+    int64_t                     input;        /* micro-USD per million */
+    int64_t                     output;       /* tokens, i.e. USD per */
+    int64_t                     cached;       /* token in 10^-12 */
 } ngx_http_ai_price_t;
 
 

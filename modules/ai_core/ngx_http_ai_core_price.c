@@ -8,7 +8,9 @@
  *
  * prices are per million tokens; MODEL is a shell glob (fnmatch), the
  * first match wins.  Cached prompt tokens cost the "cached" price
- * (default: the input price).
+ * (default: the input price).  Prices are kept as integers (micro-dollars
+ * per million tokens: at most 6 decimals, at most $1000 per million
+ * tokens) so that a cost is exact and limits and budgets never drift.
  */
 
 
@@ -17,7 +19,9 @@
 #include <fnmatch.h>
 
 
-static ngx_int_t ngx_http_ai_price_value(ngx_str_t *s, double *value);
+static ngx_int_t ngx_http_ai_price_value(ngx_str_t *s, int64_t *value);
+static ngx_http_ai_price_t *ngx_http_ai_price_find(ngx_http_request_t *r,
+    ngx_str_t *model);
 
 
 char *
@@ -25,7 +29,7 @@ ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_core_main_conf_t *amcf = conf;
 
-    double               *v;
+    int64_t              *v;
     ngx_str_t            *value, s;
     ngx_uint_t            i;
     ngx_http_ai_price_t  *price;
@@ -68,7 +72,8 @@ ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_http_ai_price_value(&s, v) != NGX_OK) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "ai_price \"%V\": invalid price \"%V\" "
-                               "(US dollars per million tokens, e.g. 2.50)",
+                               "(US dollars per million tokens, e.g. 2.50, at most "
+                               "6 decimals and 1000)",
                                &value[1], &value[i]);
             return NGX_CONF_ERROR;
         }
@@ -90,15 +95,14 @@ ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_int_t
-ngx_http_ai_price_value(ngx_str_t *s, double *value)
+ngx_http_ai_price_value(ngx_str_t *s, int64_t *value)
 {
     u_char      *p, *last;
-    double       scale;
-    ngx_uint_t   digits, dot;
+    ngx_uint_t   digits, frac, dot;
 
     *value = 0;
-    scale = 1;
     digits = 0;
+    frac = 0;
     dot = 0;
 
     last = s->data + s->len;
@@ -114,39 +118,41 @@ ngx_http_ai_price_value(ngx_str_t *s, double *value)
             return NGX_ERROR;
         }
 
-        digits++;
+        if (dot && ++frac > 6) {
+            return NGX_ERROR;
+        }
 
-        if (dot) {
-            scale /= 10;
-            *value += (*p - '0') * scale;
+        *value = *value * 10 + (*p - '0');
 
-        } else {
-            *value = *value * 10 + (*p - '0');
+        if (++digits > 12) {
+            return NGX_ERROR;
         }
     }
 
-    return digits ? NGX_OK : NGX_ERROR;
+    while (frac++ < 6) {
+        *value *= 10;
+    }
+
+    /* at most $1000 per million tokens: a cost cannot overflow */
+
+    if (digits == 0 || *value > 1000000000) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
-ngx_int_t
-ngx_http_ai_cost(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx, double *cost)
+static ngx_http_ai_price_t *
+ngx_http_ai_price_find(ngx_http_request_t *r, ngx_str_t *model)
 {
     u_char                         name[256];
-    ngx_str_t                     *model;
-    ngx_int_t                      cached;
     ngx_uint_t                     i;
     ngx_http_ai_price_t           *price;
     ngx_http_ai_core_main_conf_t  *amcf;
 
-    if (!ctx->usage.found) {
-        return NGX_DECLINED;
-    }
-
-    model = ctx->upstream_model.len ? &ctx->upstream_model : &ctx->req.model;
-
     if (model->len == 0 || model->len >= sizeof(name)) {
-        return NGX_DECLINED;
+        return NULL;
     }
 
     ngx_memcpy(name, model->data, model->len);
@@ -156,20 +162,69 @@ ngx_http_ai_cost(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx, double *cost)
     price = amcf->prices.elts;
 
     for (i = 0; i < amcf->prices.nelts; i++) {
-
-        if (fnmatch((char *) price[i].model.data, (char *) name, 0) != 0) {
-            continue;
+        if (fnmatch((char *) price[i].model.data, (char *) name, 0) == 0) {
+            return &price[i];
         }
-
-        cached = ngx_min(ctx->usage.cached_tokens, ctx->usage.prompt_tokens);
-
-        *cost = ((ctx->usage.prompt_tokens - cached) * price[i].input
-                 + cached * price[i].cached
-                 + ctx->usage.completion_tokens * price[i].output)
-                / 1000000.0;
-
-        return NGX_OK;
     }
 
-    return NGX_DECLINED;
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_ai_cost_micros(ngx_http_request_t *r, ngx_str_t *model,
+    ngx_http_ai_usage_t *usage, int64_t *micros)
+{
+    int64_t               cached, pico;
+    ngx_http_ai_price_t  *price;
+
+    price = ngx_http_ai_price_find(r, model);
+    if (price == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* tokens <= 10^9 (NGX_HTTP_AI_TOKENS_MAX), prices <= 10^9: < 2^63 */
+
+    cached = ngx_min(usage->cached_tokens, usage->prompt_tokens);
+    cached = ngx_max(cached, 0);
+
+    pico = (ngx_max(usage->prompt_tokens, 0) - cached) * price->input
+           + cached * price->cached
+           + ngx_max(usage->completion_tokens, 0) * price->output;
+
+    /* rounded up: a limit never undercounts */
+
+    *micros = (pico + 999999) / 1000000;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_cost(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx, double *cost)
+{
+    int64_t                        cached, pico;
+    ngx_str_t                     *model;
+    ngx_http_ai_price_t           *price;
+
+    if (!ctx->usage.found) {
+        return NGX_DECLINED;
+    }
+
+    model = ctx->upstream_model.len ? &ctx->upstream_model : &ctx->req.model;
+
+    price = ngx_http_ai_price_find(r, model);
+    if (price == NULL) {
+        return NGX_DECLINED;
+    }
+
+    cached = ngx_min(ctx->usage.cached_tokens, ctx->usage.prompt_tokens);
+
+    pico = (ctx->usage.prompt_tokens - cached) * price->input
+           + cached * price->cached
+           + ctx->usage.completion_tokens * price->output;
+
+    *cost = (double) pico / 1e12;
+
+    return NGX_OK;
 }

@@ -192,40 +192,62 @@ ngx_http_ai_store_add(ngx_conf_t *cf, ngx_str_t *name)
 char *
 ngx_http_ai_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_ai_core_main_conf_t *amcf = conf;
-
-    ngx_str_t                     *value, name, *params;
-    ngx_uint_t                     i, n;
-    ngx_http_ai_store_t           *store;
-    ngx_http_ai_store_backend_t  **bp, *backend;
+    ngx_str_t  *value;
 
     value = cf->args->elts;
 
-    ngx_str_set(&name, "shm");
-
-    params = ngx_palloc(cf->pool, cf->args->nelts * sizeof(ngx_str_t));
-    if (params == NULL) {
+    if (ngx_http_ai_store_define(cf, &value[1], &value[2],
+                                 cf->args->nelts - 2)
+        == NULL)
+    {
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_http_ai_store_t *
+ngx_http_ai_store_define(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *args,
+    ngx_uint_t nargs)
+{
+    ngx_str_t                      backend_name, *params;
+    ngx_uint_t                     i, n;
+    ngx_http_ai_store_t           *store;
+    ngx_http_ai_core_main_conf_t  *amcf;
+    ngx_http_ai_store_backend_t  **bp, *backend;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_core_module);
+
+    ngx_str_set(&backend_name, "shm");
+
+    params = ngx_palloc(cf->pool, (nargs + 1) * sizeof(ngx_str_t));
+    if (params == NULL) {
+        return NULL;
     }
 
     n = 0;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-        if (ngx_strncmp(value[i].data, "backend=", 8) == 0) {
-            name.data = value[i].data + 8;
-            name.len = value[i].len - 8;
+    for (i = 0; i < nargs; i++) {
+        if (args[i].len >= 8
+            && ngx_strncmp(args[i].data, "backend=", 8) == 0)
+        {
+            backend_name.data = args[i].data + 8;
+            backend_name.len = args[i].len - 8;
             continue;
         }
 
-        params[n++] = value[i];
+        params[n++] = args[i];
     }
 
     backend = NULL;
     bp = amcf->backends.elts;
 
     for (i = 0; i < amcf->backends.nelts; i++) {
-        if (bp[i]->name.len == name.len
-            && ngx_strncmp(bp[i]->name.data, name.data, name.len) == 0)
+        if (bp[i]->name.len == backend_name.len
+            && ngx_strncmp(bp[i]->name.data, backend_name.data,
+                           backend_name.len)
+               == 0)
         {
             backend = bp[i];
             break;
@@ -235,25 +257,29 @@ ngx_http_ai_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (backend == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ai_store \"%V\": unknown backend \"%V\" (is its "
-                           "module loaded?)", &value[1], &name);
-        return NGX_CONF_ERROR;
+                           "module loaded?)", name, &backend_name);
+        return NULL;
     }
 
-    store = ngx_http_ai_store_add(cf, &value[1]);
+    store = ngx_http_ai_store_add(cf, name);
     if (store == NULL) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
     if (store->defined) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ai_store \"%V\" is duplicate", &value[1]);
-        return NGX_CONF_ERROR;
+                           "ai_store \"%V\" is duplicate", name);
+        return NULL;
     }
 
     store->backend = backend;
     store->defined = 1;
 
-    return backend->conf(cf, store, params, n);
+    if (backend->conf(cf, store, params, n) != NGX_CONF_OK) {
+        return NULL;
+    }
+
+    return store;
 }
 
 
