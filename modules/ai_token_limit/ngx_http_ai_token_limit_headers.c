@@ -1,0 +1,218 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * The rate limit headers, as OpenAI sends them, for the tightest limit of
+ * each kind the request was counted against (the least left):
+ *
+ *     x-ratelimit-limit-tokens        x-ratelimit-limit-requests
+ *     x-ratelimit-remaining-tokens    x-ratelimit-remaining-requests
+ *     x-ratelimit-reset-tokens        x-ratelimit-reset-requests
+ *
+ * (tokens: the rules counting tokens, prompt or completion tokens;
+ * requests: the rules counting requests).  The provider's own headers of
+ * a kind are hidden when the gateway sends its own: the client sees one
+ * answer to "how much is left".
+ */
+
+
+#include "ngx_http_ai_token_limit.h"
+
+
+static ngx_http_ai_tl_hold_t *ngx_http_ai_token_limit_tightest(
+    ngx_http_ai_tl_ctx_t *ctx, ngx_uint_t requests);
+static ngx_int_t ngx_http_ai_token_limit_set(ngx_http_request_t *r,
+    ngx_http_ai_tl_hold_t *h, const char *kind);
+static ngx_int_t ngx_http_ai_token_limit_header(ngx_http_request_t *r,
+    const char *name, const char *kind, u_char *value, size_t len);
+static void ngx_http_ai_token_limit_hide(ngx_http_request_t *r,
+    const char *kind);
+
+
+ngx_int_t
+ngx_http_ai_token_limit_headers(ngx_http_request_t *r,
+    ngx_http_ai_tl_ctx_t *ctx)
+{
+    ngx_http_ai_tl_hold_t  *h;
+
+    h = ngx_http_ai_token_limit_tightest(ctx, 0);
+
+    if (h && ngx_http_ai_token_limit_set(r, h, "tokens") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_http_ai_token_limit_tightest(ctx, 1);
+
+    if (h && ngx_http_ai_token_limit_set(r, h, "requests") != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_ai_tl_hold_t *
+ngx_http_ai_token_limit_tightest(ngx_http_ai_tl_ctx_t *ctx,
+    ngx_uint_t requests)
+{
+    int64_t                 left, least;
+    ngx_uint_t              i, count;
+    ngx_http_ai_tl_hold_t  *h, *tightest;
+
+    tightest = NULL;
+    least = 0;
+
+    for (i = 0; i < ctx->nholds; i++) {
+        h = &ctx->holds[i];
+        count = h->rule->count;
+
+        if (!h->done || h->rc == NGX_ERROR) {
+            continue;
+        }
+
+        if (requests ? (count != NGX_HTTP_AI_TL_REQUESTS)
+                     : (count > NGX_HTTP_AI_TL_COMPLETION))
+        {
+            continue;
+        }
+
+        left = h->rule->amount - h->used;
+
+        if (tightest == NULL || left < least) {
+            tightest = h;
+            least = left;
+        }
+    }
+
+    return tightest;
+}
+
+
+static ngx_int_t
+ngx_http_ai_token_limit_set(ngx_http_request_t *r, ngx_http_ai_tl_hold_t *h,
+    const char *kind)
+{
+    u_char   buf[NGX_INT64_LEN + 32], *p;
+    int64_t  left;
+
+    ngx_http_ai_token_limit_hide(r, kind);
+
+    p = ngx_sprintf(buf, "%L", h->rule->amount);
+
+    if (ngx_http_ai_token_limit_header(r, "limit", kind, buf, p - buf)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    left = h->rule->amount - h->used;
+    p = ngx_sprintf(buf, "%L", left > 0 ? left : 0);
+
+    if (ngx_http_ai_token_limit_header(r, "remaining", kind, buf, p - buf)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_ai_token_limit_duration(buf, h->reset);
+
+    return ngx_http_ai_token_limit_header(r, "reset", kind, buf, p - buf);
+}
+
+
+static ngx_int_t
+ngx_http_ai_token_limit_header(ngx_http_request_t *r, const char *name,
+    const char *kind, u_char *value, size_t len)
+{
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("x-ratelimit-remaining-requests") + len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = p;
+    h->key.len = ngx_sprintf(p, "x-ratelimit-%s-%s", name, kind) - p;
+    h->value.data = h->key.data + h->key.len;
+    h->value.len = ngx_cpymem(h->value.data, value, len) - h->value.data;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/* the provider's x-ratelimit-*-KIND headers */
+
+static void
+ngx_http_ai_token_limit_hide(ngx_http_request_t *r, const char *kind)
+{
+    size_t            n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    n = ngx_strlen(kind);
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash && h[i].key.len > 12 + n
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-ratelimit-", 12)
+               == 0
+            && ngx_strncasecmp(h[i].key.data + h[i].key.len - n,
+                               (u_char *) kind, n)
+               == 0)
+        {
+            h[i].hash = 0;
+        }
+    }
+}
+
+
+/* as OpenAI writes a reset time: "20ms", "1s", "6m0s", "1h30m0s" */
+
+u_char *
+ngx_http_ai_token_limit_duration(u_char *p, ngx_msec_t ms)
+{
+    ngx_msec_t  s;
+
+    if (ms < 1000) {
+        return ngx_sprintf(p, "%Mms", ms);
+    }
+
+    s = (ms + 999) / 1000;
+
+    if (s >= 3600) {
+        p = ngx_sprintf(p, "%Mh", s / 3600);
+        s %= 3600;
+
+        return ngx_sprintf(p, "%Mm%Ms", s / 60, s % 60);
+    }
+
+    if (s >= 60) {
+        return ngx_sprintf(p, "%Mm%Ms", s / 60, s % 60);
+    }
+
+    return ngx_sprintf(p, "%Ms", s);
+}
