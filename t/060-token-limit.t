@@ -1,0 +1,449 @@
+# ai_token_limit in shared memory: each thing a rule counts, reserved
+# before the request goes upstream and settled after, however it ended;
+# the 429 in each door's shape with Retry-After; the x-ratelimit headers;
+# dry run; nginx -t errors.  Windows of a day keep the numbers exact (a
+# sliding window's count changes only at its end).
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: tokens a day: each request reserves its estimate and max_tokens, settles to the provider's usage; over the limit a 429 naming the limit (never the key), with Retry-After, in both doors' shapes
+--- http_config
+    ai_consumer app sk-client-app-0001;
+    ai_token_limit_zone tok key=$ai_consumer;
+--- config
+    location /v1/ {
+        ai_auth required;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit tok 1000 per=day;
+        add_header X-Outcome $ai_outcome_limit always;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1
+k='Authorization: Bearer sk-client-app-0001'
+b='{"model":"gpt-4o~usage_prompt=200,usage_completion=100","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}'
+# reserved 8 + 100, settled to 300 each
+for i in 1 2 3; do t/lib/limit-probe $u/chat/completions "$b" -H "$k"; done
+t/lib/limit-probe $u/chat/completions "$b" -H "$k" | sed -E 's/retry=[0-9]+/retry=S/'
+curl -s $u/chat/completions -H "$k" -d "$b" | sed -E 's/in [0-9]+s\./in Ss./'
+curl -s $u/messages -H "$k" -d "$b" | sed -E 's/in [0-9]+s\./in Ss./'
+# 100 left: a request reserving 8 + 90 fits
+t/lib/limit-probe $u/chat/completions '{"model":"gpt-4o~usage_prompt=1,usage_completion=1","max_tokens":90,"messages":[{"role":"user","content":"hi"}]}' -H "$k"
+--- response_body
+200 tokens=892/1000
+200 tokens=592/1000
+200 tokens=292/1000
+429 tokens=100/1000 retry=S code=rate_limit_exceeded outcome=rejected
+{"error":{"message":"Rate limit reached for \"tok\": 1000 tokens per day. Try again in Ss.","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}
+{"type":"error","error":{"message":"Rate limit reached for \"tok\": 1000 tokens per day. Try again in Ss.","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}
+200 tokens=2/1000
+--- error_log
+ai_token_limit "tok": over 1000 tokens per day, refused
+--- no_error_log
+[error]
+sk-client-app
+
+
+
+=== TEST 2: a request that can never fit (its reservation is over the limit): 429 without Retry-After, telling what to reduce; the default output reservation applies without max_tokens, capped by max=
+--- http_config
+    ai_token_limit_zone tok key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit tok 1000 per=day;
+        ai_token_limit_output 2000 max=500;
+    }
+    location /small/ {
+        rewrite ^/small/(.*)$ /v1/$1 break;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit tok 1000 per=day;
+        ai_token_limit_output 2000;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+t/lib/limit-probe $u/v1/chat/completions '{"model":"gpt-4o","max_tokens":5000,"messages":[{"role":"user","content":"hi"}]}'
+t/lib/limit-probe $u/small/chat/completions '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+curl -s $u/small/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+--- response_body
+200 tokens=492/1000
+429 tokens=995/1000 code=rate_limit_exceeded
+{"error":{"message":"Request too large for \"tok\": 1000 tokens per day, the request may use more. Reduce the prompt or max_tokens.","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: requests per consumer: each consumer has its own count; a request without a key (anonymous) is not counted by a rule keyed on the consumer
+--- http_config
+    ai_consumer a sk-client-aaaa-0001;
+    ai_consumer b sk-client-bbbb-0001;
+    ai_token_limit_zone per_consumer key=$ai_consumer;
+--- config
+    location /v1/ {
+        ai_auth optional;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit per_consumer 2 count=requests per=day;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+for i in 1 2 3; do t/lib/limit-probe $u "$b" -H 'Authorization: Bearer sk-client-aaaa-0001'; done
+t/lib/limit-probe $u "$b" -H 'Authorization: Bearer sk-client-bbbb-0001'
+for i in 1 2 3; do t/lib/limit-probe $u "$b"; done
+--- response_body_like
+^200 requests=1/2
+200 requests=0/2
+429 requests=0/2 retry=\d+ code=rate_limit_exceeded
+200 requests=1/2
+200
+200
+200
+$
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: prompt and completion tokens counted apart; the tightest token limit is the one in the headers
+--- http_config
+    ai_token_limit_zone z key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit z 10000 count=prompt per=day;
+        ai_token_limit z 250 count=completion per=day;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+b='{"model":"gpt-4o~usage_prompt=1000,usage_completion=100","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}'
+# completion: reserves 100 (150 left after the first settled at 100,
+# 50 after the second), the third does not fit; prompt: reserves 8
+t/lib/limit-probe $u "$b"
+t/lib/limit-probe $u "$b"
+t/lib/limit-probe $u "$b"
+t/lib/limit-probe $u '{"model":"gpt-4o~usage_prompt=1000,usage_completion=100","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}'
+--- response_body_like
+^200 tokens=150/250
+200 tokens=50/250
+429 tokens=50/250 retry=\d+ code=rate_limit_exceeded
+200 tokens=40/250
+$
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: concurrent requests: the second of two at once is refused, and admitted again once the first is over
+--- http_config
+    ai_token_limit_zone c key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit c 1 count=concurrent;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+curl -s -o /dev/null -w '%{http_code}\n' $u -d '{"model":"gpt-4o~delay_headers_ms=800","messages":[{"role":"user","content":"slow"}]}' &
+sleep 0.3
+curl -s $u -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+wait
+curl -s -o /dev/null -w '%{http_code}\n' $u -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+--- response_body
+{"error":{"message":"Limit reached for \"c\": 1 concurrent requests.","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}
+200
+200
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: money in exact micro-dollars from the price table: reserved at the routed model's price, settled at the served model's
+--- http_config
+    ai_price "gpt-4o*" input=10 output=30;
+    ai_token_limit_zone m key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit m 0.009 count=money per=day;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+# 500 prompt + 100 completion tokens: $0.005 + $0.003 = 8000 micro-dollars;
+# a reservation: 8 tokens and max_tokens 60: 80 + 1800 = 1880
+b='{"model":"gpt-4o~usage_prompt=500,usage_completion=100","max_tokens":60,"messages":[{"role":"user","content":"hi"}]}'
+curl -s -o /dev/null -w '%{http_code}\n' $u -d "$b"
+curl -s -o /dev/null -w '%{http_code}\n' $u -d "$b"
+# 1000 left: a smaller one (80 + 300) fits
+curl -s -o /dev/null -w '%{http_code}\n' $u -d '{"model":"gpt-4o~usage_prompt=10,usage_completion=10","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}'
+--- response_body
+200
+429
+200
+--- error_log
+ai_token_limit "m": over 0.009 US dollars per day, refused
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: a token bucket refills continuously: refused when empty, admitted again after a share of the window
+--- http_config
+    ai_token_limit_zone b key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit b 2 count=requests per=2s algorithm=bucket;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+for i in 1 2 3; do curl -s -o /dev/null -w '%{http_code} ' $u -d "$b"; done
+echo
+sleep 1.2
+curl -s -o /dev/null -w '%{http_code}\n' $u -d "$b"
+--- response_body
+200 200 429 
+200
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: dry run: over the limit the request passes, a warning is logged, the outcome and the metric say so
+--- http_config
+    ai_token_limit_zone d key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit d 1 count=requests per=day dry_run;
+        add_header X-Outcome $ai_outcome_limit always;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+for i in 1 2 3; do t/lib/limit-probe $u "$b"; done
+--- response_body
+200 requests=0/1
+200 requests=0/1 outcome=dry_run
+200 requests=0/1 outcome=dry_run
+--- error_log
+ai_token_limit "d": over 1 requests per day (dry run)
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: settled however the request ended: an upstream error and a refused provider use nothing; a fallback is charged once, at the serving target's usage
+--- http_config
+    ai_target bad  http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 model=gpt-4o~status=503;
+    ai_target good http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 model=gpt-4o~usage_prompt=100,usage_completion=50;
+    ai_target down http://127.0.0.1:1/v1;
+    ai_token_limit_zone s key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit s 10000 per=day;
+    }
+    location /fallback/ {
+        rewrite ^/fallback/(.*)$ /v1/$1 break;
+        ai_proxy bad good;
+        ai_token_limit s 10000 per=day;
+    }
+    location /down/ {
+        rewrite ^/down/(.*)$ /v1/$1 break;
+        ai_proxy down;
+        ai_token_limit s 10000 per=day;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+b='{"model":"gpt-4o","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}'
+t/lib/limit-probe $u/v1/chat/completions '{"model":"gpt-4o~status=500","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}'
+t/lib/limit-probe $u/down/chat/completions "$b"
+t/lib/limit-probe $u/fallback/chat/completions "$b"
+t/lib/limit-probe $u/v1/chat/completions '{"model":"gpt-4o~usage_prompt=1,usage_completion=1","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}'
+--- response_body
+500 tokens=9892/10000
+502 tokens=9892/10000 code=upstream_error
+200 tokens=9892/10000
+200 tokens=9841/10000
+--- error_log eval
+qr/\[error\] .*connect\(\) failed \(111: Connection refused\)/
+--- no_error_log
+[alert]
+
+
+
+=== TEST 10: a stream is settled to the usage it reported; a stream the client cut is settled to the local count of what was sent
+--- http_config
+    ai_token_limit_zone s key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit s 100000 per=day;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+curl -s -o /dev/null $u -d '{"model":"gpt-4o~usage_prompt=300,usage_completion=200","stream":true,"max_tokens":1000,"messages":[{"role":"user","content":"hi"}]}'
+# 500 used: 99500 left before the next reserves 8 + 1
+t/lib/limit-probe $u '{"model":"gpt-4o~usage_prompt=1,usage_completion=1","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}'
+# cut after a few events: the usage event never came
+curl -s -o /dev/null --max-time 0.6 $u -d '{"model":"gpt-4o~delay_chunks_ms=200,words=50","stream":true,"max_tokens":1000,"messages":[{"role":"user","content":"one two three four"}]}'
+sleep 0.3
+t/lib/limit-probe $u '{"model":"gpt-4o","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}' \
+    | awk '{ split($2, a, "[=/]"); used = 99498 - a[2] - 9;
+             print $1, (used > 2 && used < 12) ? "cut stream settled to a few tokens" : "used " used }'
+--- response_body
+200 tokens=99491/100000
+200 cut stream settled to a few tokens
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: a refusal by a later rule gives back what the earlier rules reserved
+--- http_config
+    ai_token_limit_zone z key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit z 100000 per=day;
+        ai_token_limit z 1 count=requests per=day;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+b='{"model":"gpt-4o~usage_prompt=10,usage_completion=10","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}'
+t/lib/limit-probe $u "$b"
+t/lib/limit-probe $u "$b"
+t/lib/limit-probe $u "$b"
+--- response_body_like
+^200 tokens=99892/100000 requests=0/1
+429 tokens=99872/100000 requests=0/1 retry=\d+ code=rate_limit_exceeded
+429 tokens=99872/100000 requests=0/1 retry=\d+ code=rate_limit_exceeded
+$
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: the provider's x-ratelimit headers are replaced by the gateway's; ai_token_limit_headers off sends none
+--- http_config
+    ai_token_limit_zone z key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit z 5 count=requests per=day;
+    }
+    location /off/ {
+        rewrite ^/off/(.*)$ /v1/$1 break;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit z 5 count=requests per=day;
+        ai_token_limit_headers off;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+curl -s -i $u/v1/chat/completions -d '{"model":"gpt-4o~status=429,retry_after=7","messages":[{"role":"user","content":"hi"}]}' | tr -d '\r' | grep -i '^x-ratelimit' | sort
+echo --
+curl -s -i $u/off/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' | tr -d '\r' | grep -ic '^x-ratelimit' || true
+--- response_body_like
+^x-ratelimit-limit-requests: 5
+x-ratelimit-remaining-requests: 4
+x-ratelimit-reset-requests: \d+h\d+m\d+s
+--
+0
+$
+--- no_error_log
+[alert]
+
+
+
+=== TEST 13: nginx -t: an unknown zone is named
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit nosuch 10;
+    }
+--- must_die
+--- error_log
+ai_token_limit: unknown zone "nosuch" (define it with ai_token_limit_zone before)
+
+
+
+=== TEST 14: nginx -t: a bad amount, window, count and algorithm are named
+--- http_config
+    ai_token_limit_zone z key=$remote_addr;
+--- config
+    location /a/ { ai_token_limit z 10 per=3x; }
+--- must_die
+--- error_log
+ai_token_limit "z": invalid parameter "per=3x"
+
+
+
+=== TEST 15: nginx -t: an amount that is not a number
+--- http_config
+    ai_token_limit_zone z key=$remote_addr;
+--- config
+    location /a/ { ai_token_limit z ten; }
+--- must_die
+--- error_log
+ai_token_limit "z": invalid amount "ten" (a positive number)
+
+
+
+=== TEST 16: nginx -t: money with too many decimals
+--- http_config
+    ai_token_limit_zone z key=$remote_addr;
+--- config
+    location /a/ { ai_token_limit z 0.0000001 count=money; }
+--- must_die
+--- error_log
+ai_token_limit "z": invalid amount "0.0000001" (US dollars, e.g. 25 or 0.50)
+
+
+
+=== TEST 17: nginx -t: a zone without a key, and a zone's store that is not defined
+--- http_config
+    ai_token_limit_zone z size=1m;
+--- config
+    location /a/ { ai_token_limit z 10; }
+--- must_die
+--- error_log
+ai_token_limit_zone "z": "key=" is required (e.g. key=$ai_consumer)
+
+
+
+=== TEST 18: nginx -t: a zone in a store nobody defined
+--- http_config
+    ai_token_limit_zone z key=$remote_addr store=nosuch;
+--- config
+    location /a/ { ai_token_limit z 10; }
+--- must_die
+--- error_log
+unknown ai_store "nosuch"
+
+
+
+=== TEST 19: a zone in a named store shared with other rules; the rules of the nearest level apply (server level here)
+--- http_config
+    ai_store limits size=1m;
+    ai_token_limit_zone z key=$remote_addr store=limits;
+--- config
+    ai_token_limit z 1 count=requests per=day;
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+t/lib/limit-probe $u "$b"
+t/lib/limit-probe $u "$b"
+--- response_body_like
+^200 requests=0/1
+429 requests=0/1 retry=\d+ code=rate_limit_exceeded
+$
+--- no_error_log
+[error]
