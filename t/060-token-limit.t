@@ -447,3 +447,49 @@ t/lib/limit-probe $u "$b"
 $
 --- no_error_log
 [error]
+
+
+
+=== TEST 20: 50 concurrent streams against one limit: the admitted total stays within it (each reservation, 9 + max_tokens 20, is above what a request uses), no request is refused while room is left, and every reservation is settled exactly
+--- http_config
+    ai_token_limit_zone z key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit z 300 per=day;
+    }
+--- exec
+node t/sdk/limit_concurrency.mjs http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions 50 300 'gpt-4o~delay_chunks_ms=100' 9
+--- response_body
+admitted+refused=50 all complete: true
+some refused: true
+admitted at least limit/reservation: true
+used within the limit: true
+settled exactly: true
+--- no_error_log
+[error]
+--- timeout: 30
+
+
+
+=== TEST 21: the official SDKs read the headers with their raw-response calls, and see the 429 as their RateLimitError with the gateway's message
+--- http_config
+    ai_consumer app sk-client-app-0001;
+    ai_token_limit_zone r key=$ai_consumer;
+--- config
+    location /v1/ {
+        ai_auth required;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit r 2 count=requests per=day;
+    }
+--- exec
+node t/sdk/limit_sdk.mjs http://127.0.0.1:$TEST_NGINX_SERVER_PORT sk-client-app-0001 \
+    | sed -E 's/in [0-9]+s\./in Ss./'
+--- response_body
+openai: 1/2 left
+anthropic: 0/2 left
+openai: RateLimitError 429 retry-after true: Rate limit reached for "r": 2 requests per day. Try again in Ss.
+anthropic: RateLimitError 429 retry-after true: Rate limit reached for "r": 2 requests per day. Try again in Ss.
+--- no_error_log
+[error]
+--- timeout: 20
