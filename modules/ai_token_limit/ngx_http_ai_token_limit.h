@@ -42,11 +42,27 @@ typedef struct {
     unsigned                    bucket:1;
     unsigned                    fail_closed:1;
     unsigned                    dry_run:1;
+    unsigned                    budget:1;   /* no window, topped up */
 } ngx_http_ai_tl_rule_t;
+
+
+/*
+ * A budget, as the admin endpoint knows it.  Its counter holds what was
+ * spent minus what was topped up, so that one RESERVE against the
+ * default amount admits a request: spent + request <= amount + top-ups.
+ */
+
+typedef struct {
+    ngx_http_ai_tl_zone_t      *zone;
+    ngx_uint_t                  count;
+    int64_t                     amount;
+    ngx_str_t                   prefix;
+} ngx_http_ai_tl_budget_t;
 
 
 typedef struct {
     ngx_array_t                 zones;      /* ngx_http_ai_tl_zone_t * */
+    ngx_array_t                 budgets;    /* ngx_http_ai_tl_budget_t */
 } ngx_http_ai_tl_main_conf_t;
 
 
@@ -55,6 +71,9 @@ typedef struct {
     ngx_int_t                   output;     /* reserved without max_tokens */
     ngx_int_t                   output_max; /* the most reserved */
     ngx_flag_t                  headers;
+    ngx_uint_t                  admin;      /* unsigned  admin:1; the
+                                               module's context there is
+                                               the admin endpoint's */
 } ngx_http_ai_tl_loc_conf_t;
 
 
@@ -89,6 +108,10 @@ typedef struct {
 
 
 int64_t ngx_http_ai_token_limit_estimate(ngx_http_ai_request_t *req);
+
+char *ngx_http_ai_token_limit_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_token_limit_money(ngx_str_t *s, int64_t *micros);
 
 ngx_int_t ngx_http_ai_token_limit_headers(ngx_http_request_t *r,
     ngx_http_ai_tl_ctx_t *ctx);

@@ -11,8 +11,11 @@
  *                    requests|concurrent|money] [per=WINDOW]
  *                    [algorithm=sliding|bucket] [fail=open|closed]
  *                    [dry_run];
+ *     ai_token_budget ZONE AMOUNT [count=tokens|prompt|completion|money]
+ *                     [fail=open|closed] [dry_run];
  *     ai_token_limit_output DEFAULT [max=N];
  *     ai_token_limit_headers on|off;
+ *     ai_token_limit_admin;                  (location: budgets, JSON)
  *
  * The core's LIMIT stage reserves, rule by rule, the request's estimate
  * (its prompt, estimated, and the output it may produce) with the store's
@@ -55,10 +58,10 @@ static char *ngx_http_ai_token_limit_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_ai_token_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_ai_token_limit_add_budget(ngx_conf_t *cf,
+    ngx_http_ai_tl_main_conf_t *tmcf, ngx_http_ai_tl_rule_t *rule);
 static char *ngx_http_ai_token_limit_output(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_ai_token_limit_money(ngx_str_t *s,
-    int64_t *micros);
 static ngx_int_t ngx_http_ai_token_limit_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_token_limit_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_ai_token_limit_create_main_conf(ngx_conf_t *cf);
@@ -118,6 +121,20 @@ static ngx_command_t  ngx_http_ai_token_limit_commands[] = {
     { ngx_string("ai_token_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
       ngx_http_ai_token_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_token_budget"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_token_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      1,
+      NULL },
+
+    { ngx_string("ai_token_limit_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ai_token_limit_admin,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -464,6 +481,15 @@ ngx_http_ai_token_limit_refuse(ngx_http_request_t *r,
                   ngx_http_ai_token_limit_units[rule->count],
                   &rule->per_text);
 
+    if (rule->budget) {
+        /* as OpenAI tells a spent quota */
+        return ngx_http_ai_error(r, NGX_HTTP_TOO_MANY_REQUESTS, NULL, NULL,
+                                 "insufficient_quota",
+                                 "Budget \"%V\" exhausted: the request "
+                                 "may use more than is left.",
+                                 &rule->zone->name);
+    }
+
     if (h->retry) {
         ra = ngx_list_push(&r->headers_out.headers);
         if (ra == NULL) {
@@ -698,12 +724,13 @@ ngx_http_ai_token_limit_header_filter(ngx_http_request_t *r)
     ngx_http_ai_tl_ctx_t       *ctx;
     ngx_http_ai_tl_loc_conf_t  *tlcf;
 
-    if (r != r->main) {
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_token_limit_module);
+
+    if (r != r->main || tlcf->admin) {
         return ngx_http_next_header_filter(r);
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_token_limit_module);
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_token_limit_module);
 
     if (ctx && tlcf->headers
         && ngx_http_ai_token_limit_headers(r, ctx) != NGX_OK)
@@ -881,8 +908,9 @@ ngx_http_ai_token_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (rule->zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ai_token_limit: unknown zone \"%V\" (define it "
-                           "with ai_token_limit_zone before)", &value[1]);
+                           "%V: unknown zone \"%V\" (define it with "
+                           "ai_token_limit_zone before)", &cmd->name,
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -890,6 +918,7 @@ ngx_http_ai_token_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rule->window = 60 * 1000;
     ngx_str_set(&rule->per_text, "minute");
     rule->amount_text = value[2];
+    rule->budget = (cmd->offset == 1);
 
     for (i = 3; i < cf->args->nelts; i++) {
 
@@ -913,7 +942,7 @@ ngx_http_ai_token_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "per=", 4) == 0) {
+        if (ngx_strncmp(value[i].data, "per=", 4) == 0 && !rule->budget) {
             s.data = value[i].data + 4;
             s.len = value[i].len - 4;
 
@@ -941,16 +970,6 @@ ngx_http_ai_token_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strcmp(value[i].data, "algorithm=sliding") == 0) {
-            rule->bucket = 0;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "algorithm=bucket") == 0) {
-            rule->bucket = 1;
-            continue;
-        }
-
         if (ngx_strcmp(value[i].data, "fail=open") == 0) {
             rule->fail_closed = 0;
             continue;
@@ -966,16 +985,31 @@ ngx_http_ai_token_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (rule->budget) {
+            goto invalid;
+        }
+
+        if (ngx_strcmp(value[i].data, "algorithm=sliding") == 0) {
+            rule->bucket = 0;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "algorithm=bucket") == 0) {
+            rule->bucket = 1;
+            continue;
+        }
+
         goto invalid;
     }
 
     if (rule->count == NGX_HTTP_AI_TL_MONEY) {
         if (ngx_http_ai_token_limit_money(&value[2], &rule->amount)
-            != NGX_OK)
+            != NGX_OK
+            || rule->amount == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "ai_token_limit \"%V\": invalid amount "
-                               "\"%V\" (US dollars, e.g. 25 or 0.50)",
+                               "%V \"%V\": invalid amount \"%V\" (US "
+                               "dollars, e.g. 25 or 0.50)", &cmd->name,
                                &value[1], &value[2]);
             return NGX_CONF_ERROR;
         }
@@ -985,13 +1019,29 @@ ngx_http_ai_token_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (n == NGX_ERROR || n == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "ai_token_limit \"%V\": invalid amount "
-                               "\"%V\" (a positive number)",
-                               &value[1], &value[2]);
+                               "%V \"%V\": invalid amount \"%V\" (a "
+                               "positive number)", &cmd->name, &value[1],
+                               &value[2]);
             return NGX_CONF_ERROR;
         }
 
         rule->amount = n;
+    }
+
+    if (rule->budget) {
+        if (rule->count == NGX_HTTP_AI_TL_REQUESTS
+            || rule->count == NGX_HTTP_AI_TL_CONCURRENT)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ai_token_budget \"%V\": a budget counts "
+                               "tokens or money, not \"%V\"", &value[1],
+                               &ngx_http_ai_token_limit_counts[rule->count]
+                                .name);
+            return NGX_CONF_ERROR;
+        }
+
+        rule->window = 0;
+        ngx_str_set(&rule->per_text, "budget");
     }
 
     if (rule->count == NGX_HTTP_AI_TL_CONCURRENT) {
@@ -1018,6 +1068,12 @@ ngx_http_ai_token_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     p = ngx_sprintf(rule->prefix.data, "tl:%V:%ui:%M%s:", &value[1],
                     rule->count, rule->window, rule->bucket ? "b" : "");
     rule->prefix.len = p - rule->prefix.data;
+
+    if (rule->budget
+        && ngx_http_ai_token_limit_add_budget(cf, tmcf, rule) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     /* counters, labelled by the zone and what it counts */
 
@@ -1059,9 +1115,49 @@ ngx_http_ai_token_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "ai_token_limit \"%V\": invalid parameter \"%V\"",
+                       "%V \"%V\": invalid parameter \"%V\"", &cmd->name,
                        &value[1], &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+/* the same budget in several locations is one budget */
+
+static ngx_int_t
+ngx_http_ai_token_limit_add_budget(ngx_conf_t *cf,
+    ngx_http_ai_tl_main_conf_t *tmcf, ngx_http_ai_tl_rule_t *rule)
+{
+    ngx_uint_t                i;
+    ngx_http_ai_tl_budget_t  *b;
+
+    b = tmcf->budgets.elts;
+
+    for (i = 0; i < tmcf->budgets.nelts; i++) {
+        if (b[i].zone == rule->zone && b[i].count == rule->count) {
+
+            if (b[i].amount != rule->amount) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ai_token_budget \"%V\": another amount "
+                                   "of the same budget is set elsewhere",
+                                   &rule->zone->name);
+                return NGX_ERROR;
+            }
+
+            return NGX_OK;
+        }
+    }
+
+    b = ngx_array_push(&tmcf->budgets);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->zone = rule->zone;
+    b->count = rule->count;
+    b->amount = rule->amount;
+    b->prefix = rule->prefix;
+
+    return NGX_OK;
 }
 
 
@@ -1105,9 +1201,9 @@ ngx_http_ai_token_limit_output(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* US dollars with at most 6 decimals, as micro-dollars */
+/* US dollars (or tokens) with at most 6 decimals, as micro-units */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_token_limit_money(ngx_str_t *s, int64_t *micros)
 {
     u_char      *p, *last;
@@ -1133,7 +1229,7 @@ ngx_http_ai_token_limit_money(ngx_str_t *s, int64_t *micros)
         }
 
         if (*p < '0' || *p > '9' || (dot && ++frac > 6)
-            || ++digits > 15)
+            || ++digits > 18)
         {
             return NGX_ERROR;
         }
@@ -1145,7 +1241,7 @@ ngx_http_ai_token_limit_money(ngx_str_t *s, int64_t *micros)
         *micros *= 10;
     }
 
-    return (digits && *micros > 0) ? NGX_OK : NGX_ERROR;
+    return digits ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -1188,6 +1284,13 @@ ngx_http_ai_token_limit_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&tmcf->zones, cf->pool, 4,
                        sizeof(ngx_http_ai_tl_zone_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&tmcf->budgets, cf->pool, 4,
+                       sizeof(ngx_http_ai_tl_budget_t))
         != NGX_OK)
     {
         return NULL;
