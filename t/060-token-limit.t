@@ -493,3 +493,38 @@ anthropic: RateLimitError 429 retry-after true: Rate limit reached for "r": 2 re
 --- no_error_log
 [error]
 --- timeout: 20
+
+
+
+=== TEST 22: an answer a stage gave (a cache hit) is free by default, charged at its usage with ai_token_limit_cached full; requests count either way
+--- http_config
+    ai_token_limit_zone z key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit z 10000 per=day;
+        ai_token_limit z 100 count=requests per=day;
+        ai_test_stage cache 'render={"id":"chatcmpl-cached","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"cached"},"finish_reason":"stop"}],"usage":{"prompt_tokens":300,"completion_tokens":200,"total_tokens":500}}';
+    }
+    location /full/ {
+        rewrite ^/full/(.*)$ /v1/$1 break;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit z 10000 per=day;
+        ai_token_limit z 100 count=requests per=day;
+        ai_token_limit_cached full;
+        ai_test_stage cache 'render={"id":"chatcmpl-cached","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"cached"},"finish_reason":"stop"}],"usage":{"prompt_tokens":300,"completion_tokens":200,"total_tokens":500}}';
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+b='{"model":"gpt-4o","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}'
+t/lib/limit-probe $u/v1/chat/completions "$b"
+t/lib/limit-probe $u/v1/chat/completions "$b"
+t/lib/limit-probe $u/full/chat/completions "$b"
+t/lib/limit-probe $u/full/chat/completions "$b"
+--- response_body
+200 tokens=9982/10000 requests=99/100
+200 tokens=9982/10000 requests=98/100
+200 tokens=9982/10000 requests=97/100
+200 tokens=9482/10000 requests=96/100
+--- no_error_log
+[error]

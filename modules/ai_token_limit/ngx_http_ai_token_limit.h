@@ -21,6 +21,10 @@
 #define NGX_HTTP_AI_TL_CONCURRENT       4
 #define NGX_HTTP_AI_TL_MONEY            5   /* micro-dollars */
 
+/* what an answer a stage gave (a cache hit) is charged */
+#define NGX_HTTP_AI_TL_CACHED_FREE      1
+#define NGX_HTTP_AI_TL_CACHED_FULL      2
+
 
 typedef struct {
     ngx_str_t                   name;
@@ -71,6 +75,7 @@ typedef struct {
     ngx_int_t                   output;     /* reserved without max_tokens */
     ngx_int_t                   output_max; /* the most reserved */
     ngx_flag_t                  headers;
+    ngx_uint_t                  cached;     /* NGX_HTTP_AI_TL_CACHED_* */
     ngx_uint_t                  admin;      /* unsigned  admin:1; the
                                                module's context there is
                                                the admin endpoint's */

@@ -15,6 +15,7 @@
  *                     [fail=open|closed] [dry_run];
  *     ai_token_limit_output DEFAULT [max=N];
  *     ai_token_limit_headers on|off;
+ *     ai_token_limit_cached free|full;
  *     ai_token_limit_admin;                  (location: budgets, JSON)
  *
  * The core's LIMIT stage reserves, rule by rule, the request's estimate
@@ -103,6 +104,13 @@ static const char  *ngx_http_ai_token_limit_units[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_ai_token_limit_cached[] = {
+    { ngx_string("free"), NGX_HTTP_AI_TL_CACHED_FREE },
+    { ngx_string("full"), NGX_HTTP_AI_TL_CACHED_FULL },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_str_t  ngx_http_ai_token_limit_help[] = {
     ngx_string("Requests over a limit (dry-run rules included)"),
     ngx_string("Limit store operations that failed")
@@ -146,6 +154,13 @@ static ngx_command_t  ngx_http_ai_token_limit_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("ai_token_limit_cached"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_tl_loc_conf_t, cached),
+      &ngx_http_ai_token_limit_cached },
 
     { ngx_string("ai_token_limit_headers"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -558,12 +573,13 @@ ngx_http_ai_token_limit_unavailable(ngx_http_request_t *r,
 static void
 ngx_http_ai_token_limit_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 {
-    int64_t                 used;
-    ngx_int_t               rc;
-    ngx_uint_t              i, keep;
-    ngx_http_ai_usage_t     usage;
-    ngx_http_ai_tl_ctx_t   *ctx;
-    ngx_http_ai_tl_hold_t  *h;
+    int64_t                     used;
+    ngx_int_t                   rc;
+    ngx_uint_t                  i, keep;
+    ngx_http_ai_usage_t         usage;
+    ngx_http_ai_tl_ctx_t       *ctx;
+    ngx_http_ai_tl_hold_t      *h;
+    ngx_http_ai_tl_loc_conf_t  *tlcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_token_limit_module);
 
@@ -579,13 +595,22 @@ ngx_http_ai_token_limit_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
         ctx->waiting = 0;
     }
 
-    rc = ngx_http_ai_final_usage(r, &usage);
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_token_limit_module);
 
     /*
-     * No usage: an answer that reached the client without one keeps its
-     * reservation (the provider charged something); anything else (an
-     * error, a request never sent, another stage's answer) used nothing.
+     * Another stage's answer (a cache hit) costs nothing unless told so,
+     * then what its usage says.  No usage: an answer that reached the
+     * client without one keeps its reservation (the provider charged
+     * something); anything else (an error, a request never sent) used
+     * nothing.
      */
+
+    if (ai->answered && tlcf->cached == NGX_HTTP_AI_TL_CACHED_FREE) {
+        rc = NGX_DECLINED;
+
+    } else {
+        rc = ngx_http_ai_final_usage(r, &usage);
+    }
 
     keep = (rc != NGX_OK && !ai->answered && !ai->error
             && ai->provider.len
@@ -1319,6 +1344,7 @@ ngx_http_ai_token_limit_create_loc_conf(ngx_conf_t *cf)
     tlcf->output = NGX_CONF_UNSET;
     tlcf->output_max = NGX_CONF_UNSET;
     tlcf->headers = NGX_CONF_UNSET;
+    tlcf->cached = NGX_CONF_UNSET_UINT;
 
     return tlcf;
 }
@@ -1340,6 +1366,8 @@ ngx_http_ai_token_limit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_value(conf->output, prev->output, 4096);
     ngx_conf_merge_value(conf->output_max, prev->output_max, 32768);
     ngx_conf_merge_value(conf->headers, prev->headers, 1);
+    ngx_conf_merge_uint_value(conf->cached, prev->cached,
+                              NGX_HTTP_AI_TL_CACHED_FREE);
 
     return NGX_CONF_OK;
 }
