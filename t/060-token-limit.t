@@ -528,3 +528,33 @@ t/lib/limit-probe $u/full/chat/completions "$b"
 200 tokens=9482/10000 requests=96/100
 --- no_error_log
 [error]
+
+
+
+=== TEST 23: the record and the metrics tell the limit's outcome: limit_status in the JSONL record, ai_rate_limit_total by outcome, the module's own counters of refusals
+--- http_config
+    ai_token_limit_zone z key=$remote_addr;
+    ai_metrics_zone ai 4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit z 1 count=requests per=day;
+        ai_log logs/ai.jsonl;
+    }
+    location = /metrics { ai_metrics; }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+curl -s -o /dev/null -w '%{http_code}\n' $u/v1/chat/completions -d "$b"
+curl -s -o /dev/null -w '%{http_code}\n' $u/v1/chat/completions -d "$b"
+curl -s $u/metrics | grep -E '^ai_rate_limit_total|^ai_token_limit_'
+grep -o '"status":[0-9]*\|"limit_status":[a-z"_]*' $TEST_NGINX_SERVROOT/logs/ai.jsonl | paste -sd' '
+--- response_body
+200
+429
+ai_rate_limit_total{limit_status="rejected"} 1
+ai_token_limit_rejected_total{limit="z",count="requests"} 1
+ai_token_limit_store_errors_total{limit="z"} 0
+"status":200 "limit_status":null "status":429 "limit_status":"rejected"
+--- no_error_log
+[error]
