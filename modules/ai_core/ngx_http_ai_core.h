@@ -431,6 +431,12 @@ ngx_int_t ngx_http_ai_cost(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
 ngx_int_t ngx_http_ai_cost_micros(ngx_http_request_t *r, ngx_str_t *model,
     ngx_http_ai_usage_t *usage, int64_t *micros);
 
+/*
+ * A decimal number with at most 6 decimals and 18 digits ("2.50"), in
+ * millionths (2500000): prices, money limits.  NGX_OK or NGX_ERROR.
+ */
+ngx_int_t ngx_http_ai_parse_micros(ngx_str_t *s, int64_t *value);
+
 /* strings for a format ("openai", "anthropic", "gemini") */
 ngx_str_t *ngx_http_ai_format_name(ngx_uint_t format);
 
@@ -832,6 +838,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_get_ctx
 #pragma weak ngx_http_ai_json_is_object
 #pragma weak ngx_http_ai_outcomes
+#pragma weak ngx_http_ai_parse_micros
 #pragma weak ngx_http_ai_output
 #pragma weak ngx_http_ai_parse_request
 #pragma weak ngx_http_ai_render_stream

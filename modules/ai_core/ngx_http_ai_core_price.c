@@ -97,6 +97,21 @@ ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_ai_price_value(ngx_str_t *s, int64_t *value)
 {
+    /* at most $1000 per million tokens: a cost cannot overflow */
+
+    if (ngx_http_ai_parse_micros(s, value) != NGX_OK
+        || *value > 1000000000)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_parse_micros(ngx_str_t *s, int64_t *value)
+{
     u_char      *p, *last;
     ngx_uint_t   digits, frac, dot;
 
@@ -114,32 +129,20 @@ ngx_http_ai_price_value(ngx_str_t *s, int64_t *value)
             continue;
         }
 
-        if (*p < '0' || *p > '9') {
-            return NGX_ERROR;
-        }
-
-        if (dot && ++frac > 6) {
+        if (*p < '0' || *p > '9' || (dot && ++frac > 6) || ++digits > 18) {
             return NGX_ERROR;
         }
 
         *value = *value * 10 + (*p - '0');
-
-        if (++digits > 12) {
-            return NGX_ERROR;
-        }
     }
+
+    /* 18 digits at most, of which 6 decimals: below 2^63 */
 
     while (frac++ < 6) {
         *value *= 10;
     }
 
-    /* at most $1000 per million tokens: a cost cannot overflow */
-
-    if (digits == 0 || *value > 1000000000) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return digits ? NGX_OK : NGX_ERROR;
 }
 
 

@@ -1226,47 +1226,21 @@ ngx_http_ai_token_limit_output(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* US dollars (or tokens) with at most 6 decimals, as micro-units */
+/* US dollars (or tokens), "$" allowed, as micro-units */
 
 ngx_int_t
 ngx_http_ai_token_limit_money(ngx_str_t *s, int64_t *micros)
 {
-    u_char      *p, *last;
-    ngx_uint_t   digits, frac, dot;
+    ngx_str_t  v;
 
-    *micros = 0;
-    digits = 0;
-    frac = 0;
-    dot = 0;
+    v = *s;
 
-    p = s->data;
-    last = p + s->len;
-
-    if (p < last && *p == '$') {
-        p++;
+    if (v.len && v.data[0] == '$') {
+        v.data++;
+        v.len--;
     }
 
-    for ( /* void */ ; p < last; p++) {
-
-        if (*p == '.' && !dot) {
-            dot = 1;
-            continue;
-        }
-
-        if (*p < '0' || *p > '9' || (dot && ++frac > 6)
-            || ++digits > 18)
-        {
-            return NGX_ERROR;
-        }
-
-        *micros = *micros * 10 + (*p - '0');
-    }
-
-    while (frac++ < 6) {
-        *micros *= 10;
-    }
-
-    return digits ? NGX_OK : NGX_ERROR;
+    return ngx_http_ai_parse_micros(&v, micros);
 }
 
 
