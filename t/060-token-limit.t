@@ -25,21 +25,21 @@ __DATA__
 u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1
 k='Authorization: Bearer sk-client-app-0001'
 b='{"model":"gpt-4o~usage_prompt=200,usage_completion=100","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}'
-# reserved 8 + 100, settled to 300 each
+# reserved 10 + 100, settled to 300 each
 for i in 1 2 3; do t/lib/limit-probe $u/chat/completions "$b" -H "$k"; done
 t/lib/limit-probe $u/chat/completions "$b" -H "$k" | sed -E 's/retry=[0-9]+/retry=S/'
 curl -s $u/chat/completions -H "$k" -d "$b" | sed -E 's/in [0-9]+s\./in Ss./'
 curl -s $u/messages -H "$k" -d "$b" | sed -E 's/in [0-9]+s\./in Ss./'
-# 100 left: a request reserving 8 + 90 fits
+# 100 left: a request reserving 10 + 90 fits
 t/lib/limit-probe $u/chat/completions '{"model":"gpt-4o~usage_prompt=1,usage_completion=1","max_tokens":90,"messages":[{"role":"user","content":"hi"}]}' -H "$k"
 --- response_body
-200 tokens=892/1000
-200 tokens=592/1000
-200 tokens=292/1000
+200 tokens=890/1000
+200 tokens=590/1000
+200 tokens=290/1000
 429 tokens=100/1000 retry=S code=rate_limit_exceeded outcome=rejected
 {"error":{"message":"Rate limit reached for \"tok\": 1000 tokens per day. Try again in Ss.","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}
 {"type":"error","error":{"message":"Rate limit reached for \"tok\": 1000 tokens per day. Try again in Ss.","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}
-200 tokens=2/1000
+200 tokens=0/1000
 --- error_log
 ai_token_limit "tok": over 1000 tokens per day, refused
 --- no_error_log
@@ -69,7 +69,7 @@ t/lib/limit-probe $u/v1/chat/completions '{"model":"gpt-4o","max_tokens":5000,"m
 t/lib/limit-probe $u/small/chat/completions '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
 curl -s $u/small/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
 --- response_body
-200 tokens=492/1000
+200 tokens=490/1000
 429 tokens=995/1000 code=rate_limit_exceeded
 {"error":{"message":"Request too large for \"tok\": 1000 tokens per day, the request may use more. Reduce the prompt or max_tokens.","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"}}
 --- no_error_log
@@ -121,7 +121,7 @@ $
 u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
 b='{"model":"gpt-4o~usage_prompt=1000,usage_completion=100","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}'
 # completion: reserves 100 (150 left after the first settled at 100,
-# 50 after the second), the third does not fit; prompt: reserves 8
+# 50 after the second), the third does not fit; prompt: reserves 10
 t/lib/limit-probe $u "$b"
 t/lib/limit-probe $u "$b"
 t/lib/limit-probe $u "$b"
@@ -173,11 +173,11 @@ curl -s -o /dev/null -w '%{http_code}\n' $u -d '{"model":"gpt-4o","messages":[{"
 --- exec
 u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
 # 500 prompt + 100 completion tokens: $0.005 + $0.003 = 8000 micro-dollars;
-# a reservation: 8 tokens and max_tokens 60: 80 + 1800 = 1880
+# a reservation: 10 tokens and max_tokens 60: 100 + 1800 = 1900
 b='{"model":"gpt-4o~usage_prompt=500,usage_completion=100","max_tokens":60,"messages":[{"role":"user","content":"hi"}]}'
 curl -s -o /dev/null -w '%{http_code}\n' $u -d "$b"
 curl -s -o /dev/null -w '%{http_code}\n' $u -d "$b"
-# 1000 left: a smaller one (80 + 300) fits
+# 1000 left: a smaller one (100 + 300) fits
 curl -s -o /dev/null -w '%{http_code}\n' $u -d '{"model":"gpt-4o~usage_prompt=10,usage_completion=10","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}'
 --- response_body
 200
@@ -266,10 +266,10 @@ t/lib/limit-probe $u/down/chat/completions "$b"
 t/lib/limit-probe $u/fallback/chat/completions "$b"
 t/lib/limit-probe $u/v1/chat/completions '{"model":"gpt-4o~usage_prompt=1,usage_completion=1","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}'
 --- response_body
-500 tokens=9892/10000
-502 tokens=9892/10000 code=upstream_error
-200 tokens=9892/10000
-200 tokens=9841/10000
+500 tokens=9890/10000
+502 tokens=9890/10000 code=upstream_error
+200 tokens=9890/10000
+200 tokens=9839/10000
 --- error_log eval
 qr/\[error\] .*connect\(\) failed \(111: Connection refused\)/
 --- no_error_log
@@ -288,16 +288,16 @@ qr/\[error\] .*connect\(\) failed \(111: Connection refused\)/
 --- exec
 u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
 curl -s -o /dev/null $u -d '{"model":"gpt-4o~usage_prompt=300,usage_completion=200","stream":true,"max_tokens":1000,"messages":[{"role":"user","content":"hi"}]}'
-# 500 used: 99500 left before the next reserves 8 + 1
+# 500 used: 99500 left before the next reserves 10 + 1
 t/lib/limit-probe $u '{"model":"gpt-4o~usage_prompt=1,usage_completion=1","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}'
 # cut after a few events: the usage event never came
 curl -s -o /dev/null --max-time 0.6 $u -d '{"model":"gpt-4o~delay_chunks_ms=200,words=50","stream":true,"max_tokens":1000,"messages":[{"role":"user","content":"one two three four"}]}'
 sleep 0.3
 t/lib/limit-probe $u '{"model":"gpt-4o","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}' \
-    | awk '{ split($2, a, "[=/]"); used = 99498 - a[2] - 9;
+    | awk '{ split($2, a, "[=/]"); used = 99487 - a[2];
              print $1, (used > 2 && used < 12) ? "cut stream settled to a few tokens" : "used " used }'
 --- response_body
-200 tokens=99491/100000
+200 tokens=99489/100000
 200 cut stream settled to a few tokens
 --- no_error_log
 [error]
@@ -320,9 +320,9 @@ t/lib/limit-probe $u "$b"
 t/lib/limit-probe $u "$b"
 t/lib/limit-probe $u "$b"
 --- response_body_like
-^200 tokens=99892/100000 requests=0/1
-429 tokens=99872/100000 requests=0/1 retry=\d+ code=rate_limit_exceeded
-429 tokens=99872/100000 requests=0/1 retry=\d+ code=rate_limit_exceeded
+^200 tokens=99890/100000 requests=0/1
+429 tokens=99870/100000 requests=0/1 retry=\d+ code=rate_limit_exceeded
+429 tokens=99870/100000 requests=0/1 retry=\d+ code=rate_limit_exceeded
 $
 --- no_error_log
 [error]
@@ -450,7 +450,7 @@ $
 
 
 
-=== TEST 20: 50 concurrent streams against one limit: the admitted total stays within it (each reservation, 9 + max_tokens 20, is above what a request uses), no request is refused while room is left, and every reservation is settled exactly
+=== TEST 20: 50 concurrent streams against one limit: the admitted total stays within it (each reservation, 11 + max_tokens 20, is above what a request uses), no request is refused while room is left, and every reservation is settled exactly
 --- http_config
     ai_token_limit_zone z key=$remote_addr;
 --- config
@@ -459,7 +459,7 @@ $
         ai_token_limit z 300 per=day;
     }
 --- exec
-node t/sdk/limit_concurrency.mjs http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions 50 300 'gpt-4o~delay_chunks_ms=100' 9
+node t/sdk/limit_concurrency.mjs http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions 50 300 'gpt-4o~delay_chunks_ms=100' 31 11
 --- response_body
 admitted+refused=50 all complete: true
 some refused: true
@@ -522,10 +522,10 @@ t/lib/limit-probe $u/v1/chat/completions "$b"
 t/lib/limit-probe $u/full/chat/completions "$b"
 t/lib/limit-probe $u/full/chat/completions "$b"
 --- response_body
-200 tokens=9982/10000 requests=99/100
-200 tokens=9982/10000 requests=98/100
-200 tokens=9982/10000 requests=97/100
-200 tokens=9482/10000 requests=96/100
+200 tokens=9980/10000 requests=99/100
+200 tokens=9980/10000 requests=98/100
+200 tokens=9980/10000 requests=97/100
+200 tokens=9480/10000 requests=96/100
 --- no_error_log
 [error]
 

@@ -4,8 +4,11 @@
 // Then one more request: what the gateway says is left must be the limit
 // minus exactly what was used and what that request reserved.
 //
-//   node limit_concurrency.mjs URL N LIMIT MODEL PROBE_RESERVE
-const [url, n, limit, model, probeReserve] = process.argv.slice(2);
+//   node limit_concurrency.mjs URL N LIMIT MODEL RESERVE PROBE_RESERVE
+//
+// RESERVE is what each request reserves (its estimate and max_tokens),
+// PROBE_RESERVE the last request's.
+const [url, n, limit, model, reserve, probeReserve] = process.argv.slice(2);
 
 async function one(i) {
   const res = await fetch(url, {
@@ -32,7 +35,7 @@ const refused = all.filter((r) => r.status === 429).length;
 const total = ok.reduce((s, r) => s + r.tokens, 0);
 console.log(`admitted+refused=${ok.length + refused} all complete: ${ok.every((r) => r.done)}`);
 console.log(`some refused: ${refused > 0}`);
-console.log(`admitted at least limit/reservation: ${ok.length >= Math.floor(limit / 29)}`);
+console.log(`admitted at least limit/reservation: ${ok.length >= Math.floor(limit / reserve)}`);
 console.log(`used within the limit: ${total <= Number(limit)}`);
 
 const res = await fetch(url, {
