@@ -1,0 +1,462 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * The input guard on a request: every text of the parsed body, with its
+ * role and whether it is in the last message, goes through the rules, in
+ * each door's format:
+ *
+ *   OpenAI     messages[].content (a string or text parts), the
+ *              assistant's tool_calls[].function.arguments, "tool" and
+ *              "function" messages as tool results; embeddings' input
+ *   Anthropic  system, messages[].content (a string or text blocks),
+ *              tool_use blocks' input, tool_result blocks' content
+ *   Gemini     systemInstruction, contents[].parts[].text, functionCall
+ *              args ("model" is the assistant), functionResponse
+ *
+ * A text the rules changed replaces its string in the tree, and the new
+ * body goes to the core (ngx_http_ai_request_set_body()): what reaches the
+ * provider and what ai_log records is the masked request.
+ */
+
+
+#include "ngx_http_ai_prompt_guard.h"
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_http_ai_pg_ctx_t       *ctx;
+    ngx_array_t                *rules;
+    ngx_http_ai_pg_where_t      where;
+} ngx_http_ai_pg_walk_t;
+
+
+static ngx_int_t ngx_http_ai_prompt_guard_openai(ngx_http_ai_pg_walk_t *w,
+    cJSON *root);
+static ngx_int_t ngx_http_ai_prompt_guard_anthropic(
+    ngx_http_ai_pg_walk_t *w, cJSON *root);
+static ngx_int_t ngx_http_ai_prompt_guard_gemini(ngx_http_ai_pg_walk_t *w,
+    cJSON *root);
+static ngx_int_t ngx_http_ai_prompt_guard_content(ngx_http_ai_pg_walk_t *w,
+    cJSON *parent, const char *name, const char *text_key);
+static ngx_int_t ngx_http_ai_prompt_guard_strings(ngx_http_ai_pg_walk_t *w,
+    cJSON *value, ngx_uint_t depth);
+static ngx_int_t ngx_http_ai_prompt_guard_string(ngx_http_ai_pg_walk_t *w,
+    cJSON *item);
+static void ngx_http_ai_prompt_guard_free(void *data);
+static ngx_uint_t ngx_http_ai_prompt_guard_role(cJSON *message);
+
+
+/*
+ * NGX_OK (the request may go, changed or not), NGX_DECLINED (a rule
+ * blocks it: ctx->blocked), NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_ai_prompt_guard_request(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai, ngx_http_ai_pg_ctx_t *ctx, ngx_array_t *rules)
+{
+    char                   *s;
+    ngx_int_t               rc;
+    ngx_str_t               body, err;
+    ngx_http_ai_pg_walk_t   w;
+
+    if (ai->req.json == NULL) {
+        return NGX_OK;
+    }
+
+    w.request = r;
+    w.ctx = ctx;
+    w.rules = rules;
+    w.where.role = NGX_HTTP_AI_PG_USER;
+    w.where.last = 1;
+
+    switch (ai->req.format) {
+
+    case NGX_HTTP_AI_FMT_ANTHROPIC:
+        rc = ngx_http_ai_prompt_guard_anthropic(&w, ai->req.json);
+        break;
+
+    case NGX_HTTP_AI_FMT_GEMINI:
+        rc = ngx_http_ai_prompt_guard_gemini(&w, ai->req.json);
+        break;
+
+    default: /* NGX_HTTP_AI_FMT_OPENAI */
+        rc = ngx_http_ai_prompt_guard_openai(&w, ai->req.json);
+    }
+
+    if (rc != NGX_OK || !ctx->changed) {
+        return rc;
+    }
+
+    /* the masked body: what the provider gets and ai_log records */
+
+    s = cJSON_PrintUnformatted(ai->req.json);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    body.len = ngx_strlen(s);
+    body.data = ngx_pnalloc(r->pool, body.len);
+
+    if (body.data == NULL) {
+        cJSON_free(s);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(body.data, s, body.len);
+    cJSON_free(s);
+
+    rc = ngx_http_ai_request_set_body(r, &body, &err);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ai_prompt_guard: the masked request does not parse: "
+                      "%V", &err);
+        return NGX_ERROR;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_openai(ngx_http_ai_pg_walk_t *w, cJSON *root)
+{
+    cJSON      *messages, *m, *calls, *call, *f, *last;
+    ngx_int_t   rc;
+
+    messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
+
+    if (!cJSON_IsArray(messages)) {
+        /* embeddings: their input is the user's */
+        return ngx_http_ai_prompt_guard_content(w, root, "input", "text");
+    }
+
+    last = cJSON_GetArrayItem(messages, cJSON_GetArraySize(messages) - 1);
+
+    cJSON_ArrayForEach(m, messages) {
+        w->where.role = ngx_http_ai_prompt_guard_role(m);
+        w->where.last = (m == last);
+
+        rc = ngx_http_ai_prompt_guard_content(w, m, "content", "text");
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+
+        cJSON_ArrayForEach(call, calls) {
+            f = cJSON_GetObjectItemCaseSensitive(call, "function");
+
+            rc = ngx_http_ai_prompt_guard_content(w, f, "arguments", NULL);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_anthropic(ngx_http_ai_pg_walk_t *w, cJSON *root)
+{
+    cJSON       *messages, *m, *content, *block, *type, *last;
+    ngx_int_t    rc;
+    ngx_uint_t   role;
+
+    messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    last = cJSON_GetArrayItem(messages, cJSON_GetArraySize(messages) - 1);
+
+    w->where.role = NGX_HTTP_AI_PG_SYSTEM;
+    w->where.last = 0;
+
+    rc = ngx_http_ai_prompt_guard_content(w, root, "system", "text");
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    cJSON_ArrayForEach(m, messages) {
+        role = ngx_http_ai_prompt_guard_role(m);
+        w->where.last = (m == last);
+
+        content = cJSON_GetObjectItemCaseSensitive(m, "content");
+
+        if (!cJSON_IsArray(content)) {
+            w->where.role = role;
+
+            rc = ngx_http_ai_prompt_guard_content(w, m, "content", "text");
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            continue;
+        }
+
+        cJSON_ArrayForEach(block, content) {
+            type = cJSON_GetObjectItemCaseSensitive(block, "type");
+            w->where.role = role;
+
+            if (!cJSON_IsString(type)) {
+                continue;
+            }
+
+            if (ngx_strcmp(type->valuestring, "text") == 0) {
+                rc = ngx_http_ai_prompt_guard_content(w, block, "text",
+                                                      NULL);
+
+            } else if (ngx_strcmp(type->valuestring, "tool_use") == 0) {
+                rc = ngx_http_ai_prompt_guard_strings(w,
+                         cJSON_GetObjectItemCaseSensitive(block, "input"), 0);
+
+            } else if (ngx_strcmp(type->valuestring, "tool_result") == 0) {
+                w->where.role = NGX_HTTP_AI_PG_TOOL;
+                rc = ngx_http_ai_prompt_guard_content(w, block, "content",
+                                                      "text");
+
+            } else {
+                rc = NGX_OK;
+            }
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_gemini(ngx_http_ai_pg_walk_t *w, cJSON *root)
+{
+    cJSON       *contents, *c, *parts, *part, *si, *item, *last;
+    ngx_int_t    rc;
+    ngx_uint_t   role;
+
+    si = cJSON_GetObjectItemCaseSensitive(root, "systemInstruction");
+    if (si == NULL) {
+        si = cJSON_GetObjectItemCaseSensitive(root, "system_instruction");
+    }
+
+    w->where.role = NGX_HTTP_AI_PG_SYSTEM;
+    w->where.last = 0;
+
+    parts = cJSON_GetObjectItemCaseSensitive(si, "parts");
+
+    cJSON_ArrayForEach(part, parts) {
+        rc = ngx_http_ai_prompt_guard_content(w, part, "text", NULL);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    contents = cJSON_GetObjectItemCaseSensitive(root, "contents");
+    last = cJSON_GetArrayItem(contents, cJSON_GetArraySize(contents) - 1);
+
+    cJSON_ArrayForEach(c, contents) {
+        role = ngx_http_ai_prompt_guard_role(c);
+        w->where.last = (c == last);
+
+        parts = cJSON_GetObjectItemCaseSensitive(c, "parts");
+
+        cJSON_ArrayForEach(part, parts) {
+            w->where.role = role;
+
+            if ((item = cJSON_GetObjectItemCaseSensitive(part, "text"))) {
+                rc = ngx_http_ai_prompt_guard_string(w, item);
+
+            } else if ((item = cJSON_GetObjectItemCaseSensitive(part,
+                                                          "functionCall")))
+            {
+                w->where.role = NGX_HTTP_AI_PG_ASSISTANT;
+                rc = ngx_http_ai_prompt_guard_strings(w,
+                         cJSON_GetObjectItemCaseSensitive(item, "args"), 0);
+
+            } else if ((item = cJSON_GetObjectItemCaseSensitive(part,
+                                                      "functionResponse")))
+            {
+                w->where.role = NGX_HTTP_AI_PG_TOOL;
+                rc = ngx_http_ai_prompt_guard_strings(w,
+                     cJSON_GetObjectItemCaseSensitive(item, "response"), 0);
+
+            } else {
+                rc = NGX_OK;
+            }
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * parent[name]: a string, or (text_key set) an array of parts whose
+ * text_key strings are the text; OpenAI's embeddings input is an array of
+ * strings.
+ */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_content(ngx_http_ai_pg_walk_t *w, cJSON *parent,
+    const char *name, const char *text_key)
+{
+    cJSON      *item, *part, *text;
+    ngx_int_t   rc;
+
+    item = cJSON_GetObjectItemCaseSensitive(parent, name);
+
+    if (cJSON_IsString(item)) {
+        return ngx_http_ai_prompt_guard_string(w, item);
+    }
+
+    if (text_key == NULL || !cJSON_IsArray(item)) {
+        return NGX_OK;
+    }
+
+    cJSON_ArrayForEach(part, item) {
+
+        if (cJSON_IsString(part)) {
+            rc = ngx_http_ai_prompt_guard_string(w, part);
+
+        } else {
+            text = cJSON_GetObjectItemCaseSensitive(part, text_key);
+            rc = cJSON_IsString(text) ? ngx_http_ai_prompt_guard_string(w, text)
+                                      : NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* every string in a value (tool arguments as objects), depth-bounded */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_strings(ngx_http_ai_pg_walk_t *w, cJSON *value,
+    ngx_uint_t depth)
+{
+    cJSON      *item;
+    ngx_int_t   rc;
+
+    if (value == NULL || depth > 64) {
+        return NGX_OK;
+    }
+
+    if (cJSON_IsString(value)) {
+        return ngx_http_ai_prompt_guard_string(w, value);
+    }
+
+    cJSON_ArrayForEach(item, value) {
+        rc = ngx_http_ai_prompt_guard_strings(w, item, depth + 1);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* one string of the tree through the rules, replaced when they change it */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_string(ngx_http_ai_pg_walk_t *w, cJSON *item)
+{
+    u_char              *s;
+    ngx_int_t            rc;
+    ngx_str_t            text, out;
+    ngx_pool_cleanup_t  *cln;
+
+    if (!cJSON_IsString(item)) {
+        return NGX_OK;
+    }
+
+    text.data = (u_char *) item->valuestring;
+    text.len = ngx_strlen(item->valuestring);
+
+    rc = ngx_http_ai_prompt_guard_text(w->request, w->ctx, w->rules,
+                                       &w->where, &text, &out);
+
+    if (rc != NGX_OK || out.data == text.data) {
+        return rc;
+    }
+
+    /*
+     * cJSON wants a C string of its own; the old one is freed with the
+     * request: the core's view of the request points into it until the
+     * new body is parsed
+     */
+
+    cln = ngx_pool_cleanup_add(w->request->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    s = (u_char *) cJSON_malloc(out.len + 1);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s, out.data, out.len);
+    s[out.len] = '\0';
+
+    cln->handler = ngx_http_ai_prompt_guard_free;
+    cln->data = item->valuestring;
+
+    item->valuestring = (char *) s;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_prompt_guard_free(void *data)
+{
+    cJSON_free(data);
+}
+
+
+/* a message's role: "model" is the assistant, tool results the tool's */
+
+static ngx_uint_t
+ngx_http_ai_prompt_guard_role(cJSON *message)
+{
+    cJSON  *role;
+
+    role = cJSON_GetObjectItemCaseSensitive(message, "role");
+
+    if (!cJSON_IsString(role)) {
+        return NGX_HTTP_AI_PG_USER;
+    }
+
+    if (ngx_strcmp(role->valuestring, "system") == 0
+        || ngx_strcmp(role->valuestring, "developer") == 0)
+    {
+        return NGX_HTTP_AI_PG_SYSTEM;
+    }
+
+    if (ngx_strcmp(role->valuestring, "assistant") == 0
+        || ngx_strcmp(role->valuestring, "model") == 0)
+    {
+        return NGX_HTTP_AI_PG_ASSISTANT;
+    }
+
+    if (ngx_strcmp(role->valuestring, "tool") == 0
+        || ngx_strcmp(role->valuestring, "function") == 0)
+    {
+        return NGX_HTTP_AI_PG_TOOL;
+    }
+
+    return NGX_HTTP_AI_PG_USER;
+}

@@ -1,0 +1,534 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * The rules on one text: their matches (PCRE2 patterns, compiled at
+ * configuration time with JIT, run under a match limit so that a
+ * catastrophic pattern is cut off instead of stalling the worker; and the
+ * built-in detectors), the overlaps resolved (the earlier match wins, the
+ * longer at a tie), and the text rewritten: a masked value becomes a typed
+ * placeholder, [EMAIL_1], the same value the same placeholder within the
+ * request (kept, so that the answer can be restored); a hashed one
+ * [EMAIL_3f2a9c1b], the first 8 hex digits of its MD5 (the same value
+ * the same token across requests: a pseudonym, not a secret).  Allow
+ * rules only say that they matched.
+ */
+
+
+#include "ngx_http_ai_prompt_guard.h"
+#include <ngx_md5.h>
+
+
+static ngx_int_t ngx_http_ai_prompt_guard_regex(ngx_http_request_t *r,
+    ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_rule_t *rule, ngx_str_t *text,
+    ngx_http_ai_pg_match_at_t *m, ngx_uint_t *n);
+static void ngx_http_ai_prompt_guard_pcre_cleanup(void *data);
+static ngx_uint_t ngx_http_ai_prompt_guard_resolve(
+    ngx_http_ai_pg_match_at_t *m, ngx_uint_t n);
+static ngx_int_t ngx_http_ai_prompt_guard_replace(ngx_http_request_t *r,
+    ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_match_at_t *m, ngx_str_t *text,
+    ngx_uint_t keep, size_t *prev, ngx_str_t *out);
+
+
+/*
+ * The rules on a text, for a request: the matches, then the text
+ * rewritten.  NGX_OK: *out is the text to use (the same memory when
+ * nothing changed); NGX_DECLINED: a rule blocks it (ctx->blocked);
+ * NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_ai_prompt_guard_text(ngx_http_request_t *r,
+    ngx_http_ai_pg_ctx_t *ctx, ngx_array_t *rules,
+    ngx_http_ai_pg_where_t *where, ngx_str_t *text, ngx_str_t *out)
+{
+    ngx_int_t                  rc;
+    ngx_uint_t                 n;
+    ngx_http_ai_pg_match_at_t  m[NGX_HTTP_AI_PG_MATCHES];
+
+    *out = *text;
+
+    rc = ngx_http_ai_prompt_guard_match(r, ctx, rules, where, text, m, &n);
+
+    if (rc != NGX_OK || n == 0) {
+        return rc;
+    }
+
+    return ngx_http_ai_prompt_guard_apply(r, ctx, m, n, text, 1, out);
+}
+
+
+/*
+ * The matches of the rules on a text, in order, without overlaps.
+ * NGX_OK, or NGX_DECLINED when a rule blocks (a block rule matched, or a
+ * pattern failing closed was cut off): ctx->blocked.
+ */
+
+ngx_int_t
+ngx_http_ai_prompt_guard_match(ngx_http_request_t *r,
+    ngx_http_ai_pg_ctx_t *ctx, ngx_array_t *rules,
+    ngx_http_ai_pg_where_t *where, ngx_str_t *text,
+    ngx_http_ai_pg_match_at_t *m, ngx_uint_t *np)
+{
+    ngx_int_t                   rc;
+    ngx_uint_t                  i, j, n, k, nd;
+    ngx_http_ai_pg_match_t      dm[NGX_HTTP_AI_PG_MATCHES];
+    ngx_http_ai_pg_rule_t     **rp, *rule;
+
+    *np = 0;
+
+    if (text->len == 0) {
+        return NGX_OK;
+    }
+
+    n = 0;
+    rp = rules->elts;
+
+    for (i = 0; i < rules->nelts; i++) {
+        rule = rp[i];
+
+        if (!(rule->roles & where->role) || (rule->last && !where->last)) {
+            continue;
+        }
+
+        k = n;
+
+        if (rule->detectors && n < NGX_HTTP_AI_PG_MATCHES) {
+            nd = 0;
+
+            (void) ngx_http_ai_pg_detect(text->data, text->len,
+                                         rule->detectors, dm,
+                                         NGX_HTTP_AI_PG_MATCHES - n, &nd);
+
+            for (j = 0; j < nd; j++) {
+                m[n].start = dm[j].start;
+                m[n].len = dm[j].len;
+                m[n].rule = rule;
+                m[n].type = dm[j].type;
+                n++;
+            }
+        }
+
+        if (rule->re) {
+            rc = ngx_http_ai_prompt_guard_regex(r, ctx, rule, text, m, &n);
+
+            if (rc == NGX_DECLINED) {
+                /* cut off by the limits: the rule's fail policy */
+
+                if (rule->fail_closed) {
+                    ctx->blocked = rule;
+                    return NGX_DECLINED;
+                }
+
+                n = k;
+                continue;
+            }
+        }
+
+        if (rule->allow) {
+            /* it matched or not: nothing to change */
+            ctx->allowed += (n > k);
+            n = k;
+        }
+    }
+
+    n = ngx_http_ai_prompt_guard_resolve(m, n);
+
+    for (i = 0; i < n; i++) {
+        if (m[i].rule->action == NGX_HTTP_AI_PG_BLOCK) {
+            ngx_http_ai_counter_incr(m[i].rule->matched, 1);
+            ctx->hits++;
+            ctx->first = ctx->first ? ctx->first : m[i].rule;
+            ctx->blocked = m[i].rule;
+            return NGX_DECLINED;
+        }
+    }
+
+    *np = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A text rewritten for its matches (none blocks): masked values become
+ * placeholders, kept for the answer's restore when keep is set (the
+ * request), numberless otherwise ([EMAIL]: the answer's own); hashed
+ * ones pseudonyms; logged ones stay.  *out is the text itself when
+ * nothing changed.
+ */
+
+ngx_int_t
+ngx_http_ai_prompt_guard_apply(ngx_http_request_t *r,
+    ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_match_at_t *m, ngx_uint_t n,
+    ngx_str_t *text, ngx_uint_t keep, ngx_str_t *out)
+{
+    u_char                 *p;
+    size_t                  size, prev;
+    ngx_uint_t              i, changed;
+    ngx_http_ai_pg_rule_t  *rule;
+
+    *out = *text;
+    changed = 0;
+
+    for (i = 0; i < n; i++) {
+        rule = m[i].rule;
+
+        ngx_http_ai_counter_incr(rule->matched, 1);
+
+        if (ctx->first == NULL) {
+            ctx->first = rule;
+        }
+
+        ctx->hits++;
+        changed |= (rule->action != NGX_HTTP_AI_PG_LOG);
+    }
+
+    if (!changed) {
+        return NGX_OK;
+    }
+
+    /* a replacement is at most "[", a label, "_", a number and "]"; a
+     * value at least a byte */
+
+    size = text->len + n * (NGX_HTTP_AI_PG_LABEL_LEN + NGX_INT_T_LEN + 3);
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    out->len = 0;
+    prev = 0;
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_ai_prompt_guard_replace(r, ctx, &m[i], text, keep,
+                                             &prev, out)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    /* the rest after the last match */
+
+    p = ngx_cpymem(out->data + out->len, text->data + prev,
+                   text->len - prev);
+    out->len = p - out->data;
+
+    ctx->changed = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_regex(ngx_http_request_t *r,
+    ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_rule_t *rule, ngx_str_t *text,
+    ngx_http_ai_pg_match_at_t *m, ngx_uint_t *n)
+{
+    int                          rc;
+    size_t                       offset;
+    ngx_uint_t                   level;
+    PCRE2_SIZE                  *ov;
+    ngx_http_ai_pg_loc_conf_t   *plcf;
+    ngx_http_ai_pg_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_ai_prompt_guard_module);
+
+    offset = 0;
+
+    while (offset <= text->len && *n < NGX_HTTP_AI_PG_MATCHES) {
+
+        rc = pcre2_match(rule->re, text->data, text->len, offset, 0,
+                         pmcf->md, pmcf->mctx);
+
+        if (rc == PCRE2_ERROR_NOMATCH) {
+            return NGX_OK;
+        }
+
+        if (rc < 0) {
+            /* the match or depth limit, or worse: never the text */
+
+            plcf = ngx_http_get_module_loc_conf(r,
+                                            ngx_http_ai_prompt_guard_module);
+            ctx->failed++;
+
+            level = ngx_max(plcf->log_level, NGX_LOG_ERR);
+
+            ngx_log_error(level, r->connection->log, 0,
+                          "ai_prompt_guard: rule \"%V\" was cut off (PCRE2 "
+                          "error %d) on a text of %uz bytes, %s",
+                          &rule->name, rc, text->len,
+                          rule->fail_closed ? "the request is refused"
+                                            : "the rule is skipped");
+            return NGX_DECLINED;
+        }
+
+        ov = pcre2_get_ovector_pointer(pmcf->md);
+
+        m[*n].start = ov[0];
+        m[*n].len = ov[1] - ov[0];
+        m[*n].rule = rule;
+        m[*n].type = 0;
+        (*n)++;
+
+        /* an empty match moves on by a byte */
+        offset = (ov[1] > ov[0]) ? ov[1] : ov[1] + 1;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_prompt_guard_compile(ngx_conf_t *cf, ngx_http_ai_pg_rule_t *rule,
+    ngx_str_t *pattern)
+{
+    int                  err;
+    u_char               msg[256];
+    PCRE2_SIZE           at;
+    ngx_pool_cleanup_t  *cln;
+
+    rule->re = pcre2_compile(pattern->data, pattern->len,
+                             PCRE2_UTF|PCRE2_UCP|PCRE2_MATCH_INVALID_UTF,
+                             &err, &at, NULL);
+
+    if (rule->re == NULL) {
+        (void) pcre2_get_error_message(err, msg, sizeof(msg));
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_prompt_guard_rule \"%V\": invalid regex "
+                           "\"%V\": %s at offset %uz", &rule->name, pattern,
+                           msg, (size_t) at);
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        pcre2_code_free(rule->re);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ai_prompt_guard_pcre_cleanup;
+    cln->data = rule->re;
+
+    /* JIT when the platform has it; the interpreter otherwise */
+    (void) pcre2_jit_compile(rule->re, PCRE2_JIT_COMPLETE);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_prompt_guard_pcre_cleanup(void *data)
+{
+    pcre2_code_free(data);
+}
+
+
+/* in order of start, without overlaps: the earlier wins, the longer at a
+ * tie; returns how many are left */
+
+static ngx_uint_t
+ngx_http_ai_prompt_guard_resolve(ngx_http_ai_pg_match_at_t *m, ngx_uint_t n)
+{
+    ngx_uint_t                 i, j, k;
+    ngx_http_ai_pg_match_at_t  t;
+
+    for (i = 1; i < n; i++) {
+        t = m[i];
+
+        for (j = i; j > 0; j--) {
+            if (m[j - 1].start < t.start
+                || (m[j - 1].start == t.start && m[j - 1].len >= t.len))
+            {
+                break;
+            }
+
+            m[j] = m[j - 1];
+        }
+
+        m[j] = t;
+    }
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (m[i].len == 0) {
+            continue;
+        }
+
+        if (k && m[i].start < m[k - 1].start + m[k - 1].len) {
+            continue;
+        }
+
+        m[k++] = m[i];
+    }
+
+    return k;
+}
+
+
+/*
+ * The text before the match and what replaces it, appended to out: the
+ * value itself (log), a placeholder (mask), a pseudonym (hash).
+ */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_replace(ngx_http_request_t *r,
+    ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_match_at_t *m, ngx_str_t *text,
+    ngx_uint_t keep, size_t *prev, ngx_str_t *out)
+{
+    u_char                  *p, *start, hash[16];
+    ngx_md5_t                md5;
+    ngx_str_t                value, label;
+    ngx_uint_t               i, number;
+    ngx_http_ai_pg_mask_t   *mask;
+
+    /* the text since the last match */
+
+    p = out->data + out->len;
+    p = ngx_cpymem(p, text->data + *prev, m->start - *prev);
+
+    *prev = m->start + m->len;
+
+    value.data = text->data + m->start;
+    value.len = m->len;
+
+    if (m->type) {
+        label.data = (u_char *) ngx_http_ai_pg_detector_name(m->type);
+        label.len = ngx_strlen(label.data);
+
+    } else {
+        label = m->rule->label;
+    }
+
+    switch (m->rule->action) {
+
+    case NGX_HTTP_AI_PG_LOG:
+        p = ngx_cpymem(p, value.data, value.len);
+        break;
+
+    case NGX_HTTP_AI_PG_HASH:
+        ngx_md5_init(&md5);
+        ngx_md5_update(&md5, value.data, value.len);
+        ngx_md5_final(hash, &md5);
+
+        *p++ = '[';
+        p = ngx_cpymem(p, label.data, label.len);
+        *p++ = '_';
+        p = ngx_hex_dump(p, hash, 4);
+        *p++ = ']';
+        break;
+
+    default: /* NGX_HTTP_AI_PG_MASK */
+
+        if (!keep) {
+            *p++ = '[';
+            p = ngx_cpymem(p, label.data, label.len);
+            *p++ = ']';
+            break;
+        }
+
+        /* the same value, the same placeholder */
+
+        mask = ctx->masks.elts;
+        number = 1;
+
+        for (i = 0; i < ctx->masks.nelts; i++) {
+            if (mask[i].placeholder.len > label.len + 1
+                && ngx_strncmp(mask[i].placeholder.data + 1, label.data,
+                               label.len) == 0
+                && mask[i].placeholder.data[label.len + 1] == '_')
+            {
+                if (mask[i].value.len == value.len
+                    && ngx_memcmp(mask[i].value.data, value.data, value.len)
+                       == 0)
+                {
+                    break;
+                }
+
+                number++;
+            }
+        }
+
+        if (i < ctx->masks.nelts) {
+            p = ngx_cpymem(p, mask[i].placeholder.data,
+                           mask[i].placeholder.len);
+            break;
+        }
+
+        mask = ngx_array_push(&ctx->masks);
+        if (mask == NULL) {
+            return NGX_ERROR;
+        }
+
+        start = p;
+        p = ngx_sprintf(p, "[%V_%ui]", &label, number);
+
+        mask->placeholder.len = p - start;
+        mask->placeholder.data = ngx_pnalloc(r->pool, p - start);
+        if (mask->placeholder.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(mask->placeholder.data, start, p - start);
+
+        mask->value.data = ngx_pnalloc(r->pool, value.len);
+        if (mask->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(mask->value.data, value.data, value.len);
+        mask->value.len = value.len;
+
+        ctx->longest = ngx_max(ctx->longest, mask->placeholder.len);
+        ctx->masked++;
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * How far back a match may reach from the end of a text: the output
+ * filter holds that much of a stream back.  Detectors know their longest
+ * match (but for the long secrets); a pattern's is unknown, so the
+ * location's window.
+ */
+
+size_t
+ngx_http_ai_prompt_guard_reach(ngx_array_t *rules, size_t window)
+{
+    size_t                   reach;
+    ngx_uint_t               i;
+    ngx_http_ai_pg_rule_t  **rp;
+
+    reach = 0;
+    rp = rules->elts;
+
+    for (i = 0; i < rules->nelts; i++) {
+        if (rp[i]->re) {
+            reach = ngx_max(reach, window);
+        }
+
+        if (rp[i]->detectors) {
+            reach = ngx_max(reach,
+                            ngx_http_ai_pg_detect_max_len(rp[i]->detectors
+                                                  & ~NGX_HTTP_AI_PG_SECRET));
+        }
+
+        /* a key's shape is short; a PEM block or a JWT may be long, and
+         * the filter holds them from their start instead */
+
+        if (rp[i]->detectors & NGX_HTTP_AI_PG_SECRET) {
+            reach = ngx_max(reach, 256);
+        }
+    }
+
+    return reach;
+}
