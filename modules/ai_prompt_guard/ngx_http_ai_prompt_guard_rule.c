@@ -230,7 +230,6 @@ ngx_http_ai_prompt_guard_regex(ngx_http_request_t *r,
 {
     int                          rc;
     size_t                       offset;
-    ngx_uint_t                   level;
     PCRE2_SIZE                  *ov;
     ngx_http_ai_pg_loc_conf_t   *plcf;
     ngx_http_ai_pg_main_conf_t  *pmcf;
@@ -255,9 +254,7 @@ ngx_http_ai_prompt_guard_regex(ngx_http_request_t *r,
                                             ngx_http_ai_prompt_guard_module);
             ctx->failed++;
 
-            level = ngx_max(plcf->log_level, NGX_LOG_ERR);
-
-            ngx_log_error(level, r->connection->log, 0,
+            ngx_log_error(plcf->log_level, r->connection->log, 0,
                           "ai_prompt_guard: rule \"%V\" was cut off (PCRE2 "
                           "error %d) on a text of %uz bytes, %s",
                           &rule->name, rc, text->len,
