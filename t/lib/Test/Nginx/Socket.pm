@@ -28,7 +28,7 @@ our $VERSION = '0.01';
 our @EXPORT = qw(
     run_tests plan blocks repeat_each no_shuffle workers master_on
     log_level env_to_nginx no_long_string no_root_location
-    server_port html_dir server_root done_testing
+    server_port html_dir server_root done_testing redis_server
     $ServerPort $ServRoot $HtmlDir
 );
 
@@ -81,6 +81,15 @@ $ENV{TEST_NGINX_HTML_DIR} = $HtmlDir;
 $ENV{TEST_NGINX_MOCK_PORT} = $MockPort;
 $ENV{TEST_NGINX_BINARY} = $NginxBinary;
 
+# a file that calls redis_server() gets a redis-server of its own for all
+# its blocks, on the server port + 8, in SERVROOT/redis; --- exec stops
+# and starts it again with $TEST_NGINX_REDIS (t/lib/redis-server)
+$ENV{TEST_NGINX_REDIS_PORT} ||= $ServerPort + 8;
+$ENV{TEST_NGINX_REDIS_DIR} = "$ServRoot/redis";
+$ENV{TEST_NGINX_REDIS} = File::Spec->rel2abs(
+    File::Spec->catfile(File::Basename::dirname(__FILE__), File::Spec->updir,
+                        File::Spec->updir, 'redis-server'));
+
 my $RepeatEach = 1;
 my $Workers = 1;
 my $LogLevel = $ENV{TEST_NGINX_LOG_LEVEL} || 'info';
@@ -132,6 +141,11 @@ sub html_dir () { $HtmlDir }
 sub server_root () { $ServRoot }
 
 sub done_testing { Test::More::done_testing(@_) }
+
+my $RedisArgs;            # redis_server() was called: its arguments
+my $RedisStarted;
+
+sub redis_server (@) { $RedisArgs = [@_] }
 
 # ---------------------------------------------------------------------------
 # Filter class: a stricter 'eval' that runs in package main, without
@@ -1423,6 +1437,30 @@ sub _tn_cleanup {
         undef $NginxPid;
     }
     _tn_stop_mock();
+    _tn_stop_redis();
+}
+
+sub _tn_redis_ctl {
+    my @argv = ($ENV{TEST_NGINX_REDIS}, @_, $ENV{TEST_NGINX_REDIS_DIR},
+                $ENV{TEST_NGINX_REDIS_PORT});
+    return system(@argv) == 0;
+}
+
+sub _tn_start_redis {
+    return unless $RedisArgs;
+    $RedisStarted = 1;
+    if (!_tn_wait_port_free($ENV{TEST_NGINX_REDIS_PORT}, 2)
+        || !_tn_redis_ctl('start', @$RedisArgs))
+    {
+        Test::More::BAIL_OUT("cannot start redis-server on port "
+                             . $ENV{TEST_NGINX_REDIS_PORT});
+    }
+}
+
+sub _tn_stop_redis {
+    return unless $RedisStarted;
+    undef $RedisStarted;
+    _tn_redis_ctl('stop');
 }
 
 sub run_tests () {
@@ -1432,8 +1470,11 @@ sub run_tests () {
     local $SIG{INT} = sub { _tn_cleanup(); exit 130 };
     local $SIG{TERM} = sub { _tn_cleanup(); exit 143 };
 
+    # one a killed run left running
+    _tn_redis_ctl('stop') if -f "$ENV{TEST_NGINX_REDIS_DIR}/redis.pid";
     _tn_init_servroot();
     $CleanupDone = 0;
+    _tn_start_redis();
 
     for my $block (Test::Base::blocks()) {
         for my $rep (1 .. $RepeatEach) {
@@ -1518,6 +1559,16 @@ own), TEST_NGINX_SERVROOT (t/servroot), TEST_NGINX_MODULES + TEST_NGINX_LOAD_MOD
 (dir + space separated names: C<load_module DIR/NAME.so;> for each existing
 one), TEST_AI_MOCK_BIN + TEST_NGINX_MOCK_PORT (1985), TEST_NGINX_LOG_LEVEL,
 TEST_NGINX_VERBOSE (print config and responses).
+
+A file that calls C<redis_server(@args)> before C<run_tests> gets a
+redis-server of its own (C<--save '' --appendonly no>, bound to 127.0.0.1,
+with @args) for all its blocks, started with t/lib/redis-server before the
+first block and stopped after the last one (also when the run is killed
+by INT or TERM, or dies).  TEST_NGINX_REDIS_PORT (the server port + 8),
+TEST_NGINX_REDIS_DIR (SERVROOT/redis: its pid file, log and files) and
+TEST_NGINX_REDIS (the script) are always set; C<--- exec> stops and starts
+it again with C<$TEST_NGINX_REDIS stop|start|restart $TEST_NGINX_REDIS_DIR
+$TEST_NGINX_REDIS_PORT [args]>.
 
 Sanitizer runs (docs/testing.md): TEST_NGINX_LD_PRELOAD is the LD_PRELOAD of
 every nginx the tests start; TEST_NGINX_SANITIZER_LOGS is a directory for
