@@ -6,6 +6,9 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
+# the password of TEST 11 from the environment of nginx's master
+$ENV{TEST_AI_REDIS_PW} = 's3cret-pw';
+
 workers(2);
 redis_server();
 run_tests();
@@ -254,3 +257,170 @@ three
 OK
 --- no_error_log
 [error]
+
+
+
+=== TEST 11: AUTH with requirepass: the password given, from the environment, from a file; never logged
+--- redis_args
+--requirepass s3cret-pw
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t11: password=s3cret-pw;
+    ai_store s2 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t11: password=env:TEST_AI_REDIS_PW;
+    ai_store s3 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t11: password=file:redis.pw;
+--- user_files
+>>> ../conf/redis.pw
+s3cret-pw
+--- config
+    location /s1 { ai_store_test s1; }
+    location /s2 { ai_store_test s2; }
+    location /s3 { ai_store_test s3; }
+--- request eval
+["GET /s1?op=incr&key=n&delta=1", "GET /s2?op=incr&key=n&delta=1", "GET /s3?op=incr&key=n&delta=1"]
+--- response_body eval
+["{\"rc\":\"ok\",\"number\":1}\n", "{\"rc\":\"ok\",\"number\":2}\n", "{\"rc\":\"ok\",\"number\":3}\n"]
+--- no_error_log
+[error]
+s3cret
+
+
+
+=== TEST 12: AUTH as an ACL user (the default user is off)
+--- redis_args
+--user alice on >alice-pw ~* &* +@all --user default off
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t12: user=alice password=alice-pw;
+--- config
+    location /s { ai_store_test s1; }
+--- exec
+u="http://127.0.0.1:$TEST_NGINX_SERVER_PORT/s"
+curl -s "$u?op=set&key=k&value=v"
+curl -s "$u?op=get&key=k"
+redis-cli -p $TEST_NGINX_REDIS_PORT --user alice --pass alice-pw --no-auth-warning get "t12:{k}"
+redis-cli -p $TEST_NGINX_REDIS_PORT get "t12:{k}"
+--- response_body_like
+^\{"rc":"ok"\}
+\{"rc":"ok","value":"v"\}
+v
+NOAUTH.*
+$
+--- no_error_log
+[error]
+alice-pw
+
+
+
+=== TEST 13: a bad password: the operations fail, the error is logged once, without the password
+--- redis_args
+--requirepass s3cret-pw
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t13: password=wr0ng-pw;
+--- config
+    location /s { ai_store_test s1; }
+--- exec
+u="http://127.0.0.1:$TEST_NGINX_SERVER_PORT/s"
+for i in 1 2 3 4 5; do curl -s "$u?op=get&key=k"; sleep 0.1; done
+n=$(grep -c "AUTH failed" $TEST_NGINX_SERVROOT/logs/error.log)
+[ "$n" -ge 1 ] && [ "$n" -le 2 ] && echo "logged once by worker"
+--- response_body
+{"rc":"error"}
+{"rc":"error"}
+{"rc":"error"}
+{"rc":"error"}
+{"rc":"error"}
+logged once by worker
+--- error_log
+[error]
+ai_store "s1", redis 127.0.0.1:
+AUTH failed: WRONGPASS
+--- no_error_log
+wr0ng-pw
+s3cret
+
+
+
+=== TEST 14: no server is an nginx -t error
+--- http_config
+    ai_store s1 backend=redis prefix=x:;
+--- config
+    location /s { ai_store_test s1; }
+--- must_die
+--- error_log
+ai_store "s1": backend=redis needs "server=HOST:PORT" or "server=unix:PATH"
+
+
+
+=== TEST 15: a bad server is an nginx -t error naming it
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:notaport;
+--- config
+    location /s { ai_store_test s1; }
+--- must_die
+--- error_log
+ai_store "s1": invalid server "127.0.0.1:notaport" (invalid port)
+
+
+
+=== TEST 16: bad values are nginx -t errors naming them
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=soon;
+--- config
+    location /s { ai_store_test s1; }
+--- must_die
+--- error_log
+ai_store "s1": invalid value "timeout=soon"
+
+
+
+=== TEST 17: bad values are nginx -t errors naming them: db
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT db=x connect_timeout=1s;
+--- config
+    location /s { ai_store_test s1; }
+--- must_die
+--- error_log
+ai_store "s1": invalid value "db=x"
+
+
+
+=== TEST 18: an unknown parameter is an nginx -t error naming it
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT size=10m;
+--- config
+    location /s { ai_store_test s1; }
+--- must_die
+--- error_log
+ai_store "s1": invalid parameter "size=10m" of backend=redis
+
+
+
+=== TEST 19: a password from an unset variable or a missing file is an nginx -t error, naming the variable or the file
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT password=env:TEST_AI_NO_SUCH_VAR;
+--- config
+    location /s { ai_store_test s1; }
+--- must_die
+--- error_log
+ai_store "s1": invalid password: the environment variable "TEST_AI_NO_SUCH_VAR" is not set
+
+
+
+=== TEST 20: a password from a missing file is an nginx -t error naming the file
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT password=file:no-such.pw;
+--- config
+    location /s { ai_store_test s1; }
+--- must_die
+--- error_log
+ai_store "s1": invalid password: cannot open "/
+/conf/no-such.pw" (2: No such file or directory)
+
+
+
+=== TEST 21: a user without a password is an nginx -t error
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT user=bob;
+--- config
+    location /s { ai_store_test s1; }
+--- must_die
+--- error_log
+ai_store "s1": "user=bob" needs a password

@@ -203,17 +203,15 @@ ngx_http_ai_redis_run(ngx_http_ai_store_t *store, ngx_http_ai_store_op_t *op)
     conn = rs->conn;
 
     if (conn == NULL || conn->ac == NULL) {
-        /* disconnected: fails at once, the reconnect was logged */
+        /* disconnected (logged then): fails at once */
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, op->log, 0,
                        "ai redis \"%V\": not connected", &rs->name);
-        ngx_http_ai_counter_incr(rs->errors, 1);
-        return NGX_ERROR;
+        goto failed;
     }
 
     cmd = ngx_http_ai_redis_cmd_get(conn);
     if (cmd == NULL) {
-        ngx_http_ai_counter_incr(rs->errors, 1);
-        return NGX_ERROR;
+        goto failed;
     }
 
     cmd->op = op;
@@ -221,13 +219,28 @@ ngx_http_ai_redis_run(ngx_http_ai_store_t *store, ngx_http_ai_store_op_t *op)
     if (ngx_http_ai_redis_send(cmd) != NGX_OK) {
         cmd->op = NULL;
         ngx_http_ai_redis_cmd_free(cmd);
-        ngx_http_ai_counter_incr(rs->errors, 1);
-        return NGX_ERROR;
+        goto failed;
     }
 
     op->backend_data = cmd;
 
     ngx_add_timer(&cmd->timer, rs->timeout);
+
+    return NGX_AGAIN;
+
+failed:
+
+    /* rc NGX_ERROR, told as any other answer */
+
+    ngx_http_ai_counter_incr(rs->errors, 1);
+
+    op->rc = NGX_ERROR;
+
+    op->event.handler = ngx_http_ai_redis_posted;
+    op->event.data = op;
+    op->event.log = op->log;
+
+    ngx_post_event(&op->event, &ngx_posted_events);
 
     return NGX_AGAIN;
 }

@@ -143,7 +143,7 @@ sub server_root () { $ServRoot }
 sub done_testing { Test::More::done_testing(@_) }
 
 my $RedisArgs;            # redis_server() was called: its arguments
-my $RedisStarted;
+my $RedisStarted;         # the arguments of the one running, joined
 
 sub redis_server (@) { $RedisArgs = [@_] }
 
@@ -1272,7 +1272,7 @@ sub _tn_run_block {
     }
     my $ntests = _tn_count_tests($block, scalar @reqs);
 
-    if (my $err = _tn_ensure_mock($block)) {
+    if (my $err = _tn_ensure_mock($block) || _tn_ensure_redis($block)) {
         _tn_fail_block($tname, $ntests, $err);
         return;
     }
@@ -1441,24 +1441,48 @@ sub _tn_cleanup {
 }
 
 sub _tn_redis_ctl {
-    my @argv = ($ENV{TEST_NGINX_REDIS}, @_, $ENV{TEST_NGINX_REDIS_DIR},
-                $ENV{TEST_NGINX_REDIS_PORT});
+    my ($cmd, @args) = @_;
+    my @argv = ($ENV{TEST_NGINX_REDIS}, $cmd, $ENV{TEST_NGINX_REDIS_DIR},
+                $ENV{TEST_NGINX_REDIS_PORT}, @args);
     return system(@argv) == 0;
 }
 
-sub _tn_start_redis {
-    return unless $RedisArgs;
-    $RedisStarted = 1;
-    if (!_tn_wait_port_free($ENV{TEST_NGINX_REDIS_PORT}, 2)
-        || !_tn_redis_ctl('start', @$RedisArgs))
-    {
-        Test::More::BAIL_OUT("cannot start redis-server on port "
-                             . $ENV{TEST_NGINX_REDIS_PORT});
+sub _tn_redis_running {
+    my $pid = _tn_slurp("$ENV{TEST_NGINX_REDIS_DIR}/redis.pid");
+    return defined $pid && $pid =~ /^\s*(\d+)\s*$/ && kill(0, $1);
+}
+
+# the redis-server with the args this block wants (--- redis_args, else
+# the file's), running: started again if not; undef or an error
+sub _tn_ensure_redis {
+    my ($block) = @_;
+    return undef unless $RedisArgs;
+
+    my @want = @$RedisArgs;
+    if (_tn_has($block, 'redis_args')) {
+        my $v = _tn_val($block, 'redis_args');
+        @want = Text::ParseWords::shellwords(defined $v ? $v : '');
     }
+    my $want = join "\0", @want;
+
+    return undef if defined $RedisStarted && $RedisStarted eq $want
+                    && _tn_redis_running();
+
+    _tn_redis_ctl('stop') if defined $RedisStarted;
+    $RedisStarted = $want;
+    if (!_tn_wait_port_free($ENV{TEST_NGINX_REDIS_PORT}, 2)) {
+        return "redis port $ENV{TEST_NGINX_REDIS_PORT} is already in use";
+    }
+    if (!_tn_redis_ctl('start', @want)) {
+        return "cannot start redis-server on port $ENV{TEST_NGINX_REDIS_PORT}"
+               . "\n--- redis.log:\n"
+               . _tn_tail(_tn_slurp("$ENV{TEST_NGINX_REDIS_DIR}/redis.log"));
+    }
+    return undef;
 }
 
 sub _tn_stop_redis {
-    return unless $RedisStarted;
+    return unless defined $RedisStarted;
     undef $RedisStarted;
     _tn_redis_ctl('stop');
 }
@@ -1474,7 +1498,6 @@ sub run_tests () {
     _tn_redis_ctl('stop') if -f "$ENV{TEST_NGINX_REDIS_DIR}/redis.pid";
     _tn_init_servroot();
     $CleanupDone = 0;
-    _tn_start_redis();
 
     for my $block (Test::Base::blocks()) {
         for my $rep (1 .. $RepeatEach) {
@@ -1564,7 +1587,10 @@ A file that calls C<redis_server(@args)> before C<run_tests> gets a
 redis-server of its own (C<--save '' --appendonly no>, bound to 127.0.0.1,
 with @args) for all its blocks, started with t/lib/redis-server before the
 first block and stopped after the last one (also when the run is killed
-by INT or TERM, or dies).  TEST_NGINX_REDIS_PORT (the server port + 8),
+by INT or TERM, or dies).  A block's C<--- redis_args> (shell words) are
+its arguments for that block instead; it is started again before a block
+when its arguments change or it is not running (an C<--- exec> stopped
+it).  TEST_NGINX_REDIS_PORT (the server port + 8),
 TEST_NGINX_REDIS_DIR (SERVROOT/redis: its pid file, log and files) and
 TEST_NGINX_REDIS (the script) are always set; C<--- exec> stops and starts
 it again with C<$TEST_NGINX_REDIS stop|start|restart $TEST_NGINX_REDIS_DIR
@@ -1605,7 +1631,7 @@ eval form), access_log (substrings) / access_log_like (regexes), timeout
 (seconds; total per request, default 5; 60 for exec), abort, wait, user_files
 (C<< >>> name [mtime] >> blocks, relative to html/, C<../conf/x> allowed; eval
 form: array ref of [name, content]), exec (+ exec_status, default 0),
-must_die, mock_args, ONLY, SKIP, LAST.
+must_die, mock_args, redis_args, ONLY, SKIP, LAST.
 
 response_* checks accept array refs (one element per request).
 
