@@ -382,14 +382,16 @@ ai_store "s1": invalid value "db=x"
 
 
 
-=== TEST 18: an unknown parameter is an nginx -t error naming it
+=== TEST 18: an unknown parameter is an nginx -t error naming it, not its value (a misspelt password)
 --- http_config
-    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT size=10m;
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT passwd=hunter2;
 --- config
     location /s { ai_store_test s1; }
 --- must_die
 --- error_log
-ai_store "s1": invalid parameter "size=10m" of backend=redis
+ai_store "s1": invalid parameter "passwd=..." of backend=redis
+--- no_error_log
+hunter2
 
 
 

@@ -15,6 +15,7 @@
 #include "ngx_http_ai_redis.h"
 
 #include <sys/socket.h>
+#include <hiredis/sds.h>
 
 
 static void ngx_http_ai_redis_add_read(void *data);
@@ -643,6 +644,7 @@ static void
 ngx_http_ai_redis_write_handler(ngx_event_t *ev)
 {
     ngx_connection_t          *c;
+    redisAsyncContext         *ac;
     ngx_http_ai_redis_conn_t  *conn;
 
     c = ev->data;
@@ -652,8 +654,19 @@ ngx_http_ai_redis_write_handler(ngx_event_t *ev)
         return;
     }
 
+    ac = conn->ac;
+
     /* the connection made, or the output buffer written */
-    redisAsyncHandleWrite(conn->ac);
+    redisAsyncHandleWrite(ac);
+
+    if (conn->ac == ac && sdslen(ac->c.obuf)) {
+        /* the socket is full: the next edge tells when it is not */
+        ev->ready = 0;
+
+        if (ev->posted) {
+            ngx_delete_posted_event(ev);
+        }
+    }
 }
 
 

@@ -174,9 +174,17 @@ ngx_http_ai_redis_conf(ngx_conf_t *cf, ngx_http_ai_store_t *store,
             continue;
         }
 
+        /* its name only: it may be a misspelt password= */
+
+        p = ngx_strlchr(params[i].data, params[i].data + params[i].len, '=');
+
+        s.data = params[i].data;
+        s.len = p ? (size_t) (p - s.data) : params[i].len;
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ai_store \"%V\": invalid parameter \"%V\" "
-                           "of backend=redis", &store->name, &params[i]);
+                           "ai_store \"%V\": invalid parameter \"%V%s\" "
+                           "of backend=redis", &store->name, &s,
+                           p ? "=..." : "");
         return NGX_CONF_ERROR;
 
     invalid:
