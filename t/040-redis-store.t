@@ -426,3 +426,24 @@ ai_store "s1": invalid password: cannot open "/
 --- must_die
 --- error_log
 ai_store "s1": "user=bob" needs a password
+
+
+
+=== TEST 22: a unix socket
+--- redis_args
+--unixsocket $TEST_NGINX_REDIS_DIR/redis.sock --unixsocketperm 770
+--- http_config
+    ai_store s1 backend=redis server=unix:$TEST_NGINX_REDIS_DIR/redis.sock prefix=t22:;
+--- config
+    location /s { ai_store_test s1; }
+--- exec
+u="http://127.0.0.1:$TEST_NGINX_SERVER_PORT/s"
+curl -s "$u?op=set&key=k&value=over-unix"
+curl -s "$u?op=get&key=k"
+redis-cli -s $TEST_NGINX_REDIS_DIR/redis.sock get "t22:{k}"
+--- response_body
+{"rc":"ok"}
+{"rc":"ok","value":"over-unix"}
+over-unix
+--- no_error_log
+[error]
