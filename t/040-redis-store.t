@@ -9,6 +9,8 @@ use Test::Nginx::Socket 'no_plan';
 # the password of TEST 11 from the environment of nginx's master
 $ENV{TEST_AI_REDIS_PW} = 's3cret-pw';
 
+# at debug level: the password is in no line at any level
+log_level('debug');
 workers(2);
 redis_server();
 run_tests();
