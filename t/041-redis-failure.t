@@ -142,3 +142,34 @@ grep -c 'gracefully shutting down' $TEST_NGINX_SERVROOT/logs/error.log
 [error]
 [alert]
 open socket
+
+
+
+=== TEST 5: a request that goes while its operation waits (a reload's worker_shutdown_timeout ends it): the operation is cancelled, its late reply finds nobody, the old worker exits cleanly
+--- main_config
+    worker_shutdown_timeout 300ms;
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=f5: timeout=5s;
+--- config
+    location /s { ai_store_test s1; }
+--- exec
+u="http://127.0.0.1:$TEST_NGINX_SERVER_PORT/s"
+curl -s "$u?op=incr&key=n&delta=1"
+redis-cli -p $TEST_NGINX_REDIS_PORT debug sleep 1.5 > /dev/null &
+sleep 0.2
+curl -s -m 5 -o /dev/null -w '%{http_code}\n' "$u?op=incr&key=n&delta=1" > $TEST_NGINX_SERVROOT/held.txt &
+sleep 0.2
+kill -HUP $(cat $TEST_NGINX_SERVROOT/logs/nginx.pid)
+wait
+cat $TEST_NGINX_SERVROOT/held.txt
+curl -s "$u?op=incr&key=n&delta=1"
+grep -c 'worker process .* exited with code 0' $TEST_NGINX_SERVROOT/logs/error.log
+--- response_body
+{"rc":"ok","number":1}
+000
+{"rc":"ok","number":3}
+1
+--- no_error_log
+[error]
+[alert]
+open socket
