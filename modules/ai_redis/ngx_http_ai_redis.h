@@ -89,7 +89,6 @@ struct ngx_http_ai_redis_conn_s {
     u_char                      *buf;           /* scratch: keys */
     size_t                       size;
 
-    unsigned                     connected:1;
     unsigned                     ready:1;       /* AUTH, SELECT done */
     unsigned                     exiting:1;
 };

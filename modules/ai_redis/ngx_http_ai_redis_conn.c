@@ -41,6 +41,12 @@ static u_char *ngx_http_ai_redis_log_conn(ngx_log_t *log, u_char *buf,
     size_t len);
 
 
+/* the privdata of AUTH and SELECT, which tells them apart */
+
+static u_char  ngx_http_ai_redis_auth_tag;
+static u_char  ngx_http_ai_redis_select_tag;
+
+
 ngx_int_t
 ngx_http_ai_redis_init_conn(ngx_http_ai_redis_store_t *rs,
     ngx_cycle_t *cycle)
@@ -135,7 +141,6 @@ ngx_http_ai_redis_connect(ngx_http_ai_redis_conn_t *conn)
 
     rs = conn->store;
 
-    conn->connected = 0;
     conn->ready = 0;
 
     if (rs->unix_socket) {
@@ -202,10 +207,6 @@ ngx_http_ai_redis_connect(ngx_http_ai_redis_conn_t *conn)
 
     ngx_http_ai_redis_hello_send(conn);
 }
-
-
-static u_char  ngx_http_ai_redis_auth_tag;
-static u_char  ngx_http_ai_redis_select_tag;
 
 
 static void
@@ -348,8 +349,6 @@ ngx_http_ai_redis_connected(const redisAsyncContext *ac, int status)
                                     ac->errstr);
         return;
     }
-
-    conn->connected = 1;
 
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, &conn->log, 0,
                    "ai redis connected %V", &conn->store->addr_text);
@@ -537,7 +536,6 @@ ngx_http_ai_redis_cleanup(void *data)
 
     conn->ac = NULL;
     conn->connection = NULL;
-    conn->connected = 0;
     conn->ready = 0;
 
     if (conn->connect_timer.timer_set) {
