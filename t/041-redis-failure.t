@@ -173,3 +173,39 @@ grep -c 'worker process .* exited with code 0' $TEST_NGINX_SERVROOT/logs/error.l
 [error]
 [alert]
 open socket
+
+
+
+=== TEST 6: a connection that is never made: it times out at connect_timeout=, logged; an operation meanwhile fails fast
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=f6: timeout=100ms connect_timeout=300ms;
+--- config
+    location /s { ai_store_test s1; }
+--- exec
+u="http://127.0.0.1:$TEST_NGINX_SERVER_PORT/s"
+curl -s "$u?op=set&key=k&value=v"
+$TEST_NGINX_REDIS stop $TEST_NGINX_REDIS_DIR $TEST_NGINX_REDIS_PORT
+# a listener that never accepts, its queue full: a connect() hangs
+perl -MIO::Socket::INET -e '
+    my $p = shift;
+    my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $p,
+                                  Listen => 0, ReuseAddr => 1) or die;
+    my @c = map { IO::Socket::INET->new(PeerAddr => "127.0.0.1",
+                                        PeerPort => $p, Blocking => 0) } 1 .. 16;
+    sleep 10' $TEST_NGINX_REDIS_PORT &
+bh=$!
+sleep 0.3
+kill -HUP $(cat $TEST_NGINX_SERVROOT/logs/nginx.pid)
+sleep 0.8
+t=$(curl -s -m 5 -o $TEST_NGINX_SERVROOT/out -w '%{time_total}' "$u?op=get&key=k")
+echo "$(cat $TEST_NGINX_SERVROOT/out) $(echo $t | awk '{ print ($1 < 1 ? "fast" : "slowly " $1) }')"
+kill $bh
+grep -c '\[error\].*connect() failed: timed out' $TEST_NGINX_SERVROOT/logs/error.log \
+    | awk '{ print ($1 >= 1 ? "connect timeout logged" : "not logged") }'
+--- response_body
+{"rc":"ok"}
+{"rc":"error"} fast
+connect timeout logged
+--- error_log
+[error]
+connection lost
