@@ -28,7 +28,7 @@ our $VERSION = '0.01';
 our @EXPORT = qw(
     run_tests plan blocks repeat_each no_shuffle workers master_on
     log_level env_to_nginx no_long_string no_root_location
-    server_port html_dir server_root done_testing
+    server_port html_dir server_root done_testing redis_server
     $ServerPort $ServRoot $HtmlDir
 );
 
@@ -81,6 +81,15 @@ $ENV{TEST_NGINX_HTML_DIR} = $HtmlDir;
 $ENV{TEST_NGINX_MOCK_PORT} = $MockPort;
 $ENV{TEST_NGINX_BINARY} = $NginxBinary;
 
+# a file that calls redis_server() gets a redis-server of its own for all
+# its blocks, on the server port + 8, in SERVROOT/redis; --- exec stops
+# and starts it again with $TEST_NGINX_REDIS (t/lib/redis-server)
+$ENV{TEST_NGINX_REDIS_PORT} ||= $ServerPort + 8;
+$ENV{TEST_NGINX_REDIS_DIR} = "$ServRoot/redis";
+$ENV{TEST_NGINX_REDIS} = File::Spec->rel2abs(
+    File::Spec->catfile(File::Basename::dirname(__FILE__), File::Spec->updir,
+                        File::Spec->updir, 'redis-server'));
+
 my $RepeatEach = 1;
 my $Workers = 1;
 my $LogLevel = $ENV{TEST_NGINX_LOG_LEVEL} || 'info';
@@ -132,6 +141,11 @@ sub html_dir () { $HtmlDir }
 sub server_root () { $ServRoot }
 
 sub done_testing { Test::More::done_testing(@_) }
+
+my $RedisArgs;            # redis_server() was called: its arguments
+my $RedisStarted;         # the arguments of the one running, joined
+
+sub redis_server (@) { $RedisArgs = [@_] }
 
 # ---------------------------------------------------------------------------
 # Filter class: a stricter 'eval' that runs in package main, without
@@ -1258,7 +1272,7 @@ sub _tn_run_block {
     }
     my $ntests = _tn_count_tests($block, scalar @reqs);
 
-    if (my $err = _tn_ensure_mock($block)) {
+    if (my $err = _tn_ensure_mock($block) || _tn_ensure_redis($block)) {
         _tn_fail_block($tname, $ntests, $err);
         return;
     }
@@ -1423,6 +1437,54 @@ sub _tn_cleanup {
         undef $NginxPid;
     }
     _tn_stop_mock();
+    _tn_stop_redis();
+}
+
+sub _tn_redis_ctl {
+    my ($cmd, @args) = @_;
+    my @argv = ($ENV{TEST_NGINX_REDIS}, $cmd, $ENV{TEST_NGINX_REDIS_DIR},
+                $ENV{TEST_NGINX_REDIS_PORT}, @args);
+    return system(@argv) == 0;
+}
+
+sub _tn_redis_running {
+    my $pid = _tn_slurp("$ENV{TEST_NGINX_REDIS_DIR}/redis.pid");
+    return defined $pid && $pid =~ /^\s*(\d+)\s*$/ && kill(0, $1);
+}
+
+# the redis-server with the args this block wants (--- redis_args, else
+# the file's), running: started again if not; undef or an error
+sub _tn_ensure_redis {
+    my ($block) = @_;
+    return undef unless $RedisArgs;
+
+    my @want = @$RedisArgs;
+    if (_tn_has($block, 'redis_args')) {
+        my $v = _tn_val($block, 'redis_args');
+        @want = Text::ParseWords::shellwords(defined $v ? $v : '');
+    }
+    my $want = join "\0", @want;
+
+    return undef if defined $RedisStarted && $RedisStarted eq $want
+                    && _tn_redis_running();
+
+    _tn_redis_ctl('stop') if defined $RedisStarted;
+    $RedisStarted = $want;
+    if (!_tn_wait_port_free($ENV{TEST_NGINX_REDIS_PORT}, 2)) {
+        return "redis port $ENV{TEST_NGINX_REDIS_PORT} is already in use";
+    }
+    if (!_tn_redis_ctl('start', @want)) {
+        return "cannot start redis-server on port $ENV{TEST_NGINX_REDIS_PORT}"
+               . "\n--- redis.log:\n"
+               . _tn_tail(_tn_slurp("$ENV{TEST_NGINX_REDIS_DIR}/redis.log"));
+    }
+    return undef;
+}
+
+sub _tn_stop_redis {
+    return unless defined $RedisStarted;
+    undef $RedisStarted;
+    _tn_redis_ctl('stop');
 }
 
 sub run_tests () {
@@ -1432,6 +1494,8 @@ sub run_tests () {
     local $SIG{INT} = sub { _tn_cleanup(); exit 130 };
     local $SIG{TERM} = sub { _tn_cleanup(); exit 143 };
 
+    # one a killed run left running
+    _tn_redis_ctl('stop') if -f "$ENV{TEST_NGINX_REDIS_DIR}/redis.pid";
     _tn_init_servroot();
     $CleanupDone = 0;
 
@@ -1519,6 +1583,19 @@ own), TEST_NGINX_SERVROOT (t/servroot), TEST_NGINX_MODULES + TEST_NGINX_LOAD_MOD
 one), TEST_AI_MOCK_BIN + TEST_NGINX_MOCK_PORT (1985), TEST_NGINX_LOG_LEVEL,
 TEST_NGINX_VERBOSE (print config and responses).
 
+A file that calls C<redis_server(@args)> before C<run_tests> gets a
+redis-server of its own (C<--save '' --appendonly no>, bound to 127.0.0.1,
+with @args) for all its blocks, started with t/lib/redis-server before the
+first block and stopped after the last one (also when the run is killed
+by INT or TERM, or dies).  A block's C<--- redis_args> (shell words) are
+its arguments for that block instead; it is started again before a block
+when its arguments change or it is not running (an C<--- exec> stopped
+it).  TEST_NGINX_REDIS_PORT (the server port + 8),
+TEST_NGINX_REDIS_DIR (SERVROOT/redis: its pid file, log and files) and
+TEST_NGINX_REDIS (the script) are always set; C<--- exec> stops and starts
+it again with C<$TEST_NGINX_REDIS stop|start|restart $TEST_NGINX_REDIS_DIR
+$TEST_NGINX_REDIS_PORT [args]>.
+
 Sanitizer runs (docs/testing.md): TEST_NGINX_LD_PRELOAD is the LD_PRELOAD of
 every nginx the tests start; TEST_NGINX_SANITIZER_LOGS is a directory for
 sanitizer reports: the harness appends C<log_path=DIR/asan> to ASAN_OPTIONS
@@ -1554,7 +1631,7 @@ eval form), access_log (substrings) / access_log_like (regexes), timeout
 (seconds; total per request, default 5; 60 for exec), abort, wait, user_files
 (C<< >>> name [mtime] >> blocks, relative to html/, C<../conf/x> allowed; eval
 form: array ref of [name, content]), exec (+ exec_status, default 0),
-must_die, mock_args, ONLY, SKIP, LAST.
+must_die, mock_args, redis_args, ONLY, SKIP, LAST.
 
 response_* checks accept array refs (one element per request).
 
