@@ -121,7 +121,7 @@ settled exactly: true
 
 
 
-=== TEST 4: Redis stopped: fail=open admits at once without counting, fail=closed refuses with 503 at once; Redis back: counting resumes
+=== TEST 4: Redis stopped: fail=open admits at once without counting, fail=closed refuses with 503 at once; Redis back (empty: it keeps nothing on disk here): counting resumes
 --- http_config
     ai_store shared backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t4: timeout=200ms;
     ai_token_limit_zone z key=$remote_addr store=shared;
@@ -152,6 +152,7 @@ for i in $(seq 1 80); do
     case "$r" in 503*) sleep 0.1 ;; *) break ;; esac
 done
 echo "$r"
+t/lib/limit-probe $u/closed/chat/completions "$b"
 t/lib/limit-probe $u/closed/chat/completions "$b" | sed -E 's/retry=[0-9]+/retry=S/'
 --- response_body
 200 requests=1/2
@@ -159,6 +160,7 @@ t/lib/limit-probe $u/closed/chat/completions "$b" | sed -E 's/retry=[0-9]+/retry
 200 promptly
 503 promptly
 {"error":{"message":"The limit \"z\" cannot be checked now; try again later.","type":"api_error","param":null,"code":"limit_unavailable"}}
+200 requests=1/2
 200 requests=0/2
 429 requests=0/2 retry=S code=rate_limit_exceeded
 --- error_log
