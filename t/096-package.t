@@ -19,7 +19,8 @@ use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
 my @pkgs = qw(libnginx-mod-http-ai-core libnginx-mod-http-ai-proxy
-              libnginx-mod-http-ai-log);
+              libnginx-mod-http-ai-log libnginx-mod-http-ai-token-limit
+              libnginx-mod-http-ai-redis libnginx-mod-http-ai-prompt-guard);
 
 sub skip_reason {
     my $bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
@@ -77,7 +78,9 @@ b=${TEST_NGINX_MODULES%/nginx}
 w=$b/package-test
 rm -rf $w
 mkdir -p $w/tmp $w/cmake
-pkgs="libnginx-mod-http-ai-proxy libnginx-mod-http-ai-log libnginx-mod-http-ai-core"
+pkgs="libnginx-mod-http-ai-proxy libnginx-mod-http-ai-log"
+pkgs="$pkgs libnginx-mod-http-ai-token-limit libnginx-mod-http-ai-redis"
+pkgs="$pkgs libnginx-mod-http-ai-prompt-guard libnginx-mod-http-ai-core"
 en=/etc/nginx/modules-enabled
 
 # where it stopped, and why: $step names the step, $steplog its log; on
@@ -110,7 +113,7 @@ echo "lintian: $(grep -c '^E: ' $w/deb/lintian.txt || true) errors, $(grep -c '^
 # one package per module of modules/, none for the test-only modules
 step="the package list" steplog=
 for m in modules/*/config; do
-    m=${m#modules/ai_}; m=${m%/config}
+    m=${m#modules/ai_}; m=${m%/config}; m=$(echo $m | tr _ -)
     [ -f $w/deb/libnginx-mod-http-ai-${m}_*.deb ] \
         || { echo "modules/ai_$m has no package"; exit 1; }
 done
@@ -122,7 +125,7 @@ done
 step="the packages' contents and dependencies"
 abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars)
 [ -n "$abi" ]
-for p in core proxy log; do
+for p in core proxy log token-limit redis prompt-guard; do
     deb=$(ls $w/deb/libnginx-mod-http-ai-${p}_*.deb)
     dpkg-deb -c $deb | awk '$1 !~ /^d/ { print $6 }' | grep -v '^./usr/share/doc/'
     dpkg-deb -f $deb Depends | tr ',' '\n' | sed 's/^ *//' \
@@ -177,9 +180,13 @@ http {
     ai_metrics_zone ai 4m;
     server {
         listen 127.0.0.1:$p;
-        location /v1/ {
+        ai_token_limit_zone per_ip key=\$remote_addr size=1m;
+    ai_prompt_guard_rule pii detect=email action=mask;
+    location /v1/ {
             ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
             ai_log $w/ai.jsonl;
+            ai_token_limit per_ip 100 count=requests;
+            ai_prompt_guard pii;
         }
         location = /metrics { ai_metrics; }
     }
@@ -190,8 +197,10 @@ started=1
 /usr/sbin/nginx -c $w/nginx.conf -e $w/error.log
 sleep 0.3
 u=http://127.0.0.1:$p
-curl -sS $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' \
-    | grep -o '"content":"mock reply: hi"'
+curl -sS -i $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' \
+    | grep -o '"content":"mock reply: hi"\|x-ratelimit-remaining-requests: 99'
+curl -sS $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"to a@example.com"}]}' \
+    | grep -o '"content":"mock reply: to a@example.com"'
 curl -sS $u/v1/messages -d '{"model":"gpt-4o","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}' \
     | grep -o '"type":"message"'
 curl -sS $u/metrics | grep -c '^ai_requests_total{'
@@ -244,8 +253,14 @@ libnginx-mod-http-ai-core
 libnginx-mod-http-ai-core-dbgsym
 libnginx-mod-http-ai-log
 libnginx-mod-http-ai-log-dbgsym
+libnginx-mod-http-ai-prompt-guard
+libnginx-mod-http-ai-prompt-guard-dbgsym
 libnginx-mod-http-ai-proxy
 libnginx-mod-http-ai-proxy-dbgsym
+libnginx-mod-http-ai-redis
+libnginx-mod-http-ai-redis-dbgsym
+libnginx-mod-http-ai-token-limit
+libnginx-mod-http-ai-token-limit-dbgsym
 lintian: 0 errors, 0 warnings
 ./usr/lib/nginx/modules/ngx_http_ai_core_module.so
 ./usr/share/nginx/modules-available/mod-http-ai-core.conf
@@ -258,23 +273,46 @@ the ABI of nginx-dev
 ./usr/share/nginx/modules-available/mod-http-ai-log.conf
 libnginx-mod-http-ai-core (= VERSION)
 the ABI of nginx-dev
+./usr/lib/nginx/modules/ngx_http_ai_token_limit_module.so
+./usr/share/nginx/modules-available/mod-http-ai-token-limit.conf
+libnginx-mod-http-ai-core (= VERSION)
+the ABI of nginx-dev
+./usr/lib/nginx/modules/ngx_http_ai_redis_module.so
+./usr/share/nginx/modules-available/mod-http-ai-redis.conf
+libnginx-mod-http-ai-core (= VERSION)
+the ABI of nginx-dev
+./usr/lib/nginx/modules/ngx_http_ai_prompt_guard_module.so
+./usr/share/nginx/modules-available/mod-http-ai-prompt-guard.conf
+libnginx-mod-http-ai-core (= VERSION)
+the ABI of nginx-dev
 load_module modules/ngx_http_ai_core_module.so;
 10-mod-http-ai-core.conf
 50-mod-http-ai-log.conf
+50-mod-http-ai-prompt-guard.conf
 50-mod-http-ai-proxy.conf
+50-mod-http-ai-redis.conf
+50-mod-http-ai-token-limit.conf
 /usr/share/nginx/modules-available/mod-http-ai-core.conf
 /usr/share/nginx/modules-available/mod-http-ai-log.conf
+/usr/share/nginx/modules-available/mod-http-ai-prompt-guard.conf
 /usr/share/nginx/modules-available/mod-http-ai-proxy.conf
+/usr/share/nginx/modules-available/mod-http-ai-redis.conf
+/usr/share/nginx/modules-available/mod-http-ai-token-limit.conf
 10-mod-http-ai-core.conf
 stock nginx.conf ok
 "content":"mock reply: hi"
+x-ratelimit-remaining-requests: 99
+"content":"mock reply: to a@example.com"
 "type":"message"
 1
 2
 cmake --install: the same files
 10-mod-http-ai-core.conf.removed
 50-mod-http-ai-log.conf.removed
+50-mod-http-ai-prompt-guard.conf.removed
 50-mod-http-ai-proxy.conf.removed
+50-mod-http-ai-redis.conf.removed
+50-mod-http-ai-token-limit.conf.removed
 removed: stock nginx.conf ok
 0
 purged: stock nginx.conf ok
