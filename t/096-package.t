@@ -178,11 +178,11 @@ http {
     scgi_temp_path $w/tmp/scgi;
     access_log $w/access.log;
     ai_metrics_zone ai 4m;
+    ai_token_limit_zone per_ip key=\$remote_addr size=1m;
+    ai_prompt_guard_rule pii detect=email action=mask;
     server {
         listen 127.0.0.1:$p;
-        ai_token_limit_zone per_ip key=\$remote_addr size=1m;
-    ai_prompt_guard_rule pii detect=email action=mask;
-    location /v1/ {
+        location /v1/ {
             ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
             ai_log $w/ai.jsonl;
             ai_token_limit per_ip 100 count=requests;
@@ -300,8 +300,8 @@ load_module modules/ngx_http_ai_core_module.so;
 /usr/share/nginx/modules-available/mod-http-ai-token-limit.conf
 10-mod-http-ai-core.conf
 stock nginx.conf ok
-"content":"mock reply: hi"
 x-ratelimit-remaining-requests: 99
+"content":"mock reply: hi"
 "content":"mock reply: to a@example.com"
 "type":"message"
 1
