@@ -1,0 +1,2289 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * The built-in detectors of ai_prompt_guard.
+ *
+ * Each detector finds its leftmost match at or after an offset; the
+ * driver (ngx_http_ai_pg_detect()) merges them: the first start wins, then
+ * the longest, then the lowest bit, and a detector whose next match was
+ * overlapped looks again after the match kept.  A detector only tries at
+ * the start of a word (or at a trigger byte such as "@") and each try
+ * reads a bounded number of bytes, so the work is linear in the text.
+ *
+ * Word characters are ASCII letters, digits and "_": any other byte, a
+ * UTF-8 sequence of a CJK character included, is a boundary.
+ *
+ * EMAIL  local@domain: the local part is 1-64 of [A-Za-z0-9._%+-] (the
+ *     practical set, so that a URL's "/path/john@x.org" gives
+ *     john@x.org), not ending with "."; leading dots are left out.  The
+ *     domain has two labels or more ([A-Za-z0-9-], 1-63, no "-" at
+ *     either end), 253 bytes at most, its last label (the TLD) letters
+ *     only (2 or more) or "xn--..."; a trailing "." is left out.
+ *     Limits: internationalized addresses (non-ASCII local parts or
+ *     domains) are out of scope; of "josé@x.org" nothing is found, of
+ *     "éab@x.org" only "ab@x.org".  Quoted local parts and IP literals
+ *     are not found.
+ *
+ * PHONE  conservative: "+" and 8-15 digits, the first 1-9, with single
+ *     spaces, dashes or dots between digit groups and one parenthesized
+ *     group ("+44 (0)20 7946 0958", "+1-555-123-4567", "+8613812345678");
+ *     North American numbers with separators: "(555) 123-4567",
+ *     "555-123-4567", "555.123.4567", "555 123 4567", optionally "1-"
+ *     first, the area code starting with 2-9 (the exchange may start with
+ *     anything: "555-123-4567" is how examples are written), the
+ *     separators between the groups the same (but after "(555)"); Chinese
+ *     mobile numbers with separators: "138-1234-5678", "138 1234 5678".
+ *     Bare runs of 10 or 11 digits are not phones (order numbers,
+ *     timestamps, amounts look the same); other national forms ("020 7946
+ *     0958") are not found: rules of the module (PCRE2) can add them.
+ *
+ * CARD  13-19 digits, contiguous or in groups split by single spaces or
+ *     by single dashes (one kind), Luhn-valid, with a known IIN prefix and
+ *     a length allowed for it (Visa, Mastercard, Amex, Discover, JCB,
+ *     Diners, UnionPay, Maestro, Mir).  A contiguous run of more than 19
+ *     digits is no card; of grouped digits longer than 19 (a card and its
+ *     CVV) the longest valid prefix of whole groups is taken.
+ *
+ * IBAN  an uppercase country code with a registered length (the SWIFT
+ *     registry's 89 countries), two check digits, the BBAN in [A-Z0-9],
+ *     contiguous or in groups of four split by single spaces; mod 97 must
+ *     give 1.  Limits: lowercase IBANs are not found.
+ *
+ * IPV4  four decimal octets 0-255 without leading zeros ("010" is not an
+ *     octet: octal or a zero-padded number), not preceded by a word
+ *     character or ".", not followed by a word character or by "." and a
+ *     digit.  Version strings of four numbers ("1.2.3.4") are IPv4-shaped
+ *     and matched; "1.2.3.4.5" is not.
+ *
+ * IPV6  1-4 hex digit groups: eight, or fewer with one "::" (at least
+ *     one group: "::" alone is not matched), an IPv4 tail for the last
+ *     two ("::ffff:192.0.2.1"); it must contain a decimal digit, so that
+ *     words such as "dead::beef" or "cafe::face" are not addresses.  Not
+ *     preceded by a word character, ":" or "."; zone ids ("%eth0") and
+ *     prefixes ("/64") are left out.
+ *
+ * CN_ID  17 digits and a check digit (0-9, X or x), GB 11643: weights
+ *     2^(17-i) mod 11, check "10X98765432"[sum mod 11]; a province code
+ *     (11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81-83); a birth date
+ *     YYYYMMDD with a year 1900-2099 (no clock is read), a month and a
+ *     day that exist (leap years included).  Not inside a longer run of
+ *     digits or letters.  The 15-digit IDs of before 1999 are not found.
+ *
+ * US_SSN  AAA-GG-SSSS with dashes only; area not 000, 666 or 900-999,
+ *     group not 00, serial not 0000.  Undashed nine-digit runs are too
+ *     ambiguous and not found.
+ *
+ * SECRET  provider key shapes, each a whole token (not preceded by a
+ *     word character, not followed by a character of the token's set):
+ *       sk-...           OpenAI (sk-proj-, sk-svcacct-, ...) and Anthropic
+ *                        (sk-ant-...): 20-250 of [A-Za-z0-9_-] with a
+ *                        digit and a letter
+ *       AIza...          Google: 35 of [A-Za-z0-9_-]
+ *       gh[pousr]_...    GitHub: 36-250 of [A-Za-z0-9]
+ *       github_pat_...   GitHub fine-grained: 30-250 of [A-Za-z0-9_]
+ *       xox[abprs]-...   Slack: 10-250 of [A-Za-z0-9-] with a digit
+ *       AKIA..., ASIA... AWS access key ids: 16 of [A-Z0-9]
+ *       glpat-...        GitLab: 20-250 of [A-Za-z0-9_-]
+ *       [sr]k_live_..., [sr]k_test_...  Stripe: 16-250 of [A-Za-z0-9]
+ *     PEM private keys: "-----BEGIN <label>PRIVATE KEY-----" (or "PRIVATE
+ *     KEY BLOCK-----", PGP) to the end of the next "-----END ...-----"
+ *     line, within 8 KB and before any other "-----BEGIN"; without an end
+ *     (a truncated answer) the header and the base64 body that follows.
+ *     JWTs: three base64url parts, the first two starting with "eyJ",
+ *     the header decoding to a JSON object with an "alg" member, the
+ *     signature possibly empty, 8 KB at most.
+ *     Limits: secrets without a recognizable shape (AWS secret keys,
+ *     passwords, generic hex tokens) need the module's rules.
+ *
+ * INJECTION  a phrase set (ngx_http_ai_pg_phrases below), English and
+ *     Chinese.  A phrase is a sequence of slots, each a set of
+ *     alternatives (some optional).  ASCII letters match in any case;
+ *     between English words any run of whitespace (ASCII, NBSP, U+3000)
+ *     is needed, and allowed, between Chinese characters an optional run;
+ *     zero-width characters are skipped everywhere (they are used to cut
+ *     phrases).  The first English word starts a word and the last one
+ *     ends one.  The longest phrase at a start wins; a match is 256 bytes
+ *     at most.  Limits: a phrase list finds the known phrasings only;
+ *     paraphrases, other languages, homoglyphs and encodings (base64,
+ *     leetspeak) pass.
+ *
+ * HIDDEN  runs of tag characters (U+E0000-U+E007F), zero-width characters
+ *     (U+200B-U+200D, U+2060, U+FEFF but at offset 0, a BOM) and bidi
+ *     controls (U+202A-U+202E, U+2066-U+2069), cut at 256 bytes.  A zero
+ *     width joiner between two emoji (family and profession sequences)
+ *     and a zero width non-joiner between two letters of Arabic or Indic
+ *     scripts (Persian, Hindi, ...) are writing, not hidden: not matched.
+ *     U+200E and U+200F (LRM, RLM) are left to right-to-left text.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_ai_prompt_guard_detect.h"
+
+
+#define NGX_HTTP_AI_PG_NDETECTORS      11
+
+#define NGX_HTTP_AI_PG_TOKEN_MAX       250
+#define NGX_HTTP_AI_PG_PHRASE_MAX      256
+#define NGX_HTTP_AI_PG_HIDDEN_MAX      256
+#define NGX_HTTP_AI_PG_JWT_HEADER_MAX  1024
+
+
+#define ngx_pg_digit(c)    ((c) >= '0' && (c) <= '9')
+#define ngx_pg_upper(c)    ((c) >= 'A' && (c) <= 'Z')
+#define ngx_pg_lower(c)    ((c) >= 'a' && (c) <= 'z')
+#define ngx_pg_alpha(c)    (ngx_pg_upper(c) || ngx_pg_lower(c))
+#define ngx_pg_alnum(c)    (ngx_pg_alpha(c) || ngx_pg_digit(c))
+#define ngx_pg_word(c)     (ngx_pg_alnum(c) || (c) == '_')
+#define ngx_pg_hex(c)                                                        \
+    (ngx_pg_digit(c) || ((c) >= 'a' && (c) <= 'f')                           \
+     || ((c) >= 'A' && (c) <= 'F'))
+#define ngx_pg_b64url(c)   (ngx_pg_word(c) || (c) == '-')
+
+
+typedef struct {
+    u_char                     *text;
+    size_t                      len;
+    unsigned                    pairs_set:1;
+    uint32_t                    pairs[65536 / 32];  /* injection: the
+                                                       phrases' first two
+                                                       bytes */
+} ngx_http_ai_pg_scan_t;
+
+
+typedef ngx_uint_t (*ngx_http_ai_pg_find_pt)(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+
+
+typedef struct {
+    ngx_uint_t                  type;
+    const char                 *name;
+    const char                 *directive;
+    size_t                      max_len;
+    ngx_http_ai_pg_find_pt      find;
+} ngx_http_ai_pg_detector_t;
+
+
+static ngx_uint_t ngx_http_ai_pg_find_email(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+static ngx_uint_t ngx_http_ai_pg_find_phone(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+static ngx_uint_t ngx_http_ai_pg_find_card(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+static ngx_uint_t ngx_http_ai_pg_find_iban(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+static ngx_uint_t ngx_http_ai_pg_find_ipv4(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+static ngx_uint_t ngx_http_ai_pg_find_ipv6(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+static ngx_uint_t ngx_http_ai_pg_find_cn_id(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+static ngx_uint_t ngx_http_ai_pg_find_ssn(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+static ngx_uint_t ngx_http_ai_pg_find_secret(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+static ngx_uint_t ngx_http_ai_pg_find_injection(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+static ngx_uint_t ngx_http_ai_pg_find_hidden(ngx_http_ai_pg_scan_t *s,
+    size_t from, size_t *start, size_t *end);
+
+
+static ngx_http_ai_pg_detector_t  ngx_http_ai_pg_detectors[] = {
+
+    { NGX_HTTP_AI_PG_EMAIL, "EMAIL", "email", 64 + 1 + 253,
+      ngx_http_ai_pg_find_email },
+
+    { NGX_HTTP_AI_PG_PHONE, "PHONE", "phone", 40,
+      ngx_http_ai_pg_find_phone },
+
+    { NGX_HTTP_AI_PG_CARD, "CARD", "card", 19 + 18,
+      ngx_http_ai_pg_find_card },
+
+    { NGX_HTTP_AI_PG_IBAN, "IBAN", "iban", 34 + 8,
+      ngx_http_ai_pg_find_iban },
+
+    { NGX_HTTP_AI_PG_IPV4, "IPV4", "ipv4", 15,
+      ngx_http_ai_pg_find_ipv4 },
+
+    { NGX_HTTP_AI_PG_IPV6, "IPV6", "ipv6", 45,
+      ngx_http_ai_pg_find_ipv6 },
+
+    { NGX_HTTP_AI_PG_CN_ID, "CN_ID", "cn_id", 18,
+      ngx_http_ai_pg_find_cn_id },
+
+    { NGX_HTTP_AI_PG_US_SSN, "US_SSN", "us_ssn", 11,
+      ngx_http_ai_pg_find_ssn },
+
+    { NGX_HTTP_AI_PG_SECRET, "SECRET", "secrets", NGX_HTTP_AI_PG_SECRET_MAX,
+      ngx_http_ai_pg_find_secret },
+
+    { NGX_HTTP_AI_PG_INJECTION, "INJECTION", "injection",
+      NGX_HTTP_AI_PG_PHRASE_MAX, ngx_http_ai_pg_find_injection },
+
+    { NGX_HTTP_AI_PG_HIDDEN, "HIDDEN", "hidden_unicode",
+      NGX_HTTP_AI_PG_HIDDEN_MAX, ngx_http_ai_pg_find_hidden }
+};
+
+
+ngx_int_t
+ngx_http_ai_pg_detect(u_char *text, size_t len, ngx_uint_t mask,
+    ngx_http_ai_pg_match_t *matches, ngx_uint_t max, ngx_uint_t *n)
+{
+    size_t                      st[NGX_HTTP_AI_PG_NDETECTORS];
+    size_t                      en[NGX_HTTP_AI_PG_NDETECTORS];
+    ngx_uint_t                  on[NGX_HTTP_AI_PG_NDETECTORS];
+    ngx_uint_t                  i, best;
+    ngx_http_ai_pg_scan_t       s;
+    ngx_http_ai_pg_detector_t  *d;
+
+    *n = 0;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    s.text = text;
+    s.len = len;
+    s.pairs_set = 0;
+
+    d = ngx_http_ai_pg_detectors;
+
+    for (i = 0; i < NGX_HTTP_AI_PG_NDETECTORS; i++) {
+        on[i] = (mask & d[i].type)
+                ? d[i].find(&s, 0, &st[i], &en[i]) : 0;
+    }
+
+    for ( ;; ) {
+        best = NGX_HTTP_AI_PG_NDETECTORS;
+
+        for (i = 0; i < NGX_HTTP_AI_PG_NDETECTORS; i++) {
+            if (!on[i]) {
+                continue;
+            }
+
+            if (best == NGX_HTTP_AI_PG_NDETECTORS
+                || st[i] < st[best]
+                || (st[i] == st[best] && en[i] > en[best]))
+            {
+                best = i;
+            }
+        }
+
+        if (best == NGX_HTTP_AI_PG_NDETECTORS) {
+            return NGX_OK;
+        }
+
+        if (*n == max) {
+            return NGX_DECLINED;
+        }
+
+        matches[*n].start = st[best];
+        matches[*n].len = en[best] - st[best];
+        matches[*n].type = d[best].type;
+        (*n)++;
+
+        for (i = 0; i < NGX_HTTP_AI_PG_NDETECTORS; i++) {
+            if (on[i] && st[i] < en[best]) {
+                on[i] = d[i].find(&s, en[best], &st[i], &en[i]);
+            }
+        }
+    }
+}
+
+
+const char *
+ngx_http_ai_pg_detector_name(ngx_uint_t type)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_AI_PG_NDETECTORS; i++) {
+        if (ngx_http_ai_pg_detectors[i].type == type) {
+            return ngx_http_ai_pg_detectors[i].name;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_uint_t
+ngx_http_ai_pg_detector(u_char *name, size_t len)
+{
+    ngx_uint_t   i;
+    const char  *d;
+
+    for (i = 0; i < NGX_HTTP_AI_PG_NDETECTORS; i++) {
+        d = ngx_http_ai_pg_detectors[i].directive;
+
+        if (ngx_strlen(d) == len && ngx_strncmp(name, d, len) == 0) {
+            return ngx_http_ai_pg_detectors[i].type;
+        }
+    }
+
+    return 0;
+}
+
+
+size_t
+ngx_http_ai_pg_detect_max_len(ngx_uint_t mask)
+{
+    size_t      max;
+    ngx_uint_t  i;
+
+    max = 0;
+
+    for (i = 0; i < NGX_HTTP_AI_PG_NDETECTORS; i++) {
+        if ((mask & ngx_http_ai_pg_detectors[i].type)
+            && ngx_http_ai_pg_detectors[i].max_len > max)
+        {
+            max = ngx_http_ai_pg_detectors[i].max_len;
+        }
+    }
+
+    return max;
+}
+
+
+/* helpers */
+
+
+/* may a number start at i: not after a word character, nor "1." "1-" */
+
+static ngx_uint_t
+ngx_http_ai_pg_num_start(u_char *p, size_t i)
+{
+    u_char  c;
+
+    if (i == 0) {
+        return 1;
+    }
+
+    c = p[i - 1];
+
+    if (ngx_pg_word(c)) {
+        return 0;
+    }
+
+    if ((c == '.' || c == '-' || c == ',') && i >= 2
+        && ngx_pg_digit(p[i - 2]))
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* does a number end at i: no word character, nor ".5" "-5" ",5" after */
+
+static ngx_uint_t
+ngx_http_ai_pg_num_end(u_char *p, size_t len, size_t i)
+{
+    u_char  c;
+
+    if (i == len) {
+        return 1;
+    }
+
+    c = p[i];
+
+    if (ngx_pg_word(c)) {
+        return 0;
+    }
+
+    if ((c == '.' || c == '-' || c == ',') && i + 1 < len
+        && ngx_pg_digit(p[i + 1]))
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* EMAIL */
+
+
+#define ngx_pg_local(c)                                                      \
+    (ngx_pg_alnum(c) || (c) == '.' || (c) == '_' || (c) == '%'               \
+     || (c) == '+' || (c) == '-')
+#define ngx_pg_label(c)    (ngx_pg_alnum(c) || (c) == '-')
+
+
+static ngx_uint_t
+ngx_http_ai_pg_find_email(ngx_http_ai_pg_scan_t *s, size_t from,
+    size_t *start, size_t *end)
+{
+    u_char      *p, *at;
+    size_t       i, b, e, l, dend, len;
+    ngx_uint_t   labels, tld;
+
+    p = s->text;
+    len = s->len;
+
+    for (i = from + 1; i < len; i++) {
+
+        at = memchr(p + i, '@', len - i);
+        if (at == NULL) {
+            return 0;
+        }
+
+        i = at - p;
+
+        /* the local part, backwards */
+
+        b = i;
+        while (b > from && i - b <= 64 && ngx_pg_local(p[b - 1])) {
+            b--;
+        }
+
+        if (i - b > 64 || (b > 0 && ngx_pg_local(p[b - 1]))) {
+            continue;
+        }
+
+        while (b < i && p[b] == '.') {
+            b++;
+        }
+
+        if (b == i || p[i - 1] == '.') {
+            continue;
+        }
+
+        /* the domain */
+
+        e = i + 1;
+        dend = 0;
+        labels = 0;
+
+        while (e < len && e - i <= 253) {
+            l = e;
+
+            while (e < len && e - l <= 63 && ngx_pg_label(p[e])) {
+                e++;
+            }
+
+            if (e == l || e - l > 63 || p[l] == '-' || p[e - 1] == '-') {
+                break;
+            }
+
+            labels++;
+
+            if (labels >= 2 && e - i - 1 <= 253) {
+                tld = (e - l >= 5 && ngx_tolower(p[l]) == 'x'
+                       && ngx_tolower(p[l + 1]) == 'n'
+                       && p[l + 2] == '-' && p[l + 3] == '-');
+
+                if (!tld) {
+                    for (tld = (e - l >= 2); l < e; l++) {
+                        if (!ngx_pg_alpha(p[l])) {
+                            tld = 0;
+                            break;
+                        }
+                    }
+                }
+
+                if (tld) {
+                    dend = e;
+                }
+            }
+
+            if (e + 1 < len && p[e] == '.' && ngx_pg_label(p[e + 1])) {
+                e++;
+                continue;
+            }
+
+            break;
+        }
+
+        if (dend == 0) {
+            continue;
+        }
+
+        /* "a@b.com_x", "a@b.com-x": a label went on, rejected above */
+
+        if (dend < len && (ngx_pg_word(p[dend]) || p[dend] == '-')) {
+            continue;
+        }
+
+        *start = b;
+        *end = dend;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* PHONE */
+
+
+#define ngx_pg_phone_sep(c)  ((c) == ' ' || (c) == '-' || (c) == '.')
+
+
+static ngx_uint_t
+ngx_http_ai_pg_e164(u_char *p, size_t len, size_t i, size_t *end)
+{
+    size_t      j, e, k;
+    ngx_uint_t  nd, paren;
+
+    /* p[i] is "+" */
+
+    j = i + 1;
+
+    if (j >= len || p[j] < '1' || p[j] > '9') {
+        return 0;
+    }
+
+    nd = 0;
+    paren = 0;
+    e = j;
+
+    while (j < len && j - i < 40) {
+
+        if (ngx_pg_digit(p[j])) {
+            nd++;
+            j++;
+            e = j;
+
+            if (nd > 15) {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (ngx_pg_phone_sep(p[j]) && j + 1 < len
+            && (ngx_pg_digit(p[j + 1]) || (p[j + 1] == '(' && !paren)))
+        {
+            j++;
+            continue;
+        }
+
+        if (p[j] == '(' && !paren) {
+            for (k = j + 1; k < len && k - j <= 5 && ngx_pg_digit(p[k]); k++)
+            {
+                /* void */
+            }
+
+            if (k == j + 1 || k - j > 5 || k == len || p[k] != ')') {
+                break;
+            }
+
+            nd += k - j - 1;
+            paren = 1;
+            j = k + 1;
+            e = j;
+
+            if (j < len && ngx_pg_phone_sep(p[j]) && j + 1 < len
+                && ngx_pg_digit(p[j + 1]))
+            {
+                j++;
+            }
+
+            continue;
+        }
+
+        break;
+    }
+
+    if (nd < 8 || nd > 15 || !ngx_http_ai_pg_num_end(p, len, e)) {
+        return 0;
+    }
+
+    *end = e;
+    return 1;
+}
+
+
+/* n digits at p[i] (false past the end); the first at least lo */
+
+static ngx_uint_t
+ngx_http_ai_pg_digits(u_char *p, size_t len, size_t i, size_t n, u_char lo)
+{
+    size_t  k;
+
+    if (i + n > len || p[i] < lo) {
+        return 0;
+    }
+
+    for (k = i; k < i + n; k++) {
+        if (!ngx_pg_digit(p[k])) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_national(u_char *p, size_t len, size_t i, size_t *end)
+{
+    u_char  s1, s2;
+    size_t  j;
+
+    j = i;
+
+    /* Chinese mobile: 1[3-9]X-XXXX-XXXX */
+
+    if (p[j] == '1' && ngx_http_ai_pg_digits(p, len, j, 3, '0')
+        && p[j + 1] >= '3' && j + 3 < len && (p[j + 3] == ' '
+                                              || p[j + 3] == '-'))
+    {
+        s1 = p[j + 3];
+
+        if (ngx_http_ai_pg_digits(p, len, j + 4, 4, '0')
+            && j + 8 < len && p[j + 8] == s1
+            && ngx_http_ai_pg_digits(p, len, j + 9, 4, '0')
+            && ngx_http_ai_pg_num_end(p, len, j + 13)
+            && !(j + 14 < len && p[j + 13] == s1 && ngx_pg_digit(p[j + 14])))
+        {
+            *end = j + 13;
+            return 1;
+        }
+    }
+
+    /* North American: [1-]AAA-EEE-NNNN, (AAA) EEE-NNNN */
+
+    if (p[j] == '1' && j + 2 < len && ngx_pg_phone_sep(p[j + 1])
+        && (p[j + 2] == '(' || ngx_pg_digit(p[j + 2])))
+    {
+        j += 2;
+    }
+
+    if (p[j] == '(') {
+        if (!ngx_http_ai_pg_digits(p, len, j + 1, 3, '2')
+            || j + 4 >= len || p[j + 4] != ')')
+        {
+            return 0;
+        }
+
+        j += 5;
+
+        if (j < len && p[j] == ' ') {
+            j++;
+        }
+
+        s1 = 0;
+
+    } else {
+        if (!ngx_http_ai_pg_digits(p, len, j, 3, '2')
+            || j + 3 >= len || !ngx_pg_phone_sep(p[j + 3]))
+        {
+            return 0;
+        }
+
+        s1 = p[j + 3];
+        j += 4;
+    }
+
+    if (!ngx_http_ai_pg_digits(p, len, j, 3, '0')
+        || j + 3 >= len || !ngx_pg_phone_sep(p[j + 3]))
+    {
+        return 0;
+    }
+
+    s2 = p[j + 3];
+
+    if (s1 && s2 != s1) {
+        return 0;
+    }
+
+    j += 4;
+
+    if (!ngx_http_ai_pg_digits(p, len, j, 4, '0')) {
+        return 0;
+    }
+
+    j += 4;
+
+    if (!ngx_http_ai_pg_num_end(p, len, j)
+        || (j + 1 < len && p[j] == s2 && ngx_pg_digit(p[j + 1])))
+    {
+        return 0;
+    }
+
+    *end = j;
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_find_phone(ngx_http_ai_pg_scan_t *s, size_t from,
+    size_t *start, size_t *end)
+{
+    u_char  *p, c;
+    size_t   i;
+
+    p = s->text;
+
+    for (i = from; i < s->len; i++) {
+        c = p[i];
+
+        if (c == '+') {
+            if ((i == 0 || !(ngx_pg_word(p[i - 1]) || p[i - 1] == '+'))
+                && ngx_http_ai_pg_e164(p, s->len, i, end))
+            {
+                *start = i;
+                return 1;
+            }
+
+            continue;
+        }
+
+        if ((ngx_pg_digit(c) || c == '(')
+            && ngx_http_ai_pg_num_start(p, i)
+            && (i == 0 || p[i - 1] != '+')
+            && ngx_http_ai_pg_national(p, s->len, i, end))
+        {
+            *start = i;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* CARD */
+
+
+typedef struct {
+    ngx_uint_t                  lo;
+    ngx_uint_t                  hi;
+    ngx_uint_t                  digits;    /* of the prefix */
+    ngx_uint_t                  min;
+    ngx_uint_t                  max;
+} ngx_http_ai_pg_iin_t;
+
+
+static ngx_http_ai_pg_iin_t  ngx_http_ai_pg_iins[] = {
+    { 4, 4, 1, 13, 19 },              /* Visa */
+    { 51, 55, 2, 16, 16 },            /* Mastercard */
+    { 2221, 2720, 4, 16, 16 },        /* Mastercard 2-series */
+    { 34, 34, 2, 15, 15 },            /* American Express */
+    { 37, 37, 2, 15, 15 },
+    { 6011, 6011, 4, 16, 19 },        /* Discover */
+    { 644, 649, 3, 16, 19 },
+    { 65, 65, 2, 16, 19 },
+    { 3528, 3589, 4, 16, 19 },        /* JCB */
+    { 300, 305, 3, 14, 19 },          /* Diners Club */
+    { 36, 36, 2, 14, 19 },
+    { 38, 39, 2, 16, 19 },
+    { 62, 62, 2, 16, 19 },            /* UnionPay */
+    { 2200, 2204, 4, 16, 19 },        /* Mir */
+    { 50, 50, 2, 13, 19 },            /* Maestro */
+    { 56, 58, 2, 13, 19 },
+    { 63, 63, 2, 13, 19 },
+    { 67, 67, 2, 13, 19 }
+};
+
+
+static ngx_uint_t
+ngx_http_ai_pg_card_ok(u_char *d, ngx_uint_t n)
+{
+    ngx_uint_t  i, k, v, sum;
+
+    for (i = 0; i < sizeof(ngx_http_ai_pg_iins)
+                    / sizeof(ngx_http_ai_pg_iin_t); i++)
+    {
+        v = 0;
+        for (k = 0; k < ngx_http_ai_pg_iins[i].digits; k++) {
+            v = v * 10 + d[k];
+        }
+
+        if (v >= ngx_http_ai_pg_iins[i].lo && v <= ngx_http_ai_pg_iins[i].hi
+            && n >= ngx_http_ai_pg_iins[i].min
+            && n <= ngx_http_ai_pg_iins[i].max)
+        {
+            break;
+        }
+    }
+
+    if (i == sizeof(ngx_http_ai_pg_iins) / sizeof(ngx_http_ai_pg_iin_t)) {
+        return 0;
+    }
+
+    /* Luhn */
+
+    sum = 0;
+
+    for (i = 0; i < n; i++) {
+        v = d[n - 1 - i];
+
+        if (i & 1) {
+            v *= 2;
+            if (v > 9) {
+                v -= 9;
+            }
+        }
+
+        sum += v;
+    }
+
+    return sum % 10 == 0;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_card(u_char *p, size_t len, size_t i, size_t *end)
+{
+    u_char      d[20], sep;
+    size_t      j, gend[20];
+    ngx_uint_t  nd, ng, k;
+
+    nd = 0;
+    ng = 0;
+    sep = 0;
+    j = i;
+
+    while (j < len) {
+        if (ngx_pg_digit(p[j])) {
+            if (nd == 20) {
+                break;
+            }
+
+            d[nd++] = p[j++] - '0';
+            continue;
+        }
+
+        if ((p[j] == ' ' || p[j] == '-') && (sep == 0 || p[j] == sep)
+            && j + 1 < len && ngx_pg_digit(p[j + 1]) && nd < 20)
+        {
+            sep = p[j];
+            gend[ng++] = nd;
+            j++;
+            continue;
+        }
+
+        break;
+    }
+
+    if (nd < 20 && nd >= 13 && ngx_http_ai_pg_num_end(p, len, j)
+        && ngx_http_ai_pg_card_ok(d, nd))
+    {
+        *end = j;
+        return 1;
+    }
+
+    if (sep == 0) {
+        /* a contiguous run: all or nothing */
+        return 0;
+    }
+
+    /* grouped: the longest valid prefix of whole groups */
+
+    while (ng) {
+        k = gend[--ng];
+
+        if (k < 13) {
+            return 0;
+        }
+
+        if (k <= 19 && ngx_http_ai_pg_card_ok(d, k)) {
+            /* the end of the k-th digit */
+            for (j = i; k; j++) {
+                if (ngx_pg_digit(p[j])) {
+                    k--;
+                }
+            }
+
+            *end = j;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_find_card(ngx_http_ai_pg_scan_t *s, size_t from,
+    size_t *start, size_t *end)
+{
+    u_char  *p;
+    size_t   i;
+
+    p = s->text;
+
+    for (i = from; i < s->len; i++) {
+        if (ngx_pg_digit(p[i]) && p[i] >= '2' && p[i] <= '6'
+            && ngx_http_ai_pg_num_start(p, i)
+            && ngx_http_ai_pg_card(p, s->len, i, end))
+        {
+            *start = i;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* IBAN */
+
+
+static const char  ngx_http_ai_pg_iban_countries[] =
+    "AD24AE23AL28AT20AZ28BA20BE16BG22BH22BI27BR29BY28CH21CR22CY28CZ24"
+    "DE22DJ27DK18DO28EE20EG29ES24FI18FK18FO18FR27GB22GE22GI23GL18GR27"
+    "GT28HN28HR21HU28IE22IL23IQ23IS26IT27JO30KW30KZ20LB28LC32LI21LT20"
+    "LU20LV21LY25MC27MD24ME22MK19MN20MR27MT31MU30NI28NL18NO15OM23PK24"
+    "PL28PS29PT25QA29RO24RS22RU33SA24SC31SD18SE24SI19SK24SM27SO23ST25"
+    "SV28TL23TN24TR26UA29VA22VG24XK20YE30";
+
+
+static ngx_uint_t
+ngx_http_ai_pg_iban_len(u_char *cc)
+{
+    const char  *c;
+
+    for (c = ngx_http_ai_pg_iban_countries; *c; c += 4) {
+        if (c[0] == cc[0] && c[1] == cc[1]) {
+            return (c[2] - '0') * 10 + (c[3] - '0');
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_iban(u_char *p, size_t len, size_t i, size_t *end)
+{
+    u_char      a[34], c;
+    size_t      j;
+    ngx_uint_t  n, want, k, rem;
+
+    if (i + 4 > len || !ngx_pg_upper(p[i + 1])
+        || !ngx_pg_digit(p[i + 2]) || !ngx_pg_digit(p[i + 3]))
+    {
+        return 0;
+    }
+
+    want = ngx_http_ai_pg_iban_len(p + i);
+    if (want == 0) {
+        return 0;
+    }
+
+    n = 0;
+    j = i;
+
+    while (n < want && j < len) {
+        c = p[j];
+
+        if (ngx_pg_digit(c) || ngx_pg_upper(c)) {
+            a[n++] = c;
+            j++;
+            continue;
+        }
+
+        /* a single space between groups of four */
+
+        if (c == ' ' && n % 4 == 0 && j + 1 < len
+            && (ngx_pg_digit(p[j + 1]) || ngx_pg_upper(p[j + 1])))
+        {
+            j++;
+            continue;
+        }
+
+        break;
+    }
+
+    if (n != want || (j < len && ngx_pg_word(p[j]))) {
+        return 0;
+    }
+
+    /* mod 97 of BBAN + country + check digits, letters as 10..35 */
+
+    rem = 0;
+
+    for (k = 0; k < n; k++) {
+        c = a[(k + 4) % n];
+
+        if (ngx_pg_digit(c)) {
+            rem = (rem * 10 + (c - '0')) % 97;
+
+        } else {
+            rem = (rem * 100 + (c - 'A' + 10)) % 97;
+        }
+    }
+
+    if (rem != 1) {
+        return 0;
+    }
+
+    *end = j;
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_find_iban(ngx_http_ai_pg_scan_t *s, size_t from,
+    size_t *start, size_t *end)
+{
+    u_char  *p;
+    size_t   i;
+
+    p = s->text;
+
+    for (i = from; i + 1 < s->len; i++) {
+        if (ngx_pg_upper(p[i]) && (i == 0 || !ngx_pg_word(p[i - 1]))
+            && ngx_http_ai_pg_iban(p, s->len, i, end))
+        {
+            *start = i;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* IPV4 */
+
+
+/* four octets at p[i], no boundary checks */
+
+static ngx_uint_t
+ngx_http_ai_pg_ipv4(u_char *p, size_t len, size_t i, size_t *end)
+{
+    size_t      j, k;
+    ngx_uint_t  n, v;
+
+    j = i;
+
+    for (n = 0; n < 4; n++) {
+        if (n) {
+            if (j >= len || p[j] != '.') {
+                return 0;
+            }
+
+            j++;
+        }
+
+        v = 0;
+
+        for (k = j; k < len && k - j < 3 && ngx_pg_digit(p[k]); k++) {
+            v = v * 10 + (p[k] - '0');
+        }
+
+        if (k == j || v > 255 || (k - j > 1 && p[j] == '0')) {
+            return 0;
+        }
+
+        j = k;
+    }
+
+    *end = j;
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_find_ipv4(ngx_http_ai_pg_scan_t *s, size_t from,
+    size_t *start, size_t *end)
+{
+    u_char  *p;
+    size_t   i, e;
+
+    p = s->text;
+
+    for (i = from; i < s->len; i++) {
+        if (!ngx_pg_digit(p[i])
+            || (i > 0 && (ngx_pg_word(p[i - 1]) || p[i - 1] == '.')))
+        {
+            continue;
+        }
+
+        if (ngx_http_ai_pg_ipv4(p, s->len, i, &e)
+            && (e == s->len
+                || !(ngx_pg_word(p[e])
+                     || (p[e] == '.' && e + 1 < s->len
+                         && ngx_pg_digit(p[e + 1])))))
+        {
+            *start = i;
+            *end = e;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* IPV6 */
+
+
+static ngx_uint_t
+ngx_http_ai_pg_ipv6(u_char *p, size_t len, size_t i, size_t *end)
+{
+    size_t      j, k, e, x;
+    ngx_int_t   dc;
+    ngx_uint_t  groups;
+
+    j = i;
+    e = i;
+    dc = -1;
+    groups = 0;
+
+    if (p[j] == ':') {
+        if (j + 1 >= len || p[j + 1] != ':') {
+            return 0;
+        }
+
+        dc = 0;
+        j += 2;
+        e = j;
+    }
+
+    for ( ;; ) {
+        for (k = j; k < len && k - j < 5 && ngx_pg_hex(p[k]); k++) {
+            /* void */
+        }
+
+        if (k == j) {
+            break;
+        }
+
+        if (k - j > 4) {
+            return 0;
+        }
+
+        if (k < len && p[k] == '.') {
+            /* the IPv4 tail */
+
+            if (groups > 6 || !ngx_http_ai_pg_ipv4(p, len, j, &x)) {
+                return 0;
+            }
+
+            groups += 2;
+            e = x;
+            break;
+        }
+
+        groups++;
+        e = k;
+
+        if (groups == 8) {
+            break;
+        }
+
+        if (k + 1 < len && p[k] == ':' && p[k + 1] == ':') {
+            if (dc >= 0) {
+                return 0;
+            }
+
+            dc = groups;
+            j = k + 2;
+            e = j;
+            continue;
+        }
+
+        if (k + 1 < len && p[k] == ':' && ngx_pg_hex(p[k + 1])) {
+            j = k + 1;
+            continue;
+        }
+
+        break;
+    }
+
+    if (groups == 0 || (dc < 0 && groups != 8) || (dc >= 0 && groups > 7)) {
+        return 0;
+    }
+
+    if (e < len
+        && (ngx_pg_word(p[e])
+            || (p[e] == ':' && e + 1 < len
+                && (ngx_pg_hex(p[e + 1]) || p[e + 1] == ':'))
+            || (p[e] == '.' && e + 1 < len && ngx_pg_digit(p[e + 1]))))
+    {
+        return 0;
+    }
+
+    for (k = i; k < e; k++) {
+        if (ngx_pg_digit(p[k])) {
+            *end = e;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_find_ipv6(ngx_http_ai_pg_scan_t *s, size_t from,
+    size_t *start, size_t *end)
+{
+    u_char  *p, c;
+    size_t   i;
+
+    p = s->text;
+
+    for (i = from; i + 2 < s->len; i++) {
+        c = p[i];
+
+        if (!(ngx_pg_hex(c) || c == ':')) {
+            continue;
+        }
+
+        if (i > 0) {
+            c = p[i - 1];
+
+            if (ngx_pg_word(c) || c == ':' || c == '.') {
+                continue;
+            }
+        }
+
+        if (ngx_http_ai_pg_ipv6(p, s->len, i, end)) {
+            *start = i;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* CN_ID */
+
+
+static ngx_uint_t
+ngx_http_ai_pg_cn_id(u_char *p, size_t len, size_t i)
+{
+    u_char             *d;
+    ngx_uint_t          k, sum, prov, y, m, day, mdays;
+    static ngx_uint_t   w[] = { 7, 9, 10, 5, 8, 4, 2, 1, 6, 3,
+                                7, 9, 10, 5, 8, 4, 2 };
+    static u_char       check[] = "10X98765432";
+    static ngx_uint_t   days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+                                   30, 31 };
+
+    if (i + 18 > len || !ngx_http_ai_pg_digits(p, len, i, 17, '1')) {
+        return 0;
+    }
+
+    d = p + i;
+
+    prov = (d[0] - '0') * 10 + (d[1] - '0');
+
+    if (!((prov >= 11 && prov <= 15) || (prov >= 21 && prov <= 23)
+          || (prov >= 31 && prov <= 37) || (prov >= 41 && prov <= 46)
+          || (prov >= 50 && prov <= 54) || (prov >= 61 && prov <= 65)
+          || prov == 71 || (prov >= 81 && prov <= 83)))
+    {
+        return 0;
+    }
+
+    y = (d[6] - '0') * 1000 + (d[7] - '0') * 100 + (d[8] - '0') * 10
+        + (d[9] - '0');
+    m = (d[10] - '0') * 10 + (d[11] - '0');
+    day = (d[12] - '0') * 10 + (d[13] - '0');
+
+    if (y < 1900 || y > 2099 || m < 1 || m > 12) {
+        return 0;
+    }
+
+    mdays = days[m - 1];
+
+    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) {
+        mdays = 29;
+    }
+
+    if (day < 1 || day > mdays) {
+        return 0;
+    }
+
+    sum = 0;
+    for (k = 0; k < 17; k++) {
+        sum += (d[k] - '0') * w[k];
+    }
+
+    return ngx_toupper(d[17]) == check[sum % 11];
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_find_cn_id(ngx_http_ai_pg_scan_t *s, size_t from,
+    size_t *start, size_t *end)
+{
+    u_char  *p;
+    size_t   i;
+
+    p = s->text;
+
+    for (i = from; i + 18 <= s->len; i++) {
+        if (ngx_pg_digit(p[i]) && ngx_http_ai_pg_num_start(p, i)
+            && ngx_http_ai_pg_cn_id(p, s->len, i)
+            && ngx_http_ai_pg_num_end(p, s->len, i + 18))
+        {
+            *start = i;
+            *end = i + 18;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* US_SSN */
+
+
+static ngx_uint_t
+ngx_http_ai_pg_find_ssn(ngx_http_ai_pg_scan_t *s, size_t from,
+    size_t *start, size_t *end)
+{
+    u_char      *p;
+    size_t       i;
+    ngx_uint_t   area;
+
+    p = s->text;
+
+    for (i = from; i + 11 <= s->len; i++) {
+        if (!ngx_pg_digit(p[i])
+            || !ngx_http_ai_pg_num_start(p, i)
+            || (i > 0 && p[i - 1] == '-')
+            || !ngx_http_ai_pg_digits(p, s->len, i, 3, '0')
+            || p[i + 3] != '-'
+            || !ngx_http_ai_pg_digits(p, s->len, i + 4, 2, '0')
+            || p[i + 6] != '-'
+            || !ngx_http_ai_pg_digits(p, s->len, i + 7, 4, '0')
+            || !ngx_http_ai_pg_num_end(p, s->len, i + 11)
+            || (i + 11 < s->len && p[i + 11] == '-'))
+        {
+            continue;
+        }
+
+        area = (p[i] - '0') * 100 + (p[i + 1] - '0') * 10 + (p[i + 2] - '0');
+
+        if (area == 0 || area == 666 || area >= 900
+            || (p[i + 4] == '0' && p[i + 5] == '0')
+            || ngx_strncmp(p + i + 7, "0000", 4) == 0)
+        {
+            continue;
+        }
+
+        *start = i;
+        *end = i + 11;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* SECRET */
+
+
+#define NGX_HTTP_AI_PG_SET_KEY     1   /* [A-Za-z0-9_-] */
+#define NGX_HTTP_AI_PG_SET_ALNUM   2   /* [A-Za-z0-9] */
+#define NGX_HTTP_AI_PG_SET_WORD    3   /* [A-Za-z0-9_] */
+#define NGX_HTTP_AI_PG_SET_SLACK   4   /* [A-Za-z0-9-] */
+#define NGX_HTTP_AI_PG_SET_UPPER   5   /* [A-Z0-9] */
+
+
+static ngx_uint_t
+ngx_http_ai_pg_in_set(u_char c, ngx_uint_t set)
+{
+    switch (set) {
+
+    case NGX_HTTP_AI_PG_SET_KEY:
+        return ngx_pg_word(c) || c == '-';
+
+    case NGX_HTTP_AI_PG_SET_ALNUM:
+        return ngx_pg_alnum(c);
+
+    case NGX_HTTP_AI_PG_SET_WORD:
+        return ngx_pg_word(c);
+
+    case NGX_HTTP_AI_PG_SET_SLACK:
+        return ngx_pg_alnum(c) || c == '-';
+
+    default: /* NGX_HTTP_AI_PG_SET_UPPER */
+        return ngx_pg_upper(c) || ngx_pg_digit(c);
+    }
+}
+
+
+/*
+ * A token body of min..max characters of set at p[j], a whole one;
+ * flags: 1 a digit needed, 2 a letter needed.
+ */
+
+static ngx_uint_t
+ngx_http_ai_pg_token(u_char *p, size_t len, size_t j, ngx_uint_t set,
+    size_t min, size_t max, ngx_uint_t flags, size_t *end)
+{
+    size_t      k;
+    ngx_uint_t  have;
+
+    have = 0;
+
+    for (k = j; k < len && k - j <= max && ngx_http_ai_pg_in_set(p[k], set);
+         k++)
+    {
+        if (ngx_pg_digit(p[k])) {
+            have |= 1;
+
+        } else if (ngx_pg_alpha(p[k])) {
+            have |= 2;
+        }
+    }
+
+    if (k - j < min || k - j > max || (k < len && ngx_pg_word(p[k]))
+        || (have & flags) != flags)
+    {
+        return 0;
+    }
+
+    *end = k;
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_prefix(u_char *p, size_t len, size_t i, const char *prefix)
+{
+    size_t  n;
+
+    n = ngx_strlen(prefix);
+
+    return i + n <= len && ngx_strncmp(p + i, prefix, n) == 0;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_key(u_char *p, size_t len, size_t i, size_t *end)
+{
+    size_t       n;
+    ngx_uint_t   k;
+
+    static struct {
+        const char  *prefix;
+        ngx_uint_t   set;
+        size_t       min;
+        size_t       max;
+        ngx_uint_t   flags;
+    } keys[] = {
+        { "sk-", NGX_HTTP_AI_PG_SET_KEY, 20, NGX_HTTP_AI_PG_TOKEN_MAX, 3 },
+        { "sk_live_", NGX_HTTP_AI_PG_SET_ALNUM, 16,
+          NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
+        { "sk_test_", NGX_HTTP_AI_PG_SET_ALNUM, 16,
+          NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
+        { "rk_live_", NGX_HTTP_AI_PG_SET_ALNUM, 16,
+          NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
+        { "rk_test_", NGX_HTTP_AI_PG_SET_ALNUM, 16,
+          NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
+        { "AIza", NGX_HTTP_AI_PG_SET_KEY, 35, 35, 0 },
+        { "AKIA", NGX_HTTP_AI_PG_SET_UPPER, 16, 16, 0 },
+        { "ASIA", NGX_HTTP_AI_PG_SET_UPPER, 16, 16, 0 },
+        { "ghp_", NGX_HTTP_AI_PG_SET_ALNUM, 36, NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
+        { "gho_", NGX_HTTP_AI_PG_SET_ALNUM, 36, NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
+        { "ghu_", NGX_HTTP_AI_PG_SET_ALNUM, 36, NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
+        { "ghs_", NGX_HTTP_AI_PG_SET_ALNUM, 36, NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
+        { "ghr_", NGX_HTTP_AI_PG_SET_ALNUM, 36, NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
+        { "github_pat_", NGX_HTTP_AI_PG_SET_WORD, 30,
+          NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
+        { "xoxa-", NGX_HTTP_AI_PG_SET_SLACK, 10, NGX_HTTP_AI_PG_TOKEN_MAX, 1 },
+        { "xoxb-", NGX_HTTP_AI_PG_SET_SLACK, 10, NGX_HTTP_AI_PG_TOKEN_MAX, 1 },
+        { "xoxp-", NGX_HTTP_AI_PG_SET_SLACK, 10, NGX_HTTP_AI_PG_TOKEN_MAX, 1 },
+        { "xoxr-", NGX_HTTP_AI_PG_SET_SLACK, 10, NGX_HTTP_AI_PG_TOKEN_MAX, 1 },
+        { "xoxs-", NGX_HTTP_AI_PG_SET_SLACK, 10, NGX_HTTP_AI_PG_TOKEN_MAX, 1 },
+        { "glpat-", NGX_HTTP_AI_PG_SET_KEY, 20, NGX_HTTP_AI_PG_TOKEN_MAX, 0 }
+    };
+
+    for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        if (p[i] != (u_char) keys[k].prefix[0]
+            || !ngx_http_ai_pg_prefix(p, len, i, keys[k].prefix))
+        {
+            continue;
+        }
+
+        n = ngx_strlen(keys[k].prefix);
+
+        if (ngx_http_ai_pg_token(p, len, i + n, keys[k].set, keys[k].min,
+                                 keys[k].max, keys[k].flags, end))
+        {
+            /* a token of [A-Za-z0-9_-] does not end with "-" before more */
+            if (*end < len && p[*end] == '-') {
+                return 0;
+            }
+
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* "-----BEGIN ...PRIVATE KEY-----" at p[i]: its end, or 0 */
+
+static size_t
+ngx_http_ai_pg_pem_begin(u_char *p, size_t len, size_t i)
+{
+    size_t  j, k;
+
+    j = i + sizeof("-----BEGIN ") - 1;
+
+    for (k = j; k < len && k - j < 64 && (ngx_pg_upper(p[k]) || p[k] == ' ');
+         k++)
+    {
+        if (ngx_http_ai_pg_prefix(p, len, k, "PRIVATE KEY-----")) {
+            return k + sizeof("PRIVATE KEY-----") - 1;
+        }
+
+        if (ngx_http_ai_pg_prefix(p, len, k, "PRIVATE KEY BLOCK-----")) {
+            return k + sizeof("PRIVATE KEY BLOCK-----") - 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_pem(u_char *p, size_t len, size_t i, size_t *end)
+{
+    u_char  c;
+    size_t  j, k, lim, last;
+
+    j = ngx_http_ai_pg_pem_begin(p, len, i);
+    if (j == 0) {
+        return 0;
+    }
+
+    lim = ngx_min(len, i + NGX_HTTP_AI_PG_SECRET_MAX);
+
+    /* the END line, before any other BEGIN */
+
+    for (k = j; k + 5 <= lim; k++) {
+        if (p[k] != '-' || ngx_strncmp(p + k, "-----", 5) != 0) {
+            continue;
+        }
+
+        if (ngx_http_ai_pg_prefix(p, lim, k, "-----BEGIN")) {
+            break;
+        }
+
+        if (!ngx_http_ai_pg_prefix(p, lim, k, "-----END ")) {
+            continue;
+        }
+
+        for (k += sizeof("-----END ") - 1;
+             k < lim && (ngx_pg_upper(p[k]) || p[k] == ' ');
+             k++)
+        {
+            /* void */
+        }
+
+        if (ngx_http_ai_pg_prefix(p, lim, k, "-----")) {
+            *end = k + 5;
+            return 1;
+        }
+
+        break;
+    }
+
+    /* no end: the header and the body that follows it */
+
+    last = j;
+
+    for (k = j; k < lim; k++) {
+        c = p[k];
+
+        if (ngx_pg_alnum(c) || c == '+' || c == '/' || c == '=' || c == ':'
+            || c == ',')
+        {
+            last = k + 1;
+            continue;
+        }
+
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n'
+            || (c == '-' && !ngx_http_ai_pg_prefix(p, lim, k, "-----")))
+        {
+            continue;
+        }
+
+        break;
+    }
+
+    *end = last;
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_jwt(u_char *p, size_t len, size_t i, size_t *end)
+{
+    u_char      buf[NGX_HTTP_AI_PG_JWT_HEADER_MAX * 3 / 4 + 3], *b, *q;
+    size_t      j, h, lim;
+    ngx_uint_t  part, bits, v, nb;
+    u_char      c;
+
+    lim = ngx_min(len, i + NGX_HTTP_AI_PG_SECRET_MAX + 1);
+
+    /* the header */
+
+    for (j = i; j < lim && ngx_pg_b64url(p[j]); j++) { /* void */ }
+
+    h = j - i;
+
+    if (h < 10 || h > NGX_HTTP_AI_PG_JWT_HEADER_MAX || j >= lim
+        || p[j] != '.' || !ngx_http_ai_pg_prefix(p, lim, j + 1, "eyJ"))
+    {
+        return 0;
+    }
+
+    /* the payload and the signature */
+
+    for (part = 1; part < 3; part++) {
+        for (j++; j < lim && ngx_pg_b64url(p[j]); j++) { /* void */ }
+
+        if (part == 1 && (j >= lim || p[j] != '.')) {
+            return 0;
+        }
+    }
+
+    if (j - i > NGX_HTTP_AI_PG_SECRET_MAX
+        || (j < len && (ngx_pg_b64url(p[j])
+                        || (p[j] == '.' && j + 1 < len
+                            && ngx_pg_b64url(p[j + 1])))))
+    {
+        return 0;
+    }
+
+    /* the header decodes to a JSON object with "alg" */
+
+    b = buf;
+    bits = 0;
+    nb = 0;
+
+    for (q = p + i; q < p + i + h; q++) {
+        c = *q;
+
+        if (ngx_pg_upper(c)) {
+            v = c - 'A';
+
+        } else if (ngx_pg_lower(c)) {
+            v = c - 'a' + 26;
+
+        } else if (ngx_pg_digit(c)) {
+            v = c - '0' + 52;
+
+        } else if (c == '-') {
+            v = 62;
+
+        } else {
+            v = 63;
+        }
+
+        bits = (bits << 6) | v;
+        nb += 6;
+
+        if (nb >= 8) {
+            nb -= 8;
+            *b++ = (u_char) (bits >> nb);
+            bits &= (1u << nb) - 1;
+        }
+    }
+
+    /* "{" first (the prefix "eyJ" says so), "}" last but for spaces */
+
+    while (b > buf && (b[-1] == ' ' || b[-1] == '\n' || b[-1] == '\r'
+                       || b[-1] == '\t'))
+    {
+        b--;
+    }
+
+    if (b == buf || b[-1] != '}') {
+        return 0;
+    }
+
+    for (q = buf; q + 5 <= b; q++) {
+        if (ngx_strncmp(q, "\"alg\"", 5) == 0) {
+            *end = j;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_find_secret(ngx_http_ai_pg_scan_t *s, size_t from,
+    size_t *start, size_t *end)
+{
+    u_char  *p, c;
+    size_t   i;
+
+    p = s->text;
+
+    for (i = from; i + 10 < s->len; i++) {
+        c = p[i];
+
+        switch (c) {
+
+        case '-':
+            if (p[i + 1] == '-' && ngx_http_ai_pg_prefix(p, s->len, i,
+                                                         "-----BEGIN ")
+                && (i == 0 || p[i - 1] != '-')
+                && ngx_http_ai_pg_pem(p, s->len, i, end))
+            {
+                *start = i;
+                return 1;
+            }
+
+            continue;
+
+        case 'e':
+            if (p[i + 1] == 'y' && p[i + 2] == 'J'
+                && (i == 0 || !(ngx_pg_b64url(p[i - 1]) || p[i - 1] == '.'))
+                && ngx_http_ai_pg_jwt(p, s->len, i, end))
+            {
+                *start = i;
+                return 1;
+            }
+
+            continue;
+
+        case 's': case 'r': case 'A': case 'g': case 'x':
+            if ((i == 0 || !(ngx_pg_word(p[i - 1]) || p[i - 1] == '-'))
+                && ngx_http_ai_pg_key(p, s->len, i, end))
+            {
+                *start = i;
+                return 1;
+            }
+
+            continue;
+
+        default:
+            continue;
+        }
+    }
+
+    return 0;
+}
+
+
+/* INJECTION */
+
+
+/*
+ * The phrases: slots of alternatives split by "|", an empty alternative
+ * makes a slot optional; a space in an alternative stands for whitespace.
+ * Lowercase: ASCII letters of the text match in any case.
+ */
+
+typedef struct {
+    const char                 *slots[8];
+} ngx_http_ai_pg_phrase_t;
+
+
+#define NGX_HTTP_AI_PG_IGNORE                                                \
+    "ignore|disregard|forget|override|bypass|skip"
+#define NGX_HTTP_AI_PG_EARLIER                                               \
+    "previous|prior|above|earlier|preceding|foregoing|former|original"       \
+    "|initial|system|existing|old"
+#define NGX_HTTP_AI_PG_ORDERS                                                \
+    "instructions|instruction|prompts|prompt|rules|directions|directives"    \
+    "|guidelines|commands|orders|context|messages|guardrails|restrictions"
+#define NGX_HTTP_AI_PG_ZH_IGNORE                                             \
+    "忽略|忽视|无视|忘记|忘掉|不要理会|不要管|别管|跳过|抛弃|放弃"
+#define NGX_HTTP_AI_PG_ZH_EARLIER                                            \
+    "之前|以上|上述|前面|先前|此前|上面|以前|原来|原有|原始|系统"
+#define NGX_HTTP_AI_PG_ZH_ORDERS                                             \
+    "指令|指示|提示词|提示|规则|要求|设定|命令|限制|约束"
+
+
+static ngx_http_ai_pg_phrase_t  ngx_http_ai_pg_phrases[] = {
+
+    /* ignore all (of) (the) previous instructions */
+    { { NGX_HTTP_AI_PG_IGNORE, "all|any|every|", "of|", "the|your|my|these"
+        "|those|", NGX_HTTP_AI_PG_EARLIER, NGX_HTTP_AI_PG_ORDERS, NULL } },
+
+    /* ignore your instructions */
+    { { NGX_HTTP_AI_PG_IGNORE, "all|", "of|", "your",
+        NGX_HTTP_AI_PG_ORDERS "|programming|system prompt", NULL } },
+
+    /* disregard the above, ignore everything above */
+    { { "disregard|ignore|forget", "all|everything|anything|", "of|",
+        "the|", "above", NULL } },
+
+    /* you are now DAN */
+    { { "you are now|you're now|you’re now|from now on you are"
+        "|from now on you're|act as|pretend to be|you will act as",
+        "a|an|", "dan|do anything now|jailbroken|unrestricted ai"
+        "|unfiltered ai|evil ai|ai without restrictions", NULL } },
+
+    { { "developer mode|jailbreak mode|dan mode|god mode",
+        "enabled|activated|on", NULL } },
+
+    { { "enable|activate|enter", "developer mode|jailbreak mode|dan mode",
+        NULL } },
+
+    /* reveal your system prompt */
+    { { "reveal|show|print|output|display|leak|repeat|dump|tell me|give me"
+        "|write out|what is|what are|what's",
+        "your|the|me your|me the|all of your|",
+        "system|initial|original|hidden|secret|full|internal",
+        "prompt|prompts|instructions|message|messages", NULL } },
+
+    /* ZH: 忽略之前的所有指令, 忽略以上指令 */
+    { { NGX_HTTP_AI_PG_ZH_IGNORE, "你|", "之前|以上|上述|前面|先前|此前"
+        "|上面|以前|原来|原有|原始|系统|", "的|", "所有|全部|一切|任何|",
+        "的|", NGX_HTTP_AI_PG_ZH_ORDERS, NULL } },
+
+    /* ZH: 忽略所有之前的指令 */
+    { { NGX_HTTP_AI_PG_ZH_IGNORE, "所有|全部|一切|任何",
+        NGX_HTTP_AI_PG_ZH_EARLIER, "的|", NGX_HTTP_AI_PG_ZH_ORDERS,
+        NULL } },
+
+    /* ZH: 你现在是DAN */
+    { { "你现在是|从现在起你是|从现在开始你是|你将扮演|扮演",
+        "一个|", "dan|不受限制的ai|没有限制的ai|不受任何限制的|越狱", NULL } },
+
+    { { "开发者模式|越狱模式|dan模式", "已启用|已开启|已激活|启用|开启|激活",
+        NULL } },
+
+    /* ZH: 显示你的系统提示词 */
+    { { "显示|输出|打印|泄露|透露|告诉我|重复|给我看|展示", "你的|", "系统|初始"
+        "|原始|隐藏|内部", "提示词|提示|指令|消息", NULL } }
+};
+
+
+/* zero-width characters skipped in phrases: U+200B-U+200D, U+2060, FEFF */
+
+static size_t
+ngx_http_ai_pg_zw(u_char *p, size_t len, size_t i)
+{
+    if (i + 3 > len) {
+        return 0;
+    }
+
+    if (p[i] == 0xe2 && ((p[i + 1] == 0x80 && p[i + 2] >= 0x8b
+                          && p[i + 2] <= 0x8d)
+                         || (p[i + 1] == 0x81 && p[i + 2] == 0xa0)))
+    {
+        return 3;
+    }
+
+    if (p[i] == 0xef && p[i + 1] == 0xbb && p[i + 2] == 0xbf) {
+        return 3;
+    }
+
+    return 0;
+}
+
+
+/* whitespace: ASCII, U+00A0, U+3000; its length at p[i] or 0 */
+
+static size_t
+ngx_http_ai_pg_space(u_char *p, size_t len, size_t i)
+{
+    u_char  c;
+
+    c = p[i];
+
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
+        || c == '\v')
+    {
+        return 1;
+    }
+
+    if (c == 0xc2 && i + 1 < len && p[i + 1] == 0xa0) {
+        return 2;
+    }
+
+    if (c == 0xe3 && i + 2 < len && p[i + 1] == 0x80 && p[i + 2] == 0x80) {
+        return 3;
+    }
+
+    return 0;
+}
+
+
+/* skips whitespace (if spaces) and zero-width characters; how many spaces */
+
+static size_t
+ngx_http_ai_pg_skip(u_char *p, size_t lim, size_t *i, ngx_uint_t spaces)
+{
+    size_t  k, n;
+
+    n = 0;
+
+    while (*i < lim) {
+        k = ngx_http_ai_pg_zw(p, lim, *i);
+
+        if (k == 0 && spaces) {
+            k = ngx_http_ai_pg_space(p, lim, *i);
+            n += (k != 0);
+        }
+
+        if (k == 0) {
+            break;
+        }
+
+        *i += k;
+    }
+
+    return n;
+}
+
+
+/*
+ * The longest match of slots at p[i] (a match's end, or 0); prev tells
+ * whether the text matched before ended with an ASCII letter or digit.
+ */
+
+static size_t
+ngx_http_ai_pg_slots(u_char *p, size_t lim, size_t i, const char **slots,
+    ngx_uint_t prev, ngx_uint_t first)
+{
+    u_char       c;
+    size_t       best, r, q, alen, a;
+    ngx_uint_t   ascii;
+    const char  *alt, *bar;
+
+    if (*slots == NULL) {
+        /* the end of a word */
+        if (prev && i < lim && ngx_pg_word(p[i])) {
+            return 0;
+        }
+
+        return i;
+    }
+
+    best = 0;
+
+    for (alt = *slots; ; alt = bar + 1) {
+        bar = strchr(alt, '|');
+        alen = bar ? (size_t) (bar - alt) : ngx_strlen(alt);
+
+        if (alen == 0) {
+            r = ngx_http_ai_pg_slots(p, lim, i, slots + 1, prev, first);
+            best = ngx_max(best, r);
+            goto next;
+        }
+
+        q = i;
+
+        if (!first) {
+            if (ngx_http_ai_pg_skip(p, lim, &q, 1) == 0
+                && prev && ngx_pg_alnum((u_char) alt[0]))
+            {
+                goto next;
+            }
+        }
+
+        ascii = 0;
+
+        for (a = 0; a < alen; a++) {
+            c = (u_char) alt[a];
+
+            if (c == ' ') {
+                if (ngx_http_ai_pg_skip(p, lim, &q, 1) == 0) {
+                    goto next;
+                }
+
+                continue;
+            }
+
+            if (a > 0 && !(c >= 0x80 && c < 0xc0)) {
+                /* between characters: zero-width, spaces after Chinese */
+                ngx_http_ai_pg_skip(p, lim, &q, !ascii);
+            }
+
+            if (q >= lim || ngx_tolower(p[q]) != c) {
+                goto next;
+            }
+
+            ascii = (c < 0x80);
+            q++;
+        }
+
+        r = ngx_http_ai_pg_slots(p, lim, q, slots + 1,
+                                 ngx_pg_alnum((u_char) alt[alen - 1]), 0);
+        best = ngx_max(best, r);
+
+    next:
+
+        if (bar == NULL) {
+            break;
+        }
+    }
+
+    return best;
+}
+
+
+#define ngx_pg_pair_bit(a, b)     ((ngx_uint_t) (a) << 8 | (b))
+#define ngx_pg_pair_set(s, a, b)                                             \
+    (s)->pairs[ngx_pg_pair_bit(a, b) >> 5] |=                                \
+        (uint32_t) 1 << (ngx_pg_pair_bit(a, b) & 31)
+#define ngx_pg_pair(s, a, b)                                                 \
+    ((s)->pairs[ngx_pg_pair_bit(a, b) >> 5]                                  \
+     & ((uint32_t) 1 << (ngx_pg_pair_bit(a, b) & 31)))
+
+
+static void
+ngx_http_ai_pg_injection_init(ngx_http_ai_pg_scan_t *s)
+{
+    u_char       a, b;
+    ngx_uint_t   k;
+    const char  *alt;
+
+    ngx_memzero(s->pairs, sizeof(s->pairs));
+    s->pairs_set = 1;
+
+    for (k = 0; k < sizeof(ngx_http_ai_pg_phrases)
+                    / sizeof(ngx_http_ai_pg_phrase_t); k++)
+    {
+        for (alt = ngx_http_ai_pg_phrases[k].slots[0]; alt; ) {
+            a = (u_char) alt[0];
+            b = (u_char) alt[1];
+
+            ngx_pg_pair_set(s, a, b);
+            ngx_pg_pair_set(s, ngx_toupper(a), b);
+            ngx_pg_pair_set(s, a, ngx_toupper(b));
+            ngx_pg_pair_set(s, ngx_toupper(a), ngx_toupper(b));
+
+            alt = strchr(alt, '|');
+            if (alt) {
+                alt++;
+            }
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_find_injection(ngx_http_ai_pg_scan_t *s, size_t from,
+    size_t *start, size_t *end)
+{
+    u_char       *p, c, d;
+    size_t        i, e, lim;
+    ngx_uint_t    k;
+
+    p = s->text;
+
+    if (!s->pairs_set) {
+        ngx_http_ai_pg_injection_init(s);
+    }
+
+    for (i = from; i + 1 < s->len; i++) {
+        c = p[i];
+        d = p[i + 1];
+
+        /* the first two bytes, unless a zero-width character follows */
+
+        if (!ngx_pg_pair(s, c, d) && d != 0xe2 && d != 0xef) {
+            continue;
+        }
+
+        if (ngx_pg_alnum(c) && i > 0 && ngx_pg_word(p[i - 1])) {
+            continue;
+        }
+
+        lim = ngx_min(s->len, i + NGX_HTTP_AI_PG_PHRASE_MAX);
+        e = 0;
+
+        for (k = 0; k < sizeof(ngx_http_ai_pg_phrases)
+                        / sizeof(ngx_http_ai_pg_phrase_t); k++)
+        {
+            e = ngx_max(e, ngx_http_ai_pg_slots(p, lim, i,
+                                                ngx_http_ai_pg_phrases[k].slots,
+                                                0, 1));
+        }
+
+        if (e > i) {
+            *start = i;
+            *end = e;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* HIDDEN */
+
+
+/* the code point of the UTF-8 sequence at p[i] (0 if invalid), its length */
+
+static uint32_t
+ngx_http_ai_pg_utf8(u_char *p, size_t len, size_t i, size_t *n)
+{
+    u_char    c;
+    size_t    k, need;
+    uint32_t  cp;
+
+    c = p[i];
+    *n = 1;
+
+    if (c < 0x80) {
+        return c;
+    }
+
+    if (c >= 0xc2 && c < 0xe0) {
+        need = 1;
+        cp = c & 0x1f;
+
+    } else if (c >= 0xe0 && c < 0xf0) {
+        need = 2;
+        cp = c & 0x0f;
+
+    } else if (c >= 0xf0 && c < 0xf5) {
+        need = 3;
+        cp = c & 0x07;
+
+    } else {
+        return 0;
+    }
+
+    for (k = 1; k <= need; k++) {
+        if (i + k >= len || (p[i + k] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+
+    *n = need + 1;
+    return cp;
+}
+
+
+/* the code point that ends at p[i] (before i), 0 if none */
+
+static uint32_t
+ngx_http_ai_pg_utf8_prev(u_char *p, size_t len, size_t i)
+{
+    size_t    b, n;
+    uint32_t  cp;
+
+    b = i;
+
+    while (b > 0 && i - b < 4) {
+        b--;
+
+        if ((p[b] & 0xc0) != 0x80) {
+            break;
+        }
+    }
+
+    if (b == i) {
+        return 0;
+    }
+
+    cp = ngx_http_ai_pg_utf8(p, len, b, &n);
+
+    return (b + n == i) ? cp : 0;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_emoji(uint32_t cp)
+{
+    return (cp >= 0x1f000 && cp <= 0x1faff) || (cp >= 0x2600 && cp <= 0x27bf)
+           || cp == 0xfe0f;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_joining(uint32_t cp)
+{
+    /* Arabic, Syriac, Thaana, NKo ...; Devanagari to Malayalam */
+    return (cp >= 0x0600 && cp <= 0x08ff) || (cp >= 0x0900 && cp <= 0x0dff)
+           || (cp >= 0xfb50 && cp <= 0xfdff) || (cp >= 0xfe70 && cp <= 0xfeff);
+}
+
+
+/* the length of a hidden character at p[i], or 0 */
+
+static size_t
+ngx_http_ai_pg_hidden(u_char *p, size_t len, size_t i)
+{
+    size_t    n;
+    uint32_t  cp, prev, next;
+
+    if (p[i] != 0xe2 && p[i] != 0xef && p[i] != 0xf3) {
+        return 0;
+    }
+
+    cp = ngx_http_ai_pg_utf8(p, len, i, &n);
+
+    if (cp >= 0xe0000 && cp <= 0xe007f) {
+        return n;
+    }
+
+    if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069)
+        || cp == 0x200b || cp == 0x2060 || (cp == 0xfeff && i > 0))
+    {
+        return n;
+    }
+
+    if (cp == 0x200c || cp == 0x200d) {
+        prev = ngx_http_ai_pg_utf8_prev(p, len, i);
+        next = (i + n < len) ? ngx_http_ai_pg_utf8(p, len, i + n, &n) : 0;
+        n = 3;
+
+        if (cp == 0x200d && ngx_http_ai_pg_emoji(prev)
+            && ngx_http_ai_pg_emoji(next))
+        {
+            return 0;
+        }
+
+        if (cp == 0x200c && ngx_http_ai_pg_joining(prev)
+            && ngx_http_ai_pg_joining(next))
+        {
+            return 0;
+        }
+
+        return n;
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_find_hidden(ngx_http_ai_pg_scan_t *s, size_t from,
+    size_t *start, size_t *end)
+{
+    u_char  *p;
+    size_t   i, j, n;
+
+    p = s->text;
+
+    for (i = from; i + 2 < s->len; i++) {
+        n = ngx_http_ai_pg_hidden(p, s->len, i);
+        if (n == 0) {
+            continue;
+        }
+
+        j = i + n;
+
+        while (j + 2 < s->len) {
+            n = ngx_http_ai_pg_hidden(p, s->len, j);
+
+            if (n == 0 || j + n - i > NGX_HTTP_AI_PG_HIDDEN_MAX) {
+                break;
+            }
+
+            j += n;
+        }
+
+        *start = i;
+        *end = j;
+        return 1;
+    }
+
+    return 0;
+}
