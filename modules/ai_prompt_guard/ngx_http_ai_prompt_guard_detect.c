@@ -125,6 +125,7 @@
 
 
 #define NGX_HTTP_AI_PG_NDETECTORS      11
+#define NGX_HTTP_AI_PG_NPHRASES        12
 
 #define NGX_HTTP_AI_PG_TOKEN_MAX       250
 #define NGX_HTTP_AI_PG_PHRASE_MAX      256
@@ -147,10 +148,10 @@
 typedef struct {
     u_char                     *text;
     size_t                      len;
+    /* injection: the first two bytes of the phrases, of each phrase */
     unsigned                    pairs_set:1;
-    uint32_t                    pairs[65536 / 32];  /* injection: the
-                                                       phrases' first two
-                                                       bytes */
+    uint32_t                    pairs[65536 / 32];
+    uint32_t                    phrase_pairs[NGX_HTTP_AI_PG_NPHRASES][16];
 } ngx_http_ai_pg_scan_t;
 
 
@@ -1801,7 +1802,8 @@ typedef struct {
     "指令|指示|提示词|提示|规则|要求|设定|命令|限制|约束"
 
 
-static ngx_http_ai_pg_phrase_t  ngx_http_ai_pg_phrases[] = {
+static ngx_http_ai_pg_phrase_t  ngx_http_ai_pg_phrases[NGX_HTTP_AI_PG_NPHRASES]
+    = {
 
     /* ignore all (of) (the) previous instructions */
     { { NGX_HTTP_AI_PG_IGNORE, "all|any|every|", "of|", "the|your|my|these"
@@ -2022,40 +2024,54 @@ ngx_http_ai_pg_slots(u_char *p, size_t lim, size_t i, const char **slots,
 }
 
 
-#define ngx_pg_pair_bit(a, b)     ((ngx_uint_t) (a) << 8 | (b))
-#define ngx_pg_pair_set(s, a, b)                                             \
-    (s)->pairs[ngx_pg_pair_bit(a, b) >> 5] |=                                \
-        (uint32_t) 1 << (ngx_pg_pair_bit(a, b) & 31)
-#define ngx_pg_pair(s, a, b)                                                 \
-    ((s)->pairs[ngx_pg_pair_bit(a, b) >> 5]                                  \
-     & ((uint32_t) 1 << (ngx_pg_pair_bit(a, b) & 31)))
+/*
+ * A filter of the start positions: a key of the first character, the
+ * 16 bits of its code point if it is a 3-byte UTF-8 sequence (CJK), or
+ * else of its first two bytes, lowercase; the keys of the phrases' first
+ * alternatives are set in one bitmap for all and in a hashed one for each.
+ */
+
+#define ngx_pg_key_hash(k)        (((k) ^ ((k) >> 7)) & 511)
+#define ngx_pg_bit_set(map, b)    (map)[(b) >> 5] |= (uint32_t) 1 << ((b) & 31)
+#define ngx_pg_bit(map, b)        ((map)[(b) >> 5] & ((uint32_t) 1 << ((b) & 31)))
+
+
+static ngx_uint_t
+ngx_http_ai_pg_start_key(u_char *p, size_t len, size_t i)
+{
+    if (p[i] >= 0xe0 && p[i] < 0xf0 && i + 2 < len) {
+        return (p[i] & 0x0f) << 12 | (p[i + 1] & 0x3f) << 6
+               | (p[i + 2] & 0x3f);
+    }
+
+    return (ngx_uint_t) ngx_tolower(p[i]) << 8
+           | (i + 1 < len ? ngx_tolower(p[i + 1]) : 0);
+}
 
 
 static void
 ngx_http_ai_pg_injection_init(ngx_http_ai_pg_scan_t *s)
 {
-    u_char       a, b;
-    ngx_uint_t   k;
-    const char  *alt;
+    size_t       n;
+    ngx_uint_t   k, key;
+    const char  *alt, *bar;
 
     ngx_memzero(s->pairs, sizeof(s->pairs));
+    ngx_memzero(s->phrase_pairs, sizeof(s->phrase_pairs));
     s->pairs_set = 1;
 
-    for (k = 0; k < sizeof(ngx_http_ai_pg_phrases)
-                    / sizeof(ngx_http_ai_pg_phrase_t); k++)
-    {
-        for (alt = ngx_http_ai_pg_phrases[k].slots[0]; alt; ) {
-            a = (u_char) alt[0];
-            b = (u_char) alt[1];
+    for (k = 0; k < NGX_HTTP_AI_PG_NPHRASES; k++) {
+        for (alt = ngx_http_ai_pg_phrases[k].slots[0]; ; alt = bar + 1) {
+            bar = strchr(alt, '|');
+            n = bar ? (size_t) (bar - alt) : ngx_strlen(alt);
 
-            ngx_pg_pair_set(s, a, b);
-            ngx_pg_pair_set(s, ngx_toupper(a), b);
-            ngx_pg_pair_set(s, a, ngx_toupper(b));
-            ngx_pg_pair_set(s, ngx_toupper(a), ngx_toupper(b));
+            key = ngx_http_ai_pg_start_key((u_char *) alt, n, 0);
 
-            alt = strchr(alt, '|');
-            if (alt) {
-                alt++;
+            ngx_pg_bit_set(s->pairs, key);
+            ngx_pg_bit_set(s->phrase_pairs[k], ngx_pg_key_hash(key));
+
+            if (bar == NULL) {
+                break;
             }
         }
     }
@@ -2066,9 +2082,9 @@ static ngx_uint_t
 ngx_http_ai_pg_find_injection(ngx_http_ai_pg_scan_t *s, size_t from,
     size_t *start, size_t *end)
 {
-    u_char       *p, c, d;
+    u_char       *p, c;
     size_t        i, e, lim;
-    ngx_uint_t    k;
+    ngx_uint_t    k, key, h, zw;
 
     p = s->text;
 
@@ -2078,24 +2094,33 @@ ngx_http_ai_pg_find_injection(ngx_http_ai_pg_scan_t *s, size_t from,
 
     for (i = from; i + 1 < s->len; i++) {
         c = p[i];
-        d = p[i + 1];
 
-        /* the first two bytes, unless a zero-width character follows */
+        /* not inside a character, nor inside a word */
 
-        if (!ngx_pg_pair(s, c, d) && d != 0xe2 && d != 0xef) {
+        if ((c >= 0x80 && c < 0xc0)
+            || (ngx_pg_alnum(c) && i > 0 && ngx_pg_word(p[i - 1])))
+        {
             continue;
         }
 
-        if (ngx_pg_alnum(c) && i > 0 && ngx_pg_word(p[i - 1])) {
+        /* "i\u200bgnore": no key but the first letter */
+        zw = (c < 0x80 && (p[i + 1] == 0xe2 || p[i + 1] == 0xef));
+
+        key = ngx_http_ai_pg_start_key(p, s->len, i);
+
+        if (!zw && !ngx_pg_bit(s->pairs, key)) {
             continue;
         }
 
         lim = ngx_min(s->len, i + NGX_HTTP_AI_PG_PHRASE_MAX);
         e = 0;
+        h = ngx_pg_key_hash(key);
 
-        for (k = 0; k < sizeof(ngx_http_ai_pg_phrases)
-                        / sizeof(ngx_http_ai_pg_phrase_t); k++)
-        {
+        for (k = 0; k < NGX_HTTP_AI_PG_NPHRASES; k++) {
+            if (!zw && !ngx_pg_bit(s->phrase_pairs[k], h)) {
+                continue;
+            }
+
             e = ngx_max(e, ngx_http_ai_pg_slots(p, lim, i,
                                                 ngx_http_ai_pg_phrases[k].slots,
                                                 0, 1));
