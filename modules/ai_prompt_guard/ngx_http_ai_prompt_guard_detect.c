@@ -126,6 +126,8 @@
 
 #define NGX_HTTP_AI_PG_NDETECTORS      11
 #define NGX_HTTP_AI_PG_NPHRASES        12
+#define NGX_HTTP_AI_PG_NSLOTS          7
+#define NGX_HTTP_AI_PG_NALTS           320   /* 271 used */
 
 #define NGX_HTTP_AI_PG_TOKEN_MAX       250
 #define NGX_HTTP_AI_PG_PHRASE_MAX      256
@@ -148,10 +150,18 @@
 typedef struct {
     u_char                     *text;
     size_t                      len;
-    /* injection: the first two bytes of the phrases, of each phrase */
-    unsigned                    pairs_set:1;
-    uint32_t                    pairs[65536 / 32];
-    uint32_t                    phrase_pairs[NGX_HTTP_AI_PG_NPHRASES][16];
+    /*
+     * injection: the phrases' alternatives, indexed (those of slot j of
+     * phrase k are alts[slot[k][j]] to alts[slot[k][j + 1] - 1]), and the
+     * keys of their first characters, of all and of each phrase
+     */
+    unsigned                    phrases_set:1;
+    ngx_str_t                   alts[NGX_HTTP_AI_PG_NALTS];
+    u_short                     slot[NGX_HTTP_AI_PG_NPHRASES]
+                                    [NGX_HTTP_AI_PG_NSLOTS + 1];
+    u_char                      nslots[NGX_HTTP_AI_PG_NPHRASES];
+    uint32_t                    keys[65536 / 32];
+    uint32_t                    phrase_keys[NGX_HTTP_AI_PG_NPHRASES][16];
 } ngx_http_ai_pg_scan_t;
 
 
@@ -248,7 +258,7 @@ ngx_http_ai_pg_detect(u_char *text, size_t len, ngx_uint_t mask,
 
     s.text = text;
     s.len = len;
-    s.pairs_set = 0;
+    s.phrases_set = 0;
 
     d = ngx_http_ai_pg_detectors;
 
@@ -1782,7 +1792,7 @@ ngx_http_ai_pg_find_secret(ngx_http_ai_pg_scan_t *s, size_t from,
  */
 
 typedef struct {
-    const char                 *slots[8];
+    const char                 *slots[NGX_HTTP_AI_PG_NSLOTS + 1];
 } ngx_http_ai_pg_phrase_t;
 
 
@@ -1939,20 +1949,22 @@ ngx_http_ai_pg_skip(u_char *p, size_t lim, size_t *i, ngx_uint_t spaces)
 
 
 /*
- * The longest match of slots at p[i] (a match's end, or 0); prev tells
- * whether the text matched before ended with an ASCII letter or digit.
+ * The longest match of the slots j... of phrase k at p[i] (the match's
+ * end, or 0); prev tells whether the text matched before ended with an
+ * ASCII letter or digit.
  */
 
 static size_t
-ngx_http_ai_pg_slots(u_char *p, size_t lim, size_t i, const char **slots,
-    ngx_uint_t prev, ngx_uint_t first)
+ngx_http_ai_pg_slots(ngx_http_ai_pg_scan_t *s, size_t lim, size_t i,
+    ngx_uint_t k, ngx_uint_t j, ngx_uint_t prev)
 {
-    u_char       c;
-    size_t       best, r, q, alen, a;
-    ngx_uint_t   ascii;
-    const char  *alt, *bar;
+    u_char      *p, c, *alt;
+    size_t       best, r, q, q0, a, alen;
+    ngx_uint_t   x, ascii, spaces;
 
-    if (*slots == NULL) {
+    p = s->text;
+
+    if (j == s->nslots[k]) {
         /* the end of a word */
         if (prev && i < lim && ngx_pg_word(p[i])) {
             return 0;
@@ -1961,63 +1973,66 @@ ngx_http_ai_pg_slots(u_char *p, size_t lim, size_t i, const char **slots,
         return i;
     }
 
+    q0 = i;
+    spaces = (j > 0) ? ngx_http_ai_pg_skip(p, lim, &q0, 1) : 0;
+
+    if (q0 >= lim) {
+        /* only empty alternatives may still match */
+        spaces = 0;
+    }
+
     best = 0;
 
-    for (alt = *slots; ; alt = bar + 1) {
-        bar = strchr(alt, '|');
-        alen = bar ? (size_t) (bar - alt) : ngx_strlen(alt);
+    for (x = s->slot[k][j]; x < s->slot[k][j + 1]; x++) {
+        alt = s->alts[x].data;
+        alen = s->alts[x].len;
 
         if (alen == 0) {
-            r = ngx_http_ai_pg_slots(p, lim, i, slots + 1, prev, first);
+            r = ngx_http_ai_pg_slots(s, lim, i, k, j + 1, prev);
             best = ngx_max(best, r);
-            goto next;
+            continue;
         }
 
-        q = i;
-
-        if (!first) {
-            if (ngx_http_ai_pg_skip(p, lim, &q, 1) == 0
-                && prev && ngx_pg_alnum((u_char) alt[0]))
-            {
-                goto next;
-            }
+        if (q0 >= lim || ngx_tolower(p[q0]) != alt[0]
+            || (spaces == 0 && prev && ngx_pg_alnum(alt[0])))
+        {
+            continue;
         }
 
-        ascii = 0;
+        q = q0 + 1;
+        ascii = (alt[0] < 0x80);
 
-        for (a = 0; a < alen; a++) {
-            c = (u_char) alt[a];
+        for (a = 1; a < alen; a++) {
+            c = alt[a];
 
             if (c == ' ') {
                 if (ngx_http_ai_pg_skip(p, lim, &q, 1) == 0) {
-                    goto next;
+                    break;
                 }
 
                 continue;
             }
 
-            if (a > 0 && !(c >= 0x80 && c < 0xc0)) {
+            if (!(c >= 0x80 && c < 0xc0)) {
                 /* between characters: zero-width, spaces after Chinese */
                 ngx_http_ai_pg_skip(p, lim, &q, !ascii);
             }
 
             if (q >= lim || ngx_tolower(p[q]) != c) {
-                goto next;
+                break;
             }
 
             ascii = (c < 0x80);
             q++;
         }
 
-        r = ngx_http_ai_pg_slots(p, lim, q, slots + 1,
-                                 ngx_pg_alnum((u_char) alt[alen - 1]), 0);
-        best = ngx_max(best, r);
-
-    next:
-
-        if (bar == NULL) {
-            break;
+        if (a < alen) {
+            continue;
         }
+
+        r = ngx_http_ai_pg_slots(s, lim, q, k, j + 1,
+                                 ngx_pg_alnum(alt[alen - 1]));
+        best = ngx_max(best, r);
     }
 
     return best;
@@ -2053,27 +2068,52 @@ static void
 ngx_http_ai_pg_injection_init(ngx_http_ai_pg_scan_t *s)
 {
     size_t       n;
-    ngx_uint_t   k, key;
+    ngx_uint_t   k, j, x, key;
     const char  *alt, *bar;
 
-    ngx_memzero(s->pairs, sizeof(s->pairs));
-    ngx_memzero(s->phrase_pairs, sizeof(s->phrase_pairs));
-    s->pairs_set = 1;
+    ngx_memzero(s->keys, sizeof(s->keys));
+    ngx_memzero(s->phrase_keys, sizeof(s->phrase_keys));
+    ngx_memzero(s->nslots, sizeof(s->nslots));
+    s->phrases_set = 1;
+
+    x = 0;
 
     for (k = 0; k < NGX_HTTP_AI_PG_NPHRASES; k++) {
-        for (alt = ngx_http_ai_pg_phrases[k].slots[0]; ; alt = bar + 1) {
-            bar = strchr(alt, '|');
-            n = bar ? (size_t) (bar - alt) : ngx_strlen(alt);
 
-            key = ngx_http_ai_pg_start_key((u_char *) alt, n, 0);
+        for (j = 0; ngx_http_ai_pg_phrases[k].slots[j]; j++) {
+            s->slot[k][j] = x;
 
-            ngx_pg_bit_set(s->pairs, key);
-            ngx_pg_bit_set(s->phrase_pairs[k], ngx_pg_key_hash(key));
+            for (alt = ngx_http_ai_pg_phrases[k].slots[j]; ; alt = bar + 1) {
+                bar = strchr(alt, '|');
+                n = bar ? (size_t) (bar - alt) : ngx_strlen(alt);
 
-            if (bar == NULL) {
-                break;
+                if (x == NGX_HTTP_AI_PG_NALTS) {
+                    /* cannot happen: NGX_HTTP_AI_PG_NALTS fits the table */
+                    s->nslots[k] = 0;
+                    s->slot[k][0] = x;
+                    s->slot[k][1] = x;
+                    return;
+                }
+
+                s->alts[x].data = (u_char *) alt;
+                s->alts[x].len = n;
+                x++;
+
+                if (j == 0) {
+                    key = ngx_http_ai_pg_start_key((u_char *) alt, n, 0);
+
+                    ngx_pg_bit_set(s->keys, key);
+                    ngx_pg_bit_set(s->phrase_keys[k], ngx_pg_key_hash(key));
+                }
+
+                if (bar == NULL) {
+                    break;
+                }
             }
         }
+
+        s->slot[k][j] = x;
+        s->nslots[k] = j;
     }
 }
 
@@ -2088,7 +2128,7 @@ ngx_http_ai_pg_find_injection(ngx_http_ai_pg_scan_t *s, size_t from,
 
     p = s->text;
 
-    if (!s->pairs_set) {
+    if (!s->phrases_set) {
         ngx_http_ai_pg_injection_init(s);
     }
 
@@ -2108,7 +2148,7 @@ ngx_http_ai_pg_find_injection(ngx_http_ai_pg_scan_t *s, size_t from,
 
         key = ngx_http_ai_pg_start_key(p, s->len, i);
 
-        if (!zw && !ngx_pg_bit(s->pairs, key)) {
+        if (!zw && !ngx_pg_bit(s->keys, key)) {
             continue;
         }
 
@@ -2117,13 +2157,11 @@ ngx_http_ai_pg_find_injection(ngx_http_ai_pg_scan_t *s, size_t from,
         h = ngx_pg_key_hash(key);
 
         for (k = 0; k < NGX_HTTP_AI_PG_NPHRASES; k++) {
-            if (!zw && !ngx_pg_bit(s->phrase_pairs[k], h)) {
+            if (!zw && !ngx_pg_bit(s->phrase_keys[k], h)) {
                 continue;
             }
 
-            e = ngx_max(e, ngx_http_ai_pg_slots(p, lim, i,
-                                                ngx_http_ai_pg_phrases[k].slots,
-                                                0, 1));
+            e = ngx_max(e, ngx_http_ai_pg_slots(s, lim, i, k, 0, 0));
         }
 
         if (e > i) {
