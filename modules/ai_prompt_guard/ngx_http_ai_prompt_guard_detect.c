@@ -135,16 +135,65 @@
 #define NGX_HTTP_AI_PG_JWT_HEADER_MAX  1024
 
 
-#define ngx_pg_digit(c)    ((c) >= '0' && (c) <= '9')
-#define ngx_pg_upper(c)    ((c) >= 'A' && (c) <= 'Z')
-#define ngx_pg_lower(c)    ((c) >= 'a' && (c) <= 'z')
-#define ngx_pg_alpha(c)    (ngx_pg_upper(c) || ngx_pg_lower(c))
-#define ngx_pg_alnum(c)    (ngx_pg_alpha(c) || ngx_pg_digit(c))
-#define ngx_pg_word(c)     (ngx_pg_alnum(c) || (c) == '_')
-#define ngx_pg_hex(c)                                                        \
-    (ngx_pg_digit(c) || ((c) >= 'a' && (c) <= 'f')                           \
-     || ((c) >= 'A' && (c) <= 'F'))
+#define NGX_HTTP_AI_PG_C_DIGIT         0x01
+#define NGX_HTTP_AI_PG_C_UPPER         0x02
+#define NGX_HTTP_AI_PG_C_LOWER         0x04
+#define NGX_HTTP_AI_PG_C_HEX           0x08
+#define NGX_HTTP_AI_PG_C_WORD          0x10    /* [A-Za-z0-9_] */
+#define NGX_HTTP_AI_PG_C_SECRET        0x20    /* "s", "r", "A", "g", "x",
+                                                  "e", "-": a secret's
+                                                  first byte */
+#define NGX_HTTP_AI_PG_C_HIDDEN        0x40    /* a hidden character's
+                                                  first byte */
+
+#define ngx_pg_class(c, m)    (ngx_http_ai_pg_class[(u_char) (c)] & (m))
+#define ngx_pg_digit(c)       ngx_pg_class(c, NGX_HTTP_AI_PG_C_DIGIT)
+#define ngx_pg_upper(c)       ngx_pg_class(c, NGX_HTTP_AI_PG_C_UPPER)
+#define ngx_pg_lower(c)       ngx_pg_class(c, NGX_HTTP_AI_PG_C_LOWER)
+#define ngx_pg_alpha(c)                                                      \
+    ngx_pg_class(c, NGX_HTTP_AI_PG_C_UPPER|NGX_HTTP_AI_PG_C_LOWER)
+#define ngx_pg_alnum(c)                                                      \
+    ngx_pg_class(c, NGX_HTTP_AI_PG_C_UPPER|NGX_HTTP_AI_PG_C_LOWER            \
+                    |NGX_HTTP_AI_PG_C_DIGIT)
+#define ngx_pg_word(c)        ngx_pg_class(c, NGX_HTTP_AI_PG_C_WORD)
+#define ngx_pg_hex(c)         ngx_pg_class(c, NGX_HTTP_AI_PG_C_HEX)
 #define ngx_pg_b64url(c)   (ngx_pg_word(c) || (c) == '-')
+
+
+static const u_char  ngx_http_ai_pg_class[256] = {
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00,
+    0x19, 0x19, 0x19, 0x19, 0x19, 0x19, 0x19, 0x19,
+    0x19, 0x19, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x3a, 0x1a, 0x1a, 0x1a, 0x1a, 0x1a, 0x12,
+    0x12, 0x12, 0x12, 0x12, 0x12, 0x12, 0x12, 0x12,
+    0x12, 0x12, 0x12, 0x12, 0x12, 0x12, 0x12, 0x12,
+    0x12, 0x12, 0x12, 0x00, 0x00, 0x00, 0x00, 0x10,
+    0x00, 0x1c, 0x1c, 0x1c, 0x1c, 0x3c, 0x1c, 0x34,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x34, 0x34, 0x14, 0x14, 0x14, 0x14,
+    0x34, 0x14, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40,
+    0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00
+};
 
 
 typedef struct {
@@ -160,6 +209,7 @@ typedef struct {
     u_short                     slot[NGX_HTTP_AI_PG_NPHRASES]
                                     [NGX_HTTP_AI_PG_NSLOTS + 1];
     u_char                      nslots[NGX_HTTP_AI_PG_NPHRASES];
+    u_char                      first[256];
     uint32_t                    keys[65536 / 32];
     uint32_t                    phrase_keys[NGX_HTTP_AI_PG_NPHRASES][16];
 } ngx_http_ai_pg_scan_t;
@@ -1738,6 +1788,10 @@ ngx_http_ai_pg_find_secret(ngx_http_ai_pg_scan_t *s, size_t from,
     for (i = from; i + 10 < s->len; i++) {
         c = p[i];
 
+        if (!ngx_pg_class(c, NGX_HTTP_AI_PG_C_SECRET)) {
+            continue;
+        }
+
         switch (c) {
 
         case '-':
@@ -2051,7 +2105,7 @@ ngx_http_ai_pg_slots(ngx_http_ai_pg_scan_t *s, size_t lim, size_t i,
 #define ngx_pg_bit(map, b)        ((map)[(b) >> 5] & ((uint32_t) 1 << ((b) & 31)))
 
 
-static ngx_uint_t
+static ngx_inline ngx_uint_t
 ngx_http_ai_pg_start_key(u_char *p, size_t len, size_t i)
 {
     if (p[i] >= 0xe0 && p[i] < 0xf0 && i + 2 < len) {
@@ -2074,6 +2128,7 @@ ngx_http_ai_pg_injection_init(ngx_http_ai_pg_scan_t *s)
     ngx_memzero(s->keys, sizeof(s->keys));
     ngx_memzero(s->phrase_keys, sizeof(s->phrase_keys));
     ngx_memzero(s->nslots, sizeof(s->nslots));
+    ngx_memzero(s->first, sizeof(s->first));
     s->phrases_set = 1;
 
     x = 0;
@@ -2100,6 +2155,9 @@ ngx_http_ai_pg_injection_init(ngx_http_ai_pg_scan_t *s)
                 x++;
 
                 if (j == 0) {
+                    s->first[(u_char) alt[0]] = 1;
+                    s->first[ngx_toupper((u_char) alt[0])] = 1;
+
                     key = ngx_http_ai_pg_start_key((u_char *) alt, n, 0);
 
                     ngx_pg_bit_set(s->keys, key);
@@ -2135,9 +2193,9 @@ ngx_http_ai_pg_find_injection(ngx_http_ai_pg_scan_t *s, size_t from,
     for (i = from; i + 1 < s->len; i++) {
         c = p[i];
 
-        /* not inside a character, nor inside a word */
+        /* a phrase's first byte, not inside a word */
 
-        if ((c >= 0x80 && c < 0xc0)
+        if (!s->first[c]
             || (ngx_pg_alnum(c) && i > 0 && ngx_pg_word(p[i - 1])))
         {
             continue;
@@ -2326,6 +2384,10 @@ ngx_http_ai_pg_find_hidden(ngx_http_ai_pg_scan_t *s, size_t from,
     p = s->text;
 
     for (i = from; i + 2 < s->len; i++) {
+        if (!ngx_pg_class(p[i], NGX_HTTP_AI_PG_C_HIDDEN)) {
+            continue;
+        }
+
         n = ngx_http_ai_pg_hidden(p, s->len, i);
         if (n == 0) {
             continue;
