@@ -157,7 +157,7 @@
                     |NGX_HTTP_AI_PG_C_DIGIT)
 #define ngx_pg_word(c)        ngx_pg_class(c, NGX_HTTP_AI_PG_C_WORD)
 #define ngx_pg_hex(c)         ngx_pg_class(c, NGX_HTTP_AI_PG_C_HEX)
-#define ngx_pg_b64url(c)   (ngx_pg_word(c) || (c) == '-')
+#define ngx_pg_b64url(c)      (ngx_pg_word(c) || (c) == '-')
 
 
 static const u_char  ngx_http_ai_pg_class[256] = {
@@ -1866,8 +1866,9 @@ typedef struct {
     "指令|指示|提示词|提示|规则|要求|设定|命令|限制|约束"
 
 
-static ngx_http_ai_pg_phrase_t  ngx_http_ai_pg_phrases[NGX_HTTP_AI_PG_NPHRASES]
-    = {
+static ngx_http_ai_pg_phrase_t
+    ngx_http_ai_pg_phrases[NGX_HTTP_AI_PG_NPHRASES] =
+{
 
     /* ignore all (of) (the) previous instructions */
     { { NGX_HTTP_AI_PG_IGNORE, "all|any|every|", "of|", "the|your|my|these"
@@ -2101,8 +2102,10 @@ ngx_http_ai_pg_slots(ngx_http_ai_pg_scan_t *s, size_t lim, size_t i,
  */
 
 #define ngx_pg_key_hash(k)        (((k) ^ ((k) >> 7)) & 511)
-#define ngx_pg_bit_set(map, b)    (map)[(b) >> 5] |= (uint32_t) 1 << ((b) & 31)
-#define ngx_pg_bit(map, b)        ((map)[(b) >> 5] & ((uint32_t) 1 << ((b) & 31)))
+#define ngx_pg_bit_set(map, b)                                               \
+    (map)[(b) >> 5] |= (uint32_t) 1 << ((b) & 31)
+#define ngx_pg_bit(map, b)                                                   \
+    ((map)[(b) >> 5] & ((uint32_t) 1 << ((b) & 31)))
 
 
 static ngx_inline ngx_uint_t

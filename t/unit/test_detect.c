@@ -148,7 +148,8 @@ test_email(void **state)
         "john.doe+tag@example.co.uk");
     one("john@example.com", E, "john@example.com");
     one("Write to john@example.com.", E, "john@example.com");
-    one("<a_b-c%d@mail-server.example.org>", E, "a_b-c%d@mail-server.example.org");
+    one("<a_b-c%d@mail-server.example.org>", E,
+        "a_b-c%d@mail-server.example.org");
     one("see https://x.com/users/john@example.com?x=1", E,
         "john@example.com");
     one("mailto:ann@sub.example.io", E, "ann@sub.example.io");
@@ -659,6 +660,73 @@ test_overlap(void **state)
 }
 
 
+/* the bounds of ngx_http_ai_pg_detect_max_len() */
+
+static void
+test_long(void **state)
+{
+    u_char      *p;
+    size_t       i, n;
+    ngx_uint_t   k;
+
+    p = malloc(20000);
+    assert_non_null(p);
+
+    /* 100 tag characters: cut at 256 bytes, two adjacent matches */
+    for (i = 0; i < 100; i++) {
+        memcpy(p + 4 * i, "\xf3\xa0\x81\x81", 4);
+    }
+
+    k = detect_n((char *) p, 400, NGX_HTTP_AI_PG_HIDDEN);
+    assert_int_equal(k, 2);
+    assert_int_equal(m[0].len, 256);
+    assert_int_equal(m[1].start, 256);
+    assert_int_equal(m[1].len, 144);
+
+    /* an injection phrase stretched over more than 256 bytes */
+    n = 0;
+    memcpy(p, "ignore", 6);
+    n += 6;
+    memset(p + n, ' ', 300);
+    n += 300;
+    memcpy(p + n, "all previous instructions", 25);
+    n += 25;
+    assert_int_equal(detect_n((char *) p, n, NGX_HTTP_AI_PG_INJECTION), 0);
+    memset(p + 6, ' ', 100);
+    memcpy(p + 106, "all previous instructions", 25);
+    assert_int_equal(detect_n((char *) p, 131, NGX_HTTP_AI_PG_INJECTION), 1);
+    assert_int_equal(m[0].len, 131);
+
+    /* a JWT over 8 KB is not matched; under it is */
+    n = 0;
+    memcpy(p, "eyJhbGciOiJIUzI1NiJ9.eyJ", 24);
+    n = 24;
+    memset(p + n, 'A', 9000);
+    n += 9000;
+    memcpy(p + n, ".sig", 4);
+    n += 4;
+    assert_int_equal(detect_n((char *) p, n, NGX_HTTP_AI_PG_SECRET), 0);
+    memcpy(p + 8000, ".sig", 4);
+    assert_int_equal(detect_n((char *) p, 8004, NGX_HTTP_AI_PG_SECRET), 1);
+    assert_int_equal(m[0].len, 8004);
+
+    /* a PEM body over 8 KB without an end: 8 KB */
+    memcpy(p, "-----BEGIN PRIVATE KEY-----\n", 28);
+    memset(p + 28, 'Q', 12000);
+    assert_int_equal(detect_n((char *) p, 12028, NGX_HTTP_AI_PG_SECRET), 1);
+    assert_int_equal(m[0].len, NGX_HTTP_AI_PG_SECRET_MAX);
+
+    /* grouped digits over 19: the card's groups */
+    one("4111 1111 1111 1111 1111", NGX_HTTP_AI_PG_CARD,
+        "4111 1111 1111 1111");
+
+    /* unknown mask bits select nothing */
+    none("john@example.com 1.2.3.4", 0x800);
+
+    free(p);
+}
+
+
 static void
 test_max(void **state)
 {
@@ -951,6 +1019,7 @@ main(void)
         cmocka_unit_test(test_injection),
         cmocka_unit_test(test_hidden),
         cmocka_unit_test(test_overlap),
+        cmocka_unit_test(test_long),
         cmocka_unit_test(test_max),
         cmocka_unit_test(test_bytes),
         cmocka_unit_test(test_fuzz),
