@@ -14,6 +14,9 @@
  * Word characters are ASCII letters, digits and "_": any other byte, a
  * UTF-8 sequence of a CJK character included, is a boundary.
  *
+ * Nothing is allocated: a call keeps its state on the stack (about 17 KB
+ * when INJECTION is on: the phrase index, built once per call).
+ *
  * EMAIL  local@domain: the local part is 1-64 of [A-Za-z0-9._%+-] (the
  *     practical set, so that a URL's "/path/john@x.org" gives
  *     john@x.org), not ending with "."; leading dots are left out.  The
@@ -42,8 +45,9 @@
  *     by single dashes (one kind), Luhn-valid, with a known IIN prefix and
  *     a length allowed for it (Visa, Mastercard, Amex, Discover, JCB,
  *     Diners, UnionPay, Maestro, Mir).  A contiguous run of more than 19
- *     digits is no card; of grouped digits longer than 19 (a card and its
- *     CVV) the longest valid prefix of whole groups is taken.
+ *     digits is no card; of a run of groups that is no card as a whole (a
+ *     card and its CVV) the longest valid prefix of whole groups is taken,
+ *     so a card written among other groups of digits is still found.
  *
  * IBAN  an uppercase country code with a registered length (the SWIFT
  *     registry's 89 countries), two check digits, the BBAN in [A-Z0-9],
@@ -1517,57 +1521,61 @@ ngx_http_ai_pg_prefix(u_char *p, size_t len, size_t i, const char *prefix)
 }
 
 
+typedef struct {
+    ngx_str_t                   prefix;
+    ngx_uint_t                  set;       /* NGX_HTTP_AI_PG_SET_* */
+    size_t                      min;       /* of the body */
+    size_t                      max;       /* 0: NGX_HTTP_AI_PG_TOKEN_MAX */
+    ngx_uint_t                  flags;     /* 1: a digit, 2: a letter */
+} ngx_http_ai_pg_key_t;
+
+
+static ngx_http_ai_pg_key_t  ngx_http_ai_pg_keys[] = {
+    { ngx_string("sk-"), NGX_HTTP_AI_PG_SET_KEY, 20, 0, 3 },
+    { ngx_string("sk_live_"), NGX_HTTP_AI_PG_SET_ALNUM, 16, 0, 0 },
+    { ngx_string("sk_test_"), NGX_HTTP_AI_PG_SET_ALNUM, 16, 0, 0 },
+    { ngx_string("rk_live_"), NGX_HTTP_AI_PG_SET_ALNUM, 16, 0, 0 },
+    { ngx_string("rk_test_"), NGX_HTTP_AI_PG_SET_ALNUM, 16, 0, 0 },
+    { ngx_string("AIza"), NGX_HTTP_AI_PG_SET_KEY, 35, 35, 0 },
+    { ngx_string("AKIA"), NGX_HTTP_AI_PG_SET_UPPER, 16, 16, 0 },
+    { ngx_string("ASIA"), NGX_HTTP_AI_PG_SET_UPPER, 16, 16, 0 },
+    { ngx_string("ghp_"), NGX_HTTP_AI_PG_SET_ALNUM, 36, 0, 0 },
+    { ngx_string("gho_"), NGX_HTTP_AI_PG_SET_ALNUM, 36, 0, 0 },
+    { ngx_string("ghu_"), NGX_HTTP_AI_PG_SET_ALNUM, 36, 0, 0 },
+    { ngx_string("ghs_"), NGX_HTTP_AI_PG_SET_ALNUM, 36, 0, 0 },
+    { ngx_string("ghr_"), NGX_HTTP_AI_PG_SET_ALNUM, 36, 0, 0 },
+    { ngx_string("github_pat_"), NGX_HTTP_AI_PG_SET_WORD, 30, 0, 0 },
+    { ngx_string("xoxa-"), NGX_HTTP_AI_PG_SET_SLACK, 10, 0, 1 },
+    { ngx_string("xoxb-"), NGX_HTTP_AI_PG_SET_SLACK, 10, 0, 1 },
+    { ngx_string("xoxp-"), NGX_HTTP_AI_PG_SET_SLACK, 10, 0, 1 },
+    { ngx_string("xoxr-"), NGX_HTTP_AI_PG_SET_SLACK, 10, 0, 1 },
+    { ngx_string("xoxs-"), NGX_HTTP_AI_PG_SET_SLACK, 10, 0, 1 },
+    { ngx_string("glpat-"), NGX_HTTP_AI_PG_SET_KEY, 20, 0, 0 }
+};
+
+
 static ngx_uint_t
 ngx_http_ai_pg_key(u_char *p, size_t len, size_t i, size_t *end)
 {
-    size_t       n;
-    ngx_uint_t   k;
+    ngx_uint_t             k;
+    ngx_http_ai_pg_key_t  *key;
 
-    static struct {
-        const char  *prefix;
-        ngx_uint_t   set;
-        size_t       min;
-        size_t       max;
-        ngx_uint_t   flags;
-    } keys[] = {
-        { "sk-", NGX_HTTP_AI_PG_SET_KEY, 20, NGX_HTTP_AI_PG_TOKEN_MAX, 3 },
-        { "sk_live_", NGX_HTTP_AI_PG_SET_ALNUM, 16,
-          NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
-        { "sk_test_", NGX_HTTP_AI_PG_SET_ALNUM, 16,
-          NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
-        { "rk_live_", NGX_HTTP_AI_PG_SET_ALNUM, 16,
-          NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
-        { "rk_test_", NGX_HTTP_AI_PG_SET_ALNUM, 16,
-          NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
-        { "AIza", NGX_HTTP_AI_PG_SET_KEY, 35, 35, 0 },
-        { "AKIA", NGX_HTTP_AI_PG_SET_UPPER, 16, 16, 0 },
-        { "ASIA", NGX_HTTP_AI_PG_SET_UPPER, 16, 16, 0 },
-        { "ghp_", NGX_HTTP_AI_PG_SET_ALNUM, 36, NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
-        { "gho_", NGX_HTTP_AI_PG_SET_ALNUM, 36, NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
-        { "ghu_", NGX_HTTP_AI_PG_SET_ALNUM, 36, NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
-        { "ghs_", NGX_HTTP_AI_PG_SET_ALNUM, 36, NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
-        { "ghr_", NGX_HTTP_AI_PG_SET_ALNUM, 36, NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
-        { "github_pat_", NGX_HTTP_AI_PG_SET_WORD, 30,
-          NGX_HTTP_AI_PG_TOKEN_MAX, 0 },
-        { "xoxa-", NGX_HTTP_AI_PG_SET_SLACK, 10, NGX_HTTP_AI_PG_TOKEN_MAX, 1 },
-        { "xoxb-", NGX_HTTP_AI_PG_SET_SLACK, 10, NGX_HTTP_AI_PG_TOKEN_MAX, 1 },
-        { "xoxp-", NGX_HTTP_AI_PG_SET_SLACK, 10, NGX_HTTP_AI_PG_TOKEN_MAX, 1 },
-        { "xoxr-", NGX_HTTP_AI_PG_SET_SLACK, 10, NGX_HTTP_AI_PG_TOKEN_MAX, 1 },
-        { "xoxs-", NGX_HTTP_AI_PG_SET_SLACK, 10, NGX_HTTP_AI_PG_TOKEN_MAX, 1 },
-        { "glpat-", NGX_HTTP_AI_PG_SET_KEY, 20, NGX_HTTP_AI_PG_TOKEN_MAX, 0 }
-    };
+    for (k = 0; k < sizeof(ngx_http_ai_pg_keys) / sizeof(ngx_http_ai_pg_key_t);
+         k++)
+    {
+        key = &ngx_http_ai_pg_keys[k];
 
-    for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-        if (p[i] != (u_char) keys[k].prefix[0]
-            || !ngx_http_ai_pg_prefix(p, len, i, keys[k].prefix))
+        if (p[i] != key->prefix.data[0]
+            || i + key->prefix.len > len
+            || ngx_strncmp(p + i, key->prefix.data, key->prefix.len) != 0)
         {
             continue;
         }
 
-        n = ngx_strlen(keys[k].prefix);
-
-        if (ngx_http_ai_pg_token(p, len, i + n, keys[k].set, keys[k].min,
-                                 keys[k].max, keys[k].flags, end))
+        if (ngx_http_ai_pg_token(p, len, i + key->prefix.len, key->set,
+                                 key->min,
+                                 key->max ? key->max : NGX_HTTP_AI_PG_TOKEN_MAX,
+                                 key->flags, end))
         {
             /* a token of [A-Za-z0-9_-] does not end with "-" before more */
             if (*end < len && p[*end] == '-') {
