@@ -1796,7 +1796,9 @@ ngx_http_ai_pg_find_secret(ngx_http_ai_pg_scan_t *s, size_t from,
     for (i = from; i + 10 < s->len; i++) {
         c = p[i];
 
-        if (!ngx_pg_class(c, NGX_HTTP_AI_PG_C_SECRET)) {
+        if (!ngx_pg_class(c, NGX_HTTP_AI_PG_C_SECRET)
+            || (c != '-' && i > 0 && ngx_pg_word(p[i - 1])))
+        {
             continue;
         }
 

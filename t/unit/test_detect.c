@@ -921,20 +921,30 @@ static ngx_http_ai_pg_match_t  big[100000];
 static double
 mbps(u_char *p, size_t len, ngx_uint_t mask, ngx_uint_t *nm)
 {
-    double      t;
-    ngx_uint_t  r, rounds;
+    double      t, best;
+    ngx_uint_t  r, rounds, k;
 
-    rounds = 20;
+    /* the best of 5 runs: the figure of a quiet machine */
 
-    t = now();
-    for (r = 0; r < rounds; r++) {
-        assert_int_equal(ngx_http_ai_pg_detect(p, len, mask, big,
-                                               sizeof(big) / sizeof(big[0]),
-                                               nm), NGX_OK);
+    rounds = 10;
+    best = 0;
+
+    for (k = 0; k < 5; k++) {
+        t = now();
+        for (r = 0; r < rounds; r++) {
+            assert_int_equal(ngx_http_ai_pg_detect(p, len, mask, big,
+                                                   sizeof(big)
+                                                   / sizeof(big[0]), nm),
+                             NGX_OK);
+        }
+        t = now() - t;
+
+        if (best == 0 || t < best) {
+            best = t;
+        }
     }
-    t = now() - t;
 
-    return len * rounds / t / 1e6;
+    return len * rounds / best / 1e6;
 }
 
 
