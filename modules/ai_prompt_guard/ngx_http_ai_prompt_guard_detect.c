@@ -91,9 +91,10 @@
  *       glpat-...        GitLab: 20-250 of [A-Za-z0-9_-]
  *       [sr]k_live_..., [sr]k_test_...  Stripe: 16-250 of [A-Za-z0-9]
  *     PEM private keys: "-----BEGIN <label>PRIVATE KEY-----" (or "PRIVATE
- *     KEY BLOCK-----", PGP) to the end of the next "-----END ...-----"
- *     line, within 8 KB and before any other "-----BEGIN"; without an end
- *     (a truncated answer) the header and the base64 body that follows.
+ *     KEY BLOCK-----", PGP), its body (base64, whitespace, "Proc-Type:"
+ *     headers, the "\n" of a key in a JSON string) and the
+ *     "-----END ...-----" line after it, 8 KB at most; without an end (a
+ *     truncated answer, another BEGIN) the header and the body.
  *     JWTs: three base64url parts, the first two starting with "eyJ",
  *     the header decoding to a JSON object with an "alg" member, the
  *     signature possibly empty, 8 KB at most.
@@ -299,6 +300,7 @@ ngx_http_ai_pg_detect(u_char *text, size_t len, ngx_uint_t mask,
 {
     size_t                      st[NGX_HTTP_AI_PG_NDETECTORS];
     size_t                      en[NGX_HTTP_AI_PG_NDETECTORS];
+    size_t                      end;
     ngx_uint_t                  on[NGX_HTTP_AI_PG_NDETECTORS];
     ngx_uint_t                  i, best;
     ngx_http_ai_pg_scan_t       s;
@@ -345,14 +347,18 @@ ngx_http_ai_pg_detect(u_char *text, size_t len, ngx_uint_t mask,
             return NGX_DECLINED;
         }
 
+        end = en[best];
+
         matches[*n].start = st[best];
-        matches[*n].len = en[best] - st[best];
+        matches[*n].len = end - st[best];
         matches[*n].type = d[best].type;
         (*n)++;
 
+        /* the detectors whose next match was overlapped look again */
+
         for (i = 0; i < NGX_HTTP_AI_PG_NDETECTORS; i++) {
-            if (on[i] && st[i] < en[best]) {
-                on[i] = d[i].find(&s, en[best], &st[i], &en[i]);
+            if (on[i] && st[i] < end) {
+                on[i] = d[i].find(&s, end, &st[i], &en[i]);
             }
         }
     }
@@ -1615,11 +1621,18 @@ ngx_http_ai_pg_pem_begin(u_char *p, size_t len, size_t i)
 }
 
 
+/*
+ * A PEM block: the header, the body (base64, whitespace, the headers of
+ * encrypted keys, the "\n" of JSON strings), and the END line that follows
+ * the body; without one, the header and the body.  The body is read once:
+ * what a match is depends on no byte past its end but two.
+ */
+
 static ngx_uint_t
 ngx_http_ai_pg_pem(u_char *p, size_t len, size_t i, size_t *end)
 {
     u_char  c;
-    size_t  j, k, lim, last;
+    size_t  j, k, e, lim, last;
 
     j = ngx_http_ai_pg_pem_begin(p, len, i);
     if (j == 0) {
@@ -1627,54 +1640,39 @@ ngx_http_ai_pg_pem(u_char *p, size_t len, size_t i, size_t *end)
     }
 
     lim = ngx_min(len, i + NGX_HTTP_AI_PG_SECRET_MAX);
-
-    /* the END line, before any other BEGIN */
-
-    for (k = j; k + 5 <= lim; k++) {
-        if (p[k] != '-' || ngx_strncmp(p + k, "-----", 5) != 0) {
-            continue;
-        }
-
-        if (ngx_http_ai_pg_prefix(p, lim, k, "-----BEGIN")) {
-            break;
-        }
-
-        if (!ngx_http_ai_pg_prefix(p, lim, k, "-----END ")) {
-            continue;
-        }
-
-        for (k += sizeof("-----END ") - 1;
-             k < lim && (ngx_pg_upper(p[k]) || p[k] == ' ');
-             k++)
-        {
-            /* void */
-        }
-
-        if (ngx_http_ai_pg_prefix(p, lim, k, "-----")) {
-            *end = k + 5;
-            return 1;
-        }
-
-        break;
-    }
-
-    /* no end: the header and the body that follows it */
-
     last = j;
 
     for (k = j; k < lim; k++) {
         c = p[k];
 
+        if (c == '-' && ngx_http_ai_pg_prefix(p, lim, k, "-----")) {
+
+            if (ngx_http_ai_pg_prefix(p, lim, k, "-----END ")) {
+                for (e = k + sizeof("-----END ") - 1;
+                     e < lim && (ngx_pg_upper(p[e]) || p[e] == ' ');
+                     e++)
+                {
+                    /* void */
+                }
+
+                if (ngx_http_ai_pg_prefix(p, lim, e, "-----")) {
+                    *end = e + 5;
+                    return 1;
+                }
+            }
+
+            /* another BEGIN, a broken END */
+            break;
+        }
+
         if (ngx_pg_alnum(c) || c == '+' || c == '/' || c == '=' || c == ':'
-            || c == ',')
+            || c == ',' || c == '-' || c == '\\')
         {
             last = k + 1;
             continue;
         }
 
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n'
-            || (c == '-' && !ngx_http_ai_pg_prefix(p, lim, k, "-----")))
-        {
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
             continue;
         }
 
