@@ -14,8 +14,10 @@
  * Word characters are ASCII letters, digits and "_": any other byte, a
  * UTF-8 sequence of a CJK character included, is a boundary.
  *
- * Nothing is allocated: a call keeps its state on the stack (about 17 KB
- * when INJECTION is on: the phrase index, built once per call).
+ * Nothing is allocated and nothing static is written: a call keeps its
+ * state on the stack (about 18 KB when INJECTION is on: the phrase index,
+ * built once per call), so calls are reentrant.  Digits are ASCII ones:
+ * full-width digits ("１３８") are not read as numbers.
  *
  * EMAIL  local@domain: the local part is 1-64 of [A-Za-z0-9._%+-] (the
  *     practical set, so that a URL's "/path/john@x.org" gives

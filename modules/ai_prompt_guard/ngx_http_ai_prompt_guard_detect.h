@@ -5,12 +5,14 @@
  * The built-in detectors of ai_prompt_guard: personal data, secrets,
  * prompt-injection phrases and hidden Unicode in a text.
  *
- * Pure code: text in, matches out.  No allocation, no regular expression
- * engine, no logging; time linear in the length of the text (each
- * detector looks at a byte a bounded number of times); safe on any bytes
- * (invalid UTF-8, NULs, any length).  The text is UTF-8; word boundaries
- * are ASCII ones (a non-ASCII byte, a CJK character say, is never part of
- * a word), so PII written between Chinese characters is found.
+ * Pure code: text in, matches out.  No allocation, no static state, no
+ * regular expression engine, no logging; time linear in the length of the
+ * text (each detector looks at a byte a bounded number of times); safe on
+ * any bytes (invalid UTF-8, NULs, any length).  The text is UTF-8; word
+ * boundaries are ASCII ones (a non-ASCII byte, a CJK character say, is
+ * never part of a word), so PII written between Chinese characters is
+ * found.  Speed: about 65 MB/s for all detectors on an English prompt,
+ * 80 MB/s on Chinese text (t/unit/test_detect.c prints the figures).
  *
  * The rules of each detector and their known limits are told at the top
  * of ngx_http_ai_prompt_guard_detect.c.
