@@ -132,9 +132,10 @@
 
 
 #define NGX_HTTP_AI_PG_NDETECTORS      11
-#define NGX_HTTP_AI_PG_NPHRASES        13
+#define NGX_HTTP_AI_PG_NPHRASES        14
 #define NGX_HTTP_AI_PG_NSLOTS          7
-#define NGX_HTTP_AI_PG_NALTS           320   /* 295 used */
+#define NGX_HTTP_AI_PG_NALTS           400   /* 330 used; more and the
+                                                  last phrases are off */
 
 #define NGX_HTTP_AI_PG_TOKEN_MAX       250
 #define NGX_HTTP_AI_PG_PHRASE_MAX      256
@@ -1873,7 +1874,7 @@ typedef struct {
 #define NGX_HTTP_AI_PG_ZH_EARLIER                                            \
     "之前|以上|上述|前面|先前|此前|上面|以前|原来|原有|原始|系统"
 #define NGX_HTTP_AI_PG_ZH_ORDERS                                             \
-    "指令|指示|提示词|提示|规则|要求|设定|命令|限制|约束"
+    "指令|指示|提示词|提示|规则|要求|设定|命令|限制|约束|内容"
 
 
 static ngx_http_ai_pg_phrase_t
@@ -1883,6 +1884,10 @@ static ngx_http_ai_pg_phrase_t
     /* ignore all (of) (the) previous instructions */
     { { NGX_HTTP_AI_PG_IGNORE, "all|any|every|", "of|", "the|your|my|these"
         "|those|", NGX_HTTP_AI_PG_EARLIER, NGX_HTTP_AI_PG_ORDERS, NULL } },
+
+    /* ignore the instructions above */
+    { { NGX_HTTP_AI_PG_IGNORE, "all|", "of|", "the|your|these|those",
+        NGX_HTTP_AI_PG_ORDERS, "above|before|so far|given so far", NULL } },
 
     /* ignore your instructions */
     { { NGX_HTTP_AI_PG_IGNORE, "all|", "of|", "your",
