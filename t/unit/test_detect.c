@@ -1054,7 +1054,13 @@ test_hostile(void **state)
         "\xe2\x80\x8b",
         "+1 ",
         "          ",
-        "sk-"
+        "sk-",
+        "ignore ",
+        "ignore all of the ",
+        "ignore                                                 ",
+        "忽 略 之 前 的 ",
+        "you are now ",
+        "\xef\xbb\xbf"
     };
 
     len = 1 << 20;
