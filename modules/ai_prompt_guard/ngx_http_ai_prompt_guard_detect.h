@@ -5,12 +5,14 @@
  * The built-in detectors of ai_prompt_guard: personal data, secrets,
  * prompt-injection phrases and hidden Unicode in a text.
  *
- * Pure code: text in, matches out.  No allocation, no regular expression
- * engine, no logging; time linear in the length of the text (each
- * detector looks at a byte a bounded number of times); safe on any bytes
- * (invalid UTF-8, NULs, any length).  The text is UTF-8; word boundaries
- * are ASCII ones (a non-ASCII byte, a CJK character say, is never part of
- * a word), so PII written between Chinese characters is found.
+ * Pure code: text in, matches out.  No allocation, no static state, no
+ * regular expression engine, no logging; time linear in the length of the
+ * text (each detector looks at a byte a bounded number of times); safe on
+ * any bytes (invalid UTF-8, NULs, any length).  The text is UTF-8; word
+ * boundaries are ASCII ones (a non-ASCII byte, a CJK character say, is
+ * never part of a word), so PII written between Chinese characters is
+ * found.  Speed: about 65 MB/s for all detectors on an English prompt,
+ * 80 MB/s on Chinese text (t/unit/test_detect.c prints the figures).
  *
  * The rules of each detector and their known limits are told at the top
  * of ngx_http_ai_prompt_guard_detect.c.
@@ -59,6 +61,9 @@
  */
 #define NGX_HTTP_AI_PG_SECRET_MAX       8192
 
+/* the bytes read around a match, see ngx_http_ai_pg_detect_max_len() */
+#define NGX_HTTP_AI_PG_LOOKAROUND       2
+
 
 typedef struct {
     size_t                      start;     /* byte offset in the text */
@@ -93,9 +98,16 @@ const char *ngx_http_ai_pg_detector_name(ngx_uint_t type);
 ngx_uint_t ngx_http_ai_pg_detector(u_char *name, size_t len);
 
 /*
- * The longest match (bytes) that the detectors of mask can produce: a
- * stream holds back that many bytes minus one so that no match is split
- * between two chunks.  0 for an empty mask.
+ * The longest match (bytes) that the detectors of mask can produce; 0 for
+ * an empty mask.
+ *
+ * Streams: besides a match, a detector reads at most
+ * NGX_HTTP_AI_PG_LOOKAROUND bytes before and after it (word boundaries,
+ * "1.2.3.4" before ".5").  So the matches of what a stream holds that end
+ * at least max_len + NGX_HTTP_AI_PG_LOOKAROUND bytes before its end are
+ * final: a longer text has the same.  The text before them and before the
+ * first match that is not final may be sent; the rest is held back.  U+FEFF
+ * is taken for a BOM at offset 0 only: scan from the start of the text.
  */
 size_t ngx_http_ai_pg_detect_max_len(ngx_uint_t mask);
 
