@@ -527,5 +527,7 @@ ngx_http_ai_prompt_guard_reach(ngx_array_t *rules, size_t window)
         }
     }
 
-    return reach;
+    /* the detectors look a little around a match (a word's boundary) */
+
+    return reach ? reach + NGX_HTTP_AI_PG_LOOKAROUND : 0;
 }
