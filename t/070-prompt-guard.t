@@ -45,7 +45,7 @@ nightingale
 === TEST 2: masking: the provider gets typed placeholders (the same value, the same placeholder); the answer has the values back; the record shows the masked request only
 --- http_config
     ai_prompt_guard_rule pii detect=email,card,phone action=mask;
-    log_format guard '$ai_outcome_guard $ai_outcome_guard_rule';
+    log_format guard '$ai_outcome_guard $ai_outcome_guard_rule $ai_outcome_guard_detectors';
 --- config
     location /v1/ {
         ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
@@ -70,18 +70,24 @@ mock reply: mail alice@example.com, card 4111 1111 1111 1111, again alice@exampl
 mail [EMAIL_1], card [CARD_1], again [EMAIL_1], [EMAIL_2]
 0
 EMAIL_1
-masked pii
+masked pii EMAIL:3,CARD:1
 --- no_error_log
 [error]
 
 
 
-=== TEST 3: a streamed answer is restored too, through translation (OpenAI door to an Anthropic target, Anthropic door to an OpenAI target)
+=== TEST 3: a streamed answer is restored too, through translation (OpenAI door to Anthropic and Gemini targets, Anthropic door to an OpenAI target)
 --- http_config
     ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
     ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    ai_target ge http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=gemini;
     ai_prompt_guard_rule pii detect=email action=mask;
 --- config
+    location /to-gemini/ {
+        rewrite ^/to-gemini/(.*)$ /$1 break;
+        ai_proxy ge;
+        ai_prompt_guard pii;
+    }
     location /to-anthropic/ {
         rewrite ^/to-anthropic/(.*)$ /$1 break;
         ai_proxy an;
@@ -97,10 +103,14 @@ u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
 curl -sN $u/to-anthropic/v1/chat/completions -d '{"model":"claude-3-5-haiku","stream":true,"max_tokens":50,"messages":[{"role":"user","content":"write to carol@example.net"}]}' | perl t/lib/sse-text
 curl -sN $u/to-openai/v1/messages -d '{"model":"gpt-4o","stream":true,"max_tokens":50,"messages":[{"role":"user","content":"write to dave@example.net"}]}' | perl t/lib/sse-text
 curl -s $u/to-openai/v1/messages -d '{"model":"gpt-4o","max_tokens":50,"messages":[{"role":"user","content":"write to erin@example.net"}]}' | perl t/lib/sse-text
+curl -sN $u/to-gemini/v1/chat/completions -d '{"model":"gemini-2.0-flash","stream":true,"messages":[{"role":"user","content":"write to faye@example.net"}]}' | perl t/lib/sse-text
+curl -s $u/to-gemini/v1/chat/completions -d '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"write to gus@example.net"}]}' | perl t/lib/sse-text
 --- response_body
 mock reply: write to carol@example.net[done]
 mock reply: write to dave@example.net[done]
 mock reply: write to erin@example.net
+mock reply: write to faye@example.net[done]
+mock reply: write to gus@example.net
 --- no_error_log
 [error]
 

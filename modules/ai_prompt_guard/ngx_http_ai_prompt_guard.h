@@ -112,6 +112,7 @@ typedef struct {
     ngx_http_ai_pg_rule_t      *blocked;
     ngx_http_ai_pg_rule_t      *first;      /* the first rule that hit */
     ngx_uint_t                  hits;
+    ngx_uint_t                  detected[16]; /* by detector bit */
     ngx_uint_t                  masked;
     ngx_uint_t                  allow_rules;
     ngx_uint_t                  allowed;
@@ -161,6 +162,8 @@ ngx_int_t ngx_http_ai_prompt_guard_filter(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_prompt_guard_compile(ngx_conf_t *cf,
     ngx_http_ai_pg_rule_t *rule, ngx_str_t *pattern);
 size_t ngx_http_ai_prompt_guard_reach(ngx_array_t *rules, size_t window);
+u_char *ngx_http_ai_prompt_guard_counts(ngx_pool_t *pool,
+    ngx_http_ai_pg_ctx_t *ctx, size_t *len);
 
 
 extern ngx_module_t  ngx_http_ai_prompt_guard_module;

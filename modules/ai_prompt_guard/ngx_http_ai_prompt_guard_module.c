@@ -23,7 +23,8 @@
  * core the masked body; the output rules and the restore of placeholders
  * run as a delta filter (ngx_http_ai_prompt_guard_output.c).  The verdict
  * is the outcome "guard" (passed, logged, masked, blocked), the first rule
- * that hit "guard_rule"; log lines name rules, never what matched.
+ * that hit "guard_rule", what the detectors found "guard_detectors"
+ * ("EMAIL:2,CARD:1"); log lines name rules, never what matched.
  */
 
 
@@ -36,6 +37,8 @@ static ngx_int_t ngx_http_ai_prompt_guard_block(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx);
 static void ngx_http_ai_prompt_guard_done(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai);
+static void ngx_http_ai_prompt_guard_detectors(ngx_http_request_t *r,
+    ngx_http_ai_pg_ctx_t *ctx);
 static void ngx_http_ai_prompt_guard_outcome(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 
@@ -223,6 +226,7 @@ ngx_http_ai_prompt_guard_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
         }
 
         ngx_http_ai_prompt_guard_outcome(r, "guard", &v);
+        ngx_http_ai_prompt_guard_detectors(r, ctx);
 
         if (ctx->first) {
             ngx_http_ai_prompt_guard_outcome(r, "guard_rule",
@@ -254,6 +258,7 @@ ngx_http_ai_prompt_guard_block(ngx_http_request_t *r,
 
     ngx_str_set(&v, "blocked");
     ngx_http_ai_prompt_guard_outcome(r, "guard", &v);
+    ngx_http_ai_prompt_guard_detectors(r, ctx);
 
     if (ctx->blocked) {
         name = ctx->blocked->name;
@@ -288,11 +293,26 @@ ngx_http_ai_prompt_guard_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
     if (ctx && ctx->output_blocked) {
         ngx_str_set(&v, "output_blocked");
         ngx_http_ai_prompt_guard_outcome(r, "guard", &v);
+        ngx_http_ai_prompt_guard_detectors(r, ctx);
 
         if (ctx->blocked) {
             ngx_http_ai_prompt_guard_outcome(r, "guard_rule",
                                              &ctx->blocked->name);
         }
+    }
+}
+
+
+static void
+ngx_http_ai_prompt_guard_detectors(ngx_http_request_t *r,
+    ngx_http_ai_pg_ctx_t *ctx)
+{
+    ngx_str_t  v;
+
+    v.data = ngx_http_ai_prompt_guard_counts(r->pool, ctx, &v.len);
+
+    if (v.data) {
+        ngx_http_ai_prompt_guard_outcome(r, "guard_detectors", &v);
     }
 }
 

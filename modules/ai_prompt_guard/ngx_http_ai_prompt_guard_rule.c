@@ -23,6 +23,8 @@ static ngx_int_t ngx_http_ai_prompt_guard_regex(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_rule_t *rule, ngx_str_t *text,
     ngx_http_ai_pg_match_at_t *m, ngx_uint_t *n);
 static void ngx_http_ai_prompt_guard_pcre_cleanup(void *data);
+static void ngx_http_ai_prompt_guard_detected(ngx_http_ai_pg_ctx_t *ctx,
+    ngx_http_ai_pg_match_at_t *m);
 static ngx_uint_t ngx_http_ai_prompt_guard_resolve(
     ngx_http_ai_pg_match_at_t *m, ngx_uint_t n);
 static ngx_int_t ngx_http_ai_prompt_guard_replace(ngx_http_request_t *r,
@@ -137,6 +139,7 @@ ngx_http_ai_prompt_guard_match(ngx_http_request_t *r,
     for (i = 0; i < n; i++) {
         if (m[i].rule->action == NGX_HTTP_AI_PG_BLOCK) {
             ngx_http_ai_counter_incr(m[i].rule->matched, 1);
+            ngx_http_ai_prompt_guard_detected(ctx, &m[i]);
             ctx->hits++;
             ctx->first = ctx->first ? ctx->first : m[i].rule;
             ctx->blocked = m[i].rule;
@@ -175,6 +178,7 @@ ngx_http_ai_prompt_guard_apply(ngx_http_request_t *r,
         rule = m[i].rule;
 
         ngx_http_ai_counter_incr(rule->matched, 1);
+        ngx_http_ai_prompt_guard_detected(ctx, &m[i]);
 
         if (ctx->first == NULL) {
             ctx->first = rule;
@@ -530,4 +534,67 @@ ngx_http_ai_prompt_guard_reach(ngx_array_t *rules, size_t window)
     /* the detectors look a little around a match (a word's boundary) */
 
     return reach ? reach + NGX_HTTP_AI_PG_LOOKAROUND : 0;
+}
+
+
+/* a detector's match counted, for the outcome "guard_detectors" */
+
+static void
+ngx_http_ai_prompt_guard_detected(ngx_http_ai_pg_ctx_t *ctx,
+    ngx_http_ai_pg_match_at_t *m)
+{
+    ngx_uint_t  bit;
+
+    if (m->type == 0) {
+        return;
+    }
+
+    for (bit = 0; bit < 16 && !(m->type & ((ngx_uint_t) 1 << bit)); bit++) {
+        /* void */
+    }
+
+    if (bit < 16) {
+        ctx->detected[bit]++;
+    }
+}
+
+
+/* "EMAIL:2,CARD:1": what the detectors found, NULL if nothing */
+
+u_char *
+ngx_http_ai_prompt_guard_counts(ngx_pool_t *pool, ngx_http_ai_pg_ctx_t *ctx,
+    size_t *len)
+{
+    u_char      *p, *start;
+    const char  *name;
+    ngx_uint_t   bit;
+
+    start = ngx_pnalloc(pool, 16 * (16 + NGX_INT_T_LEN + 2));
+    if (start == NULL) {
+        return NULL;
+    }
+
+    p = start;
+
+    for (bit = 0; bit < 16; bit++) {
+        if (ctx->detected[bit] == 0) {
+            continue;
+        }
+
+        name = ngx_http_ai_pg_detector_name((ngx_uint_t) 1 << bit);
+
+        if (name == NULL) {
+            continue;
+        }
+
+        if (p != start) {
+            *p++ = ',';
+        }
+
+        p = ngx_sprintf(p, "%s:%ui", name, ctx->detected[bit]);
+    }
+
+    *len = p - start;
+
+    return (p == start) ? NULL : start;
 }
