@@ -210,3 +210,37 @@ EOF
 before: 2
 reloaded: True
 after: 3 same zone: True earlier buckets kept: True
+
+
+
+=== TEST 6: the budgets left, from the token limit's metric source, in the feed and in a table of the page
+--- http_config
+    ai_consumer app sk-app-dashboard-0001;
+    ai_token_limit_zone team key=$ai_consumer;
+    ai_metrics_zone ai 4m;
+--- config
+    location /v1/ {
+        ai_auth optional;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_budget team 100000;
+    }
+    location = /dashboard {
+        ai_dashboard;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+chat('gpt-4o~usage_prompt=300,usage_completion=100', 'hello there',
+     key='sk-app-dashboard-0001')
+d, raw = feed()
+print(d['sources'].splitlines()[-1])
+html = chromium('http://127.0.0.1:%d/dashboard' % PORT, '--dump-dom')
+text, tables = dom(html)
+for row in tables['table-budgets']:
+    print(row)
+EOF
+--- response_body
+ai_token_budget_remaining{budget="team",count="tokens",key="app"} 99600
+['budget', 'key', 'left']
+['team (tokens)', 'app', '99600']
+--- timeout: 90

@@ -158,3 +158,37 @@ ai_token_budget "z": a budget counts tokens or money, not "requests"
 --- must_die
 --- error_log
 ai_token_budget "z": invalid parameter "per=day"
+
+
+
+=== TEST 6: what is left of each budget, by key, in the metrics (money in dollars), updated by requests and by the admin endpoint
+--- http_config
+    ai_consumer alice sk-client-alice-0001;
+    ai_consumer bob sk-client-bob-00001;
+    ai_price "gpt-4o*" input=10 output=30;
+    ai_token_limit_zone team key=$ai_consumer;
+    ai_metrics_zone ai 4m;
+--- config
+    location /v1/ {
+        ai_auth required;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_budget team 1000;
+        ai_token_budget team 0.5 count=money;
+    }
+    location = /admin { ai_token_limit_admin; }
+    location = /metrics { ai_metrics; }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+b='{"model":"gpt-4o~usage_prompt=300,usage_completion=100","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}'
+curl -s -o /dev/null $u/v1/chat/completions -H 'Authorization: Bearer sk-client-alice-0001' -d "$b"
+curl -s -o /dev/null $u/v1/chat/completions -H 'Authorization: Bearer sk-client-bob-00001' -d "$b"
+curl -s -o /dev/null $u/admin -d '{"zone":"team","key":"bob","action":"top_up","amount":50}'
+curl -s $u/metrics | grep '^ai_token_budget_remaining\|^# TYPE ai_token_budget' | sort
+--- response_body
+# TYPE ai_token_budget_remaining gauge
+ai_token_budget_remaining{budget="team",count="money",key="alice"} 0.494000
+ai_token_budget_remaining{budget="team",count="money",key="bob"} 0.494000
+ai_token_budget_remaining{budget="team",count="tokens",key="alice"} 600
+ai_token_budget_remaining{budget="team",count="tokens",key="bob"} 650
+--- no_error_log
+[error]

@@ -799,6 +799,23 @@ ngx_http_ai_counter_t *ngx_http_ai_counter_add(ngx_conf_t *cf,
 ngx_http_ai_counter_t *ngx_http_ai_counters(ngx_http_request_t *r);
 
 
+/*
+ * Metric sources: a module with values of its own to show (gauges, such
+ * as what is left of each budget) registers a source; the module that
+ * serves metrics (ai_log) calls them all with ngx_http_ai_metrics() after
+ * the core's counters.  A source appends to *out buffers from r->pool in
+ * Prometheus' text format, its "# HELP" and "# TYPE" lines included, and
+ * returns NGX_OK or NGX_ERROR.
+ */
+
+typedef ngx_int_t (*ngx_http_ai_metrics_pt)(ngx_http_request_t *r,
+    ngx_chain_t ***out);
+
+ngx_int_t ngx_http_ai_add_metrics(ngx_conf_t *cf,
+    ngx_http_ai_metrics_pt source);
+ngx_int_t ngx_http_ai_metrics(ngx_http_request_t *r, ngx_chain_t ***out);
+
+
 extern ngx_module_t  ngx_http_ai_core_module;
 
 
@@ -815,6 +832,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_add_done
 #pragma weak ngx_http_ai_add_delta_filter
 #pragma weak ngx_http_ai_add_event_handler
+#pragma weak ngx_http_ai_add_metrics
 #pragma weak ngx_http_ai_add_router
 #pragma weak ngx_http_ai_add_stage
 #pragma weak ngx_http_ai_core_enable
@@ -837,6 +855,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_format_name
 #pragma weak ngx_http_ai_get_ctx
 #pragma weak ngx_http_ai_json_is_object
+#pragma weak ngx_http_ai_metrics
 #pragma weak ngx_http_ai_outcomes
 #pragma weak ngx_http_ai_parse_micros
 #pragma weak ngx_http_ai_output

@@ -107,6 +107,54 @@ ngx_http_ai_counters(ngx_http_request_t *r)
 }
 
 
+ngx_int_t
+ngx_http_ai_add_metrics(ngx_conf_t *cf, ngx_http_ai_metrics_pt source)
+{
+    ngx_http_ai_metrics_pt        *h;
+    ngx_http_ai_core_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_core_module);
+
+    if (amcf->metrics.elts == NULL
+        && ngx_array_init(&amcf->metrics, cf->pool, 2,
+                          sizeof(ngx_http_ai_metrics_pt))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    h = ngx_array_push(&amcf->metrics);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = source;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_metrics(ngx_http_request_t *r, ngx_chain_t ***out)
+{
+    ngx_uint_t                     i;
+    ngx_http_ai_metrics_pt        *h;
+    ngx_http_ai_core_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_core_module);
+
+    h = amcf->metrics.elts;
+
+    for (i = 0; i < amcf->metrics.nelts; i++) {
+        if (h[i](r, out) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_ai_counters_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {

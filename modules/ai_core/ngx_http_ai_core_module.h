@@ -107,6 +107,7 @@ typedef struct {
     ngx_array_t                 prices;       /* ngx_http_ai_price_t */
     ngx_http_ai_counter_t      *counters;
     ngx_http_ai_counter_t     **last_counter;
+    ngx_array_t                 metrics;      /* ngx_http_ai_metrics_pt */
     ngx_uint_t                  ncounters;
     ngx_shm_zone_t             *counters_zone;
     ngx_array_t                 consumers;    /* ngx_http_ai_consumer_t */

@@ -85,7 +85,9 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
     ngx_http_ai_log_zone_t *zone)
 {
     u_char                    *p;
+    size_t                     len;
     time_t                     now, oldest;
+    ngx_chain_t               *src, *cl, **last;
     uint64_t                   requests, prompt, completion, cost;
     ngx_uint_t                 i, n, b, nlabels[2];
     ngx_queue_t               *q;
@@ -233,12 +235,35 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
         o.buf->last = p;
     }
 
-    p = ngx_http_ai_log_out(&o, 4);
+    /* the other modules' metric sources (budgets left), as their text */
+
+    src = NULL;
+    last = &src;
+
+    if (ngx_http_ai_metrics(r, &last) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = 0;
+
+    for (cl = src; cl; cl = cl->next) {
+        len += ngx_http_ai_escape_json(NULL, cl->buf->pos,
+                                       cl->buf->last - cl->buf->pos);
+    }
+
+    p = ngx_http_ai_log_out(&o, len + 32);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    o.buf->last = ngx_sprintf(p, "]}\n");
+    p = ngx_cpymem(p, "],\"sources\":\"", 13);
+
+    for (cl = src; cl; cl = cl->next) {
+        p = (u_char *) ngx_http_ai_escape_json(p, cl->buf->pos,
+                                               cl->buf->last - cl->buf->pos);
+    }
+
+    o.buf->last = ngx_cpymem(p, "\"}\n", 3);
 
     return ngx_http_ai_log_send(r, &o, "application/json",
                                 sizeof("application/json") - 1);

@@ -863,6 +863,12 @@ ngx_http_ai_log_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* the other modules' sources, last: their buffers follow ours */
+
+    if (ngx_http_ai_metrics(r, &o.last) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return ngx_http_ai_log_send(r, &o,
                                "text/plain; version=0.0.4; charset=utf-8",
                                sizeof("text/plain; version=0.0.4; "

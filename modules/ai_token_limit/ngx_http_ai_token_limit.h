@@ -67,6 +67,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                 zones;      /* ngx_http_ai_tl_zone_t * */
     ngx_array_t                 budgets;    /* ngx_http_ai_tl_budget_t */
+    ngx_shm_zone_t             *gauges;     /* what is left of budgets */
 } ngx_http_ai_tl_main_conf_t;
 
 
@@ -121,6 +122,11 @@ ngx_int_t ngx_http_ai_token_limit_money(ngx_str_t *s, int64_t *micros);
 ngx_int_t ngx_http_ai_token_limit_headers(ngx_http_request_t *r,
     ngx_http_ai_tl_ctx_t *ctx);
 u_char *ngx_http_ai_token_limit_duration(u_char *p, ngx_msec_t ms);
+
+ngx_int_t ngx_http_ai_token_limit_gauge_conf(ngx_conf_t *cf,
+    ngx_http_ai_tl_main_conf_t *tmcf);
+void ngx_http_ai_token_limit_gauge(ngx_http_ai_tl_main_conf_t *tmcf,
+    ngx_str_t *zone, ngx_uint_t count, ngx_str_t *key, int64_t remaining);
 
 
 extern ngx_module_t  ngx_http_ai_token_limit_module;

@@ -504,6 +504,11 @@ ngx_http_ai_token_limit_admin_done(ngx_http_ai_store_op_t *op)
 
     } else if (op->type == NGX_HTTP_AI_STORE_INCR) {
         ctx->number = op->number;
+
+        ngx_http_ai_token_limit_gauge(
+            ngx_http_get_module_main_conf(r, ngx_http_ai_token_limit_module),
+            &ctx->budget->zone->name, ctx->budget->count, &ctx->name,
+            ctx->budget->amount - op->number);
     }
 
     ctx->step++;

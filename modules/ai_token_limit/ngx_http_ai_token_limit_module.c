@@ -52,6 +52,8 @@ static void ngx_http_ai_token_limit_release(ngx_http_request_t *r,
 static void ngx_http_ai_token_limit_settle(ngx_http_request_t *r,
     ngx_http_ai_tl_hold_t *h, int64_t delta);
 static void ngx_http_ai_token_limit_settled(ngx_http_ai_store_op_t *op);
+static void ngx_http_ai_token_limit_budget_seen(ngx_http_request_t *r,
+    ngx_http_ai_tl_rule_t *rule, ngx_str_t *key, int64_t used);
 static void ngx_http_ai_token_limit_outcome(ngx_http_request_t *r,
     const char *value);
 
@@ -462,6 +464,11 @@ ngx_http_ai_token_limit_reserved(ngx_http_ai_store_op_t *op)
     h->reset = op->ttl;
     h->retry = op->retry;
 
+    if (h->rule->budget && op->rc != NGX_ERROR && op->request) {
+        ngx_http_ai_token_limit_budget_seen(op->request, h->rule, &op->key,
+                                            op->number);
+    }
+
     if (op->request == NULL) {
         return;
     }
@@ -717,6 +724,11 @@ ngx_http_ai_token_limit_settled(ngx_http_ai_store_op_t *op)
 {
     ngx_http_ai_tl_rule_t  *rule = op->data;
 
+    if (rule->budget && op->rc == NGX_OK) {
+        ngx_http_ai_token_limit_budget_seen(NULL, rule, &op->key,
+                                            op->number);
+    }
+
     if (op->rc == NGX_ERROR) {
         ngx_http_ai_counter_incr(rule->errors, 1);
 
@@ -725,6 +737,31 @@ ngx_http_ai_token_limit_settled(ngx_http_ai_store_op_t *op)
                       "the store \"%V\"", &rule->zone->name, op->delta,
                       &rule->zone->store->name);
     }
+}
+
+
+/* what is left of a budget's key, for the metrics */
+
+static void
+ngx_http_ai_token_limit_budget_seen(ngx_http_request_t *r,
+    ngx_http_ai_tl_rule_t *rule, ngx_str_t *key, int64_t used)
+{
+    ngx_str_t                    k;
+    ngx_http_ai_tl_main_conf_t  *tmcf;
+
+    tmcf = r ? ngx_http_get_module_main_conf(r, ngx_http_ai_token_limit_module)
+             : ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                             ngx_http_ai_token_limit_module);
+
+    if (tmcf == NULL || key->len < rule->prefix.len) {
+        return;
+    }
+
+    k.data = key->data + rule->prefix.len;
+    k.len = key->len - rule->prefix.len;
+
+    ngx_http_ai_token_limit_gauge(tmcf, &rule->zone->name, rule->count, &k,
+                                  rule->amount - used);
 }
 
 
@@ -1254,15 +1291,21 @@ ngx_http_ai_token_limit_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ai_token_limit_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_ai_tl_main_conf_t  *tmcf;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_ai_token_limit_header_filter;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_ai_token_limit_module);
 
     if (ngx_http_ai_add_stage(cf, NGX_HTTP_AI_STAGE_LIMIT,
                               ngx_http_ai_token_limit_stage)
         != NGX_OK
         || ngx_http_ai_add_done(cf, NGX_HTTP_AI_DONE_SETTLE,
                                 ngx_http_ai_token_limit_done)
-           != NGX_OK)
+           != NGX_OK
+        || ngx_http_ai_token_limit_gauge_conf(cf, tmcf) != NGX_OK)
     {
         return NGX_ERROR;
     }
