@@ -566,7 +566,11 @@ ngx_http_ai_tr_cstr(ngx_http_ai_stream_t *st, ngx_str_t *s)
         st->text_size = size;
     }
 
-    ngx_memcpy(st->text, s->data, s->len);
+    if (s->len) {
+        /* a filter that let nothing through may give no memory at all */
+        ngx_memcpy(st->text, s->data, s->len);
+    }
+
     st->text[s->len] = '\0';
 
     return (char *) st->text;

@@ -203,6 +203,11 @@ ngx_http_ai_prompt_guard_filter(ngx_http_request_t *r,
 
     /* the output, valid until the next call */
 
+    if (text.len == 0) {
+        ngx_str_set(&delta->text, "");
+        return NGX_OK;
+    }
+
     if (text.len > ctx->out_size) {
         ctx->out_size = ngx_max(text.len, 2 * ctx->out_size);
         ctx->out = ngx_pnalloc(r->pool, ctx->out_size);
@@ -212,9 +217,7 @@ ngx_http_ai_prompt_guard_filter(ngx_http_request_t *r,
         }
     }
 
-    if (text.len) {
-        ngx_memcpy(ctx->out, text.data, text.len);
-    }
+    ngx_memcpy(ctx->out, text.data, text.len);
 
     delta->text.data = ctx->out;
     delta->text.len = text.len;
