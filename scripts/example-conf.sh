@@ -57,7 +57,10 @@ m=$modules
 load="load_module $m/ngx_http_ai_core_module.so; "
 load+="load_module $m/ngx_http_ai_proxy_module.so; "
 load+="load_module $m/ngx_http_ai_log_module.so; "
-load+="load_module $m/ngx_http_ai_token_limit_module.so;"
+load+="load_module $m/ngx_http_ai_token_limit_module.so; "
+load+="load_module $m/ngx_http_ai_prompt_guard_module.so; "
+load+="load_module $m/ngx_http_ai_redis_module.so; "
+load+="load_module $m/ngx_http_ai_cache_module.so;"
 
 up="http://127.0.0.1:$mock"
 temp="client_body_temp_path $dir/tmp/body; proxy_temp_path $dir/tmp/proxy;"

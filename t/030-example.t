@@ -1,5 +1,6 @@
 # nginx.conf.example, as scripts/run.sh fills it in, passes nginx -t and
-# serves both doors, the metrics and the dashboard from the mock.
+# serves both doors, the token limit's headers, the guard's masking with
+# restore, the cache, the metrics and the dashboard from the mock.
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
@@ -27,6 +28,9 @@ u=http://127.0.0.1:$((TEST_NGINX_SERVER_PORT + 10))
 curl -s $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' | grep -o '"content":"mock reply: hi"'
 curl -s $u/v1/messages -d '{"model":"gpt-4o","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}' | grep -o '"type":"message"'
 curl -s $u/metrics | grep -c '^ai_requests_total{'
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"mail me at ann@example.com"}]}'
+curl -s -i $u/v1/chat/completions -d "$b" | tr -d '\r' | grep -o '^X-AI-Cache-Status: .*\|^x-ratelimit-limit-tokens: .*\|"content":"[^"]*"'
+curl -s -i $u/v1/chat/completions -d "$b" | tr -d '\r' | grep -o '^X-AI-Cache-Status: .*'
 curl -s -o /dev/null -w '%{http_code}\n' $u/dashboard
 # a client key sent twice: NGINX logs such lines with their value at info
 curl -s -o /dev/null -w '%{http_code}\n' -H 'Authorization: Bearer sk-client-secret-1' \
@@ -39,6 +43,10 @@ grep -c '"total_tokens":5' $d/logs/ai.jsonl
 "content":"mock reply: hi"
 "type":"message"
 1
+X-AI-Cache-Status: MISS
+x-ratelimit-limit-tokens: 200000
+"content":"mock reply: mail me at ann@example.com"
+X-AI-Cache-Status: HIT
 200
 400
 2

@@ -20,7 +20,8 @@ use Test::Nginx::Socket 'no_plan';
 
 my @pkgs = qw(libnginx-mod-http-ai-core libnginx-mod-http-ai-proxy
               libnginx-mod-http-ai-log libnginx-mod-http-ai-token-limit
-              libnginx-mod-http-ai-redis libnginx-mod-http-ai-prompt-guard);
+              libnginx-mod-http-ai-redis libnginx-mod-http-ai-prompt-guard
+              libnginx-mod-http-ai-cache);
 
 sub skip_reason {
     my $bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
@@ -80,7 +81,8 @@ rm -rf $w
 mkdir -p $w/tmp $w/cmake
 pkgs="libnginx-mod-http-ai-proxy libnginx-mod-http-ai-log"
 pkgs="$pkgs libnginx-mod-http-ai-token-limit libnginx-mod-http-ai-redis"
-pkgs="$pkgs libnginx-mod-http-ai-prompt-guard libnginx-mod-http-ai-core"
+pkgs="$pkgs libnginx-mod-http-ai-prompt-guard libnginx-mod-http-ai-cache"
+pkgs="$pkgs libnginx-mod-http-ai-core"
 en=/etc/nginx/modules-enabled
 
 # where it stopped, and why: $step names the step, $steplog its log; on
@@ -125,7 +127,7 @@ done
 step="the packages' contents and dependencies"
 abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars)
 [ -n "$abi" ]
-for p in core proxy log token-limit redis prompt-guard; do
+for p in core proxy log token-limit redis prompt-guard cache; do
     deb=$(ls $w/deb/libnginx-mod-http-ai-${p}_*.deb)
     dpkg-deb -c $deb | awk '$1 !~ /^d/ { print $6 }' | grep -v '^./usr/share/doc/'
     dpkg-deb -f $deb Depends | tr ',' '\n' | sed 's/^ *//' \
@@ -249,6 +251,8 @@ else
     echo "the running nginx still runs"
 fi
 --- response_body
+libnginx-mod-http-ai-cache
+libnginx-mod-http-ai-cache-dbgsym
 libnginx-mod-http-ai-core
 libnginx-mod-http-ai-core-dbgsym
 libnginx-mod-http-ai-log
@@ -285,14 +289,20 @@ the ABI of nginx-dev
 ./usr/share/nginx/modules-available/mod-http-ai-prompt-guard.conf
 libnginx-mod-http-ai-core (= VERSION)
 the ABI of nginx-dev
+./usr/lib/nginx/modules/ngx_http_ai_cache_module.so
+./usr/share/nginx/modules-available/mod-http-ai-cache.conf
+libnginx-mod-http-ai-core (= VERSION)
+the ABI of nginx-dev
 load_module modules/ngx_http_ai_core_module.so;
 10-mod-http-ai-core.conf
+50-mod-http-ai-cache.conf
 50-mod-http-ai-log.conf
 50-mod-http-ai-prompt-guard.conf
 50-mod-http-ai-proxy.conf
 50-mod-http-ai-redis.conf
 50-mod-http-ai-token-limit.conf
 /usr/share/nginx/modules-available/mod-http-ai-core.conf
+/usr/share/nginx/modules-available/mod-http-ai-cache.conf
 /usr/share/nginx/modules-available/mod-http-ai-log.conf
 /usr/share/nginx/modules-available/mod-http-ai-prompt-guard.conf
 /usr/share/nginx/modules-available/mod-http-ai-proxy.conf
@@ -308,6 +318,7 @@ x-ratelimit-remaining-requests: 99
 2
 cmake --install: the same files
 10-mod-http-ai-core.conf.removed
+50-mod-http-ai-cache.conf.removed
 50-mod-http-ai-log.conf.removed
 50-mod-http-ai-prompt-guard.conf.removed
 50-mod-http-ai-proxy.conf.removed

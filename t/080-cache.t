@@ -1,0 +1,330 @@
+# ai_cache, the exact cache: a miss then a hit without the provider; one
+# entry for plain and streamed requests and both doors; what never shares
+# an entry; what is never stored; the client's controls; coalescing of
+# identical concurrent requests; eviction; Redis shared by two NGINX.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+
+redis_server();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a miss goes to the provider and is stored; the same request is then a hit, with Age, without the provider; the outcome says so
+--- http_config
+    ai_store answers size=4m;
+    log_format cache '$ai_outcome_cache $status';
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+        access_log logs/cache1.log cache;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+curl -s -X POST $u/mock/reset > /dev/null
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"what is a cache"}]}'
+for i in 1 2 3; do
+    curl -s -i $u/v1/chat/completions -d "$b" | tr -d '\r' \
+        | grep -o '^X-AI-Cache-Status: .*\|^Age: [0-9]*\|"content":"[^"]*"' | paste -sd' '
+done
+curl -s $u/mock/count; echo
+cat $TEST_NGINX_SERVROOT/logs/cache1.log
+--- response_body_like
+^X-AI-Cache-Status: MISS "content":"mock reply: what is a cache"
+X-AI-Cache-Status: HIT Age: [01] "content":"mock reply: what is a cache"
+X-AI-Cache-Status: HIT Age: [01] "content":"mock reply: what is a cache"
+\{"requests":1\}
+MISS 200
+HIT 200
+HIT 200
+$
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: one entry serves streamed and plain requests, and both doors: stored from an OpenAI stream, served whole, streamed to the Anthropic door, and back
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+curl -s -X POST $u/mock/reset > /dev/null
+q='"messages":[{"role":"user","content":"tell me about streams"}]'
+curl -sN $u/v1/chat/completions -d '{"model":"gpt-4o","max_tokens":100,"stream":true,'"$q"'}' | perl t/lib/sse-text
+curl -s -D - $u/v1/chat/completions -d '{"model":"gpt-4o","max_tokens":100,'"$q"'}' | tr -d '\r' | grep -i '^x-ai-cache-status'
+curl -s $u/v1/chat/completions -d '{"model":"gpt-4o","max_tokens":100,'"$q"'}' | perl t/lib/sse-text
+curl -sN $u/v1/messages -d '{"model":"gpt-4o","max_tokens":100,"stream":true,'"$q"'}' | perl t/lib/sse-text
+curl -s $u/v1/messages -d '{"model":"gpt-4o","max_tokens":100,'"$q"'}' | perl t/lib/sse-text
+curl -s $u/mock/count; echo
+--- response_body
+mock reply: tell me about streams[done]
+X-AI-Cache-Status: HIT
+mock reply: tell me about streams
+mock reply: tell me about streams[done]
+mock reply: tell me about streams
+{"requests":1}
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: different models, parameters, tools or system prompts never share an entry; aliases of one model do
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_proxy_alias fast gpt-4o-mini;
+        ai_cache answers;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+c() { curl -s -D - -o /dev/null $u -d "$1" | tr -d '\r' | grep -i '^x-ai-cache-status' | cut -d' ' -f2; }
+m='"messages":[{"role":"user","content":"same question"}]'
+c '{"model":"gpt-4o",'"$m"'}'
+c '{"model":"gpt-4o-mini",'"$m"'}'
+c '{"model":"fast",'"$m"'}'
+c '{"model":"gpt-4o","temperature":0.2,'"$m"'}'
+c '{"model":"gpt-4o","tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],'"$m"'}'
+c '{"model":"gpt-4o","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"same question"}]}'
+c '{"model":"gpt-4o","user":"someone",'"$m"'}'
+--- response_body
+MISS
+MISS
+HIT
+MISS
+MISS
+MISS
+HIT
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: never stored: an interrupted stream, an error, a request told no-store; bypass and no-cache look nothing up
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+st() { curl -s -D - -o /dev/null $u "$@" | tr -d '\r' | grep -i '^x-ai-cache-status' | cut -d' ' -f2; }
+curl -s -o /dev/null $u -d '{"model":"gpt-4o~disconnect_after=2","stream":true,"messages":[{"role":"user","content":"a b c d e f"}]}'
+st -d '{"model":"gpt-4o~disconnect_after=2","stream":true,"messages":[{"role":"user","content":"a b c d e f"}]}'
+curl -s -o /dev/null $u -d '{"model":"gpt-4o~status=500","messages":[{"role":"user","content":"x"}]}'
+st -d '{"model":"gpt-4o~status=500","messages":[{"role":"user","content":"x"}]}'
+st -H 'X-AI-Cache: no-store' -d '{"model":"gpt-4o","messages":[{"role":"user","content":"private"}]}'
+st -d '{"model":"gpt-4o","messages":[{"role":"user","content":"private"}]}'
+st -H 'Cache-Control: no-store' -d '{"model":"gpt-4o","messages":[{"role":"user","content":"private 2"}]}'
+st -d '{"model":"gpt-4o","messages":[{"role":"user","content":"private 2"}]}'
+st -d '{"model":"gpt-4o","messages":[{"role":"user","content":"stored"}]}'
+st -H 'X-AI-Cache: bypass' -d '{"model":"gpt-4o","messages":[{"role":"user","content":"stored"}]}'
+st -H 'Cache-Control: no-cache' -d '{"model":"gpt-4o","messages":[{"role":"user","content":"stored"}]}'
+st -d '{"model":"gpt-4o","messages":[{"role":"user","content":"stored"}]}'
+--- response_body
+MISS
+MISS
+MISS
+MISS
+MISS
+MISS
+MISS
+BYPASS
+BYPASS
+HIT
+--- error_log eval
+qr/\[warn\].*the upstream stream ended before its terminal event/
+--- no_error_log
+[alert]
+
+
+
+=== TEST 5: coalescing: 10 identical requests at once reach the provider once, and all are answered
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+curl -s -X POST $u/mock/reset > /dev/null
+for i in $(seq 1 10); do
+    curl -s $u/v1/chat/completions -d '{"model":"gpt-4o~delay_headers_ms=500","messages":[{"role":"user","content":"all at once"}]}' \
+        | grep -c 'mock reply: all at once' > $TEST_NGINX_SERVROOT/co.$i &
+done
+wait
+cat $TEST_NGINX_SERVROOT/co.* | paste -sd' '
+curl -s $u/mock/count; echo
+--- response_body
+1 1 1 1 1 1 1 1 1 1
+{"requests":1}
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: a TTL: the entry expires; the client may ask for a shorter one
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+        ai_cache_ttl 1h;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+st() { curl -s -D - -o /dev/null $u "$@" | tr -d '\r' | grep -i '^x-ai-cache-status' | cut -d' ' -f2; }
+st -H 'X-AI-Cache-TTL: 1' -d '{"model":"gpt-4o","messages":[{"role":"user","content":"short lived"}]}'
+st -d '{"model":"gpt-4o","messages":[{"role":"user","content":"short lived"}]}'
+sleep 1.5
+st -d '{"model":"gpt-4o","messages":[{"role":"user","content":"short lived"}]}'
+--- response_body
+MISS
+HIT
+MISS
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: a small zone evicts the least recently used entries and keeps working
+--- http_config
+    ai_store answers size=64k;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+for i in $(seq 1 60); do
+    curl -s -o /dev/null $u -d '{"model":"gpt-4o","messages":[{"role":"user","content":"question number '$i' with some words to make it longer"}]}'
+done
+curl -s -D - -o /dev/null $u -d '{"model":"gpt-4o","messages":[{"role":"user","content":"question number 1 with some words to make it longer"}]}' | tr -d '\r' | grep -i '^x-ai-cache-status' | cut -d' ' -f2
+curl -s -D - -o /dev/null $u -d '{"model":"gpt-4o","messages":[{"role":"user","content":"question number 60 with some words to make it longer"}]}' | tr -d '\r' | grep -i '^x-ai-cache-status' | cut -d' ' -f2
+--- response_body
+MISS
+HIT
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: tool calls, their arguments and the finish reason are kept through a streamed entry
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+b='{"model":"gpt-4o","stream":true,"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}],"messages":[{"role":"user","content":"weather in Paris"}]}'
+curl -sN $u -d "$b" > /dev/null
+curl -s $u -d "$(echo "$b" | sed 's/"stream":true,//')" | grep -o '"name":"get_weather"\|"finish_reason":"[a-z_]*"\|"arguments":"[^}]*}"' | paste -sd' '
+--- response_body_like
+^"name":"get_weather" "arguments":"\{\\"location\\":\\"Paris\\",\\"unit\\":\\"celsius\\"\}" "finish_reason":"tool_calls"
+$
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: two NGINX instances share entries through Redis
+--- http_config
+    ai_store shared backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=c9:;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache shared;
+    }
+--- exec
+set -e
+d=$TEST_NGINX_SERVROOT/second
+p=$((TEST_NGINX_SERVER_PORT + 31))
+rm -rf $d; mkdir -p $d/logs $d/tmp
+m=$TEST_NGINX_MODULES
+cat > $d/nginx.conf <<EOF
+load_module $m/ngx_http_ai_core_module.so;
+load_module $m/ngx_http_ai_proxy_module.so;
+load_module $m/ngx_http_ai_redis_module.so;
+load_module $m/ngx_http_ai_cache_module.so;
+pid $d/nginx.pid;
+error_log $d/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp; proxy_temp_path $d/tmp;
+    fastcgi_temp_path $d/tmp; uwsgi_temp_path $d/tmp; scgi_temp_path $d/tmp;
+    ai_store shared backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=c9:;
+    server {
+        listen 127.0.0.1:$p;
+        location /v1/ {
+            ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+            ai_cache shared;
+        }
+    }
+}
+EOF
+nginx -p $d/ -c $d/nginx.conf
+trap 'nginx -p $d/ -c $d/nginx.conf -s stop' EXIT
+sleep 0.3
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"shared between nodes"}]}'
+for port in $TEST_NGINX_SERVER_PORT $p $TEST_NGINX_SERVER_PORT; do
+    curl -s -D - -o /dev/null http://127.0.0.1:$port/v1/chat/completions -d "$b" \
+        | tr -d '\r' | grep -i '^x-ai-cache-status' | cut -d' ' -f2
+done
+if grep -E '\[(error|alert|crit|emerg)\]' $d/logs/error.log; then exit 1; fi
+--- response_body
+MISS
+HIT
+HIT
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: a hit is free for the token limit; nginx -t: an unknown store is named
+--- http_config
+    ai_store answers size=4m;
+    ai_token_limit_zone z key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+        ai_token_limit z 10000 per=day;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+b='{"model":"gpt-4o~usage_prompt=300,usage_completion=100","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}'
+t/lib/limit-probe $u "$b"
+t/lib/limit-probe $u "$b"
+t/lib/limit-probe $u "$b"
+--- response_body
+200 tokens=9980/10000
+200 tokens=9580/10000
+200 tokens=9580/10000
+--- no_error_log
+[error]
