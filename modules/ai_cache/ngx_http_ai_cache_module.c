@@ -188,6 +188,9 @@ ngx_module_t  ngx_http_ai_cache_module = {
 
 
 static ngx_str_t  ngx_http_ai_cache_outcome = ngx_string("cache");
+static ngx_str_t  ngx_http_ai_cache_status_key =
+    ngx_string("X-AI-Cache-Status");
+static ngx_str_t  ngx_http_ai_cache_age_key = ngx_string("Age");
 
 static ngx_str_t  ngx_http_ai_cache_statuses[] = {
     ngx_null_string,
@@ -476,35 +479,17 @@ static ngx_int_t
 ngx_http_ai_cache_hit(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ngx_http_ai_cache_ctx_t *ctx, ngx_str_t *entry)
 {
-    time_t        created;
-    ngx_int_t     rc;
-    ngx_str_t     answer, out, err;
-    ngx_buf_t    *b;
-    ngx_chain_t   cl;
+    time_t            created;
+    ngx_int_t         rc;
+    ngx_str_t         answer;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
 
     ngx_memcpy(&created, entry->data + 4, sizeof(time_t));
 
     answer.data = entry->data + NGX_HTTP_AI_CACHE_HEADER;
     answer.len = entry->len - NGX_HTTP_AI_CACHE_HEADER;
-
-    if (ai->req.stream) {
-        rc = ngx_http_ai_render_stream(r->pool, NGX_HTTP_AI_FMT_OPENAI,
-                                       ai->req.format, &ai->req.model,
-                                       &answer, ai->req.include_usage, &out,
-                                       &err);
-        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
-
-    } else {
-        rc = ngx_http_ai_translate_response(r->pool, NGX_HTTP_AI_FMT_OPENAI,
-                                            ai->req.format, &ai->req.model,
-                                            &answer, &out, &err);
-        ngx_str_set(&r->headers_out.content_type, "application/json");
-    }
-
-    if (rc != NGX_OK) {
-        /* an entry that does not render (stored by another version) */
-        return ngx_http_ai_cache_miss(r, ctx, NGX_HTTP_AI_CACHE_MISS);
-    }
 
     ctx->age = ngx_time() - created;
 
@@ -512,42 +497,48 @@ ngx_http_ai_cache_hit(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         ctx->age = 0;
     }
 
+    /* our headers first; hidden if the entry does not render */
+
+    ctx->status = NGX_HTTP_AI_CACHE_HIT;
+
     if (ngx_http_ai_cache_status(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->status = NGX_HTTP_AI_CACHE_HIT;
     (void) ngx_http_ai_set_outcome(r, &ngx_http_ai_cache_outcome,
                                    &ngx_http_ai_cache_statuses[ctx->status]);
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    rc = ngx_http_ai_send_answer(r, NGX_HTTP_AI_FMT_OPENAI, &answer);
 
-    b->pos = out.data;
-    b->last = out.data + out.len;
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    /* what the core watches is in the door's format */
-    ai->upstream_format = ai->req.format;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = out.len;
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
-    cl.buf = b;
-    cl.next = NULL;
+    /* an entry that does not render (stored by another version) */
 
-    return ngx_http_output_filter(r, &cl);
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.data == ngx_http_ai_cache_status_key.data
+            || h[i].key.data == ngx_http_ai_cache_age_key.data)
+        {
+            h[i].hash = 0;
+        }
+    }
+
+    return ngx_http_ai_cache_miss(r, ctx, NGX_HTTP_AI_CACHE_MISS);
 }
 
 
@@ -589,7 +580,7 @@ ngx_http_ai_cache_status(ngx_http_request_t *r, ngx_http_ai_cache_ctx_t *ctx)
     }
 
     h->hash = 1;
-    ngx_str_set(&h->key, "X-AI-Cache-Status");
+    h->key = ngx_http_ai_cache_status_key;
     h->value = ngx_http_ai_cache_statuses[status];
 #if (nginx_version >= 1023000)
     h->next = NULL;
@@ -610,7 +601,7 @@ ngx_http_ai_cache_status(ngx_http_request_t *r, ngx_http_ai_cache_ctx_t *ctx)
     }
 
     h->hash = 1;
-    ngx_str_set(&h->key, "Age");
+    h->key = ngx_http_ai_cache_age_key;
     h->value.data = p;
     h->value.len = ngx_sprintf(p, "%T", ctx->age) - p;
 #if (nginx_version >= 1023000)

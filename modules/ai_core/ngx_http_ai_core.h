@@ -517,6 +517,18 @@ ngx_int_t ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from,
     ngx_uint_t include_usage, ngx_str_t *out, ngx_str_t *err);
 
 /*
+ * A stage's answer sent to the client (a cache hit): a complete answer in
+ * format from, rendered for the request's door, as a stream if the
+ * request asked for one, with its status and headers (a module adds its
+ * own headers to r->headers_out before); the core then watches it as it
+ * watches a provider's (usage, the outcome's record).  Returns what a
+ * stage returns after it answered; NGX_DECLINED, nothing sent, if the
+ * answer does not render (an entry of another version).
+ */
+ngx_int_t ngx_http_ai_send_answer(ngx_http_request_t *r, ngx_uint_t from,
+    ngx_str_t *answer);
+
+/*
  * s is one JSON object and nothing else (pure; checked by a scanner,
  * without a cJSON tree; nesting deeper than 64 is refused)
  */
@@ -861,6 +873,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_output
 #pragma weak ngx_http_ai_parse_request
 #pragma weak ngx_http_ai_render_stream
+#pragma weak ngx_http_ai_send_answer
 #pragma weak ngx_http_ai_request_set_body
 #pragma weak ngx_http_ai_resume
 #pragma weak ngx_http_ai_safe_str

@@ -510,6 +510,75 @@ ngx_http_ai_core_process_body(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
 
 
 ngx_int_t
+ngx_http_ai_send_answer(ngx_http_request_t *r, ngx_uint_t from,
+    ngx_str_t *answer)
+{
+    ngx_int_t           rc;
+    ngx_str_t           out, err;
+    ngx_buf_t          *b;
+    ngx_chain_t         cl;
+    ngx_http_ai_ctx_t  *ai;
+
+    ai = ngx_http_ai_get_ctx(r);
+
+    if (ai == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ai->req.stream) {
+        rc = ngx_http_ai_render_stream(r->pool, from, ai->req.format,
+                                       &ai->req.model, answer,
+                                       ai->req.include_usage, &out, &err);
+        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+
+    } else {
+        rc = ngx_http_ai_translate_response(r->pool, from, ai->req.format,
+                                            &ai->req.model, answer, &out,
+                                            &err);
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_null(&r->headers_out.content_type);
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = out.data;
+    b->last = out.data + out.len;
+    b->memory = 1;
+    b->last_buf = (r == r->main);
+    b->last_in_chain = 1;
+
+    /* what the core watches is in the door's format */
+    ai->upstream_format = ai->req.format;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = out.len;
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    cl.buf = b;
+    cl.next = NULL;
+
+    return ngx_http_output_filter(r, &cl);
+}
+
+
+ngx_int_t
 ngx_http_ai_request_set_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_str_t *err)
 {
