@@ -72,8 +72,8 @@ ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_http_ai_price_value(&s, v) != NGX_OK) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "ai_price \"%V\": invalid price \"%V\" "
-                               "(US dollars per million tokens, e.g. 2.50, at most "
-                               "6 decimals and 1000)",
+                               "(US dollars per million tokens, e.g. 2.50, "
+                               "at most 6 decimals and 1000)",
                                &value[1], &value[i]);
             return NGX_CONF_ERROR;
         }
