@@ -102,6 +102,9 @@
 /* a vector less similar than this to every centroid seeds an empty list */
 #define NGX_HTTP_AI_VECTOR_SEED     0.9f
 
+/* the list entries whose vectors are prefetched ahead of a search */
+#define NGX_HTTP_AI_VECTOR_AHEAD    8
+
 /* the slots looked at per insert to find one to reassign */
 #define NGX_HTTP_AI_VECTOR_REASSIGN_LOOK  8
 
@@ -194,6 +197,8 @@ static void ngx_http_ai_vector_remove(ngx_http_ai_vector_t *vi, uint32_t s);
 static void ngx_http_ai_vector_reassign(ngx_http_ai_vector_t *vi);
 static uint32_t ngx_http_ai_vector_lookup(ngx_http_ai_vector_t *vi,
     uint64_t payload);
+static ngx_inline void ngx_http_ai_vector_prefetch(ngx_http_ai_vector_t *vi,
+    uint32_t s, uint64_t group);
 static void ngx_http_ai_vector_scan(ngx_http_ai_vector_t *vi,
     const float *vec, uint64_t group, time_t now, uint32_t s,
     float *best, uint32_t *found);
@@ -941,6 +946,30 @@ ngx_http_ai_vector_insert(ngx_http_ai_vector_t *vi, const float *vec,
 
 
 static ngx_inline void
+ngx_http_ai_vector_prefetch(ngx_http_ai_vector_t *vi, uint32_t s,
+    uint64_t group)
+{
+#if (__GNUC__ >= 4 || __clang__)
+    float                      *v;
+    ngx_uint_t                  i;
+    ngx_http_ai_vector_slot_t  *slot;
+
+    slot = &ngx_http_ai_vector_slots(vi)[s];
+
+    if (slot->group != group) {
+        return;
+    }
+
+    v = ngx_http_ai_vector_at(vi, s);
+
+    for (i = 0; i < vi->dim; i += 16) {
+        __builtin_prefetch(&v[i]);
+    }
+#endif
+}
+
+
+static ngx_inline void
 ngx_http_ai_vector_scan(ngx_http_ai_vector_t *vi, const float *vec,
     uint64_t group, time_t now, uint32_t s, float *best, uint32_t *found)
 {
@@ -968,7 +997,7 @@ ngx_http_ai_vector_search(ngx_http_ai_vector_t *vi, const float *vec,
     ngx_http_ai_vector_match_t *match)
 {
     float                       norm, best, d, top[NGX_HTTP_AI_VECTOR_NPROBE_MAX];
-    uint32_t                    s, l, found, ntop, j;
+    uint32_t                    s, l, found, ntop, j, ahead, k;
     uint32_t                    tops[NGX_HTTP_AI_VECTOR_NPROBE_MAX];
     ngx_uint_t                  scanned;
     ngx_http_ai_vector_slot_t  *slots;
@@ -1034,15 +1063,33 @@ ngx_http_ai_vector_search(ngx_http_ai_vector_t *vi, const float *vec,
         }
 
         for (j = 0; j < ntop; j++) {
+
+            /*
+             * a list is a chain of slots spread over the region: the
+             * vectors of the group's entries some links ahead are
+             * prefetched while the current one is computed
+             */
+
+            ahead = lists[tops[j]].head;
+
+            for (k = 0; k < NGX_HTTP_AI_VECTOR_AHEAD; k++) {
+                if (ahead == NGX_HTTP_AI_VECTOR_NONE) {
+                    break;
+                }
+
+                ngx_http_ai_vector_prefetch(vi, ahead, group);
+                ahead = slots[ahead].lnext;
+            }
+
             for (s = lists[tops[j]].head;
                  s != NGX_HTTP_AI_VECTOR_NONE;
                  s = slots[s].lnext)
             {
-#if (__GNUC__ >= 4 || __clang__)
-                if (slots[s].lnext != NGX_HTTP_AI_VECTOR_NONE) {
-                    __builtin_prefetch(&slots[slots[s].lnext]);
+                if (ahead != NGX_HTTP_AI_VECTOR_NONE) {
+                    ngx_http_ai_vector_prefetch(vi, ahead, group);
+                    ahead = slots[ahead].lnext;
                 }
-#endif
+
                 ngx_http_ai_vector_scan(vi, vec, group, now, s, &best,
                                         &found);
             }

@@ -682,12 +682,6 @@ test_too_small(void **state)
 
 /* the measurement */
 
-typedef struct {
-    double   recall_dup;
-    double   recall_new;
-} bench_result_t;
-
-
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -697,21 +691,50 @@ cmp_double(const void *a, const void *b)
 }
 
 
-static void
-bench(ngx_uint_t dim, ngx_uint_t n, ngx_uint_t ngroups, bench_result_t *res)
+#define NQ      1000
+
+/*
+ * each query is timed in PASSES passes over all, the least time kept:
+ * the dev VM is shared, the least is the time without the neighbours'
+ * load; between two passes of a query the 999 others run, so the
+ * entries it reads are no warmer than in a loaded cache
+ */
+#define PASSES  3
+
+
+/*
+ * n entries of dim floats in ngroups groups: 1000 topics, an entry is a
+ * topic plus noise (cos ~ 0.85 to it, ~ 0.73 between two entries of a
+ * topic); queries of two kinds: near duplicates (an entry plus noise,
+ * cos ~ 0.97: a paraphrase) and new questions on a known topic (their
+ * best match ~ 0.75-0.8, not a hit).  For each nprobe, recall@1 of the
+ * approximate search against the exact one (both without threshold),
+ * and how many of the exact hits >= 0.95 the approximate one keeps
+ * (>= 0.7: among the queries whose exact top-1 is at least 0.7).
+ * Returns the recall of the near duplicates at the default nprobe.
+ */
+
+static double
+bench(ngx_uint_t dim, ngx_uint_t n, ngx_uint_t ngroups)
 {
-    int                          kind;
+    int                          kind, pass;
     void                        *region;
     size_t                       size;
-    float                       *vs, *centers, *q;
-    double                       t, ins, *ta, *te, sa, se, sc;
-    ngx_uint_t                   i, j, nq, c, agree, hits, hits_ok, same;
+    float                       *vs, *centers, *qs;
+    double                       t, ins, ta[NQ], te[NQ], sa, se, sc, recall;
+    uint64_t                     qg[2 * NQ], epay[2 * NQ];
+    float                        esim[2 * NQ];
+    ngx_uint_t                   i, j, c, k, agree, hits, hits_ok, same;
+    ngx_uint_t                   near, near_ok;
     ngx_http_ai_vector_t        *vi;
     ngx_http_ai_vector_stats_t   st;
     ngx_http_ai_vector_match_t   ma, me;
     ngx_http_ai_vector_params_t  p;
+    ngx_uint_t                  *nprobes;
+    static ngx_uint_t            all[] = { 4, 8, 16, 32, 0 };
+    static ngx_uint_t            some[] = { 8, 16, 0 };
 
-    nq = 1000;
+    nprobes = getenv("AI_VECTOR_BENCH") ? all : some;
 
     memset(&p, 0, sizeof(p));
     p.dim = dim;
@@ -723,17 +746,12 @@ bench(ngx_uint_t dim, ngx_uint_t n, ngx_uint_t ngroups, bench_result_t *res)
 
     centers = malloc(1000 * dim * sizeof(float));
     vs = malloc(n * dim * sizeof(float));
-    q = malloc(dim * sizeof(float));
-    ta = malloc(nq * sizeof(double));
-    te = malloc(nq * sizeof(double));
+    qs = malloc(2 * NQ * dim * sizeof(float));
+    assert_true(centers && vs && qs);
 
     for (i = 0; i < 1000; i++) {
         random_unit(centers + i * dim, dim);
     }
-
-    /* 1000 topics; an entry is its topic plus noise (cos ~ 0.85) */
-
-    t = now_us();
 
     for (i = 0; i < n; i++) {
         c = rnd() % 1000;
@@ -750,118 +768,166 @@ bench(ngx_uint_t dim, ngx_uint_t n, ngx_uint_t ngroups, bench_result_t *res)
 
     ins = (now_us() - t) / n;
 
-    ngx_http_ai_vector_stats(vi, &st);
+    for (j = 0; j < 2 * NQ; j++) {
+        if (j < NQ) {
+            i = rnd() % n;
+            perturb(qs + j * dim, vs + i * dim, dim, 0.25);
+
+        } else {
+            c = rnd() % 1000;
+            perturb(qs + j * dim, centers + c * dim, dim, 0.6);
+            i = rnd() % n;
+        }
+
+        qg[j] = i % ngroups;
+    }
+
+    /* the exact search: the reference, and its time */
 
     for (kind = 0; kind < 2; kind++) {
+        for (pass = 0; pass < ((n * dim > 30000000) ? 1 : PASSES); pass++) {
+            for (j = 0; j < NQ; j++) {
+                k = kind * NQ + j;
 
-        /*
-         * kind 0: near duplicates (a paraphrase: an entry plus noise,
-         * cos ~ 0.97); kind 1: new questions on a known topic
-         */
-
-        agree = 0;
-        hits = 0;
-        hits_ok = 0;
-        sa = 0;
-        se = 0;
-        sc = 0;
-
-        for (j = 0; j < nq; j++) {
-            if (kind == 0) {
-                i = rnd() % n;
-                perturb(q, vs + i * dim, dim, 0.25);
-
-            } else {
-                c = rnd() % 1000;
-                perturb(q, centers + c * dim, dim, 0.6);
-                i = rnd() % n;
-            }
-
-            t = now_us();
-            assert_int_not_equal(ngx_http_ai_vector_search(vi, q,
-                                     i % ngroups, 0, -1.0f,
+                t = now_us();
+                assert_int_equal(ngx_http_ai_vector_search(vi, qs + k * dim,
+                                     qg[k], 0, -1.0f,
                                      NGX_HTTP_AI_VECTOR_EXACT, &me),
-                                 NGX_ERROR);
-            te[j] = now_us() - t;
+                                 NGX_OK);
+                t = now_us() - t;
+                te[j] = (pass == 0 || t < te[j]) ? t : te[j];
 
-            t = now_us();
-            assert_int_not_equal(ngx_http_ai_vector_search(vi, q,
-                                     i % ngroups, 0, -1.0f,
-                                     NGX_HTTP_AI_VECTOR_APPROX, &ma),
-                                 NGX_ERROR);
-            ta[j] = now_us() - t;
-
-            sa += ta[j];
-            se += te[j];
-            sc += ma.scanned;
-
-            same = (ma.payload == me.payload
-                    || me.similarity - ma.similarity < 1e-6f);
-            agree += same;
-
-            if (me.similarity >= 0.95f) {
-                hits++;
-                hits_ok += same;
+                epay[k] = me.payload;
+                esim[k] = me.similarity;
             }
         }
 
-        qsort(ta, nq, sizeof(double), cmp_double);
-        qsort(te, nq, sizeof(double), cmp_double);
+        se = 0;
+        for (j = 0; j < NQ; j++) {
+            se += te[j];
+        }
 
-        print_message("dim %4u, %6u entries, %u group%s, %s: "
-                      "recall@1 %.3f (%u/%u hits >= 0.95 kept); "
-                      "approx mean %.1f us p99 %.1f us (%.0f looked at); "
-                      "exact mean %.1f us p99 %.1f us\n",
+        qsort(te, NQ, sizeof(double), cmp_double);
+
+        print_message("dim %4u, %6u entries, %2u group%s, %s: exact "
+                      "mean %6.1f us, p99 %6.1f us\n",
                       (unsigned) dim, (unsigned) n, (unsigned) ngroups,
-                      ngroups > 1 ? "s" : "",
+                      ngroups > 1 ? "s" : " ",
                       kind ? "new questions  " : "near duplicates",
-                      (double) agree / nq, (unsigned) hits_ok,
-                      (unsigned) hits, sa / nq, ta[nq * 99 / 100], sc / nq,
-                      se / nq, te[nq * 99 / 100]);
+                      se / NQ, te[NQ * 99 / 100]);
+    }
 
-        if (kind == 0) {
-            res->recall_dup = (double) agree / nq;
+    recall = 0;
 
-        } else {
-            res->recall_new = (double) agree / nq;
+    for (i = 0; nprobes[i] || i == 0 || nprobes[i - 1]; i++) {
+
+        /* the search params change in place, as after a reload */
+
+        p.nprobe = nprobes[i];
+        assert_non_null(ngx_http_ai_vector_attach(region, size, &p));
+        ngx_http_ai_vector_stats(vi, &st);
+
+        if (nprobes[i] == 0) {
+            break;
+        }
+
+        for (kind = 0; kind < 2; kind++) {
+            agree = 0;
+            hits = 0;
+            hits_ok = 0;
+            near = 0;
+            near_ok = 0;
+            sa = 0;
+            sc = 0;
+
+            for (pass = 0; pass < PASSES; pass++) {
+                for (j = 0; j < NQ; j++) {
+                    k = kind * NQ + j;
+
+                    t = now_us();
+                    assert_int_not_equal(ngx_http_ai_vector_search(vi,
+                                             qs + k * dim, qg[k], 0, -1.0f,
+                                             NGX_HTTP_AI_VECTOR_APPROX, &ma),
+                                         NGX_ERROR);
+                    t = now_us() - t;
+                    ta[j] = (pass == 0 || t < ta[j]) ? t : ta[j];
+                }
+            }
+
+            for (j = 0; j < NQ; j++) {
+                k = kind * NQ + j;
+
+                assert_int_not_equal(ngx_http_ai_vector_search(vi,
+                                         qs + k * dim, qg[k], 0, -1.0f,
+                                         NGX_HTTP_AI_VECTOR_APPROX, &ma),
+                                     NGX_ERROR);
+                sa += ta[j];
+                sc += ma.scanned;
+
+                same = (ma.payload == epay[k]
+                        || esim[k] - ma.similarity < 1e-6f);
+                agree += same;
+
+                if (esim[k] >= 0.95f) {
+                    hits++;
+                    hits_ok += same;
+                }
+
+                if (esim[k] >= 0.7f) {
+                    near++;
+                    near_ok += same;
+                }
+            }
+
+            qsort(ta, NQ, sizeof(double), cmp_double);
+
+            print_message("dim %4u, %6u entries, %2u group%s, %s: "
+                          "nprobe %2u: recall@1 %.3f, >= 0.7 %.3f, "
+                          "hits %4u/%4u; mean %6.1f us, p99 %6.1f us, "
+                          "%5.0f looked at\n",
+                          (unsigned) dim, (unsigned) n, (unsigned) ngroups,
+                          ngroups > 1 ? "s" : " ",
+                          kind ? "new questions  " : "near duplicates",
+                          (unsigned) st.nprobe, (double) agree / NQ,
+                          near ? (double) near_ok / near : 1.0,
+                          (unsigned) hits_ok, (unsigned) hits, sa / NQ,
+                          ta[NQ * 99 / 100], sc / NQ);
+
+            if (kind == 0 && st.nprobe == NGX_HTTP_AI_VECTOR_NPROBE) {
+                recall = (double) agree / NQ;
+            }
         }
     }
 
     print_message("dim %4u, %6u entries: insert %.1f us, %u lists "
-                  "(%u used), nprobe %u; %zu bytes per entry, "
-                  "%.1f MB in all (%.0f bytes per entry)\n",
+                  "(%u used); %zu bytes per entry, %.1f MB in all "
+                  "(%.0f bytes per entry)\n",
                   (unsigned) dim, (unsigned) n, ins, (unsigned) st.nlist,
-                  (unsigned) st.centroids, (unsigned) st.nprobe,
-                  st.entry_size, st.size / 1048576.0,
-                  (double) st.size / n);
+                  (unsigned) st.centroids, st.entry_size,
+                  st.size / 1048576.0, (double) st.size / n);
 
-    free(te);
-    free(ta);
-    free(q);
+    free(qs);
     free(vs);
     free(centers);
     free(region);
+
+    return recall;
 }
 
 
 static void
 test_measure(void **state)
 {
-    bench_result_t  r;
-
-    bench(256, 10000, 1, &r);
-    assert_true(r.recall_dup > 0.9);
+    assert_true(bench(256, 10000, 1) > 0.9);
 
     if (getenv("AI_VECTOR_BENCH") == NULL) {
         return;
     }
 
-    bench(256, 10000, 20, &r);
-    bench(256, 100000, 1, &r);
-    assert_true(r.recall_dup > 0.9);
-    bench(1536, 10000, 1, &r);
-    bench(1536, 100000, 1, &r);
-    assert_true(r.recall_dup > 0.9);
+    assert_true(bench(256, 10000, 20) > 0.9);
+    assert_true(bench(256, 100000, 1) > 0.9);
+    assert_true(bench(1536, 10000, 1) > 0.9);
+    assert_true(bench(1536, 100000, 1) > 0.9);
 }
 
 
