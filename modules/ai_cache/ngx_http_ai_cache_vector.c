@@ -5,22 +5,39 @@
  * The similarity index of ai_cache's semantic cache.
  *
  * Layout of the region (every part at an offset aligned on 64 bytes,
- * recorded in the header; no pointer is stored):
+ * recorded in the header; no pointer is stored anywhere):
  *
  *     header     ngx_http_ai_vector_t: magic, version, size, params,
- *                counters, list heads of the free and age lists,
+ *                counters, the free, age and block lists' ends,
  *                cursors, the offsets of the parts below
  *     slots      capacity * ngx_http_ai_vector_slot_t (48 bytes): group,
- *                payload, expire, IVF list and its links, age links,
- *                payload hash chain
+ *                payload, expire, where the vector is (list, block,
+ *                position), age links, payload hash chain
  *     buckets    capacity * uint32_t: heads of the payload hash chains
- *     lists      nlist * ngx_http_ai_vector_list_t: head, count
+ *     lists      nlist * ngx_http_ai_vector_list_t: first block, count
  *     centroids  nlist * stride floats: the normalized centroids
  *     sums       nlist * stride floats: the sums of the lists' vectors
- *     vectors    capacity * stride floats, normalized
+ *     blocks     nblocks * ngx_http_ai_vector_block_t (336 bytes): next
+ *                block of the list, count, and for each of its
+ *                NGX_HTTP_AI_VECTOR_BLOCK entries the group, the
+ *                expiry and the slot
+ *     vectors    nblocks * NGX_HTTP_AI_VECTOR_BLOCK * stride floats,
+ *                normalized: the vectors of block b are at
+ *                b * NGX_HTTP_AI_VECTOR_BLOCK * stride, one after
+ *                another
  *
  * stride is dim rounded up to 16 floats (64 bytes), the padding zeroed.
- * Slot numbers are uint32_t, NGX_HTTP_AI_VECTOR_NONE is "none".
+ * nblocks is capacity / NGX_HTTP_AI_VECTOR_BLOCK + nlist, enough for
+ * every list to hold one block not full.  Slot and block numbers are
+ * uint32_t, NGX_HTTP_AI_VECTOR_NONE is "none".
+ *
+ * An IVF list is a chain of blocks of 16 entries whose vectors, groups
+ * and expiry times are contiguous: a scan reads memory in order and the
+ * hardware prefetcher keeps up (a first version chained single slots
+ * spread over the region; its lookups were 3 to 6 times as slow for as
+ * many entries read).  Only the first block of a list may be not full:
+ * an entry removed elsewhere is replaced by the last one of the first
+ * block (its vector copied, its slot told).
  *
  * Why IVF and not HNSW.  Both were considered; IVF (an inverted file:
  * nlist cells, each a list of its entries, probed for the nprobe cells
@@ -30,18 +47,20 @@
  *    model, the system prompt and the conversation shape).  With IVF the
  *    filter costs nothing in recall: the lists probed are chosen by the
  *    vector alone, and every entry in them is looked at, so a group that
- *    holds 0.1% of the entries is found as well as one that holds all.
- *    A filtered HNSW search walks a graph most of whose nodes are of
- *    other groups: with a small group it stops before reaching the
- *    group's nodes (recall falls with the group's share), and one graph
- *    per group needs a group table and per-group memory in the zone;
+ *    holds 0.1% of the entries is found as well as one that holds all
+ *    (and the group test comes before the dot product, so other groups'
+ *    entries cost little).  A filtered HNSW search walks a graph most of
+ *    whose nodes are of other groups: with a small group it stops before
+ *    reaching the group's nodes (recall falls with the group's share),
+ *    and one graph per group needs a group table and per-group memory
+ *    in the zone;
  *  - deletions and eviction: a cache evicts and expires all the time.
- *    Removing an IVF entry is unlinking it from a list, O(1), and the
- *    index stays as good as before.  HNSW has no real deletion: deleted
- *    nodes stay as tombstones or their neighbours' links must be
- *    repaired, and a graph under constant churn degrades;
- *  - shared memory: IVF needs 3 links per entry (12 bytes) beyond the
- *    vector, fixed size; HNSW needs 2M links on layer 0 (128 bytes with
+ *    Removing an IVF entry is O(1) (one vector copied), and the index
+ *    stays as good as before.  HNSW has no real deletion: deleted nodes
+ *    stay as tombstones or their neighbours' links must be repaired, and
+ *    a graph under constant churn degrades;
+ *  - shared memory: IVF needs about 30 bytes per entry beyond the vector
+ *    and its slot, fixed; HNSW needs 2M links on layer 0 (128 bytes with
  *    M = 16) plus upper layers of random height, which need a second
  *    allocator in the zone;
  *  - bounded work under the zone's mutex: an IVF insert costs about
@@ -67,18 +86,19 @@
  *    its nearest centroid if it changed (the E step, one entry at a
  *    time).
  *
- * Search: up to exact_max live entries, an exact scan of all slots
- * (group and expiry read in the slot, the dot product only for the
- * group's entries); above it, the query is compared to the centroids of
- * the non-empty lists, and the entries of the group in the nprobe
- * nearest lists are scanned.  The dot product is written with 8
- * independent sums so that gcc -O2 vectorizes it (SLP); the result
- * differs from a sequential sum in the last bits only.
+ * Search: up to exact_max live entries, an exact scan of all blocks in
+ * use; above it, the query is compared to the centroids of the
+ * non-empty lists, and the blocks of the nprobe nearest lists are
+ * scanned.  The dot product is computed for the group's entries not
+ * expired only.  It is written with 4 independent vector sums (gcc and
+ * clang vector extension; elsewhere 8 scalar sums that gcc -O2
+ * vectorizes), so its result differs from a sequential sum in the last
+ * bits only.
  *
  * Limits: the recall of the approximate search is below 1 (measured in
  * docs/semantic-index.md, with the parameters to raise it); if the early
  * inserts all come from one region of the space, the lists there are
- * large until eviction empties some (then reseeded), which costs lookup
+ * long until eviction empties some (then reseeded), which costs lookup
  * time, not recall.  The float sums drift after many millions of
  * additions and subtractions; they only steer entries to lists, never
  * decide a match.  A process that dies holding the mutex in the middle
@@ -95,15 +115,15 @@
 
 
 #define NGX_HTTP_AI_VECTOR_MAGIC    0x5645434149474e58ULL  /* "XNGIACEV" */
-#define NGX_HTTP_AI_VECTOR_VERSION  1
+#define NGX_HTTP_AI_VECTOR_VERSION  2
 
 #define NGX_HTTP_AI_VECTOR_NONE     0xffffffff
 
+/* entries per block */
+#define NGX_HTTP_AI_VECTOR_BLOCK    8
+
 /* a vector less similar than this to every centroid seeds an empty list */
 #define NGX_HTTP_AI_VECTOR_SEED     0.9f
-
-/* the list entries whose vectors are prefetched ahead of a search */
-#define NGX_HTTP_AI_VECTOR_AHEAD    8
 
 /* the slots looked at per insert to find one to reassign */
 #define NGX_HTTP_AI_VECTOR_REASSIGN_LOOK  8
@@ -118,8 +138,8 @@ typedef struct {
     uint64_t                    payload;
     int64_t                     expire;
     uint32_t                    list;      /* NONE: the slot is free */
-    uint32_t                    lprev;
-    uint32_t                    lnext;
+    uint32_t                    block;
+    uint32_t                    pos;
     uint32_t                    aprev;     /* age list; free list: anext */
     uint32_t                    anext;
     uint32_t                    hnext;     /* payload hash chain */
@@ -127,7 +147,16 @@ typedef struct {
 
 
 typedef struct {
-    uint32_t                    head;
+    uint32_t                    next;      /* of the list; free list */
+    uint32_t                    count;     /* 0: the block is free */
+    uint64_t                    group[NGX_HTTP_AI_VECTOR_BLOCK];
+    int64_t                     expire[NGX_HTTP_AI_VECTOR_BLOCK];
+    uint32_t                    slot[NGX_HTTP_AI_VECTOR_BLOCK];
+} ngx_http_ai_vector_block_t;
+
+
+typedef struct {
+    uint32_t                    head;      /* first block */
     uint32_t                    count;
 } ngx_http_ai_vector_list_t;
 
@@ -145,10 +174,12 @@ struct ngx_http_ai_vector_s {
     uint32_t                    nlist;
     uint32_t                    nprobe;
     uint32_t                    exact_max;
+    uint32_t                    nblocks;
 
     uint32_t                    count;
     uint32_t                    hwm;        /* slots ever used */
-    uint32_t                    free;       /* free list head */
+    uint32_t                    free;       /* free slots */
+    uint32_t                    free_block;
     uint32_t                    oldest;     /* age list */
     uint32_t                    newest;
     uint32_t                    reassign;   /* cursors */
@@ -163,6 +194,7 @@ struct ngx_http_ai_vector_s {
     uint64_t                    off_lists;
     uint64_t                    off_centroids;
     uint64_t                    off_sums;
+    uint64_t                    off_blocks;
     uint64_t                    off_vectors;
 };
 
@@ -174,6 +206,7 @@ typedef struct {
     ngx_uint_t                  nlist;
     ngx_uint_t                  nprobe;
     ngx_uint_t                  exact_max;
+    ngx_uint_t                  nblocks;
 } ngx_http_ai_vector_conf_t;
 
 
@@ -186,9 +219,11 @@ static float ngx_http_ai_vector_dot(const float *a, const float *b,
 static float ngx_http_ai_vector_norm(const float *v, ngx_uint_t n);
 static double ngx_http_ai_vector_sqrt(double x);
 static ngx_uint_t ngx_http_ai_vector_nearest(ngx_http_ai_vector_t *vi,
-    const float *v, float *sim);
+    const float *v, float *dot);
 static void ngx_http_ai_vector_list_add(ngx_http_ai_vector_t *vi,
-    uint32_t s, uint32_t l);
+    uint32_t s, uint32_t l, const float *vec, float scale);
+static void ngx_http_ai_vector_list_remove_at(ngx_http_ai_vector_t *vi,
+    uint32_t l, uint32_t b, uint32_t pos);
 static void ngx_http_ai_vector_list_remove(ngx_http_ai_vector_t *vi,
     uint32_t s);
 static void ngx_http_ai_vector_centroid(ngx_http_ai_vector_t *vi,
@@ -197,10 +232,8 @@ static void ngx_http_ai_vector_remove(ngx_http_ai_vector_t *vi, uint32_t s);
 static void ngx_http_ai_vector_reassign(ngx_http_ai_vector_t *vi);
 static uint32_t ngx_http_ai_vector_lookup(ngx_http_ai_vector_t *vi,
     uint64_t payload);
-static ngx_inline void ngx_http_ai_vector_prefetch(ngx_http_ai_vector_t *vi,
-    uint32_t s, uint64_t group);
 static void ngx_http_ai_vector_scan(ngx_http_ai_vector_t *vi,
-    const float *vec, uint64_t group, time_t now, uint32_t s,
+    const float *vec, uint64_t group, time_t now, uint32_t b,
     float *best, uint32_t *found);
 
 
@@ -210,15 +243,19 @@ static void ngx_http_ai_vector_scan(ngx_http_ai_vector_t *vi,
     ((uint32_t *) ((u_char *) (vi) + (vi)->off_buckets))
 #define ngx_http_ai_vector_lists(vi)                                         \
     ((ngx_http_ai_vector_list_t *) ((u_char *) (vi) + (vi)->off_lists))
+#define ngx_http_ai_vector_blocks(vi)                                        \
+    ((ngx_http_ai_vector_block_t *) ((u_char *) (vi) + (vi)->off_blocks))
 #define ngx_http_ai_vector_centroid_at(vi, l)                                \
     ((float *) ((u_char *) (vi) + (vi)->off_centroids)                       \
      + (size_t) (l) * (vi)->stride)
 #define ngx_http_ai_vector_sum_at(vi, l)                                     \
     ((float *) ((u_char *) (vi) + (vi)->off_sums)                            \
      + (size_t) (l) * (vi)->stride)
-#define ngx_http_ai_vector_at(vi, s)                                         \
+#define ngx_http_ai_vector_at(vi, b, pos)                                    \
     ((float *) ((u_char *) (vi) + (vi)->off_vectors)                         \
-     + (size_t) (s) * (vi)->stride)
+     + ((size_t) (b) * NGX_HTTP_AI_VECTOR_BLOCK + (pos)) * (vi)->stride)
+#define ngx_http_ai_vector_of(vi, slot)                                      \
+    ngx_http_ai_vector_at(vi, (slot)->block, (slot)->pos)
 
 #define ngx_http_ai_vector_bucket(vi, payload)                               \
     ((ngx_uint_t) (((payload) * 0x9e3779b97f4a7c15ULL) >> 17)                \
@@ -268,6 +305,9 @@ ngx_http_ai_vector_conf(ngx_http_ai_vector_params_t *params,
                                   : NGX_HTTP_AI_VECTOR_NPROBE;
     conf->nprobe = ngx_min(conf->nprobe, conf->nlist);
 
+    conf->nblocks = (capacity + NGX_HTTP_AI_VECTOR_BLOCK - 1)
+                    / NGX_HTTP_AI_VECTOR_BLOCK + conf->nlist;
+
     return NGX_OK;
 }
 
@@ -278,7 +318,7 @@ static uint64_t
 ngx_http_ai_vector_layout(ngx_http_ai_vector_conf_t *conf,
     ngx_http_ai_vector_t *vi)
 {
-    uint64_t  off, slots, buckets, lists, centroids, sums, vectors;
+    uint64_t  off, slots, buckets, lists, centroids, sums, blocks, vectors;
 
     off = ngx_http_ai_vector_align(sizeof(ngx_http_ai_vector_t));
 
@@ -295,8 +335,12 @@ ngx_http_ai_vector_layout(ngx_http_ai_vector_conf_t *conf,
     off += (uint64_t) conf->nlist * conf->stride * sizeof(float);
     sums = off;
     off += (uint64_t) conf->nlist * conf->stride * sizeof(float);
+    blocks = off;
+    off = ngx_http_ai_vector_align(off + (uint64_t) conf->nblocks
+                                         * sizeof(ngx_http_ai_vector_block_t));
     vectors = off;
-    off += (uint64_t) conf->capacity * conf->stride * sizeof(float);
+    off += (uint64_t) conf->nblocks * NGX_HTTP_AI_VECTOR_BLOCK
+           * conf->stride * sizeof(float);
 
     if (vi) {
         vi->off_slots = slots;
@@ -304,6 +348,7 @@ ngx_http_ai_vector_layout(ngx_http_ai_vector_conf_t *conf,
         vi->off_lists = lists;
         vi->off_centroids = centroids;
         vi->off_sums = sums;
+        vi->off_blocks = blocks;
         vi->off_vectors = vectors;
         vi->used = off;
     }
@@ -336,11 +381,12 @@ ngx_http_ai_vector_t *
 ngx_http_ai_vector_init(void *region, size_t size,
     ngx_http_ai_vector_params_t *params, ngx_uint_t *capacity)
 {
-    uint32_t                   i;
-    ngx_uint_t                 lo, hi, mid, per;
-    ngx_http_ai_vector_t      *vi;
-    ngx_http_ai_vector_conf_t  conf;
-    ngx_http_ai_vector_list_t *lists;
+    uint32_t                     i;
+    ngx_uint_t                   lo, hi, mid, per;
+    ngx_http_ai_vector_t        *vi;
+    ngx_http_ai_vector_conf_t    conf;
+    ngx_http_ai_vector_list_t   *lists;
+    ngx_http_ai_vector_block_t  *blocks;
 
     if (region == NULL
         || ((uintptr_t) region & (NGX_HTTP_AI_VECTOR_ALIGN - 1)))
@@ -402,6 +448,7 @@ ngx_http_ai_vector_init(void *region, size_t size,
     vi->nlist = conf.nlist;
     vi->nprobe = conf.nprobe;
     vi->exact_max = conf.exact_max;
+    vi->nblocks = conf.nblocks;
 
     vi->free = NGX_HTTP_AI_VECTOR_NONE;
     vi->oldest = NGX_HTTP_AI_VECTOR_NONE;
@@ -423,6 +470,16 @@ ngx_http_ai_vector_init(void *region, size_t size,
 
     ngx_memzero(ngx_http_ai_vector_centroid_at(vi, 0),
                 2 * conf.nlist * conf.stride * sizeof(float));
+
+    blocks = ngx_http_ai_vector_blocks(vi);
+
+    for (i = 0; i < conf.nblocks; i++) {
+        blocks[i].next = (i + 1 < conf.nblocks) ? i + 1
+                                                : NGX_HTTP_AI_VECTOR_NONE;
+        blocks[i].count = 0;
+    }
+
+    vi->free_block = 0;
 
     /* the last: a region is an index only once laid out */
 
@@ -464,7 +521,9 @@ ngx_http_ai_vector_attach(void *region, size_t size,
 
     if (ngx_http_ai_vector_conf(params, vi->capacity, &conf) != NGX_OK
         || conf.dim != vi->dim
-        || conf.nlist != vi->nlist)
+        || conf.nlist != vi->nlist
+        || conf.nblocks != vi->nblocks
+        || ngx_http_ai_vector_layout(&conf, NULL) != vi->used)
     {
         return NULL;
     }
@@ -602,9 +661,11 @@ ngx_http_ai_vector_sqrt(double x)
 }
 
 
+/* the list whose centroid has the largest dot product with v (any norm) */
+
 static ngx_uint_t
 ngx_http_ai_vector_nearest(ngx_http_ai_vector_t *vi, const float *v,
-    float *sim)
+    float *dot)
 {
     float                       d, best;
     uint32_t                    l, found;
@@ -612,7 +673,7 @@ ngx_http_ai_vector_nearest(ngx_http_ai_vector_t *vi, const float *v,
 
     lists = ngx_http_ai_vector_lists(vi);
 
-    best = -2.0f;
+    best = 0.0f;
     found = NGX_HTTP_AI_VECTOR_NONE;
 
     for (l = 0; l < vi->nlist; l++) {
@@ -622,46 +683,79 @@ ngx_http_ai_vector_nearest(ngx_http_ai_vector_t *vi, const float *v,
 
         d = ngx_http_ai_vector_dot(v, ngx_http_ai_vector_centroid_at(vi, l),
                                    vi->dim);
-        if (d > best) {
+
+        if (found == NGX_HTTP_AI_VECTOR_NONE || d > best) {
             best = d;
             found = l;
         }
     }
 
-    *sim = best;
+    *dot = best;
 
     return found;
 }
 
 
+/* stores vec * scale for slot s at the end of list l */
+
 static void
 ngx_http_ai_vector_list_add(ngx_http_ai_vector_t *vi, uint32_t s,
-    uint32_t l)
+    uint32_t l, const float *vec, float scale)
 {
-    float                      *sum, *v;
-    uint32_t                    i;
-    ngx_http_ai_vector_slot_t  *slots;
-    ngx_http_ai_vector_list_t  *list;
+    float                       *sum, *v;
+    uint32_t                     i, b, pos;
+    ngx_http_ai_vector_slot_t   *slot;
+    ngx_http_ai_vector_list_t   *list;
+    ngx_http_ai_vector_block_t  *blocks;
 
-    slots = ngx_http_ai_vector_slots(vi);
+    slot = &ngx_http_ai_vector_slots(vi)[s];
     list = &ngx_http_ai_vector_lists(vi)[l];
+    blocks = ngx_http_ai_vector_blocks(vi);
 
-    slots[s].list = l;
-    slots[s].lprev = NGX_HTTP_AI_VECTOR_NONE;
-    slots[s].lnext = list->head;
+    b = list->head;
 
-    if (list->head != NGX_HTTP_AI_VECTOR_NONE) {
-        slots[list->head].lprev = s;
+    if (b == NGX_HTTP_AI_VECTOR_NONE
+        || blocks[b].count == NGX_HTTP_AI_VECTOR_BLOCK)
+    {
+        /*
+         * a free block is there: the lists hold count + 1 entries at
+         * most (a reassign adds before it removes), in nblocks - nlist
+         * full blocks and one not full per list
+         */
+
+        b = vi->free_block;
+        vi->free_block = blocks[b].next;
+
+        blocks[b].next = list->head;
+        blocks[b].count = 0;
+        list->head = b;
     }
 
-    list->head = s;
+    pos = blocks[b].count++;
+
+    blocks[b].group[pos] = slot->group;
+    blocks[b].expire[pos] = slot->expire;
+    blocks[b].slot[pos] = s;
+
+    slot->list = l;
+    slot->block = b;
+    slot->pos = pos;
+
+    v = ngx_http_ai_vector_at(vi, b, pos);
+
+    for (i = 0; i < vi->dim; i++) {
+        v[i] = vec[i] * scale;
+    }
+
+    for ( /* void */ ; i < vi->stride; i++) {
+        v[i] = 0.0f;
+    }
 
     if (list->count++ == 0) {
         vi->lists_used++;
     }
 
     sum = ngx_http_ai_vector_sum_at(vi, l);
-    v = ngx_http_ai_vector_at(vi, s);
 
     for (i = 0; i < vi->dim; i++) {
         sum[i] += v[i];
@@ -671,31 +765,55 @@ ngx_http_ai_vector_list_add(ngx_http_ai_vector_t *vi, uint32_t s,
 }
 
 
+/*
+ * removes the entry at block b, position pos of list l: the last entry
+ * of the list's first block takes its place, so that only the first
+ * block is not full
+ */
+
 static void
-ngx_http_ai_vector_list_remove(ngx_http_ai_vector_t *vi, uint32_t s)
+ngx_http_ai_vector_list_remove_at(ngx_http_ai_vector_t *vi, uint32_t l,
+    uint32_t b, uint32_t pos)
 {
-    float                      *sum, *v;
-    uint32_t                    i, l;
-    ngx_http_ai_vector_slot_t  *slots, *slot;
-    ngx_http_ai_vector_list_t  *list;
+    float                       *sum, *v;
+    uint32_t                     i, h, last, m;
+    ngx_http_ai_vector_slot_t   *slots;
+    ngx_http_ai_vector_list_t   *list;
+    ngx_http_ai_vector_block_t  *blocks;
 
     slots = ngx_http_ai_vector_slots(vi);
-    slot = &slots[s];
-    l = slot->list;
     list = &ngx_http_ai_vector_lists(vi)[l];
+    blocks = ngx_http_ai_vector_blocks(vi);
 
-    if (slot->lprev != NGX_HTTP_AI_VECTOR_NONE) {
-        slots[slot->lprev].lnext = slot->lnext;
-
-    } else {
-        list->head = slot->lnext;
-    }
-
-    if (slot->lnext != NGX_HTTP_AI_VECTOR_NONE) {
-        slots[slot->lnext].lprev = slot->lprev;
-    }
-
+    v = ngx_http_ai_vector_at(vi, b, pos);
     sum = ngx_http_ai_vector_sum_at(vi, l);
+
+    for (i = 0; i < vi->dim; i++) {
+        sum[i] -= v[i];
+    }
+
+    h = list->head;
+    last = blocks[h].count - 1;
+
+    if (h != b || last != pos) {
+        m = blocks[h].slot[last];
+
+        ngx_memcpy(v, ngx_http_ai_vector_at(vi, h, last),
+                   vi->stride * sizeof(float));
+
+        blocks[b].group[pos] = blocks[h].group[last];
+        blocks[b].expire[pos] = blocks[h].expire[last];
+        blocks[b].slot[pos] = m;
+
+        slots[m].block = b;
+        slots[m].pos = pos;
+    }
+
+    if (--blocks[h].count == 0) {
+        list->head = blocks[h].next;
+        blocks[h].next = vi->free_block;
+        vi->free_block = h;
+    }
 
     if (--list->count == 0) {
         vi->lists_used--;
@@ -705,13 +823,21 @@ ngx_http_ai_vector_list_remove(ngx_http_ai_vector_t *vi, uint32_t s)
         return;
     }
 
-    v = ngx_http_ai_vector_at(vi, s);
-
-    for (i = 0; i < vi->dim; i++) {
-        sum[i] -= v[i];
-    }
-
     ngx_http_ai_vector_centroid(vi, l);
+}
+
+
+static void
+ngx_http_ai_vector_list_remove(ngx_http_ai_vector_t *vi, uint32_t s)
+{
+    ngx_http_ai_vector_slot_t  *slot;
+
+    slot = &ngx_http_ai_vector_slots(vi)[s];
+
+    ngx_http_ai_vector_list_remove_at(vi, slot->list, slot->block,
+                                      slot->pos);
+
+    slot->list = NGX_HTTP_AI_VECTOR_NONE;
 }
 
 
@@ -795,7 +921,6 @@ ngx_http_ai_vector_remove(ngx_http_ai_vector_t *vi, uint32_t s)
 
     *p = slot->hnext;
 
-    slot->list = NGX_HTTP_AI_VECTOR_NONE;
     slot->anext = vi->free;
     vi->free = s;
     vi->count--;
@@ -807,8 +932,8 @@ ngx_http_ai_vector_remove(ngx_http_ai_vector_t *vi, uint32_t s)
 static void
 ngx_http_ai_vector_reassign(ngx_http_ai_vector_t *vi)
 {
-    float                       sim;
-    uint32_t                    s, l;
+    float                       dot;
+    uint32_t                    s, l, ol, ob, op;
     ngx_uint_t                  n;
     ngx_http_ai_vector_slot_t  *slots;
 
@@ -829,13 +954,21 @@ ngx_http_ai_vector_reassign(ngx_http_ai_vector_t *vi)
             continue;
         }
 
-        l = (uint32_t) ngx_http_ai_vector_nearest(vi,
-                                              ngx_http_ai_vector_at(vi, s),
-                                              &sim);
+        ol = slots[s].list;
+        ob = slots[s].block;
+        op = slots[s].pos;
 
-        if (l != slots[s].list && l != NGX_HTTP_AI_VECTOR_NONE) {
-            ngx_http_ai_vector_list_remove(vi, s);
-            ngx_http_ai_vector_list_add(vi, s, l);
+        l = (uint32_t) ngx_http_ai_vector_nearest(vi,
+                                        ngx_http_ai_vector_at(vi, ob, op),
+                                        &dot);
+
+        if (l != ol && l != NGX_HTTP_AI_VECTOR_NONE) {
+            /* copied to the new list first, then removed from the old */
+
+            ngx_http_ai_vector_list_add(vi, s, l,
+                                        ngx_http_ai_vector_at(vi, ob, op),
+                                        1.0f);
+            ngx_http_ai_vector_list_remove_at(vi, ol, ob, op);
         }
 
         return;
@@ -847,8 +980,8 @@ ngx_int_t
 ngx_http_ai_vector_insert(ngx_http_ai_vector_t *vi, const float *vec,
     uint64_t group, uint64_t payload, time_t expire, ngx_uint_t *slot)
 {
-    float                      *v, norm, inv, sim;
-    uint32_t                    s, l, i, *bucket;
+    float                      norm, inv, dot;
+    uint32_t                   s, l, *bucket;
     ngx_http_ai_vector_slot_t  *slots;
     ngx_http_ai_vector_list_t  *lists;
 
@@ -856,6 +989,8 @@ ngx_http_ai_vector_insert(ngx_http_ai_vector_t *vi, const float *vec,
     if (norm == 0.0f) {
         return NGX_ERROR;
     }
+
+    inv = 1.0f / norm;
 
     slots = ngx_http_ai_vector_slots(vi);
 
@@ -880,17 +1015,6 @@ ngx_http_ai_vector_insert(ngx_http_ai_vector_t *vi, const float *vec,
 
         /* the slot just freed */
         vi->free = slots[s].anext;
-    }
-
-    v = ngx_http_ai_vector_at(vi, s);
-    inv = 1.0f / norm;
-
-    for (i = 0; i < vi->dim; i++) {
-        v[i] = vec[i] * inv;
-    }
-
-    for ( /* void */ ; i < vi->stride; i++) {
-        v[i] = 0.0f;
     }
 
     slots[s].group = group;
@@ -920,17 +1044,18 @@ ngx_http_ai_vector_insert(ngx_http_ai_vector_t *vi, const float *vec,
 
     /* the list: the nearest centroid's, or an empty one seeded */
 
-    l = (uint32_t) ngx_http_ai_vector_nearest(vi, v, &sim);
+    l = (uint32_t) ngx_http_ai_vector_nearest(vi, vec, &dot);
 
     if (l == NGX_HTTP_AI_VECTOR_NONE
-        || (sim < NGX_HTTP_AI_VECTOR_SEED && vi->lists_used < vi->nlist))
+        || (dot * inv < NGX_HTTP_AI_VECTOR_SEED
+            && vi->lists_used < vi->nlist))
     {
         lists = ngx_http_ai_vector_lists(vi);
 
         for (l = 0; lists[l].count; l++) { /* void */ }
     }
 
-    ngx_http_ai_vector_list_add(vi, s, l);
+    ngx_http_ai_vector_list_add(vi, s, l, vec, inv);
 
     vi->count++;
     vi->inserts++;
@@ -945,48 +1070,30 @@ ngx_http_ai_vector_insert(ngx_http_ai_vector_t *vi, const float *vec,
 }
 
 
-static ngx_inline void
-ngx_http_ai_vector_prefetch(ngx_http_ai_vector_t *vi, uint32_t s,
-    uint64_t group)
-{
-#if (__GNUC__ >= 4 || __clang__)
-    float                      *v;
-    ngx_uint_t                  i;
-    ngx_http_ai_vector_slot_t  *slot;
-
-    slot = &ngx_http_ai_vector_slots(vi)[s];
-
-    if (slot->group != group) {
-        return;
-    }
-
-    v = ngx_http_ai_vector_at(vi, s);
-
-    for (i = 0; i < vi->dim; i += 16) {
-        __builtin_prefetch(&v[i]);
-    }
-#endif
-}
-
+/* the group's entries of block b not expired: contiguous vectors */
 
 static ngx_inline void
 ngx_http_ai_vector_scan(ngx_http_ai_vector_t *vi, const float *vec,
-    uint64_t group, time_t now, uint32_t s, float *best, uint32_t *found)
+    uint64_t group, time_t now, uint32_t b, float *best, uint32_t *found)
 {
-    float                       d;
-    ngx_http_ai_vector_slot_t  *slot;
+    float                        d;
+    uint32_t                     pos;
+    ngx_http_ai_vector_block_t  *blk;
 
-    slot = &ngx_http_ai_vector_slots(vi)[s];
+    blk = &ngx_http_ai_vector_blocks(vi)[b];
 
-    if (slot->group != group || slot->expire <= (int64_t) now) {
-        return;
-    }
+    for (pos = 0; pos < blk->count; pos++) {
+        if (blk->group[pos] != group || blk->expire[pos] <= (int64_t) now) {
+            continue;
+        }
 
-    d = ngx_http_ai_vector_dot(vec, ngx_http_ai_vector_at(vi, s), vi->dim);
+        d = ngx_http_ai_vector_dot(vec, ngx_http_ai_vector_at(vi, b, pos),
+                                   vi->dim);
 
-    if (d > *best) {
-        *best = d;
-        *found = s;
+        if (d > *best) {
+            *best = d;
+            *found = blk->slot[pos];
+        }
     }
 }
 
@@ -996,12 +1103,14 @@ ngx_http_ai_vector_search(ngx_http_ai_vector_t *vi, const float *vec,
     uint64_t group, time_t now, float threshold, ngx_uint_t flags,
     ngx_http_ai_vector_match_t *match)
 {
-    float                       norm, best, d, top[NGX_HTTP_AI_VECTOR_NPROBE_MAX];
-    uint32_t                    s, l, found, ntop, j, ahead, k;
-    uint32_t                    tops[NGX_HTTP_AI_VECTOR_NPROBE_MAX];
-    ngx_uint_t                  scanned;
-    ngx_http_ai_vector_slot_t  *slots;
-    ngx_http_ai_vector_list_t  *lists;
+    float                        norm, best, d;
+    float                        top[NGX_HTTP_AI_VECTOR_NPROBE_MAX];
+    uint32_t                     b, l, found, ntop, j;
+    uint32_t                     tops[NGX_HTTP_AI_VECTOR_NPROBE_MAX];
+    ngx_uint_t                   scanned;
+    ngx_http_ai_vector_slot_t   *slots;
+    ngx_http_ai_vector_list_t   *lists;
+    ngx_http_ai_vector_block_t  *blocks;
 
     match->scanned = 0;
 
@@ -1012,6 +1121,7 @@ ngx_http_ai_vector_search(ngx_http_ai_vector_t *vi, const float *vec,
 
     slots = ngx_http_ai_vector_slots(vi);
     lists = ngx_http_ai_vector_lists(vi);
+    blocks = ngx_http_ai_vector_blocks(vi);
 
     best = -2.0f * norm;
     found = NGX_HTTP_AI_VECTOR_NONE;
@@ -1021,14 +1131,19 @@ ngx_http_ai_vector_search(ngx_http_ai_vector_t *vi, const float *vec,
         || (vi->count <= vi->exact_max
             && !(flags & NGX_HTTP_AI_VECTOR_APPROX)))
     {
-        for (s = 0; s < vi->hwm; s++) {
-            if (slots[s].list != NGX_HTTP_AI_VECTOR_NONE) {
-                ngx_http_ai_vector_scan(vi, vec, group, now, s, &best,
+        /* all lists */
+
+        for (l = 0; l < vi->nlist; l++) {
+            for (b = lists[l].head;
+                 b != NGX_HTTP_AI_VECTOR_NONE;
+                 b = blocks[b].next)
+            {
+                ngx_http_ai_vector_scan(vi, vec, group, now, b, &best,
                                         &found);
             }
-        }
 
-        scanned = vi->count;
+            scanned += lists[l].count;
+        }
 
     } else {
 
@@ -1063,34 +1178,11 @@ ngx_http_ai_vector_search(ngx_http_ai_vector_t *vi, const float *vec,
         }
 
         for (j = 0; j < ntop; j++) {
-
-            /*
-             * a list is a chain of slots spread over the region: the
-             * vectors of the group's entries some links ahead are
-             * prefetched while the current one is computed
-             */
-
-            ahead = lists[tops[j]].head;
-
-            for (k = 0; k < NGX_HTTP_AI_VECTOR_AHEAD; k++) {
-                if (ahead == NGX_HTTP_AI_VECTOR_NONE) {
-                    break;
-                }
-
-                ngx_http_ai_vector_prefetch(vi, ahead, group);
-                ahead = slots[ahead].lnext;
-            }
-
-            for (s = lists[tops[j]].head;
-                 s != NGX_HTTP_AI_VECTOR_NONE;
-                 s = slots[s].lnext)
+            for (b = lists[tops[j]].head;
+                 b != NGX_HTTP_AI_VECTOR_NONE;
+                 b = blocks[b].next)
             {
-                if (ahead != NGX_HTTP_AI_VECTOR_NONE) {
-                    ngx_http_ai_vector_prefetch(vi, ahead, group);
-                    ahead = slots[ahead].lnext;
-                }
-
-                ngx_http_ai_vector_scan(vi, vec, group, now, s, &best,
+                ngx_http_ai_vector_scan(vi, vec, group, now, b, &best,
                                         &found);
             }
 
@@ -1179,7 +1271,9 @@ ngx_http_ai_vector_stats(ngx_http_ai_vector_t *vi,
     stats->centroids = vi->lists_used;
     stats->size = vi->used;
     stats->entry_size = sizeof(ngx_http_ai_vector_slot_t) + sizeof(uint32_t)
-                        + vi->stride * sizeof(float);
+                        + vi->stride * sizeof(float)
+                        + sizeof(ngx_http_ai_vector_block_t)
+                          / NGX_HTTP_AI_VECTOR_BLOCK;
     stats->inserts = vi->inserts;
     stats->evictions = vi->evictions;
 }

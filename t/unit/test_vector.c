@@ -540,6 +540,95 @@ test_eviction(void **state)
 }
 
 
+/*
+ * small lists, a capacity not a multiple of the block, random vectors
+ * (lists reseeded and entries moved all the time): every live entry is
+ * found, with its own payload, after each round of inserts and deletes
+ */
+
+static void
+test_stress(void **state)
+{
+    void                         *region;
+    size_t                        size;
+    float                        *vs;
+    ngx_uint_t                    i, j, round, live;
+    ngx_http_ai_vector_t         *vi;
+    ngx_http_ai_vector_stats_t    st;
+    ngx_http_ai_vector_match_t    m;
+    ngx_http_ai_vector_params_t   p;
+
+    memset(&p, 0, sizeof(p));
+    p.dim = 8;
+    p.capacity = 37;
+    p.exact_max = 5;
+    size = ngx_http_ai_vector_size(&p);
+    region = region_alloc(size);
+    vi = ngx_http_ai_vector_init(region, size, &p, NULL);
+    assert_non_null(vi);
+
+    vs = malloc(20000 * 8 * sizeof(float));
+
+    for (round = 0; round < 200; round++) {
+        for (j = 0; j < 100; j++) {
+            i = round * 100 + j;
+            random_unit(vs + i * 8, 8);
+            assert_int_equal(ngx_http_ai_vector_insert(vi, vs + i * 8,
+                                                       i % 3, i, 100, NULL),
+                             NGX_OK);
+
+            if (rnd() % 4 == 0) {
+                (void) ngx_http_ai_vector_delete(vi, i - rnd() % 40);
+            }
+        }
+
+        live = 0;
+
+        for (i = round * 100 + 100 - 60; i < round * 100 + 100; i++) {
+            if (ngx_http_ai_vector_search(vi, vs + i * 8, i % 3, 0, 0.9999f,
+                                          NGX_HTTP_AI_VECTOR_EXACT, &m)
+                == NGX_OK && m.payload == i)
+            {
+                live++;
+                continue;
+            }
+
+            /* evicted or deleted: gone for good */
+            assert_int_equal(ngx_http_ai_vector_delete(vi, i),
+                             NGX_DECLINED);
+        }
+
+        ngx_http_ai_vector_stats(vi, &st);
+        assert_true(live <= st.count && st.count <= 37);
+        assert_true(st.centroids <= st.nlist);
+    }
+
+    /* emptied, filled again to capacity */
+
+    for (i = 0; i < 20000; i++) {
+        (void) ngx_http_ai_vector_delete(vi, i);
+    }
+
+    ngx_http_ai_vector_stats(vi, &st);
+    assert_int_equal(st.count, 0);
+    assert_int_equal(st.centroids, 0);
+
+    for (i = 0; i < 37; i++) {
+        assert_int_equal(ngx_http_ai_vector_insert(vi, vs + i * 8, 0, i, 100,
+                                                   NULL), NGX_OK);
+    }
+
+    for (i = 0; i < 37; i++) {
+        assert_int_equal(ngx_http_ai_vector_search(vi, vs + i * 8, 0, 0,
+                                                   0.9999f, 0, &m), NGX_OK);
+        assert_int_equal(m.payload, i);
+    }
+
+    free(vs);
+    free(region);
+}
+
+
 /* a reload: the same zone, attached again, at another address too */
 
 static void
@@ -941,6 +1030,7 @@ main(void)
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_eviction),
+        cmocka_unit_test(test_stress),
         cmocka_unit_test(test_attach),
         cmocka_unit_test(test_too_small),
         cmocka_unit_test(test_measure),
