@@ -442,13 +442,13 @@ ngx_http_ai_vector_init(void *region, size_t size,
 
     vi->header_size = sizeof(ngx_http_ai_vector_t);
     vi->size = size;
-    vi->dim = conf.dim;
-    vi->stride = conf.stride;
-    vi->capacity = conf.capacity;
-    vi->nlist = conf.nlist;
-    vi->nprobe = conf.nprobe;
-    vi->exact_max = conf.exact_max;
-    vi->nblocks = conf.nblocks;
+    vi->dim = (uint32_t) conf.dim;
+    vi->stride = (uint32_t) conf.stride;
+    vi->capacity = (uint32_t) conf.capacity;
+    vi->nlist = (uint32_t) conf.nlist;
+    vi->nprobe = (uint32_t) conf.nprobe;
+    vi->exact_max = (uint32_t) conf.exact_max;
+    vi->nblocks = (uint32_t) conf.nblocks;
 
     vi->free = NGX_HTTP_AI_VECTOR_NONE;
     vi->oldest = NGX_HTTP_AI_VECTOR_NONE;
@@ -530,8 +530,8 @@ ngx_http_ai_vector_attach(void *region, size_t size,
 
     /* the search parameters may change without a new layout */
 
-    vi->nprobe = conf.nprobe;
-    vi->exact_max = conf.exact_max;
+    vi->nprobe = (uint32_t) conf.nprobe;
+    vi->exact_max = (uint32_t) conf.exact_max;
 
     return vi;
 }

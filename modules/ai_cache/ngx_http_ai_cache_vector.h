@@ -16,9 +16,10 @@
  * Locking: nothing here locks.  The caller holds the zone's mutex
  * (ngx_shmtx_lock(&shpool->mutex)) around every call that takes an
  * index, searches included: a search reads lists that an insert in
- * another worker rewrites.  Every call is bounded: an insert costs
- * about 2 * nlist dot products, a search nlist + (entries in the nprobe
- * lists probed), or the count of entries when exact; see the .c.
+ * another worker rewrites (an insert or a delete moves entries between
+ * blocks).  Every call is bounded: an insert costs about 2 * nlist dot
+ * products, a search nlist + the entries of the group in the nprobe
+ * lists probed, or those of all entries when exact; see the .c.
  *
  * Similarity: cosine.  Vectors are normalized on insert (so cosine is a
  * dot product), queries need not be normalized.  A search returns the
@@ -102,7 +103,10 @@ typedef struct {
     ngx_uint_t                  centroids;  /* lists seeded so far */
     size_t                      size;       /* bytes of the region used */
     size_t                      entry_size; /* bytes per entry: vector,
-                                               slot, hash bucket */
+                                               slot, hash bucket, share
+                                               of its block; size /
+                                               capacity adds the fixed
+                                               parts */
     uint64_t                    inserts;
     uint64_t                    evictions;
 } ngx_http_ai_vector_stats_t;
