@@ -34,7 +34,7 @@
  * An IVF list is a chain of blocks of 16 entries whose vectors, groups
  * and expiry times are contiguous: a scan reads memory in order and the
  * hardware prefetcher keeps up (a first version chained single slots
- * spread over the region; its lookups were 3 to 6 times as slow for as
+ * spread over the region; its lookups were about 3 times as slow for as
  * many entries read).  Only the first block of a list may be not full:
  * an entry removed elsewhere is replaced by the last one of the first
  * block (its vector copied, its slot told).
@@ -59,7 +59,7 @@
  *    stays as good as before.  HNSW has no real deletion: deleted nodes
  *    stay as tombstones or their neighbours' links must be repaired, and
  *    a graph under constant churn degrades;
- *  - shared memory: IVF needs about 30 bytes per entry beyond the vector
+ *  - shared memory: IVF needs about 25 bytes per entry beyond the vector
  *    and its slot, fixed; HNSW needs 2M links on layer 0 (128 bytes with
  *    M = 16) plus upper layers of random height, which need a second
  *    allocator in the zone;
