@@ -2031,36 +2031,87 @@ my_sqrt(double x)
     return r;
 }
 
-/* bag-of-words embedding into v[dims]; returns word count */
+/*
+ * words that carry no topic: left out of the embedding, so that
+ * rephrasings which only change them ("What is the capital of France?",
+ * "france: tell me its capital") get the same vector
+ */
+static const char *const stop_words[] = {
+    "a", "about", "all", "am", "an", "and", "any", "are", "as", "at", "be",
+    "been", "but", "by", "can", "could", "describe", "did", "do", "does",
+    "explain", "for", "from", "give", "had", "has", "have", "how", "i",
+    "if", "in", "into", "is", "it", "its", "just", "know", "let", "like",
+    "may", "me", "might", "must", "my", "need", "of", "on", "or", "our",
+    "please", "s", "shall", "should", "show", "so", "some", "t", "tell",
+    "than", "that", "the", "their", "them", "then", "there", "these",
+    "they", "this", "those", "to", "us", "want", "was", "we", "were",
+    "what", "whats", "when", "where", "which", "who", "why", "will",
+    "with", "would", "you", "your", NULL
+};
+
+static int
+is_stop_word(const unsigned char *w, size_t wl)
+{
+    const char *const *sw;
+
+    for (sw = stop_words; *sw; sw++) {
+        if (strlen(*sw) == wl && memcmp(*sw, w, wl) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * bag-of-words embedding into v[dims] (see README "Embeddings"); returns
+ * the word count, stop words included
+ */
 static long
 embed(const char *s, int dims, double *v)
 {
     unsigned char  w[256];
     size_t         wl;
-    long           nw = 0;
-    double         norm = 0;
-    const unsigned char *p = (const unsigned char *) s;
+    long           nw = 0, nf = 0;
+    double         norm = 0, wt;
+    const unsigned char *p;
     uint32_t       h;
-    int            i;
+    int            i, pass;
 
     for (i = 0; i < dims; i++) {
         v[i] = 0;
     }
-    while (*p) {
-        while (*p && !is_wordch(*p)) p++;
-        if (!*p) {
-            break;
-        }
-        wl = 0;
-        while (*p && is_wordch(*p)) {
-            if (wl < sizeof(w)) {
-                w[wl++] = (*p >= 'A' && *p <= 'Z') ? (unsigned char) (*p + 32) : *p;
+
+    /* pass 0: the words that are not stop words; pass 1, when pass 0
+       found none: all words */
+    for (pass = 0; pass < 2 && nf == 0; pass++) {
+        p = (const unsigned char *) s;
+        nw = 0;
+        while (*p) {
+            while (*p && !is_wordch(*p)) p++;
+            if (!*p) {
+                break;
             }
-            p++;
+            wl = 0;
+            while (*p && is_wordch(*p)) {
+                if (wl < sizeof(w)) {
+                    w[wl++] = (*p >= 'A' && *p <= 'Z') ? (unsigned char) (*p + 32) : *p;
+                }
+                p++;
+            }
+            nw++;
+            if (pass == 0 && is_stop_word(w, wl)) {
+                continue;
+            }
+            /* plural: "capitals" is "capital", "class" stays */
+            if (wl > 3 && w[wl - 1] == 's' && w[wl - 2] != 's') {
+                wl--;
+            }
+            /* longer words are rarer: they weigh more, like an IDF */
+            wt = wl > 12 ? 10.0 : (wl < 3 ? 1.0 : (double) wl - 2.0);
+            h = fnv1a(w, wl);
+            v[h % (uint32_t) dims] += (h >> 31) ? -wt : wt;
+            nf++;
         }
-        h = fnv1a(w, wl);
-        v[h % (uint32_t) dims] += (h >> 31) ? -1.0 : 1.0;
-        nw++;
     }
     for (i = 0; i < dims; i++) {
         norm += v[i] * v[i];
