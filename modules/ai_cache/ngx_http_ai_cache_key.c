@@ -23,6 +23,10 @@
 #include <openssl/evp.h>
 
 
+static EVP_MD      *ngx_http_ai_cache_md;
+static EVP_MD_CTX  *ngx_http_ai_cache_md_ctx;
+
+
 static void ngx_http_ai_cache_trim(cJSON *json, ngx_uint_t format,
     ngx_http_ai_cache_loc_conf_t *clcf);
 static void ngx_http_ai_cache_sort(cJSON *json, ngx_uint_t depth);
@@ -44,7 +48,14 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
     model = ai->route_model.len ? &ai->route_model : &ai->req.model;
 
-    /* the request in the pivot format, whatever the door's */
+    /* the request in the pivot format, whatever the door's (an OpenAI
+     * request is its own: its tree is copied, not printed and parsed) */
+
+    if (ai->req.format == NGX_HTTP_AI_FMT_OPENAI) {
+        json = cJSON_Duplicate(ai->req.json, 1);
+        format = NGX_HTTP_AI_FMT_OPENAI;
+        goto trim;
+    }
 
     ngx_memzero(&tr, sizeof(ngx_http_ai_translate_request_t));
     tr.from = ai->req.format;
@@ -64,6 +75,8 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         format = ai->req.format;
     }
 
+trim:
+
     if (json == NULL) {
         return NGX_ERROR;
     }
@@ -78,13 +91,31 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         return NGX_ERROR;
     }
 
-    md_ctx = EVP_MD_CTX_new();
-    if (md_ctx == NULL) {
-        cJSON_free(s);
-        return NGX_ERROR;
+    /*
+     * one digest and context for the worker: OpenSSL 3 fetches an
+     * algorithm at each EVP_sha256() use and allocates each context,
+     * which cost more than hashing a small request
+     */
+
+    if (ngx_http_ai_cache_md == NULL) {
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+        ngx_http_ai_cache_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+#else
+        ngx_http_ai_cache_md = (EVP_MD *) EVP_sha256();
+#endif
+        ngx_http_ai_cache_md_ctx = EVP_MD_CTX_new();
+
+        if (ngx_http_ai_cache_md == NULL
+            || ngx_http_ai_cache_md_ctx == NULL)
+        {
+            cJSON_free(s);
+            return NGX_ERROR;
+        }
     }
 
-    if (EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL) != 1) {
+    md_ctx = ngx_http_ai_cache_md_ctx;
+
+    if (EVP_DigestInit_ex(md_ctx, ngx_http_ai_cache_md, NULL) != 1) {
         goto failed;
     }
 
@@ -137,7 +168,6 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         goto failed;
     }
 
-    EVP_MD_CTX_free(md_ctx);
     cJSON_free(s);
 
     p = ngx_hex_dump(ctx->key, md, ngx_min(mdlen, 32));
@@ -147,7 +177,6 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
 failed:
 
-    EVP_MD_CTX_free(md_ctx);
     cJSON_free(s);
 
     return NGX_ERROR;
@@ -162,6 +191,9 @@ ngx_http_ai_cache_trim(cJSON *json, ngx_uint_t format,
 {
     int     n, keep;
     cJSON  *messages, *m, *next, *role, *mct;
+
+    /* the model: the routed one is in the key already */
+    cJSON_DeleteItemFromObjectCaseSensitive(json, "model");
 
     cJSON_DeleteItemFromObjectCaseSensitive(json, "stream");
     cJSON_DeleteItemFromObjectCaseSensitive(json, "stream_options");

@@ -421,6 +421,10 @@ ngx_http_ai_cache_op(ngx_http_request_t *r, ngx_http_ai_cache_ctx_t *ctx,
     op->handler = ngx_http_ai_cache_op_done;
     op->data = ctx;
 
+    /* a hit is read in place, without a copy (shm), until the request
+     * ends: its rendering is what the client gets */
+    op->pin = (type == NGX_HTTP_AI_STORE_GET);
+
     if (type == NGX_HTTP_AI_STORE_ADD) {
         ngx_str_set(&op->value, "1");
         op->ttl = clcf->lock_timeout;
