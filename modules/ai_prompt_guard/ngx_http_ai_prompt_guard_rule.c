@@ -73,7 +73,7 @@ ngx_http_ai_prompt_guard_match(ngx_http_request_t *r,
     ngx_http_ai_pg_match_at_t *m, ngx_uint_t *np)
 {
     ngx_int_t                   rc;
-    ngx_uint_t                  i, j, n, k, nd;
+    ngx_uint_t                  i, j, n, k, nd, mask;
     ngx_http_ai_pg_match_t      dm[NGX_HTTP_AI_PG_MATCHES];
     ngx_http_ai_pg_rule_t     **rp, *rule;
 
@@ -83,8 +83,28 @@ ngx_http_ai_prompt_guard_match(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    n = 0;
     rp = rules->elts;
+
+    /* the detectors of every rule that applies, in one pass */
+
+    mask = 0;
+
+    for (i = 0; i < rules->nelts; i++) {
+        rule = rp[i];
+
+        if ((rule->roles & where->role) && !(rule->last && !where->last)) {
+            mask |= rule->detectors;
+        }
+    }
+
+    nd = 0;
+
+    if (mask) {
+        (void) ngx_http_ai_pg_detect(text->data, text->len, mask, dm,
+                                     NGX_HTTP_AI_PG_MATCHES, &nd);
+    }
+
+    n = 0;
 
     for (i = 0; i < rules->nelts; i++) {
         rule = rp[i];
@@ -95,14 +115,8 @@ ngx_http_ai_prompt_guard_match(ngx_http_request_t *r,
 
         k = n;
 
-        if (rule->detectors && n < NGX_HTTP_AI_PG_MATCHES) {
-            nd = 0;
-
-            (void) ngx_http_ai_pg_detect(text->data, text->len,
-                                         rule->detectors, dm,
-                                         NGX_HTTP_AI_PG_MATCHES - n, &nd);
-
-            for (j = 0; j < nd; j++) {
+        for (j = 0; j < nd && n < NGX_HTTP_AI_PG_MATCHES; j++) {
+            if (dm[j].type & rule->detectors) {
                 m[n].start = dm[j].start;
                 m[n].len = dm[j].len;
                 m[n].rule = rule;
