@@ -39,7 +39,6 @@
 
 
 static int64_t ngx_http_ai_token_limit_text(u_char *p, size_t len);
-static ngx_uint_t ngx_http_ai_tl_letter(u_char *p, u_char *last);
 static int64_t ngx_http_ai_token_limit_parts(cJSON *message);
 static int64_t ngx_http_ai_token_limit_json(cJSON *json);
 
@@ -92,13 +91,41 @@ ngx_http_ai_token_limit_estimate(ngx_http_ai_request_t *req)
 }
 
 
+/*
+ * The length of the letter at p: 1 for an ASCII letter, 2 for a 2-byte
+ * UTF-8 character (Latin accents, Greek, Cyrillic: letters for o200k's
+ * pieces), 0 for anything else.
+ */
+
+static ngx_inline ngx_uint_t
+ngx_http_ai_tl_letter(u_char *p, u_char *last)
+{
+    u_char  c;
+
+    c = *p | 0x20;
+
+    if (c >= 'a' && c <= 'z') {
+        return 1;
+    }
+
+    if (*p >= 0xc0 && *p < 0xe0 && p + 1 < last
+        && p[1] >= 0x80 && p[1] < 0xc0)
+    {
+        return 2;
+    }
+
+    return 0;
+}
+
+
 /* the pieces of a text */
 
 static int64_t
 ngx_http_ai_token_limit_text(u_char *p, size_t len)
 {
-    u_char   *last, *q, c;
-    int64_t   n, c3, c4;
+    u_char      *last, *q, c;
+    int64_t      n, c3, c4;
+    ngx_uint_t   l;
 
     n = 0;
     c3 = 0;
@@ -108,8 +135,9 @@ ngx_http_ai_token_limit_text(u_char *p, size_t len)
 
     while (p < last) {
         c = *p;
+        l = ngx_http_ai_tl_letter(p, last);
 
-        if (ngx_http_ai_tl_letter(p, last) == 0 && c >= 0x80) {
+        if (l == 0 && c >= 0x80) {
             /* CJK, emoji: counted by their lead bytes */
             c4 += (c >= 0xf0);
             c3 += (c >= 0xe0 && c < 0xf0);
@@ -117,7 +145,7 @@ ngx_http_ai_token_limit_text(u_char *p, size_t len)
             continue;
         }
 
-        if (ngx_http_ai_tl_letter(p, last)) {
+        if (l) {
             /* [A-Z]*[a-z]*: a word piece */
 
             while (p < last && *p >= 'A' && *p <= 'Z') {
@@ -180,33 +208,6 @@ ngx_http_ai_token_limit_text(u_char *p, size_t len)
     /* a token per 1.5 CJK characters, 1.5 tokens an emoji */
 
     return n + (c3 * 2 + 2) / 3 + (c4 * 3 + 1) / 2;
-}
-
-
-/*
- * The length of the letter at p: 1 for an ASCII letter, 2 for a 2-byte
- * UTF-8 character (Latin accents, Greek, Cyrillic: letters for o200k's
- * pieces), 0 for anything else.
- */
-
-static ngx_uint_t
-ngx_http_ai_tl_letter(u_char *p, u_char *last)
-{
-    u_char  c;
-
-    c = *p | 0x20;
-
-    if (c >= 'a' && c <= 'z') {
-        return 1;
-    }
-
-    if (*p >= 0xc0 && *p < 0xe0 && p + 1 < last
-        && p[1] >= 0x80 && p[1] < 0xc0)
-    {
-        return 2;
-    }
-
-    return 0;
 }
 
 
