@@ -328,3 +328,32 @@ t/lib/limit-probe $u "$b"
 200 tokens=9580/10000
 --- no_error_log
 [error]
+
+
+
+=== TEST 11: a hit goes through the guard's filters too: an answer cached with placeholders is restored with each request's own values (two people, one masked question, one entry)
+--- http_config
+    ai_store answers size=4m;
+    ai_prompt_guard_rule pii detect=email action=mask;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard pii;
+        ai_cache answers;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+for who in ann@example.com bob@example.org; do
+    curl -s -D $TEST_NGINX_SERVROOT/h $u -d '{"model":"gpt-4o","messages":[{"role":"user","content":"write to '$who' today"}]}' | perl t/lib/sse-text
+    tr -d '\r' < $TEST_NGINX_SERVROOT/h | grep -i '^x-ai-cache-status'
+    curl -sN $u -d '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"write to '$who' today"}]}' | perl t/lib/sse-text
+done
+--- response_body
+mock reply: write to ann@example.com today
+X-AI-Cache-Status: MISS
+mock reply: write to ann@example.com today[done]
+mock reply: write to bob@example.org today
+X-AI-Cache-Status: HIT
+mock reply: write to bob@example.org today[done]
+--- no_error_log
+[error]

@@ -519,9 +519,10 @@ ngx_int_t ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from,
 /*
  * A stage's answer sent to the client (a cache hit): a complete answer in
  * format from, rendered for the request's door, as a stream if the
- * request asked for one, with its status and headers (a module adds its
- * own headers to r->headers_out before); the core then watches it as it
- * watches a provider's (usage, the outcome's record).  Returns what a
+ * request asked for one, through the delta filters if the request has
+ * them (a guard's restore), with its status and headers (a module adds
+ * its own headers to r->headers_out before); the core then watches it as
+ * it watches a provider's (usage, the outcome's record).  Returns what a
  * stage returns after it answered; NGX_DECLINED, nothing sent, if the
  * answer does not render (an entry of another version).
  */

@@ -513,8 +513,9 @@ ngx_int_t
 ngx_http_ai_send_answer(ngx_http_request_t *r, ngx_uint_t from,
     ngx_str_t *answer)
 {
-    ngx_int_t           rc;
-    ngx_str_t           out, err;
+    ngx_int_t             rc;
+    ngx_str_t             out, err, filtered;
+    ngx_http_ai_delta_t   abort;
     ngx_buf_t          *b;
     ngx_chain_t         cl;
     ngx_http_ai_ctx_t  *ai;
@@ -525,11 +526,49 @@ ngx_http_ai_send_answer(ngx_http_request_t *r, ngx_uint_t from,
         return NGX_DECLINED;
     }
 
+    if (ngx_http_ai_deltas_wanted(r)) {
+        /*
+         * the delta filters see the answer as the client will get it:
+         * whole, in the door's format, then rendered as its stream
+         */
+
+        rc = ngx_http_ai_translate_response(r->pool, from, ai->req.format,
+                                            &ai->req.model, answer, &out,
+                                            &err);
+        if (rc != NGX_OK) {
+            return (rc == NGX_DECLINED) ? NGX_DECLINED
+                                        : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memzero(&abort, sizeof(ngx_http_ai_delta_t));
+
+        rc = ngx_http_ai_filter_answer(r, ai->req.format, &out, &abort);
+
+        if (rc == NGX_ABORT) {
+            return ngx_http_ai_error(r, abort.status, NULL, NULL,
+                                     "content_filtered", "%V",
+                                     &abort.message);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        filtered = out;
+        answer = &filtered;
+        from = ai->req.format;
+    }
+
     if (ai->req.stream) {
         rc = ngx_http_ai_render_stream(r->pool, from, ai->req.format,
                                        &ai->req.model, answer,
                                        ai->req.include_usage, &out, &err);
         ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+
+    } else if (answer == &filtered) {
+        out = filtered;
+        rc = NGX_OK;
+        ngx_str_set(&r->headers_out.content_type, "application/json");
 
     } else {
         rc = ngx_http_ai_translate_response(r->pool, from, ai->req.format,
