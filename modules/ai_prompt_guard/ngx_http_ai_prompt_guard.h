@@ -121,6 +121,10 @@ typedef struct {
     ngx_array_t                 texts;      /* ngx_http_ai_pg_text_t */
     u_char                     *out;        /* the filter's output */
     size_t                      out_size;
+    u_char                     *work[2];    /* held + delta, each step */
+    size_t                      work_size[2];
+    u_char                     *restored;   /* the restore's output */
+    size_t                      restored_size;
     unsigned                    changed:1;
     unsigned                    output:1;   /* the answer is filtered */
     unsigned                    output_blocked:1;

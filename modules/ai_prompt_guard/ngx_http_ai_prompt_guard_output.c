@@ -34,8 +34,11 @@ static ngx_str_t  ngx_http_ai_prompt_guard_stopped =
 
 static ngx_http_ai_pg_text_t *ngx_http_ai_prompt_guard_state(
     ngx_http_ai_pg_ctx_t *ctx, ngx_uint_t index);
-static ngx_int_t ngx_http_ai_prompt_guard_join(ngx_pool_t *pool,
-    ngx_str_t *held, size_t *size, ngx_str_t *more, ngx_str_t *work);
+static u_char *ngx_http_ai_prompt_guard_buf(ngx_pool_t *pool, u_char **buf,
+    size_t *size, size_t need);
+static ngx_int_t ngx_http_ai_prompt_guard_join(ngx_http_request_t *r,
+    ngx_http_ai_pg_ctx_t *ctx, ngx_uint_t step, ngx_str_t *held,
+    ngx_str_t *more, ngx_str_t *work);
 static ngx_int_t ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_str_t *text, ngx_str_t *out);
 static ngx_int_t ngx_http_ai_prompt_guard_hold(ngx_pool_t *pool,
@@ -76,8 +79,7 @@ ngx_http_ai_prompt_guard_filter(ngx_http_request_t *r,
 
     if (plcf->restore && ctx->masks.nelts) {
 
-        if (ngx_http_ai_prompt_guard_join(r->pool, &t->raw, &t->raw_size,
-                                          &text, &work)
+        if (ngx_http_ai_prompt_guard_join(r, ctx, 0, &t->raw, &text, &work)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -123,8 +125,7 @@ ngx_http_ai_prompt_guard_filter(ngx_http_request_t *r,
 
     if (plcf->output) {
 
-        if (ngx_http_ai_prompt_guard_join(r->pool, &t->out, &t->out_size,
-                                          &text, &work)
+        if (ngx_http_ai_prompt_guard_join(r, ctx, 1, &t->out, &text, &work)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -208,13 +209,11 @@ ngx_http_ai_prompt_guard_filter(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (text.len > ctx->out_size) {
-        ctx->out_size = ngx_max(text.len, 2 * ctx->out_size);
-        ctx->out = ngx_pnalloc(r->pool, ctx->out_size);
-
-        if (ctx->out == NULL) {
-            return NGX_ERROR;
-        }
+    if (ngx_http_ai_prompt_guard_buf(r->pool, &ctx->out, &ctx->out_size,
+                                     text.len)
+        == NULL)
+    {
+        return NGX_ERROR;
     }
 
     ngx_memcpy(ctx->out, text.data, text.len);
@@ -252,11 +251,16 @@ ngx_http_ai_prompt_guard_state(ngx_http_ai_pg_ctx_t *ctx, ngx_uint_t index)
 }
 
 
-/* what was held, then more: in work (a buffer of its own) */
+/*
+ * what was held, then more: in work, the step's buffer of the request,
+ * reused delta to delta (a stream's deltas allocate nothing once it is
+ * large enough)
+ */
 
 static ngx_int_t
-ngx_http_ai_prompt_guard_join(ngx_pool_t *pool, ngx_str_t *held,
-    size_t *size, ngx_str_t *more, ngx_str_t *work)
+ngx_http_ai_prompt_guard_join(ngx_http_request_t *r,
+    ngx_http_ai_pg_ctx_t *ctx, ngx_uint_t step, ngx_str_t *held,
+    ngx_str_t *more, ngx_str_t *work)
 {
     if (held->len == 0) {
         *work = *more;
@@ -264,7 +268,9 @@ ngx_http_ai_prompt_guard_join(ngx_pool_t *pool, ngx_str_t *held,
     }
 
     work->len = held->len + more->len;
-    work->data = ngx_pnalloc(pool, work->len);
+    work->data = ngx_http_ai_prompt_guard_buf(r->pool, &ctx->work[step],
+                                              &ctx->work_size[step],
+                                              work->len);
     if (work->data == NULL) {
         return NGX_ERROR;
     }
@@ -276,6 +282,32 @@ ngx_http_ai_prompt_guard_join(ngx_pool_t *pool, ngx_str_t *held,
     }
 
     return NGX_OK;
+}
+
+
+/* a buffer of the request's, grown when needed, reused call to call */
+
+static u_char *
+ngx_http_ai_prompt_guard_buf(ngx_pool_t *pool, u_char **buf, size_t *size,
+    size_t need)
+{
+    if (need > *size || *buf == NULL) {
+        need = ngx_max(need, 2 * *size);
+        need = ngx_max(need, 256);
+
+        if (*buf) {
+            ngx_pfree(pool, *buf);
+        }
+
+        *buf = ngx_pnalloc(pool, need);
+        if (*buf == NULL) {
+            return NULL;
+        }
+
+        *size = need;
+    }
+
+    return *buf;
 }
 
 
@@ -341,7 +373,8 @@ ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
 
     size = text->len + (text->len / 5 + 1) * longest;
 
-    o = ngx_pnalloc(r->pool, size);
+    o = ngx_http_ai_prompt_guard_buf(r->pool, &ctx->restored,
+                                     &ctx->restored_size, size);
     if (o == NULL) {
         return NGX_ERROR;
     }
