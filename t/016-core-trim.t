@@ -136,10 +136,9 @@ hi[done]
         ai_proxy up;
     }
 --- exec
-python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock > /dev/null 2>&1 <<'EOF' &
+python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock > /dev/null 2>&1 <<'EOF'
 ["data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n", 200, "data: {\"choices\":[{\"ind"]
 EOF
-sleep 0.3
 curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
     -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 echo "[end]"

@@ -128,13 +128,12 @@ mock reply: write to gus@example.net
         ai_prompt_guard_output out_ssn;
     }
 --- exec
-python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock > /dev/null 2>&1 <<'EOF' &
+python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock > /dev/null 2>&1 <<'EOF'
 ["data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Sent to [EMA\"},\"finish_reason\":null}]}\n\n", 100,
  "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"IL_1]; SSN 123-4\"},\"finish_reason\":null}]}\n\n", 100,
  "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"5-6789 noted.\"},\"finish_reason\":null}]}\n\n", 100,
  "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"]
 EOF
-sleep 0.3
 curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
     -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"send it to frank@example.com"}]}' \
     | perl t/lib/sse-text
@@ -157,13 +156,12 @@ Sent to frank@example.com; SSN [US_SSN] noted.[done]
     }
 --- exec
 for door in chat/completions messages; do
-python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock > /dev/null 2>&1 <<'EOF' &
+python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock > /dev/null 2>&1 <<'EOF'
 ["data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"First the long part of the answer, which goes to the client as it comes: the filter holds back only the end of the text that a match may still reach, a few hundred bytes for the shapes of keys, so the client reads this sentence before the rest of the answer is even written by the model. Then the key. \"},\"finish_reason\":null}]}\n\n", 100,
  "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Here: sk-proj-aB3dE\"},\"finish_reason\":null}]}\n\n", 100,
  "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"fGhIjKlMnOpQrStUvWxYz0123456789abcd and more\"},\"finish_reason\":null}]}\n\n", 100,
  "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"]
 EOF
-sleep 0.3
 curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/$door \
     -d '{"model":"m","stream":true,"max_tokens":50,"messages":[{"role":"user","content":"hi"}]}' \
     | perl t/lib/sse-text
@@ -403,3 +401,105 @@ ai_prompt_guard_rule "r1": unknown detector "passport"
 --- must_die
 --- error_log
 ai_prompt_guard: unknown rule or set "nosuch" (define it with ai_prompt_guard_rule or ai_prompt_guard_set before)
+
+
+
+=== TEST 16: tool-call arguments in the answer are guarded as they stream: a placeholder split across argument deltas is restored whole (its value escaped as JSON text), an output match split across them is masked whole; OpenAI door, Anthropic door through translation, an Anthropic target's input_json_delta
+--- http_config
+    ai_target up http://unix:$TEST_NGINX_SERVROOT/up.sock:/v1;
+    ai_target an http://unix:$TEST_NGINX_SERVROOT/up.sock provider=anthropic;
+    ai_prompt_guard_rule pii detect=email action=mask;
+    ai_prompt_guard_rule code "regex=code \"[a-z]+\"" action=mask;
+    ai_prompt_guard_rule out_ssn detect=us_ssn action=mask;
+--- config
+    location /o/ {
+        rewrite ^/o/(.*)$ /$1 break;
+        ai_proxy up;
+        ai_prompt_guard pii code;
+        ai_prompt_guard_output out_ssn;
+    }
+    location /a/ {
+        rewrite ^/a/(.*)$ /$1 break;
+        ai_proxy an;
+        ai_prompt_guard pii code;
+        ai_prompt_guard_output out_ssn;
+    }
+--- exec
+ask='"messages":[{"role":"user","content":"mail frank@example.com the code \"alpha\""}]'
+for door in chat/completions messages; do
+if [ $door = messages ]; then
+    tools='"tools":[{"name":"send","input_schema":{"type":"object"}}]'
+else
+    tools='"tools":[{"type":"function","function":{"name":"send","parameters":{"type":"object"}}}]'
+fi
+python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock > /dev/null 2>&1 <<'EOF'
+["data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"send\",\"arguments\":\"\"}}]},\"finish_reason\":null}]}\n\n", 100,
+ "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"to\\\":\\\"[EMA\"}}]},\"finish_reason\":null}]}\n\n", 100,
+ "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"IL_1]\\\",\\\"text\\\":\\\"[CODE_1], SSN 123-4\"}}]},\"finish_reason\":null}]}\n\n", 100,
+ "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"5-6789\\\"}\"}}]},\"finish_reason\":null}]}\n\n", 100,
+ "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":\"log\",\"arguments\":\"{\\\"who\\\":\\\"[EMAIL_1]\\\"}\"}}]},\"finish_reason\":null}]}\n\n", 100,
+ "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n"]
+EOF
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/$door \
+    -d "{\"model\":\"m\",\"stream\":true,\"max_tokens\":50,$tools,$ask}" \
+    | perl t/lib/sse-text --tools
+wait
+done
+python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock > /dev/null 2>&1 <<'EOF'
+["event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n", 100,
+ "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"send\",\"input\":{}}}\n\n", 100,
+ "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"to\\\":\\\"[EMA\"}}\n\n", 100,
+ "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"IL_1]\\\",\\\"text\\\":\\\"[CODE_1], SSN 123-4\"}}\n\n", 100,
+ "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"5-6789\\\"}\"}}\n\n", 100,
+ "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+ "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":20}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"]
+EOF
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/a/v1/messages \
+    -d "{\"model\":\"m\",\"stream\":true,\"max_tokens\":50,\"tools\":[{\"name\":\"send\",\"input_schema\":{\"type\":\"object\"}}],$ask}" \
+    | perl t/lib/sse-text --tools
+wait
+--- response_body
+[tool send {"to":"frank@example.com","text":"code \"alpha\", SSN [US_SSN]"}][tool log {"who":"frank@example.com"}][done]
+[tool send {"to":"frank@example.com","text":"code \"alpha\", SSN [US_SSN]"}][tool log {"who":"frank@example.com"}][done]
+[tool send {"to":"frank@example.com","text":"code \"alpha\", SSN [US_SSN]"}][done]
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: tool-call arguments in plain answers (OpenAI, and Anthropic tool_use input) are masked by output rules; an output deny rule on a streamed call's arguments ends the stream with the door's error event
+--- http_config
+    ai_prompt_guard_rule city regex=Paris action=mask;
+    ai_prompt_guard_rule no_paris regex=Paris;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard_output city;
+    }
+    location /deny/ {
+        rewrite ^/deny/(.*)$ /$1 break;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard_output no_paris;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+tools='"tools":[{"type":"function","function":{"name":"weather","parameters":{"type":"object"}}}]'
+atools='"tools":[{"name":"weather","input_schema":{"type":"object"}}]'
+ask='"messages":[{"role":"user","content":"weather please"}]'
+curl -s $u/v1/chat/completions -d "{\"model\":\"gpt-4o\",$tools,$ask}" | perl t/lib/sse-text --tools
+curl -s $u/v1/messages -d "{\"model\":\"gpt-4o\",\"max_tokens\":50,$atools,$ask}" | perl t/lib/sse-text --tools
+curl -sN $u/v1/chat/completions -d "{\"model\":\"gpt-4o\",\"stream\":true,$tools,$ask}" | perl t/lib/sse-text --tools
+curl -sN $u/v1/messages -d "{\"model\":\"gpt-4o\",\"stream\":true,\"max_tokens\":50,$atools,$ask}" | perl t/lib/sse-text --tools
+curl -sN $u/deny/v1/chat/completions -d "{\"model\":\"gpt-4o\",\"stream\":true,$tools,$ask}" | perl t/lib/sse-text
+curl -s $u/deny/v1/messages -d "{\"model\":\"gpt-4o\",\"max_tokens\":50,$atools,$ask}" | perl t/lib/sse-text
+--- response_body
+[tool weather {"location":"[CITY]","unit":"celsius"}]
+[tool weather {"location":"[CITY]","unit":"celsius"}]
+[tool weather {"location":"[CITY]","unit":"celsius"}][done]
+[tool weather {"location":"[CITY]","unit":"celsius"}][done]
+[error invalid_request_error: The answer was stopped by the gateway's content policy.]
+[error invalid_request_error: The answer was stopped by the gateway's content policy.]
+--- error_log
+ai_prompt_guard: output rule "no_paris" stopped the answer
+--- no_error_log
+[error]

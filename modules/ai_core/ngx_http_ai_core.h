@@ -45,7 +45,7 @@
  * The version of this interface.  A module built against another one
  * refuses to start (ngx_http_ai_core_require()), naming both.
  */
-#define NGX_HTTP_AI_CORE_API            4
+#define NGX_HTTP_AI_CORE_API            5
 
 extern const ngx_uint_t  ngx_http_ai_core_api_version;
 
@@ -596,7 +596,12 @@ ngx_int_t ngx_http_ai_stream_end(ngx_http_ai_stream_t *st,
  * A text is a choice's content (OpenAI door) or a text block (Anthropic
  * door): delta->index tells which, and a filter keeps its state per index
  * (delta->text, its output, must stay valid until its next call).  A
- * filter returns NGX_OK, NGX_ABORT or NGX_ERROR.
+ * tool call's arguments are a text too (delta->tool set; delta->index
+ * the call's, a space of its own): JSON text as the door sends it, in
+ * pieces, so what a filter puts in must keep it JSON (a value written
+ * into it escaped as in a JSON string).  A filter with nothing to do on
+ * arguments returns NGX_OK and leaves them.  A filter returns NGX_OK,
+ * NGX_ABORT or NGX_ERROR.
  *
  * The filters run for a request only when a stage called
  * ngx_http_ai_filter_deltas() for it; otherwise the answer is not parsed
@@ -614,6 +619,7 @@ typedef struct {
     ngx_uint_t                  status;     /* NGX_ABORT: of the error */
     ngx_str_t                   message;    /* NGX_ABORT: the client's */
     unsigned                    last:1;     /* the text ends here */
+    unsigned                    tool:1;     /* a tool call's arguments */
 } ngx_http_ai_delta_t;
 
 typedef ngx_int_t (*ngx_http_ai_delta_filter_pt)(ngx_http_request_t *r,

@@ -26,6 +26,13 @@
 /* the texts (choices, blocks) whose end a filtered stream tracks: all */
 #define NGX_HTTP_AI_MAX_FILTERED    NGX_HTTP_AI_MAX_INDEX
 
+/*
+ * the tool calls' arguments it tracks: a slot per call (an OpenAI
+ * choice's calls from choice * 16, an Anthropic block's index), the
+ * last slot shared by any beyond
+ */
+#define NGX_HTTP_AI_MAX_TOOL_FILTERED  128
+
 
 /* a stream's delta filters: ngx_http_ai_stream_filter() in the core */
 typedef ngx_int_t (*ngx_http_ai_tr_filter_pt)(void *data,
@@ -70,6 +77,9 @@ struct ngx_http_ai_stream_s {
     void                       *filter_data;
     ngx_uint_t                  open;       /* texts begun, not ended */
     uint32_t                    opened[NGX_HTTP_AI_MAX_FILTERED / 32];
+    ngx_uint_t                  tools_open; /* arguments begun */
+    uint32_t                    tools_opened[
+                                    NGX_HTTP_AI_MAX_TOOL_FILTERED / 32];
     u_char                     *text;       /* NUL-terminated scratch */
     size_t                      text_size;
     ngx_http_ai_delta_t         abort;      /* what a filter ended with */

@@ -15,6 +15,12 @@
  * content_block_stop (Anthropic), or the stream's end, whichever comes
  * first.  The doors are OpenAI's and Anthropic's: a Gemini target's
  * answer is filtered as the pivot it is translated to.
+ *
+ * A tool call's arguments are a text of their own (delta->tool), ending
+ * where the next call of its choice begins, with the choice's
+ * finish_reason (OpenAI), with its block (Anthropic) or with the stream;
+ * what was held of them goes out, as an arguments delta of the call,
+ * before the next call's first one.
  */
 
 
@@ -32,10 +38,32 @@
     ((st)->opened[ngx_http_ai_tr_slot(i) / 32]                               \
      & ((uint32_t) 1 << (ngx_http_ai_tr_slot(i) % 32)))
 
+/* a tool call's slot, up to the last one tracked */
+#define ngx_http_ai_tr_tool_slot(i)                                           \
+    ((i) < NGX_HTTP_AI_MAX_TOOL_FILTERED                                      \
+     ? (i) : NGX_HTTP_AI_MAX_TOOL_FILTERED - 1)
+
+#define ngx_http_ai_tr_tool_is_open(st, i)                                    \
+    ((st)->tools_opened[ngx_http_ai_tr_tool_slot(i) / 32]                    \
+     & ((uint32_t) 1 << (ngx_http_ai_tr_tool_slot(i) % 32)))
+
+/* the slots of an OpenAI choice's tool calls */
+#define NGX_HTTP_AI_TOOLS_PER_CHOICE  16
+
 
 static ngx_int_t ngx_http_ai_tr_filter_text(ngx_http_ai_stream_t *st,
     cJSON *parent, const char *name, ngx_uint_t index, ngx_uint_t last,
-    ngx_uint_t *empty);
+    ngx_uint_t tool, ngx_uint_t *empty);
+static ngx_int_t ngx_http_ai_tr_filter_calls(ngx_http_ai_stream_t *st,
+    cJSON *delta, cJSON *calls, ngx_uint_t choice, ngx_uint_t finish,
+    ngx_uint_t *held);
+static ngx_int_t ngx_http_ai_tr_release_calls(ngx_http_ai_stream_t *st,
+    cJSON *delta, cJSON **calls, ngx_uint_t *pos, ngx_uint_t choice,
+    ngx_uint_t except);
+static ngx_int_t ngx_http_ai_tr_filter_input(ngx_http_ai_stream_t *st,
+    cJSON *block, ngx_uint_t index);
+static ngx_uint_t ngx_http_ai_tr_bare_call(cJSON *call);
+static ngx_uint_t ngx_http_ai_tr_empty_delta(cJSON *delta);
 static ngx_int_t ngx_http_ai_tr_filter_run(ngx_http_ai_stream_t *st,
     ngx_http_ai_delta_t *d);
 static char *ngx_http_ai_tr_cstr(ngx_http_ai_stream_t *st, ngx_str_t *s);
@@ -43,11 +71,13 @@ static ngx_uint_t ngx_http_ai_tr_index(cJSON *obj, const char *name,
     ngx_uint_t dflt);
 static ngx_uint_t ngx_http_ai_tr_only(cJSON *obj, const char *name);
 static void ngx_http_ai_tr_set_open(ngx_http_ai_stream_t *st,
-    ngx_uint_t index, ngx_uint_t open);
+    ngx_uint_t index, ngx_uint_t open, ngx_uint_t tool);
 static cJSON *ngx_http_ai_tr_first(ngx_http_ai_stream_t *st, cJSON *obj,
     const char *name);
 static ngx_int_t ngx_http_ai_tr_flush_anthropic(ngx_http_ai_stream_t *st,
-    ngx_uint_t index);
+    ngx_uint_t index, ngx_uint_t tool);
+static ngx_int_t ngx_http_ai_tr_flush_all_anthropic(
+    ngx_http_ai_stream_t *st);
 
 
 /*
@@ -59,9 +89,9 @@ ngx_int_t
 ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
     ngx_uint_t *skip)
 {
-    cJSON       *choices, *choice, *delta, *content, *finish, *usage;
+    cJSON       *choices, *choice, *delta, *content, *finish, *usage, *calls;
     ngx_int_t    rc;
-    ngx_uint_t   i, index, last, empty, kept;
+    ngx_uint_t   i, index, last, empty, kept, keep, held;
 
     *skip = 0;
 
@@ -80,9 +110,15 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
         index = ngx_http_ai_tr_index(choice, "index", i++);
 
         delta = ngx_http_ai_tr_first(st, choice, "delta");
-        content = cJSON_IsObject(delta)
-                  ? ngx_http_ai_tr_first(st, delta, "content")
-                  : NULL;
+
+        if (!cJSON_IsObject(delta)) {
+            /* no text, nothing held: as it is */
+            kept = 1;
+            continue;
+        }
+
+        content = ngx_http_ai_tr_first(st, delta, "content");
+        calls = ngx_http_ai_tr_first(st, delta, "tool_calls");
         finish = ngx_http_ai_tr_first(st, choice, "finish_reason");
 
         /*
@@ -91,28 +127,39 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
          * text block there)
          */
 
-        last = cJSON_IsString(finish)
-               || (cJSON_IsObject(delta)
-                   && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
-                                             delta, "tool_calls"))
-                      > 0);
+        last = cJSON_IsString(finish) || cJSON_GetArraySize(calls) > 0;
 
-        if (!cJSON_IsObject(delta)
-            || (!(cJSON_IsString(content) && content->valuestring[0])
-                && !(last && ngx_http_ai_tr_is_open(st, index))))
+        keep = 1;
+
+        if ((cJSON_IsString(content) && content->valuestring[0])
+            || (last && ngx_http_ai_tr_is_open(st, index)))
         {
-            /* no text, nothing held: as it is */
-            kept = 1;
-            continue;
+            rc = ngx_http_ai_tr_filter_text(st, delta, "content", index,
+                                            last, 0, &empty);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            keep = !empty || last || !ngx_http_ai_tr_only(delta, "content");
         }
 
-        rc = ngx_http_ai_tr_filter_text(st, delta, "content", index, last,
-                                        &empty);
-        if (rc != NGX_OK) {
-            return rc;
+        if (cJSON_IsArray(calls)
+            || (cJSON_IsString(finish) && st->tools_open))
+        {
+            rc = ngx_http_ai_tr_filter_calls(st, delta, calls, index,
+                                             cJSON_IsString(finish), &held);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            if (held) {
+                /* all its arguments held: sent if anything else is */
+                keep = cJSON_IsString(finish)
+                       || !ngx_http_ai_tr_empty_delta(delta);
+            }
         }
 
-        if (!empty || last || !ngx_http_ai_tr_only(delta, "content")) {
+        if (keep) {
             kept = 1;
         }
     }
@@ -138,7 +185,7 @@ ngx_http_ai_tr_filter_anthropic(ngx_http_ai_stream_t *st, cJSON *json,
 {
     cJSON       *type, *delta;
     ngx_int_t    rc;
-    ngx_uint_t   index, empty, i;
+    ngx_uint_t   index, empty;
 
     *action = 0;
 
@@ -150,15 +197,21 @@ ngx_http_ai_tr_filter_anthropic(ngx_http_ai_stream_t *st, cJSON *json,
 
     if (ngx_http_ai_tr_is(type, "content_block_delta")) {
         delta = ngx_http_ai_tr_first(st, json, "delta");
+        type = ngx_http_ai_tr_first(st, delta, "type");
 
-        if (!ngx_http_ai_tr_is(ngx_http_ai_tr_first(st, delta, "type"),
-                               "text_delta"))
-        {
+        if (ngx_http_ai_tr_is(type, "text_delta")) {
+            rc = ngx_http_ai_tr_filter_text(st, delta, "text", index, 0, 0,
+                                            &empty);
+
+        } else if (ngx_http_ai_tr_is(type, "input_json_delta")) {
+            rc = ngx_http_ai_tr_filter_text(st, delta, "partial_json",
+                                            index, 0, 1, &empty);
+
+        } else {
             *action = st->changed ? 1 : 0;
             return NGX_OK;
         }
 
-        rc = ngx_http_ai_tr_filter_text(st, delta, "text", index, 0, &empty);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -174,20 +227,18 @@ ngx_http_ai_tr_filter_anthropic(ngx_http_ai_stream_t *st, cJSON *json,
     }
 
     if (ngx_http_ai_tr_is(type, "content_block_stop")) {
-        return ngx_http_ai_tr_flush_anthropic(st, index);
+        rc = ngx_http_ai_tr_flush_anthropic(st, index, 0);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_ai_tr_flush_anthropic(st, index, 1);
     }
 
     if (ngx_http_ai_tr_is(type, "message_delta")
         || ngx_http_ai_tr_is(type, "message_stop"))
     {
-        for (i = 0; st->open && i < NGX_HTTP_AI_MAX_FILTERED; i++) {
-            if (ngx_http_ai_tr_is_open(st, i)) {
-                rc = ngx_http_ai_tr_flush_anthropic(st, i);
-                if (rc != NGX_OK) {
-                    return rc;
-                }
-            }
-        }
+        return ngx_http_ai_tr_flush_all_anthropic(st);
     }
 
     return NGX_OK;
@@ -202,10 +253,16 @@ ngx_http_ai_tr_filter_anthropic(ngx_http_ai_stream_t *st, cJSON *json,
 ngx_int_t
 ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
 {
-    cJSON                *chunk, *delta, *choices, *choice;
+    cJSON                *chunk, *delta, *choices, *choice, *calls;
     ngx_int_t             rc;
-    ngx_uint_t            i;
+    ngx_uint_t            i, pos;
     ngx_http_ai_delta_t   d;
+
+    if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC
+        && st->target == NGX_HTTP_AI_FMT_ANTHROPIC)
+    {
+        return ngx_http_ai_tr_flush_all_anthropic(st);
+    }
 
     for (i = 0; st->open && i < NGX_HTTP_AI_MAX_FILTERED; i++) {
 
@@ -213,26 +270,19 @@ ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
             continue;
         }
 
-        if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC
-            && st->target == NGX_HTTP_AI_FMT_ANTHROPIC)
-        {
-            rc = ngx_http_ai_tr_flush_anthropic(st, i);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            continue;
-        }
-
-        ngx_http_ai_tr_set_open(st, i, 0);
+        ngx_http_ai_tr_set_open(st, i, 0, 0);
 
         ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
         d.index = i;
         d.last = 1;
 
         rc = ngx_http_ai_tr_filter_run(st, &d);
-        if (rc != NGX_OK || d.text.len == 0) {
+        if (rc != NGX_OK) {
             return rc;
+        }
+
+        if (d.text.len == 0) {
+            continue;
         }
 
         chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
@@ -269,6 +319,51 @@ ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
         }
     }
 
+    /* the tool calls' held arguments, a chunk per choice */
+
+    for (i = 0; st->tools_open && i < NGX_HTTP_AI_MAX_TOOL_FILTERED;
+         i += NGX_HTTP_AI_TOOLS_PER_CHOICE)
+    {
+        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+        if (chunk == NULL) {
+            return NGX_ERROR;
+        }
+
+        choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+        choice = cJSON_GetArrayItem(choices, 0);
+
+        calls = NULL;
+        pos = 0;
+
+        rc = ngx_http_ai_tr_release_calls(st, delta, &calls, &pos,
+                                          i / NGX_HTTP_AI_TOOLS_PER_CHOICE,
+                                          NGX_HTTP_AI_MAX_TOOL_FILTERED);
+
+        if (rc == NGX_OK && calls && choice
+            && ngx_http_ai_tr_set(choice, "index",
+                  cJSON_CreateNumber((double)
+                                     (i / NGX_HTTP_AI_TOOLS_PER_CHOICE)))
+               != NGX_OK)
+        {
+            rc = NGX_ERROR;
+        }
+
+        if (rc == NGX_OK && calls) {
+            if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
+                rc = ngx_http_ai_anthropic_stream_from_openai(st, chunk);
+
+            } else {
+                rc = ngx_http_ai_tr_out_event(st, NULL, chunk);
+            }
+        }
+
+        cJSON_Delete(chunk);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     return NGX_OK;
 }
 
@@ -284,9 +379,9 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
     ngx_http_ai_tr_filter_pt filter, void *data, ngx_str_t *body,
     ngx_http_ai_delta_t *abort)
 {
-    cJSON                 *json, *list, *item, *msg;
+    cJSON                 *json, *list, *item, *msg, *type, *calls;
     ngx_int_t              rc;
-    ngx_uint_t             i, empty;
+    ngx_uint_t             i, index, empty;
     ngx_http_ai_stream_t   st;
 
     json = cJSON_ParseWithLength((const char *) body->data, body->len);
@@ -315,14 +410,18 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
         list = ngx_http_ai_tr_first(&st, json, "content");
 
         cJSON_ArrayForEach(item, list) {
-            if (ngx_http_ai_tr_is(ngx_http_ai_tr_first(&st, item, "type"),
-                                  "text"))
-            {
-                rc = ngx_http_ai_tr_filter_text(&st, item, "text", i, 1,
+            type = ngx_http_ai_tr_first(&st, item, "type");
+
+            if (ngx_http_ai_tr_is(type, "text")) {
+                rc = ngx_http_ai_tr_filter_text(&st, item, "text", i, 1, 0,
                                                 &empty);
-                if (rc != NGX_OK) {
-                    break;
-                }
+
+            } else if (ngx_http_ai_tr_is(type, "tool_use")) {
+                rc = ngx_http_ai_tr_filter_input(&st, item, i);
+            }
+
+            if (rc != NGX_OK) {
+                break;
             }
 
             i++;
@@ -336,18 +435,26 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
         cJSON_ArrayForEach(item, list) {
             msg = ngx_http_ai_tr_first(&st, item, "message");
             (void) ngx_http_ai_tr_first(&st, item, "index");
+            index = ngx_http_ai_tr_index(item, "index", i++);
 
             if (cJSON_IsString(ngx_http_ai_tr_first(&st, msg, "content")))
             {
-                rc = ngx_http_ai_tr_filter_text(&st, msg, "content",
-                                        ngx_http_ai_tr_index(item, "index", i),
-                                        1, &empty);
+                rc = ngx_http_ai_tr_filter_text(&st, msg, "content", index,
+                                                1, 0, &empty);
                 if (rc != NGX_OK) {
                     break;
                 }
             }
 
-            i++;
+            calls = ngx_http_ai_tr_first(&st, msg, "tool_calls");
+
+            if (cJSON_IsArray(calls)) {
+                rc = ngx_http_ai_tr_filter_calls(&st, msg, calls, index, 1,
+                                                 &empty);
+                if (rc != NGX_OK) {
+                    break;
+                }
+            }
         }
     }
 
@@ -375,7 +482,8 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
 
 static ngx_int_t
 ngx_http_ai_tr_filter_text(ngx_http_ai_stream_t *st, cJSON *parent,
-    const char *name, ngx_uint_t index, ngx_uint_t last, ngx_uint_t *empty)
+    const char *name, ngx_uint_t index, ngx_uint_t last, ngx_uint_t tool,
+    ngx_uint_t *empty)
 {
     char                 *s;
     cJSON                *item, *text;
@@ -389,6 +497,7 @@ ngx_http_ai_tr_filter_text(ngx_http_ai_stream_t *st, cJSON *parent,
     ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
     d.index = index;
     d.last = last;
+    d.tool = tool;
 
     if (cJSON_IsString(item)) {
         d.text.data = (u_char *) item->valuestring;
@@ -400,12 +509,7 @@ ngx_http_ai_tr_filter_text(ngx_http_ai_stream_t *st, cJSON *parent,
         return rc;
     }
 
-    if (last) {
-        ngx_http_ai_tr_set_open(st, index, 0);
-
-    } else {
-        ngx_http_ai_tr_set_open(st, index, 1);
-    }
+    ngx_http_ai_tr_set_open(st, index, !last, tool);
 
     *empty = (d.text.len == 0);
 
@@ -488,25 +592,32 @@ ngx_http_ai_tr_filter_run(ngx_http_ai_stream_t *st, ngx_http_ai_delta_t *d)
 }
 
 
-/* a block's held text, as a text delta event, before the block's end */
+/*
+ * A block's held text or arguments, as a delta event of the block,
+ * before its end
+ */
 
 static ngx_int_t
-ngx_http_ai_tr_flush_anthropic(ngx_http_ai_stream_t *st, ngx_uint_t index)
+ngx_http_ai_tr_flush_anthropic(ngx_http_ai_stream_t *st, ngx_uint_t index,
+    ngx_uint_t tool)
 {
     char                 *s;
     cJSON                *json, *delta;
     ngx_int_t             rc;
     ngx_http_ai_delta_t   d;
 
-    if (!ngx_http_ai_tr_is_open(st, index)) {
+    if (tool ? !ngx_http_ai_tr_tool_is_open(st, index)
+             : !ngx_http_ai_tr_is_open(st, index))
+    {
         return NGX_OK;
     }
 
-    ngx_http_ai_tr_set_open(st, index, 0);
+    ngx_http_ai_tr_set_open(st, index, 0, tool);
 
     ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
     d.index = index;
     d.last = 1;
+    d.tool = tool;
 
     rc = ngx_http_ai_tr_filter_run(st, &d);
     if (rc != NGX_OK || d.text.len == 0) {
@@ -529,8 +640,13 @@ ngx_http_ai_tr_flush_anthropic(ngx_http_ai_stream_t *st, ngx_uint_t index)
         != NULL
         && cJSON_AddNumberToObject(json, "index", (double) index) != NULL
         && (delta = cJSON_AddObjectToObject(json, "delta")) != NULL
-        && ngx_http_ai_tr_add_string(delta, "type", "text_delta") != NULL
-        && ngx_http_ai_tr_add_string(delta, "text", s) != NULL)
+        && ngx_http_ai_tr_add_string(delta, "type",
+                                     tool ? "input_json_delta"
+                                          : "text_delta")
+           != NULL
+        && ngx_http_ai_tr_add_string(delta, tool ? "partial_json" : "text",
+                                     s)
+           != NULL)
     {
         rc = ngx_http_ai_tr_out_event(st, "content_block_delta", json);
     }
@@ -538,6 +654,285 @@ ngx_http_ai_tr_flush_anthropic(ngx_http_ai_stream_t *st, ngx_uint_t index)
     cJSON_Delete(json);
 
     return rc;
+}
+
+
+/* every block's held text and arguments, at the message's end */
+
+static ngx_int_t
+ngx_http_ai_tr_flush_all_anthropic(ngx_http_ai_stream_t *st)
+{
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    for (i = 0; st->open && i < NGX_HTTP_AI_MAX_FILTERED; i++) {
+        rc = ngx_http_ai_tr_flush_anthropic(st, i, 0);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    for (i = 0; st->tools_open && i < NGX_HTTP_AI_MAX_TOOL_FILTERED; i++) {
+        rc = ngx_http_ai_tr_flush_anthropic(st, i, 1);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An OpenAI choice's tool calls (a chunk's delta, or a whole message):
+ * each call's arguments through the filters, the held arguments of the
+ * choice's other calls released (as arguments deltas of theirs) before a
+ * call's first, and all of them at the choice's end (finish).  A call
+ * whose arguments were all held, with nothing else in it, is dropped;
+ * *held: all of them were.
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_filter_calls(ngx_http_ai_stream_t *st, cJSON *delta,
+    cJSON *calls, ngx_uint_t choice, ngx_uint_t finish, ngx_uint_t *held)
+{
+    cJSON       *call, *next, *fn;
+    ngx_int_t    rc;
+    ngx_uint_t   pos, slot, empty, had;
+
+    *held = 0;
+
+    if (!cJSON_IsArray(calls)) {
+        calls = NULL;
+    }
+
+    had = (cJSON_GetArraySize(calls) > 0);
+    pos = 0;
+
+    for (call = calls ? calls->child : NULL; call; call = next) {
+        next = call->next;
+
+        (void) ngx_http_ai_tr_first(st, call, "index");
+        slot = ngx_http_ai_tr_tool_slot(choice * NGX_HTTP_AI_TOOLS_PER_CHOICE
+                                  + ngx_http_ai_tr_index(call, "index", 0));
+
+        rc = ngx_http_ai_tr_release_calls(st, delta, &calls, &pos, choice,
+                                          slot);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        fn = ngx_http_ai_tr_first(st, call, "function");
+
+        if (cJSON_IsString(ngx_http_ai_tr_first(st, fn, "arguments"))) {
+            rc = ngx_http_ai_tr_filter_text(st, fn, "arguments", slot,
+                                            st->plain, 1, &empty);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            if (empty && !st->plain && ngx_http_ai_tr_bare_call(call)) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(calls, call));
+                st->changed = 1;
+                continue;
+            }
+        }
+
+        pos++;
+    }
+
+    if (finish) {
+        rc = ngx_http_ai_tr_release_calls(st, delta, &calls, &pos, choice,
+                                          NGX_HTTP_AI_MAX_TOOL_FILTERED);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (had && cJSON_GetArraySize(calls) == 0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(delta, "tool_calls");
+        *held = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The held arguments of a choice's calls but one (except), each as an
+ * arguments delta of its call inserted at *pos of calls (made when there
+ * are none)
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_release_calls(ngx_http_ai_stream_t *st, cJSON *delta,
+    cJSON **calls, ngx_uint_t *pos, ngx_uint_t choice, ngx_uint_t except)
+{
+    char                 *s;
+    cJSON                *call, *fn;
+    ngx_int_t             rc;
+    ngx_uint_t            slot, first, end;
+    ngx_http_ai_delta_t   d;
+
+    first = ngx_http_ai_tr_tool_slot(choice * NGX_HTTP_AI_TOOLS_PER_CHOICE);
+    end = ngx_min(first + NGX_HTTP_AI_TOOLS_PER_CHOICE,
+                  NGX_HTTP_AI_MAX_TOOL_FILTERED);
+
+    for (slot = first; st->tools_open && slot < end; slot++) {
+
+        if (slot == except || !ngx_http_ai_tr_tool_is_open(st, slot)) {
+            continue;
+        }
+
+        ngx_http_ai_tr_set_open(st, slot, 0, 1);
+
+        ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
+        d.index = slot;
+        d.last = 1;
+        d.tool = 1;
+
+        rc = ngx_http_ai_tr_filter_run(st, &d);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (d.text.len == 0) {
+            continue;
+        }
+
+        s = ngx_http_ai_tr_cstr(st, &d.text);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (*calls == NULL) {
+            *calls = cJSON_AddArrayToObject(delta, "tool_calls");
+            if (*calls == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        call = cJSON_CreateObject();
+        if (call == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (cJSON_AddNumberToObject(call, "index", (double) (slot - first))
+            == NULL
+            || (fn = cJSON_AddObjectToObject(call, "function")) == NULL
+            || ngx_http_ai_tr_add_string(fn, "arguments", s) == NULL
+            || !cJSON_InsertItemInArray(*calls, (int) *pos, call))
+        {
+            cJSON_Delete(call);
+            return NGX_ERROR;
+        }
+
+        (*pos)++;
+        st->changed = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A tool_use block's input (an object) through the filters, as its JSON
+ * text: the block's input is what they let through, parsed again
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_filter_input(ngx_http_ai_stream_t *st, cJSON *block,
+    ngx_uint_t index)
+{
+    char                 *s;
+    cJSON                *input, *json;
+    ngx_int_t             rc;
+    ngx_http_ai_delta_t   d;
+
+    input = ngx_http_ai_tr_first(st, block, "input");
+
+    if (!cJSON_IsObject(input)) {
+        return NGX_OK;
+    }
+
+    s = cJSON_PrintUnformatted(input);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
+    d.index = ngx_http_ai_tr_tool_slot(index);
+    d.last = 1;
+    d.tool = 1;
+    d.text.data = (u_char *) s;
+    d.text.len = ngx_strlen(s);
+
+    rc = ngx_http_ai_tr_filter_run(st, &d);
+
+    if (rc == NGX_OK
+        && (d.text.data != (u_char *) s || d.text.len != ngx_strlen(s)))
+    {
+        json = cJSON_ParseWithLength((const char *) d.text.data, d.text.len);
+
+        if (!cJSON_IsObject(json)) {
+            cJSON_Delete(json);
+            rc = NGX_ERROR;
+
+        } else {
+            rc = ngx_http_ai_tr_set(block, "input", json);
+            st->changed = 1;
+        }
+    }
+
+    cJSON_free(s);
+
+    return rc;
+}
+
+
+/* a call that carries arguments only, and its index */
+
+static ngx_uint_t
+ngx_http_ai_tr_bare_call(cJSON *call)
+{
+    cJSON  *item;
+
+    cJSON_ArrayForEach(item, call) {
+        if (item->string == NULL) {
+            return 0;
+        }
+
+        if (ngx_strcmp(item->string, "index") == 0) {
+            continue;
+        }
+
+        if (ngx_strcmp(item->string, "function") != 0
+            || !ngx_http_ai_tr_only(item, "arguments"))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* a delta that carries nothing: no member, or an empty content only */
+
+static ngx_uint_t
+ngx_http_ai_tr_empty_delta(cJSON *delta)
+{
+    cJSON  *item;
+
+    cJSON_ArrayForEach(item, delta) {
+        if (item->string == NULL || ngx_strcmp(item->string, "content") != 0
+            || !cJSON_IsString(item) || item->valuestring[0] != '\0')
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -646,24 +1041,37 @@ ngx_http_ai_tr_first(ngx_http_ai_stream_t *st, cJSON *obj, const char *name)
 }
 
 
-/* a text begun (open) or ended: st->open counts the texts begun */
+/*
+ * a text or a call's arguments (tool) begun (open) or ended: st->open and
+ * st->tools_open count those begun
+ */
 
 static void
 ngx_http_ai_tr_set_open(ngx_http_ai_stream_t *st, ngx_uint_t index,
-    ngx_uint_t open)
+    ngx_uint_t open, ngx_uint_t tool)
 {
-    uint32_t    bit;
-    ngx_uint_t  slot;
+    uint32_t     bit, *word;
+    ngx_uint_t   slot, *count;
 
-    slot = ngx_http_ai_tr_slot(index);
+    if (tool) {
+        slot = ngx_http_ai_tr_tool_slot(index);
+        word = &st->tools_opened[slot / 32];
+        count = &st->tools_open;
+
+    } else {
+        slot = ngx_http_ai_tr_slot(index);
+        word = &st->opened[slot / 32];
+        count = &st->open;
+    }
+
     bit = (uint32_t) 1 << (slot % 32);
 
-    if (open && !(st->opened[slot / 32] & bit)) {
-        st->opened[slot / 32] |= bit;
-        st->open++;
+    if (open && !(*word & bit)) {
+        *word |= bit;
+        (*count)++;
 
-    } else if (!open && (st->opened[slot / 32] & bit)) {
-        st->opened[slot / 32] &= ~bit;
-        st->open--;
+    } else if (!open && (*word & bit)) {
+        *word &= ~bit;
+        (*count)--;
     }
 }

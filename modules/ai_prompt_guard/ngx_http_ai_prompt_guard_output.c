@@ -21,7 +21,10 @@
  *             block or a JWT begun and not yet ended waits from its
  *             start (up to the longest secret).
  *
- * At a text's end (delta->last) nothing stays held.
+ * At a text's end (delta->last) nothing stays held.  A tool call's
+ * arguments (delta->tool) are a text of their own, JSON text: a value
+ * restored there is escaped as in a JSON string, and the rules see the
+ * arguments as the input guard does.
  */
 
 
@@ -40,7 +43,8 @@ static ngx_int_t ngx_http_ai_prompt_guard_join(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_uint_t step, ngx_str_t *held,
     ngx_str_t *more, ngx_str_t *work);
 static ngx_int_t ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
-    ngx_http_ai_pg_ctx_t *ctx, ngx_str_t *text, ngx_str_t *out);
+    ngx_http_ai_pg_ctx_t *ctx, ngx_str_t *text, ngx_uint_t json,
+    ngx_str_t *out);
 static ngx_int_t ngx_http_ai_prompt_guard_hold(ngx_pool_t *pool,
     ngx_str_t *held, size_t *size, u_char *p, size_t len);
 static size_t ngx_http_ai_prompt_guard_unfinished(ngx_str_t *work);
@@ -68,7 +72,9 @@ ngx_http_ai_prompt_guard_filter(ngx_http_request_t *r,
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_prompt_guard_module);
 
-    t = ngx_http_ai_prompt_guard_state(ctx, delta->index);
+    /* a state per text: the arguments' indexes are a space of their own */
+
+    t = ngx_http_ai_prompt_guard_state(ctx, 2 * delta->index + delta->tool);
     if (t == NULL) {
         return NGX_ERROR;
     }
@@ -111,7 +117,8 @@ ngx_http_ai_prompt_guard_filter(ngx_http_request_t *r,
         text.data = work.data;
         text.len = cut;
 
-        if (ngx_http_ai_prompt_guard_restore(r, ctx, &text, &text)
+        if (ngx_http_ai_prompt_guard_restore(r, ctx, &text, delta->tool,
+                                             &text)
             != NGX_OK
             || ngx_http_ai_prompt_guard_hold(r->pool, &t->raw, &t->raw_size,
                                              work.data + cut, work.len - cut)
@@ -343,11 +350,15 @@ ngx_http_ai_prompt_guard_hold(ngx_pool_t *pool, ngx_str_t *held,
 }
 
 
-/* the request's placeholders in a text, back to their values */
+/*
+ * the request's placeholders in a text, back to their values (escaped as
+ * in a JSON string when the text is JSON)
+ */
 
 static ngx_int_t
 ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
-    ngx_http_ai_pg_ctx_t *ctx, ngx_str_t *text, ngx_str_t *out)
+    ngx_http_ai_pg_ctx_t *ctx, ngx_str_t *text, ngx_uint_t json,
+    ngx_str_t *out)
 {
     u_char                 *p, *q, *last, *o;
     size_t                  size, longest;
@@ -368,7 +379,11 @@ ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
     mask = ctx->masks.elts;
 
     for (i = 0; i < ctx->masks.nelts; i++) {
-        longest = ngx_max(longest, mask[i].value.len);
+        longest = ngx_max(longest,
+                          mask[i].value.len
+                          + (json ? ngx_escape_json(NULL, mask[i].value.data,
+                                                    mask[i].value.len)
+                                  : 0));
     }
 
     size = text->len + (text->len / 5 + 1) * longest;
@@ -398,7 +413,14 @@ ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
         }
 
         if (i < ctx->masks.nelts) {
-            o = ngx_cpymem(o, mask[i].value.data, mask[i].value.len);
+            if (json) {
+                o = (u_char *) ngx_escape_json(o, mask[i].value.data,
+                                               mask[i].value.len);
+
+            } else {
+                o = ngx_cpymem(o, mask[i].value.data, mask[i].value.len);
+            }
+
             q = p + mask[i].placeholder.len;
 
         } else {

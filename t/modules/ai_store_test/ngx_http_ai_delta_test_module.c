@@ -141,7 +141,8 @@ ngx_http_ai_delta_test_filter(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_delta_test_module);
 
-    if (ctx == NULL) {
+    if (ctx == NULL || delta->tool) {
+        /* texts only: a tool call's arguments are the guard's (t/070) */
         return NGX_OK;
     }
 
