@@ -467,13 +467,19 @@ wait
 
 
 
-=== TEST 17: tool-call arguments in plain answers (OpenAI, and Anthropic tool_use input) are masked by output rules; an output deny rule on a streamed call's arguments ends the stream with the door's error event
+=== TEST 17: tool-call arguments in plain answers (OpenAI, and Anthropic tool_use input) and from a Gemini target are masked by output rules; an output deny rule on a streamed call's arguments ends the stream with the door's error event
 --- http_config
+    ai_target ge http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=gemini;
     ai_prompt_guard_rule city regex=Paris action=mask;
     ai_prompt_guard_rule no_paris regex=Paris;
 --- config
     location /v1/ {
         ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard_output city;
+    }
+    location /ge/ {
+        rewrite ^/ge/(.*)$ /$1 break;
+        ai_proxy ge;
         ai_prompt_guard_output city;
     }
     location /deny/ {
@@ -490,12 +496,16 @@ curl -s $u/v1/chat/completions -d "{\"model\":\"gpt-4o\",$tools,$ask}" | perl t/
 curl -s $u/v1/messages -d "{\"model\":\"gpt-4o\",\"max_tokens\":50,$atools,$ask}" | perl t/lib/sse-text --tools
 curl -sN $u/v1/chat/completions -d "{\"model\":\"gpt-4o\",\"stream\":true,$tools,$ask}" | perl t/lib/sse-text --tools
 curl -sN $u/v1/messages -d "{\"model\":\"gpt-4o\",\"stream\":true,\"max_tokens\":50,$atools,$ask}" | perl t/lib/sse-text --tools
+curl -s $u/ge/v1/chat/completions -d "{\"model\":\"gemini-2.0-flash\",$tools,$ask}" | perl t/lib/sse-text --tools
+curl -sN $u/ge/v1/messages -d "{\"model\":\"gemini-2.0-flash\",\"stream\":true,\"max_tokens\":50,$atools,$ask}" | perl t/lib/sse-text --tools
 curl -sN $u/deny/v1/chat/completions -d "{\"model\":\"gpt-4o\",\"stream\":true,$tools,$ask}" | perl t/lib/sse-text
 curl -s $u/deny/v1/messages -d "{\"model\":\"gpt-4o\",\"max_tokens\":50,$atools,$ask}" | perl t/lib/sse-text
 --- response_body
 [tool weather {"location":"[CITY]","unit":"celsius"}]
 [tool weather {"location":"[CITY]","unit":"celsius"}]
 [tool weather {"location":"[CITY]","unit":"celsius"}][done]
+[tool weather {"location":"[CITY]","unit":"celsius"}][done]
+[tool weather {"location":"[CITY]","unit":"celsius"}]
 [tool weather {"location":"[CITY]","unit":"celsius"}][done]
 [error invalid_request_error: The answer was stopped by the gateway's content policy.]
 [error invalid_request_error: The answer was stopped by the gateway's content policy.]
