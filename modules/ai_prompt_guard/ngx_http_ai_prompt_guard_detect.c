@@ -14,9 +14,10 @@
  * Word characters are ASCII letters, digits and "_": any other byte, a
  * UTF-8 sequence of a CJK character included, is a boundary.
  *
- * Nothing is allocated and nothing static is written: a call keeps its
- * state on the stack (about 18 KB when INJECTION is on: the phrase index,
- * built once per call), so calls are reentrant.  Digits are ASCII ones:
+ * Nothing is allocated.  The phrase index of INJECTION (about 18 KB) is
+ * built once, on the first call that needs it, and only read after (a
+ * worker is one thread); a call keeps the rest of its state on the
+ * stack.  Digits are ASCII ones:
  * full-width digits ("１３８") are not read as numbers.
  *
  * EMAIL  local@domain: the local part is 1-64 of [A-Za-z0-9._%+-] (the
@@ -168,6 +169,28 @@
 #define ngx_pg_b64url(c)      (ngx_pg_word(c) || (c) == '-')
 
 
+/*
+ * The block map: a text of 256 bytes or more is cut into blocks of 64
+ * bytes, and for each the classes below of its bytes and of the next
+ * block's are noted; a detector whose match begins with (or holds within
+ * its first 64 bytes) a byte of some class skips the blocks without it,
+ * so that most of a prose text is read once, by the map, instead of once
+ * per detector.  Past the map (a text over NGX_HTTP_AI_PG_BLOCKS blocks)
+ * nothing is skipped.
+ */
+
+#define NGX_HTTP_AI_PG_BLOCK_SHIFT     6
+#define NGX_HTTP_AI_PG_BLOCK           (1 << NGX_HTTP_AI_PG_BLOCK_SHIFT)
+#define NGX_HTTP_AI_PG_BLOCKS          16384   /* 1 MB of text */
+#define NGX_HTTP_AI_PG_BLOCKS_MIN      256     /* the shortest text mapped */
+
+#define NGX_HTTP_AI_PG_B_DIGIT         0x01
+#define NGX_HTTP_AI_PG_B_UPPER         0x02
+#define NGX_HTTP_AI_PG_B_HIGH          0x04    /* a byte >= 0x80 */
+#define NGX_HTTP_AI_PG_B_SEP           0x08    /* "-" or "_" */
+#define NGX_HTTP_AI_PG_B_PHONE         0x10    /* "+" or "(" */
+
+
 static const u_char  ngx_http_ai_pg_class[256] = {
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
@@ -204,22 +227,35 @@ static const u_char  ngx_http_ai_pg_class[256] = {
 };
 
 
+/*
+ * injection: the phrases' alternatives, indexed (those of slot j of
+ * phrase k are alts[slot[k][j]] to alts[slot[k][j + 1] - 1]), and the
+ * phrases whose first alternatives begin with a key; built once, on the
+ * first use, then only read
+ */
+
 typedef struct {
-    u_char                     *text;
-    size_t                      len;
-    /*
-     * injection: the phrases' alternatives, indexed (those of slot j of
-     * phrase k are alts[slot[k][j]] to alts[slot[k][j + 1] - 1]), and the
-     * keys of their first characters, of all and of each phrase
-     */
-    unsigned                    phrases_set:1;
     ngx_str_t                   alts[NGX_HTTP_AI_PG_NALTS];
+    u_char                      word[NGX_HTTP_AI_PG_NALTS];   /* the
+                                    length of an alternative's first word,
+                                    [A-Za-z0-9_] */
     u_short                     slot[NGX_HTTP_AI_PG_NPHRASES]
                                     [NGX_HTTP_AI_PG_NSLOTS + 1];
     u_char                      nslots[NGX_HTTP_AI_PG_NPHRASES];
     u_char                      first[256];
-    uint32_t                    keys[65536 / 32];
-    uint32_t                    phrase_keys[NGX_HTTP_AI_PG_NPHRASES][16];
+    u_short                     phrases[65536];     /* key -> a bit per
+                                                       phrase */
+    u_char                      block_class[256];
+    unsigned                    built:1;
+} ngx_http_ai_pg_phrase_index_t;
+
+
+typedef struct {
+    u_char                     *text;
+    size_t                      len;
+    ngx_http_ai_pg_phrase_index_t  *ix;
+    u_char                     *blocks;     /* the block map */
+    size_t                      nblocks;    /* 0: none */
 } ngx_http_ai_pg_scan_t;
 
 
@@ -258,6 +294,14 @@ static ngx_uint_t ngx_http_ai_pg_find_injection(ngx_http_ai_pg_scan_t *s,
     size_t from, size_t *start, size_t *end);
 static ngx_uint_t ngx_http_ai_pg_find_hidden(ngx_http_ai_pg_scan_t *s,
     size_t from, size_t *start, size_t *end);
+static void ngx_http_ai_pg_injection_init(ngx_http_ai_pg_phrase_index_t *ix);
+static void ngx_http_ai_pg_map_blocks(ngx_http_ai_pg_scan_t *s);
+static ngx_inline ngx_uint_t ngx_http_ai_pg_skip_blocks(
+    ngx_http_ai_pg_scan_t *s, size_t *i, size_t from, ngx_uint_t any,
+    ngx_uint_t all);
+
+
+static ngx_http_ai_pg_phrase_index_t  ngx_http_ai_pg_phrase_index;
 
 
 static ngx_http_ai_pg_detector_t  ngx_http_ai_pg_detectors[] = {
@@ -301,6 +345,7 @@ ngx_int_t
 ngx_http_ai_pg_detect(u_char *text, size_t len, ngx_uint_t mask,
     ngx_http_ai_pg_match_t *matches, ngx_uint_t max, ngx_uint_t *n)
 {
+    u_char                      blocks[NGX_HTTP_AI_PG_BLOCKS];
     size_t                      st[NGX_HTTP_AI_PG_NDETECTORS];
     size_t                      en[NGX_HTTP_AI_PG_NDETECTORS];
     size_t                      end;
@@ -317,7 +362,20 @@ ngx_http_ai_pg_detect(u_char *text, size_t len, ngx_uint_t mask,
 
     s.text = text;
     s.len = len;
-    s.phrases_set = 0;
+    s.ix = &ngx_http_ai_pg_phrase_index;
+
+    if (!s.ix->built) {
+        ngx_http_ai_pg_injection_init(s.ix);
+    }
+
+    s.blocks = blocks;
+    s.nblocks = 0;
+
+    if (len >= NGX_HTTP_AI_PG_BLOCKS_MIN
+        && (mask & ~(NGX_HTTP_AI_PG_EMAIL|NGX_HTTP_AI_PG_INJECTION)))
+    {
+        ngx_http_ai_pg_map_blocks(&s);
+    }
 
     d = ngx_http_ai_pg_detectors;
 
@@ -365,6 +423,76 @@ ngx_http_ai_pg_detect(u_char *text, size_t len, ngx_uint_t mask,
             }
         }
     }
+}
+
+
+static void
+ngx_http_ai_pg_map_blocks(ngx_http_ai_pg_scan_t *s)
+{
+    u_char   *p, *last, *tab, acc;
+    size_t    b, nb;
+
+    nb = (s->len + NGX_HTTP_AI_PG_BLOCK - 1) >> NGX_HTTP_AI_PG_BLOCK_SHIFT;
+    nb = ngx_min(nb, NGX_HTTP_AI_PG_BLOCKS);
+
+    tab = s->ix->block_class;
+    p = s->text;
+
+    for (b = 0; b < nb; b++) {
+        last = ngx_min(p + NGX_HTTP_AI_PG_BLOCK, s->text + s->len);
+        acc = 0;
+
+        while (p < last) {
+            acc |= tab[*p++];
+        }
+
+        s->blocks[b] = acc;
+    }
+
+    /* a match may begin in a block and hold its class in the next */
+
+    for (b = 0; b + 1 < nb; b++) {
+        s->blocks[b] |= s->blocks[b + 1];
+    }
+
+    if ((nb << NGX_HTTP_AI_PG_BLOCK_SHIFT) < s->len) {
+        s->blocks[nb - 1] = 0xff;
+    }
+
+    s->nblocks = nb;
+}
+
+
+/*
+ * At a block's start (or the scan's): skips the blocks that cannot hold
+ * the start of a match (none of the classes any, or not all of all): 1
+ * and *i the byte before the next block that can, for the loop's i++ and
+ * test
+ */
+
+static ngx_inline ngx_uint_t
+ngx_http_ai_pg_skip_blocks(ngx_http_ai_pg_scan_t *s, size_t *i, size_t from,
+    ngx_uint_t any, ngx_uint_t all)
+{
+    size_t  b;
+
+    if ((*i & (NGX_HTTP_AI_PG_BLOCK - 1)) && *i != from) {
+        return 0;
+    }
+
+    for (b = *i >> NGX_HTTP_AI_PG_BLOCK_SHIFT; b < s->nblocks; b++) {
+        if ((s->blocks[b] & any) && (s->blocks[b] & all) == all) {
+            break;
+        }
+    }
+
+    if (b == *i >> NGX_HTTP_AI_PG_BLOCK_SHIFT) {
+        return 0;
+    }
+
+    *i = (b << NGX_HTTP_AI_PG_BLOCK_SHIFT) - 1;
+
+    return 1;
 }
 
 
@@ -795,6 +923,13 @@ ngx_http_ai_pg_find_phone(ngx_http_ai_pg_scan_t *s, size_t from,
     p = s->text;
 
     for (i = from; i < s->len; i++) {
+        if (ngx_http_ai_pg_skip_blocks(s, &i, from,
+                                       NGX_HTTP_AI_PG_B_DIGIT
+                                       |NGX_HTTP_AI_PG_B_PHONE, 0))
+        {
+            continue;
+        }
+
         c = p[i];
 
         if (c == '+') {
@@ -984,6 +1119,12 @@ ngx_http_ai_pg_find_card(ngx_http_ai_pg_scan_t *s, size_t from,
     p = s->text;
 
     for (i = from; i < s->len; i++) {
+        if (ngx_http_ai_pg_skip_blocks(s, &i, from,
+                                       NGX_HTTP_AI_PG_B_DIGIT, 0))
+        {
+            continue;
+        }
+
         if (ngx_pg_digit(p[i]) && p[i] >= '2' && p[i] <= '6'
             && ngx_http_ai_pg_num_start(p, i)
             && ngx_http_ai_pg_card(p, s->len, i, end))
@@ -1104,6 +1245,13 @@ ngx_http_ai_pg_find_iban(ngx_http_ai_pg_scan_t *s, size_t from,
     p = s->text;
 
     for (i = from; i + 1 < s->len; i++) {
+        if (ngx_http_ai_pg_skip_blocks(s, &i, from,
+                                       NGX_HTTP_AI_PG_B_UPPER,
+                                       NGX_HTTP_AI_PG_B_DIGIT))
+        {
+            continue;
+        }
+
         if (ngx_pg_upper(p[i]) && (i == 0 || !ngx_pg_word(p[i - 1]))
             && ngx_http_ai_pg_iban(p, s->len, i, end))
         {
@@ -1166,6 +1314,12 @@ ngx_http_ai_pg_find_ipv4(ngx_http_ai_pg_scan_t *s, size_t from,
     p = s->text;
 
     for (i = from; i < s->len; i++) {
+        if (ngx_http_ai_pg_skip_blocks(s, &i, from,
+                                       NGX_HTTP_AI_PG_B_DIGIT, 0))
+        {
+            continue;
+        }
+
         if (!ngx_pg_digit(p[i])
             || (i > 0 && (ngx_pg_word(p[i - 1]) || p[i - 1] == '.')))
         {
@@ -1298,6 +1452,12 @@ ngx_http_ai_pg_find_ipv6(ngx_http_ai_pg_scan_t *s, size_t from,
     p = s->text;
 
     for (i = from; i + 2 < s->len; i++) {
+        if (ngx_http_ai_pg_skip_blocks(s, &i, from,
+                                       NGX_HTTP_AI_PG_B_DIGIT, 0))
+        {
+            continue;
+        }
+
         c = p[i];
 
         if (!(ngx_pg_hex(c) || c == ':')) {
@@ -1390,6 +1550,12 @@ ngx_http_ai_pg_find_cn_id(ngx_http_ai_pg_scan_t *s, size_t from,
     p = s->text;
 
     for (i = from; i + 18 <= s->len; i++) {
+        if (ngx_http_ai_pg_skip_blocks(s, &i, from,
+                                       NGX_HTTP_AI_PG_B_DIGIT, 0))
+        {
+            continue;
+        }
+
         if (ngx_pg_digit(p[i]) && ngx_http_ai_pg_num_start(p, i)
             && ngx_http_ai_pg_cn_id(p, s->len, i)
             && ngx_http_ai_pg_num_end(p, s->len, i + 18))
@@ -1418,6 +1584,12 @@ ngx_http_ai_pg_find_ssn(ngx_http_ai_pg_scan_t *s, size_t from,
     p = s->text;
 
     for (i = from; i + 11 <= s->len; i++) {
+        if (ngx_http_ai_pg_skip_blocks(s, &i, from,
+                                       NGX_HTTP_AI_PG_B_DIGIT, 0))
+        {
+            continue;
+        }
+
         if (!ngx_pg_digit(p[i])
             || !ngx_http_ai_pg_num_start(p, i)
             || (i > 0 && p[i - 1] == '-')
@@ -1795,6 +1967,13 @@ ngx_http_ai_pg_find_secret(ngx_http_ai_pg_scan_t *s, size_t from,
     p = s->text;
 
     for (i = from; i + 10 < s->len; i++) {
+        if (ngx_http_ai_pg_skip_blocks(s, &i, from,
+                                       NGX_HTTP_AI_PG_B_UPPER
+                                       |NGX_HTTP_AI_PG_B_SEP, 0))
+        {
+            continue;
+        }
+
         c = p[i];
 
         if (!ngx_pg_class(c, NGX_HTTP_AI_PG_C_SECRET)
@@ -2036,7 +2215,7 @@ ngx_http_ai_pg_slots(ngx_http_ai_pg_scan_t *s, size_t lim, size_t i,
 
     p = s->text;
 
-    if (j == s->nslots[k]) {
+    if (j == s->ix->nslots[k]) {
         /* the end of a word */
         if (prev && i < lim && ngx_pg_word(p[i])) {
             return 0;
@@ -2055,9 +2234,9 @@ ngx_http_ai_pg_slots(ngx_http_ai_pg_scan_t *s, size_t lim, size_t i,
 
     best = 0;
 
-    for (x = s->slot[k][j]; x < s->slot[k][j + 1]; x++) {
-        alt = s->alts[x].data;
-        alen = s->alts[x].len;
+    for (x = s->ix->slot[k][j]; x < s->ix->slot[k][j + 1]; x++) {
+        alt = s->ix->alts[x].data;
+        alen = s->ix->alts[x].len;
 
         if (alen == 0) {
             r = ngx_http_ai_pg_slots(s, lim, i, k, j + 1, prev);
@@ -2085,7 +2264,10 @@ ngx_http_ai_pg_slots(ngx_http_ai_pg_scan_t *s, size_t lim, size_t i,
                 continue;
             }
 
-            if (!(c >= 0x80 && c < 0xc0)) {
+            if (!(c >= 0x80 && c < 0xc0)
+                && q < lim
+                && (!ascii || p[q] == 0xe2 || p[q] == 0xef))
+            {
                 /* between characters: zero-width, spaces after Chinese */
                 ngx_http_ai_pg_skip(p, lim, &q, !ascii);
             }
@@ -2114,15 +2296,9 @@ ngx_http_ai_pg_slots(ngx_http_ai_pg_scan_t *s, size_t lim, size_t i,
 /*
  * A filter of the start positions: a key of the first character, the
  * 16 bits of its code point if it is a 3-byte UTF-8 sequence (CJK), or
- * else of its first two bytes, lowercase; the keys of the phrases' first
- * alternatives are set in one bitmap for all and in a hashed one for each.
+ * else of its first two bytes, lowercase; the index tells, for each key,
+ * the phrases whose first alternatives begin with it.
  */
-
-#define ngx_pg_key_hash(k)        (((k) ^ ((k) >> 7)) & 511)
-#define ngx_pg_bit_set(map, b)                                               \
-    (map)[(b) >> 5] |= (uint32_t) 1 << ((b) & 31)
-#define ngx_pg_bit(map, b)                                                   \
-    ((map)[(b) >> 5] & ((uint32_t) 1 << ((b) & 31)))
 
 
 static ngx_inline ngx_uint_t
@@ -2139,24 +2315,32 @@ ngx_http_ai_pg_start_key(u_char *p, size_t len, size_t i)
 
 
 static void
-ngx_http_ai_pg_injection_init(ngx_http_ai_pg_scan_t *s)
+ngx_http_ai_pg_injection_init(ngx_http_ai_pg_phrase_index_t *ix)
 {
-    size_t       n;
+    size_t       n, w;
     ngx_uint_t   k, j, x, key;
     const char  *alt, *bar;
 
-    ngx_memzero(s->keys, sizeof(s->keys));
-    ngx_memzero(s->phrase_keys, sizeof(s->phrase_keys));
-    ngx_memzero(s->nslots, sizeof(s->nslots));
-    ngx_memzero(s->first, sizeof(s->first));
-    s->phrases_set = 1;
+    ngx_memzero(ix->phrases, sizeof(ix->phrases));
+
+    for (k = 0; k < 256; k++) {
+        ix->block_class[k] =
+            (ngx_pg_digit(k) ? NGX_HTTP_AI_PG_B_DIGIT : 0)
+            | (ngx_pg_upper(k) ? NGX_HTTP_AI_PG_B_UPPER : 0)
+            | (k >= 0x80 ? NGX_HTTP_AI_PG_B_HIGH : 0)
+            | ((k == '-' || k == '_') ? NGX_HTTP_AI_PG_B_SEP : 0)
+            | ((k == '+' || k == '(') ? NGX_HTTP_AI_PG_B_PHONE : 0);
+    }
+    ngx_memzero(ix->nslots, sizeof(ix->nslots));
+    ngx_memzero(ix->first, sizeof(ix->first));
+    ix->built = 1;
 
     x = 0;
 
     for (k = 0; k < NGX_HTTP_AI_PG_NPHRASES; k++) {
 
         for (j = 0; ngx_http_ai_pg_phrases[k].slots[j]; j++) {
-            s->slot[k][j] = x;
+            ix->slot[k][j] = x;
 
             for (alt = ngx_http_ai_pg_phrases[k].slots[j]; ; alt = bar + 1) {
                 bar = strchr(alt, '|');
@@ -2164,24 +2348,29 @@ ngx_http_ai_pg_injection_init(ngx_http_ai_pg_scan_t *s)
 
                 if (x == NGX_HTTP_AI_PG_NALTS) {
                     /* cannot happen: NGX_HTTP_AI_PG_NALTS fits the table */
-                    s->nslots[k] = 0;
-                    s->slot[k][0] = x;
-                    s->slot[k][1] = x;
+                    ix->nslots[k] = 0;
+                    ix->slot[k][0] = x;
+                    ix->slot[k][1] = x;
                     return;
                 }
 
-                s->alts[x].data = (u_char *) alt;
-                s->alts[x].len = n;
+                ix->alts[x].data = (u_char *) alt;
+                ix->alts[x].len = n;
+
+                for (w = 0; w < n && ngx_pg_word(alt[w]); w++) {
+                    /* void */
+                }
+
+                ix->word[x] = (u_char) ngx_min(w, 255);
                 x++;
 
                 if (j == 0) {
-                    s->first[(u_char) alt[0]] = 1;
-                    s->first[ngx_toupper((u_char) alt[0])] = 1;
+                    ix->first[(u_char) alt[0]] = 1;
+                    ix->first[ngx_toupper((u_char) alt[0])] = 1;
 
                     key = ngx_http_ai_pg_start_key((u_char *) alt, n, 0);
 
-                    ngx_pg_bit_set(s->keys, key);
-                    ngx_pg_bit_set(s->phrase_keys[k], ngx_pg_key_hash(key));
+                    ix->phrases[key] |= (u_short) (1 << k);
                 }
 
                 if (bar == NULL) {
@@ -2190,9 +2379,52 @@ ngx_http_ai_pg_injection_init(ngx_http_ai_pg_scan_t *s)
             }
         }
 
-        s->slot[k][j] = x;
-        s->nslots[k] = j;
+        ix->slot[k][j] = x;
+        ix->nslots[k] = j;
     }
+}
+
+
+/*
+ * the phrases of mask with a first alternative whose first word is the
+ * text's word (of len bytes), in any case (a zero-width character cut in
+ * the word is not checked here)
+ */
+
+static ngx_uint_t
+ngx_http_ai_pg_first_word(ngx_http_ai_pg_phrase_index_t *ix, ngx_uint_t mask,
+    u_char *word, size_t len)
+{
+    size_t      i;
+    ngx_uint_t  k, x, m;
+
+    for (k = 0, m = mask; m; k++, m >>= 1) {
+        if (!(m & 1)) {
+            continue;
+        }
+
+        for (x = ix->slot[k][0]; x < ix->slot[k][1]; x++) {
+            if (ix->word[x] != len) {
+                continue;
+            }
+
+            for (i = 0; i < len && ngx_tolower(word[i]) == ix->alts[x].data[i];
+                 i++)
+            {
+                /* void */
+            }
+
+            if (i == len) {
+                break;
+            }
+        }
+
+        if (x == ix->slot[k][1]) {
+            mask &= ~((ngx_uint_t) 1 << k);
+        }
+    }
+
+    return mask;
 }
 
 
@@ -2201,45 +2433,57 @@ ngx_http_ai_pg_find_injection(ngx_http_ai_pg_scan_t *s, size_t from,
     size_t *start, size_t *end)
 {
     u_char       *p, c;
-    size_t        i, e, lim;
-    ngx_uint_t    k, key, h, zw;
+    size_t        i, j, e, lim;
+    ngx_uint_t    k, mask;
 
     p = s->text;
 
-    if (!s->phrases_set) {
-        ngx_http_ai_pg_injection_init(s);
-    }
-
-    for (i = from; i + 1 < s->len; i++) {
+    for (i = from; i + 1 < s->len; i = j) {
         c = p[i];
+        j = i + 1;
 
-        /* a phrase's first byte, not inside a word */
+        if (ngx_pg_word(c)) {
+            /* a phrase begins a word: the rest of the word is skipped */
 
-        if (!s->first[c]
-            || (ngx_pg_alnum(c) && i > 0 && ngx_pg_word(p[i - 1])))
-        {
+            while (j < s->len && ngx_pg_word(p[j])) {
+                j++;
+            }
+
+            if (i > 0 && ngx_pg_word(p[i - 1])) {
+                continue;
+            }
+        }
+
+        if (!s->ix->first[c]) {
             continue;
         }
 
-        /* "i\u200bgnore": no key but the first letter */
-        zw = (c < 0x80 && (p[i + 1] == 0xe2 || p[i + 1] == 0xef));
+        if (c < 0x80 && (p[i + 1] == 0xe2 || p[i + 1] == 0xef)) {
+            /* "i\u200bgnore": no key but the first letter */
+            mask = (1 << NGX_HTTP_AI_PG_NPHRASES) - 1;
 
-        key = ngx_http_ai_pg_start_key(p, s->len, i);
+        } else {
+            mask = s->ix->phrases[ngx_http_ai_pg_start_key(p, s->len, i)];
+        }
 
-        if (!zw && !ngx_pg_bit(s->keys, key)) {
+        if (mask && ngx_pg_word(c)
+            && !(j < s->len && (p[j] == 0xe2 || p[j] == 0xef)))
+        {
+            /* a phrase's first word is the text's whole word */
+            mask = ngx_http_ai_pg_first_word(s->ix, mask, p + i, j - i);
+        }
+
+        if (mask == 0) {
             continue;
         }
 
         lim = ngx_min(s->len, i + NGX_HTTP_AI_PG_PHRASE_MAX);
         e = 0;
-        h = ngx_pg_key_hash(key);
 
-        for (k = 0; k < NGX_HTTP_AI_PG_NPHRASES; k++) {
-            if (!zw && !ngx_pg_bit(s->phrase_keys[k], h)) {
-                continue;
+        for (k = 0; mask; k++, mask >>= 1) {
+            if (mask & 1) {
+                e = ngx_max(e, ngx_http_ai_pg_slots(s, lim, i, k, 0, 0));
             }
-
-            e = ngx_max(e, ngx_http_ai_pg_slots(s, lim, i, k, 0, 0));
         }
 
         if (e > i) {
@@ -2404,6 +2648,12 @@ ngx_http_ai_pg_find_hidden(ngx_http_ai_pg_scan_t *s, size_t from,
     p = s->text;
 
     for (i = from; i + 2 < s->len; i++) {
+        if (ngx_http_ai_pg_skip_blocks(s, &i, from,
+                                       NGX_HTTP_AI_PG_B_HIGH, 0))
+        {
+            continue;
+        }
+
         if (!ngx_pg_class(p[i], NGX_HTTP_AI_PG_C_HIDDEN)) {
             continue;
         }
