@@ -357,3 +357,46 @@ X-AI-Cache-Status: HIT
 mock reply: write to bob@example.org today[done]
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: the key is the request's canonical form: the order of the members, a number's spelling and max_completion_tokens for max_tokens change nothing; a string's content, a nested value and an escaped character do; ai_cache_ignore_system and ai_cache_last_messages key on what they keep
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+    }
+    location /last/ {
+        rewrite ^/last/(.*)$ /$1 break;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+        ai_cache_namespace last;
+        ai_cache_ignore_system on;
+        ai_cache_last_messages 1;
+    }
+--- exec
+s=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+c() { curl -s -D - -o /dev/null $s/$1 -d "$2" | tr -d '\r' | grep -i '^x-ai-cache-status' | cut -d' ' -f2; }
+c v1/chat/completions '{"model":"gpt-4o","temperature":1,"max_tokens":20,"messages":[{"role":"user","content":"canon \"q\""}]}'
+c v1/chat/completions '{"messages":[{"content":"canon \"q\"","role":"user"}],"max_completion_tokens":20,"temperature":1.0,"model":"gpt-4o"}'
+c v1/chat/completions '{"model":"gpt-4o","temperature":1e0,"max_tokens":20,"messages":[{"role":"user","content":"canon \u0022q\u0022"}]}'
+c v1/chat/completions '{"model":"gpt-4o","temperature":1,"max_tokens":20,"messages":[{"role":"user","content":"canon \"q\" "}]}'
+c v1/chat/completions '{"model":"gpt-4o","temperature":1,"max_tokens":20,"messages":[{"role":"user","content":"canon \"q\""}],"response_format":{"type":"json_object"}}'
+c v1/chat/completions '{"model":"gpt-4o","temperature":1,"max_tokens":20,"messages":[{"role":"user","content":"canon \"q\""}],"response_format":{"type":"text"}}'
+c last/v1/chat/completions '{"model":"gpt-4o","messages":[{"role":"system","content":"a"},{"role":"user","content":"first"},{"role":"user","content":"kept"}]}'
+c last/v1/chat/completions '{"model":"gpt-4o","messages":[{"role":"system","content":"b"},{"role":"user","content":"other"},{"role":"user","content":"kept"}]}'
+c last/v1/chat/completions '{"model":"gpt-4o","messages":[{"role":"user","content":"kept!"}]}'
+--- response_body
+MISS
+HIT
+HIT
+MISS
+MISS
+MISS
+MISS
+HIT
+MISS
+--- no_error_log
+[error]

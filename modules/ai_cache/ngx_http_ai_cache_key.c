@@ -15,6 +15,10 @@
  * writes them in changes nothing) and max_completion_tokens read as
  * max_tokens.  ai_cache_last_messages N keys on the
  * last N messages only, ai_cache_ignore_system off the system prompt.
+ *
+ * The request is not copied: its tree is written in that canonical form
+ * straight into a buffer of the worker's, reused request to request, and
+ * hashed from there.
  */
 
 
@@ -23,24 +27,56 @@
 #include <openssl/evp.h>
 
 
+/* the canonical form's writer: a buffer of the worker's, grown as needed */
+
+typedef struct {
+    u_char                     *pos;
+    u_char                     *last;
+    ngx_uint_t                  failed;     /* out of memory */
+} ngx_http_ai_cache_canon_t;
+
+
+/* an object's member as written: its name (renamed at the top) */
+
+typedef struct {
+    const char                 *name;
+    cJSON                      *item;
+} ngx_http_ai_cache_member_t;
+
+
+#define NGX_HTTP_AI_CACHE_CANON_DEPTH   64
+#define NGX_HTTP_AI_CACHE_MEMBERS       32   /* sorted on the stack */
+
+
 static EVP_MD      *ngx_http_ai_cache_md;
 static EVP_MD_CTX  *ngx_http_ai_cache_md_ctx;
+static u_char      *ngx_http_ai_cache_buf;
+static size_t       ngx_http_ai_cache_buf_size;
 
 
-static void ngx_http_ai_cache_trim(cJSON *json, ngx_uint_t format,
+static void ngx_http_ai_cache_canon(ngx_http_ai_cache_canon_t *c,
+    cJSON *json, ngx_uint_t depth, ngx_uint_t format,
     ngx_http_ai_cache_loc_conf_t *clcf);
-static void ngx_http_ai_cache_sort(cJSON *json, ngx_uint_t depth);
+static void ngx_http_ai_cache_object(ngx_http_ai_cache_canon_t *c,
+    cJSON *json, ngx_uint_t depth, ngx_uint_t format,
+    ngx_http_ai_cache_loc_conf_t *clcf);
+static void ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c,
+    cJSON *messages, ngx_http_ai_cache_loc_conf_t *clcf);
+static void ngx_http_ai_cache_string(ngx_http_ai_cache_canon_t *c,
+    const char *s);
+static void ngx_http_ai_cache_put(ngx_http_ai_cache_canon_t *c,
+    const void *data, size_t len);
 
 
 ngx_int_t
 ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ngx_http_ai_cache_loc_conf_t *clcf, ngx_http_ai_cache_ctx_t *ctx)
 {
-    char                             *s;
-    cJSON                            *json;
+    cJSON                            *json, *parsed;
     u_char                            md[EVP_MAX_MD_SIZE], *p;
     ngx_str_t                         ns, *model, body, err;
     ngx_uint_t                        format;
+    ngx_http_ai_cache_canon_t         c;
     ngx_http_ai_translate_request_t   tr;
     unsigned int                      mdlen;
     EVP_MD_CTX                       *md_ctx;
@@ -49,47 +85,98 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     model = ai->route_model.len ? &ai->route_model : &ai->req.model;
 
     /* the request in the pivot format, whatever the door's (an OpenAI
-     * request is its own: its tree is copied, not printed and parsed) */
+     * request is its own) */
 
-    if (ai->req.format == NGX_HTTP_AI_FMT_OPENAI) {
-        json = cJSON_Duplicate(ai->req.json, 1);
-        format = NGX_HTTP_AI_FMT_OPENAI;
-        goto trim;
+    parsed = NULL;
+    json = ai->req.json;
+    format = ai->req.format;
+
+    if (format != NGX_HTTP_AI_FMT_OPENAI) {
+        ngx_memzero(&tr, sizeof(ngx_http_ai_translate_request_t));
+        tr.from = ai->req.format;
+        tr.to = NGX_HTTP_AI_FMT_OPENAI;
+        tr.endpoint = ai->req.endpoint;
+        tr.json = ai->req.json;
+        tr.body = ai->req.body;
+        tr.model = *model;
+        tr.max_tokens = NGX_HTTP_AI_UNSET;
+
+        if (ngx_http_ai_translate_request(r->pool, &tr, &body, &err)
+            == NGX_OK)
+        {
+            parsed = cJSON_ParseWithLength((char *) body.data, body.len);
+
+            if (parsed) {
+                json = parsed;
+                format = NGX_HTTP_AI_FMT_OPENAI;
+            }
+        }
     }
-
-    ngx_memzero(&tr, sizeof(ngx_http_ai_translate_request_t));
-    tr.from = ai->req.format;
-    tr.to = NGX_HTTP_AI_FMT_OPENAI;
-    tr.endpoint = ai->req.endpoint;
-    tr.json = ai->req.json;
-    tr.body = ai->req.body;
-    tr.model = *model;
-    tr.max_tokens = NGX_HTTP_AI_UNSET;
-
-    if (ngx_http_ai_translate_request(r->pool, &tr, &body, &err) == NGX_OK) {
-        json = cJSON_ParseWithLength((char *) body.data, body.len);
-        format = NGX_HTTP_AI_FMT_OPENAI;
-
-    } else {
-        json = cJSON_Duplicate(ai->req.json, 1);
-        format = ai->req.format;
-    }
-
-trim:
 
     if (json == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_http_ai_cache_trim(json, format, clcf);
-    ngx_http_ai_cache_sort(json, 0);
+    /*
+     * the preimage in the worker's buffer, hashed at once: each part with
+     * its length first (no two keys run into each other), then the
+     * request's canonical form
+     */
 
-    s = cJSON_PrintUnformatted(json);
-    cJSON_Delete(json);
+    c.pos = ngx_http_ai_cache_buf;
+    c.last = ngx_http_ai_cache_buf + ngx_http_ai_cache_buf_size;
+    c.failed = 0;
 
-    if (s == NULL) {
-        return NGX_ERROR;
+    p = ngx_sprintf(md, "v2:%s:%ui:%uz:",
+                    ai->req.endpoint == NGX_HTTP_AI_EP_EMBEDDINGS
+                    ? "embeddings" : "chat",
+                    format, model->len);
+    ngx_http_ai_cache_put(&c, md, p - md);
+    ngx_http_ai_cache_put(&c, model->data, model->len);
+
+    if (!clcf->per_consumer) {
+        ngx_str_null(&ns);
+
+    } else {
+        ns = ai->consumer;
     }
+
+    p = ngx_sprintf(md, ":%uz:", ns.len);
+    ngx_http_ai_cache_put(&c, md, p - md);
+    ngx_http_ai_cache_put(&c, ns.data, ns.len);
+
+    ngx_str_null(&ns);
+
+    if (clcf->namespace
+        && ngx_http_complex_value(r, clcf->namespace, &ns) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    p = ngx_sprintf(md, ":%uz:", ns.len);
+    ngx_http_ai_cache_put(&c, md, p - md);
+    ngx_http_ai_cache_put(&c, ns.data, ns.len);
+
+    h = ngx_http_ai_cache_header(r, "x-ai-cache-namespace");
+    ns.len = h ? h->value.len : 0;
+
+    p = ngx_sprintf(md, ":%uz:", ns.len);
+    ngx_http_ai_cache_put(&c, md, p - md);
+
+    if (h) {
+        ngx_http_ai_cache_put(&c, h->value.data, h->value.len);
+    }
+
+    ngx_http_ai_cache_put(&c, ":", 1);
+
+    ngx_http_ai_cache_canon(&c, json, 0, format, clcf);
+
+    if (c.failed) {
+        goto failed;
+    }
+
+    cJSON_Delete(parsed);
+    parsed = NULL;
 
     /*
      * one digest and context for the worker: OpenSSL 3 fetches an
@@ -108,198 +195,375 @@ trim:
         if (ngx_http_ai_cache_md == NULL
             || ngx_http_ai_cache_md_ctx == NULL)
         {
-            cJSON_free(s);
             return NGX_ERROR;
         }
     }
 
     md_ctx = ngx_http_ai_cache_md_ctx;
 
-    if (EVP_DigestInit_ex(md_ctx, ngx_http_ai_cache_md, NULL) != 1) {
-        goto failed;
-    }
-
-    /* each part with its length first: no two keys run into each other */
-
-    p = ngx_sprintf(md, "v1:%s:%ui:%uz:",
-                    ai->req.endpoint == NGX_HTTP_AI_EP_EMBEDDINGS
-                    ? "embeddings" : "chat",
-                    format, model->len);
-    EVP_DigestUpdate(md_ctx, md, p - md);
-    EVP_DigestUpdate(md_ctx, model->data, model->len);
-
-    if (!clcf->per_consumer) {
-        ngx_str_null(&ns);
-
-    } else {
-        ns = ai->consumer;
-    }
-
-    p = ngx_sprintf(md, ":%uz:", ns.len);
-    EVP_DigestUpdate(md_ctx, md, p - md);
-    EVP_DigestUpdate(md_ctx, ns.data, ns.len);
-
-    ngx_str_null(&ns);
-
-    if (clcf->namespace
-        && ngx_http_complex_value(r, clcf->namespace, &ns) != NGX_OK)
+    if (EVP_DigestInit_ex(md_ctx, ngx_http_ai_cache_md, NULL) != 1
+        || EVP_DigestUpdate(md_ctx, ngx_http_ai_cache_buf,
+                            c.pos - ngx_http_ai_cache_buf)
+           != 1
+        || EVP_DigestFinal_ex(md_ctx, md, &mdlen) != 1)
     {
-        goto failed;
+        return NGX_ERROR;
     }
-
-    p = ngx_sprintf(md, ":%uz:", ns.len);
-    EVP_DigestUpdate(md_ctx, md, p - md);
-    EVP_DigestUpdate(md_ctx, ns.data, ns.len);
-
-    h = ngx_http_ai_cache_header(r, "x-ai-cache-namespace");
-    ns.len = h ? h->value.len : 0;
-
-    p = ngx_sprintf(md, ":%uz:", ns.len);
-    EVP_DigestUpdate(md_ctx, md, p - md);
-
-    if (h) {
-        EVP_DigestUpdate(md_ctx, h->value.data, h->value.len);
-    }
-
-    EVP_DigestUpdate(md_ctx, ":", 1);
-    EVP_DigestUpdate(md_ctx, s, ngx_strlen(s));
-
-    if (EVP_DigestFinal_ex(md_ctx, md, &mdlen) != 1) {
-        goto failed;
-    }
-
-    cJSON_free(s);
 
     p = ngx_hex_dump(ctx->key, md, ngx_min(mdlen, 32));
     *p = '\0';
+
+    if (ngx_http_ai_cache_buf_size > 1024 * 1024) {
+        /* a large request's buffer is not kept */
+        ngx_free(ngx_http_ai_cache_buf);
+        ngx_http_ai_cache_buf = NULL;
+        ngx_http_ai_cache_buf_size = 0;
+    }
 
     return NGX_OK;
 
 failed:
 
-    cJSON_free(s);
+    cJSON_Delete(parsed);
 
     return NGX_ERROR;
 }
 
 
-/* the fields that do not change the answer, and the key's options */
+/*
+ * A value in the canonical form: compact JSON, every object's members in
+ * the order of their names (a name twice: both, as they came), numbers as
+ * their double's shortest exact form ("%.17g": 1, 1.0 and 1e0 are one
+ * value).  At the top, the fields that do not change the answer are left
+ * out, and the key's options applied.
+ */
 
 static void
-ngx_http_ai_cache_trim(cJSON *json, ngx_uint_t format,
-    ngx_http_ai_cache_loc_conf_t *clcf)
+ngx_http_ai_cache_canon(ngx_http_ai_cache_canon_t *c, cJSON *json,
+    ngx_uint_t depth, ngx_uint_t format, ngx_http_ai_cache_loc_conf_t *clcf)
 {
-    int     n, keep;
-    cJSON  *messages, *m, *next, *role, *mct;
+    u_char   num[NGX_INT64_LEN + 32];
+    cJSON   *item;
+    size_t   n;
 
-    /* the model: the routed one is in the key already */
-    cJSON_DeleteItemFromObjectCaseSensitive(json, "model");
+    if (depth > NGX_HTTP_AI_CACHE_CANON_DEPTH) {
+        c->failed = 1;
+        return;
+    }
 
-    cJSON_DeleteItemFromObjectCaseSensitive(json, "stream");
-    cJSON_DeleteItemFromObjectCaseSensitive(json, "stream_options");
-    cJSON_DeleteItemFromObjectCaseSensitive(json, "user");
+    switch (json->type & 0xff) {
 
-    mct = cJSON_DetachItemFromObjectCaseSensitive(json,
-                                                  "max_completion_tokens");
+    case cJSON_False:
+        ngx_http_ai_cache_put(c, "false", 5);
+        return;
 
-    if (mct) {
-        if (cJSON_GetObjectItemCaseSensitive(json, "max_tokens") == NULL) {
-            cJSON_AddItemToObject(json, "max_tokens", mct);
+    case cJSON_True:
+        ngx_http_ai_cache_put(c, "true", 4);
+        return;
+
+    case cJSON_NULL:
+        ngx_http_ai_cache_put(c, "null", 4);
+        return;
+
+    case cJSON_Number:
+        if (json->valuedouble == (double) (int64_t) json->valuedouble
+            && json->valuedouble > -9007199254740992.0
+            && json->valuedouble < 9007199254740992.0)
+        {
+            /* an integer (1, 1.0, 1e0): as one */
+            n = ngx_sprintf(num, "%L", (int64_t) json->valuedouble) - num;
 
         } else {
-            cJSON_Delete(mct);
+            n = snprintf((char *) num, sizeof(num), "%.17g",
+                         json->valuedouble);
+            n = ngx_min(n, sizeof(num) - 1);
         }
-    }
 
-    messages = cJSON_GetObjectItemCaseSensitive(json,
-                   format == NGX_HTTP_AI_FMT_GEMINI ? "contents" : "messages");
+        ngx_http_ai_cache_put(c, num, n);
+        return;
 
-    if (clcf->ignore_system) {
-        cJSON_DeleteItemFromObjectCaseSensitive(json, "system");
-        cJSON_DeleteItemFromObjectCaseSensitive(json, "systemInstruction");
-        cJSON_DeleteItemFromObjectCaseSensitive(json, "system_instruction");
+    case cJSON_String:
+    case cJSON_Raw:
+        ngx_http_ai_cache_string(c, json->valuestring);
+        return;
 
-        for (m = messages ? messages->child : NULL; m; m = next) {
-            next = m->next;
-            role = cJSON_GetObjectItemCaseSensitive(m, "role");
+    case cJSON_Array:
+        ngx_http_ai_cache_put(c, "[", 1);
 
-            if (cJSON_IsString(role)
-                && (ngx_strcmp(role->valuestring, "system") == 0
-                    || ngx_strcmp(role->valuestring, "developer") == 0))
-            {
-                cJSON_Delete(cJSON_DetachItemViaPointer(messages, m));
+        for (item = json->child; item; item = item->next) {
+            ngx_http_ai_cache_canon(c, item, depth + 1, format, clcf);
+
+            if (item->next) {
+                ngx_http_ai_cache_put(c, ",", 1);
             }
         }
-    }
 
-    if (clcf->last_messages > 0 && cJSON_IsArray(messages)) {
-        n = cJSON_GetArraySize(messages);
-        keep = (int) clcf->last_messages;
+        ngx_http_ai_cache_put(c, "]", 1);
+        return;
 
-        while (n-- > keep) {
-            cJSON_DeleteItemFromArray(messages, 0);
-        }
+    case cJSON_Object:
+        ngx_http_ai_cache_object(c, json, depth, format, clcf);
+        return;
+
+    default:
+        c->failed = 1;
     }
 }
 
 
-/* every object's keys in order, at any depth (bounded): insertion sort of
- * the child list, relinked in place */
-
 static void
-ngx_http_ai_cache_sort(cJSON *json, ngx_uint_t depth)
+ngx_http_ai_cache_object(ngx_http_ai_cache_canon_t *c, cJSON *json,
+    ngx_uint_t depth, ngx_uint_t format, ngx_http_ai_cache_loc_conf_t *clcf)
 {
-    cJSON  *c, *next, *sorted, *p, *last;
+    cJSON                       *item;
+    ngx_uint_t                   n, i, j, max_tokens;
+    const char                  *name, *messages;
+    ngx_http_ai_cache_member_t   stack[NGX_HTTP_AI_CACHE_MEMBERS], *m, t;
 
-    if (json == NULL || depth > 64) {
-        return;
+    n = 0;
+    max_tokens = 0;
+
+    for (item = json->child; item; item = item->next) {
+        n++;
+
+        if (item->string && ngx_strcmp(item->string, "max_tokens") == 0) {
+            max_tokens = 1;
+        }
     }
 
-    for (c = json->child; c; c = c->next) {
-        ngx_http_ai_cache_sort(c, depth + 1);
+    if (n <= NGX_HTTP_AI_CACHE_MEMBERS) {
+        m = stack;
+
+    } else {
+        m = ngx_alloc(n * sizeof(ngx_http_ai_cache_member_t),
+                      ngx_cycle->log);
+        if (m == NULL) {
+            c->failed = 1;
+            return;
+        }
     }
 
-    if (!cJSON_IsObject(json) || json->child == NULL) {
-        return;
-    }
+    messages = (format == NGX_HTTP_AI_FMT_GEMINI) ? "contents" : "messages";
 
-    sorted = NULL;
+    /* the members written, with their names; sorted by insertion */
 
-    for (c = json->child; c; c = next) {
-        next = c->next;
+    n = 0;
 
-        if (sorted == NULL
-            || ngx_strcmp(c->string ? c->string : "",
-                          sorted->string ? sorted->string : "")
-               < 0)
-        {
-            c->next = sorted;
-            sorted = c;
-            continue;
+    for (item = json->child; item; item = item->next) {
+        name = item->string ? item->string : "";
+
+        if (depth == 0) {
+            /* the model: the routed one is in the key already */
+
+            if (ngx_strcmp(name, "model") == 0
+                || ngx_strcmp(name, "stream") == 0
+                || ngx_strcmp(name, "stream_options") == 0
+                || ngx_strcmp(name, "user") == 0
+                || (clcf->ignore_system
+                    && (ngx_strcmp(name, "system") == 0
+                        || ngx_strcmp(name, "systemInstruction") == 0
+                        || ngx_strcmp(name, "system_instruction") == 0)))
+            {
+                continue;
+            }
+
+            if (ngx_strcmp(name, "max_completion_tokens") == 0) {
+                if (max_tokens) {
+                    continue;
+                }
+
+                name = "max_tokens";
+            }
         }
 
-        for (p = sorted;
-             p->next && ngx_strcmp(p->next->string ? p->next->string : "",
-                                   c->string ? c->string : "")
-                        <= 0;
-             p = p->next)
-        {
+        for (i = n; i > 0 && ngx_strcmp(m[i - 1].name, name) > 0; i--) {
             /* void */
         }
 
-        c->next = p->next;
-        p->next = c;
+        for (j = n; j > i; j--) {
+            m[j] = m[j - 1];
+        }
+
+        t.name = name;
+        t.item = item;
+        m[i] = t;
+        n++;
     }
 
-    /* the back links: cJSON keeps the last in the first's prev */
+    ngx_http_ai_cache_put(c, "{", 1);
 
-    last = NULL;
+    for (i = 0; i < n; i++) {
+        if (i) {
+            ngx_http_ai_cache_put(c, ",", 1);
+        }
 
-    for (c = sorted; c; c = c->next) {
-        c->prev = last;
-        last = c;
+        ngx_http_ai_cache_string(c, m[i].name);
+        ngx_http_ai_cache_put(c, ":", 1);
+
+        if (depth == 0 && cJSON_IsArray(m[i].item)
+            && ngx_strcmp(m[i].name, messages) == 0
+            && (clcf->ignore_system || clcf->last_messages > 0))
+        {
+            ngx_http_ai_cache_messages(c, m[i].item, clcf);
+            continue;
+        }
+
+        ngx_http_ai_cache_canon(c, m[i].item, depth + 1, format, clcf);
     }
 
-    sorted->prev = last;
-    json->child = sorted;
+    ngx_http_ai_cache_put(c, "}", 1);
+
+    if (m != stack) {
+        ngx_free(m);
+    }
+}
+
+
+/* the messages, without the system prompt's, the last N of them */
+
+static void
+ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c, cJSON *messages,
+    ngx_http_ai_cache_loc_conf_t *clcf)
+{
+    cJSON       *m, *role;
+    ngx_uint_t   n, skip, i, first;
+
+    n = 0;
+
+    for (m = messages->child; m; m = m->next) {
+        role = cJSON_GetObjectItemCaseSensitive(m, "role");
+
+        if (clcf->ignore_system && cJSON_IsString(role)
+            && (ngx_strcmp(role->valuestring, "system") == 0
+                || ngx_strcmp(role->valuestring, "developer") == 0))
+        {
+            continue;
+        }
+
+        n++;
+    }
+
+    skip = (clcf->last_messages > 0
+            && n > (ngx_uint_t) clcf->last_messages)
+           ? n - (ngx_uint_t) clcf->last_messages : 0;
+
+    ngx_http_ai_cache_put(c, "[", 1);
+
+    i = 0;
+    first = 1;
+
+    for (m = messages->child; m; m = m->next) {
+        role = cJSON_GetObjectItemCaseSensitive(m, "role");
+
+        if (clcf->ignore_system && cJSON_IsString(role)
+            && (ngx_strcmp(role->valuestring, "system") == 0
+                || ngx_strcmp(role->valuestring, "developer") == 0))
+        {
+            continue;
+        }
+
+        if (i++ < skip) {
+            continue;
+        }
+
+        if (!first) {
+            ngx_http_ai_cache_put(c, ",", 1);
+        }
+
+        first = 0;
+
+        ngx_http_ai_cache_canon(c, m, 2, NGX_HTTP_AI_FMT_OPENAI, clcf);
+    }
+
+    ngx_http_ai_cache_put(c, "]", 1);
+}
+
+
+/* a string, quoted, escaped as JSON (a byte for a byte, but the specials) */
+
+static void
+ngx_http_ai_cache_string(ngx_http_ai_cache_canon_t *c, const char *s)
+{
+    u_char   *p, *o;
+    size_t    len;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    len = ngx_strlen(s);
+
+    /* room for the worst: every byte as \u00XX */
+    ngx_http_ai_cache_put(c, NULL, 6 * len + 2);
+
+    if (c->failed) {
+        return;
+    }
+
+    o = c->pos;
+    *o++ = '"';
+
+    for (p = (u_char *) s; *p; p++) {
+        if (*p >= 0x20 && *p != '"' && *p != '\\') {
+            *o++ = *p;
+            continue;
+        }
+
+        *o++ = '\\';
+
+        if (*p == '"' || *p == '\\') {
+            *o++ = *p;
+            continue;
+        }
+
+        *o++ = 'u';
+        *o++ = '0';
+        *o++ = '0';
+        *o++ = hex[*p >> 4];
+        *o++ = hex[*p & 0xf];
+    }
+
+    *o++ = '"';
+
+    c->pos = o;
+}
+
+
+static void
+ngx_http_ai_cache_put(ngx_http_ai_cache_canon_t *c, const void *data,
+    size_t len)
+{
+    u_char  *buf;
+    size_t   used, size;
+
+    if (c->failed || len == 0) {
+        return;
+    }
+
+    /* data NULL: room for len bytes, nothing written */
+
+    if ((size_t) (c->last - c->pos) < len) {
+        used = c->pos - ngx_http_ai_cache_buf;
+        size = ngx_max(2 * ngx_http_ai_cache_buf_size, used + len);
+        size = ngx_max(size, 4096);
+
+        buf = ngx_alloc(size, ngx_cycle->log);
+        if (buf == NULL) {
+            c->failed = 1;
+            return;
+        }
+
+        if (used) {
+            ngx_memcpy(buf, ngx_http_ai_cache_buf, used);
+        }
+
+        ngx_free(ngx_http_ai_cache_buf);
+
+        ngx_http_ai_cache_buf = buf;
+        ngx_http_ai_cache_buf_size = size;
+        c->pos = buf + used;
+        c->last = buf + size;
+    }
+
+    if (data) {
+        c->pos = ngx_cpymem(c->pos, data, len);
+    }
 }

@@ -17,11 +17,20 @@
  * (the hot path: every event of a stream, every answer)
  */
 
+#define NGX_HTTP_AI_USAGE_MEMBERS  16
+
 typedef struct {
     cJSON                      *json;
     ngx_str_t                   raw;
     ngx_uint_t                  odd;      /* raw: an escape, a long number:
                                              cJSON's reading decides */
+
+    /* raw: its members, read once (the first ones, in order) */
+    ngx_uint_t                  nmembers;
+    ngx_str_t                   keys[NGX_HTTP_AI_USAGE_MEMBERS];
+    ngx_str_t                   values[NGX_HTTP_AI_USAGE_MEMBERS];
+    unsigned                    read:1;
+    unsigned                    more:1;   /* members beyond those */
 } ngx_http_ai_usage_src_t;
 
 
@@ -62,10 +71,8 @@ ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
 
     /* the object read in place; an odd one by cJSON, as it always was */
 
-    src.json = NULL;
+    ngx_memzero(&src, sizeof(ngx_http_ai_usage_src_t));
     src.raw.data = p;
-    src.raw.len = 0;
-    src.odd = 0;
 
     p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_CJSON_DEPTH, 1);
 
@@ -326,6 +333,8 @@ ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src, const char *name,
     u_char     buf[64];
     cJSON     *item;
     double     v;
+    size_t     i;
+    int64_t    n;
     ngx_str_t  raw;
 
     if (src->json) {
@@ -369,12 +378,26 @@ ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src, const char *name,
             return;
         }
 
-        /* as cJSON reads a number (NGINX runs in the "C" locale) */
+        n = 0;
 
-        ngx_memcpy(buf, raw.data, raw.len);
-        buf[raw.len] = '\0';
+        for (i = 0; i < raw.len && raw.data[i] >= '0' && raw.data[i] <= '9';
+             i++)
+        {
+            n = n * 10 + (raw.data[i] - '0');
+        }
 
-        v = strtod((char *) buf, NULL);
+        if (i == raw.len && raw.len <= 15) {
+            /* digits only: the integer strtod() would read, exactly */
+            v = (double) n;
+
+        } else {
+            /* as cJSON reads a number (NGINX runs in the "C" locale) */
+
+            ngx_memcpy(buf, raw.data, raw.len);
+            buf[raw.len] = '\0';
+
+            v = strtod((char *) buf, NULL);
+        }
     }
 
     /* the comparisons are false for NaN, so it is refused too */
@@ -420,7 +443,8 @@ ngx_http_ai_usage_child(ngx_http_ai_usage_src_t *src, const char *name,
 /*
  * The first member named name, as cJSON finds it; a key with an escape
  * (cJSON would decode it) or a string value with one makes the object
- * odd: cJSON reads it instead
+ * odd: cJSON reads it instead.  The members are read once, on the first
+ * call, and looked up in that list after.
  */
 
 static ngx_int_t
@@ -430,16 +454,60 @@ ngx_http_ai_usage_member(ngx_http_ai_usage_src_t *src, const char *name,
     size_t                   len;
     ngx_int_t                rc;
     ngx_str_t                key, v;
+    ngx_uint_t               i;
     ngx_http_ai_json_iter_t  it;
 
-    if (ngx_http_ai_json_object(&it, src->raw.data,
-                                src->raw.data + src->raw.len)
-        != NGX_OK)
+    len = ngx_strlen(name);
+
+    if (!src->read) {
+        src->read = 1;
+
+        if (ngx_http_ai_json_object(&it, src->raw.data,
+                                    src->raw.data + src->raw.len)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        while ((rc = ngx_http_ai_json_next(&it, &key, &v)) == NGX_OK) {
+
+            if (ngx_strlchr(key.data, key.data + key.len, '\\')
+                || (v.data[0] == '"'
+                    && ngx_strlchr(v.data, v.data + v.len, '\\')))
+            {
+                src->odd = 1;
+                return NGX_DECLINED;
+            }
+
+            if (src->nmembers == NGX_HTTP_AI_USAGE_MEMBERS) {
+                src->more = 1;
+                break;
+            }
+
+            src->keys[src->nmembers] = key;
+            src->values[src->nmembers] = v;
+            src->nmembers++;
+        }
+    }
+
+    for (i = 0; i < src->nmembers; i++) {
+        if (src->keys[i].len == len
+            && ngx_memcmp(src->keys[i].data, name, len) == 0)
+        {
+            *value = src->values[i];
+            return NGX_OK;
+        }
+    }
+
+    if (!src->more
+        || ngx_http_ai_json_object(&it, src->raw.data,
+                                   src->raw.data + src->raw.len)
+           != NGX_OK)
     {
         return NGX_DECLINED;
     }
 
-    len = ngx_strlen(name);
+    /* an object of many members: the rest, as they come */
 
     while ((rc = ngx_http_ai_json_next(&it, &key, &v)) == NGX_OK) {
 

@@ -49,6 +49,46 @@ test_openai_plain(void **state)
 
 
 static void
+test_many_members(void **state)
+{
+    ngx_http_ai_usage_t  u;
+
+    /* more members than the reader lists at once: the rest still found,
+     * the first of a name twice still the one taken, an escape past the
+     * list still sends the object to cJSON (the same figures) */
+
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI,
+        "{\"usage\":{\"a1\":1,\"a2\":2,\"a3\":3,\"a4\":4,\"a5\":5,\"a6\":6,"
+        "\"a7\":7,\"a8\":8,\"a9\":9,\"a10\":10,\"a11\":11,\"a12\":12,"
+        "\"prompt_tokens\":12,\"a14\":14,\"a15\":15,\"a16\":16,"
+        "\"completion_tokens\":5,\"prompt_tokens\":99,\"a19\":19,"
+        "\"total_tokens\":17}}", &u),
+        NGX_OK);
+
+    assert_true(u.found);
+    assert_int_equal(u.prompt_tokens, 12);
+    assert_int_equal(u.completion_tokens, 5);
+    assert_int_equal(u.total_tokens, 17);
+    assert_false(u.invalid);
+
+    memset(&u, 0, sizeof(u));
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI,
+        "{\"usage\":{\"a1\":1,\"a2\":2,\"a3\":3,\"a4\":4,\"a5\":5,\"a6\":6,"
+        "\"a7\":7,\"a8\":8,\"a9\":9,\"a10\":10,\"a11\":11,\"a12\":12,"
+        "\"a13\":13,\"a14\":14,\"a15\":15,\"a16\":16,\"a\\u0031\":1,"
+        "\"prompt_tokens\":12,\"completion_tokens\":5,"
+        "\"total_tokens\":17}}", &u),
+        NGX_OK);
+
+    assert_true(u.found);
+    assert_int_equal(u.prompt_tokens, 12);
+    assert_int_equal(u.completion_tokens, 5);
+    assert_int_equal(u.total_tokens, 17);
+}
+
+
+static void
 test_openai_stream(void **state)
 {
     ngx_str_t            name, data;
@@ -303,6 +343,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openai_plain),
+        cmocka_unit_test(test_many_members),
         cmocka_unit_test(test_openai_stream),
         cmocka_unit_test(test_anthropic_stream_adds_up),
         cmocka_unit_test(test_gemini),
