@@ -40,6 +40,7 @@ EOF
 time: <time>
 request_id: <id>
 consumer: "app"
+user: null
 client: "127.0.0.1"
 route: "/v1/"
 endpoint: "chat"
@@ -48,8 +49,12 @@ upstream_model: "gpt-4o"
 provider: "openai"
 target: "127.0.0.1:$MOCK"
 attempts: 1
+trail: [{"target": "127.0.0.1:$MOCK", "key": 1, "status": 200, "ms": "<ms>", "reason": null, "request_id": "mock-1"}]
+provider_request_id: "mock-1"
+response_id: "chatcmpl-mock1"
 status: 200
 complete: true
+finish_reason: "stop"
 stream: false
 prompt_tokens: 3
 completion_tokens: 4
@@ -66,6 +71,8 @@ guard_verdict: null
 guard_rule: null
 limit_status: null
 gateway_error: false
+error_code: null
+error_message: null
 outcomes: {}
 metadata: {"x-ai-metadata": {"project": "alpha", "tags": ["a", 1]}, "x-team": "platform"}
 ai.jsonl: no key
@@ -151,6 +158,7 @@ EOF
 time: <time>
 request_id: <id>
 consumer: "app"
+user: null
 client: "127.0.0.1"
 route: "/v1/"
 endpoint: "chat"
@@ -159,8 +167,12 @@ upstream_model: null
 provider: null
 target: null
 attempts: 0
+trail: []
+provider_request_id: null
+response_id: null
 status: 400
 complete: false
+finish_reason: null
 stream: null
 prompt_tokens: null
 completion_tokens: null
@@ -177,12 +189,15 @@ guard_verdict: null
 guard_rule: null
 limit_status: null
 gateway_error: true
+error_code: "invalid_request_error"
+error_message: "the request body is not valid JSON (error at byte 21)"
 outcomes: {}
 metadata: null
 --
 time: <time>
 request_id: <id>
 consumer: null
+user: null
 client: "127.0.0.1"
 route: "/v1/"
 endpoint: "chat"
@@ -191,8 +206,12 @@ upstream_model: null
 provider: null
 target: null
 attempts: 0
+trail: []
+provider_request_id: null
+response_id: null
 status: 401
 complete: false
+finish_reason: null
 stream: null
 prompt_tokens: null
 completion_tokens: null
@@ -209,12 +228,15 @@ guard_verdict: null
 guard_rule: null
 limit_status: null
 gateway_error: true
+error_code: "invalid_api_key"
+error_message: "invalid API key"
 outcomes: {}
 metadata: null
 --
 time: <time>
 request_id: <id>
 consumer: null
+user: null
 client: "127.0.0.1"
 route: "/v1/"
 endpoint: "chat"
@@ -223,8 +245,12 @@ upstream_model: null
 provider: null
 target: null
 attempts: 0
+trail: []
+provider_request_id: null
+response_id: null
 status: 401
 complete: false
+finish_reason: null
 stream: null
 prompt_tokens: null
 completion_tokens: null
@@ -241,6 +267,8 @@ guard_verdict: null
 guard_rule: null
 limit_status: null
 gateway_error: true
+error_code: "invalid_api_key"
+error_message: "missing API key: send it in the \"Authorization: Bearer\" or \"x-api-key\" header"
 outcomes: {}
 metadata: null
 ai.jsonl: no key
