@@ -30,7 +30,7 @@ PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
 from ai_log_check import *
 print(chat('gpt-4o', 'hi', user='u-42')[0])
 r = records(1)[0]
-show(r, ['user', 'target', 'attempts', 'trail', 'status', 'finish_reason',
+show_keys(r, ['user', 'target', 'attempts', 'trail', 'status', 'finish_reason',
          'error_code', 'error_message'])
 print('provider_request_id:', r['provider_request_id']
       == r['trail'][-1]['request_id'])
@@ -44,7 +44,7 @@ EOF
 user: "u-42"
 target: "good"
 attempts: 4
-trail: \[\{"target": "first", "key": 1, "status": 429, "ms": "<ms>", "reason": "rate_limited", "request_id": "mock-\d+"\}, \{"target": "first", "key": 2, "status": 429, "ms": "<ms>", "reason": "rate_limited", "request_id": "mock-\d+"\}, \{"target": "down", "key": null, "status": null, "ms": "<ms>", "reason": "error", "request_id": null\}, \{"target": "good", "key": null, "status": 200, "ms": "<ms>", "reason": null, "request_id": "mock-\d+"\}\]
+trail: \[\{"target": "first", "key": 1, "upstream_status": 429, "ms": "<ms>", "reason": "rate_limited", "request_id": "mock-\d+"\}, \{"target": "first", "key": 2, "upstream_status": 429, "ms": "<ms>", "reason": "rate_limited", "request_id": "mock-\d+"\}, \{"target": "down", "key": null, "upstream_status": null, "ms": "<ms>", "reason": "error", "request_id": null\}, \{"target": "good", "key": null, "upstream_status": 200, "ms": "<ms>", "reason": null, "request_id": "mock-\d+"\}\]
 status: 200
 finish_reason: "stop"
 error_code: null
@@ -76,18 +76,16 @@ connect() failed (111: Connection refused)
 --- exec
 PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
 from ai_log_check import *
-from ai_log_check import _mask
 st, body = chat('gpt-4o', 'hi')
 print(st, json.loads(body)['error']['message'])
 r = records(1)[0]
-for k in ['attempts', 'trail', 'status', 'gateway_error', 'error_code',
-          'error_message', 'finish_reason', 'response_id']:
-    print('%s: %s' % (k, _mask(k, r[k])))
+show_keys(r, ['attempts', 'trail', 'status', 'gateway_error', 'error_code',
+              'error_message', 'finish_reason', 'response_id'])
 EOF
 --- response_body_like
 ^400 (.+)
 attempts: 2
-trail: \[\{"target": "slow", "key": null, "status": null, "ms": "<ms>", "reason": "timeout", "request_id": null\}, \{"target": "bad", "key": null, "status": 400, "ms": "<ms>", "reason": null, "request_id": "mock-\d+"\}\]
+trail: \[\{"target": "slow", "key": null, "upstream_status": null, "ms": "<ms>", "reason": "timeout", "request_id": null\}, \{"target": "bad", "key": null, "upstream_status": 400, "ms": "<ms>", "reason": null, "request_id": "mock-\d+"\}\]
 status: 400
 gateway_error: false
 error_code: "invalid_request_error"
@@ -124,7 +122,7 @@ print(chat('mistral-large', 'hi', key=k)[0])
 print(chat('gpt-4o', 'hi', key='sk-wrong')[0])
 for r in records(3):
     print('--')
-    show(r, ['consumer', 'attempts', 'trail', 'provider_request_id',
+    show_keys(r, ['consumer', 'attempts', 'trail', 'provider_request_id',
              'status', 'gateway_error', 'error_code', 'error_message'])
 nokeys(['sk-app-trail-0001', 'sk-wrong'], LOG, ERROR_LOG)
 EOF
@@ -190,7 +188,7 @@ print(chat('gemini-1.5-pro', 'a b', user='openai-door-user')[0])
 print(chat('gemini-1.5-pro', 'a b', stream=True)[0])
 for r in records(4):
     print('--')
-    show(r, ['endpoint', 'user', 'stream', 'finish_reason'])
+    show_keys(r, ['endpoint', 'user', 'stream', 'finish_reason'])
     print('response_id:', bool(re.match(r'^(msg_mock|mock)[\w-]*$',
                                         r['response_id'] or '')))
     print('provider_request_id:', bool(re.match(r'^mock-\d+$',
@@ -202,31 +200,31 @@ EOF
 200
 200
 --
-user: "user-7"
 endpoint: "messages"
-finish_reason: "end_turn"
+user: "user-7"
 stream: false
-response_id: True
-provider_request_id: True
---
-user: "user-7"
-endpoint: "messages"
 finish_reason: "end_turn"
-stream: true
 response_id: True
 provider_request_id: True
 --
+endpoint: "messages"
+user: "user-7"
+stream: true
+finish_reason: "end_turn"
+response_id: True
+provider_request_id: True
+--
+endpoint: "chat"
 user: "openai-door-user"
-endpoint: "chat"
-finish_reason: "STOP"
 stream: false
+finish_reason: "STOP"
 response_id: True
 provider_request_id: True
 --
-user: null
 endpoint: "chat"
-finish_reason: "STOP"
+user: null
 stream: true
+finish_reason: "STOP"
 response_id: True
 provider_request_id: True
 --- no_error_log
@@ -253,14 +251,14 @@ PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
 from ai_log_check import *
 print(chat('canned', 'hi')[0])
 r = records(1)[0]
-show(r, ['status', 'provider_request_id', 'response_id', 'finish_reason'])
+show_keys(r, ['status', 'provider_request_id', 'response_id', 'finish_reason'])
 print(r['trail'][0]['request_id'])
 EOF
 --- response_body
 200
+status: 200
 provider_request_id: null
 response_id: null
-status: 200
 finish_reason: null
 None
 --- no_error_log

@@ -427,22 +427,9 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     p = ngx_http_ai_log_lit(p, ",\"target\":");
     p = ngx_http_ai_log_str(p, &ai->target);
 
-    p = ngx_sprintf(p, ",\"attempts\":%ui", rec->attempts);
-
-    p = ngx_http_ai_log_lit(p, ",\"trail\":");
-    p = ngx_http_ai_log_trail(p, trail);
-
-    p = ngx_http_ai_log_lit(p, ",\"provider_request_id\":");
-    p = ngx_http_ai_log_str(p, &request_id);
-
-    p = ngx_http_ai_log_lit(p, ",\"response_id\":");
-    p = ngx_http_ai_log_str(p, &answer->id);
-
-    p = ngx_sprintf(p, ",\"status\":%ui,\"complete\":%s", rec->status,
+    p = ngx_sprintf(p, ",\"attempts\":%ui,\"status\":%ui,\"complete\":%s",
+                    rec->attempts, rec->status,
                     ai->resp_done ? "true" : "false");
-
-    p = ngx_http_ai_log_lit(p, ",\"finish_reason\":");
-    p = ngx_http_ai_log_str(p, &answer->finish_reason);
 
     p = ngx_http_ai_log_lit(p, ",\"stream\":");
 
@@ -452,6 +439,18 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     } else {
         p = ngx_http_ai_log_lit(p, "null");
     }
+
+    p = ngx_http_ai_log_lit(p, ",\"finish_reason\":");
+    p = ngx_http_ai_log_str(p, &answer->finish_reason);
+
+    p = ngx_http_ai_log_lit(p, ",\"trail\":");
+    p = ngx_http_ai_log_trail(p, trail);
+
+    p = ngx_http_ai_log_lit(p, ",\"provider_request_id\":");
+    p = ngx_http_ai_log_str(p, &request_id);
+
+    p = ngx_http_ai_log_lit(p, ",\"response_id\":");
+    p = ngx_http_ai_log_str(p, &answer->id);
 
     if (ai->usage.found) {
         p = ngx_sprintf(p, ",\"prompt_tokens\":%uL,\"completion_tokens\":%uL,"
@@ -644,7 +643,8 @@ ngx_http_ai_log_user(ngx_http_ai_ctx_t *ai, ngx_str_t *user)
 
 
 /*
- * [{"target":..,"key":N,"status":N,"ms":N,"reason":..,"request_id":..}]:
+ * [{"target":..,"key":N,"upstream_status":N,"ms":N,"reason":..,
+ *   "request_id":..}]:
  * the key is its index in the target's pool, never the key
  */
 
@@ -664,7 +664,7 @@ ngx_http_ai_log_trail_len(ngx_array_t *trail)
     a = trail->elts;
 
     for (i = 0; i < trail->nelts; i++) {
-        len += sizeof("{\"target\":,\"key\":,\"status\":,\"ms\":,"
+        len += sizeof("{\"target\":,\"key\":,\"upstream_status\":,\"ms\":,"
                       "\"reason\":,\"request_id\":},") - 1
                + 3 * NGX_INT_T_LEN
                + ngx_http_ai_log_json_len(a[i].target.len)
@@ -702,7 +702,7 @@ ngx_http_ai_log_trail(u_char *p, ngx_array_t *trail)
                 p = ngx_http_ai_log_lit(p, ",\"key\":null");
             }
 
-            p = ngx_http_ai_log_lit(p, ",\"status\":");
+            p = ngx_http_ai_log_lit(p, ",\"upstream_status\":");
 
             if (a[i].status) {
                 p = ngx_sprintf(p, "%ui", a[i].status);

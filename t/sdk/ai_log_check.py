@@ -160,6 +160,12 @@ def show(rec, only=None):
             print('%s: %s' % (k, _mask(k, v)))
 
 
+def show_keys(rec, only):
+    """prints the keys named, in the order named"""
+    for k in only:
+        print('%s: %s' % (k, _mask(k, rec[k])))
+
+
 def keys(rec):
     print(' '.join(rec.keys()))
 
