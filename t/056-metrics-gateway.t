@@ -5,6 +5,10 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
+$ENV{TEST_AI_K1} = 'sk-gauge-key-0001';
+$ENV{TEST_AI_K2} = 'sk-gauge-key-0002';
+$ENV{TEST_AI_K3} = 'sk-gauge-key-0003';
+env_to_nginx('TEST_AI_K1', 'TEST_AI_K2', 'TEST_AI_K3');
 run_tests();
 
 __DATA__
@@ -163,3 +167,44 @@ overflow: 1.0
 --- must_die
 --- error_log
 invalid value "maybe" in "ai_server_timing" directive, it must be "on" or "off"
+
+
+
+=== TEST 5: key state gauges per target: usable, cooling after a 429, revoked after a 401
+--- http_config
+    ai_metrics_zone ai 1m history=10m;
+    ai_target pool http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_K1 key=env:TEST_AI_K2 models=gpt-4o model=gpt-4o~fail_first=1,status=429,retry_after=30;
+    ai_target gone http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_K3 models=gone model=gpt-4o~status=401;
+--- config
+    location /v1/ {
+        ai_proxy pool gone;
+    }
+    location = /metrics {
+        ai_metrics;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+f = metrics()[1]
+print(sorted((s.labels['target'], s.labels['state'], s.value)
+             for s in f['ai_upstream_keys'].samples))
+print(chat('gpt-4o')[0], chat('gone')[0])
+text, f = metrics()
+print(sorted((s.labels['target'], s.labels['state'], s.value)
+             for s in f['ai_upstream_keys'].samples))
+print(f['ai_upstream_keys'].type)
+nokeys(['sk-gauge-key-0001', 'sk-gauge-key-0002', 'sk-gauge-key-0003'],
+       ('metrics', text), ERROR_LOG)
+EOF
+--- response_body
+[('gone', 'cooling', 0.0), ('gone', 'revoked', 0.0), ('gone', 'usable', 1.0), ('pool', 'cooling', 0.0), ('pool', 'revoked', 0.0), ('pool', 'usable', 2.0)]
+200 502
+[('gone', 'cooling', 0.0), ('gone', 'revoked', 1.0), ('gone', 'usable', 0.0), ('pool', 'cooling', 1.0), ('pool', 'revoked', 0.0), ('pool', 'usable', 1.0)]
+gauge
+metrics: no key
+error.log: no key
+--- error_log
+refused the gateway's credentials
+[error]
+--- no_error_log
+[alert]

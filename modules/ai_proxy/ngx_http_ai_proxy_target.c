@@ -2038,3 +2038,92 @@ ngx_http_ai_proxy_done(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         t->ewma = (3 * t->ewma + (ctx->ai->ttft ? ctx->ai->ttft : 1)) / 4;
     }
 }
+
+
+/*
+ * The keys of each "ai_target" by state, a metric source: "usable",
+ * "cooling" (after a 429, until its cooldown ends) and "revoked" (after
+ * a 401 or 403, until ai_proxy_key_disable ends).  Key state is kept per
+ * worker: the gauges are what the worker that answers the scrape knows.
+ */
+
+ngx_int_t
+ngx_http_ai_proxy_key_metrics(ngx_http_request_t *r, ngx_chain_t ***out)
+{
+    u_char                          *p;
+    size_t                           len;
+    ngx_buf_t                       *b;
+    ngx_uint_t                       i, j, n[3];
+    ngx_chain_t                     *cl;
+    ngx_msec_int_t                   left;
+    ngx_http_ai_proxy_key_t         *k;
+    ngx_http_ai_proxy_target_t     **t;
+    ngx_http_ai_proxy_main_conf_t   *pmcf;
+
+    static const char  *states[] = { "usable", "cooling", "revoked" };
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_ai_proxy_module);
+
+    if (pmcf == NULL || pmcf->targets.nelts == 0) {
+        return NGX_OK;
+    }
+
+    t = pmcf->targets.elts;
+
+    len = sizeof("# HELP ai_upstream_keys Keys of each target by state "
+                 "(usable, cooling, revoked), as the worker that answered "
+                 "sees them.\n# TYPE ai_upstream_keys gauge\n");
+
+    for (i = 0; i < pmcf->targets.nelts; i++) {
+        len += 3 * (sizeof("ai_upstream_keys{target=\"\",state=\"revoked\"} "
+                           "\n")
+                    + t[i]->name.len + NGX_INT_T_LEN);
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "# HELP ai_upstream_keys Keys of each target by "
+                    "state (usable, cooling, revoked), as the worker that "
+                    "answered sees them.\n# TYPE ai_upstream_keys gauge\n");
+
+    for (i = 0; i < pmcf->targets.nelts; i++) {
+        n[0] = n[1] = n[2] = 0;
+
+        k = t[i]->keys.elts;
+
+        for (j = 0; j < t[i]->keys.nelts; j++) {
+            left = (ngx_msec_int_t) (k[j].until - ngx_current_msec);
+
+            if (k[j].until == 0 || left <= 0) {
+                n[0]++;
+
+            } else {
+                n[k[j].disabled ? 2 : 1]++;
+            }
+        }
+
+        for (j = 0; j < 3; j++) {
+            /* the name as the key counters have it */
+            p = ngx_sprintf(p, "ai_upstream_keys{target=\"%V\",state=\"%s\"} "
+                            "%ui\n", &t[i]->name, states[j], n[j]);
+        }
+    }
+
+    b->last = p;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    **out = cl;
+    *out = &cl->next;
+
+    return NGX_OK;
+}
