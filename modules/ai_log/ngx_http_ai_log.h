@@ -310,6 +310,8 @@ void ngx_http_ai_log_metrics_add(ngx_http_request_t *r,
     ngx_shm_zone_t *shm_zone, ngx_http_ai_log_record_t *rec);
 ngx_int_t ngx_http_ai_log_metrics_handler(ngx_http_request_t *r);
 ngx_uint_t ngx_http_ai_log_bucket(ngx_msec_t ms);
+ngx_int_t ngx_http_ai_log_prom_counters(ngx_http_request_t *r,
+    ngx_http_ai_log_out_t *o);
 u_char *ngx_http_ai_log_out(ngx_http_ai_log_out_t *o, size_t size);
 ngx_int_t ngx_http_ai_log_send(ngx_http_request_t *r,
     ngx_http_ai_log_out_t *o, const char *type, size_t type_len);

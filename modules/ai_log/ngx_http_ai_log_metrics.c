@@ -63,8 +63,6 @@ static ngx_int_t ngx_http_ai_log_prom_family(ngx_http_ai_log_out_t *o,
     ngx_http_ai_log_snapshot_t *snap, u_char **sets, ngx_uint_t family);
 static ngx_int_t ngx_http_ai_log_prom_small(ngx_http_ai_log_out_t *o,
     ngx_http_ai_log_snapshot_t *snap);
-static ngx_int_t ngx_http_ai_log_prom_counters(ngx_http_request_t *r,
-    ngx_http_ai_log_out_t *o);
 static ngx_int_t ngx_http_ai_log_prom_gateway(ngx_http_ai_log_out_t *o,
     ngx_http_ai_log_snapshot_t *snap);
 static void ngx_http_ai_log_attempts_add(ngx_http_ai_log_zone_t *zone,
@@ -1376,7 +1374,7 @@ ngx_http_ai_log_prom_gateway(ngx_http_ai_log_out_t *o,
 
 /* the core's counters, whichever module registered them */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_log_prom_counters(ngx_http_request_t *r, ngx_http_ai_log_out_t *o)
 {
     u_char                 *p, *seen;
