@@ -40,7 +40,6 @@ EOF
 time: <time>
 request_id: <id>
 consumer: "app"
-user: null
 client: "127.0.0.1"
 route: "/v1/"
 endpoint: "chat"
@@ -52,10 +51,6 @@ attempts: 1
 status: 200
 complete: true
 stream: false
-finish_reason: "stop"
-trail: [{"target": "127.0.0.1:$MOCK", "key": 1, "upstream_status": 200, "ms": "<ms>", "reason": null, "request_id": "mock-1"}]
-provider_request_id: "mock-1"
-response_id: "chatcmpl-mock1"
 prompt_tokens: 3
 completion_tokens: 4
 cached_tokens: 0
@@ -70,6 +65,11 @@ cache_status: null
 guard_verdict: null
 guard_rule: null
 limit_status: null
+user: null
+finish_reason: "stop"
+trail: [{"target": "127.0.0.1:$MOCK", "key": 1, "upstream_status": 200, "ms": "<ms>", "reason": null, "request_id": "mock-1"}]
+provider_request_id: "mock-1"
+response_id: "chatcmpl-mock1"
 gateway_error: false
 error_code: null
 error_message: null
@@ -158,7 +158,6 @@ EOF
 time: <time>
 request_id: <id>
 consumer: "app"
-user: null
 client: "127.0.0.1"
 route: "/v1/"
 endpoint: "chat"
@@ -170,10 +169,6 @@ attempts: 0
 status: 400
 complete: false
 stream: null
-finish_reason: null
-trail: []
-provider_request_id: null
-response_id: null
 prompt_tokens: null
 completion_tokens: null
 cached_tokens: null
@@ -188,6 +183,11 @@ cache_status: null
 guard_verdict: null
 guard_rule: null
 limit_status: null
+user: null
+finish_reason: null
+trail: []
+provider_request_id: null
+response_id: null
 gateway_error: true
 error_code: "invalid_request_error"
 error_message: "the request body is not valid JSON (error at byte 21)"
@@ -197,7 +197,6 @@ metadata: null
 time: <time>
 request_id: <id>
 consumer: null
-user: null
 client: "127.0.0.1"
 route: "/v1/"
 endpoint: "chat"
@@ -209,10 +208,6 @@ attempts: 0
 status: 401
 complete: false
 stream: null
-finish_reason: null
-trail: []
-provider_request_id: null
-response_id: null
 prompt_tokens: null
 completion_tokens: null
 cached_tokens: null
@@ -227,6 +222,11 @@ cache_status: null
 guard_verdict: null
 guard_rule: null
 limit_status: null
+user: null
+finish_reason: null
+trail: []
+provider_request_id: null
+response_id: null
 gateway_error: true
 error_code: "invalid_api_key"
 error_message: "invalid API key"
@@ -236,7 +236,6 @@ metadata: null
 time: <time>
 request_id: <id>
 consumer: null
-user: null
 client: "127.0.0.1"
 route: "/v1/"
 endpoint: "chat"
@@ -248,10 +247,6 @@ attempts: 0
 status: 401
 complete: false
 stream: null
-finish_reason: null
-trail: []
-provider_request_id: null
-response_id: null
 prompt_tokens: null
 completion_tokens: null
 cached_tokens: null
@@ -266,6 +261,11 @@ cache_status: null
 guard_verdict: null
 guard_rule: null
 limit_status: null
+user: null
+finish_reason: null
+trail: []
+provider_request_id: null
+response_id: null
 gateway_error: true
 error_code: "invalid_api_key"
 error_message: "missing API key: send it in the \"Authorization: Bearer\" or \"x-api-key\" header"

@@ -19,6 +19,7 @@
 #define NGX_HTTP_AI_LOG_LABEL_LEN      64   /* bytes kept of a label value */
 #define NGX_HTTP_AI_LOG_BUCKETS        13   /* histogram buckets, +Inf last */
 #define NGX_HTTP_AI_LOG_TOP            16   /* labels per history bucket */
+#define NGX_HTTP_AI_LOG_TOP_GW         8    /* providers, targets there */
 #define NGX_HTTP_AI_LOG_SMALL          32   /* cache, limit, guard values */
 
 #define NGX_HTTP_AI_LOG_MODEL          0
@@ -217,17 +218,32 @@ typedef struct {
     uint64_t                    ttft[NGX_HTTP_AI_LOG_BUCKETS];
     uint64_t                    model[NGX_HTTP_AI_LOG_TOP][3];
     uint64_t                    consumer[NGX_HTTP_AI_LOG_TOP][3];
-    uint64_t                    provider[NGX_HTTP_AI_LOG_TOP][3];
-    uint64_t                    target[NGX_HTTP_AI_LOG_TOP][3];
-    uint64_t                    target_errors[NGX_HTTP_AI_LOG_TOP];
-    uint64_t                    target_fallbacks[NGX_HTTP_AI_LOG_TOP];
-    uint64_t                    codes[NGX_HTTP_AI_LOG_CODES];
-    uint64_t                    attempts;
-    uint64_t                    fallbacks;
+
+    /*
+     * the gateway's views, compact (32 bits saturate: an interval's
+     * counts), so that a zone sized for the history before them still
+     * holds it: requests and tokens by provider; requests, errors and
+     * fallbacks by target
+     */
+    uint32_t                    provider[NGX_HTTP_AI_LOG_TOP_GW][2];
+    uint32_t                    target[NGX_HTTP_AI_LOG_TOP_GW][3];
+    uint32_t                    codes[NGX_HTTP_AI_LOG_CODES];
+    uint32_t                    attempts;
+    uint32_t                    fallbacks;
 } ngx_http_ai_log_slot_t;
 
 
+/*
+ * The layout of the zone: a reload that loads a build with another
+ * layout (an upgrade) starts the metrics again instead of reading the
+ * old zone with the new structures.  It is the first field, where an
+ * older layout had its label cap (never this large).
+ */
+#define NGX_HTTP_AI_LOG_LAYOUT         0x61690002
+
+
 typedef struct {
+    ngx_uint_t                  layout;      /* NGX_HTTP_AI_LOG_LAYOUT */
     ngx_uint_t                  label_cap;   /* the zone's parameters */
     ngx_uint_t                  nslots;
     time_t                      interval;
@@ -285,6 +301,14 @@ static ngx_inline void
 ngx_http_ai_log_add(uint64_t *counter, uint64_t n)
 {
     *counter = (*counter > UINT64_MAX - n) ? UINT64_MAX : *counter + n;
+}
+
+
+static ngx_inline void
+ngx_http_ai_log_add32(uint32_t *counter, uint64_t n)
+{
+    *counter = (n > UINT32_MAX || *counter > UINT32_MAX - n)
+               ? UINT32_MAX : *counter + (uint32_t) n;
 }
 
 

@@ -18,8 +18,8 @@ static ngx_int_t ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
 static u_char *ngx_http_ai_log_dashboard_labels(u_char *p,
     ngx_http_ai_log_label_t *labels, ngx_uint_t n);
 static u_char *ngx_http_ai_log_dashboard_dims(u_char *p, uint64_t (*v)[3]);
-static u_char *ngx_http_ai_log_dashboard_targets(u_char *p,
-    ngx_http_ai_log_slot_t *slot);
+static u_char *ngx_http_ai_log_dashboard_rows(u_char *p, uint32_t *v,
+    ngx_uint_t width);
 static u_char *ngx_http_ai_log_dashboard_text(ngx_http_ai_log_out_t *o,
     ngx_chain_t *src, const char *key);
 
@@ -92,7 +92,7 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
     time_t                     now, oldest;
     ngx_chain_t               *src, **last;
     uint64_t                   requests, prompt, completion, cost, overflow;
-    ngx_uint_t                 i, n, b, d, nlabels[4], nseries;
+    ngx_uint_t                 i, n, b, d, top, nlabels[4], nseries;
     ngx_uint_t                 used[NGX_HTTP_AI_LOG_DIMS];
     ngx_atomic_uint_t          inflight, streams;
     ngx_queue_t               *q;
@@ -145,7 +145,8 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
     }
 
     for (i = 0; i < 4; i++) {
-        nlabels[i] = ngx_min(sh->nlabels[dims[i]], NGX_HTTP_AI_LOG_TOP);
+        top = (i < 2) ? NGX_HTTP_AI_LOG_TOP : NGX_HTTP_AI_LOG_TOP_GW;
+        nlabels[i] = ngx_min(sh->nlabels[dims[i]], top);
         ngx_memcpy(labels[i], sh->labels[dims[i]],
                    nlabels[i] * sizeof(ngx_http_ai_log_label_t));
     }
@@ -264,17 +265,17 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
         p = ngx_sprintf(p, ",\"consumers\":");
         p = ngx_http_ai_log_dashboard_dims(p, slot->consumer);
         p = ngx_sprintf(p, ",\"providers\":");
-        p = ngx_http_ai_log_dashboard_dims(p, slot->provider);
+        p = ngx_http_ai_log_dashboard_rows(p, &slot->provider[0][0], 2);
         p = ngx_sprintf(p, ",\"targets\":");
-        p = ngx_http_ai_log_dashboard_targets(p, slot);
+        p = ngx_http_ai_log_dashboard_rows(p, &slot->target[0][0], 3);
 
         p = ngx_sprintf(p, ",\"codes\":[");
 
         for (b = 0; b < NGX_HTTP_AI_LOG_CODES; b++) {
-            p = ngx_sprintf(p, b ? ",%uL" : "%uL", slot->codes[b]);
+            p = ngx_sprintf(p, b ? ",%uD" : "%uD", slot->codes[b]);
         }
 
-        p = ngx_sprintf(p, "],\"attempts\":%uL,\"fallbacks\":%uL}",
+        p = ngx_sprintf(p, "],\"attempts\":%uD,\"fallbacks\":%uD}",
                         slot->attempts, slot->fallbacks);
 
         o.buf->last = p;
@@ -352,27 +353,29 @@ ngx_http_ai_log_dashboard_text(ngx_http_ai_log_out_t *o, ngx_chain_t *src,
 
 
 /*
- * [[label, requests, tokens, cost, errors, fallbacks], ...] for the
- * targets seen
+ * [[label, n1, n2...], ...] for the labels seen: providers (requests,
+ * tokens), targets (requests, errors, fallbacks)
  */
 
 static u_char *
-ngx_http_ai_log_dashboard_targets(u_char *p, ngx_http_ai_log_slot_t *slot)
+ngx_http_ai_log_dashboard_rows(u_char *p, uint32_t *v, ngx_uint_t width)
 {
-    ngx_uint_t  i, n;
+    ngx_uint_t  i, k, n;
 
     *p++ = '[';
 
-    for (i = 0, n = 0; i < NGX_HTTP_AI_LOG_TOP; i++) {
-        if (slot->target[i][0] == 0) {
+    for (i = 0, n = 0; i < NGX_HTTP_AI_LOG_TOP_GW; i++, v += width) {
+        if (v[0] == 0) {
             continue;
         }
 
-        p = ngx_sprintf(p, "%s[%ui,%uL,%uL,%uL.%09uL,%uL,%uL]",
-                        n++ ? "," : "", i, slot->target[i][0],
-                        slot->target[i][1],
-                        ngx_http_ai_log_usd(slot->target[i][2]),
-                        slot->target_errors[i], slot->target_fallbacks[i]);
+        p = ngx_sprintf(p, "%s[%ui", n++ ? "," : "", i);
+
+        for (k = 0; k < width; k++) {
+            p = ngx_sprintf(p, ",%uD", v[k]);
+        }
+
+        *p++ = ']';
     }
 
     *p++ = ']';

@@ -268,7 +268,8 @@ ngx_http_ai_log_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         zone->shpool = ozone->shpool;
 
-        if (ozone->sh->label_cap == zone->labels
+        if (ozone->sh->layout == NGX_HTTP_AI_LOG_LAYOUT
+            && ozone->sh->label_cap == zone->labels
             && ozone->sh->nslots == zone->nslots
             && ozone->sh->interval == zone->interval)
         {
@@ -296,6 +297,7 @@ ngx_http_ai_log_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
+    sh->layout = NGX_HTTP_AI_LOG_LAYOUT;
     sh->label_cap = zone->labels;
     sh->nslots = zone->nslots;
     sh->interval = zone->interval;
@@ -765,24 +767,21 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     ngx_http_ai_log_add(&slot->consumer[c][2], cost);
 
     c = tuple[NGX_HTTP_AI_LOG_PROVIDER];
-    c = (c < NGX_HTTP_AI_LOG_TOP) ? c : 0;
+    c = (c < NGX_HTTP_AI_LOG_TOP_GW) ? c : 0;
 
-    ngx_http_ai_log_add(&slot->provider[c][0], 1);
-    ngx_http_ai_log_add(&slot->provider[c][1], tokens);
-    ngx_http_ai_log_add(&slot->provider[c][2], cost);
+    ngx_http_ai_log_add32(&slot->provider[c][0], 1);
+    ngx_http_ai_log_add32(&slot->provider[c][1], tokens);
 
     c = tuple[NGX_HTTP_AI_LOG_TARGET];
-    c = (c < NGX_HTTP_AI_LOG_TOP) ? c : 0;
+    c = (c < NGX_HTTP_AI_LOG_TOP_GW) ? c : 0;
 
-    ngx_http_ai_log_add(&slot->target[c][0], 1);
-    ngx_http_ai_log_add(&slot->target[c][1], tokens);
-    ngx_http_ai_log_add(&slot->target[c][2], cost);
-    ngx_http_ai_log_add(&slot->target_errors[c], rec->error);
-    ngx_http_ai_log_add(&slot->target_fallbacks[c], rec->fallback);
+    ngx_http_ai_log_add32(&slot->target[c][0], 1);
+    ngx_http_ai_log_add32(&slot->target[c][1], rec->error);
+    ngx_http_ai_log_add32(&slot->target[c][2], rec->fallback);
 
-    ngx_http_ai_log_add(&slot->codes[code], 1);
-    ngx_http_ai_log_add(&slot->attempts, rec->attempts);
-    ngx_http_ai_log_add(&slot->fallbacks, rec->fallback);
+    ngx_http_ai_log_add32(&slot->codes[code], 1);
+    ngx_http_ai_log_add32(&slot->attempts, rec->attempts);
+    ngx_http_ai_log_add32(&slot->fallbacks, rec->fallback);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }

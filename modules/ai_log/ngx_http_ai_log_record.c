@@ -384,9 +384,6 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     p = ngx_http_ai_log_lit(p, ",\"consumer\":");
     p = ngx_http_ai_log_str(p, &ai->consumer);
 
-    p = ngx_http_ai_log_lit(p, ",\"user\":");
-    p = ngx_http_ai_log_str(p, &user);
-
     p = ngx_http_ai_log_lit(p, ",\"client\":");
     p = ngx_http_ai_log_str(p, &r->connection->addr_text);
 
@@ -439,18 +436,6 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     } else {
         p = ngx_http_ai_log_lit(p, "null");
     }
-
-    p = ngx_http_ai_log_lit(p, ",\"finish_reason\":");
-    p = ngx_http_ai_log_str(p, &answer->finish_reason);
-
-    p = ngx_http_ai_log_lit(p, ",\"trail\":");
-    p = ngx_http_ai_log_trail(p, trail);
-
-    p = ngx_http_ai_log_lit(p, ",\"provider_request_id\":");
-    p = ngx_http_ai_log_str(p, &request_id);
-
-    p = ngx_http_ai_log_lit(p, ",\"response_id\":");
-    p = ngx_http_ai_log_str(p, &answer->id);
 
     if (ai->usage.found) {
         p = ngx_sprintf(p, ",\"prompt_tokens\":%uL,\"completion_tokens\":%uL,"
@@ -519,6 +504,26 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
 
     p = ngx_http_ai_log_lit(p, ",\"limit_status\":");
     p = ngx_http_ai_log_str(p, &rec->limit);
+
+    /*
+     * what an on-call engineer looks for, after the keys existing
+     * readers find together
+     */
+
+    p = ngx_http_ai_log_lit(p, ",\"user\":");
+    p = ngx_http_ai_log_str(p, &user);
+
+    p = ngx_http_ai_log_lit(p, ",\"finish_reason\":");
+    p = ngx_http_ai_log_str(p, &answer->finish_reason);
+
+    p = ngx_http_ai_log_lit(p, ",\"trail\":");
+    p = ngx_http_ai_log_trail(p, trail);
+
+    p = ngx_http_ai_log_lit(p, ",\"provider_request_id\":");
+    p = ngx_http_ai_log_str(p, &request_id);
+
+    p = ngx_http_ai_log_lit(p, ",\"response_id\":");
+    p = ngx_http_ai_log_str(p, &answer->id);
 
     p = ngx_sprintf(p, ",\"gateway_error\":%s",
                     ai->error ? "true" : "false");
