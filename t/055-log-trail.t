@@ -264,3 +264,43 @@ None
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 6: a stream the upstream cut after its 200: its error in the record; a client that went away is no error
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+--- config
+    location /v1/ {
+        ai_proxy oa;
+        ai_log logs/ai.jsonl;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+st, body = chat('gpt-4o~disconnect_after=2', 'a b c d', stream=True)
+print(st, b'stream_truncated' in body)
+abort('/v1/chat/completions',
+      chat_body('gpt-4o~delay_chunks_ms=200', 'a b c d e f', stream=True))
+for r in records(2):
+    print('--')
+    show_keys(r, ['status', 'complete', 'finish_reason', 'error_code',
+                  'error_message'])
+EOF
+--- response_body
+200 True
+--
+status: 200
+complete: false
+finish_reason: null
+error_code: "stream_truncated"
+error_message: "the upstream stream ended before it was complete"
+--
+status: 499
+complete: false
+finish_reason: null
+error_code: null
+error_message: null
+--- no_error_log
+[error]
+[alert]

@@ -255,7 +255,7 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
 {
     u_char                       *line, *p;
     size_t                        len, hlen;
-    ngx_str_t                     val, *s, user, request_id;
+    ngx_str_t                     val, *s, user, request_id, code, msg;
     ngx_uint_t                    i, any, syslog;
     ngx_array_t                  *trail;
     ngx_http_ai_ctx_t            *ai;
@@ -346,6 +346,7 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
           + ngx_http_ai_log_json_len(answer->finish_reason.len)
           + ngx_http_ai_log_json_len(answer->error_code.len)
           + ngx_http_ai_log_json_len(answer->error_message.len)
+          + 128
           + ngx_http_ai_log_trail_len(trail)
           + ngx_http_ai_log_metadata_len(r, lcf);
 
@@ -528,14 +529,28 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     p = ngx_sprintf(p, ",\"gateway_error\":%s",
                     ai->error ? "true" : "false");
 
-    /* a failure's code and message: the gateway's, or the provider's */
+    /*
+     * a failure's code and message: the gateway's, or the provider's; a
+     * stream the upstream cut after its 200 went out is one too
+     */
 
-    if (rec->status >= NGX_HTTP_BAD_REQUEST) {
+    if (rec->status >= NGX_HTTP_BAD_REQUEST
+        || (ai->truncated && !rec->aborted))
+    {
+        code = answer->error_code;
+        msg = answer->error_message;
+
+        if (code.len == 0 && rec->status < NGX_HTTP_BAD_REQUEST) {
+            ngx_str_set(&code, "stream_truncated");
+            ngx_str_set(&msg, "the upstream stream ended before it was "
+                              "complete");
+        }
+
         p = ngx_http_ai_log_lit(p, ",\"error_code\":");
-        p = ngx_http_ai_log_str(p, &answer->error_code);
+        p = ngx_http_ai_log_str(p, &code);
 
         p = ngx_http_ai_log_lit(p, ",\"error_message\":");
-        p = ngx_http_ai_log_str(p, &answer->error_message);
+        p = ngx_http_ai_log_str(p, &msg);
 
     } else {
         p = ngx_http_ai_log_lit(p, ",\"error_code\":null"
