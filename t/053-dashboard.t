@@ -275,16 +275,24 @@ print(chat('gpt-4o')[0], chat('gpt-4o', path='/keys/v1/chat/completions')[0],
       chat('gone', path='/keys/v1/chat/completions')[0],
       chat('unserved')[0])
 url = 'http://127.0.0.1:%d/dashboard' % PORT
-d, raw = feed()
 def hhmm(t):
     return time.strftime('%H:%M', time.localtime(t))
-x1 = d['now'] - d['now'] % d['interval']
+def end():
+    d = feed()[0]
+    return d['now'] - d['now'] % d['interval'], d['interval']
 for r, span in (('15m', 900), ('24h', 86400)):
+    # the page's "now" is between two reads of the feed's
+    before = end()
     text, tables = dom(chromium(url + '?range=' + r, '--dump-dom'))
-    x0 = x1 - (span - d['interval'])
+    after = end()
+    ok = []
+    for x1, iv in (before, after):
+        x0 = x1 - (span - iv)
+        ok.append([text['axis-from'] == hhmm(x0), text['axis-to'] == hhmm(x1),
+                   hhmm(x0) in text['chart-codes'],
+                   hhmm(x1) in text['chart-codes']])
     print(r, text['window'], 'axis follows:',
-          text['axis-from'] == hhmm(x0), text['axis-to'] == hhmm(x1),
-          hhmm(x0) in text['chart-codes'], hhmm(x1) in text['chart-codes'])
+          *(ok[0] if all(ok[0]) else ok[1]))
 for i in ('fallback-rate', 'inflight-requests', 'inflight-streams',
           'label-cap', 'label-overflow'):
     print('%s: %s' % (i, text.get(i)))
