@@ -27,6 +27,7 @@ sleep 0.5
 u=http://127.0.0.1:$((TEST_NGINX_SERVER_PORT + 10))
 curl -s $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' | grep -o '"content":"mock reply: hi"'
 curl -s $u/v1/messages -d '{"model":"gpt-4o","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}' | grep -o '"type":"message"'
+# a series per endpoint: chat and messages
 curl -s $u/metrics | grep -c '^ai_requests_total{'
 b='{"model":"gpt-4o","messages":[{"role":"user","content":"mail me at ann@example.com"}]}'
 curl -s -i $u/v1/chat/completions -d "$b" | tr -d '\r' | grep -o '^X-AI-Cache-Status: .*\|^x-ratelimit-limit-tokens: .*\|"content":"[^"]*"'
@@ -42,7 +43,7 @@ grep -c '"total_tokens":5' $d/logs/ai.jsonl
 --- response_body
 "content":"mock reply: hi"
 "type":"message"
-1
+2
 X-AI-Cache-Status: MISS
 x-ratelimit-limit-tokens: 200000
 "content":"mock reply: mail me at ann@example.com"

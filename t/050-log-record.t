@@ -65,7 +65,14 @@ cache_status: null
 guard_verdict: null
 guard_rule: null
 limit_status: null
+user: null
+finish_reason: "stop"
+trail: [{"target": "127.0.0.1:$MOCK", "key": 1, "upstream_status": 200, "ms": "<ms>", "reason": null, "request_id": "mock-1"}]
+provider_request_id: "mock-1"
+response_id: "chatcmpl-mock1"
 gateway_error: false
+error_code: null
+error_message: null
 outcomes: {}
 metadata: {"x-ai-metadata": {"project": "alpha", "tags": ["a", 1]}, "x-team": "platform"}
 ai.jsonl: no key
@@ -176,7 +183,14 @@ cache_status: null
 guard_verdict: null
 guard_rule: null
 limit_status: null
+user: null
+finish_reason: null
+trail: []
+provider_request_id: null
+response_id: null
 gateway_error: true
+error_code: "invalid_request_error"
+error_message: "the request body is not valid JSON (error at byte 21)"
 outcomes: {}
 metadata: null
 --
@@ -208,7 +222,14 @@ cache_status: null
 guard_verdict: null
 guard_rule: null
 limit_status: null
+user: null
+finish_reason: null
+trail: []
+provider_request_id: null
+response_id: null
 gateway_error: true
+error_code: "invalid_api_key"
+error_message: "invalid API key"
 outcomes: {}
 metadata: null
 --
@@ -240,7 +261,14 @@ cache_status: null
 guard_verdict: null
 guard_rule: null
 limit_status: null
+user: null
+finish_reason: null
+trail: []
+provider_request_id: null
+response_id: null
 gateway_error: true
+error_code: "invalid_api_key"
+error_message: "missing API key: send it in the \"Authorization: Bearer\" or \"x-api-key\" header"
 outcomes: {}
 metadata: null
 ai.jsonl: no key

@@ -2,7 +2,9 @@
 # modules/ai_log/dashboard.html (the generated header must be in sync);
 # its JSON feed rolls over its window and survives reloads; headless
 # Chromium renders the numbers of known traffic (t/artifacts/dashboard.png
-# is its screenshot).
+# is its screenshot) and the gateway's views: targets, providers, key
+# health, status codes, fallback rate, the label cap and the time range
+# (t/artifacts/dashboard-gateway.png).
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
@@ -135,7 +137,9 @@ print('charts:', sorted(k for k in text if k.startswith('chart-')) ==
               'chart-cost-model', 'chart-requests-consumer',
               'chart-tokens-consumer', 'chart-cost-consumer',
               'chart-latency', 'chart-ttft', 'chart-cache',
-              'chart-errors']))
+              'chart-errors', 'chart-requests-target',
+              'chart-requests-provider', 'chart-codes',
+              'chart-fallbacks']))
 os.makedirs('t/artifacts', exist_ok=True)
 png = 't/artifacts/dashboard.png'
 if os.path.exists(png):
@@ -244,3 +248,104 @@ ai_token_budget_remaining{budget="team",count="tokens",key="app"} 99600
 ['budget', 'key', 'left']
 ['team (tokens)', 'app', '99600']
 --- timeout: 90
+
+
+
+=== TEST 7: the gateway's views in headless Chromium: targets, providers, key health, status codes, fallback rate, the label cap, and the time range the axis follows
+--- http_config
+    ai_metrics_zone ai 4m labels=3;
+    ai_target busy http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-4o model=gpt-4o~status=503;
+    ai_target good http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-4o;
+    ai_target pool http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_UPSTREAM_KEY key=env:TEST_AI_UPSTREAM_KEY models=gpt-4o model=gpt-4o~fail_first=1,status=429,retry_after=60;
+    ai_target gone http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_UPSTREAM_KEY models=gone model=gpt-4o~status=401;
+--- config
+    location /v1/ {
+        ai_proxy busy good;
+    }
+    location /keys/v1/ {
+        ai_proxy pool gone;
+    }
+    location = /dashboard {
+        ai_dashboard;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+print(chat('gpt-4o')[0], chat('gpt-4o', path='/keys/v1/chat/completions')[0],
+      chat('gone', path='/keys/v1/chat/completions')[0],
+      chat('unserved')[0])
+url = 'http://127.0.0.1:%d/dashboard' % PORT
+def hhmm(t):
+    return time.strftime('%H:%M', time.localtime(t))
+def end():
+    d = feed()[0]
+    return d['now'] - d['now'] % d['interval'], d['interval']
+for r, span in (('15m', 900), ('24h', 86400)):
+    # the page's "now" is between two reads of the feed's
+    before = end()
+    text, tables = dom(chromium(url + '?range=' + r, '--dump-dom'))
+    after = end()
+    ok = []
+    for x1, iv in (before, after):
+        x0 = x1 - (span - iv)
+        ok.append([text['axis-from'] == hhmm(x0), text['axis-to'] == hhmm(x1),
+                   hhmm(x0) in text['chart-codes'],
+                   hhmm(x1) in text['chart-codes']])
+    print(r, text['window'], 'axis follows:',
+          *(ok[0] if all(ok[0]) else ok[1]))
+for i in ('fallback-rate', 'inflight-requests', 'inflight-streams',
+          'label-cap', 'label-overflow'):
+    print('%s: %s' % (i, text.get(i)))
+for t in ('table-targets', 'table-providers', 'table-keys', 'table-codes',
+          'table-labels'):
+    print(tables[t][0])
+    for row in sorted(tables[t][1:]):
+        print(row)
+png = 't/artifacts/dashboard-gateway.png'
+os.makedirs('t/artifacts', exist_ok=True)
+if os.path.exists(png):
+    os.unlink(png)
+chromium(url + '?range=15m', '--screenshot=' + png,
+         '--window-size=1280,2200', '--hide-scrollbars')
+with open(png, 'rb') as f:
+    data = f.read()
+print('screenshot:', data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 20000)
+EOF
+--- response_body
+200 200 502 404
+15m last 15 min, 60 s buckets axis follows: True True True True
+24h last 24 h, 60 s buckets axis follows: True True True True
+fallback-rate: 50.0%
+inflight-requests: 0
+inflight-streams: 0
+label-cap: 3
+label-overflow: 2
+['target', 'requests', 'errors', 'fallbacks', 'error rate']
+['good', '1', '0', '1', '0.0%']
+['other', '2', '1', '0', '50.0%']
+['pool', '1', '0', '1', '0.0%']
+['provider', 'requests', 'tokens']
+['(none)', '1', '0']
+['openai', '3', '10']
+['target', 'usable', 'cooling', 'revoked', 'cooldowns', 'disables']
+['busy', '0', '0', '0', '0', '0']
+['gone', '0', '0', '1', '0', '1']
+['good', '0', '0', '0', '0', '0']
+['pool', '1', '1', '0', '1', '0']
+['status', 'requests']
+['2xx', '2']
+['4xx', '1']
+['5xx', '1']
+['label', 'values', 'cap']
+['consumer', '1', '3']
+['endpoint', '1', '3']
+['model', '3', '3']
+['provider', '2', '3']
+['target', '3', '3']
+screenshot: True
+--- error_log
+refused the gateway's credentials
+[error]
+--- no_error_log
+[alert]
+--- timeout: 120

@@ -205,6 +205,7 @@ curl -sS $u/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user"
     | grep -o '"content":"mock reply: to a@example.com"'
 curl -sS $u/v1/messages -d '{"model":"gpt-4o","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}' \
     | grep -o '"type":"message"'
+# a series per endpoint: chat and messages
 curl -sS $u/metrics | grep -c '^ai_requests_total{'
 /usr/sbin/nginx -c $w/nginx.conf -e $w/error.log -s quit
 i=0; while [ -f $w/nginx.pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
@@ -314,7 +315,7 @@ x-ratelimit-remaining-requests: 99
 "content":"mock reply: hi"
 "content":"mock reply: to a@example.com"
 "type":"message"
-1
+2
 2
 cmake --install: the same files
 10-mod-http-ai-core.conf.removed

@@ -325,6 +325,53 @@ ngx_int_t ngx_http_ai_set_outcome(ngx_http_request_t *r, ngx_str_t *name,
 ngx_array_t *ngx_http_ai_outcomes(ngx_http_request_t *r);
 
 
+/*
+ * The attempt trail: the module that calls upstreams (ai_proxy) adds an
+ * attempt when it starts one and fills it in as it ends; ai_log writes
+ * the trail in the record.  key is the key's 1-based index in the
+ * target's pool (0: none), never the key; status is the provider's (0:
+ * no answer); reason says why the next attempt was made ("" for the
+ * attempt that answered); request_id is the provider's (its
+ * x-request-id or request-id header).  Strings must live as long as r.
+ */
+
+typedef struct {
+    ngx_str_t                   target;
+    ngx_uint_t                  key;
+    ngx_uint_t                  status;
+    ngx_msec_t                  start;      /* ngx_current_msec */
+    ngx_msec_t                  ms;         /* how long it took */
+    ngx_str_t                   reason;
+    ngx_str_t                   request_id;
+} ngx_http_ai_attempt_t;
+
+/* a new attempt, zeroed; NULL without a context or memory */
+ngx_http_ai_attempt_t *ngx_http_ai_add_attempt(ngx_http_request_t *r);
+
+/* the trail (ngx_http_ai_attempt_t), NULL if none */
+ngx_array_t *ngx_http_ai_attempts(ngx_http_request_t *r);
+
+
+/*
+ * What the core read of the answer, for the record: the provider's id of
+ * it (OpenAI and Anthropic "id", Gemini "responseId"), its finish reason
+ * as the provider said it (finish_reason, stop_reason, finishReason),
+ * and for a failure the error's code and message: the gateway's own
+ * (ngx_http_ai_error_body()) or the provider's error body.  Values are
+ * range-checked and copied into r->pool; empty when not known.
+ */
+
+typedef struct {
+    ngx_str_t                   id;
+    ngx_str_t                   finish_reason;
+    ngx_str_t                   error_code;
+    ngx_str_t                   error_message;
+} ngx_http_ai_answer_t;
+
+/* NULL without a context */
+ngx_http_ai_answer_t *ngx_http_ai_answer(ngx_http_request_t *r);
+
+
 /* registration of response event handlers (postconfiguration only) */
 ngx_int_t ngx_http_ai_add_event_handler(ngx_conf_t *cf,
     ngx_http_ai_event_handler_pt handler);
@@ -848,12 +895,15 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #ifndef NGX_HTTP_AI_CORE_INTERNAL
 #pragma weak ngx_http_ai_core_module
 #pragma weak ngx_http_ai_core_api_version
+#pragma weak ngx_http_ai_add_attempt
 #pragma weak ngx_http_ai_add_done
 #pragma weak ngx_http_ai_add_delta_filter
 #pragma weak ngx_http_ai_add_event_handler
 #pragma weak ngx_http_ai_add_metrics
 #pragma weak ngx_http_ai_add_router
 #pragma weak ngx_http_ai_add_stage
+#pragma weak ngx_http_ai_answer
+#pragma weak ngx_http_ai_attempts
 #pragma weak ngx_http_ai_core_enable
 #pragma weak ngx_http_ai_cost
 #pragma weak ngx_http_ai_cost_micros

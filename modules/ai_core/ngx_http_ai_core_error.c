@@ -188,6 +188,9 @@ ngx_http_ai_error_body(ngx_http_request_t *r, ngx_uint_t status,
     ctx = ngx_http_ai_get_ctx(r);
     anthropic = (ctx && ctx->req.format == NGX_HTTP_AI_FMT_ANTHROPIC);
 
+    /* what the record says of the failure */
+    ngx_http_ai_core_gateway_error(r, code ? code : type, msg);
+
     t.data = (u_char *) type;
     t.len = ngx_strlen(type);
 

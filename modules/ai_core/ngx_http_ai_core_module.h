@@ -39,6 +39,8 @@ typedef struct {
     ngx_chain_t                *last_out;     /* the current output buffer */
     ngx_uint_t                  out_seq;      /* outputs made, a counter */
     ngx_uint_t                  text_events;  /* a stream's answer events */
+    ngx_array_t                *attempts;     /* ngx_http_ai_attempt_t */
+    ngx_http_ai_answer_t        answer;
 
     /* cutting events out of a stream passed by reference (drop_usage) */
     u_char                     *trim_pos;     /* the next byte to pass */
@@ -143,6 +145,13 @@ ngx_int_t ngx_http_ai_core_route(ngx_http_request_t *r,
 void ngx_http_ai_core_ctx_cleanup(void *data);
 ngx_int_t ngx_http_ai_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_core_add_variables(ngx_conf_t *cf);
+
+void ngx_http_ai_core_answer_scan(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx, ngx_str_t *data);
+void ngx_http_ai_core_answer_error(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx, ngx_str_t *data);
+void ngx_http_ai_core_gateway_error(ngx_http_request_t *r,
+    const char *code, ngx_str_t *msg);
 
 
 char *ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

@@ -794,6 +794,10 @@ ngx_http_ai_core_plain_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
 
     if (ev.data.len) {
         ngx_http_ai_core_usage(r, ctx, &ev.data);
+
+        if (r->headers_out.status >= NGX_HTTP_BAD_REQUEST) {
+            ngx_http_ai_core_answer_error(r, ctx, &ev.data);
+        }
     }
 
     /* the body may live in a buffer that is reused once passed on */
@@ -813,6 +817,9 @@ ngx_http_ai_core_usage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     ngx_str_t *data)
 {
     ngx_http_ai_core_ctx_t  *cc;
+
+    /* the answer's id and finish reason, for the record */
+    ngx_http_ai_core_answer_scan(r, ctx, data);
 
     if (ngx_http_ai_usage_parse(ctx->upstream_format, data, &ctx->usage)
         != NGX_OK)

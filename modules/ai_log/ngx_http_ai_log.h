@@ -19,12 +19,33 @@
 #define NGX_HTTP_AI_LOG_LABEL_LEN      64   /* bytes kept of a label value */
 #define NGX_HTTP_AI_LOG_BUCKETS        13   /* histogram buckets, +Inf last */
 #define NGX_HTTP_AI_LOG_TOP            16   /* labels per history bucket */
+#define NGX_HTTP_AI_LOG_TOP_GW         8    /* providers, targets there */
 #define NGX_HTTP_AI_LOG_SMALL          32   /* cache, limit, guard values */
 
 #define NGX_HTTP_AI_LOG_MODEL          0
 #define NGX_HTTP_AI_LOG_PROVIDER       1
 #define NGX_HTTP_AI_LOG_CONSUMER       2
-#define NGX_HTTP_AI_LOG_DIMS           3
+#define NGX_HTTP_AI_LOG_TARGET         3
+#define NGX_HTTP_AI_LOG_ENDPOINT       4
+#define NGX_HTTP_AI_LOG_DIMS           5
+#define NGX_HTTP_AI_LOG_TUPLE          (NGX_HTTP_AI_LOG_DIMS + 1)
+/* a series' key: its labels' ids and its status, uint16_t each */
+#define NGX_HTTP_AI_LOG_TUPLE_SIZE     (NGX_HTTP_AI_LOG_TUPLE * 2)
+
+/* the first stage: counts the request in flight */
+#define NGX_HTTP_AI_LOG_STAGE_INFLIGHT 1
+
+/* the gateway's overhead histogram: finer buckets, 1 ms to 1 s, +Inf */
+#define NGX_HTTP_AI_LOG_OBUCKETS       11
+
+/* the attempts' outcomes by target: a small table, __other__ beyond */
+#define NGX_HTTP_AI_LOG_ATTEMPTS       64
+
+/* the statuses of the dashboard: 2xx, 3xx, 4xx, 429, 499, 5xx */
+#define NGX_HTTP_AI_LOG_CODES          6
+
+/* the version ai_build_info reports */
+#define NGX_HTTP_AI_LOG_VERSION        "0.1.0"
 
 #define NGX_HTTP_AI_LOG_PROMPT         0
 #define NGX_HTTP_AI_LOG_COMPLETION     1
@@ -72,6 +93,7 @@ typedef struct {
     ngx_int_t                   request_id;  /* $request_id */
     ngx_flag_t                  response_body;
     ngx_flag_t                  endpoints;   /* ai_metrics, ai_dashboard */
+    ngx_flag_t                  server_timing;  /* used somewhere */
 } ngx_http_ai_log_main_conf_t;
 
 
@@ -83,6 +105,7 @@ typedef struct {
     size_t                      request_body_max;
     ngx_flag_t                  response_body;
     size_t                      response_body_max;
+    ngx_flag_t                  server_timing;
 } ngx_http_ai_log_loc_conf_t;
 
 
@@ -106,6 +129,9 @@ typedef struct {
     ngx_uint_t                  attempts;
     ngx_msec_t                  latency;     /* ms, start to log */
     ngx_msec_t                  ttft;        /* ms, when first_byte */
+    ngx_msec_t                  overhead;    /* ms, latency - upstream */
+    ngx_str_t                   endpoint;    /* "chat", ... or "" */
+    ngx_array_t                *trail;       /* ngx_http_ai_attempt_t */
     uint64_t                    tokens[NGX_HTTP_AI_LOG_TOKEN_TYPES + 1];
                                              /* in range, when usage.found */
     double                      cost;        /* USD, when has_cost */
@@ -128,6 +154,7 @@ typedef struct {
     unsigned                    aborted:1;   /* the client went away */
     unsigned                    rejected:1;  /* the gateway said no (4xx) */
     unsigned                    error:1;     /* any other failure */
+    unsigned                    fallback:1;  /* answered after a failure */
 } ngx_http_ai_log_record_t;
 
 
@@ -150,7 +177,7 @@ typedef struct {
     ngx_rbtree_node_t           node;
     ngx_queue_t                 queue;
     uint16_t                    label[NGX_HTTP_AI_LOG_DIMS];
-    uint16_t                    status;
+    uint16_t                    status;      /* right after the labels */
     uint64_t                    requests;
     uint64_t                    tokens[NGX_HTTP_AI_LOG_TOKEN_TYPES];
     uint64_t                    cost;        /* nano-dollars */
@@ -164,6 +191,15 @@ typedef struct {
     uint16_t                    rule;
     uint64_t                    count;
 } ngx_http_ai_log_guard_t;
+
+
+/* attempts by target (a label id) and outcome (a small label id) */
+
+typedef struct {
+    uint16_t                    target;
+    uint16_t                    outcome;
+    uint64_t                    count;
+} ngx_http_ai_log_attempt_t;
 
 
 /* a history bucket: one interval (a minute by default) */
@@ -182,10 +218,32 @@ typedef struct {
     uint64_t                    ttft[NGX_HTTP_AI_LOG_BUCKETS];
     uint64_t                    model[NGX_HTTP_AI_LOG_TOP][3];
     uint64_t                    consumer[NGX_HTTP_AI_LOG_TOP][3];
+
+    /*
+     * the gateway's views, compact (32 bits saturate: an interval's
+     * counts), so that a zone sized for the history before them still
+     * holds it: requests and tokens by provider; requests, errors and
+     * fallbacks by target
+     */
+    uint32_t                    provider[NGX_HTTP_AI_LOG_TOP_GW][2];
+    uint32_t                    target[NGX_HTTP_AI_LOG_TOP_GW][3];
+    uint32_t                    codes[NGX_HTTP_AI_LOG_CODES];
+    uint32_t                    attempts;
+    uint32_t                    fallbacks;
 } ngx_http_ai_log_slot_t;
 
 
+/*
+ * The layout of the zone: a reload that loads a build with another
+ * layout (an upgrade) starts the metrics again instead of reading the
+ * old zone with the new structures.  It is the first field, where an
+ * older layout had its label cap (never this large).
+ */
+#define NGX_HTTP_AI_LOG_LAYOUT         0x61690002
+
+
 typedef struct {
+    ngx_uint_t                  layout;      /* NGX_HTTP_AI_LOG_LAYOUT */
     ngx_uint_t                  label_cap;   /* the zone's parameters */
     ngx_uint_t                  nslots;
     time_t                      interval;
@@ -204,6 +262,14 @@ typedef struct {
     uint64_t                    limit[NGX_HTTP_AI_LOG_SMALL];
     ngx_uint_t                  nguard;
     ngx_http_ai_log_guard_t     guard[NGX_HTTP_AI_LOG_SMALL];
+    ngx_uint_t                  nattempts;
+    ngx_http_ai_log_attempt_t   attempts[NGX_HTTP_AI_LOG_ATTEMPTS];
+    uint64_t                    fallbacks[NGX_HTTP_AI_LOG_ATTEMPTS];
+                                             /* by target label id, capped */
+    uint64_t                    overhead[NGX_HTTP_AI_LOG_OBUCKETS];
+    uint64_t                    overhead_sum;   /* ms */
+    ngx_atomic_t                inflight;       /* requests */
+    ngx_atomic_t                streams;        /* of which streams */
     ngx_http_ai_log_slot_t     *slots;
 } ngx_http_ai_log_shctx_t;
 
@@ -238,9 +304,18 @@ ngx_http_ai_log_add(uint64_t *counter, uint64_t n)
 }
 
 
+static ngx_inline void
+ngx_http_ai_log_add32(uint32_t *counter, uint64_t n)
+{
+    *counter = (n > UINT32_MAX || *counter > UINT32_MAX - n)
+               ? UINT32_MAX : *counter + (uint32_t) n;
+}
+
+
 extern ngx_module_t  ngx_http_ai_log_module;
 
 extern uint64_t  ngx_http_ai_log_bounds[NGX_HTTP_AI_LOG_BUCKETS - 1];
+extern uint64_t  ngx_http_ai_log_obounds[NGX_HTTP_AI_LOG_OBUCKETS - 1];
 
 
 /* ngx_http_ai_log_record.c */
@@ -259,10 +334,18 @@ void ngx_http_ai_log_metrics_add(ngx_http_request_t *r,
     ngx_shm_zone_t *shm_zone, ngx_http_ai_log_record_t *rec);
 ngx_int_t ngx_http_ai_log_metrics_handler(ngx_http_request_t *r);
 ngx_uint_t ngx_http_ai_log_bucket(ngx_msec_t ms);
+ngx_int_t ngx_http_ai_log_prom_counters(ngx_http_request_t *r,
+    ngx_http_ai_log_out_t *o);
 u_char *ngx_http_ai_log_out(ngx_http_ai_log_out_t *o, size_t size);
 ngx_int_t ngx_http_ai_log_send(ngx_http_request_t *r,
     ngx_http_ai_log_out_t *o, const char *type, size_t type_len);
 ngx_int_t ngx_http_ai_log_endpoint_check(ngx_http_request_t *r);
+
+/* ngx_http_ai_log_timing.c */
+ngx_int_t ngx_http_ai_log_inflight_stage(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai);
+ngx_int_t ngx_http_ai_log_timing_init(ngx_conf_t *cf);
+ngx_msec_t ngx_http_ai_log_upstream_time(ngx_http_request_t *r);
 
 /* ngx_http_ai_log_dashboard.c */
 ngx_int_t ngx_http_ai_log_dashboard_handler(ngx_http_request_t *r);

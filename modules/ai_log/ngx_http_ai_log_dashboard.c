@@ -18,6 +18,10 @@ static ngx_int_t ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
 static u_char *ngx_http_ai_log_dashboard_labels(u_char *p,
     ngx_http_ai_log_label_t *labels, ngx_uint_t n);
 static u_char *ngx_http_ai_log_dashboard_dims(u_char *p, uint64_t (*v)[3]);
+static u_char *ngx_http_ai_log_dashboard_rows(u_char *p, uint32_t *v,
+    ngx_uint_t width);
+static u_char *ngx_http_ai_log_dashboard_text(ngx_http_ai_log_out_t *o,
+    ngx_chain_t *src, const char *key);
 
 
 #define ngx_http_ai_log_usd(v)  (v) / 1000000000, (v) % 1000000000
@@ -85,15 +89,21 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
     ngx_http_ai_log_zone_t *zone)
 {
     u_char                    *p;
-    size_t                     len;
     time_t                     now, oldest;
-    ngx_chain_t               *src, *cl, **last;
-    uint64_t                   requests, prompt, completion, cost;
-    ngx_uint_t                 i, n, b, nlabels[2];
+    ngx_chain_t               *src, **last;
+    uint64_t                   requests, prompt, completion, cost, overflow;
+    ngx_uint_t                 i, n, b, d, top, nlabels[4], nseries;
+    ngx_uint_t                 used[NGX_HTTP_AI_LOG_DIMS];
+    ngx_atomic_uint_t          inflight, streams;
     ngx_queue_t               *q;
-    ngx_http_ai_log_out_t      o;
+    ngx_http_ai_log_out_t      o, co;
     ngx_http_ai_log_slot_t    *slots, *slot;
-    ngx_http_ai_log_label_t   *labels[2];
+    ngx_http_ai_log_label_t   *labels[4];
+
+    static ngx_uint_t          dims[4] = {
+        NGX_HTTP_AI_LOG_MODEL, NGX_HTTP_AI_LOG_CONSUMER,
+        NGX_HTTP_AI_LOG_PROVIDER, NGX_HTTP_AI_LOG_TARGET
+    };
     ngx_http_ai_log_shctx_t   *sh;
     ngx_http_ai_log_series_t  *s;
 
@@ -104,7 +114,7 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < 4; i++) {
         labels[i] = ngx_palloc(r->pool, NGX_HTTP_AI_LOG_TOP
                                         * sizeof(ngx_http_ai_log_label_t));
         if (labels[i] == NULL) {
@@ -134,15 +144,23 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
         }
     }
 
-    nlabels[0] = ngx_min(sh->nlabels[NGX_HTTP_AI_LOG_MODEL],
-                         NGX_HTTP_AI_LOG_TOP);
-    nlabels[1] = ngx_min(sh->nlabels[NGX_HTTP_AI_LOG_CONSUMER],
-                         NGX_HTTP_AI_LOG_TOP);
+    for (i = 0; i < 4; i++) {
+        top = (i < 2) ? NGX_HTTP_AI_LOG_TOP : NGX_HTTP_AI_LOG_TOP_GW;
+        nlabels[i] = ngx_min(sh->nlabels[dims[i]], top);
+        ngx_memcpy(labels[i], sh->labels[dims[i]],
+                   nlabels[i] * sizeof(ngx_http_ai_log_label_t));
+    }
 
-    ngx_memcpy(labels[0], sh->labels[NGX_HTTP_AI_LOG_MODEL],
-               nlabels[0] * sizeof(ngx_http_ai_log_label_t));
-    ngx_memcpy(labels[1], sh->labels[NGX_HTTP_AI_LOG_CONSUMER],
-               nlabels[1] * sizeof(ngx_http_ai_log_label_t));
+    /* the label cap and how much of it each label uses (__other__ not) */
+
+    for (d = 0; d < NGX_HTTP_AI_LOG_DIMS; d++) {
+        used[d] = sh->nlabels[d] - 1;
+    }
+
+    overflow = sh->overflow;
+    nseries = sh->nseries;
+    inflight = sh->inflight;
+    streams = sh->streams;
 
     for (q = ngx_queue_head(&sh->queue);
          q != ngx_queue_sentinel(&sh->queue);
@@ -167,7 +185,7 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
     o.pool = r->pool;
     o.last = &o.out;
 
-    p = ngx_http_ai_log_out(&o, 4096 + 2 * NGX_HTTP_AI_LOG_TOP
+    p = ngx_http_ai_log_out(&o, 4096 + 4 * NGX_HTTP_AI_LOG_TOP
                                        * (4 + 6 * NGX_HTTP_AI_LOG_LABEL_LEN));
     if (p == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -189,6 +207,22 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
     p = ngx_http_ai_log_dashboard_labels(p, labels[0], nlabels[0]);
     p = ngx_sprintf(p, ",\"consumers\":");
     p = ngx_http_ai_log_dashboard_labels(p, labels[1], nlabels[1]);
+    p = ngx_sprintf(p, ",\"providers\":");
+    p = ngx_http_ai_log_dashboard_labels(p, labels[2], nlabels[2]);
+    p = ngx_sprintf(p, ",\"targets\":");
+    p = ngx_http_ai_log_dashboard_labels(p, labels[3], nlabels[3]);
+
+    p = ngx_sprintf(p, ",\"labels\":{\"cap\":%ui,\"overflow\":%uL,"
+                    "\"series\":%ui,\"used\":{\"model\":%ui,"
+                    "\"provider\":%ui,\"consumer\":%ui,\"target\":%ui,"
+                    "\"endpoint\":%ui}},\"in_flight\":{\"requests\":%uA,"
+                    "\"streams\":%uA}",
+                    zone->labels, overflow, nseries,
+                    used[NGX_HTTP_AI_LOG_MODEL],
+                    used[NGX_HTTP_AI_LOG_PROVIDER],
+                    used[NGX_HTTP_AI_LOG_CONSUMER],
+                    used[NGX_HTTP_AI_LOG_TARGET],
+                    used[NGX_HTTP_AI_LOG_ENDPOINT], inflight, streams);
 
     p = ngx_sprintf(p, ",\"lifetime\":{\"requests\":%uL,\"prompt_tokens\":%uL,"
                     "\"completion_tokens\":%uL,\"cost_usd\":%uL.%09uL},"
@@ -200,8 +234,8 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
     for (i = 0; i < n; i++) {
         slot = &slots[i];
 
-        p = ngx_http_ai_log_out(&o, 1024 + 2 * NGX_HTTP_AI_LOG_BUCKETS * 24
-                                    + 2 * NGX_HTTP_AI_LOG_TOP * 80);
+        p = ngx_http_ai_log_out(&o, 2048 + 2 * NGX_HTTP_AI_LOG_BUCKETS * 24
+                                    + 4 * NGX_HTTP_AI_LOG_TOP * 128);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -230,7 +264,19 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
         p = ngx_http_ai_log_dashboard_dims(p, slot->model);
         p = ngx_sprintf(p, ",\"consumers\":");
         p = ngx_http_ai_log_dashboard_dims(p, slot->consumer);
-        *p++ = '}';
+        p = ngx_sprintf(p, ",\"providers\":");
+        p = ngx_http_ai_log_dashboard_rows(p, &slot->provider[0][0], 2);
+        p = ngx_sprintf(p, ",\"targets\":");
+        p = ngx_http_ai_log_dashboard_rows(p, &slot->target[0][0], 3);
+
+        p = ngx_sprintf(p, ",\"codes\":[");
+
+        for (b = 0; b < NGX_HTTP_AI_LOG_CODES; b++) {
+            p = ngx_sprintf(p, b ? ",%uD" : "%uD", slot->codes[b]);
+        }
+
+        p = ngx_sprintf(p, "],\"attempts\":%uD,\"fallbacks\":%uD}",
+                        slot->attempts, slot->fallbacks);
 
         o.buf->last = p;
     }
@@ -244,29 +290,97 @@ ngx_http_ai_log_dashboard_json(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = 0;
-
-    for (cl = src; cl; cl = cl->next) {
-        len += ngx_http_ai_escape_json(NULL, cl->buf->pos,
-                                       cl->buf->last - cl->buf->pos);
-    }
-
-    p = ngx_http_ai_log_out(&o, len + 32);
+    p = ngx_http_ai_log_dashboard_text(&o, src, "],\"sources\":\"");
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(p, "],\"sources\":\"", 13);
+    o.buf->last = p;
 
-    for (cl = src; cl; cl = cl->next) {
-        p = (u_char *) ngx_http_ai_escape_json(p, cl->buf->pos,
-                                               cl->buf->last - cl->buf->pos);
+    /* the core's counters (the keys' cooldowns...), as /metrics has them */
+
+    ngx_memzero(&co, sizeof(ngx_http_ai_log_out_t));
+    co.pool = r->pool;
+    co.last = &co.out;
+
+    if (ngx_http_ai_log_prom_counters(r, &co) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_http_ai_log_dashboard_text(&o, co.out, "\",\"counters\":\"");
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     o.buf->last = ngx_cpymem(p, "\"}\n", 3);
 
     return ngx_http_ai_log_send(r, &o, "application/json",
                                 sizeof("application/json") - 1);
+}
+
+
+/* key, then the text of the chain as a JSON string's content */
+
+static u_char *
+ngx_http_ai_log_dashboard_text(ngx_http_ai_log_out_t *o, ngx_chain_t *src,
+    const char *key)
+{
+    u_char       *p;
+    size_t        len;
+    ngx_chain_t  *cl;
+
+    len = ngx_strlen(key);
+
+    for (cl = src; cl; cl = cl->next) {
+        len += ngx_http_ai_escape_json(NULL, cl->buf->pos,
+                                       cl->buf->last - cl->buf->pos);
+    }
+
+    p = ngx_http_ai_log_out(o, len + 32);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(p, key, ngx_strlen(key));
+
+    for (cl = src; cl; cl = cl->next) {
+        p = (u_char *) ngx_http_ai_escape_json(p, cl->buf->pos,
+                                               cl->buf->last - cl->buf->pos);
+    }
+
+    return p;
+}
+
+
+/*
+ * [[label, n1, n2...], ...] for the labels seen: providers (requests,
+ * tokens), targets (requests, errors, fallbacks)
+ */
+
+static u_char *
+ngx_http_ai_log_dashboard_rows(u_char *p, uint32_t *v, ngx_uint_t width)
+{
+    ngx_uint_t  i, k, n;
+
+    *p++ = '[';
+
+    for (i = 0, n = 0; i < NGX_HTTP_AI_LOG_TOP_GW; i++, v += width) {
+        if (v[0] == 0) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "%s[%ui", n++ ? "," : "", i);
+
+        for (k = 0; k < width; k++) {
+            p = ngx_sprintf(p, ",%uD", v[k]);
+        }
+
+        *p++ = ']';
+    }
+
+    *p++ = ']';
+
+    return p;
 }
 
 

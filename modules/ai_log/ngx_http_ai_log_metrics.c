@@ -34,6 +34,13 @@ typedef struct {
     uint64_t                    limit[NGX_HTTP_AI_LOG_SMALL];
     ngx_uint_t                  nguard;
     ngx_http_ai_log_guard_t     guard[NGX_HTTP_AI_LOG_SMALL];
+    ngx_uint_t                  nattempts;
+    ngx_http_ai_log_attempt_t   attempts[NGX_HTTP_AI_LOG_ATTEMPTS];
+    uint64_t                    fallbacks[NGX_HTTP_AI_LOG_ATTEMPTS];
+    uint64_t                    overhead[NGX_HTTP_AI_LOG_OBUCKETS];
+    uint64_t                    overhead_sum;
+    ngx_atomic_uint_t           inflight;
+    ngx_atomic_uint_t           streams;
 } ngx_http_ai_log_snapshot_t;
 
 
@@ -56,8 +63,10 @@ static ngx_int_t ngx_http_ai_log_prom_family(ngx_http_ai_log_out_t *o,
     ngx_http_ai_log_snapshot_t *snap, u_char **sets, ngx_uint_t family);
 static ngx_int_t ngx_http_ai_log_prom_small(ngx_http_ai_log_out_t *o,
     ngx_http_ai_log_snapshot_t *snap);
-static ngx_int_t ngx_http_ai_log_prom_counters(ngx_http_request_t *r,
-    ngx_http_ai_log_out_t *o);
+static ngx_int_t ngx_http_ai_log_prom_gateway(ngx_http_ai_log_out_t *o,
+    ngx_http_ai_log_snapshot_t *snap);
+static void ngx_http_ai_log_attempts_add(ngx_http_ai_log_zone_t *zone,
+    ngx_http_ai_log_record_t *rec, ngx_uint_t target);
 
 
 /* histogram bucket bounds, ms (the last bucket is +Inf) */
@@ -70,6 +79,24 @@ uint64_t  ngx_http_ai_log_bounds[NGX_HTTP_AI_LOG_BUCKETS - 1] = {
 static char  *ngx_http_ai_log_le[NGX_HTTP_AI_LOG_BUCKETS] = {
     "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30",
     "60", "120", "+Inf"
+};
+
+
+/* the gateway's overhead: 1 ms to 1 s */
+
+uint64_t  ngx_http_ai_log_obounds[NGX_HTTP_AI_LOG_OBUCKETS - 1] = {
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000
+};
+
+
+static char  *ngx_http_ai_log_ole[NGX_HTTP_AI_LOG_OBUCKETS] = {
+    "0.001", "0.002", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+    "0.5", "1", "+Inf"
+};
+
+
+static char  *ngx_http_ai_log_dim_names[NGX_HTTP_AI_LOG_DIMS] = {
+    "model", "provider", "consumer", "target", "endpoint"
 };
 
 
@@ -174,6 +201,8 @@ ngx_http_ai_log_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* the labels, the series and the history */
+
     need = sizeof(ngx_http_ai_log_shctx_t)
            + (history / interval) * sizeof(ngx_http_ai_log_slot_t)
            + NGX_HTTP_AI_LOG_DIMS * (labels + 1)
@@ -239,7 +268,8 @@ ngx_http_ai_log_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         zone->shpool = ozone->shpool;
 
-        if (ozone->sh->label_cap == zone->labels
+        if (ozone->sh->layout == NGX_HTTP_AI_LOG_LAYOUT
+            && ozone->sh->label_cap == zone->labels
             && ozone->sh->nslots == zone->nslots
             && ozone->sh->interval == zone->interval)
         {
@@ -267,6 +297,7 @@ ngx_http_ai_log_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
+    sh->layout = NGX_HTTP_AI_LOG_LAYOUT;
     sh->label_cap = zone->labels;
     sh->nslots = zone->nslots;
     sh->interval = zone->interval;
@@ -293,6 +324,7 @@ ngx_http_ai_log_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                               sizeof(NGX_HTTP_AI_LOG_OTHER) - 1);
     sh->nsmall = 1;
     sh->nguard = 1;         /* guard[0]: __other__, __other__ */
+    sh->nattempts = 1;      /* attempts[0]: __other__, __other__ */
 
     sh->slots = ngx_slab_calloc(shpool,
                                 zone->nslots * sizeof(ngx_http_ai_log_slot_t));
@@ -341,7 +373,7 @@ ngx_http_ai_log_rbtree_insert(ngx_rbtree_node_t *temp,
             s = (ngx_http_ai_log_series_t *) node;
             t = (ngx_http_ai_log_series_t *) temp;
 
-            p = (ngx_memcmp(s->label, t->label, 4 * sizeof(uint16_t)) < 0)
+            p = (ngx_memcmp(s->label, t->label, NGX_HTTP_AI_LOG_TUPLE_SIZE) < 0)
                 ? &temp->left : &temp->right;
         }
 
@@ -427,7 +459,7 @@ ngx_http_ai_log_series(ngx_http_ai_log_zone_t *zone, uint16_t *tuple)
 
     sh = zone->sh;
 
-    key = ngx_crc32_short((u_char *) tuple, 4 * sizeof(uint16_t));
+    key = ngx_crc32_short((u_char *) tuple, NGX_HTTP_AI_LOG_TUPLE_SIZE);
 
     node = sh->rbtree.root;
     sentinel = sh->rbtree.sentinel;
@@ -446,7 +478,7 @@ ngx_http_ai_log_series(ngx_http_ai_log_zone_t *zone, uint16_t *tuple)
 
         s = (ngx_http_ai_log_series_t *) node;
 
-        rc = ngx_memcmp(tuple, s->label, 4 * sizeof(uint16_t));
+        rc = ngx_memcmp(tuple, s->label, NGX_HTTP_AI_LOG_TUPLE_SIZE);
 
         if (rc == 0) {
             return s;
@@ -462,7 +494,7 @@ ngx_http_ai_log_series(ngx_http_ai_log_zone_t *zone, uint16_t *tuple)
 
     ngx_memzero(s, sizeof(ngx_http_ai_log_series_t));
 
-    ngx_memcpy(s->label, tuple, 4 * sizeof(uint16_t));
+    ngx_memcpy(s->label, tuple, NGX_HTTP_AI_LOG_TUPLE_SIZE);
     s->node.key = key;
 
     ngx_rbtree_insert(&sh->rbtree, &s->node);
@@ -493,10 +525,11 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     ngx_http_ai_log_record_t *rec)
 {
     time_t                     now, start;
-    uint16_t                   tuple[4];
+    uint16_t                   tuple[NGX_HTTP_AI_LOG_TUPLE];
     uint64_t                   cost, tokens;
     ngx_str_t                 *values[NGX_HTTP_AI_LOG_DIMS];
-    ngx_uint_t                 d, lb, tb, m, c, id, rule, overflow, i, t;
+    ngx_uint_t                 d, lb, tb, ob, m, c, id, rule, overflow, i, t;
+    ngx_uint_t                 code;
     ngx_http_ai_ctx_t         *ai;
     ngx_http_ai_log_slot_t    *slot;
     ngx_http_ai_log_zone_t    *zone;
@@ -513,6 +546,8 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
                                                : &ngx_http_ai_log_unrouted;
     values[NGX_HTTP_AI_LOG_PROVIDER] = &ai->provider;
     values[NGX_HTTP_AI_LOG_CONSUMER] = &ai->consumer;
+    values[NGX_HTTP_AI_LOG_TARGET] = &ai->target;
+    values[NGX_HTTP_AI_LOG_ENDPOINT] = &rec->endpoint;
 
     cost = rec->has_cost ? ngx_http_ai_log_nano(rec->cost) : 0;
 
@@ -525,6 +560,31 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
 
     lb = ngx_http_ai_log_bucket(rec->latency);
     tb = ngx_http_ai_log_bucket(rec->ttft);
+
+    for (ob = 0; ob < NGX_HTTP_AI_LOG_OBUCKETS - 1; ob++) {
+        if (rec->overhead <= ngx_http_ai_log_obounds[ob]) {
+            break;
+        }
+    }
+
+    if (rec->status >= 500) {
+        code = 5;
+
+    } else if (rec->status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+        code = 4;
+
+    } else if (rec->status == 429) {
+        code = 3;
+
+    } else if (rec->status >= 400) {
+        code = 2;
+
+    } else if (rec->status >= 300) {
+        code = 1;
+
+    } else {
+        code = 0;
+    }
 
     now = ngx_time();
     start = now - now % zone->interval;
@@ -559,7 +619,7 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
         }
     }
 
-    tuple[3] = (uint16_t) ngx_min(rec->status, 999);
+    tuple[NGX_HTTP_AI_LOG_DIMS] = (uint16_t) ngx_min(rec->status, 999);
 
     s = ngx_http_ai_log_series(zone, tuple);
 
@@ -596,6 +656,16 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     if (ai->first_byte) {
         ngx_http_ai_log_add(&s->ttft.count[tb], 1);
         ngx_http_ai_log_add(&s->ttft.sum, rec->ttft);
+    }
+
+    /* the gateway's overhead, the attempts and the fallbacks */
+
+    ngx_http_ai_log_add(&sh->overhead[ob], 1);
+    ngx_http_ai_log_add(&sh->overhead_sum, rec->overhead);
+
+    if (rec->trail) {
+        ngx_http_ai_log_attempts_add(zone, rec,
+                                     tuple[NGX_HTTP_AI_LOG_TARGET]);
     }
 
     /* the outcomes of the cache, the guard and the limits */
@@ -696,7 +766,83 @@ ngx_http_ai_log_metrics_add(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     ngx_http_ai_log_add(&slot->consumer[c][1], tokens);
     ngx_http_ai_log_add(&slot->consumer[c][2], cost);
 
+    c = tuple[NGX_HTTP_AI_LOG_PROVIDER];
+    c = (c < NGX_HTTP_AI_LOG_TOP_GW) ? c : 0;
+
+    ngx_http_ai_log_add32(&slot->provider[c][0], 1);
+    ngx_http_ai_log_add32(&slot->provider[c][1], tokens);
+
+    c = tuple[NGX_HTTP_AI_LOG_TARGET];
+    c = (c < NGX_HTTP_AI_LOG_TOP_GW) ? c : 0;
+
+    ngx_http_ai_log_add32(&slot->target[c][0], 1);
+    ngx_http_ai_log_add32(&slot->target[c][1], rec->error);
+    ngx_http_ai_log_add32(&slot->target[c][2], rec->fallback);
+
+    ngx_http_ai_log_add32(&slot->codes[code], 1);
+    ngx_http_ai_log_add32(&slot->attempts, rec->attempts);
+    ngx_http_ai_log_add32(&slot->fallbacks, rec->fallback);
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * Each attempt of the trail by its target and outcome ("ok" for the one
+ * that answered, else why the next one was made); a request answered
+ * after a failed attempt is a fallback, by the target that answered.
+ * Called with the zone locked.
+ */
+
+static void
+ngx_http_ai_log_attempts_add(ngx_http_ai_log_zone_t *zone,
+    ngx_http_ai_log_record_t *rec, ngx_uint_t target)
+{
+    ngx_str_t                  ok, *outcome;
+    ngx_uint_t                 i, j, t, o;
+    ngx_http_ai_attempt_t     *a;
+    ngx_http_ai_log_shctx_t   *sh;
+
+    sh = zone->sh;
+    a = rec->trail->elts;
+
+    ngx_str_set(&ok, "ok");
+
+    for (i = 0; i < rec->trail->nelts; i++) {
+
+        t = ngx_http_ai_log_label_id(sh->labels[NGX_HTTP_AI_LOG_TARGET],
+                                     &sh->nlabels[NGX_HTTP_AI_LOG_TARGET],
+                                     zone->labels, &a[i].target, 1);
+
+        outcome = a[i].reason.len ? &a[i].reason : &ok;
+
+        o = ngx_http_ai_log_label_id(sh->small, &sh->nsmall,
+                                     NGX_HTTP_AI_LOG_SMALL - 1, outcome, 1);
+
+        for (j = 1; j < sh->nattempts; j++) {
+            if (sh->attempts[j].target == t && sh->attempts[j].outcome == o) {
+                break;
+            }
+        }
+
+        if (j == sh->nattempts) {
+            if (j < NGX_HTTP_AI_LOG_ATTEMPTS) {
+                sh->attempts[j].target = (uint16_t) t;
+                sh->attempts[j].outcome = (uint16_t) o;
+                sh->nattempts++;
+
+            } else {
+                j = 0;
+            }
+        }
+
+        ngx_http_ai_log_add(&sh->attempts[j].count, 1);
+    }
+
+    if (rec->fallback) {
+        t = (target < NGX_HTTP_AI_LOG_ATTEMPTS) ? target : 0;
+        ngx_http_ai_log_add(&sh->fallbacks[t], 1);
+    }
 }
 
 
@@ -778,6 +924,13 @@ ngx_http_ai_log_snapshot(ngx_http_request_t *r, ngx_http_ai_log_zone_t *zone,
     ngx_memcpy(snap->limit, sh->limit, sizeof(sh->limit));
     snap->nguard = sh->nguard;
     ngx_memcpy(snap->guard, sh->guard, sizeof(sh->guard));
+    snap->nattempts = sh->nattempts;
+    ngx_memcpy(snap->attempts, sh->attempts, sizeof(sh->attempts));
+    ngx_memcpy(snap->fallbacks, sh->fallbacks, sizeof(sh->fallbacks));
+    ngx_memcpy(snap->overhead, sh->overhead, sizeof(sh->overhead));
+    snap->overhead_sum = sh->overhead_sum;
+    snap->inflight = sh->inflight;
+    snap->streams = sh->streams;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -790,7 +943,7 @@ ngx_http_ai_log_metrics_handler(ngx_http_request_t *r)
 {
     u_char                       *p, **sets;
     ngx_int_t                     rc;
-    ngx_uint_t                    i, f;
+    ngx_uint_t                    i, f, d, other;
     ngx_http_ai_log_out_t         o;
     ngx_http_ai_log_zone_t       *zone;
     ngx_http_ai_log_series_t     *s;
@@ -819,27 +972,27 @@ ngx_http_ai_log_metrics_handler(ngx_http_request_t *r)
     for (i = 0; i < snap.nseries; i++) {
         s = &snap.series[i];
 
-        p = ngx_pnalloc(r->pool, 3 * (16 + 4 * NGX_HTTP_AI_LOG_LABEL_LEN * 2)
+        p = ngx_pnalloc(r->pool, NGX_HTTP_AI_LOG_DIMS
+                                 * (16 + 4 * NGX_HTTP_AI_LOG_LABEL_LEN * 2)
                                  + 32);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         sets[i] = p;
+        other = (s->status == 0);
 
-        p = ngx_cpymem(p, "model=\"", 7);
-        p = ngx_http_ai_log_prom_value(p,
-                        &snap.labels[NGX_HTTP_AI_LOG_MODEL][s->label[0]]);
-        p = ngx_cpymem(p, "\",provider=\"", 12);
-        p = ngx_http_ai_log_prom_value(p,
-                        &snap.labels[NGX_HTTP_AI_LOG_PROVIDER][s->label[1]]);
-        p = ngx_cpymem(p, "\",consumer=\"", 12);
-        p = ngx_http_ai_log_prom_value(p,
-                        &snap.labels[NGX_HTTP_AI_LOG_CONSUMER][s->label[2]]);
+        for (d = 0; d < NGX_HTTP_AI_LOG_DIMS; d++) {
+            p = ngx_sprintf(p, "%s%s=\"", d ? "\"," : "",
+                            ngx_http_ai_log_dim_names[d]);
+            p = ngx_http_ai_log_prom_value(p, &snap.labels[d][s->label[d]]);
 
-        if (s == &snap.series[snap.nseries - 1] && s->status == 0
-            && s->label[0] == 0 && s->label[1] == 0 && s->label[2] == 0)
-        {
+            if (s->label[d]) {
+                other = 0;
+            }
+        }
+
+        if (s == &snap.series[snap.nseries - 1] && other) {
             p = ngx_sprintf(p, "\",status=\"" NGX_HTTP_AI_LOG_OTHER "\"%Z");
 
         } else {
@@ -858,6 +1011,7 @@ ngx_http_ai_log_metrics_handler(ngx_http_request_t *r)
     }
 
     if (ngx_http_ai_log_prom_small(&o, &snap) != NGX_OK
+        || ngx_http_ai_log_prom_gateway(&o, &snap) != NGX_OK
         || ngx_http_ai_log_prom_counters(r, &o) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -942,8 +1096,8 @@ ngx_http_ai_log_prom_family(ngx_http_ai_log_out_t *o,
     ngx_http_ai_log_series_t  *s;
 
     static char  *heads[] = {
-        "# HELP ai_requests_total AI requests by model, provider, consumer "
-        "and status.\n# TYPE ai_requests_total counter\n",
+        "# HELP ai_requests_total AI requests by model, provider, consumer, "
+        "target, endpoint and status.\n# TYPE ai_requests_total counter\n",
 
         "# HELP ai_tokens_total Tokens reported by the providers, by type "
         "(prompt, completion, cached, reasoning).\n"
@@ -1120,9 +1274,106 @@ ngx_http_ai_log_prom_small(ngx_http_ai_log_out_t *o,
 }
 
 
-/* the core's counters, whichever module registered them */
+/*
+ * The gateway's own families: the attempts and fallbacks by target, the
+ * requests and streams in flight, the overhead histogram, the build.
+ */
 
 static ngx_int_t
+ngx_http_ai_log_prom_gateway(ngx_http_ai_log_out_t *o,
+    ngx_http_ai_log_snapshot_t *snap)
+{
+    u_char                   *p;
+    uint64_t                  count;
+    ngx_uint_t                i, b;
+    ngx_http_ai_log_label_t  *targets;
+
+    targets = snap->labels[NGX_HTTP_AI_LOG_TARGET];
+
+    p = ngx_http_ai_log_out(o, 8192 + 2 * NGX_HTTP_AI_LOG_ATTEMPTS
+                               * (128 + 2 * 4 * NGX_HTTP_AI_LOG_LABEL_LEN));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(p, "# HELP ai_upstream_attempts_total Upstream attempts "
+                    "by target and outcome (ok, or why the next attempt "
+                    "was made).\n"
+                    "# TYPE ai_upstream_attempts_total counter\n");
+
+    for (i = 0; i < snap->nattempts; i++) {
+        if (snap->attempts[i].count == 0
+            || snap->attempts[i].target
+               >= snap->nlabels[NGX_HTTP_AI_LOG_TARGET])
+        {
+            continue;
+        }
+
+        p = ngx_cpymem(p, "ai_upstream_attempts_total{target=\"",
+                       sizeof("ai_upstream_attempts_total{target=\"") - 1);
+        p = ngx_http_ai_log_prom_value(p, &targets[snap->attempts[i].target]);
+        p = ngx_cpymem(p, "\",outcome=\"", sizeof("\",outcome=\"") - 1);
+        p = ngx_http_ai_log_prom_value(p,
+                                    &snap->small[snap->attempts[i].outcome]);
+        p = ngx_sprintf(p, "\"} %uL\n", snap->attempts[i].count);
+    }
+
+    p = ngx_sprintf(p, "# HELP ai_fallbacks_total Requests answered after "
+                    "a failed attempt, by the target that answered.\n"
+                    "# TYPE ai_fallbacks_total counter\n");
+
+    for (i = 0; i < NGX_HTTP_AI_LOG_ATTEMPTS; i++) {
+        if (snap->fallbacks[i] == 0
+            || i >= snap->nlabels[NGX_HTTP_AI_LOG_TARGET])
+        {
+            continue;
+        }
+
+        p = ngx_cpymem(p, "ai_fallbacks_total{target=\"",
+                       sizeof("ai_fallbacks_total{target=\"") - 1);
+        p = ngx_http_ai_log_prom_value(p, &targets[i]);
+        p = ngx_sprintf(p, "\"} %uL\n", snap->fallbacks[i]);
+    }
+
+    p = ngx_sprintf(p, "# HELP ai_requests_in_flight AI requests between "
+                    "their first stage and their end.\n"
+                    "# TYPE ai_requests_in_flight gauge\n"
+                    "ai_requests_in_flight %uA\n"
+                    "# HELP ai_streams_in_flight Streamed AI requests in "
+                    "flight.\n# TYPE ai_streams_in_flight gauge\n"
+                    "ai_streams_in_flight %uA\n"
+                    "# HELP ai_gateway_overhead_seconds Time spent in the "
+                    "gateway, not waiting for an upstream.\n"
+                    "# TYPE ai_gateway_overhead_seconds histogram\n",
+                    snap->inflight, snap->streams);
+
+    count = 0;
+
+    for (b = 0; b < NGX_HTTP_AI_LOG_OBUCKETS; b++) {
+        ngx_http_ai_log_add(&count, snap->overhead[b]);
+
+        p = ngx_sprintf(p, "ai_gateway_overhead_seconds_bucket{le=\"%s\"} "
+                        "%uL\n", ngx_http_ai_log_ole[b], count);
+    }
+
+    p = ngx_sprintf(p, "ai_gateway_overhead_seconds_sum %uL.%03uL\n"
+                    "ai_gateway_overhead_seconds_count %uL\n"
+                    "# HELP ai_build_info The gateway's version.\n"
+                    "# TYPE ai_build_info gauge\n"
+                    "ai_build_info{version=\"" NGX_HTTP_AI_LOG_VERSION "\","
+                    "nginx_version=\"" NGINX_VERSION "\",core_api=\"%ui\"} 1\n",
+                    snap->overhead_sum / 1000, snap->overhead_sum % 1000,
+                    count, (ngx_uint_t) NGX_HTTP_AI_CORE_API);
+
+    o->buf->last = p;
+
+    return NGX_OK;
+}
+
+
+/* the core's counters, whichever module registered them */
+
+ngx_int_t
 ngx_http_ai_log_prom_counters(ngx_http_request_t *r, ngx_http_ai_log_out_t *o)
 {
     u_char                 *p, *seen;

@@ -32,6 +32,8 @@ static char *ngx_http_ai_log_body(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_log_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ai_log_server_timing(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 static ngx_int_t ngx_http_ai_log_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_log_postconfiguration(ngx_conf_t *cf);
@@ -68,6 +70,13 @@ static ngx_command_t  ngx_http_ai_log_commands[] = {
       ngx_http_ai_log_metadata_header,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("ai_server_timing"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_ai_log_server_timing,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_log_loc_conf_t, server_timing),
       NULL },
 
     { ngx_string("ai_log_request_body"),
@@ -195,7 +204,7 @@ ngx_http_ai_log_fill(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ngx_http_ai_log_record_t *rec)
 {
     ngx_uint_t                      i, status;
-    ngx_msec_t                      end, span;
+    ngx_msec_t                      end, span, upstream;
     ngx_time_t                     *tp;
     ngx_array_t                    *a;
     ngx_msec_int_t                  ms;
@@ -264,11 +273,38 @@ ngx_http_ai_log_fill(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         rec->attempts = r->upstream_states->nelts;
     }
 
+    rec->trail = ngx_http_ai_attempts(r);
+    rec->fallback = (rec->trail && rec->trail->nelts > 1);
+
+    switch (ai->req.endpoint) {
+    case NGX_HTTP_AI_EP_CHAT:
+        ngx_str_set(&rec->endpoint, "chat");
+        break;
+    case NGX_HTTP_AI_EP_EMBEDDINGS:
+        ngx_str_set(&rec->endpoint, "embeddings");
+        break;
+    case NGX_HTTP_AI_EP_MODELS:
+        ngx_str_set(&rec->endpoint, "models");
+        break;
+    case NGX_HTTP_AI_EP_MESSAGES:
+        ngx_str_set(&rec->endpoint, "messages");
+        break;
+    case NGX_HTTP_AI_EP_GEMINI:
+        ngx_str_set(&rec->endpoint, "generate_content");
+        break;
+    }
+
     tp = ngx_timeofday();
 
     ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
                            + (tp->msec - r->start_msec));
     rec->latency = (ngx_msec_t) ngx_max(ms, 0);
+
+    /* the gateway's own time: all but the time spent with upstreams */
+
+    upstream = ngx_http_ai_log_upstream_time(r);
+
+    rec->overhead = rec->latency > upstream ? rec->latency - upstream : 0;
 
     if (ai->first_byte) {
         rec->ttft = ai->ttft;
@@ -579,6 +615,29 @@ ngx_http_ai_log_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* ai_server_timing on|off: the header filter is added only when used */
+
+static char *
+ngx_http_ai_log_server_timing(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char                         *rv;
+    ngx_http_ai_log_loc_conf_t   *lcf;
+    ngx_http_ai_log_main_conf_t  *lmcf;
+
+    lcf = conf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK && lcf->server_timing == 1) {
+        lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_log_module);
+        lmcf->server_timing = 1;
+    }
+
+    return rv;
+}
+
+
 static ngx_int_t
 ngx_http_ai_log_preconfiguration(ngx_conf_t *cf)
 {
@@ -611,6 +670,20 @@ ngx_http_ai_log_postconfiguration(ngx_conf_t *cf)
     if (ngx_http_ai_add_done(cf, NGX_HTTP_AI_DONE_LOG, ngx_http_ai_log_done)
         != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    /* the requests and streams in flight, from the stages on */
+
+    if (lmcf->zone
+        && ngx_http_ai_add_stage(cf, NGX_HTTP_AI_LOG_STAGE_INFLIGHT,
+                                 ngx_http_ai_log_inflight_stage)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (lmcf->server_timing && ngx_http_ai_log_timing_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -671,6 +744,7 @@ ngx_http_ai_log_create_loc_conf(ngx_conf_t *cf)
     conf->request_body_max = NGX_CONF_UNSET_SIZE;
     conf->response_body = NGX_CONF_UNSET;
     conf->response_body_max = NGX_CONF_UNSET_SIZE;
+    conf->server_timing = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -696,6 +770,7 @@ ngx_http_ai_log_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->response_body, prev->response_body, 0);
     ngx_conf_merge_size_value(conf->response_body_max,
                               prev->response_body_max, 65536);
+    ngx_conf_merge_value(conf->server_timing, prev->server_timing, 0);
 
     return NGX_CONF_OK;
 }

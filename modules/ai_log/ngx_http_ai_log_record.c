@@ -25,6 +25,9 @@ static u_char *ngx_http_ai_log_str(u_char *p, ngx_str_t *s);
 static size_t ngx_http_ai_log_outcomes_len(ngx_http_request_t *r);
 static u_char *ngx_http_ai_log_outcomes(u_char *p, ngx_http_request_t *r);
 static u_char *ngx_http_ai_log_time(u_char *p, ngx_http_request_t *r);
+static void ngx_http_ai_log_user(ngx_http_ai_ctx_t *ai, ngx_str_t *user);
+static size_t ngx_http_ai_log_trail_len(ngx_array_t *trail);
+static u_char *ngx_http_ai_log_trail(u_char *p, ngx_array_t *trail);
 static size_t ngx_http_ai_log_metadata_len(ngx_http_request_t *r,
     ngx_http_ai_log_loc_conf_t *lcf);
 static u_char *ngx_http_ai_log_metadata(u_char *p, ngx_http_request_t *r,
@@ -252,9 +255,12 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
 {
     u_char                       *line, *p;
     size_t                        len, hlen;
-    ngx_str_t                     val, *s;
+    ngx_str_t                     val, *s, user, request_id, code, msg;
     ngx_uint_t                    i, any, syslog;
+    ngx_array_t                  *trail;
     ngx_http_ai_ctx_t            *ai;
+    ngx_http_ai_answer_t         *answer, none;
+    ngx_http_ai_attempt_t        *a;
     ngx_http_ai_usage_t           usage;
     ngx_http_ai_log_ctx_t        *ctx;
     ngx_http_ai_log_sink_t       *sink;
@@ -298,6 +304,26 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_log_module);
 
+    answer = ngx_http_ai_answer(r);
+
+    if (answer == NULL) {
+        ngx_memzero(&none, sizeof(ngx_http_ai_answer_t));
+        answer = &none;
+    }
+
+    trail = ngx_http_ai_attempts(r);
+
+    /* the provider's request id: that of the attempt that answered */
+
+    ngx_str_null(&request_id);
+
+    if (trail) {
+        a = trail->elts;
+        request_id = a[trail->nelts - 1].request_id;
+    }
+
+    ngx_http_ai_log_user(ai, &user);
+
     /* an upper bound: every string may grow 6 times when escaped */
 
     len = 1280 + 24 * 16
@@ -314,6 +340,14 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
           + ngx_http_ai_log_json_len(rec->guard_rule.len)
           + ngx_http_ai_log_json_len(rec->limit.len)
           + ngx_http_ai_log_outcomes_len(r)
+          + ngx_http_ai_log_json_len(user.len)
+          + ngx_http_ai_log_json_len(request_id.len)
+          + ngx_http_ai_log_json_len(answer->id.len)
+          + ngx_http_ai_log_json_len(answer->finish_reason.len)
+          + ngx_http_ai_log_json_len(answer->error_code.len)
+          + ngx_http_ai_log_json_len(answer->error_message.len)
+          + 128
+          + ngx_http_ai_log_trail_len(trail)
           + ngx_http_ai_log_metadata_len(r, lcf);
 
     if (lcf->request_body) {
@@ -472,8 +506,56 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     p = ngx_http_ai_log_lit(p, ",\"limit_status\":");
     p = ngx_http_ai_log_str(p, &rec->limit);
 
+    /*
+     * what an on-call engineer looks for, after the keys existing
+     * readers find together
+     */
+
+    p = ngx_http_ai_log_lit(p, ",\"user\":");
+    p = ngx_http_ai_log_str(p, &user);
+
+    p = ngx_http_ai_log_lit(p, ",\"finish_reason\":");
+    p = ngx_http_ai_log_str(p, &answer->finish_reason);
+
+    p = ngx_http_ai_log_lit(p, ",\"trail\":");
+    p = ngx_http_ai_log_trail(p, trail);
+
+    p = ngx_http_ai_log_lit(p, ",\"provider_request_id\":");
+    p = ngx_http_ai_log_str(p, &request_id);
+
+    p = ngx_http_ai_log_lit(p, ",\"response_id\":");
+    p = ngx_http_ai_log_str(p, &answer->id);
+
     p = ngx_sprintf(p, ",\"gateway_error\":%s",
                     ai->error ? "true" : "false");
+
+    /*
+     * a failure's code and message: the gateway's, or the provider's; a
+     * stream the upstream cut after its 200 went out is one too
+     */
+
+    if (rec->status >= NGX_HTTP_BAD_REQUEST
+        || (ai->truncated && !rec->aborted))
+    {
+        code = answer->error_code;
+        msg = answer->error_message;
+
+        if (code.len == 0 && rec->status < NGX_HTTP_BAD_REQUEST) {
+            ngx_str_set(&code, "stream_truncated");
+            ngx_str_set(&msg, "the upstream stream ended before it was "
+                              "complete");
+        }
+
+        p = ngx_http_ai_log_lit(p, ",\"error_code\":");
+        p = ngx_http_ai_log_str(p, &code);
+
+        p = ngx_http_ai_log_lit(p, ",\"error_message\":");
+        p = ngx_http_ai_log_str(p, &msg);
+
+    } else {
+        p = ngx_http_ai_log_lit(p, ",\"error_code\":null"
+                                   ",\"error_message\":null");
+    }
 
     p = ngx_http_ai_log_lit(p, ",\"outcomes\":");
     p = ngx_http_ai_log_outcomes(p, r);
@@ -544,6 +626,124 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The client's "user": OpenAI's "user", Anthropic's "metadata.user_id"
+ * (a client's string: cut to 256 bytes, escaped when written)
+ */
+
+static void
+ngx_http_ai_log_user(ngx_http_ai_ctx_t *ai, ngx_str_t *user)
+{
+    cJSON  *item;
+
+    ngx_str_null(user);
+
+    if (!ai->req.parsed || ai->req.json == NULL) {
+        return;
+    }
+
+    if (ai->req.format == NGX_HTTP_AI_FMT_ANTHROPIC) {
+        item = cJSON_GetObjectItemCaseSensitive(ai->req.json, "metadata");
+        item = cJSON_GetObjectItemCaseSensitive(item, "user_id");
+
+    } else {
+        item = cJSON_GetObjectItemCaseSensitive(ai->req.json, "user");
+    }
+
+    if (!cJSON_IsString(item) || item->valuestring == NULL) {
+        return;
+    }
+
+    user->data = (u_char *) item->valuestring;
+    user->len = ngx_min(ngx_strlen(item->valuestring), 256);
+}
+
+
+/*
+ * [{"target":..,"key":N,"upstream_status":N,"ms":N,"reason":..,
+ *   "request_id":..}]:
+ * the key is its index in the target's pool, never the key
+ */
+
+static size_t
+ngx_http_ai_log_trail_len(ngx_array_t *trail)
+{
+    size_t                  len;
+    ngx_uint_t              i;
+    ngx_http_ai_attempt_t  *a;
+
+    len = 2;
+
+    if (trail == NULL) {
+        return len;
+    }
+
+    a = trail->elts;
+
+    for (i = 0; i < trail->nelts; i++) {
+        len += sizeof("{\"target\":,\"key\":,\"upstream_status\":,\"ms\":,"
+                      "\"reason\":,\"request_id\":},") - 1
+               + 3 * NGX_INT_T_LEN
+               + ngx_http_ai_log_json_len(a[i].target.len)
+               + ngx_http_ai_log_json_len(a[i].reason.len)
+               + ngx_http_ai_log_json_len(a[i].request_id.len);
+    }
+
+    return len;
+}
+
+
+static u_char *
+ngx_http_ai_log_trail(u_char *p, ngx_array_t *trail)
+{
+    ngx_uint_t              i;
+    ngx_http_ai_attempt_t  *a;
+
+    *p++ = '[';
+
+    if (trail) {
+        a = trail->elts;
+
+        for (i = 0; i < trail->nelts; i++) {
+            if (i) {
+                *p++ = ',';
+            }
+
+            p = ngx_http_ai_log_lit(p, "{\"target\":");
+            p = ngx_http_ai_log_str(p, &a[i].target);
+
+            if (a[i].key) {
+                p = ngx_sprintf(p, ",\"key\":%ui", a[i].key);
+
+            } else {
+                p = ngx_http_ai_log_lit(p, ",\"key\":null");
+            }
+
+            p = ngx_http_ai_log_lit(p, ",\"upstream_status\":");
+
+            if (a[i].status) {
+                p = ngx_sprintf(p, "%ui", a[i].status);
+
+            } else {
+                p = ngx_http_ai_log_lit(p, "null");
+            }
+
+            p = ngx_sprintf(p, ",\"ms\":%M,\"reason\":", a[i].ms);
+            p = ngx_http_ai_log_str(p, &a[i].reason);
+
+            p = ngx_http_ai_log_lit(p, ",\"request_id\":");
+            p = ngx_http_ai_log_str(p, &a[i].request_id);
+
+            *p++ = '}';
+        }
+    }
+
+    *p++ = ']';
+
+    return p;
 }
 
 

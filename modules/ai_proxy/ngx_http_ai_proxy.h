@@ -219,6 +219,8 @@ ngx_int_t ngx_http_ai_proxy_status(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 void ngx_http_ai_proxy_done(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
+ngx_int_t ngx_http_ai_proxy_key_metrics(ngx_http_request_t *r,
+    ngx_chain_t ***out);
 
 /* ngx_http_ai_proxy_upstream.c */
 ngx_int_t ngx_http_ai_proxy_build_request(ngx_http_request_t *r,

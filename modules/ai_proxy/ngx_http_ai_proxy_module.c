@@ -1468,6 +1468,14 @@ ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    /* the keys' states, shown by the module that serves metrics */
+
+    if (ngx_http_ai_add_metrics(cf, ngx_http_ai_proxy_key_metrics)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_ai_add_event_handler(cf, ngx_http_ai_proxy_event);
 }
 

@@ -64,6 +64,10 @@ static ngx_int_t ngx_http_ai_proxy_refused(ngx_http_request_t *r,
 static ngx_msec_t ngx_http_ai_proxy_retry_after(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ai_proxy_cooling(ngx_http_ai_proxy_ctx_t *ctx,
     ngx_msec_t *wait);
+static ngx_http_ai_attempt_t *ngx_http_ai_proxy_attempt(
+    ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx);
+static void ngx_http_ai_proxy_request_id(ngx_http_request_t *r,
+    ngx_str_t *id);
 static ngx_int_t ngx_http_ai_proxy_retry_header(ngx_http_request_t *r,
     ngx_msec_t wait);
 static char *ngx_http_ai_proxy_read_key(ngx_conf_t *cf, ngx_str_t *file,
@@ -939,7 +943,8 @@ static ngx_int_t
 ngx_http_ai_proxy_inner_get(ngx_peer_connection_t *pc,
     ngx_http_ai_proxy_ctx_t *ctx)
 {
-    ngx_int_t  rc;
+    ngx_int_t               rc;
+    ngx_http_ai_attempt_t  *a;
 
     rc = ctx->inner_get(pc, ctx->inner_data);
     pc->tries = ctx->tries;
@@ -948,9 +953,107 @@ ngx_http_ai_proxy_inner_get(ngx_peer_connection_t *pc,
         ctx->target->inflight++;
         ctx->counted = 1;
         ctx->ai->attempts++;
+
+        /* the trail the record shows: target, key index, how it went */
+
+        a = ngx_http_ai_add_attempt(ctx->request);
+
+        if (a) {
+            a->target = ctx->target->name;
+            a->key = ctx->key ? ctx->key->index : 0;
+            a->start = ngx_current_msec;
+        }
     }
 
     return rc;
+}
+
+
+/* the attempt at hand: the last of the trail */
+
+static ngx_http_ai_attempt_t *
+ngx_http_ai_proxy_attempt(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_array_t            *trail;
+    ngx_http_ai_attempt_t  *a;
+
+    trail = ngx_http_ai_attempts(r);
+
+    if (trail == NULL || trail->nelts != ctx->ai->attempts) {
+        return NULL;
+    }
+
+    a = trail->elts;
+
+    return &a[trail->nelts - 1];
+}
+
+
+/*
+ * The provider's id of the request (OpenAI and Azure "x-request-id",
+ * Anthropic "request-id"): hostile input, kept only when it is a short
+ * run of visible characters.
+ */
+
+static void
+ngx_http_ai_proxy_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    u_char           *p;
+    ngx_uint_t        i, j;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->upstream->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (!((h[i].key.len == sizeof("x-request-id") - 1
+               && ngx_strncasecmp(h[i].key.data, (u_char *) "x-request-id",
+                                  sizeof("x-request-id") - 1)
+                  == 0)
+              || (h[i].key.len == sizeof("request-id") - 1
+                  && ngx_strncasecmp(h[i].key.data, (u_char *) "request-id",
+                                     sizeof("request-id") - 1)
+                     == 0)))
+        {
+            continue;
+        }
+
+        if (h[i].value.len == 0 || h[i].value.len > 128) {
+            return;
+        }
+
+        for (j = 0; j < h[i].value.len; j++) {
+            if (h[i].value.data[j] <= 0x20 || h[i].value.data[j] >= 0x7f
+                || h[i].value.data[j] == '"' || h[i].value.data[j] == '\\')
+            {
+                return;
+            }
+        }
+
+        p = ngx_pnalloc(r->pool, h[i].value.len);
+        if (p == NULL) {
+            return;
+        }
+
+        ngx_memcpy(p, h[i].value.data, h[i].value.len);
+
+        id->data = p;
+        id->len = h[i].value.len;
+
+        return;
+    }
 }
 
 
@@ -1108,9 +1211,27 @@ ngx_http_ai_proxy_free_peer(ngx_peer_connection_t *pc, void *data,
 {
     ngx_http_ai_proxy_ctx_t *ctx = data;
 
+    ngx_http_ai_attempt_t  *a;
+
     if (ctx->counted) {
         ctx->counted = 0;
         ctx->target->inflight--;
+
+        a = ngx_http_ai_proxy_attempt(ctx->request, ctx);
+
+        if (a && (state & NGX_PEER_FAILED) && a->status == 0) {
+            /* no answer: the connection failed or timed out */
+            a->ms = ngx_current_msec - a->start;
+
+            if (pc->connection && (pc->connection->read->timedout
+                                   || pc->connection->write->timedout))
+            {
+                ngx_str_set(&a->reason, "timeout");
+
+            } else {
+                ngx_str_set(&a->reason, "error");
+            }
+        }
     }
 
     if (ctx->inner_free) {
@@ -1606,6 +1727,7 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     ngx_uint_t                     status, retry, ft;
     ngx_msec_t                     cool;
     ngx_http_upstream_t           *u;
+    ngx_http_ai_attempt_t         *a;
     ngx_http_ai_proxy_key_t       *key;
     ngx_http_ai_proxy_target_t    *t;
     ngx_http_ai_proxy_loc_conf_t  *plcf;
@@ -1616,7 +1738,19 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     key = ctx->key;
     status = u->headers_in.status_n;
 
+    a = ngx_http_ai_proxy_attempt(r, ctx);
+
+    if (a) {
+        a->status = status;
+        a->ms = ngx_current_msec - a->start;
+        ngx_http_ai_proxy_request_id(r, &a->request_id);
+    }
+
     if (!ngx_http_ai_proxy_valid_status(status)) {
+
+        if (a) {
+            ngx_str_set(&a->reason, "invalid_status");
+        }
 
         /*
          * nothing the client could act on: an invalid answer, another
@@ -1698,10 +1832,26 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
                       "ai_proxy: target \"%V\" answered %ui, the request "
                       "goes to the next attempt", &t->name, status);
 
+        if (a) {
+            if (ft == NGX_HTTP_AI_PROXY_FT_AUTH) {
+                ngx_str_set(&a->reason, "key_refused");
+
+            } else if (ft == NGX_HTTP_AI_PROXY_FT_429) {
+                ngx_str_set(&a->reason, "rate_limited");
+
+            } else {
+                ngx_str_set(&a->reason, "server_error");
+            }
+        }
+
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
     if (ft == NGX_HTTP_AI_PROXY_FT_AUTH) {
+        if (a) {
+            ngx_str_set(&a->reason, "key_refused");
+        }
+
         return ngx_http_ai_proxy_refused(r, ctx, status);
     }
 
@@ -1887,4 +2037,93 @@ ngx_http_ai_proxy_done(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     } else {
         t->ewma = (3 * t->ewma + (ctx->ai->ttft ? ctx->ai->ttft : 1)) / 4;
     }
+}
+
+
+/*
+ * The keys of each "ai_target" by state, a metric source: "usable",
+ * "cooling" (after a 429, until its cooldown ends) and "revoked" (after
+ * a 401 or 403, until ai_proxy_key_disable ends).  Key state is kept per
+ * worker: the gauges are what the worker that answers the scrape knows.
+ */
+
+ngx_int_t
+ngx_http_ai_proxy_key_metrics(ngx_http_request_t *r, ngx_chain_t ***out)
+{
+    u_char                          *p;
+    size_t                           len;
+    ngx_buf_t                       *b;
+    ngx_uint_t                       i, j, n[3];
+    ngx_chain_t                     *cl;
+    ngx_msec_int_t                   left;
+    ngx_http_ai_proxy_key_t         *k;
+    ngx_http_ai_proxy_target_t     **t;
+    ngx_http_ai_proxy_main_conf_t   *pmcf;
+
+    static const char  *states[] = { "usable", "cooling", "revoked" };
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_ai_proxy_module);
+
+    if (pmcf == NULL || pmcf->targets.nelts == 0) {
+        return NGX_OK;
+    }
+
+    t = pmcf->targets.elts;
+
+    len = sizeof("# HELP ai_upstream_keys Keys of each target by state "
+                 "(usable, cooling, revoked), as the worker that answered "
+                 "sees them.\n# TYPE ai_upstream_keys gauge\n");
+
+    for (i = 0; i < pmcf->targets.nelts; i++) {
+        len += 3 * (sizeof("ai_upstream_keys{target=\"\",state=\"revoked\"} "
+                           "\n")
+                    + t[i]->name.len + NGX_INT_T_LEN);
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "# HELP ai_upstream_keys Keys of each target by "
+                    "state (usable, cooling, revoked), as the worker that "
+                    "answered sees them.\n# TYPE ai_upstream_keys gauge\n");
+
+    for (i = 0; i < pmcf->targets.nelts; i++) {
+        n[0] = n[1] = n[2] = 0;
+
+        k = t[i]->keys.elts;
+
+        for (j = 0; j < t[i]->keys.nelts; j++) {
+            left = (ngx_msec_int_t) (k[j].until - ngx_current_msec);
+
+            if (k[j].until == 0 || left <= 0) {
+                n[0]++;
+
+            } else {
+                n[k[j].disabled ? 2 : 1]++;
+            }
+        }
+
+        for (j = 0; j < 3; j++) {
+            /* the name as the key counters have it */
+            p = ngx_sprintf(p, "ai_upstream_keys{target=\"%V\",state=\"%s\"} "
+                            "%ui\n", &t[i]->name, states[j], n[j]);
+        }
+    }
+
+    b->last = p;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    **out = cl;
+    *out = &cl->next;
+
+    return NGX_OK;
 }

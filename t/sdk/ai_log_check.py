@@ -139,6 +139,12 @@ def _mask(k, v):
             return '<number|null>'
         return '<number|null>' if isinstance(v, (int, float)) and v > 0 \
             else 'BAD %r' % v
+    if k == 'trail' and isinstance(v, list):
+        v = [dict(a, ms='<ms>' if isinstance(a.get('ms'), int)
+                  and a['ms'] >= 0 else 'BAD %r' % a.get('ms'))
+             for a in v]
+        return json.dumps(v, ensure_ascii=False).replace(
+            ':%d' % MOCK_PORT, ':$MOCK')
     if k == 'cost_usd' and isinstance(v, float):
         return '%.9f' % v
     s = json.dumps(v, ensure_ascii=False)
@@ -152,6 +158,12 @@ def show(rec, only=None):
     for k, v in rec.items():
         if only is None or k in only:
             print('%s: %s' % (k, _mask(k, v)))
+
+
+def show_keys(rec, only):
+    """prints the keys named, in the order named"""
+    for k in only:
+        print('%s: %s' % (k, _mask(k, rec[k])))
 
 
 def keys(rec):
