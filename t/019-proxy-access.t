@@ -8,6 +8,9 @@ use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_AI_UPSTREAM_KEY} = 'sk-upstream-key-42';
+$ENV{TEST_AI_K1} = 'sk-good-key-1';
+$ENV{TEST_AI_K2} = 'sk-good-key-2';
+env_to_nginx('TEST_AI_K1', 'TEST_AI_K2');
 run_tests();
 
 __DATA__
@@ -240,3 +243,34 @@ access forbidden by rule
 --- must_die
 --- error_log
 ai_target "openai": the environment variable "TEST_AI_NOT_SET_ANYWHERE" of "key=env:TEST_AI_NOT_SET_ANYWHERE" is not set (set it for NGINX, and "env TEST_AI_NOT_SET_ANYWHERE;" in the main context keeps it)
+
+
+
+=== TEST 12: a key rate limited, then the other target unreachable: 503 with Retry-After (the cooling key's), not a bare 502
+--- main_config
+    env TEST_AI_K1;
+    env TEST_AI_K2;
+--- http_config
+    ai_target hot  http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_K1 model=gpt-4o~status=429,retry_after=30;
+    ai_target dead http://127.0.0.1:1/v1 key=env:TEST_AI_K2;
+    log_format ai '$ai_target $ai_attempts $status';
+--- config
+    location /v1/ {
+        ai_proxy hot dead;
+        ai_proxy_balance latency;
+        access_log logs/access.log ai;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 503
+--- response_headers
+Retry-After: 30
+Content-Type: application/json
+--- response_body_like
+^\{"error":\{"message":"no upstream target is available for this model now \(an attempt failed and the other keys are cooling down\), retry later","type":"api_error","param":null,"code":"service_unavailable"\}\}$
+--- access_log
+dead 2 503
+--- error_log
+[error]
+connect() failed (111: Connection refused)

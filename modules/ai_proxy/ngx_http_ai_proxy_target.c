@@ -71,6 +71,8 @@ static ngx_uint_t ngx_http_ai_proxy_cooling(ngx_http_ai_proxy_ctx_t *ctx,
     ngx_msec_t *wait);
 static ngx_int_t ngx_http_ai_proxy_retry_header(ngx_http_request_t *r,
     ngx_msec_t wait);
+static ngx_int_t ngx_http_ai_proxy_cooling_error(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
 static char *ngx_http_ai_proxy_read_key(ngx_conf_t *cf, ngx_str_t *file,
     ngx_str_t *key);
 
@@ -1025,6 +1027,11 @@ ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc, void *data)
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "ai_proxy: no target left for model \"%V\" "
                           "(failed, or all keys cooling down)", &ctx->model);
+
+            if (ngx_http_ai_proxy_cooling_error(r, ctx) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
             return NGX_BUSY;
         }
 
@@ -1238,6 +1245,36 @@ ngx_http_ai_proxy_cooling(ngx_http_ai_proxy_ctx_t *ctx, ngx_msec_t *wait)
 }
 
 
+/*
+ * An attempt failed and no target is left while some candidate's keys
+ * cool down: the error page is a 503 with Retry-After (the first key
+ * back), as when all keys cool down, rather than the failure's 502.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_cooling_error(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_msec_t  wait;
+
+    if (!ngx_http_ai_proxy_cooling(ctx, &wait)) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_ai_proxy_retry_header(r, wait) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->ai->error_status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    ngx_str_set(&ctx->ai->error_message,
+                "no upstream target is available for this model now (an "
+                "attempt failed and the other keys are cooling down), retry "
+                "later");
+
+    return NGX_OK;
+}
+
+
 /* Retry-After: seconds, rounded up */
 
 static ngx_int_t
@@ -1305,8 +1342,14 @@ ngx_http_ai_proxy_free_peer(ngx_peer_connection_t *pc, void *data,
     if (ctx->tries && (state & NGX_PEER_FAILED) && !ctx->inner_retry
         && ngx_http_ai_proxy_pick(ctx->request, ctx, 1) != NGX_OK)
     {
-        /* no target left: the failure at hand is the answer */
+        /*
+         * no target left: the failure at hand is the answer, unless
+         * other keys only cool down
+         */
+
         ctx->tries = 0;
+
+        (void) ngx_http_ai_proxy_cooling_error(ctx->request, ctx);
     }
 
     if (ctx->tries == 0) {
