@@ -5,8 +5,10 @@
  * ai_proxy: what its files share.  ngx_http_ai_proxy_module.c holds the
  * module, its directives, the content handler and the response
  * translation; ngx_http_ai_proxy_target.c the targets, keys, routing,
- * balancing and retries; ngx_http_ai_proxy_upstream.c speaks HTTP/1.1 to
- * the provider through NGINX's upstream machinery.  The translation
+ * balancing and retries; ngx_http_ai_proxy_models.c the model list;
+ * ngx_http_ai_proxy_headers.c the headers passed or set toward the
+ * provider; ngx_http_ai_proxy_upstream.c speaks HTTP/1.1 to the provider
+ * through NGINX's upstream machinery.  The translation
  * between the formats is the core's format layer.
  */
 

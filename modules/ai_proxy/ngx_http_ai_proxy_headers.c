@@ -117,7 +117,7 @@ ngx_http_ai_proxy_set_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (plcf->set_headers == NGX_CONF_UNSET_PTR) {
         plcf->set_headers = ngx_array_create(cf->pool, 2,
-                                             sizeof(ngx_http_ai_proxy_header_t));
+                                        sizeof(ngx_http_ai_proxy_header_t));
         if (plcf->set_headers == NULL) {
             return NGX_CONF_ERROR;
         }

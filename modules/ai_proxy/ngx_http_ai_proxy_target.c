@@ -901,8 +901,10 @@ ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t, ngx_uint_t endpoint,
     endpoints = t->endpoints;
 
     if (endpoints == 0) {
-        /* by default: chat, and embeddings for an OpenAI-compatible API
-         * unless the target is sent one (chat) model */
+        /*
+         * by default: chat, and embeddings for an OpenAI-compatible API
+         * unless the target is sent one (chat) model
+         */
 
         endpoints = NGX_HTTP_AI_PROXY_EP_CHAT;
 
