@@ -484,7 +484,9 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
 
     /* the core checked the routed model; a stage may have changed it */
 
-    if (ngx_http_ai_consumer_allows(r, &ctx->model) != NGX_OK) {
+    if (ctx->model.len
+        && ngx_http_ai_consumer_allows(r, &ctx->model) != NGX_OK)
+    {
         return ngx_http_ai_error(r, NGX_HTTP_FORBIDDEN, NULL, "model",
                                  "model_not_allowed",
                                  "the model \"%V\" is not allowed for this "

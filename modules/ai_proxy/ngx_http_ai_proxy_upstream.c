@@ -153,7 +153,9 @@ ngx_http_ai_proxy_build_request(ngx_http_request_t *r,
     b->last = ngx_cpymem(b->last, ctx->headers.data, ctx->headers.len);
 
     /* the client's headers passed and the location's set, with CRLFs */
-    b->last = ngx_cpymem(b->last, ctx->extra.data, ctx->extra.len);
+    if (ctx->extra.len) {
+        b->last = ngx_cpymem(b->last, ctx->extra.data, ctx->extra.len);
+    }
 
     if (lenua) {
         b->last = ngx_sprintf(b->last, "User-Agent: %V" CRLF, &ua->value);
