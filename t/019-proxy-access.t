@@ -274,3 +274,31 @@ dead 2 503
 --- error_log
 [error]
 connect() failed (111: Connection refused)
+
+
+
+=== TEST 13: the official SDKs' organization, project and beta headers reach the provider when allowed; their keys do not
+--- mock_args: -k sk-upstream-key-42
+--- main_config
+    env TEST_AI_UPSTREAM_KEY;
+--- http_config
+    ai_consumer app sk-client-app-0001;
+--- config
+    location /v1/ {
+        ai_auth required;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_proxy_key env:TEST_AI_UPSTREAM_KEY;
+        ai_proxy_pass_client_headers anthropic-beta openai-organization openai-project;
+    }
+--- exec
+node t/sdk/headers.mjs http://127.0.0.1:$TEST_NGINX_SERVER_PORT sk-client-app-0001 http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/last
+--- response_body
+openai: mock reply: hi
+upstream saw: openai-organization=org-7 openai-project=proj-9 anthropic-beta=- x-api-key=- authorization=Bearer sk-upstream-key-42
+anthropic: mock reply: hey
+upstream saw: openai-organization=- openai-project=- anthropic-beta=prompt-caching-2024-07-31 x-api-key=- authorization=Bearer sk-upstream-key-42
+--- no_error_log
+[error]
+[alert]
+sk-client-app-0001
+--- timeout: 30
