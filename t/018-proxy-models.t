@@ -387,3 +387,29 @@ ai_target "an": embeddings are OpenAI's API only, the provider "anthropic" has n
 --- must_die
 --- error_log
 ai_target "gpt": invalid "endpoints=chat,images" (chat, embeddings, or both separated by a comma)
+
+
+
+=== TEST 18: a consumer's allow-list holds behind a plain proxy_pass too (no router: the model asked for is the model served)
+--- http_config
+    ai_consumer team-a sk-team-a-000001 models=gpt-4o-mini;
+--- config
+    location /v1/ {
+        ai_core on;
+        ai_auth required;
+        proxy_set_header Authorization "";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"b\"}]}"]
+--- more_headers
+Authorization: Bearer sk-team-a-000001
+--- error_code eval
+[403, 200]
+--- response_body_like eval
+["^\\{\"error\":\\{\"message\":\"the model \\\\\"gpt-4o\\\\\" is not allowed for this API key\",\"type\":\"permission_error\",\"param\":\"model\",\"code\":\"model_not_allowed\"\\}\\}\$",
+ "mock reply: b"]
+--- no_error_log
+[error]
+[alert]

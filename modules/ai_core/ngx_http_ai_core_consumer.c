@@ -462,44 +462,51 @@ ngx_http_ai_model_match(ngx_array_t *globs, ngx_str_t *model)
 /*
  * After routing: a routed model the consumer may not use is refused
  * here, before ACCESS and the stages (a cache could answer otherwise).
- * Returns NGX_DECLINED to go on, or what the phase handler returns.
+ * Where no router serves the location ("proxy_pass"), the model asked
+ * for is the model served.  Returns NGX_DECLINED to go on, or what the
+ * phase handler returns.
  */
 
 ngx_int_t
 ngx_http_ai_core_check_model(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
 {
+    ngx_str_t               *model;
     ngx_http_ai_core_ctx_t  *cc;
 
     cc = ngx_http_ai_core_ctx(ctx);
 
-    if (cc->models == NULL || ctx->route_model.len == 0
-        || ngx_http_ai_model_match(cc->models, &ctx->route_model))
-    {
+    if (cc->models == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* routed to no target: the router's module answers 404 */
+
+    model = cc->routed ? &ctx->route_model : &ctx->req.model;
+
+    if (model->len == 0 || ngx_http_ai_model_match(cc->models, model)) {
         return NGX_DECLINED;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "ai: consumer \"%V\" may not use the model \"%V\"",
-                  &ctx->consumer,
-                  ngx_http_ai_safe_str(r->pool, &ctx->route_model));
+                  &ctx->consumer, ngx_http_ai_safe_str(r->pool, model));
 
     if (ctx->req.model.len
-        && (ctx->req.model.len != ctx->route_model.len
-            || ngx_strncmp(ctx->req.model.data, ctx->route_model.data,
-                           ctx->route_model.len)
+        && (ctx->req.model.len != model->len
+            || ngx_strncmp(ctx->req.model.data, model->data, model->len)
                != 0))
     {
         return ngx_http_ai_error(r, NGX_HTTP_FORBIDDEN, NULL, "model",
                                  "model_not_allowed",
                                  "the model \"%V\" (asked as \"%V\") is not "
-                                 "allowed for this API key",
-                                 &ctx->route_model, &ctx->req.model);
+                                 "allowed for this API key", model,
+                                 &ctx->req.model);
     }
 
     return ngx_http_ai_error(r, NGX_HTTP_FORBIDDEN, NULL, "model",
                              "model_not_allowed",
                              "the model \"%V\" is not allowed for this API "
-                             "key", &ctx->route_model);
+                             "key", model);
 }
 
 

@@ -51,6 +51,7 @@ typedef struct {
     ngx_chain_t                *free_refs;
 
     unsigned                    body_read:1;
+    unsigned                    routed:1;     /* a router took the request */
     unsigned                    watch:1;      /* response is an AI response */
     unsigned                    error_page:1; /* an NGINX page replaced */
     unsigned                    error_from_page:1;
