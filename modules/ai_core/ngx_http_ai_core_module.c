@@ -208,6 +208,7 @@ ngx_http_ai_create_ctx(ngx_http_request_t *r)
         /* the Anthropic API's model list: its SDK sends the version */
         ctx->req.format = NGX_HTTP_AI_FMT_ANTHROPIC;
     }
+
     ctx->req.max_tokens = NGX_HTTP_AI_UNSET;
     ctx->upstream_format = ctx->req.format;
     ctx->start = (ngx_msec_t) (r->start_sec * 1000 + r->start_msec);

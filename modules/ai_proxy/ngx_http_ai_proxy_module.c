@@ -493,14 +493,16 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
                                  "API key", &ctx->model);
     }
 
-    /*
-     * the first attempt is picked and prepared now: a request that no
-     * target can take is refused by the gateway, without an attempt
-     */
+    /* the client's headers passed and the location's set, for every try */
 
     if (ngx_http_ai_proxy_extra_headers(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /*
+     * the first attempt is picked and prepared now: a request that no
+     * target can take is refused by the gateway, without an attempt
+     */
 
     rc = ngx_http_ai_proxy_first(r, ctx);
 
