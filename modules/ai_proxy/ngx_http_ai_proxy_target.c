@@ -930,16 +930,14 @@ ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t, ngx_uint_t endpoint,
 
         break;
 
-    case NGX_HTTP_AI_EP_CHAT:
-    case NGX_HTTP_AI_EP_MESSAGES:
+    case NGX_HTTP_AI_EP_UNKNOWN:
+        /* any endpoint: the model list, the configuration's checks */
+        break;
+
+    default: /* chat, messages, and any other door to a chat model */
         if (!(endpoints & NGX_HTTP_AI_PROXY_EP_CHAT)) {
             return 0;
         }
-
-        break;
-
-    default: /* any */
-        break;
     }
 
     if (t->models == NULL
