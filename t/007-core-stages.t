@@ -114,7 +114,7 @@ POST /v1/chat/completions
 {"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}
 --- error_code: 403
 --- response_body
-{"error":{"message":"forbidden","type":"permission_error","param":null,"code":null}}
+{"error":{"message":"forbidden by access rules","type":"permission_error","param":null,"code":"forbidden"}}
 --- error_log
 ai_test done: status=403 answered=0 complete=0 trace=
 access forbidden by rule

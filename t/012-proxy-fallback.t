@@ -235,7 +235,7 @@ the upstream stream ended
 
 
 
-=== TEST 9: a backup target takes no traffic until the others fail
+=== TEST 9: a backup target takes no traffic until the others fail, and only for models a primary serves: a model no target serves is a 404, not the backup's
 --- http_config
     ai_target main   http://127.0.0.1:$TEST_NGINX_MOCK_PORT/main/v1 models=gpt-*;
     ai_target broken http://127.0.0.1:$TEST_NGINX_MOCK_PORT/broken/v1 models=llama-* model=llama~status=503;
@@ -251,13 +251,16 @@ the upstream stream ended
  "POST /v1/chat/completions\n{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
  "POST /v1/chat/completions\n{\"model\":\"llama-3\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
  "POST /v1/chat/completions\n{\"model\":\"mistral\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
+--- error_code eval
+[200, 200, 200, 404]
 --- response_body_like eval
-["mock reply: x", "mock reply: x", "mock reply: x", "mock reply: x"]
+["mock reply: x", "mock reply: x", "mock reply: x",
+ "^\\{\"error\":\\{\"message\":\"the model \\\\\"mistral\\\\\" is not served here\",\"type\":\"invalid_request_error\",\"param\":\"model\",\"code\":\"model_not_found\"\\}\\}\$"]
 --- access_log
 gpt-4o main 1
 gpt-4o main 1
 llama-3 spare 2
-mistral spare 1
+mistral - -
 --- no_error_log
 [error]
 

@@ -60,7 +60,7 @@ if grep -E '\[(error|alert|crit|emerg)\]' $d/logs/error.log; then exit 1; fi
 
 
 
-=== TEST 2: fallback.conf: OpenAI, Anthropic and Gemini by model, a failed provider falls back to the backup target
+=== TEST 2: fallback.conf: OpenAI, Anthropic and Gemini by model, a failed provider falls back to the backup target; a model no primary serves is a 404, not the backup's
 --- config
     location = /t { return 200; }
 --- exec
@@ -81,11 +81,14 @@ trap '[ -f $d/nginx.pid ] && stop' EXIT
 sleep 0.3
 u=http://127.0.0.1:$p
 k='Authorization: Bearer sk-example-alice-0123456789'
-for m in gpt-4o fast smart gemini-2.5-flash 'gpt-4o~status=503' mistral-large; do
+for m in gpt-4o fast smart gemini-2.5-flash 'gpt-4o~status=503'; do
     curl -s $u/v1/chat/completions -H "$k" \
          -d '{"model":"'$m'","messages":[{"role":"user","content":"hi"}]}' \
          | grep -o '"content":"mock reply: hi"'
 done
+curl -s $u/v1/chat/completions -H "$k" \
+     -d '{"model":"mistral-large","messages":[{"role":"user","content":"hi"}]}' \
+     | grep -o '"code":"model_not_found"'
 curl -s $u/v1/messages -H 'x-api-key: sk-example-alice-0123456789' \
      -d '{"model":"gpt-4o","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}' \
      | grep -o '"type":"message"'
@@ -100,14 +103,13 @@ if grep -E '\[(error|alert|crit|emerg)\]' $d/logs/error.log; then exit 1; fi
 "content":"mock reply: hi"
 "content":"mock reply: hi"
 "content":"mock reply: hi"
-"content":"mock reply: hi"
+"code":"model_not_found"
 "type":"message"
 "model":"fast","upstream_model":"gpt-4o-mini","provider":"openai","target":"openai","attempts":1,"status":200
 "model":"gemini-2.5-flash","upstream_model":"gemini-2.5-flash","provider":"gemini","target":"gemini","attempts":1,"status":200
 "model":"gpt-4o","upstream_model":"gpt-4o","provider":"openai","target":"openai","attempts":1,"status":200
 "model":"gpt-4o","upstream_model":"gpt-4o","provider":"openai","target":"openai","attempts":1,"status":200
 "model":"gpt-4o~status=503","upstream_model":"claude-sonnet-4-5","provider":"anthropic","target":"fallback","attempts":2,"status":200
-"model":"mistral-large","upstream_model":"claude-sonnet-4-5","provider":"anthropic","target":"fallback","attempts":1,"status":200
 "model":"smart","upstream_model":"claude-sonnet-4-5","provider":"anthropic","target":"anthropic","attempts":1,"status":200
 --- no_error_log
 [error]

@@ -227,6 +227,25 @@ void ngx_http_ai_core_enable(ngx_conf_t *cf);
 
 
 /*
+ * Consumers' model allow-lists ("ai_consumer NAME KEY models=GLOB,..."):
+ * NGX_OK if the request's consumer may use the model (a routed model,
+ * after aliases), NGX_DECLINED if not.  The core refuses a routed model
+ * the consumer may not use (403) before ACCESS; a door checks again the
+ * model it really serves and filters the model list with it.  With
+ * model NULL: NGX_OK if the consumer may use any model (no list).
+ */
+ngx_int_t ngx_http_ai_consumer_allows(ngx_http_request_t *r,
+    ngx_str_t *model);
+
+/*
+ * A model pattern of a directive (a shell glob: *, ?, [...]) checked
+ * when the configuration is read: NULL if valid, else why not (a regular
+ * expression's "^", "$", ".*", "\\", "(", "|", "+", or an unclosed "[").
+ */
+const char *ngx_http_ai_glob_invalid(ngx_str_t *glob);
+
+
+/*
  * Routing: the module that serves a location (ai_proxy) decides, as soon
  * as the request was parsed and before ACCESS and the stages, which model
  * will really be served (aliases resolved) and which targets may serve
@@ -908,6 +927,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_cost
 #pragma weak ngx_http_ai_cost_micros
 #pragma weak ngx_http_ai_counter_add
+#pragma weak ngx_http_ai_consumer_allows
 #pragma weak ngx_http_ai_counters
 #pragma weak ngx_http_ai_create_ctx
 #pragma weak ngx_http_ai_endpoint
@@ -923,6 +943,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_deltas_wanted
 #pragma weak ngx_http_ai_format_name
 #pragma weak ngx_http_ai_get_ctx
+#pragma weak ngx_http_ai_glob_invalid
 #pragma weak ngx_http_ai_json_is_object
 #pragma weak ngx_http_ai_metrics
 #pragma weak ngx_http_ai_outcomes

@@ -6,17 +6,30 @@
  * SHA-256 digest of each key is kept; a presented key is hashed, looked up
  * by binary search and compared in constant time.  The key is never
  * logged, and it is not forwarded by ai_proxy.
+ *
+ * A consumer may be limited to some models ("models=gpt-4o,claude-*"):
+ * the routed model (after aliases) is checked, so an alias cannot bypass
+ * the list.
  */
 
 
 #include "ngx_http_ai_core_module.h"
 
+#include <fnmatch.h>
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
 
 
+#define NGX_HTTP_AI_MODEL_MAX  256
+
+
 static ngx_int_t ngx_http_ai_consumer_add(ngx_conf_t *cf,
-    ngx_http_ai_core_main_conf_t *amcf, ngx_str_t *name, ngx_str_t *key);
+    ngx_http_ai_core_main_conf_t *amcf, ngx_str_t *name, ngx_str_t *key,
+    ngx_str_t *models);
+static ngx_array_t *ngx_http_ai_consumer_models(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *value);
+static ngx_uint_t ngx_http_ai_model_match(ngx_array_t *globs,
+    ngx_str_t *model);
 static ngx_int_t ngx_http_ai_key_digest(u_char *data, size_t len,
     u_char *digest);
 static int ngx_libc_cdecl ngx_http_ai_consumer_cmp(const void *one,
@@ -31,10 +44,25 @@ ngx_http_ai_consumer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_ai_core_main_conf_t *amcf = conf;
 
     u_char     *p;
-    ngx_str_t  *value, key;
+    ngx_str_t  *value, key, *models;
 
     value = cf->args->elts;
     key = value[2];
+    models = NULL;
+
+    if (cf->args->nelts == 4) {
+        if (value[3].len < 7
+            || ngx_strncmp(value[3].data, "models=", 7) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ai_consumer \"%V\": invalid parameter "
+                               "\"%V\" (\"models=GLOB,...\" is expected)",
+                               &value[1], &value[3]);
+            return NGX_CONF_ERROR;
+        }
+
+        models = &value[3];
+    }
 
     if (key.len > 4 && ngx_strncmp(key.data, "env:", 4) == 0) {
         p = (u_char *) getenv((char *) key.data + 4);
@@ -52,7 +80,9 @@ ngx_http_ai_consumer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         key.len = ngx_strlen(p);
     }
 
-    if (ngx_http_ai_consumer_add(cf, amcf, &value[1], &key) != NGX_OK) {
+    if (ngx_http_ai_consumer_add(cf, amcf, &value[1], &key, models)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -61,7 +91,7 @@ ngx_http_ai_consumer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * A file of "name key" lines; "#" starts a comment.
+ * A file of "name key [models=GLOB,...]" lines; "#" starts a comment.
  */
 
 char *
@@ -72,7 +102,7 @@ ngx_http_ai_consumers_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char           *p, *last, *eol, *start;
     ssize_t           n;
     ngx_fd_t          fd;
-    ngx_str_t        *value, file, name, key, content;
+    ngx_str_t        *value, file, name, key, content, models, *mp;
     ngx_uint_t        line;
     ngx_file_info_t   fi;
 
@@ -161,7 +191,41 @@ ngx_http_ai_consumers_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        if (ngx_http_ai_consumer_add(cf, amcf, &name, &key) != NGX_OK) {
+        while (p < eol && (*p == ' ' || *p == '\t' || *p == CR)) {
+            p++;
+        }
+
+        mp = NULL;
+
+        if (p < eol && *p != '#') {
+            start = p;
+
+            while (p < eol && *p != ' ' && *p != '\t' && *p != CR) {
+                p++;
+            }
+
+            models.data = start;
+            models.len = p - start;
+
+            while (p < eol && (*p == ' ' || *p == '\t' || *p == CR)) {
+                p++;
+            }
+
+            if (models.len < 7
+                || ngx_strncmp(models.data, "models=", 7) != 0
+                || (p < eol && *p != '#'))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ai_consumers_file: \"%V\", line %ui: "
+                                   "expected \"name key "
+                                   "[models=GLOB,...]\"", &file, line);
+                return NGX_CONF_ERROR;
+            }
+
+            mp = &models;
+        }
+
+        if (ngx_http_ai_consumer_add(cf, amcf, &name, &key, mp) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
@@ -172,7 +236,7 @@ ngx_http_ai_consumers_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 static ngx_int_t
 ngx_http_ai_consumer_add(ngx_conf_t *cf, ngx_http_ai_core_main_conf_t *amcf,
-    ngx_str_t *name, ngx_str_t *key)
+    ngx_str_t *name, ngx_str_t *key, ngx_str_t *models)
 {
     ngx_http_ai_consumer_t  *c;
 
@@ -198,7 +262,251 @@ ngx_http_ai_consumer_add(ngx_conf_t *cf, ngx_http_ai_core_main_conf_t *amcf,
         return NGX_ERROR;
     }
 
+    c->models = NULL;
+
+    if (models) {
+        c->models = ngx_http_ai_consumer_models(cf, name, models);
+        if (c->models == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
     return NGX_OK;
+}
+
+
+/* "models=GLOB,...": each NUL-terminated for fnmatch() */
+
+static ngx_array_t *
+ngx_http_ai_consumer_models(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    u_char       *p, *last, *start;
+    ngx_str_t    *glob;
+    const char   *err;
+    ngx_array_t  *a;
+
+    a = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    p = value->data + 7;
+    last = value->data + value->len;
+
+    while (p < last) {
+        start = p;
+
+        while (p < last && *p != ',') {
+            p++;
+        }
+
+        if (p > start) {
+            glob = ngx_array_push(a);
+            if (glob == NULL) {
+                return NULL;
+            }
+
+            glob->len = p - start;
+            glob->data = ngx_pnalloc(cf->pool, glob->len + 1);
+            if (glob->data == NULL) {
+                return NULL;
+            }
+
+            ngx_cpystrn(glob->data, start, glob->len + 1);
+
+            err = ngx_http_ai_glob_invalid(glob);
+
+            if (err) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "consumer \"%V\": invalid model pattern "
+                                   "\"%V\" in \"models=\": %s", name, glob,
+                                   err);
+                return NULL;
+            }
+        }
+
+        p++;
+    }
+
+    if (a->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "consumer \"%V\": empty \"models=\"", name);
+        return NULL;
+    }
+
+    return a;
+}
+
+
+/*
+ * Model patterns are shell globs (fnmatch(3)): *, ?, [...].  What looks
+ * like a regular expression would silently match nothing, so it is
+ * refused with the reason.
+ */
+
+const char *
+ngx_http_ai_glob_invalid(ngx_str_t *glob)
+{
+    u_char  *p, *last;
+
+    if (glob->len == 0) {
+        return "empty";
+    }
+
+    if (glob->len >= NGX_HTTP_AI_MODEL_MAX) {
+        return "too long";
+    }
+
+    p = glob->data;
+    last = glob->data + glob->len;
+
+    if (*p == '^' || last[-1] == '$') {
+        return "looks like a regular expression (\"^\" or \"$\"); model "
+               "patterns are shell globs: \"*\", \"?\", \"[...]\"";
+    }
+
+    for ( /* void */ ; p < last; p++) {
+
+        switch (*p) {
+
+        case '.':
+            if (p + 1 < last && (p[1] == '*' || p[1] == '+')) {
+                return "looks like a regular expression (\".*\"); model "
+                       "patterns are shell globs: \"*\" matches anything";
+            }
+
+            break;
+
+        case '\\':
+        case '(':
+        case ')':
+        case '|':
+        case '+':
+        case '{':
+        case '}':
+            return "looks like a regular expression; model patterns are "
+                   "shell globs: \"*\", \"?\", \"[...]\"";
+
+        case '[':
+            if (ngx_strlchr(p + 1, last, ']') == NULL) {
+                return "has an unclosed \"[\"";
+            }
+
+            break;
+
+        default:
+            if (*p <= ' ' || *p == 0x7f) {
+                return "has white space or control characters";
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_ai_consumer_allows(ngx_http_request_t *r, ngx_str_t *model)
+{
+    ngx_http_ai_ctx_t       *ctx;
+    ngx_http_ai_core_ctx_t  *cc;
+
+    ctx = ngx_http_ai_get_ctx(r);
+
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    cc = ngx_http_ai_core_ctx(ctx);
+
+    if (cc->models == NULL) {
+        return NGX_OK;
+    }
+
+    if (model == NULL) {
+        /* may the consumer use any model? */
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_ai_model_match(cc->models, model) ? NGX_OK : NGX_DECLINED;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_model_match(ngx_array_t *globs, ngx_str_t *model)
+{
+    u_char      name[NGX_HTTP_AI_MODEL_MAX];
+    ngx_str_t  *g;
+    ngx_uint_t  i;
+
+    if (model->len == 0 || model->len >= sizeof(name)) {
+        return 0;
+    }
+
+    ngx_memcpy(name, model->data, model->len);
+    name[model->len] = '\0';
+
+    g = globs->elts;
+
+    for (i = 0; i < globs->nelts; i++) {
+        if (fnmatch((char *) g[i].data, (char *) name, 0) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * After routing: a routed model the consumer may not use is refused
+ * here, before ACCESS and the stages (a cache could answer otherwise).
+ * Where no router serves the location ("proxy_pass"), the model asked
+ * for is the model served.  Returns NGX_DECLINED to go on, or what the
+ * phase handler returns.
+ */
+
+ngx_int_t
+ngx_http_ai_core_check_model(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
+{
+    ngx_str_t               *model;
+    ngx_http_ai_core_ctx_t  *cc;
+
+    cc = ngx_http_ai_core_ctx(ctx);
+
+    if (cc->models == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* routed to no target: the router's module answers 404 */
+
+    model = cc->routed ? &ctx->route_model : &ctx->req.model;
+
+    if (model->len == 0 || ngx_http_ai_model_match(cc->models, model)) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ai: consumer \"%V\" may not use the model \"%V\"",
+                  &ctx->consumer, ngx_http_ai_safe_str(r->pool, model));
+
+    if (ctx->req.model.len
+        && (ctx->req.model.len != model->len
+            || ngx_strncmp(ctx->req.model.data, model->data, model->len)
+               != 0))
+    {
+        return ngx_http_ai_error(r, NGX_HTTP_FORBIDDEN, NULL, "model",
+                                 "model_not_allowed",
+                                 "the model \"%V\" (asked as \"%V\") is not "
+                                 "allowed for this API key", model,
+                                 &ctx->req.model);
+    }
+
+    return ngx_http_ai_error(r, NGX_HTTP_FORBIDDEN, NULL, "model",
+                             "model_not_allowed",
+                             "the model \"%V\" is not allowed for this API "
+                             "key", model);
 }
 
 
@@ -298,6 +606,7 @@ ngx_http_ai_core_identify(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
            == 0)
     {
         ctx->consumer = c[mid].name;
+        ngx_http_ai_core_ctx(ctx)->models = c[mid].models;
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "ai consumer: \"%V\"", &ctx->consumer);

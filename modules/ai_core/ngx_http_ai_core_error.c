@@ -69,6 +69,14 @@ static ngx_http_ai_error_reason_t  ngx_http_ai_error_reasons[] = {
 };
 
 
+/*
+ * $limit_req_status and $limit_conn_status (NGINX 1.17.6+) are kept in
+ * the request; their values are private to those modules, and stable
+ */
+#define NGX_HTTP_AI_LIMIT_REQ_REJECTED   3
+#define NGX_HTTP_AI_LIMIT_CONN_REJECTED  2
+
+
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
@@ -77,6 +85,8 @@ static ngx_int_t ngx_http_ai_error_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_error_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_ai_error_reason(ngx_uint_t status, ngx_str_t *msg);
+static ngx_uint_t ngx_http_ai_error_refusal(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *msg, const char **type, const char **code);
 static ngx_buf_t *ngx_http_ai_error_from_page(ngx_http_request_t *r,
     ngx_buf_t *page);
 static void ngx_http_ai_error_default(ngx_uint_t status, const char **type,
@@ -519,6 +529,7 @@ ngx_http_ai_error_header_filter(ngx_http_request_t *r)
     ngx_buf_t                    *b;
     ngx_str_t                     msg;
     ngx_uint_t                    status;
+    const char                   *type, *code;
     ngx_http_ai_ctx_t            *ctx;
     ngx_http_ai_core_ctx_t       *cc;
     ngx_http_ai_core_loc_conf_t  *alcf;
@@ -551,6 +562,12 @@ ngx_http_ai_error_header_filter(ngx_http_request_t *r)
     }
 
     status = r->headers_out.status;
+    type = NULL;
+    code = NULL;
+
+    if (ngx_http_ai_error_refusal(r, status, &msg, &type, &code)) {
+        goto body;
+    }
 
     switch (status) {
 
@@ -615,7 +632,9 @@ ngx_http_ai_error_header_filter(ngx_http_request_t *r)
         msg = ctx->error_message;
     }
 
-    b = ngx_http_ai_error_body(r, status, NULL, NULL, NULL, &msg);
+body:
+
+    b = ngx_http_ai_error_body(r, status, type, NULL, code, &msg);
     if (b == NULL) {
         return NGX_ERROR;
     }
@@ -639,6 +658,60 @@ json:
     r->headers_out.charset.len = 0;
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * What refused the request, when NGINX knows: limit_req and limit_conn
+ * note their refusal in the request (whatever status they were given),
+ * and a 403 of the ACCESS phase comes from its rules (allow/deny,
+ * auth_request).  limit_req does not expose when the next request would
+ * pass, so no Retry-After is set here ("add_header Retry-After N always"
+ * does it).
+ */
+
+static ngx_uint_t
+ngx_http_ai_error_refusal(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *msg, const char **type, const char **code)
+{
+    ngx_http_core_main_conf_t  *cmcf;
+
+    if (status < NGX_HTTP_BAD_REQUEST) {
+        return 0;
+    }
+
+    if (r->main->limit_req_status == NGX_HTTP_AI_LIMIT_REQ_REJECTED) {
+        ngx_str_set(msg, "rate limited by limit_req");
+        *type = "rate_limit_error";
+        *code = "rate_limit_exceeded";
+        return 1;
+    }
+
+    if (r->main->limit_conn_status == NGX_HTTP_AI_LIMIT_CONN_REJECTED) {
+        ngx_str_set(msg, "too many connections (limit_conn)");
+        *type = "rate_limit_error";
+        *code = "too_many_connections";
+        return 1;
+    }
+
+    if (status != NGX_HTTP_FORBIDDEN) {
+        return 0;
+    }
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    /* the request is finalized where the phase engine stopped */
+
+    if (r->phase_handler >= 0
+        && cmcf->phase_engine.handlers[r->phase_handler].checker
+           == ngx_http_core_access_phase)
+    {
+        ngx_str_set(msg, "forbidden by access rules");
+        *code = "forbidden";
+        return 1;
+    }
+
+    return 0;
 }
 
 

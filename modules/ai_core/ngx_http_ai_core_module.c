@@ -52,7 +52,7 @@ static ngx_command_t  ngx_http_ai_core_commands[] = {
       &ngx_http_ai_auth_modes },
 
     { ngx_string("ai_consumer"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
       ngx_http_ai_consumer,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -200,6 +200,15 @@ ngx_http_ai_create_ctx(ngx_http_request_t *r)
 
     ctx->request = r;
     ctx->req.endpoint = ngx_http_ai_endpoint(&r->uri, &ctx->req.format);
+
+    if (ctx->req.endpoint == NGX_HTTP_AI_EP_MODELS
+        && ngx_http_ai_core_find_header(r, "anthropic-version",
+                                        sizeof("anthropic-version") - 1))
+    {
+        /* the Anthropic API's model list: its SDK sends the version */
+        ctx->req.format = NGX_HTTP_AI_FMT_ANTHROPIC;
+    }
+
     ctx->req.max_tokens = NGX_HTTP_AI_UNSET;
     ctx->upstream_format = ctx->req.format;
     ctx->start = (ngx_msec_t) (r->start_sec * 1000 + r->start_msec);
@@ -302,6 +311,12 @@ ngx_http_ai_core_handler(ngx_http_request_t *r)
             if (ngx_http_ai_core_route(r, ctx) == NGX_ERROR) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
+
+            rc = ngx_http_ai_core_check_model(r, ctx);
+
+            if (rc != NGX_DECLINED) {
+                cc->status = rc;
+            }
         }
 
         return cc->status;
@@ -340,6 +355,9 @@ ngx_http_ai_core_handler(ngx_http_request_t *r)
 
         if (rc == NGX_ERROR) {
             cc->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else {
+            cc->status = ngx_http_ai_core_check_model(r, ctx);
         }
 
         return cc->status;
@@ -497,6 +515,12 @@ ngx_http_ai_core_process_body(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
 
     if (ngx_http_ai_core_route(r, ctx) == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_ai_core_check_model(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

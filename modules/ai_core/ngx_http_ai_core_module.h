@@ -33,6 +33,8 @@ typedef struct {
     ngx_uint_t                  stage;        /* the next stage to run */
     ngx_int_t                   status;       /* the REWRITE handler's */
     ngx_buf_t                  *error_body;   /* replaces an error page */
+    ngx_array_t                *models;       /* the consumer's allowed
+                                                 models, NULL: any */
     void                      **route_conf;   /* the location routed for */
     ngx_chain_t                *free;         /* rewrite mode's output */
     ngx_chain_t                *busy;
@@ -51,6 +53,7 @@ typedef struct {
     ngx_chain_t                *free_refs;
 
     unsigned                    body_read:1;
+    unsigned                    routed:1;     /* a router took the request */
     unsigned                    watch:1;      /* response is an AI response */
     unsigned                    error_page:1; /* an NGINX page replaced */
     unsigned                    error_from_page:1;
@@ -71,6 +74,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                   name;
     u_char                      digest[NGX_HTTP_AI_KEY_DIGEST_LEN];
+    ngx_array_t                *models;       /* globs, NULL: any model */
 } ngx_http_ai_consumer_t;
 
 
@@ -135,6 +139,8 @@ char *ngx_http_ai_consumers_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_consumers_init(ngx_conf_t *cf,
     ngx_http_ai_core_main_conf_t *amcf);
+ngx_int_t ngx_http_ai_core_check_model(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx);
 
 ngx_int_t ngx_http_ai_core_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_core_stages_init(ngx_conf_t *cf);

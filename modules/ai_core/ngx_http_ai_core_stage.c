@@ -75,6 +75,7 @@ ngx_http_ai_core_route(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_core_module);
 
     cc->route_conf = r->loc_conf;
+    cc->routed = 0;
 
     h = amcf->routers.elts;
 
@@ -82,6 +83,7 @@ ngx_http_ai_core_route(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
         rc = h[i](r, ctx);
 
         if (rc != NGX_DECLINED) {
+            cc->routed = (rc == NGX_OK);
             return rc;
         }
     }

@@ -5,8 +5,10 @@
  * ai_proxy: what its files share.  ngx_http_ai_proxy_module.c holds the
  * module, its directives, the content handler and the response
  * translation; ngx_http_ai_proxy_target.c the targets, keys, routing,
- * balancing and retries; ngx_http_ai_proxy_upstream.c speaks HTTP/1.1 to
- * the provider through NGINX's upstream machinery.  The translation
+ * balancing and retries; ngx_http_ai_proxy_models.c the model list;
+ * ngx_http_ai_proxy_headers.c the headers passed or set toward the
+ * provider; ngx_http_ai_proxy_upstream.c speaks HTTP/1.1 to the provider
+ * through NGINX's upstream machinery.  The translation
  * between the formats is the core's format layer.
  */
 
@@ -47,6 +49,11 @@
 #define NGX_HTTP_AI_PROXY_MAX_TARGETS   64
 
 
+/* what a target serves: "endpoints=chat,embeddings" */
+#define NGX_HTTP_AI_PROXY_EP_CHAT       0x0001
+#define NGX_HTTP_AI_PROXY_EP_EMBEDDINGS 0x0002
+
+
 typedef struct {
     ngx_str_t                       header;    /* "Name: value" CRLF */
     ngx_uint_t                      index;     /* 1-based, for logs */
@@ -73,6 +80,8 @@ typedef struct {
     ngx_str_t                       model;     /* the model it is sent */
     ngx_int_t                       weight;
     ngx_uint_t                      backup;    /* only when no other is left */
+    ngx_uint_t                      endpoints; /* NGX_HTTP_AI_PROXY_EP_*,
+                                                  0: the default */
 
     /* balancing state, per worker */
     ngx_int_t                       current_weight;
@@ -99,6 +108,12 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                       name;
+    ngx_http_complex_value_t        value;
+} ngx_http_ai_proxy_header_t;
+
+
+typedef struct {
     ngx_http_upstream_conf_t        upstream;
 
     /* "ai_proxy_pass" and its settings: one target of the location */
@@ -112,6 +127,9 @@ typedef struct {
     ngx_http_upstream_srv_conf_t   *balancer;  /* over the targets */
 
     ngx_array_t                    *aliases;   /* alias */
+    ngx_array_t                    *declared;  /* "ai_proxy_models" */
+    ngx_array_t                    *pass_headers;  /* ngx_str_t, lower */
+    ngx_array_t                    *set_headers;   /* header_t */
     ngx_array_t                    *prepend;   /* ngx_http_ai_decoration_t */
     ngx_array_t                    *append;
     ngx_uint_t                      balance;
@@ -153,6 +171,8 @@ typedef struct {
     ngx_str_t                       accept;
     ngx_str_t                       host;
     ngx_str_t                       headers;      /* key and provider's */
+    ngx_str_t                       extra;        /* the client's passed,
+                                                     the location's set */
 
     ngx_http_ai_proxy_target_t     *target;       /* of this attempt */
     ngx_uint_t                      index;        /* of the target */
@@ -211,6 +231,10 @@ char *ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
     ngx_http_ai_proxy_loc_conf_t *plcf);
 ngx_int_t ngx_http_ai_proxy_route(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx, ngx_str_t *model);
+uint64_t ngx_http_ai_proxy_served(ngx_http_ai_proxy_loc_conf_t *plcf,
+    ngx_uint_t endpoint, ngx_str_t *model);
+ngx_str_t *ngx_http_ai_proxy_resolve_alias(
+    ngx_http_ai_proxy_loc_conf_t *plcf, ngx_str_t *model);
 ngx_int_t ngx_http_ai_proxy_first(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 ngx_int_t ngx_http_ai_proxy_unavailable(ngx_http_request_t *r,
@@ -221,6 +245,23 @@ void ngx_http_ai_proxy_done(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 ngx_int_t ngx_http_ai_proxy_key_metrics(ngx_http_request_t *r,
     ngx_chain_t ***out);
+
+/* ngx_http_ai_proxy_models.c */
+ngx_int_t ngx_http_ai_proxy_models(ngx_http_request_t *r,
+    ngx_http_ai_proxy_loc_conf_t *plcf);
+void ngx_http_ai_proxy_model_id(ngx_http_request_t *r, ngx_str_t *id);
+char *ngx_http_ai_proxy_models_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_proxy_models_check(ngx_conf_t *cf,
+    ngx_http_ai_proxy_loc_conf_t *plcf);
+
+/* ngx_http_ai_proxy_headers.c */
+char *ngx_http_ai_proxy_pass_client_headers(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_ai_proxy_set_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_proxy_extra_headers(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
 
 /* ngx_http_ai_proxy_upstream.c */
 ngx_int_t ngx_http_ai_proxy_build_request(ngx_http_request_t *r,

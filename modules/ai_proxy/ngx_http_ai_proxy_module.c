@@ -40,10 +40,6 @@
 
 
 static ngx_int_t ngx_http_ai_proxy_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ai_proxy_models(ngx_http_request_t *r,
-    ngx_http_ai_proxy_loc_conf_t *plcf);
-static ngx_uint_t ngx_http_ai_proxy_glob(ngx_str_t *m);
-static void ngx_http_ai_proxy_model_id(ngx_http_request_t *r, ngx_str_t *id);
 static ngx_int_t ngx_http_ai_proxy_event(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
 static ngx_int_t ngx_http_ai_proxy_output(ngx_http_request_t *r,
@@ -95,6 +91,8 @@ static char *ngx_http_ai_proxy_alias(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_ai_proxy_decoration(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_proxy_door(ngx_conf_t *cf);
+static char *ngx_http_ai_proxy_other_handler(ngx_conf_t *cf,
+    ngx_http_core_loc_conf_t *clcf);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -189,6 +187,27 @@ static ngx_command_t  ngx_http_ai_proxy_commands[] = {
     { ngx_string("ai_proxy_alias"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
       ngx_http_ai_proxy_alias,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_proxy_models"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_proxy_models_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_proxy_pass_client_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_proxy_pass_client_headers,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_proxy_set_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_ai_proxy_set_header,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -463,6 +482,23 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
                                  &model);
     }
 
+    /* the core checked the routed model; a stage may have changed it */
+
+    if (ctx->model.len
+        && ngx_http_ai_consumer_allows(r, &ctx->model) != NGX_OK)
+    {
+        return ngx_http_ai_error(r, NGX_HTTP_FORBIDDEN, NULL, "model",
+                                 "model_not_allowed",
+                                 "the model \"%V\" is not allowed for this "
+                                 "API key", &ctx->model);
+    }
+
+    /* the client's headers passed and the location's set, for every try */
+
+    if (ngx_http_ai_proxy_extra_headers(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     /*
      * the first attempt is picked and prepared now: a request that no
      * target can take is refused by the gateway, without an attempt
@@ -576,195 +612,6 @@ ngx_http_ai_proxy_decide(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     (void) ngx_http_ai_proxy_route(r, ctx, &model);
 
     return ctx;
-}
-
-
-/*
- * GET .../models: the models this location routes, from the aliases and
- * the targets' model lists; with no list anywhere the targets are asked.
- */
-
-static ngx_int_t
-ngx_http_ai_proxy_models(ngx_http_request_t *r,
-    ngx_http_ai_proxy_loc_conf_t *plcf)
-{
-    size_t                        len;
-    ngx_buf_t                    *b;
-    ngx_str_t                    *m;
-    ngx_int_t                     rc;
-    ngx_uint_t                    i, j, n;
-    ngx_chain_t                   out;
-    ngx_http_ai_proxy_alias_t    *alias;
-    ngx_http_ai_proxy_target_t  **t;
-
-    if (r->uri.len > sizeof("/models") - 1
-        && ngx_strncmp(r->uri.data + r->uri.len - (sizeof("/models") - 1),
-                       "/models", sizeof("/models") - 1)
-           != 0
-        && ngx_strncmp(r->uri.data + r->uri.len - (sizeof("/models/") - 1),
-                       "/models/", sizeof("/models/") - 1)
-           != 0)
-    {
-        /* ".../models/{id}": the provider knows */
-        return NGX_DECLINED;
-    }
-
-    t = plcf->targets->elts;
-    len = sizeof("{\"object\":\"list\",\"data\":[]}\n");
-    n = 0;
-
-    for (i = 0; i < plcf->targets->nelts; i++) {
-        if (t[i]->models == NULL) {
-            continue;
-        }
-
-        m = t[i]->models->elts;
-
-        for (j = 0; j < t[i]->models->nelts; j++) {
-
-            if (ngx_http_ai_proxy_glob(&m[j])) {
-                continue;
-            }
-
-            len += sizeof(",{\"id\":\"\",\"object\":\"model\","
-                          "\"created\":0,\"owned_by\":\"\"}") + 2 * m[j].len
-                   + t[i]->name.len;
-            n++;
-        }
-    }
-
-    if (plcf->aliases) {
-        alias = plcf->aliases->elts;
-
-        for (i = 0; i < plcf->aliases->nelts; i++) {
-            len += sizeof(",{\"id\":\"\",\"object\":\"model\","
-                          "\"created\":0,\"owned_by\":\"gateway\"}")
-                   + 2 * alias[i].from.len;
-            n++;
-        }
-    }
-
-    if (n == 0) {
-        return NGX_DECLINED;
-    }
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, "{\"object\":\"list\",\"data\":[",
-                         sizeof("{\"object\":\"list\",\"data\":[") - 1);
-    n = 0;
-
-    if (plcf->aliases) {
-        alias = plcf->aliases->elts;
-
-        for (i = 0; i < plcf->aliases->nelts; i++) {
-            b->last = n++ ? ngx_cpymem(b->last, ",{\"id\":\"", 8)
-                          : ngx_cpymem(b->last, "{\"id\":\"", 7);
-            b->last = (u_char *) ngx_escape_json(b->last, alias[i].from.data,
-                                                 alias[i].from.len);
-            b->last = ngx_cpymem(b->last, "\",\"object\":\"model\","
-                                 "\"created\":0,\"owned_by\":\"gateway\"}",
-                                 sizeof("\",\"object\":\"model\","
-                                        "\"created\":0,"
-                                        "\"owned_by\":\"gateway\"}") - 1);
-        }
-    }
-
-    for (i = 0; i < plcf->targets->nelts; i++) {
-        if (t[i]->models == NULL) {
-            continue;
-        }
-
-        m = t[i]->models->elts;
-
-        for (j = 0; j < t[i]->models->nelts; j++) {
-
-            if (ngx_http_ai_proxy_glob(&m[j])) {
-                continue;
-            }
-
-            b->last = n++ ? ngx_cpymem(b->last, ",{\"id\":\"", 8)
-                          : ngx_cpymem(b->last, "{\"id\":\"", 7);
-            b->last = (u_char *) ngx_escape_json(b->last, m[j].data,
-                                                 m[j].len);
-            b->last = ngx_cpymem(b->last, "\",\"object\":\"model\","
-                                 "\"created\":0,\"owned_by\":\"",
-                                 sizeof("\",\"object\":\"model\","
-                                        "\"created\":0,"
-                                        "\"owned_by\":\"") - 1);
-            b->last = (u_char *) ngx_escape_json(b->last, t[i]->name.data,
-                                                 t[i]->name.len);
-            b->last = ngx_cpymem(b->last, "\"}", 2);
-        }
-    }
-
-    b->last = ngx_cpymem(b->last, "]}\n", 3);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-/* the {id} of ".../models/{id}" (the URI is decoded); empty for the list */
-
-static void
-ngx_http_ai_proxy_model_id(ngx_http_request_t *r, ngx_str_t *id)
-{
-    u_char  *p, *last;
-
-    ngx_str_null(id);
-
-    last = r->uri.data + r->uri.len;
-
-    if (r->uri.len > 1 && last[-1] == '/') {
-        last--;
-    }
-
-    for (p = last; p > r->uri.data && p[-1] != '/'; p--) {
-        /* void */
-    }
-
-    if ((size_t) (p - r->uri.data) > sizeof("/models/") - 1
-        && ngx_strncmp(p - (sizeof("/models/") - 1), "/models/",
-                       sizeof("/models/") - 1)
-           == 0
-        && p < last)
-    {
-        id->data = p;
-        id->len = last - p;
-    }
-}
-
-
-/* a glob is not a model */
-
-static ngx_uint_t
-ngx_http_ai_proxy_glob(ngx_str_t *m)
-{
-    return ngx_strlchr(m->data, m->data + m->len, '*')
-           || ngx_strlchr(m->data, m->data + m->len, '?')
-           || ngx_strlchr(m->data, m->data + m->len, '[');
 }
 
 
@@ -1550,6 +1397,9 @@ ngx_http_ai_proxy_create_loc_conf(ngx_conf_t *cf)
     conf->provider = NGX_CONF_UNSET_UINT;
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->aliases = NGX_CONF_UNSET_PTR;
+    conf->declared = NGX_CONF_UNSET_PTR;
+    conf->pass_headers = NGX_CONF_UNSET_PTR;
+    conf->set_headers = NGX_CONF_UNSET_PTR;
     conf->prepend = NGX_CONF_UNSET_PTR;
     conf->append = NGX_CONF_UNSET_PTR;
     conf->balance = NGX_CONF_UNSET_UINT;
@@ -1601,7 +1451,8 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ai_proxy_loc_conf_t *prev = parent;
     ngx_http_ai_proxy_loc_conf_t *conf = child;
 
-    ngx_hash_init_t  hash;
+    ngx_hash_init_t            hash;
+    ngx_http_core_loc_conf_t  *clcf;
 
     ngx_conf_merge_ptr_value(conf->upstream.local, prev->upstream.local,
                              NULL);
@@ -1635,6 +1486,9 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_str_value(conf->host, prev->host, "");
     ngx_conf_merge_ptr_value(conf->aliases, prev->aliases, NULL);
+    ngx_conf_merge_ptr_value(conf->declared, prev->declared, NULL);
+    ngx_conf_merge_ptr_value(conf->pass_headers, prev->pass_headers, NULL);
+    ngx_conf_merge_ptr_value(conf->set_headers, prev->set_headers, NULL);
     ngx_conf_merge_ptr_value(conf->prepend, prev->prepend, NULL);
     ngx_conf_merge_ptr_value(conf->append, prev->append, NULL);
     ngx_conf_merge_uint_value(conf->balance, prev->balance,
@@ -1684,8 +1538,19 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->upstream.next_upstream_tries = conf->tries;
     conf->upstream.next_upstream_timeout = conf->deadline;
 
-    if (conf->door && ngx_http_ai_proxy_merge_targets(cf, conf) != NGX_OK) {
-        return NGX_CONF_ERROR;
+    if (conf->door) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->handler != ngx_http_ai_proxy_handler) {
+            /* "proxy_pass" or another content handler came after */
+            return ngx_http_ai_proxy_other_handler(cf, clcf);
+        }
+
+        if (ngx_http_ai_proxy_merge_targets(cf, conf) != NGX_OK
+            || ngx_http_ai_proxy_models_check(cf, conf) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
     }
 
     hash.max_size = 512;
@@ -1984,11 +1849,37 @@ ngx_http_ai_proxy_door(ngx_conf_t *cf)
     plcf->door = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler && clcf->handler != ngx_http_ai_proxy_handler) {
+        /* "proxy_pass" or another content handler came before */
+        return ngx_http_ai_proxy_other_handler(cf, clcf);
+    }
+
     clcf->handler = ngx_http_ai_proxy_handler;
 
     ngx_http_ai_core_enable(cf);
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A location has one content handler: with "ai_proxy" and "proxy_pass"
+ * (or another) one of them would be silently ignored.
+ */
+
+static char *
+ngx_http_ai_proxy_other_handler(ngx_conf_t *cf,
+    ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"ai_proxy\" or \"ai_proxy_pass\" cannot be used "
+                       "with another content handler (\"proxy_pass\", "
+                       "\"fastcgi_pass\", \"uwsgi_pass\", \"scgi_pass\", "
+                       "\"grpc_pass\" ...) in the location \"%V\"",
+                       &clcf->name);
+
+    return NGX_CONF_ERROR;
 }
 
 

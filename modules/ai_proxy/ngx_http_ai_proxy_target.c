@@ -7,7 +7,12 @@
  *     ai_target NAME URL [provider=openai|azure|anthropic|gemini]
  *               [key=env:NAME|file:/path]... [models=GLOB,...]
  *               [model=NAME] [weight=N] [host=NAME] [api_version=V]
- *               [backup];
+ *               [endpoints=chat,embeddings] [backup];
+ *
+ * A backup target without "models=" serves only the requests a primary
+ * target of the location could have served; a target sent one model
+ * ("model=") serves chat only unless "endpoints=" says otherwise, so an
+ * embeddings request never goes to a chat model.
  *
  * A location's targets are balanced by one upstream balancer of our own
  * (ngx_http_ai_proxy_init_peer): each attempt picks a target among those
@@ -70,6 +75,8 @@ static void ngx_http_ai_proxy_request_id(ngx_http_request_t *r,
     ngx_str_t *id);
 static ngx_int_t ngx_http_ai_proxy_retry_header(ngx_http_request_t *r,
     ngx_msec_t wait);
+static ngx_int_t ngx_http_ai_proxy_cooling_error(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
 static char *ngx_http_ai_proxy_read_key(ngx_conf_t *cf, ngx_str_t *file,
     ngx_str_t *key);
 
@@ -114,6 +121,7 @@ ngx_http_ai_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_int_t                     provider, n;
     ngx_str_t                    *value, s, host, *glob;
     ngx_uint_t                    i, k;
+    const char                   *err;
     ngx_http_ai_proxy_target_t   *t, **tp;
 
     value = cf->args->elts;
@@ -177,6 +185,18 @@ ngx_http_ai_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.data = value[i].data + 4;
             s.len = value[i].len - 4;
 
+            if (s.len > 4 && ngx_strncmp(s.data, "env:", 4) == 0
+                && getenv((char *) s.data + 4) == NULL)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ai_target \"%V\": the environment "
+                                   "variable \"%s\" of \"%V\" is not set "
+                                   "(set it for NGINX, and \"env %s;\" in "
+                                   "the main context keeps it)", &value[1],
+                                   s.data + 4, &value[i], s.data + 4);
+                return NGX_CONF_ERROR;
+            }
+
             rv = ngx_http_ai_proxy_target_key(cf, t, &s);
             if (rv != NGX_CONF_OK) {
                 return rv;
@@ -215,6 +235,16 @@ ngx_http_ai_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                     }
 
                     ngx_cpystrn(glob->data, start, glob->len + 1);
+
+                    err = ngx_http_ai_glob_invalid(glob);
+
+                    if (err) {
+                        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                           "ai_target \"%V\": invalid model "
+                                           "pattern \"%V\" in \"models=\": "
+                                           "%s", &value[1], glob, err);
+                        return NGX_CONF_ERROR;
+                    }
                 }
 
                 p++;
@@ -258,6 +288,47 @@ ngx_http_ai_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "endpoints=", 10) == 0) {
+            p = value[i].data + 10;
+            last = value[i].data + value[i].len;
+
+            while (p < last) {
+                start = p;
+
+                while (p < last && *p != ',') {
+                    p++;
+                }
+
+                if (p - start == 4 && ngx_strncmp(start, "chat", 4) == 0) {
+                    t->endpoints |= NGX_HTTP_AI_PROXY_EP_CHAT;
+
+                } else if (p - start == 10
+                           && ngx_strncmp(start, "embeddings", 10) == 0)
+                {
+                    t->endpoints |= NGX_HTTP_AI_PROXY_EP_EMBEDDINGS;
+
+                } else {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "ai_target \"%V\": invalid \"%V\" "
+                                       "(chat, embeddings, or both "
+                                       "separated by a comma)", &value[1],
+                                       &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+
+                p++;
+            }
+
+            if (t->endpoints == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ai_target \"%V\": empty \"endpoints=\"",
+                                   &value[1]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "api_version=", 12) == 0
             && value[i].len > 12)
         {
@@ -284,6 +355,16 @@ ngx_http_ai_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ai_target \"%V\": invalid parameter \"%V\"",
                            &value[1], &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((t->endpoints & NGX_HTTP_AI_PROXY_EP_EMBEDDINGS)
+        && t->format != NGX_HTTP_AI_FMT_OPENAI)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_target \"%V\": embeddings are OpenAI's API "
+                           "only, the provider \"%V\" has none", &value[1],
+                           &ngx_http_ai_proxy_providers[t->provider].name);
         return NGX_CONF_ERROR;
     }
 
@@ -715,40 +796,14 @@ ngx_int_t
 ngx_http_ai_proxy_route(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
     ngx_str_t *model)
 {
-    ngx_uint_t                     i;
-    ngx_http_ai_proxy_alias_t     *alias;
-    ngx_http_ai_proxy_target_t   **t;
     ngx_http_ai_proxy_loc_conf_t  *plcf;
 
     plcf = ctx->conf;
 
-    ctx->model = *model;
+    ctx->model = *ngx_http_ai_proxy_resolve_alias(plcf, model);
 
-    if (plcf->aliases) {
-        alias = plcf->aliases->elts;
-
-        for (i = 0; i < plcf->aliases->nelts; i++) {
-            if (alias[i].from.len == ctx->model.len
-                && ngx_strncmp(alias[i].from.data, ctx->model.data,
-                               ctx->model.len)
-                   == 0)
-            {
-                ctx->model = alias[i].to;
-                break;
-            }
-        }
-    }
-
-    t = plcf->targets->elts;
-    ctx->candidates = 0;
-
-    for (i = 0; i < plcf->targets->nelts; i++) {
-        if (ngx_http_ai_proxy_serves(t[i], ctx->ai->req.endpoint,
-                                     &ctx->model))
-        {
-            ctx->candidates |= (uint64_t) 1 << i;
-        }
-    }
+    ctx->candidates = ngx_http_ai_proxy_served(plcf, ctx->ai->req.endpoint,
+                                               &ctx->model);
 
     if (ctx->candidates == 0) {
         return NGX_DECLINED;
@@ -760,20 +815,133 @@ ngx_http_ai_proxy_route(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
 }
 
 
+/* the model an alias stands for, or the model itself */
+
+ngx_str_t *
+ngx_http_ai_proxy_resolve_alias(ngx_http_ai_proxy_loc_conf_t *plcf,
+    ngx_str_t *model)
+{
+    ngx_uint_t                  i;
+    ngx_http_ai_proxy_alias_t  *alias;
+
+    if (plcf->aliases == NULL || plcf->aliases == NGX_CONF_UNSET_PTR) {
+        return model;
+    }
+
+    alias = plcf->aliases->elts;
+
+    for (i = 0; i < plcf->aliases->nelts; i++) {
+        if (alias[i].from.len == model->len
+            && ngx_strncmp(alias[i].from.data, model->data, model->len)
+               == 0)
+        {
+            return &alias[i].to;
+        }
+    }
+
+    return model;
+}
+
+
+/*
+ * The targets of the location that may serve the model (a bit each) for
+ * the endpoint (NGX_HTTP_AI_EP_UNKNOWN: any).  A backup target without
+ * "models=" only backs up a model some primary target serves: a model no
+ * primary serves is refused (404) instead of silently going to it.
+ */
+
+uint64_t
+ngx_http_ai_proxy_served(ngx_http_ai_proxy_loc_conf_t *plcf,
+    ngx_uint_t endpoint, ngx_str_t *model)
+{
+    uint64_t                      served, pending;
+    ngx_uint_t                    i, primaries, primary;
+    ngx_http_ai_proxy_target_t  **t;
+
+    t = plcf->targets->elts;
+    served = 0;
+    pending = 0;
+    primaries = 0;
+    primary = 0;
+
+    for (i = 0; i < plcf->targets->nelts; i++) {
+
+        if (!t[i]->backup) {
+            primaries = 1;
+        }
+
+        if (!ngx_http_ai_proxy_serves(t[i], endpoint, model)) {
+            continue;
+        }
+
+        if (t[i]->backup && t[i]->models == NULL) {
+            pending |= (uint64_t) 1 << i;
+            continue;
+        }
+
+        served |= (uint64_t) 1 << i;
+
+        if (!t[i]->backup) {
+            primary = 1;
+        }
+    }
+
+    if (primary || !primaries) {
+        served |= pending;
+    }
+
+    return served;
+}
+
+
 static ngx_int_t
 ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t, ngx_uint_t endpoint,
     ngx_str_t *model)
 {
     u_char      name[256];
     ngx_str_t  *glob;
-    ngx_uint_t  i;
+    ngx_uint_t  i, endpoints;
 
-    if ((endpoint == NGX_HTTP_AI_EP_EMBEDDINGS
-         || endpoint == NGX_HTTP_AI_EP_MODELS)
-        && t->format != NGX_HTTP_AI_FMT_OPENAI)
-    {
-        /* OpenAI's API only */
-        return 0;
+    endpoints = t->endpoints;
+
+    if (endpoints == 0) {
+        /*
+         * by default: chat, and embeddings for an OpenAI-compatible API
+         * unless the target is sent one (chat) model
+         */
+
+        endpoints = NGX_HTTP_AI_PROXY_EP_CHAT;
+
+        if (t->format == NGX_HTTP_AI_FMT_OPENAI && t->model.len == 0) {
+            endpoints |= NGX_HTTP_AI_PROXY_EP_EMBEDDINGS;
+        }
+    }
+
+    switch (endpoint) {
+
+    case NGX_HTTP_AI_EP_EMBEDDINGS:
+        if (!(endpoints & NGX_HTTP_AI_PROXY_EP_EMBEDDINGS)) {
+            return 0;
+        }
+
+        break;
+
+    case NGX_HTTP_AI_EP_MODELS:
+        if (t->format != NGX_HTTP_AI_FMT_OPENAI) {
+            /* OpenAI's API only */
+            return 0;
+        }
+
+        break;
+
+    case NGX_HTTP_AI_EP_UNKNOWN:
+        /* any endpoint: the model list, the configuration's checks */
+        break;
+
+    default: /* chat, messages, and any other door to a chat model */
+        if (!(endpoints & NGX_HTTP_AI_PROXY_EP_CHAT)) {
+            return 0;
+        }
     }
 
     if (t->models == NULL
@@ -863,6 +1031,11 @@ ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc, void *data)
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "ai_proxy: no target left for model \"%V\" "
                           "(failed, or all keys cooling down)", &ctx->model);
+
+            if (ngx_http_ai_proxy_cooling_error(r, ctx) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
             return NGX_BUSY;
         }
 
@@ -1175,6 +1348,36 @@ ngx_http_ai_proxy_cooling(ngx_http_ai_proxy_ctx_t *ctx, ngx_msec_t *wait)
 }
 
 
+/*
+ * An attempt failed and no target is left while some candidate's keys
+ * cool down: the error page is a 503 with Retry-After (the first key
+ * back), as when all keys cool down, rather than the failure's 502.
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_cooling_error(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_msec_t  wait;
+
+    if (!ngx_http_ai_proxy_cooling(ctx, &wait)) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_ai_proxy_retry_header(r, wait) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->ai->error_status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    ngx_str_set(&ctx->ai->error_message,
+                "no upstream target is available for this model now (an "
+                "attempt failed and the other keys are cooling down), retry "
+                "later");
+
+    return NGX_OK;
+}
+
+
 /* Retry-After: seconds, rounded up */
 
 static ngx_int_t
@@ -1260,8 +1463,14 @@ ngx_http_ai_proxy_free_peer(ngx_peer_connection_t *pc, void *data,
     if (ctx->tries && (state & NGX_PEER_FAILED) && !ctx->inner_retry
         && ngx_http_ai_proxy_pick(ctx->request, ctx, 1) != NGX_OK)
     {
-        /* no target left: the failure at hand is the answer */
+        /*
+         * no target left: the failure at hand is the answer, unless
+         * other keys only cool down
+         */
+
         ctx->tries = 0;
+
+        (void) ngx_http_ai_proxy_cooling_error(ctx->request, ctx);
     }
 
     if (ctx->tries == 0) {

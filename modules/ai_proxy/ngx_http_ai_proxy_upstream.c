@@ -114,7 +114,7 @@ ngx_http_ai_proxy_build_request(ngx_http_request_t *r,
     len = ctx->method.len + 1 + ctx->uri.len + sizeof(" HTTP/1.1" CRLF) - 1
           + sizeof("Host: " CRLF) - 1 + ctx->host.len
           + sizeof("Accept: " CRLF) - 1 + ctx->accept.len
-          + ctx->headers.len
+          + ctx->headers.len + ctx->extra.len
           + sizeof(CRLF) - 1;
 
     if (ctx->body.len) {
@@ -151,6 +151,11 @@ ngx_http_ai_proxy_build_request(ngx_http_request_t *r,
 
     /* the key and the provider's headers, each line with its CRLF */
     b->last = ngx_cpymem(b->last, ctx->headers.data, ctx->headers.len);
+
+    /* the client's headers passed and the location's set, with CRLFs */
+    if (ctx->extra.len) {
+        b->last = ngx_cpymem(b->last, ctx->extra.data, ctx->extra.len);
+    }
 
     if (lenua) {
         b->last = ngx_sprintf(b->last, "User-Agent: %V" CRLF, &ua->value);
