@@ -646,6 +646,7 @@ typedef struct {
     int  status, retry_after, delay_headers, delay_chunks, disconnect_after;
     int  malformed, garbage, words, usage, fail_first;
     int  html, echo_key, cl_stream;
+    long cache_read, cache_write;
     char usage_prompt[32], usage_completion[32], usage_total[32];
 } beh_t;
 
@@ -716,6 +717,10 @@ beh_parse(beh_t *b, const char *s, size_t n)
                     b->echo_key = v != 0;
                 } else if (!strcmp(key, "cl_stream")) {
                     b->cl_stream = v != 0;
+                } else if (!strcmp(key, "cache_read")) {
+                    b->cache_read = clampl(v, 0, 1000000000L);
+                } else if (!strcmp(key, "cache_write")) {
+                    b->cache_write = clampl(v, 0, 1000000000L);
                 } else if (!strcmp(key, "usage_prompt")) {
                     memcpy(b->usage_prompt, val, vl + 1);
                 } else if (!strcmp(key, "usage_completion")) {
@@ -1779,16 +1784,27 @@ b_total(buf_t *b, const beh_t *be, long P, long C)
     }
 }
 
+/*
+ * cache_read=R, cache_write=W: the prompt had R tokens more read from the
+ * provider's cache and W more written to it.  OpenAI's prompt_tokens
+ * counts them all (cached_tokens: R; there is no count of writes),
+ * Anthropic's input_tokens neither (cache_read_input_tokens,
+ * cache_creation_input_tokens), Gemini's promptTokenCount all
+ * (cachedContentTokenCount: R)
+ */
 static void
 oa_usage(buf_t *b, const beh_t *be, long P, long C)
 {
+    P += be->cache_read + be->cache_write;
     B_LIT(b, "{\"prompt_tokens\":");
     b_tok(b, be->usage_prompt, P);
     B_LIT(b, ",\"completion_tokens\":");
     b_tok(b, be->usage_completion, C);
     B_LIT(b, ",\"total_tokens\":");
     b_total(b, be, P, C);
-    B_LIT(b, ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
+    B_LIT(b, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+    b_int(b, be->cache_read);
+    B_LIT(b, ",\"audio_tokens\":0},"
              "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
              "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}");
 }
@@ -2292,7 +2308,11 @@ an_usage(buf_t *b, const beh_t *be, long P, long C)
 {
     B_LIT(b, "{\"input_tokens\":");
     b_tok(b, be->usage_prompt, P);
-    B_LIT(b, ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":");
+    B_LIT(b, ",\"cache_creation_input_tokens\":");
+    b_int(b, be->cache_write);
+    B_LIT(b, ",\"cache_read_input_tokens\":");
+    b_int(b, be->cache_read);
+    B_LIT(b, ",\"output_tokens\":");
     b_tok(b, be->usage_completion, C);
     B_LIT(b, "}");
 }
@@ -2477,12 +2497,17 @@ done:
 static void
 gm_usage(buf_t *b, const beh_t *be, long P, long C)
 {
+    P += be->cache_read + be->cache_write;
     B_LIT(b, "{\"promptTokenCount\":");
     b_tok(b, be->usage_prompt, P);
     B_LIT(b, ",\"candidatesTokenCount\":");
     b_tok(b, be->usage_completion, C);
     B_LIT(b, ",\"totalTokenCount\":");
     b_total(b, be, P, C);
+    if (be->cache_read) {
+        B_LIT(b, ",\"cachedContentTokenCount\":");
+        b_int(b, be->cache_read);
+    }
     B_LIT(b, ",\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":");
     b_tok(b, be->usage_prompt, P);
     B_LIT(b, "}]}");

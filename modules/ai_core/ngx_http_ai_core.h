@@ -115,12 +115,24 @@ typedef struct {
 #define NGX_HTTP_AI_TOKENS_MAX          1000000000
 
 
+/*
+ * Usage in one shape for every provider: prompt_tokens is the whole
+ * prompt, cached (read from the provider's prompt cache) and written to
+ * it included, as OpenAI counts it; cached_tokens and cache_write_tokens
+ * are the parts of it that were read from and written to the cache
+ * (Anthropic's cache_read_input_tokens and cache_creation_input_tokens,
+ * whose input_tokens counts neither; OpenAI's cached_tokens; Gemini's
+ * cachedContentTokenCount); reasoning_tokens the part of
+ * completion_tokens that was thinking.
+ */
+
 typedef struct {
     ngx_int_t                   prompt_tokens;
     ngx_int_t                   completion_tokens;
     ngx_int_t                   total_tokens;
     ngx_int_t                   cached_tokens;
     ngx_int_t                   reasoning_tokens;
+    ngx_int_t                   cache_write_tokens;
     unsigned                    found:1;
     unsigned                    invalid:1; /* out-of-range values ignored */
     unsigned                    estimated:1; /* counted locally, see

@@ -12,6 +12,10 @@
  *   tools (input_schema)             <->  function tools (parameters)
  *   tool_choice auto/any/tool/none   <->  auto/required/function/none
  *   stop_sequences, metadata.user_id <->  stop, user
+ *   cache_control (blocks, tools)     <-   cache_control of parts,
+ *                                          messages, tools (as LiteLLM
+ *                                          takes them; other targets
+ *                                          have no equivalent: dropped)
  *
  * Thinking blocks are dropped; server tools, Files API references and
  * other blocks that OpenAI cannot carry are refused (NGX_DECLINED).
@@ -46,6 +50,8 @@ static cJSON *ngx_http_ai_anthropic_tool_result(ngx_pool_t *pool,
 static ngx_int_t ngx_http_ai_anthropic_tools_from_openai(ngx_pool_t *pool,
     cJSON *in, cJSON *res, ngx_str_t *err);
 static cJSON *ngx_http_ai_anthropic_text_block(const char *text);
+static ngx_int_t ngx_http_ai_anthropic_cache_control(cJSON *from,
+    cJSON *block);
 static cJSON *ngx_http_ai_anthropic_blocks(cJSON *msg);
 static cJSON *ngx_http_ai_anthropic_message(ngx_str_t *role,
     ngx_str_t *text);
@@ -753,7 +759,10 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
 
         if (ngx_strcmp(role, "tool") == 0) {
             block = ngx_http_ai_anthropic_tool_result(pool, msg);
-            if (block == NULL) {
+            if (block == NULL
+                || ngx_http_ai_anthropic_cache_control(msg, block) != NGX_OK)
+            {
+                cJSON_Delete(block);
                 goto failed;
             }
 
@@ -802,6 +811,15 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
                 }
 
                 rc = NGX_ERROR;
+
+                if (ngx_http_ai_anthropic_cache_control(msg,
+                        cJSON_GetArrayItem(blocks,
+                                           cJSON_GetArraySize(blocks) - 1))
+                    != NGX_OK)
+                {
+                    goto failed;
+                }
+
                 continue;
             }
 
@@ -812,7 +830,10 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
                 goto failed;
             }
 
-            if (cJSON_IsString(item)) {
+            if (cJSON_IsString(item)
+                && cJSON_GetObjectItemCaseSensitive(msg, "cache_control")
+                   == NULL)
+            {
                 if (ngx_http_ai_tr_add_string(last, "content",
                                               item->valuestring)
                     == NULL)
@@ -835,6 +856,17 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
             }
 
             rc = NGX_ERROR;
+
+            /* a message's breakpoint (LiteLLM's): its last block's */
+
+            if (ngx_http_ai_anthropic_cache_control(msg,
+                    cJSON_GetArrayItem(blocks,
+                                       cJSON_GetArraySize(blocks) - 1))
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
             continue;
         }
 
@@ -865,7 +897,12 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
     if (cJSON_GetArraySize(system) == 0) {
         cJSON_DeleteItemFromObjectCaseSensitive(res, "system");
 
-    } else if (cJSON_GetArraySize(system) == 1) {
+    } else if (cJSON_GetArraySize(system) == 1
+               && cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(system,
+                                                                      0),
+                                                   "cache_control")
+                  == NULL)
+    {
         /* a single text: a string, as most clients send it */
 
         s = ngx_http_ai_tr_string(cJSON_GetArrayItem(system, 0), "text");
@@ -964,8 +1001,10 @@ ngx_http_ai_anthropic_system_from_openai(ngx_pool_t *pool, cJSON *msg,
 
         cJSON_AddItemToArray(system, block);
 
-        return NGX_OK;
+        return ngx_http_ai_anthropic_cache_control(msg, block);
     }
+
+    block = NULL;
 
     cJSON_ArrayForEach(part, content) {
         if (!ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(part, "type"),
@@ -982,6 +1021,16 @@ ngx_http_ai_anthropic_system_from_openai(ngx_pool_t *pool, cJSON *msg,
         }
 
         cJSON_AddItemToArray(system, block);
+
+        if (ngx_http_ai_anthropic_cache_control(part, block) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* a message's breakpoint is its last block's */
+
+    if (block) {
+        return ngx_http_ai_anthropic_cache_control(msg, block);
     }
 
     return NGX_OK;
@@ -1053,7 +1102,7 @@ ngx_http_ai_anthropic_part_to_block(ngx_pool_t *pool, cJSON *part,
 
         cJSON_AddItemToArray(blocks, block);
 
-        return NGX_OK;
+        return ngx_http_ai_anthropic_cache_control(part, block);
     }
 
     if (ngx_http_ai_tr_is(type, "image_url")) {
@@ -1089,7 +1138,8 @@ ngx_http_ai_anthropic_part_to_block(ngx_pool_t *pool, cJSON *part,
     block = ngx_http_ai_tr_push(blocks);
     if (block == NULL
         || ngx_http_ai_tr_add_string(block, "type", kind) == NULL
-        || (source = cJSON_AddObjectToObject(block, "source")) == NULL)
+        || (source = cJSON_AddObjectToObject(block, "source")) == NULL
+        || ngx_http_ai_anthropic_cache_control(part, block) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1333,7 +1383,9 @@ ngx_http_ai_anthropic_tools_from_openai(ngx_pool_t *pool, cJSON *in,
                                      "\"properties\":{}}");
             }
 
-            if (ngx_http_ai_tr_set(t, "input_schema", schema) != NGX_OK) {
+            if (ngx_http_ai_tr_set(t, "input_schema", schema) != NGX_OK
+                || ngx_http_ai_anthropic_cache_control(tool, t) != NGX_OK)
+            {
                 return NGX_ERROR;
             }
         }
@@ -1429,6 +1481,36 @@ ngx_http_ai_anthropic_text_block(const char *text)
     }
 
     return block;
+}
+
+
+/*
+ * A prompt caching breakpoint: the "cache_control" object of an OpenAI
+ * part, message or tool (a client written for Anthropic's caching sends
+ * it there, as LiteLLM takes it) copied to the Anthropic block or tool
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_cache_control(cJSON *from, cJSON *block)
+{
+    cJSON  *cc;
+
+    cc = cJSON_GetObjectItemCaseSensitive(from, "cache_control");
+
+    if (!cJSON_IsObject(cc) || block == NULL
+        || cJSON_GetObjectItemCaseSensitive(block, "cache_control"))
+    {
+        return NGX_OK;
+    }
+
+    cc = cJSON_Duplicate(cc, 1);
+    if (cc == NULL) {
+        return NGX_ERROR;
+    }
+
+    cJSON_AddItemToObject(block, "cache_control", cc);
+
+    return NGX_OK;
 }
 
 
@@ -1773,7 +1855,7 @@ ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u, ngx_uint_t start)
         return NULL;
     }
 
-    input = u->prompt_tokens - u->cached_tokens;
+    input = u->prompt_tokens - u->cached_tokens - u->cache_write_tokens;
 
     if ((start || u->found)
         && ngx_http_ai_tr_add_int(usage, "input_tokens",
@@ -1793,7 +1875,8 @@ ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u, ngx_uint_t start)
     }
 
     if ((start || u->found)
-        && (ngx_http_ai_tr_add_int(usage, "cache_creation_input_tokens", 0)
+        && (ngx_http_ai_tr_add_int(usage, "cache_creation_input_tokens",
+                                   u->cache_write_tokens)
             == NULL
             || ngx_http_ai_tr_add_int(usage, "cache_read_input_tokens",
                                       u->cached_tokens)

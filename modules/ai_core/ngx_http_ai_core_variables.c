@@ -93,6 +93,10 @@ static ngx_http_variable_t  ngx_http_ai_core_vars[] = {
       offsetof(ngx_http_ai_usage_t, reasoning_tokens),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("ai_cache_write_tokens"), NULL, ngx_http_ai_variable_usage,
+      offsetof(ngx_http_ai_usage_t, cache_write_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("ai_usage_source"), NULL,
       ngx_http_ai_variable_usage_source, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 

@@ -705,6 +705,10 @@ test_request_golden(void **state)
     golden_request("anthropic_to_anthropic_decorate");
     golden_request("openai_to_anthropic_decorate");
     golden_request("openai_to_gemini_decorate");
+    golden_request("openai_to_anthropic_cache");
+    golden_request("openai_to_gemini_cache");
+    golden_request("anthropic_to_openai_cache");
+    golden_request("anthropic_to_anthropic_cache");
 }
 
 
