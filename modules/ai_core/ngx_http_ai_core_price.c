@@ -11,9 +11,10 @@
  * cost the "cached" price, those written to it the "cache_write" price
  * (both default to the input price), the rest of the prompt the input
  * price: each prompt token is priced once, whatever the provider's way
- * of counting (see ngx_http_ai_usage_t).  Prices are kept as integers (micro-dollars
- * per million tokens: at most 6 decimals, at most $1000 per million
- * tokens) so that a cost is exact and limits and budgets never drift.
+ * of counting (see ngx_http_ai_usage_t).  Prices are kept as integers
+ * (micro-dollars per million tokens: at most 6 decimals, at most $1000
+ * per million tokens) so that a cost is exact and limits and budgets
+ * never drift.
  */
 
 
