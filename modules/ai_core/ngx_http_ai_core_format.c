@@ -245,6 +245,9 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
     case NGX_HTTP_AI_FMT_OPENAI:
         target = pivot;
         pivot = NULL;
+
+        /* the door's exact thinking budget: not OpenAI's (its effort is) */
+        cJSON_DeleteItemFromObjectCaseSensitive(target, "thinking");
         break;
 
     case NGX_HTTP_AI_FMT_ANTHROPIC:
@@ -2288,3 +2291,187 @@ failed:
 }
 
 
+
+
+/*
+ * Reasoning: OpenAI's effort levels as thinking budgets, Google's
+ * documented mapping of them for Gemini (low 1024, medium 8192, high
+ * 24576 tokens; none: no thinking), minimal as low (Anthropic's least
+ * budget is 1024).  The budget of a thinking request, from the pivot:
+ * Anthropic's "thinking" object (an Anthropic door's, or an OpenAI
+ * client's, as LiteLLM takes it) first, else "reasoning_effort".
+ * Returns NGX_OK with *budget (0: thinking off), or NGX_DECLINED when
+ * the request says nothing of reasoning.
+ */
+
+ngx_int_t
+ngx_http_ai_tr_thinking_budget(cJSON *in, ngx_int_t *budget)
+{
+    cJSON       *thinking;
+    const char  *s;
+
+    thinking = cJSON_GetObjectItemCaseSensitive(in, "thinking");
+    s = ngx_http_ai_tr_string(thinking, "type");
+
+    if (s) {
+        if (ngx_strcmp(s, "enabled") == 0
+            && ngx_http_ai_tr_int(thinking, "budget_tokens", budget)
+               == NGX_OK
+            && *budget > 0)
+        {
+            return NGX_OK;
+        }
+
+        if (ngx_strcmp(s, "disabled") == 0) {
+            *budget = 0;
+            return NGX_OK;
+        }
+    }
+
+    s = ngx_http_ai_tr_string(in, "reasoning_effort");
+
+    if (s == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_strcmp(s, "none") == 0) {
+        *budget = 0;
+
+    } else if (ngx_strcmp(s, "minimal") == 0 || ngx_strcmp(s, "low") == 0) {
+        *budget = 1024;
+
+    } else if (ngx_strcmp(s, "medium") == 0) {
+        *budget = 8192;
+
+    } else if (ngx_strcmp(s, "high") == 0) {
+        *budget = 24576;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a budget as the nearest effort: below 4096 low, below 16384 medium */
+
+const char *
+ngx_http_ai_tr_budget_effort(ngx_int_t budget)
+{
+    if (budget < 4096) {
+        return "low";
+    }
+
+    if (budget < 16384) {
+        return "medium";
+    }
+
+    return "high";
+}
+
+
+/*
+ * Gemini's thought signature of a function call, carried through the
+ * call's id, which every client sends back with the call: "gts" N "_"
+ * SIGNATURE ID, the signature (N bytes) in base64url (no padding), so
+ * that the id stays within [A-Za-z0-9_-] (Anthropic's pattern for tool
+ * use ids).  The signature of an id that carries one, as Gemini's base64,
+ * or NULL.
+ */
+
+char *
+ngx_http_ai_tr_call_id_sign(ngx_pool_t *pool, const char *id,
+    const char *signature)
+{
+    u_char      *p, *d;
+    size_t       slen, ilen, n;
+    ngx_uint_t   i;
+
+    slen = ngx_strlen(signature);
+    ilen = ngx_strlen(id);
+
+    /* signature without '=': 3 + NGX_SIZE_T_LEN + 1 + slen + ilen */
+
+    p = ngx_pnalloc(pool, sizeof("gts_") + NGX_SIZE_T_LEN + slen + ilen);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    for (n = slen; n && signature[n - 1] == '='; n--) { /* void */ }
+
+    d = ngx_snprintf(p, sizeof("gts_") + NGX_SIZE_T_LEN, "gts%uz_", n);
+
+    for (i = 0; i < n; i++) {
+        switch (signature[i]) {
+        case '+':
+            *d++ = '-';
+            break;
+        case '/':
+            *d++ = '_';
+            break;
+        default:
+            *d++ = signature[i];
+        }
+    }
+
+    d = ngx_cpymem(d, id, ilen);
+    *d = '\0';
+
+    return (char *) p;
+}
+
+
+char *
+ngx_http_ai_tr_call_id_signature(ngx_pool_t *pool, const char *id)
+{
+    char        *sig;
+    size_t       n, len, i;
+    const char  *p;
+
+    if (id == NULL || ngx_strncmp(id, "gts", 3) != 0) {
+        return NULL;
+    }
+
+    n = 0;
+
+    for (p = id + 3; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (*p - '0');
+
+        if (n > 1024 * 1024) {
+            return NULL;
+        }
+    }
+
+    if (p == id + 3 || *p++ != '_' || ngx_strlen(p) < n || n == 0) {
+        return NULL;
+    }
+
+    len = (n + 3) / 4 * 4;
+
+    sig = ngx_pnalloc(pool, len + 1);
+    if (sig == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        switch (p[i]) {
+        case '-':
+            sig[i] = '+';
+            break;
+        case '_':
+            sig[i] = '/';
+            break;
+        default:
+            sig[i] = p[i];
+        }
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        sig[i] = '=';
+    }
+
+    sig[len] = '\0';
+
+    return sig;
+}

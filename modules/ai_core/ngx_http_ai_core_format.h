@@ -36,6 +36,7 @@ typedef ngx_int_t (*ngx_http_ai_tr_filter_pt)(void *data,
 #define NGX_HTTP_AI_BLOCK_NONE      0
 #define NGX_HTTP_AI_BLOCK_TEXT      1
 #define NGX_HTTP_AI_BLOCK_TOOL      2
+#define NGX_HTTP_AI_BLOCK_THINKING  3
 
 
 struct ngx_http_ai_stream_s {
@@ -124,6 +125,11 @@ char *ngx_http_ai_tr_gen_id(ngx_pool_t *pool, const char *prefix);
 cJSON *ngx_http_ai_tr_usage_openai(ngx_http_ai_usage_t *u);
 ngx_str_t *ngx_http_ai_tr_reason(ngx_uint_t door, ngx_uint_t target,
     const char *reason);
+ngx_int_t ngx_http_ai_tr_thinking_budget(cJSON *in, ngx_int_t *budget);
+const char *ngx_http_ai_tr_budget_effort(ngx_int_t budget);
+char *ngx_http_ai_tr_call_id_sign(ngx_pool_t *pool, const char *id,
+    const char *signature);
+char *ngx_http_ai_tr_call_id_signature(ngx_pool_t *pool, const char *id);
 
 /* stream output */
 ngx_int_t ngx_http_ai_tr_out(ngx_http_ai_stream_t *st, const char *p,

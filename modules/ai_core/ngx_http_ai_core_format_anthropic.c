@@ -17,8 +17,19 @@
  *                                          takes them; other targets
  *                                          have no equivalent: dropped)
  *
- * Thinking blocks are dropped; server tools, Files API references and
- * other blocks that OpenAI cannot carry are refused (NGX_DECLINED).
+ *   thinking {budget_tokens}        <->  reasoning_effort (the nearest
+ *                                          level), the exact object kept
+ *                                          for Gemini targets
+ *   thinking, redacted_thinking      <->  reasoning_content, and the
+ *   blocks of answers                     blocks with their signatures
+ *                                          in thinking_blocks (LiteLLM's
+ *                                          names), which an OpenAI client
+ *                                          sends back for the next turn
+ *
+ * The thinking blocks of an Anthropic door's history go to no other
+ * format (only an Anthropic target can check their signatures); server
+ * tools, Files API references and other blocks that OpenAI cannot carry
+ * are refused (NGX_DECLINED).
  */
 
 
@@ -44,7 +55,15 @@ static ngx_int_t ngx_http_ai_anthropic_content_from_openai(ngx_pool_t *pool,
 static ngx_int_t ngx_http_ai_anthropic_part_to_block(ngx_pool_t *pool,
     cJSON *part, cJSON *blocks, ngx_str_t *err);
 static cJSON *ngx_http_ai_anthropic_assistant_from_openai(ngx_pool_t *pool,
-    cJSON *msg, ngx_str_t *err);
+    cJSON *msg, ngx_uint_t answer, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_anthropic_thinking_from_openai(cJSON *msg,
+    cJSON *blocks, ngx_uint_t answer);
+static ngx_int_t ngx_http_ai_anthropic_thinking_request(cJSON *in,
+    cJSON *res);
+static ngx_int_t ngx_http_ai_anthropic_thinking_to_openai(ngx_pool_t *pool,
+    cJSON *content, cJSON *msg);
+static ngx_int_t ngx_http_ai_anthropic_thinking_chunk(
+    ngx_http_ai_stream_t *st, cJSON *from);
 static cJSON *ngx_http_ai_anthropic_tool_result(ngx_pool_t *pool,
     cJSON *msg);
 static ngx_int_t ngx_http_ai_anthropic_tools_from_openai(ngx_pool_t *pool,
@@ -74,7 +93,7 @@ ngx_http_ai_anthropic_request_to_openai(ngx_pool_t *pool, cJSON *in,
 {
     char        *text;
     cJSON       *res, *messages, *system, *msg, *m, *stop, *metadata;
-    ngx_int_t    rc;
+    ngx_int_t    rc, budget;
     const char  *role, *user;
 
     res = cJSON_CreateObject();
@@ -146,6 +165,7 @@ ngx_http_ai_anthropic_request_to_openai(ngx_pool_t *pool, cJSON *in,
 
     if (ngx_http_ai_tr_add_copy(res, "max_completion_tokens", in,
                                 "max_tokens") != NGX_OK
+        || ngx_http_ai_tr_add_copy(res, "thinking", in, "thinking") != NGX_OK
         || ngx_http_ai_tr_add_copy(res, "temperature", in, "temperature")
            != NGX_OK
         || ngx_http_ai_tr_add_copy(res, "top_p", in, "top_p") != NGX_OK
@@ -159,6 +179,14 @@ ngx_http_ai_anthropic_request_to_openai(ngx_pool_t *pool, cJSON *in,
     if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) > 0
         && ngx_http_ai_tr_add_copy(res, "stop", in, "stop_sequences")
            != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (ngx_http_ai_tr_thinking_budget(in, &budget) == NGX_OK && budget > 0
+        && ngx_http_ai_tr_add_string(res, "reasoning_effort",
+                                     ngx_http_ai_tr_budget_effort(budget))
+           == NULL)
     {
         goto failed;
     }
@@ -871,7 +899,7 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
         }
 
         if (ngx_strcmp(role, "assistant") == 0) {
-            item = ngx_http_ai_anthropic_assistant_from_openai(pool, msg,
+            item = ngx_http_ai_anthropic_assistant_from_openai(pool, msg, 0,
                                                                err);
             if (item == NULL) {
                 rc = err->len ? NGX_DECLINED : NGX_ERROR;
@@ -925,7 +953,9 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
         goto failed;
     }
 
-    if (ngx_http_ai_tr_add_copy(res, "top_p", in, "top_p") != NGX_OK) {
+    if (ngx_http_ai_tr_add_copy(res, "top_p", in, "top_p") != NGX_OK
+        || ngx_http_ai_anthropic_thinking_request(in, res) != NGX_OK)
+    {
         goto failed;
     }
 
@@ -1185,7 +1215,7 @@ ngx_http_ai_anthropic_part_to_block(ngx_pool_t *pool, cJSON *part,
 
 static cJSON *
 ngx_http_ai_anthropic_assistant_from_openai(ngx_pool_t *pool, cJSON *msg,
-    ngx_str_t *err)
+    ngx_uint_t answer, ngx_str_t *err)
 {
     cJSON       *res, *content, *blocks, *part, *block, *calls, *call, *fn;
     cJSON       *input;
@@ -1205,7 +1235,11 @@ ngx_http_ai_anthropic_assistant_from_openai(ngx_pool_t *pool, cJSON *msg,
     }
 
     if (cJSON_IsString(content) && cJSON_GetArraySize(calls) == 0
-        && refusal == NULL)
+        && refusal == NULL
+        && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(msg,
+                                                     "thinking_blocks")) == 0
+        && (!answer
+            || ngx_http_ai_tr_string(msg, "reasoning_content") == NULL))
     {
         if (*content->valuestring == '\0') {
             cJSON_Delete(res);
@@ -1222,7 +1256,10 @@ ngx_http_ai_anthropic_assistant_from_openai(ngx_pool_t *pool, cJSON *msg,
     }
 
     blocks = cJSON_AddArrayToObject(res, "content");
-    if (blocks == NULL) {
+    if (blocks == NULL
+        || ngx_http_ai_anthropic_thinking_from_openai(msg, blocks, answer)
+           != NGX_OK)
+    {
         goto failed;
     }
 
@@ -1460,6 +1497,116 @@ ngx_http_ai_anthropic_tools_from_openai(ngx_pool_t *pool, cJSON *in,
     }
 
     return ngx_http_ai_tr_set(res, "tool_choice", c);
+}
+
+
+/*
+ * A thinking request for an Anthropic target: the client's thinking
+ * object (an OpenAI client may send Anthropic's), else one with the
+ * budget of its reasoning effort.  Anthropic wants max_tokens above the
+ * budget (the answer's tokens come on top of it), temperature 1 and
+ * top_p from 0.95: what the client asked otherwise is left out.
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_thinking_request(cJSON *in, cJSON *res)
+{
+    cJSON      *thinking, *max;
+    ngx_int_t   budget;
+
+    if (ngx_http_ai_tr_thinking_budget(in, &budget) != NGX_OK
+        || budget == 0)
+    {
+        return NGX_OK;
+    }
+
+    thinking = cJSON_CreateObject();
+    if (thinking == NULL
+        || ngx_http_ai_tr_add_string(thinking, "type", "enabled") == NULL
+        || ngx_http_ai_tr_add_int(thinking, "budget_tokens", budget) == NULL)
+    {
+        cJSON_Delete(thinking);
+        return NGX_ERROR;
+    }
+
+    cJSON_AddItemToObject(res, "thinking", thinking);
+
+    max = cJSON_GetObjectItemCaseSensitive(res, "max_tokens");
+
+    if (cJSON_IsNumber(max) && max->valuedouble <= (double) budget) {
+        cJSON_SetNumberValue(max, max->valuedouble + (double) budget);
+    }
+
+    max = cJSON_GetObjectItemCaseSensitive(res, "temperature");
+
+    if (cJSON_IsNumber(max) && max->valuedouble != 1.0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(res, "temperature");
+    }
+
+    max = cJSON_GetObjectItemCaseSensitive(res, "top_p");
+
+    if (cJSON_IsNumber(max) && max->valuedouble < 0.95) {
+        cJSON_DeleteItemFromObjectCaseSensitive(res, "top_p");
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The thinking of an OpenAI assistant message as the first blocks: the
+ * blocks of "thinking_blocks" as they are (their signatures are what
+ * Anthropic checks when a client sends them back); in an answer for the
+ * Anthropic door, else the "reasoning_content" (an OpenAI-compatible
+ * server's, Gemini's thoughts) as a thinking block without a signature.
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_thinking_from_openai(cJSON *msg, cJSON *blocks,
+    ngx_uint_t answer)
+{
+    cJSON       *list, *block, *copy;
+    ngx_uint_t   n;
+    const char  *s;
+
+    list = cJSON_GetObjectItemCaseSensitive(msg, "thinking_blocks");
+    n = 0;
+
+    cJSON_ArrayForEach(block, list) {
+        s = ngx_http_ai_tr_string(block, "type");
+
+        if (s == NULL
+            || (ngx_strcmp(s, "thinking") != 0
+                && ngx_strcmp(s, "redacted_thinking") != 0))
+        {
+            continue;
+        }
+
+        copy = cJSON_Duplicate(block, 1);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(blocks, copy);
+        n++;
+    }
+
+    s = ngx_http_ai_tr_string(msg, "reasoning_content");
+
+    if (n || !answer || s == NULL || *s == '\0') {
+        return NGX_OK;
+    }
+
+    block = ngx_http_ai_tr_push(blocks);
+    if (block == NULL
+        || ngx_http_ai_tr_add_string(block, "type", "thinking") == NULL
+        || ngx_http_ai_tr_add_string(block, "thinking", s) == NULL
+        || ngx_http_ai_tr_add_string(block, "signature", "") == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1804,6 +1951,8 @@ ngx_http_ai_anthropic_response_to_openai(ngx_pool_t *pool, cJSON *in,
     }
 
     if (cJSON_AddNullToObject(msg, "refusal") == NULL
+        || ngx_http_ai_anthropic_thinking_to_openai(pool, content, msg)
+           != NGX_OK
         || cJSON_AddNullToObject(choice, "logprobs") == NULL)
     {
         goto failed;
@@ -1841,6 +1990,78 @@ failed:
     cJSON_Delete(res);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * An answer's thinking for an OpenAI client: the text of its thinking
+ * blocks in "reasoning_content", and the blocks (signatures, redacted
+ * ones) in "thinking_blocks", for the client to send back
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_thinking_to_openai(ngx_pool_t *pool, cJSON *content,
+    cJSON *msg)
+{
+    char        *text, *p;
+    cJSON       *block, *list, *copy;
+    size_t       len;
+    const char  *s, *type;
+
+    len = 0;
+    list = NULL;
+
+    cJSON_ArrayForEach(block, content) {
+        type = ngx_http_ai_tr_string(block, "type");
+
+        if (type == NULL
+            || (ngx_strcmp(type, "thinking") != 0
+                && ngx_strcmp(type, "redacted_thinking") != 0))
+        {
+            continue;
+        }
+
+        s = ngx_http_ai_tr_string(block, "thinking");
+        len += s ? ngx_strlen(s) : 0;
+
+        if (list == NULL) {
+            list = cJSON_AddArrayToObject(msg, "thinking_blocks");
+            if (list == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        copy = cJSON_Duplicate(block, 1);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(list, copy);
+    }
+
+    if (list == NULL) {
+        return NGX_OK;
+    }
+
+    text = ngx_pnalloc(pool, len + 1);
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = text;
+
+    cJSON_ArrayForEach(block, list) {
+        s = ngx_http_ai_tr_string(block, "thinking");
+
+        if (s) {
+            p = (char *) ngx_cpymem(p, s, ngx_strlen(s));
+        }
+    }
+
+    *p = '\0';
+
+    return ngx_http_ai_tr_add_string(msg, "reasoning_content", text)
+           ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -1937,7 +2158,7 @@ ngx_http_ai_anthropic_response_from_openai(ngx_pool_t *pool, cJSON *in,
         goto failed;
     }
 
-    content = ngx_http_ai_anthropic_assistant_from_openai(pool, msg, err);
+    content = ngx_http_ai_anthropic_assistant_from_openai(pool, msg, 1, err);
     if (content == NULL) {
         goto failed;
     }
@@ -2079,8 +2300,31 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
             return ngx_http_ai_tr_emit_chunk(st, chunk);
         }
 
+        if (s && ngx_strcmp(s, "redacted_thinking") == 0) {
+            return ngx_http_ai_anthropic_thinking_chunk(st, block);
+        }
+
+        if (s && ngx_strcmp(s, "thinking") == 0) {
+            s = ngx_http_ai_tr_string(block, "thinking");
+
+            if (s == NULL || *s == '\0') {
+                return NGX_OK;
+            }
+
+            chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+            if (chunk == NULL
+                || ngx_http_ai_tr_add_string(delta, "reasoning_content", s)
+                   == NULL)
+            {
+                cJSON_Delete(chunk);
+                return NGX_ERROR;
+            }
+
+            return ngx_http_ai_tr_emit_chunk(st, chunk);
+        }
+
         if (s == NULL || ngx_strcmp(s, "tool_use") != 0 || index < 0) {
-            /* thinking, server tools: not for an OpenAI client */
+            /* server tools: not for an OpenAI client */
             return NGX_OK;
         }
 
@@ -2129,6 +2373,29 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
             }
 
             return ngx_http_ai_tr_emit_chunk(st, chunk);
+        }
+
+        if (s && ngx_strcmp(s, "thinking_delta") == 0) {
+            s = ngx_http_ai_tr_string(d, "thinking");
+
+            if (s == NULL || *s == '\0') {
+                return NGX_OK;
+            }
+
+            chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+            if (chunk == NULL
+                || ngx_http_ai_tr_add_string(delta, "reasoning_content", s)
+                   == NULL)
+            {
+                cJSON_Delete(chunk);
+                return NGX_ERROR;
+            }
+
+            return ngx_http_ai_tr_emit_chunk(st, chunk);
+        }
+
+        if (s && ngx_strcmp(s, "signature_delta") == 0) {
+            return ngx_http_ai_anthropic_thinking_chunk(st, d);
         }
 
         if (s == NULL || ngx_strcmp(s, "input_json_delta") != 0
@@ -2200,6 +2467,59 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
 }
 
 
+/*
+ * A thinking block's signature (signature_delta) or a redacted block
+ * (content_block_start) in a chunk of their own for an OpenAI client:
+ * "thinking_blocks": [{"type":"thinking","thinking":"","signature":..}]
+ * or [{"type":"redacted_thinking","data":..}]; the text came in
+ * reasoning_content deltas before
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_thinking_chunk(ngx_http_ai_stream_t *st, cJSON *from)
+{
+    cJSON       *chunk, *delta, *list, *block;
+    const char  *s;
+
+    chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+    if (chunk == NULL
+        || (list = cJSON_AddArrayToObject(delta, "thinking_blocks")) == NULL
+        || (block = ngx_http_ai_tr_push(list)) == NULL)
+    {
+        cJSON_Delete(chunk);
+        return NGX_ERROR;
+    }
+
+    s = ngx_http_ai_tr_string(from, "data");
+
+    if (ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(from, "type"),
+                          "redacted_thinking"))
+    {
+        if (ngx_http_ai_tr_add_string(block, "type", "redacted_thinking")
+            == NULL
+            || ngx_http_ai_tr_add_string(block, "data", s ? s : "") == NULL)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+    } else {
+        s = ngx_http_ai_tr_string(from, "signature");
+
+        if (ngx_http_ai_tr_add_string(block, "type", "thinking") == NULL
+            || ngx_http_ai_tr_add_string(block, "thinking", "") == NULL
+            || ngx_http_ai_tr_add_string(block, "signature", s ? s : "")
+               == NULL)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_ai_tr_emit_chunk(st, chunk);
+}
+
+
 /* streams: OpenAI chunks -> Anthropic events */
 
 ngx_int_t
@@ -2236,6 +2556,71 @@ ngx_http_ai_anthropic_stream_from_openai(ngx_http_ai_stream_t *st,
     }
 
     delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+
+    /* thinking first: reasoning_content, a signature, redacted blocks */
+
+    s = ngx_http_ai_tr_string(delta, "reasoning_content");
+
+    if (s && *s) {
+        if (st->block_type != NGX_HTTP_AI_BLOCK_THINKING
+            && ngx_http_ai_anthropic_block_start(st,
+                                                 NGX_HTTP_AI_BLOCK_THINKING,
+                                                 NULL)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_ai_anthropic_block_delta(st, st->block,
+                                              "thinking_delta", "thinking",
+                                              s)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    calls = cJSON_GetObjectItemCaseSensitive(delta, "thinking_blocks");
+
+    cJSON_ArrayForEach(call, calls) {
+        type = ngx_http_ai_tr_string(call, "type");
+
+        if (type && ngx_strcmp(type, "redacted_thinking") == 0) {
+            if (ngx_http_ai_anthropic_block_start(st,
+                                                  NGX_HTTP_AI_BLOCK_THINKING,
+                                                  call)
+                != NGX_OK
+                || ngx_http_ai_anthropic_block_stop(st) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        s = ngx_http_ai_tr_string(call, "signature");
+
+        if (s == NULL || *s == '\0') {
+            continue;
+        }
+
+        if (st->block_type != NGX_HTTP_AI_BLOCK_THINKING
+            && ngx_http_ai_anthropic_block_start(st,
+                                                 NGX_HTTP_AI_BLOCK_THINKING,
+                                                 NULL)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_ai_anthropic_block_delta(st, st->block,
+                                              "signature_delta", "signature",
+                                              s)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
 
     s = ngx_http_ai_tr_string(delta, "content");
     if (s == NULL || *s == '\0') {
@@ -2463,6 +2848,26 @@ ngx_http_ai_anthropic_block_start(ngx_http_ai_stream_t *st, ngx_uint_t type,
     if (type == NGX_HTTP_AI_BLOCK_TEXT) {
         if (ngx_http_ai_tr_add_string(block, "type", "text") == NULL
             || ngx_http_ai_tr_add_string(block, "text", "") == NULL)
+        {
+            goto done;
+        }
+
+    } else if (type == NGX_HTTP_AI_BLOCK_THINKING && tool_call) {
+        /* a redacted block, whole */
+
+        s = ngx_http_ai_tr_string(tool_call, "data");
+
+        if (ngx_http_ai_tr_add_string(block, "type", "redacted_thinking")
+            == NULL
+            || ngx_http_ai_tr_add_string(block, "data", s ? s : "") == NULL)
+        {
+            goto done;
+        }
+
+    } else if (type == NGX_HTTP_AI_BLOCK_THINKING) {
+        if (ngx_http_ai_tr_add_string(block, "type", "thinking") == NULL
+            || ngx_http_ai_tr_add_string(block, "thinking", "") == NULL
+            || ngx_http_ai_tr_add_string(block, "signature", "") == NULL)
         {
             goto done;
         }

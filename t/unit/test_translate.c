@@ -709,6 +709,12 @@ test_request_golden(void **state)
     golden_request("openai_to_gemini_cache");
     golden_request("anthropic_to_openai_cache");
     golden_request("anthropic_to_anthropic_cache");
+    golden_request("anthropic_to_openai_thinking");
+    golden_request("anthropic_to_gemini_thinking");
+    golden_request("openai_to_anthropic_thinking");
+    golden_request("openai_to_anthropic_budget");
+    golden_request("openai_to_gemini_thinking");
+    golden_request("openai_to_gemini_none");
 }
 
 
@@ -1051,6 +1057,10 @@ test_response_golden(void **state)
     golden_response("gemini", "thoughts", "openai");
     golden_response("gemini", "blocked", "openai");
     golden_response("openai", "cache", "anthropic");
+    golden_response("anthropic", "thinking", "openai");
+    golden_response("gemini", "thinking", "openai");
+    golden_response("gemini", "thinking", "anthropic");
+    golden_response("openai", "reasoning", "anthropic");
 }
 
 
@@ -1289,6 +1299,10 @@ test_stream_golden(void **state)
     golden_stream("openai", "tools", "openai", 1);
     golden_stream("gemini", "garbage", "openai", 1);
     golden_stream("anthropic", "tools", "anthropic", 0);
+    golden_stream("anthropic", "thinking", "openai", 1);
+    golden_stream("gemini", "thinking", "openai", 0);
+    golden_stream("gemini", "thinking", "anthropic", 0);
+    golden_stream("openai", "reasoning", "anthropic", 0);
 }
 
 
@@ -2290,6 +2304,56 @@ test_json_is_object(void **state)
 }
 
 
+/*
+ * Gemini's thought signatures through tool call ids: every base64
+ * signature comes back as it was, the ids stay within [A-Za-z0-9_-], and
+ * an id that only looks like one carries nothing
+ */
+
+static void
+test_call_id_signature(void **state)
+{
+    char        *id, *sig;
+    ngx_uint_t   i;
+    const char  *p;
+
+    static const char  *sigs[] = {
+        "c2lnbmF0dXJl", "c2lnbmF0dXJlLV8/+w==", "YQ==", "YWI=", "+/+/",
+        "Cs0BAdHtim9x_y-z"
+    };
+
+    static const char  *bad[] = {
+        "gts", "gts_", "gts0_abc", "gts5_ab", "gtsx_abc", "gts2abc",
+        "gts99999999999999999999_a", "call_gts3_abc", "", NULL
+    };
+
+    for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        id = ngx_http_ai_tr_call_id_sign(NULL, "call_r_0", sigs[i]);
+        assert_non_null(id);
+
+        for (p = id; *p; p++) {
+            assert_true((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                        || (*p >= '0' && *p <= '9') || *p == '_'
+                        || *p == '-');
+        }
+
+        sig = ngx_http_ai_tr_call_id_signature(NULL, id);
+        assert_non_null(sig);
+
+        if (strchr(sigs[i], '_') || strchr(sigs[i], '-')) {
+            /* base64url given: Gemini's own alphabet back */
+            continue;
+        }
+
+        assert_string_equal(sig, sigs[i]);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_null(ngx_http_ai_tr_call_id_signature(NULL, bad[i]));
+    }
+}
+
+
 int
 main(void)
 {
@@ -2313,6 +2377,7 @@ main(void)
         cmocka_unit_test(test_stream_upstream_error),
         cmocka_unit_test(test_mutants),
         cmocka_unit_test(test_openai_pass_unparsed),
+        cmocka_unit_test(test_call_id_signature),
     };
 
     cJSON_InitHooks(&hooks);
