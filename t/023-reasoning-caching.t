@@ -169,3 +169,172 @@ rate: 308.1)
 --- must_die
 --- error_log
 ai_price "gpt-4o": invalid price "cache_write=1.2345678"
+
+
+
+=== TEST 7: Anthropic door to Anthropic: thinking, and its block with the signature back intact through a tool loop
+The mock checks, as Anthropic does, that the assistant turn before tool
+results starts with a thinking block whose signature is the one given.
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /v1/ {
+        ai_proxy an;
+    }
+--- request eval
+my $t = q{"tools":[{"name":"get_weather","input_schema":{"type":"object"}}]};
+my $think = q{"thinking":{"type":"enabled","budget_tokens":2048}};
+["POST /v1/messages\n" . qq{{"model":"claude-sonnet-4-5","max_tokens":4096,$think,$t,"messages":[{"role":"user","content":"weather in Paris?"}]}},
+ "POST /v1/messages\n" . qq{{"model":"claude-sonnet-4-5","max_tokens":4096,$think,$t,"messages":[{"role":"user","content":"weather in Paris?"},{"role":"assistant","content":[{"type":"thinking","thinking":"mock thinking: step one, step two.","signature":"bW9jay1zaWduYXR1cmUtYW50aHJvcGlj"},{"type":"tool_use","id":"toolu_mock_1","name":"get_weather","input":{"location":"Paris"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_mock_1","content":"21C"}]}]}},
+ "POST /v1/messages\n" . qq{{"model":"claude-sonnet-4-5","max_tokens":4096,$think,$t,"messages":[{"role":"user","content":"weather in Paris?"},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_mock_1","name":"get_weather","input":{"location":"Paris"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_mock_1","content":"21C"}]}]}},
+ "POST /v1/messages\n" . qq{{"model":"claude-sonnet-4-5","max_tokens":4096,"stream":true,$think,"messages":[{"role":"user","content":"hi"}]}}]
+--- error_code eval
+[200, 200, 400, 200]
+--- response_body_like eval
+[q!"content":\[\{"type":"thinking","thinking":"mock thinking: step one, step two.","signature":"bW9jay1zaWduYXR1cmUtYW50aHJvcGlj"\},\{"type":"tool_use"!,
+ q!"content":\[\{"type":"thinking",.*\{"type":"text","text":"mock reply: 21C"\}\],"stop_reason":"end_turn"!,
+ q!Expected `thinking` or `redacted_thinking`, but found `tool_use`!,
+ q!"content_block":\{"type":"thinking","thinking":"","signature":""\}.*"thinking_delta","thinking":"mock ".*"signature_delta","signature":"bW9jay1zaWduYXR1cmUtYW50aHJvcGlj".*"index":1,"delta":\{"type":"text_delta"!]
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: OpenAI door to Anthropic: reasoning_effort as a thinking budget; the thinking as reasoning_content and thinking_blocks, which the client sends back
+medium is 8192 tokens: max_tokens goes above it, temperature is left out
+(the mock refuses both otherwise, as Anthropic does).
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    log_format ai '$ai_completion_tokens $ai_reasoning_tokens';
+--- config
+    location /v1/ {
+        ai_proxy an;
+        access_log logs/access.log ai;
+    }
+    location /mock/ {
+        access_log off;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+my $t = q{"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]};
+["POST /v1/chat/completions\n" . qq{{"model":"claude-sonnet-4-5","max_tokens":1000,"temperature":0.3,"reasoning_effort":"medium",$t,"messages":[{"role":"user","content":"weather in Paris?"}]}},
+ "GET /mock/last",
+ "POST /v1/chat/completions\n" . qq{{"model":"claude-sonnet-4-5","reasoning_effort":"medium",$t,"messages":[{"role":"user","content":"weather in Paris?"},{"role":"assistant","content":null,"reasoning_content":"mock thinking: step one, step two.","thinking_blocks":[{"type":"thinking","thinking":"mock thinking: step one, step two.","signature":"bW9jay1zaWduYXR1cmUtYW50aHJvcGlj"}],"tool_calls":[{"id":"toolu_mock_1","type":"function","function":{"name":"get_weather","arguments":"{}"}}]},{"role":"tool","tool_call_id":"toolu_mock_1","content":"21C"}]}},
+ "POST /v1/chat/completions\n" . qq{{"model":"claude-sonnet-4-5","stream":true,"reasoning_effort":"low","messages":[{"role":"user","content":"hi"}]}}]
+--- response_body_like eval
+[q!"message":\{"role":"assistant","content":null,"tool_calls":\[\{"id":"toolu_mock_1".*"thinking_blocks":\[\{"type":"thinking","thinking":"mock thinking: step one, step two.","signature":"bW9jay1zaWduYXR1cmUtYW50aHJvcGlj"\}\],"reasoning_content":"mock thinking: step one, step two."!,
+ q!\\\\"max_tokens\\\\":9192,.*\\\\"thinking\\\\":\{\\\\"type\\\\":\\\\"enabled\\\\",\\\\"budget_tokens\\\\":8192\}!,
+ q!"content":"mock reply: 21C","refusal":null,"thinking_blocks"!,
+ q!"delta":\{"reasoning_content":"mock "\}.*"delta":\{"thinking_blocks":\[\{"type":"thinking","thinking":"","signature":"bW9jay1zaWduYXR1cmUtYW50aHJvcGlj"\}\]\}.*"delta":\{"content":"mock "\}.*data: \[DONE\]!]
+--- response_body_unlike eval
+[q!\A\z!, q!temperature!, q!\A\z!, q!\A\z!]
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: Anthropic door to Gemini: thinking as thinkingConfig, thoughts as a thinking block, the thought signature carried back in the tool use id
+The mock refuses, as Gemini 3 does, a model turn whose first function
+call lacks the signature it was given.
+--- http_config
+    ai_target ge http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=gemini;
+    log_format ai '$ai_completion_tokens $ai_reasoning_tokens';
+--- config
+    location /v1/ {
+        ai_proxy ge;
+        access_log logs/access.log ai;
+    }
+    location /mock/ {
+        access_log off;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+my $t = q{"tools":[{"name":"get_weather","input_schema":{"type":"object"}}]};
+my $think = q{"thinking":{"type":"enabled","budget_tokens":3000}};
+my $id = "gts19_bW9jay90aG91Z2h0-_8call_mock1_0";
+["POST /v1/messages\n" . qq{{"model":"gemini-2.5-flash","max_tokens":4096,$think,$t,"messages":[{"role":"user","content":"weather in Paris?"}]}},
+ "GET /mock/last",
+ "POST /v1/messages\n" . qq{{"model":"gemini-2.5-flash","max_tokens":4096,$think,$t,"messages":[{"role":"user","content":"weather in Paris?"},{"role":"assistant","content":[{"type":"thinking","thinking":"mock thinking: step one, step two.","signature":""},{"type":"tool_use","id":"$id","name":"get_weather","input":{"location":"Paris"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"$id","content":"21C"}]}]}},
+ "GET /mock/last",
+ "POST /v1/messages\n" . qq{{"model":"gemini-2.5-flash","max_tokens":4096,$think,$t,"messages":[{"role":"user","content":"weather in Paris?"},{"role":"assistant","content":[{"type":"tool_use","id":"call_x","name":"get_weather","input":{"location":"Paris"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_x","content":"21C"}]}]}},
+ "POST /v1/messages\n" . qq{{"model":"gemini-2.5-flash","max_tokens":4096,"stream":true,$think,"messages":[{"role":"user","content":"hi"}]}}]
+--- error_code eval
+[200, 200, 200, 200, 400, 200]
+--- response_body_like eval
+[q!"content":\[\{"type":"thinking","thinking":"mock thinking: step one, step two.","signature":""\},\{"type":"tool_use","id":"gts19_bW9jay90aG91Z2h0-_8call_mock\d+_0","name":"get_weather"!,
+ q!\\\\"generationConfig\\\\":\{\\\\"maxOutputTokens\\\\":4096,\\\\"thinkingConfig\\\\":\{\\\\"thinkingBudget\\\\":3000,\\\\"includeThoughts\\\\":true\}\}!,
+ q!"content":\[\{"type":"thinking","thinking":"mock thinking: step one, step two.","signature":""\},\{"type":"text","text":"mock reply: 21C"\}\]!,
+ q!\{\\\\"functionCall\\\\":\{\\\\"name\\\\":\\\\"get_weather\\\\",\\\\"args\\\\":\{\\\\"location\\\\":\\\\"Paris\\\\"\}\},\\\\"thoughtSignature\\\\":\\\\"bW9jay90aG91Z2h0\+/8=\\\\"\}!,
+ q!"type":"error","error":\{"type":"invalid_request_error","message":"Function call is missing a thought_signature!,
+ q!"content_block":\{"type":"thinking","thinking":"","signature":""\}\}.*"thinking_delta","thinking":"mock thinking: step one, step two."\}.*"index":1,"delta":\{"type":"text_delta","text":"mock "!]
+--- access_log
+18 6
+9 6
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: OpenAI door to Gemini: reasoning_effort low as a 1024-token budget, the thoughts as reasoning_content, reasoning tokens in the usage
+--- http_config
+    ai_target ge http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=gemini;
+    log_format ai '$ai_completion_tokens $ai_reasoning_tokens';
+--- config
+    location /v1/ {
+        ai_proxy ge;
+        access_log logs/access.log ai;
+    }
+    location /mock/ {
+        access_log off;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["POST /v1/chat/completions\n" . q{{"model":"gemini-2.5-flash","reasoning_effort":"low","messages":[{"role":"user","content":"hi"}]}},
+ "GET /mock/last",
+ "POST /v1/chat/completions\n" . q{{"model":"gemini-2.5-flash","reasoning_effort":"none","messages":[{"role":"user","content":"hi"}]}},
+ "GET /mock/last"]
+--- response_body_like eval
+[q!"content":"mock reply: hi","refusal":null,"reasoning_content":"mock thinking: step one, step two."\},"logprobs":null,"finish_reason":"stop"\}\],"usage":\{"prompt_tokens":2,"completion_tokens":9,"total_tokens":11,"prompt_tokens_details":\{"cached_tokens":0\},"completion_tokens_details":\{"reasoning_tokens":6\}\}!,
+ q!\\\\"thinkingConfig\\\\":\{\\\\"thinkingBudget\\\\":1024,\\\\"includeThoughts\\\\":true\}!,
+ q!"content":"mock reply: hi","refusal":null\},.*"reasoning_tokens":0!,
+ q!\\\\"thinkingConfig\\\\":\{\\\\"thinkingBudget\\\\":0\}!]
+--- access_log
+9 6
+3 0
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: Anthropic door to OpenAI: a thinking budget as reasoning_effort, an OpenAI-compatible server's reasoning_content as a thinking block
+10000 tokens is nearest "medium"; the reasoning tokens are in the usage
+(OpenAI's completion tokens count them).
+--- http_config
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    log_format ai '$ai_completion_tokens $ai_reasoning_tokens';
+--- config
+    location /v1/ {
+        ai_proxy oa;
+        access_log logs/access.log ai;
+    }
+    location /mock/ {
+        access_log off;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+my $think = q{"thinking":{"type":"enabled","budget_tokens":10000}};
+["POST /v1/messages\n" . qq{{"model":"o4-mini","max_tokens":16000,$think,"messages":[{"role":"user","content":"hi"}]}},
+ "GET /mock/last",
+ "POST /v1/messages\n" . qq{{"model":"deepseek-r1~reasoning_content=1","max_tokens":16000,$think,"messages":[{"role":"user","content":"hi"}]}},
+ "POST /v1/messages\n" . qq{{"model":"deepseek-r1~reasoning_content=1","max_tokens":16000,"stream":true,$think,"messages":[{"role":"user","content":"hi"}]}}]
+--- response_body_like eval
+[q!"content":\[\{"type":"text","text":"mock reply: hi"\}\]!,
+ q!\\\\"reasoning_effort\\\\":\\\\"medium\\\\"!,
+ q!"content":\[\{"type":"thinking","thinking":"mock thinking: step one, step two.","signature":""\},\{"type":"text","text":"mock reply: hi"\}\]!,
+ q!"content_block":\{"type":"thinking","thinking":"","signature":""\}\}.*"thinking_delta","thinking":"mock "\}.*"content_block_stop","index":0.*"index":1,"content_block":\{"type":"text"!]
+--- response_body_unlike eval
+[q!\A\z!, q!\\\\"thinking\\\\"!, q!\A\z!, q!\A\z!]
+--- access_log
+9 6
+--- no_error_log
+[error]
