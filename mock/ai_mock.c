@@ -1881,11 +1881,13 @@ oa_stream(rq_t *r, const gen_t *g, int include_usage)
     st_begin(&s, r, "text/event-stream; charset=utf-8", 1, "\n");
 
     oa_ev_start();
-    if (g->tool) {
+    if (g->tool && !g->thoughts) {
         B_LIT(&g_ev, "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,"
                      "\"id\":\"call_mock_1\",\"type\":\"function\",\"function\":{\"name\":");
         b_jcstr(&g_ev, g->tool);
         B_LIT(&g_ev, ",\"arguments\":\"\"}}],\"refusal\":null}");
+    } else if (g->tool) {
+        B_LIT(&g_ev, "{\"role\":\"assistant\",\"content\":null,\"refusal\":null}");
     } else {
         B_LIT(&g_ev, "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}");
     }
@@ -1898,6 +1900,18 @@ oa_stream(rq_t *r, const gen_t *g, int include_usage)
         B_LIT(&g_ev, "{\"reasoning_content\":");
         b_jcstr(&g_ev, THINK_WORDS[i]);
         B_LIT(&g_ev, "}");
+        oa_ev_end("null", un);
+        st_emit(&s, EV_CONTENT);
+    }
+
+    if (g->tool && g->thoughts) {
+        /* the call begins after the reasoning */
+        g_pref.len = pref_len;
+        oa_ev_start();
+        B_LIT(&g_ev, "{\"tool_calls\":[{\"index\":0,\"id\":\"call_mock_1\",\"type\":\"function\","
+                     "\"function\":{\"name\":");
+        b_jcstr(&g_ev, g->tool);
+        B_LIT(&g_ev, ",\"arguments\":\"\"}}]}");
         oa_ev_end("null", un);
         st_emit(&s, EV_CONTENT);
     }
