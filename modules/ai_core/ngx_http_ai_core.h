@@ -449,6 +449,14 @@ ngx_int_t ngx_http_ai_cost_micros(ngx_http_request_t *r, ngx_str_t *model,
  */
 ngx_int_t ngx_http_ai_parse_micros(ngx_str_t *s, int64_t *value);
 
+/*
+ * The prompt's tokens estimated from the normalized request, without a
+ * vocabulary (pure; docs/estimator.md measures it against o200k): a
+ * limit's reservation, the Anthropic door's count_tokens for targets that
+ * cannot count.  Rounded up, 15% over on average.
+ */
+int64_t ngx_http_ai_estimate_tokens(ngx_http_ai_request_t *req);
+
 /* strings for a format ("openai", "anthropic", "gemini") */
 ngx_str_t *ngx_http_ai_format_name(ngx_uint_t format);
 
@@ -870,6 +878,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_error
 #pragma weak ngx_http_ai_error_body
 #pragma weak ngx_http_ai_escape_json
+#pragma weak ngx_http_ai_estimate_tokens
 #pragma weak ngx_http_ai_event_is_final
 #pragma weak ngx_http_ai_event_json
 #pragma weak ngx_http_ai_filter_answer
