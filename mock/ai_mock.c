@@ -2695,6 +2695,55 @@ done:
     cJSON_Delete(root);
 }
 
+/*
+ * POST .../messages/count_tokens: {"input_tokens":P}, P the prompt's
+ * tokens as a messages request counts them (max_tokens not needed)
+ */
+static void
+h_anthropic_count(rq_t *r)
+{
+    cJSON       *root, *msgs;
+    const char  *model;
+    conv_t       cv;
+    gen_t        g;
+    buf_t       *b = &g_body;
+
+    root = parse_body(r);
+    if (root == NULL) {
+        return;
+    }
+    model = jstr(root, "model");
+    set_model(r, model);
+    if (inject(r)) {
+        goto done;
+    }
+    if (hdr_get(r->q, "anthropic-version") == NULL) {
+        send_error(r, 400, "anthropic-version: header is required", NULL, NULL);
+        goto done;
+    }
+    if (model == NULL) {
+        send_error(r, 400, "model: Field required", NULL, NULL);
+        goto done;
+    }
+    msgs = jget(root, "messages");
+    if (!cJSON_IsArray(msgs)) {
+        send_error(r, 400, "messages: Field required", NULL, NULL);
+        goto done;
+    }
+    conv_init(&cv);
+    conv_anthropic(&cv, root, msgs);
+    gen_compute(r, &cv, NULL, -1, &g);
+
+    b->len = 0;
+    B_LIT(b, "{\"input_tokens\":");
+    b_tok(b, r->beh.usage_prompt, g.P);
+    B_LIT(b, "}");
+    finish_plain(r, 200, "application/json", b->p, b->len, 1);
+
+done:
+    cJSON_Delete(root);
+}
+
 /* ------------------------------------------------------------------ */
 /* Gemini                                                              */
 
@@ -3061,7 +3110,7 @@ route(rq_t *r)
     int         get = q->mlen == 3 && !memcmp(q->method, "GET", 3);
     int         gstream = -1, sse = 0;
     char        mraw[512], tmp[64];
-    enum { E_NONE, E_CHAT, E_EMB, E_MODELS, E_ANTH, E_GEM } ep = E_NONE;
+    enum { E_NONE, E_CHAT, E_EMB, E_MODELS, E_ANTH, E_GEM, E_COUNT } ep = E_NONE;
 
     if (ends_with(p, n, ":streamGenerateContent")) {
         gstream = 1;
@@ -3080,11 +3129,14 @@ route(rq_t *r)
         ep = E_EMB;
     } else if (post && ends_with(p, n, "/messages")) {
         ep = E_ANTH;
+    } else if (post && ends_with(p, n, "/messages/count_tokens")) {
+        ep = E_COUNT;
     } else if (get && ends_with(p, n, "/models")) {
         ep = E_MODELS;
     }
 
-    r->prov = ep == E_ANTH ? PV_ANTHROPIC : ep == E_GEM ? PV_GEMINI : PV_OPENAI;
+    r->prov = (ep == E_ANTH || ep == E_COUNT) ? PV_ANTHROPIC
+              : ep == E_GEM ? PV_GEMINI : PV_OPENAI;
     if (ep == E_NONE) {
         char msg[300];
         snprintf(msg, sizeof(msg), "Invalid URL (%.*s %.*s)", (int) q->mlen,
@@ -3104,6 +3156,7 @@ route(rq_t *r)
     case E_EMB:    h_openai_embeddings(r); break;
     case E_MODELS: h_openai_models(r); break;
     case E_ANTH:   h_anthropic(r); break;
+    case E_COUNT:  h_anthropic_count(r); break;
     case E_GEM:
         ms = me;
         while (ms > 0 && p[ms - 1] != '/') {

@@ -57,6 +57,8 @@ extern const ngx_uint_t  ngx_http_ai_core_api_version;
 #define NGX_HTTP_AI_EP_MODELS           3   /* OpenAI models */
 #define NGX_HTTP_AI_EP_MESSAGES         4   /* Anthropic messages */
 #define NGX_HTTP_AI_EP_GEMINI           5   /* Gemini generateContent */
+#define NGX_HTTP_AI_EP_COUNT_TOKENS     6   /* Anthropic messages/
+                                               count_tokens */
 
 
 /* wire formats (of a door or of an upstream) */

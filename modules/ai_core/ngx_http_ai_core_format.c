@@ -154,8 +154,18 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
         goto done;
     }
 
+    if (req->endpoint == NGX_HTTP_AI_EP_COUNT_TOKENS
+        && (req->from != NGX_HTTP_AI_FMT_ANTHROPIC
+            || req->to != NGX_HTTP_AI_FMT_ANTHROPIC))
+    {
+        ngx_str_set(err, "count_tokens goes to anthropic targets only");
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
     if (req->endpoint != NGX_HTTP_AI_EP_CHAT
         && req->endpoint != NGX_HTTP_AI_EP_MESSAGES
+        && req->endpoint != NGX_HTTP_AI_EP_COUNT_TOKENS
         && req->endpoint != NGX_HTTP_AI_EP_GEMINI)
     {
         ngx_str_set(err, "this endpoint cannot be translated");
