@@ -2640,6 +2640,15 @@ h_anthropic(rq_t *r)
         && !(tct && !strcmp(tct, "none")))
     {
         tool = jstr(cJSON_GetArrayItem(tools, 0), "name");
+        if (tct && (!strcmp(tct, "any") || !strcmp(tct, "tool"))) {
+            /* a forced tool is called, whatever the words */
+            if (!strcmp(tct, "tool") && jstr(tc, "name")) {
+                tool = jstr(tc, "name");
+            }
+            cv.last_is_user = 1;
+            cv.last_toolres = 0;
+            cv.kw = 1;
+        }
     }
     gen_compute(r, &cv, tool, (long) mt->valuedouble, &g);
 

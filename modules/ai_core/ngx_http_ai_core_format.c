@@ -258,16 +258,32 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
 
         /* the door's exact thinking budget: not OpenAI's (its effort is) */
         cJSON_DeleteItemFromObjectCaseSensitive(target, "thinking");
+
+        if (cJSON_GetObjectItemCaseSensitive(target, "top_k")) {
+            ngx_str_set(err, "\"top_k\" is not supported by openai "
+                             "targets");
+            rc = NGX_DECLINED;
+        }
+
         break;
 
     case NGX_HTTP_AI_FMT_ANTHROPIC:
-        rc = ngx_http_ai_anthropic_request_from_openai(pool, pivot, req,
-                                                       &target, err);
+        rc = ngx_http_ai_tr_unsupported(pool, pivot, req->to, err);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_ai_anthropic_request_from_openai(pool, pivot, req,
+                                                           &target, err);
+        }
+
         break;
 
     default: /* NGX_HTTP_AI_FMT_GEMINI */
-        rc = ngx_http_ai_gemini_request_from_openai(pool, pivot, req,
-                                                    &target, err);
+        rc = ngx_http_ai_tr_unsupported(pool, pivot, req->to, err);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_ai_gemini_request_from_openai(pool, pivot, req,
+                                                        &target, err);
+        }
     }
 
 print:
@@ -2484,4 +2500,108 @@ ngx_http_ai_tr_call_id_signature(ngx_pool_t *pool, const char *id)
     sig[len] = '\0';
 
     return sig;
+}
+
+
+/*
+ * No silent drops: the fields of an OpenAI request that a target has no
+ * equivalent for, when they ask for something (a seed, log
+ * probabilities, penalties, biases, metadata for stored completions,
+ * one call at a time), are refused with a message that names the field
+ * and the target.  What a target does carry is mapped by its file.
+ */
+
+typedef struct {
+    const char                 *name;
+    ngx_uint_t                  targets;    /* bit per format: refused */
+    ngx_uint_t                  when;       /* NGX_HTTP_AI_TR_ASKS_* */
+} ngx_http_ai_tr_field_t;
+
+#define NGX_HTTP_AI_TR_ASKS_SET     0   /* present, not null */
+#define NGX_HTTP_AI_TR_ASKS_TRUE    1   /* true */
+#define NGX_HTTP_AI_TR_ASKS_FALSE   2   /* false */
+#define NGX_HTTP_AI_TR_ASKS_VALUE   3   /* a non-zero number, a non-empty
+                                           object */
+
+#define NGX_HTTP_AI_TR_A            (1 << NGX_HTTP_AI_FMT_ANTHROPIC)
+#define NGX_HTTP_AI_TR_G            (1 << NGX_HTTP_AI_FMT_GEMINI)
+
+
+static ngx_http_ai_tr_field_t  ngx_http_ai_tr_fields[] = {
+    { "seed", NGX_HTTP_AI_TR_A, NGX_HTTP_AI_TR_ASKS_SET },
+    { "logprobs", NGX_HTTP_AI_TR_A | NGX_HTTP_AI_TR_G,
+      NGX_HTTP_AI_TR_ASKS_TRUE },
+    { "top_logprobs", NGX_HTTP_AI_TR_A | NGX_HTTP_AI_TR_G,
+      NGX_HTTP_AI_TR_ASKS_SET },
+    { "logit_bias", NGX_HTTP_AI_TR_A | NGX_HTTP_AI_TR_G,
+      NGX_HTTP_AI_TR_ASKS_VALUE },
+    { "presence_penalty", NGX_HTTP_AI_TR_A, NGX_HTTP_AI_TR_ASKS_VALUE },
+    { "frequency_penalty", NGX_HTTP_AI_TR_A, NGX_HTTP_AI_TR_ASKS_VALUE },
+    { "metadata", NGX_HTTP_AI_TR_A | NGX_HTTP_AI_TR_G,
+      NGX_HTTP_AI_TR_ASKS_VALUE },
+    { "store", NGX_HTTP_AI_TR_A | NGX_HTTP_AI_TR_G,
+      NGX_HTTP_AI_TR_ASKS_TRUE },
+    { "parallel_tool_calls", NGX_HTTP_AI_TR_G, NGX_HTTP_AI_TR_ASKS_FALSE },
+    { NULL, 0, 0 }
+};
+
+
+ngx_int_t
+ngx_http_ai_tr_unsupported(ngx_pool_t *pool, cJSON *in, ngx_uint_t to,
+    ngx_str_t *err)
+{
+    cJSON                   *item;
+    ngx_uint_t               asks;
+    ngx_http_ai_tr_field_t  *f;
+
+    for (f = ngx_http_ai_tr_fields; f->name; f++) {
+
+        if (!(f->targets & (1 << to))) {
+            continue;
+        }
+
+        item = cJSON_GetObjectItemCaseSensitive(in, f->name);
+
+        if (item == NULL || cJSON_IsNull(item)) {
+            continue;
+        }
+
+        switch (f->when) {
+
+        case NGX_HTTP_AI_TR_ASKS_TRUE:
+            asks = cJSON_IsTrue(item);
+            break;
+
+        case NGX_HTTP_AI_TR_ASKS_FALSE:
+            asks = cJSON_IsFalse(item);
+            break;
+
+        case NGX_HTTP_AI_TR_ASKS_VALUE:
+            asks = cJSON_IsNumber(item) ? item->valuedouble != 0
+                   : cJSON_IsObject(item) ? cJSON_GetArraySize(item) > 0
+                   : 1;
+            break;
+
+        default: /* NGX_HTTP_AI_TR_ASKS_SET */
+            asks = 1;
+        }
+
+        if (asks) {
+            err->data = ngx_pnalloc(pool, 64 + ngx_strlen(f->name));
+            if (err->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            err->len = ngx_snprintf(err->data, 64 + ngx_strlen(f->name),
+                                    "\"%s\" is not supported by %s "
+                                    "targets", f->name,
+                                    (char *) ngx_http_ai_format_name(to)
+                                             ->data)
+                       - err->data;
+
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }

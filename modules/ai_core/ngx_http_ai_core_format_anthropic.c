@@ -12,6 +12,10 @@
  *   tools (input_schema)             <->  function tools (parameters)
  *   tool_choice auto/any/tool/none   <->  auto/required/function/none
  *   stop_sequences, metadata.user_id <->  stop, user
+ *   top_k                            <->  top_k (not OpenAI's: refused
+ *                                          for OpenAI targets)
+ *   a forced tool, its input as the  <-   response_format json_schema,
+ *   answer's text                          json_object
  *   cache_control (blocks, tools)     <-   cache_control of parts,
  *                                          messages, tools (as LiteLLM
  *                                          takes them; other targets
@@ -39,6 +43,10 @@
 #include "ngx_http_ai_core_format.h"
 
 
+/* a block of the stream that is a response_format's answer */
+#define NGX_HTTP_AI_ANTHROPIC_JSON  -2
+
+
 static ngx_int_t ngx_http_ai_anthropic_user_to_openai(ngx_pool_t *pool,
     cJSON *messages, cJSON *content, ngx_str_t *err);
 static ngx_int_t ngx_http_ai_anthropic_assistant_to_openai(ngx_pool_t *pool,
@@ -60,6 +68,9 @@ static ngx_int_t ngx_http_ai_anthropic_thinking_from_openai(cJSON *msg,
     cJSON *blocks, ngx_uint_t answer);
 static ngx_int_t ngx_http_ai_anthropic_thinking_request(cJSON *in,
     cJSON *res);
+static ngx_int_t ngx_http_ai_anthropic_json_tool(ngx_pool_t *pool,
+    cJSON *in, cJSON *res, ngx_str_t *err);
+static ngx_uint_t ngx_http_ai_anthropic_is_json_tool(cJSON *block);
 static ngx_int_t ngx_http_ai_anthropic_thinking_to_openai(ngx_pool_t *pool,
     cJSON *content, cJSON *msg);
 static ngx_int_t ngx_http_ai_anthropic_thinking_chunk(
@@ -169,6 +180,7 @@ ngx_http_ai_anthropic_request_to_openai(ngx_pool_t *pool, cJSON *in,
         || ngx_http_ai_tr_add_copy(res, "temperature", in, "temperature")
            != NGX_OK
         || ngx_http_ai_tr_add_copy(res, "top_p", in, "top_p") != NGX_OK
+        || ngx_http_ai_tr_add_copy(res, "top_k", in, "top_k") != NGX_OK
         || ngx_http_ai_tr_add_copy(res, "stream", in, "stream") != NGX_OK)
     {
         goto failed;
@@ -954,6 +966,7 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
     }
 
     if (ngx_http_ai_tr_add_copy(res, "top_p", in, "top_p") != NGX_OK
+        || ngx_http_ai_tr_add_copy(res, "top_k", in, "top_k") != NGX_OK
         || ngx_http_ai_anthropic_thinking_request(in, res) != NGX_OK)
     {
         goto failed;
@@ -993,6 +1006,11 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
     }
 
     rc = ngx_http_ai_anthropic_tools_from_openai(pool, in, res, err);
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
+    rc = ngx_http_ai_anthropic_json_tool(pool, in, res, err);
     if (rc != NGX_OK) {
         goto failed;
     }
@@ -1501,6 +1519,98 @@ ngx_http_ai_anthropic_tools_from_openai(ngx_pool_t *pool, cJSON *in,
 
 
 /*
+ * response_format for an Anthropic target: one tool whose input schema is
+ * the format's (any object for json_object), which the model is made to
+ * call; its input is then the answer's text (as LiteLLM does).  Anthropic
+ * cannot force a tool while thinking, and the client's own tools would
+ * never be called: both are refused.
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_json_tool(ngx_pool_t *pool, cJSON *in, cJSON *res,
+    ngx_str_t *err)
+{
+    cJSON       *format, *schema, *tools, *tool, *choice;
+    const char  *type;
+
+    format = cJSON_GetObjectItemCaseSensitive(in, "response_format");
+    type = ngx_http_ai_tr_string(format, "type");
+
+    if (type == NULL || ngx_strcmp(type, "text") == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(type, "json_object") != 0
+        && ngx_strcmp(type, "json_schema") != 0)
+    {
+        return ngx_http_ai_tr_error(pool, err,
+                                    "response_format of type \"%s\" is not "
+                                    "supported by anthropic targets", type);
+    }
+
+    if (cJSON_GetObjectItemCaseSensitive(res, "tools")) {
+        ngx_str_set(err, "\"response_format\" with \"tools\" is not "
+                         "supported by anthropic targets");
+        return NGX_DECLINED;
+    }
+
+    if (cJSON_GetObjectItemCaseSensitive(res, "thinking")) {
+        ngx_str_set(err, "\"response_format\" with reasoning is not "
+                         "supported by anthropic targets");
+        return NGX_DECLINED;
+    }
+
+    schema = cJSON_GetObjectItemCaseSensitive(
+                 cJSON_GetObjectItemCaseSensitive(format, "json_schema"),
+                 "schema");
+
+    schema = cJSON_IsObject(schema)
+             ? cJSON_Duplicate(schema, 1)
+             : cJSON_Parse("{\"type\":\"object\"}");
+
+    tools = cJSON_AddArrayToObject(res, "tools");
+    tool = tools ? ngx_http_ai_tr_push(tools) : NULL;
+
+    if (schema == NULL || tool == NULL
+        || ngx_http_ai_tr_add_string(tool, "name", NGX_HTTP_AI_JSON_TOOL)
+           == NULL
+        || ngx_http_ai_tr_add_string(tool, "description",
+                                     "Give the answer with this tool: its "
+                                     "input is the answer.")
+           == NULL)
+    {
+        cJSON_Delete(schema);
+        return NGX_ERROR;
+    }
+
+    cJSON_AddItemToObject(tool, "input_schema", schema);
+
+    choice = cJSON_CreateObject();
+    if (choice == NULL
+        || ngx_http_ai_tr_add_string(choice, "type", "tool") == NULL
+        || ngx_http_ai_tr_add_string(choice, "name", NGX_HTTP_AI_JSON_TOOL)
+           == NULL)
+    {
+        cJSON_Delete(choice);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ai_tr_set(res, "tool_choice", choice);
+}
+
+
+static ngx_uint_t
+ngx_http_ai_anthropic_is_json_tool(cJSON *block)
+{
+    return ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block, "type"),
+                             "tool_use")
+           && ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block,
+                                                                 "name"),
+                                NGX_HTTP_AI_JSON_TOOL);
+}
+
+
+/*
  * A thinking request for an Anthropic target: the client's thinking
  * object (an OpenAI client may send Anthropic's), else one with the
  * budget of its reasoning effort.  Anthropic wants max_tokens above the
@@ -1840,7 +1950,7 @@ ngx_http_ai_anthropic_response_to_openai(ngx_pool_t *pool, cJSON *in,
     cJSON                *res, *choices, *choice, *msg, *content, *block;
     cJSON                *calls, *call, *fn, *usage;
     ngx_str_t            *reason;
-    ngx_uint_t            other;
+    ngx_uint_t            other, json;
     const char           *s;
     ngx_http_ai_usage_t   u;
 
@@ -1895,8 +2005,31 @@ ngx_http_ai_anthropic_response_to_openai(ngx_pool_t *pool, cJSON *in,
     }
 
     calls = NULL;
+    json = 0;
 
     cJSON_ArrayForEach(block, content) {
+        if (ngx_http_ai_anthropic_is_json_tool(block)) {
+            /* a response_format's answer: its input is the text */
+
+            args = cJSON_PrintUnformatted(
+                             cJSON_GetObjectItemCaseSensitive(block, "input"));
+            if (args == NULL) {
+                cJSON_Delete(calls);
+                goto failed;
+            }
+
+            text = ngx_http_ai_tr_strdup(pool, args, ngx_strlen(args));
+            cJSON_free(args);
+
+            if (text == NULL) {
+                cJSON_Delete(calls);
+                goto failed;
+            }
+
+            json = 1;
+            continue;
+        }
+
         if (!ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block, "type"),
                                "tool_use"))
         {
@@ -1959,6 +2092,11 @@ ngx_http_ai_anthropic_response_to_openai(ngx_pool_t *pool, cJSON *in,
     }
 
     s = ngx_http_ai_tr_string(in, "stop_reason");
+
+    if (json && s && ngx_strcmp(s, "tool_use") == 0) {
+        s = "end_turn";
+    }
+
     reason = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_OPENAI,
                                    NGX_HTTP_AI_FMT_ANTHROPIC,
                                    s ? s : (calls ? "tool_use" : "end_turn"));
@@ -2328,6 +2466,13 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
             return NGX_OK;
         }
 
+        if (ngx_http_ai_anthropic_is_json_tool(block)) {
+            /* a response_format's answer: its input is the text */
+            st->json_answer = 1;
+            return ngx_http_ai_tr_array_set(&st->tools, index,
+                                            NGX_HTTP_AI_ANTHROPIC_JSON);
+        }
+
         tool = st->ntools++;
         st->tool_calls = 1;
 
@@ -2407,6 +2552,18 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
         tool = ngx_http_ai_tr_array_get(&st->tools, index);
         s = ngx_http_ai_tr_string(d, "partial_json");
 
+        if (tool == NGX_HTTP_AI_ANTHROPIC_JSON && s && *s) {
+            chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+            if (chunk == NULL
+                || ngx_http_ai_tr_add_string(delta, "content", s) == NULL)
+            {
+                cJSON_Delete(chunk);
+                return NGX_ERROR;
+            }
+
+            return ngx_http_ai_tr_emit_chunk(st, chunk);
+        }
+
         if (tool < 0 || s == NULL || *s == '\0') {
             return NGX_OK;
         }
@@ -2438,6 +2595,10 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
 
         if (s == NULL) {
             return NGX_OK;
+        }
+
+        if (st->json_answer && ngx_strcmp(s, "tool_use") == 0) {
+            s = "end_turn";
         }
 
         st->finish = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_OPENAI,

@@ -14,7 +14,8 @@
  *   tool messages               ->  functionResponse parts, named after
  *                                   the call they answer
  *   tools, tool_choice          ->  functionDeclarations, toolConfig
- *   temperature, top_p, stop,   ->  generationConfig
+ *   temperature, top_p, top_k,  ->  generationConfig
+ *   stop, seed, n,
  *   max_(completion_)tokens,
  *   response_format
  *   reasoning_effort, thinking  ->  thinkingConfig (thinkingBudget,
@@ -671,6 +672,7 @@ ngx_http_ai_gemini_config(ngx_pool_t *pool, cJSON *in, cJSON *res,
     if (ngx_http_ai_tr_add_copy(config, "temperature", in, "temperature")
         != NGX_OK
         || ngx_http_ai_tr_add_copy(config, "topP", in, "top_p") != NGX_OK
+        || ngx_http_ai_tr_add_copy(config, "topK", in, "top_k") != NGX_OK
         || ngx_http_ai_tr_add_copy(config, "candidateCount", in, "n")
            != NGX_OK
         || ngx_http_ai_tr_add_copy(config, "presencePenalty", in,

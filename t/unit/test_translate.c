@@ -715,6 +715,9 @@ test_request_golden(void **state)
     golden_request("openai_to_anthropic_budget");
     golden_request("openai_to_gemini_thinking");
     golden_request("openai_to_gemini_none");
+    golden_request("openai_to_anthropic_json");
+    golden_request("openai_to_anthropic_sampling");
+    golden_request("openai_to_gemini_sampling");
 }
 
 
@@ -925,6 +928,57 @@ test_request_refused(void **state)
                     NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
                     "n > 1");
 
+    /* no silent drops: what a target has no equivalent for, named */
+
+    expect_declined("{\"model\":\"x\",\"seed\":7,\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"seed\" is not supported by anthropic targets");
+
+    expect_declined("{\"model\":\"x\",\"logprobs\":true,\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
+                    "\"logprobs\" is not supported by gemini targets");
+
+    expect_declined("{\"model\":\"x\",\"top_logprobs\":2,\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"top_logprobs\" is not supported by anthropic");
+
+    expect_declined("{\"model\":\"x\",\"frequency_penalty\":0.5,"
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"frequency_penalty\" is not supported by anthropic");
+
+    expect_declined("{\"model\":\"x\",\"logit_bias\":{\"1\":5},"
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
+                    "\"logit_bias\" is not supported by gemini targets");
+
+    expect_declined("{\"model\":\"x\",\"metadata\":{\"k\":\"v\"},"
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"metadata\" is not supported by anthropic targets");
+
+    expect_declined("{\"model\":\"x\",\"parallel_tool_calls\":false,"
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
+                    "\"parallel_tool_calls\" is not supported by gemini");
+
+    expect_declined("{\"model\":\"x\",\"max_tokens\":5,\"top_k\":5,"
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI,
+                    "\"top_k\" is not supported by openai targets");
+
+    expect_declined("{\"model\":\"x\",\"response_format\":{\"type\":"
+                    "\"json_object\"},\"tools\":[{\"type\":\"function\","
+                    "\"function\":{\"name\":\"f\"}}],\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"response_format\" with \"tools\"");
+
+    expect_declined("{\"model\":\"x\",\"response_format\":{\"type\":"
+                    "\"json_object\"},\"reasoning_effort\":\"low\","
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"response_format\" with reasoning");
+
     expect_declined("{\"model\":\"x\",\"messages\":[{\"role\":\"tool\","
                     "\"tool_call_id\":\"nope\",\"content\":\"x\"}]}",
                     NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
@@ -1061,6 +1115,7 @@ test_response_golden(void **state)
     golden_response("gemini", "thinking", "openai");
     golden_response("gemini", "thinking", "anthropic");
     golden_response("openai", "reasoning", "anthropic");
+    golden_response("anthropic", "json", "openai");
 }
 
 
@@ -1303,6 +1358,7 @@ test_stream_golden(void **state)
     golden_stream("gemini", "thinking", "openai", 0);
     golden_stream("gemini", "thinking", "anthropic", 0);
     golden_stream("openai", "reasoning", "anthropic", 0);
+    golden_stream("anthropic", "json", "openai", 0);
 }
 
 
