@@ -41,6 +41,10 @@ static ngx_int_t ngx_http_ai_tr_result(ngx_http_ai_stream_t *st,
     ngx_int_t rc, ngx_str_t *out);
 static ngx_uint_t ngx_http_ai_tr_plain(ngx_str_t *in, u_char *buf,
     size_t size);
+static ngx_int_t ngx_http_ai_tr_render_thinking(ngx_http_ai_stream_t *st,
+    cJSON *msg);
+static ngx_int_t ngx_http_ai_tr_thinking_chunk(ngx_http_ai_stream_t *st,
+    const char *text, cJSON *block);
 static const char *ngx_http_ai_tr_status_type(ngx_uint_t status);
 static const char *ngx_http_ai_tr_gemini_status(ngx_uint_t status);
 static ngx_str_t *ngx_http_ai_tr_reason_find(ngx_http_ai_tr_reason_t *r,
@@ -1157,6 +1161,10 @@ ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
 
     rc = ngx_http_ai_tr_emit_role(st);
 
+    if (rc == NGX_OK) {
+        rc = ngx_http_ai_tr_render_thinking(st, msg);
+    }
+
     /* the text in pieces of a few words, cut after a space or a character */
 
     s = ngx_http_ai_tr_string(msg, "content");
@@ -1277,6 +1285,104 @@ ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
     out->len = st->len;
 
     return NGX_OK;
+}
+
+
+/*
+ * A rendered answer's reasoning, before its text: each of its
+ * thinking_blocks (the text, then the signature: a block ends with it; a
+ * redacted block whole), or its reasoning_content alone
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_render_thinking(ngx_http_ai_stream_t *st, cJSON *msg)
+{
+    cJSON       *blocks, *block;
+    ngx_int_t    rc;
+    const char  *s;
+
+    blocks = cJSON_GetObjectItemCaseSensitive(msg, "thinking_blocks");
+
+    if (cJSON_GetArraySize(blocks) == 0) {
+        s = ngx_http_ai_tr_string(msg, "reasoning_content");
+
+        if (s == NULL || *s == '\0') {
+            return NGX_OK;
+        }
+
+        return ngx_http_ai_tr_thinking_chunk(st, s, NULL);
+    }
+
+    cJSON_ArrayForEach(block, blocks) {
+        s = ngx_http_ai_tr_string(block, "thinking");
+
+        if (s && *s) {
+            rc = ngx_http_ai_tr_thinking_chunk(st, s, NULL);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        if (ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block, "type"),
+                              "redacted_thinking")
+            || (ngx_http_ai_tr_string(block, "signature")
+                && *ngx_http_ai_tr_string(block, "signature")))
+        {
+            rc = ngx_http_ai_tr_thinking_chunk(st, NULL, block);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a pivot chunk of reasoning text, or of a block's signature */
+
+static ngx_int_t
+ngx_http_ai_tr_thinking_chunk(ngx_http_ai_stream_t *st, const char *text,
+    cJSON *block)
+{
+    cJSON  *chunk, *delta, *list, *copy;
+
+    chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+    if (chunk == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (text) {
+        if (ngx_http_ai_tr_add_string(delta, "reasoning_content", text)
+            == NULL)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+    } else {
+        list = cJSON_AddArrayToObject(delta, "thinking_blocks");
+        copy = cJSON_Duplicate(block, 1);
+
+        if (list == NULL || copy == NULL) {
+            cJSON_Delete(copy);
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(list, copy);
+
+        if (ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(copy, "type"),
+                              "thinking")
+            && ngx_http_ai_tr_set(copy, "thinking", cJSON_CreateString(""))
+               != NGX_OK)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_ai_tr_emit_chunk(st, chunk);
 }
 
 

@@ -2774,10 +2774,13 @@ ngx_http_ai_anthropic_stream_from_openai(ngx_http_ai_stream_t *st,
             return NGX_ERROR;
         }
 
+        /* the signature ends its block: the next thought is another */
+
         if (ngx_http_ai_anthropic_block_delta(st, st->block,
                                               "signature_delta", "signature",
                                               s)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_ai_anthropic_block_stop(st) != NGX_OK)
         {
             return NGX_ERROR;
         }

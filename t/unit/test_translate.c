@@ -2296,6 +2296,59 @@ test_render_stream(void **state)
 }
 
 
+/*
+ * An answer's reasoning rendered as a stream (a cache hit): each thinking
+ * block's text, then its signature, a redacted block whole, then the text
+ */
+
+static void
+golden_render(const char *target, const char *kind, const char *door)
+{
+    char       *in, *expected, file[256];
+    size_t      len;
+    buf_t       b;
+    ngx_str_t   body, out, err, model;
+
+    snprintf(file, sizeof(file), "response_%s_%s.json", target, kind);
+    in = read_golden(file, &len);
+
+    body.data = (u_char *) in;
+    body.len = len;
+    ngx_str_set(&model, "client-model");
+
+    if (ngx_http_ai_render_stream(NULL, format(target), format(door), &model,
+                                  &body, 1, &out, &err)
+        != NGX_OK)
+    {
+        fail_msg("render %s %s: %.*s", target, kind, (int) err.len,
+                 err.data);
+    }
+
+    snprintf(file, sizeof(file), "render_%s_%s.to_%s.expected.sse",
+             target, kind, door);
+
+    if (updating()) {
+        b.data = out.data;
+        b.len = out.len;
+        b.size = out.len;
+        write_sse(file, &b);
+
+    } else {
+        expected = read_golden(file, NULL);
+        assert_sse(file, out.data, out.len, expected);
+    }
+}
+
+
+static void
+test_render_thinking(void **state)
+{
+    golden_render("anthropic", "thinking", "openai");
+    golden_render("anthropic", "thinking", "anthropic");
+    golden_render("openai", "reasoning", "anthropic");
+}
+
+
 /* the scanner that checks a provider's answer without a tree */
 
 static void
@@ -2430,6 +2483,7 @@ main(void)
         cmocka_unit_test(test_stream_truncated),
         cmocka_unit_test(test_json_is_object),
         cmocka_unit_test(test_render_stream),
+        cmocka_unit_test(test_render_thinking),
         cmocka_unit_test(test_stream_upstream_error),
         cmocka_unit_test(test_mutants),
         cmocka_unit_test(test_openai_pass_unparsed),
