@@ -202,7 +202,9 @@ my $think = q{"thinking":{"type":"enabled","budget_tokens":2048}};
 
 === TEST 8: OpenAI door to Anthropic: reasoning_effort as a thinking budget; the thinking as reasoning_content and thinking_blocks, which the client sends back
 medium is 8192 tokens: max_tokens goes above it, temperature is left out
-(the mock refuses both otherwise, as Anthropic does).
+(the mock refuses both otherwise, as Anthropic does).  A tool loop whose
+assistant turn came back without its thinking_blocks goes without
+thinking (Anthropic would refuse it).
 --- http_config
     ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
     log_format ai '$ai_completion_tokens $ai_reasoning_tokens';
@@ -220,14 +222,18 @@ my $t = q{"tools":[{"type":"function","function":{"name":"get_weather","paramete
 ["POST /v1/chat/completions\n" . qq{{"model":"claude-sonnet-4-5","max_tokens":1000,"temperature":0.3,"reasoning_effort":"medium",$t,"messages":[{"role":"user","content":"weather in Paris?"}]}},
  "GET /mock/last",
  "POST /v1/chat/completions\n" . qq{{"model":"claude-sonnet-4-5","reasoning_effort":"medium",$t,"messages":[{"role":"user","content":"weather in Paris?"},{"role":"assistant","content":null,"reasoning_content":"mock thinking: step one, step two.","thinking_blocks":[{"type":"thinking","thinking":"mock thinking: step one, step two.","signature":"bW9jay1zaWduYXR1cmUtYW50aHJvcGlj"}],"tool_calls":[{"id":"toolu_mock_1","type":"function","function":{"name":"get_weather","arguments":"{}"}}]},{"role":"tool","tool_call_id":"toolu_mock_1","content":"21C"}]}},
- "POST /v1/chat/completions\n" . qq{{"model":"claude-sonnet-4-5","stream":true,"reasoning_effort":"low","messages":[{"role":"user","content":"hi"}]}}]
+ "POST /v1/chat/completions\n" . qq{{"model":"claude-sonnet-4-5","stream":true,"reasoning_effort":"low","messages":[{"role":"user","content":"hi"}]}},
+ "POST /v1/chat/completions\n" . qq{{"model":"claude-sonnet-4-5","reasoning_effort":"medium",$t,"messages":[{"role":"user","content":"weather in Paris?"},{"role":"assistant","content":null,"tool_calls":[{"id":"toolu_mock_1","type":"function","function":{"name":"get_weather","arguments":"{}"}}]},{"role":"tool","tool_call_id":"toolu_mock_1","content":"21C"}]}},
+ "GET /mock/last"]
 --- response_body_like eval
 [q!"message":\{"role":"assistant","content":null,"tool_calls":\[\{"id":"toolu_mock_1".*"thinking_blocks":\[\{"type":"thinking","thinking":"mock thinking: step one, step two.","signature":"bW9jay1zaWduYXR1cmUtYW50aHJvcGlj"\}\],"reasoning_content":"mock thinking: step one, step two."!,
  q!\\\\"max_tokens\\\\":9192,.*\\\\"thinking\\\\":\{\\\\"type\\\\":\\\\"enabled\\\\",\\\\"budget_tokens\\\\":8192\}!,
  q!"content":"mock reply: 21C","refusal":null,"thinking_blocks"!,
- q!"delta":\{"reasoning_content":"mock "\}.*"delta":\{"thinking_blocks":\[\{"type":"thinking","thinking":"","signature":"bW9jay1zaWduYXR1cmUtYW50aHJvcGlj"\}\]\}.*"delta":\{"content":"mock "\}.*data: \[DONE\]!]
+ q!"delta":\{"reasoning_content":"mock "\}.*"delta":\{"thinking_blocks":\[\{"type":"thinking","thinking":"","signature":"bW9jay1zaWduYXR1cmUtYW50aHJvcGlj"\}\]\}.*"delta":\{"content":"mock "\}.*data: \[DONE\]!,
+ q!"content":"mock reply: 21C","refusal":null\}!,
+ q!"uri":"/v1/messages"!]
 --- response_body_unlike eval
-[q!\A\z!, q!temperature!, q!\A\z!, q!\A\z!]
+[q!\A\z!, q!temperature!, q!\A\z!, q!\A\z!, q!thinking!, q!thinking!]
 --- no_error_log
 [error]
 

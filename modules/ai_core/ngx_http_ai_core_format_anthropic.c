@@ -1615,17 +1615,41 @@ ngx_http_ai_anthropic_is_json_tool(cJSON *block)
  * object (an OpenAI client may send Anthropic's), else one with the
  * budget of its reasoning effort.  Anthropic wants max_tokens above the
  * budget (the answer's tokens come on top of it), temperature 1 and
- * top_p from 0.95: what the client asked otherwise is left out.
+ * top_p from 0.95: what the client asked otherwise is left out.  In a
+ * tool loop whose assistant turn came back without its signed thinking
+ * blocks (an OpenAI client that keeps only content and tool_calls),
+ * Anthropic refuses thinking: that turn goes without it.
  */
 
 static ngx_int_t
 ngx_http_ai_anthropic_thinking_request(cJSON *in, cJSON *res)
 {
-    cJSON      *thinking, *max;
-    ngx_int_t   budget;
+    cJSON      *thinking, *max, *messages, *msg;
+    ngx_int_t   budget, i;
 
     if (ngx_http_ai_tr_thinking_budget(in, &budget) != NGX_OK
         || budget == 0)
+    {
+        return NGX_OK;
+    }
+
+    messages = cJSON_GetObjectItemCaseSensitive(in, "messages");
+
+    for (i = cJSON_GetArraySize(messages) - 1; i >= 0; i--) {
+        msg = cJSON_GetArrayItem(messages, (int) i);
+
+        if (!ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(msg, "role"),
+                               "tool"))
+        {
+            break;
+        }
+    }
+
+    if (i >= 0 && i < cJSON_GetArraySize(messages) - 1
+        && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(msg,
+                                                     "tool_calls")) > 0
+        && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(msg,
+                                                 "thinking_blocks")) == 0)
     {
         return NGX_OK;
     }
