@@ -156,3 +156,36 @@ gemini false 9 6
 sk-upstream-key-42
 [error]
 --- timeout: 60
+
+
+
+=== TEST 4: OpenAI SDK with reasoning_effort and a tool loop (the assistant message sent back as the SDK gave it) to Anthropic and Gemini targets; the cache's reads in cached_tokens
+Anthropic reports no reasoning tokens apart (they are in output_tokens).
+--- mock_args: -k sk-upstream-key-42
+--- main_config
+    env TEST_AI_UPSTREAM_KEY;
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic key=env:TEST_AI_UPSTREAM_KEY models=claude-*;
+    ai_target ge http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=gemini key=env:TEST_AI_UPSTREAM_KEY models=gemini-*;
+--- config
+    location /v1/ {
+        ai_proxy an ge;
+    }
+--- exec
+for m in 'claude-sonnet-4-5~cache_read=100' 'gemini-2.5-flash~cache_read=100'; do
+  echo "== $m"
+  node t/sdk/openai_reasoning.mjs http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1 sk-client "$m" || exit 1
+done
+--- response_body
+== claude-sonnet-4-5~cache_read=100
+create: reasoning: "mock thinking: step one, step two." calls: 1 (tool_calls) reasoning tokens: 0 cached: 100
+loop: mock reply: 21C (stop)
+stream: reasoning: "mock thinking: step one, step two." text: mock reply: hi reasoning tokens: 0
+== gemini-2.5-flash~cache_read=100
+create: reasoning: "mock thinking: step one, step two." calls: 1 (tool_calls) reasoning tokens: 6 cached: 100
+loop: mock reply: 21C (stop)
+stream: reasoning: "mock thinking: step one, step two." text: mock reply: hi reasoning tokens: 6
+--- no_error_log
+sk-upstream-key-42
+[error]
+--- timeout: 60
