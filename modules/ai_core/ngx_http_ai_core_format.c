@@ -2523,6 +2523,19 @@ ngx_http_ai_tr_call_id_sign(ngx_pool_t *pool, const char *id,
     slen = ngx_strlen(signature);
     ilen = ngx_strlen(id);
 
+    /* a provider's answer is hostile: base64 only, else no signature */
+
+    for (i = 0; i < slen; i++) {
+        if (!((signature[i] >= 'A' && signature[i] <= 'Z')
+              || (signature[i] >= 'a' && signature[i] <= 'z')
+              || (signature[i] >= '0' && signature[i] <= '9')
+              || signature[i] == '+' || signature[i] == '/'
+              || signature[i] == '='))
+        {
+            return (char *) id;
+        }
+    }
+
     /* signature without '=': 3 + NGX_SIZE_T_LEN + 1 + slen + ilen */
 
     p = ngx_pnalloc(pool, sizeof("gts_") + NGX_SIZE_T_LEN + slen + ilen);
@@ -2595,6 +2608,13 @@ ngx_http_ai_tr_call_id_signature(ngx_pool_t *pool, const char *id)
             sig[i] = '/';
             break;
         default:
+            if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z')
+                  || (p[i] >= '0' && p[i] <= '9')))
+            {
+                /* not an id of ours */
+                return NULL;
+            }
+
             sig[i] = p[i];
         }
     }
