@@ -46,6 +46,15 @@
 #define MAX_DELAY_MS  3600000L
 
 static const char TOOL_ARGS[] = "{\"location\":\"Paris\",\"unit\":\"celsius\"}";
+
+/* reasoning: the thinking text (one token a word), its signatures */
+static const char *const THINK_WORDS[] = {
+    "mock ", "thinking: ", "step ", "one, ", "step ", "two."
+};
+#define THINK_TOKENS  6
+static const char THINK_TEXT[] = "mock thinking: step one, step two.";
+static const char MOCK_SIG[] = "bW9jay1zaWduYXR1cmUtYW50aHJvcGlj";
+static const char MOCK_GSIG[] = "bW9jay90aG91Z2h0+/8=";
 static const char *const TOOL_FRAGS[3] = {
     "{\"location\":", "\"Paris\",", "\"unit\":\"celsius\"}"
 };
@@ -645,7 +654,8 @@ release(conn_t *c)
 typedef struct {
     int  status, retry_after, delay_headers, delay_chunks, disconnect_after;
     int  malformed, garbage, words, usage, fail_first;
-    int  html, echo_key, cl_stream;
+    int  html, echo_key, cl_stream, reasoning_content;
+    long cache_read, cache_write;
     char usage_prompt[32], usage_completion[32], usage_total[32];
 } beh_t;
 
@@ -716,6 +726,12 @@ beh_parse(beh_t *b, const char *s, size_t n)
                     b->echo_key = v != 0;
                 } else if (!strcmp(key, "cl_stream")) {
                     b->cl_stream = v != 0;
+                } else if (!strcmp(key, "reasoning_content")) {
+                    b->reasoning_content = v != 0;
+                } else if (!strcmp(key, "cache_read")) {
+                    b->cache_read = clampl(v, 0, 1000000000L);
+                } else if (!strcmp(key, "cache_write")) {
+                    b->cache_write = clampl(v, 0, 1000000000L);
                 } else if (!strcmp(key, "usage_prompt")) {
                     memcpy(b->usage_prompt, val, vl + 1);
                 } else if (!strcmp(key, "usage_completion")) {
@@ -1179,7 +1195,18 @@ typedef struct {
     int         nw;
     int         fin;            /* 0 stop, 1 length, 2 tool */
     const char *tool;
+    int         think;          /* thinking tokens (in C), 0: none */
+    int         thoughts;       /* the thinking text is shown */
 } gen_t;
+
+/* thinking: THINK_TOKENS more completion tokens, all reasoning */
+static void
+gen_think(gen_t *g, int shown)
+{
+    g->think = THINK_TOKENS;
+    g->thoughts = shown;
+    g->C += THINK_TOKENS;
+}
 
 static int
 is_ws(int ch)
@@ -1779,17 +1806,30 @@ b_total(buf_t *b, const beh_t *be, long P, long C)
     }
 }
 
+/*
+ * cache_read=R, cache_write=W: the prompt had R tokens more read from the
+ * provider's cache and W more written to it.  OpenAI's prompt_tokens
+ * counts them all (cached_tokens: R; there is no count of writes),
+ * Anthropic's input_tokens neither (cache_read_input_tokens,
+ * cache_creation_input_tokens), Gemini's promptTokenCount all
+ * (cachedContentTokenCount: R)
+ */
 static void
-oa_usage(buf_t *b, const beh_t *be, long P, long C)
+oa_usage(buf_t *b, const beh_t *be, long P, long C, long R)
 {
+    P += be->cache_read + be->cache_write;
     B_LIT(b, "{\"prompt_tokens\":");
     b_tok(b, be->usage_prompt, P);
     B_LIT(b, ",\"completion_tokens\":");
     b_tok(b, be->usage_completion, C);
     B_LIT(b, ",\"total_tokens\":");
     b_total(b, be, P, C);
-    B_LIT(b, ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
-             "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
+    B_LIT(b, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+    b_int(b, be->cache_read);
+    B_LIT(b, ",\"audio_tokens\":0},"
+             "\"completion_tokens_details\":{\"reasoning_tokens\":");
+    b_int(b, R);
+    B_LIT(b, ",\"audio_tokens\":0,"
              "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}");
 }
 
@@ -1841,16 +1881,40 @@ oa_stream(rq_t *r, const gen_t *g, int include_usage)
     st_begin(&s, r, "text/event-stream; charset=utf-8", 1, "\n");
 
     oa_ev_start();
-    if (g->tool) {
+    if (g->tool && !g->thoughts) {
         B_LIT(&g_ev, "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,"
                      "\"id\":\"call_mock_1\",\"type\":\"function\",\"function\":{\"name\":");
         b_jcstr(&g_ev, g->tool);
         B_LIT(&g_ev, ",\"arguments\":\"\"}}],\"refusal\":null}");
+    } else if (g->tool) {
+        B_LIT(&g_ev, "{\"role\":\"assistant\",\"content\":null,\"refusal\":null}");
     } else {
         B_LIT(&g_ev, "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}");
     }
     oa_ev_end("null", un);
     st_emit(&s, EV_INIT);
+
+    for (i = 0; g->thoughts && i < THINK_TOKENS; i++) {
+        g_pref.len = pref_len;
+        oa_ev_start();
+        B_LIT(&g_ev, "{\"reasoning_content\":");
+        b_jcstr(&g_ev, THINK_WORDS[i]);
+        B_LIT(&g_ev, "}");
+        oa_ev_end("null", un);
+        st_emit(&s, EV_CONTENT);
+    }
+
+    if (g->tool && g->thoughts) {
+        /* the call begins after the reasoning */
+        g_pref.len = pref_len;
+        oa_ev_start();
+        B_LIT(&g_ev, "{\"tool_calls\":[{\"index\":0,\"id\":\"call_mock_1\",\"type\":\"function\","
+                     "\"function\":{\"name\":");
+        b_jcstr(&g_ev, g->tool);
+        B_LIT(&g_ev, ",\"arguments\":\"\"}}]}");
+        oa_ev_end("null", un);
+        st_emit(&s, EV_CONTENT);
+    }
 
     if (g->tool) {
         for (i = 0; i < 3; i++) {
@@ -1885,7 +1949,7 @@ oa_stream(rq_t *r, const gen_t *g, int include_usage)
         g_ev.len = 0;
         b_add(&g_ev, g_pref.p, g_pref.len);
         B_LIT(&g_ev, "],\"usage\":");
-        oa_usage(&g_ev, &r->beh, g->P, g->C);
+        oa_usage(&g_ev, &r->beh, g->P, g->C, g->think);
         B_LIT(&g_ev, "}\n\n");
         st_emit(&s, EV_TAIL);
     }
@@ -1949,6 +2013,15 @@ h_openai_chat(rq_t *r)
     }
     gen_compute(r, &cv, tool, maxtok, &g);
 
+    /*
+     * a reasoning model: reasoning_tokens in the usage; the thinking
+     * text only as OpenAI-compatible servers send it (reasoning_content)
+     */
+    tc = jstr(root, "reasoning_effort");
+    if (tc && strcmp(tc, "none") != 0) {
+        gen_think(&g, r->beh.reasoning_content);
+    }
+
     if (cJSON_IsTrue(jget(root, "stream"))) {
         so = jget(root, "stream_options");
         if (r->beh.cl_stream) {
@@ -1977,12 +2050,16 @@ h_openai_chat(rq_t *r)
     } else {
         b_jstr(b, g_reply.p, reply_len(&g));
     }
+    if (g.thoughts) {
+        B_LIT(b, ",\"reasoning_content\":");
+        b_jcstr(b, THINK_TEXT);
+    }
     B_LIT(b, ",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":");
     b_cstr(b, oa_finish(&g));
     B_LIT(b, "}]");
     if (r->beh.usage) {
         B_LIT(b, ",\"usage\":");
-        oa_usage(b, &r->beh, g.P, g.C);
+        oa_usage(b, &r->beh, g.P, g.C, g.think);
     }
     B_LIT(b, ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\"}");
     finish_plain(r, 200, "application/json", b->p, b->len, 1);
@@ -2292,7 +2369,11 @@ an_usage(buf_t *b, const beh_t *be, long P, long C)
 {
     B_LIT(b, "{\"input_tokens\":");
     b_tok(b, be->usage_prompt, P);
-    B_LIT(b, ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":");
+    B_LIT(b, ",\"cache_creation_input_tokens\":");
+    b_int(b, be->cache_write);
+    B_LIT(b, ",\"cache_read_input_tokens\":");
+    b_int(b, be->cache_read);
+    B_LIT(b, ",\"output_tokens\":");
     b_tok(b, be->usage_completion, C);
     B_LIT(b, "}");
 }
@@ -2307,7 +2388,7 @@ static void
 an_stream(rq_t *r, const gen_t *g)
 {
     st_t        s;
-    int         i;
+    int         i, bi = g->think ? 1 : 0;
     const char *wp;
     size_t      wn;
 
@@ -2326,14 +2407,40 @@ an_stream(rq_t *r, const gen_t *g)
     B_LIT(&g_ev, "}}\n\n");
     st_emit(&s, EV_INIT);
 
+    if (g->think) {
+        an_ev("content_block_start");
+        B_LIT(&g_ev, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                     "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n");
+        st_emit(&s, EV_INIT);
+        for (i = 0; i < THINK_TOKENS; i++) {
+            an_ev("content_block_delta");
+            B_LIT(&g_ev, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":");
+            b_jcstr(&g_ev, THINK_WORDS[i]);
+            B_LIT(&g_ev, "}}\n\n");
+            st_emit(&s, EV_INIT);
+        }
+        an_ev("content_block_delta");
+        B_LIT(&g_ev, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":");
+        b_jcstr(&g_ev, MOCK_SIG);
+        B_LIT(&g_ev, "}}\n\n");
+        st_emit(&s, EV_INIT);
+        an_ev("content_block_stop");
+        B_LIT(&g_ev, "{\"type\":\"content_block_stop\",\"index\":0}\n\n");
+        st_emit(&s, EV_INIT);
+    }
+
     an_ev("content_block_start");
     if (g->tool) {
-        B_LIT(&g_ev, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+        B_LIT(&g_ev, "{\"type\":\"content_block_start\",\"index\":");
+        b_int(&g_ev, bi);
+        B_LIT(&g_ev, ",\"content_block\":"
                      "{\"type\":\"tool_use\",\"id\":\"toolu_mock_1\",\"name\":");
         b_jcstr(&g_ev, g->tool);
         B_LIT(&g_ev, ",\"input\":{}}}\n\n");
     } else {
-        B_LIT(&g_ev, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+        B_LIT(&g_ev, "{\"type\":\"content_block_start\",\"index\":");
+        b_int(&g_ev, bi);
+        B_LIT(&g_ev, ",\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
     }
     st_emit(&s, EV_INIT);
 
@@ -2344,7 +2451,9 @@ an_stream(rq_t *r, const gen_t *g)
     if (g->tool) {
         for (i = 0; i < 3; i++) {
             an_ev("content_block_delta");
-            B_LIT(&g_ev, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":");
+            B_LIT(&g_ev, "{\"type\":\"content_block_delta\",\"index\":");
+            b_int(&g_ev, bi);
+            B_LIT(&g_ev, ",\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":");
             b_jcstr(&g_ev, TOOL_FRAGS[i]);
             B_LIT(&g_ev, "}}\n\n");
             st_emit(&s, EV_CONTENT);
@@ -2353,7 +2462,9 @@ an_stream(rq_t *r, const gen_t *g)
         for (i = 0; i < g->nw && !s.stopped; i++) {
             word_span(g, i, &wp, &wn);
             an_ev("content_block_delta");
-            B_LIT(&g_ev, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":");
+            B_LIT(&g_ev, "{\"type\":\"content_block_delta\",\"index\":");
+            b_int(&g_ev, bi);
+            B_LIT(&g_ev, ",\"delta\":{\"type\":\"text_delta\",\"text\":");
             b_jstr(&g_ev, wp, wn);
             B_LIT(&g_ev, "}}\n\n");
             st_emit(&s, EV_CONTENT);
@@ -2361,7 +2472,9 @@ an_stream(rq_t *r, const gen_t *g)
     }
 
     an_ev("content_block_stop");
-    B_LIT(&g_ev, "{\"type\":\"content_block_stop\",\"index\":0}\n\n");
+    B_LIT(&g_ev, "{\"type\":\"content_block_stop\",\"index\":");
+    b_int(&g_ev, bi);
+    B_LIT(&g_ev, "}\n\n");
     st_emit(&s, EV_TAIL);
 
     an_ev("message_delta");
@@ -2380,6 +2493,105 @@ an_stream(rq_t *r, const gen_t *g)
     B_LIT(&g_ev, "{\"type\":\"message_stop\"}\n\n");
     st_emit(&s, EV_TAIL);
     st_end(&s);
+}
+
+/*
+ * Extended thinking, checked as Anthropic does: budget_tokens >= 1024 and
+ * below max_tokens, temperature 1 if any, and when a tool loop goes on
+ * (the last message gives tool results), the assistant message before it
+ * starts with a thinking block; every thinking block's signature must be
+ * the mock's.  Returns non-zero when an error was sent.
+ */
+static int
+an_thinking(rq_t *r, const cJSON *root, const cJSON *msgs, long max,
+    gen_t *g)
+{
+    const cJSON *th, *m, *ct, *b, *last, *prev;
+    const char  *t;
+    long         budget;
+    int          i, j, n;
+    char         msg[512];
+
+    th = jget(root, "thinking");
+    t = jstr(th, "type");
+    if (t == NULL || strcmp(t, "enabled") != 0) {
+        return 0;
+    }
+    budget = jnum(th, "budget_tokens", -1);
+    if (budget < 1024) {
+        send_error(r, 400, "thinking.enabled.budget_tokens: Input should be "
+                   "greater than or equal to 1024", NULL, NULL);
+        return 1;
+    }
+    if (max <= budget) {
+        send_error(r, 400, "`max_tokens` must be greater than "
+                   "`thinking.budget_tokens`. Please consult our "
+                   "documentation at https://docs.claude.com/en/docs/"
+                   "build-with-claude/extended-thinking#max-tokens-and-"
+                   "context-window-size", NULL, NULL);
+        return 1;
+    }
+    th = jget(root, "temperature");
+    if (cJSON_IsNumber(th) && th->valuedouble != 1.0) {
+        send_error(r, 400, "`temperature` may only be set to 1 when "
+                   "thinking is enabled or in interleaved thinking mode. "
+                   "Please consult our documentation at https://"
+                   "docs.claude.com/en/docs/build-with-claude/"
+                   "extended-thinking#feature-compatibility", NULL, NULL);
+        return 1;
+    }
+
+    i = 0;
+    cJSON_ArrayForEach(m, msgs) {
+        j = 0;
+        cJSON_ArrayForEach(b, jget(m, "content")) {
+            t = jstr(b, "type");
+            if (t && !strcmp(t, "thinking")
+                && (jstr(b, "signature") == NULL
+                    || strcmp(jstr(b, "signature"), MOCK_SIG) != 0))
+            {
+                snprintf(msg, sizeof(msg), "messages.%d.content.%d: Invalid "
+                         "`signature` in `thinking` block", i, j);
+                send_error(r, 400, msg, NULL, NULL);
+                return 1;
+            }
+            j++;
+        }
+        i++;
+    }
+
+    n = cJSON_GetArraySize(msgs);
+    last = cJSON_GetArrayItem(msgs, n - 1);
+    prev = n >= 2 ? cJSON_GetArrayItem(msgs, n - 2) : NULL;
+    ct = jget(last, "content");
+    b = cJSON_GetArrayItem(ct, 0);
+    t = jstr(b, "type");
+    if (role_is(last, "user", 0) && t && !strcmp(t, "tool_result")
+        && prev && role_is(prev, "assistant", 0))
+    {
+        b = cJSON_GetArrayItem(jget(prev, "content"), 0);
+        t = jstr(b, "type");
+        if (t == NULL
+            || (strcmp(t, "thinking") != 0
+                && strcmp(t, "redacted_thinking") != 0))
+        {
+            snprintf(msg, sizeof(msg), "messages.%d.content.0.type: Expected "
+                     "`thinking` or `redacted_thinking`, but found `%s`. "
+                     "When `thinking` is enabled, a final `assistant` "
+                     "message must start with a thinking block (preceeding "
+                     "the lastmost set of `tool_use` and `tool_result` "
+                     "blocks). We recommend you include thinking blocks "
+                     "from previous turns. To avoid this requirement, "
+                     "disable `thinking`. Please consult our documentation "
+                     "at https://docs.claude.com/en/docs/build-with-claude/"
+                     "extended-thinking", n - 2, t ? t : "text");
+            send_error(r, 400, msg, NULL, NULL);
+            return 1;
+        }
+    }
+
+    gen_think(g, 1);
+    return 0;
 }
 
 static void
@@ -2428,8 +2640,21 @@ h_anthropic(rq_t *r)
         && !(tct && !strcmp(tct, "none")))
     {
         tool = jstr(cJSON_GetArrayItem(tools, 0), "name");
+        if (tct && (!strcmp(tct, "any") || !strcmp(tct, "tool"))) {
+            /* a forced tool is called, whatever the words */
+            if (!strcmp(tct, "tool") && jstr(tc, "name")) {
+                tool = jstr(tc, "name");
+            }
+            cv.last_is_user = 1;
+            cv.last_toolres = 0;
+            cv.kw = 1;
+        }
     }
     gen_compute(r, &cv, tool, (long) mt->valuedouble, &g);
+
+    if (an_thinking(r, root, msgs, (long) mt->valuedouble, &g) != 0) {
+        goto done;
+    }
 
     if (cJSON_IsTrue(jget(root, "stream"))) {
         if (r->beh.cl_stream) {
@@ -2446,14 +2671,22 @@ h_anthropic(rq_t *r)
     b_int(b, (long long) r->reqno);
     B_LIT(b, "\",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
     b_jcstr(b, r->model);
+    B_LIT(b, ",\"content\":[");
+    if (g.think) {
+        B_LIT(b, "{\"type\":\"thinking\",\"thinking\":");
+        b_jcstr(b, THINK_TEXT);
+        B_LIT(b, ",\"signature\":");
+        b_jcstr(b, MOCK_SIG);
+        B_LIT(b, "},");
+    }
     if (g.tool) {
-        B_LIT(b, ",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_mock_1\",\"name\":");
+        B_LIT(b, "{\"type\":\"tool_use\",\"id\":\"toolu_mock_1\",\"name\":");
         b_jcstr(b, g.tool);
         B_LIT(b, ",\"input\":");
         b_cstr(b, TOOL_ARGS);
         B_LIT(b, "}]");
     } else {
-        B_LIT(b, ",\"content\":[{\"type\":\"text\",\"text\":");
+        B_LIT(b, "{\"type\":\"text\",\"text\":");
         b_jstr(b, g_reply.p, reply_len(&g));
         B_LIT(b, "}]");
     }
@@ -2471,35 +2704,115 @@ done:
     cJSON_Delete(root);
 }
 
+/*
+ * POST .../messages/count_tokens: {"input_tokens":P}, P the prompt's
+ * tokens as a messages request counts them (max_tokens not needed)
+ */
+static void
+h_anthropic_count(rq_t *r)
+{
+    cJSON       *root, *msgs;
+    const char  *model;
+    conv_t       cv;
+    gen_t        g;
+    buf_t       *b = &g_body;
+
+    root = parse_body(r);
+    if (root == NULL) {
+        return;
+    }
+    model = jstr(root, "model");
+    set_model(r, model);
+    if (inject(r)) {
+        goto done;
+    }
+    if (hdr_get(r->q, "anthropic-version") == NULL) {
+        send_error(r, 400, "anthropic-version: header is required", NULL, NULL);
+        goto done;
+    }
+    if (model == NULL) {
+        send_error(r, 400, "model: Field required", NULL, NULL);
+        goto done;
+    }
+    msgs = jget(root, "messages");
+    if (!cJSON_IsArray(msgs)) {
+        send_error(r, 400, "messages: Field required", NULL, NULL);
+        goto done;
+    }
+    conv_init(&cv);
+    conv_anthropic(&cv, root, msgs);
+    gen_compute(r, &cv, NULL, -1, &g);
+
+    b->len = 0;
+    B_LIT(b, "{\"input_tokens\":");
+    b_tok(b, r->beh.usage_prompt, g.P);
+    B_LIT(b, "}");
+    finish_plain(r, 200, "application/json", b->p, b->len, 1);
+
+done:
+    cJSON_Delete(root);
+}
+
 /* ------------------------------------------------------------------ */
 /* Gemini                                                              */
 
 static void
-gm_usage(buf_t *b, const beh_t *be, long P, long C)
+gm_usage(buf_t *b, const beh_t *be, long P, long C, long T)
 {
+    P += be->cache_read + be->cache_write;
     B_LIT(b, "{\"promptTokenCount\":");
     b_tok(b, be->usage_prompt, P);
     B_LIT(b, ",\"candidatesTokenCount\":");
     b_tok(b, be->usage_completion, C);
     B_LIT(b, ",\"totalTokenCount\":");
-    b_total(b, be, P, C);
+    b_total(b, be, P, C + T);
+    if (T) {
+        B_LIT(b, ",\"thoughtsTokenCount\":");
+        b_int(b, T);
+    }
+    if (be->cache_read) {
+        B_LIT(b, ",\"cachedContentTokenCount\":");
+        b_int(b, be->cache_read);
+    }
     B_LIT(b, ",\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":");
     b_tok(b, be->usage_prompt, P);
     B_LIT(b, "}]}");
 }
 
 /* one GenerateContentResponse object; text==NULL -> functionCall */
+/*
+ * one GenerateContentResponse object; text==NULL -> functionCall (with
+ * the thought signature when thinking), C the candidates' tokens (not
+ * the thoughts'); GM_THOUGHT: the thought part first, GM_ONLY: alone
+ */
+#define GM_THOUGHT  1
+#define GM_ONLY     2
 static void
 gm_obj(buf_t *b, rq_t *r, const gen_t *g, const char *text, size_t tlen,
-    const char *finish, long C)
+    const char *finish, long C, int flags)
 {
     B_LIT(b, "{\"candidates\":[{\"content\":{\"parts\":[");
-    if (text == NULL) {
+    if (flags & GM_THOUGHT) {
+        B_LIT(b, "{\"text\":");
+        b_jcstr(b, THINK_TEXT);
+        B_LIT(b, ",\"thought\":true}");
+        if (!(flags & GM_ONLY)) {
+            B_LIT(b, ",");
+        }
+    }
+    if (flags & GM_ONLY) {
+        /* nothing more */
+    } else if (text == NULL) {
         B_LIT(b, "{\"functionCall\":{\"name\":");
         b_jcstr(b, g->tool);
         B_LIT(b, ",\"args\":");
         b_cstr(b, TOOL_ARGS);
-        B_LIT(b, "}}");
+        B_LIT(b, "}");
+        if (g->think) {
+            B_LIT(b, ",\"thoughtSignature\":");
+            b_jcstr(b, MOCK_GSIG);
+        }
+        B_LIT(b, "}");
     } else {
         B_LIT(b, "{\"text\":");
         b_jstr(b, text, tlen);
@@ -2514,7 +2827,7 @@ gm_obj(buf_t *b, rq_t *r, const gen_t *g, const char *text, size_t tlen,
     B_LIT(b, ",\"index\":0}]");
     if (r->beh.usage) {
         B_LIT(b, ",\"usageMetadata\":");
-        gm_usage(b, &r->beh, g->P, C);
+        gm_usage(b, &r->beh, g->P, C, g->think);
     }
     B_LIT(b, ",\"modelVersion\":");
     b_jcstr(b, r->model);
@@ -2542,21 +2855,28 @@ gm_stream(rq_t *r, const gen_t *g, int sse)
     } while (0)
 #define GM_EV_END() do { if (sse) B_LIT(&g_ev, "\r\n\r\n"); } while (0)
 
+    if (g->thoughts) {
+        GM_EV_START();
+        gm_obj(&g_ev, r, g, NULL, 0, NULL, 0, GM_THOUGHT | GM_ONLY);
+        GM_EV_END();
+        st_emit(&s, EV_INIT);
+    }
     if (g->tool) {
         GM_EV_START();
-        gm_obj(&g_ev, r, g, NULL, 0, "STOP", g->C);
+        gm_obj(&g_ev, r, g, NULL, 0, "STOP", g->C - g->think, 0);
         GM_EV_END();
         st_emit(&s, EV_CONTENT);
     } else if (g->nw == 0) {
         GM_EV_START();
-        gm_obj(&g_ev, r, g, "", 0, fin, 0);
+        gm_obj(&g_ev, r, g, "", 0, fin, 0, 0);
         GM_EV_END();
         st_emit(&s, EV_CONTENT);
     } else {
         for (i = 0; i < g->nw && !s.stopped; i++) {
             word_span(g, i, &wp, &wn);
             GM_EV_START();
-            gm_obj(&g_ev, r, g, wp, wn, i == g->nw - 1 ? fin : NULL, i + 1);
+            gm_obj(&g_ev, r, g, wp, wn, i == g->nw - 1 ? fin : NULL, i + 1,
+                   0);
             GM_EV_END();
             st_emit(&s, EV_CONTENT);
         }
@@ -2569,6 +2889,61 @@ gm_stream(rq_t *r, const gen_t *g, int sse)
 #undef GM_EV_START
 #undef GM_EV_END
     st_end(&s);
+}
+
+/*
+ * thinkingConfig: thinkingBudget 0 turns thinking off, anything else (or
+ * none) on; includeThoughts shows the thoughts.  With thinking on, as
+ * Gemini 3 does, the first functionCall part of each model turn must
+ * carry the thought signature it was given.  Returns non-zero when an
+ * error was sent.
+ */
+static int
+gm_thinking(rq_t *r, const cJSON *gc, const cJSON *contents, gen_t *g)
+{
+    const cJSON *tc, *c, *p, *fc;
+    const char  *sig;
+    int          i;
+    char         msg[512];
+
+    tc = jget2(gc, "thinkingConfig", "thinking_config");
+    if (!cJSON_IsObject(tc) || jnum(tc, "thinkingBudget", -1) == 0) {
+        return 0;
+    }
+
+    i = 0;
+    cJSON_ArrayForEach(c, contents) {
+        cJSON_ArrayForEach(p, jget(c, "parts")) {
+            fc = jget(p, "functionCall");
+            if (!cJSON_IsObject(fc)) {
+                continue;
+            }
+            sig = jstr(p, "thoughtSignature");
+            if (sig == NULL) {
+                snprintf(msg, sizeof(msg), "Function call is missing a "
+                         "thought_signature in functionCall parts. This is "
+                         "required for tools to work correctly, and missing "
+                         "thought_signature may lead to degraded model "
+                         "performance. Additional data, function call "
+                         "`default_api:%s` , position %d. Please refer to "
+                         "https://ai.google.dev/gemini-api/docs/"
+                         "thought-signatures for more details.",
+                         jstr(fc, "name") ? jstr(fc, "name") : "", i + 1);
+                send_error(r, 400, msg, NULL, NULL);
+                return 1;
+            }
+            if (strcmp(sig, MOCK_GSIG) != 0) {
+                send_error(r, 400, "Corrupted thought signature.", NULL,
+                           NULL);
+                return 1;
+            }
+            break;  /* the first call of a turn */
+        }
+        i++;
+    }
+
+    gen_think(g, cJSON_IsTrue(jget(tc, "includeThoughts")));
+    return 0;
 }
 
 static void
@@ -2614,6 +2989,10 @@ h_gemini(rq_t *r, const char *mraw, int stream, int sse)
     }
     gen_compute(r, &cv, tool, maxtok, &g);
 
+    if (gm_thinking(r, gc, contents, &g) != 0) {
+        goto done;
+    }
+
     if (stream) {
         if (r->beh.cl_stream) {
             cl_measure(r, 1);
@@ -2625,10 +3004,12 @@ h_gemini(rq_t *r, const char *mraw, int stream, int sse)
     }
     b->len = 0;
     if (g.tool) {
-        gm_obj(b, r, &g, NULL, 0, "STOP", g.C);
+        gm_obj(b, r, &g, NULL, 0, "STOP", g.C - g.think,
+               g.thoughts ? GM_THOUGHT : 0);
     } else {
         gm_obj(b, r, &g, g_reply.p, reply_len(&g),
-               g.fin == 1 ? "MAX_TOKENS" : "STOP", g.C);
+               g.fin == 1 ? "MAX_TOKENS" : "STOP", g.C - g.think,
+               g.thoughts ? GM_THOUGHT : 0);
     }
     finish_plain(r, 200, "application/json; charset=UTF-8", b->p, b->len, 1);
 
@@ -2738,7 +3119,7 @@ route(rq_t *r)
     int         get = q->mlen == 3 && !memcmp(q->method, "GET", 3);
     int         gstream = -1, sse = 0;
     char        mraw[512], tmp[64];
-    enum { E_NONE, E_CHAT, E_EMB, E_MODELS, E_ANTH, E_GEM } ep = E_NONE;
+    enum { E_NONE, E_CHAT, E_EMB, E_MODELS, E_ANTH, E_GEM, E_COUNT } ep = E_NONE;
 
     if (ends_with(p, n, ":streamGenerateContent")) {
         gstream = 1;
@@ -2757,11 +3138,14 @@ route(rq_t *r)
         ep = E_EMB;
     } else if (post && ends_with(p, n, "/messages")) {
         ep = E_ANTH;
+    } else if (post && ends_with(p, n, "/messages/count_tokens")) {
+        ep = E_COUNT;
     } else if (get && ends_with(p, n, "/models")) {
         ep = E_MODELS;
     }
 
-    r->prov = ep == E_ANTH ? PV_ANTHROPIC : ep == E_GEM ? PV_GEMINI : PV_OPENAI;
+    r->prov = (ep == E_ANTH || ep == E_COUNT) ? PV_ANTHROPIC
+              : ep == E_GEM ? PV_GEMINI : PV_OPENAI;
     if (ep == E_NONE) {
         char msg[300];
         snprintf(msg, sizeof(msg), "Invalid URL (%.*s %.*s)", (int) q->mlen,
@@ -2781,6 +3165,7 @@ route(rq_t *r)
     case E_EMB:    h_openai_embeddings(r); break;
     case E_MODELS: h_openai_models(r); break;
     case E_ANTH:   h_anthropic(r); break;
+    case E_COUNT:  h_anthropic_count(r); break;
     case E_GEM:
         ms = me;
         while (ms > 0 && p[ms - 1] != '/') {

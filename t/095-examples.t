@@ -264,9 +264,10 @@ curl -sN "$u/v1/messages?beta=true" \
 curl -s "$u/v1/messages?beta=true" -H 'x-api-key: sk-example-alice-0123456789' \
      -d '{"model":"claude-haiku-4-5-20251001","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}' \
      | grep -o '"text":"mock reply: hi"'
-curl -s -w ' %{http_code}\n' $u/v1/messages/count_tokens -H 'x-api-key: sk-example-alice-0123456789' \
+curl -s -D - -w '\ncode %{http_code}\n' $u/v1/messages/count_tokens -H 'x-api-key: sk-example-alice-0123456789' \
      -d '{"model":"claude-haiku-4-5-20251001","messages":[{"role":"user","content":"hi"}]}' \
-     | grep -oE '"code":"[a-z_]*"| [0-9]+$' | tr -s '\n ' '  ' | sed 's/ *$//'
+     | tr -d '\r' | grep -oE '^X-AI-Token-Estimate: true$|"input_tokens":[0-9]+|^code [0-9]+$' \
+     | tr -s '\n ' '  ' | sed 's/ *$//'
 echo
 stop
 grep -o '"model":"[^"]*","upstream_model":"[^"]*","provider":"[a-z]*","target":"[a-z]*"' \
@@ -277,7 +278,7 @@ if grep -E '\[(error|alert|crit|emerg)\]' $d/logs/error.log; then exit 1; fi
 event: message_start
 event: message_stop
 "text":"mock reply: hi"
-"code":"unknown_url" 404
+X-AI-Token-Estimate: true "input_tokens":10 code 200
 "model":"claude-haiku-4-5-20251001","upstream_model":"gpt-4.1-mini","provider":"openai","target":"small"
 "model":"claude-sonnet-4-5-20250929","upstream_model":"gpt-4.1","provider":"openai","target":"main"
 --- no_error_log

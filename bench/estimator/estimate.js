@@ -1,5 +1,5 @@
 // A JavaScript copy of the gateway's estimator
-// (modules/ai_token_limit/ngx_http_ai_token_limit_estimate.c) for an
+// (modules/ai_core/ngx_http_ai_core_estimate.c) for an
 // OpenAI chat request.  `run` checks that it gives exactly what the
 // gateway reserved: the measurement itself always comes from the real C
 // code.  `estimateBytes` is the estimator the module had first (bytes a

@@ -337,7 +337,8 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ctx->ttl = clcf->ttl;
 
     if (ai->req.json == NULL || ai->req.endpoint == NGX_HTTP_AI_EP_MODELS
-        || ai->req.endpoint == NGX_HTTP_AI_EP_UNKNOWN)
+        || ai->req.endpoint == NGX_HTTP_AI_EP_UNKNOWN
+        || ai->req.endpoint == NGX_HTTP_AI_EP_COUNT_TOKENS)
     {
         return NGX_DECLINED;
     }

@@ -57,6 +57,8 @@ extern const ngx_uint_t  ngx_http_ai_core_api_version;
 #define NGX_HTTP_AI_EP_MODELS           3   /* OpenAI models */
 #define NGX_HTTP_AI_EP_MESSAGES         4   /* Anthropic messages */
 #define NGX_HTTP_AI_EP_GEMINI           5   /* Gemini generateContent */
+#define NGX_HTTP_AI_EP_COUNT_TOKENS     6   /* Anthropic messages/
+                                               count_tokens */
 
 
 /* wire formats (of a door or of an upstream) */
@@ -115,12 +117,24 @@ typedef struct {
 #define NGX_HTTP_AI_TOKENS_MAX          1000000000
 
 
+/*
+ * Usage in one shape for every provider: prompt_tokens is the whole
+ * prompt, cached (read from the provider's prompt cache) and written to
+ * it included, as OpenAI counts it; cached_tokens and cache_write_tokens
+ * are the parts of it that were read from and written to the cache
+ * (Anthropic's cache_read_input_tokens and cache_creation_input_tokens,
+ * whose input_tokens counts neither; OpenAI's cached_tokens; Gemini's
+ * cachedContentTokenCount); reasoning_tokens the part of
+ * completion_tokens that was thinking.
+ */
+
 typedef struct {
     ngx_int_t                   prompt_tokens;
     ngx_int_t                   completion_tokens;
     ngx_int_t                   total_tokens;
     ngx_int_t                   cached_tokens;
     ngx_int_t                   reasoning_tokens;
+    ngx_int_t                   cache_write_tokens;
     unsigned                    found:1;
     unsigned                    invalid:1; /* out-of-range values ignored */
     unsigned                    estimated:1; /* counted locally, see
@@ -502,6 +516,14 @@ ngx_int_t ngx_http_ai_cost_micros(ngx_http_request_t *r, ngx_str_t *model,
  * millionths (2500000): prices, money limits.  NGX_OK or NGX_ERROR.
  */
 ngx_int_t ngx_http_ai_parse_micros(ngx_str_t *s, int64_t *value);
+
+/*
+ * The prompt's tokens estimated from the normalized request, without a
+ * vocabulary (pure; docs/estimator.md measures it against o200k): a
+ * limit's reservation, the Anthropic door's count_tokens for targets that
+ * cannot count.  Rounded up, 15% over on average.
+ */
+int64_t ngx_http_ai_estimate_tokens(ngx_http_ai_request_t *req);
 
 /* strings for a format ("openai", "anthropic", "gemini") */
 ngx_str_t *ngx_http_ai_format_name(ngx_uint_t format);
@@ -934,6 +956,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_error
 #pragma weak ngx_http_ai_error_body
 #pragma weak ngx_http_ai_escape_json
+#pragma weak ngx_http_ai_estimate_tokens
 #pragma weak ngx_http_ai_event_is_final
 #pragma weak ngx_http_ai_event_json
 #pragma weak ngx_http_ai_filter_answer

@@ -41,6 +41,10 @@ static ngx_int_t ngx_http_ai_tr_result(ngx_http_ai_stream_t *st,
     ngx_int_t rc, ngx_str_t *out);
 static ngx_uint_t ngx_http_ai_tr_plain(ngx_str_t *in, u_char *buf,
     size_t size);
+static ngx_int_t ngx_http_ai_tr_render_thinking(ngx_http_ai_stream_t *st,
+    cJSON *msg);
+static ngx_int_t ngx_http_ai_tr_thinking_chunk(ngx_http_ai_stream_t *st,
+    const char *text, cJSON *block);
 static const char *ngx_http_ai_tr_status_type(ngx_uint_t status);
 static const char *ngx_http_ai_tr_gemini_status(ngx_uint_t status);
 static ngx_str_t *ngx_http_ai_tr_reason_find(ngx_http_ai_tr_reason_t *r,
@@ -154,8 +158,18 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
         goto done;
     }
 
+    if (req->endpoint == NGX_HTTP_AI_EP_COUNT_TOKENS
+        && (req->from != NGX_HTTP_AI_FMT_ANTHROPIC
+            || req->to != NGX_HTTP_AI_FMT_ANTHROPIC))
+    {
+        ngx_str_set(err, "count_tokens goes to anthropic targets only");
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
     if (req->endpoint != NGX_HTTP_AI_EP_CHAT
         && req->endpoint != NGX_HTTP_AI_EP_MESSAGES
+        && req->endpoint != NGX_HTTP_AI_EP_COUNT_TOKENS
         && req->endpoint != NGX_HTTP_AI_EP_GEMINI)
     {
         ngx_str_set(err, "this endpoint cannot be translated");
@@ -245,16 +259,35 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
     case NGX_HTTP_AI_FMT_OPENAI:
         target = pivot;
         pivot = NULL;
+
+        /* the door's exact thinking budget: not OpenAI's (its effort is) */
+        cJSON_DeleteItemFromObjectCaseSensitive(target, "thinking");
+
+        if (cJSON_GetObjectItemCaseSensitive(target, "top_k")) {
+            ngx_str_set(err, "\"top_k\" is not supported by openai "
+                             "targets");
+            rc = NGX_DECLINED;
+        }
+
         break;
 
     case NGX_HTTP_AI_FMT_ANTHROPIC:
-        rc = ngx_http_ai_anthropic_request_from_openai(pool, pivot, req,
-                                                       &target, err);
+        rc = ngx_http_ai_tr_unsupported(pool, pivot, req->to, err);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_ai_anthropic_request_from_openai(pool, pivot, req,
+                                                           &target, err);
+        }
+
         break;
 
     default: /* NGX_HTTP_AI_FMT_GEMINI */
-        rc = ngx_http_ai_gemini_request_from_openai(pool, pivot, req,
-                                                    &target, err);
+        rc = ngx_http_ai_tr_unsupported(pool, pivot, req->to, err);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_ai_gemini_request_from_openai(pool, pivot, req,
+                                                        &target, err);
+        }
     }
 
 print:
@@ -1128,6 +1161,10 @@ ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
 
     rc = ngx_http_ai_tr_emit_role(st);
 
+    if (rc == NGX_OK) {
+        rc = ngx_http_ai_tr_render_thinking(st, msg);
+    }
+
     /* the text in pieces of a few words, cut after a space or a character */
 
     s = ngx_http_ai_tr_string(msg, "content");
@@ -1248,6 +1285,104 @@ ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
     out->len = st->len;
 
     return NGX_OK;
+}
+
+
+/*
+ * A rendered answer's reasoning, before its text: each of its
+ * thinking_blocks (the text, then the signature: a block ends with it; a
+ * redacted block whole), or its reasoning_content alone
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_render_thinking(ngx_http_ai_stream_t *st, cJSON *msg)
+{
+    cJSON       *blocks, *block;
+    ngx_int_t    rc;
+    const char  *s;
+
+    blocks = cJSON_GetObjectItemCaseSensitive(msg, "thinking_blocks");
+
+    if (cJSON_GetArraySize(blocks) == 0) {
+        s = ngx_http_ai_tr_string(msg, "reasoning_content");
+
+        if (s == NULL || *s == '\0') {
+            return NGX_OK;
+        }
+
+        return ngx_http_ai_tr_thinking_chunk(st, s, NULL);
+    }
+
+    cJSON_ArrayForEach(block, blocks) {
+        s = ngx_http_ai_tr_string(block, "thinking");
+
+        if (s && *s) {
+            rc = ngx_http_ai_tr_thinking_chunk(st, s, NULL);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        if (ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block, "type"),
+                              "redacted_thinking")
+            || (ngx_http_ai_tr_string(block, "signature")
+                && *ngx_http_ai_tr_string(block, "signature")))
+        {
+            rc = ngx_http_ai_tr_thinking_chunk(st, NULL, block);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a pivot chunk of reasoning text, or of a block's signature */
+
+static ngx_int_t
+ngx_http_ai_tr_thinking_chunk(ngx_http_ai_stream_t *st, const char *text,
+    cJSON *block)
+{
+    cJSON  *chunk, *delta, *list, *copy;
+
+    chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+    if (chunk == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (text) {
+        if (ngx_http_ai_tr_add_string(delta, "reasoning_content", text)
+            == NULL)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+    } else {
+        list = cJSON_AddArrayToObject(delta, "thinking_blocks");
+        copy = cJSON_Duplicate(block, 1);
+
+        if (list == NULL || copy == NULL) {
+            cJSON_Delete(copy);
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(list, copy);
+
+        if (ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(copy, "type"),
+                              "thinking")
+            && ngx_http_ai_tr_set(copy, "thinking", cJSON_CreateString(""))
+               != NGX_OK)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_ai_tr_emit_chunk(st, chunk);
 }
 
 
@@ -2288,3 +2423,311 @@ failed:
 }
 
 
+
+
+/*
+ * Reasoning: OpenAI's effort levels as thinking budgets, Google's
+ * documented mapping of them for Gemini (low 1024, medium 8192, high
+ * 24576 tokens; none: no thinking), minimal as low (Anthropic's least
+ * budget is 1024).  The budget of a thinking request, from the pivot:
+ * Anthropic's "thinking" object (an Anthropic door's, or an OpenAI
+ * client's, as LiteLLM takes it) first, else "reasoning_effort".
+ * Returns NGX_OK with *budget (0: thinking off), or NGX_DECLINED when
+ * the request says nothing of reasoning.
+ */
+
+ngx_int_t
+ngx_http_ai_tr_thinking_budget(cJSON *in, ngx_int_t *budget)
+{
+    cJSON       *thinking;
+    const char  *s;
+
+    thinking = cJSON_GetObjectItemCaseSensitive(in, "thinking");
+    s = ngx_http_ai_tr_string(thinking, "type");
+
+    if (s) {
+        if (ngx_strcmp(s, "enabled") == 0
+            && ngx_http_ai_tr_int(thinking, "budget_tokens", budget)
+               == NGX_OK
+            && *budget > 0)
+        {
+            return NGX_OK;
+        }
+
+        if (ngx_strcmp(s, "disabled") == 0) {
+            *budget = 0;
+            return NGX_OK;
+        }
+    }
+
+    s = ngx_http_ai_tr_string(in, "reasoning_effort");
+
+    if (s == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_strcmp(s, "none") == 0) {
+        *budget = 0;
+
+    } else if (ngx_strcmp(s, "minimal") == 0 || ngx_strcmp(s, "low") == 0) {
+        *budget = 1024;
+
+    } else if (ngx_strcmp(s, "medium") == 0) {
+        *budget = 8192;
+
+    } else if (ngx_strcmp(s, "high") == 0) {
+        *budget = 24576;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a budget as the nearest effort: below 4096 low, below 16384 medium */
+
+const char *
+ngx_http_ai_tr_budget_effort(ngx_int_t budget)
+{
+    if (budget < 4096) {
+        return "low";
+    }
+
+    if (budget < 16384) {
+        return "medium";
+    }
+
+    return "high";
+}
+
+
+/*
+ * Gemini's thought signature of a function call, carried through the
+ * call's id, which every client sends back with the call: "gts" N "_"
+ * SIGNATURE ID, the signature (N bytes) in base64url (no padding), so
+ * that the id stays within [A-Za-z0-9_-] (Anthropic's pattern for tool
+ * use ids).  The signature of an id that carries one, as Gemini's base64,
+ * or NULL.
+ */
+
+char *
+ngx_http_ai_tr_call_id_sign(ngx_pool_t *pool, const char *id,
+    const char *signature)
+{
+    u_char      *p, *d;
+    size_t       slen, ilen, n;
+    ngx_uint_t   i;
+
+    slen = ngx_strlen(signature);
+    ilen = ngx_strlen(id);
+
+    /* a provider's answer is hostile: base64 only, else no signature */
+
+    for (i = 0; i < slen; i++) {
+        if (!((signature[i] >= 'A' && signature[i] <= 'Z')
+              || (signature[i] >= 'a' && signature[i] <= 'z')
+              || (signature[i] >= '0' && signature[i] <= '9')
+              || signature[i] == '+' || signature[i] == '/'
+              || signature[i] == '='))
+        {
+            return (char *) id;
+        }
+    }
+
+    /* signature without '=': 3 + NGX_SIZE_T_LEN + 1 + slen + ilen */
+
+    p = ngx_pnalloc(pool, sizeof("gts_") + NGX_SIZE_T_LEN + slen + ilen);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    for (n = slen; n && signature[n - 1] == '='; n--) { /* void */ }
+
+    d = ngx_snprintf(p, sizeof("gts_") + NGX_SIZE_T_LEN, "gts%uz_", n);
+
+    for (i = 0; i < n; i++) {
+        switch (signature[i]) {
+        case '+':
+            *d++ = '-';
+            break;
+        case '/':
+            *d++ = '_';
+            break;
+        default:
+            *d++ = signature[i];
+        }
+    }
+
+    d = ngx_cpymem(d, id, ilen);
+    *d = '\0';
+
+    return (char *) p;
+}
+
+
+char *
+ngx_http_ai_tr_call_id_signature(ngx_pool_t *pool, const char *id)
+{
+    char        *sig;
+    size_t       n, len, i;
+    const char  *p;
+
+    if (id == NULL || ngx_strncmp(id, "gts", 3) != 0) {
+        return NULL;
+    }
+
+    n = 0;
+
+    for (p = id + 3; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (*p - '0');
+
+        if (n > 1024 * 1024) {
+            return NULL;
+        }
+    }
+
+    if (p == id + 3 || *p++ != '_' || ngx_strlen(p) < n || n == 0) {
+        return NULL;
+    }
+
+    len = (n + 3) / 4 * 4;
+
+    sig = ngx_pnalloc(pool, len + 1);
+    if (sig == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        switch (p[i]) {
+        case '-':
+            sig[i] = '+';
+            break;
+        case '_':
+            sig[i] = '/';
+            break;
+        default:
+            if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z')
+                  || (p[i] >= '0' && p[i] <= '9')))
+            {
+                /* not an id of ours */
+                return NULL;
+            }
+
+            sig[i] = p[i];
+        }
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        sig[i] = '=';
+    }
+
+    sig[len] = '\0';
+
+    return sig;
+}
+
+
+/*
+ * No silent drops: the fields of an OpenAI request that a target has no
+ * equivalent for, when they ask for something (a seed, log
+ * probabilities, penalties, biases, metadata for stored completions,
+ * one call at a time), are refused with a message that names the field
+ * and the target.  What a target does carry is mapped by its file.
+ */
+
+typedef struct {
+    const char                 *name;
+    ngx_uint_t                  targets;    /* bit per format: refused */
+    ngx_uint_t                  when;       /* NGX_HTTP_AI_TR_ASKS_* */
+} ngx_http_ai_tr_field_t;
+
+#define NGX_HTTP_AI_TR_ASKS_SET     0   /* present, not null */
+#define NGX_HTTP_AI_TR_ASKS_TRUE    1   /* true */
+#define NGX_HTTP_AI_TR_ASKS_FALSE   2   /* false */
+#define NGX_HTTP_AI_TR_ASKS_VALUE   3   /* a non-zero number, a non-empty
+                                           object */
+
+#define NGX_HTTP_AI_TR_A            (1 << NGX_HTTP_AI_FMT_ANTHROPIC)
+#define NGX_HTTP_AI_TR_G            (1 << NGX_HTTP_AI_FMT_GEMINI)
+
+
+static ngx_http_ai_tr_field_t  ngx_http_ai_tr_fields[] = {
+    { "seed", NGX_HTTP_AI_TR_A, NGX_HTTP_AI_TR_ASKS_SET },
+    { "logprobs", NGX_HTTP_AI_TR_A | NGX_HTTP_AI_TR_G,
+      NGX_HTTP_AI_TR_ASKS_TRUE },
+    { "top_logprobs", NGX_HTTP_AI_TR_A | NGX_HTTP_AI_TR_G,
+      NGX_HTTP_AI_TR_ASKS_SET },
+    { "logit_bias", NGX_HTTP_AI_TR_A | NGX_HTTP_AI_TR_G,
+      NGX_HTTP_AI_TR_ASKS_VALUE },
+    { "presence_penalty", NGX_HTTP_AI_TR_A, NGX_HTTP_AI_TR_ASKS_VALUE },
+    { "frequency_penalty", NGX_HTTP_AI_TR_A, NGX_HTTP_AI_TR_ASKS_VALUE },
+    { "metadata", NGX_HTTP_AI_TR_A | NGX_HTTP_AI_TR_G,
+      NGX_HTTP_AI_TR_ASKS_VALUE },
+    { "store", NGX_HTTP_AI_TR_A | NGX_HTTP_AI_TR_G,
+      NGX_HTTP_AI_TR_ASKS_TRUE },
+    { "parallel_tool_calls", NGX_HTTP_AI_TR_G, NGX_HTTP_AI_TR_ASKS_FALSE },
+    { NULL, 0, 0 }
+};
+
+
+ngx_int_t
+ngx_http_ai_tr_unsupported(ngx_pool_t *pool, cJSON *in, ngx_uint_t to,
+    ngx_str_t *err)
+{
+    cJSON                   *item;
+    ngx_uint_t               asks;
+    ngx_http_ai_tr_field_t  *f;
+
+    for (f = ngx_http_ai_tr_fields; f->name; f++) {
+
+        if (!(f->targets & (1 << to))) {
+            continue;
+        }
+
+        item = cJSON_GetObjectItemCaseSensitive(in, f->name);
+
+        if (item == NULL || cJSON_IsNull(item)) {
+            continue;
+        }
+
+        switch (f->when) {
+
+        case NGX_HTTP_AI_TR_ASKS_TRUE:
+            asks = cJSON_IsTrue(item);
+            break;
+
+        case NGX_HTTP_AI_TR_ASKS_FALSE:
+            asks = cJSON_IsFalse(item);
+            break;
+
+        case NGX_HTTP_AI_TR_ASKS_VALUE:
+            asks = cJSON_IsNumber(item) ? item->valuedouble != 0
+                   : cJSON_IsObject(item) ? cJSON_GetArraySize(item) > 0
+                   : 1;
+            break;
+
+        default: /* NGX_HTTP_AI_TR_ASKS_SET */
+            asks = 1;
+        }
+
+        if (asks) {
+            err->data = ngx_pnalloc(pool, 64 + ngx_strlen(f->name));
+            if (err->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            err->len = ngx_snprintf(err->data, 64 + ngx_strlen(f->name),
+                                    "\"%s\" is not supported by %s "
+                                    "targets", f->name,
+                                    (char *) ngx_http_ai_format_name(to)
+                                             ->data)
+                       - err->data;
+
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}

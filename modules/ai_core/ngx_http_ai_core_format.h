@@ -39,10 +39,18 @@ typedef ngx_int_t (*ngx_http_ai_tr_filter_pt)(void *data,
     ngx_http_ai_delta_t *delta);
 
 
+/*
+ * The tool an Anthropic target is made to answer with for an OpenAI
+ * request's response_format: its input is the answer's JSON text
+ */
+#define NGX_HTTP_AI_JSON_TOOL       "gateway_json_answer"
+
+
 /* Anthropic content blocks of the stream translators */
 #define NGX_HTTP_AI_BLOCK_NONE      0
 #define NGX_HTTP_AI_BLOCK_TEXT      1
 #define NGX_HTTP_AI_BLOCK_TOOL      2
+#define NGX_HTTP_AI_BLOCK_THINKING  3
 
 
 struct ngx_http_ai_stream_s {
@@ -96,6 +104,8 @@ struct ngx_http_ai_stream_s {
     unsigned                    done:1;     /* closing events sent */
     unsigned                    error:1;    /* an error event sent */
     unsigned                    tool_calls:1;
+    unsigned                    json_answer:1;  /* Anthropic's forced tool
+                                                   of a response_format */
     unsigned                    aborted:1;  /* by a filter: nothing more */
     unsigned                    changed:1;  /* a filter changed a text */
     unsigned                    plain:1;    /* a whole answer's frame */
@@ -134,6 +144,13 @@ char *ngx_http_ai_tr_gen_id(ngx_pool_t *pool, const char *prefix);
 cJSON *ngx_http_ai_tr_usage_openai(ngx_http_ai_usage_t *u);
 ngx_str_t *ngx_http_ai_tr_reason(ngx_uint_t door, ngx_uint_t target,
     const char *reason);
+ngx_int_t ngx_http_ai_tr_thinking_budget(cJSON *in, ngx_int_t *budget);
+ngx_int_t ngx_http_ai_tr_unsupported(ngx_pool_t *pool, cJSON *in,
+    ngx_uint_t to, ngx_str_t *err);
+const char *ngx_http_ai_tr_budget_effort(ngx_int_t budget);
+char *ngx_http_ai_tr_call_id_sign(ngx_pool_t *pool, const char *id,
+    const char *signature);
+char *ngx_http_ai_tr_call_id_signature(ngx_pool_t *pool, const char *id);
 
 /* stream output */
 ngx_int_t ngx_http_ai_tr_out(ngx_http_ai_stream_t *st, const char *p,

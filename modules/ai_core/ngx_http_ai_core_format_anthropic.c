@@ -12,9 +12,28 @@
  *   tools (input_schema)             <->  function tools (parameters)
  *   tool_choice auto/any/tool/none   <->  auto/required/function/none
  *   stop_sequences, metadata.user_id <->  stop, user
+ *   top_k                            <->  top_k (not OpenAI's: refused
+ *                                          for OpenAI targets)
+ *   a forced tool, its input as the  <-   response_format json_schema,
+ *   answer's text                          json_object
+ *   cache_control (blocks, tools)     <-   cache_control of parts,
+ *                                          messages, tools (as LiteLLM
+ *                                          takes them; other targets
+ *                                          have no equivalent: dropped)
  *
- * Thinking blocks are dropped; server tools, Files API references and
- * other blocks that OpenAI cannot carry are refused (NGX_DECLINED).
+ *   thinking {budget_tokens}        <->  reasoning_effort (the nearest
+ *                                          level), the exact object kept
+ *                                          for Gemini targets
+ *   thinking, redacted_thinking      <->  reasoning_content, and the
+ *   blocks of answers                     blocks with their signatures
+ *                                          in thinking_blocks (LiteLLM's
+ *                                          names), which an OpenAI client
+ *                                          sends back for the next turn
+ *
+ * The thinking blocks of an Anthropic door's history go to no other
+ * format (only an Anthropic target can check their signatures); server
+ * tools, Files API references and other blocks that OpenAI cannot carry
+ * are refused (NGX_DECLINED).
  */
 
 
@@ -22,6 +41,10 @@
 #include <ngx_core.h>
 
 #include "ngx_http_ai_core_format.h"
+
+
+/* a block of the stream that is a response_format's answer */
+#define NGX_HTTP_AI_ANTHROPIC_JSON  -2
 
 
 static ngx_int_t ngx_http_ai_anthropic_user_to_openai(ngx_pool_t *pool,
@@ -40,12 +63,25 @@ static ngx_int_t ngx_http_ai_anthropic_content_from_openai(ngx_pool_t *pool,
 static ngx_int_t ngx_http_ai_anthropic_part_to_block(ngx_pool_t *pool,
     cJSON *part, cJSON *blocks, ngx_str_t *err);
 static cJSON *ngx_http_ai_anthropic_assistant_from_openai(ngx_pool_t *pool,
-    cJSON *msg, ngx_str_t *err);
+    cJSON *msg, ngx_uint_t answer, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_anthropic_thinking_from_openai(cJSON *msg,
+    cJSON *blocks, ngx_uint_t answer);
+static ngx_int_t ngx_http_ai_anthropic_thinking_request(cJSON *in,
+    cJSON *res);
+static ngx_int_t ngx_http_ai_anthropic_json_tool(ngx_pool_t *pool,
+    cJSON *in, cJSON *res, ngx_str_t *err);
+static ngx_uint_t ngx_http_ai_anthropic_is_json_tool(cJSON *block);
+static ngx_int_t ngx_http_ai_anthropic_thinking_to_openai(ngx_pool_t *pool,
+    cJSON *content, cJSON *msg);
+static ngx_int_t ngx_http_ai_anthropic_thinking_chunk(
+    ngx_http_ai_stream_t *st, cJSON *from);
 static cJSON *ngx_http_ai_anthropic_tool_result(ngx_pool_t *pool,
     cJSON *msg);
 static ngx_int_t ngx_http_ai_anthropic_tools_from_openai(ngx_pool_t *pool,
     cJSON *in, cJSON *res, ngx_str_t *err);
 static cJSON *ngx_http_ai_anthropic_text_block(const char *text);
+static ngx_int_t ngx_http_ai_anthropic_cache_control(cJSON *from,
+    cJSON *block);
 static cJSON *ngx_http_ai_anthropic_blocks(cJSON *msg);
 static cJSON *ngx_http_ai_anthropic_message(ngx_str_t *role,
     ngx_str_t *text);
@@ -68,7 +104,7 @@ ngx_http_ai_anthropic_request_to_openai(ngx_pool_t *pool, cJSON *in,
 {
     char        *text;
     cJSON       *res, *messages, *system, *msg, *m, *stop, *metadata;
-    ngx_int_t    rc;
+    ngx_int_t    rc, budget;
     const char  *role, *user;
 
     res = cJSON_CreateObject();
@@ -140,9 +176,11 @@ ngx_http_ai_anthropic_request_to_openai(ngx_pool_t *pool, cJSON *in,
 
     if (ngx_http_ai_tr_add_copy(res, "max_completion_tokens", in,
                                 "max_tokens") != NGX_OK
+        || ngx_http_ai_tr_add_copy(res, "thinking", in, "thinking") != NGX_OK
         || ngx_http_ai_tr_add_copy(res, "temperature", in, "temperature")
            != NGX_OK
         || ngx_http_ai_tr_add_copy(res, "top_p", in, "top_p") != NGX_OK
+        || ngx_http_ai_tr_add_copy(res, "top_k", in, "top_k") != NGX_OK
         || ngx_http_ai_tr_add_copy(res, "stream", in, "stream") != NGX_OK)
     {
         goto failed;
@@ -153,6 +191,14 @@ ngx_http_ai_anthropic_request_to_openai(ngx_pool_t *pool, cJSON *in,
     if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) > 0
         && ngx_http_ai_tr_add_copy(res, "stop", in, "stop_sequences")
            != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (ngx_http_ai_tr_thinking_budget(in, &budget) == NGX_OK && budget > 0
+        && ngx_http_ai_tr_add_string(res, "reasoning_effort",
+                                     ngx_http_ai_tr_budget_effort(budget))
+           == NULL)
     {
         goto failed;
     }
@@ -753,7 +799,10 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
 
         if (ngx_strcmp(role, "tool") == 0) {
             block = ngx_http_ai_anthropic_tool_result(pool, msg);
-            if (block == NULL) {
+            if (block == NULL
+                || ngx_http_ai_anthropic_cache_control(msg, block) != NGX_OK)
+            {
+                cJSON_Delete(block);
                 goto failed;
             }
 
@@ -802,6 +851,15 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
                 }
 
                 rc = NGX_ERROR;
+
+                if (ngx_http_ai_anthropic_cache_control(msg,
+                        cJSON_GetArrayItem(blocks,
+                                           cJSON_GetArraySize(blocks) - 1))
+                    != NGX_OK)
+                {
+                    goto failed;
+                }
+
                 continue;
             }
 
@@ -812,7 +870,10 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
                 goto failed;
             }
 
-            if (cJSON_IsString(item)) {
+            if (cJSON_IsString(item)
+                && cJSON_GetObjectItemCaseSensitive(msg, "cache_control")
+                   == NULL)
+            {
                 if (ngx_http_ai_tr_add_string(last, "content",
                                               item->valuestring)
                     == NULL)
@@ -835,11 +896,22 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
             }
 
             rc = NGX_ERROR;
+
+            /* a message's breakpoint (LiteLLM's): its last block's */
+
+            if (ngx_http_ai_anthropic_cache_control(msg,
+                    cJSON_GetArrayItem(blocks,
+                                       cJSON_GetArraySize(blocks) - 1))
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
             continue;
         }
 
         if (ngx_strcmp(role, "assistant") == 0) {
-            item = ngx_http_ai_anthropic_assistant_from_openai(pool, msg,
+            item = ngx_http_ai_anthropic_assistant_from_openai(pool, msg, 0,
                                                                err);
             if (item == NULL) {
                 rc = err->len ? NGX_DECLINED : NGX_ERROR;
@@ -865,7 +937,12 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
     if (cJSON_GetArraySize(system) == 0) {
         cJSON_DeleteItemFromObjectCaseSensitive(res, "system");
 
-    } else if (cJSON_GetArraySize(system) == 1) {
+    } else if (cJSON_GetArraySize(system) == 1
+               && cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(system,
+                                                                      0),
+                                                   "cache_control")
+                  == NULL)
+    {
         /* a single text: a string, as most clients send it */
 
         s = ngx_http_ai_tr_string(cJSON_GetArrayItem(system, 0), "text");
@@ -888,7 +965,10 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
         goto failed;
     }
 
-    if (ngx_http_ai_tr_add_copy(res, "top_p", in, "top_p") != NGX_OK) {
+    if (ngx_http_ai_tr_add_copy(res, "top_p", in, "top_p") != NGX_OK
+        || ngx_http_ai_tr_add_copy(res, "top_k", in, "top_k") != NGX_OK
+        || ngx_http_ai_anthropic_thinking_request(in, res) != NGX_OK)
+    {
         goto failed;
     }
 
@@ -930,6 +1010,11 @@ ngx_http_ai_anthropic_request_from_openai(ngx_pool_t *pool, cJSON *in,
         goto failed;
     }
 
+    rc = ngx_http_ai_anthropic_json_tool(pool, in, res, err);
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
     *out = res;
 
     return NGX_OK;
@@ -964,8 +1049,10 @@ ngx_http_ai_anthropic_system_from_openai(ngx_pool_t *pool, cJSON *msg,
 
         cJSON_AddItemToArray(system, block);
 
-        return NGX_OK;
+        return ngx_http_ai_anthropic_cache_control(msg, block);
     }
+
+    block = NULL;
 
     cJSON_ArrayForEach(part, content) {
         if (!ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(part, "type"),
@@ -982,6 +1069,16 @@ ngx_http_ai_anthropic_system_from_openai(ngx_pool_t *pool, cJSON *msg,
         }
 
         cJSON_AddItemToArray(system, block);
+
+        if (ngx_http_ai_anthropic_cache_control(part, block) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* a message's breakpoint is its last block's */
+
+    if (block) {
+        return ngx_http_ai_anthropic_cache_control(msg, block);
     }
 
     return NGX_OK;
@@ -1053,7 +1150,7 @@ ngx_http_ai_anthropic_part_to_block(ngx_pool_t *pool, cJSON *part,
 
         cJSON_AddItemToArray(blocks, block);
 
-        return NGX_OK;
+        return ngx_http_ai_anthropic_cache_control(part, block);
     }
 
     if (ngx_http_ai_tr_is(type, "image_url")) {
@@ -1089,7 +1186,8 @@ ngx_http_ai_anthropic_part_to_block(ngx_pool_t *pool, cJSON *part,
     block = ngx_http_ai_tr_push(blocks);
     if (block == NULL
         || ngx_http_ai_tr_add_string(block, "type", kind) == NULL
-        || (source = cJSON_AddObjectToObject(block, "source")) == NULL)
+        || (source = cJSON_AddObjectToObject(block, "source")) == NULL
+        || ngx_http_ai_anthropic_cache_control(part, block) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1135,7 +1233,7 @@ ngx_http_ai_anthropic_part_to_block(ngx_pool_t *pool, cJSON *part,
 
 static cJSON *
 ngx_http_ai_anthropic_assistant_from_openai(ngx_pool_t *pool, cJSON *msg,
-    ngx_str_t *err)
+    ngx_uint_t answer, ngx_str_t *err)
 {
     cJSON       *res, *content, *blocks, *part, *block, *calls, *call, *fn;
     cJSON       *input;
@@ -1155,7 +1253,11 @@ ngx_http_ai_anthropic_assistant_from_openai(ngx_pool_t *pool, cJSON *msg,
     }
 
     if (cJSON_IsString(content) && cJSON_GetArraySize(calls) == 0
-        && refusal == NULL)
+        && refusal == NULL
+        && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(msg,
+                                                     "thinking_blocks")) == 0
+        && (!answer
+            || ngx_http_ai_tr_string(msg, "reasoning_content") == NULL))
     {
         if (*content->valuestring == '\0') {
             cJSON_Delete(res);
@@ -1172,7 +1274,10 @@ ngx_http_ai_anthropic_assistant_from_openai(ngx_pool_t *pool, cJSON *msg,
     }
 
     blocks = cJSON_AddArrayToObject(res, "content");
-    if (blocks == NULL) {
+    if (blocks == NULL
+        || ngx_http_ai_anthropic_thinking_from_openai(msg, blocks, answer)
+           != NGX_OK)
+    {
         goto failed;
     }
 
@@ -1333,7 +1438,9 @@ ngx_http_ai_anthropic_tools_from_openai(ngx_pool_t *pool, cJSON *in,
                                      "\"properties\":{}}");
             }
 
-            if (ngx_http_ai_tr_set(t, "input_schema", schema) != NGX_OK) {
+            if (ngx_http_ai_tr_set(t, "input_schema", schema) != NGX_OK
+                || ngx_http_ai_anthropic_cache_control(tool, t) != NGX_OK)
+            {
                 return NGX_ERROR;
             }
         }
@@ -1411,6 +1518,232 @@ ngx_http_ai_anthropic_tools_from_openai(ngx_pool_t *pool, cJSON *in,
 }
 
 
+/*
+ * response_format for an Anthropic target: one tool whose input schema is
+ * the format's (any object for json_object), which the model is made to
+ * call; its input is then the answer's text (as LiteLLM does).  Anthropic
+ * cannot force a tool while thinking, and the client's own tools would
+ * never be called: both are refused.
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_json_tool(ngx_pool_t *pool, cJSON *in, cJSON *res,
+    ngx_str_t *err)
+{
+    cJSON       *format, *schema, *tools, *tool, *choice;
+    const char  *type;
+
+    format = cJSON_GetObjectItemCaseSensitive(in, "response_format");
+    type = ngx_http_ai_tr_string(format, "type");
+
+    if (type == NULL || ngx_strcmp(type, "text") == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(type, "json_object") != 0
+        && ngx_strcmp(type, "json_schema") != 0)
+    {
+        return ngx_http_ai_tr_error(pool, err,
+                                    "response_format of type \"%s\" is not "
+                                    "supported by anthropic targets", type);
+    }
+
+    if (cJSON_GetObjectItemCaseSensitive(res, "tools")) {
+        ngx_str_set(err, "\"response_format\" with \"tools\" is not "
+                         "supported by anthropic targets");
+        return NGX_DECLINED;
+    }
+
+    if (cJSON_GetObjectItemCaseSensitive(res, "thinking")) {
+        ngx_str_set(err, "\"response_format\" with reasoning is not "
+                         "supported by anthropic targets");
+        return NGX_DECLINED;
+    }
+
+    schema = cJSON_GetObjectItemCaseSensitive(
+                 cJSON_GetObjectItemCaseSensitive(format, "json_schema"),
+                 "schema");
+
+    schema = cJSON_IsObject(schema)
+             ? cJSON_Duplicate(schema, 1)
+             : cJSON_Parse("{\"type\":\"object\"}");
+
+    tools = cJSON_AddArrayToObject(res, "tools");
+    tool = tools ? ngx_http_ai_tr_push(tools) : NULL;
+
+    if (schema == NULL || tool == NULL
+        || ngx_http_ai_tr_add_string(tool, "name", NGX_HTTP_AI_JSON_TOOL)
+           == NULL
+        || ngx_http_ai_tr_add_string(tool, "description",
+                                     "Give the answer with this tool: its "
+                                     "input is the answer.")
+           == NULL)
+    {
+        cJSON_Delete(schema);
+        return NGX_ERROR;
+    }
+
+    cJSON_AddItemToObject(tool, "input_schema", schema);
+
+    choice = cJSON_CreateObject();
+    if (choice == NULL
+        || ngx_http_ai_tr_add_string(choice, "type", "tool") == NULL
+        || ngx_http_ai_tr_add_string(choice, "name", NGX_HTTP_AI_JSON_TOOL)
+           == NULL)
+    {
+        cJSON_Delete(choice);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ai_tr_set(res, "tool_choice", choice);
+}
+
+
+static ngx_uint_t
+ngx_http_ai_anthropic_is_json_tool(cJSON *block)
+{
+    return ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block, "type"),
+                             "tool_use")
+           && ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block,
+                                                                 "name"),
+                                NGX_HTTP_AI_JSON_TOOL);
+}
+
+
+/*
+ * A thinking request for an Anthropic target: the client's thinking
+ * object (an OpenAI client may send Anthropic's), else one with the
+ * budget of its reasoning effort.  Anthropic wants max_tokens above the
+ * budget (the answer's tokens come on top of it), temperature 1 and
+ * top_p from 0.95: what the client asked otherwise is left out.  In a
+ * tool loop whose assistant turn came back without its signed thinking
+ * blocks (an OpenAI client that keeps only content and tool_calls),
+ * Anthropic refuses thinking: that turn goes without it.
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_thinking_request(cJSON *in, cJSON *res)
+{
+    cJSON      *thinking, *max, *messages, *msg;
+    ngx_int_t   budget, i;
+
+    if (ngx_http_ai_tr_thinking_budget(in, &budget) != NGX_OK
+        || budget == 0)
+    {
+        return NGX_OK;
+    }
+
+    messages = cJSON_GetObjectItemCaseSensitive(in, "messages");
+
+    for (i = cJSON_GetArraySize(messages) - 1; i >= 0; i--) {
+        msg = cJSON_GetArrayItem(messages, (int) i);
+
+        if (!ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(msg, "role"),
+                               "tool"))
+        {
+            break;
+        }
+    }
+
+    if (i >= 0 && i < cJSON_GetArraySize(messages) - 1
+        && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(msg,
+                                                     "tool_calls")) > 0
+        && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(msg,
+                                                 "thinking_blocks")) == 0)
+    {
+        return NGX_OK;
+    }
+
+    thinking = cJSON_CreateObject();
+    if (thinking == NULL
+        || ngx_http_ai_tr_add_string(thinking, "type", "enabled") == NULL
+        || ngx_http_ai_tr_add_int(thinking, "budget_tokens", budget) == NULL)
+    {
+        cJSON_Delete(thinking);
+        return NGX_ERROR;
+    }
+
+    cJSON_AddItemToObject(res, "thinking", thinking);
+
+    max = cJSON_GetObjectItemCaseSensitive(res, "max_tokens");
+
+    if (cJSON_IsNumber(max) && max->valuedouble <= (double) budget) {
+        cJSON_SetNumberValue(max, max->valuedouble + (double) budget);
+    }
+
+    max = cJSON_GetObjectItemCaseSensitive(res, "temperature");
+
+    if (cJSON_IsNumber(max) && max->valuedouble != 1.0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(res, "temperature");
+    }
+
+    max = cJSON_GetObjectItemCaseSensitive(res, "top_p");
+
+    if (cJSON_IsNumber(max) && max->valuedouble < 0.95) {
+        cJSON_DeleteItemFromObjectCaseSensitive(res, "top_p");
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The thinking of an OpenAI assistant message as the first blocks: the
+ * blocks of "thinking_blocks" as they are (their signatures are what
+ * Anthropic checks when a client sends them back); in an answer for the
+ * Anthropic door, else the "reasoning_content" (an OpenAI-compatible
+ * server's, Gemini's thoughts) as a thinking block without a signature.
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_thinking_from_openai(cJSON *msg, cJSON *blocks,
+    ngx_uint_t answer)
+{
+    cJSON       *list, *block, *copy;
+    ngx_uint_t   n;
+    const char  *s;
+
+    list = cJSON_GetObjectItemCaseSensitive(msg, "thinking_blocks");
+    n = 0;
+
+    cJSON_ArrayForEach(block, list) {
+        s = ngx_http_ai_tr_string(block, "type");
+
+        if (s == NULL
+            || (ngx_strcmp(s, "thinking") != 0
+                && ngx_strcmp(s, "redacted_thinking") != 0))
+        {
+            continue;
+        }
+
+        copy = cJSON_Duplicate(block, 1);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(blocks, copy);
+        n++;
+    }
+
+    s = ngx_http_ai_tr_string(msg, "reasoning_content");
+
+    if (n || !answer || s == NULL || *s == '\0') {
+        return NGX_OK;
+    }
+
+    block = ngx_http_ai_tr_push(blocks);
+    if (block == NULL
+        || ngx_http_ai_tr_add_string(block, "type", "thinking") == NULL
+        || ngx_http_ai_tr_add_string(block, "thinking", s) == NULL
+        || ngx_http_ai_tr_add_string(block, "signature", "") == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static cJSON *
 ngx_http_ai_anthropic_text_block(const char *text)
 {
@@ -1429,6 +1762,36 @@ ngx_http_ai_anthropic_text_block(const char *text)
     }
 
     return block;
+}
+
+
+/*
+ * A prompt caching breakpoint: the "cache_control" object of an OpenAI
+ * part, message or tool (a client written for Anthropic's caching sends
+ * it there, as LiteLLM takes it) copied to the Anthropic block or tool
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_cache_control(cJSON *from, cJSON *block)
+{
+    cJSON  *cc;
+
+    cc = cJSON_GetObjectItemCaseSensitive(from, "cache_control");
+
+    if (!cJSON_IsObject(cc) || block == NULL
+        || cJSON_GetObjectItemCaseSensitive(block, "cache_control"))
+    {
+        return NGX_OK;
+    }
+
+    cc = cJSON_Duplicate(cc, 1);
+    if (cc == NULL) {
+        return NGX_ERROR;
+    }
+
+    cJSON_AddItemToObject(block, "cache_control", cc);
+
+    return NGX_OK;
 }
 
 
@@ -1611,7 +1974,7 @@ ngx_http_ai_anthropic_response_to_openai(ngx_pool_t *pool, cJSON *in,
     cJSON                *res, *choices, *choice, *msg, *content, *block;
     cJSON                *calls, *call, *fn, *usage;
     ngx_str_t            *reason;
-    ngx_uint_t            other;
+    ngx_uint_t            other, json;
     const char           *s;
     ngx_http_ai_usage_t   u;
 
@@ -1666,8 +2029,31 @@ ngx_http_ai_anthropic_response_to_openai(ngx_pool_t *pool, cJSON *in,
     }
 
     calls = NULL;
+    json = 0;
 
     cJSON_ArrayForEach(block, content) {
+        if (ngx_http_ai_anthropic_is_json_tool(block)) {
+            /* a response_format's answer: its input is the text */
+
+            args = cJSON_PrintUnformatted(
+                             cJSON_GetObjectItemCaseSensitive(block, "input"));
+            if (args == NULL) {
+                cJSON_Delete(calls);
+                goto failed;
+            }
+
+            text = ngx_http_ai_tr_strdup(pool, args, ngx_strlen(args));
+            cJSON_free(args);
+
+            if (text == NULL) {
+                cJSON_Delete(calls);
+                goto failed;
+            }
+
+            json = 1;
+            continue;
+        }
+
         if (!ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block, "type"),
                                "tool_use"))
         {
@@ -1722,12 +2108,19 @@ ngx_http_ai_anthropic_response_to_openai(ngx_pool_t *pool, cJSON *in,
     }
 
     if (cJSON_AddNullToObject(msg, "refusal") == NULL
+        || ngx_http_ai_anthropic_thinking_to_openai(pool, content, msg)
+           != NGX_OK
         || cJSON_AddNullToObject(choice, "logprobs") == NULL)
     {
         goto failed;
     }
 
     s = ngx_http_ai_tr_string(in, "stop_reason");
+
+    if (json && s && ngx_strcmp(s, "tool_use") == 0) {
+        s = "end_turn";
+    }
+
     reason = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_OPENAI,
                                    NGX_HTTP_AI_FMT_ANTHROPIC,
                                    s ? s : (calls ? "tool_use" : "end_turn"));
@@ -1762,6 +2155,78 @@ failed:
 }
 
 
+/*
+ * An answer's thinking for an OpenAI client: the text of its thinking
+ * blocks in "reasoning_content", and the blocks (signatures, redacted
+ * ones) in "thinking_blocks", for the client to send back
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_thinking_to_openai(ngx_pool_t *pool, cJSON *content,
+    cJSON *msg)
+{
+    char        *text, *p;
+    cJSON       *block, *list, *copy;
+    size_t       len;
+    const char  *s, *type;
+
+    len = 0;
+    list = NULL;
+
+    cJSON_ArrayForEach(block, content) {
+        type = ngx_http_ai_tr_string(block, "type");
+
+        if (type == NULL
+            || (ngx_strcmp(type, "thinking") != 0
+                && ngx_strcmp(type, "redacted_thinking") != 0))
+        {
+            continue;
+        }
+
+        s = ngx_http_ai_tr_string(block, "thinking");
+        len += s ? ngx_strlen(s) : 0;
+
+        if (list == NULL) {
+            list = cJSON_AddArrayToObject(msg, "thinking_blocks");
+            if (list == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        copy = cJSON_Duplicate(block, 1);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        cJSON_AddItemToArray(list, copy);
+    }
+
+    if (list == NULL) {
+        return NGX_OK;
+    }
+
+    text = ngx_pnalloc(pool, len + 1);
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = text;
+
+    cJSON_ArrayForEach(block, list) {
+        s = ngx_http_ai_tr_string(block, "thinking");
+
+        if (s) {
+            p = (char *) ngx_cpymem(p, s, ngx_strlen(s));
+        }
+    }
+
+    *p = '\0';
+
+    return ngx_http_ai_tr_add_string(msg, "reasoning_content", text)
+           ? NGX_OK : NGX_ERROR;
+}
+
+
 static cJSON *
 ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u, ngx_uint_t start)
 {
@@ -1773,7 +2238,7 @@ ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u, ngx_uint_t start)
         return NULL;
     }
 
-    input = u->prompt_tokens - u->cached_tokens;
+    input = u->prompt_tokens - u->cached_tokens - u->cache_write_tokens;
 
     if ((start || u->found)
         && ngx_http_ai_tr_add_int(usage, "input_tokens",
@@ -1793,7 +2258,8 @@ ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u, ngx_uint_t start)
     }
 
     if ((start || u->found)
-        && (ngx_http_ai_tr_add_int(usage, "cache_creation_input_tokens", 0)
+        && (ngx_http_ai_tr_add_int(usage, "cache_creation_input_tokens",
+                                   u->cache_write_tokens)
             == NULL
             || ngx_http_ai_tr_add_int(usage, "cache_read_input_tokens",
                                       u->cached_tokens)
@@ -1854,7 +2320,7 @@ ngx_http_ai_anthropic_response_from_openai(ngx_pool_t *pool, cJSON *in,
         goto failed;
     }
 
-    content = ngx_http_ai_anthropic_assistant_from_openai(pool, msg, err);
+    content = ngx_http_ai_anthropic_assistant_from_openai(pool, msg, 1, err);
     if (content == NULL) {
         goto failed;
     }
@@ -1996,9 +2462,39 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
             return ngx_http_ai_tr_emit_chunk(st, chunk);
         }
 
+        if (s && ngx_strcmp(s, "redacted_thinking") == 0) {
+            return ngx_http_ai_anthropic_thinking_chunk(st, block);
+        }
+
+        if (s && ngx_strcmp(s, "thinking") == 0) {
+            s = ngx_http_ai_tr_string(block, "thinking");
+
+            if (s == NULL || *s == '\0') {
+                return NGX_OK;
+            }
+
+            chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+            if (chunk == NULL
+                || ngx_http_ai_tr_add_string(delta, "reasoning_content", s)
+                   == NULL)
+            {
+                cJSON_Delete(chunk);
+                return NGX_ERROR;
+            }
+
+            return ngx_http_ai_tr_emit_chunk(st, chunk);
+        }
+
         if (s == NULL || ngx_strcmp(s, "tool_use") != 0 || index < 0) {
-            /* thinking, server tools: not for an OpenAI client */
+            /* server tools: not for an OpenAI client */
             return NGX_OK;
+        }
+
+        if (ngx_http_ai_anthropic_is_json_tool(block)) {
+            /* a response_format's answer: its input is the text */
+            st->json_answer = 1;
+            return ngx_http_ai_tr_array_set(&st->tools, index,
+                                            NGX_HTTP_AI_ANTHROPIC_JSON);
         }
 
         tool = st->ntools++;
@@ -2048,6 +2544,29 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
             return ngx_http_ai_tr_emit_chunk(st, chunk);
         }
 
+        if (s && ngx_strcmp(s, "thinking_delta") == 0) {
+            s = ngx_http_ai_tr_string(d, "thinking");
+
+            if (s == NULL || *s == '\0') {
+                return NGX_OK;
+            }
+
+            chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+            if (chunk == NULL
+                || ngx_http_ai_tr_add_string(delta, "reasoning_content", s)
+                   == NULL)
+            {
+                cJSON_Delete(chunk);
+                return NGX_ERROR;
+            }
+
+            return ngx_http_ai_tr_emit_chunk(st, chunk);
+        }
+
+        if (s && ngx_strcmp(s, "signature_delta") == 0) {
+            return ngx_http_ai_anthropic_thinking_chunk(st, d);
+        }
+
         if (s == NULL || ngx_strcmp(s, "input_json_delta") != 0
             || index < 0)
         {
@@ -2056,6 +2575,18 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
 
         tool = ngx_http_ai_tr_array_get(&st->tools, index);
         s = ngx_http_ai_tr_string(d, "partial_json");
+
+        if (tool == NGX_HTTP_AI_ANTHROPIC_JSON && s && *s) {
+            chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+            if (chunk == NULL
+                || ngx_http_ai_tr_add_string(delta, "content", s) == NULL)
+            {
+                cJSON_Delete(chunk);
+                return NGX_ERROR;
+            }
+
+            return ngx_http_ai_tr_emit_chunk(st, chunk);
+        }
 
         if (tool < 0 || s == NULL || *s == '\0') {
             return NGX_OK;
@@ -2090,6 +2621,10 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
             return NGX_OK;
         }
 
+        if (st->json_answer && ngx_strcmp(s, "tool_use") == 0) {
+            s = "end_turn";
+        }
+
         st->finish = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_OPENAI,
                                            NGX_HTTP_AI_FMT_ANTHROPIC, s);
 
@@ -2114,6 +2649,59 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
     /* ping, content_block_stop, unknown events */
 
     return NGX_OK;
+}
+
+
+/*
+ * A thinking block's signature (signature_delta) or a redacted block
+ * (content_block_start) in a chunk of their own for an OpenAI client:
+ * "thinking_blocks": [{"type":"thinking","thinking":"","signature":..}]
+ * or [{"type":"redacted_thinking","data":..}]; the text came in
+ * reasoning_content deltas before
+ */
+
+static ngx_int_t
+ngx_http_ai_anthropic_thinking_chunk(ngx_http_ai_stream_t *st, cJSON *from)
+{
+    cJSON       *chunk, *delta, *list, *block;
+    const char  *s;
+
+    chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+    if (chunk == NULL
+        || (list = cJSON_AddArrayToObject(delta, "thinking_blocks")) == NULL
+        || (block = ngx_http_ai_tr_push(list)) == NULL)
+    {
+        cJSON_Delete(chunk);
+        return NGX_ERROR;
+    }
+
+    s = ngx_http_ai_tr_string(from, "data");
+
+    if (ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(from, "type"),
+                          "redacted_thinking"))
+    {
+        if (ngx_http_ai_tr_add_string(block, "type", "redacted_thinking")
+            == NULL
+            || ngx_http_ai_tr_add_string(block, "data", s ? s : "") == NULL)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+    } else {
+        s = ngx_http_ai_tr_string(from, "signature");
+
+        if (ngx_http_ai_tr_add_string(block, "type", "thinking") == NULL
+            || ngx_http_ai_tr_add_string(block, "thinking", "") == NULL
+            || ngx_http_ai_tr_add_string(block, "signature", s ? s : "")
+               == NULL)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_ai_tr_emit_chunk(st, chunk);
 }
 
 
@@ -2153,6 +2741,74 @@ ngx_http_ai_anthropic_stream_from_openai(ngx_http_ai_stream_t *st,
     }
 
     delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+
+    /* thinking first: reasoning_content, a signature, redacted blocks */
+
+    s = ngx_http_ai_tr_string(delta, "reasoning_content");
+
+    if (s && *s) {
+        if (st->block_type != NGX_HTTP_AI_BLOCK_THINKING
+            && ngx_http_ai_anthropic_block_start(st,
+                                                 NGX_HTTP_AI_BLOCK_THINKING,
+                                                 NULL)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_ai_anthropic_block_delta(st, st->block,
+                                              "thinking_delta", "thinking",
+                                              s)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    calls = cJSON_GetObjectItemCaseSensitive(delta, "thinking_blocks");
+
+    cJSON_ArrayForEach(call, calls) {
+        type = ngx_http_ai_tr_string(call, "type");
+
+        if (type && ngx_strcmp(type, "redacted_thinking") == 0) {
+            if (ngx_http_ai_anthropic_block_start(st,
+                                                  NGX_HTTP_AI_BLOCK_THINKING,
+                                                  call)
+                != NGX_OK
+                || ngx_http_ai_anthropic_block_stop(st) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        s = ngx_http_ai_tr_string(call, "signature");
+
+        if (s == NULL || *s == '\0') {
+            continue;
+        }
+
+        if (st->block_type != NGX_HTTP_AI_BLOCK_THINKING
+            && ngx_http_ai_anthropic_block_start(st,
+                                                 NGX_HTTP_AI_BLOCK_THINKING,
+                                                 NULL)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* the signature ends its block: the next thought is another */
+
+        if (ngx_http_ai_anthropic_block_delta(st, st->block,
+                                              "signature_delta", "signature",
+                                              s)
+            != NGX_OK
+            || ngx_http_ai_anthropic_block_stop(st) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
 
     s = ngx_http_ai_tr_string(delta, "content");
     if (s == NULL || *s == '\0') {
@@ -2380,6 +3036,26 @@ ngx_http_ai_anthropic_block_start(ngx_http_ai_stream_t *st, ngx_uint_t type,
     if (type == NGX_HTTP_AI_BLOCK_TEXT) {
         if (ngx_http_ai_tr_add_string(block, "type", "text") == NULL
             || ngx_http_ai_tr_add_string(block, "text", "") == NULL)
+        {
+            goto done;
+        }
+
+    } else if (type == NGX_HTTP_AI_BLOCK_THINKING && tool_call) {
+        /* a redacted block, whole */
+
+        s = ngx_http_ai_tr_string(tool_call, "data");
+
+        if (ngx_http_ai_tr_add_string(block, "type", "redacted_thinking")
+            == NULL
+            || ngx_http_ai_tr_add_string(block, "data", s ? s : "") == NULL)
+        {
+            goto done;
+        }
+
+    } else if (type == NGX_HTTP_AI_BLOCK_THINKING) {
+        if (ngx_http_ai_tr_add_string(block, "type", "thinking") == NULL
+            || ngx_http_ai_tr_add_string(block, "thinking", "") == NULL
+            || ngx_http_ai_tr_add_string(block, "signature", "") == NULL)
         {
             goto done;
         }

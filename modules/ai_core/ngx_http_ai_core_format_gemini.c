@@ -14,9 +14,15 @@
  *   tool messages               ->  functionResponse parts, named after
  *                                   the call they answer
  *   tools, tool_choice          ->  functionDeclarations, toolConfig
- *   temperature, top_p, stop,   ->  generationConfig
+ *   temperature, top_p, top_k,  ->  generationConfig
+ *   stop, seed, n,
  *   max_(completion_)tokens,
  *   response_format
+ *   reasoning_effort, thinking  ->  thinkingConfig (thinkingBudget,
+ *                                   includeThoughts)
+ *   reasoning_content           <-  thought parts (answers)
+ *   tool call ids               <-> thoughtSignature of functionCall
+ *                                   parts, carried in the ids
  *
  * Schemas (tool parameters, response_format) are cut down to the OpenAPI
  * subset that Gemini takes: unknown keywords (additionalProperties,
@@ -52,7 +58,7 @@ static ngx_int_t ngx_http_ai_gemini_config(ngx_pool_t *pool, cJSON *in,
 static ngx_int_t ngx_http_ai_gemini_tools(ngx_pool_t *pool, cJSON *in,
     cJSON *res, ngx_str_t *err);
 static cJSON *ngx_http_ai_gemini_schema(cJSON *schema);
-static char *ngx_http_ai_gemini_call_id(ngx_pool_t *pool, cJSON *call,
+static char *ngx_http_ai_gemini_call_id(ngx_pool_t *pool, cJSON *part,
     const char *response_id, ngx_uint_t n);
 
 
@@ -489,6 +495,7 @@ ngx_http_ai_gemini_mime(const char *url, const char *dflt)
 static ngx_int_t
 ngx_http_ai_gemini_model_parts(ngx_pool_t *pool, cJSON *msg, cJSON *parts)
 {
+    char        *sig;
     cJSON       *content, *p, *part, *calls, *call, *fn, *fc, *args;
     const char  *text;
 
@@ -532,6 +539,17 @@ ngx_http_ai_gemini_model_parts(ngx_pool_t *pool, cJSON *msg, cJSON *parts)
         if (part == NULL
             || (fc = cJSON_AddObjectToObject(part, "functionCall")) == NULL
             || ngx_http_ai_tr_add_copy(fc, "name", fn, "name") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* the thought signature Gemini gave the call, from its id */
+
+        sig = ngx_http_ai_tr_call_id_signature(pool,
+                                         ngx_http_ai_tr_string(call, "id"));
+
+        if (sig && ngx_http_ai_tr_add_string(part, "thoughtSignature", sig)
+                   == NULL)
         {
             return NGX_ERROR;
         }
@@ -654,6 +672,7 @@ ngx_http_ai_gemini_config(ngx_pool_t *pool, cJSON *in, cJSON *res,
     if (ngx_http_ai_tr_add_copy(config, "temperature", in, "temperature")
         != NGX_OK
         || ngx_http_ai_tr_add_copy(config, "topP", in, "top_p") != NGX_OK
+        || ngx_http_ai_tr_add_copy(config, "topK", in, "top_k") != NGX_OK
         || ngx_http_ai_tr_add_copy(config, "candidateCount", in, "n")
            != NGX_OK
         || ngx_http_ai_tr_add_copy(config, "presencePenalty", in,
@@ -711,6 +730,19 @@ ngx_http_ai_gemini_config(ngx_pool_t *pool, cJSON *in, cJSON *res,
             && ngx_http_ai_tr_set(config, "responseSchema",
                                   ngx_http_ai_gemini_schema(schema))
                != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    /* thinking: the budget, and the thoughts in the answer when on */
+
+    if (ngx_http_ai_tr_thinking_budget(in, &max) == NGX_OK) {
+        item = cJSON_AddObjectToObject(config, "thinkingConfig");
+        if (item == NULL
+            || ngx_http_ai_tr_add_int(item, "thinkingBudget", max) == NULL
+            || (max > 0 && cJSON_AddTrueToObject(item, "includeThoughts")
+                           == NULL))
         {
             return NGX_ERROR;
         }
@@ -1132,7 +1164,7 @@ ngx_http_ai_gemini_response_to_openai(ngx_pool_t *pool, cJSON *in,
             }
         }
 
-        id = ngx_http_ai_gemini_call_id(pool, fc, rid, n++);
+        id = ngx_http_ai_gemini_call_id(pool, part, rid, n++);
         args = cJSON_PrintUnformatted(
                              cJSON_GetObjectItemCaseSensitive(fc, "args"));
 
@@ -1166,6 +1198,47 @@ ngx_http_ai_gemini_response_to_openai(ngx_pool_t *pool, cJSON *in,
         || cJSON_AddNullToObject(choice, "logprobs") == NULL)
     {
         goto failed;
+    }
+
+    /* the thoughts (their summaries) as OpenAI-compatible servers do */
+
+    len = 0;
+
+    cJSON_ArrayForEach(part, parts) {
+        s = ngx_http_ai_tr_string(part, "text");
+
+        if (s && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(part,
+                                                               "thought")))
+        {
+            len += ngx_strlen(s);
+        }
+    }
+
+    if (len) {
+        text = ngx_pnalloc(pool, len + 1);
+        if (text == NULL) {
+            goto failed;
+        }
+
+        p = text;
+
+        cJSON_ArrayForEach(part, parts) {
+            s = ngx_http_ai_tr_string(part, "text");
+
+            if (s && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(part,
+                                                                  "thought")))
+            {
+                p = (char *) ngx_cpymem(p, s, ngx_strlen(s));
+            }
+        }
+
+        *p = '\0';
+
+        if (ngx_http_ai_tr_add_string(msg, "reasoning_content", text)
+            == NULL)
+        {
+            goto failed;
+        }
     }
 
     s = ngx_http_ai_tr_string(cand, "finishReason");
@@ -1212,37 +1285,49 @@ failed:
 }
 
 
-/* a call's own id, or "call_<responseId>_<n>", or a random one */
+/*
+ * The id of a functionCall part's call: the call's own id, or
+ * "call_<responseId>_<n>", or a random one; with the part's thought
+ * signature in it, if it has one (ngx_http_ai_tr_call_id_sign())
+ */
 
 static char *
-ngx_http_ai_gemini_call_id(ngx_pool_t *pool, cJSON *call,
+ngx_http_ai_gemini_call_id(ngx_pool_t *pool, cJSON *part,
     const char *response_id, ngx_uint_t n)
 {
     char        *id;
     size_t       len;
-    const char  *s;
+    const char  *s, *sig;
 
-    s = ngx_http_ai_tr_string(call, "id");
+    s = ngx_http_ai_tr_string(cJSON_GetObjectItemCaseSensitive(part,
+                                                               "functionCall"),
+                              "id");
 
     if (s && *s) {
-        return (char *) s;
+        id = (char *) s;
+
+    } else if (response_id == NULL) {
+        id = ngx_http_ai_tr_gen_id(pool, "call_");
+
+    } else {
+        len = sizeof("call__") + ngx_strlen(response_id) + NGX_INT_T_LEN;
+
+        id = ngx_pnalloc(pool, len);
+        if (id == NULL) {
+            return NULL;
+        }
+
+        *ngx_snprintf((u_char *) id, len - 1, "call_%s_%ui", response_id,
+                      n) = '\0';
     }
 
-    if (response_id == NULL) {
-        return ngx_http_ai_tr_gen_id(pool, "call_");
+    sig = ngx_http_ai_tr_string(part, "thoughtSignature");
+
+    if (id == NULL || sig == NULL || *sig == '\0') {
+        return id;
     }
 
-    len = sizeof("call__") + ngx_strlen(response_id) + NGX_INT_T_LEN;
-
-    id = ngx_pnalloc(pool, len);
-    if (id == NULL) {
-        return NULL;
-    }
-
-    *ngx_snprintf((u_char *) id, len - 1, "call_%s_%ui", response_id, n) =
-        '\0';
-
-    return id;
+    return ngx_http_ai_tr_call_id_sign(pool, id, sig);
 }
 
 
@@ -1294,16 +1379,17 @@ ngx_http_ai_gemini_stream_to_openai(ngx_http_ai_stream_t *st, cJSON *json)
         text = ngx_http_ai_tr_string(part, "text");
 
         if (text) {
-            if (*text == '\0'
-                || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(part,
-                                                                 "thought")))
-            {
+            if (*text == '\0') {
                 continue;
             }
 
             chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
             if (chunk == NULL
-                || ngx_http_ai_tr_add_string(delta, "content", text) == NULL)
+                || ngx_http_ai_tr_add_string(delta,
+                       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(part,
+                                                                 "thought"))
+                       ? "reasoning_content" : "content", text)
+                   == NULL)
             {
                 cJSON_Delete(chunk);
                 return NGX_ERROR;
@@ -1323,7 +1409,7 @@ ngx_http_ai_gemini_stream_to_openai(ngx_http_ai_stream_t *st, cJSON *json)
 
         /* a whole call per part: one delta with all its arguments */
 
-        id = ngx_http_ai_gemini_call_id(st->pool, fc,
+        id = ngx_http_ai_gemini_call_id(st->pool, part,
                                         ngx_http_ai_tr_string(json,
                                                               "responseId"),
                                         st->ntools);

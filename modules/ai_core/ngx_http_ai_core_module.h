@@ -83,6 +83,7 @@ typedef struct {
     int64_t                     input;        /* micro-USD per million */
     int64_t                     output;       /* tokens, i.e. USD per */
     int64_t                     cached;       /* token in 10^-12 */
+    int64_t                     cache_write;
 } ngx_http_ai_price_t;
 
 

@@ -4,13 +4,17 @@
  *
  * The price table, for the cost of a request (logs, metrics, budgets):
  *
- *     ai_price MODEL input=USD output=USD [cached=USD];
+ *     ai_price MODEL input=USD output=USD [cached=USD] [cache_write=USD];
  *
  * prices are per million tokens; MODEL is a shell glob (fnmatch), the
- * first match wins.  Cached prompt tokens cost the "cached" price
- * (default: the input price).  Prices are kept as integers (micro-dollars
- * per million tokens: at most 6 decimals, at most $1000 per million
- * tokens) so that a cost is exact and limits and budgets never drift.
+ * first match wins.  Prompt tokens read from the provider's prompt cache
+ * cost the "cached" price, those written to it the "cache_write" price
+ * (both default to the input price), the rest of the prompt the input
+ * price: each prompt token is priced once, whatever the provider's way
+ * of counting (see ngx_http_ai_usage_t).  Prices are kept as integers
+ * (micro-dollars per million tokens: at most 6 decimals, at most $1000
+ * per million tokens) so that a cost is exact and limits and budgets
+ * never drift.
  */
 
 
@@ -22,6 +26,8 @@
 static ngx_int_t ngx_http_ai_price_value(ngx_str_t *s, int64_t *value);
 static ngx_http_ai_price_t *ngx_http_ai_price_find(ngx_http_request_t *r,
     ngx_str_t *model);
+static int64_t ngx_http_ai_price_pico(ngx_http_ai_price_t *price,
+    ngx_http_ai_usage_t *u);
 
 
 char *
@@ -45,6 +51,7 @@ ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     price->input = -1;
     price->output = -1;
     price->cached = -1;
+    price->cache_write = -1;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -59,6 +66,10 @@ ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         } else if (ngx_strncmp(value[i].data, "cached=", 7) == 0) {
             v = &price->cached;
             s.data = value[i].data + 7;
+
+        } else if (ngx_strncmp(value[i].data, "cache_write=", 12) == 0) {
+            v = &price->cache_write;
+            s.data = value[i].data + 12;
 
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -88,6 +99,10 @@ ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (price->cached < 0) {
         price->cached = price->input;
+    }
+
+    if (price->cache_write < 0) {
+        price->cache_write = price->input;
     }
 
     return NGX_CONF_OK;
@@ -178,7 +193,7 @@ ngx_int_t
 ngx_http_ai_cost_micros(ngx_http_request_t *r, ngx_str_t *model,
     ngx_http_ai_usage_t *usage, int64_t *micros)
 {
-    int64_t               cached, pico;
+    int64_t               pico;
     ngx_http_ai_price_t  *price;
 
     price = ngx_http_ai_price_find(r, model);
@@ -186,14 +201,7 @@ ngx_http_ai_cost_micros(ngx_http_request_t *r, ngx_str_t *model,
         return NGX_DECLINED;
     }
 
-    /* tokens <= 10^9 (NGX_HTTP_AI_TOKENS_MAX), prices <= 10^9: < 2^63 */
-
-    cached = ngx_min(usage->cached_tokens, usage->prompt_tokens);
-    cached = ngx_max(cached, 0);
-
-    pico = (ngx_max(usage->prompt_tokens, 0) - cached) * price->input
-           + cached * price->cached
-           + ngx_max(usage->completion_tokens, 0) * price->output;
+    pico = ngx_http_ai_price_pico(price, usage);
 
     /* rounded up: a limit never undercounts */
 
@@ -206,9 +214,8 @@ ngx_http_ai_cost_micros(ngx_http_request_t *r, ngx_str_t *model,
 ngx_int_t
 ngx_http_ai_cost(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx, double *cost)
 {
-    int64_t                        cached, pico;
-    ngx_str_t                     *model;
-    ngx_http_ai_price_t           *price;
+    ngx_str_t            *model;
+    ngx_http_ai_price_t  *price;
 
     if (!ctx->usage.found) {
         return NGX_DECLINED;
@@ -221,13 +228,36 @@ ngx_http_ai_cost(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx, double *cost)
         return NGX_DECLINED;
     }
 
-    cached = ngx_min(ctx->usage.cached_tokens, ctx->usage.prompt_tokens);
-
-    pico = (ctx->usage.prompt_tokens - cached) * price->input
-           + cached * price->cached
-           + ctx->usage.completion_tokens * price->output;
-
-    *cost = (double) pico / 1e12;
+    *cost = (double) ngx_http_ai_price_pico(price, &ctx->usage) / 1e12;
 
     return NGX_OK;
+}
+
+
+/*
+ * The cost in 10^-12 USD: the prompt's tokens read from the cache at the
+ * cached price, those written to it at the cache write price, the rest
+ * at the input price, each token once; the completion (reasoning
+ * included) at the output price.  Tokens <= 10^9
+ * (NGX_HTTP_AI_TOKENS_MAX), prices <= 10^9: each product < 10^18, the
+ * sum of four < 2^63.
+ */
+
+static int64_t
+ngx_http_ai_price_pico(ngx_http_ai_price_t *price, ngx_http_ai_usage_t *u)
+{
+    int64_t  prompt, cached, written;
+
+    prompt = ngx_max(u->prompt_tokens, 0);
+
+    cached = ngx_min(u->cached_tokens, prompt);
+    cached = ngx_max(cached, 0);
+
+    written = ngx_min(u->cache_write_tokens, prompt - cached);
+    written = ngx_max(written, 0);
+
+    return (prompt - cached - written) * price->input
+           + cached * price->cached
+           + written * price->cache_write
+           + ngx_max(u->completion_tokens, 0) * price->output;
 }

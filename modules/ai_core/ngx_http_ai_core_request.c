@@ -75,6 +75,8 @@ static ngx_http_ai_endpoint_t  ngx_http_ai_endpoints[] = {
       NGX_HTTP_AI_FMT_OPENAI },
     { ngx_string("/messages"), NGX_HTTP_AI_EP_MESSAGES,
       NGX_HTTP_AI_FMT_ANTHROPIC },
+    { ngx_string("/messages/count_tokens"), NGX_HTTP_AI_EP_COUNT_TOKENS,
+      NGX_HTTP_AI_FMT_ANTHROPIC },
     { ngx_string(":generateContent"), NGX_HTTP_AI_EP_GEMINI,
       NGX_HTTP_AI_FMT_GEMINI },
     { ngx_string(":streamGenerateContent"), NGX_HTTP_AI_EP_GEMINI,
@@ -253,6 +255,7 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         break;
 
     case NGX_HTTP_AI_EP_MESSAGES:
+    case NGX_HTTP_AI_EP_COUNT_TOKENS:
         rc = ngx_http_ai_parse_anthropic(pool, req, param, err);
         break;
 
@@ -499,7 +502,10 @@ ngx_http_ai_parse_anthropic(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         return NGX_DECLINED;
     }
 
-    if (req->max_tokens == NGX_HTTP_AI_UNSET) {
+    if (req->max_tokens == NGX_HTTP_AI_UNSET
+        && req->endpoint == NGX_HTTP_AI_EP_MESSAGES)
+    {
+        /* count_tokens takes a message without it */
         return ngx_http_ai_invalid(err, param, "max_tokens",
                                    "'max_tokens' is required");
     }

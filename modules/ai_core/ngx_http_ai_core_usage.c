@@ -108,8 +108,8 @@ ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
  * A provider's usage is hostile input: a count is taken only when it is
  * an integer in [0, NGX_HTTP_AI_TOKENS_MAX]; anything else (a string,
  * a negative, a fraction, 1e300) is ignored and u->invalid set.  The
- * parts are then made consistent: cached <= prompt, reasoning <=
- * completion, total = prompt + completion.
+ * parts are then made consistent: cached + cache writes <= prompt,
+ * reasoning <= completion, total = prompt + completion.
  */
 
 void
@@ -149,8 +149,8 @@ ngx_http_ai_usage_read(ngx_uint_t format, ngx_http_ai_usage_src_t *usage,
          */
 
         input = NGX_HTTP_AI_UNSET;
-        cache_read = 0;
-        cache_creation = 0;
+        cache_read = u->cached_tokens;        /* an event that does not */
+        cache_creation = u->cache_write_tokens;      /* say keeps them */
 
         ngx_http_ai_usage_int(usage, "input_tokens", &input, u);
         ngx_http_ai_usage_int(usage, "cache_read_input_tokens", &cache_read,
@@ -163,6 +163,7 @@ ngx_http_ai_usage_read(ngx_uint_t format, ngx_http_ai_usage_src_t *usage,
         if (input != NGX_HTTP_AI_UNSET) {
             u->prompt_tokens = input + cache_read + cache_creation;
             u->cached_tokens = cache_read;
+            u->cache_write_tokens = cache_creation;
         }
 
         break;
@@ -226,6 +227,11 @@ ngx_http_ai_usage_read(ngx_uint_t format, ngx_http_ai_usage_src_t *usage,
 
     if (u->cached_tokens > u->prompt_tokens) {
         u->cached_tokens = u->prompt_tokens;
+        u->invalid = 1;
+    }
+
+    if (u->cache_write_tokens > u->prompt_tokens - u->cached_tokens) {
+        u->cache_write_tokens = u->prompt_tokens - u->cached_tokens;
         u->invalid = 1;
     }
 

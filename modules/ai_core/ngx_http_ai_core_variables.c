@@ -38,7 +38,8 @@ static ngx_str_t  ngx_http_ai_endpoint_names[] = {
     ngx_string("embeddings"),
     ngx_string("models"),
     ngx_string("messages"),
-    ngx_string("generate_content")
+    ngx_string("generate_content"),
+    ngx_string("count_tokens")
 };
 
 
@@ -91,6 +92,10 @@ static ngx_http_variable_t  ngx_http_ai_core_vars[] = {
 
     { ngx_string("ai_reasoning_tokens"), NULL, ngx_http_ai_variable_usage,
       offsetof(ngx_http_ai_usage_t, reasoning_tokens),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_cache_write_tokens"), NULL, ngx_http_ai_variable_usage,
+      offsetof(ngx_http_ai_usage_t, cache_write_tokens),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ai_usage_source"), NULL,

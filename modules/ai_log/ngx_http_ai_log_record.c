@@ -409,6 +409,9 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     case NGX_HTTP_AI_EP_GEMINI:
         p = ngx_http_ai_log_lit(p, "\"generate_content\"");
         break;
+    case NGX_HTTP_AI_EP_COUNT_TOKENS:
+        p = ngx_http_ai_log_lit(p, "\"count_tokens\"");
+        break;
     default:
         p = ngx_http_ai_log_lit(p, "null");
     }

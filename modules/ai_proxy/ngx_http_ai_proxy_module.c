@@ -40,6 +40,8 @@
 
 
 static ngx_int_t ngx_http_ai_proxy_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_proxy_count_tokens(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_proxy_event(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_event_t *ev, ngx_chain_t ***out);
 static ngx_int_t ngx_http_ai_proxy_output(ngx_http_request_t *r,
@@ -417,6 +419,7 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
     case NGX_HTTP_AI_EP_CHAT:
     case NGX_HTTP_AI_EP_EMBEDDINGS:
     case NGX_HTTP_AI_EP_MESSAGES:
+    case NGX_HTTP_AI_EP_COUNT_TOKENS:
 
         /* the core allowed POST only and read and parsed the body */
 
@@ -499,6 +502,14 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ai->req.endpoint == NGX_HTTP_AI_EP_COUNT_TOKENS) {
+        rc = ngx_http_ai_proxy_count_tokens(r, ctx);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
     /*
      * the first attempt is picked and prepared now: a request that no
      * target can take is refused by the gateway, without an attempt
@@ -550,6 +561,7 @@ ngx_http_ai_proxy_router(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
     case NGX_HTTP_AI_EP_CHAT:
     case NGX_HTTP_AI_EP_EMBEDDINGS:
     case NGX_HTTP_AI_EP_MESSAGES:
+    case NGX_HTTP_AI_EP_COUNT_TOKENS:
     case NGX_HTTP_AI_EP_MODELS:
         break;
 
@@ -612,6 +624,88 @@ ngx_http_ai_proxy_decide(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     (void) ngx_http_ai_proxy_route(r, ctx, &model);
 
     return ctx;
+}
+
+
+/*
+ * POST .../messages/count_tokens: Anthropic's own count when an Anthropic
+ * target serves the model (the candidates are cut down to those:
+ * NGX_DECLINED, the request goes on); otherwise the gateway's estimate
+ * (ngx_http_ai_estimate_tokens()), said so by "X-AI-Token-Estimate: true".
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_count_tokens(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx)
+{
+    u_char                       *p;
+    int64_t                       n;
+    uint64_t                      anthropic;
+    ngx_buf_t                    *b;
+    ngx_int_t                     rc;
+    ngx_uint_t                    i;
+    ngx_chain_t                   out;
+    ngx_table_elt_t              *h;
+    ngx_http_ai_proxy_target_t  **t;
+
+    t = ctx->conf->targets->elts;
+    anthropic = 0;
+
+    for (i = 0; i < ctx->conf->targets->nelts; i++) {
+        if ((ctx->candidates & ((uint64_t) 1 << i))
+            && t[i]->provider == NGX_HTTP_AI_PROXY_ANTHROPIC)
+        {
+            anthropic |= (uint64_t) 1 << i;
+        }
+    }
+
+    if (anthropic) {
+        ctx->candidates = anthropic;
+        return NGX_DECLINED;
+    }
+
+    n = ngx_http_ai_estimate_tokens(&ctx->ai->req);
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"input_tokens\":}") + NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = p;
+    b->last = ngx_sprintf(p, "{\"input_tokens\":%L}", n);
+    b->memory = 1;
+    b->last_buf = (r == r->main);
+    b->last_in_chain = 1;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-AI-Token-Estimate");
+    ngx_str_set(&h->value, "true");
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }
 
 

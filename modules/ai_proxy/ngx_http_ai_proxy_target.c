@@ -1787,8 +1787,9 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         break;
 
     case NGX_HTTP_AI_PROXY_ANTHROPIC:
-        ctx->uri.data = ngx_pnalloc(r->pool, t->base.len
-                                             + sizeof("/v1/messages"));
+        ctx->uri.data = ngx_pnalloc(r->pool,
+                                    t->base.len
+                                    + sizeof("/v1/messages/count_tokens"));
         if (ctx->uri.data == NULL) {
             return NGX_ERROR;
         }
@@ -1800,6 +1801,10 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
         } else {
             p = ngx_sprintf(ctx->uri.data, "%V/v1/messages", &t->base);
+        }
+
+        if (ai->req.endpoint == NGX_HTTP_AI_EP_COUNT_TOKENS) {
+            p = ngx_cpymem(p, "/count_tokens", sizeof("/count_tokens") - 1);
         }
 
         ctx->uri.len = p - ctx->uri.data;

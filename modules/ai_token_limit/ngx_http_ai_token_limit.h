@@ -113,8 +113,6 @@ typedef struct {
 } ngx_http_ai_tl_ctx_t;
 
 
-int64_t ngx_http_ai_token_limit_estimate(ngx_http_ai_request_t *req);
-
 char *ngx_http_ai_token_limit_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_token_limit_money(ngx_str_t *s, int64_t *micros);

@@ -249,9 +249,14 @@ ngx_http_ai_token_limit_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
         }
 
         ctx->request = r;
-        ctx->prompt = ngx_http_ai_token_limit_estimate(&ai->req);
+        ctx->prompt = ngx_http_ai_estimate_tokens(&ai->req);
 
-        if (ai->req.max_tokens != NGX_HTTP_AI_UNSET) {
+        if (ai->req.endpoint == NGX_HTTP_AI_EP_COUNT_TOKENS) {
+            /* counting runs no model: a request, no tokens */
+            ctx->prompt = 0;
+            ctx->output = 0;
+
+        } else if (ai->req.max_tokens != NGX_HTTP_AI_UNSET) {
             ctx->output = ngx_min(ai->req.max_tokens, tlcf->output_max);
 
         } else if (ai->req.endpoint == NGX_HTTP_AI_EP_EMBEDDINGS) {

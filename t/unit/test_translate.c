@@ -705,6 +705,19 @@ test_request_golden(void **state)
     golden_request("anthropic_to_anthropic_decorate");
     golden_request("openai_to_anthropic_decorate");
     golden_request("openai_to_gemini_decorate");
+    golden_request("openai_to_anthropic_cache");
+    golden_request("openai_to_gemini_cache");
+    golden_request("anthropic_to_openai_cache");
+    golden_request("anthropic_to_anthropic_cache");
+    golden_request("anthropic_to_openai_thinking");
+    golden_request("anthropic_to_gemini_thinking");
+    golden_request("openai_to_anthropic_thinking");
+    golden_request("openai_to_anthropic_budget");
+    golden_request("openai_to_gemini_thinking");
+    golden_request("openai_to_gemini_none");
+    golden_request("openai_to_anthropic_json");
+    golden_request("openai_to_anthropic_sampling");
+    golden_request("openai_to_gemini_sampling");
 }
 
 
@@ -915,6 +928,57 @@ test_request_refused(void **state)
                     NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
                     "n > 1");
 
+    /* no silent drops: what a target has no equivalent for, named */
+
+    expect_declined("{\"model\":\"x\",\"seed\":7,\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"seed\" is not supported by anthropic targets");
+
+    expect_declined("{\"model\":\"x\",\"logprobs\":true,\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
+                    "\"logprobs\" is not supported by gemini targets");
+
+    expect_declined("{\"model\":\"x\",\"top_logprobs\":2,\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"top_logprobs\" is not supported by anthropic");
+
+    expect_declined("{\"model\":\"x\",\"frequency_penalty\":0.5,"
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"frequency_penalty\" is not supported by anthropic");
+
+    expect_declined("{\"model\":\"x\",\"logit_bias\":{\"1\":5},"
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
+                    "\"logit_bias\" is not supported by gemini targets");
+
+    expect_declined("{\"model\":\"x\",\"metadata\":{\"k\":\"v\"},"
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"metadata\" is not supported by anthropic targets");
+
+    expect_declined("{\"model\":\"x\",\"parallel_tool_calls\":false,"
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
+                    "\"parallel_tool_calls\" is not supported by gemini");
+
+    expect_declined("{\"model\":\"x\",\"max_tokens\":5,\"top_k\":5,"
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_ANTHROPIC, NGX_HTTP_AI_FMT_OPENAI,
+                    "\"top_k\" is not supported by openai targets");
+
+    expect_declined("{\"model\":\"x\",\"response_format\":{\"type\":"
+                    "\"json_object\"},\"tools\":[{\"type\":\"function\","
+                    "\"function\":{\"name\":\"f\"}}],\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"response_format\" with \"tools\"");
+
+    expect_declined("{\"model\":\"x\",\"response_format\":{\"type\":"
+                    "\"json_object\"},\"reasoning_effort\":\"low\","
+                    "\"messages\":[]}",
+                    NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_ANTHROPIC,
+                    "\"response_format\" with reasoning");
+
     expect_declined("{\"model\":\"x\",\"messages\":[{\"role\":\"tool\","
                     "\"tool_call_id\":\"nope\",\"content\":\"x\"}]}",
                     NGX_HTTP_AI_FMT_OPENAI, NGX_HTTP_AI_FMT_GEMINI,
@@ -1047,6 +1111,11 @@ test_response_golden(void **state)
     golden_response("gemini", "thoughts", "openai");
     golden_response("gemini", "blocked", "openai");
     golden_response("openai", "cache", "anthropic");
+    golden_response("anthropic", "thinking", "openai");
+    golden_response("gemini", "thinking", "openai");
+    golden_response("gemini", "thinking", "anthropic");
+    golden_response("openai", "reasoning", "anthropic");
+    golden_response("anthropic", "json", "openai");
 }
 
 
@@ -1285,6 +1354,11 @@ test_stream_golden(void **state)
     golden_stream("openai", "tools", "openai", 1);
     golden_stream("gemini", "garbage", "openai", 1);
     golden_stream("anthropic", "tools", "anthropic", 0);
+    golden_stream("anthropic", "thinking", "openai", 1);
+    golden_stream("gemini", "thinking", "openai", 0);
+    golden_stream("gemini", "thinking", "anthropic", 0);
+    golden_stream("openai", "reasoning", "anthropic", 0);
+    golden_stream("anthropic", "json", "openai", 0);
 }
 
 
@@ -2222,6 +2296,59 @@ test_render_stream(void **state)
 }
 
 
+/*
+ * An answer's reasoning rendered as a stream (a cache hit): each thinking
+ * block's text, then its signature, a redacted block whole, then the text
+ */
+
+static void
+golden_render(const char *target, const char *kind, const char *door)
+{
+    char       *in, *expected, file[256];
+    size_t      len;
+    buf_t       b;
+    ngx_str_t   body, out, err, model;
+
+    snprintf(file, sizeof(file), "response_%s_%s.json", target, kind);
+    in = read_golden(file, &len);
+
+    body.data = (u_char *) in;
+    body.len = len;
+    ngx_str_set(&model, "client-model");
+
+    if (ngx_http_ai_render_stream(NULL, format(target), format(door), &model,
+                                  &body, 1, &out, &err)
+        != NGX_OK)
+    {
+        fail_msg("render %s %s: %.*s", target, kind, (int) err.len,
+                 err.data);
+    }
+
+    snprintf(file, sizeof(file), "render_%s_%s.to_%s.expected.sse",
+             target, kind, door);
+
+    if (updating()) {
+        b.data = out.data;
+        b.len = out.len;
+        b.size = out.len;
+        write_sse(file, &b);
+
+    } else {
+        expected = read_golden(file, NULL);
+        assert_sse(file, out.data, out.len, expected);
+    }
+}
+
+
+static void
+test_render_thinking(void **state)
+{
+    golden_render("anthropic", "thinking", "openai");
+    golden_render("anthropic", "thinking", "anthropic");
+    golden_render("openai", "reasoning", "anthropic");
+}
+
+
 /* the scanner that checks a provider's answer without a tree */
 
 static void
@@ -2286,6 +2413,57 @@ test_json_is_object(void **state)
 }
 
 
+/*
+ * Gemini's thought signatures through tool call ids: every base64
+ * signature comes back as it was, the ids stay within [A-Za-z0-9_-], and
+ * an id that only looks like one carries nothing
+ */
+
+static void
+test_call_id_signature(void **state)
+{
+    char        *id, *sig;
+    ngx_uint_t   i;
+    const char  *p;
+
+    static const char  *sigs[] = {
+        "c2lnbmF0dXJl", "c2lnbmF0dXJlLV8/+w==", "YQ==", "YWI=", "+/+/",
+        "Cs0BAdHtim9x+y/z"
+    };
+
+    static const char  *bad[] = {
+        "gts", "gts_", "gts0_abc", "gts5_ab", "gtsx_abc", "gts2abc",
+        "gts99999999999999999999_a", "call_gts3_abc", "gts3_a\"bcall", "",
+        NULL
+    };
+
+    for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        id = ngx_http_ai_tr_call_id_sign(NULL, "call_r_0", sigs[i]);
+        assert_non_null(id);
+
+        for (p = id; *p; p++) {
+            assert_true((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                        || (*p >= '0' && *p <= '9') || *p == '_'
+                        || *p == '-');
+        }
+
+        sig = ngx_http_ai_tr_call_id_signature(NULL, id);
+        assert_non_null(sig);
+        assert_string_equal(sig, sigs[i]);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_null(ngx_http_ai_tr_call_id_signature(NULL, bad[i]));
+    }
+
+    /* a hostile signature is not carried: the id stays as it was */
+
+    assert_string_equal(ngx_http_ai_tr_call_id_sign(NULL, "call_1",
+                                                    "ab\"c}"),
+                        "call_1");
+}
+
+
 int
 main(void)
 {
@@ -2306,9 +2484,11 @@ main(void)
         cmocka_unit_test(test_stream_truncated),
         cmocka_unit_test(test_json_is_object),
         cmocka_unit_test(test_render_stream),
+        cmocka_unit_test(test_render_thinking),
         cmocka_unit_test(test_stream_upstream_error),
         cmocka_unit_test(test_mutants),
         cmocka_unit_test(test_openai_pass_unparsed),
+        cmocka_unit_test(test_call_id_signature),
     };
 
     cJSON_InitHooks(&hooks);

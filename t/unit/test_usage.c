@@ -130,6 +130,7 @@ test_anthropic_stream_adds_up(void **state)
         "\"cache_read_input_tokens\":5,\"output_tokens\":1}}}", &u), NGX_OK);
     assert_int_equal(u.prompt_tokens, 17);
     assert_int_equal(u.cached_tokens, 5);
+    assert_int_equal(u.cache_write_tokens, 2);
 
     assert_int_equal(usage(NGX_HTTP_AI_FMT_ANTHROPIC,
         "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
@@ -137,6 +138,33 @@ test_anthropic_stream_adds_up(void **state)
     assert_int_equal(u.prompt_tokens, 17);
     assert_int_equal(u.completion_tokens, 15);
     assert_int_equal(u.total_tokens, 32);
+    assert_int_equal(u.cached_tokens, 5);
+    assert_int_equal(u.cache_write_tokens, 2);
+
+    /*
+     * today's message_delta repeats input_tokens (cumulative) and may
+     * leave the cache counts out: they are kept, not zeroed
+     */
+
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_ANTHROPIC,
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+        "\"usage\":{\"input_tokens\":10,\"output_tokens\":16}}", &u), NGX_OK);
+    assert_int_equal(u.prompt_tokens, 17);
+    assert_int_equal(u.cached_tokens, 5);
+    assert_int_equal(u.cache_write_tokens, 2);
+
+    /* OpenAI's prompt counts its cached tokens, and no writes */
+
+    memset(&u, 0, sizeof(u));
+
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_OPENAI,
+        "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":1,"
+        "\"total_tokens\":11,\"prompt_tokens_details\":"
+        "{\"cached_tokens\":8}}}", &u), NGX_OK);
+    assert_int_equal(u.prompt_tokens, 10);
+    assert_int_equal(u.cached_tokens, 8);
+    assert_int_equal(u.cache_write_tokens, 0);
+    assert_false(u.invalid);
 
     ngx_str_set(&name, "message_stop");
     ngx_str_set(&data, "{\"type\":\"message_stop\"}");
@@ -322,14 +350,16 @@ test_scanner_as_cjson(void **state)
             cJSON_Delete(json);
 
             if (memcmp(&a, &b, sizeof(a)) != 0) {
-                print_error("format %d, %s: scanner %d %d %d %d %d inv %d, "
-                            "cJSON %d %d %d %d %d inv %d\n", (int) f,
-                            objects[i], (int) a.prompt_tokens,
+                print_error("format %d, %s: scanner %d %d %d %d %d %d "
+                            "inv %d, cJSON %d %d %d %d %d %d inv %d\n",
+                            (int) f, objects[i], (int) a.prompt_tokens,
                             (int) a.completion_tokens, (int) a.total_tokens,
                             (int) a.cached_tokens, (int) a.reasoning_tokens,
+                            (int) a.cache_write_tokens,
                             (int) a.invalid, (int) b.prompt_tokens,
                             (int) b.completion_tokens, (int) b.total_tokens,
                             (int) b.cached_tokens, (int) b.reasoning_tokens,
+                            (int) b.cache_write_tokens,
                             (int) b.invalid);
                 fail();
             }

@@ -2,7 +2,8 @@
 /*
  * Copyright (C) AI Gateway authors
  *
- * The prompt's token estimate a reservation is made of, from the core's
+ * The prompt's token estimate (a limit's reservation, the Anthropic
+ * door's count_tokens answered by the gateway), from the core's
  * normalized request, without a vocabulary: one pass over the text
  * counting the pieces a BPE tokenizer of the current models (OpenAI's
  * o200k) splits text into before it merges them, as they cost about a
@@ -24,27 +25,29 @@
  * unseen.  Measured against o200k on 44 real-shaped requests
  * (bench/estimator, docs/estimator.md): mean error +14%, the worst
  * under-estimate -10% (base64 and URLs); English +15%, CJK +10%, code
- * +8%, tool definitions over by about 60%.  The settlement corrects the
- * estimate either way.
+ * +8%, tool definitions over by about 60%.  A limit's settlement corrects
+ * the estimate either way.  Pure: unit tests may link it.
  */
 
 
-#include "ngx_http_ai_token_limit.h"
+#define NGX_HTTP_AI_CORE_INTERNAL  1
+
+#include "ngx_http_ai_core.h"
 
 
-#define NGX_HTTP_AI_TL_IMAGE            1600
-#define NGX_HTTP_AI_TL_MESSAGE          4
-#define NGX_HTTP_AI_TL_PRIMING          3
-#define NGX_HTTP_AI_TL_TOOL             0   /* its JSON says enough */
+#define NGX_HTTP_AI_EST_IMAGE           1600
+#define NGX_HTTP_AI_EST_MESSAGE         4
+#define NGX_HTTP_AI_EST_PRIMING         3
+#define NGX_HTTP_AI_EST_TOOL            0   /* its JSON says enough */
 
 
-static int64_t ngx_http_ai_token_limit_text(u_char *p, size_t len);
-static int64_t ngx_http_ai_token_limit_parts(cJSON *message);
-static int64_t ngx_http_ai_token_limit_json(cJSON *json);
+static int64_t ngx_http_ai_estimate_text(u_char *p, size_t len);
+static int64_t ngx_http_ai_estimate_parts(cJSON *message);
+static int64_t ngx_http_ai_estimate_json(cJSON *json);
 
 
 int64_t
-ngx_http_ai_token_limit_estimate(ngx_http_ai_request_t *req)
+ngx_http_ai_estimate_tokens(ngx_http_ai_request_t *req)
 {
     int64_t                 n;
     cJSON                  *tools, *tool;
@@ -58,22 +61,22 @@ ngx_http_ai_token_limit_estimate(ngx_http_ai_request_t *req)
         return (int64_t) (req->text_len + 2) / 3 + 1;
     }
 
-    n = NGX_HTTP_AI_TL_PRIMING;
+    n = NGX_HTTP_AI_EST_PRIMING;
 
     if (req->system.len) {
-        n += NGX_HTTP_AI_TL_MESSAGE
-             + ngx_http_ai_token_limit_text(req->system.data,
+        n += NGX_HTTP_AI_EST_MESSAGE
+             + ngx_http_ai_estimate_text(req->system.data,
                                             req->system.len);
     }
 
     m = req->messages.elts;
 
     for (i = 0; i < req->messages.nelts; i++) {
-        n += NGX_HTTP_AI_TL_MESSAGE
-             + ngx_http_ai_token_limit_text(m[i].text.data, m[i].text.len);
+        n += NGX_HTTP_AI_EST_MESSAGE
+             + ngx_http_ai_estimate_text(m[i].text.data, m[i].text.len);
 
         if (m[i].images || m[i].tool_calls) {
-            n += ngx_http_ai_token_limit_parts(m[i].json);
+            n += ngx_http_ai_estimate_parts(m[i].json);
         }
     }
 
@@ -81,7 +84,7 @@ ngx_http_ai_token_limit_estimate(ngx_http_ai_request_t *req)
         tools = cJSON_GetObjectItemCaseSensitive(req->json, "tools");
 
         cJSON_ArrayForEach(tool, tools) {
-            n += NGX_HTTP_AI_TL_TOOL + ngx_http_ai_token_limit_json(tool);
+            n += NGX_HTTP_AI_EST_TOOL + ngx_http_ai_estimate_json(tool);
         }
     }
 
@@ -98,7 +101,7 @@ ngx_http_ai_token_limit_estimate(ngx_http_ai_request_t *req)
  */
 
 static ngx_inline ngx_uint_t
-ngx_http_ai_tl_letter(u_char *p, u_char *last)
+ngx_http_ai_estimate_letter(u_char *p, u_char *last)
 {
     u_char  c;
 
@@ -121,7 +124,7 @@ ngx_http_ai_tl_letter(u_char *p, u_char *last)
 /* the pieces of a text */
 
 static int64_t
-ngx_http_ai_token_limit_text(u_char *p, size_t len)
+ngx_http_ai_estimate_text(u_char *p, size_t len)
 {
     u_char      *last, *q, c;
     int64_t      n, c3, c4;
@@ -135,7 +138,7 @@ ngx_http_ai_token_limit_text(u_char *p, size_t len)
 
     while (p < last) {
         c = *p;
-        l = ngx_http_ai_tl_letter(p, last);
+        l = ngx_http_ai_estimate_letter(p, last);
 
         if (l == 0 && c >= 0x80) {
             /* CJK, emoji: counted by their lead bytes */
@@ -152,10 +155,10 @@ ngx_http_ai_token_limit_text(u_char *p, size_t len)
                 p++;
             }
 
-            while (p < last && ngx_http_ai_tl_letter(p, last)
+            while (p < last && ngx_http_ai_estimate_letter(p, last)
                    && !(*p >= 'A' && *p <= 'Z'))
             {
-                p += ngx_http_ai_tl_letter(p, last);
+                p += ngx_http_ai_estimate_letter(p, last);
             }
 
             n++;
@@ -189,7 +192,8 @@ ngx_http_ai_token_limit_text(u_char *p, size_t len)
             continue;
         }
 
-        while (p < last && *p < 0x80 && !ngx_http_ai_tl_letter(p, last)
+        while (p < last && *p < 0x80
+               && !ngx_http_ai_estimate_letter(p, last)
                && !(*p >= '0' && *p <= '9')
                && *p != ' ' && *p != '\n' && *p != '\t' && *p != '\r')
         {
@@ -198,7 +202,7 @@ ngx_http_ai_token_limit_text(u_char *p, size_t len)
 
         /* one punctuation byte before a word joins it */
 
-        if (p - q == 1 && p < last && ngx_http_ai_tl_letter(p, last)) {
+        if (p - q == 1 && p < last && ngx_http_ai_estimate_letter(p, last)) {
             continue;
         }
 
@@ -218,7 +222,7 @@ ngx_http_ai_token_limit_text(u_char *p, size_t len)
  */
 
 static int64_t
-ngx_http_ai_token_limit_parts(cJSON *message)
+ngx_http_ai_estimate_parts(cJSON *message)
 {
     int64_t   n;
     cJSON    *parts, *part, *type, *calls, *call;
@@ -232,7 +236,7 @@ ngx_http_ai_token_limit_parts(cJSON *message)
     calls = cJSON_GetObjectItemCaseSensitive(message, "tool_calls");
 
     cJSON_ArrayForEach(call, calls) {
-        n += NGX_HTTP_AI_TL_TOOL + ngx_http_ai_token_limit_json(call);
+        n += NGX_HTTP_AI_EST_TOOL + ngx_http_ai_estimate_json(call);
     }
 
     parts = cJSON_GetObjectItemCaseSensitive(message, "content");
@@ -248,11 +252,11 @@ ngx_http_ai_token_limit_parts(cJSON *message)
             if (ngx_strcmp(type->valuestring, "image_url") == 0
                 || ngx_strcmp(type->valuestring, "image") == 0)
             {
-                n += NGX_HTTP_AI_TL_IMAGE;
+                n += NGX_HTTP_AI_EST_IMAGE;
 
             } else if (ngx_strcmp(type->valuestring, "tool_use") == 0) {
-                n += NGX_HTTP_AI_TL_TOOL
-                     + ngx_http_ai_token_limit_json(
+                n += NGX_HTTP_AI_EST_TOOL
+                     + ngx_http_ai_estimate_json(
                            cJSON_GetObjectItemCaseSensitive(part, "input"));
             }
 
@@ -263,10 +267,10 @@ ngx_http_ai_token_limit_parts(cJSON *message)
             || cJSON_GetObjectItemCaseSensitive(part, "inline_data")
             || cJSON_GetObjectItemCaseSensitive(part, "fileData"))
         {
-            n += NGX_HTTP_AI_TL_IMAGE;
+            n += NGX_HTTP_AI_EST_IMAGE;
 
         } else if (cJSON_GetObjectItemCaseSensitive(part, "functionCall")) {
-            n += NGX_HTTP_AI_TL_TOOL + ngx_http_ai_token_limit_json(part);
+            n += NGX_HTTP_AI_EST_TOOL + ngx_http_ai_estimate_json(part);
         }
     }
 
@@ -277,7 +281,7 @@ ngx_http_ai_token_limit_parts(cJSON *message)
 /* a JSON value's compact size / 4: tool schemas and arguments */
 
 static int64_t
-ngx_http_ai_token_limit_json(cJSON *json)
+ngx_http_ai_estimate_json(cJSON *json)
 {
     char     *s;
     int64_t   n;
@@ -291,7 +295,7 @@ ngx_http_ai_token_limit_json(cJSON *json)
         return 0;
     }
 
-    n = ngx_http_ai_token_limit_text((u_char *) s, ngx_strlen(s));
+    n = ngx_http_ai_estimate_text((u_char *) s, ngx_strlen(s));
 
     cJSON_free(s);
 

@@ -1,0 +1,74 @@
+# No silent drops: the fields of an OpenAI request that a target cannot
+# carry are refused with a 400 naming the field and the target; those it
+# can are mapped (response_format as a forced tool for Anthropic, as
+# responseSchema for Gemini; top_k, stop, user, seed where they exist).
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: response_format json_schema to Anthropic: a forced tool, its input the answer's text, plain and streamed
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /v1/ {
+        ai_proxy an;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+my $f = q!"response_format":{"type":"json_schema","json_schema":{"name":"w","schema":{"type":"object","properties":{"location":{"type":"string"}}}}}!;
+["POST /v1/chat/completions\n" . qq!{"model":"claude-sonnet-4-5",$f,"messages":[{"role":"user","content":"where?"}]}!,
+ "GET /mock/last",
+ "POST /v1/chat/completions\n" . qq!{"model":"claude-sonnet-4-5","stream":true,$f,"messages":[{"role":"user","content":"where?"}]}!]
+--- response_body_like eval
+[q!"message":\{"role":"assistant","content":"\{\\\\"location\\\\":\\\\"Paris\\\\",\\\\"unit\\\\":\\\\"celsius\\\\"\}","refusal":null\},"logprobs":null,"finish_reason":"stop"!,
+ q!\\\\"tools\\\\":\[\{\\\\"name\\\\":\\\\"gateway_json_answer\\\\",.*\\\\"input_schema\\\\":\{\\\\"type\\\\":\\\\"object\\\\",\\\\"properties\\\\":\{\\\\"location\\\\".*\\\\"tool_choice\\\\":\{\\\\"type\\\\":\\\\"tool\\\\",\\\\"name\\\\":\\\\"gateway_json_answer\\\\"\}!,
+ q!"delta":\{"content":"\{\\\\"location\\\\":"\}.*"delta":\{"content":"\\\\"Paris\\\\","\}.*"finish_reason":"stop".*data: \[DONE\]!]
+--- response_body_unlike eval
+[q!tool_calls!, q!\A\z!, q!tool_calls!]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: what a target has no equivalent for is refused, naming the field and the target; what it has is mapped
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
+    ai_target ge http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=gemini models=gemini-*;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+--- config
+    location /v1/ {
+        ai_proxy an ge oa;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+my $m = q!"messages":[{"role":"user","content":"hi"}]!;
+["POST /v1/chat/completions\n" . qq!{"model":"claude-sonnet-4-5","seed":42,$m}!,
+ "POST /v1/chat/completions\n" . qq!{"model":"claude-sonnet-4-5","logprobs":true,"top_logprobs":3,$m}!,
+ "POST /v1/chat/completions\n" . qq!{"model":"gemini-2.5-flash","logprobs":true,$m}!,
+ "POST /v1/chat/completions\n" . qq!{"model":"gemini-2.5-flash","parallel_tool_calls":false,"tools":[{"type":"function","function":{"name":"f"}}],$m}!,
+ "POST /v1/messages\n" . qq!{"model":"gpt-4o","max_tokens":10,"top_k":5,$m}!,
+ "POST /v1/chat/completions\n" . qq!{"model":"claude-sonnet-4-5","top_k":5,"stop":"END","user":"u-1","seed":null,"logprobs":false,"parallel_tool_calls":false,"tools":[{"type":"function","function":{"name":"f"}}],$m}!,
+ "GET /mock/last",
+ "POST /v1/chat/completions\n" . qq!{"model":"gemini-2.5-flash","top_k":5,"seed":42,"stop":["END"],$m}!,
+ "GET /mock/last"]
+--- error_code eval
+[400, 400, 400, 400, 400, 200, 200, 200, 200]
+--- response_body_like eval
+[q!^\{"error":\{"message":"\\\\"seed\\\\" is not supported by anthropic targets","type":"invalid_request_error"!,
+ q!"message":"\\\\"logprobs\\\\" is not supported by anthropic targets"!,
+ q!"message":"\\\\"logprobs\\\\" is not supported by gemini targets"!,
+ q!"message":"\\\\"parallel_tool_calls\\\\" is not supported by gemini targets"!,
+ q!^\{"type":"error","error":\{"message":"\\\\"top_k\\\\" is not supported by openai targets"!,
+ q!mock reply: hi!,
+ q!\\\\"top_k\\\\":5,\\\\"stop_sequences\\\\":\[\\\\"END\\\\"\],\\\\"metadata\\\\":\{\\\\"user_id\\\\":\\\\"u-1\\\\"\}.*\\\\"tool_choice\\\\":\{\\\\"type\\\\":\\\\"auto\\\\",\\\\"disable_parallel_tool_use\\\\":true\}!,
+ q!mock reply: hi!,
+ q!\\\\"generationConfig\\\\":\{\\\\"topK\\\\":5,\\\\"seed\\\\":42,\\\\"stopSequences\\\\":\[\\\\"END\\\\"\]\}!]
+--- no_error_log
+[error]
