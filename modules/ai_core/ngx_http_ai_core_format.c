@@ -124,10 +124,18 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
 
     ngx_str_null(err);
 
-    if (req->from > NGX_HTTP_AI_FMT_GEMINI
-        || req->to > NGX_HTTP_AI_FMT_GEMINI)
+    if (req->from > NGX_HTTP_AI_FMT_RESPONSES
+        || req->to > NGX_HTTP_AI_FMT_RESPONSES)
     {
         ngx_str_set(err, "unknown wire format");
+        return NGX_DECLINED;
+    }
+
+    if (req->to == NGX_HTTP_AI_FMT_RESPONSES
+        && req->from != NGX_HTTP_AI_FMT_RESPONSES)
+    {
+        ngx_str_set(err, "only the Responses API goes to a Responses "
+                         "target");
         return NGX_DECLINED;
     }
 
@@ -156,7 +164,8 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
 
     if (req->endpoint != NGX_HTTP_AI_EP_CHAT
         && req->endpoint != NGX_HTTP_AI_EP_MESSAGES
-        && req->endpoint != NGX_HTTP_AI_EP_GEMINI)
+        && req->endpoint != NGX_HTTP_AI_EP_GEMINI
+        && req->endpoint != NGX_HTTP_AI_EP_RESPONSES)
     {
         ngx_str_set(err, "this endpoint cannot be translated");
         rc = NGX_DECLINED;
@@ -208,6 +217,9 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
         if (req->from == NGX_HTTP_AI_FMT_OPENAI) {
             rc = ngx_http_ai_openai_decorate(target, req);
 
+        } else if (req->from == NGX_HTTP_AI_FMT_RESPONSES) {
+            rc = ngx_http_ai_responses_decorate(target, req);
+
         } else {
             rc = ngx_http_ai_anthropic_decorate(target, req);
         }
@@ -222,6 +234,10 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
     if (req->from == NGX_HTTP_AI_FMT_OPENAI) {
         pivot = cJSON_Duplicate(json, 1);
         rc = (pivot == NULL) ? NGX_ERROR : NGX_OK;
+
+    } else if (req->from == NGX_HTTP_AI_FMT_RESPONSES) {
+        rc = ngx_http_ai_responses_request_to_openai(pool, json, &pivot,
+                                                     err);
 
     } else {
         rc = ngx_http_ai_anthropic_request_to_openai(pool, json, &pivot, err);
@@ -450,7 +466,10 @@ ngx_http_ai_translate_response(ngx_pool_t *pool, ngx_uint_t from,
         return NGX_OK;
     }
 
-    if (door > NGX_HTTP_AI_FMT_ANTHROPIC || target > NGX_HTTP_AI_FMT_GEMINI) {
+    if (door == NGX_HTTP_AI_FMT_GEMINI
+        || door > NGX_HTTP_AI_FMT_RESPONSES
+        || target > NGX_HTTP_AI_FMT_RESPONSES)
+    {
         ngx_str_set(err, "this response cannot be translated");
         return NGX_DECLINED;
     }
@@ -479,6 +498,11 @@ ngx_http_ai_translate_response(ngx_pool_t *pool, ngx_uint_t from,
                                                    &pivot, err);
         break;
 
+    case NGX_HTTP_AI_FMT_RESPONSES:
+        rc = ngx_http_ai_responses_response_to_openai(pool, json, model,
+                                                      &pivot, err);
+        break;
+
     default: /* NGX_HTTP_AI_FMT_OPENAI: the pivot itself */
         pivot = json;
         json = NULL;
@@ -491,6 +515,13 @@ ngx_http_ai_translate_response(ngx_pool_t *pool, ngx_uint_t from,
 
     if (door == NGX_HTTP_AI_FMT_ANTHROPIC) {
         rc = ngx_http_ai_anthropic_response_from_openai(pool, pivot, model,
+                                                        &res, err);
+        if (rc != NGX_OK) {
+            goto done;
+        }
+
+    } else if (door == NGX_HTTP_AI_FMT_RESPONSES) {
+        rc = ngx_http_ai_responses_response_from_openai(pool, pivot, model,
                                                         &res, err);
         if (rc != NGX_OK) {
             goto done;
@@ -523,8 +554,11 @@ ngx_http_ai_translate_error(ngx_pool_t *pool, ngx_uint_t from,
     ngx_uint_t   target, door;
     const char  *message, *type;
 
-    target = from;
-    door = to;
+    /* the Responses API's errors are OpenAI's */
+
+    target = (from == NGX_HTTP_AI_FMT_RESPONSES) ? NGX_HTTP_AI_FMT_OPENAI
+                                                 : from;
+    door = (to == NGX_HTTP_AI_FMT_RESPONSES) ? NGX_HTTP_AI_FMT_OPENAI : to;
 
     json = (in && in->len)
            ? cJSON_ParseWithLength((const char *) in->data, in->len) : NULL;
@@ -826,8 +860,10 @@ ngx_http_ai_stream_create(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
 
     /* from: the upstream's format, to: the client's */
 
-    if (from > NGX_HTTP_AI_FMT_GEMINI || to > NGX_HTTP_AI_FMT_GEMINI
-        || (to == NGX_HTTP_AI_FMT_GEMINI && from != NGX_HTTP_AI_FMT_GEMINI))
+    if (from > NGX_HTTP_AI_FMT_RESPONSES || to > NGX_HTTP_AI_FMT_RESPONSES
+        || (to == NGX_HTTP_AI_FMT_GEMINI && from != NGX_HTTP_AI_FMT_GEMINI)
+        || (from == NGX_HTTP_AI_FMT_RESPONSES
+            && to != NGX_HTTP_AI_FMT_RESPONSES))
     {
         return NULL;
     }
@@ -906,7 +942,9 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
 
         parsed = NULL;
 
-        if (json == NULL && st->door != NGX_HTTP_AI_FMT_OPENAI && data) {
+        if (json == NULL && st->door != NGX_HTTP_AI_FMT_OPENAI
+            && st->door != NGX_HTTP_AI_FMT_RESPONSES && data)
+        {
             parsed = cJSON_ParseWithLength((const char *) data->data,
                                            data->len);
             json = parsed;
@@ -964,7 +1002,7 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
              ? NGX_OK : ngx_http_ai_gemini_stream_to_openai(st, json);
         break;
 
-    default: /* NGX_HTTP_AI_FMT_OPENAI, the door is Anthropic */
+    default: /* NGX_HTTP_AI_FMT_OPENAI, the door Anthropic or Responses */
 
         if (data && data->len == sizeof("[DONE]") - 1
             && ngx_strncmp(data->data, "[DONE]", data->len) == 0)
@@ -977,7 +1015,9 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
                             : NGX_OK;
 
             if (rc == NGX_OK && !skip) {
-                rc = ngx_http_ai_anthropic_stream_from_openai(st, json);
+                rc = (st->door == NGX_HTTP_AI_FMT_RESPONSES)
+                     ? ngx_http_ai_responses_stream_from_openai(st, json)
+                     : ngx_http_ai_anthropic_stream_from_openai(st, json);
             }
 
         } else {
@@ -1068,9 +1108,9 @@ ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
 
     ngx_str_null(err);
 
-    if (to > NGX_HTTP_AI_FMT_ANTHROPIC) {
-        ngx_str_set(err, "a stream is rendered for the OpenAI or the "
-                         "Anthropic door");
+    if (to == NGX_HTTP_AI_FMT_GEMINI || to > NGX_HTTP_AI_FMT_RESPONSES) {
+        ngx_str_set(err, "a stream is rendered for the OpenAI, the "
+                         "Anthropic or the Responses door");
         return NGX_DECLINED;
     }
 
@@ -1261,6 +1301,10 @@ ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st, ngx_str_t *name,
 
     if (st->door == NGX_HTTP_AI_FMT_OPENAI) {
         return ngx_http_ai_openai_stream_pass(st, name, data, json);
+    }
+
+    if (st->door == NGX_HTTP_AI_FMT_RESPONSES) {
+        return ngx_http_ai_responses_stream_pass(st, name, data);
     }
 
     if (json == NULL || data == NULL) {
@@ -1522,6 +1566,9 @@ ngx_http_ai_tr_emit_chunk(ngx_http_ai_stream_t *st, cJSON *chunk)
     } else if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
         rc = ngx_http_ai_anthropic_stream_from_openai(st, chunk);
 
+    } else if (st->door == NGX_HTTP_AI_FMT_RESPONSES) {
+        rc = ngx_http_ai_responses_stream_from_openai(st, chunk);
+
     } else {
         choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
 
@@ -1612,6 +1659,11 @@ ngx_http_ai_tr_emit_close(ngx_http_ai_stream_t *st)
         return ngx_http_ai_anthropic_stream_close(st);
     }
 
+    if (st->door == NGX_HTTP_AI_FMT_RESPONSES) {
+        st->done = 1;
+        return ngx_http_ai_responses_stream_close(st);
+    }
+
     if (st->usage.found && st->include_usage) {
         chunk = ngx_http_ai_tr_chunk(st, NULL, NULL);
         if (chunk == NULL) {
@@ -1655,6 +1707,10 @@ ngx_http_ai_tr_emit_error(ngx_http_ai_stream_t *st, const char *type,
     rc = NGX_ERROR;
 
     switch (st->door) {
+
+    case NGX_HTTP_AI_FMT_RESPONSES:
+        rc = ngx_http_ai_responses_stream_error(st, message, code);
+        break;
 
     case NGX_HTTP_AI_FMT_ANTHROPIC:
         if (ngx_http_ai_tr_add_string(json, "type", "error") == NULL) {

@@ -133,7 +133,8 @@ ngx_http_ai_core_header_filter(ngx_http_request_t *r)
     if (ctx == NULL
         || ctx->error
         || ctx->req.endpoint == NGX_HTTP_AI_EP_UNKNOWN
-        || ctx->req.endpoint == NGX_HTTP_AI_EP_MODELS)
+        || ctx->req.endpoint == NGX_HTTP_AI_EP_MODELS
+        || ctx->req.endpoint == NGX_HTTP_AI_EP_RESPONSE)
     {
         return ngx_http_next_header_filter(r);
     }
