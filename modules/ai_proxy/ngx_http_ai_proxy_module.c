@@ -207,6 +207,13 @@ static ngx_command_t  ngx_http_ai_proxy_commands[] = {
       offsetof(ngx_http_ai_proxy_loc_conf_t, append),
       NULL },
 
+    { ngx_string("ai_proxy_responses_store"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ai_proxy_responses_store,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_proxy_balance"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -398,6 +405,7 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
     case NGX_HTTP_AI_EP_CHAT:
     case NGX_HTTP_AI_EP_EMBEDDINGS:
     case NGX_HTTP_AI_EP_MESSAGES:
+    case NGX_HTTP_AI_EP_RESPONSES:
 
         /* the core allowed POST only and read and parsed the body */
 
@@ -427,6 +435,18 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
 
         break;
 
+    case NGX_HTTP_AI_EP_RESPONSE:
+
+        /* the core allowed GET, HEAD and DELETE: no body */
+
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        break;
+
     case NGX_HTTP_AI_EP_GEMINI:
         return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND, NULL, NULL,
                                  "unknown_url", "the Gemini API (%V) is not "
@@ -448,6 +468,17 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+    }
+
+    if (ctx->candidates == 0 && ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSE)
+    {
+        /* no target here keeps responses */
+        ngx_http_ai_proxy_response_id(r, &model);
+
+        return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND,
+                                 "invalid_request_error", NULL, NULL,
+                                 "Response with id '%V' not found.",
+                                 ngx_http_ai_safe_str(r->pool, &model));
     }
 
     if (ctx->candidates == 0) {
@@ -515,6 +546,8 @@ ngx_http_ai_proxy_router(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
     case NGX_HTTP_AI_EP_EMBEDDINGS:
     case NGX_HTTP_AI_EP_MESSAGES:
     case NGX_HTTP_AI_EP_MODELS:
+    case NGX_HTTP_AI_EP_RESPONSES:
+    case NGX_HTTP_AI_EP_RESPONSE:
         break;
 
     default:
@@ -565,6 +598,22 @@ ngx_http_ai_proxy_decide(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
         /* ".../models/{id}" is routed as a request for that model */
         ngx_http_ai_proxy_model_id(r, &model);
+
+    } else if (ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSE) {
+        /* a stored response: no model, the targets that keep them */
+
+        if (r->method == NGX_HTTP_DELETE) {
+            ngx_str_set(&ctx->method, "DELETE");
+
+        } else if (r->method == NGX_HTTP_HEAD) {
+            ngx_str_set(&ctx->method, "HEAD");
+            ctx->head = 1;
+
+        } else {
+            ngx_str_set(&ctx->method, "GET");
+        }
+
+        ngx_str_null(&model);
 
     } else {
         ngx_str_set(&ctx->method, "POST");
@@ -786,7 +835,14 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
 
-    if (ctx == NULL || !ctx->translate) {
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    /* a response stored by OpenAI: where it lives, for what follows */
+    ngx_http_ai_proxy_pin_record(r, ai, ctx, ev);
+
+    if (!ctx->translate) {
         return NGX_OK;
     }
 
@@ -798,7 +854,7 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
         if (ctx->stream == NULL) {
             ctx->stream = ngx_http_ai_stream_create(r->pool,
-                                                    ctx->target->format,
+                                                    ai->upstream_format,
                                                     ai->req.format, &model,
                                                     ai->req.include_usage);
             if (ctx->stream == NULL) {
@@ -849,12 +905,12 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     }
 
     if (status >= NGX_HTTP_SPECIAL_RESPONSE) {
-        rc = ngx_http_ai_translate_error(r->pool, ctx->target->format,
+        rc = ngx_http_ai_translate_error(r->pool, ai->upstream_format,
                                          ai->req.format, status, &ev->data,
                                          &s);
 
     } else {
-        rc = ngx_http_ai_translate_response(r->pool, ctx->target->format,
+        rc = ngx_http_ai_translate_response(r->pool, ai->upstream_format,
                                             ai->req.format, &model,
                                             &ev->data, &s, &err);
 
@@ -1091,9 +1147,11 @@ ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
     if (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE) {
 
-        if (t->format != door && ai->req.endpoint != NGX_HTTP_AI_EP_MODELS) {
-
-            rc = ngx_http_ai_translate_response(r->pool, t->format, door,
+        if (ai->upstream_format != door
+            && ai->req.endpoint != NGX_HTTP_AI_EP_MODELS)
+        {
+            rc = ngx_http_ai_translate_response(r->pool, ai->upstream_format,
+                                                door,
                                                 &ai->req.model, &body,
                                                 &ctx->plain, &err);
 
@@ -1169,8 +1227,8 @@ ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
         ngx_http_ai_proxy_mask_key(ctx, &body);
 
-        rc = ngx_http_ai_translate_error(r->pool, t->format, door, status,
-                                         &body, &ctx->plain);
+        rc = ngx_http_ai_translate_error(r->pool, ai->upstream_format, door,
+                                         status, &body, &ctx->plain);
         if (rc != NGX_OK) {
             return NGX_ERROR;
         }
@@ -1468,6 +1526,15 @@ ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    /* a stored response's target and key, once the other stages passed */
+
+    if (ngx_http_ai_add_stage(cf, NGX_HTTP_AI_STAGE_CACHE + 50,
+                              ngx_http_ai_proxy_pin)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_ai_add_event_handler(cf, ngx_http_ai_proxy_event);
 }
 
@@ -1540,6 +1607,8 @@ ngx_http_ai_proxy_create_loc_conf(ngx_conf_t *cf)
 #endif
 
     conf->provider = NGX_CONF_UNSET_UINT;
+    conf->responses_store = NGX_CONF_UNSET_PTR;
+    conf->responses_ttl = NGX_CONF_UNSET_MSEC;
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->aliases = NGX_CONF_UNSET_PTR;
     conf->prepend = NGX_CONF_UNSET_PTR;
@@ -1627,6 +1696,10 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_str_value(conf->host, prev->host, "");
     ngx_conf_merge_ptr_value(conf->aliases, prev->aliases, NULL);
+    ngx_conf_merge_ptr_value(conf->responses_store, prev->responses_store,
+                             NULL);
+    ngx_conf_merge_msec_value(conf->responses_ttl, prev->responses_ttl,
+                              (ngx_msec_t) 30 * 86400 * 1000);
     ngx_conf_merge_ptr_value(conf->prepend, prev->prepend, NULL);
     ngx_conf_merge_ptr_value(conf->append, prev->append, NULL);
     ngx_conf_merge_uint_value(conf->balance, prev->balance,
