@@ -39,3 +39,60 @@ responses openai true 3 4 7
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 2: to Anthropic, translated: instructions, input items, max_output_tokens; plain and streamed
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    log_format ai '$ai_endpoint $ai_provider $ai_stream $ai_prompt_tokens $ai_completion_tokens';
+--- config
+    location /v1/ {
+        ai_proxy an;
+        access_log logs/access.log ai;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["POST /v1/responses\n{\"model\":\"claude-3-5-haiku\",\"instructions\":\"Be kind.\",\"max_output_tokens\":300,\"store\":true,\"metadata\":{\"a\":\"b\"},\"input\":[{\"role\":\"user\",\"content\":\"first\"},{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"ok\"}]},{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"hello\"},{\"type\":\"input_image\",\"image_url\":\"data:image/png;base64,iVBORw0KGgo=\"}]}]}",
+ "GET /mock/last",
+ "POST /v1/responses\n{\"model\":\"claude-3-5-haiku\",\"stream\":true,\"input\":\"stream me\"}"]
+--- response_body_like eval
+["^\\{\"id\":\"resp_[0-9a-f]+\",\"object\":\"response\",\"created_at\":\\d+,\"status\":\"completed\",\"error\":null,\"incomplete_details\":null,.*\"model\":\"claude-3-5-haiku\",\"output\":\\[\\{\"id\":\"msg_[0-9a-f]+\",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":\\[\\{\"type\":\"output_text\",\"annotations\":\\[\\],\"logprobs\":\\[\\],\"text\":\"mock reply: hello\"\\}\\]\\}\\].*\"usage\":\\{\"input_tokens\":\\d+,\"input_tokens_details\":\\{\"cached_tokens\":0\\},\"output_tokens\":3,\"output_tokens_details\":\\{\"reasoning_tokens\":0\\},\"total_tokens\":\\d+\\}",
+ "\"uri\":\"/v1/messages\".*\\\\\"system\\\\\":\\\\\"Be kind.\\\\\".*\\\\\"max_tokens\\\\\":300.*\\\\\"type\\\\\":\\\\\"image\\\\\"",
+ "^event: response.created\ndata: \\{\"type\":\"response.created\",\"sequence_number\":0,\"response\":\\{\"id\":\"resp_[0-9a-f]+\",.*\"status\":\"in_progress\".*\n\nevent: response.in_progress\ndata: \\{\"type\":\"response.in_progress\",\"sequence_number\":1,.*\n\nevent: response.output_item.added\ndata: \\{\"type\":\"response.output_item.added\",\"sequence_number\":2,\"output_index\":0,\"item\":\\{\"id\":\"msg_[0-9a-f]+\",\"type\":\"message\",\"status\":\"in_progress\",\"content\":\\[\\],\"role\":\"assistant\"\\}\\}\n\nevent: response.content_part.added\ndata: \\{\"type\":\"response.content_part.added\",\"sequence_number\":3,\"item_id\":\"msg_[0-9a-f]+\",\"output_index\":0,\"content_index\":0,\"part\":\\{\"type\":\"output_text\",\"annotations\":\\[\\],\"logprobs\":\\[\\],\"text\":\"\"\\}\\}\n\nevent: response.output_text.delta\ndata: \\{\"type\":\"response.output_text.delta\",\"sequence_number\":4,\"item_id\":\"msg_[0-9a-f]+\",\"output_index\":0,\"content_index\":0,\"delta\":\"mock \",\"logprobs\":\\[\\]\\}\n\n.*event: response.output_text.done\ndata: \\{\"type\":\"response.output_text.done\",\"sequence_number\":\\d+,\"item_id\":\"msg_[0-9a-f]+\",\"output_index\":0,\"content_index\":0,\"text\":\"mock reply: stream me\",\"logprobs\":\\[\\]\\}\n\nevent: response.content_part.done\n.*event: response.output_item.done\ndata: .*\"status\":\"completed\",\"content\":\\[\\{\"type\":\"output_text\",\"annotations\":\\[\\],\"logprobs\":\\[\\],\"text\":\"mock reply: stream me\"\\}\\],\"role\":\"assistant\"\\}\\}\n\nevent: response.completed\ndata: \\{\"type\":\"response.completed\",\"sequence_number\":\\d+,\"response\":\\{.*\"status\":\"completed\".*\"output\":\\[\\{.*\"text\":\"mock reply: stream me\".*\"usage\":\\{\"input_tokens\":3,\"input_tokens_details\":\\{\"cached_tokens\":0\\},\"output_tokens\":4,.*\n\n\$"]
+--- access_log
+responses anthropic false
+responses anthropic true 3 4
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 3: a function tool round trip to Anthropic, plain then streamed
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /v1/ {
+        ai_proxy an;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["POST /v1/responses\n{\"model\":\"claude-3-5-haiku\",\"tool_choice\":\"auto\",\"tools\":[{\"type\":\"function\",\"name\":\"get_weather\",\"description\":\"d\",\"parameters\":{\"type\":\"object\",\"properties\":{\"location\":{\"type\":\"string\"}}},\"strict\":true}],\"input\":\"the weather in Paris?\"}",
+ "GET /mock/last",
+ "POST /v1/responses\n{\"model\":\"claude-3-5-haiku\",\"stream\":true,\"tools\":[{\"type\":\"function\",\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}],\"input\":\"the weather in Paris?\"}",
+ "POST /v1/responses\n{\"model\":\"claude-3-5-haiku\",\"tools\":[{\"type\":\"function\",\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\"}}],\"input\":[{\"role\":\"user\",\"content\":\"the weather in Paris?\"},{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"toolu_mock_1\",\"name\":\"get_weather\",\"arguments\":\"{\\\"location\\\":\\\"Paris\\\"}\"},{\"type\":\"function_call_output\",\"call_id\":\"toolu_mock_1\",\"output\":\"sunny, 21C\"}]}",
+ "GET /mock/last"]
+--- response_body_like eval
+["\"output\":\\[\\{\"id\":\"fc_[0-9a-f]+\",\"type\":\"function_call\",\"status\":\"completed\",\"arguments\":\"\\{\\\\\"location\\\\\":\\\\\"Paris\\\\\",\\\\\"unit\\\\\":\\\\\"celsius\\\\\"\\}\",\"call_id\":\"toolu_mock_1\",\"name\":\"get_weather\"\\}\\]",
+ "\\\\\"tools\\\\\":\\[\\{\\\\\"name\\\\\":\\\\\"get_weather\\\\\",\\\\\"description\\\\\":\\\\\"d\\\\\",\\\\\"input_schema\\\\\"",
+ "event: response.output_item.added\ndata: \\{\"type\":\"response.output_item.added\",\"sequence_number\":2,\"output_index\":0,\"item\":\\{\"id\":\"fc_[0-9a-f]+\",\"type\":\"function_call\",\"status\":\"in_progress\",\"arguments\":\"\",\"call_id\":\"toolu_mock_1\",\"name\":\"get_weather\"\\}\\}\n\nevent: response.function_call_arguments.delta\ndata: \\{\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":3,\"item_id\":\"fc_[0-9a-f]+\",\"output_index\":0,\"delta\":\"\\{\\\\\"location\\\\\":\"\\}\n\n.*event: response.function_call_arguments.done\ndata: \\{\"type\":\"response.function_call_arguments.done\",\"sequence_number\":\\d+,\"item_id\":\"fc_[0-9a-f]+\",\"output_index\":0,\"name\":\"get_weather\",\"arguments\":\"\\{\\\\\"location\\\\\":\\\\\"Paris\\\\\",\\\\\"unit\\\\\":\\\\\"celsius\\\\\"\\}\"\\}\n\nevent: response.output_item.done\n.*event: response.completed\n",
+ "^\\{\"id\":\"resp_[0-9a-f]+\",.*\"output\":\\[\\{\"id\":\"msg_[0-9a-f]+\",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":\\[\\{\"type\":\"output_text\",\"annotations\":\\[\\],\"logprobs\":\\[\\],\"text\":\"mock reply:[^\"]*\"\\}\\]\\}\\],",
+ "\\\\\"type\\\\\":\\\\\"tool_use\\\\\",\\\\\"id\\\\\":\\\\\"toolu_mock_1\\\\\",\\\\\"name\\\\\":\\\\\"get_weather\\\\\".*\\\\\"type\\\\\":\\\\\"tool_result\\\\\",\\\\\"tool_use_id\\\\\":\\\\\"toolu_mock_1\\\\\",\\\\\"content\\\\\":\\\\\"sunny, 21C\\\\\""]
+--- no_error_log
+[error]
+[warn]
