@@ -96,3 +96,110 @@ responses anthropic true 3 4
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 4: to Gemini, translated: text.format json_schema (structured output), plain and streamed
+--- http_config
+    ai_target ge http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=gemini;
+--- config
+    location /v1/ {
+        ai_proxy ge;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["POST /v1/responses\n{\"model\":\"gemini-2.0-flash\",\"input\":\"answer\",\"text\":{\"format\":{\"type\":\"json_schema\",\"name\":\"a\",\"strict\":true,\"schema\":{\"type\":\"object\",\"properties\":{\"answer\":{\"type\":\"string\"}},\"required\":[\"answer\"],\"additionalProperties\":false}}}}",
+ "GET /mock/last",
+ "POST /v1/responses\n{\"model\":\"gemini-2.0-flash\",\"stream\":true,\"input\":\"hi\",\"reasoning\":{\"effort\":\"low\"}}"]
+--- response_body_like eval
+["\"output\":\\[\\{\"id\":\"msg_[0-9a-f]+\",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":\\[\\{\"type\":\"output_text\",\"annotations\":\\[\\],\"logprobs\":\\[\\],\"text\":\"\\{\\\\\"answer\\\\\": \\\\\"mock reply\\\\\"\\}\"\\}\\]\\}\\]",
+ "\"uri\":\"/v1beta/models/gemini-2.0-flash:generateContent\".*\\\\\"responseMimeType\\\\\":\\\\\"application/json\\\\\"",
+ "^event: response.created\n.*event: response.output_text.delta\n.*event: response.completed\ndata: \\{\"type\":\"response.completed\",.*\"text\":\"mock reply: hi\".*\"usage\":\\{\"input_tokens\":2,.*\n\n\$"]
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 5: to an OpenAI-compatible target that has only chat completions (responses=chat)
+--- http_config
+    ai_target oc http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 responses=chat;
+    log_format ai '$ai_endpoint $ai_provider $ai_stream $ai_prompt_tokens $ai_completion_tokens';
+--- config
+    location /v1/ {
+        ai_proxy oc;
+        access_log logs/access.log ai;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["POST /v1/responses\n{\"model\":\"llama-3\",\"input\":\"hello\",\"max_output_tokens\":2}",
+ "GET /mock/last",
+ "POST /v1/responses\n{\"model\":\"llama-3\",\"stream\":true,\"input\":\"hello\"}",
+ "GET /mock/last"]
+--- response_body_like eval
+["\"status\":\"incomplete\",\"error\":null,\"incomplete_details\":\\{\"reason\":\"max_output_tokens\"\\},.*\"text\":\"mock reply:\"",
+ "\"uri\":\"/v1/chat/completions\".*\\\\\"messages\\\\\":\\[\\{\\\\\"role\\\\\":\\\\\"user\\\\\",\\\\\"content\\\\\":\\\\\"hello\\\\\"\\}\\].*\\\\\"max_completion_tokens\\\\\":2",
+ "^event: response.created\n.*event: response.output_text.delta\n.*event: response.completed\ndata: .*\"usage\":\\{\"input_tokens\":2,.*\"output_tokens\":3,",
+ "\\\\\"stream_options\\\\\":\\{\\\\\"include_usage\\\\\":true\\}"]
+--- access_log
+responses openai false 2 2
+responses openai true 2 3
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 6: previous_response_id, GET and DELETE pinned to the target and key that made the response
+--- main_config
+    env TEST_AI_KEY_A;
+    env TEST_AI_KEY_B;
+--- http_config
+    ai_store resp size=1m;
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_A;
+    ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_B;
+    log_format ai '$request_method $ai_endpoint $ai_target $status';
+--- config
+    location /v1/ {
+        ai_proxy a b;
+        ai_proxy_responses_store resp ttl=1h;
+        access_log logs/access.log ai;
+    }
+--- exec
+base=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
+id=$(curl -s $base -d '{"model":"gpt-4o","input":"one"}' | sed 's/^{"id":"\([^"]*\)".*/\1/')
+case "$id" in resp_mock*) ;; *) echo "no id: $id"; exit 1;; esac
+for i in 1 2 3 4; do
+  curl -s -o /dev/null -w '%{http_code} ' $base -d "{\"model\":\"gpt-4o\",\"previous_response_id\":\"$id\",\"input\":\"two\"}"
+done
+echo
+curl -s -o /dev/null -w '%{http_code} ' $base/$id
+curl -s -o /dev/null -w '%{http_code} ' $base/$id
+curl -s -X DELETE $base/$id; echo
+curl -s $base/resp_unknown; echo
+curl -s -o /dev/null -w '%{http_code}\n' $base -d '{"model":"gpt-4o","input":"x","store":false,"stream":true}'
+--- response_body_like
+^200 200 200 200 
+200 200 \{"id":"resp_mock\d+_[0-9a-f]{8}","object":"response.deleted","deleted":true\}
+\{"error":\{"message":"Response with id 'resp_unknown' not found.","type":"invalid_request_error","param":null,"code":"unknown_url"\}\}
+
+200
+$
+--- access_log
+POST responses a 200
+POST responses a 200
+POST responses a 200
+POST responses a 200
+POST responses a 200
+GET response a 200
+GET response a 200
+DELETE response a 200
+GET response - 404
+POST responses b 200
+--- no_error_log
+[error]
+[warn]

@@ -227,7 +227,13 @@ ngx_int_t ngx_http_ai_proxy_route(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_proxy_first(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 
+/* ngx_http_ai_proxy_module.c */
+ngx_int_t ngx_http_ai_proxy_go(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
+
 /* ngx_http_ai_proxy_responses.c */
+ngx_int_t ngx_http_ai_proxy_pin_lookup(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai, ngx_http_ai_proxy_ctx_t *ctx);
 ngx_uint_t ngx_http_ai_proxy_format(ngx_http_ai_proxy_target_t *t,
     ngx_uint_t endpoint);
 ngx_int_t ngx_http_ai_proxy_prepare_responses(ngx_http_request_t *r,

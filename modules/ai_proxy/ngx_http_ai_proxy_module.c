@@ -376,7 +376,6 @@ static ngx_int_t
 ngx_http_ai_proxy_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
-    ngx_str_t                      model;
     ngx_http_ai_ctx_t             *ai;
     ngx_http_ai_proxy_ctx_t       *ctx;
     ngx_http_ai_proxy_loc_conf_t  *plcf;
@@ -469,6 +468,36 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+
+    if (ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSE) {
+        /* a stored response: where it lives, from the store */
+
+        rc = ngx_http_ai_proxy_pin_lookup(r, ai, ctx);
+
+        if (rc == NGX_AGAIN) {
+            r->main->count++;
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return ngx_http_ai_proxy_go(r, ctx);
+}
+
+
+/* the request routed: its first attempt, prepared, and the upstream */
+
+ngx_int_t
+ngx_http_ai_proxy_go(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_int_t           rc;
+    ngx_str_t           model;
+    ngx_http_ai_ctx_t  *ai;
+
+    ai = ctx->ai;
 
     if (ctx->candidates == 0 && ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSE)
     {

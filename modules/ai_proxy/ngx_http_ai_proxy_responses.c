@@ -248,26 +248,53 @@ ngx_http_ai_proxy_responses_store(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * The stage: a request that names a stored response (previous_response_id,
- * or .../responses/{id}) goes to the target and the key that created it.
- * Not found: a read or a deletion is answered 404; a new response is
- * routed as any other (a translated target refuses previous_response_id).
+ * The stage: a new response that names a stored one (previous_response_id)
+ * goes to the target and the key that created it; not found, it is routed
+ * as any other (a translated target refuses previous_response_id).
  */
 
 ngx_int_t
 ngx_http_ai_proxy_pin(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 {
-    ngx_int_t                      rc;
-    ngx_str_t                      id;
-    const char                    *s;
-    ngx_http_ai_store_op_t        *op;
     ngx_http_ai_proxy_ctx_t       *ctx;
     ngx_http_ai_proxy_loc_conf_t  *plcf;
+
+    if (ai->req.endpoint != NGX_HTTP_AI_EP_RESPONSES) {
+        return NGX_DECLINED;
+    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_proxy_module);
 
-    if (ctx == NULL || ctx->conf != plcf || ctx->pin_checked) {
+    if (ctx == NULL || ctx->conf != plcf) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_ai_proxy_pin_lookup(r, ai, ctx);
+}
+
+
+/*
+ * The store asked for the target and key of the response a request names
+ * (previous_response_id, or .../responses/{id}): NGX_DECLINED, go on
+ * (pinned when found); NGX_AGAIN, pending (ngx_http_ai_proxy_pin_done()
+ * goes on); else a status: a read or a deletion of a response that is
+ * not found is answered 404.
+ */
+
+ngx_int_t
+ngx_http_ai_proxy_pin_lookup(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
+    ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_int_t                      rc;
+    ngx_str_t                      id;
+    const char                    *s;
+    ngx_http_ai_store_op_t        *op;
+    ngx_http_ai_proxy_loc_conf_t  *plcf;
+
+    plcf = ctx->conf;
+
+    if (ctx->pin_checked) {
         return NGX_DECLINED;
     }
 
@@ -360,10 +387,39 @@ ngx_http_ai_proxy_pin(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 }
 
 
+/*
+ * The store answered later: a stage is resumed; a read or a deletion of a
+ * response (suspended in the content handler) goes on here.
+ */
+
 static void
 ngx_http_ai_proxy_pin_done(ngx_http_ai_store_op_t *op)
 {
-    ngx_http_ai_resume(op->data);
+    ngx_int_t                 rc;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_ai_ctx_t        *ai;
+    ngx_http_ai_proxy_ctx_t  *ctx;
+
+    r = op->data;
+    ai = ngx_http_ai_get_ctx(r);
+
+    if (ai == NULL || ai->req.endpoint != NGX_HTTP_AI_EP_RESPONSE) {
+        ngx_http_ai_resume(r);
+        return;
+    }
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
+
+    rc = ngx_http_ai_proxy_pin_lookup(r, ai, ctx);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_ai_proxy_go(r, ctx);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
 }
 
 
