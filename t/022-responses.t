@@ -203,3 +203,139 @@ POST responses b 200
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 7: previous_response_id to a translated target: 400 naming it; a response id where no target keeps responses: 404 in OpenAI's shape
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /v1/ {
+        ai_proxy an;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
+curl -s -w ' %{http_code}\n' $u -d '{"model":"claude-3-5-haiku","previous_response_id":"resp_1","input":"again"}'
+curl -s -w ' %{http_code}\n' $u/resp_1
+curl -s -w ' %{http_code}\n' -X DELETE $u/resp_1
+curl -s -w ' %{http_code}\n' -X PUT $u/resp_1
+--- response_body
+{"error":{"message":"\"previous_response_id\" is not supported by this target: it is translated from the Responses API, without state on the provider's side","type":"invalid_request_error","param":null,"code":null}}
+ 400
+{"error":{"message":"Response with id 'resp_1' not found.","type":"invalid_request_error","param":null,"code":"unknown_url"}}
+ 404
+{"error":{"message":"Response with id 'resp_1' not found.","type":"invalid_request_error","param":null,"code":"unknown_url"}}
+ 404
+{"error":{"message":"method PUT is not allowed for /v1/responses/resp_1, use GET, HEAD, DELETE","type":"invalid_request_error","param":null,"code":"method_not_allowed"}}
+ 405
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 8: bad input: a 400 in OpenAI's shape naming the field, from the gateway or the translation
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /v1/ {
+        ai_proxy an;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
+curl -s -w ' %{http_code}\n' $u -d '{"model":"claude-3-5-haiku"}'
+curl -s -w ' %{http_code}\n' $u -d '{"model":"claude-3-5-haiku","input":42}'
+curl -s -w ' %{http_code}\n' $u -d '{"input":"hi"}'
+curl -s -w ' %{http_code}\n' $u -d '{"model":"claude-3-5-haiku","input":[{"role":"robot","content":"x"}]}'
+curl -s -w ' %{http_code}\n' $u -d '{"model":"claude-3-5-haiku","input":"hi","max_output_tokens":-1}'
+curl -s -w ' %{http_code}\n' $u -d '{"model":"claude-3-5-haiku","input":"hi","tools":[{"type":"web_search"}]}'
+curl -s -w ' %{http_code}\n' $u -d '{"model":"claude-3-5-haiku","input":[{"type":"item_reference","id":"msg_1"}]}'
+curl -s -w ' %{http_code}\n' $u -d '{"model":"claude-3-5-haiku","input":[{"type":"function_call_output","output":"x"}]}'
+curl -s -w ' %{http_code}\n' $u -d '[1,2]'
+--- response_body
+{"error":{"message":"'input' is required","type":"invalid_request_error","param":"input","code":null}}
+ 400
+{"error":{"message":"'input' must be a string or an array of items","type":"invalid_request_error","param":"input","code":null}}
+ 400
+{"error":{"message":"'model' is required","type":"invalid_request_error","param":"model","code":null}}
+ 400
+{"error":{"message":"an input message has an unknown 'role': expected system, developer, user or assistant","type":"invalid_request_error","param":"input","code":null}}
+ 400
+{"error":{"message":"'max_output_tokens' must be a non-negative integer","type":"invalid_request_error","param":"max_output_tokens","code":null}}
+ 400
+{"error":{"message":"tools of type \"web_search\" are not supported by this target (function tools are)","type":"invalid_request_error","param":null,"code":null}}
+ 400
+{"error":{"message":"input items of type \"item_reference\" are not supported by this target","type":"invalid_request_error","param":null,"code":null}}
+ 400
+{"error":{"message":"a function_call_output item needs its \"call_id\"","type":"invalid_request_error","param":null,"code":null}}
+ 400
+{"error":{"message":"the request body must be a JSON object","type":"invalid_request_error","param":null,"code":null}}
+ 400
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 9: to Azure, passed through: the deployment's Responses path and api-version, the api-key header; a response read back
+--- main_config
+    env TEST_AI_KEY_A;
+--- http_config
+    ai_store resp size=1m;
+    ai_target az http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=azure key=env:TEST_AI_KEY_A;
+--- config
+    location /v1/ {
+        ai_proxy az;
+        ai_proxy_responses_store resp;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+id=$(curl -s $u/v1/responses -d '{"model":"my-deployment","input":"hi"}' | sed 's/^{"id":"\([^"]*\)".*/\1/')
+curl -s $u/mock/last | grep -o '"uri":"[^"]*"\|"api-key":"[^"]*"' | paste -sd' '
+curl -s -o /dev/null -w '%{http_code}\n' "$u/v1/responses/$id?include=x"
+curl -s $u/mock/last | grep -o '"method":"[^"]*"\|"uri":"[^"]*"' | paste -sd' '
+--- response_body_like
+^"uri":"/openai/responses\?api-version=2025-04-01-preview" "api-key":"sk-a"
+200
+"method":"GET" "uri":"/openai/responses/resp_mock\d+_[0-9a-f]{8}\?api-version=2025-04-01-preview&include=x"
+$
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 10: the prompt guard sees a Responses request: instructions and input items blocked, masked and restored
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    ai_prompt_guard_rule project regex=(?i)project\s+nightingale "message=This topic is not allowed here.";
+    ai_prompt_guard_rule pii detect=email action=mask;
+--- config
+    location /v1/ {
+        ai_proxy an;
+        ai_prompt_guard project pii;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+curl -s -w ' %{http_code}\n' $u/v1/responses -d '{"model":"claude-3-5-haiku","input":[{"role":"user","content":[{"type":"input_text","text":"about Project Nightingale"}]}]}'
+curl -s -w ' %{http_code}\n' $u/v1/responses -d '{"model":"claude-3-5-haiku","instructions":"project nightingale","input":"hi"}'
+curl -s $u/v1/responses -d '{"model":"claude-3-5-haiku","input":"write to jane@example.com"}' | grep -o '"text":"[^"]*"'
+curl -s $u/mock/last | grep -o 'write to [^\\]*'
+curl -s -N $u/v1/responses -d '{"model":"claude-3-5-haiku","stream":true,"input":"write to jane@example.com"}' | grep -o '"type":"response.output_text.done".*"text":"[^"]*"' | grep -o '"text":"[^"]*"'
+--- response_body_like
+^\{"error":\{"message":"This topic is not allowed here.","type":"invalid_request_error","param":null,"code":"content_filtered"\}\}\n 400
+\{"error":\{"message":"This topic is not allowed here.","type":"invalid_request_error","param":null,"code":"content_filtered"\}\}\n 400
+"text":"mock reply: write to jane\@example.com"
+write to \[EMAIL_1\]
+"text":"mock reply: write to jane\@example.com"
+$
+--- no_error_log
+[error]
+nightingale
+Nightingale

@@ -861,9 +861,7 @@ ngx_http_ai_stream_create(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
     /* from: the upstream's format, to: the client's */
 
     if (from > NGX_HTTP_AI_FMT_RESPONSES || to > NGX_HTTP_AI_FMT_RESPONSES
-        || (to == NGX_HTTP_AI_FMT_GEMINI && from != NGX_HTTP_AI_FMT_GEMINI)
-        || (from == NGX_HTTP_AI_FMT_RESPONSES
-            && to != NGX_HTTP_AI_FMT_RESPONSES))
+        || (to == NGX_HTTP_AI_FMT_GEMINI && from != NGX_HTTP_AI_FMT_GEMINI))
     {
         return NULL;
     }
@@ -1000,6 +998,12 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
     case NGX_HTTP_AI_FMT_GEMINI:
         rc = (json == NULL)
              ? NGX_OK : ngx_http_ai_gemini_stream_to_openai(st, json);
+        break;
+
+    case NGX_HTTP_AI_FMT_RESPONSES:
+        rc = (json == NULL)
+             ? NGX_OK
+             : ngx_http_ai_responses_stream_to_openai(st, name, json);
         break;
 
     default: /* NGX_HTTP_AI_FMT_OPENAI, the door Anthropic or Responses */

@@ -225,6 +225,8 @@ ngx_int_t ngx_http_ai_responses_stream_error(ngx_http_ai_stream_t *st,
     const char *message, const char *code);
 ngx_int_t ngx_http_ai_responses_stream_pass(ngx_http_ai_stream_t *st,
     ngx_str_t *name, ngx_str_t *data);
+ngx_int_t ngx_http_ai_responses_stream_to_openai(ngx_http_ai_stream_t *st,
+    ngx_str_t *name, cJSON *json);
 
 
 #endif /* _NGX_HTTP_AI_CORE_FORMAT_H_INCLUDED_ */

@@ -284,7 +284,7 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
     ngx_http_ai_tr_filter_pt filter, void *data, ngx_str_t *body,
     ngx_http_ai_delta_t *abort)
 {
-    cJSON                 *json, *list, *item, *msg;
+    cJSON                 *json, *list, *item, *msg, *part;
     ngx_int_t              rc;
     ngx_uint_t             i, empty;
     ngx_http_ai_stream_t   st;
@@ -323,6 +323,35 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
                 if (rc != NGX_OK) {
                     break;
                 }
+            }
+
+            i++;
+        }
+
+        break;
+
+    case NGX_HTTP_AI_FMT_RESPONSES:
+
+        /* the output_text parts of the message items, an item a text */
+
+        list = ngx_http_ai_tr_first(&st, json, "output");
+
+        cJSON_ArrayForEach(item, list) {
+            msg = ngx_http_ai_tr_first(&st, item, "content");
+
+            cJSON_ArrayForEach(part, msg) {
+                if (rc == NGX_OK
+                    && ngx_http_ai_tr_is(ngx_http_ai_tr_first(&st, part,
+                                                              "type"),
+                                         "output_text"))
+                {
+                    rc = ngx_http_ai_tr_filter_text(&st, part, "text", i, 1,
+                                                    &empty);
+                }
+            }
+
+            if (rc != NGX_OK) {
+                break;
             }
 
             i++;

@@ -1996,3 +1996,173 @@ ngx_http_ai_responses_stream_pass(ngx_http_ai_stream_t *st, ngx_str_t *name,
 
     return NGX_OK;
 }
+
+
+/*
+ * The Responses API's events -> the pivot's chunks (a cache keeps the
+ * stream of an OpenAI target in the pivot's format): the text deltas,
+ * the function calls (their start, then their arguments), the end with
+ * the finish reason and the usage, an error.
+ */
+
+ngx_int_t
+ngx_http_ai_responses_stream_to_openai(ngx_http_ai_stream_t *st,
+    ngx_str_t *name, cJSON *json)
+{
+    cJSON       *chunk, *delta, *item, *calls, *call, *fn, *res, *error;
+    ngx_int_t    index, tool;
+    const char  *type, *s;
+
+    type = ngx_http_ai_tr_string(json, "type");
+
+    if (type == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(type, "response.created") == 0) {
+        return ngx_http_ai_tr_emit_role(st);
+    }
+
+    if (ngx_strcmp(type, "response.output_text.delta") == 0) {
+        s = ngx_http_ai_tr_string(json, "delta");
+
+        if (s == NULL || *s == '\0') {
+            return NGX_OK;
+        }
+
+        if (ngx_http_ai_tr_emit_role(st) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+        if (chunk == NULL
+            || ngx_http_ai_tr_add_string(delta, "content", s) == NULL)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_emit_chunk(st, chunk);
+    }
+
+    index = -1;
+
+    if (ngx_http_ai_tr_int(json, "output_index", &index) != NGX_OK
+        || index > NGX_HTTP_AI_MAX_INDEX)
+    {
+        index = -1;
+    }
+
+    if (ngx_strcmp(type, "response.output_item.added") == 0) {
+        item = cJSON_GetObjectItemCaseSensitive(json, "item");
+
+        if (index < 0
+            || !ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(item,
+                                                                   "type"),
+                                  "function_call"))
+        {
+            return NGX_OK;
+        }
+
+        if (ngx_http_ai_tr_emit_role(st) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        tool = st->ntools++;
+        st->tool_calls = 1;
+
+        if (ngx_http_ai_tr_array_set(&st->tools, index, tool) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+        if (chunk == NULL
+            || (calls = cJSON_AddArrayToObject(delta, "tool_calls")) == NULL
+            || (call = ngx_http_ai_tr_push(calls)) == NULL
+            || cJSON_AddNumberToObject(call, "index", (double) tool) == NULL
+            || ngx_http_ai_tr_add_copy(call, "id", item, "call_id") != NGX_OK
+            || ngx_http_ai_tr_add_string(call, "type", "function") == NULL
+            || (fn = cJSON_AddObjectToObject(call, "function")) == NULL
+            || ngx_http_ai_tr_add_copy(fn, "name", item, "name") != NGX_OK
+            || ngx_http_ai_tr_add_string(fn, "arguments", "") == NULL)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_emit_chunk(st, chunk);
+    }
+
+    if (ngx_strcmp(type, "response.function_call_arguments.delta") == 0) {
+        tool = (index < 0) ? -1 : ngx_http_ai_tr_array_get(&st->tools, index);
+        s = ngx_http_ai_tr_string(json, "delta");
+
+        if (tool < 0 || s == NULL || *s == '\0') {
+            return NGX_OK;
+        }
+
+        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+        if (chunk == NULL
+            || (calls = cJSON_AddArrayToObject(delta, "tool_calls")) == NULL
+            || (call = ngx_http_ai_tr_push(calls)) == NULL
+            || cJSON_AddNumberToObject(call, "index", (double) tool) == NULL
+            || (fn = cJSON_AddObjectToObject(call, "function")) == NULL
+            || ngx_http_ai_tr_add_string(fn, "arguments", s) == NULL)
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_emit_chunk(st, chunk);
+    }
+
+    if (ngx_strcmp(type, "response.completed") == 0
+        || ngx_strcmp(type, "response.incomplete") == 0)
+    {
+        res = cJSON_GetObjectItemCaseSensitive(json, "response");
+
+        ngx_http_ai_usage_object(NGX_HTTP_AI_FMT_RESPONSES,
+                                 cJSON_GetObjectItemCaseSensitive(res,
+                                                                  "usage"),
+                                 &st->usage);
+
+        s = ngx_http_ai_tr_string(cJSON_GetObjectItemCaseSensitive(res,
+                                                      "incomplete_details"),
+                                  "reason");
+
+        if (ngx_http_ai_tr_emit_finish(st,
+                ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_OPENAI,
+                                      NGX_HTTP_AI_FMT_OPENAI,
+                                      type[9] == 'i'
+                                      ? ((s && ngx_strcmp(s, "content_filter")
+                                                == 0)
+                                         ? "content_filter" : "length")
+                                      : "stop"))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_emit_close(st);
+    }
+
+    if (ngx_strcmp(type, "response.failed") == 0
+        || ngx_strcmp(type, "error") == 0)
+    {
+        error = (type[0] == 'e')
+                ? json
+                : cJSON_GetObjectItemCaseSensitive(
+                      cJSON_GetObjectItemCaseSensitive(json, "response"),
+                      "error");
+
+        s = ngx_http_ai_tr_string(error, "message");
+
+        return ngx_http_ai_tr_emit_error(st, "api_error",
+                                         s ? s : "the upstream response "
+                                                 "failed",
+                                         ngx_http_ai_tr_string(error,
+                                                               "code"));
+    }
+
+    return NGX_OK;
+}
