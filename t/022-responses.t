@@ -339,3 +339,93 @@ $
 [error]
 nightingale
 Nightingale
+
+
+
+=== TEST 11: the token limit sees a Responses request: its estimate and max_output_tokens reserved, settled to the provider's usage; over the limit a 429 in OpenAI's shape
+--- http_config
+    ai_token_limit_zone tok key=$remote_addr;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+--- config
+    location /v1/ {
+        ai_proxy oa;
+        ai_token_limit tok 1000 per=day;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
+b='{"model":"gpt-4o~usage_prompt=200,usage_completion=100","max_output_tokens":100,"instructions":"Be brief.","input":[{"role":"user","content":"hi"}]}'
+for i in 1 2 3; do t/lib/limit-probe $u "$b"; done
+curl -s $u -d "$b" | sed -E 's/in [0-9]+s\./in Ss./'
+t/lib/limit-probe $u '{"model":"gpt-4o~usage_prompt=1,usage_completion=1","max_output_tokens":80,"stream":true,"input":"hi"}'
+--- response_body_like
+^200 tokens=8\d\d/1000
+200 tokens=5\d\d/1000
+200 tokens=2\d\d/1000
+\{"error":\{"message":"Rate limit reached for \\"tok\\": 1000 tokens per day. Try again in Ss.","type":"rate_limit_error","param":null,"code":"rate_limit_exceeded"\}\}
+200 tokens=\d+/1000
+$
+--- error_log
+ai_token_limit "tok": over 1000 tokens per day, refused
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: the cache keys a Responses request like any other: a miss, then hits rendered as a response and as its event stream, from a translated target and from an OpenAI stream passed through
+--- http_config
+    ai_store answers size=4m;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+--- config
+    location /v1/ {
+        ai_proxy an oa;
+        ai_cache answers;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+curl -s -X POST $u/mock/reset > /dev/null
+for m in claude-3-5-haiku gpt-4o; do
+  b="{\"model\":\"$m\",\"input\":\"what is a cache\",\"stream\":true}"
+  curl -s -i -N $u/v1/responses -d "$b" | tr -d '\r' | grep -o '^X-AI-Cache-Status: .*\|"type":"response.completed"\|"delta":"[^"]*cache"' | paste -sd' '
+  curl -s -i -N $u/v1/responses -d "$b" | tr -d '\r' | grep -o '^X-AI-Cache-Status: .*\|"type":"response.completed"\|"delta":"[^"]*cache"' | paste -sd' '
+  b="{\"model\":\"$m\",\"input\":\"what is a cache\"}"
+  curl -s -i $u/v1/responses -d "$b" | tr -d '\r' | grep -o '^X-AI-Cache-Status: .*\|"text":"[^"]*"' | paste -sd' '
+done
+curl -s $u/mock/count; echo
+--- response_body
+X-AI-Cache-Status: MISS "delta":"cache" "type":"response.completed"
+X-AI-Cache-Status: HIT "delta":"mock reply: what is a cache" "type":"response.completed"
+X-AI-Cache-Status: HIT "text":"mock reply: what is a cache"
+X-AI-Cache-Status: MISS "delta":"cache" "type":"response.completed"
+X-AI-Cache-Status: HIT "delta":"mock reply: what is a cache" "type":"response.completed"
+X-AI-Cache-Status: HIT "text":"mock reply: what is a cache"
+{"requests":2}
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 13: ai_log records a Responses request: its endpoint, usage and the answer's text, passed through and translated
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+--- config
+    location /v1/ {
+        ai_proxy an oa;
+        ai_log logs/ai.jsonl;
+        ai_log_response_body on;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
+curl -s -o /dev/null $u -d '{"model":"gpt-4o","stream":true,"input":"log me"}'
+curl -s -o /dev/null $u -d '{"model":"claude-3-5-haiku","stream":true,"input":"log me"}'
+sleep 0.2
+grep -o '"endpoint":"[^"]*"\|"provider":"[^"]*"\|"prompt_tokens":[0-9]*\|"response_body":"[^"]*"' $TEST_NGINX_SERVROOT/logs/ai.jsonl | paste -sd' '
+--- response_body
+"endpoint":"responses" "provider":"openai" "prompt_tokens":3 "response_body":"mock reply: log me" "endpoint":"responses" "provider":"anthropic" "prompt_tokens":3 "response_body":"mock reply: log me"
+--- no_error_log
+[error]
