@@ -397,10 +397,10 @@ done
 curl -s $u/mock/count; echo
 --- response_body
 X-AI-Cache-Status: MISS "delta":"cache" "type":"response.completed"
-X-AI-Cache-Status: HIT "delta":"mock reply: what is a cache" "type":"response.completed"
+X-AI-Cache-Status: HIT "delta":"is a cache" "type":"response.completed"
 X-AI-Cache-Status: HIT "text":"mock reply: what is a cache"
 X-AI-Cache-Status: MISS "delta":"cache" "type":"response.completed"
-X-AI-Cache-Status: HIT "delta":"mock reply: what is a cache" "type":"response.completed"
+X-AI-Cache-Status: HIT "delta":"is a cache" "type":"response.completed"
 X-AI-Cache-Status: HIT "text":"mock reply: what is a cache"
 {"requests":2}
 --- no_error_log
