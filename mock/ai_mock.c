@@ -2289,13 +2289,17 @@ conv_responses(conv_t *cv, const cJSON *root, const cJSON *input)
     const char  *t;
     int          i = 0, n;
 
-    conv_text(cv, -1, jstr(root, "instructions"));
+    /* the instructions count as the system message of a chat */
+    if (jstr(root, "instructions")) {
+        conv_text(cv, -1, jstr(root, "instructions"));
+        cv->nmsgs++;
+    }
     if (cJSON_IsString(input)) {
         cv->last_user_idx = 0;
         cv->last_idx = 0;
         cv->last_is_user = 1;
         conv_text(cv, 0, input->valuestring);
-        cv->nmsgs = 1;
+        cv->nmsgs++;
         return;
     }
     n = cJSON_GetArraySize(input);

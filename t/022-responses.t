@@ -30,11 +30,11 @@ __DATA__
  "GET /mock/last",
  "POST /v1/responses\n{\"model\":\"gpt-4o\",\"stream\":true,\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"stream me\"}]}]}"]
 --- response_body_like eval
-["^\\{\"id\":\"resp_mock\\d+_[0-9a-f]{8}\",\"object\":\"response\",.*\"status\":\"completed\".*\"output\":\\[\\{\"id\":\"msg_mock\\d+\",\"type\":\"message\",\"status\":\"completed\",\"content\":\\[\\{\"type\":\"output_text\",\"annotations\":\\[\\],\"logprobs\":\\[\\],\"text\":\"mock reply: hello there\"\\}\\],\"role\":\"assistant\"\\}\\].*\"usage\":\\{\"input_tokens\":5,\"input_tokens_details\":\\{\"cached_tokens\":0\\},\"output_tokens\":4,",
+["^\\{\"id\":\"resp_mock\\d+_[0-9a-f]{8}\",\"object\":\"response\",.*\"status\":\"completed\".*\"output\":\\[\\{\"id\":\"msg_mock\\d+\",\"type\":\"message\",\"status\":\"completed\",\"content\":\\[\\{\"type\":\"output_text\",\"annotations\":\\[\\],\"logprobs\":\\[\\],\"text\":\"mock reply: hello there\"\\}\\],\"role\":\"assistant\"\\}\\].*\"usage\":\\{\"input_tokens\":6,\"input_tokens_details\":\\{\"cached_tokens\":0\\},\"output_tokens\":4,",
  "\"uri\":\"/v1/responses\".*\"authorization\":\"Bearer sk-a\".*\\\\\"instructions\\\\\":\\\\\"Be kind.\\\\\"",
  "^event: response.created\ndata: \\{\"type\":\"response.created\",\"sequence_number\":0,.*event: response.in_progress\n.*event: response.output_item.added\n.*event: response.content_part.added\n.*event: response.output_text.delta\ndata: \\{\"type\":\"response.output_text.delta\",\"sequence_number\":4,\"item_id\":\"msg_mock\\d+\",\"output_index\":0,\"content_index\":0,\"delta\":\"mock \",\"logprobs\":\\[\\]\\}\n\n.*event: response.output_text.done\n.*event: response.content_part.done\n.*event: response.output_item.done\n.*event: response.completed\ndata: \\{\"type\":\"response.completed\",.*\"usage\":\\{\"input_tokens\":3,.*\n\n\$"]
 --- access_log
-responses openai false 5 4 9
+responses openai false 6 4 10
 responses openai true 3 4 7
 --- no_error_log
 [error]
@@ -429,3 +429,64 @@ grep -o '"endpoint":"[^"]*"\|"provider":"[^"]*"\|"prompt_tokens":[0-9]*\|"respon
 "endpoint":"responses" "provider":"openai" "prompt_tokens":3 "response_body":"mock reply: log me" "endpoint":"responses" "provider":"anthropic" "prompt_tokens":3 "response_body":"mock reply: log me"
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: the official OpenAI SDK's responses API (create, stream, the stream helper, a tool round trip, structured output) to OpenAI, Anthropic and Gemini targets
+--- main_config
+    env TEST_AI_KEY_A;
+    env TEST_AI_KEY_B;
+--- http_config
+    ai_store resp size=1m;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_A models=gpt-*;
+    ai_target ob http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_B models=gpt-*;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
+    ai_target ge http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=gemini models=gemini-*;
+--- config
+    location /v1/ {
+        ai_proxy oa ob an ge;
+        ai_proxy_responses_store resp;
+    }
+--- exec
+for m in gpt-4o claude-3-5-haiku gemini-2.0-flash; do
+  echo "== $m"
+  node t/sdk/openai_responses.mjs http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1 sk-client $m || exit 1
+done
+--- response_body
+== gpt-4o
+plain: mock reply: hello from the sdk (completed)
+plain usage: 9 6 15
+stream: mock reply: stream me please (completed) done=true ordered=true
+stream events: response.created response.in_progress response.output_item.added response.content_part.added response.output_text.delta response.output_text.done response.content_part.done response.output_item.done response.completed
+stream usage: 4 5 9
+helper: mock reply: through the helper
+tool: get_weather {"location":"Paris","unit":"celsius"} same=true
+tool result: message completed
+structured: {"answer":"mock reply"}
+previous: true completed
+retrieve: true
+delete: true true
+== claude-3-5-haiku
+plain: mock reply: hello from the sdk (completed)
+plain usage: 9 6 15
+stream: mock reply: stream me please (completed) done=true ordered=true
+stream events: response.created response.in_progress response.output_item.added response.content_part.added response.output_text.delta response.output_text.done response.content_part.done response.output_item.done response.completed
+stream usage: 4 5 9
+helper: mock reply: through the helper
+tool: get_weather {"location":"Paris","unit":"celsius"} same=true
+tool result: message completed
+structured: (text) mock reply: answer in JSON
+== gemini-2.0-flash
+plain: mock reply: hello from the sdk (completed)
+plain usage: 9 6 15
+stream: mock reply: stream me please (completed) done=true ordered=true
+stream events: response.created response.in_progress response.output_item.added response.content_part.added response.output_text.delta response.output_text.done response.content_part.done response.output_item.done response.completed
+stream usage: 4 5 9
+helper: mock reply: through the helper
+tool: get_weather {"location":"Paris","unit":"celsius"} same=true
+tool result: message completed
+structured: {"answer":"mock reply"}
+--- no_error_log
+[error]
+[warn]
+--- timeout: 60
