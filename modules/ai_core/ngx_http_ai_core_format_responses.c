@@ -81,6 +81,7 @@ static ngx_int_t ngx_http_ai_rs_append(ngx_http_ai_stream_t *st,
     ngx_http_ai_rs_state_t *rs, const char *s, size_t len);
 static ngx_int_t ngx_http_ai_rs_keep(ngx_http_ai_stream_t *st,
     ngx_http_ai_rs_state_t *rs, cJSON *item);
+static u_char *ngx_http_ai_rs_escape(u_char *dst, u_char *src, size_t len);
 
 
 /* ---------------------------------------------------------------------
@@ -1682,7 +1683,7 @@ ngx_http_ai_rs_delta(ngx_http_ai_stream_t *st, ngx_http_ai_rs_state_t *rs,
            ? "response.output_text.delta"
            : "response.function_call_arguments.delta";
 
-    n = ngx_http_ai_escape_json(NULL, (u_char *) s, len);
+    n = (size_t) ngx_http_ai_rs_escape(NULL, (u_char *) s, len);
 
     p = ngx_pnalloc(st->pool, 256 + 2 * ngx_strlen(name)
                               + ngx_strlen(rs->item_id) + n);
@@ -1702,7 +1703,7 @@ ngx_http_ai_rs_delta(ngx_http_ai_stream_t *st, ngx_http_ai_rs_state_t *rs,
     }
 
     e = ngx_cpymem(e, "\"delta\":\"", sizeof("\"delta\":\"") - 1);
-    e = (u_char *) ngx_http_ai_escape_json(e, (u_char *) s, len);
+    e = ngx_http_ai_rs_escape(e, (u_char *) s, len);
 
     if (rs->type == NGX_HTTP_AI_RS_TEXT) {
         e = ngx_cpymem(e, "\",\"logprobs\":[]}\n\n",
@@ -1717,6 +1718,81 @@ ngx_http_ai_rs_delta(ngx_http_ai_stream_t *st, ngx_http_ai_rs_state_t *rs,
     ngx_pfree(st->pool, p);
 
     return rc;
+}
+
+
+/*
+ * A JSON string's content, escaped as cJSON prints it: with dst NULL
+ * its length (as a pointer from NULL), else the end of the output.
+ */
+
+static u_char *
+ngx_http_ai_rs_escape(u_char *dst, u_char *src, size_t len)
+{
+    u_char     c, e, *p, *last;
+    size_t     n;
+
+    static const u_char  hex[] = "0123456789abcdef";
+
+    last = src + len;
+    n = 0;
+
+    for (p = src; p < last; p++) {
+        c = *p;
+
+        switch (c) {
+        case '"':
+        case '\\':
+            e = c;
+            break;
+        case '\b':
+            e = 'b';
+            break;
+        case '\f':
+            e = 'f';
+            break;
+        case '\n':
+            e = 'n';
+            break;
+        case '\r':
+            e = 'r';
+            break;
+        case '\t':
+            e = 't';
+            break;
+        default:
+            e = (c < 0x20) ? 'u' : 0;
+        }
+
+        if (e == 0) {
+            if (dst) {
+                *dst++ = c;
+            }
+
+            n++;
+            continue;
+        }
+
+        if (e != 'u') {
+            if (dst) {
+                *dst++ = '\\';
+                *dst++ = e;
+            }
+
+            n += 2;
+            continue;
+        }
+
+        if (dst) {
+            dst = ngx_cpymem(dst, "\\u00", 4);
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0xf];
+        }
+
+        n += 6;
+    }
+
+    return dst ? dst : (u_char *) n;
 }
 
 
@@ -2020,6 +2096,19 @@ ngx_http_ai_responses_stream_to_openai(ngx_http_ai_stream_t *st,
     }
 
     if (ngx_strcmp(type, "response.created") == 0) {
+        /* the chunks' id is the response's */
+
+        s = ngx_http_ai_tr_string(cJSON_GetObjectItemCaseSensitive(json,
+                                                                "response"),
+                                  "id");
+
+        if (s && *s && st->id == NULL) {
+            st->id = ngx_http_ai_tr_strdup(st->pool, s, ngx_strlen(s));
+            if (st->id == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
         return ngx_http_ai_tr_emit_role(st);
     }
 
