@@ -308,14 +308,15 @@ $
 
 
 
-=== TEST 10: the prompt guard sees a Responses request: instructions and input items blocked, masked and restored
+=== TEST 10: the prompt guard sees a Responses request: instructions and input items blocked, masked and restored, translated and passed through
 --- http_config
-    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
     ai_prompt_guard_rule project regex=(?i)project\s+nightingale "message=This topic is not allowed here.";
     ai_prompt_guard_rule pii detect=email action=mask;
 --- config
     location /v1/ {
-        ai_proxy an;
+        ai_proxy an oa;
         ai_prompt_guard project pii;
     }
     location /mock/ {
@@ -328,12 +329,21 @@ curl -s -w ' %{http_code}\n' $u/v1/responses -d '{"model":"claude-3-5-haiku","in
 curl -s $u/v1/responses -d '{"model":"claude-3-5-haiku","input":"write to jane@example.com"}' | grep -o '"text":"[^"]*"'
 curl -s $u/mock/last | grep -o 'write to [^\\]*'
 curl -s -N $u/v1/responses -d '{"model":"claude-3-5-haiku","stream":true,"input":"write to jane@example.com"}' | grep -o '"type":"response.output_text.done".*"text":"[^"]*"' | grep -o '"text":"[^"]*"'
+curl -s $u/v1/responses -d '{"model":"gpt-4o","input":[{"role":"user","content":[{"type":"input_text","text":"write to jane@example.com"}]}]}' | grep -o '"text":"[^"]*"'
+curl -s -N $u/v1/responses -d '{"model":"gpt-4o","stream":true,"input":"write to jane@example.com"}' > out.sse
+grep -o '"delta":"[^"]*"' out.sse | paste -sd' '
+grep -c 'EMAIL' out.sse
+grep -o '"type":"response.completed","sequence_number":[0-9]*,"response":{"id":"resp_mock[0-9]*_[0-9a-f]*"' out.sse | sed 's/[0-9]\+/N/g'
 --- response_body_like
 ^\{"error":\{"message":"This topic is not allowed here.","type":"invalid_request_error","param":null,"code":"content_filtered"\}\}\n 400
 \{"error":\{"message":"This topic is not allowed here.","type":"invalid_request_error","param":null,"code":"content_filtered"\}\}\n 400
 "text":"mock reply: write to jane\@example.com"
 write to \[EMAIL_1\]
 "text":"mock reply: write to jane\@example.com"
+"text":"mock reply: write to jane\@example.com"
+"delta":"mock " "delta":"reply: " "delta":"write " "delta":"to " "delta":"jane\@example.com"
+0
+"type":"response.completed","sequence_number":N,"response":\{"id":"resp_mockN_[0-9a-fN]*"
 $
 --- no_error_log
 [error]

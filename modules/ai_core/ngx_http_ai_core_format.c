@@ -37,6 +37,7 @@ static ngx_uint_t ngx_http_ai_translate_unchanged(
 static ngx_uint_t ngx_http_ai_tr_model_is(cJSON *json, ngx_str_t *model);
 static ngx_int_t ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st,
     ngx_str_t *name, ngx_str_t *data, cJSON *json);
+static ngx_uint_t ngx_http_ai_tr_same(ngx_http_ai_stream_t *st);
 static ngx_int_t ngx_http_ai_tr_result(ngx_http_ai_stream_t *st,
     ngx_int_t rc, ngx_str_t *out);
 static ngx_uint_t ngx_http_ai_tr_plain(ngx_str_t *in, u_char *buf,
@@ -932,7 +933,7 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
         name = &empty;
     }
 
-    if (st->door == st->target) {
+    if (ngx_http_ai_tr_same(st)) {
         /*
          * OpenAI's events are looked into only when they must be (its
          * pass-through parses itself); the other formats' always are
@@ -1054,7 +1055,7 @@ ngx_http_ai_stream_end(ngx_http_ai_stream_t *st, ngx_uint_t complete,
         return ngx_http_ai_tr_result(st, rc, out);
     }
 
-    if (st->door == st->target) {
+    if (ngx_http_ai_tr_same(st)) {
         rc = NGX_OK;
 
         if (st->filter && st->open) {
@@ -1292,6 +1293,20 @@ ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
     out->len = st->len;
 
     return NGX_OK;
+}
+
+
+/*
+ * The events pass as they are in the same format; but a Responses stream
+ * with delta filters goes through the pivot and back (its events repeat
+ * the text they carry: the filters' text must be in each of them).
+ */
+
+static ngx_uint_t
+ngx_http_ai_tr_same(ngx_http_ai_stream_t *st)
+{
+    return st->door == st->target
+           && !(st->door == NGX_HTTP_AI_FMT_RESPONSES && st->filter);
 }
 
 

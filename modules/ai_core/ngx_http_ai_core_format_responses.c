@@ -1245,7 +1245,10 @@ ngx_http_ai_rs_state(ngx_http_ai_stream_t *st)
         return NULL;
     }
 
-    rs->id = ngx_http_ai_tr_gen_id(st->pool, "resp_");
+    /* the upstream's own response id, when it is one (filtered) */
+
+    rs->id = (st->id && ngx_strncmp(st->id, "resp_", 5) == 0)
+             ? st->id : ngx_http_ai_tr_gen_id(st->pool, "resp_");
     if (rs->id == NULL) {
         return NULL;
     }
