@@ -159,7 +159,7 @@ responses openai true 2 3
     env TEST_AI_KEY_A;
     env TEST_AI_KEY_B;
 --- http_config
-    ai_store resp size=1m;
+    ai_store resp size=1m async;
     ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_A;
     ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_B;
     log_format ai '$request_method $ai_endpoint $ai_target $status';
@@ -500,3 +500,26 @@ structured: {"answer":"mock reply"}
 [error]
 [warn]
 --- timeout: 60
+
+
+
+=== TEST 15: a stream cut by the provider ends with an error event, passed through and translated
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+--- config
+    location /v1/ {
+        ai_proxy an oa;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
+for m in gpt-4o claude-3-5-haiku; do
+  curl -s -N $u -d "{\"model\":\"$m~disconnect_after=2\",\"stream\":true,\"input\":\"one two three four\"}" | grep '^event:' | tail -2 | paste -sd' '
+done
+--- response_body
+event: response.output_text.delta event: error
+event: response.output_text.delta event: error
+--- error_log
+stream
+--- no_error_log
+[error]
