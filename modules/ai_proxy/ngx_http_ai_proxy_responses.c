@@ -609,7 +609,10 @@ ngx_http_ai_proxy_pin_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
     p = ngx_cpymem(key->data, NGX_HTTP_AI_PROXY_PIN_PREFIX,
                    sizeof(NGX_HTTP_AI_PROXY_PIN_PREFIX) - 1);
-    p = ngx_cpymem(p, ai->consumer.data, ai->consumer.len);
+    if (ai->consumer.len) {
+        p = ngx_cpymem(p, ai->consumer.data, ai->consumer.len);
+    }
+
     *p++ = ':';
     p = ngx_cpymem(p, id->data, id->len);
 
