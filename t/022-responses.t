@@ -503,22 +503,26 @@ structured: {"answer":"mock reply"}
 
 
 
-=== TEST 15: a stream cut by the provider ends with an error event, passed through and translated
+=== TEST 15: a stream cut by the provider ends with an error event, passed through and translated; its answer counted a token a delta event
 --- http_config
     ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
     ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
 --- config
     location /v1/ {
         ai_proxy an oa;
+        ai_log logs/ai.jsonl;
     }
 --- exec
 u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
 for m in gpt-4o claude-3-5-haiku; do
   curl -s -N $u -d "{\"model\":\"$m~disconnect_after=2\",\"stream\":true,\"input\":\"one two three four\"}" | grep '^event:' | tail -2 | paste -sd' '
 done
+sleep 0.2
+grep -o '"estimated_tokens":{[^}]*}' $TEST_NGINX_SERVROOT/logs/ai.jsonl | paste -sd' '
 --- response_body
 event: response.output_text.delta event: error
 event: response.output_text.delta event: error
+"estimated_tokens":{"prompt_tokens":5,"completion_tokens":2} "estimated_tokens":{"prompt_tokens":5,"completion_tokens":2}
 --- error_log
 stream
 --- no_error_log

@@ -660,6 +660,10 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
     if (ctx->upstream_format == NGX_HTTP_AI_FMT_ANTHROPIC
         ? (name->len == sizeof("content_block_delta") - 1
            && ngx_strncmp(name->data, "content_block_delta", name->len) == 0)
+        : ctx->upstream_format == NGX_HTTP_AI_FMT_RESPONSES
+        ? (name->len > sizeof(".delta") - 1
+           && ngx_strncmp(name->data + name->len - (sizeof(".delta") - 1),
+                          ".delta", sizeof(".delta") - 1) == 0)
         : !(payload->len == sizeof("[DONE]") - 1
             && ngx_strncmp(payload->data, "[DONE]", payload->len) == 0))
     {
