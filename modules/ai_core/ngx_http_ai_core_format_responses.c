@@ -104,8 +104,8 @@ ngx_http_ai_responses_request_to_openai(ngx_pool_t *pool, cJSON *in,
 
     static const char  *copied[] = {
         "model", "temperature", "top_p", "parallel_tool_calls", "user",
-        "stream", "top_logprobs", "service_tier", "safety_identifier",
-        "prompt_cache_key", NULL
+        "stream", "service_tier", "safety_identifier", "prompt_cache_key",
+        NULL
     };
 
     const char  **name;
