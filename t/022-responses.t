@@ -330,10 +330,10 @@ curl -s $u/v1/responses -d '{"model":"claude-3-5-haiku","input":"write to jane@e
 curl -s $u/mock/last | grep -o 'write to [^\\]*'
 curl -s -N $u/v1/responses -d '{"model":"claude-3-5-haiku","stream":true,"input":"write to jane@example.com"}' | grep -o '"type":"response.output_text.done".*"text":"[^"]*"' | grep -o '"text":"[^"]*"'
 curl -s $u/v1/responses -d '{"model":"gpt-4o","input":[{"role":"user","content":[{"type":"input_text","text":"write to jane@example.com"}]}]}' | grep -o '"text":"[^"]*"'
-curl -s -N $u/v1/responses -d '{"model":"gpt-4o","stream":true,"input":"write to jane@example.com"}' > out.sse
-grep -o '"delta":"[^"]*"' out.sse | paste -sd' '
-grep -c 'EMAIL' out.sse
-grep -o '"type":"response.completed","sequence_number":[0-9]*,"response":{"id":"resp_mock[0-9]*_[0-9a-f]*"' out.sse | sed 's/[0-9]\+/N/g'
+curl -s -N $u/v1/responses -d '{"model":"gpt-4o","stream":true,"input":"write to jane@example.com"}' > $TEST_NGINX_SERVROOT/out.sse
+grep -o '"delta":"[^"]*"' $TEST_NGINX_SERVROOT/out.sse | paste -sd' '
+grep -c 'EMAIL' $TEST_NGINX_SERVROOT/out.sse
+grep -o '"type":"response.completed","sequence_number":[0-9]*,"response":{"id":"resp_mock[0-9]*_[0-9a-f]*"' $TEST_NGINX_SERVROOT/out.sse | sed 's/[0-9]\+/N/g'
 --- response_body_like
 ^\{"error":\{"message":"This topic is not allowed here.","type":"invalid_request_error","param":null,"code":"content_filtered"\}\}\n 400
 \{"error":\{"message":"This topic is not allowed here.","type":"invalid_request_error","param":null,"code":"content_filtered"\}\}\n 400
