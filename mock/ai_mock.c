@@ -1461,6 +1461,9 @@ conv_gemini(conv_t *cv, const cJSON *root, const cJSON *contents)
     }
 }
 
+/* structured output asked for: the reply is a JSON object */
+static int g_json_reply;
+
 static void
 build_reply(const rq_t *r)
 {
@@ -1468,7 +1471,9 @@ build_reply(const rq_t *r)
     int    k;
 
     g_reply.len = 0;
-    if (r->beh.words >= 0) {
+    if (g_json_reply) {
+        B_LIT(&g_reply, "{\"answer\": \"mock reply\"}");
+    } else if (r->beh.words >= 0) {
         for (k = 1; k <= r->beh.words; k++) {
             if (k > 1) {
                 B_LIT(&g_reply, " ");
@@ -2011,7 +2016,10 @@ h_openai_chat(rq_t *r)
     if (maxtok < 0) {
         maxtok = jnum(root, "max_tokens", -1);
     }
+    tc = jstr(jget(root, "response_format"), "type");
+    g_json_reply = tc && (!strcmp(tc, "json_schema") || !strcmp(tc, "json_object"));
     gen_compute(r, &cv, tool, maxtok, &g);
+    g_json_reply = 0;
 
     /*
      * a reasoning model: reasoning_tokens in the usage; the thinking
@@ -2080,6 +2088,437 @@ fnv1a(const unsigned char *s, size_t n)
     }
     return h;
 }
+
+/* ------------------------------------------------------------------ */
+/* OpenAI Responses API                                                */
+
+/*
+ * A response's id carries a hash of the key that made it, so that a
+ * response is found (previous_response_id, GET, DELETE) only with that
+ * key, as at OpenAI, where a response lives in its project.
+ */
+static unsigned
+rs_key_hash(rq_t *r)
+{
+    const char *k;
+    size_t      kl;
+    char        qk[512];
+
+    k = req_key(r, &kl, qk, sizeof(qk));
+    return k ? (unsigned) fnv1a((const unsigned char *) k, kl) : 0;
+}
+
+static int
+rs_id_ok(rq_t *r, const char *id)
+{
+    const char *u;
+    char        h[16];
+
+    if (id == NULL || strncmp(id, "resp_mock", 9) != 0) {
+        return 0;
+    }
+    u = strrchr(id, '_');
+    snprintf(h, sizeof(h), "%08x", rs_key_hash(r));
+    return u && strcmp(u + 1, h) == 0;
+}
+
+static void
+rs_id(buf_t *b, rq_t *r)
+{
+    char h[16];
+
+    snprintf(h, sizeof(h), "%08x", rs_key_hash(r));
+    B_LIT(b, "resp_mock");
+    b_int(b, (long long) r->reqno);
+    B_LIT(b, "_");
+    b_cstr(b, h);
+}
+
+static void
+rs_usage(buf_t *b, const beh_t *be, long P, long C)
+{
+    B_LIT(b, "{\"input_tokens\":");
+    b_tok(b, be->usage_prompt, P);
+    B_LIT(b, ",\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":");
+    b_tok(b, be->usage_completion, C);
+    B_LIT(b, ",\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":");
+    b_total(b, be, P, C);
+    B_LIT(b, "}");
+}
+
+/* the message or function call item; done: its final state */
+static void
+rs_item(buf_t *b, rq_t *r, const gen_t *g, int done)
+{
+    if (g->tool) {
+        B_LIT(b, "{\"id\":\"fc_mock");
+        b_int(b, (long long) r->reqno);
+        B_LIT(b, "\",\"type\":\"function_call\",\"status\":");
+        b_cstr(b, done ? "\"completed\"" : "\"in_progress\"");
+        B_LIT(b, ",\"arguments\":");
+        b_jcstr(b, done ? TOOL_ARGS : "");
+        B_LIT(b, ",\"call_id\":\"call_mock_1\",\"name\":");
+        b_jcstr(b, g->tool);
+        B_LIT(b, "}");
+        return;
+    }
+    B_LIT(b, "{\"id\":\"msg_mock");
+    b_int(b, (long long) r->reqno);
+    B_LIT(b, "\",\"type\":\"message\",\"status\":");
+    b_cstr(b, !done ? "\"in_progress\"" : g->fin == 1 ? "\"incomplete\"" : "\"completed\"");
+    B_LIT(b, ",\"content\":[");
+    if (done) {
+        B_LIT(b, "{\"type\":\"output_text\",\"annotations\":[],\"logprobs\":[],\"text\":");
+        b_jstr(b, g_reply.p, reply_len(g));
+        B_LIT(b, "}");
+    }
+    B_LIT(b, "],\"role\":\"assistant\"}");
+}
+
+/* the response object; state 0 in progress, 1 final */
+static void
+rs_object(buf_t *b, rq_t *r, const gen_t *g, const cJSON *root, int final)
+{
+    char *s;
+
+    B_LIT(b, "{\"id\":\"");
+    rs_id(b, r);
+    B_LIT(b, "\",\"object\":\"response\",\"created_at\":");
+    b_int(b, r->created);
+    B_LIT(b, ",\"status\":");
+    b_cstr(b, !final ? "\"in_progress\"" : g->fin == 1 ? "\"incomplete\"" : "\"completed\"");
+    B_LIT(b, ",\"background\":false,\"error\":null,\"incomplete_details\":");
+    b_cstr(b, final && g->fin == 1 ? "{\"reason\":\"max_output_tokens\"}" : "null");
+    B_LIT(b, ",\"instructions\":");
+    b_jcstr(b, jstr(root, "instructions"));
+    B_LIT(b, ",\"max_output_tokens\":");
+    if (cJSON_IsNumber(jget(root, "max_output_tokens"))) {
+        b_int(b, jnum(root, "max_output_tokens", 0));
+    } else {
+        B_LIT(b, "null");
+    }
+    B_LIT(b, ",\"model\":");
+    b_jcstr(b, r->model);
+    B_LIT(b, ",\"output\":[");
+    if (final) {
+        rs_item(b, r, g, 1);
+    }
+    B_LIT(b, "],\"parallel_tool_calls\":true,\"previous_response_id\":");
+    b_jcstr(b, jstr(root, "previous_response_id"));
+    B_LIT(b, ",\"reasoning\":{\"effort\":");
+    b_jcstr(b, jstr(jget(root, "reasoning"), "effort"));
+    B_LIT(b, ",\"summary\":null},\"service_tier\":\"default\",\"store\":");
+    b_cstr(b, cJSON_IsFalse(jget(root, "store")) ? "false" : "true");
+    B_LIT(b, ",\"temperature\":1.0,\"text\":");
+    if (jget(root, "text")) {
+        s = cJSON_PrintUnformatted(jget(root, "text"));
+        b_cstr(b, s ? s : "null");
+        free(s);
+    } else {
+        B_LIT(b, "{\"format\":{\"type\":\"text\"}}");
+    }
+    B_LIT(b, ",\"tool_choice\":\"auto\",\"tools\":");
+    if (cJSON_IsArray(jget(root, "tools"))) {
+        s = cJSON_PrintUnformatted(jget(root, "tools"));
+        b_cstr(b, s ? s : "[]");
+        free(s);
+    } else {
+        B_LIT(b, "[]");
+    }
+    B_LIT(b, ",\"top_p\":1.0,\"truncation\":\"disabled\",\"usage\":");
+    if (final && r->beh.usage) {
+        rs_usage(b, &r->beh, g->P, g->C);
+    } else {
+        B_LIT(b, "null");
+    }
+    B_LIT(b, ",\"user\":null,\"metadata\":");
+    if (cJSON_IsObject(jget(root, "metadata"))) {
+        s = cJSON_PrintUnformatted(jget(root, "metadata"));
+        b_cstr(b, s ? s : "{}");
+        free(s);
+    } else {
+        B_LIT(b, "{}");
+    }
+    B_LIT(b, "}");
+}
+
+static int g_rs_seq;
+
+/* g_ev = "event: NAME\ndata: {"type":NAME,"sequence_number":N" */
+static void
+rs_ev(const char *name)
+{
+    g_ev.len = 0;
+    B_LIT(&g_ev, "event: ");
+    b_cstr(&g_ev, name);
+    B_LIT(&g_ev, "\ndata: {\"type\":\"");
+    b_cstr(&g_ev, name);
+    B_LIT(&g_ev, "\",\"sequence_number\":");
+    b_int(&g_ev, g_rs_seq++);
+}
+
+static void
+rs_item_ref(rq_t *r, const gen_t *g)
+{
+    B_LIT(&g_ev, ",\"item_id\":\"");
+    b_cstr(&g_ev, g->tool ? "fc_mock" : "msg_mock");
+    b_int(&g_ev, (long long) r->reqno);
+    B_LIT(&g_ev, "\",\"output_index\":0");
+}
+
+static void
+rs_stream(rq_t *r, const gen_t *g, const cJSON *root)
+{
+    st_t        s;
+    int         i;
+    const char *wp;
+    size_t      wn;
+
+    g_rs_seq = 0;
+    st_begin(&s, r, "text/event-stream; charset=utf-8", 1, "\n");
+
+    rs_ev("response.created");
+    B_LIT(&g_ev, ",\"response\":");
+    rs_object(&g_ev, r, g, root, 0);
+    B_LIT(&g_ev, "}\n\n");
+    st_emit(&s, EV_INIT);
+
+    rs_ev("response.in_progress");
+    B_LIT(&g_ev, ",\"response\":");
+    rs_object(&g_ev, r, g, root, 0);
+    B_LIT(&g_ev, "}\n\n");
+    st_emit(&s, EV_INIT);
+
+    rs_ev("response.output_item.added");
+    B_LIT(&g_ev, ",\"output_index\":0,\"item\":");
+    rs_item(&g_ev, r, g, 0);
+    B_LIT(&g_ev, "}\n\n");
+    st_emit(&s, EV_INIT);
+
+    if (g->tool) {
+        for (i = 0; i < 3; i++) {
+            rs_ev("response.function_call_arguments.delta");
+            rs_item_ref(r, g);
+            B_LIT(&g_ev, ",\"delta\":");
+            b_jcstr(&g_ev, TOOL_FRAGS[i]);
+            B_LIT(&g_ev, "}\n\n");
+            st_emit(&s, EV_CONTENT);
+        }
+        rs_ev("response.function_call_arguments.done");
+        rs_item_ref(r, g);
+        B_LIT(&g_ev, ",\"name\":");
+        b_jcstr(&g_ev, g->tool);
+        B_LIT(&g_ev, ",\"arguments\":");
+        b_jcstr(&g_ev, TOOL_ARGS);
+        B_LIT(&g_ev, "}\n\n");
+        st_emit(&s, EV_TAIL);
+
+    } else {
+        rs_ev("response.content_part.added");
+        rs_item_ref(r, g);
+        B_LIT(&g_ev, ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"annotations\":[],\"logprobs\":[],\"text\":\"\"}}\n\n");
+        st_emit(&s, EV_INIT);
+
+        for (i = 0; i < g->nw && !s.stopped; i++) {
+            word_span(g, i, &wp, &wn);
+            rs_ev("response.output_text.delta");
+            rs_item_ref(r, g);
+            B_LIT(&g_ev, ",\"content_index\":0,\"delta\":");
+            b_jstr(&g_ev, wp, wn);
+            B_LIT(&g_ev, ",\"logprobs\":[]}\n\n");
+            st_emit(&s, EV_CONTENT);
+        }
+
+        rs_ev("response.output_text.done");
+        rs_item_ref(r, g);
+        B_LIT(&g_ev, ",\"content_index\":0,\"text\":");
+        b_jstr(&g_ev, g_reply.p, reply_len(g));
+        B_LIT(&g_ev, ",\"logprobs\":[]}\n\n");
+        st_emit(&s, EV_TAIL);
+
+        rs_ev("response.content_part.done");
+        rs_item_ref(r, g);
+        B_LIT(&g_ev, ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"annotations\":[],\"logprobs\":[],\"text\":");
+        b_jstr(&g_ev, g_reply.p, reply_len(g));
+        B_LIT(&g_ev, "}}\n\n");
+        st_emit(&s, EV_TAIL);
+    }
+
+    rs_ev("response.output_item.done");
+    B_LIT(&g_ev, ",\"output_index\":0,\"item\":");
+    rs_item(&g_ev, r, g, 1);
+    B_LIT(&g_ev, "}\n\n");
+    st_emit(&s, EV_TAIL);
+
+    rs_ev(g->fin == 1 ? "response.incomplete" : "response.completed");
+    B_LIT(&g_ev, ",\"response\":");
+    rs_object(&g_ev, r, g, root, 1);
+    B_LIT(&g_ev, "}\n\n");
+    st_emit(&s, EV_TAIL);
+    st_end(&s);
+}
+
+/* the conversation of a Responses request */
+static void
+conv_responses(conv_t *cv, const cJSON *root, const cJSON *input)
+{
+    const cJSON *it;
+    const char  *t;
+    int          i = 0, n;
+
+    /* the instructions count as the system message of a chat */
+    if (jstr(root, "instructions")) {
+        conv_text(cv, -1, jstr(root, "instructions"));
+        cv->nmsgs++;
+    }
+    if (cJSON_IsString(input)) {
+        cv->last_user_idx = 0;
+        cv->last_idx = 0;
+        cv->last_is_user = 1;
+        conv_text(cv, 0, input->valuestring);
+        cv->nmsgs++;
+        return;
+    }
+    n = cJSON_GetArraySize(input);
+    cv->last_idx = n - 1;
+    cJSON_ArrayForEach(it, input) {
+        t = jstr(it, "type");
+        if ((t == NULL || !strcmp(t, "message")) && role_is(it, "user", 0)) {
+            cv->last_user_idx = i;
+            if (i == n - 1) {
+                cv->last_is_user = 1;
+            }
+        }
+        if (t && !strcmp(t, "function_call_output") && i == n - 1) {
+            cv->last_toolres = 1;
+            cv->last_is_user = 1;
+        }
+        i++;
+    }
+    i = 0;
+    cJSON_ArrayForEach(it, input) {
+        t = jstr(it, "type");
+        if (t == NULL || !strcmp(t, "message")) {
+            conv_blocks_text(cv, i, jget(it, "content"));
+        } else if (!strcmp(t, "function_call_output")) {
+            conv_text(cv, i, jstr(it, "output"));
+        } else if (!strcmp(t, "function_call")) {
+            conv_text(cv, i, jstr(it, "arguments"));
+        }
+        cv->nmsgs++;
+        i++;
+    }
+}
+
+static void
+h_openai_responses(rq_t *r)
+{
+    cJSON       *root, *input, *tools, *fmt;
+    const char  *model, *tool = NULL, *tc, *prev, *ft;
+    conv_t       cv;
+    gen_t        g;
+    long         maxtok;
+    buf_t       *b = &g_body;
+    char         msg[600];
+
+    root = parse_body(r);
+    if (root == NULL) {
+        return;
+    }
+    model = jstr(root, "model");
+    set_model(r, model);
+    if (inject(r)) {
+        goto done;
+    }
+    if (model == NULL) {
+        send_error(r, 400, "Missing required parameter: 'model'.", "model",
+                   "missing_required_parameter");
+        goto done;
+    }
+    input = jget(root, "input");
+    prev = jstr(root, "previous_response_id");
+    if (!cJSON_IsString(input) && !cJSON_IsArray(input) && prev == NULL) {
+        send_error(r, 400, "Missing required parameter: 'input'.", "input",
+                   "missing_required_parameter");
+        goto done;
+    }
+    if (prev && !rs_id_ok(r, prev)) {
+        snprintf(msg, sizeof(msg), "Previous response with id '%.500s' not found.", prev);
+        send_error(r, 400, msg, "previous_response_id", "previous_response_not_found");
+        goto done;
+    }
+    conv_init(&cv);
+    conv_responses(&cv, root, input);
+
+    tools = jget(root, "tools");
+    tc = jstr(root, "tool_choice");
+    if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0
+        && !(tc && !strcmp(tc, "none")))
+    {
+        tool = jstr(cJSON_GetArrayItem(tools, 0), "name");
+    }
+    fmt = jget(jget(root, "text"), "format");
+    ft = jstr(fmt, "type");
+    g_json_reply = ft && (!strcmp(ft, "json_schema") || !strcmp(ft, "json_object"));
+    maxtok = jnum(root, "max_output_tokens", -1);
+    gen_compute(r, &cv, tool, maxtok, &g);
+    g_json_reply = 0;
+
+    if (cJSON_IsTrue(jget(root, "stream"))) {
+        if (r->beh.cl_stream) {
+            cl_measure(r, 1);
+            rs_stream(r, &g, root);
+            cl_measure(r, 0);
+        }
+        rs_stream(r, &g, root);
+        goto done;
+    }
+
+    b->len = 0;
+    rs_object(b, r, &g, root, 1);
+    finish_plain(r, 200, "application/json", b->p, b->len, 1);
+
+done:
+    cJSON_Delete(root);
+}
+
+/* GET and DELETE .../responses/{id} */
+static void
+h_openai_response_id(rq_t *r, const char *id, int del)
+{
+    buf_t  *b = &g_body;
+    gen_t   g;
+    conv_t  cv;
+    cJSON  *root;
+    char    msg[600];
+
+    if (inject(r)) {
+        return;
+    }
+    if (!rs_id_ok(r, id)) {
+        snprintf(msg, sizeof(msg), "Response with id '%.500s' not found.", id);
+        send_error(r, 404, msg, NULL, "");
+        return;
+    }
+    b->len = 0;
+    if (del) {
+        B_LIT(b, "{\"id\":");
+        b_jcstr(b, id);
+        B_LIT(b, ",\"object\":\"response.deleted\",\"deleted\":true}");
+        finish_plain(r, 200, "application/json", b->p, b->len, 1);
+        return;
+    }
+    /* the stored response: as it was made, the mock's reply */
+    snprintf(r->model, sizeof(r->model), "%s", "gpt-4o");
+    r->reqno = strtoul(id + 9, NULL, 10);
+    conv_init(&cv);
+    gen_compute(r, &cv, NULL, -1, &g);
+    root = cJSON_CreateObject();
+    rs_object(b, r, &g, root, 1);
+    cJSON_Delete(root);
+    finish_plain(r, 200, "application/json", b->p, b->len, 1);
+}
+
 
 static int
 is_wordch(unsigned char ch)
@@ -2986,8 +3425,11 @@ h_gemini(rq_t *r, const char *mraw, int stream, int sse)
         if (maxtok < 0) {
             maxtok = jnum(gc, "max_output_tokens", -1);
         }
+        g_json_reply = jget2(gc, "responseSchema", "response_schema") != NULL
+                       || jget2(gc, "responseJsonSchema", "response_json_schema") != NULL;
     }
     gen_compute(r, &cv, tool, maxtok, &g);
+    g_json_reply = 0;
 
     if (gm_thinking(r, gc, contents, &g) != 0) {
         goto done;
@@ -3119,7 +3561,11 @@ route(rq_t *r)
     int         get = q->mlen == 3 && !memcmp(q->method, "GET", 3);
     int         gstream = -1, sse = 0;
     char        mraw[512], tmp[64];
-    enum { E_NONE, E_CHAT, E_EMB, E_MODELS, E_ANTH, E_GEM, E_COUNT } ep = E_NONE;
+    enum { E_NONE, E_CHAT, E_EMB, E_MODELS, E_ANTH, E_GEM, E_COUNT, E_RESP,
+           E_RESP_ID } ep = E_NONE;
+    int         del = q->mlen == 6 && !memcmp(q->method, "DELETE", 6);
+    const char *rid = NULL;
+    char        idbuf[512];
 
     if (ends_with(p, n, ":streamGenerateContent")) {
         gstream = 1;
@@ -3142,6 +3588,12 @@ route(rq_t *r)
         ep = E_COUNT;
     } else if (get && ends_with(p, n, "/models")) {
         ep = E_MODELS;
+    } else if (post && ends_with(p, n, "/responses")) {
+        ep = E_RESP;
+    } else if ((get || del) && (rid = memmem(p, n, "/responses/", 11)) != NULL) {
+        rid += 11;
+        snprintf(idbuf, sizeof(idbuf), "%.*s", (int) (p + n - rid), rid);
+        ep = E_RESP_ID;
     }
 
     r->prov = (ep == E_ANTH || ep == E_COUNT) ? PV_ANTHROPIC
@@ -3166,6 +3618,8 @@ route(rq_t *r)
     case E_MODELS: h_openai_models(r); break;
     case E_ANTH:   h_anthropic(r); break;
     case E_COUNT:  h_anthropic_count(r); break;
+    case E_RESP:   h_openai_responses(r); break;
+    case E_RESP_ID: h_openai_response_id(r, idbuf, del); break;
     case E_GEM:
         ms = me;
         while (ms > 0 && p[ms - 1] != '/') {

@@ -59,12 +59,16 @@ extern const ngx_uint_t  ngx_http_ai_core_api_version;
 #define NGX_HTTP_AI_EP_GEMINI           5   /* Gemini generateContent */
 #define NGX_HTTP_AI_EP_COUNT_TOKENS     6   /* Anthropic messages/
                                                count_tokens */
+#define NGX_HTTP_AI_EP_RESPONSES        7   /* OpenAI responses (POST) */
+#define NGX_HTTP_AI_EP_RESPONSE         8   /* OpenAI responses/{id}: GET,
+                                               DELETE a stored response */
 
 
 /* wire formats (of a door or of an upstream) */
 #define NGX_HTTP_AI_FMT_OPENAI          0
 #define NGX_HTTP_AI_FMT_ANTHROPIC       1
 #define NGX_HTTP_AI_FMT_GEMINI          2
+#define NGX_HTTP_AI_FMT_RESPONSES       3   /* OpenAI's Responses API */
 
 
 /* ai_auth */

@@ -37,6 +37,7 @@ static ngx_uint_t ngx_http_ai_translate_unchanged(
 static ngx_uint_t ngx_http_ai_tr_model_is(cJSON *json, ngx_str_t *model);
 static ngx_int_t ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st,
     ngx_str_t *name, ngx_str_t *data, cJSON *json);
+static ngx_uint_t ngx_http_ai_tr_same(ngx_http_ai_stream_t *st);
 static ngx_int_t ngx_http_ai_tr_result(ngx_http_ai_stream_t *st,
     ngx_int_t rc, ngx_str_t *out);
 static ngx_uint_t ngx_http_ai_tr_plain(ngx_str_t *in, u_char *buf,
@@ -128,10 +129,18 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
 
     ngx_str_null(err);
 
-    if (req->from > NGX_HTTP_AI_FMT_GEMINI
-        || req->to > NGX_HTTP_AI_FMT_GEMINI)
+    if (req->from > NGX_HTTP_AI_FMT_RESPONSES
+        || req->to > NGX_HTTP_AI_FMT_RESPONSES)
     {
         ngx_str_set(err, "unknown wire format");
+        return NGX_DECLINED;
+    }
+
+    if (req->to == NGX_HTTP_AI_FMT_RESPONSES
+        && req->from != NGX_HTTP_AI_FMT_RESPONSES)
+    {
+        ngx_str_set(err, "only the Responses API goes to a Responses "
+                         "target");
         return NGX_DECLINED;
     }
 
@@ -170,7 +179,8 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
     if (req->endpoint != NGX_HTTP_AI_EP_CHAT
         && req->endpoint != NGX_HTTP_AI_EP_MESSAGES
         && req->endpoint != NGX_HTTP_AI_EP_COUNT_TOKENS
-        && req->endpoint != NGX_HTTP_AI_EP_GEMINI)
+        && req->endpoint != NGX_HTTP_AI_EP_GEMINI
+        && req->endpoint != NGX_HTTP_AI_EP_RESPONSES)
     {
         ngx_str_set(err, "this endpoint cannot be translated");
         rc = NGX_DECLINED;
@@ -222,6 +232,9 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
         if (req->from == NGX_HTTP_AI_FMT_OPENAI) {
             rc = ngx_http_ai_openai_decorate(target, req);
 
+        } else if (req->from == NGX_HTTP_AI_FMT_RESPONSES) {
+            rc = ngx_http_ai_responses_decorate(target, req);
+
         } else {
             rc = ngx_http_ai_anthropic_decorate(target, req);
         }
@@ -236,6 +249,10 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
     if (req->from == NGX_HTTP_AI_FMT_OPENAI) {
         pivot = cJSON_Duplicate(json, 1);
         rc = (pivot == NULL) ? NGX_ERROR : NGX_OK;
+
+    } else if (req->from == NGX_HTTP_AI_FMT_RESPONSES) {
+        rc = ngx_http_ai_responses_request_to_openai(pool, json, &pivot,
+                                                     err);
 
     } else {
         rc = ngx_http_ai_anthropic_request_to_openai(pool, json, &pivot, err);
@@ -483,7 +500,10 @@ ngx_http_ai_translate_response(ngx_pool_t *pool, ngx_uint_t from,
         return NGX_OK;
     }
 
-    if (door > NGX_HTTP_AI_FMT_ANTHROPIC || target > NGX_HTTP_AI_FMT_GEMINI) {
+    if (door == NGX_HTTP_AI_FMT_GEMINI
+        || door > NGX_HTTP_AI_FMT_RESPONSES
+        || target > NGX_HTTP_AI_FMT_RESPONSES)
+    {
         ngx_str_set(err, "this response cannot be translated");
         return NGX_DECLINED;
     }
@@ -512,6 +532,11 @@ ngx_http_ai_translate_response(ngx_pool_t *pool, ngx_uint_t from,
                                                    &pivot, err);
         break;
 
+    case NGX_HTTP_AI_FMT_RESPONSES:
+        rc = ngx_http_ai_responses_response_to_openai(pool, json, model,
+                                                      &pivot, err);
+        break;
+
     default: /* NGX_HTTP_AI_FMT_OPENAI: the pivot itself */
         pivot = json;
         json = NULL;
@@ -524,6 +549,13 @@ ngx_http_ai_translate_response(ngx_pool_t *pool, ngx_uint_t from,
 
     if (door == NGX_HTTP_AI_FMT_ANTHROPIC) {
         rc = ngx_http_ai_anthropic_response_from_openai(pool, pivot, model,
+                                                        &res, err);
+        if (rc != NGX_OK) {
+            goto done;
+        }
+
+    } else if (door == NGX_HTTP_AI_FMT_RESPONSES) {
+        rc = ngx_http_ai_responses_response_from_openai(pool, pivot, model,
                                                         &res, err);
         if (rc != NGX_OK) {
             goto done;
@@ -556,8 +588,11 @@ ngx_http_ai_translate_error(ngx_pool_t *pool, ngx_uint_t from,
     ngx_uint_t   target, door;
     const char  *message, *type;
 
-    target = from;
-    door = to;
+    /* the Responses API's errors are OpenAI's */
+
+    target = (from == NGX_HTTP_AI_FMT_RESPONSES) ? NGX_HTTP_AI_FMT_OPENAI
+                                                 : from;
+    door = (to == NGX_HTTP_AI_FMT_RESPONSES) ? NGX_HTTP_AI_FMT_OPENAI : to;
 
     json = (in && in->len)
            ? cJSON_ParseWithLength((const char *) in->data, in->len) : NULL;
@@ -859,7 +894,7 @@ ngx_http_ai_stream_create(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
 
     /* from: the upstream's format, to: the client's */
 
-    if (from > NGX_HTTP_AI_FMT_GEMINI || to > NGX_HTTP_AI_FMT_GEMINI
+    if (from > NGX_HTTP_AI_FMT_RESPONSES || to > NGX_HTTP_AI_FMT_RESPONSES
         || (to == NGX_HTTP_AI_FMT_GEMINI && from != NGX_HTTP_AI_FMT_GEMINI))
     {
         return NULL;
@@ -931,7 +966,7 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
         name = &empty;
     }
 
-    if (st->door == st->target) {
+    if (ngx_http_ai_tr_same(st)) {
         /*
          * OpenAI's events are looked into only when they must be (its
          * pass-through parses itself); the other formats' always are
@@ -939,7 +974,9 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
 
         parsed = NULL;
 
-        if (json == NULL && st->door != NGX_HTTP_AI_FMT_OPENAI && data) {
+        if (json == NULL && st->door != NGX_HTTP_AI_FMT_OPENAI
+            && st->door != NGX_HTTP_AI_FMT_RESPONSES && data)
+        {
             parsed = cJSON_ParseWithLength((const char *) data->data,
                                            data->len);
             json = parsed;
@@ -997,7 +1034,13 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
              ? NGX_OK : ngx_http_ai_gemini_stream_to_openai(st, json);
         break;
 
-    default: /* NGX_HTTP_AI_FMT_OPENAI, the door is Anthropic */
+    case NGX_HTTP_AI_FMT_RESPONSES:
+        rc = (json == NULL)
+             ? NGX_OK
+             : ngx_http_ai_responses_stream_to_openai(st, name, json);
+        break;
+
+    default: /* NGX_HTTP_AI_FMT_OPENAI, the door Anthropic or Responses */
 
         if (data && data->len == sizeof("[DONE]") - 1
             && ngx_strncmp(data->data, "[DONE]", data->len) == 0)
@@ -1010,7 +1053,9 @@ ngx_http_ai_stream_event(ngx_http_ai_stream_t *st, ngx_str_t *name,
                             : NGX_OK;
 
             if (rc == NGX_OK && !skip) {
-                rc = ngx_http_ai_anthropic_stream_from_openai(st, json);
+                rc = (st->door == NGX_HTTP_AI_FMT_RESPONSES)
+                     ? ngx_http_ai_responses_stream_from_openai(st, json)
+                     : ngx_http_ai_anthropic_stream_from_openai(st, json);
             }
 
         } else {
@@ -1043,7 +1088,7 @@ ngx_http_ai_stream_end(ngx_http_ai_stream_t *st, ngx_uint_t complete,
         return ngx_http_ai_tr_result(st, rc, out);
     }
 
-    if (st->door == st->target) {
+    if (ngx_http_ai_tr_same(st)) {
         rc = NGX_OK;
 
         if (st->filter && st->open) {
@@ -1101,9 +1146,9 @@ ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
 
     ngx_str_null(err);
 
-    if (to > NGX_HTTP_AI_FMT_ANTHROPIC) {
-        ngx_str_set(err, "a stream is rendered for the OpenAI or the "
-                         "Anthropic door");
+    if (to == NGX_HTTP_AI_FMT_GEMINI || to > NGX_HTTP_AI_FMT_RESPONSES) {
+        ngx_str_set(err, "a stream is rendered for the OpenAI, the "
+                         "Anthropic or the Responses door");
         return NGX_DECLINED;
     }
 
@@ -1386,6 +1431,20 @@ ngx_http_ai_tr_thinking_chunk(ngx_http_ai_stream_t *st, const char *text,
 }
 
 
+/*
+ * The events pass as they are in the same format; but a Responses stream
+ * with delta filters goes through the pivot and back (its events repeat
+ * the text they carry: the filters' text must be in each of them).
+ */
+
+static ngx_uint_t
+ngx_http_ai_tr_same(ngx_http_ai_stream_t *st)
+{
+    return st->door == st->target
+           && !(st->door == NGX_HTTP_AI_FMT_RESPONSES && st->filter);
+}
+
+
 static ngx_int_t
 ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st, ngx_str_t *name,
     ngx_str_t *data, cJSON *json)
@@ -1396,6 +1455,10 @@ ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st, ngx_str_t *name,
 
     if (st->door == NGX_HTTP_AI_FMT_OPENAI) {
         return ngx_http_ai_openai_stream_pass(st, name, data, json);
+    }
+
+    if (st->door == NGX_HTTP_AI_FMT_RESPONSES) {
+        return ngx_http_ai_responses_stream_pass(st, name, data);
     }
 
     if (json == NULL || data == NULL) {
@@ -1657,6 +1720,9 @@ ngx_http_ai_tr_emit_chunk(ngx_http_ai_stream_t *st, cJSON *chunk)
     } else if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
         rc = ngx_http_ai_anthropic_stream_from_openai(st, chunk);
 
+    } else if (st->door == NGX_HTTP_AI_FMT_RESPONSES) {
+        rc = ngx_http_ai_responses_stream_from_openai(st, chunk);
+
     } else {
         choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
 
@@ -1747,6 +1813,11 @@ ngx_http_ai_tr_emit_close(ngx_http_ai_stream_t *st)
         return ngx_http_ai_anthropic_stream_close(st);
     }
 
+    if (st->door == NGX_HTTP_AI_FMT_RESPONSES) {
+        st->done = 1;
+        return ngx_http_ai_responses_stream_close(st);
+    }
+
     if (st->usage.found && st->include_usage) {
         chunk = ngx_http_ai_tr_chunk(st, NULL, NULL);
         if (chunk == NULL) {
@@ -1790,6 +1861,10 @@ ngx_http_ai_tr_emit_error(ngx_http_ai_stream_t *st, const char *type,
     rc = NGX_ERROR;
 
     switch (st->door) {
+
+    case NGX_HTTP_AI_FMT_RESPONSES:
+        rc = ngx_http_ai_responses_stream_error(st, message, code);
+        break;
 
     case NGX_HTTP_AI_FMT_ANTHROPIC:
         if (ngx_http_ai_tr_add_string(json, "type", "error") == NULL) {

@@ -92,6 +92,9 @@ struct ngx_http_ai_stream_s {
     size_t                      text_size;
     ngx_http_ai_delta_t         abort;      /* what a filter ended with */
 
+    void                       *responses;  /* the Responses door's
+                                                   state */
+
     char                        fast[NGX_INT64_LEN + 1];  /* the fast
                                                    path's numbers */
     ngx_uint_t                  fast_names; /* 1: id, model print as they
@@ -230,6 +233,27 @@ ngx_int_t ngx_http_ai_gemini_response_to_openai(ngx_pool_t *pool,
     cJSON *in, ngx_str_t *model, cJSON **out, ngx_str_t *err);
 ngx_int_t ngx_http_ai_gemini_stream_to_openai(ngx_http_ai_stream_t *st,
     cJSON *json);
+
+
+/* OpenAI's Responses API (ngx_http_ai_core_format_responses.c) */
+
+ngx_int_t ngx_http_ai_responses_request_to_openai(ngx_pool_t *pool,
+    cJSON *in, cJSON **out, ngx_str_t *err);
+ngx_int_t ngx_http_ai_responses_decorate(cJSON *json,
+    ngx_http_ai_translate_request_t *req);
+ngx_int_t ngx_http_ai_responses_response_from_openai(ngx_pool_t *pool,
+    cJSON *in, ngx_str_t *model, cJSON **out, ngx_str_t *err);
+ngx_int_t ngx_http_ai_responses_response_to_openai(ngx_pool_t *pool,
+    cJSON *in, ngx_str_t *model, cJSON **out, ngx_str_t *err);
+ngx_int_t ngx_http_ai_responses_stream_from_openai(ngx_http_ai_stream_t *st,
+    cJSON *chunk);
+ngx_int_t ngx_http_ai_responses_stream_close(ngx_http_ai_stream_t *st);
+ngx_int_t ngx_http_ai_responses_stream_error(ngx_http_ai_stream_t *st,
+    const char *message, const char *code);
+ngx_int_t ngx_http_ai_responses_stream_pass(ngx_http_ai_stream_t *st,
+    ngx_str_t *name, ngx_str_t *data);
+ngx_int_t ngx_http_ai_responses_stream_to_openai(ngx_http_ai_stream_t *st,
+    ngx_str_t *name, cJSON *json);
 
 
 #endif /* _NGX_HTTP_AI_CORE_FORMAT_H_INCLUDED_ */

@@ -379,7 +379,7 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
     ngx_http_ai_tr_filter_pt filter, void *data, ngx_str_t *body,
     ngx_http_ai_delta_t *abort)
 {
-    cJSON                 *json, *list, *item, *msg, *type, *calls;
+    cJSON                 *json, *list, *item, *msg, *type, *calls, *part;
     ngx_int_t              rc;
     ngx_uint_t             i, index, empty;
     ngx_http_ai_stream_t   st;
@@ -418,6 +418,49 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
 
             } else if (ngx_http_ai_tr_is(type, "tool_use")) {
                 rc = ngx_http_ai_tr_filter_input(&st, item, i);
+            }
+
+            if (rc != NGX_OK) {
+                break;
+            }
+
+            i++;
+        }
+
+        break;
+
+    case NGX_HTTP_AI_FMT_RESPONSES:
+
+        /*
+         * the output_text parts of the message items, an item a text;
+         * a function_call item's arguments
+         */
+
+        list = ngx_http_ai_tr_first(&st, json, "output");
+
+        cJSON_ArrayForEach(item, list) {
+            msg = ngx_http_ai_tr_first(&st, item, "content");
+
+            cJSON_ArrayForEach(part, msg) {
+                if (rc == NGX_OK
+                    && ngx_http_ai_tr_is(ngx_http_ai_tr_first(&st, part,
+                                                              "type"),
+                                         "output_text"))
+                {
+                    rc = ngx_http_ai_tr_filter_text(&st, part, "text", i, 1,
+                                                    0, &empty);
+                }
+            }
+
+            if (rc == NGX_OK
+                && ngx_http_ai_tr_is(ngx_http_ai_tr_first(&st, item, "type"),
+                                     "function_call")
+                && cJSON_IsString(ngx_http_ai_tr_first(&st, item,
+                                                       "arguments")))
+            {
+                rc = ngx_http_ai_tr_filter_text(&st, item, "arguments",
+                                                ngx_http_ai_tr_tool_slot(i),
+                                                1, 1, &empty);
             }
 
             if (rc != NGX_OK) {

@@ -362,6 +362,24 @@ ngx_http_ai_core_handler(ngx_http_request_t *r)
 
         return cc->status;
 
+    case NGX_HTTP_AI_EP_RESPONSE:
+        /* a stored response: read or deleted, no body */
+
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE))) {
+            return ngx_http_ai_core_not_allowed(r, "GET, HEAD, DELETE");
+        }
+
+        cc->body_read = 1;
+        cc->status = NGX_DECLINED;
+
+        rc = ngx_http_ai_core_route(r, ctx);
+
+        if (rc == NGX_ERROR) {
+            cc->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return cc->status;
+
     default:
         break;
     }

@@ -27,6 +27,11 @@ static ngx_int_t ngx_http_ai_parse_anthropic(ngx_pool_t *pool,
     ngx_http_ai_request_t *req, const char **param, ngx_str_t *err);
 static ngx_int_t ngx_http_ai_parse_gemini(ngx_pool_t *pool,
     ngx_http_ai_request_t *req, const char **param, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_parse_responses(ngx_pool_t *pool,
+    ngx_http_ai_request_t *req, const char **param, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_responses_item(ngx_pool_t *pool,
+    ngx_http_ai_request_t *req, cJSON *item, const char **param,
+    ngx_str_t *err);
 static ngx_int_t ngx_http_ai_content(ngx_pool_t *pool, cJSON *content,
     ngx_http_ai_message_t *m, const char *text_key, const char **param,
     ngx_str_t *err);
@@ -54,7 +59,8 @@ static const char  *ngx_http_ai_request_fields[] = {
     "model", "messages", "stream", "stream_options", "max_tokens",
     "max_completion_tokens", "tools", "tool_choice", "system", "input",
     "contents", "systemInstruction", "system_instruction",
-    "generationConfig", NULL
+    "generationConfig", "instructions", "max_output_tokens",
+    "previous_response_id", NULL
 };
 
 static const char  *ngx_http_ai_message_fields[] = {
@@ -81,6 +87,8 @@ static ngx_http_ai_endpoint_t  ngx_http_ai_endpoints[] = {
       NGX_HTTP_AI_FMT_GEMINI },
     { ngx_string(":streamGenerateContent"), NGX_HTTP_AI_EP_GEMINI,
       NGX_HTTP_AI_FMT_GEMINI },
+    { ngx_string("/responses"), NGX_HTTP_AI_EP_RESPONSES,
+      NGX_HTTP_AI_FMT_RESPONSES },
     { ngx_null_string, 0, 0 }
 };
 
@@ -88,7 +96,8 @@ static ngx_http_ai_endpoint_t  ngx_http_ai_endpoints[] = {
 static ngx_str_t  ngx_http_ai_format_names[] = {
     ngx_string("openai"),
     ngx_string("anthropic"),
-    ngx_string("gemini")
+    ngx_string("gemini"),
+    ngx_string("responses")
 };
 
 
@@ -145,6 +154,15 @@ ngx_http_ai_endpoint(ngx_str_t *uri, ngx_uint_t *format)
     /* GET .../models/{id} */
 
     for (p = last; p > uri->data && p[-1] != '/'; p--) { /* void */ }
+
+    /* GET, DELETE .../responses/{id} */
+
+    if (p - uri->data > 11 && p < last
+        && ngx_strncmp(p - 11, "/responses/", 11) == 0)
+    {
+        *format = NGX_HTTP_AI_FMT_RESPONSES;
+        return NGX_HTTP_AI_EP_RESPONSE;
+    }
 
     if (p - uri->data > 8 && p < last
         && ngx_strncmp(p - 8, "/models/", 8) == 0)
@@ -265,6 +283,10 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         }
 
         rc = ngx_http_ai_parse_gemini(pool, req, param, err);
+        break;
+
+    case NGX_HTTP_AI_EP_RESPONSES:
+        rc = ngx_http_ai_parse_responses(pool, req, param, err);
         break;
 
     default:
@@ -727,6 +749,241 @@ ngx_http_ai_parse_gemini(ngx_pool_t *pool, ngx_http_ai_request_t *req,
  * Message content: a string, null, or an array of parts; the text of the
  * text parts is joined with LF into m->text (no copy for a plain string).
  */
+
+/*
+ * OpenAI's Responses API: "instructions" is the system text, "input" a
+ * string (one user message) or a list of items: messages (input_text,
+ * output_text, input_image parts), function calls (the assistant's, their
+ * arguments as the text) and their outputs (a "tool" message); other
+ * items (reasoning) count no text.
+ */
+
+static ngx_int_t
+ngx_http_ai_parse_responses(ngx_pool_t *pool, ngx_http_ai_request_t *req,
+    const char **param, ngx_str_t *err)
+{
+    cJSON                  *json, *input, *item, *tools;
+    ngx_str_t               prev;
+    ngx_http_ai_message_t  *m;
+
+    json = req->json;
+
+    if (ngx_http_ai_get_string(json, "model", 1, &req->model, param, err)
+        != NGX_OK
+        || ngx_http_ai_get_string(json, "instructions", 0, &req->system,
+                                  param, err)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_str_null(&prev);
+
+    if (ngx_http_ai_get_string(json, "previous_response_id", 0, &prev,
+                               param, err)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    input = cJSON_GetObjectItemCaseSensitive(json, "input");
+
+    if (input == NULL || cJSON_IsNull(input)) {
+        if (prev.len == 0) {
+            return ngx_http_ai_invalid(err, param, "input", NULL);
+        }
+
+    } else if (cJSON_IsString(input)) {
+        m = ngx_array_push(&req->messages);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(m, sizeof(ngx_http_ai_message_t));
+        ngx_str_set(&m->role, "user");
+        m->json = input;
+        m->nparts = 1;
+        m->text.data = (u_char *) input->valuestring;
+        m->text.len = ngx_strlen(input->valuestring);
+
+        req->text_len += m->text.len;
+
+    } else if (cJSON_IsArray(input)) {
+
+        if (cJSON_GetArraySize(input) == 0 && prev.len == 0) {
+            return ngx_http_ai_invalid(err, param, "input",
+                                       "'input' must not be empty");
+        }
+
+        cJSON_ArrayForEach(item, input) {
+            if (ngx_http_ai_responses_item(pool, req, item, param, err)
+                != NGX_OK)
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+    } else {
+        return ngx_http_ai_invalid(err, param, "input",
+                                   "'input' must be a string or an array "
+                                   "of items");
+    }
+
+    if (ngx_http_ai_get_int(json, "max_output_tokens", &req->max_tokens,
+                            param, err)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    tools = cJSON_GetObjectItemCaseSensitive(json, "tools");
+
+    if (tools && !cJSON_IsNull(tools)) {
+        if (!cJSON_IsArray(tools)) {
+            return ngx_http_ai_invalid(err, param, "tools",
+                                       "'tools' must be an array");
+        }
+
+        req->tools = cJSON_GetArraySize(tools) > 0;
+    }
+
+    /* usage is in every stream's last event */
+    req->include_usage = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_responses_item(ngx_pool_t *pool, ngx_http_ai_request_t *req,
+    cJSON *item, const char **param, ngx_str_t *err)
+{
+    cJSON                  *type, *content, *text;
+    ngx_str_t               role;
+    ngx_http_ai_message_t  *m;
+
+    if (!cJSON_IsObject(item)) {
+        return ngx_http_ai_invalid(err, param, "input",
+                                   "each input item must be an object");
+    }
+
+    if (ngx_http_ai_unique(item, ngx_http_ai_message_fields, param, err)
+        != NGX_OK)
+    {
+        *param = "input";
+        return NGX_DECLINED;
+    }
+
+    type = cJSON_GetObjectItemCaseSensitive(item, "type");
+
+    if (type && !cJSON_IsString(type)) {
+        return ngx_http_ai_invalid(err, param, "input",
+                                   "an input item's 'type' must be a "
+                                   "string");
+    }
+
+    ngx_str_null(&role);
+
+    if (type == NULL || ngx_strcmp(type->valuestring, "message") == 0) {
+
+        if (ngx_http_ai_get_string(item, "role", 1, &role, param, err)
+            != NGX_OK)
+        {
+            *param = "input";
+            return NGX_DECLINED;
+        }
+
+        if (!((role.len == 4 && ngx_strncmp(role.data, "user", 4) == 0)
+              || (role.len == 6 && ngx_strncmp(role.data, "system", 6) == 0)
+              || (role.len == 9
+                  && ngx_strncmp(role.data, "assistant", 9) == 0)
+              || (role.len == 9
+                  && ngx_strncmp(role.data, "developer", 9) == 0)))
+        {
+            return ngx_http_ai_invalid(err, param, "input",
+                                       "an input message has an unknown "
+                                       "'role': expected system, developer, "
+                                       "user or assistant");
+        }
+
+        content = cJSON_GetObjectItemCaseSensitive(item, "content");
+
+        if (content == NULL) {
+            return ngx_http_ai_invalid(err, param, "input",
+                                       "an input message needs its "
+                                       "'content'");
+        }
+
+        m = ngx_array_push(&req->messages);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(m, sizeof(ngx_http_ai_message_t));
+        m->json = item;
+        m->role = role;
+
+        if (ngx_http_ai_content(pool, content, m, "text", param, err)
+            != NGX_OK)
+        {
+            *param = "input";
+            return NGX_DECLINED;
+        }
+
+        req->text_len += m->text.len;
+
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(type->valuestring, "function_call") == 0) {
+        ngx_str_set(&role, "assistant");
+        text = cJSON_GetObjectItemCaseSensitive(item, "arguments");
+
+    } else if (ngx_strcmp(type->valuestring, "function_call_output") == 0) {
+        ngx_str_set(&role, "tool");
+        text = cJSON_GetObjectItemCaseSensitive(item, "output");
+
+    } else {
+        /* reasoning, item references ...: no text of their own */
+        return NGX_OK;
+    }
+
+    m = ngx_array_push(&req->messages);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(m, sizeof(ngx_http_ai_message_t));
+    m->json = item;
+    m->role = role;
+    m->tool_calls = (role.len == 9);
+
+    if (cJSON_IsString(text)) {
+        m->text.data = (u_char *) text->valuestring;
+        m->text.len = ngx_strlen(text->valuestring);
+        m->nparts = 1;
+
+    } else if (cJSON_IsArray(text)) {
+        if (ngx_http_ai_content(pool, text, m, "text", param, err) != NGX_OK)
+        {
+            *param = "input";
+            return NGX_DECLINED;
+        }
+
+    } else {
+        return ngx_http_ai_invalid(err, param, "input",
+                                   m->tool_calls
+                                   ? "a function_call item needs its "
+                                     "'arguments' (a string)"
+                                   : "a function_call_output item needs its "
+                                     "'output'");
+    }
+
+    req->text_len += m->text.len;
+
+    return NGX_OK;
+}
+
 
 static ngx_int_t
 ngx_http_ai_content(ngx_pool_t *pool, cJSON *content, ngx_http_ai_message_t *m,

@@ -134,7 +134,8 @@ ngx_http_ai_core_header_filter(ngx_http_request_t *r)
         || ctx->error
         || ctx->req.endpoint == NGX_HTTP_AI_EP_UNKNOWN
         || ctx->req.endpoint == NGX_HTTP_AI_EP_MODELS
-        || ctx->req.endpoint == NGX_HTTP_AI_EP_COUNT_TOKENS)
+        || ctx->req.endpoint == NGX_HTTP_AI_EP_COUNT_TOKENS
+        || ctx->req.endpoint == NGX_HTTP_AI_EP_RESPONSE)
     {
         /* no answer, no usage */
         return ngx_http_next_header_filter(r);
@@ -661,6 +662,10 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
     if (ctx->upstream_format == NGX_HTTP_AI_FMT_ANTHROPIC
         ? (name->len == sizeof("content_block_delta") - 1
            && ngx_strncmp(name->data, "content_block_delta", name->len) == 0)
+        : ctx->upstream_format == NGX_HTTP_AI_FMT_RESPONSES
+        ? (name->len > sizeof(".delta") - 1
+           && ngx_strncmp(name->data + name->len - (sizeof(".delta") - 1),
+                          ".delta", sizeof(".delta") - 1) == 0)
         : !(payload->len == sizeof("[DONE]") - 1
             && ngx_strncmp(payload->data, "[DONE]", payload->len) == 0))
     {

@@ -189,6 +189,30 @@ ngx_http_ai_usage_read(ngx_uint_t format, ngx_http_ai_usage_src_t *usage,
         u->reasoning_tokens = thoughts;
         break;
 
+    case NGX_HTTP_AI_FMT_RESPONSES:
+
+        ngx_http_ai_usage_int(usage, "input_tokens", &u->prompt_tokens, u);
+        ngx_http_ai_usage_int(usage, "output_tokens", &u->completion_tokens,
+                              u);
+        ngx_http_ai_usage_int(usage, "total_tokens", &total, u);
+
+        if (ngx_http_ai_usage_child(usage, "input_tokens_details", &details))
+        {
+            ngx_http_ai_usage_int(&details, "cached_tokens",
+                                  &u->cached_tokens, u);
+            usage->odd |= details.odd;
+        }
+
+        if (ngx_http_ai_usage_child(usage, "output_tokens_details",
+                                    &details))
+        {
+            ngx_http_ai_usage_int(&details, "reasoning_tokens",
+                                  &u->reasoning_tokens, u);
+            usage->odd |= details.odd;
+        }
+
+        break;
+
     default: /* NGX_HTTP_AI_FMT_OPENAI */
 
         ngx_http_ai_usage_int(usage, "prompt_tokens", &u->prompt_tokens, u);
@@ -268,6 +292,18 @@ ngx_http_ai_event_is_final(ngx_uint_t format, ngx_str_t *name,
 
     case NGX_HTTP_AI_FMT_GEMINI:
         return ngx_strnstr(data->data, "\"finishReason\"", data->len) != NULL;
+
+    case NGX_HTTP_AI_FMT_RESPONSES:
+        /* response.completed, .incomplete, .failed; an error event */
+#define ngx_http_ai_name_is(s)                                               \
+        (name->len == sizeof(s) - 1                                          \
+         && ngx_strncmp(name->data, s, sizeof(s) - 1) == 0)
+
+        return ngx_http_ai_name_is("response.completed")
+               || ngx_http_ai_name_is("response.incomplete")
+               || ngx_http_ai_name_is("response.failed")
+               || ngx_http_ai_name_is("error");
+#undef ngx_http_ai_name_is
 
     default: /* NGX_HTTP_AI_FMT_OPENAI */
         return data->len == sizeof("[DONE]") - 1

@@ -39,7 +39,9 @@ static ngx_str_t  ngx_http_ai_endpoint_names[] = {
     ngx_string("models"),
     ngx_string("messages"),
     ngx_string("generate_content"),
-    ngx_string("count_tokens")
+    ngx_string("count_tokens"),
+    ngx_string("responses"),
+    ngx_string("response")
 };
 
 

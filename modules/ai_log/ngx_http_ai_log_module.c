@@ -292,6 +292,15 @@ ngx_http_ai_log_fill(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     case NGX_HTTP_AI_EP_GEMINI:
         ngx_str_set(&rec->endpoint, "generate_content");
         break;
+    case NGX_HTTP_AI_EP_COUNT_TOKENS:
+        ngx_str_set(&rec->endpoint, "count_tokens");
+        break;
+    case NGX_HTTP_AI_EP_RESPONSES:
+        ngx_str_set(&rec->endpoint, "responses");
+        break;
+    case NGX_HTTP_AI_EP_RESPONSE:
+        ngx_str_set(&rec->endpoint, "response");
+        break;
     }
 
     tp = ngx_timeofday();

@@ -51,6 +51,8 @@ static ngx_int_t ngx_http_ai_log_delta(ngx_http_request_t *r,
     ngx_http_ai_log_ctx_t *ctx, size_t max, ngx_uint_t format, cJSON *json);
 static ngx_int_t ngx_http_ai_log_delta_openai(ngx_http_request_t *r,
     ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *json);
+static ngx_int_t ngx_http_ai_log_delta_responses(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *json);
 static ngx_int_t ngx_http_ai_log_delta_anthropic(ngx_http_request_t *r,
     ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *json);
 static ngx_int_t ngx_http_ai_log_delta_gemini(ngx_http_request_t *r,
@@ -411,6 +413,12 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
         break;
     case NGX_HTTP_AI_EP_COUNT_TOKENS:
         p = ngx_http_ai_log_lit(p, "\"count_tokens\"");
+        break;
+    case NGX_HTTP_AI_EP_RESPONSES:
+        p = ngx_http_ai_log_lit(p, "\"responses\"");
+        break;
+    case NGX_HTTP_AI_EP_RESPONSE:
+        p = ngx_http_ai_log_lit(p, "\"response\"");
         break;
     default:
         p = ngx_http_ai_log_lit(p, "null");
@@ -1520,9 +1528,53 @@ ngx_http_ai_log_delta(ngx_http_request_t *r, ngx_http_ai_log_ctx_t *ctx,
     case NGX_HTTP_AI_FMT_GEMINI:
         return ngx_http_ai_log_delta_gemini(r, ctx, max, json);
 
+    case NGX_HTTP_AI_FMT_RESPONSES:
+        return ngx_http_ai_log_delta_responses(r, ctx, max, json);
+
     default:
         return ngx_http_ai_log_delta_openai(r, ctx, max, json);
     }
+}
+
+
+/*
+ * The Responses API: response.output_text.delta {"delta":..};
+ * response.output_item.added {"item":{"type":"function_call","name":..}};
+ * response.function_call_arguments.delta {"delta":..}
+ */
+
+static ngx_int_t
+ngx_http_ai_log_delta_responses(ngx_http_request_t *r,
+    ngx_http_ai_log_ctx_t *ctx, size_t max, cJSON *json)
+{
+    cJSON       *item;
+    const char  *type;
+
+    type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(json,
+                                                                 "type"));
+    if (type == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_strcmp(type, "response.output_text.delta") == 0
+        || ngx_strcmp(type, "response.function_call_arguments.delta") == 0)
+    {
+        return ngx_http_ai_log_text(r, ctx, max,
+                             cJSON_GetObjectItemCaseSensitive(json, "delta"));
+    }
+
+    if (ngx_strcmp(type, "response.output_item.added") == 0) {
+        item = cJSON_GetObjectItemCaseSensitive(json, "item");
+
+        if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(item, "type"))
+            && ngx_strcmp(cJSON_GetObjectItemCaseSensitive(item, "type")
+                              ->valuestring, "function_call") == 0)
+        {
+            return ngx_http_ai_log_tool_call(r, ctx, max, item, 0);
+        }
+    }
+
+    return NGX_OK;
 }
 
 

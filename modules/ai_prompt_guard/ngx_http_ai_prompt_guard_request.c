@@ -13,6 +13,8 @@
  *              tool_use blocks' input, tool_result blocks' content
  *   Gemini     systemInstruction, contents[].parts[].text, functionCall
  *              args ("model" is the assistant), functionResponse
+ *   Responses  instructions, input (a string, or items: messages' content,
+ *              function_call arguments, function_call_output output)
  *
  * A text the rules changed replaces its string in the tree, and the new
  * body goes to the core (ngx_http_ai_request_set_body()): what reaches the
@@ -37,6 +39,8 @@ static ngx_int_t ngx_http_ai_prompt_guard_anthropic(
     ngx_http_ai_pg_walk_t *w, cJSON *root);
 static ngx_int_t ngx_http_ai_prompt_guard_gemini(ngx_http_ai_pg_walk_t *w,
     cJSON *root);
+static ngx_int_t ngx_http_ai_prompt_guard_responses(
+    ngx_http_ai_pg_walk_t *w, cJSON *root);
 static ngx_int_t ngx_http_ai_prompt_guard_content(ngx_http_ai_pg_walk_t *w,
     cJSON *parent, const char *name, const char *text_key);
 static ngx_int_t ngx_http_ai_prompt_guard_strings(ngx_http_ai_pg_walk_t *w,
@@ -45,6 +49,10 @@ static ngx_int_t ngx_http_ai_prompt_guard_string(ngx_http_ai_pg_walk_t *w,
     cJSON *item);
 static void ngx_http_ai_prompt_guard_free(void *data);
 static ngx_uint_t ngx_http_ai_prompt_guard_role(cJSON *message);
+
+
+#define ngx_http_ai_pg_is(item, s)                                           \
+    (cJSON_IsString(item) && ngx_strcmp((item)->valuestring, s) == 0)
 
 
 /*
@@ -79,6 +87,10 @@ ngx_http_ai_prompt_guard_request(ngx_http_request_t *r,
 
     case NGX_HTTP_AI_FMT_GEMINI:
         rc = ngx_http_ai_prompt_guard_gemini(&w, ai->req.json);
+        break;
+
+    case NGX_HTTP_AI_FMT_RESPONSES:
+        rc = ngx_http_ai_prompt_guard_responses(&w, ai->req.json);
         break;
 
     default: /* NGX_HTTP_AI_FMT_OPENAI */
@@ -223,6 +235,60 @@ ngx_http_ai_prompt_guard_anthropic(ngx_http_ai_pg_walk_t *w, cJSON *root)
             if (rc != NGX_OK) {
                 return rc;
             }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_responses(ngx_http_ai_pg_walk_t *w, cJSON *root)
+{
+    cJSON       *input, *item, *type, *last;
+    ngx_int_t    rc;
+
+    w->where.role = NGX_HTTP_AI_PG_SYSTEM;
+    w->where.last = 0;
+
+    rc = ngx_http_ai_prompt_guard_content(w, root, "instructions", NULL);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    input = cJSON_GetObjectItemCaseSensitive(root, "input");
+
+    if (!cJSON_IsArray(input)) {
+        w->where.role = NGX_HTTP_AI_PG_USER;
+        w->where.last = 1;
+
+        return ngx_http_ai_prompt_guard_content(w, root, "input", NULL);
+    }
+
+    last = cJSON_GetArrayItem(input, cJSON_GetArraySize(input) - 1);
+
+    cJSON_ArrayForEach(item, input) {
+        type = cJSON_GetObjectItemCaseSensitive(item, "type");
+        w->where.last = (item == last);
+
+        if (type == NULL || ngx_http_ai_pg_is(type, "message")) {
+            w->where.role = ngx_http_ai_prompt_guard_role(item);
+            rc = ngx_http_ai_prompt_guard_content(w, item, "content", "text");
+
+        } else if (ngx_http_ai_pg_is(type, "function_call")) {
+            w->where.role = NGX_HTTP_AI_PG_ASSISTANT;
+            rc = ngx_http_ai_prompt_guard_content(w, item, "arguments", NULL);
+
+        } else if (ngx_http_ai_pg_is(type, "function_call_output")) {
+            w->where.role = NGX_HTTP_AI_PG_TOOL;
+            rc = ngx_http_ai_prompt_guard_content(w, item, "output", "text");
+
+        } else {
+            rc = NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
 

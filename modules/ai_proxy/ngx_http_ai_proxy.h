@@ -82,6 +82,9 @@ typedef struct {
     ngx_uint_t                      backup;    /* only when no other is left */
     ngx_uint_t                      endpoints; /* NGX_HTTP_AI_PROXY_EP_*,
                                                   0: the default */
+    ngx_uint_t                      chat_only; /* "responses=chat": the
+                                                  Responses API translated
+                                                  to chat completions */
 
     /* balancing state, per worker */
     ngx_int_t                       current_weight;
@@ -141,6 +144,10 @@ typedef struct {
     ngx_int_t                       max_tokens;
     size_t                          response_max_size;
 
+    ngx_http_ai_store_t            *responses_store;  /* response ids ->
+                                                         target and key */
+    ngx_msec_t                      responses_ttl;
+
     unsigned                        door:1;
     unsigned                        any_ssl:1;
 
@@ -184,6 +191,10 @@ typedef struct {
 
     ngx_http_ai_stream_t           *stream;       /* the translator */
 
+    /* the Responses API: a stored response's target and key */
+    ngx_http_ai_store_op_t         *pin_op;
+    ngx_uint_t                      pin_key;      /* 1-based, 0: any */
+
     /* a plain answer, held whole before its header goes out */
     u_char                         *held;
     size_t                          held_len;
@@ -215,6 +226,8 @@ typedef struct {
     unsigned                        passed:1;     /* too large to hold: it
                                                      goes as it comes */
     unsigned                        answered:1;   /* the rest is dropped */
+    unsigned                        pin_checked:1;
+    unsigned                        pin_recorded:1;
 } ngx_http_ai_proxy_ctx_t;
 
 
@@ -237,6 +250,26 @@ ngx_str_t *ngx_http_ai_proxy_resolve_alias(
     ngx_http_ai_proxy_loc_conf_t *plcf, ngx_str_t *model);
 ngx_int_t ngx_http_ai_proxy_first(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
+
+/* ngx_http_ai_proxy_module.c */
+ngx_int_t ngx_http_ai_proxy_go(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx);
+
+/* ngx_http_ai_proxy_responses.c */
+ngx_int_t ngx_http_ai_proxy_pin_lookup(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai, ngx_http_ai_proxy_ctx_t *ctx);
+ngx_uint_t ngx_http_ai_proxy_format(ngx_http_ai_proxy_target_t *t,
+    ngx_uint_t endpoint);
+ngx_int_t ngx_http_ai_proxy_prepare_responses(ngx_http_request_t *r,
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_str_t *model);
+char *ngx_http_ai_proxy_responses_store(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_proxy_pin(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai);
+void ngx_http_ai_proxy_pin_record(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai, ngx_http_ai_proxy_ctx_t *ctx,
+    ngx_http_ai_event_t *ev);
+void ngx_http_ai_proxy_response_id(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_http_ai_proxy_unavailable(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
 ngx_int_t ngx_http_ai_proxy_status(ngx_http_request_t *r,

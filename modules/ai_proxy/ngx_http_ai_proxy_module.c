@@ -228,6 +228,13 @@ static ngx_command_t  ngx_http_ai_proxy_commands[] = {
       offsetof(ngx_http_ai_proxy_loc_conf_t, append),
       NULL },
 
+    { ngx_string("ai_proxy_responses_store"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ai_proxy_responses_store,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_proxy_balance"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -390,7 +397,6 @@ static ngx_int_t
 ngx_http_ai_proxy_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
-    ngx_str_t                      model;
     ngx_http_ai_ctx_t             *ai;
     ngx_http_ai_proxy_ctx_t       *ctx;
     ngx_http_ai_proxy_loc_conf_t  *plcf;
@@ -420,6 +426,7 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
     case NGX_HTTP_AI_EP_EMBEDDINGS:
     case NGX_HTTP_AI_EP_MESSAGES:
     case NGX_HTTP_AI_EP_COUNT_TOKENS:
+    case NGX_HTTP_AI_EP_RESPONSES:
 
         /* the core allowed POST only and read and parsed the body */
 
@@ -449,6 +456,18 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
 
         break;
 
+    case NGX_HTTP_AI_EP_RESPONSE:
+
+        /* the core allowed GET, HEAD and DELETE: no body */
+
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        break;
+
     case NGX_HTTP_AI_EP_GEMINI:
         return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND, NULL, NULL,
                                  "unknown_url", "the Gemini API (%V) is not "
@@ -470,6 +489,47 @@ ngx_http_ai_proxy_handler(ngx_http_request_t *r)
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+    }
+
+    if (ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSE) {
+        /* a stored response: where it lives, from the store */
+
+        rc = ngx_http_ai_proxy_pin_lookup(r, ai, ctx);
+
+        if (rc == NGX_AGAIN) {
+            r->main->count++;
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return ngx_http_ai_proxy_go(r, ctx);
+}
+
+
+/* the request routed: its first attempt, prepared, and the upstream */
+
+ngx_int_t
+ngx_http_ai_proxy_go(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
+{
+    ngx_int_t           rc;
+    ngx_str_t           model;
+    ngx_http_ai_ctx_t  *ai;
+
+    ai = ctx->ai;
+
+    if (ctx->candidates == 0 && ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSE)
+    {
+        /* no target here keeps responses */
+        ngx_http_ai_proxy_response_id(r, &model);
+
+        return ngx_http_ai_error(r, NGX_HTTP_NOT_FOUND,
+                                 "invalid_request_error", NULL, NULL,
+                                 "Response with id '%V' not found.",
+                                 ngx_http_ai_safe_str(r->pool, &model));
     }
 
     if (ctx->candidates == 0) {
@@ -563,6 +623,8 @@ ngx_http_ai_proxy_router(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
     case NGX_HTTP_AI_EP_MESSAGES:
     case NGX_HTTP_AI_EP_COUNT_TOKENS:
     case NGX_HTTP_AI_EP_MODELS:
+    case NGX_HTTP_AI_EP_RESPONSES:
+    case NGX_HTTP_AI_EP_RESPONSE:
         break;
 
     default:
@@ -613,6 +675,22 @@ ngx_http_ai_proxy_decide(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
         /* ".../models/{id}" is routed as a request for that model */
         ngx_http_ai_proxy_model_id(r, &model);
+
+    } else if (ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSE) {
+        /* a stored response: no model, the targets that keep them */
+
+        if (r->method == NGX_HTTP_DELETE) {
+            ngx_str_set(&ctx->method, "DELETE");
+
+        } else if (r->method == NGX_HTTP_HEAD) {
+            ngx_str_set(&ctx->method, "HEAD");
+            ctx->head = 1;
+
+        } else {
+            ngx_str_set(&ctx->method, "GET");
+        }
+
+        ngx_str_null(&model);
 
     } else {
         ngx_str_set(&ctx->method, "POST");
@@ -727,7 +805,14 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
 
-    if (ctx == NULL || !ctx->translate) {
+    if (ctx == NULL) {
+        return NGX_OK;
+    }
+
+    /* a response stored by OpenAI: where it lives, for what follows */
+    ngx_http_ai_proxy_pin_record(r, ai, ctx, ev);
+
+    if (!ctx->translate) {
         return NGX_OK;
     }
 
@@ -739,7 +824,7 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
         if (ctx->stream == NULL) {
             ctx->stream = ngx_http_ai_stream_create(r->pool,
-                                                    ctx->target->format,
+                                                    ai->upstream_format,
                                                     ai->req.format, &model,
                                                     ai->req.include_usage);
             if (ctx->stream == NULL) {
@@ -790,12 +875,12 @@ ngx_http_ai_proxy_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     }
 
     if (status >= NGX_HTTP_SPECIAL_RESPONSE) {
-        rc = ngx_http_ai_translate_error(r->pool, ctx->target->format,
+        rc = ngx_http_ai_translate_error(r->pool, ai->upstream_format,
                                          ai->req.format, status, &ev->data,
                                          &s);
 
     } else {
-        rc = ngx_http_ai_translate_response(r->pool, ctx->target->format,
+        rc = ngx_http_ai_translate_response(r->pool, ai->upstream_format,
                                             ai->req.format, &model,
                                             &ev->data, &s, &err);
 
@@ -1032,9 +1117,11 @@ ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
     if (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE) {
 
-        if (t->format != door && ai->req.endpoint != NGX_HTTP_AI_EP_MODELS) {
-
-            rc = ngx_http_ai_translate_response(r->pool, t->format, door,
+        if (ai->upstream_format != door
+            && ai->req.endpoint != NGX_HTTP_AI_EP_MODELS)
+        {
+            rc = ngx_http_ai_translate_response(r->pool, ai->upstream_format,
+                                                door,
                                                 &ai->req.model, &body,
                                                 &ctx->plain, &err);
 
@@ -1110,8 +1197,8 @@ ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
         ngx_http_ai_proxy_mask_key(ctx, &body);
 
-        rc = ngx_http_ai_translate_error(r->pool, t->format, door, status,
-                                         &body, &ctx->plain);
+        rc = ngx_http_ai_translate_error(r->pool, ai->upstream_format, door,
+                                         status, &body, &ctx->plain);
         if (rc != NGX_OK) {
             return NGX_ERROR;
         }
@@ -1417,6 +1504,15 @@ ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    /* a stored response's target and key, once the other stages passed */
+
+    if (ngx_http_ai_add_stage(cf, NGX_HTTP_AI_STAGE_CACHE + 50,
+                              ngx_http_ai_proxy_pin)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_ai_add_event_handler(cf, ngx_http_ai_proxy_event);
 }
 
@@ -1489,6 +1585,8 @@ ngx_http_ai_proxy_create_loc_conf(ngx_conf_t *cf)
 #endif
 
     conf->provider = NGX_CONF_UNSET_UINT;
+    conf->responses_store = NGX_CONF_UNSET_PTR;
+    conf->responses_ttl = NGX_CONF_UNSET_MSEC;
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->aliases = NGX_CONF_UNSET_PTR;
     conf->declared = NGX_CONF_UNSET_PTR;
@@ -1583,6 +1681,10 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->declared, prev->declared, NULL);
     ngx_conf_merge_ptr_value(conf->pass_headers, prev->pass_headers, NULL);
     ngx_conf_merge_ptr_value(conf->set_headers, prev->set_headers, NULL);
+    ngx_conf_merge_ptr_value(conf->responses_store, prev->responses_store,
+                             NULL);
+    ngx_conf_merge_msec_value(conf->responses_ttl, prev->responses_ttl,
+                              (ngx_msec_t) 30 * 86400 * 1000);
     ngx_conf_merge_ptr_value(conf->prepend, prev->prepend, NULL);
     ngx_conf_merge_ptr_value(conf->append, prev->append, NULL);
     ngx_conf_merge_uint_value(conf->balance, prev->balance,

@@ -329,6 +329,36 @@ ngx_http_ai_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "responses=", 10) == 0) {
+            s.data = value[i].data + 10;
+            s.len = value[i].len - 10;
+
+            if (s.len == 6 && ngx_strncmp(s.data, "native", 6) == 0) {
+                t->chat_only = 0;
+
+            } else if (s.len == 4 && ngx_strncmp(s.data, "chat", 4) == 0) {
+                t->chat_only = 1;
+
+            } else {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ai_target \"%V\": invalid \"%V\" "
+                                   "(\"native\" or \"chat\")", &value[1],
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (provider != NGX_HTTP_AI_PROXY_OPENAI
+                && provider != NGX_HTTP_AI_PROXY_AZURE)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "ai_target \"%V\": \"responses=\" is for "
+                                   "openai and azure targets", &value[1]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "api_version=", 12) == 0
             && value[i].len > 12)
         {
@@ -942,6 +972,12 @@ ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t, ngx_uint_t endpoint,
         if (!(endpoints & NGX_HTTP_AI_PROXY_EP_CHAT)) {
             return 0;
         }
+    }
+
+    if (endpoint == NGX_HTTP_AI_EP_RESPONSE) {
+        /* a stored response: only where responses are stored */
+        return ngx_http_ai_proxy_format(t, endpoint)
+               == NGX_HTTP_AI_FMT_RESPONSES;
     }
 
     if (t->models == NULL
@@ -1558,7 +1594,9 @@ ngx_http_ai_proxy_pick(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
                 continue;
             }
 
-            if (t[i]->keys.nelts && ngx_http_ai_proxy_pick_key(t[i]) == NULL) {
+            if (t[i]->keys.nelts && ctx->pin_key == 0
+                && ngx_http_ai_proxy_pick_key(t[i]) == NULL)
+            {
                 continue;
             }
 
@@ -1612,7 +1650,12 @@ ngx_http_ai_proxy_pick(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
 
     key = NULL;
 
-    if (best->keys.nelts) {
+    if (best->keys.nelts && ctx->pin_key) {
+        /* the key the response was created with: its state is there */
+        key = (ngx_http_ai_proxy_key_t *) best->keys.elts
+              + (ctx->pin_key - 1) % best->keys.nelts;
+
+    } else if (best->keys.nelts) {
         key = ngx_http_ai_proxy_pick_key(best);
         best->next_key = (key->index) % best->keys.nelts;
     }
@@ -1662,6 +1705,7 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     size_t                            len;
     ngx_int_t                         rc;
     ngx_str_t                         model, err, path, version;
+    ngx_uint_t                        format;
     ngx_http_ai_ctx_t                *ai;
     ngx_http_ai_proxy_target_t       *t;
     ngx_http_ai_translate_request_t   tr;
@@ -1677,12 +1721,19 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         model = t->model.len ? t->model : ctx->model;
     }
 
+    format = ngx_http_ai_proxy_format(t, ai->req.endpoint);
+
     ai->target = t->name;
     ai->provider = ngx_http_ai_proxy_providers[t->provider].name;
     ai->upstream_model = model;
-    ai->upstream_format = t->format;
+    ai->upstream_format = format;
 
     ctx->host = t->host;
+
+    if (format == NGX_HTTP_AI_FMT_RESPONSES) {
+        /* the Responses API of OpenAI or Azure: its own paths */
+        return ngx_http_ai_proxy_prepare_responses(r, ctx, &model);
+    }
 
     /* the body */
 
@@ -1693,7 +1744,7 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         ngx_memzero(&tr, sizeof(ngx_http_ai_translate_request_t));
 
         tr.from = ai->req.format;
-        tr.to = t->format;
+        tr.to = format;
         tr.endpoint = ai->req.endpoint;
         tr.json = ai->req.json;
         tr.body = ai->req.body;
@@ -2073,7 +2124,7 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
     /* the answer goes to the client: in the door's format */
 
-    if (ctx->ai->req.format != t->format
+    if (ctx->ai->req.format != ctx->ai->upstream_format
         || (ctx->ai->req.stream && status < NGX_HTTP_SPECIAL_RESPONSE
             && ngx_http_ai_deltas_wanted(r)))
     {

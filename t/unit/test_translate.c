@@ -139,6 +139,54 @@ strip_created(cJSON *json)
 {
     if (cJSON_IsObject(json)) {
         cJSON_DeleteItemFromObjectCaseSensitive(json, "created");
+
+        /* the Responses API's, at the top and in an event's response */
+        cJSON_DeleteItemFromObjectCaseSensitive(json, "created_at");
+        cJSON_DeleteItemFromObjectCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(json, "response"),
+            "created_at");
+    }
+}
+
+
+/*
+ * The ids the Responses translation makes (a prefix and 24 hex digits)
+ * become the prefix and 24 "x": the output is then the same every run.
+ */
+
+static void
+normalize_ids(u_char *data, size_t len)
+{
+    u_char       *p, *last, *h;
+    size_t        n, k;
+    ngx_uint_t    i;
+
+    static const char  *prefixes[] = { "resp_", "msg_", "fc_", NULL };
+
+    last = data + len;
+
+    for (i = 0; prefixes[i]; i++) {
+        n = strlen(prefixes[i]);
+
+        for (p = data; p + n + 24 <= last; p++) {
+            if (memcmp(p, prefixes[i], n) != 0) {
+                continue;
+            }
+
+            h = p + n;
+
+            for (k = 0; k < 24; k++) {
+                if (!((h[k] >= '0' && h[k] <= '9')
+                      || (h[k] >= 'a' && h[k] <= 'f')))
+                {
+                    break;
+                }
+            }
+
+            if (k == 24 && (h + 24 == last || h[24] == '"')) {
+                memset(h, 'x', 24);
+            }
+        }
     }
 }
 
@@ -414,6 +462,9 @@ run_stream(const char *file, ngx_uint_t door, ngx_uint_t target,
         replace_all(&fast, sf->id, st->id);
     }
 
+    normalize_ids(b->data, b->len);
+    normalize_ids(fast.data, fast.len);
+
     if (fast.len != b->len || memcmp(fast.data, b->data, b->len) != 0) {
         print_error("%s: with JSON\n%.*s\nwithout\n%.*s\n", file,
                     (int) b->len, b->data, (int) fast.len, fast.data);
@@ -482,6 +533,10 @@ format(const char *s)
 {
     if (strcmp(s, "anthropic") == 0) {
         return NGX_HTTP_AI_FMT_ANTHROPIC;
+    }
+
+    if (strcmp(s, "responses") == 0) {
+        return NGX_HTTP_AI_FMT_RESPONSES;
     }
 
     if (strcmp(s, "gemini") == 0) {
@@ -553,7 +608,9 @@ translate_case(cJSON *c, ngx_str_t *body, ngx_str_t *err, char **raw)
     req.from = format(cJSON_GetObjectItem(c, "from")->valuestring);
     req.to = format(cJSON_GetObjectItem(c, "to")->valuestring);
     req.endpoint = (req.from == NGX_HTTP_AI_FMT_ANTHROPIC)
-                   ? NGX_HTTP_AI_EP_MESSAGES : NGX_HTTP_AI_EP_CHAT;
+                   ? NGX_HTTP_AI_EP_MESSAGES
+                   : (req.from == NGX_HTTP_AI_FMT_RESPONSES)
+                     ? NGX_HTTP_AI_EP_RESPONSES : NGX_HTTP_AI_EP_CHAT;
 
     item = cJSON_GetObjectItem(c, "endpoint");
     if (cJSON_IsString(item) && strcmp(item->valuestring, "embeddings") == 0)
@@ -652,6 +709,8 @@ golden_response(const char *target, const char *kind, const char *door)
 
     assert_int_equal(live, before);
 
+    normalize_ids(out.data, out.len);
+
     snprintf(file, sizeof(file), "response_%s_%s.to_%s.expected.json",
              target, kind, door);
 
@@ -718,6 +777,10 @@ test_request_golden(void **state)
     golden_request("openai_to_anthropic_json");
     golden_request("openai_to_anthropic_sampling");
     golden_request("openai_to_gemini_sampling");
+    golden_request("responses_to_openai_items");
+    golden_request("responses_to_anthropic_tools");
+    golden_request("responses_to_gemini_format");
+    golden_request("responses_to_responses_decorate");
 }
 
 
@@ -1116,6 +1179,12 @@ test_response_golden(void **state)
     golden_response("gemini", "thinking", "anthropic");
     golden_response("openai", "reasoning", "anthropic");
     golden_response("anthropic", "json", "openai");
+    golden_response("openai", "text", "responses");
+    golden_response("openai", "tools", "responses");
+    golden_response("anthropic", "tools", "responses");
+    golden_response("gemini", "text", "responses");
+    golden_response("responses", "text", "openai");
+    golden_response("responses", "tools", "openai");
 }
 
 
@@ -1359,6 +1428,15 @@ test_stream_golden(void **state)
     golden_stream("gemini", "thinking", "anthropic", 0);
     golden_stream("openai", "reasoning", "anthropic", 0);
     golden_stream("anthropic", "json", "openai", 0);
+    golden_stream("anthropic", "text", "responses", 0);
+    golden_stream("anthropic", "tools", "responses", 0);
+    golden_stream("gemini", "text", "responses", 0);
+    golden_stream("gemini", "tools", "responses", 0);
+    golden_stream("openai", "text", "responses", 0);
+    golden_stream("openai", "tools", "responses", 0);
+    golden_stream("responses", "text", "openai", 1);
+    golden_stream("responses", "tools", "openai", 0);
+    golden_stream("responses", "text", "responses", 0);
 }
 
 

@@ -176,6 +176,53 @@ test_anthropic_stream_adds_up(void **state)
 }
 
 
+/* the Responses API: usage in response.completed, after the output */
+
+static void
+test_responses(void **state)
+{
+    ngx_str_t            name, data;
+    ngx_http_ai_usage_t  u;
+
+    memset(&u, 0, sizeof(u));
+
+    /* response.created says "usage":null: nothing found */
+
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_RESPONSES,
+        "{\"type\":\"response.created\",\"response\":{\"id\":\"r\","
+        "\"output\":[],\"usage\":null,\"user\":null}}", &u), NGX_DECLINED);
+
+    assert_int_equal(usage(NGX_HTTP_AI_FMT_RESPONSES,
+        "{\"type\":\"response.completed\",\"response\":{\"output\":[{"
+        "\"content\":[{\"text\":\"\\\"usage\\\":{\\\"input_tokens\\\":1}\"}]}],"
+        "\"usage\":{\"input_tokens\":100,\"input_tokens_details\":"
+        "{\"cached_tokens\":40},\"output_tokens\":30,"
+        "\"output_tokens_details\":{\"reasoning_tokens\":12},"
+        "\"total_tokens\":130},\"user\":null,\"metadata\":{}}}", &u),
+        NGX_OK);
+    assert_int_equal(u.prompt_tokens, 100);
+    assert_int_equal(u.cached_tokens, 40);
+    assert_int_equal(u.completion_tokens, 30);
+    assert_int_equal(u.reasoning_tokens, 12);
+    assert_int_equal(u.total_tokens, 130);
+    assert_false(u.invalid);
+
+    ngx_str_set(&data, "{}");
+    ngx_str_set(&name, "response.completed");
+    assert_true(ngx_http_ai_event_is_final(NGX_HTTP_AI_FMT_RESPONSES, &name,
+                                           &data));
+    ngx_str_set(&name, "response.incomplete");
+    assert_true(ngx_http_ai_event_is_final(NGX_HTTP_AI_FMT_RESPONSES, &name,
+                                           &data));
+    ngx_str_set(&name, "response.c");
+    assert_false(ngx_http_ai_event_is_final(NGX_HTTP_AI_FMT_RESPONSES, &name,
+                                            &data));
+    ngx_str_set(&name, "response.output_text.done");
+    assert_false(ngx_http_ai_event_is_final(NGX_HTTP_AI_FMT_RESPONSES, &name,
+                                            &data));
+}
+
+
 static void
 test_gemini(void **state)
 {
@@ -377,6 +424,7 @@ main(void)
         cmocka_unit_test(test_openai_stream),
         cmocka_unit_test(test_anthropic_stream_adds_up),
         cmocka_unit_test(test_gemini),
+        cmocka_unit_test(test_responses),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_scanner_as_cjson),
