@@ -485,7 +485,7 @@ stream usage: 4 5 9
 helper: mock reply: through the helper
 tool: get_weather {"location":"Paris","unit":"celsius"} same=true
 tool result: message completed
-structured: (text) mock reply: answer in JSON
+structured: {"location":"Paris","unit":"celsius"}
 == gemini-2.0-flash
 plain: mock reply: hello from the sdk (completed)
 plain usage: 9 6 15
