@@ -183,3 +183,85 @@ emerg] ai_cache_semantic_zone "q": size= and dim= are required
 emerg] zero size shared memory zone "nowhere"
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: two NGINX instances sharing one Redis: the second answers a paraphrase of what the first stored (its index filled from Redis), and its own unrelated question is a miss
+--- http_config
+    ai_store shared backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=s5:;
+    ai_cache_semantic_zone questions size=1m dim=256;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache shared;
+        ai_cache_semantic questions embeddings=/_embeddings threshold=0.9;
+    }
+    location = /_embeddings {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1/embeddings;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+set -e
+d=$TEST_NGINX_SERVROOT/second
+p=$((TEST_NGINX_SERVER_PORT + 31))
+rm -rf $d; mkdir -p $d/logs $d/tmp
+m=$TEST_NGINX_MODULES
+cat > $d/nginx.conf <<EOF
+load_module $m/ngx_http_ai_core_module.so;
+load_module $m/ngx_http_ai_proxy_module.so;
+load_module $m/ngx_http_ai_redis_module.so;
+load_module $m/ngx_http_ai_cache_module.so;
+pid $d/nginx.pid;
+error_log $d/logs/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp; proxy_temp_path $d/tmp;
+    fastcgi_temp_path $d/tmp; uwsgi_temp_path $d/tmp; scgi_temp_path $d/tmp;
+    ai_store shared backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=s5:;
+    ai_cache_semantic_zone questions size=1m dim=256;
+    server {
+        listen 127.0.0.1:$p;
+        location /v1/ {
+            ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+            ai_cache shared;
+            ai_cache_semantic questions embeddings=/_embeddings threshold=0.9;
+        }
+        location = /_embeddings {
+            internal;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1/embeddings;
+        }
+    }
+}
+EOF
+nginx -p $d/ -c $d/nginx.conf
+trap 'nginx -p $d/ -c $d/nginx.conf -s stop' EXIT
+sleep 0.3
+curl -s -X POST http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/reset > /dev/null
+ask() {
+    curl -s -i http://127.0.0.1:$1/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"'"$2"'"}]}' | tr -d '\r' \
+        | grep -o '^X-AI-Cache-Status: .*\|^X-AI-Cache-Match: .*\|"content":"[^"]*"' | paste -sd' '
+}
+ask $TEST_NGINX_SERVER_PORT 'What is the capital of France?'
+sleep 0.2
+ask $p 'Tell me the capital city of France'
+ask $p 'What is the capital of Germany?'
+sleep 0.2
+ask $TEST_NGINX_SERVER_PORT 'capital of germany'
+curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/count; echo
+grep -o 'semantic match, similarity [0-9.]*' $d/logs/error.log
+if grep -E '\[(error|alert|crit|emerg|warn)\]' $d/logs/error.log; then exit 1; fi
+--- response_body_like
+^X-AI-Cache-Status: MISS "content":"mock reply: What is the capital of France\?"
+X-AI-Cache-Status: HIT X-AI-Cache-Match: semantic; similarity=0\.9[5-9]\d "content":"mock reply: What is the capital of France\?"
+X-AI-Cache-Status: MISS "content":"mock reply: What is the capital of Germany\?"
+X-AI-Cache-Status: HIT X-AI-Cache-Match: semantic; similarity=1\.000 "content":"mock reply: What is the capital of Germany\?"
+\{"requests":6\}
+semantic match, similarity 0\.9\d+
+$
+--- no_error_log
+[error]
+[warn]

@@ -41,7 +41,26 @@
 #define NGX_HTTP_AI_SEMANTIC_START      0
 #define NGX_HTTP_AI_SEMANTIC_EMBEDDING  1
 #define NGX_HTTP_AI_SEMANTIC_EMBEDDED   2
-#define NGX_HTTP_AI_SEMANTIC_DONE       3
+#define NGX_HTTP_AI_SEMANTIC_COUNTING   3   /* remote: the group's count */
+#define NGX_HTTP_AI_SEMANTIC_FETCHING   4   /* remote: its new vectors */
+#define NGX_HTTP_AI_SEMANTIC_DONE       5
+
+/* a remote store: the newest vectors of a group fetched at a lookup */
+#define NGX_HTTP_AI_SEMANTIC_FETCH      32
+
+/* the groups whose remote vectors a node has read: a direct-mapped
+ * table (another group in a slot only costs a fetch again) */
+#define NGX_HTTP_AI_SEMANTIC_GROUPS     1024
+
+/* a vector in a remote store: "AIV1", expiry, group, key, dim, floats */
+#define NGX_HTTP_AI_SEMANTIC_RECORD     (4 + 8 + 8 + 64 + 4)
+
+
+typedef struct {
+    uint64_t                    group;
+    int64_t                     epoch;      /* the counter's expiry, s */
+    int64_t                     seen;       /* read up to this record */
+} ngx_http_ai_cache_semantic_group_t;
 
 
 typedef struct {
@@ -51,6 +70,7 @@ typedef struct {
     ngx_slab_pool_t            *shpool;
     void                       *sh;         /* the region, in the zone */
     size_t                      size;       /* of the region */
+    ngx_http_ai_cache_semantic_group_t  *groups;
     u_char                     *keys;       /* capacity x 64 hex digits */
     ngx_http_ai_vector_t       *vi;
     ngx_uint_t                  capacity;
@@ -73,6 +93,11 @@ struct ngx_http_ai_cache_semantic_ctx_s {
     ngx_event_t                 timer;
     ngx_uint_t                  state;
     float                       similarity;
+    ngx_uint_t                  pending;    /* remote ops under way */
+    int64_t                     count;      /* the group's, remote */
+    int64_t                     epoch;
+    ngx_http_ai_store_op_t     *ops[NGX_HTTP_AI_SEMANTIC_FETCH];
+    ngx_uint_t                  nops;
     unsigned                    gave_up:1;
 };
 
@@ -86,6 +111,24 @@ static ngx_int_t ngx_http_ai_cache_semantic_fetched(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_ai_cache_semantic_parse(ngx_http_request_t *sr,
     ngx_http_ai_cache_semantic_ctx_t *sctx, const char **why);
+static ngx_int_t ngx_http_ai_cache_semantic_search(ngx_http_request_t *r,
+    ngx_http_ai_cache_semantic_ctx_t *sctx, ngx_http_ai_cache_ctx_t *ctx);
+static ngx_uint_t ngx_http_ai_cache_semantic_remote(
+    ngx_http_ai_store_t *store);
+static ngx_int_t ngx_http_ai_cache_semantic_count(ngx_http_request_t *r,
+    ngx_http_ai_cache_loc_conf_t *clcf,
+    ngx_http_ai_cache_semantic_ctx_t *sctx);
+static ngx_int_t ngx_http_ai_cache_semantic_fetch_records(
+    ngx_http_request_t *r, ngx_http_ai_cache_loc_conf_t *clcf,
+    ngx_http_ai_cache_semantic_ctx_t *sctx);
+static void ngx_http_ai_cache_semantic_load(ngx_http_request_t *r,
+    ngx_http_ai_cache_semantic_ctx_t *sctx);
+static void ngx_http_ai_cache_semantic_op_done(ngx_http_ai_store_op_t *op);
+static void ngx_http_ai_cache_semantic_share(ngx_http_request_t *r,
+    ngx_http_ai_cache_loc_conf_t *clcf, ngx_http_ai_cache_ctx_t *ctx,
+    time_t expire);
+static void ngx_http_ai_cache_semantic_numbered(ngx_http_ai_store_op_t *op);
+static uint64_t ngx_http_ai_cache_semantic_payload(u_char *hex);
 static void ngx_http_ai_cache_semantic_timeout(ngx_event_t *ev);
 static void ngx_http_ai_cache_semantic_cleanup(void *data);
 static void ngx_http_ai_cache_semantic_failed(ngx_http_request_t *r,
@@ -116,11 +159,9 @@ ngx_http_ai_cache_semantic_lookup(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_cache_loc_conf_t *clcf,
     ngx_http_ai_cache_ctx_t *ctx)
 {
-    u_char                             *p;
     ngx_int_t                           rc;
     ngx_uint_t                          n;
     ngx_http_ai_message_t              *m;
-    ngx_http_ai_vector_match_t          match;
     ngx_http_ai_cache_semantic_ctx_t   *sctx;
     ngx_http_ai_cache_semantic_zone_t  *z;
     ngx_http_ai_cache_semantic_conf_t  *scf;
@@ -192,16 +233,84 @@ ngx_http_ai_cache_semantic_lookup(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    if (sctx->state == NGX_HTTP_AI_SEMANTIC_COUNTING) {
+        if (sctx->pending) {
+            return NGX_AGAIN;
+        }
+
+        rc = ngx_http_ai_cache_semantic_fetch_records(r, clcf, sctx);
+
+        if (rc == NGX_AGAIN) {
+            sctx->state = NGX_HTTP_AI_SEMANTIC_FETCHING;
+
+            /* a store that answered at once: on at once */
+            return sctx->pending
+                   ? NGX_AGAIN
+                   : ngx_http_ai_cache_semantic_lookup(r, ai, clcf, ctx);
+        }
+
+        sctx->state = NGX_HTTP_AI_SEMANTIC_DONE;
+        return NGX_DECLINED;
+    }
+
+    if (sctx->state == NGX_HTTP_AI_SEMANTIC_FETCHING) {
+        if (sctx->pending) {
+            return NGX_AGAIN;
+        }
+
+        sctx->state = NGX_HTTP_AI_SEMANTIC_DONE;
+
+        ngx_http_ai_cache_semantic_load(r, sctx);
+
+        return ngx_http_ai_cache_semantic_search(r, sctx, ctx);
+    }
+
     if (sctx->state != NGX_HTTP_AI_SEMANTIC_EMBEDDED || sctx->vec == NULL) {
         return NGX_DECLINED;
     }
 
     sctx->state = NGX_HTTP_AI_SEMANTIC_DONE;
 
+    rc = ngx_http_ai_cache_semantic_search(r, sctx, ctx);
+
+    if (rc != NGX_DECLINED
+        || !ngx_http_ai_cache_semantic_remote(clcf->store))
+    {
+        return rc;
+    }
+
+    /* not here: what other nodes stored in the group since */
+
+    rc = ngx_http_ai_cache_semantic_count(r, clcf, sctx);
+
+    if (rc == NGX_AGAIN) {
+        sctx->state = NGX_HTTP_AI_SEMANTIC_COUNTING;
+
+        return sctx->pending
+               ? NGX_AGAIN
+               : ngx_http_ai_cache_semantic_lookup(r, ai, clcf, ctx);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_ai_cache_semantic_search(ngx_http_request_t *r,
+    ngx_http_ai_cache_semantic_ctx_t *sctx, ngx_http_ai_cache_ctx_t *ctx)
+{
+    u_char                             *p;
+    ngx_int_t                           rc;
+    ngx_http_ai_vector_match_t          match;
+    ngx_http_ai_cache_semantic_zone_t  *z;
+
+    z = sctx->conf->shm_zone->data;
+
     ngx_shmtx_lock(&z->shpool->mutex);
 
     rc = ngx_http_ai_vector_search(z->vi, sctx->vec, sctx->group,
-                                   ngx_time(), scf->threshold, 0, &match);
+                                   ngx_time(), sctx->conf->threshold, 0,
+                                   &match);
 
     if (rc == NGX_OK) {
         p = ngx_pnalloc(r->pool, 4 + NGX_HTTP_AI_CACHE_KEY_LEN);
@@ -247,6 +356,364 @@ ngx_http_ai_cache_semantic_lookup(ngx_http_request_t *r,
 }
 
 
+/*
+ * A remote store (Redis) shares the vectors between nodes: each one is
+ * a record "aicv:GROUP:N" (N from the counter "aicv:GROUP", which
+ * expires after the location's TTL: its expiry tells a new series),
+ * with the entry's TTL.  A node that finds no match in its own index
+ * reads the group's counter and the records it has not read yet (the
+ * newest NGX_HTTP_AI_SEMANTIC_FETCH at most), adds them to its index,
+ * and searches again.
+ */
+
+static ngx_uint_t
+ngx_http_ai_cache_semantic_remote(ngx_http_ai_store_t *store)
+{
+    return store->backend
+           && !(store->backend->name.len == 3
+                && ngx_strncmp(store->backend->name.data, "shm", 3) == 0);
+}
+
+
+static ngx_http_ai_store_op_t *
+ngx_http_ai_cache_semantic_op(ngx_http_request_t *r,
+    ngx_http_ai_cache_loc_conf_t *clcf, ngx_http_ai_cache_semantic_ctx_t *sctx,
+    ngx_int_t seq)
+{
+    u_char                  *p;
+    ngx_http_ai_store_op_t  *op;
+
+    op = ngx_http_ai_store_op(clcf->store, r, r->connection->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("aicv::") + 16 + NGX_INT64_LEN);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    op->key.data = p;
+    op->key.len = (seq ? ngx_sprintf(p, "aicv:%016uxL:%L", sctx->group,
+                                     (int64_t) seq)
+                       : ngx_sprintf(p, "aicv:%016uxL", sctx->group))
+                  - p;
+
+    op->type = NGX_HTTP_AI_STORE_GET;
+    op->pool = r->pool;
+    op->handler = ngx_http_ai_cache_semantic_op_done;
+    op->data = sctx;
+
+    return op;
+}
+
+
+static ngx_int_t
+ngx_http_ai_cache_semantic_count(ngx_http_request_t *r,
+    ngx_http_ai_cache_loc_conf_t *clcf, ngx_http_ai_cache_semantic_ctx_t *sctx)
+{
+    ngx_int_t                rc;
+    ngx_http_ai_store_op_t  *op;
+
+    op = ngx_http_ai_cache_semantic_op(r, clcf, sctx, 0);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    sctx->ops[0] = op;
+    sctx->nops = 1;
+
+    rc = ngx_http_ai_store_run(op);
+
+    if (rc == NGX_AGAIN) {
+        sctx->pending = 1;
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_ERROR) {
+        op->rc = NGX_ERROR;
+    }
+
+    /* at once: as if it came back */
+    return NGX_AGAIN;
+}
+
+
+static ngx_int_t
+ngx_http_ai_cache_semantic_fetch_records(ngx_http_request_t *r,
+    ngx_http_ai_cache_loc_conf_t *clcf, ngx_http_ai_cache_semantic_ctx_t *sctx)
+{
+    int64_t                              from, n, epoch;
+    ngx_int_t                            rc;
+    ngx_http_ai_store_op_t              *op;
+    ngx_http_ai_cache_semantic_zone_t   *z;
+    ngx_http_ai_cache_semantic_group_t  *g;
+
+    op = sctx->ops[0];
+    sctx->nops = 0;
+
+    if (op->rc != NGX_OK || !op->counter || op->number <= 0) {
+        return NGX_DECLINED;
+    }
+
+    n = op->number;
+    epoch = (int64_t) ngx_time() + (int64_t) (op->ttl / 1000);
+
+    z = sctx->conf->shm_zone->data;
+    g = &z->groups[sctx->group % NGX_HTTP_AI_SEMANTIC_GROUPS];
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (g->group == sctx->group && g->epoch > epoch - 3
+        && g->epoch < epoch + 3 && g->seen <= n)
+    {
+        from = g->seen + 1;
+
+    } else {
+        from = 1;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (from < n - NGX_HTTP_AI_SEMANTIC_FETCH + 1) {
+        from = n - NGX_HTTP_AI_SEMANTIC_FETCH + 1;
+    }
+
+    if (from > n) {
+        return NGX_DECLINED;
+    }
+
+    sctx->count = n;
+    sctx->epoch = epoch;
+
+    for ( /* void */ ; from <= n; from++) {
+        op = ngx_http_ai_cache_semantic_op(r, clcf, sctx, from);
+        if (op == NULL) {
+            break;
+        }
+
+        sctx->ops[sctx->nops++] = op;
+        sctx->pending++;
+
+        rc = ngx_http_ai_store_run(op);
+
+        if (rc != NGX_AGAIN) {
+            sctx->pending--;
+
+            if (rc == NGX_ERROR) {
+                op->rc = NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_ai_cache_semantic_op_done(ngx_http_ai_store_op_t *op)
+{
+    ngx_http_ai_cache_semantic_ctx_t *sctx = op->data;
+
+    if (sctx->pending && --sctx->pending == 0) {
+        ngx_http_ai_resume(sctx->request);
+    }
+}
+
+
+/* the records read: into the index, checked (a store is not trusted) */
+
+static void
+ngx_http_ai_cache_semantic_load(ngx_http_request_t *r,
+    ngx_http_ai_cache_semantic_ctx_t *sctx)
+{
+    u_char                              *p;
+    float                               *vec;
+    time_t                               now;
+    int64_t                              expire;
+    uint32_t                             dim;
+    uint64_t                             group;
+    ngx_uint_t                           i, j, slot, n;
+    ngx_http_ai_store_op_t              *op;
+    ngx_http_ai_cache_semantic_zone_t   *z;
+    ngx_http_ai_cache_semantic_group_t  *g;
+
+    z = sctx->conf->shm_zone->data;
+
+    vec = ngx_palloc(r->pool, z->params.dim * sizeof(float));
+    if (vec == NULL) {
+        return;
+    }
+
+    now = ngx_time();
+    n = 0;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (i = 0; i < sctx->nops; i++) {
+        op = sctx->ops[i];
+
+        if (op->rc != NGX_OK
+            || op->value.len != NGX_HTTP_AI_SEMANTIC_RECORD
+                                + z->params.dim * sizeof(float)
+            || ngx_strncmp(op->value.data, "AIV1", 4) != 0)
+        {
+            continue;
+        }
+
+        p = op->value.data + 4;
+        ngx_memcpy(&expire, p, 8);
+        ngx_memcpy(&group, p + 8, 8);
+        ngx_memcpy(&dim, p + 16 + 64, 4);
+
+        if (group != sctx->group || dim != z->params.dim || expire <= now) {
+            continue;
+        }
+
+        for (j = 0; j < 64; j++) {
+            if (!((p[16 + j] >= '0' && p[16 + j] <= '9')
+                  || (p[16 + j] >= 'a' && p[16 + j] <= 'f')))
+            {
+                break;
+            }
+        }
+
+        if (j != 64) {
+            continue;
+        }
+
+        ngx_memcpy(vec, p + 16 + 64 + 4, dim * sizeof(float));
+
+        if (ngx_http_ai_vector_insert(z->vi, vec, group,
+                                      ngx_http_ai_cache_semantic_payload(
+                                          p + 16),
+                                      (time_t) expire, &slot)
+            == NGX_OK)
+        {
+            ngx_memcpy(z->keys + slot * NGX_HTTP_AI_CACHE_KEY_LEN, p + 16,
+                       NGX_HTTP_AI_CACHE_KEY_LEN);
+            n++;
+        }
+    }
+
+    g = &z->groups[sctx->group % NGX_HTTP_AI_SEMANTIC_GROUPS];
+
+    if (g->group != sctx->group || g->epoch != sctx->epoch
+        || g->seen < sctx->count)
+    {
+        g->group = sctx->group;
+        g->epoch = sctx->epoch;
+        g->seen = sctx->count;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai_cache: %ui of %ui remote vectors loaded", n,
+                   sctx->nops);
+}
+
+
+/* a vector stored: in the remote store too, numbered in its group */
+
+static void
+ngx_http_ai_cache_semantic_share(ngx_http_request_t *r,
+    ngx_http_ai_cache_loc_conf_t *clcf, ngx_http_ai_cache_ctx_t *ctx,
+    time_t expire)
+{
+    u_char                             *p;
+    int64_t                             e;
+    uint32_t                            dim;
+    ngx_http_ai_store_op_t             *op;
+    ngx_http_ai_cache_semantic_ctx_t   *sctx;
+    ngx_http_ai_cache_semantic_zone_t  *z;
+
+    sctx = ctx->semantic;
+    z = sctx->conf->shm_zone->data;
+    dim = (uint32_t) z->params.dim;
+
+    op = ngx_http_ai_store_op(clcf->store, NULL, ngx_cycle->log);
+    if (op == NULL) {
+        return;
+    }
+
+    op->key.data = ngx_pnalloc(op->pool, sizeof("aicv:") + 16);
+    op->value.data = ngx_pnalloc(op->pool, NGX_HTTP_AI_SEMANTIC_RECORD
+                                           + dim * sizeof(float));
+    if (op->key.data == NULL || op->value.data == NULL) {
+        return;
+    }
+
+    op->key.len = ngx_sprintf(op->key.data, "aicv:%016uxL", sctx->group)
+                  - op->key.data;
+
+    e = (int64_t) expire;
+
+    p = ngx_cpymem(op->value.data, "AIV1", 4);
+    p = ngx_cpymem(p, &e, 8);
+    p = ngx_cpymem(p, &sctx->group, 8);
+    p = ngx_cpymem(p, ctx->key, NGX_HTTP_AI_CACHE_KEY_LEN);
+    p = ngx_cpymem(p, &dim, 4);
+    p = ngx_cpymem(p, sctx->vec, dim * sizeof(float));
+    op->value.len = p - op->value.data;
+
+    /* the counter first: its number names the record */
+
+    op->type = NGX_HTTP_AI_STORE_INCR;
+    op->delta = 1;
+    op->ttl = clcf->ttl;
+    op->handler = ngx_http_ai_cache_semantic_numbered;
+    op->data = (void *) (uintptr_t) ctx->ttl;
+
+    (void) ngx_http_ai_store_run(op);
+}
+
+
+static void
+ngx_http_ai_cache_semantic_numbered(ngx_http_ai_store_op_t *op)
+{
+    ngx_http_ai_store_op_t  *set;
+
+    if (op->rc != NGX_OK || op->number <= 0) {
+        return;
+    }
+
+    set = ngx_http_ai_store_op(op->store, NULL, ngx_cycle->log);
+    if (set == NULL) {
+        return;
+    }
+
+    set->key.data = ngx_pnalloc(set->pool, op->key.len + 1 + NGX_INT64_LEN);
+    set->value.data = ngx_pnalloc(set->pool, op->value.len);
+
+    if (set->key.data == NULL || set->value.data == NULL) {
+        return;
+    }
+
+    set->key.len = ngx_sprintf(set->key.data, "%V:%L", &op->key, op->number)
+                   - set->key.data;
+    ngx_memcpy(set->value.data, op->value.data, op->value.len);
+    set->value.len = op->value.len;
+
+    set->type = NGX_HTTP_AI_STORE_SET;
+    set->ttl = (ngx_msec_t) (uintptr_t) op->data;
+
+    (void) ngx_http_ai_store_run(set);
+}
+
+
+static uint64_t
+ngx_http_ai_cache_semantic_payload(u_char *hex)
+{
+    uint64_t  payload;
+
+    payload = (uint64_t) ngx_hextoi(hex, 8) << 32;
+    payload |= (uint64_t) ngx_hextoi(hex + 8, 8);
+
+    return payload;
+}
+
+
 /* the entry a match pointed to is gone: so is its vector */
 
 void
@@ -254,7 +721,6 @@ ngx_http_ai_cache_semantic_forget(ngx_http_request_t *r,
     ngx_http_ai_cache_ctx_t *ctx)
 {
     uint64_t                            payload;
-    ngx_int_t                           n;
     ngx_http_ai_cache_loc_conf_t       *clcf;
     ngx_http_ai_cache_semantic_zone_t  *z;
 
@@ -264,10 +730,7 @@ ngx_http_ai_cache_semantic_forget(ngx_http_request_t *r,
         return;
     }
 
-    n = ngx_hextoi(ctx->similar.data + 4, 8);
-    payload = (uint64_t) n << 32;
-    n = ngx_hextoi(ctx->similar.data + 12, 8);
-    payload |= (uint64_t) n;
+    payload = ngx_http_ai_cache_semantic_payload(ctx->similar.data + 4);
 
     z = clcf->semantic->shm_zone->data;
 
@@ -283,10 +746,11 @@ void
 ngx_http_ai_cache_semantic_store(ngx_http_request_t *r,
     ngx_http_ai_cache_ctx_t *ctx)
 {
-    time_t                              now;
+    time_t                              now, expire;
     uint64_t                            payload;
-    ngx_int_t                           n, rc;
+    ngx_int_t                           rc;
     ngx_uint_t                          slot;
+    ngx_http_ai_cache_loc_conf_t       *clcf;
     ngx_http_ai_cache_semantic_ctx_t   *sctx;
     ngx_http_ai_cache_semantic_zone_t  *z;
 
@@ -296,20 +760,18 @@ ngx_http_ai_cache_semantic_store(ngx_http_request_t *r,
         return;
     }
 
-    n = ngx_hextoi(ctx->key, 8);
-    payload = (uint64_t) n << 32;
-    n = ngx_hextoi(ctx->key + 8, 8);
-    payload |= (uint64_t) n;
+    payload = ngx_http_ai_cache_semantic_payload(ctx->key);
 
     z = sctx->conf->shm_zone->data;
     now = ngx_time();
+    expire = now + (time_t) (ctx->ttl / 1000);
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
     (void) ngx_http_ai_vector_expire(z->vi, now, 64);
 
     rc = ngx_http_ai_vector_insert(z->vi, sctx->vec, sctx->group, payload,
-                                   now + (time_t) (ctx->ttl / 1000), &slot);
+                                   expire, &slot);
 
     if (rc == NGX_OK) {
         ngx_memcpy(z->keys + slot * NGX_HTTP_AI_CACHE_KEY_LEN, ctx->key,
@@ -317,6 +779,12 @@ ngx_http_ai_cache_semantic_store(ngx_http_request_t *r,
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_cache_module);
+
+    if (rc == NGX_OK && ngx_http_ai_cache_semantic_remote(clcf->store)) {
+        ngx_http_ai_cache_semantic_share(r, clcf, ctx, expire);
+    }
 }
 
 
@@ -1132,7 +1600,10 @@ ngx_http_ai_cache_semantic_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     z->size = size;
 
     hdr = ngx_align(sizeof(ngx_http_ai_cache_semantic_sh_t),
-                    NGX_HTTP_AI_VECTOR_ALIGN);
+                    NGX_HTTP_AI_VECTOR_ALIGN)
+          + ngx_align(NGX_HTTP_AI_SEMANTIC_GROUPS
+                      * sizeof(ngx_http_ai_cache_semantic_group_t),
+                      NGX_HTTP_AI_VECTOR_ALIGN);
     region = (u_char *) sh;
 
     /* the most entries whose keys and index fit */
@@ -1174,6 +1645,9 @@ ngx_http_ai_cache_semantic_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     params = z->params;
     params.capacity = capacity;
 
+    z->groups = (ngx_http_ai_cache_semantic_group_t *)
+                (region + ngx_align(sizeof(ngx_http_ai_cache_semantic_sh_t),
+                                    NGX_HTTP_AI_VECTOR_ALIGN));
     z->keys = region + hdr;
     z->vi = NULL;
 
@@ -1186,6 +1660,9 @@ ngx_http_ai_cache_semantic_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (z->vi == NULL) {
         sh->magic = 0;
+
+        ngx_memzero(z->groups, NGX_HTTP_AI_SEMANTIC_GROUPS
+                               * sizeof(ngx_http_ai_cache_semantic_group_t));
 
         z->vi = ngx_http_ai_vector_init(region + hdr + keys,
                                         size - hdr - keys, &params,
