@@ -18,9 +18,13 @@
  * role.  So a question asked under another system prompt, model, tools,
  * parameters or conversation never matches.
  *
- * The zone holds a small header, the exact-cache key of each slot of the
- * index (64 hex digits: the payload is only its first 64 bits), then the
- * index.  Every call on the index holds the zone's mutex.
+ * The zone holds a small header, a table of the groups read from a
+ * remote store, the exact-cache key of each slot of the index (64 hex
+ * digits: the payload is only its first 64 bits), then the index.  Every
+ * call on the index holds the zone's mutex.
+ *
+ * With a remote store (Redis), the vectors are shared by the nodes: see
+ * ngx_http_ai_cache_semantic_remote() and docs/semantic-index.md.
  *
  *     ai_cache_semantic_zone NAME size=SIZE dim=N [nprobe=N]
  *                            [exact_max=N];                        (http)
@@ -202,10 +206,12 @@ ngx_http_ai_cache_semantic_lookup(ngx_http_request_t *r,
         sctx->conf = scf;
         ctx->semantic = sctx;
 
-        if (ngx_http_ai_cache_semantic_group(r, ai, clcf, &sctx->group)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        rc = ngx_http_ai_cache_semantic_group(r, ai, clcf, &sctx->group);
+
+        if (rc != NGX_OK) {
+            sctx->state = NGX_HTTP_AI_SEMANTIC_DONE;
+            return rc == NGX_DECLINED ? NGX_DECLINED
+                                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         ngx_http_ai_counter_incr(ngx_http_ai_semantic_lookups, 1);
@@ -791,6 +797,7 @@ ngx_http_ai_cache_semantic_store(ngx_http_request_t *r,
 /*
  * The group: SHA-256 of everything that decides the answer but the last
  * user message, 64 bits of it.  Each part with its length first.
+ * NGX_DECLINED: a request of more fields than any API has.
  */
 
 static ngx_int_t
@@ -885,7 +892,7 @@ ngx_http_ai_cache_semantic_group(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
         if (nkeys == 64) {
             /* more fields than any API has: not looked up */
-            return NGX_ERROR;
+            return NGX_DECLINED;
         }
 
         for (i = nkeys; i > 0; i--) {
@@ -1170,7 +1177,8 @@ ngx_http_ai_cache_semantic_parse(ngx_http_request_t *sr,
         return NGX_ERROR;
     }
 
-    vec = ngx_palloc(sctx->request->pool, dim * sizeof(float));
+    /* base64 without its padding decodes to 2 bytes more at most */
+    vec = ngx_palloc(sctx->request->pool, dim * sizeof(float) + 4);
     if (vec == NULL) {
         cJSON_Delete(json);
         *why = "out of memory";
