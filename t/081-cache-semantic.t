@@ -110,7 +110,11 @@ HIT semantic; similarity=1.000
 --- http_config
     ai_store answers size=4m;
     ai_cache_semantic_zone questions size=1m dim=256;
+    ai_metrics_zone m 4m;
 --- config
+    location = /metrics {
+        ai_metrics;
+    }
     location /v1/ {
         ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
         ai_cache answers;
@@ -139,12 +143,20 @@ c $u/slow/chat/completions '{"model":"gpt-4o","messages":[{"role":"user","conten
 end=$(date +%s%N)
 [ $(( (end - start) / 1000000 )) -lt 1200 ] && echo "in time"
 c $u/slow/chat/completions '{"model":"gpt-4o","messages":[{"role":"user","content":"a slow one"}]}'
---- response_body
-HTTP/1.1 200 X-AI-Cache-Status: MISS "content":"mock reply: is anyone there"
+curl -s http://127.0.0.1:$TEST_NGINX_SERVER_PORT/metrics | grep '^ai_cache_semantic_'
+--- response_body_like
+^HTTP/1.1 200 X-AI-Cache-Status: MISS "content":"mock reply: is anyone there"
 HTTP/1.1 200 X-AI-Cache-Status: HIT "content":"mock reply: is anyone there"
 HTTP/1.1 200 X-AI-Cache-Status: MISS "content":"mock reply: a slow one"
 in time
 HTTP/1.1 200 X-AI-Cache-Status: HIT "content":"mock reply: a slow one"
+ai_cache_semantic_lookups_total 2
+ai_cache_semantic_matches_total 0
+ai_cache_semantic_errors_total 2
+ai_cache_semantic_entries\{zone="questions"\} 0
+ai_cache_semantic_capacity\{zone="questions"\} \d+
+ai_cache_semantic_evictions_total\{zone="questions"\} 0
+$
 --- error_log eval
 [qr/\[error\] .*connect\(\) failed \(111: Connection refused\) while connecting to upstream.*subrequest: "\/_down"/,
  qr/\[warn\] .*ai_cache: no embedding for the semantic lookup \(the service did not answer 200\): a plain miss/,

@@ -91,6 +91,7 @@ typedef struct {
 
 struct ngx_http_ai_cache_semantic_ctx_s {
     ngx_http_request_t         *request;
+    ngx_http_request_t         *subrequest;
     ngx_http_ai_cache_semantic_conf_t  *conf;
     float                      *vec;        /* dim floats, NULL: none */
     uint64_t                    group;
@@ -140,11 +141,17 @@ static void ngx_http_ai_cache_semantic_failed(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_cache_semantic_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_int_t ngx_http_ai_cache_semantic_counters(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ai_cache_semantic_metrics(ngx_http_request_t *r,
+    ngx_chain_t ***out);
 
 
 static ngx_http_ai_counter_t  *ngx_http_ai_semantic_lookups;
 static ngx_http_ai_counter_t  *ngx_http_ai_semantic_matches;
 static ngx_http_ai_counter_t  *ngx_http_ai_semantic_errors;
+
+/* the configuration cycle the metrics source was registered for: compared,
+ * never followed */
+static void                   *ngx_http_ai_semantic_metrics_cycle;
 
 static EVP_MD                 *ngx_http_ai_semantic_md;
 static EVP_MD_CTX             *ngx_http_ai_semantic_md_ctx;
@@ -1056,6 +1063,8 @@ ngx_http_ai_cache_semantic_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    sctx->subrequest = sr;
+
     sr->method = NGX_HTTP_POST;
     sr->method_name = ngx_http_ai_semantic_post;
     sr->request_body = rb;
@@ -1258,9 +1267,25 @@ ngx_http_ai_cache_semantic_timeout(ngx_event_t *ev)
 {
     ngx_http_ai_cache_semantic_ctx_t *sctx = ev->data;
 
+    ngx_http_request_t  *sr;
+
     sctx->gave_up = 1;
 
     ngx_http_ai_cache_semantic_failed(sctx->request, "timed out");
+
+    /*
+     * the subrequest is ended now, its upstream closed: the request's
+     * own end (its log, the answer stored, the lock released) waits for
+     * every subrequest of it
+     */
+
+    sr = sctx->subrequest;
+
+    if (sr && sr->upstream && sr->upstream->cleanup
+        && *sr->upstream->cleanup)
+    {
+        (*sr->upstream->cleanup)(sr);
+    }
 
     ngx_http_ai_resume(sctx->request);
 }
@@ -1543,6 +1568,16 @@ ngx_http_ai_cache_semantic_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     shm_zone->init = ngx_http_ai_cache_semantic_init_zone;
     shm_zone->data = z;
 
+    if (ngx_http_ai_semantic_metrics_cycle != cf->cycle) {
+        ngx_http_ai_semantic_metrics_cycle = cf->cycle;
+
+        if (ngx_http_ai_add_metrics(cf, ngx_http_ai_cache_semantic_metrics)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
     return NGX_CONF_OK;
 
 invalid:
@@ -1689,6 +1724,10 @@ ngx_http_ai_cache_semantic_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     z->capacity = params.capacity;
 
+    ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                  "ai_cache_semantic_zone \"%V\": %ui entries of dim %ui",
+                  &shm_zone->shm.name, z->capacity, params.dim);
+
     return NGX_OK;
 }
 
@@ -1722,6 +1761,115 @@ ngx_http_ai_cache_semantic_counters(ngx_conf_t *cf)
     {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/* each zone's index: entries, capacity, evictions (ai_log's /metrics) */
+
+static ngx_int_t
+ngx_http_ai_cache_semantic_metrics(ngx_http_request_t *r, ngx_chain_t ***out)
+{
+    u_char                             *p;
+    size_t                              size;
+    ngx_buf_t                          *b;
+    ngx_uint_t                          i, pass;
+    ngx_chain_t                        *cl;
+    ngx_list_part_t                    *part;
+    ngx_shm_zone_t                     *shm_zone;
+    ngx_http_ai_vector_stats_t          st;
+    ngx_http_ai_cache_semantic_zone_t  *z;
+
+    static u_char  head[] =
+        "# HELP ai_cache_semantic_entries Vectors in the semantic cache's "
+        "index (the expired not yet swept included)\n"
+        "# TYPE ai_cache_semantic_entries gauge\n"
+        "# HELP ai_cache_semantic_capacity Vectors the index holds at most\n"
+        "# TYPE ai_cache_semantic_capacity gauge\n"
+        "# HELP ai_cache_semantic_evictions_total Vectors evicted to make "
+        "room (the oldest first)\n"
+        "# TYPE ai_cache_semantic_evictions_total counter\n";
+
+    size = sizeof(head);
+    b = NULL;
+    p = NULL;
+
+    /* the size of the lines, then the lines */
+
+    for (pass = 0; pass < 2; pass++) {
+
+        part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+        shm_zone = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                shm_zone = part->elts;
+                i = 0;
+            }
+
+            if (shm_zone[i].tag != &ngx_http_ai_cache_module
+                || shm_zone[i].init != ngx_http_ai_cache_semantic_init_zone
+                || shm_zone[i].data == NULL)
+            {
+                continue;
+            }
+
+            z = shm_zone[i].data;
+
+            if (z->vi == NULL) {
+                continue;
+            }
+
+            if (pass == 0) {
+                size += 3 * (64 + z->name.len + NGX_INT64_LEN);
+                continue;
+            }
+
+            ngx_shmtx_lock(&z->shpool->mutex);
+            ngx_http_ai_vector_stats(z->vi, &st);
+            ngx_shmtx_unlock(&z->shpool->mutex);
+
+            p = ngx_sprintf(p, "ai_cache_semantic_entries{zone=\"%V\"} %ui\n"
+                            "ai_cache_semantic_capacity{zone=\"%V\"} %ui\n"
+                            "ai_cache_semantic_evictions_total{zone=\"%V\"} "
+                            "%uL\n",
+                            &z->name, st.count, &z->name, st.capacity,
+                            &z->name, st.evictions);
+        }
+
+        if (pass == 0) {
+            if (size == sizeof(head)) {
+                return NGX_OK;
+            }
+
+            b = ngx_create_temp_buf(r->pool, size);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_cpymem(b->last, head, sizeof(head) - 1);
+        }
+    }
+
+    b->last = p;
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    **out = cl;
+    *out = &cl->next;
 
     return NGX_OK;
 }
