@@ -277,3 +277,38 @@ $
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 6: the Anthropic door: a paraphrase is a hit there too, streamed or whole; the same paraphrase through the OpenAI door is not (the group is the door's request)
+--- http_config
+    ai_store answers size=4m;
+    ai_cache_semantic_zone questions size=1m dim=256;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+        ai_cache_semantic questions embeddings=/_embeddings threshold=0.9;
+    }
+    location = /_embeddings {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1/embeddings;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1
+a() { curl -s -D $TEST_NGINX_SERVROOT/h $u/messages -d '{"model":"gpt-4o","max_tokens":100,'"$1"'"system":"be brief","messages":[{"role":"user","content":"'"$2"'"}]}' | perl t/lib/sse-text; tr -d '\r' < $TEST_NGINX_SERVROOT/h | grep -i '^x-ai-cache-' | cut -d' ' -f2- | paste -sd' '; }
+a '' 'How can I bake bread at home?'
+a '' 'how do i bake bread at home'
+a '"stream":true,' 'bread: how to bake it at home'
+curl -s -D - -o /dev/null $u/chat/completions -d '{"model":"gpt-4o","max_tokens":100,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"how do i bake bread at home"}]}' | tr -d '\r' | grep -i '^x-ai-cache-' | cut -d' ' -f2-
+--- response_body
+mock reply: How can I bake bread at home?
+MISS
+mock reply: How can I bake bread at home?
+HIT semantic; similarity=1.000
+mock reply: How can I bake bread at home?[done]
+HIT semantic; similarity=1.000
+MISS
+--- no_error_log
+[error]
+[warn]
