@@ -312,3 +312,42 @@ MISS
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 7: a reload keeps the index (and its capacity); a reload that changes its dimension lays it out anew, empty
+--- http_config
+    ai_store answers size=4m;
+    ai_cache_semantic_zone questions size=1m dim=256;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+        ai_cache_semantic questions embeddings=/_embeddings threshold=0.9;
+    }
+    location = /_embeddings {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1/embeddings;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+c() { curl -s -D - -o /dev/null $u -d '{"model":"gpt-4o","messages":[{"role":"user","content":"'"$1"'"}]}' | tr -d '\r' | grep -i '^x-ai-cache-\(status\|match\)' | cut -d' ' -f2- | paste -sd' '; }
+c 'What is the capital of France?'
+kill -HUP $(cat $TEST_NGINX_SERVROOT/logs/nginx.pid); sleep 1
+c "what's the capital of france"
+sed -i 's/dim=256/dim=128/' $TEST_NGINX_SERVROOT/conf/nginx.conf
+kill -HUP $(cat $TEST_NGINX_SERVROOT/logs/nginx.pid); sleep 1
+c 'France: what is its capital?'
+c 'the capital of france?'
+grep -o 'ai_cache_semantic_zone "questions": [0-9]* entries of dim [0-9]*' $TEST_NGINX_SERVROOT/logs/error.log | uniq -c | sed 's/^ *//'
+--- response_body_like
+^MISS
+HIT semantic; similarity=1\.000
+MISS
+HIT semantic; similarity=1\.000
+2 ai_cache_semantic_zone "questions": \d+ entries of dim 256
+1 ai_cache_semantic_zone "questions": \d+ entries of dim 128
+$
+--- no_error_log
+[error]
+[warn]

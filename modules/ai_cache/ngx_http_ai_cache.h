@@ -59,6 +59,9 @@ typedef struct {
     ngx_msec_t                  timeout;
     size_t                      max_text;   /* longer: not looked up */
     ngx_flag_t                  dimensions; /* send "dimensions" */
+    ngx_http_ai_counter_t      *lookups;
+    ngx_http_ai_counter_t      *matches;
+    ngx_http_ai_counter_t      *errors;
 } ngx_http_ai_cache_semantic_conf_t;
 
 

@@ -134,23 +134,22 @@ static void ngx_http_ai_cache_semantic_share(ngx_http_request_t *r,
     time_t expire);
 static void ngx_http_ai_cache_semantic_numbered(ngx_http_ai_store_op_t *op);
 static uint64_t ngx_http_ai_cache_semantic_payload(u_char *hex);
+static ngx_int_t ngx_http_ai_cache_semantic_lock(
+    ngx_http_ai_cache_semantic_zone_t *z);
 static void ngx_http_ai_cache_semantic_timeout(ngx_event_t *ev);
 static void ngx_http_ai_cache_semantic_cleanup(void *data);
-static void ngx_http_ai_cache_semantic_failed(ngx_http_request_t *r,
-    const char *why);
+static void ngx_http_ai_cache_semantic_failed(
+    ngx_http_ai_cache_semantic_ctx_t *sctx, const char *why);
 static ngx_int_t ngx_http_ai_cache_semantic_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
-static ngx_int_t ngx_http_ai_cache_semantic_counters(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ai_cache_semantic_counters(ngx_conf_t *cf,
+    ngx_http_ai_cache_semantic_conf_t *scf);
 static ngx_int_t ngx_http_ai_cache_semantic_metrics(ngx_http_request_t *r,
     ngx_chain_t ***out);
 
 
-static ngx_http_ai_counter_t  *ngx_http_ai_semantic_lookups;
-static ngx_http_ai_counter_t  *ngx_http_ai_semantic_matches;
-static ngx_http_ai_counter_t  *ngx_http_ai_semantic_errors;
-
-/* the configuration cycle the metrics source was registered for: compared,
- * never followed */
+/* the configuration cycle the metrics source was registered for:
+ * compared, never followed */
 static void                   *ngx_http_ai_semantic_metrics_cycle;
 
 static EVP_MD                 *ngx_http_ai_semantic_md;
@@ -221,12 +220,12 @@ ngx_http_ai_cache_semantic_lookup(ngx_http_request_t *r,
                                       : NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_ai_counter_incr(ngx_http_ai_semantic_lookups, 1);
+        ngx_http_ai_counter_incr(scf->lookups, 1);
 
         rc = ngx_http_ai_cache_semantic_fetch(r, sctx, &m->text);
 
         if (rc == NGX_ERROR) {
-            ngx_http_ai_cache_semantic_failed(r, "subrequest not started");
+            ngx_http_ai_cache_semantic_failed(sctx, "subrequest not started");
             sctx->state = NGX_HTTP_AI_SEMANTIC_DONE;
             return NGX_DECLINED;
         }
@@ -319,7 +318,9 @@ ngx_http_ai_cache_semantic_search(ngx_http_request_t *r,
 
     z = sctx->conf->shm_zone->data;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    if (ngx_http_ai_cache_semantic_lock(z) != NGX_OK) {
+        return NGX_DECLINED;
+    }
 
     rc = ngx_http_ai_vector_search(z->vi, sctx->vec, sctx->group,
                                    ngx_time(), sctx->conf->threshold, 0,
@@ -363,7 +364,7 @@ ngx_http_ai_cache_semantic_search(ngx_http_request_t *r,
                   "ai_cache: semantic match, similarity %.3f",
                   (double) match.similarity);
 
-    ngx_http_ai_counter_incr(ngx_http_ai_semantic_matches, 1);
+    ngx_http_ai_counter_incr(sctx->conf->matches, 1);
 
     return NGX_OK;
 }
@@ -561,7 +562,9 @@ ngx_http_ai_cache_semantic_load(ngx_http_request_t *r,
     now = ngx_time();
     n = 0;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    if (ngx_http_ai_cache_semantic_lock(z) != NGX_OK) {
+        return;
+    }
 
     for (i = 0; i < sctx->nops; i++) {
         op = sctx->ops[i];
@@ -747,7 +750,10 @@ ngx_http_ai_cache_semantic_forget(ngx_http_request_t *r,
 
     z = clcf->semantic->shm_zone->data;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    if (ngx_http_ai_cache_semantic_lock(z) != NGX_OK) {
+        return;
+    }
+
     (void) ngx_http_ai_vector_delete(z->vi, payload);
     ngx_shmtx_unlock(&z->shpool->mutex);
 }
@@ -779,7 +785,9 @@ ngx_http_ai_cache_semantic_store(ngx_http_request_t *r,
     now = ngx_time();
     expire = now + (time_t) (ctx->ttl / 1000);
 
-    ngx_shmtx_lock(&z->shpool->mutex);
+    if (ngx_http_ai_cache_semantic_lock(z) != NGX_OK) {
+        return;
+    }
 
     (void) ngx_http_ai_vector_expire(z->vi, now, 64);
 
@@ -1137,7 +1145,7 @@ ngx_http_ai_cache_semantic_fetched(ngx_http_request_t *sr, void *data,
     }
 
     if (why) {
-        ngx_http_ai_cache_semantic_failed(sctx->request, why);
+        ngx_http_ai_cache_semantic_failed(sctx, why);
     }
 
     sctx->state = NGX_HTTP_AI_SEMANTIC_EMBEDDED;
@@ -1262,6 +1270,38 @@ failed:
 }
 
 
+/*
+ * The zone's mutex, if its layout is still this configuration's: a
+ * reload that changed the index's parameters lays it out anew while the
+ * old workers finish their requests; theirs then decline (NGX_DECLINED,
+ * not locked).
+ */
+
+static ngx_int_t
+ngx_http_ai_cache_semantic_lock(ngx_http_ai_cache_semantic_zone_t *z)
+{
+    ngx_http_ai_cache_semantic_sh_t  *sh;
+
+    if (z->vi == NULL) {
+        return NGX_DECLINED;
+    }
+
+    sh = z->sh;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (sh->magic == NGX_HTTP_AI_SEMANTIC_MAGIC
+        && sh->dim == z->params.dim && sh->capacity == z->capacity)
+    {
+        return NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return NGX_DECLINED;
+}
+
+
 static void
 ngx_http_ai_cache_semantic_timeout(ngx_event_t *ev)
 {
@@ -1271,7 +1311,7 @@ ngx_http_ai_cache_semantic_timeout(ngx_event_t *ev)
 
     sctx->gave_up = 1;
 
-    ngx_http_ai_cache_semantic_failed(sctx->request, "timed out");
+    ngx_http_ai_cache_semantic_failed(sctx, "timed out");
 
     /*
      * the subrequest is ended now, its upstream closed: the request's
@@ -1306,11 +1346,12 @@ ngx_http_ai_cache_semantic_cleanup(void *data)
 
 
 static void
-ngx_http_ai_cache_semantic_failed(ngx_http_request_t *r, const char *why)
+ngx_http_ai_cache_semantic_failed(ngx_http_ai_cache_semantic_ctx_t *sctx,
+    const char *why)
 {
-    ngx_http_ai_counter_incr(ngx_http_ai_semantic_errors, 1);
+    ngx_http_ai_counter_incr(sctx->conf->errors, 1);
 
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+    ngx_log_error(NGX_LOG_WARN, sctx->request->connection->log, 0,
                   "ai_cache: no embedding for the semantic lookup (%s): "
                   "a plain miss", why);
 }
@@ -1453,7 +1494,7 @@ ngx_http_ai_cache_semantic(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     scf->shm_zone = shm_zone;
     clcf->semantic = scf;
 
-    if (ngx_http_ai_cache_semantic_counters(cf) != NGX_OK) {
+    if (ngx_http_ai_cache_semantic_counters(cf, scf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -1733,31 +1774,28 @@ ngx_http_ai_cache_semantic_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 static ngx_int_t
-ngx_http_ai_cache_semantic_counters(ngx_conf_t *cf)
+ngx_http_ai_cache_semantic_counters(ngx_conf_t *cf,
+    ngx_http_ai_cache_semantic_conf_t *scf)
 {
     ngx_str_t  name, help;
 
-    if (ngx_http_ai_semantic_errors) {
-        return NGX_OK;
-    }
+    /* the configuration's own (a name registered again is the same) */
 
     ngx_str_set(&name, "ai_cache_semantic_lookups_total");
     ngx_str_set(&help, "semantic cache lookups (an exact miss embedded)");
-    ngx_http_ai_semantic_lookups = ngx_http_ai_counter_add(cf, &name, &help);
+    scf->lookups = ngx_http_ai_counter_add(cf, &name, &help);
 
     ngx_str_set(&name, "ai_cache_semantic_matches_total");
     ngx_str_set(&help, "semantic cache matches (a similar question found; "
                        "a hit unless its entry was gone)");
-    ngx_http_ai_semantic_matches = ngx_http_ai_counter_add(cf, &name, &help);
+    scf->matches = ngx_http_ai_counter_add(cf, &name, &help);
 
     ngx_str_set(&name, "ai_cache_semantic_errors_total");
     ngx_str_set(&help, "semantic lookups without an embedding (the "
                        "service failed or timed out): plain misses");
-    ngx_http_ai_semantic_errors = ngx_http_ai_counter_add(cf, &name, &help);
+    scf->errors = ngx_http_ai_counter_add(cf, &name, &help);
 
-    if (ngx_http_ai_semantic_lookups == NULL
-        || ngx_http_ai_semantic_matches == NULL
-        || ngx_http_ai_semantic_errors == NULL)
+    if (scf->lookups == NULL || scf->matches == NULL || scf->errors == NULL)
     {
         return NGX_ERROR;
     }
@@ -1832,9 +1870,13 @@ ngx_http_ai_cache_semantic_metrics(ngx_http_request_t *r, ngx_chain_t ***out)
                 continue;
             }
 
-            ngx_shmtx_lock(&z->shpool->mutex);
-            ngx_http_ai_vector_stats(z->vi, &st);
-            ngx_shmtx_unlock(&z->shpool->mutex);
+            if (ngx_http_ai_cache_semantic_lock(z) != NGX_OK) {
+                ngx_memzero(&st, sizeof(ngx_http_ai_vector_stats_t));
+
+            } else {
+                ngx_http_ai_vector_stats(z->vi, &st);
+                ngx_shmtx_unlock(&z->shpool->mutex);
+            }
 
             p = ngx_sprintf(p, "ai_cache_semantic_entries{zone=\"%V\"} %ui\n"
                             "ai_cache_semantic_capacity{zone=\"%V\"} %ui\n"
