@@ -351,3 +351,34 @@ $
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 8: a client that goes away while its embedding is awaited: the request ends, its subrequest with it, nothing stored; the next one is served
+--- http_config
+    ai_store answers size=4m;
+    ai_cache_semantic_zone questions size=1m dim=256;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+        ai_cache_semantic questions embeddings=/_slow timeout=5s;
+    }
+    location = /_slow {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1/embeddings;
+        proxy_set_header X-Mock delay_headers_ms=1000;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+curl -s -m 0.3 $u -d '{"model":"gpt-4o","messages":[{"role":"user","content":"gone before"}]}'; echo "curl: $?"
+sleep 1.2
+curl -s -D - -o /dev/null $u -d '{"model":"gpt-4o","messages":[{"role":"user","content":"gone before"}]}' | tr -d '\r' | grep -i '^x-ai-cache-status\|^HTTP'
+--- response_body
+curl: 28
+HTTP/1.1 200 OK
+X-AI-Cache-Status: MISS
+--- no_error_log
+[error]
+[warn]
+[alert]
