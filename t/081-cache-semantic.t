@@ -382,3 +382,54 @@ X-AI-Cache-Status: MISS
 [error]
 [warn]
 [alert]
+
+
+
+=== TEST 9: a hostile embeddings answer (another dimension, values out of range, not JSON, base64 of the wrong size) is a plain miss, warned
+--- http_config
+    ai_store answers size=4m;
+    ai_cache_semantic_zone questions size=1m dim=4;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+        location /v1/a/ {
+            ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+            ai_cache_semantic questions embeddings=/_dim;
+        }
+        location /v1/b/ {
+            ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+            ai_cache_semantic questions embeddings=/_range;
+        }
+        location /v1/c/ {
+            ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+            ai_cache_semantic questions embeddings=/_text;
+        }
+        location /v1/d/ {
+            ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+            ai_cache_semantic questions embeddings=/_b64;
+        }
+    }
+    location = /_dim { internal; return 200 '{"data":[{"embedding":[1,2,3]}]}'; }
+    location = /_range { internal; return 200 '{"data":[{"embedding":[1,2,3,1e300]}]}'; }
+    location = /_text { internal; return 200 'not json'; }
+    location = /_b64 { internal; return 200 '{"data":[{"embedding":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}'; }
+--- exec
+for l in a b c d; do
+    curl -s -D - -o /dev/null http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/$l/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hostile '$l'"}]}' | tr -d '\r' | grep -i '^x-ai-cache-status\|^HTTP' | paste -sd' '
+done
+grep -o 'no embedding for the semantic lookup ([^)]*)' $TEST_NGINX_SERVROOT/logs/error.log
+--- response_body
+HTTP/1.1 200 OK X-AI-Cache-Status: MISS
+HTTP/1.1 200 OK X-AI-Cache-Status: MISS
+HTTP/1.1 200 OK X-AI-Cache-Status: MISS
+HTTP/1.1 200 OK X-AI-Cache-Status: MISS
+no embedding for the semantic lookup (no data[0].embedding of the zone's dim)
+no embedding for the semantic lookup (an embedding value out of range)
+no embedding for the semantic lookup (the answer is not JSON)
+no embedding for the semantic lookup (no data[0].embedding of the zone's dim)
+--- error_log eval
+[qr/\[warn\] .*no embedding for the semantic lookup/]
+--- no_error_log
+[error]
+[alert]
