@@ -49,8 +49,29 @@ typedef struct {
 } ngx_http_ai_cache_choice_t;
 
 
+/* ai_cache_semantic (ngx_http_ai_cache_semantic.c) */
+
+typedef struct {
+    ngx_shm_zone_t             *shm_zone;   /* ai_cache_semantic_zone */
+    ngx_str_t                   uri;        /* the embeddings location */
+    ngx_str_t                   model;
+    float                       threshold;
+    ngx_msec_t                  timeout;
+    size_t                      max_text;   /* longer: not looked up */
+    ngx_flag_t                  dimensions; /* send "dimensions" */
+    ngx_http_ai_counter_t      *lookups;
+    ngx_http_ai_counter_t      *matches;
+    ngx_http_ai_counter_t      *errors;
+} ngx_http_ai_cache_semantic_conf_t;
+
+
+typedef struct ngx_http_ai_cache_semantic_ctx_s
+    ngx_http_ai_cache_semantic_ctx_t;
+
+
 typedef struct {
     ngx_http_ai_store_t        *store;
+    ngx_http_ai_cache_semantic_conf_t  *semantic;   /* NULL: off */
     ngx_msec_t                  ttl;
     size_t                      max_size;
     ngx_flag_t                  per_consumer;
@@ -74,6 +95,10 @@ typedef struct {
     time_t                      age;
 
     ngx_http_ai_store_op_t     *op;         /* the last one, done */
+
+    ngx_http_ai_cache_semantic_ctx_t  *semantic;
+    ngx_str_t                   similar;    /* a semantic match's entry */
+    ngx_str_t                   match;      /* X-AI-Cache-Match */
     ngx_event_t                 wait;       /* for a coalesced request */
     ngx_msec_t                  waited;
 
@@ -102,6 +127,17 @@ ngx_int_t ngx_http_ai_cache_answer(ngx_http_request_t *r,
     ngx_http_ai_cache_ctx_t *ctx, ngx_str_t *answer);
 ngx_table_elt_t *ngx_http_ai_cache_header(ngx_http_request_t *r,
     const char *name);
+ngx_int_t ngx_http_ai_cache_semantic_lookup(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai, ngx_http_ai_cache_loc_conf_t *clcf,
+    ngx_http_ai_cache_ctx_t *ctx);
+void ngx_http_ai_cache_semantic_forget(ngx_http_request_t *r,
+    ngx_http_ai_cache_ctx_t *ctx);
+void ngx_http_ai_cache_semantic_store(ngx_http_request_t *r,
+    ngx_http_ai_cache_ctx_t *ctx);
+char *ngx_http_ai_cache_semantic(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_cache_semantic_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_ai_cache_key(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_cache_loc_conf_t *clcf,
     ngx_http_ai_cache_ctx_t *ctx);

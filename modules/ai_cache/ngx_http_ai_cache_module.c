@@ -14,6 +14,8 @@
  *     ai_cache_ignore_system on | off;        (off)
  *     ai_cache_temperature_max NUMBER;        (any)
  *     ai_cache_lock on | off [timeout=TIME];  (on, 10s)
+ *     ai_cache_semantic ZONE embeddings=URI [threshold=N] ... | off;
+ *     ai_cache_semantic_zone NAME size=SIZE dim=N ...;       (http)
  *
  * The core's CACHE stage (after the guard and the limits) looks the
  * request's key up (ngx_http_ai_cache_key.c): a hit is the stored answer
@@ -39,6 +41,8 @@
 #define NGX_HTTP_AI_CACHE_LOCKING       2
 #define NGX_HTTP_AI_CACHE_WAITING       3
 #define NGX_HTTP_AI_CACHE_RELOOKED      4
+#define NGX_HTTP_AI_CACHE_SEMANTIC      5
+#define NGX_HTTP_AI_CACHE_SIMILAR       6
 
 #define NGX_HTTP_AI_CACHE_POLL          50
 
@@ -145,6 +149,20 @@ static ngx_command_t  ngx_http_ai_cache_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ai_cache_semantic"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_cache_semantic,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_cache_semantic_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_cache_semantic_zone,
+      0,
+      0,
+      NULL },
+
     { ngx_string("ai_cache_lock"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_ai_cache_lock,
@@ -191,6 +209,8 @@ static ngx_str_t  ngx_http_ai_cache_outcome = ngx_string("cache");
 static ngx_str_t  ngx_http_ai_cache_status_key =
     ngx_string("X-AI-Cache-Status");
 static ngx_str_t  ngx_http_ai_cache_age_key = ngx_string("Age");
+static ngx_str_t  ngx_http_ai_cache_match_key =
+    ngx_string("X-AI-Cache-Match");
 
 static ngx_str_t  ngx_http_ai_cache_statuses[] = {
     ngx_null_string,
@@ -266,6 +286,50 @@ ngx_http_ai_cache_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 
             return NGX_AGAIN;
         }
+
+        if (clcf->semantic) {
+            /* a question asked before in other words */
+            ctx->phase = NGX_HTTP_AI_CACHE_SEMANTIC;
+            return ngx_http_ai_cache_stage(r, ai);
+        }
+
+        goto lock;
+
+    case NGX_HTTP_AI_CACHE_SEMANTIC:
+
+        rc = ngx_http_ai_cache_semantic_lookup(r, ai, clcf, ctx);
+
+        if (rc == NGX_OK) {
+            ctx->phase = NGX_HTTP_AI_CACHE_SIMILAR;
+
+            rc = ngx_http_ai_cache_op(r, ctx, NGX_HTTP_AI_STORE_GET,
+                                      &ctx->similar);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            return ngx_http_ai_cache_stage(r, ai);
+        }
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        goto lock;
+
+    case NGX_HTTP_AI_CACHE_SIMILAR:
+
+        if (op->rc == NGX_OK && op->value.len > NGX_HTTP_AI_CACHE_HEADER
+            && ngx_strncmp(op->value.data, NGX_HTTP_AI_CACHE_MAGIC, 4) == 0)
+        {
+            return ngx_http_ai_cache_hit(r, ai, ctx, &op->value);
+        }
+
+        /* the entry it pointed to is gone */
+        ngx_http_ai_cache_semantic_forget(r, ctx);
+        ngx_str_null(&ctx->match);
+
+    lock:
 
         if (!clcf->lock || ctx->no_store) {
             return ngx_http_ai_cache_miss(r, ctx, NGX_HTTP_AI_CACHE_MISS);
@@ -537,7 +601,8 @@ ngx_http_ai_cache_hit(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         }
 
         if (h[i].key.data == ngx_http_ai_cache_status_key.data
-            || h[i].key.data == ngx_http_ai_cache_age_key.data)
+            || h[i].key.data == ngx_http_ai_cache_age_key.data
+            || h[i].key.data == ngx_http_ai_cache_match_key.data)
         {
             h[i].hash = 0;
         }
@@ -613,6 +678,22 @@ ngx_http_ai_cache_status(ngx_http_request_t *r, ngx_http_ai_cache_ctx_t *ctx)
     h->next = NULL;
 #endif
 
+    if (ctx->match.len == 0) {
+        return NGX_OK;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = ngx_http_ai_cache_match_key;
+    h->value = ctx->match;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
     return NGX_OK;
 }
 
@@ -654,6 +735,9 @@ ngx_http_ai_cache_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 
             ngx_http_ai_cache_detached(r, clcf, NGX_HTTP_AI_STORE_SET,
                                        &ctx->entry, &value, ctx->ttl);
+
+            /* its question's embedding, for the next one in other words */
+            ngx_http_ai_cache_semantic_store(r, ctx);
         }
     }
 
@@ -912,6 +996,7 @@ ngx_http_ai_cache_create_loc_conf(ngx_conf_t *cf)
     clcf->temperature_max = -2;
     clcf->lock = NGX_CONF_UNSET;
     clcf->lock_timeout = NGX_CONF_UNSET_MSEC;
+    clcf->semantic = NGX_CONF_UNSET_PTR;
 
     return clcf;
 }
@@ -938,6 +1023,7 @@ ngx_http_ai_cache_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                 ? -1 : prev->temperature_max;
     }
 
+    ngx_conf_merge_ptr_value(conf->semantic, prev->semantic, NULL);
     ngx_conf_merge_msec_value(conf->ttl, prev->ttl, 3600000);
     ngx_conf_merge_size_value(conf->max_size, prev->max_size, 1024 * 1024);
     ngx_conf_merge_value(conf->per_consumer, prev->per_consumer, 0);
