@@ -421,11 +421,13 @@ ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src, const char *name,
         }
 
         n = 0;
+        i = 0;
 
-        for (i = 0; i < raw.len && raw.data[i] >= '0' && raw.data[i] <= '9';
-             i++)
-        {
-            n = n * 10 + (raw.data[i] - '0');
+        if (raw.len <= 15) {
+            while (i < raw.len && raw.data[i] >= '0' && raw.data[i] <= '9') {
+                n = n * 10 + (raw.data[i] - '0');
+                i++;
+            }
         }
 
         if (i == raw.len && raw.len <= 15) {
