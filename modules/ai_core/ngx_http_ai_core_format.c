@@ -1694,6 +1694,41 @@ failed:
  * Anthropic event builder for the Anthropic door.  Takes the chunk.
  */
 
+/*
+ * A pivot chunk of tool call "tool": its beginning (its id src[id], its
+ * name src["name"], no arguments yet) or, src NULL, a piece of its
+ * arguments
+ */
+
+ngx_int_t
+ngx_http_ai_tr_emit_call(ngx_http_ai_stream_t *st, ngx_int_t tool,
+    cJSON *src, const char *id, const char *args)
+{
+    cJSON  *chunk, *delta, *calls, *call, *fn;
+
+    chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+
+    if (chunk == NULL
+        || (calls = cJSON_AddArrayToObject(delta, "tool_calls")) == NULL
+        || (call = ngx_http_ai_tr_push(calls)) == NULL
+        || cJSON_AddNumberToObject(call, "index", (double) tool) == NULL
+        || (src
+            && (ngx_http_ai_tr_add_copy(call, "id", src, id) != NGX_OK
+                || ngx_http_ai_tr_add_string(call, "type", "function")
+                   == NULL))
+        || (fn = cJSON_AddObjectToObject(call, "function")) == NULL
+        || (src && ngx_http_ai_tr_add_copy(fn, "name", src, "name") != NGX_OK)
+        || ngx_http_ai_tr_add_string(fn, "arguments", src ? "" : args)
+           == NULL)
+    {
+        cJSON_Delete(chunk);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ai_tr_emit_chunk(st, chunk);
+}
+
+
 ngx_int_t
 ngx_http_ai_tr_emit_chunk(ngx_http_ai_stream_t *st, cJSON *chunk)
 {

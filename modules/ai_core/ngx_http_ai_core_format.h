@@ -163,6 +163,8 @@ ngx_int_t ngx_http_ai_tr_out_event(ngx_http_ai_stream_t *st,
 cJSON *ngx_http_ai_tr_chunk(ngx_http_ai_stream_t *st, cJSON **delta,
     ngx_str_t *finish_reason);
 ngx_int_t ngx_http_ai_tr_emit_chunk(ngx_http_ai_stream_t *st, cJSON *chunk);
+ngx_int_t ngx_http_ai_tr_emit_call(ngx_http_ai_stream_t *st, ngx_int_t tool,
+    cJSON *src, const char *id, const char *args);
 ngx_int_t ngx_http_ai_tr_emit_role(ngx_http_ai_stream_t *st);
 ngx_int_t ngx_http_ai_tr_emit_finish(ngx_http_ai_stream_t *st,
     ngx_str_t *reason);

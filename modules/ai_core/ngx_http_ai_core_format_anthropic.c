@@ -2391,7 +2391,7 @@ ngx_int_t
 ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
     ngx_str_t *name, cJSON *json)
 {
-    cJSON       *msg, *block, *delta, *d, *calls, *call, *fn, *usage, *chunk;
+    cJSON       *msg, *block, *delta, *d, *usage, *chunk;
     ngx_int_t    index, tool;
     const char  *type, *s, *error;
 
@@ -2504,22 +2504,7 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
             return NGX_ERROR;
         }
 
-        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
-        if (chunk == NULL
-            || (calls = cJSON_AddArrayToObject(delta, "tool_calls")) == NULL
-            || (call = ngx_http_ai_tr_push(calls)) == NULL
-            || cJSON_AddNumberToObject(call, "index", (double) tool) == NULL
-            || ngx_http_ai_tr_add_copy(call, "id", block, "id") != NGX_OK
-            || ngx_http_ai_tr_add_string(call, "type", "function") == NULL
-            || (fn = cJSON_AddObjectToObject(call, "function")) == NULL
-            || ngx_http_ai_tr_add_copy(fn, "name", block, "name") != NGX_OK
-            || ngx_http_ai_tr_add_string(fn, "arguments", "") == NULL)
-        {
-            cJSON_Delete(chunk);
-            return NGX_ERROR;
-        }
-
-        return ngx_http_ai_tr_emit_chunk(st, chunk);
+        return ngx_http_ai_tr_emit_call(st, tool, block, "id", NULL);
     }
 
     if (ngx_strcmp(type, "content_block_delta") == 0) {
@@ -2592,19 +2577,7 @@ ngx_http_ai_anthropic_stream_to_openai(ngx_http_ai_stream_t *st,
             return NGX_OK;
         }
 
-        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
-        if (chunk == NULL
-            || (calls = cJSON_AddArrayToObject(delta, "tool_calls")) == NULL
-            || (call = ngx_http_ai_tr_push(calls)) == NULL
-            || cJSON_AddNumberToObject(call, "index", (double) tool) == NULL
-            || (fn = cJSON_AddObjectToObject(call, "function")) == NULL
-            || ngx_http_ai_tr_add_string(fn, "arguments", s) == NULL)
-        {
-            cJSON_Delete(chunk);
-            return NGX_ERROR;
-        }
-
-        return ngx_http_ai_tr_emit_chunk(st, chunk);
+        return ngx_http_ai_tr_emit_call(st, tool, NULL, NULL, s);
     }
 
     if (ngx_strcmp(type, "message_delta") == 0) {

@@ -2088,7 +2088,7 @@ ngx_int_t
 ngx_http_ai_responses_stream_to_openai(ngx_http_ai_stream_t *st,
     ngx_str_t *name, cJSON *json)
 {
-    cJSON       *chunk, *delta, *item, *calls, *call, *fn, *res, *error;
+    cJSON       *chunk, *delta, *item, *res, *error;
     ngx_int_t    index, tool;
     const char  *type, *s;
 
@@ -2167,22 +2167,7 @@ ngx_http_ai_responses_stream_to_openai(ngx_http_ai_stream_t *st,
             return NGX_ERROR;
         }
 
-        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
-        if (chunk == NULL
-            || (calls = cJSON_AddArrayToObject(delta, "tool_calls")) == NULL
-            || (call = ngx_http_ai_tr_push(calls)) == NULL
-            || cJSON_AddNumberToObject(call, "index", (double) tool) == NULL
-            || ngx_http_ai_tr_add_copy(call, "id", item, "call_id") != NGX_OK
-            || ngx_http_ai_tr_add_string(call, "type", "function") == NULL
-            || (fn = cJSON_AddObjectToObject(call, "function")) == NULL
-            || ngx_http_ai_tr_add_copy(fn, "name", item, "name") != NGX_OK
-            || ngx_http_ai_tr_add_string(fn, "arguments", "") == NULL)
-        {
-            cJSON_Delete(chunk);
-            return NGX_ERROR;
-        }
-
-        return ngx_http_ai_tr_emit_chunk(st, chunk);
+        return ngx_http_ai_tr_emit_call(st, tool, item, "call_id", NULL);
     }
 
     if (ngx_strcmp(type, "response.function_call_arguments.delta") == 0) {
@@ -2193,19 +2178,7 @@ ngx_http_ai_responses_stream_to_openai(ngx_http_ai_stream_t *st,
             return NGX_OK;
         }
 
-        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
-        if (chunk == NULL
-            || (calls = cJSON_AddArrayToObject(delta, "tool_calls")) == NULL
-            || (call = ngx_http_ai_tr_push(calls)) == NULL
-            || cJSON_AddNumberToObject(call, "index", (double) tool) == NULL
-            || (fn = cJSON_AddObjectToObject(call, "function")) == NULL
-            || ngx_http_ai_tr_add_string(fn, "arguments", s) == NULL)
-        {
-            cJSON_Delete(chunk);
-            return NGX_ERROR;
-        }
-
-        return ngx_http_ai_tr_emit_chunk(st, chunk);
+        return ngx_http_ai_tr_emit_call(st, tool, NULL, NULL, s);
     }
 
     if (ngx_strcmp(type, "response.completed") == 0
