@@ -706,6 +706,9 @@ ngx_http_ai_key_digest(u_char *data, size_t len, u_char *digest)
     unsigned int   n;
     const EVP_MD  *md;
 
+    /* one context for the worker: EVP_Digest() allocates one a call */
+    static EVP_MD_CTX  *ctx;
+
 #if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
     static EVP_MD  *sha256;
 
@@ -718,7 +721,16 @@ ngx_http_ai_key_digest(u_char *data, size_t len, u_char *digest)
     md = EVP_sha256();
 #endif
 
-    if (EVP_Digest(data, len, digest, &n, md, NULL) != 1
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1
+        || EVP_DigestUpdate(ctx, data, len) != 1
+        || EVP_DigestFinal_ex(ctx, digest, &n) != 1
         || n != NGX_HTTP_AI_KEY_DIGEST_LEN)
     {
         return NGX_ERROR;
