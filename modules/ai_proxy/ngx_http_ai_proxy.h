@@ -54,11 +54,20 @@
 #define NGX_HTTP_AI_PROXY_EP_EMBEDDINGS 0x0002
 
 
+/* a key's state, in the shared zone (ngx_http_ai_proxy_keys.c) */
+typedef struct {
+    ngx_atomic_t                    until;     /* ngx_msec_t: out until
+                                                  then; 0: usable */
+    ngx_atomic_t                    disabled;  /* by a 401 or 403 */
+} ngx_http_ai_proxy_key_state_t;
+
+
 typedef struct {
     ngx_str_t                       header;    /* "Name: value" CRLF */
     ngx_uint_t                      index;     /* 1-based, for logs */
-    ngx_msec_t                      until;     /* out until then */
-    unsigned                        disabled:1;  /* by a 401 or 403 */
+    uint32_t                        sum;       /* a checksum of the key */
+    ngx_http_ai_proxy_key_state_t  *state;     /* shared, or the worker's
+                                                  without the zone */
 } ngx_http_ai_proxy_key_t;
 
 
@@ -101,6 +110,8 @@ typedef struct {
 
 typedef struct {
     ngx_array_t                     targets;   /* ai_target: target * */
+    ngx_array_t                     all;       /* and ai_proxy_pass's */
+    void                           *keys_sh;   /* the keys' shared state */
 } ngx_http_ai_proxy_main_conf_t;
 
 
@@ -250,6 +261,13 @@ ngx_str_t *ngx_http_ai_proxy_resolve_alias(
     ngx_http_ai_proxy_loc_conf_t *plcf, ngx_str_t *model);
 ngx_int_t ngx_http_ai_proxy_first(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
+
+/* ngx_http_ai_proxy_keys.c */
+ngx_int_t ngx_http_ai_proxy_keys_zone(ngx_conf_t *cf);
+ngx_msec_t ngx_http_ai_proxy_key_out(ngx_http_ai_proxy_key_t *k,
+    ngx_uint_t *revoked);
+void ngx_http_ai_proxy_key_set_out(ngx_http_ai_proxy_key_t *k,
+    ngx_msec_t ms, ngx_uint_t revoked);
 
 /* ngx_http_ai_proxy_module.c */
 ngx_int_t ngx_http_ai_proxy_go(ngx_http_request_t *r,

@@ -1496,7 +1496,13 @@ ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    /* the keys' states, shown by the module that serves metrics */
+    /* the keys' states, shared by the workers */
+
+    if (ngx_http_ai_proxy_keys_zone(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* and shown by the module that serves metrics */
 
     if (ngx_http_ai_add_metrics(cf, ngx_http_ai_proxy_key_metrics)
         != NGX_OK)
@@ -1528,6 +1534,13 @@ ngx_http_ai_proxy_create_main_conf(ngx_conf_t *cf)
     }
 
     if (ngx_array_init(&pmcf->targets, cf->pool, 4,
+                       sizeof(ngx_http_ai_proxy_target_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&pmcf->all, cf->pool, 4,
                        sizeof(ngx_http_ai_proxy_target_t *))
         != NGX_OK)
     {
