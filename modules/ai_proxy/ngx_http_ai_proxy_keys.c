@@ -202,8 +202,11 @@ ngx_http_ai_proxy_key_node(ngx_slab_pool_t *shpool,
     }
 
     if (reuse) {
-        /* the key changed: a worker of the previous load may still write
-         * the old key's state here until it exits */
+        /*
+         * the key changed; a worker of the previous load may still write
+         * the old key's state here until it exits
+         */
+
         reuse->sum = k->sum;
         reuse->generation = sh->generation;
         reuse->state.disabled = 0;
@@ -255,6 +258,8 @@ ngx_http_ai_proxy_key_out(ngx_http_ai_proxy_key_t *k, ngx_uint_t *revoked)
     }
 
     if (revoked) {
+        /* written before the time: see ngx_http_ai_proxy_key_set_out() */
+        ngx_memory_barrier();
         *revoked = k->state->disabled ? 1 : 0;
     }
 

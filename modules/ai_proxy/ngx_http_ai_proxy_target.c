@@ -2347,7 +2347,8 @@ ngx_http_ai_proxy_key_metrics(ngx_http_request_t *r, ngx_chain_t ***out)
     t = pmcf->targets.elts;
 
     len = sizeof("# HELP ai_upstream_keys Keys of each target by state "
-                 "(usable, cooling, revoked), shared by the workers.\n# TYPE ai_upstream_keys gauge\n");
+                 "(usable, cooling, revoked), shared by the workers.\n"
+                 "# TYPE ai_upstream_keys gauge\n");
 
     for (i = 0; i < pmcf->targets.nelts; i++) {
         len += 3 * (sizeof("ai_upstream_keys{target=\"\",state=\"revoked\"} "
@@ -2361,7 +2362,8 @@ ngx_http_ai_proxy_key_metrics(ngx_http_request_t *r, ngx_chain_t ***out)
     }
 
     p = ngx_sprintf(b->last, "# HELP ai_upstream_keys Keys of each target by "
-                    "state (usable, cooling, revoked), shared by the workers.\n# TYPE ai_upstream_keys gauge\n");
+                    "state (usable, cooling, revoked), shared by the "
+                    "workers.\n# TYPE ai_upstream_keys gauge\n");
 
     for (i = 0; i < pmcf->targets.nelts; i++) {
         n[0] = n[1] = n[2] = 0;
