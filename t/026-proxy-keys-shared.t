@@ -180,3 +180,46 @@ refused: 2
 [error]
 [alert]
 [crit]
+
+
+
+=== TEST 4: the key pool of "ai_proxy_pass" is shared too
+--- user_files
+>>> bad.key
+bad-key-000001
+>>> good.key
+sk-good-key-1
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT2 reuseport;
+        add_header X-Pid $pid always;
+        location /v1/ {
+            ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+            ai_proxy_key file:$TEST_NGINX_HTML_DIR/bad.key;
+            ai_proxy_key file:$TEST_NGINX_HTML_DIR/good.key;
+        }
+    }
+--- config
+--- exec
+cd $TEST_NGINX_SERVROOT
+p2=$TEST_NGINX_SERVER_PORT2
+mock=http://127.0.0.1:$TEST_NGINX_MOCK_PORT
+curl -s -o /dev/null -X POST $mock/mock/reset
+for i in $(seq 1 30); do
+  curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
+    -d '{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}' \
+    http://127.0.0.1:$p2/v1/chat/completions | tr -d '\r'
+done > logs/answers
+echo "statuses: $(grep '^HTTP' logs/answers | awk '{print $2}' | sort | uniq -c | sed 's/^ *//')"
+echo "answered by $(grep -i '^x-pid:' logs/answers | sort -u | wc -l) workers"
+curl -s $mock/mock/count; echo
+echo "refused: $(grep -c 'refused key #1' logs/error.log)"
+--- response_body
+statuses: 30 200
+answered by 2 workers
+{"requests":31}
+refused: 1
+--- no_error_log
+[error]
+[alert]
+[crit]
