@@ -153,10 +153,14 @@ ask() {
   curl -s $mock/mock/count; echo
 }
 reload() {
-  kill -HUP $(cat logs/nginx.pid)
-  # until the old workers are gone
-  for i in $(seq 1 50); do
-    [ $(pgrep -c -P $(cat logs/nginx.pid)) -le 2 ] && break
+  master=$(cat logs/nginx.pid)
+  old=$(pgrep -P $master | sort)
+  kill -HUP $master
+  # until the old workers are gone and two new ones run
+  for i in $(seq 1 100); do
+    now=$(pgrep -P $master | sort)
+    [ -z "$(echo "$now" | grep -Fx "$old")" ] \
+      && [ $(echo "$now" | grep -c .) -eq 2 ] && break
     sleep 0.1
   done
 }

@@ -810,6 +810,8 @@ char *
 ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
     ngx_http_ai_proxy_loc_conf_t *plcf)
 {
+    ngx_uint_t                     i;
+    ngx_http_ai_proxy_target_t   **t;
     ngx_http_upstream_srv_conf_t  *us;
 
     if (plcf->targets->nelts > NGX_HTTP_AI_PROXY_MAX_TARGETS) {
@@ -818,6 +820,16 @@ ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
                            "%d)", plcf->targets->nelts,
                            NGX_HTTP_AI_PROXY_MAX_TARGETS);
         return NGX_CONF_ERROR;
+    }
+
+    /* with a "resolver", the targets' names are resolved again */
+
+    t = plcf->targets->elts;
+
+    for (i = 0; i < plcf->targets->nelts; i++) {
+        if (ngx_http_ai_proxy_resolve_conf(cf, t[i]) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     us = ngx_pcalloc(cf->pool, sizeof(ngx_http_upstream_srv_conf_t));
@@ -1179,6 +1191,11 @@ ngx_http_ai_proxy_inner_get(ngx_peer_connection_t *pc,
 
     rc = ctx->inner_get(pc, ctx->inner_data);
     pc->tries = ctx->tries;
+
+    if (rc == NGX_OK) {
+        /* the address resolved last, when the name is resolved again */
+        ngx_http_ai_proxy_resolve_peer(ctx, pc);
+    }
 
     if (rc == NGX_OK || rc == NGX_DONE) {
         ctx->target->inflight++;
