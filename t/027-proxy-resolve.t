@@ -12,7 +12,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: the provider moves: requests follow its new address after the TTL
+=== TEST 1: the provider moves: requests follow its new address once valid= ends
 --- user_files
 >>> dns.txt
 127.0.0.1
@@ -27,7 +27,8 @@ __DATA__
     }
 --- exec
 dns=$TEST_NGINX_HTML_DIR/dns.txt
-python3 t/lib/dns-a $TEST_NGINX_DNS_PORT $dns 1
+# a TTL of an hour: the resolver's valid=1s says when
+python3 t/lib/dns-a $TEST_NGINX_DNS_PORT $dns 3600
 cd $TEST_NGINX_SERVROOT
 $TEST_AI_MOCK_BIN -l 127.0.0.2:$TEST_NGINX_MOCK_PORT -w 1 &
 m1=http://127.0.0.1:$TEST_NGINX_MOCK_PORT
@@ -70,12 +71,12 @@ $/
 
 
 
-=== TEST 2: while the name cannot be resolved, the addresses known last are used
+=== TEST 2: the answer's TTL says when; while the name cannot be resolved, the addresses known last are used
 --- user_files
 >>> dns.txt
 127.0.0.2
 --- http_config
-    resolver 127.0.0.1:$TEST_NGINX_DNS_PORT valid=1s ipv6=off;
+    resolver 127.0.0.1:$TEST_NGINX_DNS_PORT ipv6=off;
     ai_target moving http://localhost:$TEST_NGINX_MOCK_PORT/v1;
     log_format ai '$upstream_addr $status';
 --- config
@@ -109,6 +110,64 @@ qr/^3 200
 $/
 --- error_log
 ai_proxy: "localhost" could not be resolved
+the addresses known last are used
+--- no_error_log
+[error]
+[alert]
+[crit]
+
+
+
+=== TEST 3: a reload keeps the addresses resolved last (the zone is kept)
+--- user_files
+>>> dns.txt
+127.0.0.2
+--- http_config
+    resolver 127.0.0.1:$TEST_NGINX_DNS_PORT ipv6=off;
+    ai_target moving http://localhost:$TEST_NGINX_MOCK_PORT/v1;
+    log_format ai '$upstream_addr $status';
+--- config
+    location /v1/ {
+        ai_proxy moving;
+        access_log logs/access.log ai;
+    }
+--- exec
+dns=$TEST_NGINX_HTML_DIR/dns.txt
+python3 t/lib/dns-a $TEST_NGINX_DNS_PORT $dns 1
+cd $TEST_NGINX_SERVROOT
+$TEST_AI_MOCK_BIN -l 127.0.0.2:$TEST_NGINX_MOCK_PORT -w 1 &
+ask() {
+  for i in 1 2 3; do
+    curl -s -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/json' \
+      -d '{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}' \
+      http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+  done | sort | uniq -c | sed 's/^ *//'
+}
+sleep 2
+ask
+# the name no longer resolves; the new workers keep 127.0.0.2, not the
+# configuration's 127.0.0.1
+: > $dns
+master=$(cat logs/nginx.pid)
+old=$(pgrep -P $master | sort)
+kill -HUP $master
+for i in $(seq 1 100); do
+  now=$(pgrep -P $master | sort)
+  [ -z "$(echo "$now" | grep -Fx "$old")" ] \
+    && [ $(echo "$now" | grep -c .) -eq 2 ] && break
+  sleep 0.1
+done
+ask
+sleep 1.5
+ask
+awk '{print $1}' logs/access.log | uniq -c | sed 's/^ *//'
+--- response_body_like eval
+qr/^3 200
+3 200
+3 200
+9 127.0.0.2:\d+
+$/
+--- error_log
 the addresses known last are used
 --- no_error_log
 [error]
