@@ -54,11 +54,23 @@
 #define NGX_HTTP_AI_PROXY_EP_EMBEDDINGS 0x0002
 
 
+typedef struct ngx_http_ai_proxy_resolve_s  ngx_http_ai_proxy_resolve_t;
+
+
+/* a key's state, in the shared zone (ngx_http_ai_proxy_keys.c) */
+typedef struct {
+    ngx_atomic_t                    until;     /* ngx_msec_t: out until
+                                                  then; 0: usable */
+    ngx_atomic_t                    disabled;  /* by a 401 or 403 */
+} ngx_http_ai_proxy_key_state_t;
+
+
 typedef struct {
     ngx_str_t                       header;    /* "Name: value" CRLF */
     ngx_uint_t                      index;     /* 1-based, for logs */
-    ngx_msec_t                      until;     /* out until then */
-    unsigned                        disabled:1;  /* by a 401 or 403 */
+    uint32_t                        sum;       /* a checksum of the key */
+    ngx_http_ai_proxy_key_state_t  *state;     /* shared, or the worker's
+                                                  without the zone */
 } ngx_http_ai_proxy_key_t;
 
 
@@ -72,6 +84,8 @@ typedef struct {
     ngx_str_t                       host;      /* the Host header */
     ngx_str_t                       api_version;
     unsigned                        ssl:1;
+
+    ngx_http_ai_proxy_resolve_t    *resolve;   /* resolved again, or NULL */
 
     ngx_array_t                     keys;      /* ngx_http_ai_proxy_key_t */
     ngx_uint_t                      next_key;
@@ -101,6 +115,10 @@ typedef struct {
 
 typedef struct {
     ngx_array_t                     targets;   /* ai_target: target * */
+    ngx_array_t                     all;       /* and ai_proxy_pass's */
+    void                           *keys_sh;   /* the keys' shared state */
+    ngx_array_t                     resolved;  /* resolve * */
+    void                           *addrs_sh;  /* their addresses */
 } ngx_http_ai_proxy_main_conf_t;
 
 
@@ -212,6 +230,12 @@ typedef struct {
     void                           *inner_data;
     ngx_uint_t                      inner_tries;  /* its servers left */
 
+    /* the address resolved at run time, for this attempt */
+    ngx_sockaddr_t                  sockaddr;
+    socklen_t                       socklen;
+    ngx_str_t                       addr_text;
+    u_char                          addr_buf[NGX_SOCKADDR_STRLEN];
+
     ngx_http_status_t               status;
     ngx_http_chunked_t              chunked;
 
@@ -250,6 +274,21 @@ ngx_str_t *ngx_http_ai_proxy_resolve_alias(
     ngx_http_ai_proxy_loc_conf_t *plcf, ngx_str_t *model);
 ngx_int_t ngx_http_ai_proxy_first(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
+
+/* ngx_http_ai_proxy_keys.c */
+ngx_int_t ngx_http_ai_proxy_keys_zone(ngx_conf_t *cf);
+ngx_msec_t ngx_http_ai_proxy_key_out(ngx_http_ai_proxy_key_t *k,
+    ngx_uint_t *revoked);
+void ngx_http_ai_proxy_key_set_out(ngx_http_ai_proxy_key_t *k,
+    ngx_msec_t ms, ngx_uint_t revoked);
+
+/* ngx_http_ai_proxy_resolve.c */
+ngx_int_t ngx_http_ai_proxy_resolve_conf(ngx_conf_t *cf,
+    ngx_http_ai_proxy_target_t *t);
+ngx_int_t ngx_http_ai_proxy_resolve_zone(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_proxy_resolve_init_process(ngx_cycle_t *cycle);
+void ngx_http_ai_proxy_resolve_peer(ngx_http_ai_proxy_ctx_t *ctx,
+    ngx_peer_connection_t *pc);
 
 /* ngx_http_ai_proxy_module.c */
 ngx_int_t ngx_http_ai_proxy_go(ngx_http_request_t *r,

@@ -384,7 +384,7 @@ ngx_module_t  ngx_http_ai_proxy_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_ai_proxy_resolve_init_process, /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -1496,7 +1496,19 @@ ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    /* the keys' states, shown by the module that serves metrics */
+    /* the keys' states, shared by the workers */
+
+    if (ngx_http_ai_proxy_keys_zone(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the targets' addresses, when they are resolved again */
+
+    if (ngx_http_ai_proxy_resolve_zone(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* and shown by the module that serves metrics */
 
     if (ngx_http_ai_add_metrics(cf, ngx_http_ai_proxy_key_metrics)
         != NGX_OK)
@@ -1529,6 +1541,20 @@ ngx_http_ai_proxy_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&pmcf->targets, cf->pool, 4,
                        sizeof(ngx_http_ai_proxy_target_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&pmcf->all, cf->pool, 4,
+                       sizeof(ngx_http_ai_proxy_target_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&pmcf->resolved, cf->pool, 1,
+                       sizeof(ngx_http_ai_proxy_resolve_t *))
         != NGX_OK)
     {
         return NULL;

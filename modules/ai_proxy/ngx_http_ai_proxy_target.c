@@ -422,13 +422,25 @@ ngx_http_ai_proxy_target_create(ngx_conf_t *cf, ngx_str_t *name,
     u_char                      *p;
     u_short                      port;
     ngx_str_t                    base, cname, help;
-    ngx_url_t                    u;
-    ngx_http_ai_proxy_target_t  *t;
+    ngx_url_t                       u;
+    ngx_http_ai_proxy_target_t     *t, **tp;
+    ngx_http_ai_proxy_main_conf_t  *pmcf;
 
     t = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_proxy_target_t));
     if (t == NULL) {
         return NULL;
     }
+
+    /* every target, for the keys' shared state */
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_proxy_module);
+
+    tp = ngx_array_push(&pmcf->all);
+    if (tp == NULL) {
+        return NULL;
+    }
+
+    *tp = t;
 
     if (name) {
         t->name = *name;
@@ -597,6 +609,13 @@ ngx_http_ai_proxy_target_key(ngx_conf_t *cf, ngx_http_ai_proxy_target_t *t,
 
     ngx_memzero(k, sizeof(ngx_http_ai_proxy_key_t));
 
+    /* the worker's own until the shared zone gives the key its node */
+
+    k->state = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_proxy_key_state_t));
+    if (k->state == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     k->index = t->keys.nelts;
     k->header.len = len + key.len + 2;
     k->header.data = ngx_pnalloc(cf->pool, k->header.len);
@@ -607,6 +626,9 @@ ngx_http_ai_proxy_target_key(ngx_conf_t *cf, ngx_http_ai_proxy_target_t *t,
     p = ngx_cpymem(k->header.data, prefix, len);
     p = ngx_cpymem(p, key.data, key.len);
     *p++ = CR; *p = LF;
+
+    /* the shared state of a key that changed starts again */
+    k->sum = ngx_crc32_long(k->header.data, k->header.len);
 
     return NGX_CONF_OK;
 }
@@ -788,6 +810,8 @@ char *
 ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
     ngx_http_ai_proxy_loc_conf_t *plcf)
 {
+    ngx_uint_t                     i;
+    ngx_http_ai_proxy_target_t   **t;
     ngx_http_upstream_srv_conf_t  *us;
 
     if (plcf->targets->nelts > NGX_HTTP_AI_PROXY_MAX_TARGETS) {
@@ -796,6 +820,16 @@ ngx_http_ai_proxy_targets_init(ngx_conf_t *cf,
                            "%d)", plcf->targets->nelts,
                            NGX_HTTP_AI_PROXY_MAX_TARGETS);
         return NGX_CONF_ERROR;
+    }
+
+    /* with a "resolver", the targets' names are resolved again */
+
+    t = plcf->targets->elts;
+
+    for (i = 0; i < plcf->targets->nelts; i++) {
+        if (ngx_http_ai_proxy_resolve_conf(cf, t[i]) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     us = ngx_pcalloc(cf->pool, sizeof(ngx_http_upstream_srv_conf_t));
@@ -1158,6 +1192,11 @@ ngx_http_ai_proxy_inner_get(ngx_peer_connection_t *pc,
     rc = ctx->inner_get(pc, ctx->inner_data);
     pc->tries = ctx->tries;
 
+    if (rc == NGX_OK) {
+        /* the address resolved last, when the name is resolved again */
+        ngx_http_ai_proxy_resolve_peer(ctx, pc);
+    }
+
     if (rc == NGX_OK || rc == NGX_DONE) {
         ctx->target->inflight++;
         ctx->counted = 1;
@@ -1343,8 +1382,8 @@ ngx_http_ai_proxy_unavailable(ngx_http_request_t *r,
 static ngx_uint_t
 ngx_http_ai_proxy_cooling(ngx_http_ai_proxy_ctx_t *ctx, ngx_msec_t *wait)
 {
-    ngx_uint_t                     i, j, found;
-    ngx_msec_int_t                 left;
+    ngx_msec_t                     left;
+    ngx_uint_t                     i, j, found, revoked;
     ngx_http_ai_proxy_key_t       *k;
     ngx_http_ai_proxy_target_t   **t;
 
@@ -1362,18 +1401,15 @@ ngx_http_ai_proxy_cooling(ngx_http_ai_proxy_ctx_t *ctx, ngx_msec_t *wait)
 
         for (j = 0; j < t[i]->keys.nelts; j++) {
 
-            if (k[j].disabled || k[j].until == 0) {
+            revoked = 0;
+            left = ngx_http_ai_proxy_key_out(&k[j], &revoked);
+
+            if (left == 0 || revoked) {
                 continue;
             }
 
-            left = (ngx_msec_int_t) (k[j].until - ngx_current_msec);
-
-            if (left <= 0) {
-                continue;
-            }
-
-            if (!found || (ngx_msec_t) left < *wait) {
-                *wait = (ngx_msec_t) left;
+            if (!found || left < *wait) {
+                *wait = left;
             }
 
             found = 1;
@@ -1680,14 +1716,7 @@ ngx_http_ai_proxy_pick_key(ngx_http_ai_proxy_target_t *t)
     for (i = 0; i < n; i++) {
         k = (ngx_http_ai_proxy_key_t *) t->keys.elts + (t->next_key + i) % n;
 
-        if (k->until == 0
-            || (ngx_msec_int_t) (k->until - ngx_current_msec) <= 0)
-        {
-            if (k->until) {
-                k->until = 0;
-                k->disabled = 0;
-            }
-
+        if (ngx_http_ai_proxy_key_out(k, NULL) == 0) {
             return k;
         }
     }
@@ -2050,8 +2079,7 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         ft = NGX_HTTP_AI_PROXY_FT_AUTH;
 
         if (key) {
-            key->until = ngx_current_msec + plcf->key_disable;
-            key->disabled = 1;
+            ngx_http_ai_proxy_key_set_out(key, plcf->key_disable, 1);
             ctx->key_failure = 1;
             ngx_http_ai_counter_incr(t->disables, 1);
 
@@ -2071,7 +2099,7 @@ ngx_http_ai_proxy_status(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
                 cool = plcf->key_cooldown;
             }
 
-            key->until = ngx_current_msec + cool;
+            ngx_http_ai_proxy_key_set_out(key, cool, 0);
             ctx->key_failure = 1;
             ngx_http_ai_counter_incr(t->cooldowns, 1);
 
@@ -2308,8 +2336,9 @@ ngx_http_ai_proxy_done(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 /*
  * The keys of each "ai_target" by state, a metric source: "usable",
  * "cooling" (after a 429, until its cooldown ends) and "revoked" (after
- * a 401 or 403, until ai_proxy_key_disable ends).  Key state is kept per
- * worker: the gauges are what the worker that answers the scrape knows.
+ * a 401 or 403, until ai_proxy_key_disable ends).  Key state is shared
+ * by the workers (ngx_http_ai_proxy_keys.c): every worker answers the
+ * same.
  */
 
 ngx_int_t
@@ -2318,9 +2347,8 @@ ngx_http_ai_proxy_key_metrics(ngx_http_request_t *r, ngx_chain_t ***out)
     u_char                          *p;
     size_t                           len;
     ngx_buf_t                       *b;
-    ngx_uint_t                       i, j, n[3];
+    ngx_uint_t                       i, j, n[3], revoked;
     ngx_chain_t                     *cl;
-    ngx_msec_int_t                   left;
     ngx_http_ai_proxy_key_t         *k;
     ngx_http_ai_proxy_target_t     **t;
     ngx_http_ai_proxy_main_conf_t   *pmcf;
@@ -2336,8 +2364,8 @@ ngx_http_ai_proxy_key_metrics(ngx_http_request_t *r, ngx_chain_t ***out)
     t = pmcf->targets.elts;
 
     len = sizeof("# HELP ai_upstream_keys Keys of each target by state "
-                 "(usable, cooling, revoked), as the worker that answered "
-                 "sees them.\n# TYPE ai_upstream_keys gauge\n");
+                 "(usable, cooling, revoked), shared by the workers.\n"
+                 "# TYPE ai_upstream_keys gauge\n");
 
     for (i = 0; i < pmcf->targets.nelts; i++) {
         len += 3 * (sizeof("ai_upstream_keys{target=\"\",state=\"revoked\"} "
@@ -2351,8 +2379,8 @@ ngx_http_ai_proxy_key_metrics(ngx_http_request_t *r, ngx_chain_t ***out)
     }
 
     p = ngx_sprintf(b->last, "# HELP ai_upstream_keys Keys of each target by "
-                    "state (usable, cooling, revoked), as the worker that "
-                    "answered sees them.\n# TYPE ai_upstream_keys gauge\n");
+                    "state (usable, cooling, revoked), shared by the "
+                    "workers.\n# TYPE ai_upstream_keys gauge\n");
 
     for (i = 0; i < pmcf->targets.nelts; i++) {
         n[0] = n[1] = n[2] = 0;
@@ -2360,13 +2388,13 @@ ngx_http_ai_proxy_key_metrics(ngx_http_request_t *r, ngx_chain_t ***out)
         k = t[i]->keys.elts;
 
         for (j = 0; j < t[i]->keys.nelts; j++) {
-            left = (ngx_msec_int_t) (k[j].until - ngx_current_msec);
+            revoked = 0;
 
-            if (k[j].until == 0 || left <= 0) {
+            if (ngx_http_ai_proxy_key_out(&k[j], &revoked) == 0) {
                 n[0]++;
 
             } else {
-                n[k[j].disabled ? 2 : 1]++;
+                n[revoked ? 2 : 1]++;
             }
         }
 
