@@ -72,3 +72,45 @@ my $m = q!"messages":[{"role":"user","content":"hi"}]!;
  q!\\\\"generationConfig\\\\":\{\\\\"topK\\\\":5,\\\\"seed\\\\":42,\\\\"stopSequences\\\\":\[\\\\"END\\\\"\]\}!]
 --- no_error_log
 [error]
+
+
+
+=== TEST 3: ai_proxy_drop_fields lets the listed fields go quietly, for every target (every member so named): what reaches the provider has none of them; a field not listed is still refused
+--- http_config
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+--- config
+    location /v1/ {
+        ai_proxy an oa;
+        ai_proxy_drop_fields seed logprobs top_logprobs;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+my $m = q!"messages":[{"role":"user","content":"hi"}]!;
+["POST /v1/chat/completions\n" . qq!{"model":"claude-sonnet-4-5","seed":42,"logprobs":true,"top_logprobs":3,$m}!,
+ "GET /mock/last",
+ "POST /v1/chat/completions\n" . qq!{"model":"gpt-4o","seed":7,"seed":8,"temperature":0.5,$m}!,
+ "GET /mock/last",
+ "POST /v1/chat/completions\n" . qq!{"model":"claude-sonnet-4-5","presence_penalty":0.5,$m}!]
+--- error_code eval
+[200, 200, 200, 200, 400]
+--- response_body_like eval
+[q!"content":"mock reply: hi"!, q!\\\\"messages\\\\"!, q!"content":"mock reply: hi"!, q!\\\\"temperature\\\\":0.5!, q!presence_penalty\\\\" is not supported by anthropic targets!]
+--- response_body_unlike eval
+[q!\A\z!, q!seed|logprobs!, q!\A\z!, q!seed!, q!\A\z!]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: nginx -t: ai_proxy_drop_fields refuses a field that makes the request, and a name that is not a field's
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_proxy_drop_fields seed messages;
+    }
+--- must_die
+--- error_log
+ai_proxy_drop_fields: "messages" makes the request and cannot be dropped

@@ -151,6 +151,7 @@ typedef struct {
     ngx_array_t                    *declared;  /* "ai_proxy_models" */
     ngx_array_t                    *pass_headers;  /* ngx_str_t, lower */
     ngx_array_t                    *set_headers;   /* header_t */
+    ngx_array_t                    *drop_fields;   /* ngx_str_t */
     ngx_array_t                    *prepend;   /* ngx_http_ai_decoration_t */
     ngx_array_t                    *append;
     ngx_uint_t                      balance;
@@ -334,6 +335,12 @@ char *ngx_http_ai_proxy_set_header(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_proxy_extra_headers(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx);
+
+/* ngx_http_ai_proxy_fields.c */
+char *ngx_http_ai_proxy_drop_fields_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_proxy_drop_fields(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ai, ngx_http_ai_proxy_loc_conf_t *plcf);
 
 /* ngx_http_ai_proxy_upstream.c */
 ngx_int_t ngx_http_ai_proxy_build_request(ngx_http_request_t *r,

@@ -207,6 +207,13 @@ static ngx_command_t  ngx_http_ai_proxy_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ai_proxy_drop_fields"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_proxy_drop_fields_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_proxy_set_header"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
       ngx_http_ai_proxy_set_header,
@@ -559,6 +566,12 @@ ngx_http_ai_proxy_go(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     /* the client's headers passed and the location's set, for every try */
 
     if (ngx_http_ai_proxy_extra_headers(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the fields the operator lets go, before any attempt is built */
+
+    if (ngx_http_ai_proxy_drop_fields(r, ai, ctx->conf) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1617,6 +1630,7 @@ ngx_http_ai_proxy_create_loc_conf(ngx_conf_t *cf)
     conf->aliases = NGX_CONF_UNSET_PTR;
     conf->declared = NGX_CONF_UNSET_PTR;
     conf->pass_headers = NGX_CONF_UNSET_PTR;
+    conf->drop_fields = NGX_CONF_UNSET_PTR;
     conf->set_headers = NGX_CONF_UNSET_PTR;
     conf->prepend = NGX_CONF_UNSET_PTR;
     conf->append = NGX_CONF_UNSET_PTR;
@@ -1706,6 +1720,7 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->aliases, prev->aliases, NULL);
     ngx_conf_merge_ptr_value(conf->declared, prev->declared, NULL);
     ngx_conf_merge_ptr_value(conf->pass_headers, prev->pass_headers, NULL);
+    ngx_conf_merge_ptr_value(conf->drop_fields, prev->drop_fields, NULL);
     ngx_conf_merge_ptr_value(conf->set_headers, prev->set_headers, NULL);
     ngx_conf_merge_ptr_value(conf->responses_store, prev->responses_store,
                              NULL);
