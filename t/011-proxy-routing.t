@@ -280,3 +280,38 @@ gpt-4o -> gpt-4o 403
 cheap -> gpt-4o-mini 200
 --- no_error_log
 [error]
+
+
+
+=== TEST 13: $ai_proxy_targets: the targets the router chose, known before ACCESS (a map can refuse a request bound for one), in the location's order; empty when no target serves the model
+--- http_config
+    ai_target main http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
+    ai_target mini http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-4o-mini;
+    ai_target claude http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
+    map $ai_proxy_targets $ai_to_claude {
+        default 0;
+        claude  1;
+    }
+    log_format ai '$ai_model [$ai_proxy_targets] $status';
+--- config
+    location /v1/ {
+        access_log logs/access.log ai;
+        ai_proxy main mini claude;
+        if ($ai_to_claude) {
+            return 403 '{"error":{"message":"claude is not for this location"}}\n';
+        }
+    }
+--- request eval
+["POST /v1/chat/completions\n" . '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}',
+ "POST /v1/chat/completions\n" . '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}',
+ "POST /v1/chat/completions\n" . '{"model":"claude-3-5-haiku","messages":[{"role":"user","content":"hi"}]}',
+ "POST /v1/chat/completions\n" . '{"model":"llama-3","messages":[{"role":"user","content":"hi"}]}']
+--- error_code eval
+[200, 200, 403, 404]
+--- access_log
+gpt-4o [main] 200
+gpt-4o-mini [main,mini] 200
+claude-3-5-haiku [claude] 403
+llama-3 [-] 404
+--- no_error_log
+[error]

@@ -61,6 +61,8 @@ static void ngx_http_ai_proxy_mask_key(ngx_http_ai_proxy_ctx_t *ctx,
     ngx_str_t *body);
 static ngx_int_t ngx_http_ai_proxy_merge_targets(ngx_conf_t *cf,
     ngx_http_ai_proxy_loc_conf_t *conf);
+static ngx_int_t ngx_http_ai_proxy_targets_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_proxy_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_proxy_router(ngx_http_request_t *r,
@@ -1473,6 +1475,64 @@ ngx_http_ai_proxy_key_variable(ngx_http_request_t *r,
 }
 
 
+/*
+ * $ai_proxy_targets: the targets the router chose for the request, by
+ * name, comma-separated, in the location's order ("main,backup"); known
+ * as soon as the request is parsed, before ACCESS and the stages
+ */
+
+static ngx_int_t
+ngx_http_ai_proxy_targets_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                       *p;
+    size_t                        len;
+    ngx_uint_t                    i;
+    ngx_http_ai_proxy_ctx_t      *ctx;
+    ngx_http_ai_proxy_target_t  **t;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
+
+    if (ctx == NULL || ctx->candidates == 0 || ctx->conf->targets == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    t = ctx->conf->targets->elts;
+    len = 0;
+
+    for (i = 0; i < ctx->conf->targets->nelts && i < 64; i++) {
+        if (ctx->candidates & ((uint64_t) 1 << i)) {
+            len += t[i]->name.len + 1;
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+
+    for (i = 0; i < ctx->conf->targets->nelts && i < 64; i++) {
+        if (ctx->candidates & ((uint64_t) 1 << i)) {
+            if (p != v->data) {
+                *p++ = ',';
+            }
+
+            p = ngx_cpymem(p, t[i]->name.data, t[i]->name.len);
+        }
+    }
+
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = (v->len == 0);
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_ai_proxy_preconfiguration(ngx_conf_t *cf)
 {
@@ -1491,6 +1551,15 @@ ngx_http_ai_proxy_preconfiguration(ngx_conf_t *cf)
     }
 
     var->get_handler = ngx_http_ai_proxy_key_variable;
+
+    ngx_str_set(&name, "ai_proxy_targets");
+
+    var = ngx_http_add_variable(cf, &name, NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_ai_proxy_targets_variable;
 
     return NGX_OK;
 }
