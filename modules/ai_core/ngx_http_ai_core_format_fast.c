@@ -23,6 +23,7 @@
 
 static ngx_int_t ngx_http_ai_json_text(ngx_str_t *value, ngx_str_t *text);
 static ngx_uint_t ngx_http_ai_tr_fast_names(ngx_http_ai_stream_t *st);
+static int ngx_http_ai_tr_fast_int(char *buf, int64_t v);
 
 
 /*
@@ -152,7 +153,7 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
 
     /* what ngx_http_ai_anthropic_block_delta() prints, from a template */
 
-    n = snprintf(st->fast, sizeof(st->fast), "%lld", (long long) st->block);
+    n = ngx_http_ai_tr_fast_int(st->fast, (int64_t) st->block);
 
     if (ngx_http_ai_tr_out(st, "event: content_block_delta\n"
                            "data: {\"type\":\"content_block_delta\","
@@ -269,8 +270,7 @@ ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st, ngx_str_t *name,
 
     /* what ngx_http_ai_tr_chunk() and the pivot's printing write */
 
-    n = snprintf(st->fast, sizeof(st->fast), "%lld",
-                 (long long) st->created);
+    n = ngx_http_ai_tr_fast_int(st->fast, (int64_t) st->created);
 
     if (ngx_http_ai_tr_out(st, "data: {\"id\":\"",
                            sizeof("data: {\"id\":\"") - 1) != NGX_OK
@@ -301,6 +301,38 @@ ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st, ngx_str_t *name,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * an integer in decimal, as "%lld" prints it, into buf (NGX_INT64_LEN + 1
+ * bytes); its length (snprintf() cost more than the rest of an event)
+ */
+
+static int
+ngx_http_ai_tr_fast_int(char *buf, int64_t v)
+{
+    char      tmp[NGX_INT64_LEN], *p;
+    int       n;
+    uint64_t  u;
+
+    u = (v < 0) ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
+    p = tmp + sizeof(tmp);
+
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    if (v < 0) {
+        *--p = '-';
+    }
+
+    n = (int) (tmp + sizeof(tmp) - p);
+    ngx_memcpy(buf, p, n);
+    buf[n] = '\0';
+
+    return n;
 }
 
 
