@@ -326,7 +326,9 @@ ngx_http_ai_cache_object(ngx_http_ai_cache_canon_t *c, cJSON *json,
     for (item = json->child; item; item = item->next) {
         n++;
 
-        if (item->string && ngx_strcmp(item->string, "max_tokens") == 0) {
+        if (depth == 0 && item->string
+            && ngx_strcmp(item->string, "max_tokens") == 0)
+        {
             max_tokens = 1;
         }
     }
@@ -489,10 +491,16 @@ ngx_http_ai_cache_string(ngx_http_ai_cache_canon_t *c, const char *s)
 
     static u_char  hex[] = "0123456789abcdef";
 
-    len = ngx_strlen(s);
+    /* the room it takes, escapes counted: a prompt is not reserved 6x */
 
-    /* room for the worst: every byte as \u00XX */
-    ngx_http_ai_cache_put(c, NULL, 6 * len + 2);
+    len = 2;
+
+    for (p = (u_char *) s; *p; p++) {
+        len += (*p >= 0x20 && *p != '"' && *p != '\\') ? 1
+               : (*p == '"' || *p == '\\') ? 2 : 6;
+    }
+
+    ngx_http_ai_cache_put(c, NULL, len);
 
     if (c->failed) {
         return;
