@@ -17,6 +17,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_ai_core_format.h"
+#include "ngx_http_ai_core_json.h"
 
 
 typedef struct {
@@ -1488,7 +1489,7 @@ ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st, ngx_str_t *name,
             }
 
             if (action == 1
-                || ngx_strnstr(data->data, "\\u0000", data->len))
+                || ngx_http_ai_json_has(data, "\\u0000"))
             {
                 /* changed, or a \u0000 hid a string's rest from cJSON */
                 return ngx_http_ai_tr_out_event(st, type->valuestring, json);

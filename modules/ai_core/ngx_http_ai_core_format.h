@@ -115,6 +115,15 @@ struct ngx_http_ai_stream_s {
 };
 
 
+/*
+ * a usage object's raw text read in place, as ngx_http_ai_usage_object()
+ * reads its cJSON (ngx_http_ai_core_usage.c); NGX_DECLINED: an odd one
+ * (an escape, a long number), which only cJSON reads the same
+ */
+ngx_int_t ngx_http_ai_usage_raw(ngx_uint_t format, ngx_str_t *object,
+    ngx_http_ai_usage_t *u);
+
+
 /* helpers (ngx_http_ai_core_format.c) */
 
 ngx_int_t ngx_http_ai_tr_print(ngx_pool_t *pool, cJSON *json,

@@ -27,10 +27,15 @@ static int ngx_http_ai_tr_fast_int(char *buf, int64_t v);
 
 
 /*
- * OpenAI chunk -> Anthropic content_block_delta, while a text block is
- * open: {"choices":[{"delta":{"content":"TEXT"}, "finish_reason":null}]}
- * with no error, no usage, nothing else but nulls in the delta.
- * NGX_DECLINED: not for the fast path.
+ * OpenAI chunk -> Anthropic events, once message_start went: a chunk of
+ * one choice whose delta holds text and nothing else but nulls, or none
+ * (the finish chunk), with a finish reason or not; or the usage chunk
+ * ("choices":[] and a usage object).  Written as the general path writes
+ * them (ngx_http_ai_anthropic_stream_from_openai()): the text block begun
+ * if none is open, the text's content_block_delta, the block's stop at
+ * the finish; the usage taken as ngx_http_ai_usage_object() takes it.
+ * NGX_DECLINED: not for the fast path (a role, tool calls, thinking, an
+ * escape, an error, several choices: the general path).
  */
 
 ngx_int_t
@@ -39,12 +44,15 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     int                       n;
     u_char                   *p, *end;
     ngx_int_t                 rc;
-    ngx_str_t                 key, value, delta, text, v;
-    ngx_uint_t                choices;
+    ngx_str_t                 key, value, delta, text, v, finish, usage;
+    ngx_uint_t                choices, empty, seen, reasons;
+    ngx_http_ai_usage_t       u;
     ngx_http_ai_json_iter_t   top, it;
+    u_char                    reason[32];
 
     if (st->filter || st->aborted || st->done || st->error || !st->started
-        || st->block_type != NGX_HTTP_AI_BLOCK_TEXT || st->block < 0)
+        || st->door != NGX_HTTP_AI_FMT_ANTHROPIC
+        || (st->block >= 0 && st->block_type != NGX_HTTP_AI_BLOCK_TEXT))
     {
         return NGX_DECLINED;
     }
@@ -58,27 +66,49 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     }
 
     ngx_str_null(&delta);
+    ngx_str_null(&finish);
+    ngx_str_null(&usage);
     choices = 0;
+    empty = 0;
+    seen = 0;
+    reasons = 0;
 
     while ((rc = ngx_http_ai_json_next_key(&top, &key)) == NGX_OK) {
 
         if (!ngx_http_ai_json_key(&key, "choices")) {
 
             if (ngx_http_ai_json_value(&top, &value) != NGX_OK
-                || ngx_http_ai_json_key(&key, "error")
-                || (ngx_http_ai_json_key(&key, "usage")
-                    && !ngx_http_ai_json_key(&value, "null")))
+                || ngx_http_ai_json_key(&key, "error"))
             {
                 return NGX_DECLINED;
+            }
+
+            if (ngx_http_ai_json_key(&key, "usage")) {
+
+                /* once (cJSON takes the first), null or an object */
+
+                if (seen++) {
+                    return NGX_DECLINED;
+                }
+
+                if (ngx_http_ai_json_key(&value, "null")) {
+                    continue;
+                }
+
+                if (value.data[0] != '{') {
+                    return NGX_DECLINED;
+                }
+
+                usage = value;
             }
 
             continue;
         }
 
         /*
-         * the choices read in place, not skipped first: exactly one, an
-         * object, whose delta is kept (a key twice: cJSON takes the first,
-         * the general path)
+         * the choices read in place, not skipped first: none, or exactly
+         * one, an object, whose delta is kept (a key twice: cJSON takes
+         * the first, the general path)
          */
 
         if (choices++) {
@@ -93,6 +123,16 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
 
         p = ngx_http_ai_json_space(p + 1, end);
 
+        if (p < end && *p == ']') {
+            empty = 1;
+
+            if (ngx_http_ai_json_after(&top, p + 1) != NGX_OK) {
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
         if (ngx_http_ai_json_object(&it, p, end) != NGX_OK) {
             return NGX_DECLINED;
         }
@@ -106,10 +146,22 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
 
                 delta = value;
 
-            } else if (ngx_http_ai_json_key(&key, "finish_reason")
-                       && !ngx_http_ai_json_key(&value, "null"))
-            {
-                return NGX_DECLINED;
+            } else if (ngx_http_ai_json_key(&key, "finish_reason")) {
+                if (reasons++) {
+                    return NGX_DECLINED;
+                }
+
+                if (ngx_http_ai_json_key(&value, "null")) {
+                    continue;
+                }
+
+                /* a string printed as it is, short: else the general way */
+
+                if (ngx_http_ai_json_text(&value, &finish) != NGX_OK
+                    || finish.len >= sizeof(reason))
+                {
+                    return NGX_DECLINED;
+                }
             }
         }
 
@@ -125,54 +177,151 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
 
     if (rc != NGX_DONE
         || ngx_http_ai_json_space(top.pos + 1, end) != end
-        || delta.len == 0
-        || ngx_http_ai_json_object(&it, delta.data, delta.data + delta.len)
-           != NGX_OK)
+        || choices != 1)
     {
         return NGX_DECLINED;
     }
 
     ngx_str_null(&text);
 
-    while ((rc = ngx_http_ai_json_next(&it, &key, &v)) == NGX_OK) {
+    if (!empty) {
 
-        if (ngx_http_ai_json_key(&key, "content")) {
-            if (text.len || ngx_http_ai_json_text(&v, &text) != NGX_OK) {
+        /* a choice: its delta an object (or absent at the finish) */
+
+        if (delta.len == 0) {
+            if (finish.data == NULL) {
                 return NGX_DECLINED;
             }
 
-        } else if (!ngx_http_ai_json_key(&v, "null")) {
-            /* a role, tool calls, a refusal: the general path */
-            return NGX_DECLINED;
+        } else {
+            if (ngx_http_ai_json_object(&it, delta.data,
+                                        delta.data + delta.len)
+                != NGX_OK)
+            {
+                return NGX_DECLINED;
+            }
+
+            while ((rc = ngx_http_ai_json_next(&it, &key, &v)) == NGX_OK) {
+
+                if (ngx_http_ai_json_key(&v, "null")) {
+                    continue;
+                }
+
+                if (!ngx_http_ai_json_key(&key, "content")
+                    || text.data
+                    || ngx_http_ai_json_text(&v, &text) != NGX_OK)
+                {
+                    /* a role, tool calls, a refusal: the general path */
+                    return NGX_DECLINED;
+                }
+            }
+
+            if (rc != NGX_DONE) {
+                return NGX_DECLINED;
+            }
         }
     }
 
-    if (rc != NGX_DONE || text.len == 0) {
-        return NGX_DECLINED;
+    if (usage.len) {
+        u = st->usage;
+
+        if (ngx_http_ai_usage_raw(NGX_HTTP_AI_FMT_OPENAI, &usage, &u)
+            != NGX_OK)
+        {
+            /* an odd one (an escape, a long number): cJSON reads it */
+            return NGX_DECLINED;
+        }
+
+        st->usage = u;
     }
 
-    /* what ngx_http_ai_anthropic_block_delta() prints, from a template */
+    if (text.len) {
 
-    n = ngx_http_ai_tr_fast_int(st->fast, (int64_t) st->block);
+        if (st->block < 0) {
+            /* what ngx_http_ai_anthropic_block_start() prints for text */
 
-    if (ngx_http_ai_tr_out(st, "event: content_block_delta\n"
-                           "data: {\"type\":\"content_block_delta\","
-                           "\"index\":",
-                           sizeof("event: content_block_delta\n"
-                                  "data: {\"type\":\"content_block_delta\","
-                                  "\"index\":") - 1)
-        != NGX_OK
-        || ngx_http_ai_tr_out(st, st->fast, n) != NGX_OK
-        || ngx_http_ai_tr_out(st, ",\"delta\":{\"type\":\"text_delta\","
-                              "\"text\":\"",
-                              sizeof(",\"delta\":{\"type\":\"text_delta\","
-                                     "\"text\":\"") - 1)
-           != NGX_OK
-        || ngx_http_ai_tr_out(st, (char *) text.data, text.len) != NGX_OK
-        || ngx_http_ai_tr_out(st, "\"}}\n\n", sizeof("\"}}\n\n") - 1)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+            st->block = st->nblocks++;
+            st->block_type = NGX_HTTP_AI_BLOCK_TEXT;
+
+            n = ngx_http_ai_tr_fast_int(st->fast, (int64_t) st->block);
+
+            if (ngx_http_ai_tr_out(st, "event: content_block_start\n"
+                                   "data: {\"type\":\"content_block_start\","
+                                   "\"index\":",
+                                   sizeof("event: content_block_start\n"
+                                          "data: {\"type\":"
+                                          "\"content_block_start\","
+                                          "\"index\":") - 1)
+                != NGX_OK
+                || ngx_http_ai_tr_out(st, st->fast, n) != NGX_OK
+                || ngx_http_ai_tr_out(st, ",\"content_block\":{\"type\":"
+                                      "\"text\",\"text\":\"\"}}\n\n",
+                                      sizeof(",\"content_block\":{\"type\":"
+                                             "\"text\",\"text\":\"\"}}\n\n")
+                                      - 1)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        /* what ngx_http_ai_anthropic_block_delta() prints */
+
+        n = ngx_http_ai_tr_fast_int(st->fast, (int64_t) st->block);
+
+        if (ngx_http_ai_tr_out(st, "event: content_block_delta\n"
+                               "data: {\"type\":\"content_block_delta\","
+                               "\"index\":",
+                               sizeof("event: content_block_delta\n"
+                                      "data: {\"type\":\"content_block_delta\","
+                                      "\"index\":") - 1)
+            != NGX_OK
+            || ngx_http_ai_tr_out(st, st->fast, n) != NGX_OK
+            || ngx_http_ai_tr_out(st, ",\"delta\":{\"type\":\"text_delta\","
+                                  "\"text\":\"",
+                                  sizeof(",\"delta\":{\"type\":\"text_delta\","
+                                         "\"text\":\"") - 1)
+               != NGX_OK
+            || ngx_http_ai_tr_out(st, (char *) text.data, text.len) != NGX_OK
+            || ngx_http_ai_tr_out(st, "\"}}\n\n", sizeof("\"}}\n\n") - 1)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (finish.data) {
+
+        if (st->block >= 0) {
+            /* what ngx_http_ai_anthropic_block_stop() prints */
+
+            n = ngx_http_ai_tr_fast_int(st->fast, (int64_t) st->block);
+
+            st->block = -1;
+            st->block_type = NGX_HTTP_AI_BLOCK_NONE;
+
+            if (ngx_http_ai_tr_out(st, "event: content_block_stop\n"
+                                   "data: {\"type\":\"content_block_stop\","
+                                   "\"index\":",
+                                   sizeof("event: content_block_stop\n"
+                                          "data: {\"type\":"
+                                          "\"content_block_stop\","
+                                          "\"index\":") - 1)
+                != NGX_OK
+                || ngx_http_ai_tr_out(st, st->fast, n) != NGX_OK
+                || ngx_http_ai_tr_out(st, "}\n\n", sizeof("}\n\n") - 1)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        ngx_memcpy(reason, finish.data, finish.len);
+        reason[finish.len] = '\0';
+
+        st->stop_reason = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_ANTHROPIC,
+                                                NGX_HTTP_AI_FMT_OPENAI,
+                                                (const char *) reason);
     }
 
     return NGX_OK;

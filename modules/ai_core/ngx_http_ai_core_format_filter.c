@@ -28,6 +28,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_ai_core_format.h"
+#include "ngx_http_ai_core_json.h"
 
 
 /* a text's index, up to the last one tracked */
@@ -506,7 +507,7 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
 
     } else if (rc == NGX_OK
                && (st.changed
-                   || ngx_strnstr(body->data, "\\u0000", body->len)))
+                   || ngx_http_ai_json_has(body, "\\u0000")))
     {
         /* changed, or a \u0000 hid a string's rest from cJSON */
         rc = ngx_http_ai_tr_print(pool, json, body);

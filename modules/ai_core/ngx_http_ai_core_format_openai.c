@@ -166,7 +166,7 @@ ngx_http_ai_openai_object(ngx_str_t *data)
 static ngx_uint_t
 ngx_http_ai_openai_may_matter(ngx_str_t *data)
 {
-    return ngx_strnstr(data->data, "\"error\"", data->len) != NULL
+    return ngx_http_ai_json_has(data, "\"error\"")
            || ngx_http_ai_json_empty_array(data, "\"choices\"",
                                            sizeof("\"choices\"") - 1);
 }
@@ -251,7 +251,7 @@ ngx_http_ai_openai_stream_pass(ngx_http_ai_stream_t *st, ngx_str_t *name,
 
             if (rc == NGX_OK && !skip
                 && (st->changed
-                    || ngx_strnstr(data->data, "\\u0000", data->len)))
+                    || ngx_http_ai_json_has(data, "\\u0000")))
             {
                 rc = ngx_http_ai_tr_out_event(st, NULL, json);
                 skip = 1;

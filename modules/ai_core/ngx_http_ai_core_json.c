@@ -378,6 +378,64 @@ ngx_http_ai_json_hex4(u_char *p, u_char *end)
 }
 
 
+u_char *
+ngx_http_ai_json_find(u_char *p, u_char *end, const char *needle, size_t len)
+{
+    u_char  *q;
+
+    if (p == NULL || end - p < (ssize_t) len) {
+        return NULL;
+    }
+
+    /* q: where the needle's second byte can be */
+
+    for (q = p + 1;
+         (q = memchr(q, needle[1], (end - q) - (len - 2))) != NULL;
+         q++)
+    {
+        if (q[-1] == (u_char) needle[0]
+            && ngx_memcmp(q + 1, needle + 2, len - 2) == 0)
+        {
+            return q - 1;
+        }
+
+        if (end - q - 1 < (ssize_t) (len - 1)) {
+            return NULL;
+        }
+    }
+
+    return NULL;
+}
+
+
+u_char *
+ngx_http_ai_json_rfind(u_char *p, u_char *end, const char *needle,
+    size_t len)
+{
+    u_char  *q;
+
+    if (p == NULL || end - p < (ssize_t) len) {
+        return NULL;
+    }
+
+    /* the last place the needle's second byte can be, and before */
+
+    for (end = end - len + 2;
+         end > p + 1 && (q = memrchr(p + 1, needle[1], end - (p + 1)))
+                        != NULL;
+         end = q)
+    {
+        if (q[-1] == (u_char) needle[0]
+            && ngx_memcmp(q + 1, needle + 2, len - 2) == 0)
+        {
+            return q - 1;
+        }
+    }
+
+    return NULL;
+}
+
+
 /*
  * key (quoted) appears with an empty array, "key":[], spaces allowed
  * anywhere between: found without a parse (in JSON text a key's quotes
@@ -392,7 +450,7 @@ ngx_http_ai_json_empty_array(ngx_str_t *s, const char *key, size_t len)
     last = s->data + s->len;
 
     for (p = s->data;
-         p < last && (p = memmem(p, last - p, key, len)) != NULL;
+         p < last && (p = ngx_http_ai_json_find(p, last, key, len)) != NULL;
          /* void */)
     {
         p = ngx_http_ai_json_space(p + len, last);

@@ -15,6 +15,7 @@
 
 
 #include "ngx_http_ai_core_module.h"
+#include "ngx_http_ai_core_json.h"
 
 
 #define NGX_HTTP_AI_ID_MAX          128
@@ -24,7 +25,7 @@
 
 
 static ngx_int_t ngx_http_ai_core_scan(ngx_str_t *data, const char *key,
-    size_t klen, size_t max, ngx_str_t *value);
+    size_t klen, size_t max, ngx_uint_t last, ngx_str_t *value);
 static ngx_int_t ngx_http_ai_core_keep(ngx_http_request_t *r, ngx_str_t *dst,
     u_char *src, size_t len, size_t max);
 static ngx_int_t ngx_http_ai_core_keep_json(ngx_http_request_t *r,
@@ -116,15 +117,16 @@ ngx_http_ai_core_answer_scan(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
 
     case NGX_HTTP_AI_FMT_ANTHROPIC:
         if (an->id.len == 0
-            && ngx_http_ai_core_scan(data, "id", 2, NGX_HTTP_AI_ID_MAX, &v)
+            && ngx_http_ai_core_scan(data, "\"id\"", 4,
+                                     NGX_HTTP_AI_ID_MAX, 0, &v)
                == NGX_OK)
         {
             (void) ngx_http_ai_core_keep(r, &an->id, v.data, v.len,
                                          NGX_HTTP_AI_ID_MAX);
         }
 
-        if (ngx_http_ai_core_scan(data, "stop_reason", 11,
-                                  NGX_HTTP_AI_REASON_MAX, &v)
+        if (ngx_http_ai_core_scan(data, "\"stop_reason\"", 13,
+                                  NGX_HTTP_AI_REASON_MAX, 1, &v)
             == NGX_OK)
         {
             (void) ngx_http_ai_core_keep(r, &an->finish_reason, v.data,
@@ -135,16 +137,16 @@ ngx_http_ai_core_answer_scan(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
 
     case NGX_HTTP_AI_FMT_GEMINI:
         if (an->id.len == 0
-            && ngx_http_ai_core_scan(data, "responseId", 10,
-                                     NGX_HTTP_AI_ID_MAX, &v)
+            && ngx_http_ai_core_scan(data, "\"responseId\"", 12,
+                                     NGX_HTTP_AI_ID_MAX, 0, &v)
                == NGX_OK)
         {
             (void) ngx_http_ai_core_keep(r, &an->id, v.data, v.len,
                                          NGX_HTTP_AI_ID_MAX);
         }
 
-        if (ngx_http_ai_core_scan(data, "finishReason", 12,
-                                  NGX_HTTP_AI_REASON_MAX, &v)
+        if (ngx_http_ai_core_scan(data, "\"finishReason\"", 14,
+                                  NGX_HTTP_AI_REASON_MAX, 1, &v)
             == NGX_OK)
         {
             (void) ngx_http_ai_core_keep(r, &an->finish_reason, v.data,
@@ -155,15 +157,16 @@ ngx_http_ai_core_answer_scan(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
 
     default:
         if (an->id.len == 0
-            && ngx_http_ai_core_scan(data, "id", 2, NGX_HTTP_AI_ID_MAX, &v)
+            && ngx_http_ai_core_scan(data, "\"id\"", 4,
+                                     NGX_HTTP_AI_ID_MAX, 0, &v)
                == NGX_OK)
         {
             (void) ngx_http_ai_core_keep(r, &an->id, v.data, v.len,
                                          NGX_HTTP_AI_ID_MAX);
         }
 
-        if (ngx_http_ai_core_scan(data, "finish_reason", 13,
-                                  NGX_HTTP_AI_REASON_MAX, &v)
+        if (ngx_http_ai_core_scan(data, "\"finish_reason\"", 15,
+                                  NGX_HTTP_AI_REASON_MAX, 1, &v)
             == NGX_OK)
         {
             (void) ngx_http_ai_core_keep(r, &an->finish_reason, v.data,
@@ -256,58 +259,48 @@ ngx_http_ai_core_gateway_error(ngx_http_request_t *r, const char *code,
 
 
 /*
- * The value of the first "key": a string of at most max characters of
- * [A-Za-z0-9_.:-]; a null (a stream's finish_reason until its end) is
- * skipped for the next occurrence.
+ * The value of the first key, given quoted ("id"), that is a string of
+ * at most max characters of [A-Za-z0-9_.:-]; with last set, of the last
+ * key only, found from the end, where every provider puts the finish
+ * reason (null until the stream's end, so an event costs one search).
+ * A key cannot be matched inside a string, whose quotes are escaped.
  */
 
 static ngx_int_t
 ngx_http_ai_core_scan(ngx_str_t *data, const char *key, size_t klen,
-    size_t max, ngx_str_t *value)
+    size_t max, ngx_uint_t last, ngx_str_t *value)
 {
-    u_char  *p, *q, *end, *start, c;
+    u_char  *k, *q, *from, *end, *start, c;
 
-    p = data->data;
-    end = p + data->len;
+    end = data->data + data->len;
+    from = data->data;
 
-    while (p < end) {
-        p = ngx_strlchr(p, end, '"');
+    for ( ;; ) {
+        if (last) {
+            k = ngx_http_ai_json_rfind(data->data, end, key, klen);
+            if (k == NULL) {
+                return NGX_DECLINED;
+            }
 
-        if (p == NULL || (size_t) (end - p) < klen + 4) {
-            return NGX_DECLINED;
+        } else {
+            k = ngx_http_ai_json_find(from, end, key, klen);
+            if (k == NULL) {
+                return NGX_DECLINED;
+            }
+
+            from = k + 1;
         }
 
-        if (p[klen + 1] != '"'
-            || ngx_strncmp(p + 1, key, klen) != 0)
-        {
-            p++;
-            continue;
-        }
-
-        q = p + klen + 2;
-
-        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r'
-                           || *q == '\n'))
-        {
-            q++;
-        }
+        q = ngx_http_ai_json_space(k + klen, end);
 
         if (q >= end || *q != ':') {
-            p++;
-            continue;
+            goto next;
         }
 
-        q++;
-
-        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r'
-                           || *q == '\n'))
-        {
-            q++;
-        }
+        q = ngx_http_ai_json_space(q + 1, end);
 
         if (q >= end || *q != '"') {
-            p = q;
-            continue;
+            goto next;
         }
 
         start = ++q;
@@ -332,10 +325,12 @@ ngx_http_ai_core_scan(ngx_str_t *data, const char *key, size_t klen,
             return NGX_OK;
         }
 
-        p = q;
-    }
+    next:
 
-    return NGX_DECLINED;
+        if (last) {
+            return NGX_DECLINED;
+        }
+    }
 }
 
 

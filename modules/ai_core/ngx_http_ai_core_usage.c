@@ -10,6 +10,7 @@
 
 #include "ngx_http_ai_core.h"
 #include "ngx_http_ai_core_json.h"
+#include "ngx_http_ai_core_format.h"
 
 
 /*
@@ -99,6 +100,37 @@ ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
     ngx_http_ai_usage_object(format, src.json, u);
 
     cJSON_Delete(src.json);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_usage_raw(ngx_uint_t format, ngx_str_t *object,
+    ngx_http_ai_usage_t *u)
+{
+    u_char                   *p;
+    ngx_http_ai_usage_t       copy;
+    ngx_http_ai_usage_src_t   src;
+
+    ngx_memzero(&src, sizeof(ngx_http_ai_usage_src_t));
+    src.raw = *object;
+
+    p = ngx_http_ai_json_skip(object->data, object->data + object->len,
+                              NGX_HTTP_AI_JSON_CJSON_DEPTH, 1);
+
+    if (p != object->data + object->len) {
+        return NGX_DECLINED;
+    }
+
+    copy = *u;
+    ngx_http_ai_usage_read(format, &src, &copy);
+
+    if (src.odd) {
+        return NGX_DECLINED;
+    }
+
+    *u = copy;
 
     return NGX_OK;
 }
@@ -287,11 +319,17 @@ ngx_http_ai_event_is_final(ngx_uint_t format, ngx_str_t *name,
         return (name->len == sizeof("message_stop") - 1
                 && ngx_strncmp(name->data, "message_stop", name->len) == 0)
                || (name->len == 0
-                   && ngx_strnstr(data->data, "\"message_stop\"", data->len)
+                   && ngx_http_ai_json_find(data->data,
+                                            data->data + data->len,
+                                            "\"message_stop\"",
+                                            sizeof("\"message_stop\"") - 1)
                       != NULL);
 
     case NGX_HTTP_AI_FMT_GEMINI:
-        return ngx_strnstr(data->data, "\"finishReason\"", data->len) != NULL;
+        return ngx_http_ai_json_find(data->data, data->data + data->len,
+                                     "\"finishReason\"",
+                                     sizeof("\"finishReason\"") - 1)
+               != NULL;
 
     case NGX_HTTP_AI_FMT_RESPONSES:
         /* response.completed, .incomplete, .failed; an error event */
@@ -328,27 +366,19 @@ ngx_http_ai_find_object(ngx_str_t *data, const char *key, size_t len)
     }
 
     last = data->data + data->len;
-    found = NULL;
 
     /*
-     * the last occurrence, from the end, quote to quote (memrchr is
-     * vectorized): the providers put usage last, so it is found near
-     * the end of an event, most often at once
+     * the last occurrence, from the end: the providers put usage last, so
+     * it is found near the end of an event, most often at once
      */
 
-    for (p = last;
-         (p = memrchr(data->data, '"', p - data->data)) != NULL;
-         /* void */)
-    {
-        if ((size_t) (last - p) >= len && ngx_strncmp(p, key, len) == 0) {
-            found = p + len;
-            break;
-        }
-    }
+    found = ngx_http_ai_json_rfind(data->data, last, key, len);
 
     if (found == NULL) {
         return NULL;
     }
+
+    found += len;
 
     for (p = found; p < last && (*p == ' ' || *p == '\t' || *p == CR
                                  || *p == LF); p++) { /* void */ }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "ngx_http_ai_core.h"
+#include "ngx_http_ai_core_json.h"
 
 
 static ngx_int_t
@@ -415,6 +416,68 @@ test_scanner_as_cjson(void **state)
 }
 
 
+/*
+ * ngx_http_ai_json_find and _rfind against a naive search: every needle
+ * of a small alphabet at every length, in haystacks built so that
+ * matches sit at the start, at the end, overlap and nearly match
+ */
+
+static u_char *
+naive(u_char *p, u_char *end, const char *n, size_t len, int last)
+{
+    u_char  *q, *found;
+
+    found = NULL;
+
+    for (q = p; q + len <= end; q++) {
+        if (memcmp(q, n, len) == 0) {
+            if (!last) {
+                return q;
+            }
+
+            found = q;
+        }
+    }
+
+    return found;
+}
+
+
+static void
+test_find(void **state)
+{
+    u_char      hay[16];
+    char        needle[5];
+    size_t      h, n, i, hl, nl, count;
+    const char  *abc = "\"ab";
+
+    for (hl = 0, count = 1; hl <= 8; hl++, count *= 3) {
+        for (h = 0; h < count; h++) {           /* 3^hl haystacks */
+            for (i = 0, n = h; i < hl; i++, n /= 3) {
+                hay[i] = abc[n % 3];
+            }
+
+            for (nl = 2; nl <= 4; nl++) {
+                for (n = 0; n < 81; n++) {      /* 3^4 needles */
+                    size_t  k, m;
+
+                    for (k = 0, m = n; k < nl; k++, m /= 3) {
+                        needle[k] = abc[m % 3];
+                    }
+
+                    assert_ptr_equal(
+                        ngx_http_ai_json_find(hay, hay + hl, needle, nl),
+                        naive(hay, hay + hl, needle, nl, 0));
+                    assert_ptr_equal(
+                        ngx_http_ai_json_rfind(hay, hay + hl, needle, nl),
+                        naive(hay, hay + hl, needle, nl, 1));
+                }
+            }
+        }
+    }
+}
+
+
 int
 main(void)
 {
@@ -428,6 +491,7 @@ main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_scanner_as_cjson),
+        cmocka_unit_test(test_find),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
