@@ -21,6 +21,8 @@
 #include "ngx_http_ai_core_json.h"
 
 
+static ngx_int_t ngx_http_ai_tr_fast_anthropic_delta(
+    ngx_http_ai_stream_t *st, ngx_str_t *name, ngx_str_t *data);
 static ngx_int_t ngx_http_ai_json_text(ngx_str_t *value, ngx_str_t *text);
 static ngx_uint_t ngx_http_ai_tr_fast_names(ngx_http_ai_stream_t *st);
 static int ngx_http_ai_tr_fast_int(char *buf, int64_t v);
@@ -329,14 +331,243 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
 
 
 /*
+ * Anthropic event -> OpenAI chunks, once the role chunk went: a text
+ * delta (ngx_http_ai_tr_fast_anthropic_delta()), or one of the events
+ * around the text that need no tree: ping, content_block_stop, a text
+ * block's start with no text (nothing written), message_delta (its usage
+ * taken, the finish chunk written), message_stop (the close).  As
+ * ngx_http_ai_anthropic_stream_to_openai() does them, by the data's
+ * "type", not the event's name.  NGX_DECLINED: not for the fast path.
+ */
+
+ngx_int_t
+ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st, ngx_str_t *name,
+    ngx_str_t *data)
+{
+    u_char                   *p, *end;
+    ngx_int_t                 rc;
+    ngx_str_t                 key, value, type, block, delta, usage, s;
+    ngx_uint_t                types, blocks, deltas, usages, stops;
+    ngx_http_ai_usage_t       u;
+    ngx_http_ai_json_iter_t   it;
+    u_char                    reason[32];
+
+    if (st->filter || st->aborted || st->done || st->error || !st->role
+        || st->door != NGX_HTTP_AI_FMT_OPENAI)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_json_key(name, "content_block_delta")) {
+        return ngx_http_ai_tr_fast_anthropic_delta(st, name, data);
+    }
+
+    end = data->data + data->len;
+
+    p = ngx_http_ai_json_space(data->data, end);
+
+    if (ngx_http_ai_json_object(&it, p, end) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    ngx_str_null(&type);
+    ngx_str_null(&block);
+    ngx_str_null(&delta);
+    ngx_str_null(&usage);
+    types = 0;
+    blocks = 0;
+    deltas = 0;
+    usages = 0;
+
+    /* each member once (cJSON takes the first of a name twice) */
+
+    while ((rc = ngx_http_ai_json_next(&it, &key, &value)) == NGX_OK) {
+
+        if (ngx_http_ai_json_key(&key, "type")) {
+            if (types++) {
+                return NGX_DECLINED;
+            }
+
+            type = value;
+
+        } else if (ngx_http_ai_json_key(&key, "content_block")) {
+            if (blocks++) {
+                return NGX_DECLINED;
+            }
+
+            block = value;
+
+        } else if (ngx_http_ai_json_key(&key, "delta")) {
+            if (deltas++) {
+                return NGX_DECLINED;
+            }
+
+            delta = value;
+
+        } else if (ngx_http_ai_json_key(&key, "usage")) {
+            if (usages++) {
+                return NGX_DECLINED;
+            }
+
+            usage = value;
+        }
+    }
+
+    if (rc != NGX_DONE || ngx_http_ai_json_space(it.pos + 1, end) != end) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_json_key(&type, "\"ping\"")
+        || ngx_http_ai_json_key(&type, "\"content_block_stop\""))
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_http_ai_json_key(&type, "\"message_stop\"")) {
+        if (ngx_http_ai_tr_emit_finish(st, st->finish
+                                           ? st->finish
+                                           : ngx_http_ai_tr_reason(
+                                                 NGX_HTTP_AI_FMT_OPENAI,
+                                                 NGX_HTTP_AI_FMT_ANTHROPIC,
+                                                 "end_turn"))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_emit_close(st);
+    }
+
+    if (ngx_http_ai_json_key(&type, "\"content_block_start\"")) {
+
+        /* a text block, empty: nothing to write (else the general way) */
+
+        if (ngx_http_ai_json_object(&it, block.data, block.data + block.len)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        ngx_str_null(&type);
+        ngx_str_null(&s);
+        types = 0;
+        stops = 0;
+
+        while ((rc = ngx_http_ai_json_next(&it, &key, &value)) == NGX_OK) {
+
+            if (ngx_http_ai_json_key(&key, "type")) {
+                if (types++) {
+                    return NGX_DECLINED;
+                }
+
+                type = value;
+
+            } else if (ngx_http_ai_json_key(&key, "text")) {
+                if (stops++) {
+                    return NGX_DECLINED;
+                }
+
+                s = value;
+            }
+        }
+
+        if (rc != NGX_DONE || !ngx_http_ai_json_key(&type, "\"text\"")
+            || !(s.len == 0 || ngx_http_ai_json_key(&s, "\"\"")
+                 || ngx_http_ai_json_key(&s, "null")))
+        {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (!ngx_http_ai_json_key(&type, "\"message_delta\"")) {
+        return NGX_DECLINED;
+    }
+
+    /* message_delta: the usage, then the stop reason's finish chunk */
+
+    if (usage.len && !ngx_http_ai_json_key(&usage, "null")) {
+        if (usage.data[0] != '{') {
+            return NGX_DECLINED;
+        }
+
+        u = st->usage;
+
+        if (ngx_http_ai_usage_raw(NGX_HTTP_AI_FMT_ANTHROPIC, &usage, &u)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    ngx_str_null(&s);
+
+    if (delta.len && delta.data[0] == '{') {
+
+        if (ngx_http_ai_json_object(&it, delta.data, delta.data + delta.len)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        stops = 0;
+
+        while ((rc = ngx_http_ai_json_next(&it, &key, &value)) == NGX_OK) {
+
+            if (!ngx_http_ai_json_key(&key, "stop_reason")) {
+                continue;
+            }
+
+            if (stops++) {
+                return NGX_DECLINED;
+            }
+
+            if (value.data[0] == '"'
+                && (ngx_http_ai_json_text(&value, &s) != NGX_OK
+                    || s.len >= sizeof(reason)))
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        if (rc != NGX_DONE) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (usage.len && !ngx_http_ai_json_key(&usage, "null")) {
+        st->usage = u;
+    }
+
+    if (s.data == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_memcpy(reason, s.data, s.len);
+    reason[s.len] = '\0';
+
+    if (st->json_answer && ngx_strcmp(reason, "tool_use") == 0) {
+        ngx_memcpy(reason, "end_turn", sizeof("end_turn"));
+    }
+
+    st->finish = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_OPENAI,
+                                       NGX_HTTP_AI_FMT_ANTHROPIC,
+                                       (const char *) reason);
+
+    return ngx_http_ai_tr_emit_finish(st, st->finish);
+}
+
+
+/*
  * Anthropic content_block_delta with a text_delta -> an OpenAI chunk,
  * once the role chunk went: {"type":"content_block_delta","index":N,
  * "delta":{"type":"text_delta","text":"TEXT"}}.  NGX_DECLINED: not for
  * the fast path.
  */
 
-ngx_int_t
-ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st, ngx_str_t *name,
+static ngx_int_t
+ngx_http_ai_tr_fast_anthropic_delta(ngx_http_ai_stream_t *st, ngx_str_t *name,
     ngx_str_t *data)
 {
     int                       n;
