@@ -478,6 +478,94 @@ test_find(void **state)
 }
 
 
+/*
+ * ngx_http_ai_json_skip on strings against a byte-at-a-time reference:
+ * every length to 24, a quote, a backslash pair, an escaped quote, a
+ * control character or a UTF-8 byte at every offset (eight bytes are
+ * looked at a time), strict and not, closed and cut
+ */
+
+static u_char *
+ref_string(u_char *p, u_char *end, int strict)
+{
+    for (p++; p < end; p++) {
+        if (*p == '"') {
+            return p + 1;
+        }
+
+        if (*p == '\\') {
+            if (p + 1 >= end) {
+                return NULL;
+            }
+
+            if (strict && p[1] != '"' && p[1] != '\\' && p[1] != 'n') {
+                return NULL;
+            }
+
+            p++;
+            continue;
+        }
+
+        if (strict && *p < 0x20) {
+            return NULL;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+test_skip_strings(void **state)
+{
+    u_char       buf[40], *end, *got, *want;
+    size_t       len, at, k, n;
+    int          strict, closed;
+    const char  *ins[] = { "\\\"", "\\\\", "\\n", "\x01", "\xc3\xa9", "\"" };
+
+    for (len = 0; len <= 24; len++) {
+        for (at = 0; at <= len; at++) {
+            for (k = 0; k < sizeof(ins) / sizeof(ins[0]); k++) {
+                for (closed = 0; closed < 2; closed++) {
+                    n = 0;
+                    buf[n++] = '"';
+
+                    memset(buf + n, 'a', at);
+                    n += at;
+
+                    memcpy(buf + n, ins[k], strlen(ins[k]));
+                    n += strlen(ins[k]);
+
+                    memset(buf + n, 'b', len - at);
+                    n += len - at;
+
+                    if (closed) {
+                        buf[n++] = '"';
+                    }
+
+                    end = buf + n;
+
+                    for (strict = 0; strict < 2; strict++) {
+                        got = ngx_http_ai_json_skip(buf, end, 0, strict);
+                        want = ref_string(buf, end, strict);
+
+                        if (got != want) {
+                            print_error("len %zu at %zu insert %zu closed %d "
+                                        "strict %d: %td, want %td\n",
+                                        len, at, k, closed, strict,
+                                        got ? got - buf : -1,
+                                        want ? want - buf : -1);
+                        }
+
+                        assert_ptr_equal(got, want);
+                    }
+                }
+            }
+        }
+    }
+}
+
+
 int
 main(void)
 {
@@ -492,6 +580,7 @@ main(void)
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_scanner_as_cjson),
         cmocka_unit_test(test_find),
+        cmocka_unit_test(test_skip_strings),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
