@@ -33,123 +33,6 @@ static const u_char  ngx_http_ai_json_special[256] = {
 };
 
 
-/*
- * Eight bytes of a string at a time (strict): the first that is a quote,
- * a backslash or a control character.  The classic test for a zero byte,
- * (v - 0x01..01) & ~v & 0x80..80, on v XOR the byte looked for; for the
- * bytes below 0x20, (v - 0x20..20) & ~v & 0x80..80.  The borrow can
- * mark a byte above a real match, never below one: the lowest byte
- * marked is the first special one.  A string's last bytes (fewer than
- * eight before the end of the text) are looked at one by one.
- */
-
-#define NGX_HTTP_AI_JSON_ONES   0x0101010101010101ULL
-#define NGX_HTTP_AI_JSON_HIGHS  0x8080808080808080ULL
-
-#define ngx_http_ai_json_zero(v)                                             \
-    (((v) - NGX_HTTP_AI_JSON_ONES) & ~(v) & NGX_HTTP_AI_JSON_HIGHS)
-
-static ngx_inline u_char *
-ngx_http_ai_json_plain(u_char *p, u_char *end)
-{
-    uint64_t  v, m;
-
-    while (end - p >= 8) {
-        ngx_memcpy(&v, p, 8);
-
-        m = ngx_http_ai_json_zero(v ^ (NGX_HTTP_AI_JSON_ONES * '"'))
-            | ngx_http_ai_json_zero(v ^ (NGX_HTTP_AI_JSON_ONES * '\\'))
-            | ((v - NGX_HTTP_AI_JSON_ONES * 0x20) & ~v
-               & NGX_HTTP_AI_JSON_HIGHS);
-
-        if (m) {
-            /*
-             * the lowest byte marked is a real one (a false mark is only
-             * ever above a real one); little-endian: the first in memory
-             */
-#if (NGX_HAVE_LITTLE_ENDIAN)
-            return p + (__builtin_ctzll(m) >> 3);
-#else
-            break;
-#endif
-        }
-
-        p += 8;
-    }
-
-    return p;
-}
-
-
-/*
- * The end of the string at p (its quote).  strict: without control
- * characters, with escapes cJSON takes; otherwise the next quote not
- * escaped, what a string holds being checked only where it is used
- * (ngx_http_ai_json_text()).  Inline: most strings are a few bytes, and
- * a call cost more than their scan.
- */
-
-static ngx_inline u_char *
-ngx_http_ai_json_string(u_char *p, u_char *end, ngx_uint_t strict)
-{
-    u_char  *q, *start;
-
-    if (!strict) {
-        /*
-         * the next quote not escaped (an odd run of backslashes before
-         * it): memchr, which the SWAR loop did not beat on the short
-         * strings of an event
-         */
-
-        for (p++; p < end; p = q + 1) {
-            q = memchr(p, '"', end - p);
-            if (q == NULL) {
-                return NULL;
-            }
-
-            for (start = q; start > p && start[-1] == '\\'; start--) {
-                /* void */
-            }
-
-            if ((q - start) % 2 == 0) {
-                return q + 1;
-            }
-        }
-
-        return NULL;
-    }
-
-    for (p++; p < end; p++) {
-
-        /* the plain characters, eight at a time, then one by one */
-        p = ngx_http_ai_json_plain(p, end);
-
-        while (p < end && !ngx_http_ai_json_special[*p]) {
-            p++;
-        }
-
-        if (p >= end) {
-            return NULL;
-        }
-
-        if (*p == '"') {
-            return p + 1;
-        }
-
-        if (*p != '\\') {
-            return NULL;                /* a control character */
-        }
-
-        p = ngx_http_ai_json_escape(p, end);
-        if (p == NULL) {
-            return NULL;
-        }
-    }
-
-    return NULL;
-}
-
-
 /* a JSON object, checked without a tree (a provider's answer) */
 
 ngx_uint_t
@@ -187,7 +70,7 @@ u_char *
 ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
     ngx_uint_t strict)
 {
-    u_char  *start, close;
+    u_char  *start, *q, close;
 
     if (p == NULL || p >= end) {
         return NULL;
@@ -196,7 +79,59 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
     switch (*p) {
 
     case '"':
-        return ngx_http_ai_json_string(p, end, strict);
+        if (strict) {
+            for (p++; p < end; p++) {
+
+                /* the plain characters, a table lookup each */
+                while (p < end && !ngx_http_ai_json_special[*p]) {
+                    p++;
+                }
+
+                if (p >= end) {
+                    return NULL;
+                }
+
+                if (*p == '\\') {
+                    p = ngx_http_ai_json_escape(p, end);
+                    if (p == NULL) {
+                        return NULL;
+                    }
+
+                    continue;
+                }
+
+                if (*p == '"') {
+                    return p + 1;
+                }
+
+                return NULL;            /* a control character */
+            }
+
+            return NULL;
+        }
+
+        /*
+         * the next quote not escaped (an odd run of backslashes before
+         * it); what a string holds is checked only where it is used
+         * (ngx_http_ai_json_text())
+         */
+
+        for (p++; p < end; p = q + 1) {
+            q = memchr(p, '"', end - p);
+            if (q == NULL) {
+                return NULL;
+            }
+
+            for (start = q; start > p && start[-1] == '\\'; start--) {
+                /* void */
+            }
+
+            if ((q - start) % 2 == 0) {
+                return q + 1;
+            }
+        }
+
+        return NULL;
 
     case '{':
     case '[':
@@ -218,7 +153,7 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
                     return NULL;
                 }
 
-                p = ngx_http_ai_json_string(p, end, strict);
+                p = ngx_http_ai_json_skip(p, end, 0, strict);
                 if (p == NULL) {
                     return NULL;
                 }
@@ -232,8 +167,7 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
                 p = ngx_http_ai_json_space(p + 1, end);
             }
 
-            p = (*p == '"') ? ngx_http_ai_json_string(p, end, strict)
-                            : ngx_http_ai_json_skip(p, end, depth - 1, strict);
+            p = ngx_http_ai_json_skip(p, end, depth - 1, strict);
             if (p == NULL) {
                 return NULL;
             }

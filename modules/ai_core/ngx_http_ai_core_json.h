@@ -43,11 +43,7 @@ u_char *ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
 static ngx_inline u_char *
 ngx_http_ai_json_space(u_char *p, u_char *end)
 {
-    /* most often none: one comparison says so */
-
-    while (p < end && *p <= ' '
-           && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
-    {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
         p++;
     }
 
