@@ -912,6 +912,7 @@ ngx_http_ai_stream_create(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
     st->include_usage = include_usage ? 1 : 0;
     st->created = time(NULL);
     st->block = -1;
+    st->fast_block = -1;
 
     if (model && model->len) {
         st->model.data = (u_char *) ngx_http_ai_tr_strdup(pool,

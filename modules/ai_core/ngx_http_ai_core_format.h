@@ -99,6 +99,12 @@ struct ngx_http_ai_stream_s {
                                                    path's numbers */
     ngx_uint_t                  fast_names; /* 1: id, model print as they
                                                are; 2: not */
+    ngx_str_t                   fast_prefix; /* an event up to its text:
+                                               the OpenAI door's chunk, or
+                                               the Anthropic door's delta of
+                                               block fast_block */
+    size_t                      fast_size;
+    ngx_int_t                   fast_block;
 
     unsigned                    include_usage:1;
     unsigned                    role:1;     /* the pivot's role chunk */

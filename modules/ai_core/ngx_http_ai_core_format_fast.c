@@ -25,6 +25,10 @@ static ngx_int_t ngx_http_ai_tr_fast_anthropic_delta(
     ngx_http_ai_stream_t *st, ngx_str_t *name, ngx_str_t *data);
 static ngx_int_t ngx_http_ai_json_text(ngx_str_t *value, ngx_str_t *text);
 static ngx_uint_t ngx_http_ai_tr_fast_names(ngx_http_ai_stream_t *st);
+static ngx_int_t ngx_http_ai_tr_fast_prefix(ngx_http_ai_stream_t *st,
+    const char *head, const char *num, size_t n, const char *tail);
+static ngx_int_t ngx_http_ai_tr_fast_chunk(ngx_http_ai_stream_t *st,
+    size_t n);
 static int ngx_http_ai_tr_fast_int(char *buf, int64_t v);
 
 
@@ -267,23 +271,30 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
             }
         }
 
-        /* what ngx_http_ai_anthropic_block_delta() prints */
+        /*
+         * what ngx_http_ai_anthropic_block_delta() prints: all but the
+         * text made once a block
+         */
 
-        n = ngx_http_ai_tr_fast_int(st->fast, (int64_t) st->block);
+        if (st->fast_block != st->block) {
+            n = ngx_http_ai_tr_fast_int(st->fast, (int64_t) st->block);
 
-        if (ngx_http_ai_tr_out(st, "event: content_block_delta\n"
-                               "data: {\"type\":\"content_block_delta\","
-                               "\"index\":",
-                               sizeof("event: content_block_delta\n"
-                                      "data: {\"type\":\"content_block_delta\","
-                                      "\"index\":") - 1)
+            if (ngx_http_ai_tr_fast_prefix(st, "event: content_block_delta\n"
+                                   "data: {\"type\":\"content_block_delta\","
+                                   "\"index\":", st->fast, n,
+                                   ",\"delta\":{\"type\":\"text_delta\","
+                                   "\"text\":\"")
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            st->fast_block = st->block;
+        }
+
+        if (ngx_http_ai_tr_out(st, (char *) st->fast_prefix.data,
+                               st->fast_prefix.len)
             != NGX_OK
-            || ngx_http_ai_tr_out(st, st->fast, n) != NGX_OK
-            || ngx_http_ai_tr_out(st, ",\"delta\":{\"type\":\"text_delta\","
-                                  "\"text\":\"",
-                                  sizeof(",\"delta\":{\"type\":\"text_delta\","
-                                         "\"text\":\"") - 1)
-               != NGX_OK
             || ngx_http_ai_tr_out(st, (char *) text.data, text.len) != NGX_OK
             || ngx_http_ai_tr_out(st, "\"}}\n\n", sizeof("\"}}\n\n") - 1)
                != NGX_OK)
@@ -648,28 +659,22 @@ ngx_http_ai_tr_fast_anthropic_delta(ngx_http_ai_stream_t *st, ngx_str_t *name,
         return NGX_DECLINED;
     }
 
-    /* what ngx_http_ai_tr_chunk() and the pivot's printing write */
+    /*
+     * what ngx_http_ai_tr_chunk() and the pivot's printing write: all but
+     * the text made once a stream (its id, created and model are set)
+     */
 
-    n = ngx_http_ai_tr_fast_int(st->fast, (int64_t) st->created);
+    if (st->fast_prefix.len == 0) {
+        n = ngx_http_ai_tr_fast_int(st->fast, (int64_t) st->created);
 
-    if (ngx_http_ai_tr_out(st, "data: {\"id\":\"",
-                           sizeof("data: {\"id\":\"") - 1) != NGX_OK
-        || ngx_http_ai_tr_out(st, st->id, ngx_strlen(st->id)) != NGX_OK
-        || ngx_http_ai_tr_out(st, "\",\"object\":\"chat.completion.chunk\","
-                              "\"created\":",
-                              sizeof("\",\"object\":\"chat.completion.chunk\","
-                                     "\"created\":") - 1)
-           != NGX_OK
-        || ngx_http_ai_tr_out(st, st->fast, n) != NGX_OK
-        || ngx_http_ai_tr_out(st, ",\"model\":\"", sizeof(",\"model\":\"") - 1)
-           != NGX_OK
-        || ngx_http_ai_tr_out(st, (char *) st->model.data, st->model.len)
-           != NGX_OK
-        || ngx_http_ai_tr_out(st, "\",\"choices\":[{\"index\":0,\"delta\":"
-                              "{\"content\":\"",
-                              sizeof("\",\"choices\":[{\"index\":0,\"delta\":"
-                                     "{\"content\":\"") - 1)
-           != NGX_OK
+        if (ngx_http_ai_tr_fast_chunk(st, n) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_ai_tr_out(st, (char *) st->fast_prefix.data,
+                           st->fast_prefix.len)
+        != NGX_OK
         || ngx_http_ai_tr_out(st, (char *) text.data, text.len) != NGX_OK
         || ngx_http_ai_tr_out(st, "\"},\"logprobs\":null,"
                               "\"finish_reason\":null}]}\n\n",
@@ -713,6 +718,79 @@ ngx_http_ai_tr_fast_int(char *buf, int64_t v)
     buf[n] = '\0';
 
     return n;
+}
+
+
+/* an Anthropic text delta's event up to its text: head, num, tail */
+
+static ngx_int_t
+ngx_http_ai_tr_fast_prefix(ngx_http_ai_stream_t *st, const char *head,
+    const char *num, size_t n, const char *tail)
+{
+    u_char  *p;
+    size_t   hlen, tlen;
+
+    hlen = ngx_strlen(head);
+    tlen = ngx_strlen(tail);
+
+    if (st->fast_prefix.data == NULL || st->fast_size < hlen + n + tlen) {
+        st->fast_size = hlen + n + tlen + NGX_INT64_LEN;
+
+        st->fast_prefix.data = ngx_pnalloc(st->pool, st->fast_size);
+        if (st->fast_prefix.data == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    p = ngx_cpymem(st->fast_prefix.data, head, hlen);
+    p = ngx_cpymem(p, num, n);
+    p = ngx_cpymem(p, tail, tlen);
+
+    st->fast_prefix.len = p - st->fast_prefix.data;
+
+    return NGX_OK;
+}
+
+
+/* an OpenAI chunk up to its text, once a stream (n: created's digits) */
+
+static ngx_int_t
+ngx_http_ai_tr_fast_chunk(ngx_http_ai_stream_t *st, size_t n)
+{
+    u_char  *p;
+    size_t   idlen, size;
+
+    static const char  head[] = "data: {\"id\":\"";
+    static const char  object[] = "\",\"object\":\"chat.completion.chunk\","
+                                  "\"created\":";
+    static const char  model[] = ",\"model\":\"";
+    static const char  tail[] = "\",\"choices\":[{\"index\":0,\"delta\":"
+                                "{\"content\":\"";
+
+    idlen = ngx_strlen(st->id);
+
+    size = sizeof(head) - 1 + idlen + sizeof(object) - 1 + n
+           + sizeof(model) - 1 + st->model.len + sizeof(tail) - 1;
+
+    p = ngx_pnalloc(st->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->fast_prefix.data = p;
+
+    p = ngx_cpymem(p, head, sizeof(head) - 1);
+    p = ngx_cpymem(p, st->id, idlen);
+    p = ngx_cpymem(p, object, sizeof(object) - 1);
+    p = ngx_cpymem(p, st->fast, n);
+    p = ngx_cpymem(p, model, sizeof(model) - 1);
+    p = ngx_cpymem(p, st->model.data, st->model.len);
+    p = ngx_cpymem(p, tail, sizeof(tail) - 1);
+
+    st->fast_prefix.len = p - st->fast_prefix.data;
+    st->fast_size = size;
+
+    return NGX_OK;
 }
 
 

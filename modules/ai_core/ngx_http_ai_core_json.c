@@ -53,13 +53,6 @@ ngx_http_ai_json_is_object(ngx_str_t *s)
 }
 
 
-ngx_uint_t
-ngx_http_ai_json_is(ngx_str_t *s, const char *lit, size_t len)
-{
-    return s->len == len && ngx_memcmp(s->data, lit, len) == 0;
-}
-
-
 /*
  * The end of the JSON value at p, NULL if it is not one (or nests deeper
  * than depth).  Strings are checked for their quotes and control
