@@ -16,6 +16,8 @@
 #include "ngx_http_ai_core_json.h"
 
 
+static ngx_inline u_char *ngx_http_ai_json_string(u_char *p, u_char *end,
+    ngx_uint_t strict);
 static u_char *ngx_http_ai_json_number(u_char *p, u_char *end);
 static u_char *ngx_http_ai_json_literal(u_char *p, u_char *end);
 static u_char *ngx_http_ai_json_escape(u_char *p, u_char *end);
@@ -63,7 +65,23 @@ u_char *
 ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
     ngx_uint_t strict)
 {
-    u_char  *start, *q, close;
+    u_char      *start, *q, close;
+    ngx_uint_t   level;
+    u_char       objects[(NGX_HTTP_AI_JSON_CJSON_DEPTH + 7) / 8];
+
+    /*
+     * One loop, no recursion: the open containers are a stack of bits in
+     * objects[] (1: an object, 0: an array), level of them; a call per
+     * value cost more than the scan of most values
+     */
+
+    level = 0;
+
+    if (depth > NGX_HTTP_AI_JSON_CJSON_DEPTH) {
+        depth = NGX_HTTP_AI_JSON_CJSON_DEPTH;
+    }
+
+value:
 
     if (p == NULL || p >= end) {
         return NULL;
@@ -72,119 +90,52 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
     switch (*p) {
 
     case '"':
-        if (strict) {
-            for (p++; p < end; p++) {
-
-                /* the plain characters, a table lookup each */
-                while (p < end && !ngx_http_ai_json_special[*p]) {
-                    p++;
-                }
-
-                if (p >= end) {
-                    return NULL;
-                }
-
-                if (*p == '\\') {
-                    p = ngx_http_ai_json_escape(p, end);
-                    if (p == NULL) {
-                        return NULL;
-                    }
-
-                    continue;
-                }
-
-                if (*p == '"') {
-                    return p + 1;
-                }
-
-                return NULL;            /* a control character */
-            }
-
+        p = ngx_http_ai_json_string(p, end, strict);
+        if (p == NULL) {
             return NULL;
         }
 
-        /*
-         * the next quote not escaped (an odd run of backslashes before
-         * it); what a string holds is checked only where it is used
-         * (ngx_http_ai_json_text())
-         */
-
-        for (p++; p < end; p = q + 1) {
-            q = memchr(p, '"', end - p);
-            if (q == NULL) {
-                return NULL;
-            }
-
-            for (start = q; start > p && start[-1] == '\\'; start--) {
-                /* void */
-            }
-
-            if ((q - start) % 2 == 0) {
-                return q + 1;
-            }
-        }
-
-        return NULL;
+        break;
 
     case '{':
     case '[':
-        if (depth == 0) {
+        if (level == depth) {
             return NULL;
         }
 
         close = (*p == '{') ? '}' : ']';
 
+        if (close == '}') {
+            objects[level / 8] |= (u_char) (1 << (level % 8));
+
+        } else {
+            objects[level / 8] &= (u_char) ~(1 << (level % 8));
+        }
+
+        level++;
+
         p = ngx_http_ai_json_space(p + 1, end);
 
         if (p < end && *p == close) {
-            return p + 1;
+            p++;
+            level--;
+            break;
         }
 
-        for ( ;; ) {
-            if (close == '}') {
-                if (p >= end || *p != '"') {
-                    return NULL;
-                }
+        if (close == ']') {
+            goto value;
+        }
 
-                p = ngx_http_ai_json_skip(p, end, 0, strict);
-                if (p == NULL) {
-                    return NULL;
-                }
+        goto key;
 
-                p = ngx_http_ai_json_space(p, end);
-
-                if (p >= end || *p != ':') {
-                    return NULL;
-                }
-
-                p = ngx_http_ai_json_space(p + 1, end);
-            }
-
-            p = ngx_http_ai_json_skip(p, end, depth - 1, strict);
+    default:
+        if (strict) {
+            p = ngx_http_ai_json_number(p, end);
             if (p == NULL) {
                 return NULL;
             }
 
-            p = ngx_http_ai_json_space(p, end);
-
-            if (p >= end) {
-                return NULL;
-            }
-
-            if (*p == close) {
-                return p + 1;
-            }
-
-            if (*p != ',') {
-                return NULL;
-            }
-
-            p = ngx_http_ai_json_space(p + 1, end);
-        }
-
-    default:
-        if (strict) {
-            return ngx_http_ai_json_number(p, end);
+            break;
         }
 
         start = p;
@@ -196,12 +147,132 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
             p++;
         }
 
-        if (p > start) {
-            return p;
+        if (p == start) {
+            p = ngx_http_ai_json_literal(p, end);
+            if (p == NULL) {
+                return NULL;
+            }
+        }
+    }
+
+    /* after a value: the end, or what follows it in its container */
+
+    while (level) {
+        close = (objects[(level - 1) / 8] & (1 << ((level - 1) % 8)))
+                ? '}' : ']';
+
+        p = ngx_http_ai_json_space(p, end);
+
+        if (p >= end) {
+            return NULL;
         }
 
-        return ngx_http_ai_json_literal(p, end);
+        if (*p == close) {
+            p++;
+            level--;
+            continue;
+        }
+
+        if (*p != ',') {
+            return NULL;
+        }
+
+        p = ngx_http_ai_json_space(p + 1, end);
+
+        if (close == ']') {
+            goto value;
+        }
+
+        goto key;
     }
+
+    return p;
+
+key:
+
+    /* an object's member: its key, the colon, then its value */
+
+    if (p >= end || *p != '"') {
+        return NULL;
+    }
+
+    q = ngx_http_ai_json_string(p, end, strict);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    p = ngx_http_ai_json_space(q, end);
+
+    if (p >= end || *p != ':') {
+        return NULL;
+    }
+
+    p = ngx_http_ai_json_space(p + 1, end);
+
+    goto value;
+}
+
+
+/* the end of the string at p (its quote) */
+
+static ngx_inline u_char *
+ngx_http_ai_json_string(u_char *p, u_char *end, ngx_uint_t strict)
+{
+    u_char  *q, *start;
+
+    if (strict) {
+        for (p++; p < end; p++) {
+
+            /* the plain characters, a table lookup each */
+            while (p < end && !ngx_http_ai_json_special[*p]) {
+                p++;
+            }
+
+            if (p >= end) {
+                return NULL;
+            }
+
+            if (*p == '\\') {
+                p = ngx_http_ai_json_escape(p, end);
+                if (p == NULL) {
+                    return NULL;
+                }
+
+                continue;
+            }
+
+            if (*p == '"') {
+                return p + 1;
+            }
+
+            return NULL;            /* a control character */
+        }
+
+        return NULL;
+    }
+
+    /*
+     * the next quote not escaped (an odd run of backslashes before it);
+     * what a string holds is checked only where it is used
+     * (ngx_http_ai_json_text())
+     */
+
+    for (p++; p < end; p = q + 1) {
+        q = memchr(p, '"', end - p);
+        if (q == NULL) {
+            return NULL;
+        }
+
+        for (start = q; start > p && start[-1] == '\\'; start--) {
+            /* void */
+        }
+
+        if ((q - start) % 2 == 0) {
+            return q + 1;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -528,7 +599,7 @@ ngx_http_ai_json_next_key(ngx_http_ai_json_iter_t *it, ngx_str_t *key)
     }
 
     key->data = p + 1;
-    p = ngx_http_ai_json_skip(p, end, 0, 0);
+    p = ngx_http_ai_json_string(p, end, 0);
 
     if (p == NULL) {
         return NGX_ERROR;
@@ -554,7 +625,10 @@ ngx_http_ai_json_value(ngx_http_ai_json_iter_t *it, ngx_str_t *value)
     u_char  *p;
 
     value->data = it->pos;
-    p = ngx_http_ai_json_skip(it->pos, it->end, NGX_HTTP_AI_JSON_DEPTH, 0);
+
+    p = (it->pos < it->end && *it->pos == '"')
+        ? ngx_http_ai_json_string(it->pos, it->end, 0)
+        : ngx_http_ai_json_skip(it->pos, it->end, NGX_HTTP_AI_JSON_DEPTH, 0);
 
     if (p == NULL) {
         return NGX_ERROR;

@@ -566,6 +566,387 @@ test_skip_strings(void **state)
 }
 
 
+/*
+ * ngx_http_ai_json_skip (one loop) against the recursive scanner it
+ * replaced, kept here as the reference: random texts of JSON's pieces,
+ * well-formed or not, every depth limit to 4, strict and not, every
+ * prefix (a value cut anywhere)
+ */
+
+static u_char *ref_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
+    ngx_uint_t strict);
+static u_char *ref_json_number(u_char *p, u_char *end);
+static u_char *ref_json_literal(u_char *p, u_char *end);
+static u_char *ref_json_escape(u_char *p, u_char *end);
+static ngx_uint_t ref_json_hex4(u_char *p, u_char *end);
+
+
+static const u_char  ref_json_special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,   /* '\\' */
+};
+
+static u_char *
+ref_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
+    ngx_uint_t strict)
+{
+    u_char  *start, *q, close;
+
+    if (p == NULL || p >= end) {
+        return NULL;
+    }
+
+    switch (*p) {
+
+    case '"':
+        if (strict) {
+            for (p++; p < end; p++) {
+
+                /* the plain characters, a table lookup each */
+                while (p < end && !ref_json_special[*p]) {
+                    p++;
+                }
+
+                if (p >= end) {
+                    return NULL;
+                }
+
+                if (*p == '\\') {
+                    p = ref_json_escape(p, end);
+                    if (p == NULL) {
+                        return NULL;
+                    }
+
+                    continue;
+                }
+
+                if (*p == '"') {
+                    return p + 1;
+                }
+
+                return NULL;            /* a control character */
+            }
+
+            return NULL;
+        }
+
+        /*
+         * the next quote not escaped (an odd run of backslashes before
+         * it); what a string holds is checked only where it is used
+         * (ngx_http_ai_json_text())
+         */
+
+        for (p++; p < end; p = q + 1) {
+            q = memchr(p, '"', end - p);
+            if (q == NULL) {
+                return NULL;
+            }
+
+            for (start = q; start > p && start[-1] == '\\'; start--) {
+                /* void */
+            }
+
+            if ((q - start) % 2 == 0) {
+                return q + 1;
+            }
+        }
+
+        return NULL;
+
+    case '{':
+    case '[':
+        if (depth == 0) {
+            return NULL;
+        }
+
+        close = (*p == '{') ? '}' : ']';
+
+        p = ngx_http_ai_json_space(p + 1, end);
+
+        if (p < end && *p == close) {
+            return p + 1;
+        }
+
+        for ( ;; ) {
+            if (close == '}') {
+                if (p >= end || *p != '"') {
+                    return NULL;
+                }
+
+                p = ref_json_skip(p, end, 0, strict);
+                if (p == NULL) {
+                    return NULL;
+                }
+
+                p = ngx_http_ai_json_space(p, end);
+
+                if (p >= end || *p != ':') {
+                    return NULL;
+                }
+
+                p = ngx_http_ai_json_space(p + 1, end);
+            }
+
+            p = ref_json_skip(p, end, depth - 1, strict);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            p = ngx_http_ai_json_space(p, end);
+
+            if (p >= end) {
+                return NULL;
+            }
+
+            if (*p == close) {
+                return p + 1;
+            }
+
+            if (*p != ',') {
+                return NULL;
+            }
+
+            p = ngx_http_ai_json_space(p + 1, end);
+        }
+
+    default:
+        if (strict) {
+            return ref_json_number(p, end);
+        }
+
+        start = p;
+
+        while (p < end
+               && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+'
+                   || *p == '.' || *p == 'e' || *p == 'E'))
+        {
+            p++;
+        }
+
+        if (p > start) {
+            return p;
+        }
+
+        return ref_json_literal(p, end);
+    }
+}
+
+
+static u_char *
+ref_json_number(u_char *p, u_char *end)
+{
+    u_char  *start;
+
+    start = p;
+
+    if (p < end && *p == '-') {
+        p++;
+    }
+
+    if (p < end && *p == '0') {
+        p++;
+
+    } else if (p < end && *p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+
+    } else {
+        return ref_json_literal(start, end);
+    }
+
+    if (p < end && *p == '.') {
+        if (++p >= end || *p < '0' || *p > '9') {
+            return NULL;
+        }
+
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        if (p >= end || *p < '0' || *p > '9') {
+            return NULL;
+        }
+
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+
+    if (p - start > 63
+        || (p < end && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-'
+                        || *p == '.' || *p == 'e' || *p == 'E')))
+    {
+        return NULL;
+    }
+
+    return p;
+}
+
+
+static u_char *
+ref_json_literal(u_char *p, u_char *end)
+{
+    if (end - p >= 4
+        && ((p[0] == 'n' && p[1] == 'u' && p[2] == 'l' && p[3] == 'l')
+            || (p[0] == 't' && p[1] == 'r' && p[2] == 'u' && p[3] == 'e')))
+    {
+        return p + 4;
+    }
+
+    if (end - p >= 5 && p[0] == 'f' && p[1] == 'a' && p[2] == 'l'
+        && p[3] == 's' && p[4] == 'e')
+    {
+        return p + 5;
+    }
+
+    return NULL;
+}
+
+
+static u_char *
+ref_json_escape(u_char *p, u_char *end)
+{
+    ngx_uint_t  c;
+
+    if (p + 1 >= end) {
+        return NULL;
+    }
+
+    switch (p[1]) {
+
+    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r':
+    case 't':
+        return p + 1;
+
+    case 'u':
+        c = ref_json_hex4(p + 2, end);
+
+        if (c >= 0xdc00 && c <= 0xdfff) {
+            return NULL;                    /* a second half alone */
+        }
+
+        if (c >= 0xd800 && c <= 0xdbff) {
+            if (p + 7 >= end || p[6] != '\\' || p[7] != 'u') {
+                return NULL;
+            }
+
+            c = ref_json_hex4(p + 8, end);
+
+            if (c < 0xdc00 || c > 0xdfff) {
+                return NULL;
+            }
+
+            return p + 11;
+        }
+
+        return (c == (ngx_uint_t) -1) ? NULL : p + 5;
+
+    default:
+        return NULL;
+    }
+}
+
+
+static ngx_uint_t
+ref_json_hex4(u_char *p, u_char *end)
+{
+    u_char      ch;
+    ngx_uint_t  i, c;
+
+    if (end - p < 4) {
+        return (ngx_uint_t) -1;
+    }
+
+    c = 0;
+
+    for (i = 0; i < 4; i++) {
+        ch = p[i] | 0x20;
+
+        if (p[i] >= '0' && p[i] <= '9') {
+            c = c * 16 + (p[i] - '0');
+
+        } else if (ch >= 'a' && ch <= 'f') {
+            c = c * 16 + (ch - 'a' + 10);
+
+        } else {
+            return (ngx_uint_t) -1;
+        }
+    }
+
+    return c;
+}
+
+
+static void
+test_skip_as_before(void **state)
+{
+    u_char       buf[256];
+    size_t       n, len, cut, i, k;
+    ngx_uint_t   depth, strict;
+    unsigned     seed;
+    const char  *pieces[] = {
+        "{", "}", "[", "]", ":", ",", " ", "\n", "\"a\"", "\"key\"",
+        "\"b\\\"c\"", "\"\\u00e9\"", "\"\\ud83d\\ude00\"", "\"\\ud800\"",
+        "\"\\x\"", "\"\x01\"", "\"\\\\\"", "1", "-0.5e+3", "01", "+1",
+        "1.", "1e", "null", "tru", "true", "false", "\"", "\\", "{\"k\":",
+        "[1,", "{\"a\":[{\"b\":null}]}", "-", "0", "12345678901234567890"
+    };
+
+    seed = 1;
+
+    for (i = 0; i < 200000; i++) {
+        len = 0;
+        n = 1 + (seed = seed * 1103515245 + 12345) % 12;
+
+        while (n--) {
+            k = (seed = seed * 1103515245 + 12345) % (sizeof(pieces)
+                                                    / sizeof(pieces[0]));
+
+            if (len + strlen(pieces[k]) >= sizeof(buf)) {
+                break;
+            }
+
+            memcpy(buf + len, pieces[k], strlen(pieces[k]));
+            len += strlen(pieces[k]);
+        }
+
+        for (cut = (i % 8 == 0) ? 0 : len; cut <= len; cut++) {
+            for (depth = 0; depth <= 4; depth++) {
+                for (strict = 0; strict < 2; strict++) {
+                    u_char  *got, *want;
+
+                    got = ngx_http_ai_json_skip(buf, buf + cut, depth, strict);
+                    want = ref_json_skip(buf, buf + cut, depth, strict);
+
+                    if (got != want) {
+                        print_error("\"%.*s\" depth %d strict %d: %td, "
+                                    "want %td\n", (int) cut, buf,
+                                    (int) depth, (int) strict,
+                                    got ? got - buf : -1,
+                                    want ? want - buf : -1);
+                    }
+
+                    assert_ptr_equal(got, want);
+                }
+            }
+        }
+    }
+}
+
+
 int
 main(void)
 {
@@ -581,6 +962,7 @@ main(void)
         cmocka_unit_test(test_scanner_as_cjson),
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_skip_strings),
+        cmocka_unit_test(test_skip_as_before),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
