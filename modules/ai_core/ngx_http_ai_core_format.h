@@ -207,6 +207,9 @@ void ngx_http_ai_tr_set_filter(ngx_http_ai_stream_t *st,
 
 /* the fast path of text deltas (ngx_http_ai_core_format_fast.c) */
 
+int ngx_http_ai_tr_fast_int(char *buf, int64_t v);
+ngx_uint_t ngx_http_ai_tr_verbatim(const char *s, size_t len);
+ngx_int_t ngx_http_ai_anthropic_start_out(ngx_http_ai_stream_t *st);
 ngx_int_t ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st,
     ngx_str_t *data);
 ngx_int_t ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st,

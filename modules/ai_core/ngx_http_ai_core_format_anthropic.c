@@ -87,6 +87,8 @@ static cJSON *ngx_http_ai_anthropic_message(ngx_str_t *role,
     ngx_str_t *text);
 static cJSON *ngx_http_ai_anthropic_usage_object(ngx_http_ai_usage_t *u,
     ngx_uint_t start);
+static ngx_int_t ngx_http_ai_anthropic_usage_out(ngx_http_ai_stream_t *st,
+    ngx_http_ai_usage_t *u, ngx_uint_t start);
 static ngx_int_t ngx_http_ai_anthropic_start(ngx_http_ai_stream_t *st,
     cJSON *chunk);
 static ngx_int_t ngx_http_ai_anthropic_block_start(ngx_http_ai_stream_t *st,
@@ -2863,21 +2865,11 @@ ngx_http_ai_anthropic_stream_from_openai(ngx_http_ai_stream_t *st,
 ngx_int_t
 ngx_http_ai_anthropic_stream_close(ngx_http_ai_stream_t *st)
 {
-    cJSON      *json, *delta, *usage;
-    ngx_int_t   rc;
-
     if (ngx_http_ai_anthropic_start(st, NULL) != NGX_OK
         || ngx_http_ai_anthropic_block_stop(st) != NGX_OK)
     {
         return NGX_ERROR;
     }
-
-    json = cJSON_CreateObject();
-    if (json == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = NGX_ERROR;
 
     if (st->stop_reason == NULL) {
         st->stop_reason = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_ANTHROPIC,
@@ -2886,34 +2878,37 @@ ngx_http_ai_anthropic_stream_close(ngx_http_ai_stream_t *st)
                                                                : "stop");
     }
 
-    if (ngx_http_ai_tr_add_string(json, "type", "message_delta") == NULL
-        || (delta = cJSON_AddObjectToObject(json, "delta")) == NULL
-        || ngx_http_ai_tr_add_str(delta, "stop_reason", st->stop_reason)
-           == NULL
-        || cJSON_AddNullToObject(delta, "stop_sequence") == NULL
-        || (usage = ngx_http_ai_anthropic_usage_object(&st->usage, 0))
-           == NULL)
+    /*
+     * written as cJSON would print the tree, without one: the stop
+     * reason is one of the tables' names, which need no escape
+     */
+
+    if (ngx_http_ai_tr_out(st, "event: message_delta\n"
+                           "data: {\"type\":\"message_delta\","
+                           "\"delta\":{\"stop_reason\":\"",
+                           sizeof("event: message_delta\n"
+                                  "data: {\"type\":\"message_delta\","
+                                  "\"delta\":{\"stop_reason\":\"") - 1)
+        != NGX_OK
+        || ngx_http_ai_tr_out(st, (char *) st->stop_reason->data,
+                              st->stop_reason->len)
+           != NGX_OK
+        || ngx_http_ai_tr_out(st, "\",\"stop_sequence\":null},\"usage\":",
+                              sizeof("\",\"stop_sequence\":null},"
+                                     "\"usage\":") - 1)
+           != NGX_OK
+        || ngx_http_ai_anthropic_usage_out(st, &st->usage, 0) != NGX_OK)
     {
-        goto done;
+        return NGX_ERROR;
     }
 
-    cJSON_AddItemToObject(json, "usage", usage);
-
-    if (ngx_http_ai_tr_out_event(st, "message_delta", json) != NGX_OK) {
-        goto done;
-    }
-
-    rc = ngx_http_ai_tr_out(st, "event: message_stop\n"
+    return ngx_http_ai_tr_out(st, "}\n\n"
+                                "event: message_stop\n"
                                 "data: {\"type\":\"message_stop\"}\n\n",
-                            sizeof("event: message_stop\n"
+                            sizeof("}\n\n"
+                                   "event: message_stop\n"
                                    "data: {\"type\":\"message_stop\"}\n\n")
                             - 1);
-
-done:
-
-    cJSON_Delete(json);
-
-    return rc;
 }
 
 
@@ -2922,15 +2917,11 @@ done:
 static ngx_int_t
 ngx_http_ai_anthropic_start(ngx_http_ai_stream_t *st, cJSON *chunk)
 {
-    cJSON       *json, *msg, *usage;
-    ngx_int_t    rc;
     const char  *s;
 
     if (st->started) {
         return NGX_OK;
     }
-
-    st->started = 1;
 
     if (st->id == NULL) {
         s = ngx_http_ai_tr_string(chunk, "id");
@@ -2940,6 +2931,58 @@ ngx_http_ai_anthropic_start(ngx_http_ai_stream_t *st, cJSON *chunk)
         if (st->id == NULL) {
             return NGX_ERROR;
         }
+    }
+
+    return ngx_http_ai_anthropic_start_out(st);
+}
+
+
+/*
+ * message_start itself (st->id set); printed without a tree when the id
+ * and the model print as they are, else through cJSON, which escapes
+ */
+
+ngx_int_t
+ngx_http_ai_anthropic_start_out(ngx_http_ai_stream_t *st)
+{
+    cJSON      *json, *msg, *usage;
+    ngx_int_t   rc;
+
+    st->started = 1;
+
+    if (ngx_http_ai_tr_verbatim(st->id, ngx_strlen(st->id))
+        && ngx_http_ai_tr_verbatim((char *) st->model.data,
+                                   st->model.len))
+    {
+        if (ngx_http_ai_tr_out(st, "event: message_start\n"
+                               "data: {\"type\":\"message_start\","
+                               "\"message\":{\"id\":\"",
+                               sizeof("event: message_start\n"
+                                      "data: {\"type\":\"message_start\","
+                                      "\"message\":{\"id\":\"") - 1)
+            != NGX_OK
+            || ngx_http_ai_tr_out(st, st->id, ngx_strlen(st->id)) != NGX_OK
+            || ngx_http_ai_tr_out(st, "\",\"type\":\"message\","
+                                  "\"role\":\"assistant\",\"model\":\"",
+                                  sizeof("\",\"type\":\"message\","
+                                         "\"role\":\"assistant\","
+                                         "\"model\":\"") - 1)
+               != NGX_OK
+            || ngx_http_ai_tr_out(st, (char *) st->model.data, st->model.len)
+               != NGX_OK
+            || ngx_http_ai_tr_out(st, "\",\"content\":[],\"stop_reason\":null,"
+                                  "\"stop_sequence\":null,\"usage\":",
+                                  sizeof("\",\"content\":[],"
+                                         "\"stop_reason\":null,"
+                                         "\"stop_sequence\":null,"
+                                         "\"usage\":") - 1)
+               != NGX_OK
+            || ngx_http_ai_anthropic_usage_out(st, &st->usage, 1) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_out(st, "}}\n\n", sizeof("}}\n\n") - 1);
     }
 
     json = cJSON_CreateObject();
@@ -2973,6 +3016,73 @@ done:
     cJSON_Delete(json);
 
     return rc;
+}
+
+
+/* the usage object as ngx_http_ai_anthropic_usage_object() prints it */
+
+static ngx_int_t
+ngx_http_ai_anthropic_usage_out(ngx_http_ai_stream_t *st,
+    ngx_http_ai_usage_t *u, ngx_uint_t start)
+{
+    int        n;
+    char       num[NGX_INT64_LEN + 1];
+    ngx_int_t  input;
+
+    input = u->prompt_tokens - u->cached_tokens - u->cache_write_tokens;
+
+    if (ngx_http_ai_tr_out(st, "{", 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (start || u->found) {
+        n = ngx_http_ai_tr_fast_int(num, (int64_t) (input > 0 ? input : 0));
+
+        if (ngx_http_ai_tr_out(st, "\"input_tokens\":",
+                               sizeof("\"input_tokens\":") - 1)
+            != NGX_OK
+            || ngx_http_ai_tr_out(st, num, n) != NGX_OK
+            || ngx_http_ai_tr_out(st, ",", 1) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    n = ngx_http_ai_tr_fast_int(num, (int64_t) (start ? 0
+                                                : u->completion_tokens));
+
+    if (ngx_http_ai_tr_out(st, "\"output_tokens\":",
+                           sizeof("\"output_tokens\":") - 1)
+        != NGX_OK
+        || ngx_http_ai_tr_out(st, num, n) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (start || u->found) {
+        n = ngx_http_ai_tr_fast_int(num, (int64_t) u->cache_write_tokens);
+
+        if (ngx_http_ai_tr_out(st, ",\"cache_creation_input_tokens\":",
+                               sizeof(",\"cache_creation_input_tokens\":")
+                               - 1)
+            != NGX_OK
+            || ngx_http_ai_tr_out(st, num, n) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        n = ngx_http_ai_tr_fast_int(num, (int64_t) u->cached_tokens);
+
+        if (ngx_http_ai_tr_out(st, ",\"cache_read_input_tokens\":",
+                               sizeof(",\"cache_read_input_tokens\":") - 1)
+            != NGX_OK
+            || ngx_http_ai_tr_out(st, num, n) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_ai_tr_out(st, "}", 1);
 }
 
 

@@ -29,7 +29,6 @@ static ngx_int_t ngx_http_ai_tr_fast_prefix(ngx_http_ai_stream_t *st,
     const char *head, const char *num, size_t n, const char *tail);
 static ngx_int_t ngx_http_ai_tr_fast_chunk(ngx_http_ai_stream_t *st,
     size_t n);
-static int ngx_http_ai_tr_fast_int(char *buf, int64_t v);
 
 
 /*
@@ -50,13 +49,13 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     int                       n;
     u_char                   *p, *end;
     ngx_int_t                 rc;
-    ngx_str_t                 key, value, delta, text, v, finish, usage;
-    ngx_uint_t                choices, empty, seen, reasons;
+    ngx_str_t                 key, value, delta, text, v, finish, usage, id;
+    ngx_uint_t                choices, empty, seen, reasons, ids;
     ngx_http_ai_usage_t       u;
     ngx_http_ai_json_iter_t   top, it;
     u_char                    reason[32];
 
-    if (st->filter || st->aborted || st->done || st->error || !st->started
+    if (st->filter || st->aborted || st->done || st->error
         || st->door != NGX_HTTP_AI_FMT_ANTHROPIC
         || (st->block >= 0 && st->block_type != NGX_HTTP_AI_BLOCK_TEXT))
     {
@@ -78,6 +77,8 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     empty = 0;
     seen = 0;
     reasons = 0;
+    ids = 0;
+    ngx_str_null(&id);
 
     while ((rc = ngx_http_ai_json_next_key(&top, &key)) == NGX_OK) {
 
@@ -87,6 +88,10 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
                 || ngx_http_ai_json_key(&key, "error"))
             {
                 return NGX_DECLINED;
+            }
+
+            if (ngx_http_ai_json_key(&key, "id") && ids++ == 0) {
+                id = value;
             }
 
             if (ngx_http_ai_json_key(&key, "usage")) {
@@ -209,7 +214,10 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
 
             while ((rc = ngx_http_ai_json_next(&it, &key, &v)) == NGX_OK) {
 
-                if (ngx_http_ai_json_key(&v, "null")) {
+                if (ngx_http_ai_json_key(&v, "null")
+                    || ngx_http_ai_json_key(&key, "role"))
+                {
+                    /* (the role is not the Anthropic door's) */
                     continue;
                 }
 
@@ -239,6 +247,35 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
         }
 
         st->usage = u;
+    }
+
+    if (!st->started) {
+        /*
+         * message_start, as ngx_http_ai_anthropic_start() makes it: the
+         * chunk's id (a string printed as it is), or a new one
+         */
+
+        if (st->id == NULL) {
+            if (id.len && id.data[0] == '"') {
+                if (ngx_http_ai_json_text(&id, &v) != NGX_OK) {
+                    return NGX_DECLINED;
+                }
+
+                st->id = ngx_http_ai_tr_strdup(st->pool, (char *) v.data,
+                                               v.len);
+
+            } else {
+                st->id = ngx_http_ai_tr_gen_id(st->pool, "msg_");
+            }
+
+            if (st->id == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_http_ai_anthropic_start_out(st) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (text.len) {
@@ -694,7 +731,7 @@ ngx_http_ai_tr_fast_anthropic_delta(ngx_http_ai_stream_t *st, ngx_str_t *name,
  * bytes); its length (snprintf() cost more than the rest of an event)
  */
 
-static int
+int
 ngx_http_ai_tr_fast_int(char *buf, int64_t v)
 {
     char      tmp[NGX_INT64_LEN], *p;
@@ -791,6 +828,28 @@ ngx_http_ai_tr_fast_chunk(ngx_http_ai_stream_t *st, size_t n)
     st->fast_size = size;
 
     return NGX_OK;
+}
+
+
+/*
+ * a string cJSON prints as it is: no quote, no backslash, no control
+ * character (nor a NUL, where cJSON's copy would end)
+ */
+
+ngx_uint_t
+ngx_http_ai_tr_verbatim(const char *s, size_t len)
+{
+    u_char  *p, *last;
+
+    last = (u_char *) s + len;
+
+    for (p = (u_char *) s; p < last; p++) {
+        if (*p == '"' || *p == '\\' || *p < 0x20) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -471,6 +471,42 @@ run_stream(const char *file, ngx_uint_t door, ngx_uint_t target,
         fail();
     }
 
+    /*
+     * each event a translator wrote, its JSON as cJSON prints it, byte for
+     * byte: what is written without a tree is what the tree would have
+     * printed (a stream of the door's own format goes as it came)
+     */
+
+    sse_parse(fast.data, fast.len, &evs);
+
+    for (i = 0; door != target && i < evs.n; i++) {
+        char   *printed;
+        cJSON  *json;
+
+        if (evs.ev[i].data.len == 0 || evs.ev[i].data.data[0] != '{') {
+            continue;
+        }
+
+        json = cJSON_ParseWithLength((const char *) evs.ev[i].data.data,
+                                     evs.ev[i].data.len);
+        assert_non_null(json);
+
+        printed = cJSON_PrintUnformatted(json);
+        assert_non_null(printed);
+
+        if (strlen(printed) != evs.ev[i].data.len
+            || memcmp(printed, evs.ev[i].data.data, evs.ev[i].data.len) != 0)
+        {
+            print_error("%s: event %u\n%.*s\nnot as cJSON prints it\n%s\n",
+                        file, (unsigned) i, (int) evs.ev[i].data.len,
+                        evs.ev[i].data.data, printed);
+            fail();
+        }
+
+        cJSON_free(printed);
+        cJSON_Delete(json);
+    }
+
     free(fast.data);
 
     free(in);
