@@ -1780,13 +1780,19 @@ ngx_http_ai_tr_emit_chunk(ngx_http_ai_stream_t *st, cJSON *chunk)
 ngx_int_t
 ngx_http_ai_tr_emit_role(ngx_http_ai_stream_t *st)
 {
-    cJSON  *chunk, *delta;
+    cJSON      *chunk, *delta;
+    ngx_int_t   rc;
 
     if (st->role) {
         return NGX_OK;
     }
 
     st->role = 1;
+
+    rc = ngx_http_ai_tr_fast_emit(st, NGX_HTTP_AI_FAST_ROLE, NULL);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
     if (chunk == NULL
@@ -1804,7 +1810,8 @@ ngx_http_ai_tr_emit_role(ngx_http_ai_stream_t *st)
 ngx_int_t
 ngx_http_ai_tr_emit_finish(ngx_http_ai_stream_t *st, ngx_str_t *reason)
 {
-    cJSON  *delta;
+    cJSON      *delta;
+    ngx_int_t   rc;
 
     if (st->finished) {
         return NGX_OK;
@@ -1818,6 +1825,13 @@ ngx_http_ai_tr_emit_finish(ngx_http_ai_stream_t *st, ngx_str_t *reason)
 
     if (reason == &ngx_http_ai_stop && st->tool_calls) {
         reason = &ngx_http_ai_tool_calls;
+    }
+
+    if (reason) {
+        rc = ngx_http_ai_tr_fast_emit(st, NGX_HTTP_AI_FAST_FINISH, reason);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     return ngx_http_ai_tr_emit_chunk(st, ngx_http_ai_tr_chunk(st, &delta,
@@ -1856,21 +1870,29 @@ ngx_http_ai_tr_emit_close(ngx_http_ai_stream_t *st)
     }
 
     if (st->usage.found && st->include_usage) {
-        chunk = ngx_http_ai_tr_chunk(st, NULL, NULL);
-        if (chunk == NULL) {
+        rc = ngx_http_ai_tr_fast_emit(st, NGX_HTTP_AI_FAST_USAGE, NULL);
+
+        if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
 
-        usage = ngx_http_ai_tr_usage_openai(&st->usage);
-        if (usage == NULL) {
-            cJSON_Delete(chunk);
-            return NGX_ERROR;
-        }
+        if (rc == NGX_DECLINED) {
+            chunk = ngx_http_ai_tr_chunk(st, NULL, NULL);
+            if (chunk == NULL) {
+                return NGX_ERROR;
+            }
 
-        cJSON_AddItemToObject(chunk, "usage", usage);
+            usage = ngx_http_ai_tr_usage_openai(&st->usage);
+            if (usage == NULL) {
+                cJSON_Delete(chunk);
+                return NGX_ERROR;
+            }
 
-        if (ngx_http_ai_tr_emit_chunk(st, chunk) != NGX_OK) {
-            return NGX_ERROR;
+            cJSON_AddItemToObject(chunk, "usage", usage);
+
+            if (ngx_http_ai_tr_emit_chunk(st, chunk) != NGX_OK) {
+                return NGX_ERROR;
+            }
         }
     }
 

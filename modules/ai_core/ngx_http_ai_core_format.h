@@ -105,6 +105,8 @@ struct ngx_http_ai_stream_s {
                                                block fast_block */
     size_t                      fast_size;
     ngx_int_t                   fast_block;
+    ngx_str_t                   fast_head;  /* an OpenAI chunk up to its
+                                               choices */
 
     unsigned                    include_usage:1;
     unsigned                    role:1;     /* the pivot's role chunk */
@@ -207,6 +209,12 @@ void ngx_http_ai_tr_set_filter(ngx_http_ai_stream_t *st,
 
 /* the fast path of text deltas (ngx_http_ai_core_format_fast.c) */
 
+#define NGX_HTTP_AI_FAST_ROLE    0
+#define NGX_HTTP_AI_FAST_FINISH  1
+#define NGX_HTTP_AI_FAST_USAGE   2
+
+ngx_int_t ngx_http_ai_tr_fast_emit(ngx_http_ai_stream_t *st,
+    ngx_uint_t what, ngx_str_t *reason);
 int ngx_http_ai_tr_fast_int(char *buf, int64_t v);
 ngx_uint_t ngx_http_ai_tr_verbatim(const char *s, size_t len);
 ngx_int_t ngx_http_ai_anthropic_start_out(ngx_http_ai_stream_t *st);

@@ -21,6 +21,8 @@
 #include "ngx_http_ai_core_json.h"
 
 
+static ngx_int_t ngx_http_ai_tr_fast_message_start(ngx_http_ai_stream_t *st,
+    ngx_str_t *msg);
 static ngx_int_t ngx_http_ai_tr_fast_anthropic_delta(
     ngx_http_ai_stream_t *st, ngx_str_t *name, ngx_str_t *data);
 static ngx_int_t ngx_http_ai_json_text(ngx_str_t *value, ngx_str_t *text);
@@ -394,13 +396,13 @@ ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st, ngx_str_t *name,
 {
     u_char                   *p, *end;
     ngx_int_t                 rc;
-    ngx_str_t                 key, value, type, block, delta, usage, s;
-    ngx_uint_t                types, blocks, deltas, usages, stops;
+    ngx_str_t                 key, value, type, block, delta, usage, s, msg;
+    ngx_uint_t                types, blocks, deltas, usages, stops, msgs;
     ngx_http_ai_usage_t       u;
     ngx_http_ai_json_iter_t   it;
     u_char                    reason[32];
 
-    if (st->filter || st->aborted || st->done || st->error || !st->role
+    if (st->filter || st->aborted || st->done || st->error
         || st->door != NGX_HTTP_AI_FMT_OPENAI)
     {
         return NGX_DECLINED;
@@ -422,10 +424,12 @@ ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st, ngx_str_t *name,
     ngx_str_null(&block);
     ngx_str_null(&delta);
     ngx_str_null(&usage);
+    ngx_str_null(&msg);
     types = 0;
     blocks = 0;
     deltas = 0;
     usages = 0;
+    msgs = 0;
 
     /* each member once (cJSON takes the first of a name twice) */
 
@@ -458,10 +462,26 @@ ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st, ngx_str_t *name,
             }
 
             usage = value;
+
+        } else if (ngx_http_ai_json_key(&key, "message")) {
+            if (msgs++) {
+                return NGX_DECLINED;
+            }
+
+            msg = value;
         }
     }
 
     if (rc != NGX_DONE || ngx_http_ai_json_space(it.pos + 1, end) != end) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_json_key(&type, "\"message_start\"")) {
+        return ngx_http_ai_tr_fast_message_start(st, &msg);
+    }
+
+    if (!st->role) {
+        /* (the general path writes the role chunk first) */
         return NGX_DECLINED;
     }
 
@@ -828,6 +848,257 @@ ngx_http_ai_tr_fast_chunk(ngx_http_ai_stream_t *st, size_t n)
     st->fast_size = size;
 
     return NGX_OK;
+}
+
+
+/*
+ * message_start: the message's id (a string printed as it is) when the
+ * stream has none, its usage, then the role chunk, as
+ * ngx_http_ai_anthropic_stream_to_openai() does
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_fast_message_start(ngx_http_ai_stream_t *st, ngx_str_t *msg)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 key, value, id, usage, text;
+    ngx_uint_t                ids, usages;
+    ngx_http_ai_usage_t       u;
+    ngx_http_ai_json_iter_t   it;
+
+    if (msg->len == 0 || msg->data[0] != '{') {
+        /* no message object: no id, no usage, the role chunk */
+        return ngx_http_ai_tr_emit_role(st);
+    }
+
+    if (ngx_http_ai_json_object(&it, msg->data, msg->data + msg->len)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_str_null(&id);
+    ngx_str_null(&usage);
+    ids = 0;
+    usages = 0;
+
+    while ((rc = ngx_http_ai_json_next(&it, &key, &value)) == NGX_OK) {
+
+        if (ngx_http_ai_json_key(&key, "id") && ids++ == 0) {
+            id = value;
+
+        } else if (ngx_http_ai_json_key(&key, "usage") && usages++ == 0) {
+            usage = value;
+        }
+    }
+
+    if (rc != NGX_DONE) {
+        return NGX_DECLINED;
+    }
+
+    ngx_str_null(&text);
+
+    if (id.len && id.data[0] == '"'
+        && ngx_http_ai_json_text(&id, &text) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (usage.len && usage.data[0] == '{') {
+        u = st->usage;
+
+        if (ngx_http_ai_usage_raw(NGX_HTTP_AI_FMT_ANTHROPIC, &usage, &u)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        st->usage = u;
+    }
+
+    if (text.data && st->id == NULL) {
+        st->id = ngx_http_ai_tr_strdup(st->pool, (char *) text.data,
+                                       text.len);
+        if (st->id == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_ai_tr_emit_role(st);
+}
+
+
+/*
+ * The OpenAI door's chunks around the text, written as
+ * ngx_http_ai_tr_chunk() and cJSON would print them (role, finish, usage)
+ * when no filter is attached and the stream's id and model print as they
+ * are: the chunk's head (its id, created, model) made once a stream.
+ * NGX_DECLINED: the tree's way.
+ */
+
+ngx_int_t
+ngx_http_ai_tr_fast_emit(ngx_http_ai_stream_t *st, ngx_uint_t what,
+    ngx_str_t *reason)
+{
+    int                   n;
+    u_char               *p;
+    size_t                idlen, size;
+    ngx_http_ai_usage_t  *u;
+    char                  num[NGX_INT64_LEN + 1];
+
+    static const char  head[] = "data: {\"id\":\"";
+    static const char  object[] = "\",\"object\":\"chat.completion.chunk\","
+                                  "\"created\":";
+    static const char  model[] = ",\"model\":\"";
+    static const char  choices[] = "\",\"choices\":[";
+
+    if (st->filter || st->aborted || st->door != NGX_HTTP_AI_FMT_OPENAI
+        || (reason && !ngx_http_ai_tr_verbatim((char *) reason->data,
+                                               reason->len)))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (st->id == NULL) {
+        st->id = ngx_http_ai_tr_gen_id(st->pool, "chatcmpl-");
+        if (st->id == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (st->fast_head.data == NULL) {
+        idlen = ngx_strlen(st->id);
+
+        if (!ngx_http_ai_tr_verbatim(st->id, idlen)
+            || !ngx_http_ai_tr_verbatim((char *) st->model.data,
+                                        st->model.len))
+        {
+            return NGX_DECLINED;
+        }
+
+        n = ngx_http_ai_tr_fast_int(num, (int64_t) st->created);
+
+        size = sizeof(head) - 1 + idlen + sizeof(object) - 1 + n
+               + sizeof(model) - 1 + st->model.len + sizeof(choices) - 1;
+
+        p = ngx_pnalloc(st->pool, size);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        st->fast_head.data = p;
+
+        p = ngx_cpymem(p, head, sizeof(head) - 1);
+        p = ngx_cpymem(p, st->id, idlen);
+        p = ngx_cpymem(p, object, sizeof(object) - 1);
+        p = ngx_cpymem(p, num, n);
+        p = ngx_cpymem(p, model, sizeof(model) - 1);
+        p = ngx_cpymem(p, st->model.data, st->model.len);
+        p = ngx_cpymem(p, choices, sizeof(choices) - 1);
+
+        st->fast_head.len = p - st->fast_head.data;
+    }
+
+    if (ngx_http_ai_tr_out(st, (char *) st->fast_head.data,
+                           st->fast_head.len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    switch (what) {
+
+    case NGX_HTTP_AI_FAST_ROLE:
+        return ngx_http_ai_tr_out(st, "{\"index\":0,\"delta\":{\"role\":"
+                                  "\"assistant\",\"content\":\"\"},"
+                                  "\"logprobs\":null,\"finish_reason\":null}"
+                                  "]}\n\n",
+                                  sizeof("{\"index\":0,\"delta\":{\"role\":"
+                                         "\"assistant\",\"content\":\"\"},"
+                                         "\"logprobs\":null,"
+                                         "\"finish_reason\":null}]}\n\n")
+                                  - 1);
+
+    case NGX_HTTP_AI_FAST_FINISH:
+        if (ngx_http_ai_tr_out(st, "{\"index\":0,\"delta\":{},"
+                               "\"logprobs\":null,\"finish_reason\":\"",
+                               sizeof("{\"index\":0,\"delta\":{},"
+                                      "\"logprobs\":null,"
+                                      "\"finish_reason\":\"") - 1)
+            != NGX_OK
+            || ngx_http_ai_tr_out(st, (char *) reason->data, reason->len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_out(st, "\"}]}\n\n", sizeof("\"}]}\n\n") - 1);
+
+    default: /* NGX_HTTP_AI_FAST_USAGE */
+
+        /* cJSON prints these numbers (below 2^53) as integers */
+
+        u = &st->usage;
+
+        n = ngx_http_ai_tr_fast_int(num, (int64_t) u->prompt_tokens);
+
+        if (ngx_http_ai_tr_out(st, "],\"usage\":{\"prompt_tokens\":",
+                               sizeof("],\"usage\":{\"prompt_tokens\":") - 1)
+            != NGX_OK
+            || ngx_http_ai_tr_out(st, num, n) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        n = ngx_http_ai_tr_fast_int(num, (int64_t) u->completion_tokens);
+
+        if (ngx_http_ai_tr_out(st, ",\"completion_tokens\":",
+                               sizeof(",\"completion_tokens\":") - 1)
+            != NGX_OK
+            || ngx_http_ai_tr_out(st, num, n) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        n = ngx_http_ai_tr_fast_int(num, (int64_t) (u->total_tokens
+                                    ? u->total_tokens
+                                    : u->prompt_tokens
+                                      + u->completion_tokens));
+
+        if (ngx_http_ai_tr_out(st, ",\"total_tokens\":",
+                               sizeof(",\"total_tokens\":") - 1)
+            != NGX_OK
+            || ngx_http_ai_tr_out(st, num, n) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        n = ngx_http_ai_tr_fast_int(num, (int64_t) u->cached_tokens);
+
+        if (ngx_http_ai_tr_out(st, ",\"prompt_tokens_details\":"
+                               "{\"cached_tokens\":",
+                               sizeof(",\"prompt_tokens_details\":"
+                                      "{\"cached_tokens\":") - 1)
+            != NGX_OK
+            || ngx_http_ai_tr_out(st, num, n) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        n = ngx_http_ai_tr_fast_int(num, (int64_t) u->reasoning_tokens);
+
+        if (ngx_http_ai_tr_out(st, "},\"completion_tokens_details\":"
+                               "{\"reasoning_tokens\":",
+                               sizeof("},\"completion_tokens_details\":"
+                                      "{\"reasoning_tokens\":") - 1)
+            != NGX_OK
+            || ngx_http_ai_tr_out(st, num, n) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_ai_tr_out(st, "}}}\n\n", sizeof("}}}\n\n") - 1);
+    }
 }
 
 
