@@ -566,15 +566,72 @@ ngx_int_t
 ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
     ngx_str_t *value)
 {
-    ngx_int_t  rc;
+    u_char  *p, *end;
 
-    rc = ngx_http_ai_json_next_key(it, key);
+    /*
+     * ngx_http_ai_json_next_key(), ngx_http_ai_json_value() and
+     * ngx_http_ai_json_after() in one: a member is a few bytes, and the
+     * calls cost as much as its scan
+     */
 
-    if (rc != NGX_OK) {
-        return rc;
+    p = it->pos;
+    end = it->end;
+
+    if (p >= end) {
+        return NGX_ERROR;
     }
 
-    return ngx_http_ai_json_value(it, value);
+    if (*p == '}' && !it->more) {
+        return NGX_DONE;
+    }
+
+    if (*p != '"') {
+        return NGX_ERROR;
+    }
+
+    key->data = p + 1;
+
+    p = ngx_http_ai_json_string(p, end, 0);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = p - 1 - key->data;
+
+    p = ngx_http_ai_json_space(p, end);
+
+    if (p >= end || *p != ':') {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_ai_json_space(p + 1, end);
+
+    value->data = p;
+
+    p = (p < end && *p == '"')
+        ? ngx_http_ai_json_string(p, end, 0)
+        : ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_DEPTH, 0);
+
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->len = p - value->data;
+
+    p = ngx_http_ai_json_space(p, end);
+
+    it->more = (p < end && *p == ',');
+
+    if (it->more) {
+        p = ngx_http_ai_json_space(p + 1, end);
+
+    } else if (p >= end || *p != '}') {
+        return NGX_ERROR;
+    }
+
+    it->pos = p;
+
+    return NGX_OK;
 }
 
 

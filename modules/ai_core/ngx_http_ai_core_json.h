@@ -76,7 +76,12 @@ ngx_int_t ngx_http_ai_json_after(ngx_http_ai_json_iter_t *it, u_char *p);
 static ngx_inline ngx_uint_t
 ngx_http_ai_json_is(ngx_str_t *s, const char *lit, size_t len)
 {
-    return s->len == len && ngx_memcmp(s->data, lit, len) == 0;
+    /* (the first byte first: most keys of a length differ there) */
+
+    return s->len == len
+           && (len == 0
+               || (s->data[0] == (u_char) lit[0]
+                   && ngx_memcmp(s->data, lit, len) == 0));
 }
 
 /*
