@@ -155,8 +155,10 @@ expires in its window and the next
     location /s { ai_store_test s1; }
 --- exec
 u="http://127.0.0.1:$TEST_NGINX_SERVER_PORT/s?op=reserve&limit=100"
+# (the second lands in the next window now and then: the first then
+# counts a little less, 90 to 100, and it is still refused)
 curl -s "$u&key=w&window=300&delta=100" | sed 's/"stamp":[0-9]*/"stamp":S/'
-curl -s "$u&key=w&window=300&delta=100" | sed 's/"retry":\([1-9]\|[1-9][0-9]\|[1-5][0-9][0-9]\|60[01]\)}/"retry":R}/'
+curl -s "$u&key=w&window=300&delta=100" | sed -E 's/"number":(9[0-9]|100),"retry":([1-9]|[1-9][0-9]|[1-5][0-9][0-9]|60[01])}/"number":W,"retry":R}/'
 sleep 0.7
 curl -s "$u&key=w&window=300&delta=100" | sed 's/"stamp":[0-9]*/"stamp":S/'
 curl -s "$u&key=b&bucket=1&window=1000&delta=100"
@@ -167,7 +169,7 @@ curl -s "http://127.0.0.1:$TEST_NGINX_SERVER_PORT/s?op=get&key=b"
 curl -s "http://127.0.0.1:$TEST_NGINX_SERVER_PORT/s?op=incr&key=b&delta=1"
 --- response_body
 {"rc":"ok","number":100,"stamp":S}
-{"rc":"not_found","number":100,"retry":R}
+{"rc":"not_found","number":W,"retry":R}
 {"rc":"ok","number":100,"stamp":S}
 {"rc":"ok","number":100}
 {"rc":"not_found","number":N,"retry":R}
