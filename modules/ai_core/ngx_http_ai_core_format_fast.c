@@ -52,7 +52,8 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     u_char                   *p, *end;
     ngx_int_t                 rc;
     ngx_str_t                 key, value, delta, text, v, finish, usage, id;
-    ngx_uint_t                choices, empty, seen, reasons, ids;
+    ngx_uint_t                choices, empty, seen, reasons, ids,
+                              contents;
     ngx_http_ai_usage_t       u;
     ngx_http_ai_json_iter_t   top, it;
     u_char                    reason[32];
@@ -214,7 +215,28 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
                 return NGX_DECLINED;
             }
 
+            contents = 0;
+
             while ((rc = ngx_http_ai_json_next(&it, &key, &v)) == NGX_OK) {
+
+                if (ngx_http_ai_json_key(&key, "content")) {
+
+                    /* once (cJSON takes the first, a null too) */
+
+                    if (contents++) {
+                        return NGX_DECLINED;
+                    }
+
+                    if (ngx_http_ai_json_key(&v, "null")) {
+                        continue;
+                    }
+
+                    if (ngx_http_ai_json_text(&v, &text) != NGX_OK) {
+                        return NGX_DECLINED;
+                    }
+
+                    continue;
+                }
 
                 if (ngx_http_ai_json_key(&v, "null")
                     || ngx_http_ai_json_key(&key, "role"))
@@ -223,13 +245,8 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
                     continue;
                 }
 
-                if (!ngx_http_ai_json_key(&key, "content")
-                    || text.data
-                    || ngx_http_ai_json_text(&v, &text) != NGX_OK)
-                {
-                    /* a role, tool calls, a refusal: the general path */
-                    return NGX_DECLINED;
-                }
+                /* tool calls, a refusal, thinking: the general path */
+                return NGX_DECLINED;
             }
 
             if (rc != NGX_DONE) {

@@ -591,12 +591,16 @@ ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
 
     key->data = p + 1;
 
-    p = ngx_http_ai_json_string(p, end, 0);
+    p = ngx_http_ai_json_string(p, end, 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     key->len = p - 1 - key->data;
+
+    if (memchr(key->data, '\\', key->len) != NULL) {
+        return NGX_ERROR;
+    }
 
     p = ngx_http_ai_json_space(p, end);
 
@@ -609,8 +613,8 @@ ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
     value->data = p;
 
     p = (p < end && *p == '"')
-        ? ngx_http_ai_json_string(p, end, 0)
-        : ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_DEPTH, 0);
+        ? ngx_http_ai_json_string(p, end, 1)
+        : ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_DEPTH, 1);
 
     if (p == NULL) {
         return NGX_ERROR;
@@ -656,13 +660,17 @@ ngx_http_ai_json_next_key(ngx_http_ai_json_iter_t *it, ngx_str_t *key)
     }
 
     key->data = p + 1;
-    p = ngx_http_ai_json_string(p, end, 0);
+    p = ngx_http_ai_json_string(p, end, 1);
 
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     key->len = p - 1 - key->data;
+
+    if (memchr(key->data, '\\', key->len) != NULL) {
+        return NGX_ERROR;
+    }
 
     p = ngx_http_ai_json_space(p, end);
 
@@ -684,8 +692,8 @@ ngx_http_ai_json_value(ngx_http_ai_json_iter_t *it, ngx_str_t *value)
     value->data = it->pos;
 
     p = (it->pos < it->end && *it->pos == '"')
-        ? ngx_http_ai_json_string(it->pos, it->end, 0)
-        : ngx_http_ai_json_skip(it->pos, it->end, NGX_HTTP_AI_JSON_DEPTH, 0);
+        ? ngx_http_ai_json_string(it->pos, it->end, 1)
+        : ngx_http_ai_json_skip(it->pos, it->end, NGX_HTTP_AI_JSON_DEPTH, 1);
 
     if (p == NULL) {
         return NGX_ERROR;

@@ -50,7 +50,11 @@ ngx_http_ai_json_space(u_char *p, u_char *end)
     return p;
 }
 
-/* the members of the object at p, checked as they are read */
+/*
+ * the members of the object at p, checked as they are read: strictly, as
+ * cJSON would; a key with an escape is refused (NGX_ERROR), as the callers
+ * compare keys as they are written and cJSON compares them decoded
+ */
 ngx_int_t ngx_http_ai_json_object(ngx_http_ai_json_iter_t *it, u_char *p,
     u_char *end);
 

@@ -262,25 +262,30 @@ ngx_http_ai_core_gateway_error(ngx_http_request_t *r, const char *code,
  * The value of the first key, given quoted ("id"), that is a string of
  * at most max characters of [A-Za-z0-9_.:-]; with last set, of the last
  * key only, found from the end, where every provider puts the finish
- * reason (null until the stream's end, so an event costs one search).
- * A key cannot be matched inside a string, whose quotes are escaped.
+ * reason (null until the stream's end, so an event costs one search; a
+ * string equal to the key's name is passed over).  A key cannot be
+ * matched inside a string, whose quotes are escaped.
  */
 
 static ngx_int_t
 ngx_http_ai_core_scan(ngx_str_t *data, const char *key, size_t klen,
     size_t max, ngx_uint_t last, ngx_str_t *value)
 {
-    u_char  *k, *q, *from, *end, *start, c;
+    u_char  *k, *q, *from, *to, *end, *start, c;
 
     end = data->data + data->len;
     from = data->data;
+    to = end;
 
     for ( ;; ) {
         if (last) {
-            k = ngx_http_ai_json_rfind(data->data, end, key, klen);
+            k = ngx_http_ai_json_rfind(data->data, to, key, klen);
             if (k == NULL) {
                 return NGX_DECLINED;
             }
+
+            /* the next search ends before this occurrence */
+            to = k + klen - 1;
 
         } else {
             k = ngx_http_ai_json_find(from, end, key, klen);
@@ -294,7 +299,8 @@ ngx_http_ai_core_scan(ngx_str_t *data, const char *key, size_t klen,
         q = ngx_http_ai_json_space(k + klen, end);
 
         if (q >= end || *q != ':') {
-            goto next;
+            /* a string, not a key ("title":"finishReason"): an earlier */
+            continue;
         }
 
         q = ngx_http_ai_json_space(q + 1, end);

@@ -694,5 +694,10 @@ ngx_http_ai_usage_member(ngx_http_ai_usage_src_t *src, const char *name,
         }
     }
 
+    if (rc == NGX_ERROR) {
+        /* (a checked text: a key with an escape, which cJSON reads) */
+        src->odd = 1;
+    }
+
     return NGX_DECLINED;
 }
