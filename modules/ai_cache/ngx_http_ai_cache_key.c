@@ -66,6 +66,11 @@ static void ngx_http_ai_cache_string(ngx_http_ai_cache_canon_t *c,
     const char *s);
 static void ngx_http_ai_cache_put(ngx_http_ai_cache_canon_t *c,
     const void *data, size_t len);
+static void ngx_http_ai_cache_uint(ngx_http_ai_cache_canon_t *c,
+    uint64_t n);
+static void ngx_http_ai_cache_part(ngx_http_ai_cache_canon_t *c,
+    ngx_str_t *s);
+static u_char *ngx_http_ai_cache_digits(u_char *p, uint64_t n);
 
 
 ngx_int_t
@@ -120,19 +125,24 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     /*
      * the preimage in the worker's buffer, hashed at once: each part with
      * its length first (no two keys run into each other), then the
-     * request's canonical form
+     * request's canonical form:
+     *
+     *     v2:chat:FORMAT:LEN:MODEL:LEN:SCOPE:LEN:NAMESPACE:LEN:HEADER:{...}
      */
 
     c.pos = ngx_http_ai_cache_buf;
     c.last = ngx_http_ai_cache_buf + ngx_http_ai_cache_buf_size;
     c.failed = 0;
 
-    p = ngx_sprintf(md, "v2:%s:%ui:%uz:",
-                    ai->req.endpoint == NGX_HTTP_AI_EP_EMBEDDINGS
-                    ? "embeddings" : "chat",
-                    format, model->len);
-    ngx_http_ai_cache_put(&c, md, p - md);
-    ngx_http_ai_cache_put(&c, model->data, model->len);
+    if (ai->req.endpoint == NGX_HTTP_AI_EP_EMBEDDINGS) {
+        ngx_http_ai_cache_put(&c, "v2:embeddings:", 14);
+
+    } else {
+        ngx_http_ai_cache_put(&c, "v2:chat:", 8);
+    }
+
+    ngx_http_ai_cache_uint(&c, format);
+    ngx_http_ai_cache_part(&c, model);
 
     if (!clcf->per_consumer) {
         ngx_str_null(&ns);
@@ -141,9 +151,7 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         ns = ai->consumer;
     }
 
-    p = ngx_sprintf(md, ":%uz:", ns.len);
-    ngx_http_ai_cache_put(&c, md, p - md);
-    ngx_http_ai_cache_put(&c, ns.data, ns.len);
+    ngx_http_ai_cache_part(&c, &ns);
 
     ngx_str_null(&ns);
 
@@ -153,21 +161,17 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         goto failed;
     }
 
-    p = ngx_sprintf(md, ":%uz:", ns.len);
-    ngx_http_ai_cache_put(&c, md, p - md);
-    ngx_http_ai_cache_put(&c, ns.data, ns.len);
+    ngx_http_ai_cache_part(&c, &ns);
 
     h = ngx_http_ai_cache_header(r, "x-ai-cache-namespace");
-    ns.len = h ? h->value.len : 0;
-
-    p = ngx_sprintf(md, ":%uz:", ns.len);
-    ngx_http_ai_cache_put(&c, md, p - md);
 
     if (h) {
-        ngx_http_ai_cache_put(&c, h->value.data, h->value.len);
-    }
+        ngx_http_ai_cache_part(&c, &h->value);
 
-    ngx_http_ai_cache_put(&c, ":", 1);
+    } else {
+        ngx_str_null(&ns);
+        ngx_http_ai_cache_part(&c, &ns);
+    }
 
     ngx_http_ai_cache_canon(&c, json, 0, format, clcf);
 
@@ -271,7 +275,18 @@ ngx_http_ai_cache_canon(ngx_http_ai_cache_canon_t *c, cJSON *json,
             && json->valuedouble < 9007199254740992.0)
         {
             /* an integer (1, 1.0, 1e0): as one */
-            n = ngx_sprintf(num, "%L", (int64_t) json->valuedouble) - num;
+
+            if (json->valuedouble < 0) {
+                num[0] = '-';
+                n = ngx_http_ai_cache_digits(num + 1,
+                                             (uint64_t) -json->valuedouble)
+                    - num;
+
+            } else {
+                n = ngx_http_ai_cache_digits(num,
+                                             (uint64_t) json->valuedouble)
+                    - num;
+            }
 
         } else {
             n = snprintf((char *) num, sizeof(num), "%.17g",
@@ -481,57 +496,114 @@ ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c, cJSON *messages,
 }
 
 
-/* a string, quoted, escaped as JSON (a byte for a byte, but the specials) */
+/*
+ * A string, quoted, escaped as JSON (a byte for a byte, but the specials):
+ * the runs between specials copied whole, room made for the rest as each
+ * special comes (a prompt is not reserved 6x)
+ */
 
 static void
 ngx_http_ai_cache_string(ngx_http_ai_cache_canon_t *c, const char *s)
 {
-    u_char   *p, *o;
+    u_char   *p, *q, *end;
     size_t    len;
 
     static u_char  hex[] = "0123456789abcdef";
 
-    /* the room it takes, escapes counted: a prompt is not reserved 6x */
+    len = ngx_strlen(s);
+    p = (u_char *) s;
+    end = p + len;
 
-    len = 2;
-
-    for (p = (u_char *) s; *p; p++) {
-        len += (*p >= 0x20 && *p != '"' && *p != '\\') ? 1
-               : (*p == '"' || *p == '\\') ? 2 : 6;
-    }
-
-    ngx_http_ai_cache_put(c, NULL, len);
+    ngx_http_ai_cache_put(c, NULL, len + 2);
 
     if (c->failed) {
         return;
     }
 
-    o = c->pos;
-    *o++ = '"';
+    *c->pos++ = '"';
 
-    for (p = (u_char *) s; *p; p++) {
-        if (*p >= 0x20 && *p != '"' && *p != '\\') {
-            *o++ = *p;
-            continue;
+    for ( ;; ) {
+        for (q = p; q < end && *q >= 0x20 && *q != '"' && *q != '\\'; q++) {
+            /* void */
         }
 
-        *o++ = '\\';
+        c->pos = ngx_cpymem(c->pos, p, q - p);
 
-        if (*p == '"' || *p == '\\') {
-            *o++ = *p;
-            continue;
+        if (q == end) {
+            break;
         }
 
-        *o++ = 'u';
-        *o++ = '0';
-        *o++ = '0';
-        *o++ = hex[*p >> 4];
-        *o++ = hex[*p & 0xf];
+        /* a special: up to 6 bytes for it, the rest and the quote */
+
+        ngx_http_ai_cache_put(c, NULL, 6 + (end - q - 1) + 1);
+
+        if (c->failed) {
+            return;
+        }
+
+        *c->pos++ = '\\';
+
+        if (*q == '"' || *q == '\\') {
+            *c->pos++ = *q;
+
+        } else {
+            *c->pos++ = 'u';
+            *c->pos++ = '0';
+            *c->pos++ = '0';
+            *c->pos++ = hex[*q >> 4];
+            *c->pos++ = hex[*q & 0xf];
+        }
+
+        p = q + 1;
     }
 
-    *o++ = '"';
+    *c->pos++ = '"';
+}
 
-    c->pos = o;
+
+/* a length or a number, in decimal, and a colon */
+
+static void
+ngx_http_ai_cache_uint(ngx_http_ai_cache_canon_t *c, uint64_t n)
+{
+    ngx_http_ai_cache_put(c, NULL, NGX_INT64_LEN + 1);
+
+    if (c->failed) {
+        return;
+    }
+
+    c->pos = ngx_http_ai_cache_digits(c->pos, n);
+    *c->pos++ = ':';
+}
+
+
+/* a part of the preimage: its length, a colon, itself, a colon */
+
+static void
+ngx_http_ai_cache_part(ngx_http_ai_cache_canon_t *c, ngx_str_t *s)
+{
+    ngx_http_ai_cache_uint(c, s->len);
+    ngx_http_ai_cache_put(c, s->data, s->len);
+    ngx_http_ai_cache_put(c, ":", 1);
+}
+
+
+static u_char *
+ngx_http_ai_cache_digits(u_char *p, uint64_t n)
+{
+    u_char   tmp[NGX_INT64_LEN], *t;
+    size_t   len;
+
+    t = tmp + NGX_INT64_LEN;
+
+    do {
+        *--t = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    len = tmp + NGX_INT64_LEN - t;
+
+    return ngx_cpymem(p, t, len);
 }
 
 

@@ -430,10 +430,14 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     }
 
     ctx->entry.data = p;
-    ctx->entry.len = ngx_sprintf(p, "aic:%s", ctx->key) - p;
-    ctx->lock.data = p + ctx->entry.len;
-    ctx->lock.len = ngx_sprintf(ctx->lock.data, "aicl:%s", ctx->key)
-                    - ctx->lock.data;
+    p = ngx_cpymem(p, "aic:", 4);
+    p = ngx_cpymem(p, ctx->key, NGX_HTTP_AI_CACHE_KEY_LEN);
+    ctx->entry.len = p - ctx->entry.data;
+
+    ctx->lock.data = p;
+    p = ngx_cpymem(p, "aicl:", 5);
+    p = ngx_cpymem(p, ctx->key, NGX_HTTP_AI_CACHE_KEY_LEN);
+    ctx->lock.len = p - ctx->lock.data;
 
     t = cJSON_GetObjectItemCaseSensitive(ai->req.json, "temperature");
 

@@ -890,6 +890,9 @@ ngx_http_ai_core_ctx_cleanup(void *data)
 static ngx_int_t
 ngx_http_ai_core_preconfiguration(ngx_conf_t *cf)
 {
+    /* cJSON's allocations, before any module's first */
+    ngx_http_ai_json_hooks();
+
     if (ngx_http_ai_stores_preconfiguration(cf) != NGX_OK) {
         return NGX_ERROR;
     }

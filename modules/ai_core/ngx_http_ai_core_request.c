@@ -47,12 +47,38 @@ static ngx_int_t ngx_http_ai_unique(cJSON *obj, const char **names,
 static ngx_uint_t ngx_http_ai_has_nul(ngx_str_t *body);
 static ngx_int_t ngx_http_ai_invalid(ngx_str_t *err, const char **param,
     const char *name, const char *msg);
+static void *ngx_http_ai_json_alloc(size_t size);
+static void ngx_http_ai_json_free(void *p);
+
+
+/*
+ * cJSON allocates through ngx_http_ai_json_alloc() once the core loaded
+ * (ngx_http_ai_json_hooks()): a request's tree from the request's pool
+ * (ngx_http_ai_json_pool set while its body is parsed: the tree lives as
+ * long as the request, and its nodes and strings cost no malloc and no
+ * free each), anything else from the heap.  A block is tagged with where
+ * it came from, so that cJSON_free() frees a heap block and leaves a
+ * pool's to its pool: trees of both kinds may be mixed (a masked string
+ * in a request's tree) and are deleted as before.
+ */
+
+#define NGX_HTTP_AI_JSON_HEAP   0x68656170
+#define NGX_HTTP_AI_JSON_POOL   0x706f6f6c
+
+typedef union {
+    uint32_t                    tag;
+    uint64_t                    align;
+} ngx_http_ai_json_block_t;
+
+static ngx_uint_t   ngx_http_ai_json_hooked;
+static ngx_pool_t  *ngx_http_ai_json_pool;
 
 
 /*
  * The fields the gateway acts on: each may appear once in its object, so
  * that what the gateway routes, prices, logs and guards is what the
- * provider reads (a provider may keep the last of duplicate keys).
+ * provider reads (a provider may keep the last of duplicate keys).  At
+ * most 32 in a list (ngx_http_ai_unique() keeps a bit for each).
  */
 
 static const char  *ngx_http_ai_request_fields[] = {
@@ -194,8 +220,15 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
     end = NULL;
 
+    /* the tree on the request's pool (see ngx_http_ai_json_alloc()) */
+
+    ngx_http_ai_json_pool = ngx_http_ai_json_hooked ? pool : NULL;
+
     json = cJSON_ParseWithLengthOpts((const char *) req->body.data,
                                      req->body.len, &end, 0);
+
+    ngx_http_ai_json_pool = NULL;
+
     if (json == NULL) {
         if (end == NULL) {
             end = cJSON_GetErrorPtr();
@@ -1170,24 +1203,45 @@ ngx_http_ai_unique(cJSON *obj, const char **names, const char **param,
     ngx_str_t *err)
 {
     cJSON        *item;
-    ngx_uint_t    seen;
-    const char  **name;
+    uint32_t      seen, twice;
+    ngx_uint_t    i;
+    const char   *s;
 
-    for (name = names; *name; name++) {
-        seen = 0;
+    /*
+     * one pass over the members, each looked up in the names (at most
+     * 32 of them) by its first byte first: linear in the members, however
+     * many a client sends
+     */
 
-        cJSON_ArrayForEach(item, obj) {
-            if (item->string && ngx_strcmp(item->string, *name) == 0
-                && seen++)
-            {
-                return ngx_http_ai_invalid(err, param, *name,
-                                           "must not appear twice in an "
-                                           "object");
+    seen = 0;
+    twice = 0;
+
+    cJSON_ArrayForEach(item, obj) {
+        s = item->string;
+
+        if (s == NULL) {
+            continue;
+        }
+
+        for (i = 0; names[i]; i++) {
+            if (names[i][0] == s[0] && ngx_strcmp(names[i], s) == 0) {
+                twice |= seen & (1u << i);
+                seen |= 1u << i;
+                break;
             }
         }
     }
 
-    return NGX_OK;
+    if (twice == 0) {
+        return NGX_OK;
+    }
+
+    /* the first of the names (in their order) that came twice */
+
+    for (i = 0; (twice & (1u << i)) == 0; i++) { /* void */ }
+
+    return ngx_http_ai_invalid(err, param, names[i],
+                               "must not appear twice in an object");
 }
 
 
@@ -1259,4 +1313,74 @@ ngx_http_ai_invalid(ngx_str_t *err, const char **param, const char *name,
                - buf;
 
     return NGX_DECLINED;
+}
+
+
+void
+ngx_http_ai_json_hooks(void)
+{
+    cJSON_Hooks  hooks;
+
+    if (ngx_http_ai_json_hooked) {
+        return;
+    }
+
+    hooks.malloc_fn = ngx_http_ai_json_alloc;
+    hooks.free_fn = ngx_http_ai_json_free;
+
+    cJSON_InitHooks(&hooks);
+
+    ngx_http_ai_json_hooked = 1;
+}
+
+
+static void *
+ngx_http_ai_json_alloc(size_t size)
+{
+    ngx_http_ai_json_block_t  *b;
+
+    if (size > NGX_MAX_SIZE_T_VALUE - sizeof(ngx_http_ai_json_block_t)) {
+        return NULL;
+    }
+
+    if (ngx_http_ai_json_pool) {
+        b = ngx_palloc(ngx_http_ai_json_pool,
+                       sizeof(ngx_http_ai_json_block_t) + size);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->tag = NGX_HTTP_AI_JSON_POOL;
+
+    } else {
+        b = malloc(sizeof(ngx_http_ai_json_block_t) + size);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->tag = NGX_HTTP_AI_JSON_HEAP;
+    }
+
+    return b + 1;
+}
+
+
+static void
+ngx_http_ai_json_free(void *p)
+{
+    ngx_http_ai_json_block_t  *b;
+
+    if (p == NULL) {
+        return;
+    }
+
+    b = (ngx_http_ai_json_block_t *) p - 1;
+
+    if (b->tag == NGX_HTTP_AI_JSON_HEAP) {
+        b->tag = 0;
+        free(b);
+        return;
+    }
+
+    /* a pool's block goes with its pool */
 }

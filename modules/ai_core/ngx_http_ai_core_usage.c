@@ -25,6 +25,9 @@ typedef struct {
     ngx_str_t                   raw;
     ngx_uint_t                  odd;      /* raw: an escape, a long number:
                                              cJSON's reading decides */
+    ngx_uint_t                  strict;   /* raw: not checked before: its
+                                             members are, as they are
+                                             read */
 
     /* raw: its members, read once (the first ones, in order) */
     ngx_uint_t                  nmembers;
@@ -71,23 +74,23 @@ ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
 
     end = data->data + data->len;
 
-    /* the object read in place; an odd one by cJSON, as it always was */
+    /*
+     * the object read in place, checked strictly as its members are read
+     * (one pass); an odd one, or one that does not check, by cJSON, as it
+     * always was
+     */
 
     ngx_memzero(&src, sizeof(ngx_http_ai_usage_src_t));
     src.raw.data = p;
+    src.raw.len = end - p;
+    src.strict = 1;
 
-    p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_CJSON_DEPTH, 1);
+    copy = *u;
+    ngx_http_ai_usage_read(format, &src, &copy);
 
-    if (p != NULL) {
-        src.raw.len = p - src.raw.data;
-
-        copy = *u;
-        ngx_http_ai_usage_read(format, &src, &copy);
-
-        if (!src.odd) {
-            *u = copy;
-            return NGX_OK;
-        }
+    if (!src.odd) {
+        *u = copy;
+        return NGX_OK;
     }
 
     src.json = cJSON_ParseWithLengthOpts((const char *) src.raw.data,
@@ -516,11 +519,13 @@ ngx_http_ai_usage_child(ngx_http_ai_usage_src_t *src, const char *name,
 
 
 /*
- * The members of a usage object's text, the first ones, in order.  The
- * text was checked before (a strict ngx_http_ai_json_skip()): it is read
- * here, not checked again, in one loop (json_next() per member cost an
- * answer's usage about 4,000 instructions).  A key with an escape, or a
- * string value with one, makes the object odd (cJSON reads it).
+ * The members of a usage object's text, the first ones, in order, in one
+ * loop (json_next() per member cost an answer's usage about 4,000
+ * instructions).  A key with an escape, or a string value with one, makes
+ * the object odd (cJSON reads it).  A text checked before (a strict
+ * ngx_http_ai_json_skip() of the object, or its parent's) is not checked
+ * again; with src->strict each value is checked (a strict skip) as it is
+ * read, the object to its end, and a text that does not check is odd too.
  */
 
 static ngx_int_t
@@ -532,7 +537,7 @@ ngx_http_ai_usage_scan(ngx_http_ai_usage_src_t *src)
     end = p + src->raw.len;
 
     if (p == NULL || p >= end || *p != '{') {
-        return NGX_DECLINED;
+        goto invalid;
     }
 
     for (p++; /* void */; p++) {
@@ -541,14 +546,22 @@ ngx_http_ai_usage_scan(ngx_http_ai_usage_src_t *src)
 
         if (p >= end || *p != '"') {
             /* the end ('}'), or not what a checked text holds */
-            return (p < end && *p == '}') ? NGX_OK : NGX_DECLINED;
+
+            if (p < end && *p == '}'
+                && (src->nmembers == 0 || !src->strict))
+            {
+                /* {}, or a checked text's end (no "," before a "}") */
+                return NGX_OK;
+            }
+
+            goto invalid;
         }
 
         k = p + 1;
 
         q = memchr(k, '"', end - k);
         if (q == NULL) {
-            return NGX_DECLINED;
+            goto invalid;
         }
 
         if (memchr(k, '\\', q - k) != NULL) {
@@ -559,23 +572,48 @@ ngx_http_ai_usage_scan(ngx_http_ai_usage_src_t *src)
         p = ngx_http_ai_json_space(q + 1, end);
 
         if (p >= end || *p != ':') {
-            return NGX_DECLINED;
+            goto invalid;
         }
 
         p = ngx_http_ai_json_space(p + 1, end);
 
         if (p >= end) {
-            return NGX_DECLINED;
+            goto invalid;
         }
 
         if (src->nmembers == NGX_HTTP_AI_USAGE_MEMBERS) {
             src->more = 1;
+
+            if (src->strict
+                && ngx_http_ai_json_skip(src->raw.data, end,
+                                         NGX_HTTP_AI_JSON_CJSON_DEPTH, 1)
+                   == NULL)
+            {
+                /* the rest is checked here, at once */
+                goto invalid;
+            }
+
             return NGX_OK;
         }
 
         src->keys[src->nmembers].data = k;
         src->keys[src->nmembers].len = q - k;
         src->values[src->nmembers].data = p;
+
+        if (src->strict) {
+            q = ngx_http_ai_json_skip(p, end,
+                                      NGX_HTTP_AI_JSON_CJSON_DEPTH - 1, 1);
+            if (q == NULL) {
+                goto invalid;
+            }
+
+            if (*p == '"' && memchr(p + 1, '\\', q - p - 2) != NULL) {
+                src->odd = 1;
+                return NGX_DECLINED;
+            }
+
+            goto next;
+        }
 
         switch (*p) {
 
@@ -618,15 +656,30 @@ ngx_http_ai_usage_scan(ngx_http_ai_usage_src_t *src)
             }
         }
 
+    next:
+
         src->values[src->nmembers].len = q - p;
         src->nmembers++;
 
         p = ngx_http_ai_json_space(q, end);
 
         if (p >= end || *p != ',') {
-            return (p < end && *p == '}') ? NGX_OK : NGX_DECLINED;
+            if (p < end && *p == '}') {
+                return NGX_OK;
+            }
+
+            goto invalid;
         }
     }
+
+invalid:
+
+    if (src->strict) {
+        /* cJSON reads what does not check: most likely it refuses it */
+        src->odd = 1;
+    }
+
+    return NGX_DECLINED;
 }
 
 

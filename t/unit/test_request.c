@@ -263,6 +263,68 @@ test_embeddings_view(void **state)
 }
 
 
+/*
+ * A field twice: the error names the first of the checked fields (in the
+ * parser's order, not the body's) that came twice; a field not checked
+ * may repeat; many members are read in one pass.
+ */
+
+static void
+test_duplicates(void **state)
+{
+    char                   *body, *p;
+    ngx_str_t               err;
+    ngx_uint_t              i;
+    const char             *param;
+    ngx_http_ai_request_t   req;
+
+    assert_int_equal(parse(NGX_HTTP_AI_EP_CHAT,
+        "{\"stream\":true,\"stream\":false,\"model\":\"a\","
+        "\"model\":\"b\",\"messages\":[]}",
+        &req, &param, &err), NGX_DECLINED);
+    assert_string_equal(param, "model");
+    assert_int_equal(strncmp((char *) err.data, "'model' must not appear "
+                             "twice", 29), 0);
+
+    assert_int_equal(parse(NGX_HTTP_AI_EP_CHAT,
+        "{\"model\":\"a\",\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\",\"tool_call_id\":\"1\","
+        "\"tool_call_id\":\"2\"}]}",
+        &req, &param, &err), NGX_DECLINED);
+    assert_string_equal(param, "messages");
+    assert_int_equal(strncmp((char *) err.data, "'tool_call_id' must not",
+                             23), 0);
+
+    /* "temperature" is not one of them: twice is the provider's affair */
+
+    assert_int_equal(parse(NGX_HTTP_AI_EP_CHAT,
+        "{\"model\":\"a\",\"temperature\":1,\"temperature\":2,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"x\","
+        "\"name\":\"n\",\"name\":\"m\"}]}",
+        &req, &param, &err), NGX_OK);
+    cJSON_Delete(req.json);
+
+    /* 20,000 members, the last a second "messages" */
+
+    body = malloc(20000 * 16 + 64);
+    assert_non_null(body);
+
+    p = body + sprintf(body, "{\"model\":\"a\",\"messages\":[]");
+
+    for (i = 0; i < 20000; i++) {
+        p += sprintf(p, ",\"x%05u\":%u", (unsigned) i, (unsigned) i);
+    }
+
+    sprintf(p, ",\"messages\":[]}");
+
+    assert_int_equal(parse(NGX_HTTP_AI_EP_CHAT, body, &req, &param, &err),
+                     NGX_DECLINED);
+    assert_string_equal(param, "messages");
+
+    free(body);
+}
+
+
 int
 main(void)
 {
@@ -274,6 +336,7 @@ main(void)
         cmocka_unit_test(test_anthropic_view),
         cmocka_unit_test(test_gemini_view),
         cmocka_unit_test(test_embeddings_view),
+        cmocka_unit_test(test_duplicates),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

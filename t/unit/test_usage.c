@@ -326,7 +326,7 @@ test_hostile(void **state)
 static void
 test_scanner_as_cjson(void **state)
 {
-    char                  event[512];
+    char                  event[1024];
     cJSON                *json;
     ngx_str_t             d;
     ngx_uint_t            i, f;
@@ -370,6 +370,32 @@ test_scanner_as_cjson(void **state)
         "{\"promptTokenCount\":1,\"x\":[[[[[[[[[[1]]]]]]]]]],"
             "\"totalTokenCount\":1}",
         "{}",
+
+        /* what the one strict pass must refuse as cJSON does */
+        "{\"prompt_tokens\":3,}",
+        "{\"prompt_tokens\":3, }",
+        "{,}",
+        "{\"prompt_tokens\" 3}",
+        "{\"prompt_tokens\":3 \"completion_tokens\":1}",
+        "{\"prompt_tokens\":tru,\"completion_tokens\":1}",
+        "{\"prompt_tokens\":3,\"completion_tokens\":nulls}",
+        "{\"prompt_tokens\":3,\"x\":[1,]}",
+        "{\"prompt_tokens\":3,\"prompt_tokens_details\":"
+            "{\"cached_tokens\":1,}}",
+        "{\"prompt_tokens\":3,\"x\":\"a\tb\",\"completion_tokens\":1}",
+        "{\"prompt_tokens\":3,\"completion_tokens\":1}x",
+        "{\"a1\":1,\"a2\":2,\"a3\":3,\"a4\":4,\"a5\":5,\"a6\":6,"
+            "\"a7\":7,\"a8\":8,\"a9\":9,\"b1\":1,\"b2\":2,\"b3\":3,"
+            "\"b4\":4,\"b5\":5,\"b6\":6,\"b7\":7,\"prompt_tokens\":3,"
+            "\"completion_tokens\":4}",
+        "{\"a1\":1,\"a2\":2,\"a3\":3,\"a4\":4,\"a5\":5,\"a6\":6,"
+            "\"a7\":7,\"a8\":8,\"a9\":9,\"b1\":1,\"b2\":2,\"b3\":3,"
+            "\"b4\":4,\"b5\":5,\"b6\":6,\"b7\":7,\"prompt_tokens\":3,"
+            "\"completion_tokens\":4,\"z\":1.}",
+        "{\"prompt_tokens\":3,\"completion_tokens\":4,\"a1\":1,"
+            "\"a2\":2,\"a3\":3,\"a4\":4,\"a5\":5,\"a6\":6,\"a7\":7,"
+            "\"a8\":8,\"a9\":9,\"b1\":1,\"b2\":2,\"b3\":3,\"b4\":4,"
+            "\"b5\":5,\"b6\":6,\"b7\":[}",
         NULL
     };
 
