@@ -107,6 +107,11 @@ struct ngx_http_ai_stream_s {
     ngx_int_t                   fast_block;
     ngx_str_t                   fast_head;  /* an OpenAI chunk up to its
                                                choices */
+    u_char                     *fast_shape; /* a plain text event's bytes
+                                               before its text, then
+                                               after it */
+    size_t                      fast_shape_head;
+    size_t                      fast_shape_tail;
 
     unsigned                    include_usage:1;
     unsigned                    role:1;     /* the pivot's role chunk */
@@ -120,6 +125,7 @@ struct ngx_http_ai_stream_s {
     unsigned                    aborted:1;  /* by a filter: nothing more */
     unsigned                    changed:1;  /* a filter changed a text */
     unsigned                    plain:1;    /* a whole answer's frame */
+    unsigned                    shaped:1;   /* fast_shape holds one */
 };
 
 

@@ -11,6 +11,12 @@
  * came), the stream's id and model need none, the event has nothing else
  * the general path would act on, and no delta filter is attached.  Any
  * other event goes the general way.
+ *
+ * A stream's text events differ in their text only (the same id, model,
+ * index, the same nulls): once the scanner read one as a plain text
+ * event, its bytes before and after the text are kept (its shape), and
+ * an event of those same bytes around a text that needs no escape is that
+ * event with another text: it is written at once, not read again.
  */
 
 
@@ -31,6 +37,20 @@ static ngx_int_t ngx_http_ai_tr_fast_prefix(ngx_http_ai_stream_t *st,
     const char *head, const char *num, size_t n, const char *tail);
 static ngx_int_t ngx_http_ai_tr_fast_chunk(ngx_http_ai_stream_t *st,
     size_t n);
+static ngx_int_t ngx_http_ai_tr_fast_shape(ngx_http_ai_stream_t *st,
+    ngx_str_t *data, ngx_str_t *text);
+static ngx_int_t ngx_http_ai_tr_fast_learn(ngx_http_ai_stream_t *st,
+    ngx_str_t *data, ngx_str_t *token);
+static ngx_int_t ngx_http_ai_tr_fast_text(ngx_http_ai_stream_t *st,
+    ngx_str_t *text, const char *tail, size_t len);
+
+
+/* the longest shape kept: an event's bytes but its text */
+#define NGX_HTTP_AI_TR_SHAPE_MAX  1024
+
+/* an OpenAI text chunk after its text */
+#define NGX_HTTP_AI_TR_CHUNK_TAIL                                            \
+    "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
 
 
 /*
@@ -51,7 +71,8 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     int                       n;
     u_char                   *p, *end;
     ngx_int_t                 rc;
-    ngx_str_t                 key, value, delta, text, v, finish, usage, id;
+    ngx_str_t                 key, value, delta, text, v, finish, usage, id,
+                              content;
     ngx_uint_t                choices, empty, seen, reasons, ids,
                               contents;
     ngx_http_ai_usage_t       u;
@@ -65,6 +86,15 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
         return NGX_DECLINED;
     }
 
+    if (st->shaped && st->started && st->block >= 0
+        && st->fast_block == st->block
+        && ngx_http_ai_tr_fast_shape(st, data, &text) == NGX_OK)
+    {
+        /* the last text event's shape: a text in the open block */
+        return ngx_http_ai_tr_fast_text(st, &text, "\"}}\n\n",
+                                        sizeof("\"}}\n\n") - 1);
+    }
+
     end = data->data + data->len;
 
     p = ngx_http_ai_json_space(data->data, end);
@@ -76,6 +106,7 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     ngx_str_null(&delta);
     ngx_str_null(&finish);
     ngx_str_null(&usage);
+    ngx_str_null(&content);
     choices = 0;
     empty = 0;
     seen = 0;
@@ -235,6 +266,7 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
                         return NGX_DECLINED;
                     }
 
+                    content = v;
                     continue;
                 }
 
@@ -327,6 +359,12 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
             }
         }
 
+        if (finish.data == NULL && usage.len == 0
+            && ngx_http_ai_tr_fast_learn(st, data, &content) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         /*
          * what ngx_http_ai_anthropic_block_delta() prints: all but the
          * text made once a block
@@ -348,12 +386,9 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
             st->fast_block = st->block;
         }
 
-        if (ngx_http_ai_tr_out(st, (char *) st->fast_prefix.data,
-                               st->fast_prefix.len)
-            != NGX_OK
-            || ngx_http_ai_tr_out(st, (char *) text.data, text.len) != NGX_OK
-            || ngx_http_ai_tr_out(st, "\"}}\n\n", sizeof("\"}}\n\n") - 1)
-               != NGX_OK)
+        if (ngx_http_ai_tr_fast_text(st, &text, "\"}}\n\n",
+                                     sizeof("\"}}\n\n") - 1)
+            != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -658,7 +693,7 @@ ngx_http_ai_tr_fast_anthropic_delta(ngx_http_ai_stream_t *st, ngx_str_t *name,
     int                       n;
     u_char                   *p, *end;
     ngx_int_t                 rc;
-    ngx_str_t                 key, value, delta, text, type;
+    ngx_str_t                 key, value, delta, text, type, token;
     ngx_http_ai_json_iter_t   it;
 
     if (st->filter || st->aborted || st->done || st->error || !st->role
@@ -667,6 +702,13 @@ ngx_http_ai_tr_fast_anthropic_delta(ngx_http_ai_stream_t *st, ngx_str_t *name,
         || !ngx_http_ai_tr_fast_names(st))
     {
         return NGX_DECLINED;
+    }
+
+    if (st->shaped && st->fast_prefix.len
+        && ngx_http_ai_tr_fast_shape(st, data, &text) == NGX_OK)
+    {
+        /* the last text delta's shape */
+        goto text;
     }
 
     end = data->data + data->len;
@@ -724,6 +766,8 @@ ngx_http_ai_tr_fast_anthropic_delta(ngx_http_ai_stream_t *st, ngx_str_t *name,
             if (text.data || ngx_http_ai_json_text(&value, &text) != NGX_OK) {
                 return NGX_DECLINED;
             }
+
+            token = value;
         }
     }
 
@@ -746,20 +790,14 @@ ngx_http_ai_tr_fast_anthropic_delta(ngx_http_ai_stream_t *st, ngx_str_t *name,
         }
     }
 
-    if (ngx_http_ai_tr_out(st, (char *) st->fast_prefix.data,
-                           st->fast_prefix.len)
-        != NGX_OK
-        || ngx_http_ai_tr_out(st, (char *) text.data, text.len) != NGX_OK
-        || ngx_http_ai_tr_out(st, "\"},\"logprobs\":null,"
-                              "\"finish_reason\":null}]}\n\n",
-                              sizeof("\"},\"logprobs\":null,"
-                                     "\"finish_reason\":null}]}\n\n") - 1)
-           != NGX_OK)
-    {
+    if (ngx_http_ai_tr_fast_learn(st, data, &token) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+text:
+
+    return ngx_http_ai_tr_fast_text(st, &text, NGX_HTTP_AI_TR_CHUNK_TAIL,
+                                    sizeof(NGX_HTTP_AI_TR_CHUNK_TAIL) - 1);
 }
 
 
@@ -792,6 +830,103 @@ ngx_http_ai_tr_fast_int(char *buf, int64_t v)
     buf[n] = '\0';
 
     return n;
+}
+
+
+/*
+ * The event as the kept shape with a text in it: the same bytes before
+ * and after a text that needs no escape (no quote, backslash or control
+ * character: then it is one string, which cJSON would print as it came).
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_fast_shape(ngx_http_ai_stream_t *st, ngx_str_t *data,
+    ngx_str_t *text)
+{
+    u_char  *p, *last;
+    size_t   head, tail;
+
+    head = st->fast_shape_head;
+    tail = st->fast_shape_tail;
+
+    if (data->len <= head + tail
+        || ngx_memcmp(data->data, st->fast_shape, head) != 0
+        || ngx_memcmp(data->data + data->len - tail,
+                      st->fast_shape + head, tail)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    last = data->data + data->len - tail;
+
+    for (p = data->data + head; p < last; p++) {
+        if (*p < 0x20 || *p == '"' || *p == '\\') {
+            return NGX_DECLINED;
+        }
+    }
+
+    text->data = data->data + head;
+    text->len = last - text->data;
+
+    return NGX_OK;
+}
+
+
+/* a text delta's event: its prefix made once, the text, its tail */
+
+static ngx_int_t
+ngx_http_ai_tr_fast_text(ngx_http_ai_stream_t *st, ngx_str_t *text,
+    const char *tail, size_t len)
+{
+    if (ngx_http_ai_tr_out(st, (char *) st->fast_prefix.data,
+                           st->fast_prefix.len)
+        != NGX_OK
+        || ngx_http_ai_tr_out(st, (char *) text->data, text->len) != NGX_OK
+        || ngx_http_ai_tr_out(st, tail, len) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The shape of a plain text event the scanner read, kept: its bytes
+ * around the text's string token (token: the quotes included), in a
+ * buffer of the stream's made once
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_fast_learn(ngx_http_ai_stream_t *st, ngx_str_t *data,
+    ngx_str_t *token)
+{
+    size_t  head, tail;
+
+    head = token->data + 1 - data->data;
+    tail = data->data + data->len - (token->data + token->len - 1);
+
+    if (head + tail > NGX_HTTP_AI_TR_SHAPE_MAX) {
+        st->shaped = 0;
+        return NGX_OK;
+    }
+
+    if (st->fast_shape == NULL) {
+        st->fast_shape = ngx_pnalloc(st->pool, NGX_HTTP_AI_TR_SHAPE_MAX);
+        if (st->fast_shape == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_memcpy(st->fast_shape, data->data, head);
+    ngx_memcpy(st->fast_shape + head, token->data + token->len - 1, tail);
+
+    st->fast_shape_head = head;
+    st->fast_shape_tail = tail;
+    st->shaped = 1;
+
+    return NGX_OK;
 }
 
 

@@ -1467,6 +1467,8 @@ test_stream_golden(void **state)
     golden_stream("anthropic", "edges", "openai", 1);
     golden_stream("openai", "escapes", "anthropic", 0);
     golden_stream("anthropic", "escapes", "openai", 1);
+    golden_stream("openai", "shapes", "anthropic", 0);
+    golden_stream("anthropic", "shapes", "openai", 1);
     golden_stream("anthropic", "json", "openai", 0);
     golden_stream("anthropic", "text", "responses", 0);
     golden_stream("anthropic", "tools", "responses", 0);
