@@ -40,6 +40,9 @@ grep -Eq '^\| `portkey` \| [^|]+ \| (n/a|[0-9])' $r
 grep -Ec '^\| `lat_(plain|gw_min|gw_full)` \| [0-9,]+ ' $r
 grep -Ec '^\| (1k|100k|1m|200msg) \| [0-9,]+ \| [0-9.,]+ ' $r
 grep -Ec '^\| [0-9,]+ \| [0-9]+ \| [0-9]+ \| [0-9.,]+ / [0-9.,]+ \| [0-9.,]+ / [0-9.,]+ \| [0-9.,]+× \| 0 / 0 \|' $r
+# translated streams against their length: two rows and the target's
+grep -Ec '^\| 5 \| (26|306) \| [0-9]+ \| [0-9.,]+ \| 0 \| [0-9.]+ \|$' $r
+grep -Ec '^\| translated stream \(Anthropic door, OpenAI target\): worker RSS per stream, 306 events over 26 \(peak, 5 streams\), kB \| -?[0-9.,]+ ' $r
 python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -47,7 +50,10 @@ runs = d["runs"]
 assert runs and all(r["requests"] > 0 and r["errors"] == 0
                     for rows in runs.values() for r in rows), "runs"
 assert all(s[k]["requests"] == s["streams"]
-           for s in d["streams"] for k in ("plain", "gw")), "streams"
+           for s in d["streams"] for k in ("plain", "gw") if k in s), "streams"
+tr = [s for s in d["streams"] if s.get("translated")]
+assert len(tr) == 2 and all("plain" not in s and s["gw"]["errors"] == 0
+                            for s in tr), "translated streams"
 print("json ok")' $w/results.json
 --- response_body
 bench: ok, 0 errors
@@ -56,6 +62,8 @@ Errors in all runs: **0**; error-log lines at [error] or above: **0**
 3
 4
 3
+2
+1
 json ok
 --- no_error_log
 [error]
