@@ -10,6 +10,7 @@
 #define NGX_HTTP_AI_CORE_INTERNAL  1
 
 #include "ngx_http_ai_core.h"
+#include "ngx_http_ai_core_json.h"
 
 
 typedef struct {
@@ -49,6 +50,15 @@ static ngx_int_t ngx_http_ai_invalid(ngx_str_t *err, const char **param,
     const char *name, const char *msg);
 static void *ngx_http_ai_json_alloc(size_t size);
 static void ngx_http_ai_json_free(void *p);
+static cJSON *ngx_http_ai_json_tree(u_char *p, u_char *end,
+    const char **stop);
+static ngx_int_t ngx_http_ai_json_node(cJSON *item, u_char **pp,
+    u_char *end);
+static u_char *ngx_http_ai_json_number(cJSON *item, u_char *p,
+    u_char *end);
+static char *ngx_http_ai_json_decode(u_char **pp, u_char *end);
+static ngx_uint_t ngx_http_ai_json_hex(u_char *p);
+static u_char *ngx_http_ai_json_utf8(u_char *o, ngx_uint_t c);
 
 
 /*
@@ -224,8 +234,14 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
     ngx_http_ai_json_pool = ngx_http_ai_json_hooked ? pool : NULL;
 
-    json = cJSON_ParseWithLengthOpts((const char *) req->body.data,
-                                     req->body.len, &end, 0);
+    json = ngx_http_ai_json_tree(req->body.data,
+                                 req->body.data + req->body.len, &end);
+
+    if (json == NULL) {
+        /* what the scanner does not take, cJSON reads (and says where) */
+        json = cJSON_ParseWithLengthOpts((const char *) req->body.data,
+                                         req->body.len, &end, 0);
+    }
 
     ngx_http_ai_json_pool = NULL;
 
@@ -1383,4 +1399,330 @@ ngx_http_ai_json_free(void *p)
     }
 
     /* a pool's block goes with its pool */
+}
+
+
+/*
+ * The request's tree as cJSON builds it (the same nodes, linked the same
+ * way, the same strings and numbers), built from a text the strict
+ * scanner checked first: then it is one that cJSON reads the same, and
+ * the tree is built without checking again, strings copied whole where
+ * they have no escape.  NULL: not such a text (or no memory): cJSON reads
+ * it.  *stop: the end of the value, as cJSON_ParseWithLengthOpts() sets
+ * it.
+ */
+
+static cJSON *
+ngx_http_ai_json_tree(u_char *p, u_char *end, const char **stop)
+{
+    cJSON   *json;
+    u_char  *last;
+
+    p = ngx_http_ai_json_space(p, end);
+
+    if (p == end) {
+        return NULL;
+    }
+
+    last = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_CJSON_DEPTH, 1);
+
+    if (last == NULL) {
+        return NULL;
+    }
+
+    json = cJSON_malloc(sizeof(cJSON));
+    if (json == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(json, sizeof(cJSON));
+
+    if (ngx_http_ai_json_node(json, &p, last) != NGX_OK) {
+        /* what was built is linked to it */
+        cJSON_Delete(json);
+        return NULL;
+    }
+
+    *stop = (const char *) last;
+
+    return json;
+}
+
+
+/*
+ * A value of a checked text at *pp into item, as cJSON's parse_value()
+ * makes it; a container's nodes are linked to it as they are made, so
+ * that a failure leaves a tree to delete
+ */
+
+static ngx_int_t
+ngx_http_ai_json_node(cJSON *item, u_char **pp, u_char *end)
+{
+    u_char  *p, close;
+    cJSON   *child, *last;
+
+    p = *pp;
+
+    switch (*p) {
+
+    case '{':
+    case '[':
+        close = (*p == '{') ? '}' : ']';
+        item->type = (*p == '{') ? cJSON_Object : cJSON_Array;
+
+        p = ngx_http_ai_json_space(p + 1, end);
+
+        for (last = NULL; *p != close; /* void */) {
+
+            child = cJSON_malloc(sizeof(cJSON));
+            if (child == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memzero(child, sizeof(cJSON));
+
+            if (last == NULL) {
+                item->child = child;
+
+            } else {
+                last->next = child;
+                child->prev = last;
+            }
+
+            /* cJSON: the first's prev is the last (appending is O(1)) */
+            item->child->prev = child;
+            last = child;
+
+            if (close == '}') {
+                /* the name, then the value, in one node */
+
+                child->string = ngx_http_ai_json_decode(&p, end);
+                if (child->string == NULL) {
+                    return NGX_ERROR;
+                }
+
+                p = ngx_http_ai_json_space(p, end);    /* then ':' */
+                p = ngx_http_ai_json_space(p + 1, end);
+            }
+
+            if (ngx_http_ai_json_node(child, &p, end) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_http_ai_json_space(p, end);
+
+            if (*p == ',') {
+                p = ngx_http_ai_json_space(p + 1, end);
+            }
+        }
+
+        *pp = p + 1;
+        return NGX_OK;
+
+    case '"':
+        item->type = cJSON_String;
+        item->valuestring = ngx_http_ai_json_decode(pp, end);
+
+        return (item->valuestring == NULL) ? NGX_ERROR : NGX_OK;
+
+    case 't':
+        item->type = cJSON_True;
+        item->valueint = 1;
+        *pp = p + 4;
+        return NGX_OK;
+
+    case 'f':
+        item->type = cJSON_False;
+        *pp = p + 5;
+        return NGX_OK;
+
+    case 'n':
+        item->type = cJSON_NULL;
+        *pp = p + 4;
+        return NGX_OK;
+
+    default:
+        *pp = ngx_http_ai_json_number(item, p, end);
+        return NGX_OK;
+    }
+}
+
+
+/* a checked number (of 63 characters at most), as cJSON reads it */
+
+static u_char *
+ngx_http_ai_json_number(cJSON *item, u_char *p, u_char *end)
+{
+    size_t    n;
+    u_char   *q;
+    double    d;
+    int64_t   v;
+    char      num[64];
+
+    for (q = p; q < end && ((*q >= '0' && *q <= '9') || *q == '-'
+                            || *q == '+' || *q == '.' || *q == 'e'
+                            || *q == 'E');
+         q++)
+    {
+        /* void */
+    }
+
+    n = q - p;
+
+    for (v = 0, q = p; n <= 15 && q < p + n && *q >= '0' && *q <= '9'; q++)
+    {
+        v = v * 10 + (*q - '0');
+    }
+
+    if (n <= 15 && q == p + n) {
+        /* digits only: the integer strtod() reads, exactly */
+        d = (double) v;
+
+    } else {
+        /* as cJSON reads it (NGINX runs in the "C" locale) */
+        ngx_memcpy(num, p, n);
+        num[n] = '\0';
+        d = strtod(num, NULL);
+    }
+
+    item->type = cJSON_Number;
+    item->valuedouble = d;
+    item->valueint = (d >= INT_MAX) ? INT_MAX
+                     : (d <= (double) INT_MIN) ? INT_MIN : (int) d;
+
+    return p + n;
+}
+
+
+/* a checked string at *pp, decoded as cJSON's parse_string() does */
+
+static char *
+ngx_http_ai_json_decode(u_char **pp, u_char *end)
+{
+    u_char      *p, *q, *o, *s;
+    ngx_uint_t   c;
+
+    p = *pp + 1;
+
+    q = memchr(p, '"', end - p);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    if (memchr(p, '\\', q - p) == NULL) {
+        /* no escape: as it is */
+
+        s = cJSON_malloc(q - p + 1);
+        if (s == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(s, p, q - p);
+        s[q - p] = '\0';
+
+        *pp = q + 1;
+        return (char *) s;
+    }
+
+    /* its end: the first quote not escaped */
+
+    for (q = p; *q != '"'; q++) {
+        if (*q == '\\') {
+            q++;
+        }
+    }
+
+    /* decoded it is no longer than written */
+
+    s = cJSON_malloc(q - p + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    for (o = s; p < q; /* void */) {
+
+        if (*p != '\\') {
+            *o++ = *p++;
+            continue;
+        }
+
+        switch (p[1]) {
+
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+
+        case 'u':
+            c = ngx_http_ai_json_hex(p + 2);
+
+            if (c >= 0xd800 && c <= 0xdbff) {
+                /* a pair (checked) */
+                c = 0x10000 + (((c & 0x3ff) << 10)
+                               | (ngx_http_ai_json_hex(p + 8) & 0x3ff));
+                p += 6;
+            }
+
+            o = ngx_http_ai_json_utf8(o, c);
+            p += 6;
+            continue;
+
+        default:                            /* " \\ / */
+            *o++ = p[1];
+        }
+
+        p += 2;
+    }
+
+    *o = '\0';
+
+    *pp = q + 1;
+
+    return (char *) s;
+}
+
+
+/* four hex digits (checked) */
+
+static ngx_uint_t
+ngx_http_ai_json_hex(u_char *p)
+{
+    u_char      ch;
+    ngx_uint_t  i, c;
+
+    for (c = 0, i = 0; i < 4; i++) {
+        ch = p[i] | 0x20;
+        c = c * 16 + ((ch >= 'a') ? ch - 'a' + 10 : ch - '0');
+    }
+
+    return c;
+}
+
+
+/* a code point as cJSON writes it in UTF-8 (0 as one byte 0) */
+
+static u_char *
+ngx_http_ai_json_utf8(u_char *o, ngx_uint_t c)
+{
+    if (c < 0x80) {
+        *o++ = (u_char) c;
+
+    } else if (c < 0x800) {
+        *o++ = (u_char) (0xc0 | (c >> 6));
+        *o++ = (u_char) (0x80 | (c & 0x3f));
+
+    } else if (c < 0x10000) {
+        *o++ = (u_char) (0xe0 | (c >> 12));
+        *o++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+        *o++ = (u_char) (0x80 | (c & 0x3f));
+
+    } else {
+        *o++ = (u_char) (0xf0 | (c >> 18));
+        *o++ = (u_char) (0x80 | ((c >> 12) & 0x3f));
+        *o++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+        *o++ = (u_char) (0x80 | (c & 0x3f));
+    }
+
+    return o;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <dirent.h>
 
 #include "ngx_http_ai_core.h"
 
@@ -325,6 +326,314 @@ test_duplicates(void **state)
 }
 
 
+/*
+ * The request's tree is built by the core from a text the strict scanner
+ * checked, not by cJSON: it must be the tree cJSON builds, node for node
+ * (types, names, strings, numbers, the links and the first child's prev),
+ * on every text, and a text cJSON refuses must be refused the same.
+ */
+
+static void
+same_tree(cJSON *a, cJSON *b, const char *body)
+{
+    cJSON       *x, *y;
+    ngx_uint_t   n, i, j;
+
+    if (a == NULL || b == NULL) {
+        if (a != b) {
+            fail_msg("one tree of two for %s", body);
+        }
+
+        return;
+    }
+
+    if (a->type != b->type
+        || (a->string == NULL) != (b->string == NULL)
+        || (a->string && strcmp(a->string, b->string) != 0)
+        || (a->valuestring == NULL) != (b->valuestring == NULL)
+        || (a->valuestring && strcmp(a->valuestring, b->valuestring) != 0)
+        || a->valueint != b->valueint
+        || memcmp(&a->valuedouble, &b->valuedouble, sizeof(double)) != 0)
+    {
+        fail_msg("nodes differ (type %d/%d, \"%s\"/\"%s\", %d/%d, %.17g/%.17g)"
+                 " in %s", a->type, b->type,
+                 a->valuestring ? a->valuestring : "",
+                 b->valuestring ? b->valuestring : "",
+                 a->valueint, b->valueint, a->valuedouble, b->valuedouble,
+                 body);
+    }
+
+    for (n = 0, x = a->child, y = b->child; x || y;
+         n++, x = x->next, y = y->next)
+    {
+        if (x == NULL || y == NULL) {
+            fail_msg("children differ in %s", body);
+        }
+
+        same_tree(x, y, body);
+    }
+
+    /* the links: prev is the one before, the first's the last */
+
+    for (i = 0, x = a->child, y = b->child; x; i++, x = x->next,
+         y = y->next)
+    {
+        cJSON  *px, *py;
+
+        px = x->prev;
+        py = y->prev;
+
+        for (j = 0; j < n; j++) {
+            cJSON  *cx, *cy;
+            ngx_uint_t  k;
+
+            for (k = 0, cx = a->child; k < j; k++) { cx = cx->next; }
+            for (k = 0, cy = b->child; k < j; k++) { cy = cy->next; }
+
+            if ((cx == px) != (cy == py)) {
+                fail_msg("prev links differ in %s", body);
+            }
+        }
+
+        if ((px == NULL) != (py == NULL)) {
+            fail_msg("prev links differ in %s", body);
+        }
+    }
+}
+
+
+static void
+as_cjson(const char *body, size_t len)
+{
+    cJSON                  *c;
+    ngx_str_t               err;
+    const char             *param, *end;
+    ngx_http_ai_request_t   req;
+
+    memset(&req, 0, sizeof(ngx_http_ai_request_t));
+    req.endpoint = NGX_HTTP_AI_EP_CHAT;
+    req.max_tokens = NGX_HTTP_AI_UNSET;
+    req.body.data = (u_char *) body;
+    req.body.len = len;
+    param = NULL;
+
+    (void) ngx_http_ai_parse_request(NULL, &req, NULL, &param, &err);
+
+    if (memchr(body, '\0', len) || strstr(body, "\\u0000")) {
+        /* refused before any parse */
+        cJSON_Delete(req.json);
+        return;
+    }
+
+    end = NULL;
+    c = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+
+    same_tree(req.json, c, body);
+
+    cJSON_Delete(c);
+    cJSON_Delete(req.json);
+}
+
+
+/* a random JSON text, valid most times: a value at depth d */
+
+static unsigned long  rnd_state = 12345;
+
+static unsigned
+rnd(unsigned n)
+{
+    rnd_state = rnd_state * 6364136223846793005UL + 1442695040888963407UL;
+    return (unsigned) ((rnd_state >> 33) % n);
+}
+
+
+static void
+rnd_space(char **p)
+{
+    static const char  ws[] = " \t\r\n";
+
+    while (rnd(4) == 0) {
+        *(*p)++ = ws[rnd(4)];
+    }
+}
+
+
+static void
+rnd_string(char **p)
+{
+    unsigned     i, n;
+    static const char  *pieces[] = {
+        "a", "Z", "0", " ", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n",
+        "\\r", "\\t", "\\u00e9", "\\u20AC", "\\ud83d\\ude00", "\\u0041",
+        "\xc3\xa9", "\xe2\x82\xac", "\\uDBFF\\uDFFF", "\\u007f", "x"
+    };
+
+    *(*p)++ = '"';
+
+    for (i = 0, n = rnd(6); i < n; i++) {
+        *p = stpcpy(*p, pieces[rnd(sizeof(pieces) / sizeof(pieces[0]))]);
+    }
+
+    *(*p)++ = '"';
+}
+
+
+static void
+rnd_value(char **p, char *end, unsigned d)
+{
+    unsigned     i, n, k;
+    static const char  *numbers[] = {
+        "0", "-0", "1", "42", "-17", "1.5", "-0.25", "1e3", "1E+2", "2e-3",
+        "123456789012345", "1234567890123456", "12345678901234567890",
+        "1e400", "-1e400", "2147483647", "2147483648", "-2147483649",
+        "0.1", "3.141592653589793238", "5e-324", "1.7976931348623157e308"
+    };
+
+    if (*p > end - 200) {
+        *p = stpcpy(*p, "null");
+        return;
+    }
+
+    k = (d > 6) ? rnd(5) : rnd(7);
+
+    switch (k) {
+    case 0:
+        *p = stpcpy(*p, rnd(2) ? "true" : "false");
+        break;
+    case 1:
+        *p = stpcpy(*p, "null");
+        break;
+    case 2:
+        *p = stpcpy(*p, numbers[rnd(sizeof(numbers) / sizeof(numbers[0]))]);
+        break;
+    case 3:
+    case 4:
+        rnd_string(p);
+        break;
+    case 5:
+        *(*p)++ = '[';
+        rnd_space(p);
+        for (i = 0, n = rnd(5); i < n; i++) {
+            if (i) { *(*p)++ = ','; rnd_space(p); }
+            rnd_value(p, end, d + 1);
+            rnd_space(p);
+        }
+        *(*p)++ = ']';
+        break;
+    default:
+        *(*p)++ = '{';
+        rnd_space(p);
+        for (i = 0, n = rnd(5); i < n; i++) {
+            if (i) { *(*p)++ = ','; rnd_space(p); }
+            if (rnd(4) == 0) { *p = stpcpy(*p, "\"model\""); }
+            else { rnd_string(p); }
+            rnd_space(p);
+            *(*p)++ = ':';
+            rnd_space(p);
+            rnd_value(p, end, d + 1);
+            rnd_space(p);
+        }
+        *(*p)++ = '}';
+    }
+
+    **p = '\0';
+}
+
+
+static void
+test_tree_as_cjson(void **state)
+{
+    char            buf[8192], *p, *name, path[512];
+    FILE           *f;
+    size_t          len, i;
+    unsigned        n;
+    DIR            *dir;
+    struct dirent  *de;
+
+    static const char  *texts[] = {
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+            "\"content\":\"hi\"}]}",
+        " \t\r\n{ \"a\" : [ 1 , 2 ] , \"b\" : { } , \"c\" : [ ] } \n",
+        "{\"a\":1,\"a\":2,\"a\":\"x\"}",
+        "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u20ac\\ud83d\\ude00\"}",
+        "{\"k\\u00e9y\":1,\"\\\"\":2}",
+        "[1,2,3]", "\"just a string\"", "42", "true", "null",
+        "{\"n\":[0,-0,1e3,1E+2,-1.5e-3,123456789012345,1234567890123456,"
+            "12345678901234567890,1e400,-1e400,2147483648,-2147483649]}",
+        "{\"a\":1} x", "{\"a\":1}{\"b\":2}", "{\"a\":1,}", "{\"a\" 1}",
+        "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":+1}",
+        "{\"a\":\"\\x\"}", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}",
+        "{\"a\":\"\\uZZZZ\"}", "{\"a\":\"tab\there\"}", "{\"a\":tru}",
+        "\xef\xbb\xbf{\"a\":1}", "\x0b{\"a\":1}", "{\"a\":[1 2]}", "", "   ",
+        "{\"a\":\"\xff\xfe\"}",
+        "{\"a\":1234567890123456789012345678901234567890123456789012345678901"
+            "234567890}",
+        NULL
+    };
+
+    for (i = 0; texts[i]; i++) {
+        as_cjson(texts[i], strlen(texts[i]));
+    }
+
+    /* 1,000 nested arrays cJSON reads, 1,001 it refuses */
+
+    for (n = 1000; n <= 1001; n++) {
+        p = buf;
+        for (i = 0; i < n; i++) { *p++ = '['; }
+        for (i = 0; i < n; i++) { *p++ = ']'; }
+        *p = '\0';
+        as_cjson(buf, p - buf);
+    }
+
+    /* every golden request */
+
+    dir = opendir(GOLDEN_DIR);
+    assert_non_null(dir);
+
+    while ((de = readdir(dir)) != NULL) {
+        name = de->d_name;
+
+        if (strncmp(name, "request_", 8) != 0
+            || strstr(name, ".json") == NULL)
+        {
+            continue;
+        }
+
+        snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
+        f = fopen(path, "r");
+        assert_non_null(f);
+        len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+
+        as_cjson(buf, len);
+    }
+
+    closedir(dir);
+
+    /* random texts, and each cut short and with a byte changed */
+
+    for (n = 0; n < 20000; n++) {
+        p = buf;
+        rnd_space(&p);
+        rnd_value(&p, buf + sizeof(buf) - 1, 0);
+        rnd_space(&p);
+        *p = '\0';
+        len = p - buf;
+
+        as_cjson(buf, len);
+
+        if (len > 1) {
+            as_cjson(buf, rnd(len));
+
+            i = rnd(len);
+            buf[i] = "{}[]\",:\\ 0e.-tnu"[rnd(17)];
+            as_cjson(buf, len);
+        }
+    }
+}
+
+
 int
 main(void)
 {
@@ -337,6 +646,7 @@ main(void)
         cmocka_unit_test(test_gemini_view),
         cmocka_unit_test(test_embeddings_view),
         cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_tree_as_cjson),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
