@@ -26,6 +26,12 @@ typedef struct {
 } ngx_http_ai_tr_reason_t;
 
 
+/* a request translated with its trees on the pool: up to this size */
+#define NGX_HTTP_AI_TR_POOL_MAX  65536
+
+
+static ngx_int_t ngx_http_ai_tr_request(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, ngx_str_t *body, ngx_str_t *err);
 static ngx_int_t ngx_http_ai_translate_embeddings(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body,
     ngx_str_t *err);
@@ -124,6 +130,30 @@ static ngx_http_ai_tr_reason_t  ngx_http_ai_openai_gemini_reasons[] = {
 ngx_int_t
 ngx_http_ai_translate_request(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, ngx_str_t *body, ngx_str_t *err)
+{
+    ngx_int_t    rc;
+    ngx_pool_t  *prev;
+
+    /*
+     * the trees of a request's translation on its pool, freed with it (no
+     * malloc and free a node), unless the request is large: then they
+     * would stay as long as the request, and are freed at once
+     */
+
+    prev = ngx_http_ai_json_on_pool(
+                         req->body.len <= NGX_HTTP_AI_TR_POOL_MAX ? pool : NULL);
+
+    rc = ngx_http_ai_tr_request(pool, req, body, err);
+
+    (void) ngx_http_ai_json_on_pool(prev);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_tr_request(ngx_pool_t *pool, ngx_http_ai_translate_request_t *req,
+    ngx_str_t *body, ngx_str_t *err)
 {
     cJSON      *json, *parsed, *pivot, *target;
     ngx_int_t   rc;

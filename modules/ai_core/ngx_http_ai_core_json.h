@@ -113,4 +113,13 @@ ngx_uint_t ngx_http_ai_json_empty_array(ngx_str_t *s, const char *key,
     ngx_http_ai_json_is(s, lit, sizeof(lit) - 1)
 
 
+/*
+ * cJSON's allocations from pool (NULL: from the heap) until set again,
+ * once the core installed its allocator (ngx_http_ai_core_request.c);
+ * returns the pool before, to be set back.  For trees that live no longer
+ * than the pool: a request's, a translation's.
+ */
+ngx_pool_t *ngx_http_ai_json_on_pool(ngx_pool_t *pool);
+
+
 #endif /* _NGX_HTTP_AI_CORE_JSON_H_INCLUDED_ */

@@ -218,6 +218,7 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     ngx_str_t *model_from_uri, const char **param, ngx_str_t *err)
 {
     cJSON        *json;
+    ngx_pool_t   *prev;
     const char   *end;
     ngx_int_t     rc;
     ngx_uint_t    stream;
@@ -232,7 +233,7 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
     /* the tree on the request's pool (see ngx_http_ai_json_alloc()) */
 
-    ngx_http_ai_json_pool = ngx_http_ai_json_hooked ? pool : NULL;
+    prev = ngx_http_ai_json_on_pool(pool);
 
     json = ngx_http_ai_json_tree(req->body.data,
                                  req->body.data + req->body.len, &end);
@@ -243,7 +244,7 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
                                          req->body.len, &end, 0);
     }
 
-    ngx_http_ai_json_pool = NULL;
+    (void) ngx_http_ai_json_on_pool(prev);
 
     if (json == NULL) {
         if (end == NULL) {
@@ -1329,6 +1330,18 @@ ngx_http_ai_invalid(ngx_str_t *err, const char **param, const char *name,
                - buf;
 
     return NGX_DECLINED;
+}
+
+
+ngx_pool_t *
+ngx_http_ai_json_on_pool(ngx_pool_t *pool)
+{
+    ngx_pool_t  *prev;
+
+    prev = ngx_http_ai_json_pool;
+    ngx_http_ai_json_pool = ngx_http_ai_json_hooked ? pool : NULL;
+
+    return prev;
 }
 
 
