@@ -35,8 +35,8 @@ static ngx_int_t ngx_http_ai_json_text(ngx_str_t *value, ngx_str_t *text);
 static ngx_uint_t ngx_http_ai_tr_fast_names(ngx_http_ai_stream_t *st);
 static ngx_int_t ngx_http_ai_tr_fast_prefix(ngx_http_ai_stream_t *st,
     const char *head, const char *num, size_t n, const char *tail);
-static ngx_int_t ngx_http_ai_tr_fast_chunk(ngx_http_ai_stream_t *st,
-    size_t n);
+static ngx_int_t ngx_http_ai_tr_fast_chunk(ngx_http_ai_stream_t *st);
+static ngx_int_t ngx_http_ai_tr_fast_head(ngx_http_ai_stream_t *st);
 static ngx_int_t ngx_http_ai_tr_fast_shape(ngx_http_ai_stream_t *st,
     ngx_str_t *data, ngx_str_t *text);
 static ngx_int_t ngx_http_ai_tr_fast_learn(ngx_http_ai_stream_t *st,
@@ -690,7 +690,6 @@ static ngx_int_t
 ngx_http_ai_tr_fast_anthropic_delta(ngx_http_ai_stream_t *st, ngx_str_t *name,
     ngx_str_t *data)
 {
-    int                       n;
     u_char                   *p, *end;
     ngx_int_t                 rc;
     ngx_str_t                 key, value, delta, text, type, token;
@@ -782,12 +781,8 @@ ngx_http_ai_tr_fast_anthropic_delta(ngx_http_ai_stream_t *st, ngx_str_t *name,
      * the text made once a stream (its id, created and model are set)
      */
 
-    if (st->fast_prefix.len == 0) {
-        n = ngx_http_ai_tr_fast_int(st->fast, (int64_t) st->created);
-
-        if (ngx_http_ai_tr_fast_chunk(st, n) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (st->fast_prefix.len == 0 && ngx_http_ai_tr_fast_chunk(st) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_http_ai_tr_fast_learn(st, data, &token) != NGX_OK) {
@@ -961,43 +956,82 @@ ngx_http_ai_tr_fast_prefix(ngx_http_ai_stream_t *st, const char *head,
 }
 
 
-/* an OpenAI chunk up to its text, once a stream (n: created's digits) */
+/* an OpenAI text chunk up to its text: the head, then the choice's */
 
 static ngx_int_t
-ngx_http_ai_tr_fast_chunk(ngx_http_ai_stream_t *st, size_t n)
+ngx_http_ai_tr_fast_chunk(ngx_http_ai_stream_t *st)
 {
     u_char  *p;
-    size_t   idlen, size;
 
-    static const char  head[] = "data: {\"id\":\"";
-    static const char  object[] = "\",\"object\":\"chat.completion.chunk\","
-                                  "\"created\":";
-    static const char  model[] = ",\"model\":\"";
-    static const char  tail[] = "\",\"choices\":[{\"index\":0,\"delta\":"
-                                "{\"content\":\"";
+    static const char  tail[] = "{\"index\":0,\"delta\":{\"content\":\"";
 
-    idlen = ngx_strlen(st->id);
+    if (ngx_http_ai_tr_fast_head(st) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
-    size = sizeof(head) - 1 + idlen + sizeof(object) - 1 + n
-           + sizeof(model) - 1 + st->model.len + sizeof(tail) - 1;
-
-    p = ngx_pnalloc(st->pool, size);
+    p = ngx_pnalloc(st->pool, st->fast_head.len + sizeof(tail) - 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     st->fast_prefix.data = p;
 
-    p = ngx_cpymem(p, head, sizeof(head) - 1);
-    p = ngx_cpymem(p, st->id, idlen);
-    p = ngx_cpymem(p, object, sizeof(object) - 1);
-    p = ngx_cpymem(p, st->fast, n);
-    p = ngx_cpymem(p, model, sizeof(model) - 1);
-    p = ngx_cpymem(p, st->model.data, st->model.len);
+    p = ngx_cpymem(p, st->fast_head.data, st->fast_head.len);
     p = ngx_cpymem(p, tail, sizeof(tail) - 1);
 
     st->fast_prefix.len = p - st->fast_prefix.data;
-    st->fast_size = size;
+    st->fast_size = st->fast_prefix.len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An OpenAI chunk's head, up to its choices, made once a stream: its id,
+ * created and model (which print as they are: checked by the caller)
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_fast_head(ngx_http_ai_stream_t *st)
+{
+    int      n;
+    u_char  *p;
+    size_t   idlen, size;
+    char     num[NGX_INT64_LEN + 1];
+
+    static const char  head[] = "data: {\"id\":\"";
+    static const char  object[] = "\",\"object\":\"chat.completion.chunk\","
+                                  "\"created\":";
+    static const char  model[] = ",\"model\":\"";
+    static const char  choices[] = "\",\"choices\":[";
+
+    if (st->fast_head.data) {
+        return NGX_OK;
+    }
+
+    idlen = ngx_strlen(st->id);
+
+    n = ngx_http_ai_tr_fast_int(num, (int64_t) st->created);
+
+    size = sizeof(head) - 1 + idlen + sizeof(object) - 1 + n
+           + sizeof(model) - 1 + st->model.len + sizeof(choices) - 1;
+
+    p = ngx_pnalloc(st->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->fast_head.data = p;
+
+    p = ngx_cpymem(p, head, sizeof(head) - 1);
+    p = ngx_cpymem(p, st->id, idlen);
+    p = ngx_cpymem(p, object, sizeof(object) - 1);
+    p = ngx_cpymem(p, num, n);
+    p = ngx_cpymem(p, model, sizeof(model) - 1);
+    p = ngx_cpymem(p, st->model.data, st->model.len);
+    p = ngx_cpymem(p, choices, sizeof(choices) - 1);
+
+    st->fast_head.len = p - st->fast_head.data;
 
     return NGX_OK;
 }
@@ -1093,16 +1127,8 @@ ngx_http_ai_tr_fast_emit(ngx_http_ai_stream_t *st, ngx_uint_t what,
     ngx_str_t *reason)
 {
     int                   n;
-    u_char               *p;
-    size_t                idlen, size;
     ngx_http_ai_usage_t  *u;
     char                  num[NGX_INT64_LEN + 1];
-
-    static const char  head[] = "data: {\"id\":\"";
-    static const char  object[] = "\",\"object\":\"chat.completion.chunk\","
-                                  "\"created\":";
-    static const char  model[] = ",\"model\":\"";
-    static const char  choices[] = "\",\"choices\":[";
 
     if (st->filter || st->aborted || st->door != NGX_HTTP_AI_FMT_OPENAI
         || (reason && !ngx_http_ai_tr_verbatim((char *) reason->data,
@@ -1118,37 +1144,16 @@ ngx_http_ai_tr_fast_emit(ngx_http_ai_stream_t *st, ngx_uint_t what,
         }
     }
 
-    if (st->fast_head.data == NULL) {
-        idlen = ngx_strlen(st->id);
-
-        if (!ngx_http_ai_tr_verbatim(st->id, idlen)
+    if (st->fast_head.data == NULL
+        && (!ngx_http_ai_tr_verbatim(st->id, ngx_strlen(st->id))
             || !ngx_http_ai_tr_verbatim((char *) st->model.data,
-                                        st->model.len))
-        {
-            return NGX_DECLINED;
-        }
+                                        st->model.len)))
+    {
+        return NGX_DECLINED;
+    }
 
-        n = ngx_http_ai_tr_fast_int(num, (int64_t) st->created);
-
-        size = sizeof(head) - 1 + idlen + sizeof(object) - 1 + n
-               + sizeof(model) - 1 + st->model.len + sizeof(choices) - 1;
-
-        p = ngx_pnalloc(st->pool, size);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        st->fast_head.data = p;
-
-        p = ngx_cpymem(p, head, sizeof(head) - 1);
-        p = ngx_cpymem(p, st->id, idlen);
-        p = ngx_cpymem(p, object, sizeof(object) - 1);
-        p = ngx_cpymem(p, num, n);
-        p = ngx_cpymem(p, model, sizeof(model) - 1);
-        p = ngx_cpymem(p, st->model.data, st->model.len);
-        p = ngx_cpymem(p, choices, sizeof(choices) - 1);
-
-        st->fast_head.len = p - st->fast_head.data;
+    if (ngx_http_ai_tr_fast_head(st) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_http_ai_tr_out(st, (char *) st->fast_head.data,
