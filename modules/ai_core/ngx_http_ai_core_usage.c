@@ -28,6 +28,8 @@ typedef struct {
     ngx_uint_t                  strict;   /* raw: not checked before: its
                                              members are, as they are
                                              read */
+    u_char                     *last;     /* strict: the object's end, once
+                                             read */
 
     /* raw: its members, read once (the first ones, in order) */
     ngx_uint_t                  nmembers;
@@ -113,24 +115,19 @@ ngx_int_t
 ngx_http_ai_usage_raw(ngx_uint_t format, ngx_str_t *object,
     ngx_http_ai_usage_t *u)
 {
-    u_char                   *p;
     ngx_http_ai_usage_t       copy;
     ngx_http_ai_usage_src_t   src;
 
+    /* checked strictly as it is read, to its end, which must be its own */
+
     ngx_memzero(&src, sizeof(ngx_http_ai_usage_src_t));
     src.raw = *object;
-
-    p = ngx_http_ai_json_skip(object->data, object->data + object->len,
-                              NGX_HTTP_AI_JSON_CJSON_DEPTH, 1);
-
-    if (p != object->data + object->len) {
-        return NGX_DECLINED;
-    }
+    src.strict = 1;
 
     copy = *u;
     ngx_http_ai_usage_read(format, &src, &copy);
 
-    if (src.odd) {
+    if (src.odd || src.last != object->data + object->len) {
         return NGX_DECLINED;
     }
 
@@ -551,6 +548,7 @@ ngx_http_ai_usage_scan(ngx_http_ai_usage_src_t *src)
                 && (src->nmembers == 0 || !src->strict))
             {
                 /* {}, or a checked text's end (no "," before a "}") */
+                src->last = p + 1;
                 return NGX_OK;
             }
 
@@ -584,13 +582,15 @@ ngx_http_ai_usage_scan(ngx_http_ai_usage_src_t *src)
         if (src->nmembers == NGX_HTTP_AI_USAGE_MEMBERS) {
             src->more = 1;
 
-            if (src->strict
-                && ngx_http_ai_json_skip(src->raw.data, end,
-                                         NGX_HTTP_AI_JSON_CJSON_DEPTH, 1)
-                   == NULL)
-            {
+            if (src->strict) {
                 /* the rest is checked here, at once */
-                goto invalid;
+
+                src->last = ngx_http_ai_json_skip(src->raw.data, end,
+                                                  NGX_HTTP_AI_JSON_CJSON_DEPTH,
+                                                  1);
+                if (src->last == NULL) {
+                    goto invalid;
+                }
             }
 
             return NGX_OK;
@@ -665,6 +665,7 @@ ngx_http_ai_usage_scan(ngx_http_ai_usage_src_t *src)
 
         if (p >= end || *p != ',') {
             if (p < end && *p == '}') {
+                src->last = p + 1;
                 return NGX_OK;
             }
 
