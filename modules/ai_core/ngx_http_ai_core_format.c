@@ -19,6 +19,9 @@
 #include "ngx_http_ai_core_format.h"
 #include "ngx_http_ai_core_json.h"
 
+#include <math.h>
+#include <float.h>
+
 
 typedef struct {
     ngx_str_t                   name;
@@ -32,6 +35,12 @@ typedef struct {
 
 static ngx_int_t ngx_http_ai_tr_request(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, ngx_str_t *body, ngx_str_t *err);
+static u_char *ngx_http_ai_tr_room(ngx_http_ai_stream_t *st, size_t len);
+static size_t ngx_http_ai_tr_json_size(cJSON *item);
+static u_char *ngx_http_ai_tr_json_write(u_char *p, cJSON *item);
+static size_t ngx_http_ai_tr_json_string_size(const u_char *s);
+static u_char *ngx_http_ai_tr_json_string(u_char *p, const u_char *s);
+static size_t ngx_http_ai_tr_json_number(u_char *buf, double d);
 static ngx_int_t ngx_http_ai_translate_embeddings(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body,
     ngx_str_t *err);
@@ -1575,6 +1584,25 @@ ngx_http_ai_tr_result(ngx_http_ai_stream_t *st, ngx_int_t rc, ngx_str_t *out)
 ngx_int_t
 ngx_http_ai_tr_out(ngx_http_ai_stream_t *st, const char *p, size_t len)
 {
+    u_char  *o;
+
+    o = ngx_http_ai_tr_room(st, len);
+    if (o == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(o, p, len);
+    st->len += len;
+
+    return NGX_OK;
+}
+
+
+/* room for len more bytes of an event's output, where they go */
+
+static u_char *
+ngx_http_ai_tr_room(ngx_http_ai_stream_t *st, size_t len)
+{
     u_char  *buf;
     size_t   size;
 
@@ -1584,7 +1612,7 @@ ngx_http_ai_tr_out(ngx_http_ai_stream_t *st, const char *p, size_t len)
 
         buf = ngx_pnalloc(st->pool, size);
         if (buf == NULL) {
-            return NGX_ERROR;
+            return NULL;
         }
 
         if (st->buf) {
@@ -1596,10 +1624,7 @@ ngx_http_ai_tr_out(ngx_http_ai_stream_t *st, const char *p, size_t len)
         st->size = size;
     }
 
-    ngx_memcpy(st->buf + st->len, p, len);
-    st->len += len;
-
-    return NGX_OK;
+    return st->buf + st->len;
 }
 
 
@@ -1609,36 +1634,38 @@ ngx_int_t
 ngx_http_ai_tr_out_event(ngx_http_ai_stream_t *st, const char *name,
     cJSON *json)
 {
-    char       *s;
-    ngx_int_t   rc;
+    u_char  *p;
+    size_t   size;
 
-    s = cJSON_PrintUnformatted(json);
-    if (s == NULL) {
+    size = ngx_http_ai_tr_json_size(json);
+    if (size == 0) {
         return NGX_ERROR;
     }
-
-    rc = NGX_OK;
 
     if (name) {
         if (ngx_http_ai_tr_out(st, "event: ", 7) != NGX_OK
             || ngx_http_ai_tr_out(st, name, ngx_strlen(name)) != NGX_OK
             || ngx_http_ai_tr_out(st, "\n", 1) != NGX_OK)
         {
-            rc = NGX_ERROR;
+            return NGX_ERROR;
         }
     }
 
-    if (rc == NGX_OK
-        && (ngx_http_ai_tr_out(st, "data: ", 6) != NGX_OK
-            || ngx_http_ai_tr_out(st, s, ngx_strlen(s)) != NGX_OK
-            || ngx_http_ai_tr_out(st, "\n\n", 2) != NGX_OK))
-    {
-        rc = NGX_ERROR;
+    if (ngx_http_ai_tr_out(st, "data: ", 6) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    cJSON_free(s);
+    /* the tree printed in place */
 
-    return rc;
+    p = ngx_http_ai_tr_room(st, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_ai_tr_json_write(p, json);
+    st->len += size;
+
+    return ngx_http_ai_tr_out(st, "\n\n", 2);
 }
 
 
@@ -2039,28 +2066,234 @@ ngx_http_ai_tr_array_get(ngx_array_t *a, ngx_uint_t i)
 ngx_int_t
 ngx_http_ai_tr_print(ngx_pool_t *pool, cJSON *json, ngx_str_t *out)
 {
-    char    *s;
-    size_t   len;
+    size_t  len;
 
-    s = cJSON_PrintUnformatted(json);
-    if (s == NULL) {
+    len = ngx_http_ai_tr_json_size(json);
+    if (len == 0) {
         return NGX_ERROR;
     }
-
-    len = ngx_strlen(s);
 
     out->data = ngx_pnalloc(pool, len);
     if (out->data == NULL) {
-        cJSON_free(s);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(out->data, s, len);
-    out->len = len;
-
-    cJSON_free(s);
+    out->len = ngx_http_ai_tr_json_write(out->data, json) - out->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * A tree printed as cJSON_PrintUnformatted() prints it (cJSON 1.7.15),
+ * byte for byte, but without its buffer grown by copies and the copy at
+ * the end: its size first, then into memory of that size.  0: a tree
+ * cJSON would not print (a raw value without its text, an unknown type).
+ */
+
+static size_t
+ngx_http_ai_tr_json_size(cJSON *item)
+{
+    size_t   size, n;
+    cJSON   *child;
+    u_char   num[32];
+
+    switch (item->type & 0xff) {
+
+    case cJSON_NULL:
+    case cJSON_True:
+        return 4;
+
+    case cJSON_False:
+        return 5;
+
+    case cJSON_Number:
+        return ngx_http_ai_tr_json_number(num, item->valuedouble);
+
+    case cJSON_Raw:
+        return item->valuestring ? ngx_strlen(item->valuestring) : 0;
+
+    case cJSON_String:
+        return ngx_http_ai_tr_json_string_size((u_char *) item->valuestring);
+
+    case cJSON_Array:
+    case cJSON_Object:
+        size = 2;
+
+        for (child = item->child; child; child = child->next) {
+
+            if ((item->type & 0xff) == cJSON_Object) {
+                size += ngx_http_ai_tr_json_string_size(
+                                              (u_char *) child->string) + 1;
+            }
+
+            n = ngx_http_ai_tr_json_size(child);
+            if (n == 0) {
+                return 0;
+            }
+
+            size += n + (child->next ? 1 : 0);
+        }
+
+        return size;
+
+    default:
+        return 0;
+    }
+}
+
+
+static u_char *
+ngx_http_ai_tr_json_write(u_char *p, cJSON *item)
+{
+    cJSON   *child;
+    u_char   num[32];
+
+    switch (item->type & 0xff) {
+
+    case cJSON_NULL:
+        return ngx_cpymem(p, "null", 4);
+
+    case cJSON_True:
+        return ngx_cpymem(p, "true", 4);
+
+    case cJSON_False:
+        return ngx_cpymem(p, "false", 5);
+
+    case cJSON_Number:
+        /* (formatted aside: the formatting ends with a NUL) */
+        return ngx_cpymem(p, num,
+                          ngx_http_ai_tr_json_number(num, item->valuedouble));
+
+    case cJSON_Raw:
+        return ngx_cpymem(p, item->valuestring, ngx_strlen(item->valuestring));
+
+    case cJSON_String:
+        return ngx_http_ai_tr_json_string(p, (u_char *) item->valuestring);
+
+    default: /* cJSON_Array, cJSON_Object: sized before */
+
+        *p++ = ((item->type & 0xff) == cJSON_Object) ? '{' : '[';
+
+        for (child = item->child; child; child = child->next) {
+
+            if ((item->type & 0xff) == cJSON_Object) {
+                p = ngx_http_ai_tr_json_string(p, (u_char *) child->string);
+                *p++ = ':';
+            }
+
+            p = ngx_http_ai_tr_json_write(p, child);
+
+            if (child->next) {
+                *p++ = ',';
+            }
+        }
+
+        *p++ = ((item->type & 0xff) == cJSON_Object) ? '}' : ']';
+
+        return p;
+    }
+}
+
+
+/* a string as cJSON's print_string_ptr() writes it (NULL: "") */
+
+static size_t
+ngx_http_ai_tr_json_string_size(const u_char *s)
+{
+    size_t  size;
+
+    if (s == NULL) {
+        return 2;
+    }
+
+    for (size = 2; *s; s++) {
+        if (*s > 31 && *s != '"' && *s != '\\') {
+            size++;
+
+        } else {
+            size += (*s == '"' || *s == '\\' || *s == '\b' || *s == '\f'
+                     || *s == '\n' || *s == '\r' || *s == '\t') ? 2 : 6;
+        }
+    }
+
+    return size;
+}
+
+
+static u_char *
+ngx_http_ai_tr_json_string(u_char *p, const u_char *s)
+{
+    static u_char  hex[] = "0123456789abcdef";
+
+    *p++ = '"';
+
+    for ( /* void */ ; s && *s; s++) {
+
+        if (*s > 31 && *s != '"' && *s != '\\') {
+            *p++ = *s;
+            continue;
+        }
+
+        *p++ = '\\';
+
+        switch (*s) {
+        case '"':  *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\b': *p++ = 'b'; break;
+        case '\f': *p++ = 'f'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 0xf];
+        }
+    }
+
+    *p++ = '"';
+
+    return p;
+}
+
+
+/*
+ * A number as cJSON's print_number() writes it: "null" for NaN and the
+ * infinities; "%1.15g" when it reads back the same, else "%1.17g" (an
+ * integer below 10^15 is its digits: what "%1.15g" writes, without
+ * snprintf() and the read back); into buf of 32 bytes, its length
+ */
+
+static size_t
+ngx_http_ai_tr_json_number(u_char *buf, double d)
+{
+    int       n;
+    double    test, max;
+
+    if (isnan(d) || isinf(d)) {
+        ngx_memcpy(buf, "null", 4);
+        return 4;
+    }
+
+    if (d > -1e15 && d < 1e15 && d == (double) (int64_t) d
+        && (d != 0 || !signbit(d)))
+    {
+        return ngx_http_ai_tr_fast_int((char *) buf, (int64_t) d);
+    }
+
+    n = snprintf((char *) buf, 32, "%1.15g", d);
+
+    test = strtod((char *) buf, NULL);
+    max = (fabs(test) > fabs(d)) ? fabs(test) : fabs(d);
+
+    if (!(fabs(test - d) <= max * DBL_EPSILON)) {
+        n = snprintf((char *) buf, 32, "%1.17g", d);
+    }
+
+    return (n > 0 && n < 32) ? (size_t) n : 0;
 }
 
 

@@ -2584,6 +2584,133 @@ test_call_id_signature(void **state)
 }
 
 
+/*
+ * The translators print their trees with their own printer: byte for
+ * byte what cJSON_PrintUnformatted() prints, on every tree (numbers of
+ * every kind, every byte in strings and names, raw values, nesting), and
+ * none where cJSON prints none
+ */
+
+static unsigned long  prn_state = 777;
+
+static unsigned
+prn(unsigned n)
+{
+    prn_state = prn_state * 6364136223846793005UL + 1442695040888963407UL;
+    return (unsigned) ((prn_state >> 33) % n);
+}
+
+
+static cJSON *
+prn_tree(unsigned depth)
+{
+    char         s[24];
+    cJSON       *t, *c;
+    unsigned     i, n;
+
+    static const double  numbers[] = {
+        0.0, -0.0, 1.0, -1.0, 0.1, 0.5, 1e15, 999999999999999.0,
+        -999999999999999.0, 1e-7, 123456789012345678.0, 2147483648.0,
+        -2147483649.0, 3.141592653589793, 1.0 / 3.0, 5e-324,
+        1.7976931348623157e308, 100.0, 7.25e20, -0.000001
+    };
+
+    switch ((depth > 4) ? prn(5) : prn(7)) {
+
+    case 0:
+        return prn(2) ? cJSON_CreateTrue() : cJSON_CreateFalse();
+
+    case 1:
+        return cJSON_CreateNull();
+
+    case 2:
+        t = cJSON_CreateNumber(numbers[prn(sizeof(numbers)
+                                           / sizeof(numbers[0]))]);
+        if (prn(8) == 0) {
+            t->valuedouble = (prn(2) ? 1.0 : -1.0) / 0.0;
+        } else if (prn(8) == 0) {
+            t->valuedouble = (double) prn(4000000) / (prn(999) + 1);
+        }
+        return t;
+
+    case 3:
+    case 4:
+        for (i = 0, n = prn(sizeof(s)); i < n; i++) {
+            s[i] = (char) (1 + prn(255));
+        }
+        s[n] = '\0';
+        t = cJSON_CreateString(s);
+        if (prn(16) == 0) {
+            cJSON_free(t->valuestring);
+            t->valuestring = NULL;
+        }
+        return t;
+
+    case 5:
+        t = cJSON_CreateArray();
+        for (i = 0, n = prn(5); i < n; i++) {
+            cJSON_AddItemToArray(t, prn_tree(depth + 1));
+        }
+        return t;
+
+    default:
+        t = cJSON_CreateObject();
+        for (i = 0, n = prn(5); i < n; i++) {
+            snprintf(s, sizeof(s), "k%u\"\\\n\x01\xc3\xa9", prn(100));
+            s[prn(8) + 2] = '\0';
+            c = prn_tree(depth + 1);
+            cJSON_AddItemToObject(t, s, c);
+        }
+        if (prn(10) == 0) {
+            cJSON_AddItemToObject(t, "raw", cJSON_CreateRaw("{\"x\":[1]}"));
+        }
+        return t;
+    }
+}
+
+
+static void
+test_print_as_cjson(void **state)
+{
+    char        *expected;
+    cJSON       *t;
+    ngx_str_t    out;
+    ngx_uint_t   i;
+
+    for (i = 0; i < 20000; i++) {
+        t = prn_tree(0);
+
+        expected = cJSON_PrintUnformatted(t);
+        assert_non_null(expected);
+
+        assert_int_equal(ngx_http_ai_tr_print(NULL, t, &out), NGX_OK);
+
+        if (out.len != strlen(expected)
+            || memcmp(out.data, expected, out.len) != 0)
+        {
+            fail_msg("printed \"%.*s\", cJSON \"%s\"", (int) out.len,
+                     out.data, expected);
+        }
+
+        free(out.data);
+        cJSON_free(expected);
+        cJSON_Delete(t);
+    }
+
+    /* a raw value without its text: neither prints */
+
+    t = cJSON_CreateArray();
+    cJSON_AddItemToArray(t, cJSON_CreateRaw("1"));
+    cJSON_free(t->child->valuestring);
+    t->child->valuestring = NULL;
+
+    assert_null(cJSON_PrintUnformatted(t));
+    assert_int_equal(ngx_http_ai_tr_print(NULL, t, &out), NGX_ERROR);
+
+    cJSON_Delete(t);
+}
+
+
 int
 main(void)
 {
@@ -2609,6 +2736,7 @@ main(void)
         cmocka_unit_test(test_mutants),
         cmocka_unit_test(test_openai_pass_unparsed),
         cmocka_unit_test(test_call_id_signature),
+        cmocka_unit_test(test_print_as_cjson),
     };
 
     cJSON_InitHooks(&hooks);
