@@ -29,7 +29,7 @@ typedef struct {
 } ngx_http_ai_tr_reason_t;
 
 
-/* a request translated with its trees on the pool: up to this size */
+/* a request translated with its trees on a pool: up to this size */
 #define NGX_HTTP_AI_TR_POOL_MAX  65536
 
 
@@ -141,20 +141,30 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, ngx_str_t *body, ngx_str_t *err)
 {
     ngx_int_t    rc;
-    ngx_pool_t  *prev;
+    ngx_pool_t  *prev, *tmp;
 
     /*
-     * the trees of a request's translation on its pool, freed with it (no
-     * malloc and free a node), unless the request is large: then they
-     * would stay as long as the request, and are freed at once
+     * the trees of a request's translation on a pool of their own, freed
+     * at once with it (no malloc and free a node, nothing kept as long as
+     * the request), unless the request is large; what the translation
+     * writes is on the request's pool
      */
 
-    prev = ngx_http_ai_json_on_pool(
-                         req->body.len <= NGX_HTTP_AI_TR_POOL_MAX ? pool : NULL);
+    tmp = NULL;
+
+    if (pool && req->body.len <= NGX_HTTP_AI_TR_POOL_MAX) {
+        tmp = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, pool->log);
+    }
+
+    prev = ngx_http_ai_json_on_pool(tmp);
 
     rc = ngx_http_ai_tr_request(pool, req, body, err);
 
     (void) ngx_http_ai_json_on_pool(prev);
+
+    if (tmp) {
+        ngx_destroy_pool(tmp);
+    }
 
     return rc;
 }

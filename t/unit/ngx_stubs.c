@@ -44,6 +44,22 @@ ngx_pfree(ngx_pool_t *pool, void *p)
 }
 
 
+/* a pool of its own (a translation's trees): nothing comes from it here */
+
+ngx_pool_t *
+ngx_create_pool(size_t size, ngx_log_t *log)
+{
+    return calloc(1, sizeof(ngx_pool_t));
+}
+
+
+void
+ngx_destroy_pool(ngx_pool_t *pool)
+{
+    free(pool);
+}
+
+
 void *
 ngx_array_push(ngx_array_t *a)
 {
