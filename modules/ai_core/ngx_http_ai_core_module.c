@@ -16,7 +16,6 @@ static ngx_int_t ngx_http_ai_core_process_body(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_core_collect_body(ngx_http_request_t *r,
     ngx_str_t *body);
-static void ngx_http_ai_core_json_cleanup(void *data);
 
 static ngx_int_t ngx_http_ai_core_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_core_postconfiguration(ngx_conf_t *cf);
@@ -663,13 +662,13 @@ ngx_int_t
 ngx_http_ai_request_set_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_str_t *err)
 {
-    ngx_buf_t              *b;
-    ngx_chain_t            *cl;
-    const char             *param;
-    ngx_table_elt_t        *h;
-    ngx_pool_cleanup_t     *cln;
-    ngx_http_ai_ctx_t      *ctx;
-    ngx_http_ai_request_t   req;
+    ngx_buf_t               *b;
+    ngx_chain_t             *cl;
+    const char              *param;
+    ngx_table_elt_t         *h;
+    ngx_http_ai_ctx_t       *ctx;
+    ngx_http_ai_request_t    req;
+    ngx_http_ai_core_ctx_t  *cc;
 
     ctx = ngx_http_ai_get_ctx(r);
 
@@ -762,18 +761,18 @@ ngx_http_ai_request_set_body(ngx_http_request_t *r, ngx_str_t *body,
     }
 
     /*
-     * the old tree goes with the request: what other modules took from
-     * it (strings, message nodes) stays valid until then
+     * the old tree goes with the request, last, with the context: what
+     * other modules took from it (strings, message nodes) stays valid
+     * until then, and what they free of it in their cleanups is freed
+     * before (a root has no sibling: the trees are chained by next)
      */
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        cJSON_Delete(req.json);
-        return NGX_ERROR;
-    }
+    cc = ngx_http_ai_core_ctx(ctx);
 
-    cln->handler = ngx_http_ai_core_json_cleanup;
-    cln->data = ctx->req.json;
+    if (ctx->req.json) {
+        ctx->req.json->next = cc->retired;
+        cc->retired = ctx->req.json;
+    }
 
     ctx->req = req;
 
@@ -786,13 +785,6 @@ ngx_http_ai_request_set_body(ngx_http_request_t *r, ngx_str_t *body,
     }
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_ai_core_json_cleanup(void *data)
-{
-    cJSON_Delete(data);
 }
 
 
@@ -878,11 +870,20 @@ ngx_http_ai_core_collect_body(ngx_http_request_t *r, ngx_str_t *body)
 void
 ngx_http_ai_core_ctx_cleanup(void *data)
 {
-    ngx_http_ai_ctx_t *ctx = data;
+    ngx_http_ai_ctx_t       *ctx = data;
+    ngx_http_ai_core_ctx_t  *cc;
+
+    cc = ngx_http_ai_core_ctx(ctx);
 
     if (ctx->req.json) {
         cJSON_Delete(ctx->req.json);
         ctx->req.json = NULL;
+    }
+
+    if (cc->retired) {
+        /* the trees before, one after the other by their next */
+        cJSON_Delete(cc->retired);
+        cc->retired = NULL;
     }
 }
 

@@ -43,6 +43,8 @@ typedef struct {
     ngx_uint_t                  text_events;  /* a stream's answer events */
     ngx_array_t                *attempts;     /* ngx_http_ai_attempt_t */
     ngx_http_ai_answer_t        answer;
+    cJSON                      *retired;      /* the request's trees before
+                                                 a change, by their next */
 
     /* cutting events out of a stream passed by reference (drop_usage) */
     u_char                     *trim_pos;     /* the next byte to pass */

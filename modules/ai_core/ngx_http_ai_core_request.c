@@ -50,6 +50,7 @@ static ngx_int_t ngx_http_ai_invalid(ngx_str_t *err, const char **param,
     const char *name, const char *msg);
 static void *ngx_http_ai_json_alloc(size_t size);
 static void ngx_http_ai_json_free(void *p);
+static size_t ngx_http_ai_json_tree_size(u_char *p, u_char *end);
 static cJSON *ngx_http_ai_json_tree(u_char *p, u_char *end,
     const char **stop);
 static ngx_int_t ngx_http_ai_json_node(cJSON *item, u_char **pp,
@@ -64,20 +65,35 @@ static u_char *ngx_http_ai_json_utf8(u_char *o, ngx_uint_t c);
 /*
  * cJSON allocates through ngx_http_ai_json_alloc() once the core loaded
  * (ngx_http_ai_json_hooks()): from a pool while one is set
- * (ngx_http_ai_json_on_pool(): the trees of a short request's
- * translation, which cost then no malloc and no free a node), else from
- * the heap.  A block is tagged with where it came from, so that
- * cJSON_free() frees a heap block and leaves a pool's to its pool: trees
- * of both kinds may be mixed and are deleted as before.
+ * (ngx_http_ai_json_on_pool()), else from the heap.  A block is tagged
+ * with where it came from, so that cJSON_free() frees a heap block and
+ * leaves a pool's to its pool: trees of both kinds may be mixed and are
+ * deleted as before.  The pools: a translation's own, destroyed when it
+ * is done; and a request's tree's own, sized from the body, whose root is
+ * tagged so that freeing it, the last free of cJSON_Delete(), destroys
+ * the pool (no malloc a node, no pool block of the request's taken for a
+ * stream's whole life).
  */
 
 #define NGX_HTTP_AI_JSON_HEAP   0x68656170
 #define NGX_HTTP_AI_JSON_POOL   0x706f6f6c
+#define NGX_HTTP_AI_JSON_ROOT   0x726f6f74      /* frees its pool */
 
 typedef union {
     uint32_t                    tag;
     uint64_t                    align;
 } ngx_http_ai_json_block_t;
+
+/*
+ * a request's tree's root, first on its pool: the pool, the block's tag
+ * just before the node, as every block has it
+ */
+
+typedef struct {
+    ngx_pool_t                 *pool;
+    ngx_http_ai_json_block_t    block;
+    cJSON                       root;
+} ngx_http_ai_json_root_t;
 
 static ngx_uint_t   ngx_http_ai_json_hooked;
 static ngx_pool_t  *ngx_http_ai_json_pool;
@@ -217,7 +233,7 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     ngx_str_t *model_from_uri, const char **param, ngx_str_t *err)
 {
     cJSON        *json;
-    ngx_pool_t   *prev;
+    ngx_pool_t   *prev, *tree;
     const char   *end;
     ngx_int_t     rc;
     ngx_uint_t    stream;
@@ -231,24 +247,42 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     end = NULL;
 
     /*
-     * the tree on the heap, not on the request's pool: it lives as long as
-     * the request, and a pool block more for each of thousands of streams
+     * the tree on a pool of its own, sized from the body: not on the
+     * request's, where a pool block more for each of thousands of streams
      * held open cost more than the mallocs it saves (bench: 19.6 -> 22.3
-     * kB a stream at 9,000)
+     * kB a stream at 9,000); freed with the tree's root
      */
 
-    prev = ngx_http_ai_json_on_pool(NULL);
+    tree = NULL;
+
+    if (pool && ngx_http_ai_json_hooked) {
+        tree = ngx_create_pool(ngx_http_ai_json_tree_size(req->body.data,
+                                                          req->body.data
+                                                          + req->body.len),
+                               pool->log);
+    }
+
+    prev = ngx_http_ai_json_on_pool(tree);
 
     json = ngx_http_ai_json_tree(req->body.data,
                                  req->body.data + req->body.len, &end);
 
-    if (json == NULL) {
-        /* what the scanner does not take, cJSON reads (and says where) */
-        json = cJSON_ParseWithLengthOpts((const char *) req->body.data,
-                                         req->body.len, &end, 0);
+    (void) ngx_http_ai_json_on_pool(prev);
+
+    if (json == NULL && tree) {
+        ngx_destroy_pool(tree);
     }
 
-    (void) ngx_http_ai_json_on_pool(prev);
+    if (json == NULL) {
+        /* what the scanner does not take, cJSON reads (and says where) */
+
+        prev = ngx_http_ai_json_on_pool(NULL);
+
+        json = cJSON_ParseWithLengthOpts((const char *) req->body.data,
+                                         req->body.len, &end, 0);
+
+        (void) ngx_http_ai_json_on_pool(prev);
+    }
 
     if (json == NULL) {
         if (end == NULL) {
@@ -1415,7 +1449,69 @@ ngx_http_ai_json_free(void *p)
         return;
     }
 
+    if (b->tag == NGX_HTTP_AI_JSON_ROOT) {
+        /* a request's tree's root: the pool it and its nodes are on */
+        b->tag = 0;
+        ngx_destroy_pool(((ngx_http_ai_json_root_t *)
+                              ((u_char *) p
+                               - offsetof(ngx_http_ai_json_root_t, root)))
+                         ->pool);
+        return;
+    }
+
     /* a pool's block goes with its pool */
+}
+
+
+/*
+ * The size of a pool that holds a body's tree in its first block, but for
+ * its long strings (larger than a pool's small allocations, each its
+ * own): a bound on its nodes (a value follows a "{", a "[" or a ",", or
+ * is the body) and strings (each quoted), their blocks' tags and
+ * alignment (a string's NUL in it), and the text's bytes for the
+ * strings'.  A tree of more than 16 KB gets blocks of 16 KB.
+ */
+
+static size_t
+ngx_http_ai_json_tree_size(u_char *p, u_char *end)
+{
+    size_t   nodes, strings, size;
+    u_char  *start;
+
+    start = p;
+    nodes = 1;
+    strings = 0;
+
+    for ( /* void */ ; p < end; p++) {
+
+        switch (*p) {
+
+        case '"':
+            strings++;
+
+            for (p++; p < end && *p != '"'; p++) {
+                if (*p == '\\') {
+                    p++;
+                }
+            }
+
+            break;
+
+        case '{':
+        case '[':
+        case ',':
+            nodes++;
+            break;
+        }
+    }
+
+    size = sizeof(ngx_pool_t) + sizeof(ngx_http_ai_json_root_t)
+           + nodes * ngx_align(sizeof(ngx_http_ai_json_block_t)
+                               + sizeof(cJSON), NGX_ALIGNMENT)
+           + strings * (sizeof(ngx_http_ai_json_block_t) + NGX_ALIGNMENT)
+           + (end - start);
+
+    return ngx_min(size, NGX_DEFAULT_POOL_SIZE);
 }
 
 
@@ -1432,8 +1528,9 @@ ngx_http_ai_json_free(void *p)
 static cJSON *
 ngx_http_ai_json_tree(u_char *p, u_char *end, const char **stop)
 {
-    cJSON   *json;
-    u_char  *last;
+    cJSON                    *json;
+    u_char                   *last;
+    ngx_http_ai_json_root_t  *r;
 
     p = ngx_http_ai_json_space(p, end);
 
@@ -1447,9 +1544,29 @@ ngx_http_ai_json_tree(u_char *p, u_char *end, const char **stop)
         return NULL;
     }
 
-    json = cJSON_malloc(sizeof(cJSON));
-    if (json == NULL) {
-        return NULL;
+    if (ngx_http_ai_json_pool) {
+        /*
+         * the root, first on a tree's own pool, with the pool before it:
+         * cJSON_Delete() frees the root last, and the pool with it
+         */
+
+        r = ngx_palloc(ngx_http_ai_json_pool,
+                       sizeof(ngx_http_ai_json_root_t));
+        if (r == NULL) {
+            return NULL;
+        }
+
+        r->pool = ngx_http_ai_json_pool;
+        r->block.tag = NGX_HTTP_AI_JSON_POOL;   /* ROOT once built */
+        json = &r->root;
+
+    } else {
+        r = NULL;
+
+        json = cJSON_malloc(sizeof(cJSON));
+        if (json == NULL) {
+            return NULL;
+        }
     }
 
     ngx_memzero(json, sizeof(cJSON));
@@ -1458,6 +1575,10 @@ ngx_http_ai_json_tree(u_char *p, u_char *end, const char **stop)
         /* what was built is linked to it */
         cJSON_Delete(json);
         return NULL;
+    }
+
+    if (r) {
+        r->block.tag = NGX_HTTP_AI_JSON_ROOT;
     }
 
     *stop = (const char *) last;
