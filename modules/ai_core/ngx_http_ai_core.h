@@ -457,7 +457,9 @@ ngx_str_t *ngx_http_ai_safe_str(ngx_pool_t *pool, ngx_str_t *s);
  * Request normalization (pure: no I/O).  Parses body into req for the
  * endpoint and door format already set in req; on a client error fills
  * *param and *err and returns NGX_DECLINED.  The cJSON tree is owned by
- * the caller (the core frees it with the request pool).
+ * the caller, who frees it with cJSON_Delete() (with a pool, the tree is
+ * on a pool of its own, destroyed when its root is freed; the core frees
+ * a request's tree when the request ends).
  */
 ngx_uint_t ngx_http_ai_endpoint(ngx_str_t *uri, ngx_uint_t *format);
 ngx_int_t ngx_http_ai_parse_request(ngx_pool_t *pool,
