@@ -838,8 +838,7 @@ static ngx_int_t
 ngx_http_ai_tr_fast_shape(ngx_http_ai_stream_t *st, ngx_str_t *data,
     ngx_str_t *text)
 {
-    u_char  *p, *last;
-    size_t   head, tail;
+    size_t  head, tail;
 
     head = st->fast_shape_head;
     tail = st->fast_shape_tail;
@@ -853,18 +852,11 @@ ngx_http_ai_tr_fast_shape(ngx_http_ai_stream_t *st, ngx_str_t *data,
         return NGX_DECLINED;
     }
 
-    last = data->data + data->len - tail;
-
-    for (p = data->data + head; p < last; p++) {
-        if (*p < 0x20 || *p == '"' || *p == '\\') {
-            return NGX_DECLINED;
-        }
-    }
-
     text->data = data->data + head;
-    text->len = last - text->data;
+    text->len = data->len - head - tail;
 
-    return NGX_OK;
+    return ngx_http_ai_tr_verbatim((char *) text->data, text->len)
+           ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -1286,35 +1278,16 @@ ngx_http_ai_tr_verbatim(const char *s, size_t len)
 static ngx_uint_t
 ngx_http_ai_tr_fast_names(ngx_http_ai_stream_t *st)
 {
-    u_char  *p, *last;
-
-    if (st->fast_names) {
-        return st->fast_names == 1;
+    if (st->fast_names == 0) {
+        st->fast_names = (st->id
+                          && ngx_http_ai_tr_verbatim(st->id,
+                                                     ngx_strlen(st->id))
+                          && ngx_http_ai_tr_verbatim((char *) st->model.data,
+                                                     st->model.len))
+                         ? 1 : 2;
     }
 
-    st->fast_names = 2;
-
-    if (st->id == NULL) {
-        return 0;
-    }
-
-    for (p = (u_char *) st->id; *p; p++) {
-        if (*p == '"' || *p == '\\' || *p < 0x20) {
-            return 0;
-        }
-    }
-
-    last = st->model.data + st->model.len;
-
-    for (p = st->model.data; p < last; p++) {
-        if (*p == '"' || *p == '\\' || *p < 0x20) {
-            return 0;
-        }
-    }
-
-    st->fast_names = 1;
-
-    return 1;
+    return st->fast_names == 1;
 }
 
 
@@ -1326,18 +1299,10 @@ ngx_http_ai_tr_fast_names(ngx_http_ai_stream_t *st)
 static ngx_int_t
 ngx_http_ai_json_text(ngx_str_t *value, ngx_str_t *text)
 {
-    u_char  *p, *last;
-
-    if (value->len < 2 || value->data[0] != '"') {
+    if (value->len < 2 || value->data[0] != '"'
+        || !ngx_http_ai_tr_verbatim((char *) value->data + 1, value->len - 2))
+    {
         return NGX_DECLINED;
-    }
-
-    last = value->data + value->len - 1;
-
-    for (p = value->data + 1; p < last; p++) {
-        if (*p == '\\' || *p < 0x20) {
-            return NGX_DECLINED;
-        }
     }
 
     text->data = value->data + 1;

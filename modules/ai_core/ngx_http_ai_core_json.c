@@ -727,3 +727,30 @@ ngx_http_ai_json_after(ngx_http_ai_json_iter_t *it, u_char *p)
 
     return NGX_OK;
 }
+
+
+double
+ngx_http_ai_json_double(u_char *p, size_t len)
+{
+    char      buf[64];
+    size_t    i;
+    int64_t   n;
+
+    for (n = 0, i = 0; len <= 15 && i < len && p[i] >= '0' && p[i] <= '9';
+         i++)
+    {
+        n = n * 10 + (p[i] - '0');
+    }
+
+    if (len <= 15 && i == len) {
+        /* digits only: the integer strtod() reads, exactly */
+        return (double) n;
+    }
+
+    len = ngx_min(len, sizeof(buf) - 1);
+
+    ngx_memcpy(buf, p, len);
+    buf[len] = '\0';
+
+    return strtod(buf, NULL);
+}

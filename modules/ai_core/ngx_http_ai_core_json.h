@@ -13,6 +13,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <cjson/cJSON.h>
+
 
 #define NGX_HTTP_AI_JSON_DEPTH      64
 
@@ -114,8 +116,26 @@ ngx_uint_t ngx_http_ai_json_empty_array(ngx_str_t *s, const char *key,
 
 
 /*
+ * a number's text (at most 63 characters, what cJSON reads of one) as
+ * cJSON reads it: digits only, of 15 at most, exactly; else by strtod()
+ * (NGINX runs in the "C" locale)
+ */
+double ngx_http_ai_json_double(u_char *p, size_t len);
+
+/*
+ * ngx_http_ai_core_tree.c: cJSON's allocator, installed once (by the core,
+ * before any module allocates); a body's tree, the one cJSON would build,
+ * built from the scanner's checked text on a pool of its own when a pool
+ * is given (freed with cJSON_Delete()), else cJSON's reading; NULL: not
+ * JSON, *end where cJSON failed (or NULL)
+ */
+void ngx_http_ai_json_hooks(void);
+cJSON *ngx_http_ai_json_parse(ngx_pool_t *pool, ngx_str_t *body,
+    const char **end);
+
+/*
  * cJSON's allocations from pool (NULL: from the heap) until set again,
- * once the core installed its allocator (ngx_http_ai_core_request.c);
+ * once the core installed its allocator (ngx_http_ai_core_tree.c);
  * returns the pool before, to be set back.  For trees that live no longer
  * than the pool: a request's, a translation's.
  */

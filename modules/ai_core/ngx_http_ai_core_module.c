@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_ai_core_module.h"
+#include "ngx_http_ai_core_json.h"
 
 
 static ngx_int_t ngx_http_ai_core_handler(ngx_http_request_t *r);

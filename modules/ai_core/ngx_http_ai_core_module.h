@@ -152,7 +152,6 @@ void *ngx_http_ai_core_insert(ngx_array_t *a, ngx_uint_t order);
 ngx_int_t ngx_http_ai_core_route(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx);
 void ngx_http_ai_core_ctx_cleanup(void *data);
-void ngx_http_ai_json_hooks(void);
 ngx_int_t ngx_http_ai_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_core_add_variables(ngx_conf_t *cf);
 

@@ -403,11 +403,8 @@ static void
 ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src, const char *name,
     ngx_int_t *value, ngx_http_ai_usage_t *u)
 {
-    u_char     buf[64];
     cJSON     *item;
     double     v;
-    size_t     i;
-    int64_t    n;
     ngx_str_t  raw;
 
     if (src->json) {
@@ -445,34 +442,13 @@ ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src, const char *name,
             return;
         }
 
-        if (raw.len >= sizeof(buf)) {
+        if (raw.len >= 64) {
             /* cJSON reads 63 characters of a number at most */
             src->odd = 1;
             return;
         }
 
-        n = 0;
-        i = 0;
-
-        if (raw.len <= 15) {
-            while (i < raw.len && raw.data[i] >= '0' && raw.data[i] <= '9') {
-                n = n * 10 + (raw.data[i] - '0');
-                i++;
-            }
-        }
-
-        if (i == raw.len && raw.len <= 15) {
-            /* digits only: the integer strtod() would read, exactly */
-            v = (double) n;
-
-        } else {
-            /* as cJSON reads a number (NGINX runs in the "C" locale) */
-
-            ngx_memcpy(buf, raw.data, raw.len);
-            buf[raw.len] = '\0';
-
-            v = strtod((char *) buf, NULL);
-        }
+        v = ngx_http_ai_json_double(raw.data, raw.len);
     }
 
     /* the comparisons are false for NaN, so it is refused too */

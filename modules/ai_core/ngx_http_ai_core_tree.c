@@ -1,0 +1,598 @@
+
+/*
+ * Copyright (C) AI Gateway authors
+ *
+ * cJSON trees: the allocator cJSON uses once the core loaded, and a
+ * request's tree built from the text the strict JSON scanner checked
+ * (ngx_http_ai_core_json.c), the tree cJSON would build, on a pool of its
+ * own.  Pure: unit tests link it.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_ai_core_json.h"
+
+
+static void *ngx_http_ai_json_alloc(size_t size);
+static void ngx_http_ai_json_free(void *p);
+static size_t ngx_http_ai_json_tree_size(u_char *p, u_char *end);
+static cJSON *ngx_http_ai_json_tree(u_char *p, u_char *end,
+    const char **stop);
+static ngx_int_t ngx_http_ai_json_node(cJSON *item, u_char **pp,
+    u_char *end);
+static u_char *ngx_http_ai_json_number(cJSON *item, u_char *p,
+    u_char *end);
+static char *ngx_http_ai_json_decode(u_char **pp, u_char *end);
+static ngx_uint_t ngx_http_ai_json_hex(u_char *p);
+static u_char *ngx_http_ai_json_utf8(u_char *o, ngx_uint_t c);
+
+
+/*
+ * cJSON allocates through ngx_http_ai_json_alloc() once the core loaded
+ * (ngx_http_ai_json_hooks()): from a pool while one is set
+ * (ngx_http_ai_json_on_pool()), else from the heap.  A block is tagged
+ * with where it came from, so that cJSON_free() frees a heap block and
+ * leaves a pool's to its pool: trees of both kinds may be mixed and are
+ * deleted as before.  The pools: a translation's own, destroyed when it
+ * is done; and a request's tree's own, sized from the body, whose root is
+ * tagged so that freeing it, the last free of cJSON_Delete(), destroys
+ * the pool (no malloc a node, no pool block of the request's taken for a
+ * stream's whole life).
+ */
+
+#define NGX_HTTP_AI_JSON_HEAP   0x68656170
+#define NGX_HTTP_AI_JSON_POOL   0x706f6f6c
+#define NGX_HTTP_AI_JSON_ROOT   0x726f6f74      /* frees its pool */
+
+typedef union {
+    uint32_t                    tag;
+    uint64_t                    align;
+} ngx_http_ai_json_block_t;
+
+/*
+ * a request's tree's root, first on its pool: the pool, the block's tag
+ * just before the node, as every block has it
+ */
+
+typedef struct {
+    ngx_pool_t                 *pool;
+    ngx_http_ai_json_block_t    block;
+    cJSON                       root;
+} ngx_http_ai_json_root_t;
+
+static ngx_uint_t   ngx_http_ai_json_hooked;
+static ngx_pool_t  *ngx_http_ai_json_pool;
+
+
+/*
+ * A body's tree: the one the scanner's text builds, on a pool of its own
+ * sized from the body (with a pool to log to; not on the request's, where
+ * a pool block more for each of thousands of streams held open cost more
+ * than the mallocs it saves: bench, 19.6 -> 22.3 kB a stream at 9,000),
+ * freed with the tree's root; else cJSON's reading, on the heap.  NULL:
+ * not JSON (*end: where cJSON failed, or NULL).
+ */
+
+cJSON *
+ngx_http_ai_json_parse(ngx_pool_t *pool, ngx_str_t *body, const char **end)
+{
+    cJSON       *json;
+    ngx_pool_t  *prev, *tree;
+
+    tree = NULL;
+
+    if (pool && ngx_http_ai_json_hooked) {
+        tree = ngx_create_pool(ngx_http_ai_json_tree_size(body->data,
+                                                          body->data
+                                                          + body->len),
+                               pool->log);
+    }
+
+    prev = ngx_http_ai_json_on_pool(tree);
+
+    json = ngx_http_ai_json_tree(body->data, body->data + body->len, end);
+
+    (void) ngx_http_ai_json_on_pool(prev);
+
+    if (json) {
+        return json;
+    }
+
+    if (tree) {
+        ngx_destroy_pool(tree);
+    }
+
+    /* what the scanner does not take, cJSON reads (and says where) */
+
+    prev = ngx_http_ai_json_on_pool(NULL);
+
+    json = cJSON_ParseWithLengthOpts((const char *) body->data, body->len,
+                                     end, 0);
+
+    (void) ngx_http_ai_json_on_pool(prev);
+
+    return json;
+}
+
+
+ngx_pool_t *
+ngx_http_ai_json_on_pool(ngx_pool_t *pool)
+{
+    ngx_pool_t  *prev;
+
+    prev = ngx_http_ai_json_pool;
+    ngx_http_ai_json_pool = ngx_http_ai_json_hooked ? pool : NULL;
+
+    return prev;
+}
+
+
+void
+ngx_http_ai_json_hooks(void)
+{
+    cJSON_Hooks  hooks;
+
+    if (ngx_http_ai_json_hooked) {
+        return;
+    }
+
+    hooks.malloc_fn = ngx_http_ai_json_alloc;
+    hooks.free_fn = ngx_http_ai_json_free;
+
+    cJSON_InitHooks(&hooks);
+
+    ngx_http_ai_json_hooked = 1;
+}
+
+
+static void *
+ngx_http_ai_json_alloc(size_t size)
+{
+    ngx_http_ai_json_block_t  *b;
+
+    if (size > NGX_MAX_SIZE_T_VALUE - sizeof(ngx_http_ai_json_block_t)) {
+        return NULL;
+    }
+
+    if (ngx_http_ai_json_pool) {
+        b = ngx_palloc(ngx_http_ai_json_pool,
+                       sizeof(ngx_http_ai_json_block_t) + size);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->tag = NGX_HTTP_AI_JSON_POOL;
+
+    } else {
+        b = malloc(sizeof(ngx_http_ai_json_block_t) + size);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->tag = NGX_HTTP_AI_JSON_HEAP;
+    }
+
+    return b + 1;
+}
+
+
+static void
+ngx_http_ai_json_free(void *p)
+{
+    ngx_http_ai_json_block_t  *b;
+
+    if (p == NULL) {
+        return;
+    }
+
+    b = (ngx_http_ai_json_block_t *) p - 1;
+
+    if (b->tag == NGX_HTTP_AI_JSON_HEAP) {
+        b->tag = 0;
+        free(b);
+        return;
+    }
+
+    if (b->tag == NGX_HTTP_AI_JSON_ROOT) {
+        /* a request's tree's root: the pool it and its nodes are on */
+        b->tag = 0;
+        ngx_destroy_pool(((ngx_http_ai_json_root_t *)
+                              ((u_char *) p
+                               - offsetof(ngx_http_ai_json_root_t, root)))
+                         ->pool);
+        return;
+    }
+
+    /* a pool's block goes with its pool */
+}
+
+
+/*
+ * The size of a pool that holds a body's tree in its first block, but for
+ * its long strings (larger than a pool's small allocations, each its
+ * own): a bound on its nodes (a value follows a "{", a "[" or a ",", or
+ * is the body) and strings (each quoted), their blocks' tags and
+ * alignment (a string's NUL in it), and the text's bytes for the
+ * strings'.  A tree of more than 16 KB gets blocks of 16 KB.
+ */
+
+static size_t
+ngx_http_ai_json_tree_size(u_char *p, u_char *end)
+{
+    size_t   nodes, strings, size;
+    u_char  *start;
+
+    if ((size_t) (end - p) >= NGX_DEFAULT_POOL_SIZE) {
+        /* its text alone fills a block: not counted */
+        return NGX_DEFAULT_POOL_SIZE;
+    }
+
+    start = p;
+    nodes = 1;
+    strings = 0;
+
+    for ( /* void */ ; p < end; p++) {
+
+        switch (*p) {
+
+        case '"':
+            strings++;
+
+            for (p++; p < end && *p != '"'; p++) {
+                if (*p == '\\') {
+                    p++;
+                }
+            }
+
+            break;
+
+        case '{':
+        case '[':
+        case ',':
+            nodes++;
+            break;
+        }
+    }
+
+    size = sizeof(ngx_pool_t) + sizeof(ngx_http_ai_json_root_t)
+           + nodes * ngx_align(sizeof(ngx_http_ai_json_block_t)
+                               + sizeof(cJSON), NGX_ALIGNMENT)
+           + strings * (sizeof(ngx_http_ai_json_block_t) + NGX_ALIGNMENT)
+           + (end - start);
+
+    return ngx_min(size, NGX_DEFAULT_POOL_SIZE);
+}
+
+
+/*
+ * The request's tree as cJSON builds it (the same nodes, linked the same
+ * way, the same strings and numbers), built from a text the strict
+ * scanner checked first: then it is one that cJSON reads the same, and
+ * the tree is built without checking again, strings copied whole where
+ * they have no escape.  NULL: not such a text (or no memory): cJSON reads
+ * it.  *stop: the end of the value, as cJSON_ParseWithLengthOpts() sets
+ * it.
+ */
+
+static cJSON *
+ngx_http_ai_json_tree(u_char *p, u_char *end, const char **stop)
+{
+    cJSON                    *json;
+    u_char                   *last;
+    ngx_http_ai_json_root_t  *r;
+
+    p = ngx_http_ai_json_space(p, end);
+
+    if (p == end) {
+        return NULL;
+    }
+
+    last = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_CJSON_DEPTH, 1);
+
+    if (last == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_ai_json_pool) {
+        /*
+         * the root, first on a tree's own pool, with the pool before it:
+         * cJSON_Delete() frees the root last, and the pool with it
+         */
+
+        r = ngx_palloc(ngx_http_ai_json_pool,
+                       sizeof(ngx_http_ai_json_root_t));
+        if (r == NULL) {
+            return NULL;
+        }
+
+        r->pool = ngx_http_ai_json_pool;
+        r->block.tag = NGX_HTTP_AI_JSON_POOL;   /* ROOT once built */
+        json = &r->root;
+
+    } else {
+        r = NULL;
+
+        json = cJSON_malloc(sizeof(cJSON));
+        if (json == NULL) {
+            return NULL;
+        }
+    }
+
+    ngx_memzero(json, sizeof(cJSON));
+
+    if (ngx_http_ai_json_node(json, &p, last) != NGX_OK) {
+        /* what was built is linked to it */
+        cJSON_Delete(json);
+        return NULL;
+    }
+
+    if (r) {
+        r->block.tag = NGX_HTTP_AI_JSON_ROOT;
+    }
+
+    *stop = (const char *) last;
+
+    return json;
+}
+
+
+/*
+ * A value of a checked text at *pp into item, as cJSON's parse_value()
+ * makes it; a container's nodes are linked to it as they are made, so
+ * that a failure leaves a tree to delete
+ */
+
+static ngx_int_t
+ngx_http_ai_json_node(cJSON *item, u_char **pp, u_char *end)
+{
+    u_char  *p, close;
+    cJSON   *child, *last;
+
+    p = *pp;
+
+    switch (*p) {
+
+    case '{':
+    case '[':
+        close = (*p == '{') ? '}' : ']';
+        item->type = (*p == '{') ? cJSON_Object : cJSON_Array;
+
+        p = ngx_http_ai_json_space(p + 1, end);
+
+        for (last = NULL; *p != close; /* void */) {
+
+            child = cJSON_malloc(sizeof(cJSON));
+            if (child == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memzero(child, sizeof(cJSON));
+
+            if (last == NULL) {
+                item->child = child;
+
+            } else {
+                last->next = child;
+                child->prev = last;
+            }
+
+            /* cJSON: the first's prev is the last (appending is O(1)) */
+            item->child->prev = child;
+            last = child;
+
+            if (close == '}') {
+                /* the name, then the value, in one node */
+
+                child->string = ngx_http_ai_json_decode(&p, end);
+                if (child->string == NULL) {
+                    return NGX_ERROR;
+                }
+
+                p = ngx_http_ai_json_space(p, end);    /* then ':' */
+                p = ngx_http_ai_json_space(p + 1, end);
+            }
+
+            if (ngx_http_ai_json_node(child, &p, end) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_http_ai_json_space(p, end);
+
+            if (*p == ',') {
+                p = ngx_http_ai_json_space(p + 1, end);
+            }
+        }
+
+        *pp = p + 1;
+        return NGX_OK;
+
+    case '"':
+        item->type = cJSON_String;
+        item->valuestring = ngx_http_ai_json_decode(pp, end);
+
+        return (item->valuestring == NULL) ? NGX_ERROR : NGX_OK;
+
+    case 't':
+        item->type = cJSON_True;
+        item->valueint = 1;
+        *pp = p + 4;
+        return NGX_OK;
+
+    case 'f':
+        item->type = cJSON_False;
+        *pp = p + 5;
+        return NGX_OK;
+
+    case 'n':
+        item->type = cJSON_NULL;
+        *pp = p + 4;
+        return NGX_OK;
+
+    default:
+        *pp = ngx_http_ai_json_number(item, p, end);
+        return NGX_OK;
+    }
+}
+
+
+/* a checked number (of 63 characters at most), as cJSON reads it */
+
+static u_char *
+ngx_http_ai_json_number(cJSON *item, u_char *p, u_char *end)
+{
+    u_char  *q;
+    double   d;
+
+    for (q = p; q < end && ((*q >= '0' && *q <= '9') || *q == '-'
+                            || *q == '+' || *q == '.' || *q == 'e'
+                            || *q == 'E');
+         q++)
+    {
+        /* void */
+    }
+
+    d = ngx_http_ai_json_double(p, q - p);
+
+    item->type = cJSON_Number;
+    item->valuedouble = d;
+    item->valueint = (d >= INT_MAX) ? INT_MAX
+                     : (d <= (double) INT_MIN) ? INT_MIN : (int) d;
+
+    return q;
+}
+
+
+/* a checked string at *pp, decoded as cJSON's parse_string() does */
+
+static char *
+ngx_http_ai_json_decode(u_char **pp, u_char *end)
+{
+    u_char      *p, *q, *o, *s;
+    ngx_uint_t   c;
+
+    p = *pp + 1;
+
+    q = memchr(p, '"', end - p);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    if (memchr(p, '\\', q - p) == NULL) {
+        /* no escape: as it is */
+
+        s = cJSON_malloc(q - p + 1);
+        if (s == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(s, p, q - p);
+        s[q - p] = '\0';
+
+        *pp = q + 1;
+        return (char *) s;
+    }
+
+    /* its end: the first quote not escaped */
+
+    for (q = p; *q != '"'; q++) {
+        if (*q == '\\') {
+            q++;
+        }
+    }
+
+    /* decoded it is no longer than written */
+
+    s = cJSON_malloc(q - p + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    for (o = s; p < q; /* void */) {
+
+        if (*p != '\\') {
+            *o++ = *p++;
+            continue;
+        }
+
+        switch (p[1]) {
+
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+
+        case 'u':
+            c = ngx_http_ai_json_hex(p + 2);
+
+            if (c >= 0xd800 && c <= 0xdbff) {
+                /* a pair (checked) */
+                c = 0x10000 + (((c & 0x3ff) << 10)
+                               | (ngx_http_ai_json_hex(p + 8) & 0x3ff));
+                p += 6;
+            }
+
+            o = ngx_http_ai_json_utf8(o, c);
+            p += 6;
+            continue;
+
+        default:                            /* " \\ / */
+            *o++ = p[1];
+        }
+
+        p += 2;
+    }
+
+    *o = '\0';
+
+    *pp = q + 1;
+
+    return (char *) s;
+}
+
+
+/* four hex digits (checked) */
+
+static ngx_uint_t
+ngx_http_ai_json_hex(u_char *p)
+{
+    u_char      ch;
+    ngx_uint_t  i, c;
+
+    for (c = 0, i = 0; i < 4; i++) {
+        ch = p[i] | 0x20;
+        c = c * 16 + ((ch >= 'a') ? ch - 'a' + 10 : ch - '0');
+    }
+
+    return c;
+}
+
+
+/* a code point as cJSON writes it in UTF-8 (0 as one byte 0) */
+
+static u_char *
+ngx_http_ai_json_utf8(u_char *o, ngx_uint_t c)
+{
+    if (c < 0x80) {
+        *o++ = (u_char) c;
+
+    } else if (c < 0x800) {
+        *o++ = (u_char) (0xc0 | (c >> 6));
+        *o++ = (u_char) (0x80 | (c & 0x3f));
+
+    } else if (c < 0x10000) {
+        *o++ = (u_char) (0xe0 | (c >> 12));
+        *o++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+        *o++ = (u_char) (0x80 | (c & 0x3f));
+
+    } else {
+        *o++ = (u_char) (0xf0 | (c >> 18));
+        *o++ = (u_char) (0x80 | ((c >> 12) & 0x3f));
+        *o++ = (u_char) (0x80 | ((c >> 6) & 0x3f));
+        *o++ = (u_char) (0x80 | (c & 0x3f));
+    }
+
+    return o;
+}
