@@ -38,9 +38,6 @@ static ngx_int_t ngx_http_ai_tr_request(ngx_pool_t *pool,
 static u_char *ngx_http_ai_tr_room(ngx_http_ai_stream_t *st, size_t len);
 static size_t ngx_http_ai_tr_json_size(cJSON *item);
 static u_char *ngx_http_ai_tr_json_write(u_char *p, cJSON *item);
-static size_t ngx_http_ai_tr_json_string_size(const u_char *s);
-static u_char *ngx_http_ai_tr_json_string(u_char *p, const u_char *s);
-static size_t ngx_http_ai_tr_json_number(u_char *buf, double d);
 static ngx_int_t ngx_http_ai_translate_embeddings(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body,
     ngx_str_t *err);
@@ -149,6 +146,18 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
      * the request), unless the request is large; what the translation
      * writes is on the request's pool
      */
+
+    if (req->json && cJSON_IsObject(req->json)) {
+        /* a plain request, written straight from the client's tree */
+
+        ngx_str_null(err);
+
+        rc = ngx_http_ai_tr_fast_request(pool, req, req->json, body);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
 
     tmp = NULL;
 
@@ -2208,7 +2217,7 @@ ngx_http_ai_tr_json_write(u_char *p, cJSON *item)
 
 /* a string as cJSON's print_string_ptr() writes it (NULL: "") */
 
-static size_t
+size_t
 ngx_http_ai_tr_json_string_size(const u_char *s)
 {
     size_t  size;
@@ -2231,7 +2240,7 @@ ngx_http_ai_tr_json_string_size(const u_char *s)
 }
 
 
-static u_char *
+u_char *
 ngx_http_ai_tr_json_string(u_char *p, const u_char *s)
 {
     static u_char  hex[] = "0123456789abcdef";
@@ -2277,7 +2286,7 @@ ngx_http_ai_tr_json_string(u_char *p, const u_char *s)
  * snprintf() and the read back); into buf of 32 bytes, its length
  */
 
-static size_t
+size_t
 ngx_http_ai_tr_json_number(u_char *buf, double d)
 {
     int       n;

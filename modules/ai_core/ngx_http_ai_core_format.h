@@ -112,6 +112,9 @@ struct ngx_http_ai_stream_s {
                                                after it */
     size_t                      fast_shape_head;
     size_t                      fast_shape_tail;
+    u_char                     *fast_top;   /* an OpenAI chunk's bytes up
+                                               to its choices, read once */
+    size_t                      fast_top_len;
 
     unsigned                    include_usage:1;
     unsigned                    role:1;     /* the pivot's role chunk */
@@ -142,6 +145,9 @@ ngx_int_t ngx_http_ai_usage_raw(ngx_uint_t format, ngx_str_t *object,
 
 ngx_int_t ngx_http_ai_tr_print(ngx_pool_t *pool, cJSON *json,
     ngx_str_t *out);
+size_t ngx_http_ai_tr_json_string_size(const u_char *s);
+u_char *ngx_http_ai_tr_json_string(u_char *p, const u_char *s);
+size_t ngx_http_ai_tr_json_number(u_char *buf, double d);
 ngx_int_t ngx_http_ai_tr_error(ngx_pool_t *pool, ngx_str_t *err,
     const char *fmt, const char *arg);
 ngx_uint_t ngx_http_ai_tr_is(cJSON *item, const char *s);
@@ -228,6 +234,8 @@ ngx_int_t ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st,
     ngx_str_t *data);
 ngx_int_t ngx_http_ai_tr_fast_anthropic(ngx_http_ai_stream_t *st,
     ngx_str_t *name, ngx_str_t *data);
+ngx_int_t ngx_http_ai_tr_fast_request(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body);
 
 
 /* OpenAI (ngx_http_ai_core_format_openai.c) */

@@ -32,6 +32,10 @@ static ngx_int_t ngx_http_ai_tr_fast_message_start(ngx_http_ai_stream_t *st,
 static ngx_int_t ngx_http_ai_tr_fast_anthropic_delta(
     ngx_http_ai_stream_t *st, ngx_str_t *name, ngx_str_t *data);
 static ngx_int_t ngx_http_ai_json_text(ngx_str_t *value, ngx_str_t *text);
+static ngx_int_t ngx_http_ai_tr_fast_to_openai(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body);
+static ngx_int_t ngx_http_ai_tr_fast_to_anthropic(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body);
 static ngx_uint_t ngx_http_ai_tr_fast_names(ngx_http_ai_stream_t *st);
 static ngx_int_t ngx_http_ai_tr_fast_prefix(ngx_http_ai_stream_t *st,
     const char *head, const char *num, size_t n, const char *tail);
@@ -73,8 +77,9 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     ngx_int_t                 rc;
     ngx_str_t                 key, value, delta, text, v, finish, usage, id,
                               content;
+    size_t                    at;
     ngx_uint_t                choices, empty, seen, reasons, ids,
-                              contents;
+                              contents, resume;
     ngx_http_ai_usage_t       u;
     ngx_http_ai_json_iter_t   top, it;
     u_char                    reason[32];
@@ -97,11 +102,31 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
 
     end = data->data + data->len;
 
-    p = ngx_http_ai_json_space(data->data, end);
+    /*
+     * the bytes before the choices of an event read before: its members
+     * there are read as they were (an id, no usage), the walk begins at
+     * the choices
+     */
 
-    if (ngx_http_ai_json_object(&top, p, end) != NGX_OK) {
-        return NGX_DECLINED;
+    resume = (st->started && st->fast_top_len
+              && data->len > st->fast_top_len
+              && ngx_memcmp(data->data, st->fast_top, st->fast_top_len)
+                 == 0);
+
+    if (resume) {
+        top.pos = data->data + st->fast_top_len;
+        top.end = end;
+        top.more = 0;
+
+    } else {
+        p = ngx_http_ai_json_space(data->data, end);
+
+        if (ngx_http_ai_json_object(&top, p, end) != NGX_OK) {
+            return NGX_DECLINED;
+        }
     }
+
+    at = 0;
 
     ngx_str_null(&delta);
     ngx_str_null(&finish);
@@ -114,7 +139,15 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     ids = 0;
     ngx_str_null(&id);
 
-    while ((rc = ngx_http_ai_json_next_key(&top, &key)) == NGX_OK) {
+    for ( ;; ) {
+
+        if (resume) {
+            resume = 0;
+            ngx_str_set(&key, "choices");
+
+        } else if ((rc = ngx_http_ai_json_next_key(&top, &key)) != NGX_OK) {
+            break;
+        }
 
         if (!ngx_http_ai_json_key(&key, "choices")) {
 
@@ -164,6 +197,11 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
 
         if (p >= end || *p != '[') {
             return NGX_DECLINED;
+        }
+
+        if (seen == 0) {
+            /* what comes before: members of no effect but an id */
+            at = p - data->data;
         }
 
         p = ngx_http_ai_json_space(p + 1, end);
@@ -426,6 +464,18 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
         st->stop_reason = ngx_http_ai_tr_reason(NGX_HTTP_AI_FMT_ANTHROPIC,
                                                 NGX_HTTP_AI_FMT_OPENAI,
                                                 (const char *) reason);
+    }
+
+    if (at && st->fast_top_len == 0 && st->started) {
+        /* the bytes before the choices, kept for the events after */
+
+        st->fast_top = ngx_pnalloc(st->pool, at);
+        if (st->fast_top == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(st->fast_top, data->data, at);
+        st->fast_top_len = at;
     }
 
     return NGX_OK;
@@ -1248,6 +1298,624 @@ ngx_http_ai_tr_fast_emit(ngx_http_ai_stream_t *st, ngx_uint_t what,
 
         return ngx_http_ai_tr_out(st, "}}}\n\n", sizeof("}}}\n\n") - 1);
     }
+}
+
+
+/*
+ * A plain request translated without trees: an Anthropic one to an
+ * OpenAI target, an OpenAI one to an Anthropic target.  NGX_DECLINED:
+ * the general path.
+ */
+
+ngx_int_t
+ngx_http_ai_tr_fast_request(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body)
+{
+    if ((req->prepend && req->prepend->nelts)
+        || (req->append && req->append->nelts)
+        || (req->model.len
+            && (ngx_strlchr(req->model.data,
+                            req->model.data + req->model.len, '\0')
+                || !ngx_http_ai_tr_verbatim((char *) req->model.data,
+                                            req->model.len))))
+    {
+        /* decorations; a model name the printer would escape */
+        return NGX_DECLINED;
+    }
+
+    if (req->from == NGX_HTTP_AI_FMT_ANTHROPIC
+        && req->to == NGX_HTTP_AI_FMT_OPENAI
+        && req->endpoint == NGX_HTTP_AI_EP_MESSAGES)
+    {
+        return ngx_http_ai_tr_fast_to_openai(pool, req, json, body);
+    }
+
+    if (req->from == NGX_HTTP_AI_FMT_OPENAI
+        && req->to == NGX_HTTP_AI_FMT_ANTHROPIC
+        && req->endpoint == NGX_HTTP_AI_EP_CHAT)
+    {
+        return ngx_http_ai_tr_fast_to_anthropic(pool, req, json, body);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * An Anthropic request to an OpenAI target, written straight from the
+ * client's tree when it holds only what the general path copies as it
+ * is: the model (a string), a system prompt (a string), messages of a
+ * role ("user" or "assistant") and a string content, max_tokens,
+ * temperature and top_p (numbers), stream (true or false), each once.
+ * The bytes are those the general path prints (the request translated
+ * by ngx_http_ai_anthropic_request_to_openai(), decorated by
+ * ngx_http_ai_openai_decorate(), printed by ngx_http_ai_tr_print()):
+ * the keys in its order, the strings and numbers as its printer writes
+ * them (test_fast_request compares the two).  NGX_DECLINED: anything
+ * else, decorations included, goes the general way.
+ */
+
+#define NGX_HTTP_AI_FAST_NUMS  3
+
+static ngx_int_t
+ngx_http_ai_tr_fast_to_openai(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body)
+{
+    size_t       len, nlen[NGX_HTTP_AI_FAST_NUMS], mlen;
+    u_char      *p, num[NGX_HTTP_AI_FAST_NUMS][32];
+    cJSON       *item, *model, *system, *messages, *stream, *m, *role,
+                *content, *k;
+    cJSON       *nums[NGX_HTTP_AI_FAST_NUMS];
+    ngx_uint_t   i, n;
+    const char  *name;
+
+    static const char  *keys[NGX_HTTP_AI_FAST_NUMS] = {
+        "max_completion_tokens", "temperature", "top_p"
+    };
+
+    model = NULL;
+    system = NULL;
+    messages = NULL;
+    stream = NULL;
+
+    for (i = 0; i < NGX_HTTP_AI_FAST_NUMS; i++) {
+        nums[i] = NULL;
+    }
+
+    for (item = json->child; item; item = item->next) {
+        name = item->string;
+
+        if (name == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_strcmp(name, "model") == 0 && model == NULL
+            && cJSON_IsString(item))
+        {
+            model = item;
+
+        } else if (ngx_strcmp(name, "messages") == 0 && messages == NULL
+                   && cJSON_IsArray(item))
+        {
+            messages = item;
+
+        } else if (ngx_strcmp(name, "system") == 0 && system == NULL
+                   && cJSON_IsString(item))
+        {
+            system = item;
+
+        } else if (ngx_strcmp(name, "stream") == 0 && stream == NULL
+                   && cJSON_IsBool(item))
+        {
+            stream = item;
+
+        } else if (ngx_strcmp(name, "max_tokens") == 0 && nums[0] == NULL
+                   && cJSON_IsNumber(item))
+        {
+            nums[0] = item;
+
+        } else if (ngx_strcmp(name, "temperature") == 0 && nums[1] == NULL
+                   && cJSON_IsNumber(item))
+        {
+            nums[1] = item;
+
+        } else if (ngx_strcmp(name, "top_p") == 0 && nums[2] == NULL
+                   && cJSON_IsNumber(item))
+        {
+            nums[2] = item;
+
+        } else {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (model == NULL || messages == NULL
+        || (stream == NULL && req->stream))
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the size first: {"model":M,"messages":[...],...} */
+
+    mlen = req->model.len ? req->model.len : ngx_strlen(model->valuestring);
+
+    len = sizeof("{\"model\":\"\",\"messages\":[]}") - 1 + mlen;
+
+    if (req->model.len == 0) {
+        len = len - mlen - 2
+              + ngx_http_ai_tr_json_string_size((u_char *) model->valuestring);
+    }
+
+    if (system) {
+        len += sizeof("{\"role\":\"system\",\"content\":},") - 1
+               + ngx_http_ai_tr_json_string_size(
+                                             (u_char *) system->valuestring);
+    }
+
+    n = 0;
+
+    for (m = messages->child; m; m = m->next) {
+
+        if (!cJSON_IsObject(m)) {
+            return NGX_DECLINED;
+        }
+
+        role = NULL;
+        content = NULL;
+
+        for (k = m->child; k; k = k->next) {
+            if (k->string && ngx_strcmp(k->string, "role") == 0
+                && role == NULL)
+            {
+                role = k;
+
+            } else if (k->string && ngx_strcmp(k->string, "content") == 0
+                       && content == NULL)
+            {
+                content = k;
+
+            } else {
+                return NGX_DECLINED;
+            }
+        }
+
+        if (!cJSON_IsString(role) || !cJSON_IsString(content)
+            || (ngx_strcmp(role->valuestring, "user") != 0
+                && ngx_strcmp(role->valuestring, "assistant") != 0))
+        {
+            return NGX_DECLINED;
+        }
+
+        len += sizeof("{\"role\":\"\",\"content\":},") - 1
+               + ngx_strlen(role->valuestring)
+               + ngx_http_ai_tr_json_string_size(
+                                            (u_char *) content->valuestring);
+        n++;
+    }
+
+    for (i = 0; i < NGX_HTTP_AI_FAST_NUMS; i++) {
+        if (nums[i]) {
+            nlen[i] = ngx_http_ai_tr_json_number(num[i],
+                                                 nums[i]->valuedouble);
+            if (nlen[i] == 0) {
+                return NGX_DECLINED;
+            }
+
+            len += sizeof(",\"\":") - 1 + ngx_strlen(keys[i]) + nlen[i];
+        }
+    }
+
+    if (stream) {
+        len += sizeof(",\"stream\":false") - 1;
+
+        if (req->stream) {
+            len += sizeof(",\"stream_options\":{\"include_usage\":true}") - 1;
+        }
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    p = ngx_cpymem(p, "{\"model\":", sizeof("{\"model\":") - 1);
+
+    if (req->model.len) {
+        *p++ = '"';
+        p = ngx_cpymem(p, req->model.data, req->model.len);
+        *p++ = '"';
+
+    } else {
+        p = ngx_http_ai_tr_json_string(p, (u_char *) model->valuestring);
+    }
+
+    p = ngx_cpymem(p, ",\"messages\":[", sizeof(",\"messages\":[") - 1);
+
+    if (system) {
+        p = ngx_cpymem(p, "{\"role\":\"system\",\"content\":",
+                       sizeof("{\"role\":\"system\",\"content\":") - 1);
+        p = ngx_http_ai_tr_json_string(p, (u_char *) system->valuestring);
+        *p++ = '}';
+
+        if (n) {
+            *p++ = ',';
+        }
+    }
+
+    for (m = messages->child; m; m = m->next) {
+        role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        content = cJSON_GetObjectItemCaseSensitive(m, "content");
+
+        p = ngx_cpymem(p, "{\"role\":\"", sizeof("{\"role\":\"") - 1);
+        p = ngx_cpymem(p, role->valuestring, ngx_strlen(role->valuestring));
+        p = ngx_cpymem(p, "\",\"content\":", sizeof("\",\"content\":") - 1);
+        p = ngx_http_ai_tr_json_string(p, (u_char *) content->valuestring);
+        *p++ = '}';
+
+        if (m->next) {
+            *p++ = ',';
+        }
+    }
+
+    *p++ = ']';
+
+    for (i = 0; i < NGX_HTTP_AI_FAST_NUMS; i++) {
+        if (nums[i]) {
+            *p++ = ',';
+            *p++ = '"';
+            p = ngx_cpymem(p, keys[i], ngx_strlen(keys[i]));
+            *p++ = '"';
+            *p++ = ':';
+            p = ngx_cpymem(p, num[i], nlen[i]);
+        }
+    }
+
+    if (stream) {
+        if (req->stream) {
+            p = ngx_cpymem(p, ",\"stream\":true,\"stream_options\":"
+                           "{\"include_usage\":true}",
+                           sizeof(",\"stream\":true,\"stream_options\":"
+                                  "{\"include_usage\":true}") - 1);
+
+        } else {
+            p = ngx_cpymem(p, ",\"stream\":false",
+                           sizeof(",\"stream\":false") - 1);
+        }
+    }
+
+    *p++ = '}';
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An OpenAI request to an Anthropic target, written straight from the
+ * client's tree when it holds only the model (a string), messages of a
+ * role ("system", "developer", "user" or "assistant") and a string
+ * content, max_tokens or max_completion_tokens, temperature and top_p
+ * (numbers), stream (true or false) and stream_options (an object, not
+ * Anthropic's), each once.  The bytes are those of the general path
+ * (decorated by ngx_http_ai_openai_decorate(), translated by
+ * ngx_http_ai_anthropic_request_from_openai(), printed): the system
+ * texts one string or text blocks, the required max_tokens, a
+ * temperature of at most 1, an empty assistant message left out
+ * (test_fast_request).
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_fast_to_anthropic(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body)
+{
+    size_t       len, nlen[NGX_HTTP_AI_FAST_NUMS], slen;
+    u_char      *p, num[NGX_HTTP_AI_FAST_NUMS][32];
+    cJSON       *item, *model, *messages, *stream, *options, *m, *k, *role,
+                *content, *max, *max2, *temp, *top_p;
+    ngx_int_t    value;
+    ngx_uint_t   nsystem, first;
+    const char  *name, *r;
+
+    model = NULL;
+    messages = NULL;
+    stream = NULL;
+    options = NULL;
+    max = NULL;
+    max2 = NULL;
+    temp = NULL;
+    top_p = NULL;
+
+    for (item = json->child; item; item = item->next) {
+        name = item->string;
+
+        if (name == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_strcmp(name, "model") == 0 && model == NULL
+            && cJSON_IsString(item))
+        {
+            model = item;
+
+        } else if (ngx_strcmp(name, "messages") == 0 && messages == NULL
+                   && cJSON_IsArray(item))
+        {
+            messages = item;
+
+        } else if (ngx_strcmp(name, "stream") == 0 && stream == NULL
+                   && cJSON_IsBool(item))
+        {
+            stream = item;
+
+        } else if (ngx_strcmp(name, "stream_options") == 0 && options == NULL
+                   && cJSON_IsObject(item))
+        {
+            options = item;
+
+        } else if (ngx_strcmp(name, "max_completion_tokens") == 0
+                   && max == NULL && cJSON_IsNumber(item))
+        {
+            max = item;
+
+        } else if (ngx_strcmp(name, "max_tokens") == 0 && max2 == NULL
+                   && cJSON_IsNumber(item))
+        {
+            max2 = item;
+
+        } else if (ngx_strcmp(name, "temperature") == 0 && temp == NULL
+                   && cJSON_IsNumber(item))
+        {
+            temp = item;
+
+        } else if (ngx_strcmp(name, "top_p") == 0 && top_p == NULL
+                   && cJSON_IsNumber(item))
+        {
+            top_p = item;
+
+        } else {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (model == NULL || messages == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* max_tokens: as ngx_http_ai_tr_int() takes one, or the default */
+
+    if (max && max->valuedouble >= 0
+        && max->valuedouble < (double) NGX_MAX_INT_T_VALUE)
+    {
+        value = (ngx_int_t) max->valuedouble;
+
+    } else if (max2 && max2->valuedouble >= 0
+               && max2->valuedouble < (double) NGX_MAX_INT_T_VALUE)
+    {
+        value = (ngx_int_t) max2->valuedouble;
+
+    } else {
+        value = (req->max_tokens > 0) ? req->max_tokens : 4096;
+    }
+
+    nlen[0] = ngx_http_ai_tr_json_number(num[0], (double) value);
+    nlen[1] = temp ? ngx_http_ai_tr_json_number(num[1],
+                                       temp->valuedouble > 1.0
+                                       ? 1.0 : temp->valuedouble)
+                   : 0;
+    nlen[2] = top_p ? ngx_http_ai_tr_json_number(num[2], top_p->valuedouble)
+                    : 0;
+
+    if (nlen[0] == 0 || (temp && nlen[1] == 0) || (top_p && nlen[2] == 0)) {
+        return NGX_DECLINED;
+    }
+
+    len = sizeof("{\"model\":,\"max_tokens\":,\"messages\":[]}") - 1
+          + nlen[0];
+
+    if (req->model.len) {
+        len += req->model.len + 2;
+
+    } else {
+        len += ngx_http_ai_tr_json_string_size((u_char *) model->valuestring);
+    }
+
+    nsystem = 0;
+    slen = 0;
+
+    for (m = messages->child; m; m = m->next) {
+
+        if (!cJSON_IsObject(m)) {
+            return NGX_DECLINED;
+        }
+
+        role = NULL;
+        content = NULL;
+
+        for (k = m->child; k; k = k->next) {
+            if (k->string && ngx_strcmp(k->string, "role") == 0
+                && role == NULL)
+            {
+                role = k;
+
+            } else if (k->string && ngx_strcmp(k->string, "content") == 0
+                       && content == NULL)
+            {
+                content = k;
+
+            } else {
+                return NGX_DECLINED;
+            }
+        }
+
+        if (!cJSON_IsString(role) || !cJSON_IsString(content)) {
+            return NGX_DECLINED;
+        }
+
+        r = role->valuestring;
+
+        if (ngx_strcmp(r, "system") == 0 || ngx_strcmp(r, "developer") == 0)
+        {
+            if (*content->valuestring) {
+                nsystem++;
+                slen += ngx_http_ai_tr_json_string_size(
+                                            (u_char *) content->valuestring);
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(r, "user") != 0 && ngx_strcmp(r, "assistant") != 0) {
+            return NGX_DECLINED;
+        }
+
+        if (*r == 'a' && *content->valuestring == '\0') {
+            /* nothing said: left out */
+            continue;
+        }
+
+        len += sizeof("{\"role\":\"\",\"content\":},") - 1 + ngx_strlen(r)
+               + ngx_http_ai_tr_json_string_size(
+                                            (u_char *) content->valuestring);
+    }
+
+    if (nsystem == 1) {
+        len += sizeof(",\"system\":") - 1 + slen;
+
+    } else if (nsystem) {
+        len += sizeof(",\"system\":[]") - 1
+               + nsystem * (sizeof("{\"type\":\"text\",\"text\":},") - 1)
+               + slen;
+    }
+
+    if (temp) {
+        len += sizeof(",\"temperature\":") - 1 + nlen[1];
+    }
+
+    if (top_p) {
+        len += sizeof(",\"top_p\":") - 1 + nlen[2];
+    }
+
+    if (req->stream) {
+        len += sizeof(",\"stream\":true") - 1;
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    p = ngx_cpymem(p, "{\"model\":", sizeof("{\"model\":") - 1);
+
+    if (req->model.len) {
+        *p++ = '"';
+        p = ngx_cpymem(p, req->model.data, req->model.len);
+        *p++ = '"';
+
+    } else {
+        p = ngx_http_ai_tr_json_string(p, (u_char *) model->valuestring);
+    }
+
+    if (nsystem) {
+        p = ngx_cpymem(p, ",\"system\":", sizeof(",\"system\":") - 1);
+
+        if (nsystem > 1) {
+            *p++ = '[';
+        }
+
+        first = 1;
+
+        for (m = messages->child; m; m = m->next) {
+            role = cJSON_GetObjectItemCaseSensitive(m, "role");
+            content = cJSON_GetObjectItemCaseSensitive(m, "content");
+            r = role->valuestring;
+
+            if ((ngx_strcmp(r, "system") != 0
+                 && ngx_strcmp(r, "developer") != 0)
+                || *content->valuestring == '\0')
+            {
+                continue;
+            }
+
+            if (nsystem > 1) {
+                if (!first) {
+                    *p++ = ',';
+                }
+
+                p = ngx_cpymem(p, "{\"type\":\"text\",\"text\":",
+                               sizeof("{\"type\":\"text\",\"text\":") - 1);
+            }
+
+            p = ngx_http_ai_tr_json_string(p,
+                                           (u_char *) content->valuestring);
+
+            if (nsystem > 1) {
+                *p++ = '}';
+            }
+
+            first = 0;
+        }
+
+        if (nsystem > 1) {
+            *p++ = ']';
+        }
+    }
+
+    p = ngx_cpymem(p, ",\"max_tokens\":", sizeof(",\"max_tokens\":") - 1);
+    p = ngx_cpymem(p, num[0], nlen[0]);
+    p = ngx_cpymem(p, ",\"messages\":[", sizeof(",\"messages\":[") - 1);
+
+    first = 1;
+
+    for (m = messages->child; m; m = m->next) {
+        role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        r = role->valuestring;
+
+        if ((ngx_strcmp(r, "user") != 0 && ngx_strcmp(r, "assistant") != 0)
+            || (*r == 'a' && *content->valuestring == '\0'))
+        {
+            continue;
+        }
+
+        if (!first) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, "{\"role\":\"", sizeof("{\"role\":\"") - 1);
+        p = ngx_cpymem(p, r, ngx_strlen(r));
+        p = ngx_cpymem(p, "\",\"content\":", sizeof("\",\"content\":") - 1);
+        p = ngx_http_ai_tr_json_string(p, (u_char *) content->valuestring);
+        *p++ = '}';
+
+        first = 0;
+    }
+
+    *p++ = ']';
+
+    if (temp) {
+        p = ngx_cpymem(p, ",\"temperature\":", sizeof(",\"temperature\":") - 1);
+        p = ngx_cpymem(p, num[1], nlen[1]);
+    }
+
+    if (top_p) {
+        p = ngx_cpymem(p, ",\"top_p\":", sizeof(",\"top_p\":") - 1);
+        p = ngx_cpymem(p, num[2], nlen[2]);
+    }
+
+    if (req->stream) {
+        p = ngx_cpymem(p, ",\"stream\":true", sizeof(",\"stream\":true") - 1);
+    }
+
+    *p++ = '}';
+
+    body->len = p - body->data;
+
+    return NGX_OK;
 }
 
 

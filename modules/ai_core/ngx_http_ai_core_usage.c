@@ -40,8 +40,31 @@ typedef struct {
 } ngx_http_ai_usage_src_t;
 
 
+/*
+ * The last usage object read in place, and what it made of which usage:
+ * the core reads an event's usage for the request, then a translator the
+ * same bytes for the door, and the second read is a compare.  Keyed by
+ * the object's bytes and the usage it was read into, not by an address
+ * (buffers are reused): a pure function's last answer, one a worker.
+ */
+
+#define NGX_HTTP_AI_USAGE_MEMO  512
+
+typedef struct {
+    ngx_uint_t                  format;
+    size_t                      len;
+    ngx_http_ai_usage_t         before;
+    ngx_http_ai_usage_t         after;
+    u_char                      bytes[NGX_HTTP_AI_USAGE_MEMO];
+} ngx_http_ai_usage_memo_t;
+
+
 static u_char *ngx_http_ai_find_object(ngx_str_t *data, const char *key,
     size_t len);
+static void ngx_http_ai_usage_remember(ngx_uint_t format, u_char *p,
+    size_t len, ngx_http_ai_usage_t *before, ngx_http_ai_usage_t *after);
+static ngx_uint_t ngx_http_ai_usage_same(ngx_http_ai_usage_t *a,
+    ngx_http_ai_usage_t *b);
 static void ngx_http_ai_usage_read(ngx_uint_t format,
     ngx_http_ai_usage_src_t *src, ngx_http_ai_usage_t *u);
 static void ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src,
@@ -51,6 +74,9 @@ static ngx_uint_t ngx_http_ai_usage_child(ngx_http_ai_usage_src_t *src,
 static ngx_int_t ngx_http_ai_usage_member(ngx_http_ai_usage_src_t *src,
     const char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_ai_usage_scan(ngx_http_ai_usage_src_t *src);
+
+
+static ngx_http_ai_usage_memo_t  ngx_http_ai_usage_memo;
 
 
 ngx_int_t
@@ -91,6 +117,10 @@ ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
     ngx_http_ai_usage_read(format, &src, &copy);
 
     if (!src.odd) {
+        if (src.last) {
+            ngx_http_ai_usage_remember(format, p, src.last - p, u, &copy);
+        }
+
         *u = copy;
         return NGX_OK;
     }
@@ -118,6 +148,19 @@ ngx_http_ai_usage_raw(ngx_uint_t format, ngx_str_t *object,
     ngx_http_ai_usage_t       copy;
     ngx_http_ai_usage_src_t   src;
 
+    if (ngx_http_ai_usage_memo.len
+        && object->len == ngx_http_ai_usage_memo.len
+        && format == ngx_http_ai_usage_memo.format
+        && ngx_http_ai_usage_same(u, &ngx_http_ai_usage_memo.before)
+        && ngx_memcmp(object->data, ngx_http_ai_usage_memo.bytes,
+                      object->len)
+           == 0)
+    {
+        /* the bytes just read, into the same usage: the same answer */
+        *u = ngx_http_ai_usage_memo.after;
+        return NGX_OK;
+    }
+
     /* checked strictly as it is read, to its end, which must be its own */
 
     ngx_memzero(&src, sizeof(ngx_http_ai_usage_src_t));
@@ -134,6 +177,44 @@ ngx_http_ai_usage_raw(ngx_uint_t format, ngx_str_t *object,
     *u = copy;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_usage_remember(ngx_uint_t format, u_char *p, size_t len,
+    ngx_http_ai_usage_t *before, ngx_http_ai_usage_t *after)
+{
+    ngx_http_ai_usage_memo_t  *m;
+
+    m = &ngx_http_ai_usage_memo;
+
+    if (len == 0 || len > NGX_HTTP_AI_USAGE_MEMO) {
+        m->len = 0;
+        return;
+    }
+
+    m->format = format;
+    m->len = len;
+    m->before = *before;
+    m->after = *after;
+    ngx_memcpy(m->bytes, p, len);
+}
+
+
+static ngx_uint_t
+ngx_http_ai_usage_same(ngx_http_ai_usage_t *a, ngx_http_ai_usage_t *b)
+{
+    /* field by field: the flags share a word with padding */
+
+    return a->prompt_tokens == b->prompt_tokens
+           && a->completion_tokens == b->completion_tokens
+           && a->total_tokens == b->total_tokens
+           && a->cached_tokens == b->cached_tokens
+           && a->reasoning_tokens == b->reasoning_tokens
+           && a->cache_write_tokens == b->cache_write_tokens
+           && a->found == b->found
+           && a->invalid == b->invalid
+           && a->estimated == b->estimated;
 }
 
 

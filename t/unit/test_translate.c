@@ -2711,6 +2711,327 @@ test_print_as_cjson(void **state)
 }
 
 
+/*
+ * The Anthropic request's fast path to OpenAI writes the bytes of the
+ * general path (the translation, its decoration, its printer) for every
+ * request it takes, and leaves the others to it.
+ */
+
+static char *
+general_a2o(ngx_http_ai_translate_request_t *req, cJSON *json)
+{
+    char       *s;
+    cJSON      *pivot;
+    ngx_str_t   out, err;
+
+    assert_int_equal(ngx_http_ai_anthropic_request_to_openai(NULL, json,
+                                                             &pivot, &err),
+                     NGX_OK);
+    assert_int_equal(ngx_http_ai_openai_decorate(pivot, req), NGX_OK);
+    cJSON_DeleteItemFromObjectCaseSensitive(pivot, "thinking");
+    assert_int_equal(ngx_http_ai_tr_print(NULL, pivot, &out), NGX_OK);
+
+    s = strndup((char *) out.data, out.len);
+    cJSON_Delete(pivot);
+
+    return s;
+}
+
+
+static void
+test_fast_request(void **state)
+{
+    char                             *want;
+    cJSON                            *json;
+    ngx_int_t                         rc;
+    ngx_str_t                         out, err;
+    ngx_uint_t                        i, m, s, fast, declined;
+    ngx_http_ai_translate_request_t   req;
+
+    static const char  *bodies[] = {
+        "{\"model\":\"claude-3-5-sonnet\",\"max_tokens\":1000,"
+        "\"stream\":true,\"messages\":[{\"role\":\"user\","
+        "\"content\":\"Say hello\"}]}",
+        "{\"messages\":[{\"content\":\"a \\\"quote\\\", a \\\\, \\n\\t\\r"
+        "\\b\\f \\u0001 \\u00e9 \\u4e2d \\ud83d\\ude00\",\"role\":\"user\"},"
+        "{\"role\":\"assistant\",\"content\":\"\"},{\"role\":\"user\","
+        "\"content\":\"again\"}],\"system\":\"be \\\"brief\\\"\","
+        "\"model\":\"m\",\"temperature\":0.7,\"top_p\":1e-7,"
+        "\"max_tokens\":123456789012345678}",
+        "{\"model\":\"m\",\"system\":\"\",\"messages\":[],"
+        "\"stream\":false,\"temperature\":-0,\"top_p\":1.5e300}",
+        "{\"model\":\"m\",\"max_tokens\":0.1,\"stream\":true,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+        "\"temperature\":1}",
+        "{\"stream\":true,\"model\":\"\\u00e9t\\u00e9\",\"messages\":"
+        "[{\"role\":\"assistant\",\"content\":\"prefill\"}]}",
+
+        /* the general path's: */
+        "{\"model\":\"m\",\"max_tokens\":10,\"metadata\":{\"user_id\":\"u\"},"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\","
+        "\"content\":[{\"type\":\"text\",\"text\":\"x\"}]}]}",
+        "{\"model\":\"m\",\"max_tokens\":10,\"system\":[{\"type\":\"text\","
+        "\"text\":\"s\"}],\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"model\":\"n\",\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\","
+        "\"cache_control\":{}}]}",
+        "{\"model\":\"m\",\"stream\":null,\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"top_k\":5,\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"stop_sequences\":[\"a\"],\"messages\":"
+        "[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"tools\":[],\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"thinking\":{\"type\":\"enabled\","
+        "\"budget_tokens\":2048},\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\"}]}"
+    };
+
+    static const char  *models[] = { "", "gpt-4o-mini", "a\"b" };
+
+    fast = 0;
+    declined = 0;
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        json = cJSON_Parse(bodies[i]);
+        assert_non_null(json);
+
+        for (m = 0; m < sizeof(models) / sizeof(models[0]); m++) {
+            for (s = 0; s < 2; s++) {
+                memset(&req, 0, sizeof(req));
+                req.from = NGX_HTTP_AI_FMT_ANTHROPIC;
+                req.to = NGX_HTTP_AI_FMT_OPENAI;
+                req.endpoint = NGX_HTTP_AI_EP_MESSAGES;
+                req.json = json;
+                req.body.data = (u_char *) bodies[i];
+                req.body.len = strlen(bodies[i]);
+                req.model.data = (u_char *) models[m];
+                req.model.len = strlen(models[m]);
+                req.stream = s;
+
+                want = general_a2o(&req, json);
+
+                rc = ngx_http_ai_tr_fast_request(NULL, &req, json, &out);
+
+                if (rc == NGX_OK) {
+                    fast++;
+
+                    if (out.len != strlen(want)
+                        || memcmp(out.data, want, out.len) != 0)
+                    {
+                        fail_msg("body %u, model \"%s\", stream %u:\n"
+                                 "fast    %.*s\ngeneral %s", (unsigned) i,
+                                 models[m], (unsigned) s, (int) out.len,
+                                 out.data, want);
+                    }
+
+                    free(out.data);
+
+                } else {
+                    assert_int_equal(rc, NGX_DECLINED);
+                    declined++;
+
+                    if (i < 5 && m < 2 && !(s && strstr(bodies[i],
+                                                      "\"stream\"") == NULL))
+                    {
+                        fail_msg("body %u, model \"%s\", stream %u: not "
+                                 "taken", (unsigned) i, models[m],
+                                 (unsigned) s);
+                    }
+                }
+
+                /* and the whole translation: the same bytes */
+
+                rc = checked_request(&req, &out, &err);
+
+                if (rc == NGX_DECLINED) {
+                    /* the general path refuses it ("top_k"): so is it */
+                    assert_non_null(strstr(bodies[i], "top_k"));
+                    free(want);
+                    continue;
+                }
+
+                assert_int_equal(rc, NGX_OK);
+                assert_int_equal(out.len, strlen(want));
+                assert_memory_equal(out.data, want, out.len);
+
+                free(want);
+            }
+        }
+
+        cJSON_Delete(json);
+    }
+
+    /* 5 bodies, 2 models each, both ways but one (no "stream" key) */
+    assert_int_equal(fast, 5 * 2 * 2 - 2);
+    assert_true(declined > 50);
+}
+
+
+static char *
+general_o2a(ngx_http_ai_translate_request_t *req, cJSON *json)
+{
+    char       *s;
+    cJSON      *pivot, *target;
+    ngx_str_t   out, err;
+
+    pivot = cJSON_Duplicate(json, 1);
+    assert_int_equal(ngx_http_ai_openai_decorate(pivot, req), NGX_OK);
+
+    if (ngx_http_ai_tr_unsupported(NULL, pivot, req->to, &err) != NGX_OK
+        || ngx_http_ai_anthropic_request_from_openai(NULL, pivot, req,
+                                                     &target, &err)
+           != NGX_OK)
+    {
+        cJSON_Delete(pivot);
+        return NULL;
+    }
+
+    assert_int_equal(ngx_http_ai_tr_print(NULL, target, &out), NGX_OK);
+
+    s = strndup((char *) out.data, out.len);
+    cJSON_Delete(target);
+    cJSON_Delete(pivot);
+
+    return s;
+}
+
+
+static void
+test_fast_request_to_anthropic(void **state)
+{
+    char                             *want;
+    cJSON                            *json;
+    ngx_int_t                         rc;
+    ngx_str_t                         out, err;
+    ngx_uint_t                        i, m, s, x, fast, declined;
+    ngx_http_ai_translate_request_t   req;
+
+    static const char  *bodies[] = {
+        "{\"model\":\"claude-3-5-sonnet\",\"messages\":[{\"role\":\"user\","
+        "\"content\":\"Say hello\"}],\"stream\":true}",
+        "{\"messages\":[{\"content\":\"be \\\"brief\\\"\",\"role\":"
+        "\"system\"},{\"role\":\"user\",\"content\":\"a \\\"quote\\\", "
+        "\\\\ \\n\\t\\u0001 \\u00e9 \\ud83d\\ude00\"},{\"role\":"
+        "\"assistant\",\"content\":\"\"},{\"role\":\"assistant\","
+        "\"content\":\"yes\"},{\"role\":\"user\",\"content\":\"again\"}],"
+        "\"model\":\"m\",\"temperature\":1.7,\"top_p\":1e-7,"
+        "\"max_tokens\":1000,\"stream\":false}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":"
+        "\"one\"},{\"role\":\"developer\",\"content\":\"\"},{\"role\":"
+        "\"developer\",\"content\":\"two\"},{\"role\":\"user\",\"content\":"
+        "\"x\"}],\"max_completion_tokens\":12.9,\"max_tokens\":5,"
+        "\"temperature\":0.25,\"stream_options\":{\"include_usage\":true},"
+        "\"stream\":true}",
+        "{\"model\":\"m\",\"messages\":[],\"max_completion_tokens\":-1,"
+        "\"max_tokens\":1e300,\"top_p\":-0}",
+        "{\"model\":\"\\u00e9\",\"messages\":[{\"role\":\"user\","
+        "\"content\":\"\"}]}",
+
+        /* the general path's: */
+        "{\"model\":\"m\",\"user\":\"u\",\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+        "[{\"type\":\"text\",\"text\":\"x\"}]}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"x\","
+        "\"tool_call_id\":\"c\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\","
+        "\"name\":\"n\"}]}",
+        "{\"model\":\"m\",\"n\":2,\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"seed\":1,\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"stop\":\"s\",\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+        "\"messages\":[]}",
+        "{\"model\":\"m\",\"reasoning_effort\":\"high\",\"messages\":"
+        "[{\"role\":\"user\",\"content\":\"x\"}]}"
+    };
+
+    static const char  *models[] = { "", "claude-sonnet-4", "a\"b" };
+
+    fast = 0;
+    declined = 0;
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        json = cJSON_Parse(bodies[i]);
+        assert_non_null(json);
+
+        for (m = 0; m < sizeof(models) / sizeof(models[0]); m++) {
+            for (x = 0; x < 4; x++) {
+                s = x & 1;
+
+                memset(&req, 0, sizeof(req));
+                req.from = NGX_HTTP_AI_FMT_OPENAI;
+                req.to = NGX_HTTP_AI_FMT_ANTHROPIC;
+                req.endpoint = NGX_HTTP_AI_EP_CHAT;
+                req.json = json;
+                req.body.data = (u_char *) bodies[i];
+                req.body.len = strlen(bodies[i]);
+                req.model.data = (u_char *) models[m];
+                req.model.len = strlen(models[m]);
+                req.stream = s;
+                req.max_tokens = (x & 2) ? 8192 : 0;
+
+                want = general_o2a(&req, json);
+
+                rc = ngx_http_ai_tr_fast_request(NULL, &req, json, &out);
+
+                if (rc == NGX_OK) {
+                    fast++;
+
+                    if (want == NULL || out.len != strlen(want)
+                        || memcmp(out.data, want, out.len) != 0)
+                    {
+                        fail_msg("body %u, model \"%s\", case %u:\n"
+                                 "fast    %.*s\ngeneral %s", (unsigned) i,
+                                 models[m], (unsigned) x, (int) out.len,
+                                 out.data, want ? want : "(refused)");
+                    }
+
+                    free(out.data);
+
+                } else {
+                    assert_int_equal(rc, NGX_DECLINED);
+                    declined++;
+
+                    if (i < 5 && m < 2) {
+                        fail_msg("body %u, model \"%s\", case %u: not "
+                                 "taken", (unsigned) i, models[m],
+                                 (unsigned) x);
+                    }
+                }
+
+                /* and the whole translation: the same bytes, or refused */
+
+                rc = checked_request(&req, &out, &err);
+
+                if (want == NULL) {
+                    assert_int_equal(rc, NGX_DECLINED);
+                    continue;
+                }
+
+                assert_int_equal(rc, NGX_OK);
+                assert_int_equal(out.len, strlen(want));
+                assert_memory_equal(out.data, want, out.len);
+
+                free(want);
+            }
+        }
+
+        cJSON_Delete(json);
+    }
+
+    assert_int_equal(fast, 5 * 2 * 4);
+    assert_true(declined > 100);
+}
+
+
 int
 main(void)
 {
@@ -2737,6 +3058,8 @@ main(void)
         cmocka_unit_test(test_openai_pass_unparsed),
         cmocka_unit_test(test_call_id_signature),
         cmocka_unit_test(test_print_as_cjson),
+        cmocka_unit_test(test_fast_request),
+        cmocka_unit_test(test_fast_request_to_anthropic),
     };
 
     cJSON_InitHooks(&hooks);

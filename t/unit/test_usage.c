@@ -409,27 +409,11 @@ test_scanner_as_cjson(void **state)
                      f == NGX_HTTP_AI_FMT_GEMINI ? "usageMetadata" : "usage",
                      objects[i]);
 
-            d.data = (u_char *) event;
-            d.len = strlen(event);
-
-            memset(&a, 0, sizeof(a));
-            memset(&b, 0, sizeof(b));
-
-            json = cJSON_ParseWithLengthOpts(objects[i], strlen(objects[i]),
-                                             &end, 0);
-
-            /* not JSON for cJSON: no usage either way */
-
-            assert_int_equal(ngx_http_ai_usage_parse(f, &d, &a),
-                             json ? NGX_OK : NGX_DECLINED);
-
-            ngx_http_ai_usage_object(f, json, &b);
-            cJSON_Delete(json);
-
             /*
-             * the object alone, as the fast paths read it: the same, or
-             * declined (cJSON reads it then); never taken when cJSON
-             * would not read exactly that text
+             * first the object alone, as the fast paths read it: the
+             * same, or declined (cJSON reads it then); never taken when
+             * cJSON would not read exactly that text (before the event's
+             * read, whose answer a read of the same bytes takes after)
              */
 
             d.data = (u_char *) objects[i];
@@ -455,6 +439,23 @@ test_scanner_as_cjson(void **state)
                 raw++;
             }
 
+            cJSON_Delete(json);
+
+            d.data = (u_char *) event;
+            d.len = strlen(event);
+
+            memset(&a, 0, sizeof(a));
+            memset(&b, 0, sizeof(b));
+
+            json = cJSON_ParseWithLengthOpts(objects[i], strlen(objects[i]),
+                                             &end, 0);
+
+            /* not JSON for cJSON: no usage either way */
+
+            assert_int_equal(ngx_http_ai_usage_parse(f, &d, &a),
+                             json ? NGX_OK : NGX_DECLINED);
+
+            ngx_http_ai_usage_object(f, json, &b);
             cJSON_Delete(json);
 
             if (memcmp(&a, &b, sizeof(a)) != 0) {
@@ -1010,6 +1011,90 @@ test_skip_as_before(void **state)
 }
 
 
+/*
+ * A translator's read of the usage the core has just read is a compare:
+ * the answer of the last read in place is taken for the same bytes into
+ * the same usage only (not for other bytes of the same length, another
+ * usage before, another format).
+ */
+
+static void
+test_memo(void **state)
+{
+    cJSON                *json;
+    ngx_str_t             d, o;
+    ngx_http_ai_usage_t   a, r, c;
+
+    static const char  *event =
+        "{\"id\":\"x\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,"
+        "\"completion_tokens\":5,\"total_tokens\":17,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":4}}}";
+    static const char  *same =
+        "{\"prompt_tokens\":12,\"completion_tokens\":5,\"total_tokens\":17,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":4}}";
+    static const char  *other =
+        "{\"prompt_tokens\":21,\"completion_tokens\":5,\"total_tokens\":26,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":4}}";
+
+    d.data = (u_char *) event;
+    d.len = strlen(event);
+
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(ngx_http_ai_usage_parse(NGX_HTTP_AI_FMT_OPENAI, &d, &a),
+                     NGX_OK);
+    assert_int_equal(a.prompt_tokens, 12);
+
+    /* the same bytes into the same usage: the same answer */
+
+    o.data = (u_char *) same;
+    o.len = strlen(same);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(ngx_http_ai_usage_raw(NGX_HTTP_AI_FMT_OPENAI, &o, &r),
+                     NGX_OK);
+    assert_memory_equal(&r, &a, sizeof(r));
+
+    /* other bytes of the same length: read */
+
+    assert_int_equal(strlen(other), strlen(same));
+    o.data = (u_char *) other;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(ngx_http_ai_usage_raw(NGX_HTTP_AI_FMT_OPENAI, &o, &r),
+                     NGX_OK);
+    assert_int_equal(r.prompt_tokens, 21);
+    assert_int_equal(r.total_tokens, 26);
+
+    /* the same bytes into another usage: read, as cJSON reads it */
+
+    o.data = (u_char *) same;
+    memset(&r, 0, sizeof(r));
+    r.reasoning_tokens = 3;
+    r.completion_tokens = 9;
+    assert_int_equal(ngx_http_ai_usage_raw(NGX_HTTP_AI_FMT_OPENAI, &o, &r),
+                     NGX_OK);
+
+    json = cJSON_Parse(same);
+    memset(&c, 0, sizeof(c));
+    c.reasoning_tokens = 3;
+    c.completion_tokens = 9;
+    ngx_http_ai_usage_object(NGX_HTTP_AI_FMT_OPENAI, json, &c);
+    cJSON_Delete(json);
+
+    assert_memory_equal(&r, &c, sizeof(r));
+    assert_int_equal(r.reasoning_tokens, 3);
+    assert_int_equal(r.completion_tokens, 5);
+
+    /* the same bytes read as another format */
+
+    o.data = (u_char *) same;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(ngx_http_ai_usage_raw(NGX_HTTP_AI_FMT_ANTHROPIC, &o,
+                                           &r),
+                     NGX_OK);
+    assert_int_equal(r.prompt_tokens, 0);
+    assert_int_equal(r.completion_tokens, 0);
+}
+
+
 int
 main(void)
 {
@@ -1026,6 +1111,7 @@ main(void)
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_skip_strings),
         cmocka_unit_test(test_skip_as_before),
+        cmocka_unit_test(test_memo),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
