@@ -140,6 +140,14 @@ struct ngx_http_ai_stream_s {
 ngx_int_t ngx_http_ai_usage_raw(ngx_uint_t format, ngx_str_t *object,
     ngx_http_ai_usage_t *u);
 
+/*
+ * the length of the usage object at p when the core has just read the
+ * same bytes into the same usage (ngx_http_ai_usage_raw() of it is then a
+ * compare), else 0
+ */
+size_t ngx_http_ai_usage_known(ngx_uint_t format, u_char *p, u_char *end,
+    ngx_http_ai_usage_t *u);
+
 
 /* helpers (ngx_http_ai_core_format.c) */
 

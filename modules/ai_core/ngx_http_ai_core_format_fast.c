@@ -77,7 +77,7 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
     ngx_int_t                 rc;
     ngx_str_t                 key, value, delta, text, v, finish, usage, id,
                               content;
-    size_t                    at;
+    size_t                    at, known;
     ngx_uint_t                choices, empty, seen, reasons, ids,
                               contents, resume;
     ngx_http_ai_usage_t       u;
@@ -150,6 +150,26 @@ ngx_http_ai_tr_fast_openai(ngx_http_ai_stream_t *st, ngx_str_t *data)
         }
 
         if (!ngx_http_ai_json_key(&key, "choices")) {
+
+            if (seen == 0 && top.pos < end && *top.pos == '{'
+                && ngx_http_ai_json_key(&key, "usage")
+                && (known = ngx_http_ai_usage_known(NGX_HTTP_AI_FMT_OPENAI,
+                                                    top.pos, end,
+                                                    &st->usage)))
+            {
+                /* the usage the core has just read: not scanned again */
+
+                usage.data = top.pos;
+                usage.len = known;
+                seen++;
+
+                if (ngx_http_ai_json_after(&top, top.pos + known) != NGX_OK)
+                {
+                    return NGX_DECLINED;
+                }
+
+                continue;
+            }
 
             if (ngx_http_ai_json_value(&top, &value) != NGX_OK
                 || ngx_http_ai_json_key(&key, "error"))

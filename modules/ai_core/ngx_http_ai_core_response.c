@@ -97,7 +97,7 @@ ngx_http_ai_event_json(ngx_http_ai_event_t *ev)
         ev->parsed = 1;
 
         if (ev->data.len && !(ev->data.len == 6
-                              && ngx_strncmp(ev->data.data, "[DONE]", 6)
+                              && ngx_memcmp(ev->data.data, "[DONE]", 6)
                                  == 0))
         {
             ev->json = cJSON_ParseWithLength((const char *) ev->data.data,
@@ -661,13 +661,15 @@ ngx_http_ai_core_sse_event(void *data, ngx_str_t *name, ngx_str_t *payload)
 
     if (ctx->upstream_format == NGX_HTTP_AI_FMT_ANTHROPIC
         ? (name->len == sizeof("content_block_delta") - 1
-           && ngx_strncmp(name->data, "content_block_delta", name->len) == 0)
+           && ngx_memcmp(name->data, "content_block_delta",
+                         sizeof("content_block_delta") - 1) == 0)
         : ctx->upstream_format == NGX_HTTP_AI_FMT_RESPONSES
         ? (name->len > sizeof(".delta") - 1
-           && ngx_strncmp(name->data + name->len - (sizeof(".delta") - 1),
-                          ".delta", sizeof(".delta") - 1) == 0)
+           && ngx_memcmp(name->data + name->len - (sizeof(".delta") - 1),
+                         ".delta", sizeof(".delta") - 1) == 0)
         : !(payload->len == sizeof("[DONE]") - 1
-            && ngx_strncmp(payload->data, "[DONE]", payload->len) == 0))
+            && ngx_memcmp(payload->data, "[DONE]", sizeof("[DONE]") - 1)
+               == 0))
     {
         ngx_http_ai_core_ctx(ctx)->text_events++;
     }

@@ -219,6 +219,32 @@ ngx_http_ai_usage_same(ngx_http_ai_usage_t *a, ngx_http_ai_usage_t *b)
 
 
 /*
+ * The usage object the text at p begins with, when it is the one last
+ * read in place into the same usage: its length (an object ends where its
+ * bytes say, so a text that begins with the same bytes holds the same
+ * object), else 0.  A translator finds its event's usage at once.
+ */
+
+size_t
+ngx_http_ai_usage_known(ngx_uint_t format, u_char *p, u_char *end,
+    ngx_http_ai_usage_t *u)
+{
+    ngx_http_ai_usage_memo_t  *m;
+
+    m = &ngx_http_ai_usage_memo;
+
+    if (m->len && format == m->format && (size_t) (end - p) >= m->len
+        && ngx_http_ai_usage_same(u, &m->before)
+        && ngx_memcmp(p, m->bytes, m->len) == 0)
+    {
+        return m->len;
+    }
+
+    return 0;
+}
+
+
+/*
  * A provider's usage is hostile input: a count is taken only when it is
  * an integer in [0, NGX_HTTP_AI_TOKENS_MAX]; anything else (a string,
  * a negative, a fraction, 1e300) is ignored and u->invalid set.  The
@@ -399,7 +425,8 @@ ngx_http_ai_event_is_final(ngx_uint_t format, ngx_str_t *name,
 
     case NGX_HTTP_AI_FMT_ANTHROPIC:
         return (name->len == sizeof("message_stop") - 1
-                && ngx_strncmp(name->data, "message_stop", name->len) == 0)
+                && ngx_memcmp(name->data, "message_stop",
+                              sizeof("message_stop") - 1) == 0)
                || (name->len == 0
                    && ngx_http_ai_json_find(data->data,
                                             data->data + data->len,
@@ -417,7 +444,7 @@ ngx_http_ai_event_is_final(ngx_uint_t format, ngx_str_t *name,
         /* response.completed, .incomplete, .failed; an error event */
 #define ngx_http_ai_name_is(s)                                               \
         (name->len == sizeof(s) - 1                                          \
-         && ngx_strncmp(name->data, s, sizeof(s) - 1) == 0)
+         && ngx_memcmp(name->data, s, sizeof(s) - 1) == 0)
 
         return ngx_http_ai_name_is("response.completed")
                || ngx_http_ai_name_is("response.incomplete")
@@ -427,7 +454,8 @@ ngx_http_ai_event_is_final(ngx_uint_t format, ngx_str_t *name,
 
     default: /* NGX_HTTP_AI_FMT_OPENAI */
         return data->len == sizeof("[DONE]") - 1
-               && ngx_strncmp(data->data, "[DONE]", data->len) == 0;
+               && ngx_memcmp(data->data, "[DONE]", sizeof("[DONE]") - 1)
+                  == 0;
     }
 }
 

@@ -39,6 +39,8 @@ ngx_http_ai_sse_parse(ngx_http_ai_sse_parser_t *p, u_char *pos, u_char *last,
 
     p->start = p->between ? pos : NULL;
 
+    cr = NULL;
+
     while (pos < last) {
 
         if (p->cr) {
@@ -55,16 +57,32 @@ ngx_http_ai_sse_parse(ngx_http_ai_sse_parser_t *p, u_char *pos, u_char *last,
             }
         }
 
-        /* the line's end: an LF, or a CR before it (memchr is vectorized) */
+        /*
+         * the line's end: an LF, or a CR before it (memchr is vectorized;
+         * the next CR is looked for once, not on every line)
+         */
 
-        eol = memchr(pos, LF, last - pos);
-        cr = memchr(pos, CR, (eol ? eol : last) - pos);
+        if (*pos == LF || *pos == CR) {
+            /* a blank line */
+            eol = pos;
 
-        if (cr) {
-            eol = cr;
+        } else {
+            eol = memchr(pos, LF, last - pos);
 
-        } else if (eol == NULL) {
-            eol = last;
+            if (cr == NULL || cr < pos) {
+                cr = memchr(pos, CR, last - pos);
+
+                if (cr == NULL) {
+                    cr = last;
+                }
+            }
+
+            if (cr < (eol ? eol : last)) {
+                eol = cr;
+
+            } else if (eol == NULL) {
+                eol = last;
+            }
         }
 
         if (eol == last) {
@@ -205,7 +223,7 @@ ngx_http_ai_sse_line(ngx_http_ai_sse_parser_t *p, u_char *start, size_t len,
         vlen = 0;
     }
 
-    if (flen == 4 && ngx_strncmp(start, "data", 4) == 0) {
+    if (flen == 4 && ngx_memcmp(start, "data", 4) == 0) {
 
         if (p->overflow) {
             return NGX_OK;
@@ -270,7 +288,7 @@ ngx_http_ai_sse_line(ngx_http_ai_sse_parser_t *p, u_char *start, size_t len,
         return NGX_OK;
     }
 
-    if (flen == 5 && ngx_strncmp(start, "event", 5) == 0) {
+    if (flen == 5 && ngx_memcmp(start, "event", 5) == 0) {
         p->event_len = ngx_min(vlen, NGX_HTTP_AI_SSE_EVENT_LEN);
         ngx_memcpy(p->event, value, p->event_len);
         return NGX_OK;
