@@ -102,6 +102,12 @@ ngx_http_ai_usage_parse(ngx_uint_t format, ngx_str_t *data,
 
     end = data->data + data->len;
 
+    if (ngx_http_ai_usage_known(format, p, end, u)) {
+        /* the bytes just read, into the same usage: a cache's answer */
+        *u = ngx_http_ai_usage_memo.after;
+        return NGX_OK;
+    }
+
     /*
      * the object read in place, checked strictly as its members are read
      * (one pass); an odd one, or one that does not check, by cJSON, as it
