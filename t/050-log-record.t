@@ -617,3 +617,51 @@ status: 200
 complete: true
 response_body: "Both: \n[tool_call f] {\"x\":1}\n[tool_call g] {}"
 response_body_truncated: false
+
+
+
+=== TEST 12: the record's request_id is $request_id: the access log's where it has one, 32 hex digits, a new one each request (the gateway's drawn 4 KB of random bytes at a time)
+--- http_config
+    log_format ids '$request_id';
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_log logs/ai.jsonl;
+        access_log logs/ids.log ids;
+    }
+    location /gw/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_log logs/gw.jsonl;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+import os, time
+from ai_log_check import *
+ids_log = os.path.join(SERVROOT, 'logs', 'ids.log')
+gw_log = os.path.join(SERVROOT, 'logs', 'gw.jsonl')
+truncate(ids_log)
+truncate(gw_log)
+n = 300
+for i in range(n):
+    request('POST', '/v1/chat/completions', chat_body('gpt-4o', 'hi %d' % i))
+    request('POST', '/gw/chat/completions', chat_body('gpt-4o', 'hi %d' % i))
+ids = [r['request_id'] for r in records(n)]
+deadline = time.time() + 10
+while len(lines(ids_log)) < n and time.time() < deadline:
+    time.sleep(0.05)
+access = [l.decode().strip() for l in lines(ids_log)]
+gw = [r['request_id'] for r in records(n, gw_log)]
+print('records:', len(ids), len(gw), 'access log:', len(access))
+print("the access log's ids:", ids == access)
+print('32 hex digits:', all(re.match(r'^[0-9a-f]{32}$', i)
+                            for i in ids + gw))
+print('all different:', len(set(ids + gw)) == 2 * n)
+EOF
+--- response_body
+records: 300 300 access log: 300
+the access log's ids: True
+32 hex digits: True
+all different: True
+--- no_error_log
+[error]
+[warn]

@@ -25,6 +25,11 @@ static u_char *ngx_http_ai_log_str(u_char *p, ngx_str_t *s);
 static size_t ngx_http_ai_log_outcomes_len(ngx_http_request_t *r);
 static u_char *ngx_http_ai_log_outcomes(u_char *p, ngx_http_request_t *r);
 static u_char *ngx_http_ai_log_time(u_char *p, ngx_http_request_t *r);
+static ngx_http_variable_value_t *ngx_http_ai_log_request_id(
+    ngx_http_request_t *r, ngx_int_t index);
+static u_char *ngx_http_ai_log_uint(u_char *p, uint64_t n);
+static u_char *ngx_http_ai_log_int(u_char *p, int64_t n);
+static u_char *ngx_http_ai_log_fixed(u_char *p, double f, ngx_uint_t width);
 static void ngx_http_ai_log_user(ngx_http_ai_ctx_t *ai, ngx_str_t *user);
 static size_t ngx_http_ai_log_trail_len(ngx_array_t *trail);
 static u_char *ngx_http_ai_log_trail(u_char *p, ngx_array_t *trail);
@@ -302,7 +307,7 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_ai_log_module);
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    vv = ngx_http_get_indexed_variable(r, lmcf->request_id);
+    vv = ngx_http_ai_log_request_id(r, lmcf->request_id);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_log_module);
 
@@ -436,28 +441,43 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     p = ngx_http_ai_log_lit(p, ",\"target\":");
     p = ngx_http_ai_log_str(p, &ai->target);
 
-    p = ngx_sprintf(p, ",\"attempts\":%ui,\"status\":%ui,\"complete\":%s",
-                    rec->attempts, rec->status,
-                    ai->resp_done ? "true" : "false");
+    p = ngx_http_ai_log_lit(p, ",\"attempts\":");
+    p = ngx_http_ai_log_uint(p, rec->attempts);
+    p = ngx_http_ai_log_lit(p, ",\"status\":");
+    p = ngx_http_ai_log_uint(p, rec->status);
+
+    if (ai->resp_done) {
+        p = ngx_http_ai_log_lit(p, ",\"complete\":true");
+
+    } else {
+        p = ngx_http_ai_log_lit(p, ",\"complete\":false");
+    }
 
     p = ngx_http_ai_log_lit(p, ",\"stream\":");
 
     if (ai->req.parsed) {
-        p = ngx_sprintf(p, "%s", ai->req.stream ? "true" : "false");
+        if (ai->req.stream) {
+            p = ngx_http_ai_log_lit(p, "true");
+
+        } else {
+            p = ngx_http_ai_log_lit(p, "false");
+        }
 
     } else {
         p = ngx_http_ai_log_lit(p, "null");
     }
 
     if (ai->usage.found) {
-        p = ngx_sprintf(p, ",\"prompt_tokens\":%uL,\"completion_tokens\":%uL,"
-                        "\"cached_tokens\":%uL,\"reasoning_tokens\":%uL,"
-                        "\"total_tokens\":%uL",
-                        rec->tokens[NGX_HTTP_AI_LOG_PROMPT],
-                        rec->tokens[NGX_HTTP_AI_LOG_COMPLETION],
-                        rec->tokens[NGX_HTTP_AI_LOG_CACHED],
-                        rec->tokens[NGX_HTTP_AI_LOG_REASONING],
-                        rec->tokens[NGX_HTTP_AI_LOG_TOTAL]);
+        p = ngx_http_ai_log_lit(p, ",\"prompt_tokens\":");
+        p = ngx_http_ai_log_uint(p, rec->tokens[NGX_HTTP_AI_LOG_PROMPT]);
+        p = ngx_http_ai_log_lit(p, ",\"completion_tokens\":");
+        p = ngx_http_ai_log_uint(p, rec->tokens[NGX_HTTP_AI_LOG_COMPLETION]);
+        p = ngx_http_ai_log_lit(p, ",\"cached_tokens\":");
+        p = ngx_http_ai_log_uint(p, rec->tokens[NGX_HTTP_AI_LOG_CACHED]);
+        p = ngx_http_ai_log_lit(p, ",\"reasoning_tokens\":");
+        p = ngx_http_ai_log_uint(p, rec->tokens[NGX_HTTP_AI_LOG_REASONING]);
+        p = ngx_http_ai_log_lit(p, ",\"total_tokens\":");
+        p = ngx_http_ai_log_uint(p, rec->tokens[NGX_HTTP_AI_LOG_TOTAL]);
 
     } else {
         p = ngx_http_ai_log_lit(p, ",\"prompt_tokens\":null,"
@@ -476,30 +496,36 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
         p = ngx_http_ai_log_lit(p, ",\"usage_source\":\"provider\"");
 
     } else {
-        p = ngx_sprintf(p, ",\"usage_source\":\"estimated\","
-                        "\"estimated_tokens\":{\"prompt_tokens\":%i,"
-                        "\"completion_tokens\":%i}",
-                        usage.prompt_tokens, usage.completion_tokens);
+        p = ngx_http_ai_log_lit(p, ",\"usage_source\":\"estimated\","
+                                "\"estimated_tokens\":{\"prompt_tokens\":");
+        p = ngx_http_ai_log_int(p, usage.prompt_tokens);
+        p = ngx_http_ai_log_lit(p, ",\"completion_tokens\":");
+        p = ngx_http_ai_log_int(p, usage.completion_tokens);
+        *p++ = '}';
     }
 
     if (rec->has_cost) {
-        p = ngx_sprintf(p, ",\"cost_usd\":%.9f", rec->cost);
+        p = ngx_http_ai_log_lit(p, ",\"cost_usd\":");
+        p = ngx_http_ai_log_fixed(p, rec->cost, 9);
 
     } else {
         p = ngx_http_ai_log_lit(p, ",\"cost_usd\":null");
     }
 
-    p = ngx_sprintf(p, ",\"latency_ms\":%M", rec->latency);
+    p = ngx_http_ai_log_lit(p, ",\"latency_ms\":");
+    p = ngx_http_ai_log_uint(p, rec->latency);
 
     if (ai->first_byte) {
-        p = ngx_sprintf(p, ",\"ttft_ms\":%M", rec->ttft);
+        p = ngx_http_ai_log_lit(p, ",\"ttft_ms\":");
+        p = ngx_http_ai_log_uint(p, rec->ttft);
 
     } else {
         p = ngx_http_ai_log_lit(p, ",\"ttft_ms\":null");
     }
 
     if (rec->has_tps) {
-        p = ngx_sprintf(p, ",\"output_tokens_per_second\":%.2f", rec->tps);
+        p = ngx_http_ai_log_lit(p, ",\"output_tokens_per_second\":");
+        p = ngx_http_ai_log_fixed(p, rec->tps, 2);
 
     } else {
         p = ngx_http_ai_log_lit(p, ",\"output_tokens_per_second\":null");
@@ -537,8 +563,12 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     p = ngx_http_ai_log_lit(p, ",\"response_id\":");
     p = ngx_http_ai_log_str(p, &answer->id);
 
-    p = ngx_sprintf(p, ",\"gateway_error\":%s",
-                    ai->error ? "true" : "false");
+    if (ai->error) {
+        p = ngx_http_ai_log_lit(p, ",\"gateway_error\":true");
+
+    } else {
+        p = ngx_http_ai_log_lit(p, ",\"gateway_error\":false");
+    }
 
     /*
      * a failure's code and message: the gateway's, or the provider's; a
@@ -592,8 +622,12 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
             p = ngx_http_ai_log_lit(p, "null");
         }
 
-        p = ngx_sprintf(p, ",\"request_body_truncated\":%s",
-                        s->len > lcf->request_body_max ? "true" : "false");
+        if (s->len > lcf->request_body_max) {
+            p = ngx_http_ai_log_lit(p, ",\"request_body_truncated\":true");
+
+        } else {
+            p = ngx_http_ai_log_lit(p, ",\"request_body_truncated\":false");
+        }
     }
 
     if (lcf->response_body) {
@@ -606,8 +640,12 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
             p = ngx_http_ai_log_lit(p, "null");
         }
 
-        p = ngx_sprintf(p, ",\"response_body_truncated\":%s",
-                        ctx && ctx->truncated ? "true" : "false");
+        if (ctx && ctx->truncated) {
+            p = ngx_http_ai_log_lit(p, ",\"response_body_truncated\":true");
+
+        } else {
+            p = ngx_http_ai_log_lit(p, ",\"response_body_truncated\":false");
+        }
     }
 
     *p++ = '}';
@@ -727,7 +765,8 @@ ngx_http_ai_log_trail(u_char *p, ngx_array_t *trail)
             p = ngx_http_ai_log_str(p, &a[i].target);
 
             if (a[i].key) {
-                p = ngx_sprintf(p, ",\"key\":%ui", a[i].key);
+                p = ngx_http_ai_log_lit(p, ",\"key\":");
+                p = ngx_http_ai_log_uint(p, a[i].key);
 
             } else {
                 p = ngx_http_ai_log_lit(p, ",\"key\":null");
@@ -736,13 +775,15 @@ ngx_http_ai_log_trail(u_char *p, ngx_array_t *trail)
             p = ngx_http_ai_log_lit(p, ",\"upstream_status\":");
 
             if (a[i].status) {
-                p = ngx_sprintf(p, "%ui", a[i].status);
+                p = ngx_http_ai_log_uint(p, a[i].status);
 
             } else {
                 p = ngx_http_ai_log_lit(p, "null");
             }
 
-            p = ngx_sprintf(p, ",\"ms\":%M,\"reason\":", a[i].ms);
+            p = ngx_http_ai_log_lit(p, ",\"ms\":");
+            p = ngx_http_ai_log_uint(p, a[i].ms);
+            p = ngx_http_ai_log_lit(p, ",\"reason\":");
             p = ngx_http_ai_log_str(p, &a[i].reason);
 
             p = ngx_http_ai_log_lit(p, ",\"request_id\":");
@@ -928,12 +969,165 @@ ngx_http_ai_log_time(u_char *p, ngx_http_request_t *r)
 {
     ngx_tm_t  tm;
 
-    ngx_gmtime(r->start_sec, &tm);
+    static time_t  sec = -1;
+    static u_char  text[sizeof("1970-01-01T00:00:00") - 1];
 
-    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.%03MZ",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
-                       r->start_msec);
+    /* the second's text made once a second (ngx_sprintf() is slow) */
+
+    if (r->start_sec != sec) {
+        ngx_gmtime(r->start_sec, &tm);
+
+        (void) ngx_sprintf(text, "%4d-%02d-%02dT%02d:%02d:%02d",
+                           tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                           tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+        sec = r->start_sec;
+    }
+
+    p = ngx_cpymem(p, text, sizeof(text));
+
+    *p++ = '.';
+    *p++ = (u_char) ('0' + r->start_msec / 100 % 10);
+    *p++ = (u_char) ('0' + r->start_msec / 10 % 10);
+    *p++ = (u_char) ('0' + r->start_msec % 10);
+    *p++ = 'Z';
+
+    return p;
+}
+
+
+/*
+ * $request_id as NGINX makes it, 16 random bytes in hex, the bytes taken
+ * from a worker's store that RAND_bytes() fills 4 KB at a time: a call
+ * of OpenSSL's generator for 256 requests, not one a request (about
+ * 9,000 instructions each).  Set as the variable's value, so the access
+ * log and every other reader of $request_id get the same id.
+ */
+
+#define NGX_HTTP_AI_LOG_IDS  4096
+
+static ngx_http_variable_value_t *
+ngx_http_ai_log_request_id(ngx_http_request_t *r, ngx_int_t index)
+{
+#if (NGX_OPENSSL)
+    u_char                     *id;
+    ngx_http_variable_value_t  *vv;
+
+    static size_t  used = NGX_HTTP_AI_LOG_IDS;
+    static u_char  random[NGX_HTTP_AI_LOG_IDS];
+
+    vv = &r->variables[index];
+
+    if (vv->valid || vv->not_found) {
+        return ngx_http_get_indexed_variable(r, index);
+    }
+
+    if (used == NGX_HTTP_AI_LOG_IDS) {
+        if (RAND_bytes(random, NGX_HTTP_AI_LOG_IDS) != 1) {
+            /* NGINX's own way */
+            return ngx_http_get_indexed_variable(r, index);
+        }
+
+        used = 0;
+    }
+
+    id = ngx_pnalloc(r->pool, 32);
+    if (id == NULL) {
+        return NULL;
+    }
+
+    ngx_hex_dump(id, random + used, 16);
+    ngx_memzero(random + used, 16);
+    used += 16;
+
+    vv->len = 32;
+    vv->valid = 1;
+    vv->no_cacheable = 0;
+    vv->not_found = 0;
+    vv->data = id;
+
+    return vv;
+
+#else
+
+    return ngx_http_get_indexed_variable(r, index);
+
+#endif
+}
+
+
+/* a number's digits, as ngx_sprintf("%uL") writes them, without a format */
+
+static u_char *
+ngx_http_ai_log_uint(u_char *p, uint64_t n)
+{
+    u_char  *q, digits[NGX_INT64_LEN];
+
+    q = digits + NGX_INT64_LEN;
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, q, digits + NGX_INT64_LEN - q);
+}
+
+
+static u_char *
+ngx_http_ai_log_int(u_char *p, int64_t n)
+{
+    if (n < 0) {
+        *p++ = '-';
+        return ngx_http_ai_log_uint(p, (uint64_t) 0 - (uint64_t) n);
+    }
+
+    return ngx_http_ai_log_uint(p, (uint64_t) n);
+}
+
+
+/* a number with width decimals, as ngx_sprintf("%.Nf") writes it */
+
+static u_char *
+ngx_http_ai_log_fixed(u_char *p, double f, ngx_uint_t width)
+{
+    u_char      *q;
+    uint64_t     whole, frac, scale;
+    ngx_uint_t   n;
+
+    if (f < 0) {
+        *p++ = '-';
+        f = -f;
+    }
+
+    whole = (int64_t) f;
+
+    scale = 1;
+
+    for (n = width; n; n--) {
+        scale *= 10;
+    }
+
+    frac = (uint64_t) ((f - (double) whole) * scale + 0.5);
+
+    if (frac == scale) {
+        whole++;
+        frac = 0;
+    }
+
+    p = ngx_http_ai_log_uint(p, whole);
+
+    *p++ = '.';
+
+    /* the fraction's digits, zeros before them to width */
+
+    q = p + width;
+
+    for (n = width; n; n--) {
+        *--q = (u_char) ('0' + frac % 10);
+        frac /= 10;
+    }
+
+    return p + width;
 }
 
 
