@@ -182,7 +182,7 @@
 #define NGX_HTTP_AI_PG_BLOCK_SHIFT     6
 #define NGX_HTTP_AI_PG_BLOCK           (1 << NGX_HTTP_AI_PG_BLOCK_SHIFT)
 #define NGX_HTTP_AI_PG_BLOCKS          16384   /* 1 MB of text */
-#define NGX_HTTP_AI_PG_BLOCKS_MIN      256     /* the shortest text mapped */
+#define NGX_HTTP_AI_PG_BLOCKS_MIN      1       /* the shortest text mapped */
 
 #define NGX_HTTP_AI_PG_B_DIGIT         0x01
 #define NGX_HTTP_AI_PG_B_UPPER         0x02
