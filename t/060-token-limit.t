@@ -558,3 +558,37 @@ ai_token_limit_store_errors_total{limit="z"} 0
 "status":200 "limit_status":null "status":429 "limit_status":"rejected"
 --- no_error_log
 [error]
+
+
+
+=== TEST 24: the reset as OpenAI writes it, for each window: milliseconds under a second, then seconds, minutes and seconds, hours, minutes and seconds (the counter's time to live: a window and some)
+--- http_config
+    ai_token_limit_zone z key=$remote_addr;
+--- config
+    location /s/ {
+        rewrite ^/s/(.*)$ /v1/$1 break;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit z 5 count=requests per=second;
+    }
+    location /m/ {
+        rewrite ^/m/(.*)$ /v1/$1 break;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit z 5 count=requests per=minute;
+    }
+    location /h/ {
+        rewrite ^/h/(.*)$ /v1/$1 break;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_limit z 5 count=requests per=hour;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+for w in s m h; do
+curl -s -i $u/$w/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' | tr -d '\r' | grep -i '^x-ratelimit-reset'
+done
+--- response_body_like
+^x-ratelimit-reset-requests: (\d{1,3}ms|[1-5]?\ds)
+x-ratelimit-reset-requests: ([1-5]?\ds|[1-9]\d*m[1-5]?\ds)
+x-ratelimit-reset-requests: ([1-9]\d*m[1-5]?\ds|[1-9]\d*h[1-5]?\dm[1-5]?\ds)
+$
+--- no_error_log
+[error]

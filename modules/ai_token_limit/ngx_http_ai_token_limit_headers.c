@@ -27,6 +27,7 @@ static ngx_int_t ngx_http_ai_token_limit_header(ngx_http_request_t *r,
     const char *name, const char *kind, u_char *value, size_t len);
 static void ngx_http_ai_token_limit_hide(ngx_http_request_t *r,
     const char *kind);
+static u_char *ngx_http_ai_token_limit_num(u_char *p, uint64_t n);
 
 
 ngx_int_t
@@ -97,7 +98,16 @@ ngx_http_ai_token_limit_set(ngx_http_request_t *r, ngx_http_ai_tl_hold_t *h,
 
     ngx_http_ai_token_limit_hide(r, kind);
 
-    p = ngx_sprintf(buf, "%L", h->rule->amount);
+    p = buf;
+
+    if (h->rule->amount < 0) {
+        /* (not from a configuration: amounts are checked positive) */
+        *p++ = '-';
+    }
+
+    p = ngx_http_ai_token_limit_num(p, h->rule->amount < 0
+                                       ? (uint64_t) 0 - h->rule->amount
+                                       : (uint64_t) h->rule->amount);
 
     if (ngx_http_ai_token_limit_header(r, "limit", kind, buf, p - buf)
         != NGX_OK)
@@ -106,7 +116,7 @@ ngx_http_ai_token_limit_set(ngx_http_request_t *r, ngx_http_ai_tl_hold_t *h,
     }
 
     left = h->rule->amount - h->used;
-    p = ngx_sprintf(buf, "%L", left > 0 ? left : 0);
+    p = ngx_http_ai_token_limit_num(buf, left > 0 ? left : 0);
 
     if (ngx_http_ai_token_limit_header(r, "remaining", kind, buf, p - buf)
         != NGX_OK)
@@ -139,7 +149,13 @@ ngx_http_ai_token_limit_header(ngx_http_request_t *r, const char *name,
 
     h->hash = 1;
     h->key.data = p;
-    h->key.len = ngx_sprintf(p, "x-ratelimit-%s-%s", name, kind) - p;
+
+    p = ngx_cpymem(p, "x-ratelimit-", sizeof("x-ratelimit-") - 1);
+    p = ngx_cpymem(p, name, ngx_strlen(name));
+    *p++ = '-';
+    p = ngx_cpymem(p, kind, ngx_strlen(kind));
+
+    h->key.len = p - h->key.data;
     h->value.data = h->key.data + h->key.len;
     h->value.len = ngx_cpymem(h->value.data, value, len) - h->value.data;
 #if (nginx_version >= 1023000)
@@ -196,23 +212,50 @@ u_char *
 ngx_http_ai_token_limit_duration(u_char *p, ngx_msec_t ms)
 {
     ngx_msec_t  s;
+    ngx_uint_t  hours;
 
     if (ms < 1000) {
-        return ngx_sprintf(p, "%Mms", ms);
+        p = ngx_http_ai_token_limit_num(p, ms);
+        *p++ = 'm';
+        *p++ = 's';
+        return p;
     }
 
     s = (ms + 999) / 1000;
+    hours = (s >= 3600);
 
-    if (s >= 3600) {
-        p = ngx_sprintf(p, "%Mh", s / 3600);
+    if (hours) {
+        p = ngx_http_ai_token_limit_num(p, s / 3600);
+        *p++ = 'h';
         s %= 3600;
-
-        return ngx_sprintf(p, "%Mm%Ms", s / 60, s % 60);
     }
 
-    if (s >= 60) {
-        return ngx_sprintf(p, "%Mm%Ms", s / 60, s % 60);
+    if (s >= 60 || hours) {
+        p = ngx_http_ai_token_limit_num(p, s / 60);
+        *p++ = 'm';
+        s %= 60;
     }
 
-    return ngx_sprintf(p, "%Ms", s);
+    p = ngx_http_ai_token_limit_num(p, s);
+    *p++ = 's';
+
+    return p;
+}
+
+
+/* a number's digits (ngx_sprintf() costs a format's parse a call) */
+
+static u_char *
+ngx_http_ai_token_limit_num(u_char *p, uint64_t n)
+{
+    u_char  *q, digits[NGX_INT64_LEN];
+
+    q = digits + NGX_INT64_LEN;
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, q, digits + NGX_INT64_LEN - q);
 }
