@@ -27,6 +27,20 @@
 #include "ngx_http_ai_core_json.h"
 
 
+/* a member a plain request may have: its name and cJSON types */
+
+typedef struct {
+    const char                 *name;
+    int                         type;
+} ngx_http_ai_tr_fast_field_t;
+
+
+#define NGX_HTTP_AI_FAST_ROLE_OTHER   0
+#define NGX_HTTP_AI_FAST_ROLE_NONE    1
+#define NGX_HTTP_AI_FAST_ROLE_SYSTEM  2
+#define NGX_HTTP_AI_FAST_ROLE_TURN    3
+
+
 static ngx_int_t ngx_http_ai_tr_fast_message_start(ngx_http_ai_stream_t *st,
     ngx_str_t *msg);
 static ngx_int_t ngx_http_ai_tr_fast_anthropic_delta(
@@ -36,6 +50,17 @@ static ngx_int_t ngx_http_ai_tr_fast_to_openai(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body);
 static ngx_int_t ngx_http_ai_tr_fast_to_anthropic(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body);
+static ngx_int_t ngx_http_ai_tr_fast_fields(cJSON *json,
+    const ngx_http_ai_tr_fast_field_t *t, cJSON **found);
+static ngx_int_t ngx_http_ai_tr_fast_message(cJSON *m, cJSON **role,
+    cJSON **content);
+static ngx_uint_t ngx_http_ai_tr_fast_role(cJSON *role, cJSON *content);
+static size_t ngx_http_ai_tr_fast_message_size(cJSON *role, cJSON *content);
+static u_char *ngx_http_ai_tr_fast_message_write(u_char *p, cJSON *role,
+    cJSON *content);
+static u_char *ngx_http_ai_tr_fast_begin(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, cJSON *model, size_t len,
+    ngx_str_t *body);
 static ngx_uint_t ngx_http_ai_tr_fast_names(ngx_http_ai_stream_t *st);
 static ngx_int_t ngx_http_ai_tr_fast_prefix(ngx_http_ai_stream_t *st,
     const char *head, const char *num, size_t n, const char *tail);
@@ -1375,188 +1400,122 @@ ngx_http_ai_tr_fast_request(ngx_pool_t *pool,
  * else, decorations included, goes the general way.
  */
 
-#define NGX_HTTP_AI_FAST_NUMS  3
+#define NGX_HTTP_AI_FAST_MODEL     0
+#define NGX_HTTP_AI_FAST_MESSAGES  1
+#define NGX_HTTP_AI_FAST_STREAM    2
+#define NGX_HTTP_AI_FAST_SYSTEM    3     /* Anthropic's; OpenAI's options */
+#define NGX_HTTP_AI_FAST_MAX       4
+#define NGX_HTTP_AI_FAST_MAX2      5     /* OpenAI's max_tokens */
+#define NGX_HTTP_AI_FAST_TEMP      6
+#define NGX_HTTP_AI_FAST_TOP_P     7
+#define NGX_HTTP_AI_FAST_FIELDS    8
+
+#define NGX_HTTP_AI_FAST_BOOL      (cJSON_True|cJSON_False)
+
+static const ngx_http_ai_tr_fast_field_t  ngx_http_ai_tr_fast_anthropic_in[] =
+{
+    { "model", cJSON_String },
+    { "messages", cJSON_Array },
+    { "stream", NGX_HTTP_AI_FAST_BOOL },
+    { "system", cJSON_String },
+    { "max_tokens", cJSON_Number },
+    { NULL, 0 },
+    { "temperature", cJSON_Number },
+    { "top_p", cJSON_Number },
+    { NULL, 0 }
+};
+
+static const ngx_http_ai_tr_fast_field_t  ngx_http_ai_tr_fast_openai_in[] = {
+    { "model", cJSON_String },
+    { "messages", cJSON_Array },
+    { "stream", NGX_HTTP_AI_FAST_BOOL },
+    { "stream_options", cJSON_Object },
+    { "max_completion_tokens", cJSON_Number },
+    { "max_tokens", cJSON_Number },
+    { "temperature", cJSON_Number },
+    { "top_p", cJSON_Number },
+    { NULL, 0 }
+};
+
 
 static ngx_int_t
 ngx_http_ai_tr_fast_to_openai(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body)
 {
-    size_t       len, nlen[NGX_HTTP_AI_FAST_NUMS], mlen;
-    u_char      *p, num[NGX_HTTP_AI_FAST_NUMS][32];
-    cJSON       *item, *model, *system, *messages, *stream, *m, *role,
-                *content, *k;
-    cJSON       *nums[NGX_HTTP_AI_FAST_NUMS];
+    size_t       len, nlen[3];
+    u_char      *p, num[3][32];
+    cJSON       *m, *role, *content, *f[NGX_HTTP_AI_FAST_FIELDS];
     ngx_uint_t   i, n;
-    const char  *name;
 
-    static const char  *keys[NGX_HTTP_AI_FAST_NUMS] = {
-        "max_completion_tokens", "temperature", "top_p"
+    static const char  *keys[3] = {
+        ",\"max_completion_tokens\":", ",\"temperature\":", ",\"top_p\":"
     };
 
-    model = NULL;
-    system = NULL;
-    messages = NULL;
-    stream = NULL;
-
-    for (i = 0; i < NGX_HTTP_AI_FAST_NUMS; i++) {
-        nums[i] = NULL;
-    }
-
-    for (item = json->child; item; item = item->next) {
-        name = item->string;
-
-        if (name == NULL) {
-            return NGX_DECLINED;
-        }
-
-        if (ngx_strcmp(name, "model") == 0 && model == NULL
-            && cJSON_IsString(item))
-        {
-            model = item;
-
-        } else if (ngx_strcmp(name, "messages") == 0 && messages == NULL
-                   && cJSON_IsArray(item))
-        {
-            messages = item;
-
-        } else if (ngx_strcmp(name, "system") == 0 && system == NULL
-                   && cJSON_IsString(item))
-        {
-            system = item;
-
-        } else if (ngx_strcmp(name, "stream") == 0 && stream == NULL
-                   && cJSON_IsBool(item))
-        {
-            stream = item;
-
-        } else if (ngx_strcmp(name, "max_tokens") == 0 && nums[0] == NULL
-                   && cJSON_IsNumber(item))
-        {
-            nums[0] = item;
-
-        } else if (ngx_strcmp(name, "temperature") == 0 && nums[1] == NULL
-                   && cJSON_IsNumber(item))
-        {
-            nums[1] = item;
-
-        } else if (ngx_strcmp(name, "top_p") == 0 && nums[2] == NULL
-                   && cJSON_IsNumber(item))
-        {
-            nums[2] = item;
-
-        } else {
-            return NGX_DECLINED;
-        }
-    }
-
-    if (model == NULL || messages == NULL
-        || (stream == NULL && req->stream))
+    if (ngx_http_ai_tr_fast_fields(json, ngx_http_ai_tr_fast_anthropic_in, f)
+        != NGX_OK
+        || f[NGX_HTTP_AI_FAST_MODEL] == NULL
+        || f[NGX_HTTP_AI_FAST_MESSAGES] == NULL
+        || (f[NGX_HTTP_AI_FAST_STREAM] == NULL && req->stream))
     {
         return NGX_DECLINED;
     }
 
     /* the size first: {"model":M,"messages":[...],...} */
 
-    mlen = req->model.len ? req->model.len : ngx_strlen(model->valuestring);
+    len = sizeof(",\"messages\":[]}") - 1;
 
-    len = sizeof("{\"model\":\"\",\"messages\":[]}") - 1 + mlen;
-
-    if (req->model.len == 0) {
-        len = len - mlen - 2
-              + ngx_http_ai_tr_json_string_size((u_char *) model->valuestring);
-    }
-
-    if (system) {
+    if (f[NGX_HTTP_AI_FAST_SYSTEM]) {
         len += sizeof("{\"role\":\"system\",\"content\":},") - 1
                + ngx_http_ai_tr_json_string_size(
-                                             (u_char *) system->valuestring);
+                     (u_char *) f[NGX_HTTP_AI_FAST_SYSTEM]->valuestring);
     }
 
     n = 0;
 
-    for (m = messages->child; m; m = m->next) {
+    for (m = f[NGX_HTTP_AI_FAST_MESSAGES]->child; m; m = m->next) {
 
-        if (!cJSON_IsObject(m)) {
-            return NGX_DECLINED;
-        }
-
-        role = NULL;
-        content = NULL;
-
-        for (k = m->child; k; k = k->next) {
-            if (k->string && ngx_strcmp(k->string, "role") == 0
-                && role == NULL)
-            {
-                role = k;
-
-            } else if (k->string && ngx_strcmp(k->string, "content") == 0
-                       && content == NULL)
-            {
-                content = k;
-
-            } else {
-                return NGX_DECLINED;
-            }
-        }
-
-        if (!cJSON_IsString(role) || !cJSON_IsString(content)
+        if (ngx_http_ai_tr_fast_message(m, &role, &content) != NGX_OK
             || (ngx_strcmp(role->valuestring, "user") != 0
                 && ngx_strcmp(role->valuestring, "assistant") != 0))
         {
             return NGX_DECLINED;
         }
 
-        len += sizeof("{\"role\":\"\",\"content\":},") - 1
-               + ngx_strlen(role->valuestring)
-               + ngx_http_ai_tr_json_string_size(
-                                            (u_char *) content->valuestring);
+        len += ngx_http_ai_tr_fast_message_size(role, content) + 1;
         n++;
     }
 
-    for (i = 0; i < NGX_HTTP_AI_FAST_NUMS; i++) {
-        if (nums[i]) {
-            nlen[i] = ngx_http_ai_tr_json_number(num[i],
-                                                 nums[i]->valuedouble);
+    for (i = 0; i < 3; i++) {
+        m = f[i ? NGX_HTTP_AI_FAST_TEMP + i - 1 : NGX_HTTP_AI_FAST_MAX];
+
+        if (m) {
+            nlen[i] = ngx_http_ai_tr_json_number(num[i], m->valuedouble);
             if (nlen[i] == 0) {
                 return NGX_DECLINED;
             }
 
-            len += sizeof(",\"\":") - 1 + ngx_strlen(keys[i]) + nlen[i];
+            len += ngx_strlen(keys[i]) + nlen[i];
         }
     }
 
-    if (stream) {
-        len += sizeof(",\"stream\":false") - 1;
-
-        if (req->stream) {
-            len += sizeof(",\"stream_options\":{\"include_usage\":true}") - 1;
-        }
+    if (f[NGX_HTTP_AI_FAST_STREAM]) {
+        len += sizeof(",\"stream\":true,\"stream_options\":"
+                      "{\"include_usage\":true}") - 1;
     }
 
-    p = ngx_pnalloc(pool, len);
+    p = ngx_http_ai_tr_fast_begin(pool, req, f[NGX_HTTP_AI_FAST_MODEL], len,
+                                  body);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    body->data = p;
-
-    p = ngx_cpymem(p, "{\"model\":", sizeof("{\"model\":") - 1);
-
-    if (req->model.len) {
-        *p++ = '"';
-        p = ngx_cpymem(p, req->model.data, req->model.len);
-        *p++ = '"';
-
-    } else {
-        p = ngx_http_ai_tr_json_string(p, (u_char *) model->valuestring);
-    }
-
     p = ngx_cpymem(p, ",\"messages\":[", sizeof(",\"messages\":[") - 1);
 
-    if (system) {
+    if (f[NGX_HTTP_AI_FAST_SYSTEM]) {
         p = ngx_cpymem(p, "{\"role\":\"system\",\"content\":",
                        sizeof("{\"role\":\"system\",\"content\":") - 1);
-        p = ngx_http_ai_tr_json_string(p, (u_char *) system->valuestring);
+        p = ngx_http_ai_tr_json_string(p,
+                       (u_char *) f[NGX_HTTP_AI_FAST_SYSTEM]->valuestring);
         *p++ = '}';
 
         if (n) {
@@ -1564,15 +1523,10 @@ ngx_http_ai_tr_fast_to_openai(ngx_pool_t *pool,
         }
     }
 
-    for (m = messages->child; m; m = m->next) {
-        role = cJSON_GetObjectItemCaseSensitive(m, "role");
-        content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    for (m = f[NGX_HTTP_AI_FAST_MESSAGES]->child; m; m = m->next) {
+        (void) ngx_http_ai_tr_fast_message(m, &role, &content);
 
-        p = ngx_cpymem(p, "{\"role\":\"", sizeof("{\"role\":\"") - 1);
-        p = ngx_cpymem(p, role->valuestring, ngx_strlen(role->valuestring));
-        p = ngx_cpymem(p, "\",\"content\":", sizeof("\",\"content\":") - 1);
-        p = ngx_http_ai_tr_json_string(p, (u_char *) content->valuestring);
-        *p++ = '}';
+        p = ngx_http_ai_tr_fast_message_write(p, role, content);
 
         if (m->next) {
             *p++ = ',';
@@ -1581,18 +1535,14 @@ ngx_http_ai_tr_fast_to_openai(ngx_pool_t *pool,
 
     *p++ = ']';
 
-    for (i = 0; i < NGX_HTTP_AI_FAST_NUMS; i++) {
-        if (nums[i]) {
-            *p++ = ',';
-            *p++ = '"';
+    for (i = 0; i < 3; i++) {
+        if (f[i ? NGX_HTTP_AI_FAST_TEMP + i - 1 : NGX_HTTP_AI_FAST_MAX]) {
             p = ngx_cpymem(p, keys[i], ngx_strlen(keys[i]));
-            *p++ = '"';
-            *p++ = ':';
             p = ngx_cpymem(p, num[i], nlen[i]);
         }
     }
 
-    if (stream) {
+    if (f[NGX_HTTP_AI_FAST_STREAM]) {
         if (req->stream) {
             p = ngx_cpymem(p, ",\"stream\":true,\"stream_options\":"
                            "{\"include_usage\":true}",
@@ -1624,181 +1574,99 @@ ngx_http_ai_tr_fast_to_openai(ngx_pool_t *pool,
  * ngx_http_ai_anthropic_request_from_openai(), printed): the system
  * texts one string or text blocks, the required max_tokens, a
  * temperature of at most 1, an empty assistant message left out
- * (test_fast_request).
+ * (test_fast_request_to_anthropic).
  */
 
 static ngx_int_t
 ngx_http_ai_tr_fast_to_anthropic(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body)
 {
-    size_t       len, nlen[NGX_HTTP_AI_FAST_NUMS], slen;
-    u_char      *p, num[NGX_HTTP_AI_FAST_NUMS][32];
-    cJSON       *item, *model, *messages, *stream, *options, *m, *k, *role,
-                *content, *max, *max2, *temp, *top_p;
+    size_t       len, nlen[3], slen;
+    u_char      *p, num[3][32];
+    cJSON       *m, *role, *content, *max, *f[NGX_HTTP_AI_FAST_FIELDS];
     ngx_int_t    value;
-    ngx_uint_t   nsystem, first;
-    const char  *name, *r;
+    ngx_uint_t   nsystem, first, pass;
 
-    model = NULL;
-    messages = NULL;
-    stream = NULL;
-    options = NULL;
-    max = NULL;
-    max2 = NULL;
-    temp = NULL;
-    top_p = NULL;
-
-    for (item = json->child; item; item = item->next) {
-        name = item->string;
-
-        if (name == NULL) {
-            return NGX_DECLINED;
-        }
-
-        if (ngx_strcmp(name, "model") == 0 && model == NULL
-            && cJSON_IsString(item))
-        {
-            model = item;
-
-        } else if (ngx_strcmp(name, "messages") == 0 && messages == NULL
-                   && cJSON_IsArray(item))
-        {
-            messages = item;
-
-        } else if (ngx_strcmp(name, "stream") == 0 && stream == NULL
-                   && cJSON_IsBool(item))
-        {
-            stream = item;
-
-        } else if (ngx_strcmp(name, "stream_options") == 0 && options == NULL
-                   && cJSON_IsObject(item))
-        {
-            options = item;
-
-        } else if (ngx_strcmp(name, "max_completion_tokens") == 0
-                   && max == NULL && cJSON_IsNumber(item))
-        {
-            max = item;
-
-        } else if (ngx_strcmp(name, "max_tokens") == 0 && max2 == NULL
-                   && cJSON_IsNumber(item))
-        {
-            max2 = item;
-
-        } else if (ngx_strcmp(name, "temperature") == 0 && temp == NULL
-                   && cJSON_IsNumber(item))
-        {
-            temp = item;
-
-        } else if (ngx_strcmp(name, "top_p") == 0 && top_p == NULL
-                   && cJSON_IsNumber(item))
-        {
-            top_p = item;
-
-        } else {
-            return NGX_DECLINED;
-        }
-    }
-
-    if (model == NULL || messages == NULL) {
+    if (ngx_http_ai_tr_fast_fields(json, ngx_http_ai_tr_fast_openai_in, f)
+        != NGX_OK
+        || f[NGX_HTTP_AI_FAST_MODEL] == NULL
+        || f[NGX_HTTP_AI_FAST_MESSAGES] == NULL)
+    {
         return NGX_DECLINED;
     }
 
     /* max_tokens: as ngx_http_ai_tr_int() takes one, or the default */
+
+    max = f[NGX_HTTP_AI_FAST_MAX];
+
+    if (max == NULL || max->valuedouble < 0
+        || max->valuedouble >= (double) NGX_MAX_INT_T_VALUE)
+    {
+        max = f[NGX_HTTP_AI_FAST_MAX2];
+    }
 
     if (max && max->valuedouble >= 0
         && max->valuedouble < (double) NGX_MAX_INT_T_VALUE)
     {
         value = (ngx_int_t) max->valuedouble;
 
-    } else if (max2 && max2->valuedouble >= 0
-               && max2->valuedouble < (double) NGX_MAX_INT_T_VALUE)
-    {
-        value = (ngx_int_t) max2->valuedouble;
-
     } else {
         value = (req->max_tokens > 0) ? req->max_tokens : 4096;
     }
 
     nlen[0] = ngx_http_ai_tr_json_number(num[0], (double) value);
-    nlen[1] = temp ? ngx_http_ai_tr_json_number(num[1],
-                                       temp->valuedouble > 1.0
-                                       ? 1.0 : temp->valuedouble)
-                   : 0;
-    nlen[2] = top_p ? ngx_http_ai_tr_json_number(num[2], top_p->valuedouble)
-                    : 0;
+    nlen[1] = 0;
+    nlen[2] = 0;
 
-    if (nlen[0] == 0 || (temp && nlen[1] == 0) || (top_p && nlen[2] == 0)) {
+    if (f[NGX_HTTP_AI_FAST_TEMP]) {
+        nlen[1] = ngx_http_ai_tr_json_number(num[1],
+                      ngx_min(f[NGX_HTTP_AI_FAST_TEMP]->valuedouble, 1.0));
+        if (nlen[1] == 0) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (f[NGX_HTTP_AI_FAST_TOP_P]) {
+        nlen[2] = ngx_http_ai_tr_json_number(num[2],
+                                  f[NGX_HTTP_AI_FAST_TOP_P]->valuedouble);
+        if (nlen[2] == 0) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (nlen[0] == 0) {
         return NGX_DECLINED;
     }
 
-    len = sizeof("{\"model\":,\"max_tokens\":,\"messages\":[]}") - 1
-          + nlen[0];
-
-    if (req->model.len) {
-        len += req->model.len + 2;
-
-    } else {
-        len += ngx_http_ai_tr_json_string_size((u_char *) model->valuestring);
-    }
+    len = sizeof(",\"max_tokens\":,\"messages\":[]}") - 1 + nlen[0];
 
     nsystem = 0;
     slen = 0;
 
-    for (m = messages->child; m; m = m->next) {
+    for (m = f[NGX_HTTP_AI_FAST_MESSAGES]->child; m; m = m->next) {
 
-        if (!cJSON_IsObject(m)) {
+        if (ngx_http_ai_tr_fast_message(m, &role, &content) != NGX_OK) {
             return NGX_DECLINED;
         }
 
-        role = NULL;
-        content = NULL;
+        switch (ngx_http_ai_tr_fast_role(role, content)) {
 
-        for (k = m->child; k; k = k->next) {
-            if (k->string && ngx_strcmp(k->string, "role") == 0
-                && role == NULL)
-            {
-                role = k;
-
-            } else if (k->string && ngx_strcmp(k->string, "content") == 0
-                       && content == NULL)
-            {
-                content = k;
-
-            } else {
-                return NGX_DECLINED;
-            }
-        }
-
-        if (!cJSON_IsString(role) || !cJSON_IsString(content)) {
-            return NGX_DECLINED;
-        }
-
-        r = role->valuestring;
-
-        if (ngx_strcmp(r, "system") == 0 || ngx_strcmp(r, "developer") == 0)
-        {
-            if (*content->valuestring) {
-                nsystem++;
-                slen += ngx_http_ai_tr_json_string_size(
+        case NGX_HTTP_AI_FAST_ROLE_SYSTEM:
+            nsystem++;
+            slen += ngx_http_ai_tr_json_string_size(
                                             (u_char *) content->valuestring);
-            }
+            break;
 
-            continue;
-        }
+        case NGX_HTTP_AI_FAST_ROLE_TURN:
+            len += ngx_http_ai_tr_fast_message_size(role, content) + 1;
+            break;
 
-        if (ngx_strcmp(r, "user") != 0 && ngx_strcmp(r, "assistant") != 0) {
+        case NGX_HTTP_AI_FAST_ROLE_NONE:
+            break;
+
+        default:
             return NGX_DECLINED;
         }
-
-        if (*r == 'a' && *content->valuestring == '\0') {
-            /* nothing said: left out */
-            continue;
-        }
-
-        len += sizeof("{\"role\":\"\",\"content\":},") - 1 + ngx_strlen(r)
-               + ngx_http_ai_tr_json_string_size(
-                                            (u_char *) content->valuestring);
     }
 
     if (nsystem == 1) {
@@ -1810,62 +1678,58 @@ ngx_http_ai_tr_fast_to_anthropic(ngx_pool_t *pool,
                + slen;
     }
 
-    if (temp) {
-        len += sizeof(",\"temperature\":") - 1 + nlen[1];
-    }
+    len += sizeof(",\"temperature\":") - 1 + nlen[1]
+           + sizeof(",\"top_p\":") - 1 + nlen[2]
+           + sizeof(",\"stream\":true") - 1;
 
-    if (top_p) {
-        len += sizeof(",\"top_p\":") - 1 + nlen[2];
-    }
-
-    if (req->stream) {
-        len += sizeof(",\"stream\":true") - 1;
-    }
-
-    p = ngx_pnalloc(pool, len);
+    p = ngx_http_ai_tr_fast_begin(pool, req, f[NGX_HTTP_AI_FAST_MODEL], len,
+                                  body);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    body->data = p;
+    /* the system texts, then the turns */
 
-    p = ngx_cpymem(p, "{\"model\":", sizeof("{\"model\":") - 1);
+    for (pass = 0; pass < 2; pass++) {
 
-    if (req->model.len) {
-        *p++ = '"';
-        p = ngx_cpymem(p, req->model.data, req->model.len);
-        *p++ = '"';
+        if (pass == 0 && nsystem) {
+            p = ngx_cpymem(p, ",\"system\":", sizeof(",\"system\":") - 1);
 
-    } else {
-        p = ngx_http_ai_tr_json_string(p, (u_char *) model->valuestring);
-    }
+            if (nsystem > 1) {
+                *p++ = '[';
+            }
 
-    if (nsystem) {
-        p = ngx_cpymem(p, ",\"system\":", sizeof(",\"system\":") - 1);
-
-        if (nsystem > 1) {
-            *p++ = '[';
+        } else if (pass == 1) {
+            p = ngx_cpymem(p, ",\"max_tokens\":",
+                           sizeof(",\"max_tokens\":") - 1);
+            p = ngx_cpymem(p, num[0], nlen[0]);
+            p = ngx_cpymem(p, ",\"messages\":[", sizeof(",\"messages\":[") - 1);
         }
 
         first = 1;
 
-        for (m = messages->child; m; m = m->next) {
-            role = cJSON_GetObjectItemCaseSensitive(m, "role");
-            content = cJSON_GetObjectItemCaseSensitive(m, "content");
-            r = role->valuestring;
+        for (m = f[NGX_HTTP_AI_FAST_MESSAGES]->child; m; m = m->next) {
+            (void) ngx_http_ai_tr_fast_message(m, &role, &content);
 
-            if ((ngx_strcmp(r, "system") != 0
-                 && ngx_strcmp(r, "developer") != 0)
-                || *content->valuestring == '\0')
+            if (ngx_http_ai_tr_fast_role(role, content)
+                != (pass ? NGX_HTTP_AI_FAST_ROLE_TURN
+                         : NGX_HTTP_AI_FAST_ROLE_SYSTEM))
             {
                 continue;
             }
 
-            if (nsystem > 1) {
-                if (!first) {
-                    *p++ = ',';
-                }
+            if (!first) {
+                *p++ = ',';
+            }
 
+            first = 0;
+
+            if (pass) {
+                p = ngx_http_ai_tr_fast_message_write(p, role, content);
+                continue;
+            }
+
+            if (nsystem > 1) {
                 p = ngx_cpymem(p, "{\"type\":\"text\",\"text\":",
                                sizeof("{\"type\":\"text\",\"text\":") - 1);
             }
@@ -1876,53 +1740,19 @@ ngx_http_ai_tr_fast_to_anthropic(ngx_pool_t *pool,
             if (nsystem > 1) {
                 *p++ = '}';
             }
-
-            first = 0;
         }
 
-        if (nsystem > 1) {
+        if (pass == 1 || nsystem > 1) {
             *p++ = ']';
         }
     }
 
-    p = ngx_cpymem(p, ",\"max_tokens\":", sizeof(",\"max_tokens\":") - 1);
-    p = ngx_cpymem(p, num[0], nlen[0]);
-    p = ngx_cpymem(p, ",\"messages\":[", sizeof(",\"messages\":[") - 1);
-
-    first = 1;
-
-    for (m = messages->child; m; m = m->next) {
-        role = cJSON_GetObjectItemCaseSensitive(m, "role");
-        content = cJSON_GetObjectItemCaseSensitive(m, "content");
-        r = role->valuestring;
-
-        if ((ngx_strcmp(r, "user") != 0 && ngx_strcmp(r, "assistant") != 0)
-            || (*r == 'a' && *content->valuestring == '\0'))
-        {
-            continue;
-        }
-
-        if (!first) {
-            *p++ = ',';
-        }
-
-        p = ngx_cpymem(p, "{\"role\":\"", sizeof("{\"role\":\"") - 1);
-        p = ngx_cpymem(p, r, ngx_strlen(r));
-        p = ngx_cpymem(p, "\",\"content\":", sizeof("\",\"content\":") - 1);
-        p = ngx_http_ai_tr_json_string(p, (u_char *) content->valuestring);
-        *p++ = '}';
-
-        first = 0;
-    }
-
-    *p++ = ']';
-
-    if (temp) {
+    if (f[NGX_HTTP_AI_FAST_TEMP]) {
         p = ngx_cpymem(p, ",\"temperature\":", sizeof(",\"temperature\":") - 1);
         p = ngx_cpymem(p, num[1], nlen[1]);
     }
 
-    if (top_p) {
+    if (f[NGX_HTTP_AI_FAST_TOP_P]) {
         p = ngx_cpymem(p, ",\"top_p\":", sizeof(",\"top_p\":") - 1);
         p = ngx_cpymem(p, num[2], nlen[2]);
     }
@@ -1936,6 +1766,178 @@ ngx_http_ai_tr_fast_to_anthropic(ngx_pool_t *pool,
     body->len = p - body->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * the members of a plain request: each of a name the table has, of its
+ * type, once (found[] by the table's order); NGX_DECLINED: any other
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_fast_fields(cJSON *json, const ngx_http_ai_tr_fast_field_t *t,
+    cJSON **found)
+{
+    cJSON       *item;
+    ngx_uint_t   i;
+
+    for (i = 0; i < NGX_HTTP_AI_FAST_FIELDS; i++) {
+        found[i] = NULL;
+    }
+
+    for (item = json->child; item; item = item->next) {
+
+        if (item->string == NULL) {
+            return NGX_DECLINED;
+        }
+
+        for (i = 0; i < NGX_HTTP_AI_FAST_FIELDS; i++) {
+            if (t[i].name && ngx_strcmp(item->string, t[i].name) == 0) {
+                break;
+            }
+        }
+
+        if (i == NGX_HTTP_AI_FAST_FIELDS || found[i] != NULL
+            || !(item->type & 0xff & t[i].type))
+        {
+            return NGX_DECLINED;
+        }
+
+        found[i] = item;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a message of a role and a string content, nothing else */
+
+static ngx_int_t
+ngx_http_ai_tr_fast_message(cJSON *m, cJSON **role, cJSON **content)
+{
+    cJSON  *k;
+
+    if (!cJSON_IsObject(m)) {
+        return NGX_DECLINED;
+    }
+
+    *role = NULL;
+    *content = NULL;
+
+    for (k = m->child; k; k = k->next) {
+        if (k->string && ngx_strcmp(k->string, "role") == 0
+            && *role == NULL)
+        {
+            *role = k;
+
+        } else if (k->string && ngx_strcmp(k->string, "content") == 0
+                   && *content == NULL)
+        {
+            *content = k;
+
+        } else {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (!cJSON_IsString(*role) || !cJSON_IsString(*content)) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * an OpenAI message as Anthropic's request has it: a system text (not
+ * empty), a turn (an empty assistant one is left out), or neither
+ */
+
+static ngx_uint_t
+ngx_http_ai_tr_fast_role(cJSON *role, cJSON *content)
+{
+    const char  *r;
+
+    r = role->valuestring;
+
+    if (ngx_strcmp(r, "system") == 0 || ngx_strcmp(r, "developer") == 0) {
+        return *content->valuestring ? NGX_HTTP_AI_FAST_ROLE_SYSTEM
+                                     : NGX_HTTP_AI_FAST_ROLE_NONE;
+    }
+
+    if (ngx_strcmp(r, "user") == 0) {
+        return NGX_HTTP_AI_FAST_ROLE_TURN;
+    }
+
+    if (ngx_strcmp(r, "assistant") == 0) {
+        return *content->valuestring ? NGX_HTTP_AI_FAST_ROLE_TURN
+                                     : NGX_HTTP_AI_FAST_ROLE_NONE;
+    }
+
+    return NGX_HTTP_AI_FAST_ROLE_OTHER;
+}
+
+
+/* {"role":"R","content":C} */
+
+static size_t
+ngx_http_ai_tr_fast_message_size(cJSON *role, cJSON *content)
+{
+    return sizeof("{\"role\":\"\",\"content\":}") - 1
+           + ngx_strlen(role->valuestring)
+           + ngx_http_ai_tr_json_string_size((u_char *) content->valuestring);
+}
+
+
+static u_char *
+ngx_http_ai_tr_fast_message_write(u_char *p, cJSON *role, cJSON *content)
+{
+    p = ngx_cpymem(p, "{\"role\":\"", sizeof("{\"role\":\"") - 1);
+    p = ngx_cpymem(p, role->valuestring, ngx_strlen(role->valuestring));
+    p = ngx_cpymem(p, "\",\"content\":", sizeof("\",\"content\":") - 1);
+    p = ngx_http_ai_tr_json_string(p, (u_char *) content->valuestring);
+    *p++ = '}';
+
+    return p;
+}
+
+
+/*
+ * the body's memory, for the rest's len bytes too, and its beginning:
+ * the target's model as the decoration sets it, else the client's
+ */
+
+static u_char *
+ngx_http_ai_tr_fast_begin(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, cJSON *model, size_t len,
+    ngx_str_t *body)
+{
+    u_char  *p;
+
+    len += sizeof("{\"model\":") - 1
+           + (req->model.len
+              ? req->model.len + 2
+              : ngx_http_ai_tr_json_string_size(
+                                             (u_char *) model->valuestring));
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    body->data = p;
+
+    p = ngx_cpymem(p, "{\"model\":", sizeof("{\"model\":") - 1);
+
+    if (req->model.len == 0) {
+        return ngx_http_ai_tr_json_string(p, (u_char *) model->valuestring);
+    }
+
+    *p++ = '"';
+    p = ngx_cpymem(p, req->model.data, req->model.len);
+    *p++ = '"';
+
+    return p;
 }
 
 
