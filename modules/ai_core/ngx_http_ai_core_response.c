@@ -827,6 +827,25 @@ ngx_http_ai_core_usage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
 {
     ngx_http_ai_core_ctx_t  *cc;
 
+    static const u_char  tail[] = "\"finish_reason\":null}],\"usage\":null}";
+
+    cc = ngx_http_ai_core_ctx(ctx);
+
+    if (ctx->upstream_format == NGX_HTTP_AI_FMT_OPENAI
+        && cc->answer.id.len
+        && data->len >= sizeof(tail) - 1
+        && ngx_memcmp(data->data + data->len - (sizeof(tail) - 1), tail,
+                      sizeof(tail) - 1)
+           == 0)
+    {
+        /*
+         * an OpenAI chunk that ends as most of a stream's do: the last
+         * finish reason and the last usage are those nulls, so the scans
+         * from the end below would find neither (the id is known)
+         */
+        return 0;
+    }
+
     /* the answer's id and finish reason, for the record */
     ngx_http_ai_core_answer_scan(r, ctx, data);
 
@@ -835,8 +854,6 @@ ngx_http_ai_core_usage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
     {
         return 0;
     }
-
-    cc = ngx_http_ai_core_ctx(ctx);
 
     if (ctx->usage.invalid && !cc->usage_warned) {
         cc->usage_warned = 1;
