@@ -154,13 +154,10 @@ ngx_http_ai_usage_raw(ngx_uint_t format, ngx_str_t *object,
     ngx_http_ai_usage_t       copy;
     ngx_http_ai_usage_src_t   src;
 
-    if (ngx_http_ai_usage_memo.len
-        && object->len == ngx_http_ai_usage_memo.len
-        && format == ngx_http_ai_usage_memo.format
-        && ngx_http_ai_usage_same(u, &ngx_http_ai_usage_memo.before)
-        && ngx_memcmp(object->data, ngx_http_ai_usage_memo.bytes,
-                      object->len)
-           == 0)
+    if (object->len
+        && ngx_http_ai_usage_known(format, object->data,
+                                   object->data + object->len, u)
+           == object->len)
     {
         /* the bytes just read, into the same usage: the same answer */
         *u = ngx_http_ai_usage_memo.after;
