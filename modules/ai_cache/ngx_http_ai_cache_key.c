@@ -70,7 +70,6 @@ static void ngx_http_ai_cache_uint(ngx_http_ai_cache_canon_t *c,
     uint64_t n);
 static void ngx_http_ai_cache_part(ngx_http_ai_cache_canon_t *c,
     ngx_str_t *s);
-static u_char *ngx_http_ai_cache_digits(u_char *p, uint64_t n);
 
 
 ngx_int_t
@@ -278,13 +277,12 @@ ngx_http_ai_cache_canon(ngx_http_ai_cache_canon_t *c, cJSON *json,
 
             if (json->valuedouble < 0) {
                 num[0] = '-';
-                n = ngx_http_ai_cache_digits(num + 1,
-                                             (uint64_t) -json->valuedouble)
+                n = ngx_http_ai_digits(num + 1,
+                                       (uint64_t) -json->valuedouble)
                     - num;
 
             } else {
-                n = ngx_http_ai_cache_digits(num,
-                                             (uint64_t) json->valuedouble)
+                n = ngx_http_ai_digits(num, (uint64_t) json->valuedouble)
                     - num;
             }
 
@@ -572,7 +570,7 @@ ngx_http_ai_cache_uint(ngx_http_ai_cache_canon_t *c, uint64_t n)
         return;
     }
 
-    c->pos = ngx_http_ai_cache_digits(c->pos, n);
+    c->pos = ngx_http_ai_digits(c->pos, n);
     *c->pos++ = ':';
 }
 
@@ -585,25 +583,6 @@ ngx_http_ai_cache_part(ngx_http_ai_cache_canon_t *c, ngx_str_t *s)
     ngx_http_ai_cache_uint(c, s->len);
     ngx_http_ai_cache_put(c, s->data, s->len);
     ngx_http_ai_cache_put(c, ":", 1);
-}
-
-
-static u_char *
-ngx_http_ai_cache_digits(u_char *p, uint64_t n)
-{
-    u_char   tmp[NGX_INT64_LEN], *t;
-    size_t   len;
-
-    t = tmp + NGX_INT64_LEN;
-
-    do {
-        *--t = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    len = tmp + NGX_INT64_LEN - t;
-
-    return ngx_cpymem(p, t, len);
 }
 
 

@@ -524,6 +524,13 @@ ngx_int_t ngx_http_ai_cost_micros(ngx_http_request_t *r, ngx_str_t *model,
 ngx_int_t ngx_http_ai_parse_micros(ngx_str_t *s, int64_t *value);
 
 /*
+ * A number's digits at p, as ngx_sprintf("%uL") writes them but without a
+ * format's parse (records, headers and keys written at every request);
+ * the end of what it wrote, NGX_INT64_LEN bytes at most.
+ */
+u_char *ngx_http_ai_digits(u_char *p, uint64_t n);
+
+/*
  * The prompt's tokens estimated from the normalized request, without a
  * vocabulary (pure; docs/estimator.md measures it against o200k): a
  * limit's reservation, the Anthropic door's count_tokens for targets that
@@ -977,6 +984,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_metrics
 #pragma weak ngx_http_ai_outcomes
 #pragma weak ngx_http_ai_parse_micros
+#pragma weak ngx_http_ai_digits
 #pragma weak ngx_http_ai_output
 #pragma weak ngx_http_ai_parse_request
 #pragma weak ngx_http_ai_render_stream

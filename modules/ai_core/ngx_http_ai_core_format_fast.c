@@ -1358,13 +1358,10 @@ ngx_http_ai_tr_fast_request(ngx_pool_t *pool,
 {
     if ((req->prepend && req->prepend->nelts)
         || (req->append && req->append->nelts)
-        || (req->model.len
-            && (ngx_strlchr(req->model.data,
-                            req->model.data + req->model.len, '\0')
-                || !ngx_http_ai_tr_verbatim((char *) req->model.data,
-                                            req->model.len))))
+        || !ngx_http_ai_tr_verbatim((char *) req->model.data,
+                                    req->model.len))
     {
-        /* decorations; a model name the printer would escape */
+        /* decorations; a model name the printer would escape (or cut) */
         return NGX_DECLINED;
     }
 
@@ -1447,7 +1444,12 @@ ngx_http_ai_tr_fast_to_openai(ngx_pool_t *pool,
     cJSON       *m, *role, *content, *f[NGX_HTTP_AI_FAST_FIELDS];
     ngx_uint_t   i, n;
 
-    static const char  *keys[3] = {
+    /* the numbers, in the general path's order, and their OpenAI keys */
+
+    static const ngx_uint_t   nums[3] = {
+        NGX_HTTP_AI_FAST_MAX, NGX_HTTP_AI_FAST_TEMP, NGX_HTTP_AI_FAST_TOP_P
+    };
+    static const char        *keys[3] = {
         ",\"max_completion_tokens\":", ",\"temperature\":", ",\"top_p\":"
     };
 
@@ -1486,7 +1488,7 @@ ngx_http_ai_tr_fast_to_openai(ngx_pool_t *pool,
     }
 
     for (i = 0; i < 3; i++) {
-        m = f[i ? NGX_HTTP_AI_FAST_TEMP + i - 1 : NGX_HTTP_AI_FAST_MAX];
+        m = f[nums[i]];
 
         if (m) {
             nlen[i] = ngx_http_ai_tr_json_number(num[i], m->valuedouble);
@@ -1536,7 +1538,7 @@ ngx_http_ai_tr_fast_to_openai(ngx_pool_t *pool,
     *p++ = ']';
 
     for (i = 0; i < 3; i++) {
-        if (f[i ? NGX_HTTP_AI_FAST_TEMP + i - 1 : NGX_HTTP_AI_FAST_MAX]) {
+        if (f[nums[i]]) {
             p = ngx_cpymem(p, keys[i], ngx_strlen(keys[i]));
             p = ngx_cpymem(p, num[i], nlen[i]);
         }

@@ -161,6 +161,22 @@ ngx_http_ai_parse_micros(ngx_str_t *s, int64_t *value)
 }
 
 
+u_char *
+ngx_http_ai_digits(u_char *p, uint64_t n)
+{
+    u_char  *q, digits[NGX_INT64_LEN];
+
+    q = digits + NGX_INT64_LEN;
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, q, digits + NGX_INT64_LEN - q);
+}
+
+
 static ngx_http_ai_price_t *
 ngx_http_ai_price_find(ngx_http_request_t *r, ngx_str_t *model)
 {

@@ -27,7 +27,6 @@ static u_char *ngx_http_ai_log_outcomes(u_char *p, ngx_http_request_t *r);
 static u_char *ngx_http_ai_log_time(u_char *p, ngx_http_request_t *r);
 static ngx_http_variable_value_t *ngx_http_ai_log_request_id(
     ngx_http_request_t *r, ngx_int_t index);
-static u_char *ngx_http_ai_log_uint(u_char *p, uint64_t n);
 static u_char *ngx_http_ai_log_int(u_char *p, int64_t n);
 static u_char *ngx_http_ai_log_fixed(u_char *p, double f, ngx_uint_t width);
 static void ngx_http_ai_log_user(ngx_http_ai_ctx_t *ai, ngx_str_t *user);
@@ -442,9 +441,9 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     p = ngx_http_ai_log_str(p, &ai->target);
 
     p = ngx_http_ai_log_lit(p, ",\"attempts\":");
-    p = ngx_http_ai_log_uint(p, rec->attempts);
+    p = ngx_http_ai_digits(p, rec->attempts);
     p = ngx_http_ai_log_lit(p, ",\"status\":");
-    p = ngx_http_ai_log_uint(p, rec->status);
+    p = ngx_http_ai_digits(p, rec->status);
 
     if (ai->resp_done) {
         p = ngx_http_ai_log_lit(p, ",\"complete\":true");
@@ -469,15 +468,15 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
 
     if (ai->usage.found) {
         p = ngx_http_ai_log_lit(p, ",\"prompt_tokens\":");
-        p = ngx_http_ai_log_uint(p, rec->tokens[NGX_HTTP_AI_LOG_PROMPT]);
+        p = ngx_http_ai_digits(p, rec->tokens[NGX_HTTP_AI_LOG_PROMPT]);
         p = ngx_http_ai_log_lit(p, ",\"completion_tokens\":");
-        p = ngx_http_ai_log_uint(p, rec->tokens[NGX_HTTP_AI_LOG_COMPLETION]);
+        p = ngx_http_ai_digits(p, rec->tokens[NGX_HTTP_AI_LOG_COMPLETION]);
         p = ngx_http_ai_log_lit(p, ",\"cached_tokens\":");
-        p = ngx_http_ai_log_uint(p, rec->tokens[NGX_HTTP_AI_LOG_CACHED]);
+        p = ngx_http_ai_digits(p, rec->tokens[NGX_HTTP_AI_LOG_CACHED]);
         p = ngx_http_ai_log_lit(p, ",\"reasoning_tokens\":");
-        p = ngx_http_ai_log_uint(p, rec->tokens[NGX_HTTP_AI_LOG_REASONING]);
+        p = ngx_http_ai_digits(p, rec->tokens[NGX_HTTP_AI_LOG_REASONING]);
         p = ngx_http_ai_log_lit(p, ",\"total_tokens\":");
-        p = ngx_http_ai_log_uint(p, rec->tokens[NGX_HTTP_AI_LOG_TOTAL]);
+        p = ngx_http_ai_digits(p, rec->tokens[NGX_HTTP_AI_LOG_TOTAL]);
 
     } else {
         p = ngx_http_ai_log_lit(p, ",\"prompt_tokens\":null,"
@@ -513,11 +512,11 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     }
 
     p = ngx_http_ai_log_lit(p, ",\"latency_ms\":");
-    p = ngx_http_ai_log_uint(p, rec->latency);
+    p = ngx_http_ai_digits(p, rec->latency);
 
     if (ai->first_byte) {
         p = ngx_http_ai_log_lit(p, ",\"ttft_ms\":");
-        p = ngx_http_ai_log_uint(p, rec->ttft);
+        p = ngx_http_ai_digits(p, rec->ttft);
 
     } else {
         p = ngx_http_ai_log_lit(p, ",\"ttft_ms\":null");
@@ -766,7 +765,7 @@ ngx_http_ai_log_trail(u_char *p, ngx_array_t *trail)
 
             if (a[i].key) {
                 p = ngx_http_ai_log_lit(p, ",\"key\":");
-                p = ngx_http_ai_log_uint(p, a[i].key);
+                p = ngx_http_ai_digits(p, a[i].key);
 
             } else {
                 p = ngx_http_ai_log_lit(p, ",\"key\":null");
@@ -775,14 +774,14 @@ ngx_http_ai_log_trail(u_char *p, ngx_array_t *trail)
             p = ngx_http_ai_log_lit(p, ",\"upstream_status\":");
 
             if (a[i].status) {
-                p = ngx_http_ai_log_uint(p, a[i].status);
+                p = ngx_http_ai_digits(p, a[i].status);
 
             } else {
                 p = ngx_http_ai_log_lit(p, "null");
             }
 
             p = ngx_http_ai_log_lit(p, ",\"ms\":");
-            p = ngx_http_ai_log_uint(p, a[i].ms);
+            p = ngx_http_ai_digits(p, a[i].ms);
             p = ngx_http_ai_log_lit(p, ",\"reason\":");
             p = ngx_http_ai_log_str(p, &a[i].reason);
 
@@ -1055,33 +1054,15 @@ ngx_http_ai_log_request_id(ngx_http_request_t *r, ngx_int_t index)
 }
 
 
-/* a number's digits, as ngx_sprintf("%uL") writes them, without a format */
-
-static u_char *
-ngx_http_ai_log_uint(u_char *p, uint64_t n)
-{
-    u_char  *q, digits[NGX_INT64_LEN];
-
-    q = digits + NGX_INT64_LEN;
-
-    do {
-        *--q = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    return ngx_cpymem(p, q, digits + NGX_INT64_LEN - q);
-}
-
-
 static u_char *
 ngx_http_ai_log_int(u_char *p, int64_t n)
 {
     if (n < 0) {
         *p++ = '-';
-        return ngx_http_ai_log_uint(p, (uint64_t) 0 - (uint64_t) n);
+        return ngx_http_ai_digits(p, (uint64_t) 0 - (uint64_t) n);
     }
 
-    return ngx_http_ai_log_uint(p, (uint64_t) n);
+    return ngx_http_ai_digits(p, (uint64_t) n);
 }
 
 
@@ -1114,7 +1095,7 @@ ngx_http_ai_log_fixed(u_char *p, double f, ngx_uint_t width)
         frac = 0;
     }
 
-    p = ngx_http_ai_log_uint(p, whole);
+    p = ngx_http_ai_digits(p, whole);
 
     *p++ = '.';
 

@@ -170,19 +170,18 @@
 
 
 /*
- * The block map: a text of 256 bytes or more is cut into blocks of 64
- * bytes, and for each the classes below of its bytes and of the next
- * block's are noted; a detector whose match begins with (or holds within
- * its first 64 bytes) a byte of some class skips the blocks without it,
- * so that most of a prose text is read once, by the map, instead of once
- * per detector.  Past the map (a text over NGX_HTTP_AI_PG_BLOCKS blocks)
- * nothing is skipped.
+ * The block map: a text is cut into blocks of 64 bytes, and for each the
+ * classes below of its bytes and of the next block's are noted; a
+ * detector whose match begins with (or holds within its first 64 bytes) a
+ * byte of some class skips the blocks without it, so that most of a prose
+ * text is read once, by the map, instead of once per detector (a short
+ * text's detectors whose class it lacks do not read it at all).  Past the
+ * map (a text over NGX_HTTP_AI_PG_BLOCKS blocks) nothing is skipped.
  */
 
 #define NGX_HTTP_AI_PG_BLOCK_SHIFT     6
 #define NGX_HTTP_AI_PG_BLOCK           (1 << NGX_HTTP_AI_PG_BLOCK_SHIFT)
 #define NGX_HTTP_AI_PG_BLOCKS          16384   /* 1 MB of text */
-#define NGX_HTTP_AI_PG_BLOCKS_MIN      1       /* the shortest text mapped */
 
 #define NGX_HTTP_AI_PG_B_DIGIT         0x01
 #define NGX_HTTP_AI_PG_B_UPPER         0x02
@@ -371,9 +370,8 @@ ngx_http_ai_pg_detect(u_char *text, size_t len, ngx_uint_t mask,
     s.blocks = blocks;
     s.nblocks = 0;
 
-    if (len >= NGX_HTTP_AI_PG_BLOCKS_MIN
-        && (mask & ~(NGX_HTTP_AI_PG_EMAIL|NGX_HTTP_AI_PG_INJECTION)))
-    {
+    if (mask & ~(NGX_HTTP_AI_PG_EMAIL|NGX_HTTP_AI_PG_INJECTION)) {
+        /* every text: a short one's detectors may skip it whole */
         ngx_http_ai_pg_map_blocks(&s);
     }
 

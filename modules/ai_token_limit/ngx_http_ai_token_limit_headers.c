@@ -27,7 +27,6 @@ static ngx_int_t ngx_http_ai_token_limit_header(ngx_http_request_t *r,
     const char *name, const char *kind, u_char *value, size_t len);
 static void ngx_http_ai_token_limit_hide(ngx_http_request_t *r,
     const char *kind);
-static u_char *ngx_http_ai_token_limit_num(u_char *p, uint64_t n);
 
 
 ngx_int_t
@@ -105,7 +104,7 @@ ngx_http_ai_token_limit_set(ngx_http_request_t *r, ngx_http_ai_tl_hold_t *h,
         *p++ = '-';
     }
 
-    p = ngx_http_ai_token_limit_num(p, h->rule->amount < 0
+    p = ngx_http_ai_digits(p, h->rule->amount < 0
                                        ? (uint64_t) 0 - h->rule->amount
                                        : (uint64_t) h->rule->amount);
 
@@ -116,7 +115,7 @@ ngx_http_ai_token_limit_set(ngx_http_request_t *r, ngx_http_ai_tl_hold_t *h,
     }
 
     left = h->rule->amount - h->used;
-    p = ngx_http_ai_token_limit_num(buf, left > 0 ? left : 0);
+    p = ngx_http_ai_digits(buf, left > 0 ? left : 0);
 
     if (ngx_http_ai_token_limit_header(r, "remaining", kind, buf, p - buf)
         != NGX_OK)
@@ -215,7 +214,7 @@ ngx_http_ai_token_limit_duration(u_char *p, ngx_msec_t ms)
     ngx_uint_t  hours;
 
     if (ms < 1000) {
-        p = ngx_http_ai_token_limit_num(p, ms);
+        p = ngx_http_ai_digits(p, ms);
         *p++ = 'm';
         *p++ = 's';
         return p;
@@ -225,37 +224,20 @@ ngx_http_ai_token_limit_duration(u_char *p, ngx_msec_t ms)
     hours = (s >= 3600);
 
     if (hours) {
-        p = ngx_http_ai_token_limit_num(p, s / 3600);
+        p = ngx_http_ai_digits(p, s / 3600);
         *p++ = 'h';
         s %= 3600;
     }
 
     if (s >= 60 || hours) {
-        p = ngx_http_ai_token_limit_num(p, s / 60);
+        p = ngx_http_ai_digits(p, s / 60);
         *p++ = 'm';
         s %= 60;
     }
 
-    p = ngx_http_ai_token_limit_num(p, s);
+    p = ngx_http_ai_digits(p, s);
     *p++ = 's';
 
     return p;
 }
 
-
-/* a number's digits (ngx_sprintf() costs a format's parse a call) */
-
-static u_char *
-ngx_http_ai_token_limit_num(u_char *p, uint64_t n)
-{
-    u_char  *q, digits[NGX_INT64_LEN];
-
-    q = digits + NGX_INT64_LEN;
-
-    do {
-        *--q = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    return ngx_cpymem(p, q, digits + NGX_INT64_LEN - q);
-}
