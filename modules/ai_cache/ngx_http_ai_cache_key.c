@@ -24,8 +24,6 @@
 
 #include "ngx_http_ai_cache.h"
 
-#include <openssl/evp.h>
-
 
 /* the canonical form's writer: a buffer of the worker's, grown as needed */
 
@@ -48,10 +46,8 @@ typedef struct {
 #define NGX_HTTP_AI_CACHE_MEMBERS       32   /* sorted on the stack */
 
 
-static EVP_MD      *ngx_http_ai_cache_md;
-static EVP_MD_CTX  *ngx_http_ai_cache_md_ctx;
-static u_char      *ngx_http_ai_cache_buf;
-static size_t       ngx_http_ai_cache_buf_size;
+static u_char  *ngx_http_ai_cache_buf;
+static size_t   ngx_http_ai_cache_buf_size;
 
 
 static void ngx_http_ai_cache_canon(ngx_http_ai_cache_canon_t *c,
@@ -66,6 +62,8 @@ static void ngx_http_ai_cache_string(ngx_http_ai_cache_canon_t *c,
     const char *s);
 static void ngx_http_ai_cache_put(ngx_http_ai_cache_canon_t *c,
     const void *data, size_t len);
+static ngx_inline void ngx_http_ai_cache_char(ngx_http_ai_cache_canon_t *c,
+    u_char ch);
 static void ngx_http_ai_cache_uint(ngx_http_ai_cache_canon_t *c,
     uint64_t n);
 static void ngx_http_ai_cache_part(ngx_http_ai_cache_canon_t *c,
@@ -77,13 +75,11 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ngx_http_ai_cache_loc_conf_t *clcf, ngx_http_ai_cache_ctx_t *ctx)
 {
     cJSON                            *json, *parsed;
-    u_char                            md[EVP_MAX_MD_SIZE], *p;
+    u_char                            md[32], *p;
     ngx_str_t                         ns, *model, body, err;
     ngx_uint_t                        format;
     ngx_http_ai_cache_canon_t         c;
     ngx_http_ai_translate_request_t   tr;
-    unsigned int                      mdlen;
-    EVP_MD_CTX                       *md_ctx;
     ngx_table_elt_t                  *h;
 
     model = ai->route_model.len ? &ai->route_model : &ai->req.model;
@@ -181,39 +177,14 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     cJSON_Delete(parsed);
     parsed = NULL;
 
-    /*
-     * one digest and context for the worker: OpenSSL 3 fetches an
-     * algorithm at each EVP_sha256() use and allocates each context,
-     * which cost more than hashing a small request
-     */
-
-    if (ngx_http_ai_cache_md == NULL) {
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
-        ngx_http_ai_cache_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-#else
-        ngx_http_ai_cache_md = (EVP_MD *) EVP_sha256();
-#endif
-        ngx_http_ai_cache_md_ctx = EVP_MD_CTX_new();
-
-        if (ngx_http_ai_cache_md == NULL
-            || ngx_http_ai_cache_md_ctx == NULL)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    md_ctx = ngx_http_ai_cache_md_ctx;
-
-    if (EVP_DigestInit_ex(md_ctx, ngx_http_ai_cache_md, NULL) != 1
-        || EVP_DigestUpdate(md_ctx, ngx_http_ai_cache_buf,
-                            c.pos - ngx_http_ai_cache_buf)
-           != 1
-        || EVP_DigestFinal_ex(md_ctx, md, &mdlen) != 1)
+    if (ngx_http_ai_sha256(md, ngx_http_ai_cache_buf,
+                           c.pos - ngx_http_ai_cache_buf)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    p = ngx_hex_dump(ctx->key, md, ngx_min(mdlen, 32));
+    p = ngx_hex_dump(ctx->key, md, 32);
     *p = '\0';
 
     if (ngx_http_ai_cache_buf_size > 1024 * 1024) {
@@ -301,17 +272,17 @@ ngx_http_ai_cache_canon(ngx_http_ai_cache_canon_t *c, cJSON *json,
         return;
 
     case cJSON_Array:
-        ngx_http_ai_cache_put(c, "[", 1);
+        ngx_http_ai_cache_char(c, '[');
 
         for (item = json->child; item; item = item->next) {
             ngx_http_ai_cache_canon(c, item, depth + 1, format, clcf);
 
             if (item->next) {
-                ngx_http_ai_cache_put(c, ",", 1);
+                ngx_http_ai_cache_char(c, ',');
             }
         }
 
-        ngx_http_ai_cache_put(c, "]", 1);
+        ngx_http_ai_cache_char(c, ']');
         return;
 
     case cJSON_Object:
@@ -339,7 +310,7 @@ ngx_http_ai_cache_object(ngx_http_ai_cache_canon_t *c, cJSON *json,
     for (item = json->child; item; item = item->next) {
         n++;
 
-        if (depth == 0 && item->string
+        if (depth == 0 && item->string && item->string[0] == 'm'
             && ngx_strcmp(item->string, "max_tokens") == 0)
         {
             max_tokens = 1;
@@ -367,7 +338,8 @@ ngx_http_ai_cache_object(ngx_http_ai_cache_canon_t *c, cJSON *json,
     for (item = json->child; item; item = item->next) {
         name = item->string ? item->string : "";
 
-        if (depth == 0) {
+        if (depth == 0 && (name[0] == 'm' || name[0] == 's' || name[0] == 'u'))
+        {
             /* the model: the routed one is in the key already */
 
             if (ngx_strcmp(name, "model") == 0
@@ -405,15 +377,15 @@ ngx_http_ai_cache_object(ngx_http_ai_cache_canon_t *c, cJSON *json,
         n++;
     }
 
-    ngx_http_ai_cache_put(c, "{", 1);
+    ngx_http_ai_cache_char(c, '{');
 
     for (i = 0; i < n; i++) {
         if (i) {
-            ngx_http_ai_cache_put(c, ",", 1);
+            ngx_http_ai_cache_char(c, ',');
         }
 
         ngx_http_ai_cache_string(c, m[i].name);
-        ngx_http_ai_cache_put(c, ":", 1);
+        ngx_http_ai_cache_char(c, ':');
 
         if (depth == 0 && cJSON_IsArray(m[i].item)
             && ngx_strcmp(m[i].name, messages) == 0
@@ -426,7 +398,7 @@ ngx_http_ai_cache_object(ngx_http_ai_cache_canon_t *c, cJSON *json,
         ngx_http_ai_cache_canon(c, m[i].item, depth + 1, format, clcf);
     }
 
-    ngx_http_ai_cache_put(c, "}", 1);
+    ngx_http_ai_cache_char(c, '}');
 
     if (m != stack) {
         ngx_free(m);
@@ -462,7 +434,7 @@ ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c, cJSON *messages,
             && n > (ngx_uint_t) clcf->last_messages)
            ? n - (ngx_uint_t) clcf->last_messages : 0;
 
-    ngx_http_ai_cache_put(c, "[", 1);
+    ngx_http_ai_cache_char(c, '[');
 
     i = 0;
     first = 1;
@@ -482,7 +454,7 @@ ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c, cJSON *messages,
         }
 
         if (!first) {
-            ngx_http_ai_cache_put(c, ",", 1);
+            ngx_http_ai_cache_char(c, ',');
         }
 
         first = 0;
@@ -490,7 +462,7 @@ ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c, cJSON *messages,
         ngx_http_ai_cache_canon(c, m, 2, NGX_HTTP_AI_FMT_OPENAI, clcf);
     }
 
-    ngx_http_ai_cache_put(c, "]", 1);
+    ngx_http_ai_cache_char(c, ']');
 }
 
 
@@ -582,7 +554,7 @@ ngx_http_ai_cache_part(ngx_http_ai_cache_canon_t *c, ngx_str_t *s)
 {
     ngx_http_ai_cache_uint(c, s->len);
     ngx_http_ai_cache_put(c, s->data, s->len);
-    ngx_http_ai_cache_put(c, ":", 1);
+    ngx_http_ai_cache_char(c, ':');
 }
 
 
@@ -607,6 +579,7 @@ ngx_http_ai_cache_put(ngx_http_ai_cache_canon_t *c, const void *data,
         buf = ngx_alloc(size, ngx_cycle->log);
         if (buf == NULL) {
             c->failed = 1;
+            c->last = c->pos;       /* ngx_http_ai_cache_char() comes here */
             return;
         }
 
@@ -625,4 +598,18 @@ ngx_http_ai_cache_put(ngx_http_ai_cache_canon_t *c, const void *data,
     if (data) {
         c->pos = ngx_cpymem(c->pos, data, len);
     }
+}
+
+
+/* a byte: most of the punctuation, written in place while there is room */
+
+static ngx_inline void
+ngx_http_ai_cache_char(ngx_http_ai_cache_canon_t *c, u_char ch)
+{
+    if (c->pos < c->last) {
+        *c->pos++ = ch;
+        return;
+    }
+
+    ngx_http_ai_cache_put(c, &ch, 1);
 }

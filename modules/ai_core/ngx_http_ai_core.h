@@ -262,6 +262,13 @@ ngx_int_t ngx_http_ai_consumer_allows(ngx_http_request_t *r,
  */
 const char *ngx_http_ai_glob_invalid(ngx_str_t *glob);
 
+/*
+ * A model name against such a pattern (NUL-terminated, as a directive's
+ * argument is): 1 if it matches, as fnmatch(3) would say; a name of 256
+ * bytes or more matches nothing.
+ */
+ngx_uint_t ngx_http_ai_glob_match(ngx_str_t *glob, ngx_str_t *name);
+
 
 /*
  * Routing: the module that serves a location (ai_proxy) decides, as soon
@@ -529,6 +536,12 @@ ngx_int_t ngx_http_ai_parse_micros(ngx_str_t *s, int64_t *value);
  * the end of what it wrote, NGX_INT64_LEN bytes at most.
  */
 u_char *ngx_http_ai_digits(u_char *p, uint64_t n);
+
+/*
+ * SHA-256 of len bytes at data into digest (32 bytes): NGX_OK or
+ * NGX_ERROR.  Keys, cache keys: cheaper than an EVP digest of OpenSSL 3.
+ */
+ngx_int_t ngx_http_ai_sha256(u_char *digest, const void *data, size_t len);
 
 /*
  * The prompt's tokens estimated from the normalized request, without a
@@ -980,11 +993,13 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_format_name
 #pragma weak ngx_http_ai_get_ctx
 #pragma weak ngx_http_ai_glob_invalid
+#pragma weak ngx_http_ai_glob_match
 #pragma weak ngx_http_ai_json_is_object
 #pragma weak ngx_http_ai_metrics
 #pragma weak ngx_http_ai_outcomes
 #pragma weak ngx_http_ai_parse_micros
 #pragma weak ngx_http_ai_digits
+#pragma weak ngx_http_ai_sha256
 #pragma weak ngx_http_ai_output
 #pragma weak ngx_http_ai_parse_request
 #pragma weak ngx_http_ai_render_stream

@@ -15,12 +15,8 @@
 
 #include "ngx_http_ai_core_module.h"
 
-#include <fnmatch.h>
-#include <openssl/evp.h>
 #include <openssl/crypto.h>
-
-
-#define NGX_HTTP_AI_MODEL_MAX  256
+#include <openssl/sha.h>
 
 
 static ngx_int_t ngx_http_ai_consumer_add(ngx_conf_t *cf,
@@ -339,73 +335,6 @@ ngx_http_ai_consumer_models(ngx_conf_t *cf, ngx_str_t *name,
 }
 
 
-/*
- * Model patterns are shell globs (fnmatch(3)): *, ?, [...].  What looks
- * like a regular expression would silently match nothing, so it is
- * refused with the reason.
- */
-
-const char *
-ngx_http_ai_glob_invalid(ngx_str_t *glob)
-{
-    u_char  *p, *last;
-
-    if (glob->len == 0) {
-        return "empty";
-    }
-
-    if (glob->len >= NGX_HTTP_AI_MODEL_MAX) {
-        return "too long";
-    }
-
-    p = glob->data;
-    last = glob->data + glob->len;
-
-    if (*p == '^' || last[-1] == '$') {
-        return "looks like a regular expression (\"^\" or \"$\"); model "
-               "patterns are shell globs: \"*\", \"?\", \"[...]\"";
-    }
-
-    for ( /* void */ ; p < last; p++) {
-
-        switch (*p) {
-
-        case '.':
-            if (p + 1 < last && (p[1] == '*' || p[1] == '+')) {
-                return "looks like a regular expression (\".*\"); model "
-                       "patterns are shell globs: \"*\" matches anything";
-            }
-
-            break;
-
-        case '\\':
-        case '(':
-        case ')':
-        case '|':
-        case '+':
-        case '{':
-        case '}':
-            return "looks like a regular expression; model patterns are "
-                   "shell globs: \"*\", \"?\", \"[...]\"";
-
-        case '[':
-            if (ngx_strlchr(p + 1, last, ']') == NULL) {
-                return "has an unclosed \"[\"";
-            }
-
-            break;
-
-        default:
-            if (*p <= ' ' || *p == 0x7f) {
-                return "has white space or control characters";
-            }
-        }
-    }
-
-    return NULL;
-}
-
-
 ngx_int_t
 ngx_http_ai_consumer_allows(ngx_http_request_t *r, ngx_str_t *model)
 {
@@ -436,21 +365,17 @@ ngx_http_ai_consumer_allows(ngx_http_request_t *r, ngx_str_t *model)
 static ngx_uint_t
 ngx_http_ai_model_match(ngx_array_t *globs, ngx_str_t *model)
 {
-    u_char      name[NGX_HTTP_AI_MODEL_MAX];
     ngx_str_t  *g;
     ngx_uint_t  i;
 
-    if (model->len == 0 || model->len >= sizeof(name)) {
+    if (model->len == 0) {
         return 0;
     }
-
-    ngx_memcpy(name, model->data, model->len);
-    name[model->len] = '\0';
 
     g = globs->elts;
 
     for (i = 0; i < globs->nelts; i++) {
-        if (fnmatch((char *) g[i].data, (char *) name, 0) == 0) {
+        if (ngx_http_ai_glob_match(&g[i], model)) {
             return 1;
         }
     }
@@ -695,43 +620,32 @@ ngx_http_ai_core_find_header(ngx_http_request_t *r, char *name, size_t len)
 }
 
 
-/*
- * SHA-256 of a key.  OpenSSL 3 looks the implementation up in its
- * providers on every EVP_sha256() digest: it is fetched once per process.
- */
+/* SHA-256 of a key */
 
 static ngx_int_t
 ngx_http_ai_key_digest(u_char *data, size_t len, u_char *digest)
 {
-    unsigned int   n;
-    const EVP_MD  *md;
+    return ngx_http_ai_sha256(digest, data, len);
+}
 
-    /* one context for the worker: EVP_Digest() allocates one a call */
-    static EVP_MD_CTX  *ctx;
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
-    static EVP_MD  *sha256;
+/*
+ * SHA-256 by OpenSSL's SHA256_*() functions, deprecated in OpenSSL 3 as
+ * NGINX's own MD5 and SHA-1 calls are (ngx_event_openssl.h suppresses
+ * the warnings for all): the same code as EVP's, without what EVP costs a
+ * digest of a few hundred bytes there (a provider's context allocated,
+ * cleansed and freed at each EVP_DigestInit_ex(), more than the hashing:
+ * bench/README.md).
+ */
 
-    if (sha256 == NULL) {
-        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    }
+ngx_int_t
+ngx_http_ai_sha256(u_char *digest, const void *data, size_t len)
+{
+    SHA256_CTX  sha;
 
-    md = sha256 ? sha256 : EVP_sha256();
-#else
-    md = EVP_sha256();
-#endif
-
-    if (ctx == NULL) {
-        ctx = EVP_MD_CTX_new();
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (EVP_DigestInit_ex(ctx, md, NULL) != 1
-        || EVP_DigestUpdate(ctx, data, len) != 1
-        || EVP_DigestFinal_ex(ctx, digest, &n) != 1
-        || n != NGX_HTTP_AI_KEY_DIGEST_LEN)
+    if (SHA256_Init(&sha) != 1
+        || SHA256_Update(&sha, data, len) != 1
+        || SHA256_Final(digest, &sha) != 1)
     {
         return NGX_ERROR;
     }

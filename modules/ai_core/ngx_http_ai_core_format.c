@@ -339,7 +339,7 @@ ngx_http_ai_tr_request(ngx_pool_t *pool, ngx_http_ai_translate_request_t *req,
         /* the door's exact thinking budget: not OpenAI's (its effort is) */
         cJSON_DeleteItemFromObjectCaseSensitive(target, "thinking");
 
-        if (cJSON_GetObjectItemCaseSensitive(target, "top_k")) {
+        if (ngx_http_ai_json_item(target, "top_k")) {
             ngx_str_set(err, "\"top_k\" is not supported by openai "
                              "targets");
             rc = NGX_DECLINED;
@@ -437,8 +437,8 @@ ngx_http_ai_translate_add_usage(ngx_http_ai_translate_request_t *req,
         || (req->prepend && req->prepend->nelts)
         || (req->append && req->append->nelts)
         || (req->model.len && !ngx_http_ai_tr_model_is(json, &req->model))
-        || !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "stream"))
-        || cJSON_GetObjectItemCaseSensitive(json, "stream_options"))
+        || !cJSON_IsTrue(ngx_http_ai_json_item(json, "stream"))
+        || ngx_http_ai_json_item(json, "stream_options"))
     {
         return 0;
     }
@@ -503,18 +503,17 @@ ngx_http_ai_translate_unchanged(ngx_http_ai_translate_request_t *req,
         return 0;
     }
 
-    stream = cJSON_GetObjectItemCaseSensitive(json, "stream");
+    stream = ngx_http_ai_json_item(json, "stream");
 
     if ((cJSON_IsTrue(stream) ? 1 : 0) != req->stream) {
         return 0;
     }
 
     if (req->from == NGX_HTTP_AI_FMT_OPENAI) {
-        options = cJSON_GetObjectItemCaseSensitive(json, "stream_options");
+        options = ngx_http_ai_json_item(json, "stream_options");
 
         if (req->stream && req->force_usage
-            && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(options,
-                                                          "include_usage")))
+            && !cJSON_IsTrue(ngx_http_ai_json_item(options, "include_usage")))
         {
             return 0;
         }
@@ -656,7 +655,7 @@ ngx_http_ai_translate_error(ngx_pool_t *pool, ngx_uint_t from,
     json = (in && in->len)
            ? cJSON_ParseWithLength((const char *) in->data, in->len) : NULL;
 
-    error = cJSON_GetObjectItemCaseSensitive(json, "error");
+    error = ngx_http_ai_json_item(json, "error");
     message = NULL;
 
     if (cJSON_IsObject(error)) {
@@ -666,8 +665,7 @@ ngx_http_ai_translate_error(ngx_pool_t *pool, ngx_uint_t from,
             /* already the door's shape */
 
             if (door != NGX_HTTP_AI_FMT_ANTHROPIC
-                || ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(json,
-                                                                  "type"),
+                || ngx_http_ai_tr_is(ngx_http_ai_json_item(json, "type"),
                                      "error"))
             {
                 cJSON_Delete(json);
@@ -1228,10 +1226,8 @@ ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
 
     pivot = cJSON_ParseWithLength((const char *) text.data, text.len);
 
-    choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(pivot,
-                                                                 "choices"),
-                                0);
-    msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
+    choice = cJSON_GetArrayItem(ngx_http_ai_json_item(pivot, "choices"), 0);
+    msg = ngx_http_ai_json_item(choice, "message");
 
     if (!cJSON_IsObject(msg)) {
         cJSON_Delete(pivot);
@@ -1257,7 +1253,7 @@ ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
     }
 
     ngx_http_ai_usage_object(NGX_HTTP_AI_FMT_OPENAI,
-                             cJSON_GetObjectItemCaseSensitive(pivot, "usage"),
+                             ngx_http_ai_json_item(pivot, "usage"),
                              &st->usage);
 
     /* the events accumulate in the stream's buffer: one output */
@@ -1314,7 +1310,7 @@ ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
 
     /* the tool calls: a call's start, then its arguments */
 
-    calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+    calls = ngx_http_ai_json_item(msg, "tool_calls");
     i = 0;
 
     cJSON_ArrayForEach(call, calls) {
@@ -1322,7 +1318,7 @@ ngx_http_ai_render_stream(ngx_pool_t *pool, ngx_uint_t from, ngx_uint_t to,
             break;
         }
 
-        fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+        fn = ngx_http_ai_json_item(call, "function");
 
         chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
         if (chunk == NULL
@@ -1406,7 +1402,7 @@ ngx_http_ai_tr_render_thinking(ngx_http_ai_stream_t *st, cJSON *msg)
     ngx_int_t    rc;
     const char  *s;
 
-    blocks = cJSON_GetObjectItemCaseSensitive(msg, "thinking_blocks");
+    blocks = ngx_http_ai_json_item(msg, "thinking_blocks");
 
     if (cJSON_GetArraySize(blocks) == 0) {
         s = ngx_http_ai_tr_string(msg, "reasoning_content");
@@ -1428,7 +1424,7 @@ ngx_http_ai_tr_render_thinking(ngx_http_ai_stream_t *st, cJSON *msg)
             }
         }
 
-        if (ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(block, "type"),
+        if (ngx_http_ai_tr_is(ngx_http_ai_json_item(block, "type"),
                               "redacted_thinking")
             || (ngx_http_ai_tr_string(block, "signature")
                 && *ngx_http_ai_tr_string(block, "signature")))
@@ -1477,7 +1473,7 @@ ngx_http_ai_tr_thinking_chunk(ngx_http_ai_stream_t *st, const char *text,
 
         cJSON_AddItemToArray(list, copy);
 
-        if (ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(copy, "type"),
+        if (ngx_http_ai_tr_is(ngx_http_ai_json_item(copy, "type"),
                               "thinking")
             && ngx_http_ai_tr_set(copy, "thinking", cJSON_CreateString(""))
                != NGX_OK)
@@ -1525,12 +1521,12 @@ ngx_http_ai_tr_passthrough(ngx_http_ai_stream_t *st, ngx_str_t *name,
         return NGX_OK;
     }
 
-    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json, "error"))) {
+    if (cJSON_IsObject(ngx_http_ai_json_item(json, "error"))) {
         st->error = 1;
     }
 
     if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
-        type = cJSON_GetObjectItemCaseSensitive(json, "type");
+        type = ngx_http_ai_json_item(json, "type");
 
         if (ngx_http_ai_tr_is(type, "message_stop")) {
             st->done = 1;
@@ -1837,7 +1833,7 @@ ngx_http_ai_tr_emit_chunk(ngx_http_ai_stream_t *st, cJSON *chunk)
         rc = ngx_http_ai_responses_stream_from_openai(st, chunk);
 
     } else {
-        choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+        choices = ngx_http_ai_json_item(chunk, "choices");
 
         if (!st->include_usage && cJSON_GetArraySize(choices) == 0) {
             rc = NGX_OK;
@@ -2351,7 +2347,7 @@ ngx_http_ai_tr_string(cJSON *obj, const char *name)
 {
     cJSON  *item;
 
-    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    item = ngx_http_ai_json_item(obj, name);
 
     return cJSON_IsString(item) ? item->valuestring : NULL;
 }
@@ -2362,7 +2358,7 @@ ngx_http_ai_tr_int(cJSON *obj, const char *name, ngx_int_t *value)
 {
     cJSON  *item;
 
-    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    item = ngx_http_ai_json_item(obj, name);
 
     /* (a provider's 1e300 is refused, not converted out of range) */
 
@@ -2544,7 +2540,7 @@ ngx_http_ai_tr_add_copy(cJSON *to, const char *to_name, cJSON *from,
 {
     cJSON  *item, *copy;
 
-    item = cJSON_GetObjectItemCaseSensitive(from, from_name);
+    item = ngx_http_ai_json_item(from, from_name);
     if (item == NULL || cJSON_IsNull(item)) {
         return NGX_OK;
     }
@@ -2567,7 +2563,7 @@ ngx_http_ai_tr_set(cJSON *obj, const char *name, cJSON *item)
         return NGX_ERROR;
     }
 
-    if (cJSON_GetObjectItemCaseSensitive(obj, name)) {
+    if (ngx_http_ai_json_item(obj, name)) {
         if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, name, item)) {
             cJSON_Delete(item);
             return NGX_ERROR;
@@ -2714,8 +2710,7 @@ ngx_http_ai_tr_text(ngx_pool_t *pool, cJSON *content, const char *type,
     cJSON_ArrayForEach(part, content) {
         text = ngx_http_ai_tr_string(part, "text");
 
-        if (text && ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(part,
-                                                                  "type"),
+        if (text && ngx_http_ai_tr_is(ngx_http_ai_json_item(part, "type"),
                                       type))
         {
             len += ngx_strlen(text) + n;
@@ -2735,8 +2730,7 @@ ngx_http_ai_tr_text(ngx_pool_t *pool, cJSON *content, const char *type,
     cJSON_ArrayForEach(part, content) {
         text = ngx_http_ai_tr_string(part, "text");
 
-        if (text && ngx_http_ai_tr_is(cJSON_GetObjectItemCaseSensitive(part,
-                                                                  "type"),
+        if (text && ngx_http_ai_tr_is(ngx_http_ai_json_item(part, "type"),
                                       type))
         {
             if (p != s) {
@@ -2858,7 +2852,7 @@ ngx_http_ai_tr_thinking_budget(cJSON *in, ngx_int_t *budget)
     cJSON       *thinking;
     const char  *s;
 
-    thinking = cJSON_GetObjectItemCaseSensitive(in, "thinking");
+    thinking = ngx_http_ai_json_item(in, "thinking");
     s = ngx_http_ai_tr_string(thinking, "type");
 
     if (s) {
@@ -3102,7 +3096,7 @@ ngx_http_ai_tr_unsupported(ngx_pool_t *pool, cJSON *in, ngx_uint_t to,
             continue;
         }
 
-        item = cJSON_GetObjectItemCaseSensitive(in, f->name);
+        item = ngx_http_ai_json_item(in, f->name);
 
         if (item == NULL || cJSON_IsNull(item)) {
             continue;

@@ -165,7 +165,7 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
         }
     }
 
-    usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
+    usage = ngx_http_ai_json_item(chunk, "usage");
 
     *skip = !kept && !cJSON_IsObject(usage);
 
@@ -291,7 +291,7 @@ ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
             return NGX_ERROR;
         }
 
-        choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+        choices = ngx_http_ai_json_item(chunk, "choices");
         choice = cJSON_GetArrayItem(choices, 0);
 
         if (ngx_http_ai_tr_add_string(delta, "content",
@@ -330,7 +330,7 @@ ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
             return NGX_ERROR;
         }
 
-        choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+        choices = ngx_http_ai_json_item(chunk, "choices");
         choice = cJSON_GetArrayItem(choices, 0);
 
         calls = NULL;

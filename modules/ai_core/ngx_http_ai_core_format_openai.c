@@ -34,7 +34,7 @@ ngx_http_ai_openai_decorate(cJSON *json, ngx_http_ai_translate_request_t *req)
     ngx_uint_t                 i;
     ngx_http_ai_decoration_t  *d;
 
-    messages = cJSON_GetObjectItemCaseSensitive(json, "messages");
+    messages = ngx_http_ai_json_item(json, "messages");
     if (!cJSON_IsArray(messages)) {
         return NGX_DECLINED;
     }
@@ -78,7 +78,7 @@ ngx_http_ai_openai_decorate(cJSON *json, ngx_http_ai_translate_request_t *req)
         return NGX_ERROR;
     }
 
-    stream = cJSON_GetObjectItemCaseSensitive(json, "stream");
+    stream = ngx_http_ai_json_item(json, "stream");
 
     if ((req->stream || stream)
         && ngx_http_ai_tr_set(json, "stream", cJSON_CreateBool(req->stream))
@@ -98,7 +98,7 @@ ngx_http_ai_openai_decorate(cJSON *json, ngx_http_ai_translate_request_t *req)
         return NGX_OK;
     }
 
-    options = cJSON_GetObjectItemCaseSensitive(json, "stream_options");
+    options = ngx_http_ai_json_item(json, "stream_options");
 
     if (!cJSON_IsObject(options)) {
         options = cJSON_CreateObject();
@@ -222,19 +222,16 @@ ngx_http_ai_openai_stream_pass(ngx_http_ai_stream_t *st, ngx_str_t *name,
         if (drop) {
             /* nothing */
 
-        } else if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json,
-                                                                   "error")))
-        {
+        } else if (cJSON_IsObject(ngx_http_ai_json_item(json, "error"))) {
             /* the client has its error event: none at the end */
             st->error = 1;
 
         } else if (!st->include_usage) {
-            choices = cJSON_GetObjectItemCaseSensitive(json, "choices");
+            choices = ngx_http_ai_json_item(json, "choices");
 
             drop = (cJSON_IsArray(choices)
                     && cJSON_GetArraySize(choices) == 0
-                    && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json,
-                                                                  "usage")));
+                    && cJSON_IsObject(ngx_http_ai_json_item(json, "usage")));
         }
 
         if (!drop && st->filter && !st->error) {

@@ -65,6 +65,16 @@ u_char *
 ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
     ngx_uint_t strict)
 {
+    return ngx_http_ai_json_skip_count(p, end, depth, strict, NULL);
+}
+
+
+/* the same, counting the values and strings (keys too) if count is set */
+
+u_char *
+ngx_http_ai_json_skip_count(u_char *p, u_char *end, ngx_uint_t depth,
+    ngx_uint_t strict, ngx_http_ai_json_count_t *count)
+{
     u_char      *start, *q, close;
     ngx_uint_t   level;
     u_char       objects[(NGX_HTTP_AI_JSON_CJSON_DEPTH + 7) / 8];
@@ -85,6 +95,11 @@ value:
 
     if (p == NULL || p >= end) {
         return NULL;
+    }
+
+    if (count) {
+        count->values++;
+        count->strings += (*p == '"');
     }
 
     switch (*p) {
@@ -194,6 +209,10 @@ key:
 
     if (p >= end || *p != '"') {
         return NULL;
+    }
+
+    if (count) {
+        count->strings++;
     }
 
     q = ngx_http_ai_json_string(p, end, strict);

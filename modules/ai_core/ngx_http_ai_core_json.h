@@ -32,6 +32,12 @@ typedef struct {
 } ngx_http_ai_json_iter_t;
 
 
+typedef struct {
+    size_t                      values;
+    size_t                      strings;  /* string values and keys */
+} ngx_http_ai_json_count_t;
+
+
 /*
  * The end of the JSON value at p, NULL if it is not one (or nests deeper
  * than depth).  strict: what it accepts cJSON accepts and reads the same
@@ -42,6 +48,10 @@ typedef struct {
 u_char *ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
     ngx_uint_t strict);
 
+/* the same, adding to count the values and the strings (keys too) seen */
+u_char *ngx_http_ai_json_skip_count(u_char *p, u_char *end, ngx_uint_t depth,
+    ngx_uint_t strict, ngx_http_ai_json_count_t *count);
+
 static ngx_inline u_char *
 ngx_http_ai_json_space(u_char *p, u_char *end)
 {
@@ -50,6 +60,29 @@ ngx_http_ai_json_space(u_char *p, u_char *end)
     }
 
     return p;
+}
+
+/*
+ * cJSON_GetObjectItemCaseSensitive(), the same answer (the first member
+ * of that name; NULL at a member without one, as in an array) without a
+ * call to strcmp() for each member: most differ in their first byte
+ */
+static ngx_inline cJSON *
+ngx_http_ai_json_item(const cJSON *obj, const char *name)
+{
+    cJSON  *item;
+
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    for (item = obj->child; item && item->string; item = item->next) {
+        if (item->string[0] == name[0] && strcmp(item->string, name) == 0) {
+            return item;
+        }
+    }
+
+    return NULL;
 }
 
 /*

@@ -20,6 +20,7 @@
 
 
 #define NGX_HTTP_AI_KEY_DIGEST_LEN  32
+#define NGX_HTTP_AI_MODEL_MAX       256
 
 
 /* the context with the core's private state after what modules see */

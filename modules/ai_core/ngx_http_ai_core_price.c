@@ -20,8 +20,6 @@
 
 #include "ngx_http_ai_core_module.h"
 
-#include <fnmatch.h>
-
 
 static ngx_int_t ngx_http_ai_price_value(ngx_str_t *s, int64_t *value);
 static ngx_http_ai_price_t *ngx_http_ai_price_find(ngx_http_request_t *r,
@@ -180,23 +178,19 @@ ngx_http_ai_digits(u_char *p, uint64_t n)
 static ngx_http_ai_price_t *
 ngx_http_ai_price_find(ngx_http_request_t *r, ngx_str_t *model)
 {
-    u_char                         name[256];
     ngx_uint_t                     i;
     ngx_http_ai_price_t           *price;
     ngx_http_ai_core_main_conf_t  *amcf;
 
-    if (model->len == 0 || model->len >= sizeof(name)) {
+    if (model->len == 0) {
         return NULL;
     }
-
-    ngx_memcpy(name, model->data, model->len);
-    name[model->len] = '\0';
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_core_module);
     price = amcf->prices.elts;
 
     for (i = 0; i < amcf->prices.nelts; i++) {
-        if (fnmatch((char *) price[i].model.data, (char *) name, 0) == 0) {
+        if (ngx_http_ai_glob_match(&price[i].model, model)) {
             return &price[i];
         }
     }

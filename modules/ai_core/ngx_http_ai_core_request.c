@@ -319,7 +319,7 @@ ngx_http_ai_parse_chat(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         return NGX_DECLINED;
     }
 
-    messages = cJSON_GetObjectItemCaseSensitive(json, "messages");
+    messages = ngx_http_ai_json_item(json, "messages");
 
     if (messages == NULL) {
         return ngx_http_ai_invalid(err, param, "messages",
@@ -384,15 +384,14 @@ ngx_http_ai_parse_chat(ngx_pool_t *pool, ngx_http_ai_request_t *req,
                                        "assistant or tool");
         }
 
-        if (ngx_http_ai_content(pool, cJSON_GetObjectItemCaseSensitive(msg,
-                                                                  "content"),
+        if (ngx_http_ai_content(pool, ngx_http_ai_json_item(msg, "content"),
                                 m, "text", param, err)
             != NGX_OK)
         {
             return NGX_DECLINED;
         }
 
-        if (cJSON_GetObjectItemCaseSensitive(msg, "tool_calls")) {
+        if (ngx_http_ai_json_item(msg, "tool_calls")) {
             m->tool_calls = 1;
         }
 
@@ -414,7 +413,7 @@ ngx_http_ai_parse_chat(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         return NGX_DECLINED;
     }
 
-    so = cJSON_GetObjectItemCaseSensitive(json, "stream_options");
+    so = ngx_http_ai_json_item(json, "stream_options");
 
     if (so && !cJSON_IsNull(so)) {
         if (!cJSON_IsObject(so)) {
@@ -441,7 +440,7 @@ ngx_http_ai_parse_chat(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         req->include_usage = include;
     }
 
-    tools = cJSON_GetObjectItemCaseSensitive(json, "tools");
+    tools = ngx_http_ai_json_item(json, "tools");
 
     if (tools && !cJSON_IsNull(tools)) {
         if (!cJSON_IsArray(tools)) {
@@ -469,7 +468,7 @@ ngx_http_ai_parse_embeddings(ngx_http_ai_request_t *req, const char **param,
         return NGX_DECLINED;
     }
 
-    input = cJSON_GetObjectItemCaseSensitive(req->json, "input");
+    input = ngx_http_ai_json_item(req->json, "input");
 
     if (input == NULL) {
         return ngx_http_ai_invalid(err, param, "input",
@@ -534,7 +533,7 @@ ngx_http_ai_parse_anthropic(ngx_pool_t *pool, ngx_http_ai_request_t *req,
                                    "'max_tokens' is required");
     }
 
-    system = cJSON_GetObjectItemCaseSensitive(json, "system");
+    system = ngx_http_ai_json_item(json, "system");
 
     if (system && !cJSON_IsNull(system)) {
         ngx_memzero(&sys, sizeof(ngx_http_ai_message_t));
@@ -550,7 +549,7 @@ ngx_http_ai_parse_anthropic(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         req->text_len += sys.text.len;
     }
 
-    messages = cJSON_GetObjectItemCaseSensitive(json, "messages");
+    messages = ngx_http_ai_json_item(json, "messages");
 
     if (messages == NULL) {
         return ngx_http_ai_invalid(err, param, "messages",
@@ -601,8 +600,7 @@ ngx_http_ai_parse_anthropic(ngx_pool_t *pool, ngx_http_ai_request_t *req,
                                        "expected user or assistant");
         }
 
-        if (ngx_http_ai_content(pool, cJSON_GetObjectItemCaseSensitive(msg,
-                                                                  "content"),
+        if (ngx_http_ai_content(pool, ngx_http_ai_json_item(msg, "content"),
                                 m, "text", param, err)
             != NGX_OK)
         {
@@ -612,7 +610,7 @@ ngx_http_ai_parse_anthropic(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         req->text_len += m->text.len;
     }
 
-    tools = cJSON_GetObjectItemCaseSensitive(json, "tools");
+    tools = ngx_http_ai_json_item(json, "tools");
 
     if (tools && !cJSON_IsNull(tools)) {
         if (!cJSON_IsArray(tools)) {
@@ -636,9 +634,9 @@ ngx_http_ai_parse_gemini(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
     json = req->json;
 
-    si = cJSON_GetObjectItemCaseSensitive(json, "systemInstruction");
+    si = ngx_http_ai_json_item(json, "systemInstruction");
     if (si == NULL) {
-        si = cJSON_GetObjectItemCaseSensitive(json, "system_instruction");
+        si = ngx_http_ai_json_item(json, "system_instruction");
     }
 
     if (si && !cJSON_IsNull(si)) {
@@ -651,7 +649,7 @@ ngx_http_ai_parse_gemini(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         ngx_memzero(&sys, sizeof(ngx_http_ai_message_t));
 
         if (ngx_http_ai_content(pool,
-                                cJSON_GetObjectItemCaseSensitive(si, "parts"),
+                                ngx_http_ai_json_item(si, "parts"),
                                 &sys, "text", param, err)
             != NGX_OK)
         {
@@ -663,7 +661,7 @@ ngx_http_ai_parse_gemini(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         req->text_len += sys.text.len;
     }
 
-    contents = cJSON_GetObjectItemCaseSensitive(json, "contents");
+    contents = ngx_http_ai_json_item(json, "contents");
 
     if (contents == NULL) {
         return ngx_http_ai_invalid(err, param, "contents",
@@ -710,7 +708,7 @@ ngx_http_ai_parse_gemini(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         }
 
         if (ngx_http_ai_content(pool,
-                                cJSON_GetObjectItemCaseSensitive(msg, "parts"),
+                                ngx_http_ai_json_item(msg, "parts"),
                                 m, "text", param, err)
             != NGX_OK)
         {
@@ -721,7 +719,7 @@ ngx_http_ai_parse_gemini(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         req->text_len += m->text.len;
     }
 
-    gc = cJSON_GetObjectItemCaseSensitive(json, "generationConfig");
+    gc = ngx_http_ai_json_item(json, "generationConfig");
 
     if (gc && cJSON_IsObject(gc)
         && ngx_http_ai_unique(gc, ngx_http_ai_option_fields, param, err)
@@ -739,7 +737,7 @@ ngx_http_ai_parse_gemini(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         return NGX_DECLINED;
     }
 
-    tools = cJSON_GetObjectItemCaseSensitive(json, "tools");
+    tools = ngx_http_ai_json_item(json, "tools");
     req->tools = (tools && cJSON_IsArray(tools)
                   && cJSON_GetArraySize(tools) > 0);
 
@@ -788,7 +786,7 @@ ngx_http_ai_parse_responses(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         return NGX_DECLINED;
     }
 
-    input = cJSON_GetObjectItemCaseSensitive(json, "input");
+    input = ngx_http_ai_json_item(json, "input");
 
     if (input == NULL || cJSON_IsNull(input)) {
         if (prev.len == 0) {
@@ -838,7 +836,7 @@ ngx_http_ai_parse_responses(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         return NGX_DECLINED;
     }
 
-    tools = cJSON_GetObjectItemCaseSensitive(json, "tools");
+    tools = ngx_http_ai_json_item(json, "tools");
 
     if (tools && !cJSON_IsNull(tools)) {
         if (!cJSON_IsArray(tools)) {
@@ -876,7 +874,7 @@ ngx_http_ai_responses_item(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         return NGX_DECLINED;
     }
 
-    type = cJSON_GetObjectItemCaseSensitive(item, "type");
+    type = ngx_http_ai_json_item(item, "type");
 
     if (type && !cJSON_IsString(type)) {
         return ngx_http_ai_invalid(err, param, "input",
@@ -908,7 +906,7 @@ ngx_http_ai_responses_item(ngx_pool_t *pool, ngx_http_ai_request_t *req,
                                        "user or assistant");
         }
 
-        content = cJSON_GetObjectItemCaseSensitive(item, "content");
+        content = ngx_http_ai_json_item(item, "content");
 
         if (content == NULL) {
             return ngx_http_ai_invalid(err, param, "input",
@@ -939,11 +937,11 @@ ngx_http_ai_responses_item(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
     if (ngx_strcmp(type->valuestring, "function_call") == 0) {
         ngx_str_set(&role, "assistant");
-        text = cJSON_GetObjectItemCaseSensitive(item, "arguments");
+        text = ngx_http_ai_json_item(item, "arguments");
 
     } else if (ngx_strcmp(type->valuestring, "function_call_output") == 0) {
         ngx_str_set(&role, "tool");
-        text = cJSON_GetObjectItemCaseSensitive(item, "output");
+        text = ngx_http_ai_json_item(item, "output");
 
     } else {
         /* reasoning, item references ...: no text of their own */
@@ -1024,7 +1022,7 @@ ngx_http_ai_content(ngx_pool_t *pool, cJSON *content, ngx_http_ai_message_t *m,
 
         m->nparts++;
 
-        text = cJSON_GetObjectItemCaseSensitive(part, text_key);
+        text = ngx_http_ai_json_item(part, text_key);
 
         if (text) {
             if (!cJSON_IsString(text)) {
@@ -1037,11 +1035,11 @@ ngx_http_ai_content(ngx_pool_t *pool, cJSON *content, ngx_http_ai_message_t *m,
             continue;
         }
 
-        type = cJSON_GetObjectItemCaseSensitive(part, "type");
+        type = ngx_http_ai_json_item(part, "type");
 
-        if (cJSON_GetObjectItemCaseSensitive(part, "image_url")
-            || cJSON_GetObjectItemCaseSensitive(part, "inlineData")
-            || cJSON_GetObjectItemCaseSensitive(part, "inline_data")
+        if (ngx_http_ai_json_item(part, "image_url")
+            || ngx_http_ai_json_item(part, "inlineData")
+            || ngx_http_ai_json_item(part, "inline_data")
             || (cJSON_IsString(type)
                 && ngx_strcmp(type->valuestring, "image") == 0))
         {
@@ -1061,7 +1059,7 @@ ngx_http_ai_content(ngx_pool_t *pool, cJSON *content, ngx_http_ai_message_t *m,
     m->text.data = p;
 
     cJSON_ArrayForEach(part, content) {
-        text = cJSON_GetObjectItemCaseSensitive(part, text_key);
+        text = ngx_http_ai_json_item(part, text_key);
 
         if (text) {
             if (p != m->text.data) {
@@ -1085,7 +1083,7 @@ ngx_http_ai_get_string(cJSON *obj, const char *name, ngx_uint_t required,
 {
     cJSON  *item;
 
-    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    item = ngx_http_ai_json_item(obj, name);
 
     if (item == NULL || cJSON_IsNull(item)) {
         if (!required) {
@@ -1116,7 +1114,7 @@ ngx_http_ai_get_bool(cJSON *obj, const char *name, ngx_uint_t *value,
 {
     cJSON  *item;
 
-    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    item = ngx_http_ai_json_item(obj, name);
 
     if (item == NULL || cJSON_IsNull(item)) {
         return NGX_OK;
@@ -1138,7 +1136,7 @@ ngx_http_ai_get_int(cJSON *obj, const char *name, ngx_int_t *value,
 {
     cJSON  *item;
 
-    item = cJSON_GetObjectItemCaseSensitive(obj, name);
+    item = ngx_http_ai_json_item(obj, name);
 
     if (item == NULL || cJSON_IsNull(item)) {
         return NGX_OK;

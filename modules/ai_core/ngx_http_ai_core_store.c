@@ -618,7 +618,7 @@ ngx_http_ai_store_shm_op(ngx_http_ai_store_shm_t *shm,
     uint32_t                   hash;
     ngx_http_ai_store_node_t  *sn;
 
-    hash = ngx_crc32_short(op->key.data, op->key.len);
+    hash = ngx_murmur_hash2(op->key.data, op->key.len);
 
     ngx_shmtx_lock(&shm->shpool->mutex);
 

@@ -201,23 +201,23 @@ ngx_http_ai_core_answer_error(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
         return;
     }
 
-    err = cJSON_GetObjectItemCaseSensitive(json, "error");
+    err = ngx_http_ai_json_item(json, "error");
 
     if (cJSON_IsObject(err)) {
-        code = cJSON_GetObjectItemCaseSensitive(err, "code");
+        code = ngx_http_ai_json_item(err, "code");
 
         if (!cJSON_IsString(code)) {
-            code = cJSON_GetObjectItemCaseSensitive(err, "status");
+            code = ngx_http_ai_json_item(err, "status");
         }
 
         if (!cJSON_IsString(code)) {
-            code = cJSON_GetObjectItemCaseSensitive(err, "type");
+            code = ngx_http_ai_json_item(err, "type");
         }
 
         (void) ngx_http_ai_core_keep_json(r, &an->error_code, code,
                                           NGX_HTTP_AI_CODE_MAX);
         (void) ngx_http_ai_core_keep_json(r, &an->error_message,
-                            cJSON_GetObjectItemCaseSensitive(err, "message"),
+                            ngx_http_ai_json_item(err, "message"),
                             NGX_HTTP_AI_MESSAGE_MAX);
 
     } else if (cJSON_IsString(err)) {

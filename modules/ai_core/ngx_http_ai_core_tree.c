@@ -17,9 +17,9 @@
 
 static void *ngx_http_ai_json_alloc(size_t size);
 static void ngx_http_ai_json_free(void *p);
-static size_t ngx_http_ai_json_tree_size(u_char *p, u_char *end);
-static cJSON *ngx_http_ai_json_tree(u_char *p, u_char *end,
-    const char **stop);
+static size_t ngx_http_ai_json_tree_size(ngx_http_ai_json_count_t *count,
+    size_t len);
+static cJSON *ngx_http_ai_json_tree(u_char *p, u_char *last);
 static ngx_int_t ngx_http_ai_json_node(cJSON *item, u_char **pp,
     u_char *end);
 static u_char *ngx_http_ai_json_number(cJSON *item, u_char *p,
@@ -68,40 +68,60 @@ static ngx_pool_t  *ngx_http_ai_json_pool;
 
 /*
  * A body's tree: the one the scanner's text builds, on a pool of its own
- * sized from the body (with a pool to log to; not on the request's, where
- * a pool block more for each of thousands of streams held open cost more
- * than the mallocs it saves: bench, 19.6 -> 22.3 kB a stream at 9,000),
- * freed with the tree's root; else cJSON's reading, on the heap.  NULL:
- * not JSON (*end: where cJSON failed, or NULL).
+ * sized from what the scanner counted in the body (with a pool to log to;
+ * not on the request's, where a pool block more for each of thousands of
+ * streams held open cost more than the mallocs it saves: bench, 19.6 ->
+ * 22.3 kB a stream at 9,000), freed with the tree's root; else cJSON's
+ * reading, on the heap.  NULL: not JSON (*end: where cJSON failed, or
+ * NULL).
  */
 
 cJSON *
 ngx_http_ai_json_parse(ngx_pool_t *pool, ngx_str_t *body, const char **end)
 {
-    cJSON       *json;
-    ngx_pool_t  *prev, *tree;
+    u_char                    *p, *last, *e;
+    cJSON                     *json;
+    ngx_pool_t                *prev, *tree;
+    ngx_http_ai_json_count_t   count;
 
-    tree = NULL;
+    /*
+     * the strict scanner first: a text it takes is one that cJSON reads
+     * the same, and the tree is built without checking again
+     */
 
-    if (pool && ngx_http_ai_json_hooked) {
-        tree = ngx_create_pool(ngx_http_ai_json_tree_size(body->data,
-                                                          body->data
-                                                          + body->len),
-                               pool->log);
+    e = body->data + body->len;
+    p = ngx_http_ai_json_space(body->data, e);
+    last = NULL;
+
+    if (p < e) {
+        ngx_memzero(&count, sizeof(ngx_http_ai_json_count_t));
+        last = ngx_http_ai_json_skip_count(p, e, NGX_HTTP_AI_JSON_CJSON_DEPTH,
+                                           1, &count);
     }
 
-    prev = ngx_http_ai_json_on_pool(tree);
+    if (last) {
+        tree = NULL;
 
-    json = ngx_http_ai_json_tree(body->data, body->data + body->len, end);
+        if (pool && ngx_http_ai_json_hooked) {
+            tree = ngx_create_pool(ngx_http_ai_json_tree_size(&count,
+                                                              body->len),
+                                   pool->log);
+        }
 
-    (void) ngx_http_ai_json_on_pool(prev);
+        prev = ngx_http_ai_json_on_pool(tree);
 
-    if (json) {
-        return json;
-    }
+        json = ngx_http_ai_json_tree(p, last);
 
-    if (tree) {
-        ngx_destroy_pool(tree);
+        (void) ngx_http_ai_json_on_pool(prev);
+
+        if (json) {
+            *end = (const char *) last;
+            return json;
+        }
+
+        if (tree) {
+            ngx_destroy_pool(tree);
+        }
     }
 
     /* what the scanner does not take, cJSON reads (and says where) */
@@ -212,55 +232,28 @@ ngx_http_ai_json_free(void *p)
 /*
  * The size of a pool that holds a body's tree in its first block, but for
  * its long strings (larger than a pool's small allocations, each its
- * own): a bound on its nodes (a value follows a "{", a "[" or a ",", or
- * is the body) and strings (each quoted), their blocks' tags and
- * alignment (a string's NUL in it), and the text's bytes for the
- * strings'.  A tree of more than 16 KB gets blocks of 16 KB.
+ * own): its nodes (a value each) and strings (values and keys) as the
+ * scanner counted them, their blocks' tags and alignment (a string's NUL
+ * in it), and the text's bytes for the strings'.  A tree of more than
+ * 16 KB gets blocks of 16 KB.
  */
 
 static size_t
-ngx_http_ai_json_tree_size(u_char *p, u_char *end)
+ngx_http_ai_json_tree_size(ngx_http_ai_json_count_t *count, size_t len)
 {
-    size_t   nodes, strings, size;
-    u_char  *start;
+    size_t  size;
 
-    if ((size_t) (end - p) >= NGX_DEFAULT_POOL_SIZE) {
-        /* its text alone fills a block: not counted */
+    if (len >= NGX_DEFAULT_POOL_SIZE) {
+        /* its text alone fills a block */
         return NGX_DEFAULT_POOL_SIZE;
     }
 
-    start = p;
-    nodes = 1;
-    strings = 0;
-
-    for ( /* void */ ; p < end; p++) {
-
-        switch (*p) {
-
-        case '"':
-            strings++;
-
-            for (p++; p < end && *p != '"'; p++) {
-                if (*p == '\\') {
-                    p++;
-                }
-            }
-
-            break;
-
-        case '{':
-        case '[':
-        case ',':
-            nodes++;
-            break;
-        }
-    }
-
     size = sizeof(ngx_pool_t) + sizeof(ngx_http_ai_json_root_t)
-           + nodes * ngx_align(sizeof(ngx_http_ai_json_block_t)
-                               + sizeof(cJSON), NGX_ALIGNMENT)
-           + strings * (sizeof(ngx_http_ai_json_block_t) + NGX_ALIGNMENT)
-           + (end - start);
+           + count->values * ngx_align(sizeof(ngx_http_ai_json_block_t)
+                                       + sizeof(cJSON), NGX_ALIGNMENT)
+           + count->strings * (sizeof(ngx_http_ai_json_block_t)
+                               + NGX_ALIGNMENT)
+           + len;
 
     return ngx_min(size, NGX_DEFAULT_POOL_SIZE);
 }
@@ -268,32 +261,16 @@ ngx_http_ai_json_tree_size(u_char *p, u_char *end)
 
 /*
  * The request's tree as cJSON builds it (the same nodes, linked the same
- * way, the same strings and numbers), built from a text the strict
- * scanner checked first: then it is one that cJSON reads the same, and
- * the tree is built without checking again, strings copied whole where
- * they have no escape.  NULL: not such a text (or no memory): cJSON reads
- * it.  *stop: the end of the value, as cJSON_ParseWithLengthOpts() sets
- * it.
+ * way, the same strings and numbers), built from the value from p to last
+ * that the strict scanner checked: strings copied whole where they have
+ * no escape.  NULL: no memory (cJSON reads it then).
  */
 
 static cJSON *
-ngx_http_ai_json_tree(u_char *p, u_char *end, const char **stop)
+ngx_http_ai_json_tree(u_char *p, u_char *last)
 {
     cJSON                    *json;
-    u_char                   *last;
     ngx_http_ai_json_root_t  *r;
-
-    p = ngx_http_ai_json_space(p, end);
-
-    if (p == end) {
-        return NULL;
-    }
-
-    last = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_JSON_CJSON_DEPTH, 1);
-
-    if (last == NULL) {
-        return NULL;
-    }
 
     if (ngx_http_ai_json_pool) {
         /*
@@ -331,8 +308,6 @@ ngx_http_ai_json_tree(u_char *p, u_char *end, const char **stop)
     if (r) {
         r->block.tag = NGX_HTTP_AI_JSON_ROOT;
     }
-
-    *stop = (const char *) last;
 
     return json;
 }

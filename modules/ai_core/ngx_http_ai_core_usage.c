@@ -520,7 +520,7 @@ ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src, const char *name,
     ngx_str_t  raw;
 
     if (src->json) {
-        item = cJSON_GetObjectItemCaseSensitive(src->json, name);
+        item = ngx_http_ai_json_item(src->json, name);
 
         if (item == NULL || cJSON_IsNull(item)) {
             return;
@@ -587,7 +587,7 @@ ngx_http_ai_usage_child(ngx_http_ai_usage_src_t *src, const char *name,
     ngx_memzero(child, sizeof(ngx_http_ai_usage_src_t));
 
     if (src->json) {
-        child->json = cJSON_GetObjectItemCaseSensitive(src->json, name);
+        child->json = ngx_http_ai_json_item(src->json, name);
         return cJSON_IsObject(child->json);
     }
 

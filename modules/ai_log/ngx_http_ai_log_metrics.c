@@ -405,7 +405,7 @@ ngx_http_ai_log_label_set(ngx_http_ai_log_label_t *label, u_char *data,
     }
 
     label->len = (u_char) len;
-    label->hash = len ? ngx_crc32_short(data, len) : 0;
+    label->hash = len ? ngx_murmur_hash2(data, len) : 0;
 }
 
 
@@ -423,7 +423,7 @@ ngx_http_ai_log_label_id(ngx_http_ai_log_label_t *labels, ngx_uint_t *n,
     ngx_uint_t  i;
 
     len = ngx_min(value->len, NGX_HTTP_AI_LOG_LABEL_LEN);
-    hash = len ? ngx_crc32_short(value->data, len) : 0;
+    hash = len ? ngx_murmur_hash2(value->data, len) : 0;
 
     for (i = 1; i < *n; i++) {
         if (labels[i].hash == hash && labels[i].len == len
@@ -459,7 +459,7 @@ ngx_http_ai_log_series(ngx_http_ai_log_zone_t *zone, uint16_t *tuple)
 
     sh = zone->sh;
 
-    key = ngx_crc32_short((u_char *) tuple, NGX_HTTP_AI_LOG_TUPLE_SIZE);
+    key = ngx_murmur_hash2((u_char *) tuple, NGX_HTTP_AI_LOG_TUPLE_SIZE);
 
     node = sh->rbtree.root;
     sentinel = sh->rbtree.sentinel;

@@ -28,8 +28,6 @@
 
 #include "ngx_http_ai_proxy.h"
 
-#include <fnmatch.h>
-
 
 #define NGX_HTTP_AI_PROXY_KEY_MAX       (16 * 1024)
 
@@ -227,7 +225,7 @@ ngx_http_ai_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                         return NGX_CONF_ERROR;
                     }
 
-                    /* NUL-terminated for fnmatch() */
+                    /* NUL-terminated for ngx_http_ai_glob_match() */
                     glob->len = p - start;
                     glob->data = ngx_pnalloc(cf->pool, glob->len + 1);
                     if (glob->data == NULL) {
@@ -962,7 +960,6 @@ static ngx_int_t
 ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t, ngx_uint_t endpoint,
     ngx_str_t *model)
 {
-    u_char      name[256];
     ngx_str_t  *glob;
     ngx_uint_t  i, endpoints;
 
@@ -1021,17 +1018,14 @@ ngx_http_ai_proxy_serves(ngx_http_ai_proxy_target_t *t, ngx_uint_t endpoint,
         return 1;
     }
 
-    if (model->len == 0 || model->len >= sizeof(name)) {
+    if (model->len == 0) {
         return 0;
     }
-
-    ngx_memcpy(name, model->data, model->len);
-    name[model->len] = '\0';
 
     glob = t->models->elts;
 
     for (i = 0; i < t->models->nelts; i++) {
-        if (fnmatch((char *) glob[i].data, (char *) name, 0) == 0) {
+        if (ngx_http_ai_glob_match(&glob[i], model)) {
             return 1;
         }
     }

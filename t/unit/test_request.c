@@ -12,6 +12,7 @@
 #include <dirent.h>
 
 #include "ngx_http_ai_core.h"
+#include "ngx_http_ai_core_json.h"
 
 
 static ngx_int_t
@@ -402,6 +403,37 @@ same_tree(cJSON *a, cJSON *b, const char *body)
 }
 
 
+/* ngx_http_ai_json_item() finds what cJSON finds, in every container */
+
+static void
+same_items(cJSON *j)
+{
+    cJSON       *item;
+    ngx_uint_t   i;
+
+    static const char  *absent[] = { "", "model", "zz", "a", "\"" };
+
+    if (j == NULL) {
+        return;
+    }
+
+    for (i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+        assert_ptr_equal(ngx_http_ai_json_item(j, absent[i]),
+                         cJSON_GetObjectItemCaseSensitive(j, absent[i]));
+    }
+
+    for (item = j->child; item; item = item->next) {
+        if (item->string) {
+            assert_ptr_equal(ngx_http_ai_json_item(j, item->string),
+                             cJSON_GetObjectItemCaseSensitive(j,
+                                                              item->string));
+        }
+
+        same_items(item);
+    }
+}
+
+
 static void
 as_cjson(const char *body, size_t len)
 {
@@ -429,6 +461,7 @@ as_cjson(const char *body, size_t len)
     c = cJSON_ParseWithLengthOpts(body, len, &end, 0);
 
     same_tree(req.json, c, body);
+    same_items(c);
 
     cJSON_Delete(c);
     cJSON_Delete(req.json);
