@@ -877,7 +877,7 @@ ngx_http_ai_core_ctx_cleanup(void *data)
     cc = ngx_http_ai_core_ctx(ctx);
 
     if (ctx->req.json) {
-        cJSON_Delete(ctx->req.json);
+        ngx_http_ai_json_delete(ctx->req.json);
         ctx->req.json = NULL;
     }
 

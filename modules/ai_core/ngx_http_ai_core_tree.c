@@ -64,6 +64,7 @@ typedef struct {
 
 static ngx_uint_t   ngx_http_ai_json_hooked;
 static ngx_pool_t  *ngx_http_ai_json_pool;
+static ngx_uint_t   ngx_http_ai_json_heap;      /* heap blocks alive */
 
 
 /*
@@ -192,6 +193,7 @@ ngx_http_ai_json_alloc(size_t size)
         }
 
         b->tag = NGX_HTTP_AI_JSON_HEAP;
+        ngx_http_ai_json_heap++;
     }
 
     return b + 1;
@@ -211,6 +213,7 @@ ngx_http_ai_json_free(void *p)
 
     if (b->tag == NGX_HTTP_AI_JSON_HEAP) {
         b->tag = 0;
+        ngx_http_ai_json_heap--;
         free(b);
         return;
     }
@@ -226,6 +229,39 @@ ngx_http_ai_json_free(void *p)
     }
 
     /* a pool's block goes with its pool */
+}
+
+
+/*
+ * cJSON_Delete() of a tree, but that of a body's tree on its own pool is
+ * the pool's destruction alone while no heap block is alive in the worker:
+ * then none is linked to it (a member a module set), and cJSON_Delete()
+ * would only have walked its nodes to free the root last.
+ */
+
+void
+ngx_http_ai_json_delete(cJSON *json)
+{
+    ngx_http_ai_json_block_t  *b;
+
+    if (json == NULL) {
+        return;
+    }
+
+    b = (ngx_http_ai_json_block_t *) json - 1;
+
+    if (b->tag == NGX_HTTP_AI_JSON_ROOT && ngx_http_ai_json_heap == 0
+        && json->next == NULL)
+    {
+        b->tag = 0;
+        ngx_destroy_pool(((ngx_http_ai_json_root_t *)
+                              ((u_char *) json
+                               - offsetof(ngx_http_ai_json_root_t, root)))
+                         ->pool);
+        return;
+    }
+
+    cJSON_Delete(json);
 }
 
 
