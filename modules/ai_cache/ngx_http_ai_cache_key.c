@@ -50,18 +50,6 @@ static u_char  *ngx_http_ai_cache_buf;
 static size_t   ngx_http_ai_cache_buf_size;
 
 
-/* what a JSON string escapes: the controls, the quote and the backslash */
-
-static const u_char  ngx_http_ai_cache_escaped[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* '"' */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,   /* '\\' */
-};
-
-
 static void ngx_http_ai_cache_canon(ngx_http_ai_cache_canon_t *c,
     cJSON *json, ngx_uint_t depth, ngx_uint_t format,
     ngx_http_ai_cache_loc_conf_t *clcf);
@@ -505,9 +493,7 @@ ngx_http_ai_cache_string(ngx_http_ai_cache_canon_t *c, const char *s)
     *c->pos++ = '"';
 
     for ( ;; ) {
-        for (q = p; q < end && !ngx_http_ai_cache_escaped[*q]; q++) {
-            /* void */
-        }
+        q = ngx_http_ai_json_plain(p, end);
 
         c->pos = ngx_cpymem(c->pos, p, q - p);
 

@@ -538,6 +538,13 @@ ngx_int_t ngx_http_ai_parse_micros(ngx_str_t *s, int64_t *value);
 u_char *ngx_http_ai_digits(u_char *p, uint64_t n);
 
 /*
+ * The first byte from p that a JSON string must escape (a control
+ * character, '"' or '\\'), or end: the runs a writer of JSON strings
+ * copies whole.
+ */
+u_char *ngx_http_ai_json_plain(u_char *p, u_char *end);
+
+/*
  * SHA-256 of len bytes at data into digest (32 bytes): NGX_OK or
  * NGX_ERROR.  Keys, cache keys: cheaper than an EVP digest of OpenSSL 3.
  */
@@ -999,6 +1006,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_outcomes
 #pragma weak ngx_http_ai_parse_micros
 #pragma weak ngx_http_ai_digits
+#pragma weak ngx_http_ai_json_plain
 #pragma weak ngx_http_ai_sha256
 #pragma weak ngx_http_ai_output
 #pragma weak ngx_http_ai_parse_request

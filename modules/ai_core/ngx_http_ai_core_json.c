@@ -35,6 +35,47 @@ static const u_char  ngx_http_ai_json_special[256] = {
 };
 
 
+/*
+ * The first byte from p that a JSON string cannot hold as it is: a
+ * control character, a quote or a backslash; end if none.  Eight bytes at
+ * a time while a word has none (the tests of "Bit Twiddling Hacks", exact
+ * about whether a word has one, not where), then a byte at a time: a
+ * 1 MB prompt's strict scan went from 0.76 to 0.31 ms (bench/README.md).
+ */
+
+#define NGX_HTTP_AI_JSON_ONES   0x0101010101010101ULL
+#define NGX_HTTP_AI_JSON_HIGHS  0x8080808080808080ULL
+
+u_char *
+ngx_http_ai_json_plain(u_char *p, u_char *end)
+{
+    uint64_t  w, q, b;
+
+    while (end - p >= 8) {
+        ngx_memcpy(&w, p, sizeof(uint64_t));
+
+        q = w ^ (NGX_HTTP_AI_JSON_ONES * '"');
+        b = w ^ (NGX_HTTP_AI_JSON_ONES * '\\');
+
+        if ((((w - NGX_HTTP_AI_JSON_ONES * 0x20) & ~w)
+             | ((q - NGX_HTTP_AI_JSON_ONES) & ~q)
+             | ((b - NGX_HTTP_AI_JSON_ONES) & ~b))
+            & NGX_HTTP_AI_JSON_HIGHS)
+        {
+            break;
+        }
+
+        p += 8;
+    }
+
+    while (p < end && !ngx_http_ai_json_special[*p]) {
+        p++;
+    }
+
+    return p;
+}
+
+
 /* a JSON object, checked without a tree (a provider's answer) */
 
 ngx_uint_t
@@ -242,10 +283,7 @@ ngx_http_ai_json_string(u_char *p, u_char *end, ngx_uint_t strict)
     if (strict) {
         for (p++; p < end; p++) {
 
-            /* the plain characters, a table lookup each */
-            while (p < end && !ngx_http_ai_json_special[*p]) {
-                p++;
-            }
+            p = ngx_http_ai_json_plain(p, end);
 
             if (p >= end) {
                 return NULL;

@@ -48,6 +48,9 @@ typedef struct {
 u_char *ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
     ngx_uint_t strict);
 
+/* the first byte from p a JSON string must escape, or end (public) */
+u_char *ngx_http_ai_json_plain(u_char *p, u_char *end);
+
 /* the same, adding to count the values and the strings (keys too) seen */
 u_char *ngx_http_ai_json_skip_count(u_char *p, u_char *end, ngx_uint_t depth,
     ngx_uint_t strict, ngx_http_ai_json_count_t *count);

@@ -403,6 +403,59 @@ same_tree(cJSON *a, cJSON *b, const char *body)
 }
 
 
+/*
+ * ngx_http_ai_json_plain() stops where a byte at a time would: at the
+ * first control character, quote or backslash, in words and in the tail,
+ * whatever the bytes around it (UTF-8's high bytes among them)
+ */
+
+static void
+test_json_plain(void **state)
+{
+    u_char       buf[40], *want, *p;
+    size_t       len, i, j, f, b;
+
+    static const u_char  fill[] = { 'a', ' ', '!', 0x7f, 0x80, 0xc3, 0xff,
+                                    '[', ']', 0x21, 0x23, 0x5b, 0x5d };
+    static const u_char  byte[] = { 0x00, 0x01, 0x0a, 0x1f, '"', '\\',
+                                    0x20, 0x22 ^ 0x80, 0x5c ^ 0x80, 0x9f };
+
+    for (len = 0; len <= sizeof(buf); len++) {
+        for (f = 0; f < sizeof(fill); f++) {
+            memset(buf, fill[f], sizeof(buf));
+            assert_ptr_equal(ngx_http_ai_json_plain(buf, buf + len),
+                             buf + len);
+
+            for (i = 0; i < len; i++) {
+                for (b = 0; b < sizeof(byte); b++) {
+                    memset(buf, fill[f], sizeof(buf));
+                    buf[i] = byte[b];
+
+                    for (j = i + 1; j < len; j += 3) {
+                        /* a second one after: the first is the answer */
+                        buf[j] = (j % 2) ? '"' : fill[f];
+                    }
+
+                    for (want = buf; want < buf + len; want++) {
+                        if (*want < 0x20 || *want == '"' || *want == '\\') {
+                            break;
+                        }
+                    }
+
+                    p = ngx_http_ai_json_plain(buf, buf + len);
+
+                    if (p != want) {
+                        fail_msg("length %zu, fill 0x%02x, 0x%02x at %zu: "
+                                 "%td, want %td", len, fill[f], byte[b], i,
+                                 p - buf, want - buf);
+                    }
+                }
+            }
+        }
+    }
+}
+
+
 /* ngx_http_ai_json_item() finds what cJSON finds, in every container */
 
 static void
@@ -680,6 +733,7 @@ main(void)
         cmocka_unit_test(test_embeddings_view),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_tree_as_cjson),
+        cmocka_unit_test(test_json_plain),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
