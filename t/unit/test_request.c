@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <time.h>
 
 #include "ngx_http_ai_core.h"
 #include "ngx_http_ai_core_json.h"
@@ -456,6 +457,82 @@ test_json_plain(void **state)
 }
 
 
+/*
+ * What the strict scan of a 1 MB prompt costs (printed; the least of 5
+ * passes, the machine is shared), against the loop a byte at a time over
+ * its strings that it was: AI_JSON_BENCH=1 build/test_request
+ */
+
+static double
+elapsed(struct timespec *a)
+{
+    struct timespec  b;
+
+    clock_gettime(CLOCK_MONOTONIC, &b);
+
+    return (b.tv_sec - a->tv_sec) * 1e3 + (b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+
+static void
+test_json_scan_speed(void **state)
+{
+    u_char           *body, *p, *end, *last;
+    size_t            len, n;
+    double            t, skip, bytes;
+    ngx_uint_t        pass;
+    struct timespec   a;
+
+    static const char  words[] = "the quick brown fox jumps over the lazy "
+                                 "dog while the gateway counts every "
+                                 "token of it ";
+
+    if (getenv("AI_JSON_BENCH") == NULL) {
+        skip();
+    }
+
+    len = 1024 * 1024;
+    body = malloc(len + 128);
+    assert_non_null(body);
+
+    p = (u_char *) stpcpy((char *) body, "{\"model\":\"gpt-4o\",\"messages\":"
+                          "[{\"role\":\"user\",\"content\":\"");
+
+    for (n = 0; p + sizeof(words) < body + len; n++) {
+        p = ngx_cpymem(p, words, sizeof(words) - 1);
+    }
+
+    p = (u_char *) stpcpy((char *) p, "\"}]}");
+    end = p;
+
+    skip = bytes = 1e9;
+
+    for (pass = 0; pass < 5; pass++) {
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        last = ngx_http_ai_json_skip(body, end, NGX_HTTP_AI_JSON_CJSON_DEPTH,
+                                     1);
+        t = elapsed(&a);
+        assert_ptr_equal(last, end);
+        skip = (t < skip) ? t : skip;
+
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (p = body; p < end && *p >= 0x20; p++) {
+            if (*p == '\\') {
+                break;
+            }
+        }
+        t = elapsed(&a);
+        assert_ptr_equal(p, end);
+        bytes = (t < bytes) ? t : bytes;
+    }
+
+    printf("strict scan of %zu bytes: %.3f ms; a byte at a time: %.3f ms\n",
+           (size_t) (end - body), skip, bytes);
+
+    free(body);
+}
+
+
 /* ngx_http_ai_json_item() finds what cJSON finds, in every container */
 
 static void
@@ -734,6 +811,7 @@ main(void)
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_tree_as_cjson),
         cmocka_unit_test(test_json_plain),
+        cmocka_unit_test(test_json_scan_speed),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
