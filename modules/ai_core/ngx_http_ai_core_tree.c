@@ -17,6 +17,7 @@
 
 static void *ngx_http_ai_json_alloc(size_t size);
 static void ngx_http_ai_json_free(void *p);
+static void ngx_http_ai_json_destroy(void *root);
 static size_t ngx_http_ai_json_tree_size(ngx_http_ai_json_count_t *count,
     size_t len);
 static cJSON *ngx_http_ai_json_tree(u_char *p, u_char *last);
@@ -220,11 +221,7 @@ ngx_http_ai_json_free(void *p)
 
     if (b->tag == NGX_HTTP_AI_JSON_ROOT) {
         /* a request's tree's root: the pool it and its nodes are on */
-        b->tag = 0;
-        ngx_destroy_pool(((ngx_http_ai_json_root_t *)
-                              ((u_char *) p
-                               - offsetof(ngx_http_ai_json_root_t, root)))
-                         ->pool);
+        ngx_http_ai_json_destroy(p);
         return;
     }
 
@@ -253,15 +250,26 @@ ngx_http_ai_json_delete(cJSON *json)
     if (b->tag == NGX_HTTP_AI_JSON_ROOT && ngx_http_ai_json_heap == 0
         && json->next == NULL)
     {
-        b->tag = 0;
-        ngx_destroy_pool(((ngx_http_ai_json_root_t *)
-                              ((u_char *) json
-                               - offsetof(ngx_http_ai_json_root_t, root)))
-                         ->pool);
+        ngx_http_ai_json_destroy(json);
         return;
     }
 
     cJSON_Delete(json);
+}
+
+
+/* a body's tree's root: the pool it and its nodes are on destroyed */
+
+static void
+ngx_http_ai_json_destroy(void *root)
+{
+    ngx_http_ai_json_root_t  *r;
+
+    r = (ngx_http_ai_json_root_t *)
+            ((u_char *) root - offsetof(ngx_http_ai_json_root_t, root));
+
+    r->block.tag = 0;
+    ngx_destroy_pool(r->pool);
 }
 
 
