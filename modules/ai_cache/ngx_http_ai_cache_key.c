@@ -24,6 +24,8 @@
 
 #include "ngx_http_ai_cache.h"
 
+#include <openssl/sha.h>
+
 
 /* the canonical form's writer: a buffer of the worker's, grown as needed */
 
@@ -75,7 +77,7 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ngx_http_ai_cache_loc_conf_t *clcf, ngx_http_ai_cache_ctx_t *ctx)
 {
     cJSON                            *json, *parsed;
-    u_char                            md[32], *p;
+    u_char                            md[SHA256_DIGEST_LENGTH], *p;
     ngx_str_t                         ns, *model, body, err;
     ngx_uint_t                        format;
     ngx_http_ai_cache_canon_t         c;
@@ -184,7 +186,7 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         return NGX_ERROR;
     }
 
-    p = ngx_hex_dump(ctx->key, md, 32);
+    p = ngx_hex_dump(ctx->key, md, SHA256_DIGEST_LENGTH);
     *p = '\0';
 
     if (ngx_http_ai_cache_buf_size > 1024 * 1024) {
@@ -338,7 +340,8 @@ ngx_http_ai_cache_object(ngx_http_ai_cache_canon_t *c, cJSON *json,
     for (item = json->child; item; item = item->next) {
         name = item->string ? item->string : "";
 
-        if (depth == 0 && (name[0] == 'm' || name[0] == 's' || name[0] == 'u'))
+        if (depth == 0
+            && (name[0] == 'm' || name[0] == 's' || name[0] == 'u'))
         {
             /* the model: the routed one is in the key already */
 

@@ -45,7 +45,7 @@
  * The version of this interface.  A module built against another one
  * refuses to start (ngx_http_ai_core_require()), naming both.
  */
-#define NGX_HTTP_AI_CORE_API            5
+#define NGX_HTTP_AI_CORE_API            6
 
 extern const ngx_uint_t  ngx_http_ai_core_api_version;
 
@@ -264,7 +264,8 @@ const char *ngx_http_ai_glob_invalid(ngx_str_t *glob);
 
 /*
  * A model name against such a pattern (NUL-terminated, as a directive's
- * argument is): 1 if it matches, as fnmatch(3) would say; a name of 256
+ * argument is): 1 if it matches, as fnmatch(3) would say of a name
+ * without a NUL byte (the core's parse refuses those); a name of 256
  * bytes or more matches nothing.
  */
 ngx_uint_t ngx_http_ai_glob_match(ngx_str_t *glob, ngx_str_t *name);

@@ -13,9 +13,13 @@
  */
 
 
+/* SHA256_*() without a warning: see ngx_http_ai_sha256() */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "ngx_http_ai_core_module.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 
@@ -26,8 +30,6 @@ static ngx_array_t *ngx_http_ai_consumer_models(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_uint_t ngx_http_ai_model_match(ngx_array_t *globs,
     ngx_str_t *model);
-static ngx_int_t ngx_http_ai_key_digest(u_char *data, size_t len,
-    u_char *digest);
 static int ngx_libc_cdecl ngx_http_ai_consumer_cmp(const void *one,
     const void *two);
 static ngx_int_t ngx_http_ai_client_key(ngx_http_request_t *r,
@@ -254,7 +256,7 @@ ngx_http_ai_consumer_add(ngx_conf_t *cf, ngx_http_ai_core_main_conf_t *amcf,
         return NGX_ERROR;
     }
 
-    if (ngx_http_ai_key_digest(key->data, key->len, c->digest) != NGX_OK) {
+    if (ngx_http_ai_sha256(c->digest, key->data, key->len) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -497,7 +499,7 @@ ngx_http_ai_core_identify(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx,
                                  "header");
     }
 
-    if (ngx_http_ai_key_digest(key.data, key.len, digest) != NGX_OK) {
+    if (ngx_http_ai_sha256(digest, key.data, key.len) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -620,27 +622,47 @@ ngx_http_ai_core_find_header(ngx_http_request_t *r, char *name, size_t len)
 }
 
 
-/* SHA-256 of a key */
-
-static ngx_int_t
-ngx_http_ai_key_digest(u_char *data, size_t len, u_char *digest)
-{
-    return ngx_http_ai_sha256(digest, data, len);
-}
-
-
 /*
- * SHA-256 by OpenSSL's SHA256_*() functions, deprecated in OpenSSL 3 as
- * NGINX's own MD5 and SHA-1 calls are (ngx_event_openssl.h suppresses
- * the warnings for all): the same code as EVP's, without what EVP costs a
- * digest of a few hundred bytes there (a provider's context allocated,
- * cleansed and freed at each EVP_DigestInit_ex(), more than the hashing:
- * bench/README.md).
+ * SHA-256 by OpenSSL's SHA256_*() functions, deprecated in OpenSSL 3 (as
+ * other calls NGINX makes are: OPENSSL_SUPPRESS_DEPRECATED above, as in
+ * ngx_event_openssl.h): the same code as EVP's, without what EVP costs a
+ * digest of a few hundred bytes in OpenSSL 3.0 (a provider's context
+ * allocated, cleansed and freed at each EVP_DigestInit_ex(), more than
+ * the hashing: bench/README.md).  An OpenSSL built without the
+ * deprecated functions gets EVP's digest, fetched once.
  */
 
 ngx_int_t
 ngx_http_ai_sha256(u_char *digest, const void *data, size_t len)
 {
+#if (defined OPENSSL_NO_DEPRECATED_3_0)
+
+    unsigned int  n;
+
+    static EVP_MD      *md;
+    static EVP_MD_CTX  *ctx;
+
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ctx = EVP_MD_CTX_new();
+
+        if (md == NULL || ctx == NULL) {
+            EVP_MD_free(md);
+            md = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1
+        || EVP_DigestUpdate(ctx, data, len) != 1
+        || EVP_DigestFinal_ex(ctx, digest, &n) != 1
+        || n != SHA256_DIGEST_LENGTH)
+    {
+        return NGX_ERROR;
+    }
+
+#else
+
     SHA256_CTX  sha;
 
     if (SHA256_Init(&sha) != 1
@@ -649,6 +671,8 @@ ngx_http_ai_sha256(u_char *digest, const void *data, size_t len)
     {
         return NGX_ERROR;
     }
+
+#endif
 
     return NGX_OK;
 }

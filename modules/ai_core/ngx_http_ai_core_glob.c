@@ -1,3 +1,4 @@
+
 /*
  * Copyright (C) AI Gateway authors
  *

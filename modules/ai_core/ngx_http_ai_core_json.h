@@ -48,9 +48,6 @@ typedef struct {
 u_char *ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
     ngx_uint_t strict);
 
-/* the first byte from p a JSON string must escape, or end (public) */
-u_char *ngx_http_ai_json_plain(u_char *p, u_char *end);
-
 /* the same, adding to count the values and the strings (keys too) seen */
 u_char *ngx_http_ai_json_skip_count(u_char *p, u_char *end, ngx_uint_t depth,
     ngx_uint_t strict, ngx_http_ai_json_count_t *count);
@@ -171,6 +168,9 @@ cJSON *ngx_http_ai_json_parse(ngx_pool_t *pool, ngx_str_t *body,
 
 /* cJSON_Delete(), a body's tree without a walk of its nodes if it can */
 void ngx_http_ai_json_delete(cJSON *json);
+
+/* the heap blocks of cJSON alive in the process (test_tree checks it) */
+ngx_uint_t ngx_http_ai_json_heap_alive(void);
 
 /*
  * cJSON's allocations from pool (NULL: from the heap) until set again,

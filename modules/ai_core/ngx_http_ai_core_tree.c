@@ -65,7 +65,11 @@ typedef struct {
 
 static ngx_uint_t   ngx_http_ai_json_hooked;
 static ngx_pool_t  *ngx_http_ai_json_pool;
-static ngx_uint_t   ngx_http_ai_json_heap;      /* heap blocks alive */
+/*
+ * the heap blocks alive: none is in a body's tree while it is 0 (a body's
+ * tree is never linked into another; ngx_http_ai_json_delete())
+ */
+static ngx_uint_t   ngx_http_ai_json_heap;
 
 
 /*
@@ -255,6 +259,13 @@ ngx_http_ai_json_delete(cJSON *json)
     }
 
     cJSON_Delete(json);
+}
+
+
+ngx_uint_t
+ngx_http_ai_json_heap_alive(void)
+{
+    return ngx_http_ai_json_heap;
 }
 
 

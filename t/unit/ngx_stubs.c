@@ -53,9 +53,12 @@ ngx_create_pool(size_t size, ngx_log_t *log)
 }
 
 
+ngx_uint_t  ngx_stub_pools_destroyed;
+
 void
 ngx_destroy_pool(ngx_pool_t *pool)
 {
+    ngx_stub_pools_destroyed++;
     free(pool);
 }
 

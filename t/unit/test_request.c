@@ -479,7 +479,7 @@ test_json_scan_speed(void **state)
 {
     u_char           *body, *p, *end, *last;
     size_t            len, n;
-    double            t, skip, bytes;
+    double            t, scan, bytes;
     ngx_uint_t        pass;
     struct timespec   a;
 
@@ -505,7 +505,7 @@ test_json_scan_speed(void **state)
     p = (u_char *) stpcpy((char *) p, "\"}]}");
     end = p;
 
-    skip = bytes = 1e9;
+    scan = bytes = 1e9;
 
     for (pass = 0; pass < 5; pass++) {
         clock_gettime(CLOCK_MONOTONIC, &a);
@@ -513,7 +513,7 @@ test_json_scan_speed(void **state)
                                      1);
         t = elapsed(&a);
         assert_ptr_equal(last, end);
-        skip = (t < skip) ? t : skip;
+        scan = (t < scan) ? t : scan;
 
         clock_gettime(CLOCK_MONOTONIC, &a);
         for (p = body; p < end && *p >= 0x20; p++) {
@@ -527,7 +527,7 @@ test_json_scan_speed(void **state)
     }
 
     printf("strict scan of %zu bytes: %.3f ms; a byte at a time: %.3f ms\n",
-           (size_t) (end - body), skip, bytes);
+           (size_t) (end - body), scan, bytes);
 
     free(body);
 }
