@@ -39,12 +39,25 @@ parse(ngx_pool_t *pool)
 }
 
 
+/* the tree deleted: its pool destroyed that many times, no heap alive */
+
+static void
+deleted(cJSON *json, ngx_uint_t pools)
+{
+    ngx_uint_t  destroyed;
+
+    destroyed = ngx_stub_pools_destroyed;
+    ngx_http_ai_json_delete(json);
+    assert_int_equal(ngx_stub_pools_destroyed, destroyed + pools);
+    assert_int_equal(ngx_http_ai_json_heap_alive(), 0);
+}
+
+
 static void
 test_delete(void **state)
 {
     cJSON       *json, *item;
     ngx_pool_t  *pool, *prev;
-    ngx_uint_t   destroyed;
 
     ngx_http_ai_json_hooks();
 
@@ -55,11 +68,7 @@ test_delete(void **state)
 
     json = parse(pool);
     assert_int_equal(ngx_http_ai_json_heap_alive(), 0);
-
-    destroyed = ngx_stub_pools_destroyed;
-    ngx_http_ai_json_delete(json);
-    assert_int_equal(ngx_stub_pools_destroyed, destroyed + 1);
-    assert_int_equal(ngx_http_ai_json_heap_alive(), 0);
+    deleted(json, 1);
 
     /* a member a module set from the heap (a masked text) */
 
@@ -73,21 +82,13 @@ test_delete(void **state)
 
     /* the node, its string, its name */
     assert_int_equal(ngx_http_ai_json_heap_alive(), 3);
-
-    destroyed = ngx_stub_pools_destroyed;
-    ngx_http_ai_json_delete(json);
-    assert_int_equal(ngx_stub_pools_destroyed, destroyed + 1);
-    assert_int_equal(ngx_http_ai_json_heap_alive(), 0);
+    deleted(json, 1);
 
     /* a tree of the heap (no pool): deleted as cJSON does */
 
     json = parse(NULL);
     assert_true(ngx_http_ai_json_heap_alive() > 0);
-
-    destroyed = ngx_stub_pools_destroyed;
-    ngx_http_ai_json_delete(json);
-    assert_int_equal(ngx_stub_pools_destroyed, destroyed);
-    assert_int_equal(ngx_http_ai_json_heap_alive(), 0);
+    deleted(json, 0);
 
     ngx_destroy_pool(pool);
 }
