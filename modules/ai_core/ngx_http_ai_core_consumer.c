@@ -644,11 +644,14 @@ ngx_http_ai_sha256(u_char *digest, const void *data, size_t len)
 
     if (md == NULL) {
         md = EVP_MD_fetch(NULL, "SHA256", NULL);
-        ctx = EVP_MD_CTX_new();
+        if (md == NULL) {
+            return NGX_ERROR;
+        }
+    }
 
-        if (md == NULL || ctx == NULL) {
-            EVP_MD_free(md);
-            md = NULL;
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx == NULL) {
             return NGX_ERROR;
         }
     }

@@ -533,6 +533,54 @@ test_json_scan_speed(void **state)
 }
 
 
+/*
+ * what the strict scan counts for the tree's pool: a value each (the
+ * body, containers, members' values, elements), a string each (string
+ * values and keys), whatever the spaces
+ */
+
+static void
+test_json_count(void **state)
+{
+    u_char                    *p, *end, *last;
+    ngx_uint_t                 i;
+    ngx_http_ai_json_count_t   count;
+
+    static const struct {
+        const char  *text;
+        size_t       values;
+        size_t       strings;
+    } cases[] = {
+        { "{\"a\":[1,\"x\"],\"b\":{}}", 5, 3 },
+        { " { \"a\" : [ ] , \"b\" : null } ", 3, 2 },
+        { "[\"s\",\"t\\\"u\",true,-1.5e3,[[]]]", 7, 2 },
+        { "\"alone\"", 1, 1 },
+        { "42", 1, 0 }
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        p = (u_char *) cases[i].text;
+        end = p + strlen(cases[i].text);
+        p = ngx_http_ai_json_space(p, end);
+
+        ngx_memzero(&count, sizeof(ngx_http_ai_json_count_t));
+
+        last = ngx_http_ai_json_skip_count(p, end,
+                                           NGX_HTTP_AI_JSON_CJSON_DEPTH, 1,
+                                           &count);
+        assert_ptr_equal(ngx_http_ai_json_space(last, end), end);
+
+        if (count.values != cases[i].values
+            || count.strings != cases[i].strings)
+        {
+            fail_msg("%s: %zu values, %zu strings; want %zu, %zu",
+                     cases[i].text, count.values, count.strings,
+                     cases[i].values, cases[i].strings);
+        }
+    }
+}
+
+
 /* ngx_http_ai_json_item() finds what cJSON finds, in every container */
 
 static void
@@ -811,6 +859,7 @@ main(void)
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_tree_as_cjson),
         cmocka_unit_test(test_json_plain),
+        cmocka_unit_test(test_json_count),
         cmocka_unit_test(test_json_scan_speed),
     };
 
