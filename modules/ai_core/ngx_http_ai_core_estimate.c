@@ -33,6 +33,7 @@
 #define NGX_HTTP_AI_CORE_INTERNAL  1
 
 #include "ngx_http_ai_core.h"
+#include "ngx_http_ai_core_module.h"
 
 
 #define NGX_HTTP_AI_EST_IMAGE           1600
@@ -41,7 +42,6 @@
 #define NGX_HTTP_AI_EST_TOOL            0   /* its JSON says enough */
 
 
-static int64_t ngx_http_ai_estimate_text(u_char *p, size_t len);
 static int64_t ngx_http_ai_estimate_parts(cJSON *message);
 static int64_t ngx_http_ai_estimate_json(cJSON *json);
 
@@ -121,12 +121,115 @@ ngx_http_ai_estimate_letter(u_char *p, u_char *last)
 }
 
 
+#if (NGX_HAVE_LITTLE_ENDIAN)
+
+#define NGX_HTTP_AI_EST_ONES   0x0101010101010101ULL
+#define NGX_HTTP_AI_EST_HIGHS  0x8080808080808080ULL
+
+/* the flag (0x80) of each byte of w in [lo, hi]; w has ASCII bytes only */
+
+#define ngx_http_ai_est_range(w, lo, hi)                                     \
+    (((w) + NGX_HTTP_AI_EST_ONES * (0x80 - (lo)))                            \
+     & ~((w) + NGX_HTTP_AI_EST_ONES * (0x7f - (hi))) & NGX_HTTP_AI_EST_HIGHS)
+
+#define ngx_http_ai_est_ascii_letter(c)                                      \
+    ((u_char) (((c) | 0x20) - 'a') <= 'z' - 'a')
+
+
+/*
+ * Prose, 8 bytes at a time: while a word of the text holds ASCII letters
+ * and single spaces only, the pieces begun in it are counted at once, as
+ * the loop below would count them: a letter that follows no letter, or a
+ * capital that follows a small letter ([A-Z]*[a-z]*), begins a piece; a
+ * single space joins the word after it.  A word ending in a space is
+ * taken only if a letter follows (a longer run of whitespace counts).
+ * Called at a piece's start; stops at a word's start, the piece there
+ * begun then finished as the loop below finishes it, so that the loop
+ * goes on at a piece's start.  Most of an English text goes through
+ * here: AI_JSON_BENCH=1 build/test_estimate prints the cost of 1 MB of
+ * prose both ways (about 1 ms against 4 ms).
+ */
+
+static u_char *
+ngx_http_ai_estimate_prose(u_char *p, u_char *start, u_char *last,
+    int64_t *n)
+{
+    u_char    *from, prev;
+    uint64_t   w, lower, upper, space, letter, after, after_lower, begins;
+
+    from = p;
+
+    while (last - p > 8) {
+        ngx_memcpy(&w, p, sizeof(uint64_t));
+
+        if (w & NGX_HTTP_AI_EST_HIGHS) {
+            break;
+        }
+
+        lower = ngx_http_ai_est_range(w, 'a', 'z');
+        upper = ngx_http_ai_est_range(w, 'A', 'Z');
+        space = ngx_http_ai_est_range(w, ' ', ' ');
+        letter = lower | upper;
+
+        if ((letter | space) != NGX_HTTP_AI_EST_HIGHS
+            || (space & (space >> 8))
+            || ((space >> 63) && !ngx_http_ai_est_ascii_letter(p[8])))
+        {
+            break;
+        }
+
+        prev = (p > start) ? p[-1] : '\0';
+
+        if ((space & 0x80)
+            && (prev == ' ' || prev == '\n' || prev == '\t' || prev == '\r'))
+        {
+            break;
+        }
+
+        after = (letter << 8)
+                | (ngx_http_ai_est_ascii_letter(prev) ? 0x80 : 0);
+        after_lower = (lower << 8)
+                      | ((prev >= 'a' && prev <= 'z') ? 0x80 : 0);
+
+        begins = (letter & ~after) | (upper & after_lower);
+
+        /* one per flag: the flags summed into the top byte */
+
+        *n += (int64_t) (((begins >> 7) * NGX_HTTP_AI_EST_ONES) >> 56);
+
+        p += 8;
+    }
+
+    if (p == from || !ngx_http_ai_est_ascii_letter(p[-1])) {
+        return p;
+    }
+
+    /* the piece the last word ended in goes on as the loop's would */
+
+    if (p[-1] >= 'A' && p[-1] <= 'Z') {
+        while (p < last && *p >= 'A' && *p <= 'Z') {
+            p++;
+        }
+    }
+
+    while (p < last && ngx_http_ai_estimate_letter(p, last)
+           && !(*p >= 'A' && *p <= 'Z'))
+    {
+        p += ngx_http_ai_estimate_letter(p, last);
+    }
+
+    return p;
+}
+
+#endif
+
+
 /* the pieces of a text */
 
-static int64_t
+int64_t
 ngx_http_ai_estimate_text(u_char *p, size_t len)
 {
-    u_char      *last, *q, c;
+    u_char      *start, *last, *q, c;
     int64_t      n, c3, c4;
     ngx_uint_t   l;
 
@@ -134,10 +237,23 @@ ngx_http_ai_estimate_text(u_char *p, size_t len)
     c3 = 0;
     c4 = 0;
 
+    start = p;
     last = p + len;
 
     while (p < last) {
         c = *p;
+
+#if (NGX_HAVE_LITTLE_ENDIAN)
+        if (last - p > 8 && (c == ' ' || ngx_http_ai_est_ascii_letter(c))) {
+            q = ngx_http_ai_estimate_prose(p, start, last, &n);
+
+            if (q != p) {
+                p = q;
+                continue;
+            }
+        }
+#endif
+
         l = ngx_http_ai_estimate_letter(p, last);
 
         if (l == 0 && c >= 0x80) {

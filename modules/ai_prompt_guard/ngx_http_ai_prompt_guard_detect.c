@@ -244,6 +244,10 @@ typedef struct {
     u_char                      first[256];
     u_short                     phrases[65536];     /* key -> a bit per
                                                        phrase */
+    u_short                     lens[65536];        /* key -> a bit per
+                                                       length of their
+                                                       first words (15:
+                                                       15 bytes or more) */
     u_char                      block_class[256];
     unsigned                    built:1;
 } ngx_http_ai_pg_phrase_index_t;
@@ -2320,6 +2324,7 @@ ngx_http_ai_pg_injection_init(ngx_http_ai_pg_phrase_index_t *ix)
     const char  *alt, *bar;
 
     ngx_memzero(ix->phrases, sizeof(ix->phrases));
+    ngx_memzero(ix->lens, sizeof(ix->lens));
 
     for (k = 0; k < 256; k++) {
         ix->block_class[k] =
@@ -2369,6 +2374,7 @@ ngx_http_ai_pg_injection_init(ngx_http_ai_pg_phrase_index_t *ix)
                     key = ngx_http_ai_pg_start_key((u_char *) alt, n, 0);
 
                     ix->phrases[key] |= (u_short) (1 << k);
+                    ix->lens[key] |= (u_short) (1 << ngx_min(w, 15));
                 }
 
                 if (bar == NULL) {
@@ -2426,17 +2432,117 @@ ngx_http_ai_pg_first_word(ngx_http_ai_pg_phrase_index_t *ix, ngx_uint_t mask,
 }
 
 
+#if (NGX_HAVE_LITTLE_ENDIAN && defined __GNUC__)
+
+#define NGX_HTTP_AI_PG_ONES   0x0101010101010101ULL
+#define NGX_HTTP_AI_PG_HIGHS  0x8080808080808080ULL
+
+/* the flag (0x80) of each byte of w in [lo, hi]; w has ASCII bytes only */
+
+#define ngx_http_ai_pg_range(w, lo, hi)                                      \
+    (((w) + NGX_HTTP_AI_PG_ONES * (0x80 - (lo)))                             \
+     & ~((w) + NGX_HTTP_AI_PG_ONES * (0x7f - (hi))) & NGX_HTTP_AI_PG_HIGHS)
+
+
+/*
+ * ASCII text, 8 bytes at a time: skips to the first word ([A-Za-z0-9_])
+ * whose first two bytes begin a phrase's first alternative (the key the
+ * loop below looks up), or to a word of 8 bytes with other bytes, or one
+ * that the next byte makes a non-ASCII one (a zero-width character after
+ * a word's first letter); no phrase begins with an ASCII byte out of a
+ * word.  Most words of prose are thus passed over without the loop's
+ * look for their end and first letters: build/test_detect's "speed"
+ * lines show INJECTION on English text at about twice the speed of the
+ * loop alone.
+ */
+
+static size_t
+ngx_http_ai_pg_injection_skip(ngx_http_ai_pg_scan_t *s, size_t i)
+{
+    u_char      *p;
+    uint64_t     w, word, after, begins, rest;
+    ngx_uint_t   b, key, len;
+
+    p = s->text;
+
+    while (i + 8 < s->len) {
+        ngx_memcpy(&w, p + i, sizeof(uint64_t));
+
+        if ((w & NGX_HTTP_AI_PG_HIGHS) || p[i + 8] >= 0x80) {
+            return i;
+        }
+
+        word = ngx_http_ai_pg_range(w, 'a', 'z')
+               | ngx_http_ai_pg_range(w, 'A', 'Z')
+               | ngx_http_ai_pg_range(w, '0', '9')
+               | ngx_http_ai_pg_range(w, '_', '_');
+
+        after = (word << 8) | ((i > 0 && ngx_pg_word(p[i - 1])) ? 0x80 : 0);
+        begins = word & ~after;
+
+        while (begins) {
+            b = __builtin_ctzll(begins) >> 3;
+            key = (ngx_uint_t) ngx_tolower(p[i + b]) << 8
+                  | ngx_tolower(p[i + b + 1]);
+
+            if (s->ix->phrases[key]) {
+                /*
+                 * the word's length, if it ends in these 8 bytes: a
+                 * phrase's first word of that key and length, or none
+                 */
+
+                rest = ~(word >> (b * 8)) & (NGX_HTTP_AI_PG_HIGHS >> (b * 8));
+
+                if (rest == 0) {
+                    return i + b;
+                }
+
+                len = __builtin_ctzll(rest) >> 3;
+
+                if (s->ix->lens[key] & (1 << ngx_min(len, 15))) {
+                    return i + b;
+                }
+            }
+
+            begins &= begins - 1;
+        }
+
+        i += 8;
+    }
+
+    return i;
+}
+
+#endif
+
+
 static ngx_uint_t
 ngx_http_ai_pg_find_injection(ngx_http_ai_pg_scan_t *s, size_t from,
     size_t *start, size_t *end)
 {
     u_char       *p, c;
-    size_t        i, j, e, lim;
+    size_t        i, j, e, lim, again;
     ngx_uint_t    k, mask;
 
     p = s->text;
+    again = from;
 
     for (i = from; i + 1 < s->len; i = j) {
+
+#if (NGX_HAVE_LITTLE_ENDIAN && defined __GNUC__)
+        if (i >= again && p[i] < 0x80) {
+            /* the loop takes at least the next 8 bytes */
+            i = ngx_http_ai_pg_injection_skip(s, i);
+            again = i + 8;
+
+            if (i + 1 >= s->len) {
+                break;
+            }
+        }
+#else
+        (void) again;
+#endif
+
         c = p[i];
         j = i + 1;
 
