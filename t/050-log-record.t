@@ -665,3 +665,44 @@ all different: True
 --- no_error_log
 [error]
 [warn]
+
+
+
+=== TEST 13: a record's strings hold every byte a body may have, wherever it falls in the 8 bytes the escaper reads at once: quotes, backslashes and DEL escaped, UTF-8 kept, invalid bytes as U+FFFD
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_log logs/ai.jsonl;
+        ai_log_request_body on;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+import random
+from ai_log_check import *
+random.seed(13)
+# in a JSON string as sent: escapes, raw DEL and UTF-8, lone bad bytes
+pieces = [b'a', b'bc', b'defghij', b'\\"', b'\\\\', b'\\n', b'\\u0001',
+          b'\x7f', b'\xc3\xa9', b'\xe4\xb8\xad', b'\xf0\x9f\x98\x80',
+          b'\x80', b'\xff', b'\xc3A', b' ']
+bodies = []
+for n in range(40):
+    content = b''.join(random.choice(pieces)
+                       for _ in range(random.randint(0, 30)))
+    bodies.append(b'{"model":"gpt-4o","messages":[{"role":"user",'
+                  b'"content":"' + b'x' * (n % 9) + content + b'"}]}')
+statuses = set()
+for b in bodies:
+    statuses.add(request('POST', '/v1/chat/completions', b,
+                         {'Content-Type': 'application/json'})[0])
+rs = records(len(bodies))
+same = [r['request_body'] == b.decode('utf-8', 'replace')
+        for r, b in zip(rs, bodies)]
+print('statuses:', sorted(statuses))
+print('records:', len(rs), 'as sent:', sum(same))
+EOF
+--- response_body
+statuses: [200]
+records: 40 as sent: 40
+--- no_error_log
+[error]
+[alert]

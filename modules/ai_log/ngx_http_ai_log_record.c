@@ -819,6 +819,53 @@ ngx_http_ai_log_str(u_char *p, ngx_str_t *s)
 
 
 /*
+ * The first byte from s that a record's string cannot hold as it is: a
+ * control character, DEL, a quote, a backslash or a byte of UTF-8 (which
+ * is checked); end if none.  Eight bytes at a time where the compiler
+ * finds a word's lowest flag (the lowest one flagged is a real one: a
+ * borrow runs upwards only), as the core's JSON scan does.
+ */
+
+#define NGX_HTTP_AI_LOG_ONES   0x0101010101010101ULL
+#define NGX_HTTP_AI_LOG_HIGHS  0x8080808080808080ULL
+
+static ngx_inline u_char *
+ngx_http_ai_log_plain(u_char *s, u_char *end)
+{
+#if (NGX_HAVE_LITTLE_ENDIAN && defined __GNUC__)
+    uint64_t  w, q, b, d, m;
+
+    while (end - s >= 8) {
+        ngx_memcpy(&w, s, sizeof(uint64_t));
+
+        q = w ^ (NGX_HTTP_AI_LOG_ONES * '"');
+        b = w ^ (NGX_HTTP_AI_LOG_ONES * '\\');
+        d = w ^ (NGX_HTTP_AI_LOG_ONES * 0x7f);
+
+        m = (((w - NGX_HTTP_AI_LOG_ONES * 0x20) & ~w)
+             | ((q - NGX_HTTP_AI_LOG_ONES) & ~q)
+             | ((b - NGX_HTTP_AI_LOG_ONES) & ~b)
+             | ((d - NGX_HTTP_AI_LOG_ONES) & ~d)
+             | w)
+            & NGX_HTTP_AI_LOG_HIGHS;
+
+        if (m) {
+            return s + (__builtin_ctzll(m) >> 3);
+        }
+
+        s += 8;
+    }
+#endif
+
+    while (s < end && *s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\') {
+        s++;
+    }
+
+    return s;
+}
+
+
+/*
  * A quoted JSON string.  Invalid UTF-8 becomes U+FFFD; a sequence cut at
  * the end (a value cut to its cap) is dropped, so the line is valid JSON
  * whatever the bytes.
@@ -837,6 +884,17 @@ ngx_http_ai_log_json_string(u_char *p, u_char *s, size_t len)
     *p++ = '"';
 
     while (s < end) {
+        next = ngx_http_ai_log_plain(s, end);
+
+        if (next != s) {
+            p = ngx_cpymem(p, s, next - s);
+            s = next;
+
+            if (s == end) {
+                break;
+            }
+        }
+
         c = *s;
 
         if (c < 0x80) {
