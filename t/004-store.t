@@ -292,3 +292,43 @@ curl -s "$u&key=b&bucket=1&window=1000&delta=50" | sed -E 's/"number":([5-8][0-9
 {"rc":"ok","number":N}
 --- no_error_log
 [error]
+
+
+
+=== TEST 16: many keys in few buckets (a 64k zone has 16): each found with its own value, the deleted ones anywhere in a chain gone, the rest intact
+--- http_config
+    ai_store s1 size=64k;
+--- config
+    location /s { ai_store_test s1; }
+--- exec
+/usr/bin/python3 - <<'EOF'
+import http.client, json, os
+c = http.client.HTTPConnection('127.0.0.1',
+                               int(os.environ['TEST_NGINX_SERVER_PORT']))
+def op(q):
+    c.request('GET', '/s?' + q)
+    return json.loads(c.getresponse().read())
+n = 300
+for i in range(n):
+    assert op('op=set&key=key%d&value=v%d' % (i, i * 7))['rc'] == 'ok'
+for i in range(0, n, 3):
+    assert op('op=del&key=key%d' % i)['rc'] == 'ok'
+bad = []
+for i in range(n):
+    r = op('op=get&key=key%d' % i)
+    want = {'rc': 'not_found'} if i % 3 == 0 else \
+           {'rc': 'ok', 'value': 'v%d' % (i * 7)}
+    if r != want:
+        bad.append((i, r))
+print('keys:', n, 'wrong:', bad[:5])
+for i in range(0, n, 3):
+    assert op('op=set&key=key%d&value=again' % i)['rc'] == 'ok'
+print('again:', all(op('op=get&key=key%d' % i)['value'] == 'again'
+                    for i in range(0, n, 3)))
+EOF
+--- response_body
+keys: 300 wrong: []
+again: True
+--- no_error_log
+[error]
+[crit]
