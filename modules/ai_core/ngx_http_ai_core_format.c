@@ -157,6 +157,28 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
         if (rc != NGX_DECLINED) {
             return rc;
         }
+
+        /*
+         * the same format, what the general path does first without a
+         * tree (the client's bytes as they are, or with the usage asked
+         * for spliced in), done here without the pool it would make
+         */
+
+        if (req->from == req->to && req->from <= NGX_HTTP_AI_FMT_RESPONSES
+            && req->from != NGX_HTTP_AI_FMT_GEMINI
+            && (req->endpoint == NGX_HTTP_AI_EP_CHAT
+                || req->endpoint == NGX_HTTP_AI_EP_MESSAGES
+                || req->endpoint == NGX_HTTP_AI_EP_RESPONSES))
+        {
+            if (ngx_http_ai_translate_unchanged(req, req->json)) {
+                *body = req->body;
+                return NGX_OK;
+            }
+
+            if (ngx_http_ai_translate_add_usage(req, req->json)) {
+                return ngx_http_ai_tr_splice_usage(pool, &req->body, body);
+            }
+        }
     }
 
     tmp = NULL;

@@ -46,9 +46,12 @@ ngx_pfree(ngx_pool_t *pool, void *p)
 
 /* a pool of its own (a translation's trees): nothing comes from it here */
 
+ngx_uint_t  ngx_stub_pools_created;
+
 ngx_pool_t *
 ngx_create_pool(size_t size, ngx_log_t *log)
 {
+    ngx_stub_pools_created++;
     return calloc(1, sizeof(ngx_pool_t));
 }
 

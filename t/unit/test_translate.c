@@ -23,6 +23,9 @@
 #include "ngx_http_ai_core_format.h"
 
 
+extern ngx_uint_t  ngx_stub_pools_created;
+
+
 #ifndef GOLDEN_DIR
 #define GOLDEN_DIR  "t/unit/golden"
 #endif
@@ -840,6 +843,65 @@ translate(const char *json, ngx_uint_t from, ngx_uint_t to,
     req->stream = stream;
 
     return checked_request(req, body, err);
+}
+
+
+/*
+ * A request that goes to its own format as it is, or with only the usage
+ * to ask for spliced in: no tree is built, so no pool of its own is made
+ * for one (a malloc and a free a request saved)
+ */
+
+static void
+test_request_same_no_pool(void **state)
+{
+    char                             *json;
+    ngx_str_t                         body, err;
+    ngx_pool_t                       *pool;
+    ngx_uint_t                        created;
+    ngx_http_ai_translate_request_t   req;
+
+    pool = ngx_create_pool(1024, NULL);
+    assert_non_null(pool);
+
+    json = "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[]}";
+
+    memset(&req, 0, sizeof(req));
+    req.from = NGX_HTTP_AI_FMT_OPENAI;
+    req.to = NGX_HTTP_AI_FMT_OPENAI;
+    req.endpoint = NGX_HTTP_AI_EP_CHAT;
+    req.body.data = (u_char *) json;
+    req.body.len = strlen(json);
+    req.json = cJSON_Parse(json);
+    ngx_str_set(&req.model, "gpt-4o");
+    req.stream = 1;
+
+    created = ngx_stub_pools_created;
+
+    assert_int_equal(ngx_http_ai_translate_request(pool, &req, &body, &err),
+                     NGX_OK);
+    assert_ptr_equal(body.data, req.body.data);
+    assert_int_equal(ngx_stub_pools_created, created);
+
+    req.force_usage = 1;
+
+    assert_int_equal(ngx_http_ai_translate_request(pool, &req, &body, &err),
+                     NGX_OK);
+    assert_json("spliced", body.data, body.len,
+                "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[],"
+                "\"stream_options\":{\"include_usage\":true}}");
+    assert_int_equal(ngx_stub_pools_created, created);
+
+    /* another model: a tree, on a pool of its own */
+
+    ngx_str_set(&req.model, "gpt-4o-mini");
+
+    assert_int_equal(ngx_http_ai_translate_request(pool, &req, &body, &err),
+                     NGX_OK);
+    assert_int_equal(ngx_stub_pools_created, created + 1);
+
+    cJSON_Delete(req.json);
+    ngx_destroy_pool(pool);
 }
 
 
@@ -3039,6 +3101,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_request_golden),
         cmocka_unit_test(test_request_fast_path),
+        cmocka_unit_test(test_request_same_no_pool),
         cmocka_unit_test(test_request_embeddings),
         cmocka_unit_test(test_request_refused),
         cmocka_unit_test(test_request_round_trip),
