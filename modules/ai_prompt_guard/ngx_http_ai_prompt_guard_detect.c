@@ -2493,13 +2493,27 @@ ngx_http_ai_pg_injection_skip(ngx_http_ai_pg_scan_t *s, size_t i)
 
                 rest = ~(word >> (b * 8)) & (NGX_HTTP_AI_PG_HIGHS >> (b * 8));
 
-                if (rest == 0) {
-                    return i + b;
+                if (rest) {
+                    len = __builtin_ctzll(rest) >> 3;
+
+                } else {
+                    /* the word goes on past these 8 bytes */
+
+                    for (len = 8 - b;
+                         len < 15 && i + b + len < s->len
+                         && ngx_pg_word(p[i + b + len]);
+                         len++)
+                    {
+                        /* void */
+                    }
+
+                    if (i + b + len < s->len && p[i + b + len] >= 0x80) {
+                        /* a zero-width character may go on with it */
+                        return i + b;
+                    }
                 }
 
-                len = __builtin_ctzll(rest) >> 3;
-
-                if (s->ix->lens[key] & (1 << ngx_min(len, 15))) {
+                if (s->ix->lens[key] & (1 << len)) {
                     return i + b;
                 }
             }
