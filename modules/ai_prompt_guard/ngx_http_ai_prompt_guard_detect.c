@@ -190,6 +190,18 @@
 #define NGX_HTTP_AI_PG_B_PHONE         0x10    /* "+" or "(" */
 
 
+/* 8 bytes at a time (the injection scan's words) */
+
+#define NGX_HTTP_AI_PG_ONES   0x0101010101010101ULL
+#define NGX_HTTP_AI_PG_HIGHS  0x8080808080808080ULL
+
+/* the flag (0x80) of each byte of w in [lo, hi]; w has ASCII bytes only */
+
+#define ngx_http_ai_pg_range(w, lo, hi)                                      \
+    (((w) + NGX_HTTP_AI_PG_ONES * (0x80 - (lo)))                             \
+     & ~((w) + NGX_HTTP_AI_PG_ONES * (0x7f - (hi))) & NGX_HTTP_AI_PG_HIGHS)
+
+
 static const u_char  ngx_http_ai_pg_class[256] = {
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
@@ -431,8 +443,9 @@ ngx_http_ai_pg_detect(u_char *text, size_t len, ngx_uint_t mask,
 static void
 ngx_http_ai_pg_map_blocks(ngx_http_ai_pg_scan_t *s)
 {
-    u_char   *p, *last, *tab, acc;
-    size_t    b, nb;
+    u_char      *p, *last, *tab;
+    size_t       b, nb;
+    ngx_uint_t   a0, a1, a2, a3;
 
     nb = (s->len + NGX_HTTP_AI_PG_BLOCK - 1) >> NGX_HTTP_AI_PG_BLOCK_SHIFT;
     nb = ngx_min(nb, NGX_HTTP_AI_PG_BLOCKS);
@@ -442,13 +455,31 @@ ngx_http_ai_pg_map_blocks(ngx_http_ai_pg_scan_t *s)
 
     for (b = 0; b < nb; b++) {
         last = ngx_min(p + NGX_HTTP_AI_PG_BLOCK, s->text + s->len);
-        acc = 0;
 
-        while (p < last) {
-            acc |= tab[*p++];
+        /*
+         * four accumulators: with one, each byte waited for the one
+         * before (perf: 1.6 ms of a 1 MB prompt's guard, 19% of its
+         * request, in this loop)
+         */
+
+        a0 = 0;
+        a1 = 0;
+        a2 = 0;
+        a3 = 0;
+
+        while (last - p >= 4) {
+            a0 |= tab[p[0]];
+            a1 |= tab[p[1]];
+            a2 |= tab[p[2]];
+            a3 |= tab[p[3]];
+            p += 4;
         }
 
-        s->blocks[b] = acc;
+        while (p < last) {
+            a0 |= tab[*p++];
+        }
+
+        s->blocks[b] = (u_char) (a0 | a1 | a2 | a3);
     }
 
     /* a match may begin in a block and hold its class in the next */
@@ -2433,16 +2464,6 @@ ngx_http_ai_pg_first_word(ngx_http_ai_pg_phrase_index_t *ix, ngx_uint_t mask,
 
 
 #if (NGX_HAVE_LITTLE_ENDIAN && defined __GNUC__)
-
-#define NGX_HTTP_AI_PG_ONES   0x0101010101010101ULL
-#define NGX_HTTP_AI_PG_HIGHS  0x8080808080808080ULL
-
-/* the flag (0x80) of each byte of w in [lo, hi]; w has ASCII bytes only */
-
-#define ngx_http_ai_pg_range(w, lo, hi)                                      \
-    (((w) + NGX_HTTP_AI_PG_ONES * (0x80 - (lo)))                             \
-     & ~((w) + NGX_HTTP_AI_PG_ONES * (0x7f - (hi))) & NGX_HTTP_AI_PG_HIGHS)
-
 
 /*
  * ASCII text, 8 bytes at a time: skips to the first word ([A-Za-z0-9_])
