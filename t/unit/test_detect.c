@@ -255,6 +255,51 @@ test_card(void **state)
 }
 
 
+/*
+ * Phone numbers and cards wherever they fall in the 8-byte words read at
+ * once to find where a number may begin: after every length of prose,
+ * after other numbers, and at the text's very end.
+ */
+
+static void
+test_numbers_aligned(void **state)
+{
+    char         text[512];
+    size_t       k;
+    ngx_uint_t   i;
+    const char  *prose;
+    const struct {
+        ngx_uint_t   mask;
+        const char  *want;
+    } nums[] = {
+        { NGX_HTTP_AI_PG_PHONE, "+1-555-123-4567" },
+        { NGX_HTTP_AI_PG_PHONE, "(555) 123-4567" },
+        { NGX_HTTP_AI_PG_PHONE, "555.123.4567" },
+        { NGX_HTTP_AI_PG_CARD, "4111 1111 1111 1111" },
+        { NGX_HTTP_AI_PG_CARD, "3782 822463 10005" }
+    };
+
+    prose = "message 7 of a long conversation, about 12 things (and more); "
+            "the gateway counts every token of it ";
+
+    none(prose, NGX_HTTP_AI_PG_PHONE | NGX_HTTP_AI_PG_CARD);
+
+    for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        for (k = 0; k < 24; k++) {
+            snprintf(text, sizeof(text), "%.*s: %s, said the fox",
+                     (int) k, prose, nums[i].want);
+            one(text, nums[i].mask, nums[i].want);
+
+            /* at the end */
+
+            snprintf(text, sizeof(text), "%.*s\n%s", (int) k, prose,
+                     nums[i].want);
+            one(text, nums[i].mask, nums[i].want);
+        }
+    }
+}
+
+
 static void
 test_iban(void **state)
 {
@@ -1307,6 +1352,7 @@ main(void)
         cmocka_unit_test(test_email),
         cmocka_unit_test(test_phone),
         cmocka_unit_test(test_card),
+        cmocka_unit_test(test_numbers_aligned),
         cmocka_unit_test(test_iban),
         cmocka_unit_test(test_ipv4),
         cmocka_unit_test(test_ipv6),
