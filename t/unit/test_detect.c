@@ -256,9 +256,10 @@ test_card(void **state)
 
 
 /*
- * Phone numbers and cards wherever they fall in the 8-byte words read at
- * once to find where a number may begin: after every length of prose,
- * after other numbers, and at the text's very end.
+ * Phone numbers, cards and secrets wherever they fall in the 8-byte
+ * words read at once to find where one may begin: after every length of
+ * prose (with capitals, numbers and words that begin as keys do), and at
+ * the text's very end.
  */
 
 static void
@@ -276,13 +277,23 @@ test_numbers_aligned(void **state)
         { NGX_HTTP_AI_PG_PHONE, "(555) 123-4567" },
         { NGX_HTTP_AI_PG_PHONE, "555.123.4567" },
         { NGX_HTTP_AI_PG_CARD, "4111 1111 1111 1111" },
-        { NGX_HTTP_AI_PG_CARD, "3782 822463 10005" }
+        { NGX_HTTP_AI_PG_CARD, "3782 822463 10005" },
+        { NGX_HTTP_AI_PG_SECRET,
+          "sk-abcdefghijklmnopqrstuvwxyz0123456789ABCD" },
+        { NGX_HTTP_AI_PG_SECRET, "AKIAIOSFODNN7EXAMPLE" },
+        { NGX_HTTP_AI_PG_SECRET, "ghp_1234567890abcdefghijklmnopqrstuvwxyz" },
+        { NGX_HTTP_AI_PG_SECRET, "xoxp-1234567890-abcdef" },
+        { NGX_HTTP_AI_PG_SECRET, "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0." },
+        { NGX_HTTP_AI_PG_SECRET,
+          "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASC"
+          "\n-----END PRIVATE KEY-----" }
     };
 
-    prose = "message 7 of a long conversation, about 12 things (and more); "
-            "the gateway counts every token of it ";
+    prose = "Message 7 of a long conversation, about 12 things (and more); "
+            "the skilled gateway shows every eye and ghost of it ";
 
-    none(prose, NGX_HTTP_AI_PG_PHONE | NGX_HTTP_AI_PG_CARD);
+    none(prose, NGX_HTTP_AI_PG_PHONE | NGX_HTTP_AI_PG_CARD
+                | NGX_HTTP_AI_PG_SECRET);
 
     for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
         for (k = 0; k < 24; k++) {
