@@ -295,7 +295,7 @@ curl -s "$u&key=b&bucket=1&window=1000&delta=50" | sed -E 's/"number":([5-8][0-9
 
 
 
-=== TEST 16: many keys in few buckets (a 64k zone has 16): each found with its own value, the deleted ones anywhere in a chain gone, the rest intact
+=== TEST 16: more keys than buckets (a 64k zone has 128): each found with its own value, the deleted ones anywhere in a chain gone, the rest intact
 --- http_config
     ai_store s1 size=64k;
 --- config

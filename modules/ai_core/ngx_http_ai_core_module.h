@@ -164,6 +164,8 @@ void ngx_http_ai_core_gateway_error(ngx_http_request_t *r,
     const char *code, ngx_str_t *msg);
 
 int64_t ngx_http_ai_estimate_text(u_char *p, size_t len);
+uint64_t ngx_http_ai_siphash(const u_char key[16], const u_char *data,
+    size_t len);
 
 
 char *ngx_http_ai_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

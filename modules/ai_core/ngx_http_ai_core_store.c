@@ -5,15 +5,17 @@
  * Stores: the registry of backends, the operations' life (bound to a
  * request or detached, cancelled, pinned), and the built-in backend, a
  * shared memory zone: a hash table of the keys with an LRU queue.  Its
- * buckets (a pointer for every 2 KB of the zone) hold chains of about one
- * entry: a lookup reads a bucket and an entry or two, where a tree of the
- * 60,000 answers a 64 MB cache zone holds read some 20 entries, each one
- * a cache miss (9% of a worker's time on the full chain, by perf).
- * Expired entries go lazily and
- * the least recently used make room when the zone is full; a pinned entry
- * (a GET with op->pin) is never evicted nor freed while in use: replaced
- * or deleted meanwhile, it is only unlinked, and freed at its last unpin.
- * The zone is reused on reload when its size is unchanged.
+ * buckets (a pointer for every 512 bytes of the zone) hold short chains:
+ * a lookup reads a bucket and an entry or two, where a tree of the 30,000
+ * answers of a 64 MB cache zone read some 20 entries, each one a cache
+ * miss (9% of a worker's time on the full chain, by perf).  A key's
+ * bucket is its SipHash under a random key of the zone's, so that keys
+ * chosen by clients (a limit's key may be any variable) cannot be made
+ * to share one.  Expired entries go lazily and the least recently used
+ * make room when the zone is full; a pinned entry (a GET with op->pin) is
+ * never evicted nor freed while in use: replaced or deleted meanwhile, it
+ * is only unlinked, and freed at its last unpin.  The zone is reused on
+ * reload when its size is unchanged.
  *
  *     ai_store NAME [backend=shm] [size=SIZE] [async];
  *
@@ -24,6 +26,8 @@
 
 #include "ngx_http_ai_core_module.h"
 
+#include <openssl/rand.h>
+
 
 #define NGX_HTTP_AI_STORE_COUNTER   0x01
 #define NGX_HTTP_AI_STORE_STALE     0x02
@@ -32,7 +36,9 @@
 #define NGX_HTTP_AI_STORE_MAX       0x7fffffffffffffffLL
 
 
-#define NGX_HTTP_AI_STORE_BUCKET    2048   /* of the zone, per bucket */
+#define NGX_HTTP_AI_STORE_BUCKET    512    /* of the zone, per bucket: an
+                                              answer takes 1-2 KB, a
+                                              counter 128 bytes */
 
 
 typedef struct ngx_http_ai_store_node_s  ngx_http_ai_store_node_t;
@@ -55,6 +61,7 @@ typedef struct {
     ngx_queue_t                 queue;
     ngx_uint_t                  mask;          /* buckets - 1 */
     ngx_http_ai_store_node_t  **buckets;
+    u_char                      key[16];       /* SipHash's, random */
 } ngx_http_ai_store_shctx_t;
 
 
@@ -618,7 +625,8 @@ ngx_http_ai_store_shm_op(ngx_http_ai_store_shm_t *shm,
     uint32_t                   hash;
     ngx_http_ai_store_node_t  *sn;
 
-    hash = ngx_murmur_hash2(op->key.data, op->key.len);
+    hash = (uint32_t) ngx_http_ai_siphash(shm->sh->key, op->key.data,
+                                          op->key.len);
 
     ngx_shmtx_lock(&shm->shpool->mutex);
 
@@ -1093,7 +1101,7 @@ ngx_http_ai_store_alloc(ngx_http_ai_store_shm_t *shm, ngx_str_t *key,
     size_t                     size;
     ngx_uint_t                 i;
     ngx_queue_t               *q;
-    ngx_http_ai_store_node_t  *sn, *node, **bucket;
+    ngx_http_ai_store_node_t  *sn, *old, **bucket;
 
     if (key->len > 65535 || cap > 0xffffffff) {
         return NULL;
@@ -1101,7 +1109,7 @@ ngx_http_ai_store_alloc(ngx_http_ai_store_shm_t *shm, ngx_str_t *key,
 
     size = offsetof(ngx_http_ai_store_node_t, data) + key->len + cap;
 
-    node = ngx_slab_alloc_locked(shm->shpool, size);
+    sn = ngx_slab_alloc_locked(shm->shpool, size);
 
     /*
      * the zone is full: the least recently used entries make room, but
@@ -1110,29 +1118,27 @@ ngx_http_ai_store_alloc(ngx_http_ai_store_shm_t *shm, ngx_str_t *key,
 
     q = ngx_queue_last(&shm->sh->queue);
 
-    for (i = 0; node == NULL && i < 64; i++) {
+    for (i = 0; sn == NULL && i < 64; i++) {
 
         if (q == ngx_queue_sentinel(&shm->sh->queue)) {
             break;
         }
 
-        sn = ngx_queue_data(q, ngx_http_ai_store_node_t, queue);
+        old = ngx_queue_data(q, ngx_http_ai_store_node_t, queue);
         q = ngx_queue_prev(q);
 
-        if (sn->count) {
+        if (old->count) {
             continue;
         }
 
-        ngx_http_ai_store_unlink(shm, sn);
+        ngx_http_ai_store_unlink(shm, old);
 
-        node = ngx_slab_alloc_locked(shm->shpool, size);
+        sn = ngx_slab_alloc_locked(shm->shpool, size);
     }
 
-    if (node == NULL) {
+    if (sn == NULL) {
         return NULL;
     }
-
-    sn = node;
 
     sn->hash = hash;
     sn->flags = 0;
@@ -1257,6 +1263,13 @@ ngx_http_ai_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     shm->sh->mask = n - 1;
+
+    if (RAND_bytes(shm->sh->key, sizeof(shm->sh->key)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "ai_store \"%V\": RAND_bytes() failed",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
 
     ngx_queue_init(&shm->sh->queue);
 
