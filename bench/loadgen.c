@@ -667,6 +667,7 @@ on_read(conn_t *c)
         if (c->state == ST_WRITING || c->state == ST_IDLE) {
             /* an early answer (an error before the body was read) */
             c->state = ST_HEADERS;
+            watch(c, EPOLLIN | EPOLLRDHUP);
         }
 
         if (c->state == ST_HEADERS) {
@@ -711,7 +712,10 @@ on_read(conn_t *c)
         }
 
         if ((size_t) n < sizeof(rbuf) && c->state != ST_HEADERS) {
-            /* read all there was: epoll tells when more comes */
+            /*
+             * most often all there was (n is the body's part of a read
+             * that began with the header): epoll tells when more comes
+             */
             return;
         }
     }

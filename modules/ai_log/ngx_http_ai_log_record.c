@@ -818,6 +818,10 @@ ngx_http_ai_log_str(u_char *p, ngx_str_t *s)
 }
 
 
+#define NGX_HTTP_AI_LOG_ONES   0x0101010101010101ULL
+#define NGX_HTTP_AI_LOG_HIGHS  0x8080808080808080ULL
+
+
 /*
  * The first byte from s that a record's string cannot hold as it is: a
  * control character, DEL, a quote, a backslash or a byte of UTF-8 (which
@@ -825,9 +829,6 @@ ngx_http_ai_log_str(u_char *p, ngx_str_t *s)
  * finds a word's lowest flag (the lowest one flagged is a real one: a
  * borrow runs upwards only), as the core's JSON scan does.
  */
-
-#define NGX_HTTP_AI_LOG_ONES   0x0101010101010101ULL
-#define NGX_HTTP_AI_LOG_HIGHS  0x8080808080808080ULL
 
 static ngx_inline u_char *
 ngx_http_ai_log_plain(u_char *s, u_char *end)

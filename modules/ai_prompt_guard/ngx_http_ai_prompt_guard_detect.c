@@ -14,10 +14,11 @@
  * Word characters are ASCII letters, digits and "_": any other byte, a
  * UTF-8 sequence of a CJK character included, is a boundary.
  *
- * Nothing is allocated.  The phrase index of INJECTION (about 18 KB) is
- * built once, on the first call that needs it, and only read after (a
- * worker is one thread); a call keeps the rest of its state on the
- * stack.  Digits are ASCII ones:
+ * Nothing is allocated.  The index of INJECTION's phrases and of the
+ * secrets' prefixes (about 270 KB, in the worker's static memory, most of
+ * it tables by two first bytes) is built once, on the first call that
+ * needs it, and only read after (a worker is one thread); a call keeps
+ * the rest of its state on the stack.  Digits are ASCII ones:
  * full-width digits ("１３８") are not read as numbers.
  *
  * EMAIL  local@domain: the local part is 1-64 of [A-Za-z0-9._%+-] (the
@@ -588,8 +589,6 @@ ngx_http_ai_pg_detect_max_len(ngx_uint_t mask)
 /* helpers */
 
 
-/* may a number start at i: not after a word character, nor "1." "1-" */
-
 /*
  * The next byte from i (before len) that is a digit, a or b: where a
  * number's match may begin.  Eight bytes at a time where the compiler
@@ -630,6 +629,8 @@ ngx_http_ai_pg_next_num(u_char *p, size_t i, size_t len, u_char a, u_char b)
     return i;
 }
 
+
+/* may a number start at i: not after a word character, nor "1." "1-" */
 
 static ngx_uint_t
 ngx_http_ai_pg_num_start(u_char *p, size_t i)
