@@ -53,6 +53,7 @@ typedef struct {
     unsigned                    last:1;     /* scope=last */
     unsigned                    fail_closed:1;
     unsigned                    custom_message:1;
+    unsigned                    jit:1;      /* re is JIT-compiled */
 } ngx_http_ai_pg_rule_t;
 
 
