@@ -41,6 +41,8 @@ static u_char *ngx_http_ai_tr_json_write(u_char *p, cJSON *item);
 static ngx_int_t ngx_http_ai_translate_embeddings(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body,
     ngx_str_t *err);
+static ngx_int_t ngx_http_ai_tr_as_is(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body);
 static ngx_uint_t ngx_http_ai_translate_add_usage(
     ngx_http_ai_translate_request_t *req, cJSON *json);
 static ngx_int_t ngx_http_ai_tr_splice_usage(ngx_pool_t *pool,
@@ -158,26 +160,12 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
             return rc;
         }
 
-        /*
-         * the same format, what the general path does first without a
-         * tree (the client's bytes as they are, or with the usage asked
-         * for spliced in), done here without the pool it would make
-         */
+        /* the same format, no tree: without the pool made for trees */
 
-        if (req->from == req->to && req->from <= NGX_HTTP_AI_FMT_RESPONSES
-            && req->from != NGX_HTTP_AI_FMT_GEMINI
-            && (req->endpoint == NGX_HTTP_AI_EP_CHAT
-                || req->endpoint == NGX_HTTP_AI_EP_MESSAGES
-                || req->endpoint == NGX_HTTP_AI_EP_RESPONSES))
-        {
-            if (ngx_http_ai_translate_unchanged(req, req->json)) {
-                *body = req->body;
-                return NGX_OK;
-            }
+        rc = ngx_http_ai_tr_as_is(pool, req, req->json, body);
 
-            if (ngx_http_ai_translate_add_usage(req, req->json)) {
-                return ngx_http_ai_tr_splice_usage(pool, &req->body, body);
-            }
+        if (rc != NGX_DECLINED) {
+            return rc;
         }
     }
 
@@ -284,19 +272,9 @@ ngx_http_ai_tr_request(ngx_pool_t *pool, ngx_http_ai_translate_request_t *req,
         goto done;
     }
 
-    if (req->from == req->to && ngx_http_ai_translate_unchanged(req, json)) {
-        *body = req->body;
-        rc = NGX_OK;
-        goto done;
-    }
+    rc = ngx_http_ai_tr_as_is(pool, req, json, body);
 
-    if (ngx_http_ai_translate_add_usage(req, json)) {
-        /*
-         * only the usage to ask for: spliced into the client's bytes
-         * instead of a tree printed again (the OpenAI SDK's default)
-         */
-
-        rc = ngx_http_ai_tr_splice_usage(pool, &req->body, body);
+    if (rc != NGX_DECLINED) {
         goto done;
     }
 
@@ -466,6 +444,46 @@ ngx_http_ai_translate_add_usage(ngx_http_ai_translate_request_t *req,
     }
 
     return 1;
+}
+
+
+/*
+ * A request to its own format that needs no tree: the client's bytes as
+ * they are, or with only the usage to ask for spliced in instead of a
+ * tree printed again (the OpenAI SDK's default); NGX_DECLINED otherwise.
+ * The general path's first step, and the fast path's before it makes a
+ * pool for trees: the refusals that path makes before this step (a
+ * Gemini door, count_tokens of another format, an endpoint that cannot be
+ * translated) are those of the conditions here.
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_as_is(ngx_pool_t *pool, ngx_http_ai_translate_request_t *req,
+    cJSON *json, ngx_str_t *body)
+{
+    if (req->from != req->to
+        || req->from > NGX_HTTP_AI_FMT_RESPONSES
+        || req->from == NGX_HTTP_AI_FMT_GEMINI
+        || !(req->endpoint == NGX_HTTP_AI_EP_CHAT
+             || req->endpoint == NGX_HTTP_AI_EP_MESSAGES
+             || req->endpoint == NGX_HTTP_AI_EP_RESPONSES
+             || req->endpoint == NGX_HTTP_AI_EP_GEMINI
+             || (req->endpoint == NGX_HTTP_AI_EP_COUNT_TOKENS
+                 && req->from == NGX_HTTP_AI_FMT_ANTHROPIC)))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_translate_unchanged(req, json)) {
+        *body = req->body;
+        return NGX_OK;
+    }
+
+    if (ngx_http_ai_translate_add_usage(req, json)) {
+        return ngx_http_ai_tr_splice_usage(pool, &req->body, body);
+    }
+
+    return NGX_DECLINED;
 }
 
 
