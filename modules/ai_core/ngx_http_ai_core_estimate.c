@@ -34,6 +34,7 @@
 
 #include "ngx_http_ai_core.h"
 #include "ngx_http_ai_core_module.h"
+#include "ngx_http_ai_core_json.h"
 
 
 #define NGX_HTTP_AI_EST_IMAGE           1600
@@ -123,15 +124,6 @@ ngx_http_ai_estimate_letter(u_char *p, u_char *last)
 
 #if (NGX_HAVE_LITTLE_ENDIAN)
 
-#define NGX_HTTP_AI_EST_ONES   0x0101010101010101ULL
-#define NGX_HTTP_AI_EST_HIGHS  0x8080808080808080ULL
-
-/* the flag (0x80) of each byte of w in [lo, hi]; w has ASCII bytes only */
-
-#define ngx_http_ai_est_range(w, lo, hi)                                     \
-    (((w) + NGX_HTTP_AI_EST_ONES * (0x80 - (lo)))                            \
-     & ~((w) + NGX_HTTP_AI_EST_ONES * (0x7f - (hi))) & NGX_HTTP_AI_EST_HIGHS)
-
 #define ngx_http_ai_est_ascii_letter(c)                                      \
     ((u_char) (((c) | 0x20) - 'a') <= 'z' - 'a')
 
@@ -162,16 +154,16 @@ ngx_http_ai_estimate_prose(u_char *p, u_char *start, u_char *last,
     while (last - p > 8) {
         ngx_memcpy(&w, p, sizeof(uint64_t));
 
-        if (w & NGX_HTTP_AI_EST_HIGHS) {
+        if (w & NGX_HTTP_AI_JSON_HIGHS) {
             break;
         }
 
-        lower = ngx_http_ai_est_range(w, 'a', 'z');
-        upper = ngx_http_ai_est_range(w, 'A', 'Z');
-        space = ngx_http_ai_est_range(w, ' ', ' ');
+        lower = ngx_http_ai_json_range(w, 'a', 'z');
+        upper = ngx_http_ai_json_range(w, 'A', 'Z');
+        space = ngx_http_ai_json_range(w, ' ', ' ');
         letter = lower | upper;
 
-        if ((letter | space) != NGX_HTTP_AI_EST_HIGHS
+        if ((letter | space) != NGX_HTTP_AI_JSON_HIGHS
             || (space & (space >> 8))
             || ((space >> 63) && !ngx_http_ai_est_ascii_letter(p[8])))
         {
@@ -195,7 +187,7 @@ ngx_http_ai_estimate_prose(u_char *p, u_char *start, u_char *last,
 
         /* one per flag: the flags summed into the top byte */
 
-        *n += (int64_t) (((begins >> 7) * NGX_HTTP_AI_EST_ONES) >> 56);
+        *n += (int64_t) (((begins >> 7) * NGX_HTTP_AI_JSON_ONES) >> 56);
 
         p += 8;
     }

@@ -45,9 +45,6 @@ static const u_char  ngx_http_ai_json_special[256] = {
  * prints both).
  */
 
-#define NGX_HTTP_AI_JSON_ONES   0x0101010101010101ULL
-#define NGX_HTTP_AI_JSON_HIGHS  0x8080808080808080ULL
-
 u_char *
 ngx_http_ai_json_plain(u_char *p, u_char *end)
 {

@@ -25,6 +25,18 @@
 #define NGX_HTTP_AI_JSON_CJSON_DEPTH  1000
 
 
+/* 8 bytes at a time: the string scan, the token estimate's prose */
+
+#define NGX_HTTP_AI_JSON_ONES   0x0101010101010101ULL
+#define NGX_HTTP_AI_JSON_HIGHS  0x8080808080808080ULL
+
+/* the flag (0x80) of each byte of w in [lo, hi]; w has ASCII bytes only */
+
+#define ngx_http_ai_json_range(w, lo, hi)                                    \
+    (((w) + NGX_HTTP_AI_JSON_ONES * (0x80 - (lo)))                           \
+     & ~((w) + NGX_HTTP_AI_JSON_ONES * (0x7f - (hi))) & NGX_HTTP_AI_JSON_HIGHS)
+
+
 typedef struct {
     u_char                     *pos;
     u_char                     *end;
