@@ -223,3 +223,45 @@ invalid URL prefix in "ftp://127.0.0.1/v1", "http://" or "https://" is expected
 --- must_die
 --- error_log
 unknown provider "skynet" in "ai_proxy_provider"
+
+
+
+=== TEST 13: the response buffer is a memory page by default, as proxy_buffer_size: a provider's usual headers fit, headers beyond it are a JSON 502, ai_proxy_buffer_size raises it
+--- config eval
+my $answer = q('{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"fits"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}');
+# a provider's own headers (rate limits, cookies, ids) come to 1-2 KB
+"
+    location /fake/usual/v1/ {
+        default_type application/json;
+        add_header X-Pad " . ('u' x 1800) . ";
+        return 200 $answer;
+    }
+    location /fake/big/v1/ {
+        default_type application/json;
+" . join('', map { "        add_header X-Pad-$_ " . ('b' x 3000) . ";\n" } 1 .. 3) . "
+        return 200 $answer;
+    }
+    location /usual/ {
+        ai_proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/fake/usual/v1;
+    }
+    location /big/ {
+        ai_proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/fake/big/v1;
+    }
+    location /raised/ {
+        ai_proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/fake/big/v1;
+        ai_proxy_buffer_size 16k;
+    }
+"
+--- request eval
+my $b = '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}';
+["POST /usual/chat/completions\n$b", "POST /big/chat/completions\n$b",
+ "POST /raised/chat/completions\n$b"]
+--- error_code eval
+[200, 502, 200]
+--- response_body_like eval
+['"content":"fits"',
+ '^\{"error":\{"message":"[^"]+","type":"[a-z_]+"',
+ '"content":"fits"']
+--- error_log
+[error]
+upstream sent too big header

@@ -206,3 +206,52 @@ invalid parameter "gzip"
 --- must_die
 --- error_log
 is already buffered with other parameters
+
+
+
+=== TEST 11: one buffered file: records made in its buffer, flushed when the next does not fit, larger ones written as they are, if= still applied
+--- http_config
+    map $http_x_keep $ai_keep {
+        default 1;
+        no      0;
+    }
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_log logs/ai.jsonl buffer=4k flush=1h if=$ai_keep;
+        ai_log_request_body on max=16k;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+import signal
+truncate()
+# sizes below, near and above the 4k buffer, in an order that makes the
+# buffer flush before a record, take records whole, and be passed over
+sizes = [100, 1500, 1500, 900, 5000, 200, 3800, 50, 9000, 300, 2000, 2000]
+sent = []
+for i, n in enumerate(sizes):
+    keep = (i % 5 != 3)
+    text = ('r%02d ' % i) + 'x' * n
+    st, _ = chat('gpt-4o', text, headers={} if keep else {'X-Keep': 'no'})
+    assert st == 200, st
+    if keep:
+        sent.append(text)
+# a record larger than the buffer is written at once, after what the
+# buffer held; the rest waits for the flush, here the worker's exit
+before = [json.loads(l) for l in lines()]
+os.kill(master_pid(), signal.SIGHUP)
+deadline = time.time() + 10
+while len(lines()) < len(sent) and time.time() < deadline:
+    time.sleep(0.1)
+got = [json.loads(l) for l in lines()]
+print('records:', len(got), 'of', len(sent))
+texts = [json.loads(r['request_body'])['messages'][0]['content'] for r in got]
+print('in order, whole:', texts == sent)
+print('before the reload, a prefix:', 0 < len(before) < len(sent)
+      and texts[:len(before)] == [json.loads(r['request_body'])['messages'][0]['content'] for r in before])
+EOF
+--- response_body
+records: 10 of 10
+in order, whole: True
+before the reload, a prefix: True

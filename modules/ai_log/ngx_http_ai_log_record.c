@@ -265,6 +265,7 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     ngx_uint_t                    i, any, syslog;
     ngx_array_t                  *trail;
     ngx_http_ai_ctx_t            *ai;
+    ngx_http_ai_log_buf_t        *buffer;
     ngx_http_ai_answer_t         *answer, none;
     ngx_http_ai_attempt_t        *a;
     ngx_http_ai_usage_t           usage;
@@ -367,9 +368,34 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
 
     hlen = syslog ? 64 + NGX_MAXHOSTNAMELEN : 0;
 
-    line = ngx_pnalloc(r->pool, hlen + len);
-    if (line == NULL) {
-        return NGX_ERROR;
+    /*
+     * one buffered file, as most often: the record is made in its buffer,
+     * as NGINX's access log does, not in the request's pool and copied
+     */
+
+    buffer = NULL;
+
+    if (lcf->sinks->nelts == 1 && !syslog) {
+        buffer = sink[0].file->data;
+    }
+
+    if (buffer && len + 1 > (size_t) (buffer->last - buffer->pos)) {
+        ngx_http_ai_log_flush(sink[0].file, r->connection->log);
+
+        if (len + 1 > (size_t) (buffer->last - buffer->pos)) {
+            /* larger than the buffer: written as it is made */
+            buffer = NULL;
+        }
+    }
+
+    if (buffer) {
+        line = buffer->pos;
+
+    } else {
+        line = ngx_pnalloc(r->pool, hlen + len);
+        if (line == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     p = line + hlen;
@@ -648,6 +674,19 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
     }
 
     *p++ = '}';
+
+    if (buffer) {
+        /* (its filter, if any, let it through above) */
+
+        if (buffer->event && buffer->pos == buffer->start) {
+            ngx_add_timer(buffer->event, buffer->flush);
+        }
+
+        *p++ = LF;
+        buffer->pos = p;
+
+        return NGX_OK;
+    }
 
     for (i = 0; i < lcf->sinks->nelts; i++) {
 

@@ -589,9 +589,21 @@ ngx_http_ai_prompt_guard_counts(ngx_pool_t *pool, ngx_http_ai_pg_ctx_t *ctx,
 {
     u_char      *p, *start;
     const char  *name;
-    ngx_uint_t   bit;
+    ngx_uint_t   bit, n;
 
-    start = ngx_pnalloc(pool, 16 * (16 + NGX_INT_T_LEN + 2));
+    n = 0;
+
+    for (bit = 0; bit < 16; bit++) {
+        n += (ctx->detected[bit] != 0);
+    }
+
+    if (n == 0) {
+        /* most requests: nothing found, nothing taken from the pool */
+        *len = 0;
+        return NULL;
+    }
+
+    start = ngx_pnalloc(pool, n * (16 + NGX_INT_T_LEN + 2));
     if (start == NULL) {
         return NULL;
     }

@@ -1772,9 +1772,10 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->upstream.read_timeout, 300000);
 
 
+    /* a memory page, as proxy_buffer_size: a stream's reads stay small */
     ngx_conf_merge_size_value(conf->upstream.buffer_size,
                               prev->upstream.buffer_size,
-                              (size_t) 16 * 1024);
+                              (size_t) ngx_pagesize);
 
     if (conf->upstream.buffer_size < 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
