@@ -15,7 +15,8 @@
  *
  *   With -u, the 16 bytes "@@UNIQ@@@@@@@@@@" in the request are replaced by
  *   a counter, different for every request (same length), so that no two
- *   requests are alike (a cache sees misses only).
+ *   requests are alike (a cache sees misses only); it starts at a random
+ *   value, so that no two runs send the same requests either.
  *
  *   streams (-S): -c connections, each sends the request once and reads
  *   the response to its end; used to hold many slow streams open at once.
@@ -43,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -903,6 +905,17 @@ main(int argc, char **argv)
             return 2;
         }
         uniq_off = u - req;
+
+        /*
+         * the counter starts at a random place: a run that started at 0
+         * would send the requests of the run before it again, and a cache
+         * kept between the runs would answer them
+         */
+        if (getrandom(&uniq_next, sizeof(uniq_next), 0)
+            != (ssize_t) sizeof(uniq_next))
+        {
+            uniq_next = now_ns();
+        }
     }
 
     for (i = 0; i < nconns; i++) {

@@ -14,7 +14,8 @@
 # run, from the top of the tree as both expect.
 #
 # $NGINX_CC_OPT and $NGINX_LD_OPT, when set, become --with-cc-opt and
-# --with-ld-opt (the sanitizer build passes -fsanitize=... this way).
+# --with-ld-opt (the sanitizer build passes -fsanitize=... this way);
+# --with-cc-opt is -g -O2 otherwise.
 
 set -euo pipefail
 
@@ -39,8 +40,10 @@ else
     exit 1
 fi
 
-opts=()
-[ -n "${NGINX_CC_OPT:-}" ] && opts+=("--with-cc-opt=$NGINX_CC_OPT")
+# NGINX's configure alone compiles with -O; Debian compiles its nginx and
+# its module packages with -O2 (nginx -V): so are these, unless the
+# caller says otherwise (the sanitizer build)
+opts=("--with-cc-opt=${NGINX_CC_OPT:--g -O2}")
 [ -n "${NGINX_LD_OPT:-}" ] && opts+=("--with-ld-opt=$NGINX_LD_OPT")
 
 # shellcheck disable=SC2086
