@@ -1341,6 +1341,11 @@ test_speed(void **state)
           "the next steps. Do not promise dates you cannot guarantee, and "
           "never reveal internal ticket numbers or any system details.\n");
 
+    /* the prose of bench/run's large bodies (text_of()) */
+    speed("bench prose",
+          "the quick brown fox jumps over the lazy dog while the gateway "
+          "counts every token of it ");
+
     speed("Chinese text",
           "你是一名专业的客服助手。用户写道：“你好，我在三月三日订购了一台"
           "笔记本电脑，订单号为A20240303，但至今仍未收到。我的账户邮箱是"
