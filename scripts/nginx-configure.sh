@@ -42,8 +42,16 @@ fi
 
 # NGINX's configure alone compiles with -O; Debian compiles its nginx and
 # its module packages with -O2 (nginx -V): so are these, unless the
-# caller says otherwise (the sanitizer build)
-opts=("--with-cc-opt=${NGINX_CC_OPT:--g -O2}")
+# caller says otherwise ($NGINX_CC_OPT: the sanitizer build; or a
+# --with-cc-opt in the flags or in $NGINX_CONFIGURE_ARGS)
+opts=()
+if [ -n "${NGINX_CC_OPT:-}" ]; then
+    opts+=("--with-cc-opt=$NGINX_CC_OPT")
+elif [[ " ${NGX_CONF_FLAGS[*]} ${NGINX_CONFIGURE_ARGS:-} " \
+        != *" --with-cc-opt="* ]]
+then
+    opts+=("--with-cc-opt=-g -O2")
+fi
 [ -n "${NGINX_LD_OPT:-}" ] && opts+=("--with-ld-opt=$NGINX_LD_OPT")
 
 # shellcheck disable=SC2086

@@ -226,7 +226,7 @@ unknown provider "skynet" in "ai_proxy_provider"
 
 
 
-=== TEST 13: the response buffer is a memory page by default, as proxy_buffer_size: a provider's usual headers fit, headers beyond it are a JSON 502, ai_proxy_buffer_size raises it
+=== TEST 13: a provider's headers beyond ai_proxy_buffer_size are a JSON 502 naming nothing of them, a larger ai_proxy_buffer_size takes them, the default takes a provider's usual ones
 --- config eval
 my $answer = q('{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"fits"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}');
 # a provider's own headers (rate limits, cookies, ids) come to 1-2 KB
@@ -246,10 +246,11 @@ my $answer = q('{"id":"chatcmpl-1","object":"chat.completion","created":1,"model
     }
     location /big/ {
         ai_proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/fake/big/v1;
+        ai_proxy_buffer_size 4k;
     }
     location /raised/ {
         ai_proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/fake/big/v1;
-        ai_proxy_buffer_size 16k;
+        ai_proxy_buffer_size 12k;
     }
 "
 --- request eval
@@ -262,6 +263,8 @@ my $b = '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}';
 ['"content":"fits"',
  '^\{"error":\{"message":"[^"]+","type":"[a-z_]+"',
  '"content":"fits"']
+--- response_body_unlike eval
+['bbbb|uuuu|<html', 'bbbb|uuuu|<html', 'bbbb|uuuu|<html']
 --- error_log
 [error]
 upstream sent too big header

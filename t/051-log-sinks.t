@@ -209,7 +209,7 @@ is already buffered with other parameters
 
 
 
-=== TEST 11: one buffered file: records made in its buffer, flushed when the next does not fit, larger ones written as they are, if= still applied
+=== TEST 11: one buffered file: records made in its buffer, flushed when the next may not fit; a record whose bound passes the buffer made apart, in order; if= still applied
 --- http_config
     map $http_x_keep $ai_keep {
         default 1;
@@ -218,7 +218,7 @@ is already buffered with other parameters
 --- config
     location /v1/ {
         ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
-        ai_log logs/ai.jsonl buffer=4k flush=1h if=$ai_keep;
+        ai_log logs/ai.jsonl buffer=8k flush=1h if=$ai_keep;
         ai_log_request_body on max=16k;
     }
 --- exec
@@ -226,9 +226,9 @@ PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
 from ai_log_check import *
 import signal
 truncate()
-# sizes below, near and above the 4k buffer, in an order that makes the
-# buffer flush before a record, take records whole, and be passed over
-sizes = [100, 1500, 1500, 900, 5000, 200, 3800, 50, 9000, 300, 2000, 2000]
+# small bodies: records made in the buffer (a bound of some 3 KB); large
+# ones: a bound above 8k, made in the pool, buffered or written whole
+sizes = [10, 100, 20, 1500, 50, 9000, 30, 200, 3000, 40, 60, 12000, 5]
 sent = []
 for i, n in enumerate(sizes):
     keep = (i % 5 != 3)
@@ -237,21 +237,49 @@ for i, n in enumerate(sizes):
     assert st == 200, st
     if keep:
         sent.append(text)
-# a record larger than the buffer is written at once, after what the
-# buffer held; the rest waits for the flush, here the worker's exit
-before = [json.loads(l) for l in lines()]
+def content(r):
+    return json.loads(r['request_body'])['messages'][0]['content']
+before = [content(json.loads(l)) for l in lines()]
 os.kill(master_pid(), signal.SIGHUP)
 deadline = time.time() + 10
 while len(lines()) < len(sent) and time.time() < deadline:
     time.sleep(0.1)
-got = [json.loads(l) for l in lines()]
+got = [content(json.loads(l)) for l in lines()]
 print('records:', len(got), 'of', len(sent))
-texts = [json.loads(r['request_body'])['messages'][0]['content'] for r in got]
-print('in order, whole:', texts == sent)
-print('before the reload, a prefix:', 0 < len(before) < len(sent)
-      and texts[:len(before)] == [json.loads(r['request_body'])['messages'][0]['content'] for r in before])
+print('in order, whole:', got == sent)
+print('some written before the reload, the first ones:',
+      0 < len(before) < len(sent) and got[:len(before)] == before)
 EOF
 --- response_body
-records: 10 of 10
+records: 11 of 11
 in order, whole: True
-before the reload, a prefix: True
+some written before the reload, the first ones: True
+
+
+
+=== TEST 12: a record whose bound passes the buffer does not flush it: large bodies stay buffered until the flush
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_log logs/ai.jsonl buffer=64k flush=1h;
+        ai_log_request_body on max=16k;
+    }
+--- exec
+PYTHONPATH=t/sdk /usr/bin/python3 - <<'EOF'
+from ai_log_check import *
+import signal
+truncate()
+# each record is some 13 KB, its bound (every byte escaped) some 75 KB
+for i in range(3):
+    st, _ = chat('gpt-4o', ('b%d ' % i) + 'y' * 12000)
+    assert st == 200, st
+print('before the flush:', len(lines()))
+os.kill(master_pid(), signal.SIGHUP)
+deadline = time.time() + 10
+while len(lines()) < 3 and time.time() < deadline:
+    time.sleep(0.1)
+print('after:', len(lines()))
+EOF
+--- response_body
+before the flush: 0
+after: 3

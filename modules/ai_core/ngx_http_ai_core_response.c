@@ -612,7 +612,8 @@ ngx_http_ai_core_out_buf(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
 
     if ((size_t) (b->end - b->start) < size) {
 
-        cap = ngx_max(size, min);
+        /* grown at least twice over: a small one left behind each time */
+        cap = ngx_max(ngx_max(size, min), 2 * (size_t) (b->end - b->start));
 
         if (b->start) {
             (void) ngx_pfree(r->pool, b->start);

@@ -379,13 +379,16 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
         buffer = sink[0].file->data;
     }
 
+    if (buffer && len + 1 > (size_t) (buffer->last - buffer->start)) {
+        /*
+         * its bound is larger than the whole buffer (bodies in the
+         * record): made in the pool, then buffered if it fits after all
+         */
+        buffer = NULL;
+    }
+
     if (buffer && len + 1 > (size_t) (buffer->last - buffer->pos)) {
         ngx_http_ai_log_flush(sink[0].file, r->connection->log);
-
-        if (len + 1 > (size_t) (buffer->last - buffer->pos)) {
-            /* larger than the buffer: written as it is made */
-            buffer = NULL;
-        }
     }
 
     if (buffer) {

@@ -37,6 +37,9 @@
 /* the longest placeholder label: a rule's name, upper-cased */
 #define NGX_HTTP_AI_PG_LABEL_LEN        48
 
+/* a count of matches per detector bit (NGX_HTTP_AI_PG_ALL), ctx->detected */
+#define NGX_HTTP_AI_PG_NDETECTORS       16
+
 
 typedef struct {
     ngx_str_t                   name;
@@ -113,7 +116,7 @@ typedef struct {
     ngx_http_ai_pg_rule_t      *blocked;
     ngx_http_ai_pg_rule_t      *first;      /* the first rule that hit */
     ngx_uint_t                  hits;
-    ngx_uint_t                  detected[16]; /* by detector bit */
+    ngx_uint_t                  detected[NGX_HTTP_AI_PG_NDETECTORS];
     ngx_uint_t                  masked;
     ngx_uint_t                  allow_rules;
     ngx_uint_t                  allowed;

@@ -571,11 +571,15 @@ ngx_http_ai_prompt_guard_detected(ngx_http_ai_pg_ctx_t *ctx,
         return;
     }
 
-    for (bit = 0; bit < 16 && !(m->type & ((ngx_uint_t) 1 << bit)); bit++) {
+    for (bit = 0;
+         bit < NGX_HTTP_AI_PG_NDETECTORS
+         && !(m->type & ((ngx_uint_t) 1 << bit));
+         bit++)
+    {
         /* void */
     }
 
-    if (bit < 16) {
+    if (bit < NGX_HTTP_AI_PG_NDETECTORS) {
         ctx->detected[bit]++;
     }
 }
@@ -593,7 +597,7 @@ ngx_http_ai_prompt_guard_counts(ngx_pool_t *pool, ngx_http_ai_pg_ctx_t *ctx,
 
     n = 0;
 
-    for (bit = 0; bit < 16; bit++) {
+    for (bit = 0; bit < NGX_HTTP_AI_PG_NDETECTORS; bit++) {
         n += (ctx->detected[bit] != 0);
     }
 
@@ -610,7 +614,7 @@ ngx_http_ai_prompt_guard_counts(ngx_pool_t *pool, ngx_http_ai_pg_ctx_t *ctx,
 
     p = start;
 
-    for (bit = 0; bit < 16; bit++) {
+    for (bit = 0; bit < NGX_HTTP_AI_PG_NDETECTORS; bit++) {
         if (ctx->detected[bit] == 0) {
             continue;
         }
