@@ -49,6 +49,7 @@ static ngx_int_t ngx_http_ai_prompt_guard_string(ngx_http_ai_pg_walk_t *w,
     cJSON *item);
 static void ngx_http_ai_prompt_guard_free(void *data);
 static ngx_uint_t ngx_http_ai_prompt_guard_role(cJSON *message);
+static cJSON *ngx_http_ai_pg_item(cJSON *object, const char *name);
 
 
 #define ngx_http_ai_pg_is(item, s)                                           \
@@ -138,7 +139,7 @@ ngx_http_ai_prompt_guard_openai(ngx_http_ai_pg_walk_t *w, cJSON *root)
     cJSON      *messages, *m, *calls, *call, *f, *last;
     ngx_int_t   rc;
 
-    messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    messages = ngx_http_ai_pg_item(root, "messages");
 
     if (!cJSON_IsArray(messages)) {
         /* embeddings: their input is the user's */
@@ -156,10 +157,10 @@ ngx_http_ai_prompt_guard_openai(ngx_http_ai_pg_walk_t *w, cJSON *root)
             return rc;
         }
 
-        calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+        calls = ngx_http_ai_pg_item(m, "tool_calls");
 
         cJSON_ArrayForEach(call, calls) {
-            f = cJSON_GetObjectItemCaseSensitive(call, "function");
+            f = ngx_http_ai_pg_item(call, "function");
 
             rc = ngx_http_ai_prompt_guard_content(w, f, "arguments", NULL);
             if (rc != NGX_OK) {
@@ -179,7 +180,7 @@ ngx_http_ai_prompt_guard_anthropic(ngx_http_ai_pg_walk_t *w, cJSON *root)
     ngx_int_t    rc;
     ngx_uint_t   role;
 
-    messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    messages = ngx_http_ai_pg_item(root, "messages");
     last = cJSON_GetArrayItem(messages, cJSON_GetArraySize(messages) - 1);
 
     w->where.role = NGX_HTTP_AI_PG_SYSTEM;
@@ -194,7 +195,7 @@ ngx_http_ai_prompt_guard_anthropic(ngx_http_ai_pg_walk_t *w, cJSON *root)
         role = ngx_http_ai_prompt_guard_role(m);
         w->where.last = (m == last);
 
-        content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        content = ngx_http_ai_pg_item(m, "content");
 
         if (!cJSON_IsArray(content)) {
             w->where.role = role;
@@ -208,7 +209,7 @@ ngx_http_ai_prompt_guard_anthropic(ngx_http_ai_pg_walk_t *w, cJSON *root)
         }
 
         cJSON_ArrayForEach(block, content) {
-            type = cJSON_GetObjectItemCaseSensitive(block, "type");
+            type = ngx_http_ai_pg_item(block, "type");
             w->where.role = role;
 
             if (!cJSON_IsString(type)) {
@@ -221,7 +222,7 @@ ngx_http_ai_prompt_guard_anthropic(ngx_http_ai_pg_walk_t *w, cJSON *root)
 
             } else if (ngx_strcmp(type->valuestring, "tool_use") == 0) {
                 rc = ngx_http_ai_prompt_guard_strings(w,
-                         cJSON_GetObjectItemCaseSensitive(block, "input"), 0);
+                         ngx_http_ai_pg_item(block, "input"), 0);
 
             } else if (ngx_strcmp(type->valuestring, "tool_result") == 0) {
                 w->where.role = NGX_HTTP_AI_PG_TOOL;
@@ -256,7 +257,7 @@ ngx_http_ai_prompt_guard_responses(ngx_http_ai_pg_walk_t *w, cJSON *root)
         return rc;
     }
 
-    input = cJSON_GetObjectItemCaseSensitive(root, "input");
+    input = ngx_http_ai_pg_item(root, "input");
 
     if (!cJSON_IsArray(input)) {
         w->where.role = NGX_HTTP_AI_PG_USER;
@@ -268,7 +269,7 @@ ngx_http_ai_prompt_guard_responses(ngx_http_ai_pg_walk_t *w, cJSON *root)
     last = cJSON_GetArrayItem(input, cJSON_GetArraySize(input) - 1);
 
     cJSON_ArrayForEach(item, input) {
-        type = cJSON_GetObjectItemCaseSensitive(item, "type");
+        type = ngx_http_ai_pg_item(item, "type");
         w->where.last = (item == last);
 
         if (type == NULL || ngx_http_ai_pg_is(type, "message")) {
@@ -303,15 +304,15 @@ ngx_http_ai_prompt_guard_gemini(ngx_http_ai_pg_walk_t *w, cJSON *root)
     ngx_int_t    rc;
     ngx_uint_t   role;
 
-    si = cJSON_GetObjectItemCaseSensitive(root, "systemInstruction");
+    si = ngx_http_ai_pg_item(root, "systemInstruction");
     if (si == NULL) {
-        si = cJSON_GetObjectItemCaseSensitive(root, "system_instruction");
+        si = ngx_http_ai_pg_item(root, "system_instruction");
     }
 
     w->where.role = NGX_HTTP_AI_PG_SYSTEM;
     w->where.last = 0;
 
-    parts = cJSON_GetObjectItemCaseSensitive(si, "parts");
+    parts = ngx_http_ai_pg_item(si, "parts");
 
     cJSON_ArrayForEach(part, parts) {
         rc = ngx_http_ai_prompt_guard_content(w, part, "text", NULL);
@@ -320,34 +321,34 @@ ngx_http_ai_prompt_guard_gemini(ngx_http_ai_pg_walk_t *w, cJSON *root)
         }
     }
 
-    contents = cJSON_GetObjectItemCaseSensitive(root, "contents");
+    contents = ngx_http_ai_pg_item(root, "contents");
     last = cJSON_GetArrayItem(contents, cJSON_GetArraySize(contents) - 1);
 
     cJSON_ArrayForEach(c, contents) {
         role = ngx_http_ai_prompt_guard_role(c);
         w->where.last = (c == last);
 
-        parts = cJSON_GetObjectItemCaseSensitive(c, "parts");
+        parts = ngx_http_ai_pg_item(c, "parts");
 
         cJSON_ArrayForEach(part, parts) {
             w->where.role = role;
 
-            if ((item = cJSON_GetObjectItemCaseSensitive(part, "text"))) {
+            if ((item = ngx_http_ai_pg_item(part, "text"))) {
                 rc = ngx_http_ai_prompt_guard_string(w, item);
 
-            } else if ((item = cJSON_GetObjectItemCaseSensitive(part,
+            } else if ((item = ngx_http_ai_pg_item(part,
                                                           "functionCall")))
             {
                 w->where.role = NGX_HTTP_AI_PG_ASSISTANT;
                 rc = ngx_http_ai_prompt_guard_strings(w,
-                         cJSON_GetObjectItemCaseSensitive(item, "args"), 0);
+                         ngx_http_ai_pg_item(item, "args"), 0);
 
-            } else if ((item = cJSON_GetObjectItemCaseSensitive(part,
+            } else if ((item = ngx_http_ai_pg_item(part,
                                                       "functionResponse")))
             {
                 w->where.role = NGX_HTTP_AI_PG_TOOL;
                 rc = ngx_http_ai_prompt_guard_strings(w,
-                     cJSON_GetObjectItemCaseSensitive(item, "response"), 0);
+                     ngx_http_ai_pg_item(item, "response"), 0);
 
             } else {
                 rc = NGX_OK;
@@ -376,7 +377,7 @@ ngx_http_ai_prompt_guard_content(ngx_http_ai_pg_walk_t *w, cJSON *parent,
     cJSON      *item, *part, *text;
     ngx_int_t   rc;
 
-    item = cJSON_GetObjectItemCaseSensitive(parent, name);
+    item = ngx_http_ai_pg_item(parent, name);
 
     if (cJSON_IsString(item)) {
         return ngx_http_ai_prompt_guard_string(w, item);
@@ -392,7 +393,7 @@ ngx_http_ai_prompt_guard_content(ngx_http_ai_pg_walk_t *w, cJSON *parent,
             rc = ngx_http_ai_prompt_guard_string(w, part);
 
         } else {
-            text = cJSON_GetObjectItemCaseSensitive(part, text_key);
+            text = ngx_http_ai_pg_item(part, text_key);
             rc = cJSON_IsString(text) ? ngx_http_ai_prompt_guard_string(w, text)
                                       : NGX_OK;
         }
@@ -498,31 +499,69 @@ ngx_http_ai_prompt_guard_free(void *data)
 static ngx_uint_t
 ngx_http_ai_prompt_guard_role(cJSON *message)
 {
+    char   *s;
     cJSON  *role;
 
-    role = cJSON_GetObjectItemCaseSensitive(message, "role");
+    role = ngx_http_ai_pg_item(message, "role");
 
     if (!cJSON_IsString(role)) {
         return NGX_HTTP_AI_PG_USER;
     }
 
-    if (ngx_strcmp(role->valuestring, "system") == 0
-        || ngx_strcmp(role->valuestring, "developer") == 0)
-    {
-        return NGX_HTTP_AI_PG_SYSTEM;
+    /* one comparison by the first letter, for each of a conversation's */
+
+    s = role->valuestring;
+
+    switch (s[0]) {
+
+    case 's':
+        return ngx_strcmp(s, "system") == 0 ? NGX_HTTP_AI_PG_SYSTEM
+                                            : NGX_HTTP_AI_PG_USER;
+    case 'd':
+        return ngx_strcmp(s, "developer") == 0 ? NGX_HTTP_AI_PG_SYSTEM
+                                               : NGX_HTTP_AI_PG_USER;
+    case 'a':
+        return ngx_strcmp(s, "assistant") == 0 ? NGX_HTTP_AI_PG_ASSISTANT
+                                               : NGX_HTTP_AI_PG_USER;
+    case 'm':
+        return ngx_strcmp(s, "model") == 0 ? NGX_HTTP_AI_PG_ASSISTANT
+                                           : NGX_HTTP_AI_PG_USER;
+    case 't':
+        return ngx_strcmp(s, "tool") == 0 ? NGX_HTTP_AI_PG_TOOL
+                                          : NGX_HTTP_AI_PG_USER;
+    case 'f':
+        return ngx_strcmp(s, "function") == 0 ? NGX_HTTP_AI_PG_TOOL
+                                              : NGX_HTTP_AI_PG_USER;
+    default:
+        return NGX_HTTP_AI_PG_USER;
+    }
+}
+
+
+/*
+ * cJSON_GetObjectItemCaseSensitive(), but a member's name is compared
+ * only when its first byte is the name's: the walk looks up "role",
+ * "content" and "tool_calls" in every message of a conversation
+ */
+
+static cJSON *
+ngx_http_ai_pg_item(cJSON *object, const char *name)
+{
+    cJSON  *item;
+
+    if (object == NULL) {
+        return NULL;
     }
 
-    if (ngx_strcmp(role->valuestring, "assistant") == 0
-        || ngx_strcmp(role->valuestring, "model") == 0)
-    {
-        return NGX_HTTP_AI_PG_ASSISTANT;
+    /* as cJSON: the members have names, an array's elements have none */
+
+    for (item = object->child; item && item->string; item = item->next) {
+        if (item->string[0] == name[0]
+            && ngx_strcmp(item->string, name) == 0)
+        {
+            return item;
+        }
     }
 
-    if (ngx_strcmp(role->valuestring, "tool") == 0
-        || ngx_strcmp(role->valuestring, "function") == 0)
-    {
-        return NGX_HTTP_AI_PG_TOOL;
-    }
-
-    return NGX_HTTP_AI_PG_USER;
+    return NULL;
 }
