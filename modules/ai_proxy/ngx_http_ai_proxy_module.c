@@ -1772,10 +1772,13 @@ ngx_http_ai_proxy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->upstream.read_timeout, 300000);
 
 
-    /* a memory page, as proxy_buffer_size: a stream's reads stay small */
+    /*
+     * not a page, as proxy_buffer_size: a stream that arrives in bursts
+     * would take more reads and writes (docs/directives.md)
+     */
     ngx_conf_merge_size_value(conf->upstream.buffer_size,
                               prev->upstream.buffer_size,
-                              (size_t) ngx_pagesize);
+                              (size_t) 16 * 1024);
 
     if (conf->upstream.buffer_size < 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
