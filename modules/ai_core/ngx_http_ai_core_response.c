@@ -1067,11 +1067,7 @@ ngx_http_ai_core_trim_rest(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
     }
 
     if (b->last > from) {
-        /*
-         * the tail of a read, most often a part of one event: as little
-         * of the request's pool as it takes, since every stream holds one
-         */
-        cl = ngx_http_ai_core_out_buf(r, cc, b->last - from, 256);
+        cl = ngx_http_ai_core_out_buf(r, cc, b->last - from, 1024);
         if (cl == NULL) {
             return NGX_ERROR;
         }
