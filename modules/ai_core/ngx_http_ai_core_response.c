@@ -56,7 +56,7 @@ static ngx_chain_t *ngx_http_ai_core_truncated(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t *last);
 static ngx_msec_t ngx_http_ai_core_elapsed(ngx_http_ai_ctx_t *ctx);
 static ngx_chain_t *ngx_http_ai_core_out_buf(ngx_http_request_t *r,
-    ngx_http_ai_core_ctx_t *cc, size_t size, size_t min);
+    ngx_http_ai_core_ctx_t *cc, size_t size);
 static ngx_int_t ngx_http_ai_core_marker(ngx_http_request_t *r,
     ngx_http_ai_core_ctx_t *cc, ngx_buf_t *b, ngx_chain_t ***ll);
 static void ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc);
@@ -463,7 +463,7 @@ ngx_http_ai_core_marker(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
 {
     ngx_chain_t  *cl;
 
-    cl = ngx_http_ai_core_out_buf(r, cc, 0, 0);
+    cl = ngx_http_ai_core_out_buf(r, cc, 0);
     if (cl == NULL) {
         return NGX_ERROR;
     }
@@ -553,8 +553,7 @@ ngx_http_ai_output(ngx_http_request_t *r, u_char *data, size_t len,
         return NGX_OK;
     }
 
-    /* an event's output is most often a few hundred bytes */
-    cl = ngx_http_ai_core_out_buf(r, cc, len, 1024);
+    cl = ngx_http_ai_core_out_buf(r, cc, len);
     if (cl == NULL) {
         return NGX_ERROR;
     }
@@ -574,7 +573,7 @@ ngx_http_ai_output(ngx_http_request_t *r, u_char *data, size_t len,
 
 static ngx_chain_t *
 ngx_http_ai_core_out_buf(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
-    size_t size, size_t min)
+    size_t size)
 {
     size_t        cap;
     ngx_buf_t    *b;
@@ -612,8 +611,11 @@ ngx_http_ai_core_out_buf(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
 
     if ((size_t) (b->end - b->start) < size) {
 
-        /* grown at least twice over: a small one left behind each time */
-        cap = ngx_max(ngx_max(size, min), 2 * (size_t) (b->end - b->start));
+        /*
+         * an event's output is most often a few hundred bytes; grown at
+         * least twice over, as the one grown stays in the pool
+         */
+        cap = ngx_max(ngx_max(size, 1024), 2 * (size_t) (b->end - b->start));
 
         if (b->start) {
             (void) ngx_pfree(r->pool, b->start);
@@ -1067,7 +1069,7 @@ ngx_http_ai_core_trim_rest(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
     }
 
     if (b->last > from) {
-        cl = ngx_http_ai_core_out_buf(r, cc, b->last - from, 1024);
+        cl = ngx_http_ai_core_out_buf(r, cc, b->last - from);
         if (cl == NULL) {
             return NGX_ERROR;
         }

@@ -336,15 +336,13 @@ ngx_http_ai_prompt_guard_gemini(ngx_http_ai_pg_walk_t *w, cJSON *root)
             if ((item = ngx_http_ai_pg_item(part, "text"))) {
                 rc = ngx_http_ai_prompt_guard_string(w, item);
 
-            } else if ((item = ngx_http_ai_pg_item(part,
-                                                          "functionCall")))
-            {
+            } else if ((item = ngx_http_ai_pg_item(part, "functionCall"))) {
                 w->where.role = NGX_HTTP_AI_PG_ASSISTANT;
                 rc = ngx_http_ai_prompt_guard_strings(w,
                          ngx_http_ai_pg_item(item, "args"), 0);
 
             } else if ((item = ngx_http_ai_pg_item(part,
-                                                      "functionResponse")))
+                                                   "functionResponse")))
             {
                 w->where.role = NGX_HTTP_AI_PG_TOOL;
                 rc = ngx_http_ai_prompt_guard_strings(w,
