@@ -190,6 +190,12 @@
 #define NGX_HTTP_AI_PG_B_SEP           0x08    /* "-" or "_" */
 #define NGX_HTTP_AI_PG_B_PHONE         0x10    /* "+" or "(" */
 
+/* the detectors whose matches hold some digits, and the most they need */
+#define NGX_HTTP_AI_PG_COUNTED                                               \
+    (NGX_HTTP_AI_PG_PHONE|NGX_HTTP_AI_PG_CARD|NGX_HTTP_AI_PG_IBAN            \
+     |NGX_HTTP_AI_PG_IPV4|NGX_HTTP_AI_PG_CN_ID|NGX_HTTP_AI_PG_US_SSN)
+#define NGX_HTTP_AI_PG_DIGITS_ENOUGH   17
+
 
 /* 8 bytes at a time (the injection scan's words) */
 
@@ -287,6 +293,8 @@ typedef struct {
     const char                 *directive;
     size_t                      max_len;
     ngx_http_ai_pg_find_pt      find;
+    ngx_uint_t                  digits;     /* a match's fewest ASCII
+                                               digits */
 } ngx_http_ai_pg_detector_t;
 
 
@@ -315,6 +323,8 @@ static ngx_uint_t ngx_http_ai_pg_find_hidden(ngx_http_ai_pg_scan_t *s,
 static void ngx_http_ai_pg_injection_init(ngx_http_ai_pg_phrase_index_t *ix);
 static void ngx_http_ai_pg_secret_init(ngx_http_ai_pg_phrase_index_t *ix);
 static void ngx_http_ai_pg_map_blocks(ngx_http_ai_pg_scan_t *s);
+static ngx_uint_t ngx_http_ai_pg_count_digits(ngx_http_ai_pg_scan_t *s,
+    ngx_uint_t enough);
 static ngx_inline ngx_uint_t ngx_http_ai_pg_skip_blocks(
     ngx_http_ai_pg_scan_t *s, size_t *i, size_t from, ngx_uint_t any,
     ngx_uint_t all);
@@ -326,37 +336,38 @@ static ngx_http_ai_pg_phrase_index_t  ngx_http_ai_pg_phrase_index;
 static ngx_http_ai_pg_detector_t  ngx_http_ai_pg_detectors[] = {
 
     { NGX_HTTP_AI_PG_EMAIL, "EMAIL", "email", 64 + 1 + 253,
-      ngx_http_ai_pg_find_email },
+      ngx_http_ai_pg_find_email, 0 },
 
+    /* "+" and 8 to 15 digits; 10 and 11 digits nationally */
     { NGX_HTTP_AI_PG_PHONE, "PHONE", "phone", 40,
-      ngx_http_ai_pg_find_phone },
+      ngx_http_ai_pg_find_phone, 8 },
 
     { NGX_HTTP_AI_PG_CARD, "CARD", "card", 19 + 18,
-      ngx_http_ai_pg_find_card },
+      ngx_http_ai_pg_find_card, 13 },
 
     { NGX_HTTP_AI_PG_IBAN, "IBAN", "iban", 34 + 8,
-      ngx_http_ai_pg_find_iban },
+      ngx_http_ai_pg_find_iban, 2 },
 
     { NGX_HTTP_AI_PG_IPV4, "IPV4", "ipv4", 15,
-      ngx_http_ai_pg_find_ipv4 },
+      ngx_http_ai_pg_find_ipv4, 4 },
 
     { NGX_HTTP_AI_PG_IPV6, "IPV6", "ipv6", 45,
-      ngx_http_ai_pg_find_ipv6 },
+      ngx_http_ai_pg_find_ipv6, 0 },
 
     { NGX_HTTP_AI_PG_CN_ID, "CN_ID", "cn_id", 18,
-      ngx_http_ai_pg_find_cn_id },
+      ngx_http_ai_pg_find_cn_id, 17 },
 
     { NGX_HTTP_AI_PG_US_SSN, "US_SSN", "us_ssn", 11,
-      ngx_http_ai_pg_find_ssn },
+      ngx_http_ai_pg_find_ssn, 9 },
 
     { NGX_HTTP_AI_PG_SECRET, "SECRET", "secrets", NGX_HTTP_AI_PG_SECRET_MAX,
-      ngx_http_ai_pg_find_secret },
+      ngx_http_ai_pg_find_secret, 0 },
 
     { NGX_HTTP_AI_PG_INJECTION, "INJECTION", "injection",
-      NGX_HTTP_AI_PG_PHRASE_MAX, ngx_http_ai_pg_find_injection },
+      NGX_HTTP_AI_PG_PHRASE_MAX, ngx_http_ai_pg_find_injection, 0 },
 
     { NGX_HTTP_AI_PG_HIDDEN, "HIDDEN", "hidden_unicode",
-      NGX_HTTP_AI_PG_HIDDEN_MAX, ngx_http_ai_pg_find_hidden }
+      NGX_HTTP_AI_PG_HIDDEN_MAX, ngx_http_ai_pg_find_hidden, 0 }
 };
 
 
@@ -369,7 +380,7 @@ ngx_http_ai_pg_detect(u_char *text, size_t len, ngx_uint_t mask,
     size_t                      en[NGX_HTTP_AI_PG_NDETECTORS];
     size_t                      end;
     ngx_uint_t                  on[NGX_HTTP_AI_PG_NDETECTORS];
-    ngx_uint_t                  i, best;
+    ngx_uint_t                  i, best, digits;
     ngx_http_ai_pg_scan_t       s;
     ngx_http_ai_pg_detector_t  *d;
 
@@ -395,10 +406,22 @@ ngx_http_ai_pg_detect(u_char *text, size_t len, ngx_uint_t mask,
         ngx_http_ai_pg_map_blocks(&s);
     }
 
+    /*
+     * a text with fewer digits than a detector's match holds is not
+     * read by it: most messages of a conversation have a few, or none
+     */
+
+    digits = NGX_HTTP_AI_PG_DIGITS_ENOUGH;
+
+    if (mask & NGX_HTTP_AI_PG_COUNTED) {
+        digits = ngx_http_ai_pg_count_digits(&s,
+                                             NGX_HTTP_AI_PG_DIGITS_ENOUGH);
+    }
+
     d = ngx_http_ai_pg_detectors;
 
     for (i = 0; i < NGX_HTTP_AI_PG_NDETECTORS; i++) {
-        on[i] = (mask & d[i].type)
+        on[i] = ((mask & d[i].type) && digits >= d[i].digits)
                 ? d[i].find(&s, 0, &st[i], &en[i]) : 0;
     }
 
@@ -454,6 +477,11 @@ ngx_http_ai_pg_map_blocks(ngx_http_ai_pg_scan_t *s)
     nb = (s->len + NGX_HTTP_AI_PG_BLOCK - 1) >> NGX_HTTP_AI_PG_BLOCK_SHIFT;
     nb = ngx_min(nb, NGX_HTTP_AI_PG_BLOCKS);
 
+    if (nb == 0) {
+        /* (detect() maps no empty text) */
+        return;
+    }
+
     tab = s->ix->block_class;
     p = s->text;
 
@@ -497,6 +525,63 @@ ngx_http_ai_pg_map_blocks(ngx_http_ai_pg_scan_t *s)
     }
 
     s->nblocks = nb;
+}
+
+
+/*
+ * The text's ASCII digits, counted up to enough, in the blocks the map
+ * marks as holding one (or the next block's); a text past the map is
+ * not counted (enough)
+ */
+
+static ngx_uint_t
+ngx_http_ai_pg_count_digits(ngx_http_ai_pg_scan_t *s, ngx_uint_t enough)
+{
+    u_char      *p, *last;
+    size_t       b;
+    uint64_t     w, m;
+    ngx_uint_t   n;
+
+    if (s->nblocks == 0
+        || (s->nblocks << NGX_HTTP_AI_PG_BLOCK_SHIFT) < s->len)
+    {
+        return enough;
+    }
+
+    n = 0;
+
+    for (b = 0; b < s->nblocks; b++) {
+        if (!(s->blocks[b] & NGX_HTTP_AI_PG_B_DIGIT)) {
+            continue;
+        }
+
+        p = s->text + (b << NGX_HTTP_AI_PG_BLOCK_SHIFT);
+        last = ngx_min(p + NGX_HTTP_AI_PG_BLOCK, s->text + s->len);
+
+        while (last - p >= 8) {
+            ngx_memcpy(&w, p, sizeof(uint64_t));
+
+            /* the flags of the bytes in "0".."9" (none of 0x80 and up) */
+            m = ngx_http_ai_pg_range(w & ~NGX_HTTP_AI_PG_HIGHS, '0', '9')
+                & ~w;
+
+            /* one per flag: the flags summed into the top byte */
+            n += (ngx_uint_t) (((m >> 7) * NGX_HTTP_AI_PG_ONES) >> 56);
+
+            p += 8;
+        }
+
+        while (p < last) {
+            n += ngx_pg_digit(*p) ? 1 : 0;
+            p++;
+        }
+
+        if (n >= enough) {
+            return enough;
+        }
+    }
+
+    return n;
 }
 
 

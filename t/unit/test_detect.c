@@ -395,6 +395,76 @@ test_ipv6(void **state)
 }
 
 
+/*
+ * A detector reads no text with fewer digits than its matches hold: the
+ * matches with the fewest are still found, alone, in a message, with
+ * their digits on both sides of a 64-byte block's end, and with every
+ * other detector on; one digit fewer, none.
+ */
+
+static void
+test_digits_least(void **state)
+{
+    char         text[256];
+    size_t       k, at;
+    ngx_uint_t   i, n;
+
+    static const struct {
+        ngx_uint_t   type;
+        const char  *match;
+        const char  *fewer;
+    } least[] = {
+        { NGX_HTTP_AI_PG_PHONE, "+49301234", "+4930123" },
+        { NGX_HTTP_AI_PG_PHONE, "555-123-4567", "555-123-456" },
+        { NGX_HTTP_AI_PG_CARD, "4222222222222", "422222222222" },
+        { NGX_HTTP_AI_PG_IPV4, "1.2.3.4", "1.2.3." },
+        { NGX_HTTP_AI_PG_US_SSN, "123-45-6789", "123-45-678" },
+        { NGX_HTTP_AI_PG_CN_ID, "11010519491231002X", "1101051949123100X" },
+        { NGX_HTTP_AI_PG_IBAN, "GB82WEST12345698765432", "GB82WEST" }
+    };
+
+    for (i = 0; i < sizeof(least) / sizeof(least[0]); i++) {
+        one(least[i].match, least[i].type, least[i].match);
+        none(least[i].fewer, least[i].type);
+
+        snprintf(text, sizeof(text), "message 17 of a conversation: %s",
+                 least[i].match);
+        one(text, least[i].type, least[i].match);
+
+        /* the match begins 1 to 8 bytes before the first block's end */
+
+        for (k = 1; k <= 8; k++) {
+            at = 64 - k;
+            memset(text, 'a', at);
+            text[at - 1] = ' ';
+            snprintf(text + at, sizeof(text) - at, "%s and more",
+                     least[i].match);
+
+            one(text, least[i].type, least[i].match);
+        }
+
+        /* every detector on: this one's match is among them */
+
+        snprintf(text, sizeof(text), "message 17 of a conversation: %s",
+                 least[i].match);
+
+        n = detect(text, NGX_HTTP_AI_PG_ALL);
+
+        for (k = 0; k < n; k++) {
+            if (m[k].type == least[i].type) {
+                break;
+            }
+        }
+
+        if (k == n) {
+            print_error("\"%s\": no %s with every detector on\n", text,
+                        ngx_http_ai_pg_detector_name(least[i].type));
+            fail();
+        }
+    }
+}
+
+
 static void
 test_cn_id(void **state)
 {
@@ -1373,6 +1443,7 @@ main(void)
         cmocka_unit_test(test_ipv4),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_cn_id),
+        cmocka_unit_test(test_digits_least),
         cmocka_unit_test(test_ssn),
         cmocka_unit_test(test_secret_keys),
         cmocka_unit_test(test_secret_pem),
