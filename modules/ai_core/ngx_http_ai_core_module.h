@@ -54,6 +54,8 @@ typedef struct {
     ngx_chain_t               **held_last;
     size_t                      held_size;
     ngx_chain_t                *free_refs;
+    ngx_chain_t                *free_links;   /* for upstream buffers
+                                                 passed themselves */
 
     unsigned                    body_read:1;
     unsigned                    routed:1;     /* a router took the request */

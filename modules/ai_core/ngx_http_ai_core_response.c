@@ -59,7 +59,10 @@ static ngx_chain_t *ngx_http_ai_core_out_buf(ngx_http_request_t *r,
     ngx_http_ai_core_ctx_t *cc, size_t size);
 static ngx_int_t ngx_http_ai_core_marker(ngx_http_request_t *r,
     ngx_http_ai_core_ctx_t *cc, ngx_buf_t *b, ngx_chain_t ***ll);
-static void ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc);
+static void ngx_http_ai_core_release(ngx_http_request_t *r,
+    ngx_http_ai_core_ctx_t *cc);
+static ngx_chain_t *ngx_http_ai_core_link(ngx_http_request_t *r,
+    ngx_http_ai_core_ctx_t *cc, ngx_buf_t *b);
 static ngx_int_t ngx_http_ai_core_trim_event(ngx_http_ai_dispatch_t *d,
     ngx_uint_t drop);
 static ngx_int_t ngx_http_ai_core_trim_rest(ngx_http_request_t *r,
@@ -214,7 +217,7 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         /* the client took more: upstream buffers are released */
 
         rc = ngx_http_next_body_filter(r, NULL);
-        ngx_http_ai_core_release(cc);
+        ngx_http_ai_core_release(r, cc);
 
         return rc;
     }
@@ -449,7 +452,7 @@ ngx_http_ai_core_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         *ll = out;
     }
 
-    ngx_http_ai_core_release(cc);
+    ngx_http_ai_core_release(r, cc);
 
     return rc;
 }
@@ -480,7 +483,7 @@ ngx_http_ai_core_marker(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
 
 
 static void
-ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc)
+ngx_http_ai_core_release(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc)
 {
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
@@ -507,6 +510,12 @@ ngx_http_ai_core_release(ngx_http_ai_core_ctx_t *cc)
         } else if (b->tag == (ngx_buf_tag_t) &ngx_http_ai_core_ref) {
             cl->next = cc->free_refs;
             cc->free_refs = cl;
+
+        } else if (r->upstream && b->tag == r->upstream->output.tag) {
+            /* an upstream's buffer passed itself: the link is ours */
+            cl->buf = NULL;
+            cl->next = cc->free_links;
+            cc->free_links = cl;
 
         } else {
             /* a module's own buffer (a whole answer): not ours to reuse */
@@ -1058,6 +1067,26 @@ ngx_http_ai_core_trim_rest(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
         from = b->last;
     }
 
+    if (from == b->last && cc->trim_pos == b->pos && from > b->pos
+        && !b->last_buf && !b->last_in_chain && !b->in_file && !b->sync)
+    {
+        /*
+         * nothing of it cut or held: the buffer goes on itself, as NGINX
+         * passes an upstream's buffer, and is released as it is sent (a
+         * stream's events, a buffer each, take a link, not a reference)
+         */
+
+        cl = ngx_http_ai_core_link(r, cc, b);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        **out = cl;
+        *out = &cl->next;
+
+        return NGX_OK;
+    }
+
     if (from > cc->trim_pos) {
         cl = ngx_http_ai_core_ref(r, cc, cc->trim_pos, from);
         if (cl == NULL) {
@@ -1113,6 +1142,32 @@ ngx_http_ai_core_trim_flush(ngx_http_ai_core_ctx_t *cc, ngx_chain_t ***out)
     cc->held = NULL;
     cc->held_last = &cc->held;
     cc->held_size = 0;
+}
+
+
+/* a link of ours for an upstream's buffer passed itself */
+
+static ngx_chain_t *
+ngx_http_ai_core_link(ngx_http_request_t *r, ngx_http_ai_core_ctx_t *cc,
+    ngx_buf_t *b)
+{
+    ngx_chain_t  *cl;
+
+    if (cc->free_links) {
+        cl = cc->free_links;
+        cc->free_links = cl->next;
+
+    } else {
+        cl = ngx_alloc_chain_link(r->pool);
+        if (cl == NULL) {
+            return NULL;
+        }
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    return cl;
 }
 
 
