@@ -234,7 +234,11 @@ ngx_http_ai_proxy_reinit_request(ngx_http_request_t *r)
     r->state = 0;
 
     if (u->buffer.start) {
-        /* a stream's reads may have been cut to a page: a header again */
+        /*
+         * a guard: a stream's reads are cut to a page only once its
+         * header is taken (input_filter_init), after which NGINX tries no
+         * next upstream; a header read must have the whole buffer
+         */
         u->buffer.end = u->buffer.start + u->conf->buffer_size;
     }
 
