@@ -233,15 +233,6 @@ ngx_http_ai_proxy_reinit_request(ngx_http_request_t *r)
     u->input_filter = ngx_http_ai_proxy_copy_filter;
     r->state = 0;
 
-    if (u->buffer.start) {
-        /*
-         * a guard: a stream's reads are cut to a page only once its
-         * header is taken (input_filter_init), after which NGINX tries no
-         * next upstream; a header read must have the whole buffer
-         */
-        u->buffer.end = u->buffer.start + u->conf->buffer_size;
-    }
-
     return NGX_OK;
 }
 
@@ -600,7 +591,8 @@ ngx_http_ai_proxy_input_filter_init(void *data)
  * provider writes faster than the worker reads fills the whole buffer at
  * each read, and its pages stay with the stream (bench/run's streams of
  * 3003 events).  The reads of a stream spaced as a model writes are
- * smaller than a page anyway.
+ * smaller than a page anyway.  NGINX tries no next upstream once the
+ * header is taken, so no later header read finds the buffer cut.
  */
 
 static void
