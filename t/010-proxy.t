@@ -268,3 +268,34 @@ my $b = '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}';
 --- error_log
 [error]
 upstream sent too big header
+
+
+
+=== TEST 14: the upstream request's head: Host, Content-Type, Content-Length, Accept, the client's User-Agent
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+    location /up/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_proxy_host api.example.test;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+ "GET /mock/last",
+ "POST /up/chat/completions\n{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+ "GET /mock/last"]
+--- more_headers eval
+["User-Agent: OpenAI/JS 6.9.1", "", "", ""]
+--- response_body_like eval
+["\"content\":\"mock reply: hi\"",
+ "^\\{\"method\":\"POST\",\"uri\":\"/v1/chat/completions\",\"headers\":\\{\"host\":\"127\\.0\\.0\\.1:\\d+\",\"content-type\":\"application/json\",\"content-length\":\"62\",\"accept\":\"application/json\",[^}]*\"user-agent\":\"OpenAI/JS 6\\.9\\.1\"\\}",
+ "\"content\":\"mock reply: hi\"",
+ "^\\{\"method\":\"POST\",\"uri\":\"/v1/chat/completions\",\"headers\":\\{\"host\":\"api\\.example\\.test\",\"content-type\":\"application/json\",\"content-length\":\"62\",\"accept\":\"application/json\"[,}]"]
+--- response_body_unlike eval
+["\"error\"", "\"authorization\"", "\"error\"", "user-agent"]
+--- no_error_log
+[error]

@@ -15,6 +15,13 @@
 
 #include "ngx_http_ai_core_json.h"
 
+#if (defined __SSE2__ && defined __GNUC__)
+#include <emmintrin.h>
+#define NGX_HTTP_AI_JSON_SSE2  1
+#else
+#define NGX_HTTP_AI_JSON_SSE2  0
+#endif
+
 
 static ngx_inline u_char *ngx_http_ai_json_string(u_char *p, u_char *end,
     ngx_uint_t strict);
@@ -37,18 +44,45 @@ static const u_char  ngx_http_ai_json_special[256] = {
 
 /*
  * The first byte from p that a JSON string cannot hold as it is: a
- * control character, a quote or a backslash; end if none.  Eight bytes at
- * a time while a word has none (the tests of "Bit Twiddling Hacks"), the
- * first one of a word found by its lowest flag, the last bytes one by
- * one: the strict scan of a 1 MB prompt takes a third of the time of a
- * loop a byte at a time over it (AI_JSON_BENCH=1 build/test_request
- * prints both).
+ * control character, a quote or a backslash; end if none.  Sixteen bytes
+ * at a time with SSE2 (x86-64 has it always), then eight at a time while
+ * a word has none (the tests of "Bit Twiddling Hacks"), the first one
+ * found by its lowest flag, the last bytes one by one.  Most keys and
+ * short values end in their first sixteen bytes: one load, three
+ * compares.  AI_JSON_BENCH=1 build/test_request times the scan of a 1 MB
+ * prompt against a loop a byte at a time.
  */
 
 u_char *
 ngx_http_ai_json_plain(u_char *p, u_char *end)
 {
     uint64_t  w, q, b, m;
+
+#if (NGX_HTTP_AI_JSON_SSE2)
+    unsigned  mask;
+    __m128i   v, quote, bslash, ctl;
+
+    quote = _mm_set1_epi8('"');
+    bslash = _mm_set1_epi8('\\');
+    ctl = _mm_set1_epi8(0x1f);
+
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        /* a byte of 0x1f or less is its own minimum with 0x1f */
+
+        mask = (unsigned) _mm_movemask_epi8(
+                   _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                             _mm_cmpeq_epi8(v, bslash)),
+                                _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)));
+
+        if (mask) {
+            return p + __builtin_ctz(mask);
+        }
+
+        p += 16;
+    }
+#endif
 
     while (end - p >= 8) {
         ngx_memcpy(&w, p, sizeof(uint64_t));
@@ -65,8 +99,7 @@ ngx_http_ai_json_plain(u_char *p, u_char *end)
 #if (NGX_HAVE_LITTLE_ENDIAN && defined __GNUC__)
             /*
              * the lowest byte flagged is the first special one (a borrow
-             * runs upwards only, from a special byte): most strings end
-             * in their first or second word
+             * runs upwards only, from a special byte)
              */
             return p + (__builtin_ctzll(m) >> 3);
 #else

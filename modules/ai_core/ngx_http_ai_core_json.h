@@ -51,6 +51,12 @@ typedef struct {
 
 
 /*
+ * The first byte from p that a JSON string must escape (a control
+ * character, '"' or '\\'), or end; also in the public header
+ */
+u_char *ngx_http_ai_json_plain(u_char *p, u_char *end);
+
+/*
  * The end of the JSON value at p, NULL if it is not one (or nests deeper
  * than depth).  strict: what it accepts cJSON accepts and reads the same
  * (numbers as RFC 8259 writes them, of 63 characters at most; strings
@@ -67,7 +73,11 @@ u_char *ngx_http_ai_json_skip_count(u_char *p, u_char *end, ngx_uint_t depth,
 static ngx_inline u_char *
 ngx_http_ai_json_space(u_char *p, u_char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
+    /* most values follow their colon or comma at once: one compare */
+
+    while (p < end && *p <= ' '
+           && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
+    {
         p++;
     }
 

@@ -504,12 +504,14 @@ ngx_http_ai_json_decode(u_char **pp, u_char *end)
 
     p = *pp + 1;
 
-    q = memchr(p, '"', end - p);
-    if (q == NULL) {
+    /* checked: the first special byte is its quote or an escape's */
+
+    q = ngx_http_ai_json_plain(p, end);
+    if (q >= end) {
         return NULL;
     }
 
-    if (memchr(p, '\\', q - p) == NULL) {
+    if (*q == '"') {
         /* no escape: as it is */
 
         s = cJSON_malloc(q - p + 1);

@@ -1956,8 +1956,10 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
             return NGX_ERROR;
         }
 
-        ctx->uri.len = ngx_sprintf(ctx->uri.data, "%V%V", &t->base, &path)
-                       - ctx->uri.data;
+        ngx_memcpy(ngx_cpymem(ctx->uri.data, t->base.data, t->base.len),
+                   path.data, path.len);
+
+        ctx->uri.len = t->base.len + path.len;
     }
 
     /* the key and the provider's own headers */

@@ -139,7 +139,9 @@ ngx_http_ai_proxy_build_request(ngx_http_request_t *r,
     b->last = ngx_cpymem(b->last, " HTTP/1.1" CRLF,
                          sizeof(" HTTP/1.1" CRLF) - 1);
 
-    b->last = ngx_sprintf(b->last, "Host: %V" CRLF, &ctx->host);
+    b->last = ngx_cpymem(b->last, "Host: ", sizeof("Host: ") - 1);
+    b->last = ngx_cpymem(b->last, ctx->host.data, ctx->host.len);
+    *b->last++ = CR; *b->last++ = LF;
 
     if (ctx->body.len) {
         b->last = ngx_cpymem(b->last, "Content-Type: application/json" CRLF,
@@ -149,7 +151,9 @@ ngx_http_ai_proxy_build_request(ngx_http_request_t *r,
                               ctx->body.len);
     }
 
-    b->last = ngx_sprintf(b->last, "Accept: %V" CRLF, &ctx->accept);
+    b->last = ngx_cpymem(b->last, "Accept: ", sizeof("Accept: ") - 1);
+    b->last = ngx_cpymem(b->last, ctx->accept.data, ctx->accept.len);
+    *b->last++ = CR; *b->last++ = LF;
 
     /* the key and the provider's headers, each line with its CRLF */
     b->last = ngx_cpymem(b->last, ctx->headers.data, ctx->headers.len);
@@ -160,7 +164,10 @@ ngx_http_ai_proxy_build_request(ngx_http_request_t *r,
     }
 
     if (lenua) {
-        b->last = ngx_sprintf(b->last, "User-Agent: %V" CRLF, &ua->value);
+        b->last = ngx_cpymem(b->last, "User-Agent: ",
+                             sizeof("User-Agent: ") - 1);
+        b->last = ngx_cpymem(b->last, ua->value.data, ua->value.len);
+        *b->last++ = CR; *b->last++ = LF;
     }
 
     *b->last++ = CR; *b->last++ = LF;
