@@ -23,6 +23,7 @@
 #endif
 
 
+static ngx_inline u_char *ngx_http_ai_json_short(u_char *p, u_char *end);
 static ngx_inline u_char *ngx_http_ai_json_string(u_char *p, u_char *end,
     ngx_uint_t strict);
 static u_char *ngx_http_ai_json_number(u_char *p, u_char *end);
@@ -152,6 +153,14 @@ ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
 }
 
 
+/* the closing bracket of the container open at level (1 the outermost) */
+
+#define ngx_http_ai_json_closer(objects, level)                              \
+    ((level) == 0 ? '\0'                                                     \
+     : ((objects)[((level) - 1) / 8] & (1 << (((level) - 1) % 8))) ? '}'     \
+     : ']')
+
+
 /* the same, counting the values and strings (keys too) if count is set */
 
 u_char *
@@ -164,11 +173,13 @@ ngx_http_ai_json_skip_count(u_char *p, u_char *end, ngx_uint_t depth,
 
     /*
      * One loop, no recursion: the open containers are a stack of bits in
-     * objects[] (1: an object, 0: an array), level of them; a call per
-     * value cost more than the scan of most values
+     * objects[] (1: an object, 0: an array), level of them, and close is
+     * the innermost one's closing bracket; a call per value cost more
+     * than the scan of most values
      */
 
     level = 0;
+    close = '\0';
 
     if (depth > NGX_HTTP_AI_JSON_CJSON_DEPTH) {
         depth = NGX_HTTP_AI_JSON_CJSON_DEPTH;
@@ -188,7 +199,9 @@ value:
     switch (*p) {
 
     case '"':
-        p = ngx_http_ai_json_string(p, end, strict);
+        q = strict ? ngx_http_ai_json_short(p, end) : NULL;
+
+        p = q ? q : ngx_http_ai_json_string(p, end, strict);
         if (p == NULL) {
             return NULL;
         }
@@ -217,6 +230,7 @@ value:
         if (p < end && *p == close) {
             p++;
             level--;
+            close = ngx_http_ai_json_closer(objects, level);
             break;
         }
 
@@ -256,9 +270,6 @@ value:
     /* after a value: the end, or what follows it in its container */
 
     while (level) {
-        close = (objects[(level - 1) / 8] & (1 << ((level - 1) % 8)))
-                ? '}' : ']';
-
         p = ngx_http_ai_json_space(p, end);
 
         if (p >= end) {
@@ -268,6 +279,7 @@ value:
         if (*p == close) {
             p++;
             level--;
+            close = ngx_http_ai_json_closer(objects, level);
             continue;
         }
 
@@ -298,9 +310,13 @@ key:
         count->strings++;
     }
 
-    q = ngx_http_ai_json_string(p, end, strict);
+    q = strict ? ngx_http_ai_json_short(p, end) : NULL;
+
     if (q == NULL) {
-        return NULL;
+        q = ngx_http_ai_json_string(p, end, strict);
+        if (q == NULL) {
+            return NULL;
+        }
     }
 
     p = ngx_http_ai_json_space(q, end);
@@ -315,6 +331,40 @@ key:
 }
 
 
+/*
+ * The end of the string at p if it ends, with nothing to check, in the
+ * sixteen bytes after its quote, as most keys and short values do: one
+ * load and three compares, inlined in the scan; NULL: the string is
+ * scanned by ngx_http_ai_json_string()
+ */
+
+static ngx_inline u_char *
+ngx_http_ai_json_short(u_char *p, u_char *end)
+{
+#if (NGX_HTTP_AI_JSON_SSE2)
+    unsigned  mask;
+    __m128i   v;
+
+    if (end - p > 16) {
+        v = _mm_loadu_si128((const __m128i *) (p + 1));
+
+        mask = (unsigned) _mm_movemask_epi8(
+            _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v)));
+
+        if (mask) {
+            p += 1 + __builtin_ctz(mask);
+            return (*p == '"') ? p + 1 : NULL;
+        }
+    }
+#endif
+
+    return NULL;
+}
+
+
 /* the end of the string at p (its quote) */
 
 static ngx_inline u_char *
@@ -323,6 +373,7 @@ ngx_http_ai_json_string(u_char *p, u_char *end, ngx_uint_t strict)
     u_char  *q, *start;
 
     if (strict) {
+
         for (p++; p < end; p++) {
 
             p = ngx_http_ai_json_plain(p, end);

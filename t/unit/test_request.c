@@ -779,6 +779,14 @@ test_tree_as_cjson(void **state)
         "{\"a\":\"\xff\xfe\"}",
         "{\"a\":1234567890123456789012345678901234567890123456789012345678901"
             "234567890}",
+        /* strings ending, or not, in the sixteen bytes after their quote */
+        "{\"a\":\"tab\there\",\"b\":\"more text after it, long enough\"}",
+        "{\"k\x01y\":1,\"b\":\"more text after it, long enough\"}",
+        "{\"a\":\"x\\n\\\"y\",\"b\":\"more text after it, long enough\"}",
+        "{\"a\":\"0123456789abcde\",\"b\":\"more text after it, long\"}",
+        "{\"a\":\"0123456789abcdef\",\"b\":\"more text after it, long\"}",
+        "{\"a\":\"0123456789abcdef\x1f\",\"b\":\"more text after it\"}",
+        "{\"a\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"b\":\"more text\"}",
         NULL
     };
 
