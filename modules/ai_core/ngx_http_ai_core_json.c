@@ -15,15 +15,7 @@
 
 #include "ngx_http_ai_core_json.h"
 
-#if (defined __SSE2__ && defined __GNUC__)
-#include <emmintrin.h>
-#define NGX_HTTP_AI_JSON_SSE2  1
-#else
-#define NGX_HTTP_AI_JSON_SSE2  0
-#endif
 
-
-static ngx_inline u_char *ngx_http_ai_json_short(u_char *p, u_char *end);
 static ngx_inline u_char *ngx_http_ai_json_string(u_char *p, u_char *end,
     ngx_uint_t strict);
 static u_char *ngx_http_ai_json_number(u_char *p, u_char *end);
@@ -328,40 +320,6 @@ key:
     p = ngx_http_ai_json_space(p + 1, end);
 
     goto value;
-}
-
-
-/*
- * The end of the string at p if it ends, with nothing to check, in the
- * sixteen bytes after its quote, as most keys and short values do: one
- * load and three compares, inlined in the scan; NULL: the string is
- * scanned by ngx_http_ai_json_string()
- */
-
-static ngx_inline u_char *
-ngx_http_ai_json_short(u_char *p, u_char *end)
-{
-#if (NGX_HTTP_AI_JSON_SSE2)
-    unsigned  mask;
-    __m128i   v;
-
-    if (end - p > 16) {
-        v = _mm_loadu_si128((const __m128i *) (p + 1));
-
-        mask = (unsigned) _mm_movemask_epi8(
-            _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-                _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v)));
-
-        if (mask) {
-            p += 1 + __builtin_ctz(mask);
-            return (*p == '"') ? p + 1 : NULL;
-        }
-    }
-#endif
-
-    return NULL;
 }
 
 

@@ -64,6 +64,11 @@ typedef struct {
 } ngx_http_ai_json_root_t;
 
 static ngx_uint_t   ngx_http_ai_json_hooked;
+
+/* cJSON_malloc(), without its call through the hooks once they are ours */
+#define ngx_http_ai_json_tree_alloc(size)                                    \
+    (ngx_http_ai_json_hooked ? ngx_http_ai_json_alloc(size)                 \
+                             : cJSON_malloc(size))
 static ngx_pool_t  *ngx_http_ai_json_pool;
 /*
  * the heap blocks alive: none is in a body's tree while it is 0 (a body's
@@ -393,7 +398,7 @@ ngx_http_ai_json_node(cJSON *item, u_char **pp, u_char *end)
 
         for (last = NULL; *p != close; /* void */) {
 
-            child = cJSON_malloc(sizeof(cJSON));
+            child = ngx_http_ai_json_tree_alloc(sizeof(cJSON));
             if (child == NULL) {
                 return NGX_ERROR;
             }
@@ -506,15 +511,22 @@ ngx_http_ai_json_decode(u_char **pp, u_char *end)
 
     /* checked: the first special byte is its quote or an escape's */
 
-    q = ngx_http_ai_json_plain(p, end);
-    if (q >= end) {
-        return NULL;
+    q = ngx_http_ai_json_short(*pp, end);
+
+    if (q) {
+        q--;
+
+    } else {
+        q = ngx_http_ai_json_plain(p, end);
+        if (q >= end) {
+            return NULL;
+        }
     }
 
     if (*q == '"') {
         /* no escape: as it is */
 
-        s = cJSON_malloc(q - p + 1);
+        s = ngx_http_ai_json_tree_alloc(q - p + 1);
         if (s == NULL) {
             return NULL;
         }
@@ -536,7 +548,7 @@ ngx_http_ai_json_decode(u_char **pp, u_char *end)
 
     /* decoded it is no longer than written */
 
-    s = cJSON_malloc(q - p + 1);
+    s = ngx_http_ai_json_tree_alloc(q - p + 1);
     if (s == NULL) {
         return NULL;
     }
