@@ -193,10 +193,18 @@ value:
     case '"':
         q = strict ? ngx_http_ai_json_short(p, end) : NULL;
 
-        p = q ? q : ngx_http_ai_json_string(p, end, strict);
-        if (p == NULL) {
-            return NULL;
+        if (q == NULL) {
+            q = ngx_http_ai_json_string(p, end, strict);
+            if (q == NULL) {
+                return NULL;
+            }
         }
+
+        if (count) {
+            count->bytes += (q - p) - 2;
+        }
+
+        p = q;
 
         break;
 
@@ -309,6 +317,10 @@ key:
         if (q == NULL) {
             return NULL;
         }
+    }
+
+    if (count) {
+        count->bytes += (q - p) - 2;
     }
 
     p = ngx_http_ai_json_space(q, end);

@@ -15,9 +15,43 @@
 #include <stdarg.h>
 
 
+/* NGINX's, set at its start: the pages of x86-64 and most others */
+ngx_uint_t  ngx_pagesize = 4096;
+
+
+/*
+ * What an allocation takes of a pool's first block as NGINX's pools give
+ * it (ngx_palloc.c: small ones aligned or not, a large one its record),
+ * counted in d.failed for the pools made here, whose size is in max
+ */
+
+static void
+ngx_stub_take(ngx_pool_t *pool, size_t size, ngx_uint_t align)
+{
+    if (pool == NULL || pool->max == 0) {
+        return;
+    }
+
+    if (align) {
+        pool->d.failed = ngx_align(pool->d.failed, NGX_ALIGNMENT);
+    }
+
+    if (size > ngx_min(pool->max - sizeof(ngx_pool_t),
+                       NGX_MAX_ALLOC_FROM_POOL))
+    {
+        pool->d.failed = ngx_align(pool->d.failed, NGX_ALIGNMENT)
+                         + sizeof(ngx_pool_large_t);
+        return;
+    }
+
+    pool->d.failed += size;
+}
+
+
 void *
 ngx_palloc(ngx_pool_t *pool, size_t size)
 {
+    ngx_stub_take(pool, size, 1);
     return malloc(size ? size : 1);
 }
 
@@ -25,6 +59,7 @@ ngx_palloc(ngx_pool_t *pool, size_t size)
 void *
 ngx_pnalloc(ngx_pool_t *pool, size_t size)
 {
+    ngx_stub_take(pool, size, 0);
     return malloc(size ? size : 1);
 }
 
@@ -32,6 +67,7 @@ ngx_pnalloc(ngx_pool_t *pool, size_t size)
 void *
 ngx_pcalloc(ngx_pool_t *pool, size_t size)
 {
+    ngx_stub_take(pool, size, 1);
     return calloc(1, size ? size : 1);
 }
 
@@ -46,13 +82,28 @@ ngx_pfree(ngx_pool_t *pool, void *p)
 
 /* a pool of its own (a translation's trees): nothing comes from it here */
 
-ngx_uint_t  ngx_stub_pools_created;
+ngx_uint_t   ngx_stub_pools_created;
+ngx_pool_t  *ngx_stub_last_pool;
 
 ngx_pool_t *
 ngx_create_pool(size_t size, ngx_log_t *log)
 {
+    ngx_pool_t  *pool;
+
     ngx_stub_pools_created++;
-    return calloc(1, sizeof(ngx_pool_t));
+
+    pool = calloc(1, sizeof(ngx_pool_t));
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    /* its size, and what its first block holds already: the pool */
+    pool->max = size;
+    pool->d.failed = sizeof(ngx_pool_t);
+
+    ngx_stub_last_pool = pool;
+
+    return pool;
 }
 
 
@@ -62,6 +113,11 @@ void
 ngx_destroy_pool(ngx_pool_t *pool)
 {
     ngx_stub_pools_destroyed++;
+
+    if (pool == ngx_stub_last_pool) {
+        ngx_stub_last_pool = NULL;
+    }
+
     free(pool);
 }
 
