@@ -142,3 +142,38 @@ ok 1
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 5: chunk framing broken after good chunks of the same read: the good events go on, then the error event
+--- http_config
+    ai_target up http://unix:$TEST_NGINX_SERVROOT/up.sock:/v1;
+--- config
+    location /o/ {
+        ai_proxy up;
+    }
+--- exec
+python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock chunked > /dev/null 2>&1 <<'EOF'
+["4e\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}]}\n\n\r\n", 200,
+ "4e\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"finish_reason\":null}]}\n\n\r\n4e\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"c\"},\"finish_reason\":null}]}\n\n\r\nzz\r\nxx\r\n"]
+EOF
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+    -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+echo "[end]"
+wait
+--- response_body
+data: {"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}
+
+data: {"choices":[{"index":0,"delta":{"content":"b"},"finish_reason":null}]}
+
+data: {"choices":[{"index":0,"delta":{"content":"c"},"finish_reason":null}]}
+
+
+event: error
+data: {"error":{"message":"the upstream stream ended before it was complete","type":"api_error","param":null,"code":"stream_truncated"}}
+
+[end]
+--- error_log eval
+[qr/\[error\].*upstream sent invalid chunked response/]
+--- no_error_log
+[alert]

@@ -720,8 +720,11 @@ ngx_http_ai_proxy_chunked_filter(void *data, ssize_t bytes)
     buf->last += bytes;
 
     if (u->length == 0) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "upstream sent data after final chunk");
+        if (!ctx->chunked_broken) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "upstream sent data after final chunk");
+        }
+
         u->keepalive = 0;
         buf->pos = buf->last;
         return NGX_OK;
@@ -808,7 +811,24 @@ ngx_http_ai_proxy_chunked_filter(void *data, ssize_t bytes)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "upstream sent invalid chunked response");
 
-        return NGX_ERROR;
+        if (!ctx->ai->is_sse) {
+            return NGX_ERROR;
+        }
+
+        /*
+         * a stream: the data of this read before the broken framing goes
+         * on (NGINX would drop it with the request), then the response
+         * ends in order, where the core closes it with its SSE error
+         * event, as a stream the provider cut; the rest is not read
+         */
+
+        ctx->chunked_broken = 1;
+
+        u->keepalive = 0;
+        u->length = 0;
+        buf->pos = buf->last;
+
+        break;
     }
 
     return NGX_OK;
