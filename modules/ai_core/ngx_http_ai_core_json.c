@@ -193,18 +193,10 @@ value:
     case '"':
         q = strict ? ngx_http_ai_json_short(p, end) : NULL;
 
-        if (q == NULL) {
-            q = ngx_http_ai_json_string(p, end, strict);
-            if (q == NULL) {
-                return NULL;
-            }
+        p = q ? q : ngx_http_ai_json_string(p, end, strict);
+        if (p == NULL) {
+            return NULL;
         }
-
-        if (count) {
-            count->bytes += (q - p) - 2;
-        }
-
-        p = q;
 
         break;
 
@@ -317,10 +309,6 @@ key:
         if (q == NULL) {
             return NULL;
         }
-    }
-
-    if (count) {
-        count->bytes += (q - p) - 2;
     }
 
     p = ngx_http_ai_json_space(q, end);

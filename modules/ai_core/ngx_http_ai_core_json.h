@@ -54,7 +54,6 @@ typedef struct {
 typedef struct {
     size_t                      values;
     size_t                      strings;  /* string values and keys */
-    size_t                      bytes;    /* theirs, between the quotes */
 } ngx_http_ai_json_count_t;
 
 

@@ -292,12 +292,10 @@ ngx_http_ai_json_destroy(void *root)
 /*
  * The size of a pool that holds a body's tree in its first block, but for
  * its long strings (larger than a pool's small allocations, each its
- * own): the root, a node for each other value, and for each string (values
- * and keys) its bytes as written (decoded they are no longer), its NUL, its
- * block's tag and the alignment of the block after it, as the scanner
- * counted them: what the build allocates at most, not the text's length
- * (its quotes, keys' colons, numbers and spaces are not kept).  A tree of
- * more than 16 KB gets blocks of 16 KB.
+ * own): its nodes (a value each) and strings (values and keys) as the
+ * scanner counted them, their blocks' tags and alignment (a string's NUL
+ * in it), and the text's bytes for the strings'.  A tree of more than
+ * 16 KB gets blocks of 16 KB.
  */
 
 static size_t
@@ -311,12 +309,11 @@ ngx_http_ai_json_tree_size(ngx_http_ai_json_count_t *count, size_t len)
     }
 
     size = sizeof(ngx_pool_t) + sizeof(ngx_http_ai_json_root_t)
-           + (count->values - 1)
-             * ngx_align(sizeof(ngx_http_ai_json_block_t) + sizeof(cJSON),
-                         NGX_ALIGNMENT)
+           + count->values * ngx_align(sizeof(ngx_http_ai_json_block_t)
+                                       + sizeof(cJSON), NGX_ALIGNMENT)
            + count->strings * (sizeof(ngx_http_ai_json_block_t)
                                + NGX_ALIGNMENT)
-           + count->bytes;
+           + len;
 
     return ngx_min(size, NGX_DEFAULT_POOL_SIZE);
 }
