@@ -53,21 +53,9 @@ ngx_http_ai_json_plain(u_char *p, u_char *end)
 
 #if (NGX_HTTP_AI_JSON_SSE2)
     unsigned  mask;
-    __m128i   v, quote, bslash, ctl;
-
-    quote = _mm_set1_epi8('"');
-    bslash = _mm_set1_epi8('\\');
-    ctl = _mm_set1_epi8(0x1f);
 
     while (end - p >= 16) {
-        v = _mm_loadu_si128((const __m128i *) p);
-
-        /* a byte of 0x1f or less is its own minimum with 0x1f */
-
-        mask = (unsigned) _mm_movemask_epi8(
-                   _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                                             _mm_cmpeq_epi8(v, bslash)),
-                                _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)));
+        mask = ngx_http_ai_json_special16(p);
 
         if (mask) {
             return p + __builtin_ctz(mask);
@@ -331,7 +319,6 @@ ngx_http_ai_json_string(u_char *p, u_char *end, ngx_uint_t strict)
     u_char  *q, *start;
 
     if (strict) {
-
         for (p++; p < end; p++) {
 
             p = ngx_http_ai_json_plain(p, end);

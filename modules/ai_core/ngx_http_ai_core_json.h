@@ -77,6 +77,31 @@ u_char *ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
 u_char *ngx_http_ai_json_skip_count(u_char *p, u_char *end, ngx_uint_t depth,
     ngx_uint_t strict, ngx_http_ai_json_count_t *count);
 
+#if (NGX_HTTP_AI_JSON_SSE2)
+
+/*
+ * A bit for each of the 16 bytes at p that a JSON string must escape: a
+ * quote, a backslash, a control character (a byte of 0x1f or less is its
+ * own minimum with 0x1f)
+ */
+
+static ngx_inline unsigned
+ngx_http_ai_json_special16(u_char *p)
+{
+    __m128i  v;
+
+    v = _mm_loadu_si128((const __m128i *) p);
+
+    return (unsigned) _mm_movemask_epi8(
+        _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                         _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+            _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v)));
+}
+
+#endif
+
+
 /*
  * The end of the string at p if it ends, with nothing to check or decode,
  * in the sixteen bytes after its quote, as most keys and short values do:
@@ -89,16 +114,9 @@ ngx_http_ai_json_short(u_char *p, u_char *end)
 {
 #if (NGX_HTTP_AI_JSON_SSE2)
     unsigned  mask;
-    __m128i   v;
 
     if (end - p > 16) {
-        v = _mm_loadu_si128((const __m128i *) (p + 1));
-
-        mask = (unsigned) _mm_movemask_epi8(
-            _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-                _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v)));
+        mask = ngx_http_ai_json_special16(p + 1);
 
         if (mask) {
             p += 1 + __builtin_ctz(mask);

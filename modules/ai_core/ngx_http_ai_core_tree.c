@@ -64,17 +64,19 @@ typedef struct {
 } ngx_http_ai_json_root_t;
 
 static ngx_uint_t   ngx_http_ai_json_hooked;
-
-/* cJSON_malloc(), without its call through the hooks once they are ours */
-#define ngx_http_ai_json_tree_alloc(size)                                    \
-    (ngx_http_ai_json_hooked ? ngx_http_ai_json_alloc(size)                 \
-                             : cJSON_malloc(size))
 static ngx_pool_t  *ngx_http_ai_json_pool;
 /*
  * the heap blocks alive: none is in a body's tree while it is 0 (a body's
  * tree is never linked into another; ngx_http_ai_json_delete())
  */
 static ngx_uint_t   ngx_http_ai_json_heap;
+
+
+/* cJSON_malloc(), without its call through the hooks once they are ours */
+
+#define ngx_http_ai_json_tree_alloc(size)                                    \
+    (ngx_http_ai_json_hooked ? ngx_http_ai_json_alloc(size)                 \
+                             : cJSON_malloc(size))
 
 
 /*
