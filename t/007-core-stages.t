@@ -311,3 +311,45 @@ POST /v1/chat/completions
 b claude-3-haiku
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: a stream's request tree is freed once its header went out, the model, the user and the roles kept; kept for a plain answer, a module that asks (ngx_http_ai_request_keep()) and a changed body
+--- http_config
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    log_format ai '$uri $ai_model $ai_route_model $ai_upstream_model';
+--- config
+    location /free/ {
+        ai_proxy a;
+        ai_test_stage guard decline;
+        access_log logs/access.log ai;
+    }
+    location /keep/ {
+        ai_proxy a;
+        ai_test_stage cache keep;
+    }
+    location /mutate/ {
+        ai_proxy a;
+        ai_test_stage guard mutate;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+m='"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"a secret b"}]'
+for l in free keep mutate; do
+  curl -s $u/$l/v1/chat/completions -d "{\"model\":\"gpt-4o\",\"user\":\"u-7\",\"stream\":true,$m}" | grep -c '^data: \[DONE\]'
+done
+curl -s $u/free/v1/chat/completions -d "{\"model\":\"gpt-4o\",\"user\":\"u-7\",$m}" | grep -o '"object":"[^"]*"'
+--- response_body
+1
+1
+1
+"object":"chat.completion"
+--- error_log
+trace=guard:declined cache:declined  tree=freed model=gpt-4o user=u-7 roles=system,user
+trace=guard:declined cache:kept  tree=kept model=gpt-4o user=u-7 roles=system,user
+trace=guard:mutated cache:declined  tree=kept model=gpt-4o user=u-7 roles=system,user
+trace=guard:declined cache:declined  tree=kept model=gpt-4o user=u-7 roles=system,user
+--- access_log
+/free/v1/chat/completions gpt-4o gpt-4o gpt-4o
+--- no_error_log
+[error]

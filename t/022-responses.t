@@ -182,12 +182,21 @@ curl -s -o /dev/null -w '%{http_code} ' $base/$id
 curl -s -X DELETE $base/$id; echo
 curl -s $base/resp_unknown; echo
 curl -s -o /dev/null -w '%{http_code}\n' $base -d '{"model":"gpt-4o","input":"x","store":false,"stream":true}'
+# a stream's id is pinned at its first event, after its request's tree was
+# freed: "store": false was read before, and such a response is not kept
+for store in ',"store":false' ''; do
+  sid=$(curl -s $base -d "{\"model\":\"gpt-4o\",\"input\":\"x\"$store,\"stream\":true}" \
+        | grep -o '"id":"resp_[^"]*"' | head -1 | cut -d'"' -f4)
+  echo "stream ${sid%%_*}: $(curl -s -o /dev/null -w '%{http_code}' $base/$sid)"
+done
 --- response_body_like
 ^200 200 200 200 
 200 200 \{"id":"resp_mock\d+_[0-9a-f]{8}","object":"response.deleted","deleted":true\}
 \{"error":\{"message":"Response with id 'resp_unknown' not found.","type":"invalid_request_error","param":null,"code":"unknown_url"\}\}
 
 200
+stream resp: 404
+stream resp: 200
 $
 --- access_log
 POST responses a 200

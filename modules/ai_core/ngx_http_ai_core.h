@@ -45,7 +45,7 @@
  * The version of this interface.  A module built against another one
  * refuses to start (ngx_http_ai_core_require()), naming both.
  */
-#define NGX_HTTP_AI_CORE_API            6
+#define NGX_HTTP_AI_CORE_API            7
 
 extern const ngx_uint_t  ngx_http_ai_core_api_version;
 
@@ -97,9 +97,16 @@ typedef struct {
     ngx_uint_t                  format;     /* NGX_HTTP_AI_FMT_*: the door */
 
     ngx_str_t                   body;       /* the raw body, contiguous */
-    cJSON                      *json;       /* parsed body, freed with r */
+    cJSON                      *json;       /* parsed body, freed with r;
+                                               a stream's: see
+                                               ngx_http_ai_request_keep() */
 
-    ngx_str_t                   model;
+    ngx_str_t                   model;      /* lives as long as r */
+    ngx_str_t                   user;       /* the end user the client
+                                               names: OpenAI's "user",
+                                               Anthropic's "metadata.
+                                               user_id"; its first 256
+                                               bytes, as long as r */
     ngx_str_t                   system;     /* top-level system text */
     ngx_array_t                 messages;   /* ngx_http_ai_message_t */
 
@@ -348,6 +355,19 @@ ngx_int_t ngx_http_ai_add_done(ngx_conf_t *cf, ngx_uint_t order,
  */
 ngx_int_t ngx_http_ai_request_set_body(ngx_http_request_t *r,
     ngx_str_t *body, ngx_str_t *err);
+
+/*
+ * The request's tree (ctx->req.json) and what of the view points into it
+ * (the system text, each message's text and json) are freed, for a
+ * stream, once its response's header was sent: a stream holds them for
+ * its whole life, which may be minutes.  ctx->req.json is NULL then, the
+ * texts empty; the model, the user, the roles, the messages' count and
+ * the lengths (text_len) stay.  A module that reads the tree or the texts
+ * later (in a body filter, a done handler, a variable) calls this before
+ * the header, e.g. in its stage.  The trees of a changed body
+ * (ngx_http_ai_request_set_body()) are always kept.
+ */
+void ngx_http_ai_request_keep(ngx_http_request_t *r);
 
 
 /*
@@ -1013,6 +1033,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_parse_request
 #pragma weak ngx_http_ai_render_stream
 #pragma weak ngx_http_ai_send_answer
+#pragma weak ngx_http_ai_request_keep
 #pragma weak ngx_http_ai_request_set_body
 #pragma weak ngx_http_ai_resume
 #pragma weak ngx_http_ai_safe_str

@@ -46,6 +46,8 @@ typedef struct {
     ngx_http_ai_answer_t        answer;
     cJSON                      *retired;      /* the request's trees before
                                                  a change, by their next */
+    size_t                      system_len;   /* the view's system text,
+                                                 once the tree was freed */
 
     /* cutting events out of a stream passed by reference (drop_usage) */
     u_char                     *trim_pos;     /* the next byte to pass */
@@ -70,6 +72,8 @@ typedef struct {
     unsigned                    deltas:1;     /* the delta filters run */
     unsigned                    passing:1;    /* the unfinished event went
                                                  on as it is */
+    unsigned                    keep_tree:1;  /* ngx_http_ai_request_keep() */
+    unsigned                    tree_freed:1; /* at a stream's header */
 } ngx_http_ai_core_ctx_t;
 
 
@@ -136,6 +140,8 @@ typedef struct {
 } ngx_http_ai_core_loc_conf_t;
 
 
+void ngx_http_ai_core_free_tree(ngx_http_request_t *r,
+    ngx_http_ai_ctx_t *ctx);
 ngx_int_t ngx_http_ai_core_identify(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ctx, ngx_http_ai_core_loc_conf_t *alcf);
 ngx_table_elt_t *ngx_http_ai_core_find_header(ngx_http_request_t *r,

@@ -20,6 +20,7 @@ typedef struct {
 } ngx_http_ai_endpoint_t;
 
 
+static ngx_int_t ngx_http_ai_role_own(ngx_pool_t *pool, ngx_str_t *role);
 static ngx_int_t ngx_http_ai_parse_chat(ngx_pool_t *pool,
     ngx_http_ai_request_t *req, const char **param, ngx_str_t *err);
 static ngx_int_t ngx_http_ai_parse_embeddings(ngx_http_ai_request_t *req,
@@ -183,7 +184,8 @@ ngx_int_t
 ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     ngx_str_t *model_from_uri, const char **param, ngx_str_t *err)
 {
-    cJSON        *json;
+    u_char       *p;
+    cJSON        *json, *user;
     const char   *end;
     ngx_int_t     rc;
     ngx_uint_t    stream;
@@ -295,11 +297,91 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         rc = NGX_OK;
     }
 
-    if (rc == NGX_OK) {
-        req->parsed = 1;
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    return rc;
+    /*
+     * the model and the user outlive the tree, which a stream frees at
+     * its header (ngx_http_ai_request_keep()): modules keep them by value
+     */
+
+    if (req->model.len) {
+        p = ngx_pnalloc(pool, req->model.len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ngx_cpymem(p, req->model.data, req->model.len) = '\0';
+        req->model.data = p;
+    }
+
+    if (req->format == NGX_HTTP_AI_FMT_ANTHROPIC) {
+        user = ngx_http_ai_json_item(ngx_http_ai_json_item(json, "metadata"),
+                                     "user_id");
+
+    } else {
+        user = ngx_http_ai_json_item(json, "user");
+    }
+
+    if (cJSON_IsString(user) && user->valuestring && user->valuestring[0]) {
+        /* a client's string: its first 256 bytes */
+
+        req->user.len = ngx_min(ngx_strlen(user->valuestring), 256);
+
+        req->user.data = ngx_pnalloc(pool, req->user.len);
+        if (req->user.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(req->user.data, user->valuestring, req->user.len);
+    }
+
+    req->parsed = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A message's role, once accepted: a literal (a copy, for one no door
+ * names), so that it outlives the tree too
+ */
+
+static ngx_int_t
+ngx_http_ai_role_own(ngx_pool_t *pool, ngx_str_t *role)
+{
+    u_char      *p;
+    ngx_uint_t   i;
+
+    static ngx_str_t  roles[] = {
+        ngx_string("user"),
+        ngx_string("assistant"),
+        ngx_string("system"),
+        ngx_string("developer"),
+        ngx_string("tool"),
+        ngx_string("function"),
+        ngx_string("model")
+    };
+
+    for (i = 0; i < sizeof(roles) / sizeof(ngx_str_t); i++) {
+        if (role->len == roles[i].len
+            && ngx_strncmp(role->data, roles[i].data, role->len) == 0)
+        {
+            role->data = roles[i].data;
+            return NGX_OK;
+        }
+    }
+
+    p = ngx_pnalloc(pool, role->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, role->data, role->len) = '\0';
+    role->data = p;
+
+    return NGX_OK;
 }
 
 
@@ -382,6 +464,10 @@ ngx_http_ai_parse_chat(ngx_pool_t *pool, ngx_http_ai_request_t *req,
                                        "a message has an unknown 'role': "
                                        "expected system, developer, user, "
                                        "assistant or tool");
+        }
+
+        if (ngx_http_ai_role_own(pool, &m->role) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         if (ngx_http_ai_content(pool, ngx_http_ai_json_item(msg, "content"),
@@ -600,6 +686,10 @@ ngx_http_ai_parse_anthropic(ngx_pool_t *pool, ngx_http_ai_request_t *req,
                                        "expected user or assistant");
         }
 
+        if (ngx_http_ai_role_own(pool, &m->role) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         if (ngx_http_ai_content(pool, ngx_http_ai_json_item(msg, "content"),
                                 m, "text", param, err)
             != NGX_OK)
@@ -705,6 +795,9 @@ ngx_http_ai_parse_gemini(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
         if (m->role.len == 0) {
             ngx_str_set(&m->role, "user");
+
+        } else if (ngx_http_ai_role_own(pool, &m->role) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         if (ngx_http_ai_content(pool,
@@ -904,6 +997,10 @@ ngx_http_ai_responses_item(ngx_pool_t *pool, ngx_http_ai_request_t *req,
                                        "an input message has an unknown "
                                        "'role': expected system, developer, "
                                        "user or assistant");
+        }
+
+        if (ngx_http_ai_role_own(pool, &role) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         content = ngx_http_ai_json_item(item, "content");

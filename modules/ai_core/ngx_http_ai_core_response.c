@@ -115,6 +115,7 @@ ngx_http_ai_event_json(ngx_http_ai_event_t *ev)
 static ngx_int_t
 ngx_http_ai_core_header_filter(ngx_http_request_t *r)
 {
+    ngx_int_t                     rc;
     ngx_http_ai_ctx_t            *ctx;
     ngx_http_ai_core_ctx_t       *cc;
     ngx_http_ai_core_loc_conf_t  *alcf;
@@ -185,7 +186,14 @@ ngx_http_ai_core_header_filter(ngx_http_request_t *r)
         ngx_http_weak_etag(r);
     }
 
-    return ngx_http_next_header_filter(r);
+    rc = ngx_http_next_header_filter(r);
+
+    if (ctx->is_sse) {
+        /* every module's header filter ran: the core's is the last */
+        ngx_http_ai_core_free_tree(r, ctx);
+    }
+
+    return rc;
 }
 
 
@@ -942,7 +950,8 @@ ngx_http_ai_final_usage(ngx_http_request_t *r, ngx_http_ai_usage_t *usage)
     *usage = ctx->usage;
 
     if (!ctx->usage.found) {
-        bytes = ctx->req.text_len + ctx->req.system.len;
+        bytes = ctx->req.text_len
+                + (cc->tree_freed ? cc->system_len : ctx->req.system.len);
 
         usage->prompt_tokens = (ngx_int_t) ngx_min(bytes / 4
                                                    + (bytes % 4 != 0),

@@ -727,28 +727,14 @@ ngx_http_ai_log_write(ngx_http_request_t *r, ngx_http_ai_log_loc_conf_t *lcf,
 static void
 ngx_http_ai_log_user(ngx_http_ai_ctx_t *ai, ngx_str_t *user)
 {
-    cJSON  *item;
-
-    ngx_str_null(user);
-
-    if (!ai->req.parsed || ai->req.json == NULL) {
+    if (!ai->req.parsed) {
+        ngx_str_null(user);
         return;
     }
 
-    if (ai->req.format == NGX_HTTP_AI_FMT_ANTHROPIC) {
-        item = cJSON_GetObjectItemCaseSensitive(ai->req.json, "metadata");
-        item = cJSON_GetObjectItemCaseSensitive(item, "user_id");
+    /* the view's, copied when parsed: a stream's tree is gone by now */
 
-    } else {
-        item = cJSON_GetObjectItemCaseSensitive(ai->req.json, "user");
-    }
-
-    if (!cJSON_IsString(item) || item->valuestring == NULL) {
-        return;
-    }
-
-    user->data = (u_char *) item->valuestring;
-    user->len = ngx_min(ngx_strlen(item->valuestring), 256);
+    *user = ai->req.user;
 }
 
 

@@ -96,6 +96,14 @@ ngx_http_ai_proxy_prepare_responses(ngx_http_request_t *r,
         ngx_http_ai_proxy_response_id(r, &id);
 
     } else {
+        /*
+         * "store": false, read now: a stream's request tree is freed at
+         * its header, before the event that records the response's id
+         */
+
+        ctx->no_store = cJSON_IsFalse(
+                     cJSON_GetObjectItemCaseSensitive(ai->req.json, "store"));
+
         ngx_memzero(&tr, sizeof(ngx_http_ai_translate_request_t));
 
         tr.from = NGX_HTTP_AI_FMT_RESPONSES;
@@ -533,9 +541,7 @@ ngx_http_ai_proxy_pin_record(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
     ctx->pin_recorded = 1;
 
-    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ai->req.json,
-                                                       "store")))
-    {
+    if (ctx->no_store) {
         return;
     }
 

@@ -9,7 +9,7 @@
  * first, then GUARD), so that the suite sees the declared order win:
  *
  *   ai_test_stage guard|cache decline | suspend=MS | reject=STATUS
- *                             | answer=TEXT | mutate | render=JSON;
+ *                             | answer=TEXT | mutate | render=JSON | keep;
  *
  * render=JSON answers as a cache hit does: JSON is a complete OpenAI
  * answer, rendered by the core's format layer in the door's format, as a
@@ -17,6 +17,8 @@
  *
  * mutate replaces every "secret" in the request body with "[MASKED]"
  * through ngx_http_ai_request_set_body() and declines.
+ *
+ * keep calls ngx_http_ai_request_keep() and declines.
  *
  * suspend=MS waits on a timer, then resumes through ngx_http_ai_resume();
  * a pool cleanup cancels the timer if the request goes first.  Each stage
@@ -26,6 +28,7 @@
  * Where no ai_test_stage is set, the module does nothing.  A completion
  * ("done") handler logs, at notice:
  *   ai_test done: status=S answered=A complete=C trace=T
+ *   tree=kept|freed model=M user=U roles=R,...
  * and publishes the outcome ("test_done", "settled"), which ai_log's
  * record, written by the last completion handler, must show.
  */
@@ -40,6 +43,7 @@
 #define NGX_HTTP_AI_TEST_ANSWER    3
 #define NGX_HTTP_AI_TEST_MUTATE    4
 #define NGX_HTTP_AI_TEST_RENDER    5
+#define NGX_HTTP_AI_TEST_KEEP      6
 
 #define NGX_HTTP_AI_TEST_GUARD     0
 #define NGX_HTTP_AI_TEST_CACHE     1
@@ -170,7 +174,8 @@ static ngx_str_t  ngx_http_ai_seams_test_actions[] = {
     ngx_string("rejected"),
     ngx_string("answered"),
     ngx_string("mutated"),
-    ngx_string("rendered")
+    ngx_string("rendered"),
+    ngx_string("kept")
 };
 
 
@@ -295,6 +300,13 @@ ngx_http_ai_seams_test_act(ngx_http_request_t *r, ngx_uint_t stage,
 
         return ngx_http_ai_seams_test_render(r, &a->text);
 
+    case NGX_HTTP_AI_TEST_KEEP:
+        ctx->last = ngx_slprintf(ctx->last, ctx->trace + sizeof(ctx->trace),
+                                 "%s:kept ", name);
+
+        ngx_http_ai_request_keep(r);
+        return NGX_DECLINED;
+
     default: /* NGX_HTTP_AI_TEST_DECLINE */
         ctx->last = ngx_slprintf(ctx->last, ctx->trace + sizeof(ctx->trace),
                                  "%s:declined ", name);
@@ -415,7 +427,10 @@ ngx_http_ai_seams_test_cleanup(void *data)
 static void
 ngx_http_ai_seams_test_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 {
+    u_char                             *p, roles[64];
     ngx_str_t                           trace;
+    ngx_uint_t                          i;
+    ngx_http_ai_message_t              *m;
     ngx_http_ai_seams_test_ctx_t       *ctx;
     ngx_http_ai_seams_test_loc_conf_t  *tlcf;
 
@@ -438,13 +453,24 @@ ngx_http_ai_seams_test_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
     (void) ngx_http_ai_set_outcome(r, &ngx_http_ai_seams_test_done_name,
                                    &ngx_http_ai_seams_test_done_value);
 
+    /* what of the view a module may still read once the tree is freed */
+
+    p = roles;
+    m = ai->req.parsed ? ai->req.messages.elts : NULL;
+
+    for (i = 0; m && i < ai->req.messages.nelts; i++) {
+        p = ngx_slprintf(p, roles + sizeof(roles), "%s%V", i ? "," : "",
+                         &m[i].role);
+    }
+
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "ai_test done: status=%ui answered=%ui complete=%ui "
-                  "trace=%V",
+                  "trace=%V tree=%s model=%V user=%V roles=%*s",
                   r->headers_out.status ? r->headers_out.status
                                         : (ngx_uint_t) r->err_status,
                   (ngx_uint_t) ai->answered, (ngx_uint_t) ai->resp_done,
-                  &trace);
+                  &trace, ai->req.json ? "kept" : "freed", &ai->req.model,
+                  &ai->req.user, p - roles, roles);
 }
 
 
@@ -554,6 +580,11 @@ ngx_http_ai_seams_test_stage_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (ngx_strcmp(value[2].data, "mutate") == 0) {
         a->action = NGX_HTTP_AI_TEST_MUTATE;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[2].data, "keep") == 0) {
+        a->action = NGX_HTTP_AI_TEST_KEEP;
         return NGX_CONF_OK;
     }
 
