@@ -314,7 +314,7 @@ b claude-3-haiku
 
 
 
-=== TEST 12: a stream's request tree is freed once its header went out, the model, the user and the roles kept; kept for a plain answer, a module that asks (ngx_http_ai_request_keep()) and a changed body
+=== TEST 12: a stream's request tree is freed once its header went out, the model, the user and the roles kept (read after the free: the ASan pass catches a copy missing); kept for a plain answer, a module that asks (ngx_http_ai_request_keep()) and a changed body
 --- http_config
     ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
     log_format ai '$uri $ai_model $ai_route_model $ai_upstream_model';
@@ -339,17 +339,22 @@ for l in free keep mutate; do
   curl -s $u/$l/v1/chat/completions -d "{\"model\":\"gpt-4o\",\"user\":\"u-7\",\"stream\":true,$m}" | grep -c '^data: \[DONE\]'
 done
 curl -s $u/free/v1/chat/completions -d "{\"model\":\"gpt-4o\",\"user\":\"u-7\",$m}" | grep -o '"object":"[^"]*"'
+# the Anthropic door, translated: its user is metadata.user_id
+curl -s $u/free/v1/messages -d '{"model":"gpt-4o","max_tokens":50,"stream":true,"metadata":{"user_id":"u-8"},"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yes"},{"role":"user","content":"more"}]}' | grep -c '^event: message_stop'
 --- response_body
 1
 1
 1
 "object":"chat.completion"
+1
 --- error_log
 trace=guard:declined cache:declined  tree=freed model=gpt-4o user=u-7 roles=system,user
+trace=guard:declined cache:declined  tree=freed model=gpt-4o user=u-8 roles=user,assistant,user
 trace=guard:declined cache:kept  tree=kept model=gpt-4o user=u-7 roles=system,user
 trace=guard:mutated cache:declined  tree=kept model=gpt-4o user=u-7 roles=system,user
 trace=guard:declined cache:declined  tree=kept model=gpt-4o user=u-7 roles=system,user
 --- access_log
 /free/v1/chat/completions gpt-4o gpt-4o gpt-4o
+/free/v1/messages gpt-4o gpt-4o gpt-4o
 --- no_error_log
 [error]

@@ -361,11 +361,12 @@ ngx_int_t ngx_http_ai_request_set_body(ngx_http_request_t *r,
  * (the system text, each message's text and json) are freed, for a
  * stream, once its response's header was sent: a stream holds them for
  * its whole life, which may be minutes.  ctx->req.json is NULL then, the
- * texts empty; the model, the user, the roles, the messages' count and
- * the lengths (text_len) stay.  A module that reads the tree or the texts
- * later (in a body filter, a done handler, a variable) calls this before
- * the header, e.g. in its stage.  The trees of a changed body
- * (ngx_http_ai_request_set_body()) are always kept.
+ * texts empty (ngx_http_ai_estimate_tokens() then counts no text); the
+ * model, the user, the roles, the messages' count and text_len stay.  A
+ * module that reads the tree or the texts later (in a body filter, a done
+ * handler, a variable) calls this before the header, e.g. in its stage.
+ * The trees of a changed body (ngx_http_ai_request_set_body()) are
+ * always kept.
  */
 void ngx_http_ai_request_keep(ngx_http_request_t *r);
 
@@ -487,7 +488,9 @@ ngx_str_t *ngx_http_ai_safe_str(ngx_pool_t *pool, ngx_str_t *s);
  * *param and *err and returns NGX_DECLINED.  The cJSON tree is owned by
  * the caller, who frees it with cJSON_Delete() (with a pool, the tree is
  * on a pool of its own, destroyed when its root is freed; the core frees
- * a request's tree when the request ends).
+ * a request's tree when the request ends, a stream's when its header was
+ * sent: ngx_http_ai_request_keep()).  req->model, req->user and the
+ * roles are copies on pool (or literals), not the tree's.
  */
 ngx_uint_t ngx_http_ai_endpoint(ngx_str_t *uri, ngx_uint_t *format);
 ngx_int_t ngx_http_ai_parse_request(ngx_pool_t *pool,

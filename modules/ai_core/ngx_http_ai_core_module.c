@@ -679,8 +679,9 @@ ngx_http_ai_request_keep(ngx_http_request_t *r)
  * its connection for minutes, and the tree, a malloc'd block a little
  * larger than the body (1.3 KB for a 200-byte one), was most of what the
  * gateway held for a stream beyond NGINX's own (bench: 18.9 -> 17.8 kB a
- * stream).  The view keeps its model (copied when parsed), the messages'
- * roles (literals) and count, and the lengths.
+ * stream).  The view keeps its model and user (copied when parsed), the
+ * messages' roles (literals, or copies) and count, and text_len; the
+ * system text's length is kept for ngx_http_ai_final_usage().
  */
 
 void

@@ -184,8 +184,8 @@ ngx_int_t
 ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     ngx_str_t *model_from_uri, const char **param, ngx_str_t *err)
 {
-    u_char       *p;
     cJSON        *json, *user;
+    u_char       *p;
     const char   *end;
     ngx_int_t     rc;
     ngx_uint_t    stream;

@@ -188,8 +188,12 @@ ngx_http_ai_core_header_filter(ngx_http_request_t *r)
 
     rc = ngx_http_next_header_filter(r);
 
-    if (ctx->is_sse) {
-        /* every module's header filter ran: the core's is the last */
+    if (ctx->is_sse && r->header_sent && (rc == NGX_OK || rc == NGX_AGAIN))
+    {
+        /*
+         * every module's header filter ran (the core's is the last), and
+         * the header went out: no error page or other attempt may follow
+         */
         ngx_http_ai_core_free_tree(r, ctx);
     }
 

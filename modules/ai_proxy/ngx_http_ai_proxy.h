@@ -253,7 +253,7 @@ typedef struct {
     unsigned                        answered:1;   /* the rest is dropped */
     unsigned                        pin_checked:1;
     unsigned                        pin_recorded:1;
-    unsigned                        no_store:1;     /* "store": false */
+    unsigned                        no_store:1;   /* "store": false */
     unsigned                        chunked_broken:1; /* the rest dropped */
 } ngx_http_ai_proxy_ctx_t;
 

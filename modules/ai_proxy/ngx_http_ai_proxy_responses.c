@@ -78,6 +78,7 @@ ngx_int_t
 ngx_http_ai_proxy_prepare_responses(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx, ngx_str_t *model)
 {
+    cJSON                            *store;
     u_char                           *p;
     size_t                            len;
     ngx_int_t                         rc;
@@ -101,8 +102,8 @@ ngx_http_ai_proxy_prepare_responses(ngx_http_request_t *r,
          * its header, before the event that records the response's id
          */
 
-        ctx->no_store = cJSON_IsFalse(
-                     cJSON_GetObjectItemCaseSensitive(ai->req.json, "store"));
+        store = cJSON_GetObjectItemCaseSensitive(ai->req.json, "store");
+        ctx->no_store = cJSON_IsFalse(store);
 
         ngx_memzero(&tr, sizeof(ngx_http_ai_translate_request_t));
 

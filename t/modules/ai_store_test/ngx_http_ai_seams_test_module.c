@@ -470,7 +470,7 @@ ngx_http_ai_seams_test_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
                                         : (ngx_uint_t) r->err_status,
                   (ngx_uint_t) ai->answered, (ngx_uint_t) ai->resp_done,
                   &trace, ai->req.json ? "kept" : "freed", &ai->req.model,
-                  &ai->req.user, p - roles, roles);
+                  &ai->req.user, (size_t) (p - roles), roles);
 }
 
 
