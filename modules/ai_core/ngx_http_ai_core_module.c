@@ -678,7 +678,7 @@ ngx_http_ai_request_keep(ngx_http_request_t *r)
  * then may be pointed into until the request ends): a stream may hold
  * its connection for minutes, and the tree, a malloc'd block a little
  * larger than the body (1.3 KB for a 200-byte one), was most of what the
- * gateway held for a stream beyond NGINX's own (bench: 18.9 -> 17.8 kB a
+ * gateway held for a stream beyond NGINX's own (bench: 18.9 -> 18.0 kB a
  * stream).  The view keeps its model and user (copied when parsed), the
  * messages' roles (literals, or copies) and count, and text_len; the
  * system text's length is kept for ngx_http_ai_final_usage().
