@@ -38,7 +38,9 @@ done
 grep -Eq '^\| `gw_cache_hit` \| [^|]+ \| (n/a|[0-9])' $r
 grep -Eq '^\| `portkey` \| [^|]+ \| (n/a|[0-9])' $r
 grep -Ec '^\| `lat_(plain|gw_min|gw_full)` \| [0-9,]+ ' $r
-grep -Ec '^\| (1k|100k|1m|200msg) \| [0-9,]+ \| [0-9.,]+ ' $r
+# body sizes: plain, the minimal gateway and the full chain, each with
+# its ratio to plain and its cost per KB over the 1k case's
+grep -Ec '^\| (1k|100k|1m|200msg) \| [0-9,]+ \| [0-9.,]+ \([^|]+\) \| [0-9.,]+ \([^|]+\) \| [0-9.]+ \([^|]+\)× \| [0-9.,]+ \([^|]+\) \| [0-9.]+ \([^|]+\)× \| (—|-?[0-9,]+) / (—|-?[0-9,]+) / (—|-?[0-9,]+) \| [0-9,]+ / [0-9,]+ / [0-9,]+ \|$' $r
 grep -Ec '^\| [0-9,]+ \| [0-9]+ \| [0-9]+ \| [0-9.,]+ / [0-9.,]+ \| [0-9.,]+ / [0-9.,]+ \| [0-9.,]+× \| 0 / 0 \|' $r
 # translated streams against their length: two rows and the target's
 grep -Ec '^\| 5 \| (26|306) \| [0-9]+ \| [0-9.,]+ \| 0 \| [0-9.]+ \|$' $r
