@@ -5,6 +5,9 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
+$ENV{TEST_AI_BAD} = 'bad-key-000001';
+$ENV{TEST_AI_K1} = 'sk-good-key-1';
+env_to_nginx('TEST_AI_BAD', 'TEST_AI_K1');
 run_tests();
 
 __DATA__
@@ -114,3 +117,69 @@ my $m = q!"messages":[{"role":"user","content":"hi"}]!;
 --- must_die
 --- error_log
 ai_proxy_drop_fields: "messages" makes the request and cannot be dropped
+
+
+
+=== TEST 5: a field dropped keeps the request's routing: round robin alternates, the headers set for the provider go, $ai_route_model stays (the router decided again for the new body, and the attempt went on with a context of its own: always "b", no header)
+--- http_config
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    log_format ai '$ai_target $ai_route_model';
+--- config
+    location /v1/ {
+        ai_proxy a b;
+        ai_proxy_balance round_robin;
+        ai_proxy_set_header X-Tenant blue;
+        ai_proxy_drop_fields seed;
+        access_log logs/access.log ai;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+my $b = q!{"model":"gpt-4o","seed":3,"messages":[{"role":"user","content":"x"}]}!;
+["POST /v1/chat/completions\n$b", "GET /mock/last",
+ "POST /v1/chat/completions\n$b", "GET /mock/last",
+ "POST /v1/chat/completions\n$b", "POST /v1/chat/completions\n$b"]
+--- response_body_like eval
+["mock reply: x", q!"x-tenant":"blue"!, "mock reply: x", q!"x-tenant":"blue"!,
+ "mock reply: x", "mock reply: x"]
+--- response_body_unlike eval
+[q!\A\z!, q!seed!, q!\A\z!, q!seed!, q!\A\z!, q!\A\z!]
+--- access_log
+a gpt-4o
+b gpt-4o
+a gpt-4o
+b gpt-4o
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: a field dropped and a key pool: the first attempt with the first key, refused, the next with the second (the keys went round twice a request: key #2 first)
+--- main_config
+    env TEST_AI_BAD;
+    env TEST_AI_K1;
+--- http_config
+    ai_target t http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_BAD key=env:TEST_AI_K1;
+    log_format ai '$ai_target $ai_attempts $status key=$ai_proxy_key';
+--- config
+    location /v1/ {
+        ai_proxy t;
+        ai_proxy_drop_fields seed;
+        access_log logs/access.log ai;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","seed":3,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like
+mock reply: x
+--- access_log
+t 2 200 key=2
+--- error_log
+attempt 1: target "t" key #1
+attempt 2: target "t" key #2
+--- no_error_log
+bad-key-000001
+sk-good-key-1
+[error]

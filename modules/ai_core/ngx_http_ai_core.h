@@ -288,7 +288,10 @@ ngx_uint_t ngx_http_ai_glob_match(ngx_str_t *glob, ngx_str_t *name);
  * model, and an alias cannot bypass them.  A router returns NGX_DECLINED
  * when the location is not its own, NGX_OK otherwise (also when no
  * target serves the model: route_model stays empty and the content
- * handler answers), or NGX_ERROR.
+ * handler answers), or NGX_ERROR.  A changed body
+ * (ngx_http_ai_request_set_body()) runs the routers again; a router may
+ * keep its decision (and set ctx->route_model again) when the body
+ * changed under its own content handler, which does not change the model.
  */
 
 typedef ngx_int_t (*ngx_http_ai_route_pt)(ngx_http_request_t *r,
@@ -349,7 +352,8 @@ ngx_int_t ngx_http_ai_add_done(ngx_conf_t *cf, ngx_uint_t order,
  * Request mutation (masking, decoration): replaces the body the request
  * goes upstream with, on every path (ai_proxy builds each attempt from it,
  * a "proxy_pass" sends it), and what ai_log records; the view (ctx->req)
- * is parsed again from it.  body must live as long as r.  Returns NGX_OK,
+ * is parsed again from it, and the routers run again (see above).  body
+ * must live as long as r.  Returns NGX_OK,
  * NGX_DECLINED if the new body does not parse (err says why; the request
  * is unchanged), or NGX_ERROR.
  */

@@ -255,6 +255,8 @@ typedef struct {
     unsigned                        pin_recorded:1;
     unsigned                        no_store:1;   /* "store": false */
     unsigned                        chunked_broken:1; /* the rest dropped */
+    unsigned                        going:1;      /* the content handler
+                                                     has it */
 } ngx_http_ai_proxy_ctx_t;
 
 

@@ -530,6 +530,13 @@ ngx_http_ai_proxy_go(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
     ai = ctx->ai;
 
+    /*
+     * the decision holds from here: a body changed now (the fields
+     * dropped below) keeps its model, and the router keeps this context
+     */
+
+    ctx->going = 1;
+
     if (ctx->candidates == 0 && ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSE)
     {
         /* no target here keeps responses */
@@ -648,9 +655,20 @@ ngx_http_ai_proxy_router(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_proxy_module);
 
-    ctx = ngx_http_ai_proxy_decide(r, ai, plcf);
-    if (ctx == NULL) {
-        return NGX_ERROR;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_proxy_module);
+
+    if (ctx == NULL || !ctx->going || ctx->conf != plcf) {
+        /*
+         * a new decision, but not for a body the content handler changed
+         * (ngx_http_ai_proxy_drop_fields()): the same model, and the
+         * context it goes on with holds what it prepared (headers, the
+         * first attempt's pick)
+         */
+
+        ctx = ngx_http_ai_proxy_decide(r, ai, plcf);
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     if (ctx->candidates) {
