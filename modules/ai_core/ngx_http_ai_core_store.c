@@ -73,6 +73,7 @@ typedef struct {
 } ngx_http_ai_store_shm_t;
 
 
+static ngx_pool_t *ngx_http_ai_store_pool(ngx_log_t *log);
 static void ngx_http_ai_store_op_cleanup(void *data);
 static void ngx_http_ai_store_op_free(ngx_http_ai_store_op_t *op);
 
@@ -124,6 +125,18 @@ static ngx_http_ai_store_backend_t  ngx_http_ai_store_shm_backend = {
     ngx_http_ai_store_shm_cancel,
     ngx_http_ai_store_shm_unpin
 };
+
+
+/*
+ * The pools of detached ops, reset and kept for the next ones: a worker
+ * runs a few a request (a limit's settlement, the cache's entry and its
+ * lock), each a malloc'd pool of its own before.
+ */
+
+#define NGX_HTTP_AI_STORE_POOLS     8
+
+static ngx_pool_t  *ngx_http_ai_store_pools[NGX_HTTP_AI_STORE_POOLS];
+static ngx_uint_t   ngx_http_ai_store_npools;
 
 
 /* the registry */
@@ -340,7 +353,7 @@ ngx_http_ai_store_op(ngx_http_ai_store_t *store, ngx_http_request_t *r,
     } else {
         /* detached: a pool of its own, freed once the op completed */
 
-        pool = ngx_create_pool(1024, log);
+        pool = ngx_http_ai_store_pool(log);
         if (pool == NULL) {
             return NULL;
         }
@@ -465,8 +478,38 @@ ngx_http_ai_store_op_cleanup(void *data)
 static void
 ngx_http_ai_store_op_free(ngx_http_ai_store_op_t *op)
 {
+    ngx_pool_t  *pool;
+
     ngx_http_ai_store_unpin(op);
-    ngx_destroy_pool(op->pool);
+
+    pool = op->pool;
+
+    if (pool->cleanup == NULL
+        && ngx_http_ai_store_npools < NGX_HTTP_AI_STORE_POOLS)
+    {
+        /* kept for the next op: its large blocks freed, the rest reused */
+        ngx_reset_pool(pool);
+        ngx_http_ai_store_pools[ngx_http_ai_store_npools++] = pool;
+        return;
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+static ngx_pool_t *
+ngx_http_ai_store_pool(ngx_log_t *log)
+{
+    ngx_pool_t  *pool;
+
+    if (ngx_http_ai_store_npools == 0) {
+        return ngx_create_pool(1024, log);
+    }
+
+    pool = ngx_http_ai_store_pools[--ngx_http_ai_store_npools];
+    pool->log = log;
+
+    return pool;
 }
 
 
