@@ -18,6 +18,8 @@
 
 static ngx_inline u_char *ngx_http_ai_json_string(u_char *p, u_char *end,
     ngx_uint_t strict);
+static ngx_inline u_char *ngx_http_ai_json_counted(u_char *p, u_char *end,
+    ngx_http_ai_json_count_t *count);
 static u_char *ngx_http_ai_json_number(u_char *p, u_char *end);
 static u_char *ngx_http_ai_json_literal(u_char *p, u_char *end);
 static u_char *ngx_http_ai_json_escape(u_char *p, u_char *end);
@@ -181,7 +183,16 @@ value:
     case '"':
         q = strict ? ngx_http_ai_json_short(p, end) : NULL;
 
-        p = q ? q : ngx_http_ai_json_string(p, end, strict);
+        if (q) {
+            p = q;
+
+        } else if (strict && count && count->plain) {
+            p = ngx_http_ai_json_counted(p, end, count);
+
+        } else {
+            p = ngx_http_ai_json_string(p, end, strict);
+        }
+
         if (p == NULL) {
             return NULL;
         }
@@ -293,7 +304,10 @@ key:
     q = strict ? ngx_http_ai_json_short(p, end) : NULL;
 
     if (q == NULL) {
-        q = ngx_http_ai_json_string(p, end, strict);
+        q = (strict && count && count->plain)
+            ? ngx_http_ai_json_counted(p, end, count)
+            : ngx_http_ai_json_string(p, end, strict);
+
         if (q == NULL) {
             return NULL;
         }
@@ -308,6 +322,37 @@ key:
     p = ngx_http_ai_json_space(p + 1, end);
 
     goto value;
+}
+
+
+/*
+ * The end of the string at p, strict, as ngx_http_ai_json_string() finds
+ * it; a long one without an escape is noted in count->plain
+ */
+
+static ngx_inline u_char *
+ngx_http_ai_json_counted(u_char *p, u_char *end,
+    ngx_http_ai_json_count_t *count)
+{
+    u_char  *q;
+
+    q = ngx_http_ai_json_plain(p + 1, end);
+
+    if (q < end && *q == '"') {
+        if (q - p > NGX_HTTP_AI_JSON_LONG
+            && count->nplain < count->max_plain)
+        {
+            count->plain[count->nplain].start = p;
+            count->plain[count->nplain].quote = q;
+            count->nplain++;
+        }
+
+        return q + 1;
+    }
+
+    /* an escape (or what ends it badly): the rest from there, not again */
+
+    return ngx_http_ai_json_string(q - 1, end, 1);
 }
 
 

@@ -51,9 +51,27 @@ typedef struct {
 } ngx_http_ai_json_iter_t;
 
 
+/*
+ * A long string without an escape, as the strict scan found it: its
+ * opening and closing quotes (the tree is then built without a second
+ * scan of its bytes)
+ */
+
+#define NGX_HTTP_AI_JSON_LONG      64
+
+typedef struct {
+    u_char                     *start;
+    u_char                     *quote;
+} ngx_http_ai_json_plain_t;
+
+
 typedef struct {
     size_t                      values;
     size_t                      strings;  /* string values and keys */
+    /* the long strings without an escape, in order, up to max_plain */
+    ngx_http_ai_json_plain_t   *plain;
+    ngx_uint_t                  nplain;
+    ngx_uint_t                  max_plain;
 } ngx_http_ai_json_count_t;
 
 
@@ -73,7 +91,10 @@ u_char *ngx_http_ai_json_plain(u_char *p, u_char *end);
 u_char *ngx_http_ai_json_skip(u_char *p, u_char *end, ngx_uint_t depth,
     ngx_uint_t strict);
 
-/* the same, adding to count the values and the strings (keys too) seen */
+/*
+ * the same, adding to count the values and the strings (keys too) seen,
+ * and, strict, noting the long strings without an escape (count->plain)
+ */
 u_char *ngx_http_ai_json_skip_count(u_char *p, u_char *end, ngx_uint_t depth,
     ngx_uint_t strict, ngx_http_ai_json_count_t *count);
 

@@ -65,6 +65,18 @@ typedef struct {
 
 static ngx_uint_t   ngx_http_ai_json_hooked;
 static ngx_pool_t  *ngx_http_ai_json_pool;
+
+/*
+ * the long strings without an escape that the strict scan noted, for the
+ * tree built next (a worker parses one body at a time): copied as they
+ * are, without a scan of their bytes again; "next" is the one to come
+ */
+#define NGX_HTTP_AI_JSON_PLAIN  256
+
+static ngx_http_ai_json_plain_t
+    ngx_http_ai_json_plains[NGX_HTTP_AI_JSON_PLAIN];
+static ngx_uint_t  ngx_http_ai_json_nplains;
+static ngx_uint_t  ngx_http_ai_json_plain_next;
 /*
  * the heap blocks alive: none is in a body's tree while it is 0 (a body's
  * tree is never linked into another; ngx_http_ai_json_delete())
@@ -108,11 +120,17 @@ ngx_http_ai_json_parse(ngx_pool_t *pool, ngx_str_t *body, const char **end)
 
     if (p < e) {
         ngx_memzero(&count, sizeof(ngx_http_ai_json_count_t));
+        count.plain = ngx_http_ai_json_plains;
+        count.max_plain = NGX_HTTP_AI_JSON_PLAIN;
+
         last = ngx_http_ai_json_skip_count(p, e, NGX_HTTP_AI_JSON_CJSON_DEPTH,
                                            1, &count);
     }
 
     if (last) {
+        ngx_http_ai_json_nplains = count.nplain;
+        ngx_http_ai_json_plain_next = 0;
+
         tree = NULL;
 
         if (pool && ngx_http_ai_json_hooked) {
@@ -126,6 +144,8 @@ ngx_http_ai_json_parse(ngx_pool_t *pool, ngx_str_t *body, const char **end)
         json = ngx_http_ai_json_tree(p, last);
 
         (void) ngx_http_ai_json_on_pool(prev);
+
+        ngx_http_ai_json_nplains = 0;
 
         if (json) {
             *end = (const char *) last;
@@ -517,6 +537,13 @@ ngx_http_ai_json_decode(u_char **pp, u_char *end)
 
     if (q) {
         q--;
+
+    } else if (ngx_http_ai_json_plain_next < ngx_http_ai_json_nplains
+               && ngx_http_ai_json_plains[ngx_http_ai_json_plain_next].start
+                  == *pp)
+    {
+        /* a long one the scan found without an escape: its quote */
+        q = ngx_http_ai_json_plains[ngx_http_ai_json_plain_next++].quote;
 
     } else {
         q = ngx_http_ai_json_plain(p, end);

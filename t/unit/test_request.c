@@ -16,6 +16,9 @@
 #include "ngx_http_ai_core_json.h"
 
 
+static void as_cjson(const char *body, size_t len);
+
+
 static ngx_int_t
 parse(ngx_uint_t endpoint, const char *body, ngx_http_ai_request_t *req,
     const char **param, ngx_str_t *err)
@@ -581,6 +584,148 @@ test_json_count(void **state)
 }
 
 
+/*
+ * The strict scan notes the long strings without an escape, values and
+ * keys, in order, with their quotes, up to max_plain; not those with an
+ * escape, a control character or of NGX_HTTP_AI_JSON_LONG bytes or less
+ */
+
+static void
+test_json_plain_noted(void **state)
+{
+    char                      *text, *q;
+    u_char                    *p, *end, *last;
+    ngx_http_ai_json_plain_t   plain[4];
+    ngx_http_ai_json_count_t   count;
+
+    static const char  long65[] =
+        "0123456789012345678901234567890123456789012345678901234567890123";
+
+    text = malloc(4096);
+    assert_non_null(text);
+
+    /* a long key, a long value, a long one with an escape, a short one */
+
+    q = text;
+    q += sprintf(q, "{\"k%s\":\"v%s\",\"e\":\"%s\\n%s\",\"s\":\"%.*s\","
+                 "\"a\":[\"w%s\"]}", long65, long65, long65, long65,
+                 NGX_HTTP_AI_JSON_LONG - 1, long65, long65);
+
+    p = (u_char *) text;
+    end = p + (q - text);
+
+    ngx_memzero(&count, sizeof(ngx_http_ai_json_count_t));
+    count.plain = plain;
+    count.max_plain = 4;
+
+    last = ngx_http_ai_json_skip_count(p, end, NGX_HTTP_AI_JSON_CJSON_DEPTH,
+                                       1, &count);
+    assert_ptr_equal(last, end);
+    assert_int_equal(count.nplain, 3);
+
+    assert_ptr_equal(plain[0].start, (u_char *) strstr(text, "\"k0"));
+    assert_ptr_equal(plain[0].quote, plain[0].start + 1 + 1 + 64);
+    assert_ptr_equal(plain[1].start, (u_char *) strstr(text, "\"v0"));
+    assert_int_equal(*plain[1].quote, '"');
+    assert_ptr_equal(plain[2].start, (u_char *) strstr(text, "\"w0"));
+    assert_ptr_equal(plain[2].quote, plain[2].start + 1 + 1 + 64);
+
+    /* up to max_plain: the rest scanned as before, the same end */
+
+    count.nplain = 0;
+    count.max_plain = 2;
+
+    last = ngx_http_ai_json_skip_count(p, end, NGX_HTTP_AI_JSON_CJSON_DEPTH,
+                                       1, &count);
+    assert_ptr_equal(last, end);
+    assert_int_equal(count.nplain, 2);
+
+    /* a control character, an unfinished string: refused as before */
+
+    q = text;
+    q += sprintf(q, "{\"a\":\"%s\x01\"}", long65);
+    end = (u_char *) q;
+    count.nplain = 0;
+    count.max_plain = 4;
+
+    assert_null(ngx_http_ai_json_skip_count(p, end,
+                                            NGX_HTTP_AI_JSON_CJSON_DEPTH, 1,
+                                            &count));
+
+    q = text;
+    q += sprintf(q, "{\"a\":\"%s", long65);
+    end = (u_char *) q;
+
+    assert_null(ngx_http_ai_json_skip_count(p, end,
+                                            NGX_HTTP_AI_JSON_CJSON_DEPTH, 1,
+                                            &count));
+
+    free(text);
+}
+
+
+/*
+ * The tree of long strings, keys and values, with escapes or not (first,
+ * in the middle, last), more than the scan notes, is cJSON's
+ */
+
+static void
+test_tree_long_strings(void **state)
+{
+    char        *text, *q, *s;
+    size_t       n, i, k;
+    static const size_t  lens[] = { 63, 64, 65, 66, 100, 1000, 70000 };
+    static const char   *escs[] = { "", "\\n", "\\u00e9", "\\\"" };
+
+    text = malloc(400000);
+    s = malloc(80000);
+    assert_non_null(text);
+    assert_non_null(s);
+
+    for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        for (k = 0; k < sizeof(escs) / sizeof(escs[0]); k++) {
+
+            for (n = 0; n < lens[i]; n++) {
+                s[n] = 'a' + n % 26;
+            }
+
+            s[n] = '\0';
+
+            q = text;
+            q += sprintf(q, "{\"model\":\"m\",\"%s\":\"%s%s\",", s,
+                         escs[k], s);
+            q += sprintf(q, "\"b\":[\"%s%s%s\",\"%s%s\"],\"c\":\"x\"}",
+                         s, escs[k], s, s, escs[k]);
+
+            as_cjson(text, q - text);
+        }
+    }
+
+    /* 300 long strings: more than the scan notes for the tree */
+
+    for (n = 0; n < 100; n++) {
+        s[n] = 'A' + n % 26;
+    }
+
+    s[n] = '\0';
+
+    q = text;
+    q += sprintf(q, "{\"model\":\"m\",\"a\":[");
+
+    for (i = 0; i < 300; i++) {
+        q += sprintf(q, "%s\"%s%zu%s\"", i ? "," : "", s, i,
+                     (i % 7 == 0) ? "\\t" : "");
+    }
+
+    q += sprintf(q, "]}");
+
+    as_cjson(text, q - text);
+
+    free(s);
+    free(text);
+}
+
+
 /* ngx_http_ai_json_item() finds what cJSON finds, in every container */
 
 static void
@@ -868,6 +1013,8 @@ main(void)
         cmocka_unit_test(test_tree_as_cjson),
         cmocka_unit_test(test_json_plain),
         cmocka_unit_test(test_json_count),
+        cmocka_unit_test(test_json_plain_noted),
+        cmocka_unit_test(test_tree_long_strings),
         cmocka_unit_test(test_json_scan_speed),
     };
 
