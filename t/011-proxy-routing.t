@@ -173,10 +173,10 @@ unknown target "b" in "ai_proxy"
 
 
 
-=== TEST 9: a request a target cannot take is a 400 naming why; a model id is forwarded
+=== TEST 9: a request that no candidate can take is a 400 naming why; a model id is forwarded
 --- http_config
     ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
-    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 models=gpt-*;
 --- config
     location /v1/ {
         ai_proxy an oa;

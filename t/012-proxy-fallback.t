@@ -299,3 +299,85 @@ b 2 429 127.0.0.1:$TEST_NGINX_MOCK_PORT, 127.0.0.1:$TEST_NGINX_MOCK_PORT
 --- error_log
 no target left for model "gpt-4o" (all keys are cooling down)
 [error]
+
+
+
+=== TEST 11: a fallback target that cannot carry the request: the first one's outage stays a 502, logged as its own (it was the client's 400, logged as the untried target's)
+--- http_config
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 model=gpt-4o~status=503;
+    ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    log_format ai '$ai_target $ai_attempts $status';
+--- config
+    location /v1/ {
+        ai_proxy a b;
+        access_log logs/access.log ai;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","n":2,"messages":[{"role":"user","content":"x"}]}
+--- error_code: 502
+--- response_body_unlike
+not supported by anthropic targets
+--- access_log
+a 1 502
+--- error_log
+target "a" answered 503, the request goes to the next attempt
+the request cannot go to target "b": n > 1 is not supported by anthropic targets
+[error]
+
+
+
+=== TEST 12: a fallback target that cannot carry the request is passed over for one that can (a 400 before)
+--- http_config
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 model=gpt-4o~status=503;
+    ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    ai_target c http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    log_format ai '$ai_target $ai_attempts $status';
+--- config
+    location /v1/ {
+        ai_proxy a b c;
+        access_log logs/access.log ai;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","n":2,"messages":[{"role":"user","content":"x"}]}
+--- response_body_like
+mock reply: x
+--- access_log
+c 2 200
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: the first attempt passes over a target that cannot carry the request for one that can (round robin gave every other request a 400); none can: the 400 says why
+--- http_config
+    ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    ai_target c http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    log_format ai '$ai_target $ai_attempts $status';
+--- config
+    location /v1/ {
+        ai_proxy b c;
+        ai_proxy_balance round_robin;
+        access_log logs/access.log ai;
+    }
+    location /only/ {
+        ai_proxy b;
+        access_log logs/access.log ai;
+    }
+--- request eval
+my $b = q!{"model":"gpt-4o","n":2,"messages":[{"role":"user","content":"x"}]}!;
+["POST /v1/chat/completions\n$b", "POST /v1/chat/completions\n$b",
+ "POST /v1/chat/completions\n$b", "POST /only/chat/completions\n$b"]
+--- error_code eval
+[200, 200, 200, 400]
+--- response_body_like eval
+["mock reply: x", "mock reply: x", "mock reply: x",
+ q!"message":"n > 1 is not supported by anthropic targets"!]
+--- access_log
+c 1 200
+c 1 200
+c 1 200
+b - 400
+--- no_error_log
+[error]

@@ -536,3 +536,72 @@ event: response.output_text.delta event: error
 stream
 --- no_error_log
 [error]
+
+
+
+=== TEST 16: a response pinned to its key: a 429 of that key goes to the client with its Retry-After, not to the same key again at once (three attempts before)
+--- main_config
+    env TEST_AI_KEY_A;
+    env TEST_AI_KEY_B;
+--- http_config
+    ai_store resp size=1m;
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_A;
+    ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_B;
+    log_format ai '$request_method $ai_endpoint $ai_target $ai_attempts key=$ai_proxy_key $status';
+--- config
+    location /v1/ {
+        ai_proxy a b;
+        ai_proxy_responses_store resp;
+        access_log logs/access.log ai;
+    }
+--- exec
+base=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
+id=$(curl -s $base -d '{"model":"gpt-4o","input":"one"}' | sed 's/^{"id":"\([^"]*\)".*/\1/')
+curl -s -o /dev/null -X POST http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/reset
+curl -s -o /dev/null -D - $base -d "{\"model\":\"gpt-4o~status=429,retry_after=30\",\"previous_response_id\":\"$id\",\"input\":\"two\"}" | grep -i '^HTTP\|^retry-after' | tr -d '\r'
+curl -s http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/count; echo
+--- response_body
+HTTP/1.1 429 Too Many Requests
+Retry-After: 30
+{"requests":1}
+--- access_log
+POST responses a 1 key=1 200
+POST responses a 1 key=1 429
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: a response pinned to its key: a 401 takes the key out, it is not sent again in the same request (three attempts before)
+--- main_config
+    env TEST_AI_KEY_A;
+    env TEST_AI_KEY_B;
+--- http_config
+    ai_store resp size=1m;
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_A;
+    ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_B;
+    log_format ai '$request_method $ai_endpoint $ai_target $ai_attempts key=$ai_proxy_key $status';
+--- config
+    location /v1/ {
+        ai_proxy a b;
+        ai_proxy_responses_store resp;
+        ai_proxy_pass_client_headers x-mock;
+        access_log logs/access.log ai;
+    }
+--- exec
+base=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
+id=$(curl -s $base -d '{"model":"gpt-4o","input":"one"}' | sed 's/^{"id":"\([^"]*\)".*/\1/')
+curl -s -o /dev/null -X POST http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/reset
+curl -s -o /dev/null -w '%{http_code}\n' $base/$id -H 'x-mock: status=401'
+curl -s http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/count; echo
+--- response_body
+502
+{"requests":1}
+--- access_log
+POST responses a 1 key=1 200
+GET response a 1 key=1 502
+--- error_log
+ai_proxy: target "a" refused the gateway's credentials (401), the client gets 502
+[error]
+--- no_error_log eval
+[qr/\bsk-a\b/]

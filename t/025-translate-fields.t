@@ -183,3 +183,29 @@ attempt 2: target "t" key #2
 bad-key-000001
 sk-good-key-1
 [error]
+
+
+
+=== TEST 7: ai_proxy_drop_fields max_tokens: the OpenAI door's request goes without it; the Anthropic door's, which needs it, goes as it came (it was a 500 with nothing logged: the new body did not parse)
+--- http_config
+    ai_target t http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    log_format ai '$ai_target $ai_attempts $status';
+--- config
+    location /v1/ {
+        ai_proxy t;
+        ai_proxy_drop_fields max_tokens;
+        access_log logs/access.log ai;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- request eval
+["POST /v1/chat/completions\n" . '{"model":"gpt-4o","max_tokens":50,"messages":[{"role":"user","content":"x"}]}',
+ "GET /mock/last",
+ "POST /v1/messages\n" . '{"model":"gpt-4o","max_tokens":50,"messages":[{"role":"user","content":"y"}]}']
+--- response_body_like eval
+["mock reply: x", q{^(?!.*max_tokens)}, "mock reply: y"]
+--- access_log
+t 1 200
+--- no_error_log
+[error]

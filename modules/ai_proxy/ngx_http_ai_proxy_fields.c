@@ -172,7 +172,22 @@ ngx_http_ai_proxy_drop_fields(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ngx_memcpy(body.data, s, body.len);
     cJSON_free(s);
 
-    if (ngx_http_ai_request_set_body(r, &body, &err) != NGX_OK) {
+    switch (ngx_http_ai_request_set_body(r, &body, &err)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        /*
+         * the door needs a field listed ("max_tokens" of an Anthropic
+         * request): the request goes on as it came
+         */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ai_proxy_drop_fields: the request needs a field "
+                      "listed, it is kept: %V", &err);
+        return NGX_OK;
+
+    default:
         return NGX_ERROR;
     }
 

@@ -1066,6 +1066,11 @@ ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc, void *data)
     ngx_int_t                      rc;
     ngx_http_request_t            *r;
     ngx_http_upstream_t           *u;
+    ngx_uint_t                     last_index;
+    ngx_str_t                      last_name, last_provider, last_model;
+    ngx_uint_t                     last_format;
+    ngx_http_ai_proxy_key_t       *last_key;
+    ngx_http_ai_proxy_target_t    *last_target;
     ngx_http_upstream_srv_conf_t  *us;
 
     r = ctx->request;
@@ -1089,26 +1094,53 @@ ngx_http_ai_proxy_get_peer(ngx_peer_connection_t *pc, void *data)
         ctx->prepared = 0;
 
     } else {
-        rc = ngx_http_ai_proxy_pick(r, ctx, 0);
+        /* the attempt that failed, as the logs show it if none follows */
+        last_target = ctx->target;
+        last_index = ctx->index;
+        last_key = ctx->key;
+        last_name = ctx->ai->target;
+        last_provider = ctx->ai->provider;
+        last_model = ctx->ai->upstream_model;
+        last_format = ctx->ai->upstream_format;
 
-        if (rc != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "ai_proxy: no target left for model \"%V\" "
-                          "(failed, or all keys cooling down)", &ctx->model);
+        for ( ;; ) {
+            rc = ngx_http_ai_proxy_pick(r, ctx, 0);
 
-            if (ngx_http_ai_proxy_cooling_error(r, ctx) != NGX_OK) {
-                return NGX_ERROR;
+            if (rc != NGX_OK) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "ai_proxy: no target left for model \"%V\" "
+                              "(failed, cannot carry the request, or all "
+                              "keys cooling down)", &ctx->model);
+
+                ctx->target = last_target;
+                ctx->index = last_index;
+                ctx->key = last_key;
+                ctx->ai->target = last_name;
+                ctx->ai->provider = last_provider;
+                ctx->ai->upstream_model = last_model;
+                ctx->ai->upstream_format = last_format;
+                ngx_str_null(&ctx->ai->error_message);
+
+                if (ngx_http_ai_proxy_cooling_error(r, ctx) != NGX_OK) {
+                    return NGX_ERROR;
+                }
+
+                return NGX_BUSY;
             }
 
-            return NGX_BUSY;
-        }
+            rc = ngx_http_ai_proxy_prepare(r, ctx);
 
-        rc = ngx_http_ai_proxy_prepare(r, ctx);
+            if (rc != NGX_DECLINED) {
+                break;
+            }
 
-        if (rc == NGX_DECLINED) {
-            /* the client asked what this target cannot do: a 400 */
-            ctx->ai->error_status = NGX_HTTP_BAD_REQUEST;
-            return NGX_ERROR;
+            /*
+             * the first attempt's target could carry the request, this
+             * one cannot: not the client's fault (a 400), the target is
+             * out for this request
+             */
+
+            ctx->failed |= (uint64_t) 1 << ctx->index;
         }
 
         if (rc != NGX_OK) {
@@ -1302,9 +1334,10 @@ ngx_http_ai_proxy_request_id(ngx_http_request_t *r, ngx_str_t *id)
 /*
  * The first attempt's target and request, picked and prepared by the
  * content handler before the upstream starts, so that a request that no
- * target can take now is refused without an attempt: NGX_BUSY when no
- * candidate has a usable key, NGX_DECLINED when the target cannot carry
- * the request (ai->error_message says why).
+ * target can take now is refused without an attempt: a candidate that
+ * cannot carry the request is passed over for the next; NGX_BUSY when
+ * those that can have no usable key, NGX_DECLINED when none can carry it
+ * (ai->error_message says why, for the last one tried).
  */
 
 ngx_int_t
@@ -1312,18 +1345,33 @@ ngx_http_ai_proxy_first(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
-    rc = ngx_http_ai_proxy_pick(r, ctx, 0);
+    for ( ;; ) {
+        rc = ngx_http_ai_proxy_pick(r, ctx, 0);
 
-    if (rc != NGX_OK) {
-        return NGX_BUSY;
+        if (rc != NGX_OK) {
+            /*
+             * none left: every candidate cannot carry the request (the
+             * last one's reason), or those that can have no usable key
+             */
+            return ((ctx->candidates & ~ctx->failed) == 0) ? NGX_DECLINED
+                                                             : NGX_BUSY;
+        }
+
+        rc = ngx_http_ai_proxy_prepare(r, ctx);
+
+        if (rc != NGX_DECLINED) {
+            break;
+        }
+
+        /* this target cannot carry the request: another one may */
+        ctx->failed |= (uint64_t) 1 << ctx->index;
     }
-
-    rc = ngx_http_ai_proxy_prepare(r, ctx);
 
     if (rc != NGX_OK) {
         return rc;
     }
 
+    ngx_str_null(&ctx->ai->error_message);
     ctx->prepared = 1;
 
     return NGX_OK;
@@ -1627,6 +1675,19 @@ ngx_http_ai_proxy_pick(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
             if (t[i]->keys.nelts && ctx->pin_key == 0
                 && ngx_http_ai_proxy_pick_key(t[i]) == NULL)
             {
+                continue;
+            }
+
+            if (t[i]->keys.nelts && ctx->pin_key && ctx->key_failure
+                && ngx_http_ai_proxy_key_out((ngx_http_ai_proxy_key_t *)
+                                             t[i]->keys.elts
+                                             + (ctx->pin_key - 1)
+                                               % t[i]->keys.nelts, NULL))
+            {
+                /*
+                 * the only key that reaches a stored response was just
+                 * rate limited or refused: not again in this request
+                 */
                 continue;
             }
 
