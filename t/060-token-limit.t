@@ -592,3 +592,41 @@ x-ratelimit-reset-requests: ([1-9]\d*m[1-5]?\ds|[1-9]\d*h[1-5]?\dm[1-5]?\ds)
 $
 --- no_error_log
 [error]
+
+
+
+=== TEST 25: ai_token_limit_cached full: a streamed hit is charged the entry's usage whether or not the client asked for stream usage (without include_usage it was charged an estimate of a few tokens)
+--- http_config
+    ai_store answers size=4m;
+    ai_token_limit_zone z key=$remote_addr;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+        ai_token_limit z 100000 per=day;
+        ai_token_limit_cached full;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+# a probe (bypassing the cache) shows what is left; it uses 3 tokens
+p='{"model":"gpt-4o","max_tokens":1,"messages":[{"role":"user","content":"probe"}]}'
+probe() { t/lib/limit-probe $u "$p" -H 'X-AI-Cache: bypass' | grep -o 'tokens=[0-9]*' | cut -d= -f2; }
+b='{"model":"gpt-4o~usage_prompt=300,usage_completion=200","max_tokens":1000,"messages":[{"role":"user","content":"hi"}]'
+curl -s -o /dev/null $u -d "$b}"                   # the miss, stored: 500 used
+a=$(probe)
+curl -s -o /dev/null $u -d "$b}"                   # a plain hit
+c=$(probe)
+curl -sN -o /dev/null $u -d "$b"',"stream":true,"stream_options":{"include_usage":true}}'
+d=$(probe)
+curl -sN -o /dev/null $u -d "$b"',"stream":true}'
+e=$(probe)
+echo "plain hit $((a - c - 3))"
+echo "streamed hit with usage $((c - d - 3))"
+echo "streamed hit without usage $((d - e - 3))"
+--- response_body
+plain hit 500
+streamed hit with usage 500
+streamed hit without usage 500
+--- no_error_log
+[error]
+[alert]

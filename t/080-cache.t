@@ -400,3 +400,89 @@ HIT
 MISS
 --- no_error_log
 [error]
+
+
+
+=== TEST 13: coalescing: a first request that fails at once (503): a waiter takes its place at its next look, the others wait for that one (they waited the whole lock timeout, then all went upstream)
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+        ai_cache_lock on timeout=5s;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+curl -s -X POST $u/mock/reset > /dev/null
+# the first call (the leader's) fails after 300 ms, the next ones answer
+# after 300 ms
+b='{"model":"gpt-4o~delay_headers_ms=300,fail_first=1","messages":[{"role":"user","content":"leader fails"}]}'
+curl -s -o /dev/null -w 'leader %{http_code}\n' $u/v1/chat/completions -d "$b"  > $TEST_NGINX_SERVROOT/lf.0 &
+sleep 0.1
+for i in 1 2 3 4; do
+    curl -s -o /dev/null -w '%{http_code} %{time_total}\n' $u/v1/chat/completions -d "$b" \
+        | awk '{ print "waiter", $1, ($2 < 2 ? "in time" : "waited " $2 "s") }' > $TEST_NGINX_SERVROOT/lf.$i &
+done
+wait
+cat $TEST_NGINX_SERVROOT/lf.*
+curl -s $u/mock/count; echo
+--- response_body
+leader 503
+waiter 200 in time
+waiter 200 in time
+waiter 200 in time
+waiter 200 in time
+{"requests":2}
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 14: an OpenAI stream with an event that does not parse is not stored (it was, as complete, without that event's text)
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+# malformed=1: the first content event ("mock ") is cut in half
+curl -sN $u -d '{"model":"gpt-4o~malformed=1","stream":true,"messages":[{"role":"user","content":"one two three"}]}' > /dev/null
+curl -sN -D - $u -d '{"model":"gpt-4o~malformed=1","stream":true,"messages":[{"role":"user","content":"one two three"}]}' \
+    | tr -d '\r' | grep '^X-AI-Cache-Status: \|"content"' | grep -o '^X-AI-Cache-Status: .*\|"content":"[^"]*"' | paste -sd' '
+--- response_body_like
+^X-AI-Cache-Status: MISS "content":"" "content":"reply: " "content":"one " "content":"two " "content":"three"$
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 15: Cache-Control: no-store or no-cache in a second Cache-Control field is obeyed (a list may come in several fields; only the first was read)
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+st() { curl -s -D - -o /dev/null $u "$@" | tr -d '\r' | grep -i '^x-ai-cache-status' | cut -d' ' -f2; }
+st -H 'Cache-Control: max-age=0' -H 'Cache-Control: no-store' -d '{"model":"gpt-4o","messages":[{"role":"user","content":"my secret"}]}'
+st -d '{"model":"gpt-4o","messages":[{"role":"user","content":"my secret"}]}'
+st -H 'Cache-Control: max-age=0' -H 'Cache-Control: no-cache' -d '{"model":"gpt-4o","messages":[{"role":"user","content":"my secret"}]}'
+--- response_body
+MISS
+MISS
+BYPASS
+--- no_error_log
+[error]
+[alert]

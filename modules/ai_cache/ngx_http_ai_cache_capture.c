@@ -93,6 +93,11 @@ ngx_http_ai_cache_event(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     json = ngx_http_ai_event_json(ev);
 
     if (json == NULL) {
+        if (ev->data.len) {
+            /* what it said is not known: the merged answer would miss it */
+            ctx->given_up = 1;
+        }
+
         return NGX_OK;
     }
 

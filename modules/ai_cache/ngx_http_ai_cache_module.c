@@ -280,11 +280,10 @@ ngx_http_ai_cache_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
                                               NGX_HTTP_AI_CACHE_MISS);
             }
 
-            ctx->phase = NGX_HTTP_AI_CACHE_WAITING;
-            ngx_add_timer(&ctx->wait, NGX_HTTP_AI_CACHE_POLL);
-            ctx->waited += NGX_HTTP_AI_CACHE_POLL;
-
-            return NGX_AGAIN;
+            /* no answer yet: the lock again, as the first one may have
+             * ended without one (an error, its client gone, not stored):
+             * then this one goes on in its place, the others wait */
+            goto lock;
         }
 
         if (clcf->semantic) {
@@ -832,13 +831,40 @@ static ngx_uint_t
 ngx_http_ai_cache_told(ngx_http_request_t *r, const char *name,
     const char *value)
 {
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    h = ngx_http_ai_cache_header(r, name);
+    /* every field of the name: a list may come in several (RFC 9110 5.3) */
 
-    return h && ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
-                                 (u_char *) value, ngx_strlen(value) - 1)
-                != NULL;
+    len = ngx_strlen(name);
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
+            && ngx_strlcasestrn(h[i].value.data,
+                                h[i].value.data + h[i].value.len,
+                                (u_char *) value, ngx_strlen(value) - 1)
+               != NULL)
+        {
+            return 1;
+        }
+    }
 }
 
 
