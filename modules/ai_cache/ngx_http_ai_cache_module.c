@@ -280,9 +280,12 @@ ngx_http_ai_cache_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
                                               NGX_HTTP_AI_CACHE_MISS);
             }
 
-            /* no answer yet: the lock again, as the first one may have
+            /*
+             * no answer yet: the lock again, as the first one may have
              * ended without one (an error, its client gone, not stored):
-             * then this one goes on in its place, the others wait */
+             * then this one goes on in its place, the others wait
+             */
+
             goto lock;
         }
 

@@ -602,8 +602,11 @@ ngx_http_ai_send_answer(ngx_http_request_t *r, ngx_uint_t from,
     }
 
     if (ai->req.stream && !ai->req.include_usage) {
-        /* the client's stream carries no usage: the answer's is what the
-         * request used (a limit's settlement, the record) */
+        /*
+         * the client's stream carries no usage: the answer's is what the
+         * request used (a limit's settlement, the record)
+         */
+
         (void) ngx_http_ai_usage_parse(from, answer, &ai->usage);
     }
 

@@ -182,6 +182,7 @@ ngx_http_ai_proxy_drop_fields(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
          * the door needs a field listed ("max_tokens" of an Anthropic
          * request): the request goes on as it came
          */
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ai_proxy_drop_fields: the request needs a field "
                       "listed, it is kept: %V", &err);
