@@ -381,3 +381,30 @@ c 1 200
 b - 400
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: ai_proxy_balance latency: a target that failed without an answer comes last for a while (it had no measure, so it came first and every request tried it)
+--- http_config
+    ai_target a http://127.0.0.1:1/v1;
+    ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    log_format ai '$ai_target $ai_attempts $status $upstream_status';
+--- config
+    location /v1/ {
+        ai_proxy a b;
+        ai_proxy_balance latency;
+        access_log logs/access.log ai;
+    }
+--- request eval
+my $b = '{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}';
+["POST /v1/chat/completions\n$b", "POST /v1/chat/completions\n$b",
+ "POST /v1/chat/completions\n$b"]
+--- response_body_like eval
+["mock reply: x", "mock reply: x", "mock reply: x"]
+--- access_log
+b 2 200 502, 200
+b 1 200 200
+b 1 200 200
+--- error_log eval
+qr/\[error\].*connect\(\) failed \(111: Connection refused\)/
+

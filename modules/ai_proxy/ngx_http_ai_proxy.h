@@ -104,6 +104,8 @@ typedef struct {
     ngx_int_t                       current_weight;
     ngx_uint_t                      inflight;
     ngx_msec_t                      ewma;      /* TTFT, ms; 0: unknown */
+    ngx_msec_t                      failed_at; /* the last attempt failed
+                                                  without an answer; 0: no */
 
     ngx_http_ai_counter_t          *cooldowns;
     ngx_http_ai_counter_t          *disables;

@@ -31,6 +31,9 @@
 
 #define NGX_HTTP_AI_PROXY_KEY_MAX       (16 * 1024)
 
+/* "latency": how long a target that failed without an answer comes last */
+#define NGX_HTTP_AI_PROXY_FAIL_TIME     10000
+
 
 typedef struct {
     ngx_str_t                       name;
@@ -55,6 +58,7 @@ static void ngx_http_ai_proxy_save_session(ngx_peer_connection_t *pc,
 #endif
 static ngx_http_ai_proxy_key_t *ngx_http_ai_proxy_pick_key(
     ngx_http_ai_proxy_target_t *t);
+static ngx_msec_t ngx_http_ai_proxy_latency(ngx_http_ai_proxy_target_t *t);
 static ngx_int_t ngx_http_ai_proxy_pick(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t dry);
 static ngx_int_t ngx_http_ai_proxy_prepare(ngx_http_request_t *r,
@@ -1567,6 +1571,9 @@ ngx_http_ai_proxy_free_peer(ngx_peer_connection_t *pc, void *data,
         } else {
             /* the target failed, not the key: not again for this request */
             ctx->failed |= (uint64_t) 1 << ctx->index;
+
+            /* and last for a while for "latency", which cannot measure it */
+            ctx->target->failed_at = ngx_current_msec;
         }
     }
 
@@ -1709,8 +1716,18 @@ ngx_http_ai_proxy_pick(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
                 break;
 
             case NGX_HTTP_AI_PROXY_LATENCY:
-                /* an unknown latency first: it is how it gets known */
-                if (best == NULL || t[i]->ewma < best->ewma) {
+                /*
+                 * an unknown latency first: it is how it gets known; but
+                 * a target that failed without an answer in the last
+                 * NGX_HTTP_AI_PROXY_FAIL_TIME comes last, or it would
+                 * stay first (no answer, no measure) and every request
+                 * would try it
+                 */
+
+                if (best == NULL
+                    || ngx_http_ai_proxy_latency(t[i])
+                       < ngx_http_ai_proxy_latency(best))
+                {
                     best = t[i];
                     index = i;
                 }
@@ -1756,6 +1773,25 @@ ngx_http_ai_proxy_pick(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx,
     ctx->key = key;
 
     return NGX_OK;
+}
+
+
+/*
+ * "latency": a target's average time to first token, or, for a target
+ * whose last attempt failed without an answer less than
+ * NGX_HTTP_AI_PROXY_FAIL_TIME ago, more than any
+ */
+
+static ngx_msec_t
+ngx_http_ai_proxy_latency(ngx_http_ai_proxy_target_t *t)
+{
+    if (t->failed_at
+        && ngx_current_msec - t->failed_at < NGX_HTTP_AI_PROXY_FAIL_TIME)
+    {
+        return ((ngx_msec_t) 1 << 40) + t->ewma;
+    }
+
+    return t->ewma;
 }
 
 
@@ -2378,6 +2414,8 @@ ngx_http_ai_proxy_done(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
     if (t == NULL || !ctx->ai->first_byte) {
         return;
     }
+
+    t->failed_at = 0;
 
     /* EWMA with a weight of 1/4 for the new sample */
 
