@@ -593,16 +593,14 @@ test_json_count(void **state)
 static void
 test_json_plain_noted(void **state)
 {
-    char                      *text, *q;
+    char                      *q;
     u_char                    *p, *end, *last;
     ngx_http_ai_json_plain_t   plain[4];
     ngx_http_ai_json_count_t   count;
 
+    static char        text[4096];
     static const char  long65[] =
         "0123456789012345678901234567890123456789012345678901234567890123";
-
-    text = malloc(4096);
-    assert_non_null(text);
 
     /* a long key, a long value, a long one with an escape, a short one */
 
@@ -659,8 +657,6 @@ test_json_plain_noted(void **state)
     assert_null(ngx_http_ai_json_skip_count(p, end,
                                             NGX_HTTP_AI_JSON_CJSON_DEPTH, 1,
                                             &count));
-
-    free(text);
 }
 
 
@@ -672,15 +668,11 @@ test_json_plain_noted(void **state)
 static void
 test_tree_long_strings(void **state)
 {
-    char        *text, *q, *s;
+    char        *q;
     size_t       n, i, k;
+    static char          text[400000], s[80000];
     static const size_t  lens[] = { 63, 64, 65, 66, 100, 1000, 70000 };
     static const char   *escs[] = { "", "\\n", "\\u00e9", "\\\"" };
-
-    text = malloc(400000);
-    s = malloc(80000);
-    assert_non_null(text);
-    assert_non_null(s);
 
     for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
         for (k = 0; k < sizeof(escs) / sizeof(escs[0]); k++) {
@@ -720,9 +712,6 @@ test_tree_long_strings(void **state)
     q += sprintf(q, "]}");
 
     as_cjson(text, q - text);
-
-    free(s);
-    free(text);
 }
 
 
