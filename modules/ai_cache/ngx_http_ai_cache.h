@@ -126,7 +126,7 @@ ngx_int_t ngx_http_ai_cache_event(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_cache_answer(ngx_http_request_t *r,
     ngx_http_ai_cache_ctx_t *ctx, ngx_str_t *answer);
 ngx_table_elt_t *ngx_http_ai_cache_header(ngx_http_request_t *r,
-    const char *name);
+    const char *name, const char *word);
 ngx_int_t ngx_http_ai_cache_semantic_lookup(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_cache_loc_conf_t *clcf,
     ngx_http_ai_cache_ctx_t *ctx);

@@ -160,7 +160,7 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
     ngx_http_ai_cache_part(&c, &ns);
 
-    h = ngx_http_ai_cache_header(r, "x-ai-cache-namespace");
+    h = ngx_http_ai_cache_header(r, "x-ai-cache-namespace", NULL);
 
     if (h) {
         ngx_http_ai_cache_part(&c, &h->value);

@@ -68,8 +68,6 @@ static void ngx_http_ai_cache_detached(ngx_http_request_t *r,
     ngx_str_t *value, ngx_msec_t ttl);
 static ngx_int_t ngx_http_ai_cache_status(ngx_http_request_t *r,
     ngx_http_ai_cache_ctx_t *ctx);
-static ngx_uint_t ngx_http_ai_cache_told(ngx_http_request_t *r,
-    const char *name, const char *value);
 
 static char *ngx_http_ai_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -409,10 +407,11 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         return NGX_DECLINED;
     }
 
-    ctx->no_store = ngx_http_ai_cache_told(r, "x-ai-cache", "no-store")
-                    || ngx_http_ai_cache_told(r, "cache-control", "no-store");
+    ctx->no_store =
+        ngx_http_ai_cache_header(r, "x-ai-cache", "no-store") != NULL
+        || ngx_http_ai_cache_header(r, "cache-control", "no-store") != NULL;
 
-    h = ngx_http_ai_cache_header(r, "x-ai-cache-ttl");
+    h = ngx_http_ai_cache_header(r, "x-ai-cache-ttl", NULL);
 
     if (h) {
         n = ngx_atoi(h->value.data, h->value.len);
@@ -443,8 +442,8 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
     t = cJSON_GetObjectItemCaseSensitive(ai->req.json, "temperature");
 
-    if (ngx_http_ai_cache_told(r, "x-ai-cache", "bypass")
-        || ngx_http_ai_cache_told(r, "cache-control", "no-cache")
+    if (ngx_http_ai_cache_header(r, "x-ai-cache", "bypass") != NULL
+        || ngx_http_ai_cache_header(r, "cache-control", "no-cache") != NULL
         || (clcf->temperature_max >= 0 && cJSON_IsNumber(t)
             && t->valuedouble > clcf->temperature_max))
     {
@@ -792,10 +791,16 @@ ngx_http_ai_cache_detached(ngx_http_request_t *r,
 }
 
 
-/* a request header by its lower-case name, NULL if absent */
+/*
+ * The first request header of the lower-case name, and, when word is
+ * given, of those the first that holds it, in any case (Cache-Control:
+ * no-cache): every field of the name is read, as a list may come in
+ * several (RFC 9110 5.3).  NULL if none.
+ */
 
 ngx_table_elt_t *
-ngx_http_ai_cache_header(ngx_http_request_t *r, const char *name)
+ngx_http_ai_cache_header(ngx_http_request_t *r, const char *name,
+    const char *word)
 {
     size_t            len;
     ngx_uint_t        i;
@@ -820,52 +825,14 @@ ngx_http_ai_cache_header(ngx_http_request_t *r, const char *name)
         }
 
         if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
+            && (word == NULL
+                || ngx_strlcasestrn(h[i].value.data,
+                                    h[i].value.data + h[i].value.len,
+                                    (u_char *) word, ngx_strlen(word) - 1)
+                   != NULL))
         {
             return &h[i];
-        }
-    }
-}
-
-
-/* does the header hold the word (Cache-Control: no-cache, ...) */
-
-static ngx_uint_t
-ngx_http_ai_cache_told(ngx_http_request_t *r, const char *name,
-    const char *value)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    /* every field of the name: a list may come in several (RFC 9110 5.3) */
-
-    len = ngx_strlen(name);
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
-            && ngx_strlcasestrn(h[i].value.data,
-                                h[i].value.data + h[i].value.len,
-                                (u_char *) value, ngx_strlen(value) - 1)
-               != NULL)
-        {
-            return 1;
         }
     }
 }

@@ -879,7 +879,7 @@ ngx_http_ai_cache_semantic_group(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     EVP_DigestUpdate(md_ctx, md, p - md);
     EVP_DigestUpdate(md_ctx, ns.data, ns.len);
 
-    h = ngx_http_ai_cache_header(r, "x-ai-cache-namespace");
+    h = ngx_http_ai_cache_header(r, "x-ai-cache-namespace", NULL);
     ns.len = h ? h->value.len : 0;
 
     p = ngx_sprintf(md, ":%uz:", ns.len);
