@@ -390,7 +390,7 @@ ai_token_limit "tok": over 1000 tokens per day, refused
 
 
 
-=== TEST 12: the cache keys a Responses request like any other: a miss, then hits rendered as a response and as its event stream, from a translated target and from an OpenAI stream passed through
+=== TEST 12: the cache keys a Responses request that says "store": false like any other: a miss, then hits rendered as a response and as its event stream, from a translated target and from an OpenAI stream passed through
 --- http_config
     ai_store answers size=4m;
     ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic models=claude-*;
@@ -407,10 +407,10 @@ ai_token_limit "tok": over 1000 tokens per day, refused
 u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
 curl -s -X POST $u/mock/reset > /dev/null
 for m in claude-3-5-haiku gpt-4o; do
-  b="{\"model\":\"$m\",\"input\":\"what is a cache\",\"stream\":true}"
+  b="{\"model\":\"$m\",\"input\":\"what is a cache\",\"stream\":true,\"store\":false}"
   curl -s -i -N $u/v1/responses -d "$b" | tr -d '\r' | grep -o '^X-AI-Cache-Status: .*\|"type":"response.completed"\|"delta":"[^"]*cache"' | paste -sd' '
   curl -s -i -N $u/v1/responses -d "$b" | tr -d '\r' | grep -o '^X-AI-Cache-Status: .*\|"type":"response.completed"\|"delta":"[^"]*cache"' | paste -sd' '
-  b="{\"model\":\"$m\",\"input\":\"what is a cache\"}"
+  b="{\"model\":\"$m\",\"input\":\"what is a cache\",\"store\":false}"
   curl -s -i $u/v1/responses -d "$b" | tr -d '\r' | grep -o '^X-AI-Cache-Status: .*\|"text":"[^"]*"' | paste -sd' '
 done
 curl -s $u/mock/count; echo
@@ -605,3 +605,114 @@ ai_proxy: target "a" refused the gateway's credentials (401), the client gets 50
 [error]
 --- no_error_log eval
 [qr/\bsk-a\b/]
+
+
+
+=== TEST 18: a consumer reaches only its own responses: another consumer naming one gets OpenAI's 400 for an unknown id (before the cache, which answers its owner), 404 to read or delete it; an id the store does not know is routed as any other (the mock, as OpenAI, refuses it)
+--- main_config
+    env TEST_AI_KEY_A;
+    env TEST_AI_KEY_B;
+--- http_config
+    ai_consumer alice sk-alice-0123456789;
+    ai_consumer bob   sk-bob-0123456789;
+    ai_store resp size=1m;
+    ai_store answers size=1m;
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_A;
+    ai_target b http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_B;
+    log_format ai '$ai_consumer $request_method $ai_endpoint $ai_target $status';
+--- config
+    location /v1/ {
+        ai_proxy a b;
+        ai_auth required;
+        ai_proxy_responses_store resp;
+        ai_cache answers;
+        access_log logs/access.log ai;
+    }
+--- exec
+base=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
+A='Authorization: Bearer sk-alice-0123456789'
+B='Authorization: Bearer sk-bob-0123456789'
+id=$(curl -s $base -H "$A" -d '{"model":"gpt-4o","input":"one"}' | sed 's/^{"id":"\([^"]*\)".*/\1/')
+case "$id" in resp_mock*) ;; *) echo "no id: $id"; exit 1;; esac
+curl -s -o /dev/null -X POST http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/reset
+two="{\"model\":\"gpt-4o\",\"previous_response_id\":\"$id\",\"input\":\"two\",\"store\":false}"
+for who in "$A" "$A" "$B"; do
+  curl -s -D - -o /tmp/ai_t022_18.$$ $base -H "$who" -d "$two" | tr -d '\r' \
+    | grep '^HTTP\|^X-AI-Cache-Status' | cut -d' ' -f2 | paste -sd' '
+done
+sed "s/$id/ID/" /tmp/ai_t022_18.$$; rm -f /tmp/ai_t022_18.$$
+curl -s -w ' %{http_code}\n' $base/$id -H "$B" | sed "s/$id/ID/"
+curl -s -w ' %{http_code}\n' -X DELETE $base/$id -H "$B" | sed "s/$id/ID/"
+curl -s -o /dev/null -w '%{http_code}\n' $base/$id -H "$A"
+curl -s -o /dev/null -w '%{http_code}\n' $base -H "$B" \
+     -d '{"model":"gpt-4o","previous_response_id":"resp_unknown","input":"two"}'
+curl -s http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/count; echo
+--- response_body
+200 MISS
+200 HIT
+400
+{"error":{"message":"Previous response with id 'ID' not found.","type":"invalid_request_error","param":"previous_response_id","code":"previous_response_not_found"}}
+{"error":{"message":"Response with id 'ID' not found.","type":"invalid_request_error","param":null,"code":"unknown_url"}}
+ 404
+{"error":{"message":"Response with id 'ID' not found.","type":"invalid_request_error","param":null,"code":"unknown_url"}}
+ 404
+200
+400
+{"requests":3}
+--- access_log
+alice POST responses a 200
+alice POST responses a 200
+alice POST responses - 200
+bob POST responses - 400
+bob GET response - 404
+bob DELETE response - 404
+alice GET response a 200
+bob POST responses b 400
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 19: the cache passes over a Responses request that the provider keeps (no "store": false): each answer is a real response, read and continued by its id (a hit's id was the gateway's, which the provider does not know)
+--- main_config
+    env TEST_AI_KEY_A;
+--- http_config
+    ai_store resp size=1m;
+    ai_store answers size=1m;
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_A;
+    log_format ai '$request_method $ai_endpoint $ai_target $ai_outcome_cache $status';
+--- config
+    location /v1/ {
+        ai_proxy a;
+        ai_proxy_responses_store resp;
+        ai_cache answers;
+        access_log logs/access.log ai;
+    }
+--- exec
+base=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
+curl -s -o /dev/null -X POST http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/reset
+for i in 1 2; do
+  curl -s -D /tmp/ai_t022_19.$$ -o /tmp/ai_t022_19b.$$ $base -d '{"model":"gpt-4o","input":"one"}'
+  tr -d '\r' < /tmp/ai_t022_19.$$ | grep '^HTTP\|^X-AI-Cache-Status' | cut -d' ' -f2 | paste -sd' '
+  id=$(sed 's/^{"id":"\([^"]*\)".*/\1/' /tmp/ai_t022_19b.$$)
+done
+rm -f /tmp/ai_t022_19.$$ /tmp/ai_t022_19b.$$
+curl -s -o /dev/null -w '%{http_code}\n' $base/$id
+curl -s -w '\n' $base -d "{\"model\":\"gpt-4o\",\"previous_response_id\":\"$id\",\"input\":\"two\"}" \
+  | grep -o '"text":"[^"]*"'
+curl -s http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/count; echo
+--- response_body
+200 BYPASS
+200 BYPASS
+200
+"text":"mock reply: two"
+{"requests":4}
+--- access_log
+POST responses a BYPASS 200
+POST responses a BYPASS 200
+GET response a - 200
+POST responses a BYPASS 200
+--- no_error_log
+[error]
+[warn]

@@ -407,6 +407,19 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         return NGX_DECLINED;
     }
 
+    if (ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSES
+        && !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ai->req.json,
+                                                           "store")))
+    {
+        /*
+         * the provider keeps the response it makes, to be read and
+         * continued by its id: a hit would have no such id
+         */
+
+        ctx->no_store = 1;
+        return ngx_http_ai_cache_miss(r, ctx, NGX_HTTP_AI_CACHE_BYPASS);
+    }
+
     ctx->no_store =
         ngx_http_ai_cache_header(r, "x-ai-cache", "no-store") != NULL
         || ngx_http_ai_cache_header(r, "cache-control", "no-store") != NULL;

@@ -1616,9 +1616,12 @@ ngx_http_ai_proxy_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    /* a stored response's target and key, once the other stages passed */
+    /*
+     * a stored response's target, key and consumer, before the cache: no
+     * entry answers a consumer that names another consumer's response
+     */
 
-    if (ngx_http_ai_add_stage(cf, NGX_HTTP_AI_STAGE_CACHE + 50,
+    if (ngx_http_ai_add_stage(cf, NGX_HTTP_AI_STAGE_CACHE - 50,
                               ngx_http_ai_proxy_pin)
         != NGX_OK)
     {

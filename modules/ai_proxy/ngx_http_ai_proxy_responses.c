@@ -7,9 +7,10 @@
  * own format (a response lives at the provider, under the key that made
  * it); the others get it translated by the core's format layer, without
  * state.  With "ai_proxy_responses_store", the target and the key that
- * created a response are kept in a core store by its id (and the
- * client's consumer), so that "previous_response_id" and the reads and
- * deletions of a response go where the response is, from any worker:
+ * created a response are kept in a core store by its id, with the client's
+ * consumer, so that "previous_response_id" and the reads and deletions of
+ * a response go where the response is, from any worker, and only for the
+ * consumer that made it:
  *
  *     ai_proxy_responses_store NAME [ttl=30d];
  */
@@ -18,16 +19,16 @@
 #include "ngx_http_ai_proxy.h"
 
 
-#define NGX_HTTP_AI_PROXY_PIN_PREFIX    "ai_resp:"
+#define NGX_HTTP_AI_PROXY_PIN_PREFIX    "ai_response:"
 
 
-static ngx_int_t ngx_http_ai_proxy_pin_key(ngx_http_request_t *r,
-    ngx_http_ai_ctx_t *ai, ngx_str_t *id, ngx_pool_t *pool, ngx_str_t *key);
+static ngx_int_t ngx_http_ai_proxy_pin_key(ngx_str_t *id, ngx_pool_t *pool,
+    ngx_str_t *key);
 static void ngx_http_ai_proxy_pin_done(ngx_http_ai_store_op_t *op);
 static ngx_int_t ngx_http_ai_proxy_pin_use(ngx_http_request_t *r,
-    ngx_http_ai_proxy_ctx_t *ctx, ngx_str_t *value);
+    ngx_http_ai_ctx_t *ai, ngx_http_ai_proxy_ctx_t *ctx, ngx_str_t *value);
 static ngx_int_t ngx_http_ai_proxy_not_found(ngx_http_request_t *r,
-    ngx_str_t *id);
+    ngx_http_ai_ctx_t *ai, ngx_str_t *id);
 
 
 /*
@@ -257,9 +258,11 @@ ngx_http_ai_proxy_responses_store(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * The stage: a new response that names a stored one (previous_response_id)
- * goes to the target and the key that created it; not found, it is routed
- * as any other (a translated target refuses previous_response_id).
+ * The stage, before the cache (a continuation is answered by nobody but
+ * its consumer's): a new response that names a stored one
+ * (previous_response_id) goes to the target and the key that created it;
+ * another consumer's is refused as not found; not found, it is routed as
+ * any other (a translated target refuses previous_response_id).
  */
 
 ngx_int_t
@@ -288,7 +291,8 @@ ngx_http_ai_proxy_pin(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
  * (previous_response_id, or .../responses/{id}): NGX_DECLINED, go on
  * (pinned when found); NGX_AGAIN, pending (ngx_http_ai_proxy_pin_done()
  * goes on); else a status: a read or a deletion of a response that is
- * not found is answered 404.
+ * not found is answered 404, a request naming another consumer's response
+ * as OpenAI answers an id it does not know.
  */
 
 ngx_int_t
@@ -343,7 +347,7 @@ ngx_http_ai_proxy_pin_lookup(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         op->handler = ngx_http_ai_proxy_pin_done;
         op->data = r;
 
-        if (ngx_http_ai_proxy_pin_key(r, ai, &id, r->pool, &op->key)
+        if (ngx_http_ai_proxy_pin_key(&id, r->pool, &op->key)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -370,8 +374,17 @@ ngx_http_ai_proxy_pin_lookup(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     switch (op->rc) {
 
     case NGX_OK:
-        if (ngx_http_ai_proxy_pin_use(r, ctx, &op->value) == NGX_OK) {
+        rc = ngx_http_ai_proxy_pin_use(r, ai, ctx, &op->value);
+
+        if (rc == NGX_OK) {
             return NGX_DECLINED;
+        }
+
+        if (rc == NGX_ABORT) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ai_proxy: the response named is another "
+                          "consumer's");
+            return ngx_http_ai_proxy_not_found(r, ai, &id);
         }
 
         /* a target of another location or configuration: not here */
@@ -389,7 +402,7 @@ ngx_http_ai_proxy_pin_lookup(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     }
 
     if (ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSE) {
-        return ngx_http_ai_proxy_not_found(r, &id);
+        return ngx_http_ai_proxy_not_found(r, ai, &id);
     }
 
     return NGX_DECLINED;
@@ -432,19 +445,25 @@ ngx_http_ai_proxy_pin_done(ngx_http_ai_store_op_t *op)
 }
 
 
-/* "TARGET KEY": the candidates become that target, the key that one */
+/*
+ * "TARGET KEY CONSUMER": the candidates become that target, the key that
+ * one; NGX_ABORT when the response is another consumer's, NGX_DECLINED
+ * when its target is not here.
+ */
 
 static ngx_int_t
-ngx_http_ai_proxy_pin_use(ngx_http_request_t *r,
+ngx_http_ai_proxy_pin_use(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ngx_http_ai_proxy_ctx_t *ctx, ngx_str_t *value)
 {
-    u_char                       *sp;
+    u_char                       *sp, *ks, *last;
     ngx_int_t                     key;
     ngx_str_t                     name;
     ngx_uint_t                    i;
     ngx_http_ai_proxy_target_t  **t;
 
-    sp = ngx_strlchr(value->data, value->data + value->len, ' ');
+    last = value->data + value->len;
+
+    sp = ngx_strlchr(value->data, last, ' ');
     if (sp == NULL) {
         return NGX_DECLINED;
     }
@@ -452,9 +471,24 @@ ngx_http_ai_proxy_pin_use(ngx_http_request_t *r,
     name.data = value->data;
     name.len = sp - value->data;
 
-    key = ngx_atoi(sp + 1, value->data + value->len - sp - 1);
+    ks = sp + 1;
+
+    sp = ngx_strlchr(ks, last, ' ');
+    if (sp == NULL) {
+        return NGX_DECLINED;
+    }
+
+    key = ngx_atoi(ks, sp - ks);
     if (key == NGX_ERROR) {
         return NGX_DECLINED;
+    }
+
+    sp++;
+
+    if ((size_t) (last - sp) != ai->consumer.len
+        || ngx_strncmp(sp, ai->consumer.data, ai->consumer.len) != 0)
+    {
+        return NGX_ABORT;
     }
 
     t = ctx->conf->targets->elts;
@@ -483,10 +517,25 @@ ngx_http_ai_proxy_pin_use(ngx_http_request_t *r,
 }
 
 
+/*
+ * A response the store does not know, or another consumer's: a read or a
+ * deletion gets 404, a new response naming it OpenAI's 400.
+ */
+
 static ngx_int_t
-ngx_http_ai_proxy_not_found(ngx_http_request_t *r, ngx_str_t *id)
+ngx_http_ai_proxy_not_found(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
+    ngx_str_t *id)
 {
     ngx_int_t  rc;
+
+    if (ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSES) {
+        return ngx_http_ai_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "invalid_request_error",
+                                 "previous_response_id",
+                                 "previous_response_not_found",
+                                 "Previous response with id '%V' not found.",
+                                 ngx_http_ai_safe_str(r->pool, id));
+    }
 
     rc = ngx_http_discard_request_body(r);
 
@@ -568,20 +617,22 @@ ngx_http_ai_proxy_pin_record(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     op->type = NGX_HTTP_AI_STORE_SET;
     op->ttl = plcf->responses_ttl;
 
-    if (ngx_http_ai_proxy_pin_key(r, ai, &id, op->pool, &op->key) != NGX_OK)
+    if (ngx_http_ai_proxy_pin_key(&id, op->pool, &op->key) != NGX_OK)
     {
         goto failed;
     }
 
     op->value.data = ngx_pnalloc(op->pool,
-                                 ctx->target->name.len + 1 + NGX_INT_T_LEN);
+                                 ctx->target->name.len + 1 + NGX_INT_T_LEN
+                                 + 1 + ai->consumer.len);
     if (op->value.data == NULL) {
         goto failed;
     }
 
-    op->value.len = ngx_sprintf(op->value.data, "%V %ui",
+    op->value.len = ngx_sprintf(op->value.data, "%V %ui %V",
                                 &ctx->target->name,
-                                ctx->key ? ctx->key->index : 0)
+                                ctx->key ? ctx->key->index : 0,
+                                &ai->consumer)
                     - op->value.data;
 
     /* a detached op completes by itself, its pool freed */
@@ -600,27 +651,24 @@ failed:
 }
 
 
-/* "ai_resp:" CONSUMER ":" ID: a consumer reaches only its own responses */
+/*
+ * "ai_response:" ID: the id alone, so that another consumer naming it is
+ * told apart from an id the store does not know
+ */
 
 static ngx_int_t
-ngx_http_ai_proxy_pin_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
-    ngx_str_t *id, ngx_pool_t *pool, ngx_str_t *key)
+ngx_http_ai_proxy_pin_key(ngx_str_t *id, ngx_pool_t *pool, ngx_str_t *key)
 {
     u_char  *p;
 
     key->data = ngx_pnalloc(pool, sizeof(NGX_HTTP_AI_PROXY_PIN_PREFIX) - 1
-                                  + ai->consumer.len + 1 + id->len);
+                                  + id->len);
     if (key->data == NULL) {
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(key->data, NGX_HTTP_AI_PROXY_PIN_PREFIX,
                    sizeof(NGX_HTTP_AI_PROXY_PIN_PREFIX) - 1);
-    if (ai->consumer.len) {
-        p = ngx_cpymem(p, ai->consumer.data, ai->consumer.len);
-    }
-
-    *p++ = ':';
     p = ngx_cpymem(p, id->data, id->len);
 
     key->len = p - key->data;
