@@ -31,8 +31,13 @@
 #define NGX_HTTP_AI_PG_HASH             2
 #define NGX_HTTP_AI_PG_LOG              3
 
-/* the most matches kept for one text */
+/*
+ * the matches of one text: so many on the stack, then in the request's
+ * pool, 16 times more each time, up to the most a text may have (a text
+ * with more is refused: the rules are not checked in part)
+ */
 #define NGX_HTTP_AI_PG_MATCHES          256
+#define NGX_HTTP_AI_PG_MATCHES_MAX      65536
 
 /* the longest placeholder label: a rule's name, upper-cased */
 #define NGX_HTTP_AI_PG_LABEL_LEN        48
@@ -135,6 +140,10 @@ typedef struct {
 } ngx_http_ai_pg_ctx_t;
 
 
+/* what blocks a text with more matches than NGX_HTTP_AI_PG_MATCHES_MAX */
+extern ngx_http_ai_pg_rule_t  ngx_http_ai_pg_too_many;
+
+
 /* a match of a rule in a text */
 
 typedef struct {
@@ -159,7 +168,7 @@ ngx_int_t ngx_http_ai_prompt_guard_text(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_prompt_guard_match(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_array_t *rules,
     ngx_http_ai_pg_where_t *where, ngx_str_t *text,
-    ngx_http_ai_pg_match_at_t *m, ngx_uint_t *np);
+    ngx_http_ai_pg_match_at_t **m, ngx_uint_t *np);
 ngx_int_t ngx_http_ai_prompt_guard_apply(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_match_at_t *m, ngx_uint_t n,
     ngx_str_t *text, ngx_uint_t keep, ngx_str_t *out);

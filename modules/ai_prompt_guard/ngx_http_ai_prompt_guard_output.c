@@ -62,7 +62,7 @@ ngx_http_ai_prompt_guard_filter(ngx_http_request_t *r,
     ngx_http_ai_pg_text_t      *t;
     ngx_http_ai_pg_where_t      where;
     ngx_http_ai_pg_loc_conf_t  *plcf;
-    ngx_http_ai_pg_match_at_t   m[NGX_HTTP_AI_PG_MATCHES];
+    ngx_http_ai_pg_match_at_t   stack[NGX_HTTP_AI_PG_MATCHES], *m;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_prompt_guard_module);
 
@@ -141,8 +141,10 @@ ngx_http_ai_prompt_guard_filter(ngx_http_request_t *r,
         where.role = NGX_HTTP_AI_PG_ASSISTANT;
         where.last = 1;
 
+        m = stack;
+
         rc = ngx_http_ai_prompt_guard_match(r, ctx, plcf->output, &where,
-                                            &work, m, &n);
+                                            &work, &m, &n);
 
         if (rc == NGX_DECLINED) {
             ngx_log_error(plcf->log_level, r->connection->log, 0,

@@ -19,9 +19,20 @@
 #include <ngx_md5.h>
 
 
+/* a text's matches: on the caller's stack, then in the request's pool */
+
+typedef struct {
+    ngx_http_ai_pg_match_at_t  *m;
+    ngx_uint_t                  n;
+    ngx_uint_t                  cap;
+    ngx_pool_t                 *pool;
+} ngx_http_ai_pg_matches_t;
+
+
+static ngx_int_t ngx_http_ai_prompt_guard_room(ngx_http_ai_pg_matches_t *mt);
 static ngx_int_t ngx_http_ai_prompt_guard_regex(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_rule_t *rule, ngx_str_t *text,
-    ngx_http_ai_pg_match_at_t *m, ngx_uint_t *n);
+    ngx_http_ai_pg_matches_t *mt);
 static void ngx_http_ai_prompt_guard_pcre_cleanup(void *data);
 static void ngx_http_ai_prompt_guard_detected(ngx_http_ai_pg_ctx_t *ctx,
     ngx_http_ai_pg_match_at_t *m);
@@ -30,6 +41,15 @@ static ngx_uint_t ngx_http_ai_prompt_guard_resolve(
 static ngx_int_t ngx_http_ai_prompt_guard_replace(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_match_at_t *m, ngx_str_t *text,
     ngx_uint_t keep, size_t *prev, ngx_str_t *out);
+
+
+ngx_http_ai_pg_rule_t  ngx_http_ai_pg_too_many = {
+    ngx_string("(too many matches)"), ngx_null_string, NULL, 0,
+    NGX_HTTP_AI_PG_BLOCK, 0,
+    ngx_string("The request has more matches of the gateway's content "
+               "policy than it checks in one text."),
+    NULL, NULL, 0, 0, 0, 1, 1, 0
+};
 
 
 /*
@@ -44,13 +64,14 @@ ngx_http_ai_prompt_guard_text(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_array_t *rules,
     ngx_http_ai_pg_where_t *where, ngx_str_t *text, ngx_str_t *out)
 {
-    ngx_int_t                  rc;
-    ngx_uint_t                 n;
-    ngx_http_ai_pg_match_at_t  m[NGX_HTTP_AI_PG_MATCHES];
+    ngx_int_t                   rc;
+    ngx_uint_t                  n;
+    ngx_http_ai_pg_match_at_t   stack[NGX_HTTP_AI_PG_MATCHES], *m;
 
     *out = *text;
+    m = stack;
 
-    rc = ngx_http_ai_prompt_guard_match(r, ctx, rules, where, text, m, &n);
+    rc = ngx_http_ai_prompt_guard_match(r, ctx, rules, where, text, &m, &n);
 
     if (rc != NGX_OK || n == 0) {
         return rc;
@@ -61,21 +82,24 @@ ngx_http_ai_prompt_guard_text(ngx_http_request_t *r,
 
 
 /*
- * The matches of the rules on a text, in order, without overlaps.
- * NGX_OK, or NGX_DECLINED when a rule blocks (a block rule matched, or a
- * pattern failing closed was cut off): ctx->blocked.
+ * The matches of the rules on a text, in order, without overlaps: *mp is
+ * the caller's array of NGX_HTTP_AI_PG_MATCHES, or one of the request's
+ * pool when they are more.  NGX_OK, or NGX_DECLINED when a rule blocks
+ * (a block rule matched, or a pattern failing closed was cut off) or the
+ * text has more than NGX_HTTP_AI_PG_MATCHES_MAX matches: ctx->blocked.
  */
 
 ngx_int_t
 ngx_http_ai_prompt_guard_match(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_array_t *rules,
     ngx_http_ai_pg_where_t *where, ngx_str_t *text,
-    ngx_http_ai_pg_match_at_t *m, ngx_uint_t *np)
+    ngx_http_ai_pg_match_at_t **mp, ngx_uint_t *np)
 {
     ngx_int_t                   rc;
-    ngx_uint_t                  i, j, n, k, nd, mask;
-    ngx_http_ai_pg_match_t      dm[NGX_HTTP_AI_PG_MATCHES];
+    ngx_uint_t                  i, j, k, nd, dcap, mask;
+    ngx_http_ai_pg_match_t      stack[NGX_HTTP_AI_PG_MATCHES], *dm;
     ngx_http_ai_pg_rule_t     **rp, *rule;
+    ngx_http_ai_pg_matches_t    mt;
 
     *np = 0;
 
@@ -98,13 +122,35 @@ ngx_http_ai_prompt_guard_match(ngx_http_request_t *r,
     }
 
     nd = 0;
+    dm = stack;
+    dcap = NGX_HTTP_AI_PG_MATCHES;
 
-    if (mask) {
-        (void) ngx_http_ai_pg_detect(text->data, text->len, mask, dm,
-                                     NGX_HTTP_AI_PG_MATCHES, &nd);
+    while (mask) {
+        (void) ngx_http_ai_pg_detect(text->data, text->len, mask, dm, dcap,
+                                     &nd);
+
+        if (nd < dcap) {
+            break;
+        }
+
+        /* as many as there was room for: maybe more, again with more room */
+
+        if (dcap == NGX_HTTP_AI_PG_MATCHES_MAX) {
+            goto too_many;
+        }
+
+        dcap = ngx_min(dcap * 16, NGX_HTTP_AI_PG_MATCHES_MAX);
+
+        dm = ngx_palloc(r->pool, dcap * sizeof(ngx_http_ai_pg_match_t));
+        if (dm == NULL) {
+            return NGX_ERROR;
+        }
     }
 
-    n = 0;
+    mt.m = *mp;
+    mt.n = 0;
+    mt.cap = NGX_HTTP_AI_PG_MATCHES;
+    mt.pool = r->pool;
 
     for (i = 0; i < rules->nelts; i++) {
         rule = rp[i];
@@ -113,20 +159,40 @@ ngx_http_ai_prompt_guard_match(ngx_http_request_t *r,
             continue;
         }
 
-        k = n;
+        k = mt.n;
 
-        for (j = 0; j < nd && n < NGX_HTTP_AI_PG_MATCHES; j++) {
-            if (dm[j].type & rule->detectors) {
-                m[n].start = dm[j].start;
-                m[n].len = dm[j].len;
-                m[n].rule = rule;
-                m[n].type = dm[j].type;
-                n++;
+        for (j = 0; j < nd; j++) {
+            if (!(dm[j].type & rule->detectors)) {
+                continue;
             }
+
+            rc = ngx_http_ai_prompt_guard_room(&mt);
+
+            if (rc == NGX_DECLINED) {
+                goto too_many;
+            }
+
+            if (rc != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            mt.m[mt.n].start = dm[j].start;
+            mt.m[mt.n].len = dm[j].len;
+            mt.m[mt.n].rule = rule;
+            mt.m[mt.n].type = dm[j].type;
+            mt.n++;
         }
 
         if (rule->re) {
-            rc = ngx_http_ai_prompt_guard_regex(r, ctx, rule, text, m, &n);
+            rc = ngx_http_ai_prompt_guard_regex(r, ctx, rule, text, &mt);
+
+            if (rc == NGX_ABORT) {
+                goto too_many;
+            }
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
 
             if (rc == NGX_DECLINED) {
                 /* cut off by the limits: the rule's fail policy */
@@ -136,32 +202,81 @@ ngx_http_ai_prompt_guard_match(ngx_http_request_t *r,
                     return NGX_DECLINED;
                 }
 
-                n = k;
+                mt.n = k;
                 continue;
             }
         }
 
         if (rule->allow) {
             /* it matched or not: nothing to change */
-            ctx->allowed += (n > k);
-            n = k;
+            ctx->allowed += (mt.n > k);
+            mt.n = k;
         }
     }
 
-    n = ngx_http_ai_prompt_guard_resolve(m, n);
+    *mp = mt.m;
 
-    for (i = 0; i < n; i++) {
-        if (m[i].rule->action == NGX_HTTP_AI_PG_BLOCK) {
-            ngx_http_ai_counter_incr(m[i].rule->matched, 1);
-            ngx_http_ai_prompt_guard_detected(ctx, &m[i]);
+    mt.n = ngx_http_ai_prompt_guard_resolve(mt.m, mt.n);
+
+    for (i = 0; i < mt.n; i++) {
+        if (mt.m[i].rule->action == NGX_HTTP_AI_PG_BLOCK) {
+            ngx_http_ai_counter_incr(mt.m[i].rule->matched, 1);
+            ngx_http_ai_prompt_guard_detected(ctx, &mt.m[i]);
             ctx->hits++;
-            ctx->first = ctx->first ? ctx->first : m[i].rule;
-            ctx->blocked = m[i].rule;
+            ctx->first = ctx->first ? ctx->first : mt.m[i].rule;
+            ctx->blocked = mt.m[i].rule;
             return NGX_DECLINED;
         }
     }
 
-    *np = n;
+    *np = mt.n;
+
+    return NGX_OK;
+
+too_many:
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "ai_prompt_guard: a text of %uz bytes has more than %ui "
+                  "matches of the rules, it is refused", text->len,
+                  (ngx_uint_t) NGX_HTTP_AI_PG_MATCHES_MAX);
+
+    ctx->blocked = &ngx_http_ai_pg_too_many;
+    ctx->first = ctx->first ? ctx->first : &ngx_http_ai_pg_too_many;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Room for one more match: NGX_OK; NGX_DECLINED when the text has
+ * NGX_HTTP_AI_PG_MATCHES_MAX already; NGX_ERROR
+ */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_room(ngx_http_ai_pg_matches_t *mt)
+{
+    ngx_uint_t                  cap;
+    ngx_http_ai_pg_match_at_t  *m;
+
+    if (mt->n < mt->cap) {
+        return NGX_OK;
+    }
+
+    if (mt->cap >= NGX_HTTP_AI_PG_MATCHES_MAX) {
+        return NGX_DECLINED;
+    }
+
+    cap = ngx_min(mt->cap * 16, NGX_HTTP_AI_PG_MATCHES_MAX);
+
+    m = ngx_palloc(mt->pool, cap * sizeof(ngx_http_ai_pg_match_at_t));
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(m, mt->m, mt->n * sizeof(ngx_http_ai_pg_match_at_t));
+
+    mt->m = m;
+    mt->cap = cap;
 
     return NGX_OK;
 }
@@ -241,12 +356,18 @@ ngx_http_ai_prompt_guard_apply(ngx_http_request_t *r,
 }
 
 
+/*
+ * A rule's pattern on a text: NGX_OK; NGX_DECLINED, cut off by the
+ * limits; NGX_ABORT, too many matches; NGX_ERROR
+ */
+
 static ngx_int_t
 ngx_http_ai_prompt_guard_regex(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_rule_t *rule, ngx_str_t *text,
-    ngx_http_ai_pg_match_at_t *m, ngx_uint_t *n)
+    ngx_http_ai_pg_matches_t *mt)
 {
     int                          rc;
+    ngx_int_t                    room;
     size_t                       offset;
     PCRE2_SIZE                  *ov;
     ngx_http_ai_pg_loc_conf_t   *plcf;
@@ -256,7 +377,7 @@ ngx_http_ai_prompt_guard_regex(ngx_http_request_t *r,
 
     offset = 0;
 
-    while (offset <= text->len && *n < NGX_HTTP_AI_PG_MATCHES) {
+    while (offset <= text->len) {
 
         /*
          * JIT-compiled: straight to its code, without pcre2_match()'s
@@ -289,13 +410,19 @@ ngx_http_ai_prompt_guard_regex(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
+        room = ngx_http_ai_prompt_guard_room(mt);
+
+        if (room != NGX_OK) {
+            return (room == NGX_DECLINED) ? NGX_ABORT : NGX_ERROR;
+        }
+
         ov = pcre2_get_ovector_pointer(pmcf->md);
 
-        m[*n].start = ov[0];
-        m[*n].len = ov[1] - ov[0];
-        m[*n].rule = rule;
-        m[*n].type = 0;
-        (*n)++;
+        mt->m[mt->n].start = ov[0];
+        mt->m[mt->n].len = ov[1] - ov[0];
+        mt->m[mt->n].rule = rule;
+        mt->m[mt->n].type = 0;
+        mt->n++;
 
         /* an empty match moves on by a byte */
         offset = (ov[1] > ov[0]) ? ov[1] : ov[1] + 1;
