@@ -192,3 +192,55 @@ ai_token_budget_remaining{budget="team",count="tokens",key="alice"} 600
 ai_token_budget_remaining{budget="team",count="tokens",key="bob"} 650
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: usage a provider reports that is not a count (negative, 1e300) keeps the reservation, or what the counts read say if more; an answer the output guard stops is still charged what it used, and its error says content_filtered
+--- http_config
+    ai_token_limit_zone team key=$http_x_team;
+    ai_prompt_guard_rule third "regex=\bw3\b";
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_budget team 1000;
+    }
+    location /g/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_token_budget team 1000;
+        ai_prompt_guard_output third;
+    }
+    location = /admin/budgets {
+        allow 127.0.0.1;
+        deny all;
+        ai_token_limit_admin;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+chat() {
+    curl -s -o /dev/null -w '%{http_code}\n' $u/v1/chat/completions -H 'x-team: a' \
+         -d "{\"model\":\"gpt-4o~$1\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+    curl -s "$u/admin/budgets?zone=team&key=a" | grep -o '"remaining":[0-9]*'
+}
+# each reserves 110 (the prompt's estimate and max_tokens)
+chat usage_prompt=-5000,usage_completion=-5000
+chat usage_prompt=1e300,usage_completion=400
+chat usage_prompt=10,usage_completion=20
+for s in false true; do
+    curl -s $u/g/chat/completions -H "x-team: g$s" \
+         -d "{\"model\":\"gpt-4o~words=5,usage_prompt=300,usage_completion=100\",\"stream\":$s,\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
+        | grep -o '"code":"[a-z_]*"' | head -1
+    curl -s "$u/admin/budgets?zone=team&key=g$s" | grep -o '"remaining":[0-9]*'
+done
+--- response_body
+200
+"remaining":890
+200
+"remaining":490
+200
+"remaining":460
+"code":"content_filtered"
+"remaining":600
+"code":"content_filtered"
+"remaining":600
+--- no_error_log
+[error]

@@ -150,6 +150,10 @@ typedef struct {
     unsigned                    invalid:1; /* out-of-range values ignored */
     unsigned                    estimated:1; /* counted locally, see
                                                 ngx_http_ai_final_usage() */
+    unsigned                    refused:1; /* a count that was not one
+                                              (a string, a negative, a
+                                              fraction, over the maximum)
+                                              ignored: the usage is short */
 } ngx_http_ai_usage_t;
 
 

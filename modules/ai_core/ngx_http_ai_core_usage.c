@@ -217,6 +217,7 @@ ngx_http_ai_usage_same(ngx_http_ai_usage_t *a, ngx_http_ai_usage_t *b)
            && a->cache_write_tokens == b->cache_write_tokens
            && a->found == b->found
            && a->invalid == b->invalid
+           && a->refused == b->refused
            && a->estimated == b->estimated;
 }
 
@@ -528,6 +529,7 @@ ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src, const char *name,
 
         if (!cJSON_IsNumber(item)) {
             u->invalid = 1;
+            u->refused = 1;
             return;
         }
 
@@ -545,6 +547,7 @@ ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src, const char *name,
         {
             /* a string, an object, an array, true, false */
             u->invalid = 1;
+            u->refused = 1;
             return;
         }
 
@@ -573,6 +576,7 @@ ngx_http_ai_usage_int(ngx_http_ai_usage_src_t *src, const char *name,
     }
 
     u->invalid = 1;
+    u->refused = 1;
 }
 
 

@@ -56,7 +56,8 @@ static ngx_int_t ngx_http_ai_proxy_answer(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_proxy_pass_held(ngx_http_request_t *r,
     ngx_http_ai_proxy_ctx_t *ctx, ngx_chain_t *rest);
 static ngx_int_t ngx_http_ai_proxy_gateway_error(ngx_http_request_t *r,
-    ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t status, ngx_str_t *msg);
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t status, const char *code,
+    ngx_str_t *msg);
 static void ngx_http_ai_proxy_mask_key(ngx_http_ai_proxy_ctx_t *ctx,
     ngx_str_t *body);
 static ngx_int_t ngx_http_ai_proxy_merge_targets(ngx_conf_t *cf,
@@ -1172,7 +1173,7 @@ ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
                 return ngx_http_ai_proxy_gateway_error(r, ctx,
                                                        NGX_HTTP_BAD_GATEWAY,
-                                                       &msg);
+                                                       NULL, &msg);
             }
 
         } else {
@@ -1188,7 +1189,7 @@ ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
 
                 return ngx_http_ai_proxy_gateway_error(r, ctx,
                                                        NGX_HTTP_BAD_GATEWAY,
-                                                       &msg);
+                                                       NULL, &msg);
             }
 
             if (ctx->translate) {
@@ -1212,7 +1213,16 @@ ngx_http_ai_proxy_answer(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
             }
 
             if (rc == NGX_ABORT) {
+                /*
+                 * the answer the client does not get was made and is
+                 * paid for: its usage counts (limits, the record)
+                 */
+
+                (void) ngx_http_ai_usage_parse(ai->upstream_format, &body,
+                                               &ai->usage);
+
                 return ngx_http_ai_proxy_gateway_error(r, ctx, abort.status,
+                                                       "content_filtered",
                                                        &abort.message);
             }
 
@@ -1329,7 +1339,7 @@ ngx_http_ai_proxy_pass_held(ngx_http_request_t *r,
                                                status >= NGX_HTTP_BAD_REQUEST
                                                ? status
                                                : NGX_HTTP_BAD_GATEWAY,
-                                               &msg);
+                                               NULL, &msg);
     }
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -1371,7 +1381,8 @@ ngx_http_ai_proxy_pass_held(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_ai_proxy_gateway_error(ngx_http_request_t *r,
-    ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t status, ngx_str_t *msg)
+    ngx_http_ai_proxy_ctx_t *ctx, ngx_uint_t status, const char *code,
+    ngx_str_t *msg)
 {
     ngx_int_t     rc;
     ngx_buf_t    *b;
@@ -1380,7 +1391,7 @@ ngx_http_ai_proxy_gateway_error(ngx_http_request_t *r,
     ctx->answered = 1;
     ctx->ai->error = 1;
 
-    b = ngx_http_ai_error_body(r, status, NULL, NULL, NULL, msg);
+    b = ngx_http_ai_error_body(r, status, NULL, NULL, code, msg);
     if (b == NULL) {
         return NGX_ERROR;
     }

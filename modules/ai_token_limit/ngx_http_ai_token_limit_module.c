@@ -614,7 +614,9 @@ ngx_http_ai_token_limit_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
      * then what its usage says.  No usage: an answer that reached the
      * client without one keeps its reservation (the provider charged
      * something); anything else (an error, a request never sent) used
-     * nothing.
+     * nothing.  A usage with a count that was not one (a negative, a
+     * string, over the maximum) is short: such an answer keeps its
+     * reservation too, or what the counts that were read say if more.
      */
 
     if (ai->answered && tlcf->cached == NGX_HTTP_AI_TL_CACHED_FREE) {
@@ -624,7 +626,7 @@ ngx_http_ai_token_limit_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
         rc = ngx_http_ai_final_usage(r, &usage);
     }
 
-    keep = (rc != NGX_OK && !ai->answered && !ai->error
+    keep = ((rc != NGX_OK || usage.refused) && !ai->answered && !ai->error
             && ai->provider.len
             && r->headers_out.status >= 200 && r->headers_out.status < 300);
 
@@ -652,9 +654,12 @@ ngx_http_ai_token_limit_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
             break;
 
         default:
-            used = keep ? h->reserved
-                   : ngx_http_ai_token_limit_amount(r, ai, ctx, h->rule,
-                                                    &usage);
+            used = ngx_http_ai_token_limit_amount(r, ai, ctx, h->rule,
+                                                  &usage);
+
+            if (keep && used < h->reserved) {
+                used = h->reserved;
+            }
         }
 
         ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
