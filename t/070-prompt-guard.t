@@ -568,3 +568,65 @@ answer raw: 0, masked: 300
 more than 65536 matches of the rules, it is refused
 --- no_error_log
 [error]
+
+
+
+=== TEST 19: every text the provider reads is guarded: Anthropic document and search_result blocks (to an Anthropic target and translated to OpenAI), tool input's member names, OpenAI's function_call arguments and refusal parts; a value nested deeper than the guard reads is refused
+--- http_config
+    ai_prompt_guard_rule pii detect=email action=mask;
+    ai_prompt_guard_rule codename regex=(?i)project\s+nightingale;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /an/ {
+        ai_proxy an;
+        ai_prompt_guard pii codename;
+    }
+    location /oa/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard pii codename;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+H='anthropic-version: 2023-06-01'
+seen() {
+    if [ "$1" = 200 ]; then
+        echo "200 $(curl -s $u/mock/last | grep -o 'alice@example\.com\|EMAIL_1' | head -1)"
+    else
+        echo "$1"
+    fi
+}
+msg() {
+    seen $(curl -s -o /dev/null -w '%{http_code}' $u/$1 -H "$H" \
+         -d "{\"model\":\"claude-3-5-haiku\",\"max_tokens\":20,\"messages\":[{\"role\":\"user\",\"content\":[$2,{\"type\":\"text\",\"text\":\"summarize\"}]}]}")
+}
+doc() { printf '{"type":"document","source":{"type":"text","media_type":"text/plain","data":"%s"}}' "$1"; }
+for to in an oa; do
+    msg $to/v1/messages "$(doc 'project nightingale')"
+    msg $to/v1/messages "$(doc 'mail alice@example.com')"
+done
+msg an/v1/messages '{"type":"document","source":{"type":"content","content":[{"type":"text","text":"mail alice@example.com"}]}}'
+msg an/v1/messages '{"type":"search_result","source":"s","title":"t","content":[{"type":"text","text":"mail alice@example.com"}]}'
+msg an/v1/messages '{"type":"tool_result","tool_use_id":"t1","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"alice@example.com"}}]}'
+seen $(curl -s -o /dev/null -w '%{http_code}' $u/an/v1/messages -H "$H" -d '{"model":"claude-3-5-haiku","max_tokens":20,"messages":[{"role":"user","content":"look up"},{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"f","input":{"alice@example.com":"x"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"ok"}]}]}')
+deep=$(python3 -c 'print("{\"a\":" * 70 + "\"project nightingale\"" + "}" * 70)')
+curl -s -w ' %{http_code}\n' $u/an/v1/messages -H "$H" -d "{\"model\":\"claude-3-5-haiku\",\"max_tokens\":20,\"messages\":[{\"role\":\"user\",\"content\":\"look up\"},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"f\",\"input\":$deep}]},{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\",\"content\":\"ok\"}]}]}"
+curl -s -o /dev/null -w '%{http_code}\n' $u/oa/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"go"},{"role":"assistant","content":null,"function_call":{"name":"f","arguments":"{\"q\":\"project nightingale\"}"}},{"role":"function","name":"f","content":"ok"}]}'
+seen $(curl -s -o /dev/null -w '%{http_code}' $u/oa/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"go"},{"role":"assistant","content":[{"type":"refusal","refusal":"not to alice@example.com"}]},{"role":"user","content":"again"}]}')
+--- response_body
+400
+200 EMAIL_1
+400
+200 EMAIL_1
+200 EMAIL_1
+200 EMAIL_1
+200 EMAIL_1
+200 EMAIL_1
+{"type":"error","error":{"message":"The request nests a value deeper than the gateway's content policy checks.","type":"invalid_request_error","param":null,"code":"content_filtered"}}
+ 400
+400
+200 EMAIL_1
+--- no_error_log
+[error]

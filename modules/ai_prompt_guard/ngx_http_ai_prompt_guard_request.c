@@ -6,15 +6,22 @@
  * role and whether it is in the last message, goes through the rules, in
  * each door's format:
  *
- *   OpenAI     messages[].content (a string or text parts), the
- *              assistant's tool_calls[].function.arguments, "tool" and
- *              "function" messages as tool results; embeddings' input
- *   Anthropic  system, messages[].content (a string or text blocks),
- *              tool_use blocks' input, tool_result blocks' content
+ *   OpenAI     messages[].content (a string, or text and refusal
+ *              parts), the assistant's tool_calls[].function.arguments
+ *              and function_call.arguments, "tool" and "function"
+ *              messages as tool results; embeddings' input
+ *   Anthropic  system, messages[].content (a string or blocks): text,
+ *              tool_use input, tool_result content, document (its text
+ *              source, its content's blocks, title and context),
+ *              search_result (its title and content's blocks)
  *   Gemini     systemInstruction, contents[].parts[].text, functionCall
  *              args ("model" is the assistant), functionResponse
  *   Responses  instructions, input (a string, or items: messages' content,
  *              function_call arguments, function_call_output output)
+ *
+ * The members' names of tool arguments and results are texts too.  A
+ * value nested deeper than NGX_HTTP_AI_PG_DEPTH is refused, not passed
+ * unread.
  *
  * A text the rules changed replaces its string in the tree, and the new
  * body goes to the core (ngx_http_ai_request_set_body()): what reaches the
@@ -43,10 +50,18 @@ static ngx_int_t ngx_http_ai_prompt_guard_responses(
     ngx_http_ai_pg_walk_t *w, cJSON *root);
 static ngx_int_t ngx_http_ai_prompt_guard_content(ngx_http_ai_pg_walk_t *w,
     cJSON *parent, const char *name, const char *text_key);
+static ngx_int_t ngx_http_ai_prompt_guard_block(ngx_http_ai_pg_walk_t *w,
+    cJSON *block, ngx_uint_t role, ngx_uint_t depth);
+static ngx_int_t ngx_http_ai_prompt_guard_blocks(ngx_http_ai_pg_walk_t *w,
+    cJSON *parent, const char *name, ngx_uint_t role, ngx_uint_t depth);
 static ngx_int_t ngx_http_ai_prompt_guard_strings(ngx_http_ai_pg_walk_t *w,
     cJSON *value, ngx_uint_t depth);
 static ngx_int_t ngx_http_ai_prompt_guard_string(ngx_http_ai_pg_walk_t *w,
     cJSON *item);
+static ngx_int_t ngx_http_ai_prompt_guard_name(ngx_http_ai_pg_walk_t *w,
+    cJSON *item);
+static ngx_int_t ngx_http_ai_prompt_guard_replace(ngx_http_ai_pg_walk_t *w,
+    char **s, ngx_str_t *out);
 static void ngx_http_ai_prompt_guard_free(void *data);
 static ngx_uint_t ngx_http_ai_prompt_guard_role(cJSON *message);
 static cJSON *ngx_http_ai_pg_item(cJSON *object, const char *name);
@@ -54,6 +69,19 @@ static cJSON *ngx_http_ai_pg_item(cJSON *object, const char *name);
 
 #define ngx_http_ai_pg_is(item, s)                                           \
     (cJSON_IsString(item) && ngx_strcmp((item)->valuestring, s) == 0)
+
+/* the deepest value read: a request nesting deeper is refused */
+#define NGX_HTTP_AI_PG_DEPTH  64
+
+
+/* what blocks a request nesting a value deeper than the guard reads */
+static ngx_http_ai_pg_rule_t  ngx_http_ai_pg_too_deep = {
+    ngx_string("(too deep)"), ngx_null_string, NULL, 0,
+    NGX_HTTP_AI_PG_BLOCK, 0,
+    ngx_string("The request nests a value deeper than the gateway's "
+               "content policy checks."),
+    NULL, NULL, 0, 0, 0, 1, 1, 0
+};
 
 
 /*
@@ -167,6 +195,15 @@ ngx_http_ai_prompt_guard_openai(ngx_http_ai_pg_walk_t *w, cJSON *root)
                 return rc;
             }
         }
+
+        /* the deprecated single call */
+
+        f = ngx_http_ai_pg_item(m, "function_call");
+
+        rc = ngx_http_ai_prompt_guard_content(w, f, "arguments", NULL);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     return NGX_OK;
@@ -176,7 +213,7 @@ ngx_http_ai_prompt_guard_openai(ngx_http_ai_pg_walk_t *w, cJSON *root)
 static ngx_int_t
 ngx_http_ai_prompt_guard_anthropic(ngx_http_ai_pg_walk_t *w, cJSON *root)
 {
-    cJSON       *messages, *m, *content, *block, *type, *last;
+    cJSON       *messages, *m, *content, *block, *last;
     ngx_int_t    rc;
     ngx_uint_t   role;
 
@@ -209,33 +246,140 @@ ngx_http_ai_prompt_guard_anthropic(ngx_http_ai_pg_walk_t *w, cJSON *root)
         }
 
         cJSON_ArrayForEach(block, content) {
-            type = ngx_http_ai_pg_item(block, "type");
-            w->where.role = role;
-
-            if (!cJSON_IsString(type)) {
-                continue;
-            }
-
-            if (ngx_strcmp(type->valuestring, "text") == 0) {
-                rc = ngx_http_ai_prompt_guard_content(w, block, "text",
-                                                      NULL);
-
-            } else if (ngx_strcmp(type->valuestring, "tool_use") == 0) {
-                rc = ngx_http_ai_prompt_guard_strings(w,
-                         ngx_http_ai_pg_item(block, "input"), 0);
-
-            } else if (ngx_strcmp(type->valuestring, "tool_result") == 0) {
-                w->where.role = NGX_HTTP_AI_PG_TOOL;
-                rc = ngx_http_ai_prompt_guard_content(w, block, "content",
-                                                      "text");
-
-            } else {
-                rc = NGX_OK;
-            }
-
+            rc = ngx_http_ai_prompt_guard_block(w, block, role, 0);
             if (rc != NGX_OK) {
                 return rc;
             }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An Anthropic content block: a text, a tool call's input, a tool result,
+ * a document, a search result (the last three hold blocks in turn)
+ */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_block(ngx_http_ai_pg_walk_t *w, cJSON *block,
+    ngx_uint_t role, ngx_uint_t depth)
+{
+    cJSON      *type, *source, *st;
+    ngx_int_t   rc;
+
+    if (depth > NGX_HTTP_AI_PG_DEPTH) {
+        w->ctx->blocked = &ngx_http_ai_pg_too_deep;
+        return NGX_DECLINED;
+    }
+
+    type = ngx_http_ai_pg_item(block, "type");
+    w->where.role = role;
+
+    if (!cJSON_IsString(type)) {
+        return NGX_OK;
+    }
+
+    switch (type->valuestring[0]) {
+
+    case 't':
+        if (ngx_strcmp(type->valuestring, "text") == 0) {
+            return ngx_http_ai_prompt_guard_content(w, block, "text", NULL);
+        }
+
+        if (ngx_strcmp(type->valuestring, "tool_use") == 0) {
+            return ngx_http_ai_prompt_guard_strings(w,
+                       ngx_http_ai_pg_item(block, "input"), depth + 1);
+        }
+
+        if (ngx_strcmp(type->valuestring, "tool_result") == 0) {
+            return ngx_http_ai_prompt_guard_blocks(w, block, "content",
+                                                   NGX_HTTP_AI_PG_TOOL,
+                                                   depth + 1);
+        }
+
+        return NGX_OK;
+
+    case 'd':
+        if (ngx_strcmp(type->valuestring, "document") != 0) {
+            return NGX_OK;
+        }
+
+        rc = ngx_http_ai_prompt_guard_content(w, block, "title", NULL);
+
+        if (rc == NGX_OK) {
+            w->where.role = role;
+            rc = ngx_http_ai_prompt_guard_content(w, block, "context", NULL);
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        source = ngx_http_ai_pg_item(block, "source");
+        st = ngx_http_ai_pg_item(source, "type");
+
+        if (ngx_http_ai_pg_is(st, "text")) {
+            w->where.role = role;
+            return ngx_http_ai_prompt_guard_content(w, source, "data", NULL);
+        }
+
+        if (ngx_http_ai_pg_is(st, "content")) {
+            return ngx_http_ai_prompt_guard_blocks(w, source, "content", role,
+                                                   depth + 1);
+        }
+
+        /* base64 (a PDF), a URL, a file: not text the gateway reads */
+
+        return NGX_OK;
+
+    case 's':
+        if (ngx_strcmp(type->valuestring, "search_result") != 0) {
+            return NGX_OK;
+        }
+
+        rc = ngx_http_ai_prompt_guard_content(w, block, "title", NULL);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_ai_prompt_guard_blocks(w, block, "content", role,
+                                               depth + 1);
+
+    default:
+        return NGX_OK;
+    }
+}
+
+
+/* parent[name]: a string, or an array of blocks, with their role */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_blocks(ngx_http_ai_pg_walk_t *w, cJSON *parent,
+    const char *name, ngx_uint_t role, ngx_uint_t depth)
+{
+    cJSON      *item, *block;
+    ngx_int_t   rc;
+
+    item = ngx_http_ai_pg_item(parent, name);
+    w->where.role = role;
+
+    if (cJSON_IsString(item)) {
+        return ngx_http_ai_prompt_guard_string(w, item);
+    }
+
+    cJSON_ArrayForEach(block, item) {
+        if (cJSON_IsString(block)) {
+            w->where.role = role;
+            rc = ngx_http_ai_prompt_guard_string(w, block);
+
+        } else {
+            rc = ngx_http_ai_prompt_guard_block(w, block, role, depth);
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
 
@@ -392,6 +536,12 @@ ngx_http_ai_prompt_guard_content(ngx_http_ai_pg_walk_t *w, cJSON *parent,
 
         } else {
             text = ngx_http_ai_pg_item(part, text_key);
+
+            if (text == NULL) {
+                /* an assistant's refusal part */
+                text = ngx_http_ai_pg_item(part, "refusal");
+            }
+
             rc = cJSON_IsString(text) ? ngx_http_ai_prompt_guard_string(w, text)
                                       : NGX_OK;
         }
@@ -414,8 +564,13 @@ ngx_http_ai_prompt_guard_strings(ngx_http_ai_pg_walk_t *w, cJSON *value,
     cJSON      *item;
     ngx_int_t   rc;
 
-    if (value == NULL || depth > 64) {
+    if (value == NULL) {
         return NGX_OK;
+    }
+
+    if (depth > NGX_HTTP_AI_PG_DEPTH) {
+        w->ctx->blocked = &ngx_http_ai_pg_too_deep;
+        return NGX_DECLINED;
     }
 
     if (cJSON_IsString(value)) {
@@ -423,6 +578,13 @@ ngx_http_ai_prompt_guard_strings(ngx_http_ai_pg_walk_t *w, cJSON *value,
     }
 
     cJSON_ArrayForEach(item, value) {
+        if (cJSON_IsObject(value)) {
+            rc = ngx_http_ai_prompt_guard_name(w, item);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
         rc = ngx_http_ai_prompt_guard_strings(w, item, depth + 1);
         if (rc != NGX_OK) {
             return rc;
@@ -438,10 +600,8 @@ ngx_http_ai_prompt_guard_strings(ngx_http_ai_pg_walk_t *w, cJSON *value,
 static ngx_int_t
 ngx_http_ai_prompt_guard_string(ngx_http_ai_pg_walk_t *w, cJSON *item)
 {
-    u_char              *s;
-    ngx_int_t            rc;
-    ngx_str_t            text, out;
-    ngx_pool_cleanup_t  *cln;
+    ngx_int_t  rc;
+    ngx_str_t  text, out;
 
     if (!cJSON_IsString(item)) {
         return NGX_OK;
@@ -457,29 +617,66 @@ ngx_http_ai_prompt_guard_string(ngx_http_ai_pg_walk_t *w, cJSON *item)
         return rc;
     }
 
-    /*
-     * cJSON wants a C string of its own; the old one is freed with the
-     * request: the core's view of the request points into it until the
-     * new body is parsed
-     */
+    return ngx_http_ai_prompt_guard_replace(w, &item->valuestring, &out);
+}
+
+
+/* a member's name through the rules, as a string */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_name(ngx_http_ai_pg_walk_t *w, cJSON *item)
+{
+    ngx_int_t  rc;
+    ngx_str_t  text, out;
+
+    if (item->string == NULL || (item->type & cJSON_StringIsConst)) {
+        return NGX_OK;
+    }
+
+    text.data = (u_char *) item->string;
+    text.len = ngx_strlen(item->string);
+
+    rc = ngx_http_ai_prompt_guard_text(w->request, w->ctx, w->rules,
+                                       &w->where, &text, &out);
+
+    if (rc != NGX_OK || out.data == text.data) {
+        return rc;
+    }
+
+    return ngx_http_ai_prompt_guard_replace(w, &item->string, &out);
+}
+
+
+/*
+ * A string of the tree replaced: cJSON wants a C string of its own; the
+ * old one is freed with the request: the core's view of the request
+ * points into it until the new body is parsed
+ */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_replace(ngx_http_ai_pg_walk_t *w, char **s,
+    ngx_str_t *out)
+{
+    u_char              *p;
+    ngx_pool_cleanup_t  *cln;
 
     cln = ngx_pool_cleanup_add(w->request->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
     }
 
-    s = (u_char *) cJSON_malloc(out.len + 1);
-    if (s == NULL) {
+    p = (u_char *) cJSON_malloc(out->len + 1);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(s, out.data, out.len);
-    s[out.len] = '\0';
+    ngx_memcpy(p, out->data, out->len);
+    p[out->len] = '\0';
 
     cln->handler = ngx_http_ai_prompt_guard_free;
-    cln->data = item->valuestring;
+    cln->data = *s;
 
-    item->valuestring = (char *) s;
+    *s = (char *) p;
 
     return NGX_OK;
 }
