@@ -630,3 +630,38 @@ seen $(curl -s -o /dev/null -w '%{http_code}' $u/oa/v1/chat/completions -d '{"mo
 200 EMAIL_1
 --- no_error_log
 [error]
+
+
+
+=== TEST 20: output rules read a whole answer's reasoning (OpenAI reasoning_content, Anthropic thinking) as the client does: a block stops it, a mask masks it
+--- http_config
+    ai_prompt_guard_rule thought "regex=step\s+two";
+    ai_prompt_guard_rule masked "regex=step\s+one" action=mask;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /oa/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard_output thought;
+    }
+    location /oam/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard_output masked;
+    }
+    location /an/ {
+        ai_proxy an;
+        ai_prompt_guard_output thought;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+b='{"model":"gpt-4o~reasoning_content=1","reasoning_effort":"low","messages":[{"role":"user","content":"think"}]}'
+curl -s -w ' %{http_code}\n' $u/oa/v1/chat/completions -d "$b" | grep -o '"code":"[a-z_]*"\| [0-9]*$' | paste -sd' '
+curl -s $u/oam/v1/chat/completions -d "$b" | grep -o '"reasoning_content":"[^"]*"'
+curl -s -w ' %{http_code}\n' $u/an/v1/messages -H 'anthropic-version: 2023-06-01' \
+     -d '{"model":"claude-3-7-sonnet","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"think"}]}' \
+    | grep -o '"code":"[a-z_]*"\| [0-9]*$' | paste -sd' '
+--- response_body
+"code":"content_filtered"  400
+"reasoning_content":"mock thinking: [MASKED], step two."
+"code":"content_filtered"  400
+--- no_error_log
+[error]

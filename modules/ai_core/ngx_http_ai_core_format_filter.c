@@ -417,6 +417,10 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
                 rc = ngx_http_ai_tr_filter_text(&st, item, "text", i, 1, 0,
                                                 &empty);
 
+            } else if (ngx_http_ai_tr_is(type, "thinking")) {
+                rc = ngx_http_ai_tr_filter_text(&st, item, "thinking", i, 1,
+                                                0, &empty);
+
             } else if (ngx_http_ai_tr_is(type, "tool_use")) {
                 rc = ngx_http_ai_tr_filter_input(&st, item, i);
             }
@@ -443,11 +447,30 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
             msg = ngx_http_ai_tr_first(&st, item, "content");
 
             cJSON_ArrayForEach(part, msg) {
-                if (rc == NGX_OK
-                    && ngx_http_ai_tr_is(ngx_http_ai_tr_first(&st, part,
-                                                              "type"),
-                                         "output_text"))
+                type = ngx_http_ai_tr_first(&st, part, "type");
+
+                if (rc != NGX_OK) {
+                    break;
+                }
+
+                if (ngx_http_ai_tr_is(type, "output_text")
+                    || ngx_http_ai_tr_is(type, "reasoning_text"))
                 {
+                    rc = ngx_http_ai_tr_filter_text(&st, part, "text", i, 1,
+                                                    0, &empty);
+
+                } else if (ngx_http_ai_tr_is(type, "refusal")) {
+                    rc = ngx_http_ai_tr_filter_text(&st, part, "refusal", i,
+                                                    1, 0, &empty);
+                }
+            }
+
+            /* a reasoning item's summary */
+
+            msg = ngx_http_ai_tr_first(&st, item, "summary");
+
+            cJSON_ArrayForEach(part, msg) {
+                if (rc == NGX_OK && cJSON_IsString(ngx_http_ai_json_item(part, "text"))) {
                     rc = ngx_http_ai_tr_filter_text(&st, part, "text", i, 1,
                                                     0, &empty);
                 }
@@ -485,6 +508,32 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
             {
                 rc = ngx_http_ai_tr_filter_text(&st, msg, "content", index,
                                                 1, 0, &empty);
+                if (rc != NGX_OK) {
+                    break;
+                }
+            }
+
+            /*
+             * the reasoning and the refusal the client reads too, each a
+             * text of its own (indexes past the contents')
+             */
+
+            if (cJSON_IsString(ngx_http_ai_tr_first(&st, msg,
+                                                    "reasoning_content")))
+            {
+                rc = ngx_http_ai_tr_filter_text(&st, msg, "reasoning_content",
+                                                NGX_HTTP_AI_MAX_FILTERED
+                                                + 2 * index, 1, 0, &empty);
+                if (rc != NGX_OK) {
+                    break;
+                }
+            }
+
+            if (cJSON_IsString(ngx_http_ai_tr_first(&st, msg, "refusal"))) {
+                rc = ngx_http_ai_tr_filter_text(&st, msg, "refusal",
+                                                NGX_HTTP_AI_MAX_FILTERED
+                                                + 2 * index + 1, 1, 0,
+                                                &empty);
                 if (rc != NGX_OK) {
                     break;
                 }
