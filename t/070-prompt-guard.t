@@ -665,3 +665,70 @@ curl -s -w ' %{http_code}\n' $u/an/v1/messages -H 'anthropic-version: 2023-06-01
 "code":"content_filtered"  400
 --- no_error_log
 [error]
+
+
+
+=== TEST 21: output rules read a stream's reasoning too (OpenAI reasoning_content deltas, Anthropic thinking deltas, translated both ways), a match split across deltas included: a block ends the stream, a mask masks it
+--- http_config
+    ai_prompt_guard_rule thought "regex=step\s+two";
+    ai_prompt_guard_rule masked "regex=step\s+one" action=mask;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    ai_target oa http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+--- config
+    location /oa/ {
+        ai_proxy oa;
+        ai_prompt_guard_output thought;
+    }
+    location /oam/ {
+        ai_proxy oa;
+        ai_prompt_guard_output masked;
+    }
+    location /an/ {
+        ai_proxy an;
+        ai_prompt_guard_output thought;
+    }
+    location /anm/ {
+        ai_proxy an;
+        ai_prompt_guard_output masked;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+join() {
+    python3 -c '
+import json, sys
+out, err = "", ""
+for line in sys.stdin:
+    if not line.startswith("data: ") or line.startswith("data: [DONE]"):
+        continue
+    j = json.loads(line[6:])
+    if "error" in j:
+        err = " [error " + str(j["error"].get("code") or j["error"].get("type")) + "]"
+    for c in j.get("choices") or []:
+        out += (c.get("delta") or {}).get("reasoning_content") or ""
+    d = j.get("delta") or {}
+    if d.get("type") == "thinking_delta":
+        out += d["thinking"]
+print(out + err)'
+}
+oa='{"model":"gpt-4o~reasoning_content=1","reasoning_effort":"low","stream":true,"messages":[{"role":"user","content":"think"}]}'
+an='{"model":"claude-3-7-sonnet","max_tokens":2048,"stream":true,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"think"}]}'
+for p in oa oam; do
+    curl -s -N $u/$p/v1/chat/completions -d "$oa" | join
+done
+for p in an anm; do
+    curl -s -N $u/$p/v1/messages -H 'anthropic-version: 2023-06-01' -d "$an" | join
+done
+# translated: the OpenAI door to the Anthropic target, and back
+curl -s -N $u/anm/v1/chat/completions \
+     -d '{"model":"claude-3-7-sonnet","reasoning_effort":"low","stream":true,"messages":[{"role":"user","content":"think"}]}' | join
+curl -s -N $u/oam/v1/messages -H 'anthropic-version: 2023-06-01' \
+     -d '{"model":"gpt-4o~reasoning_content=1","max_tokens":2048,"stream":true,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"think"}]}' | join
+--- response_body
+ [error content_filtered]
+mock thinking: [MASKED], step two.
+ [error invalid_request_error]
+mock thinking: [MASKED], step two.
+mock thinking: [MASKED], step two.
+mock thinking: [MASKED], step two.
+--- no_error_log
+[error]

@@ -33,6 +33,13 @@
  */
 #define NGX_HTTP_AI_MAX_TOOL_FILTERED  128
 
+/*
+ * the side texts a filtered stream tracks: an OpenAI choice's reasoning
+ * (2 * index) and refusal (2 * index + 1), the last slot shared by any
+ * beyond; a filter sees them at NGX_HTTP_AI_MAX_FILTERED + that slot
+ */
+#define NGX_HTTP_AI_MAX_SIDE_FILTERED  64
+
 
 /* a stream's delta filters: ngx_http_ai_stream_filter() in the core */
 typedef ngx_int_t (*ngx_http_ai_tr_filter_pt)(void *data,
@@ -88,6 +95,12 @@ struct ngx_http_ai_stream_s {
     ngx_uint_t                  tools_open; /* arguments begun */
     uint32_t                    tools_opened[
                                     NGX_HTTP_AI_MAX_TOOL_FILTERED / 32];
+    ngx_uint_t                  side_open;  /* reasoning, refusals */
+    uint32_t                    side_opened[
+                                    NGX_HTTP_AI_MAX_SIDE_FILTERED / 32];
+    uint32_t                    thinking[NGX_HTTP_AI_MAX_FILTERED / 32];
+                                            /* Anthropic blocks filtered
+                                               as thinking */
     u_char                     *text;       /* NUL-terminated scratch */
     size_t                      text_size;
     ngx_http_ai_delta_t         abort;      /* what a filter ended with */

@@ -39,6 +39,23 @@
     ((st)->opened[ngx_http_ai_tr_slot(i) / 32]                               \
      & ((uint32_t) 1 << (ngx_http_ai_tr_slot(i) % 32)))
 
+/* an OpenAI choice's side text (0 reasoning, 1 refusal): its slot */
+#define ngx_http_ai_tr_side_slot(i, k)                                        \
+    (2 * (i) + (k) < NGX_HTTP_AI_MAX_SIDE_FILTERED                           \
+     ? 2 * (i) + (k) : NGX_HTTP_AI_MAX_SIDE_FILTERED - 1)
+
+#define ngx_http_ai_tr_side_is_open(st, slot)                                 \
+    ((st)->side_opened[(slot) / 32] & ((uint32_t) 1 << ((slot) % 32)))
+
+#define ngx_http_ai_tr_is_thinking(st, i)                                     \
+    ((st)->thinking[ngx_http_ai_tr_slot(i) / 32]                             \
+     & ((uint32_t) 1 << (ngx_http_ai_tr_slot(i) % 32)))
+
+/* the side texts of an OpenAI delta, by their slot's parity */
+static const char  *ngx_http_ai_tr_sides[] = {
+    "reasoning_content", "refusal"
+};
+
 /* a tool call's slot, up to the last one tracked */
 #define ngx_http_ai_tr_tool_slot(i)                                           \
     ((i) < NGX_HTTP_AI_MAX_TOOL_FILTERED                                      \
@@ -90,9 +107,11 @@ ngx_int_t
 ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
     ngx_uint_t *skip)
 {
-    cJSON       *choices, *choice, *delta, *content, *finish, *usage, *calls;
+    cJSON       *choices, *choice, *delta, *content, *finish, *usage, *calls,
+                *side;
     ngx_int_t    rc;
-    ngx_uint_t   i, index, last, empty, kept, keep, held;
+    ngx_uint_t   i, k, index, last, empty, kept, keep, held, slot, filtered,
+                 side_last, ends;
 
     *skip = 0;
 
@@ -131,6 +150,36 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
         last = cJSON_IsString(finish) || cJSON_GetArraySize(calls) > 0;
 
         keep = 1;
+        filtered = 0;
+
+        /*
+         * the reasoning, then the refusal: each a text that ends with the
+         * choice, the reasoning also where the content or a call begins
+         * (what is held of it goes in this chunk, before its content)
+         */
+
+        side_last = last || (cJSON_IsString(content)
+                             && content->valuestring[0]);
+
+        for (k = 0; k < 2; k++) {
+            side = ngx_http_ai_tr_first(st, delta, ngx_http_ai_tr_sides[k]);
+            slot = ngx_http_ai_tr_side_slot(index, k);
+            ends = (k == 0) ? side_last : (ngx_uint_t) cJSON_IsString(finish);
+
+            if ((cJSON_IsString(side) && side->valuestring[0])
+                || (ends && ngx_http_ai_tr_side_is_open(st, slot)))
+            {
+                rc = ngx_http_ai_tr_filter_text(st, delta,
+                                                ngx_http_ai_tr_sides[k],
+                                                NGX_HTTP_AI_MAX_FILTERED
+                                                + slot, ends, 0, &empty);
+                if (rc != NGX_OK) {
+                    return rc;
+                }
+
+                filtered = 1;
+            }
+        }
 
         if ((cJSON_IsString(content) && content->valuestring[0])
             || (last && ngx_http_ai_tr_is_open(st, index)))
@@ -142,6 +191,11 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
             }
 
             keep = !empty || last || !ngx_http_ai_tr_only(delta, "content");
+        }
+
+        if (filtered) {
+            /* all of its texts held: sent if anything else is */
+            keep = keep && (last || !ngx_http_ai_tr_empty_delta(delta));
         }
 
         if (cJSON_IsArray(calls)
@@ -204,6 +258,13 @@ ngx_http_ai_tr_filter_anthropic(ngx_http_ai_stream_t *st, cJSON *json,
             rc = ngx_http_ai_tr_filter_text(st, delta, "text", index, 0, 0,
                                             &empty);
 
+        } else if (ngx_http_ai_tr_is(type, "thinking_delta")) {
+            st->thinking[ngx_http_ai_tr_slot(index) / 32] |=
+                (uint32_t) 1 << (ngx_http_ai_tr_slot(index) % 32);
+
+            rc = ngx_http_ai_tr_filter_text(st, delta, "thinking", index, 0,
+                                            0, &empty);
+
         } else if (ngx_http_ai_tr_is(type, "input_json_delta")) {
             rc = ngx_http_ai_tr_filter_text(st, delta, "partial_json",
                                             index, 0, 1, &empty);
@@ -263,6 +324,63 @@ ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
         && st->target == NGX_HTTP_AI_FMT_ANTHROPIC)
     {
         return ngx_http_ai_tr_flush_all_anthropic(st);
+    }
+
+    /* the side texts (reasoning, refusals) still held, a chunk each */
+
+    for (i = 0; st->side_open && i < NGX_HTTP_AI_MAX_SIDE_FILTERED; i++) {
+
+        if (!ngx_http_ai_tr_side_is_open(st, i)) {
+            continue;
+        }
+
+        ngx_http_ai_tr_set_open(st, NGX_HTTP_AI_MAX_FILTERED + i, 0, 0);
+
+        ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
+        d.index = NGX_HTTP_AI_MAX_FILTERED + i;
+        d.last = 1;
+
+        rc = ngx_http_ai_tr_filter_run(st, &d);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (d.text.len == 0) {
+            continue;
+        }
+
+        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+        if (chunk == NULL) {
+            return NGX_ERROR;
+        }
+
+        choices = ngx_http_ai_json_item(chunk, "choices");
+        choice = cJSON_GetArrayItem(choices, 0);
+
+        if (ngx_http_ai_tr_add_string(delta, ngx_http_ai_tr_sides[i % 2],
+                                      ngx_http_ai_tr_cstr(st, &d.text))
+            == NULL
+            || (choice
+                && ngx_http_ai_tr_set(choice, "index",
+                                      cJSON_CreateNumber((double) (i / 2)))
+                   != NGX_OK))
+        {
+            cJSON_Delete(chunk);
+            return NGX_ERROR;
+        }
+
+        if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
+            rc = ngx_http_ai_anthropic_stream_from_openai(st, chunk);
+
+        } else {
+            rc = ngx_http_ai_tr_out_event(st, NULL, chunk);
+        }
+
+        cJSON_Delete(chunk);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     for (i = 0; st->open && i < NGX_HTTP_AI_MAX_FILTERED; i++) {
@@ -697,6 +815,7 @@ ngx_http_ai_tr_flush_anthropic(ngx_http_ai_stream_t *st, ngx_uint_t index,
     char                 *s;
     cJSON                *json, *delta;
     ngx_int_t             rc;
+    ngx_uint_t            thinking;
     ngx_http_ai_delta_t   d;
 
     if (tool ? !ngx_http_ai_tr_tool_is_open(st, index)
@@ -706,6 +825,8 @@ ngx_http_ai_tr_flush_anthropic(ngx_http_ai_stream_t *st, ngx_uint_t index,
     }
 
     ngx_http_ai_tr_set_open(st, index, 0, tool);
+
+    thinking = !tool && ngx_http_ai_tr_is_thinking(st, index);
 
     ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
     d.index = index;
@@ -735,9 +856,11 @@ ngx_http_ai_tr_flush_anthropic(ngx_http_ai_stream_t *st, ngx_uint_t index,
         && (delta = cJSON_AddObjectToObject(json, "delta")) != NULL
         && ngx_http_ai_tr_add_string(delta, "type",
                                      tool ? "input_json_delta"
-                                          : "text_delta")
+                                     : thinking ? "thinking_delta"
+                                     : "text_delta")
            != NULL
-        && ngx_http_ai_tr_add_string(delta, tool ? "partial_json" : "text",
+        && ngx_http_ai_tr_add_string(delta, tool ? "partial_json"
+                                            : thinking ? "thinking" : "text",
                                      s)
            != NULL)
     {
@@ -1018,7 +1141,10 @@ ngx_http_ai_tr_empty_delta(cJSON *delta)
     cJSON  *item;
 
     cJSON_ArrayForEach(item, delta) {
-        if (item->string == NULL || ngx_strcmp(item->string, "content") != 0
+        if (item->string == NULL
+            || (ngx_strcmp(item->string, "content") != 0
+                && ngx_strcmp(item->string, "reasoning_content") != 0
+                && ngx_strcmp(item->string, "refusal") != 0)
             || !cJSON_IsString(item) || item->valuestring[0] != '\0')
         {
             return 0;
@@ -1150,6 +1276,13 @@ ngx_http_ai_tr_set_open(ngx_http_ai_stream_t *st, ngx_uint_t index,
         slot = ngx_http_ai_tr_tool_slot(index);
         word = &st->tools_opened[slot / 32];
         count = &st->tools_open;
+
+    } else if (index >= NGX_HTTP_AI_MAX_FILTERED) {
+        /* a side text: its slot past the texts' */
+        slot = ngx_min(index - NGX_HTTP_AI_MAX_FILTERED,
+                       NGX_HTTP_AI_MAX_SIDE_FILTERED - 1);
+        word = &st->side_opened[slot / 32];
+        count = &st->side_open;
 
     } else {
         slot = ngx_http_ai_tr_slot(index);
