@@ -486,7 +486,8 @@ ngx_http_ai_proxy_pin_use(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     sp++;
 
     if ((size_t) (last - sp) != ai->consumer.len
-        || ngx_strncmp(sp, ai->consumer.data, ai->consumer.len) != 0)
+        || (ai->consumer.len
+            && ngx_strncmp(sp, ai->consumer.data, ai->consumer.len) != 0))
     {
         return NGX_ABORT;
     }
