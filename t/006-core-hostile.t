@@ -403,3 +403,26 @@ curl -s http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/count; echo
 --- error_log
 ai_proxy: subrequests (mirror, auth_request, SSI) are not supported: "/shadow"
 [error]
+
+
+
+=== TEST 15: NGINX's own refusals before a location is chosen (TRACE, a header line twice that must be once, an unknown Transfer-Encoding) are JSON when the core is on in the server block
+--- config
+    ai_core on;
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+curl -s -w ' %{http_code}\n' -X TRACE $u
+curl -s -w ' %{http_code}\n' $u -H 'Authorization: Bearer a' -H 'Authorization: Bearer b' -d '{}'
+curl -s -w ' %{http_code}\n' $u -H 'Transfer-Encoding: gzip' -d '{}'
+--- response_body
+{"error":{"message":"method not allowed","type":"invalid_request_error","param":null,"code":"method_not_allowed"}}
+ 405
+{"error":{"message":"bad request","type":"invalid_request_error","param":null,"code":null}}
+ 400
+{"error":{"message":"not implemented (an unsupported method or Transfer-Encoding)","type":"api_error","param":null,"code":null}}
+ 501
+--- no_error_log
+[error]
