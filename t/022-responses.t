@@ -608,7 +608,7 @@ ai_proxy: target "a" refused the gateway's credentials (401), the client gets 50
 
 
 
-=== TEST 18: a consumer reaches only its own responses: another consumer naming one gets OpenAI's 400 for an unknown id (before the cache, which answers its owner), 404 to read or delete it; an id the store does not know is routed as any other (the mock, as OpenAI, refuses it)
+=== TEST 18: a consumer reaches only its own responses: another consumer naming one gets OpenAI's 400 for an unknown id (before the cache, which answers its owner), 404 to read or delete it; an id the store does not hold (never made, expired, evicted) is refused the same way, never routed with a key of the gateway's
 --- main_config
     env TEST_AI_KEY_A;
     env TEST_AI_KEY_B;
@@ -644,7 +644,7 @@ sed "s/$id/ID/" /tmp/ai_t022_18.$$; rm -f /tmp/ai_t022_18.$$
 curl -s -w ' %{http_code}\n' $base/$id -H "$B" | sed "s/$id/ID/"
 curl -s -w ' %{http_code}\n' -X DELETE $base/$id -H "$B" | sed "s/$id/ID/"
 curl -s -o /dev/null -w '%{http_code}\n' $base/$id -H "$A"
-curl -s -o /dev/null -w '%{http_code}\n' $base -H "$B" \
+curl -s -w ' %{http_code}\n' $base -H "$B" \
      -d '{"model":"gpt-4o","previous_response_id":"resp_unknown","input":"two"}'
 curl -s http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/count; echo
 --- response_body
@@ -657,8 +657,9 @@ curl -s http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/count; echo
 {"error":{"message":"Response with id 'ID' not found.","type":"invalid_request_error","param":null,"code":"unknown_url"}}
  404
 200
-400
-{"requests":3}
+{"error":{"message":"Previous response with id 'resp_unknown' not found.","type":"invalid_request_error","param":"previous_response_id","code":"previous_response_not_found"}}
+ 400
+{"requests":2}
 --- access_log
 alice POST responses a 200
 alice POST responses a 200
@@ -667,7 +668,7 @@ bob POST responses - 400
 bob GET response - 404
 bob DELETE response - 404
 alice GET response a 200
-bob POST responses b 400
+bob POST responses - 400
 --- no_error_log
 [error]
 [warn]

@@ -5,6 +5,8 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
+$ENV{TEST_AI_KEY_A} = 'sk-a';
+
 workers(1);
 redis_server('--enable-debug-command', 'local');
 run_tests();
@@ -209,3 +211,54 @@ connect timeout logged
 --- error_log
 [error]
 connection lost
+
+
+
+=== TEST 7: the responses store on Redis fails: a request naming a response (to read, delete or continue it) is refused with 503, never routed with a key of the gateway's, whose the response is being unknown
+--- main_config
+    env TEST_AI_KEY_A;
+--- http_config
+    ai_consumer alice sk-alice-0123456789;
+    ai_consumer bob   sk-bob-0123456789;
+    ai_store resp backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=r7: timeout=1s;
+    ai_target a http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1 key=env:TEST_AI_KEY_A;
+    log_format ai '$ai_consumer $request_method $ai_endpoint $ai_target $status';
+--- config
+    location /v1/ {
+        ai_auth required;
+        ai_proxy a;
+        ai_proxy_responses_store resp;
+        access_log logs/access.log ai;
+    }
+--- exec
+$TEST_NGINX_REDIS restart $TEST_NGINX_REDIS_DIR $TEST_NGINX_REDIS_PORT
+base=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/responses
+A='Authorization: Bearer sk-alice-0123456789'
+B='Authorization: Bearer sk-bob-0123456789'
+# the worker's connection comes back after its backoff: until the
+# store keeps alice's response, and tells bob it is not his
+for i in $(seq 1 80); do
+  id=$(curl -s $base -H "$A" -d '{"model":"gpt-4o","input":"one"}' | sed 's/^{"id":"\([^"]*\)".*/\1/')
+  sleep 0.1
+  r=$(curl -s -o /dev/null -w '%{http_code}' $base/$id -H "$B")
+  [ "$r" = 404 ] && break
+done
+echo "$r"
+$TEST_NGINX_REDIS stop $TEST_NGINX_REDIS_DIR $TEST_NGINX_REDIS_PORT
+curl -s -o /dev/null -X POST http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/reset
+curl -s -w ' %{http_code}\n' $base/$id -H "$B"
+curl -s -o /dev/null -w '%{http_code}\n' -X DELETE $base/$id -H "$B"
+curl -s -o /dev/null -w '%{http_code}\n' $base -H "$B" -d "{\"model\":\"gpt-4o\",\"previous_response_id\":\"$id\",\"input\":\"two\"}"
+curl -s -o /dev/null -w '%{http_code}\n' $base -H "$A" -d "{\"model\":\"gpt-4o\",\"previous_response_id\":\"$id\",\"input\":\"two\"}"
+curl -s http://127.0.0.1:$TEST_NGINX_MOCK_PORT/mock/count; echo
+--- response_body
+404
+{"error":{"message":"the responses store is unavailable, a request naming a response cannot be routed","type":"api_error","param":null,"code":"service_unavailable"}}
+ 503
+503
+503
+503
+{"requests":0}
+--- error_log
+ai_proxy: the responses store failed; a request naming a response is refused
+[error]

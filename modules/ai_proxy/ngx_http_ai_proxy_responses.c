@@ -261,8 +261,7 @@ ngx_http_ai_proxy_responses_store(ngx_conf_t *cf, ngx_command_t *cmd,
  * The stage, before the cache (a continuation is answered by nobody but
  * its consumer's): a new response that names a stored one
  * (previous_response_id) goes to the target and the key that created it;
- * another consumer's is refused as not found; not found, it is routed as
- * any other (a translated target refuses previous_response_id).
+ * one the store does not hold for the consumer is refused as not found.
  */
 
 ngx_int_t
@@ -290,9 +289,10 @@ ngx_http_ai_proxy_pin(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
  * The store asked for the target and key of the response a request names
  * (previous_response_id, or .../responses/{id}): NGX_DECLINED, go on
  * (pinned when found); NGX_AGAIN, pending (ngx_http_ai_proxy_pin_done()
- * goes on); else a status: a read or a deletion of a response that is
- * not found is answered 404, a request naming another consumer's response
- * as OpenAI answers an id it does not know.
+ * goes on); else a status: a response the store does not hold for the
+ * consumer is answered as OpenAI answers an id it does not know (404 to
+ * read or delete it, 400 to continue it); one the store cannot tell of
+ * (it failed) 503.
  */
 
 ngx_int_t
@@ -395,17 +395,33 @@ ngx_http_ai_proxy_pin_lookup(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         break;
 
     default:
+        /* whose the response is cannot be known: not sent anywhere */
+
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai_proxy: the responses store failed; the request "
-                      "is routed without it");
-        return NGX_DECLINED;
+                      "ai_proxy: the responses store failed; a request "
+                      "naming a response is refused");
+
+        if (ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSE) {
+            rc = ngx_http_discard_request_body(r);
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        return ngx_http_ai_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, NULL, NULL,
+                                 NULL, "the responses store is unavailable, "
+                                 "a request naming a response cannot be "
+                                 "routed");
     }
 
-    if (ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSE) {
-        return ngx_http_ai_proxy_not_found(r, ai, &id);
-    }
+    /*
+     * not found (never made here, another consumer's entry, expired or
+     * evicted), or its target is not here: as OpenAI answers an id it
+     * does not know, never routed with a key of the gateway's
+     */
 
-    return NGX_DECLINED;
+    return ngx_http_ai_proxy_not_found(r, ai, &id);
 }
 
 
