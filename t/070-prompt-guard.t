@@ -732,3 +732,120 @@ mock thinking: [MASKED], step two.
 mock thinking: [MASKED], step two.
 --- no_error_log
 [error]
+
+
+
+=== TEST 22: many masked values in one text are each found once (30,000 distinct, each its own placeholder, all restored in the answer); two hashing rules over 60,000 matches; a pattern that matches nothing everywhere does not count toward the refusal
+--- http_config
+    ai_prompt_guard_rule pii detect=email action=mask;
+    ai_prompt_guard_rule hm detect=email action=hash;
+    ai_prompt_guard_rule hp detect=phone action=hash;
+    ai_prompt_guard_rule digits "regex=[0-9]*" action=mask;
+--- config
+    client_max_body_size 8m;
+    client_body_buffer_size 8m;
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard pii;
+    }
+    location /h/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard hp hm;
+    }
+    location /d/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard digits;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+f=$TEST_NGINX_SERVROOT/body.json
+python3 -c 'import json; print(json.dumps({"model":"gpt-4o","messages":[{"role":"user","content":" ".join("u%d@ex.com" % i for i in range(30000))}]}))' > $f
+curl -s -m 60 -o /dev/null -w '%{http_code}\n' $u/v1/chat/completions --data-binary @$f
+curl -s $u/mock/last > $f.last
+echo "raw: $(grep -o '@ex\.com' $f.last | wc -l), placeholders: $(grep -o 'EMAIL_[0-9]*\]' $f.last | sort -u | wc -l)"
+python3 -c 'import json; print(json.dumps({"model":"gpt-4o","messages":[{"role":"user","content":" ".join("+1 415 555 %04d" % (i % 10000) for i in range(30000)) + " " + " ".join("v%d@ex.com" % i for i in range(30000))}]}))' > $f
+curl -s -m 60 -o /dev/null -w '%{http_code}\n' $u/h/chat/completions --data-binary @$f
+python3 -c 'print("{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"" + "a" * 70000 + " 42\"}]}")' > $f
+curl -s -m 60 -o /dev/null -w '%{http_code}\n' $u/d/chat/completions --data-binary @$f
+curl -s $u/mock/last | grep -o 'a \[[A-Z_0-9]*\]' | head -1
+--- response_body
+200
+raw: 0, placeholders: 30000
+200
+200
+a [DIGITS_1]
+--- no_error_log
+[error]
+
+
+
+=== TEST 23: tool arguments whose masked names would give an object two members of one name are refused; a refusal part is guarded whatever else it holds
+--- http_config
+    ai_prompt_guard_rule pii detect=email action=mask;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+--- config
+    location /an/ {
+        ai_proxy an;
+        ai_prompt_guard pii;
+    }
+    location /oa/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard pii;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+curl -s -w ' %{http_code}\n' $u/an/v1/messages -H 'anthropic-version: 2023-06-01' -d '{"model":"claude-3-5-haiku","max_tokens":20,"messages":[{"role":"user","content":"look up"},{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"f","input":{"bob@ex.com":1,"[EMAIL_1]":2}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"ok"}]}]}'
+curl -s -o /dev/null -w '%{http_code} ' $u/oa/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"go"},{"role":"assistant","content":[{"type":"refusal","text":"benign","refusal":"not to alice@example.com"}]},{"role":"user","content":"again"}]}'
+curl -s $u/mock/last | grep -o 'alice@example\.com\|EMAIL_1' | head -1
+--- response_body
+{"type":"error","error":{"message":"Masking the request would give an object two members of one name.","type":"invalid_request_error","param":null,"code":"content_filtered"}}
+ 400
+200 EMAIL_1
+--- no_error_log
+[error]
+
+
+
+=== TEST 24: held reasoning of a stream whose deltas carry "content": null is not sent as empty deltas; Anthropic thinking held by an output rule goes before its signature
+--- http_config
+    ai_target up http://unix:$TEST_NGINX_SERVROOT/up.sock:/v1;
+    ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
+    ai_prompt_guard_rule masked "regex=step\s+one" action=mask;
+--- config
+    location /o/ {
+        ai_proxy up;
+        ai_prompt_guard_output masked;
+    }
+    location /an/ {
+        ai_proxy an;
+        ai_prompt_guard_output masked;
+    }
+--- exec
+python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock > /dev/null 2>&1 <<'EOF'
+["data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"reasoning_content\":\"think \"},\"finish_reason\":null}]}\n\n", 50,
+ "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":null,\"reasoning_content\":\"step \"},\"finish_reason\":null}]}\n\n", 50,
+ "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":null,\"reasoning_content\":\"one.\"},\"finish_reason\":null}]}\n\n", 50,
+ "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Done.\"},\"finish_reason\":null}]}\n\n", 50,
+ "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"]
+EOF
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+    -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+    | grep -o '"delta":{[^}]*}'
+wait
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/an/v1/messages -H 'anthropic-version: 2023-06-01' \
+    -d '{"model":"claude-3-7-sonnet","max_tokens":2048,"stream":true,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":"think"}]}' \
+    | grep -o '"type":"thinking_delta"\|"type":"signature_delta"' | uniq
+--- response_body
+"delta":{"role":"assistant","content":null,"reasoning_content":""}
+"delta":{"content":"","reasoning_content":"think [MASKED]."}
+"delta":{"content":"Done."}
+"type":"thinking_delta"
+"type":"signature_delta"
+--- no_error_log
+[error]

@@ -38,7 +38,7 @@
  * (2 * index) and refusal (2 * index + 1), the last slot shared by any
  * beyond; a filter sees them at NGX_HTTP_AI_MAX_FILTERED + that slot
  */
-#define NGX_HTTP_AI_MAX_SIDE_FILTERED  64
+#define NGX_HTTP_AI_MAX_SIDE_FILTERED  (2 * NGX_HTTP_AI_MAX_INDEX)
 
 
 /* a stream's delta filters: ngx_http_ai_stream_filter() in the core */

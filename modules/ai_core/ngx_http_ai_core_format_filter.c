@@ -270,6 +270,17 @@ ngx_http_ai_tr_filter_anthropic(ngx_http_ai_stream_t *st, cJSON *json,
                                             index, 0, 1, &empty);
 
         } else {
+            if (ngx_http_ai_tr_is(type, "signature_delta")
+                && ngx_http_ai_tr_is_thinking(st, index))
+            {
+                /* the thinking held goes before its signature */
+
+                rc = ngx_http_ai_tr_flush_anthropic(st, index, 0);
+                if (rc != NGX_OK) {
+                    return rc;
+                }
+            }
+
             *action = st->changed ? 1 : 0;
             return NGX_OK;
         }
@@ -1145,7 +1156,8 @@ ngx_http_ai_tr_empty_delta(cJSON *delta)
             || (ngx_strcmp(item->string, "content") != 0
                 && ngx_strcmp(item->string, "reasoning_content") != 0
                 && ngx_strcmp(item->string, "refusal") != 0)
-            || !cJSON_IsString(item) || item->valuestring[0] != '\0')
+            || !(cJSON_IsNull(item)
+                 || (cJSON_IsString(item) && item->valuestring[0] == '\0')))
         {
             return 0;
         }

@@ -104,6 +104,25 @@ typedef struct {
 } ngx_http_ai_pg_mask_t;
 
 
+/*
+ * a mask in a tree of ngx_str_node_t (a lookup is O(log n) whatever the
+ * hashes: colliding ones are ordered by their strings)
+ */
+
+typedef struct {
+    ngx_str_node_t              sn;
+    ngx_uint_t                  index;      /* in ctx->masks */
+} ngx_http_ai_pg_mask_node_t;
+
+
+/* a placeholder label's count of values, for the next one's number */
+
+typedef struct {
+    ngx_str_t                   label;
+    ngx_uint_t                  count;
+} ngx_http_ai_pg_label_t;
+
+
 /* the held text of an answer's text (an index), for the output filter */
 
 typedef struct {
@@ -118,6 +137,14 @@ typedef struct {
 typedef struct {
     ngx_http_request_t         *request;
     ngx_array_t                 masks;      /* ngx_http_ai_pg_mask_t */
+    ngx_rbtree_t                by_value;   /* the masks by their label
+                                               and value */
+    ngx_rbtree_node_t           value_sentinel;
+    ngx_rbtree_t                by_holder;  /* by their placeholder */
+    ngx_rbtree_node_t           holder_sentinel;
+    ngx_array_t                 labels;     /* ngx_http_ai_pg_label_t */
+    size_t                      value_longest; /* of the masked values */
+    size_t                      json_longest;  /* the same, escaped */
     ngx_http_ai_pg_rule_t      *blocked;
     ngx_http_ai_pg_rule_t      *first;      /* the first rule that hit */
     ngx_uint_t                  hits;
@@ -151,6 +178,7 @@ typedef struct {
     size_t                      len;
     ngx_http_ai_pg_rule_t      *rule;
     ngx_uint_t                  type;       /* a detector's, or 0 */
+    ngx_uint_t                  rank;       /* its place before a sort */
 } ngx_http_ai_pg_match_at_t;
 
 
@@ -162,6 +190,8 @@ typedef struct {
 } ngx_http_ai_pg_where_t;
 
 
+ngx_http_ai_pg_mask_t *ngx_http_ai_prompt_guard_holder(
+    ngx_http_ai_pg_ctx_t *ctx, u_char *data, size_t len);
 ngx_int_t ngx_http_ai_prompt_guard_text(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_array_t *rules,
     ngx_http_ai_pg_where_t *where, ngx_str_t *text, ngx_str_t *out);

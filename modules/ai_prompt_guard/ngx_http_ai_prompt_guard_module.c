@@ -194,10 +194,18 @@ ngx_http_ai_prompt_guard_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
         != NGX_OK
         || ngx_array_init(&ctx->texts, r->pool, 1,
                           sizeof(ngx_http_ai_pg_text_t))
+           != NGX_OK
+        || ngx_array_init(&ctx->labels, r->pool, 2,
+                          sizeof(ngx_http_ai_pg_label_t))
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_rbtree_init(&ctx->by_value, &ctx->value_sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_rbtree_init(&ctx->by_holder, &ctx->holder_sentinel,
+                    ngx_str_rbtree_insert_value);
 
     ctx->request = r;
     ngx_http_set_ctx(r, ctx, ngx_http_ai_prompt_guard_module);

@@ -362,9 +362,8 @@ ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_str_t *text, ngx_uint_t json,
     ngx_str_t *out)
 {
-    u_char                 *p, *q, *last, *o;
+    u_char                 *p, *q, *e, *last, *o;
     size_t                  size, longest;
-    ngx_uint_t              i;
     ngx_http_ai_pg_mask_t  *mask;
 
     p = ngx_strlchr(text->data, text->data + text->len, '[');
@@ -377,16 +376,7 @@ ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
     /* a value may be longer than its placeholder, which is at least 5
      * bytes ("[X_1]") */
 
-    longest = 0;
-    mask = ctx->masks.elts;
-
-    for (i = 0; i < ctx->masks.nelts; i++) {
-        longest = ngx_max(longest,
-                          mask[i].value.len
-                          + (json ? ngx_escape_json(NULL, mask[i].value.data,
-                                                    mask[i].value.len)
-                                  : 0));
-    }
+    longest = json ? ctx->json_longest : ctx->value_longest;
 
     size = text->len + (text->len / 5 + 1) * longest;
 
@@ -404,26 +394,25 @@ ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
         o = ngx_cpymem(o, q, p - q);
         q = p;
 
-        for (i = 0; i < ctx->masks.nelts; i++) {
-            if ((size_t) (last - p) >= mask[i].placeholder.len
-                && ngx_memcmp(p, mask[i].placeholder.data,
-                              mask[i].placeholder.len)
-                   == 0)
-            {
-                break;
-            }
+        /* a placeholder: "[" to the first "]", no longer than the longest */
+
+        mask = NULL;
+        e = ngx_strlchr(p + 1, ngx_min(last, p + ctx->longest), ']');
+
+        if (e) {
+            mask = ngx_http_ai_prompt_guard_holder(ctx, p, e + 1 - p);
         }
 
-        if (i < ctx->masks.nelts) {
+        if (mask) {
             if (json) {
-                o = (u_char *) ngx_escape_json(o, mask[i].value.data,
-                                               mask[i].value.len);
+                o = (u_char *) ngx_escape_json(o, mask->value.data,
+                                               mask->value.len);
 
             } else {
-                o = ngx_cpymem(o, mask[i].value.data, mask[i].value.len);
+                o = ngx_cpymem(o, mask->value.data, mask->value.len);
             }
 
-            q = p + mask[i].placeholder.len;
+            q = p + mask->placeholder.len;
 
         } else {
             *o++ = *p;

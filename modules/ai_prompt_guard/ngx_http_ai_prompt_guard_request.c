@@ -60,6 +60,10 @@ static ngx_int_t ngx_http_ai_prompt_guard_string(ngx_http_ai_pg_walk_t *w,
     cJSON *item);
 static ngx_int_t ngx_http_ai_prompt_guard_name(ngx_http_ai_pg_walk_t *w,
     cJSON *item);
+static ngx_int_t ngx_http_ai_prompt_guard_twice(ngx_http_ai_pg_walk_t *w,
+    cJSON *object);
+static int ngx_libc_cdecl ngx_http_ai_prompt_guard_names(const void *one,
+    const void *two);
 static ngx_int_t ngx_http_ai_prompt_guard_replace(ngx_http_ai_pg_walk_t *w,
     char **s, ngx_str_t *out);
 static void ngx_http_ai_prompt_guard_free(void *data);
@@ -72,6 +76,16 @@ static cJSON *ngx_http_ai_pg_item(cJSON *object, const char *name);
 
 /* the deepest value read: a request nesting deeper is refused */
 #define NGX_HTTP_AI_PG_DEPTH  64
+
+
+/* what blocks an object whose masked names would make two of one name */
+static ngx_http_ai_pg_rule_t  ngx_http_ai_pg_twice = {
+    ngx_string("(two members of one name)"), ngx_null_string, NULL, 0,
+    NGX_HTTP_AI_PG_BLOCK, 0,
+    ngx_string("Masking the request would give an object two members of "
+               "one name."),
+    NULL, NULL, 0, 0, 0, 1, 1, 0
+};
 
 
 /* what blocks a request nesting a value deeper than the guard reads */
@@ -536,14 +550,16 @@ ngx_http_ai_prompt_guard_content(ngx_http_ai_pg_walk_t *w, cJSON *parent,
 
         } else {
             text = ngx_http_ai_pg_item(part, text_key);
-
-            if (text == NULL) {
-                /* an assistant's refusal part */
-                text = ngx_http_ai_pg_item(part, "refusal");
-            }
-
             rc = cJSON_IsString(text) ? ngx_http_ai_prompt_guard_string(w, text)
                                       : NGX_OK;
+
+            /* an assistant's refusal part (whatever else it holds) */
+
+            text = ngx_http_ai_pg_item(part, "refusal");
+
+            if (rc == NGX_OK && cJSON_IsString(text)) {
+                rc = ngx_http_ai_prompt_guard_string(w, text);
+            }
         }
 
         if (rc != NGX_OK) {
@@ -561,8 +577,10 @@ static ngx_int_t
 ngx_http_ai_prompt_guard_strings(ngx_http_ai_pg_walk_t *w, cJSON *value,
     ngx_uint_t depth)
 {
-    cJSON      *item;
-    ngx_int_t   rc;
+    char        *name;
+    cJSON       *item;
+    ngx_int_t    rc;
+    ngx_uint_t   renamed;
 
     if (value == NULL) {
         return NGX_OK;
@@ -577,12 +595,18 @@ ngx_http_ai_prompt_guard_strings(ngx_http_ai_pg_walk_t *w, cJSON *value,
         return ngx_http_ai_prompt_guard_string(w, value);
     }
 
+    renamed = 0;
+
     cJSON_ArrayForEach(item, value) {
         if (cJSON_IsObject(value)) {
+            name = item->string;
+
             rc = ngx_http_ai_prompt_guard_name(w, item);
             if (rc != NGX_OK) {
                 return rc;
             }
+
+            renamed |= (item->string != name);
         }
 
         rc = ngx_http_ai_prompt_guard_strings(w, item, depth + 1);
@@ -591,7 +615,64 @@ ngx_http_ai_prompt_guard_strings(ngx_http_ai_pg_walk_t *w, cJSON *value,
         }
     }
 
+    if (renamed) {
+        rc = ngx_http_ai_prompt_guard_twice(w, value);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * An object whose members' names were masked: two of one name now (a
+ * name that was a placeholder already) would be read as one by the
+ * provider, the other lost: refused.  Their names sorted, in n log n.
+ */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_twice(ngx_http_ai_pg_walk_t *w, cJSON *object)
+{
+    char        **names;
+    cJSON        *item;
+    ngx_uint_t    i, n;
+
+    n = (ngx_uint_t) cJSON_GetArraySize(object);
+
+    names = ngx_palloc(w->request->pool, n * sizeof(char *));
+    if (names == NULL) {
+        return NGX_ERROR;
+    }
+
+    i = 0;
+
+    cJSON_ArrayForEach(item, object) {
+        if (item->string && i < n) {
+            names[i++] = item->string;
+        }
+    }
+
+    n = i;
+
+    ngx_qsort(names, n, sizeof(char *), ngx_http_ai_prompt_guard_names);
+
+    for (i = 1; i < n; i++) {
+        if (ngx_strcmp(names[i - 1], names[i]) == 0) {
+            w->ctx->blocked = &ngx_http_ai_pg_twice;
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_ai_prompt_guard_names(const void *one, const void *two)
+{
+    return ngx_strcmp(*(char **) one, *(char **) two);
 }
 
 

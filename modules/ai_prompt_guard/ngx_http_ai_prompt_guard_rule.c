@@ -41,6 +41,12 @@ static ngx_uint_t ngx_http_ai_prompt_guard_resolve(
 static ngx_int_t ngx_http_ai_prompt_guard_replace(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_match_at_t *m, ngx_str_t *text,
     ngx_uint_t keep, size_t *prev, ngx_str_t *out);
+static ngx_int_t ngx_http_ai_prompt_guard_value_key(ngx_pool_t *pool,
+    ngx_str_t *label, ngx_str_t *value, ngx_str_t *key);
+static ngx_int_t ngx_http_ai_prompt_guard_insert(ngx_pool_t *pool,
+    ngx_rbtree_t *tree, ngx_str_t *key, ngx_uint_t index);
+static int ngx_libc_cdecl ngx_http_ai_prompt_guard_order(const void *one,
+    const void *two);
 
 
 ngx_http_ai_pg_rule_t  ngx_http_ai_pg_too_many = {
@@ -135,11 +141,13 @@ ngx_http_ai_prompt_guard_match(ngx_http_request_t *r,
 
         /* as many as there was room for: maybe more, again with more room */
 
-        if (dcap == NGX_HTTP_AI_PG_MATCHES_MAX) {
+        if (dcap > NGX_HTTP_AI_PG_MATCHES_MAX) {
             goto too_many;
         }
 
-        dcap = ngx_min(dcap * 16, NGX_HTTP_AI_PG_MATCHES_MAX);
+        /* one more than the most: the most, but not more, pass */
+
+        dcap = ngx_min(dcap * 16, NGX_HTTP_AI_PG_MATCHES_MAX + 1);
 
         dm = ngx_palloc(r->pool, dcap * sizeof(ngx_http_ai_pg_match_t));
         if (dm == NULL) {
@@ -410,13 +418,19 @@ ngx_http_ai_prompt_guard_regex(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
+        ov = pcre2_get_ovector_pointer(pmcf->md);
+
+        if (ov[1] == ov[0]) {
+            /* an empty match changes nothing: not kept, moves on a byte */
+            offset = ov[1] + 1;
+            continue;
+        }
+
         room = ngx_http_ai_prompt_guard_room(mt);
 
         if (room != NGX_OK) {
             return (room == NGX_DECLINED) ? NGX_ABORT : NGX_ERROR;
         }
-
-        ov = pcre2_get_ovector_pointer(pmcf->md);
 
         mt->m[mt->n].start = ov[0];
         mt->m[mt->n].len = ov[1] - ov[0];
@@ -487,20 +501,35 @@ ngx_http_ai_prompt_guard_resolve(ngx_http_ai_pg_match_at_t *m, ngx_uint_t n)
     ngx_uint_t                 i, j, k;
     ngx_http_ai_pg_match_at_t  t;
 
-    for (i = 1; i < n; i++) {
-        t = m[i];
+    if (n > 64) {
+        /*
+         * many: sorted in n log n (their order in m, the rules', breaks
+         * the ties that qsort() would not keep: noted in rank)
+         */
 
-        for (j = i; j > 0; j--) {
-            if (m[j - 1].start < t.start
-                || (m[j - 1].start == t.start && m[j - 1].len >= t.len))
-            {
-                break;
-            }
-
-            m[j] = m[j - 1];
+        for (i = 0; i < n; i++) {
+            m[i].rank = i;
         }
 
-        m[j] = t;
+        ngx_qsort(m, n, sizeof(ngx_http_ai_pg_match_at_t),
+                  ngx_http_ai_prompt_guard_order);
+
+    } else {
+        for (i = 1; i < n; i++) {
+            t = m[i];
+
+            for (j = i; j > 0; j--) {
+                if (m[j - 1].start < t.start
+                    || (m[j - 1].start == t.start && m[j - 1].len >= t.len))
+                {
+                    break;
+                }
+
+                m[j] = m[j - 1];
+            }
+
+            m[j] = t;
+        }
     }
 
     k = 0;
@@ -531,11 +560,13 @@ ngx_http_ai_prompt_guard_replace(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_http_ai_pg_match_at_t *m, ngx_str_t *text,
     ngx_uint_t keep, size_t *prev, ngx_str_t *out)
 {
-    u_char                  *p, *start, hash[16];
-    ngx_md5_t                md5;
-    ngx_str_t                value, label;
-    ngx_uint_t               i, number;
-    ngx_http_ai_pg_mask_t   *mask;
+    u_char                      *p, *start, hash[16];
+    ngx_md5_t                    md5;
+    ngx_str_t                    value, label, key;
+    ngx_uint_t                   i, number;
+    ngx_http_ai_pg_mask_t       *mask;
+    ngx_http_ai_pg_label_t      *lb;
+    ngx_http_ai_pg_mask_node_t  *node;
 
     /* the text since the last match */
 
@@ -582,33 +613,50 @@ ngx_http_ai_prompt_guard_replace(ngx_http_request_t *r,
             break;
         }
 
-        /* the same value, the same placeholder */
+        /* the same value, the same placeholder (looked up in a tree) */
 
-        mask = ctx->masks.elts;
-        number = 1;
+        if (ngx_http_ai_prompt_guard_value_key(r->pool, &label, &value, &key)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
 
-        for (i = 0; i < ctx->masks.nelts; i++) {
-            if (mask[i].placeholder.len > label.len + 1
-                && ngx_strncmp(mask[i].placeholder.data + 1, label.data,
-                               label.len) == 0
-                && mask[i].placeholder.data[label.len + 1] == '_')
+        node = (ngx_http_ai_pg_mask_node_t *)
+                   ngx_str_rbtree_lookup(&ctx->by_value, &key,
+                                         ngx_crc32_short(key.data, key.len));
+
+        if (node) {
+            mask = (ngx_http_ai_pg_mask_t *) ctx->masks.elts + node->index;
+            p = ngx_cpymem(p, mask->placeholder.data, mask->placeholder.len);
+            break;
+        }
+
+        /* the label's next number */
+
+        lb = ctx->labels.elts;
+
+        for (i = 0; i < ctx->labels.nelts; i++) {
+            if (lb[i].label.len == label.len
+                && ngx_strncmp(lb[i].label.data, label.data, label.len) == 0)
             {
-                if (mask[i].value.len == value.len
-                    && ngx_memcmp(mask[i].value.data, value.data, value.len)
-                       == 0)
-                {
-                    break;
-                }
-
-                number++;
+                break;
             }
         }
 
-        if (i < ctx->masks.nelts) {
-            p = ngx_cpymem(p, mask[i].placeholder.data,
-                           mask[i].placeholder.len);
-            break;
+        if (i == ctx->labels.nelts) {
+            lb = ngx_array_push(&ctx->labels);
+            if (lb == NULL) {
+                return NGX_ERROR;
+            }
+
+            lb->label = label;
+            lb->count = 0;
+
+        } else {
+            lb = &lb[i];
         }
+
+        number = ++lb->count;
 
         mask = ngx_array_push(&ctx->masks);
         if (mask == NULL) {
@@ -634,7 +682,23 @@ ngx_http_ai_prompt_guard_replace(ngx_http_request_t *r,
         ngx_memcpy(mask->value.data, value.data, value.len);
         mask->value.len = value.len;
 
+        if (ngx_http_ai_prompt_guard_insert(r->pool, &ctx->by_value, &key,
+                                            ctx->masks.nelts - 1)
+            != NGX_OK
+            || ngx_http_ai_prompt_guard_insert(r->pool, &ctx->by_holder,
+                                               &mask->placeholder,
+                                               ctx->masks.nelts - 1)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         ctx->longest = ngx_max(ctx->longest, mask->placeholder.len);
+        ctx->value_longest = ngx_max(ctx->value_longest, value.len);
+        ctx->json_longest = ngx_max(ctx->json_longest,
+                                    value.len
+                                    + ngx_escape_json(NULL, value.data,
+                                                      value.len));
         ctx->masked++;
     }
 
@@ -762,4 +826,97 @@ ngx_http_ai_prompt_guard_counts(ngx_pool_t *pool, ngx_http_ai_pg_ctx_t *ctx,
     *len = p - start;
 
     return (p == start) ? NULL : start;
+}
+
+
+/*
+ * The matches' order: by start, the longer first, then as they came (the
+ * insertion sort's, stable)
+ */
+
+static int ngx_libc_cdecl
+ngx_http_ai_prompt_guard_order(const void *one, const void *two)
+{
+    const ngx_http_ai_pg_match_at_t  *a = one, *b = two;
+
+    if (a->start != b->start) {
+        return (a->start < b->start) ? -1 : 1;
+    }
+
+    if (a->len != b->len) {
+        return (a->len > b->len) ? -1 : 1;
+    }
+
+    return (a->rank < b->rank) ? -1 : (a->rank > b->rank);
+}
+
+
+/*
+ * The masks of a request are found in two trees of ngx_str_node_t, by
+ * their label and value (the masking: the same value, the same
+ * placeholder) and by their placeholder (the restore)
+ */
+
+ngx_http_ai_pg_mask_t *
+ngx_http_ai_prompt_guard_holder(ngx_http_ai_pg_ctx_t *ctx, u_char *data,
+    size_t len)
+{
+    ngx_str_t                    key;
+    ngx_http_ai_pg_mask_node_t  *node;
+
+    key.data = data;
+    key.len = len;
+
+    node = (ngx_http_ai_pg_mask_node_t *)
+               ngx_str_rbtree_lookup(&ctx->by_holder, &key,
+                                     ngx_crc32_short(data, len));
+
+    if (node == NULL) {
+        return NULL;
+    }
+
+    return (ngx_http_ai_pg_mask_t *) ctx->masks.elts + node->index;
+}
+
+
+/* LABEL "\0" VALUE: a value's key among the masks, in the pool */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_value_key(ngx_pool_t *pool, ngx_str_t *label,
+    ngx_str_t *value, ngx_str_t *key)
+{
+    u_char  *p;
+
+    key->len = label->len + 1 + value->len;
+    key->data = ngx_pnalloc(pool, key->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(key->data, label->data, label->len);
+    *p++ = '\0';
+    ngx_memcpy(p, value->data, value->len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_insert(ngx_pool_t *pool, ngx_rbtree_t *tree,
+    ngx_str_t *key, ngx_uint_t index)
+{
+    ngx_http_ai_pg_mask_node_t  *node;
+
+    node = ngx_palloc(pool, sizeof(ngx_http_ai_pg_mask_node_t));
+    if (node == NULL) {
+        return NGX_ERROR;
+    }
+
+    node->sn.str = *key;
+    node->sn.node.key = ngx_crc32_short(key->data, key->len);
+    node->index = index;
+
+    ngx_rbtree_insert(tree, &node->sn.node);
+
+    return NGX_OK;
 }
