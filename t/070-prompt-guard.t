@@ -782,7 +782,7 @@ a [DIGITS_1]
 
 
 
-=== TEST 23: tool arguments whose masked names would give an object two members of one name are refused; a refusal part is guarded whatever else it holds
+=== TEST 23: tool arguments whose masked names would give an object two members of one name are refused (objects, and JSON text); a refusal part is guarded whatever else it holds
 --- http_config
     ai_prompt_guard_rule pii detect=email action=mask;
     ai_target an http://127.0.0.1:$TEST_NGINX_MOCK_PORT provider=anthropic;
@@ -801,10 +801,13 @@ a [DIGITS_1]
 --- exec
 u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
 curl -s -w ' %{http_code}\n' $u/an/v1/messages -H 'anthropic-version: 2023-06-01' -d '{"model":"claude-3-5-haiku","max_tokens":20,"messages":[{"role":"user","content":"look up"},{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"f","input":{"bob@ex.com":1,"[EMAIL_1]":2}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"ok"}]}]}'
+curl -s -w ' %{http_code}\n' $u/oa/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"go"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a@b.com\": \"drop me\", \"[EMAIL_1]\": \"keep\"}"}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}]}'
 curl -s -o /dev/null -w '%{http_code} ' $u/oa/v1/chat/completions -d '{"model":"gpt-4o","messages":[{"role":"user","content":"go"},{"role":"assistant","content":[{"type":"refusal","text":"benign","refusal":"not to alice@example.com"}]},{"role":"user","content":"again"}]}'
 curl -s $u/mock/last | grep -o 'alice@example\.com\|EMAIL_1' | head -1
 --- response_body
 {"type":"error","error":{"message":"Masking the request would give an object two members of one name.","type":"invalid_request_error","param":null,"code":"content_filtered"}}
+ 400
+{"error":{"message":"Masking the request would give an object two members of one name.","type":"invalid_request_error","param":null,"code":"content_filtered"}}
  400
 200 EMAIL_1
 --- no_error_log
@@ -847,5 +850,43 @@ curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/an/v1/messages -H 'anthropic-v
 "delta":{"content":"Done."}
 "type":"thinking_delta"
 "type":"signature_delta"
+--- no_error_log
+[error]
+
+
+
+=== TEST 25: through the translation (OpenAI door, Anthropic target), the thinking an output rule held goes before its signature
+--- http_config
+    ai_target an http://unix:$TEST_NGINX_SERVROOT/up.sock provider=anthropic;
+    ai_prompt_guard_rule out_ssn detect=us_ssn action=mask;
+--- config
+    location /o/ {
+        ai_proxy an;
+        ai_prompt_guard_output out_ssn;
+    }
+--- exec
+python3 t/lib/sse-upstream $TEST_NGINX_SERVROOT/up.sock > /dev/null 2>&1 <<'EOF'
+["event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-3-7-sonnet\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n", 30,
+ "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n", 30,
+ "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"ssn 123-45-67\"}}\n\n", 30,
+ "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"89 done\"}}\n\n", 30,
+ "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"SIG\"}}\n\n", 30,
+ "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n", 30,
+ "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+ "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi.\"}}\n\n",
+ "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+ "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}\n\n",
+ "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"]
+EOF
+curl -sN http://127.0.0.1:$TEST_NGINX_SERVER_PORT/o/v1/chat/completions \
+    -d '{"model":"claude-3-7-sonnet","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+    | grep -o '"reasoning_content":"[^"]*"\|"signature":"[^"]*"\|"content":"[^"]*"'
+wait
+--- response_body
+"content":""
+"reasoning_content":"ssn "
+"reasoning_content":"[US_SSN] done"
+"signature":"SIG"
+"content":"Hi."
 --- no_error_log
 [error]

@@ -108,7 +108,7 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
     ngx_uint_t *skip)
 {
     cJSON       *choices, *choice, *delta, *content, *finish, *usage, *calls,
-                *side;
+                *side, *blocks;
     ngx_int_t    rc;
     ngx_uint_t   i, k, index, last, empty, kept, keep, held, slot, filtered,
                  side_last, ends;
@@ -154,12 +154,15 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
 
         /*
          * the reasoning, then the refusal: each a text that ends with the
-         * choice, the reasoning also where the content or a call begins
-         * (what is held of it goes in this chunk, before its content)
+         * choice, the reasoning also where the content or a call begins,
+         * or its signature comes (thinking_blocks): what is held of it goes
+         * in this chunk, before its content or its signature
          */
 
         side_last = last || (cJSON_IsString(content)
-                             && content->valuestring[0]);
+                             && content->valuestring[0])
+                    || ngx_http_ai_json_item(delta, "thinking_blocks")
+                       != NULL;
 
         for (k = 0; k < 2; k++) {
             side = ngx_http_ai_tr_first(st, delta, ngx_http_ai_tr_sides[k]);
@@ -179,6 +182,14 @@ ngx_http_ai_tr_filter_chunk(ngx_http_ai_stream_t *st, cJSON *chunk,
 
                 filtered = 1;
             }
+        }
+
+        blocks = ngx_http_ai_json_item(delta, "thinking_blocks");
+
+        if (blocks && blocks->next) {
+            /* the thinking's text before its signature, in this chunk too */
+            cJSON_DetachItemViaPointer(delta, blocks);
+            cJSON_AddItemToArray(delta, blocks);
         }
 
         if ((cJSON_IsString(content) && content->valuestring[0])

@@ -143,8 +143,6 @@ typedef struct {
     ngx_rbtree_t                by_holder;  /* by their placeholder */
     ngx_rbtree_node_t           holder_sentinel;
     ngx_array_t                 labels;     /* ngx_http_ai_pg_label_t */
-    size_t                      value_longest; /* of the masked values */
-    size_t                      json_longest;  /* the same, escaped */
     ngx_http_ai_pg_rule_t      *blocked;
     ngx_http_ai_pg_rule_t      *first;      /* the first rule that hit */
     ngx_uint_t                  hits;

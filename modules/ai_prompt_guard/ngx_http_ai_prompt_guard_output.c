@@ -47,6 +47,8 @@ static ngx_int_t ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
     ngx_str_t *out);
 static ngx_int_t ngx_http_ai_prompt_guard_hold(ngx_pool_t *pool,
     ngx_str_t *held, size_t *size, u_char *p, size_t len);
+static ngx_http_ai_pg_mask_t *ngx_http_ai_prompt_guard_placeholder(
+    ngx_http_ai_pg_ctx_t *ctx, u_char *p, u_char *last);
 static size_t ngx_http_ai_prompt_guard_unfinished(ngx_str_t *work);
 
 
@@ -362,8 +364,8 @@ ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_str_t *text, ngx_uint_t json,
     ngx_str_t *out)
 {
-    u_char                 *p, *q, *e, *last, *o;
-    size_t                  size, longest;
+    u_char                 *p, *q, *last, *o;
+    size_t                  size;
     ngx_http_ai_pg_mask_t  *mask;
 
     p = ngx_strlchr(text->data, text->data + text->len, '[');
@@ -373,12 +375,25 @@ ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* a value may be longer than its placeholder, which is at least 5
-     * bytes ("[X_1]") */
+    last = text->data + text->len;
 
-    longest = json ? ctx->json_longest : ctx->value_longest;
+    /*
+     * the size of what is written, exactly: a value may be longer than its
+     * placeholder (one of a long pattern's), and an answer may hold many
+     */
 
-    size = text->len + (text->len / 5 + 1) * longest;
+    size = text->len;
+
+    for (q = p; q; q = ngx_strlchr(q + 1, last, '[')) {
+        mask = ngx_http_ai_prompt_guard_placeholder(ctx, q, last);
+
+        if (mask) {
+            size += (json ? ngx_escape_json(NULL, mask->value.data,
+                                            mask->value.len)
+                          : 0)
+                    + mask->value.len;
+        }
+    }
 
     o = ngx_http_ai_prompt_guard_buf(r->pool, &ctx->restored,
                                      &ctx->restored_size, size);
@@ -386,7 +401,6 @@ ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    last = text->data + text->len;
     q = text->data;
     out->data = o;
 
@@ -394,14 +408,7 @@ ngx_http_ai_prompt_guard_restore(ngx_http_request_t *r,
         o = ngx_cpymem(o, q, p - q);
         q = p;
 
-        /* a placeholder: "[" to the first "]", no longer than the longest */
-
-        mask = NULL;
-        e = ngx_strlchr(p + 1, ngx_min(last, p + ctx->longest), ']');
-
-        if (e) {
-            mask = ngx_http_ai_prompt_guard_holder(ctx, p, e + 1 - p);
-        }
+        mask = ngx_http_ai_prompt_guard_placeholder(ctx, p, last);
 
         if (mask) {
             if (json) {
@@ -478,4 +485,23 @@ ngx_http_ai_prompt_guard_unfinished(ngx_str_t *work)
     }
 
     return work->len;
+}
+
+
+/* the mask whose placeholder is at p: "[" to the first "]", no longer
+ * than the longest placeholder */
+
+static ngx_http_ai_pg_mask_t *
+ngx_http_ai_prompt_guard_placeholder(ngx_http_ai_pg_ctx_t *ctx, u_char *p,
+    u_char *last)
+{
+    u_char  *e;
+
+    e = ngx_strlchr(p + 1, ngx_min(last, p + ctx->longest), ']');
+
+    if (e == NULL) {
+        return NULL;
+    }
+
+    return ngx_http_ai_prompt_guard_holder(ctx, p, e + 1 - p);
 }

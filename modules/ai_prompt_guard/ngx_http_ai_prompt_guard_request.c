@@ -62,6 +62,10 @@ static ngx_int_t ngx_http_ai_prompt_guard_name(ngx_http_ai_pg_walk_t *w,
     cJSON *item);
 static ngx_int_t ngx_http_ai_prompt_guard_twice(ngx_http_ai_pg_walk_t *w,
     cJSON *object);
+static ngx_int_t ngx_http_ai_prompt_guard_arguments(
+    ngx_http_ai_pg_walk_t *w, cJSON *parent);
+static ngx_int_t ngx_http_ai_prompt_guard_objects(ngx_http_ai_pg_walk_t *w,
+    cJSON *value, ngx_uint_t depth);
 static int ngx_libc_cdecl ngx_http_ai_prompt_guard_names(const void *one,
     const void *two);
 static ngx_int_t ngx_http_ai_prompt_guard_replace(ngx_http_ai_pg_walk_t *w,
@@ -204,7 +208,7 @@ ngx_http_ai_prompt_guard_openai(ngx_http_ai_pg_walk_t *w, cJSON *root)
         cJSON_ArrayForEach(call, calls) {
             f = ngx_http_ai_pg_item(call, "function");
 
-            rc = ngx_http_ai_prompt_guard_content(w, f, "arguments", NULL);
+            rc = ngx_http_ai_prompt_guard_arguments(w, f);
             if (rc != NGX_OK) {
                 return rc;
             }
@@ -214,7 +218,7 @@ ngx_http_ai_prompt_guard_openai(ngx_http_ai_pg_walk_t *w, cJSON *root)
 
         f = ngx_http_ai_pg_item(m, "function_call");
 
-        rc = ngx_http_ai_prompt_guard_content(w, f, "arguments", NULL);
+        rc = ngx_http_ai_prompt_guard_arguments(w, f);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -436,7 +440,7 @@ ngx_http_ai_prompt_guard_responses(ngx_http_ai_pg_walk_t *w, cJSON *root)
 
         } else if (ngx_http_ai_pg_is(type, "function_call")) {
             w->where.role = NGX_HTTP_AI_PG_ASSISTANT;
-            rc = ngx_http_ai_prompt_guard_content(w, item, "arguments", NULL);
+            rc = ngx_http_ai_prompt_guard_arguments(w, item);
 
         } else if (ngx_http_ai_pg_is(type, "function_call_output")) {
             w->where.role = NGX_HTTP_AI_PG_TOOL;
@@ -617,6 +621,79 @@ ngx_http_ai_prompt_guard_strings(ngx_http_ai_pg_walk_t *w, cJSON *value,
 
     if (renamed) {
         rc = ngx_http_ai_prompt_guard_twice(w, value);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A tool call's arguments, JSON text: masked as a text, then, when it
+ * changed, read as JSON, so that masked names that collide are refused
+ * as in an object's (the JSON does not parse: as it came from the client)
+ */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_arguments(ngx_http_ai_pg_walk_t *w, cJSON *parent)
+{
+    char       *before;
+    cJSON      *item, *json;
+    ngx_int_t   rc;
+
+    item = ngx_http_ai_pg_item(parent, "arguments");
+
+    if (!cJSON_IsString(item)) {
+        return NGX_OK;
+    }
+
+    before = item->valuestring;
+
+    rc = ngx_http_ai_prompt_guard_string(w, item);
+
+    if (rc != NGX_OK || item->valuestring == before) {
+        return rc;
+    }
+
+    json = cJSON_Parse(item->valuestring);
+
+    if (json == NULL) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_ai_prompt_guard_objects(w, json, 0);
+
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+/* every object of a value checked for two members of one name */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_objects(ngx_http_ai_pg_walk_t *w, cJSON *value,
+    ngx_uint_t depth)
+{
+    cJSON      *item;
+    ngx_int_t   rc;
+
+    if (depth > NGX_HTTP_AI_PG_DEPTH) {
+        w->ctx->blocked = &ngx_http_ai_pg_too_deep;
+        return NGX_DECLINED;
+    }
+
+    if (cJSON_IsObject(value)) {
+        rc = ngx_http_ai_prompt_guard_twice(w, value);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    cJSON_ArrayForEach(item, value) {
+        rc = ngx_http_ai_prompt_guard_objects(w, item, depth + 1);
         if (rc != NGX_OK) {
             return rc;
         }

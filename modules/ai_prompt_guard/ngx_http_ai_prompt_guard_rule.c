@@ -694,11 +694,6 @@ ngx_http_ai_prompt_guard_replace(ngx_http_request_t *r,
         }
 
         ctx->longest = ngx_max(ctx->longest, mask->placeholder.len);
-        ctx->value_longest = ngx_max(ctx->value_longest, value.len);
-        ctx->json_longest = ngx_max(ctx->json_longest,
-                                    value.len
-                                    + ngx_escape_json(NULL, value.data,
-                                                      value.len));
         ctx->masked++;
     }
 
