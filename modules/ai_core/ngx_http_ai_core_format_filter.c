@@ -82,6 +82,8 @@ static ngx_int_t ngx_http_ai_tr_filter_input(ngx_http_ai_stream_t *st,
     cJSON *block, ngx_uint_t index);
 static ngx_uint_t ngx_http_ai_tr_bare_call(cJSON *call);
 static ngx_uint_t ngx_http_ai_tr_empty_delta(cJSON *delta);
+static ngx_int_t ngx_http_ai_tr_release_text(ngx_http_ai_stream_t *st,
+    ngx_uint_t index, ngx_uint_t choice_index, const char *name);
 static ngx_int_t ngx_http_ai_tr_filter_run(ngx_http_ai_stream_t *st,
     ngx_http_ai_delta_t *d);
 static char *ngx_http_ai_tr_cstr(ngx_http_ai_stream_t *st, ngx_str_t *s);
@@ -337,10 +339,9 @@ ngx_http_ai_tr_filter_anthropic(ngx_http_ai_stream_t *st, cJSON *json,
 ngx_int_t
 ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
 {
-    cJSON                *chunk, *delta, *choices, *choice, *calls;
-    ngx_int_t             rc;
-    ngx_uint_t            i, pos;
-    ngx_http_ai_delta_t   d;
+    cJSON       *chunk, *delta, *choices, *choice, *calls;
+    ngx_int_t    rc;
+    ngx_uint_t   i, pos;
 
     if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC
         && st->target == NGX_HTTP_AI_FMT_ANTHROPIC)
@@ -356,50 +357,8 @@ ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
             continue;
         }
 
-        ngx_http_ai_tr_set_open(st, NGX_HTTP_AI_MAX_FILTERED + i, 0, 0);
-
-        ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
-        d.index = NGX_HTTP_AI_MAX_FILTERED + i;
-        d.last = 1;
-
-        rc = ngx_http_ai_tr_filter_run(st, &d);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (d.text.len == 0) {
-            continue;
-        }
-
-        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
-        if (chunk == NULL) {
-            return NGX_ERROR;
-        }
-
-        choices = ngx_http_ai_json_item(chunk, "choices");
-        choice = cJSON_GetArrayItem(choices, 0);
-
-        if (ngx_http_ai_tr_add_string(delta, ngx_http_ai_tr_sides[i % 2],
-                                      ngx_http_ai_tr_cstr(st, &d.text))
-            == NULL
-            || (choice
-                && ngx_http_ai_tr_set(choice, "index",
-                                      cJSON_CreateNumber((double) (i / 2)))
-                   != NGX_OK))
-        {
-            cJSON_Delete(chunk);
-            return NGX_ERROR;
-        }
-
-        if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
-            rc = ngx_http_ai_anthropic_stream_from_openai(st, chunk);
-
-        } else {
-            rc = ngx_http_ai_tr_out_event(st, NULL, chunk);
-        }
-
-        cJSON_Delete(chunk);
-
+        rc = ngx_http_ai_tr_release_text(st, NGX_HTTP_AI_MAX_FILTERED + i,
+                                         i / 2, ngx_http_ai_tr_sides[i % 2]);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -411,50 +370,7 @@ ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
             continue;
         }
 
-        ngx_http_ai_tr_set_open(st, i, 0, 0);
-
-        ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
-        d.index = i;
-        d.last = 1;
-
-        rc = ngx_http_ai_tr_filter_run(st, &d);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (d.text.len == 0) {
-            continue;
-        }
-
-        chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
-        if (chunk == NULL) {
-            return NGX_ERROR;
-        }
-
-        choices = ngx_http_ai_json_item(chunk, "choices");
-        choice = cJSON_GetArrayItem(choices, 0);
-
-        if (ngx_http_ai_tr_add_string(delta, "content",
-                                      ngx_http_ai_tr_cstr(st, &d.text))
-            == NULL
-            || (choice
-                && ngx_http_ai_tr_set(choice, "index",
-                                      cJSON_CreateNumber((double) i))
-                   != NGX_OK))
-        {
-            cJSON_Delete(chunk);
-            return NGX_ERROR;
-        }
-
-        if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
-            rc = ngx_http_ai_anthropic_stream_from_openai(st, chunk);
-
-        } else {
-            rc = ngx_http_ai_tr_out_event(st, NULL, chunk);
-        }
-
-        cJSON_Delete(chunk);
-
+        rc = ngx_http_ai_tr_release_text(st, i, i, "content");
         if (rc != NGX_OK) {
             return rc;
         }
@@ -510,6 +426,64 @@ ngx_http_ai_tr_filter_end(ngx_http_ai_stream_t *st)
 
 
 /*
+ * A text still held at the stream's end (its filter index), released as a
+ * chunk of its choice with the text in the delta's name, in the door's
+ * format
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_release_text(ngx_http_ai_stream_t *st, ngx_uint_t index,
+    ngx_uint_t choice_index, const char *name)
+{
+    cJSON                *chunk, *delta, *choices, *choice;
+    ngx_int_t             rc;
+    ngx_http_ai_delta_t   d;
+
+    ngx_http_ai_tr_set_open(st, index, 0, 0);
+
+    ngx_memzero(&d, sizeof(ngx_http_ai_delta_t));
+    d.index = index;
+    d.last = 1;
+
+    rc = ngx_http_ai_tr_filter_run(st, &d);
+    if (rc != NGX_OK || d.text.len == 0) {
+        return rc;
+    }
+
+    chunk = ngx_http_ai_tr_chunk(st, &delta, NULL);
+    if (chunk == NULL) {
+        return NGX_ERROR;
+    }
+
+    choices = ngx_http_ai_json_item(chunk, "choices");
+    choice = cJSON_GetArrayItem(choices, 0);
+
+    if (ngx_http_ai_tr_add_string(delta, name,
+                                  ngx_http_ai_tr_cstr(st, &d.text))
+        == NULL
+        || (choice
+            && ngx_http_ai_tr_set(choice, "index",
+                                  cJSON_CreateNumber((double) choice_index))
+               != NGX_OK))
+    {
+        cJSON_Delete(chunk);
+        return NGX_ERROR;
+    }
+
+    if (st->door == NGX_HTTP_AI_FMT_ANTHROPIC) {
+        rc = ngx_http_ai_anthropic_stream_from_openai(st, chunk);
+
+    } else {
+        rc = ngx_http_ai_tr_out_event(st, NULL, chunk);
+    }
+
+    cJSON_Delete(chunk);
+
+    return rc;
+}
+
+
+/*
  * A complete answer in the door's format through the filters: each text
  * once, as its whole (delta->last).  NGX_DECLINED: not an answer (not a
  * JSON object).
@@ -522,7 +496,7 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
 {
     cJSON                 *json, *list, *item, *msg, *type, *calls, *part;
     ngx_int_t              rc;
-    ngx_uint_t             i, index, empty;
+    ngx_uint_t             i, k, index, empty;
     ngx_http_ai_stream_t   st;
 
     json = cJSON_ParseWithLength((const char *) body->data, body->len);
@@ -658,25 +632,20 @@ ngx_http_ai_tr_filter_answer(ngx_pool_t *pool, ngx_uint_t format,
              * text of its own (indexes past the contents')
              */
 
-            if (cJSON_IsString(ngx_http_ai_tr_first(&st, msg,
-                                                    "reasoning_content")))
-            {
-                rc = ngx_http_ai_tr_filter_text(&st, msg, "reasoning_content",
-                                                NGX_HTTP_AI_MAX_FILTERED
-                                                + 2 * index, 1, 0, &empty);
-                if (rc != NGX_OK) {
-                    break;
+            for (k = 0; rc == NGX_OK && k < 2; k++) {
+                if (cJSON_IsString(ngx_http_ai_tr_first(&st, msg,
+                                                   ngx_http_ai_tr_sides[k])))
+                {
+                    rc = ngx_http_ai_tr_filter_text(&st, msg,
+                             ngx_http_ai_tr_sides[k],
+                             NGX_HTTP_AI_MAX_FILTERED
+                             + ngx_http_ai_tr_side_slot(index, k),
+                             1, 0, &empty);
                 }
             }
 
-            if (cJSON_IsString(ngx_http_ai_tr_first(&st, msg, "refusal"))) {
-                rc = ngx_http_ai_tr_filter_text(&st, msg, "refusal",
-                                                NGX_HTTP_AI_MAX_FILTERED
-                                                + 2 * index + 1, 1, 0,
-                                                &empty);
-                if (rc != NGX_OK) {
-                    break;
-                }
+            if (rc != NGX_OK) {
+                break;
             }
 
             calls = ngx_http_ai_tr_first(&st, msg, "tool_calls");
