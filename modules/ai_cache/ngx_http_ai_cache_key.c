@@ -90,7 +90,7 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
      * request is its own) */
 
     parsed = NULL;
-    json = ai->req.json;
+    json = ngx_http_ai_request_tree(&ai->req);
     format = ai->req.format;
 
     if (format != NGX_HTTP_AI_FMT_OPENAI) {
@@ -98,7 +98,7 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         tr.from = ai->req.format;
         tr.to = NGX_HTTP_AI_FMT_OPENAI;
         tr.endpoint = ai->req.endpoint;
-        tr.json = ai->req.json;
+        tr.json = json;
         tr.body = ai->req.body;
         tr.model = *model;
         tr.max_tokens = NGX_HTTP_AI_UNSET;

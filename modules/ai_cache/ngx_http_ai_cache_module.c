@@ -400,7 +400,8 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
     ctx->ttl = clcf->ttl;
 
-    if (ai->req.json == NULL || ai->req.endpoint == NGX_HTTP_AI_EP_MODELS
+    if (ngx_http_ai_request_tree(&ai->req) == NULL
+        || ai->req.endpoint == NGX_HTTP_AI_EP_MODELS
         || ai->req.endpoint == NGX_HTTP_AI_EP_UNKNOWN
         || ai->req.endpoint == NGX_HTTP_AI_EP_COUNT_TOKENS)
     {
@@ -408,8 +409,8 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     }
 
     if (ai->req.endpoint == NGX_HTTP_AI_EP_RESPONSES
-        && !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ai->req.json,
-                                                           "store")))
+        && !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(
+                              ngx_http_ai_request_tree(&ai->req), "store")))
     {
         /*
          * the provider keeps the response it makes, to be read and
@@ -453,7 +454,8 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     p = ngx_cpymem(p, ctx->key, NGX_HTTP_AI_CACHE_KEY_LEN);
     ctx->lock.len = p - ctx->lock.data;
 
-    t = cJSON_GetObjectItemCaseSensitive(ai->req.json, "temperature");
+    t = cJSON_GetObjectItemCaseSensitive(ngx_http_ai_request_tree(&ai->req),
+                                         "temperature");
 
     if (ngx_http_ai_cache_header(r, "x-ai-cache", "bypass") != NULL
         || ngx_http_ai_cache_header(r, "cache-control", "no-cache") != NULL

@@ -820,7 +820,7 @@ ngx_http_ai_cache_semantic_group(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ngx_http_ai_cache_loc_conf_t *clcf, uint64_t *group)
 {
     char              *s;
-    cJSON             *c, *keys[64], *last, *role, *t;
+    cJSON             *json, *c, *keys[64], *last, *role, *t;
     u_char             md[EVP_MAX_MD_SIZE], *p;
     ngx_str_t          ns, *model;
     ngx_uint_t         i, j, nkeys;
@@ -841,6 +841,12 @@ ngx_http_ai_cache_semantic_group(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         {
             return NGX_ERROR;
         }
+    }
+
+    json = ngx_http_ai_request_tree(&ai->req);
+
+    if (json == NULL) {
+        return NGX_ERROR;
     }
 
     md_ctx = ngx_http_ai_semantic_md_ctx;
@@ -894,7 +900,7 @@ ngx_http_ai_cache_semantic_group(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
     nkeys = 0;
 
-    for (c = ai->req.json->child; c; c = c->next) {
+    for (c = json->child; c; c = c->next) {
 
         if (c->string == NULL
             || ngx_strcmp(c->string, "model") == 0

@@ -45,7 +45,7 @@
  * The version of this interface.  A module built against another one
  * refuses to start (ngx_http_ai_core_require()), naming both.
  */
-#define NGX_HTTP_AI_CORE_API            8
+#define NGX_HTTP_AI_CORE_API            9
 
 extern const ngx_uint_t  ngx_http_ai_core_api_version;
 
@@ -99,7 +99,11 @@ typedef struct {
     ngx_str_t                   body;       /* the raw body, contiguous */
     cJSON                      *json;       /* parsed body, freed with r;
                                                a stream's: see
-                                               ngx_http_ai_request_keep() */
+                                               ngx_http_ai_request_keep();
+                                               NULL until built: read it
+                                               with ngx_http_ai_request_
+                                               tree() */
+    ngx_pool_t                 *pool;       /* the tree is built with */
 
     ngx_str_t                   model;      /* lives as long as r */
     ngx_str_t                   user;       /* the end user the client
@@ -115,8 +119,11 @@ typedef struct {
 
     unsigned                    stream:1;
     unsigned                    include_usage:1;
+    unsigned                    options:1;  /* "stream_options" is there,
+                                               null or not */
     unsigned                    tools:1;
     unsigned                    parsed:1;
+    unsigned                    lazy:1;     /* the tree is still to build */
 } ngx_http_ai_request_t;
 
 
@@ -365,10 +372,11 @@ ngx_int_t ngx_http_ai_request_set_body(ngx_http_request_t *r,
     ngx_str_t *body, ngx_str_t *err);
 
 /*
- * The request's tree (ctx->req.json) and what of the view points into it
- * (the system text, each message's text and json) are freed, for a
- * stream, once its response's header was sent: a stream holds them for
- * its whole life, which may be minutes.  ctx->req.json is NULL then, the
+ * The request's tree (ngx_http_ai_request_tree()) and what of the view
+ * points into it (the system text, each message's text and json) are
+ * freed, for a stream, once its response's header was sent: a stream
+ * holds them for its whole life, which may be minutes.  The tree is NULL
+ * then (and never built), the
  * texts empty (ngx_http_ai_estimate_tokens() then counts no text); the
  * model, the user, the roles, the messages' count and text_len stay.  A
  * module that reads the tree or the texts later (in a body filter, a done
@@ -506,6 +514,16 @@ ngx_int_t ngx_http_ai_parse_request(ngx_pool_t *pool,
     const char **param, ngx_str_t *err);
 
 /*
+ * The request's tree.  An OpenAI chat request is read without one (its
+ * view points into the body): the tree is built at the first call, on
+ * req->pool, as the parse would have built it, and each message's json
+ * set.  NULL: no parsed body, the tree freed (a stream's, after its
+ * header: ngx_http_ai_request_keep()), or no memory.  A module reads
+ * req->json through this, never directly.
+ */
+cJSON *ngx_http_ai_request_tree(ngx_http_ai_request_t *req);
+
+/*
  * Usage from a response body or a stream event's data (pure): finds the
  * format's usage object ("usage", or "usageMetadata" for Gemini; the last
  * one, which is where every provider puts it) and parses only that.
@@ -620,6 +638,9 @@ typedef struct {
 
     cJSON                      *json;       /* the client's parsed body */
     ngx_str_t                   body;       /* the client's raw body */
+    ngx_http_ai_request_t      *view;       /* or its view, json NULL: the
+                                               tree is built only if the
+                                               body must change */
 
     ngx_str_t                   model;      /* the upstream model name */
     ngx_int_t                   max_tokens; /* default when the target
@@ -1045,6 +1066,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_render_stream
 #pragma weak ngx_http_ai_send_answer
 #pragma weak ngx_http_ai_request_keep
+#pragma weak ngx_http_ai_request_tree
 #pragma weak ngx_http_ai_request_set_body
 #pragma weak ngx_http_ai_resume
 #pragma weak ngx_http_ai_safe_str

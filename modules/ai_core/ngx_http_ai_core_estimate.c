@@ -77,11 +77,16 @@ ngx_http_ai_estimate_tokens(ngx_http_ai_request_t *req)
              + ngx_http_ai_estimate_text(m[i].text.data, m[i].text.len);
 
         if (m[i].images || m[i].tool_calls) {
+            if (m[i].json == NULL) {
+                /* a chat request's tree, built for its parts */
+                (void) ngx_http_ai_request_tree(req);
+            }
+
             n += ngx_http_ai_estimate_parts(m[i].json);
         }
     }
 
-    if (req->tools && req->json) {
+    if (req->tools && ngx_http_ai_request_tree(req)) {
         tools = cJSON_GetObjectItemCaseSensitive(req->json, "tools");
 
         cJSON_ArrayForEach(tool, tools) {

@@ -41,6 +41,8 @@ static u_char *ngx_http_ai_tr_json_write(u_char *p, cJSON *item);
 static ngx_int_t ngx_http_ai_translate_embeddings(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body,
     ngx_str_t *err);
+static ngx_int_t ngx_http_ai_tr_as_is_view(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, ngx_str_t *body);
 static ngx_int_t ngx_http_ai_tr_as_is(ngx_pool_t *pool,
     ngx_http_ai_translate_request_t *req, cJSON *json, ngx_str_t *body);
 static ngx_uint_t ngx_http_ai_translate_add_usage(
@@ -141,6 +143,18 @@ ngx_http_ai_translate_request(ngx_pool_t *pool,
 {
     ngx_int_t    rc;
     ngx_pool_t  *prev, *tmp;
+
+    if (req->json == NULL && req->view) {
+        /* a chat request read without a tree: one only if it changes */
+
+        rc = ngx_http_ai_tr_as_is_view(pool, req, body);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        req->json = ngx_http_ai_request_tree(req->view);
+    }
 
     /*
      * the trees of a request's translation on a pool of their own, freed
@@ -484,6 +498,60 @@ ngx_http_ai_tr_as_is(ngx_pool_t *pool, ngx_http_ai_translate_request_t *req,
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * ngx_http_ai_tr_as_is() for an OpenAI chat request to an OpenAI target
+ * decided from the client's view, without its tree: the same answers
+ * (ngx_http_ai_translate_unchanged(), ngx_http_ai_translate_add_usage())
+ * from the fields the view read
+ */
+
+static ngx_int_t
+ngx_http_ai_tr_as_is_view(ngx_pool_t *pool,
+    ngx_http_ai_translate_request_t *req, ngx_str_t *body)
+{
+    ngx_http_ai_request_t  *view;
+
+    view = req->view;
+
+    if (req->from != NGX_HTTP_AI_FMT_OPENAI
+        || req->to != NGX_HTTP_AI_FMT_OPENAI
+        || req->endpoint != NGX_HTTP_AI_EP_CHAT
+        || (req->prepend && req->prepend->nelts)
+        || (req->append && req->append->nelts)
+        || (req->model.len
+            && (req->model.len != view->model.len
+                || ngx_strncmp(req->model.data, view->model.data,
+                               req->model.len)
+                   != 0))
+        || req->stream != view->stream)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (!req->stream) {
+        /* stream_options without a stream: dropped, by the tree */
+
+        if (view->options) {
+            return NGX_DECLINED;
+        }
+
+        *body = req->body;
+        return NGX_OK;
+    }
+
+    if (!req->force_usage || view->include_usage) {
+        *body = req->body;
+        return NGX_OK;
+    }
+
+    if (view->options) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_ai_tr_splice_usage(pool, &req->body, body);
 }
 
 

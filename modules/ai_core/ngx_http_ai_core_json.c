@@ -780,9 +780,9 @@ ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
 
 
 ngx_int_t
-ngx_http_ai_json_next_key(ngx_http_ai_json_iter_t *it, ngx_str_t *key)
+ngx_http_ai_json_member_key(ngx_http_ai_json_iter_t *it, ngx_str_t *key)
 {
-    u_char  *p, *end;
+    u_char  *p, *q, *end;
 
     p = it->pos;
     end = it->end;
@@ -800,16 +800,31 @@ ngx_http_ai_json_next_key(ngx_http_ai_json_iter_t *it, ngx_str_t *key)
     }
 
     key->data = p + 1;
-    p = ngx_http_ai_json_string(p, end, 1);
 
-    if (p == NULL) {
-        return NGX_ERROR;
+    /* most keys end in their first sixteen bytes, without an escape */
+
+    q = ngx_http_ai_json_short(p, end);
+
+    if (q) {
+        p = q;
+
+    } else {
+        p = ngx_http_ai_json_string(p, end, 1);
+
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (memchr(key->data, '\\', p - 1 - key->data) != NULL) {
+            return NGX_ERROR;
+        }
     }
 
     key->len = p - 1 - key->data;
 
-    if (memchr(key->data, '\\', key->len) != NULL) {
-        return NGX_ERROR;
+    if (p < end && *p == ':') {
+        it->pos = ngx_http_ai_json_space(p + 1, end);
+        return NGX_OK;
     }
 
     p = ngx_http_ai_json_space(p, end);
@@ -842,30 +857,6 @@ ngx_http_ai_json_value(ngx_http_ai_json_iter_t *it, ngx_str_t *value)
     value->len = p - value->data;
 
     return ngx_http_ai_json_after(it, p);
-}
-
-
-ngx_int_t
-ngx_http_ai_json_after(ngx_http_ai_json_iter_t *it, u_char *p)
-{
-    u_char  *end;
-
-    end = it->end;
-
-    p = ngx_http_ai_json_space(p, end);
-
-    it->more = (p < end && *p == ',');
-
-    if (it->more) {
-        p = ngx_http_ai_json_space(p + 1, end);
-
-    } else if (p >= end || *p != '}') {
-        return NGX_ERROR;
-    }
-
-    it->pos = p;
-
-    return NGX_OK;
 }
 
 

@@ -206,11 +206,63 @@ ngx_int_t ngx_http_ai_json_next(ngx_http_ai_json_iter_t *it, ngx_str_t *key,
  * key (it->pos then at the value), then the value skipped, or its end
  * given (ngx_http_ai_json_after)
  */
-ngx_int_t ngx_http_ai_json_next_key(ngx_http_ai_json_iter_t *it,
+ngx_int_t ngx_http_ai_json_member_key(ngx_http_ai_json_iter_t *it,
     ngx_str_t *key);
 ngx_int_t ngx_http_ai_json_value(ngx_http_ai_json_iter_t *it,
     ngx_str_t *value);
-ngx_int_t ngx_http_ai_json_after(ngx_http_ai_json_iter_t *it, u_char *p);
+
+/*
+ * inline: a key of the sixteen bytes after its quote, then its colon, at
+ * once; any other through ngx_http_ai_json_member_key()
+ */
+static ngx_inline ngx_int_t
+ngx_http_ai_json_next_key(ngx_http_ai_json_iter_t *it, ngx_str_t *key)
+{
+    u_char  *p, *q;
+
+    p = it->pos;
+
+    if (p >= it->end) {
+        return NGX_ERROR;
+    }
+
+    if (*p == '}' && !it->more) {
+        return NGX_DONE;
+    }
+
+    if (*p == '"') {
+        q = ngx_http_ai_json_short(p, it->end);
+
+        if (q && q < it->end && *q == ':') {
+            key->data = p + 1;
+            key->len = q - 1 - key->data;
+            it->pos = ngx_http_ai_json_space(q + 1, it->end);
+            return NGX_OK;
+        }
+    }
+
+    return ngx_http_ai_json_member_key(it, key);
+}
+
+/* inline: it is called after each member */
+static ngx_inline ngx_int_t
+ngx_http_ai_json_after(ngx_http_ai_json_iter_t *it, u_char *p)
+{
+    p = ngx_http_ai_json_space(p, it->end);
+
+    it->more = (p < it->end && *p == ',');
+
+    if (it->more) {
+        p = ngx_http_ai_json_space(p + 1, it->end);
+
+    } else if (p >= it->end || *p != '}') {
+        return NGX_ERROR;
+    }
+
+    it->pos = p;
+
+    return NGX_OK;
+}
 
 /* s is lit: inline, a call each cost a stream's fast path ~300 of them */
 static ngx_inline ngx_uint_t
@@ -268,7 +320,19 @@ cJSON *ngx_http_ai_json_parse(ngx_pool_t *pool, ngx_str_t *body,
     const char **end);
 
 /* cJSON_Delete(), a body's tree without a walk of its nodes if it can */
+/*
+ * the tree of a body a strict reading took whole, without a scan again
+ * (NULL: no memory)
+ */
+cJSON *ngx_http_ai_json_parse_checked(ngx_pool_t *pool, ngx_str_t *body);
+
 void ngx_http_ai_json_delete(cJSON *json);
+
+/*
+ * the checked bytes of a string between its quotes, p to q, decoded into
+ * o as cJSON decodes them (no longer than q - p); the end written
+ */
+u_char *ngx_http_ai_json_unescape(u_char *o, u_char *p, u_char *q);
 
 /* the heap blocks of cJSON alive in the process (test_tree checks it) */
 ngx_uint_t ngx_http_ai_json_heap_alive(void);

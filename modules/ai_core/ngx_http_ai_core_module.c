@@ -702,9 +702,15 @@ ngx_http_ai_core_free_tree(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
 
     cc = ngx_http_ai_core_ctx(ctx);
 
-    if (ctx->req.json == NULL || cc->keep_tree || cc->retired) {
+    if ((ctx->req.json == NULL && !ctx->req.lazy) || cc->keep_tree
+        || cc->retired)
+    {
         return;
     }
+
+    /* a tree not built yet is never built now */
+
+    ctx->req.lazy = 0;
 
     m = ctx->req.messages.elts;
 
@@ -716,8 +722,10 @@ ngx_http_ai_core_free_tree(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
     cc->system_len = ctx->req.system.len;
     ngx_str_set(&ctx->req.system, "");
 
-    ngx_http_ai_json_delete(ctx->req.json);
-    ctx->req.json = NULL;
+    if (ctx->req.json) {
+        ngx_http_ai_json_delete(ctx->req.json);
+        ctx->req.json = NULL;
+    }
 
     cc->tree_freed = 1;
 
@@ -840,6 +848,10 @@ ngx_http_ai_request_set_body(ngx_http_request_t *r, ngx_str_t *body,
     if (ctx->req.json) {
         ctx->req.json->next = cc->retired;
         cc->retired = ctx->req.json;
+
+    } else {
+        /* no tree was built of it: the new one is kept all the same */
+        cc->keep_tree = 1;
     }
 
     ctx->req = req;

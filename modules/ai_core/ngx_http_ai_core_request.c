@@ -23,6 +23,22 @@ typedef struct {
 static ngx_int_t ngx_http_ai_role_own(ngx_pool_t *pool, ngx_str_t *role);
 static ngx_int_t ngx_http_ai_parse_chat(ngx_pool_t *pool,
     ngx_http_ai_request_t *req, const char **param, ngx_str_t *err);
+static ngx_int_t ngx_http_ai_chat_text(ngx_pool_t *pool,
+    ngx_http_ai_request_t *req, ngx_str_t *user);
+static ngx_int_t ngx_http_ai_chat_messages(ngx_pool_t *pool,
+    ngx_http_ai_request_t *req, u_char **pp, u_char *end);
+static ngx_int_t ngx_http_ai_chat_message(ngx_pool_t *pool,
+    ngx_http_ai_message_t *m, u_char **pp, u_char *end);
+static ngx_int_t ngx_http_ai_chat_content(ngx_pool_t *pool,
+    ngx_http_ai_message_t *m, u_char **pp, u_char *end);
+static u_char *ngx_http_ai_chat_options(ngx_http_ai_request_t *req,
+    u_char *p, u_char *end);
+static u_char *ngx_http_ai_chat_int(u_char *p, u_char *end,
+    ngx_int_t *value);
+static u_char *ngx_http_ai_text_string(u_char *p, u_char *end,
+    ngx_str_t *s, ngx_uint_t *escaped);
+static ngx_int_t ngx_http_ai_text_field(ngx_str_t *key, const char **names,
+    uint32_t *seen);
 static ngx_int_t ngx_http_ai_parse_embeddings(ngx_http_ai_request_t *req,
     const char **param, ngx_str_t *err);
 static ngx_int_t ngx_http_ai_parse_anthropic(ngx_pool_t *pool,
@@ -46,7 +62,7 @@ static ngx_int_t ngx_http_ai_get_int(cJSON *obj, const char *name,
     ngx_int_t *value, const char **param, ngx_str_t *err);
 static ngx_int_t ngx_http_ai_unique(cJSON *obj, const char **names,
     const char **param, ngx_str_t *err);
-static ngx_uint_t ngx_http_ai_has_nul(ngx_str_t *body);
+static ngx_uint_t ngx_http_ai_has_nul(ngx_str_t *body, ngx_uint_t raw);
 static ngx_int_t ngx_http_ai_invalid(ngx_str_t *err, const char **param,
     const char *name, const char *msg);
 
@@ -73,6 +89,36 @@ static const char  *ngx_http_ai_message_fields[] = {
 static const char  *ngx_http_ai_option_fields[] = {
     "include_usage", "maxOutputTokens", NULL
 };
+
+
+/* the roles a door names: an accepted role points to its literal here */
+
+static ngx_str_t  ngx_http_ai_roles[] = {
+    ngx_string("user"),
+    ngx_string("assistant"),
+    ngx_string("system"),
+    ngx_string("developer"),
+    ngx_string("tool"),
+    ngx_string("function"),
+    ngx_string("model")            /* Gemini's, not a chat message's */
+};
+
+#define NGX_HTTP_AI_CHAT_ROLES  6
+
+
+/* the values of a chat request nest no deeper than this to be read fast */
+
+#define NGX_HTTP_AI_CHAT_DEPTH  NGX_HTTP_AI_JSON_DEPTH
+
+/* the texts of a message's parts joined without a tree, at most */
+
+#define NGX_HTTP_AI_CHAT_PARTS  16
+
+/* a key as it is written (without an escape) is the literal s */
+
+#define ngx_http_ai_key_is(key, s)                                           \
+    ((key)->len == sizeof(s) - 1                                             \
+     && ngx_memcmp((key)->data, s, sizeof(s) - 1) == 0)
 
 
 static ngx_http_ai_endpoint_t  ngx_http_ai_endpoints[] = {
@@ -184,13 +230,45 @@ ngx_int_t
 ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     ngx_str_t *model_from_uri, const char **param, ngx_str_t *err)
 {
-    cJSON        *json, *user;
-    u_char       *p;
-    const char   *end;
-    ngx_int_t     rc;
-    ngx_uint_t    stream;
+    cJSON                  *json, *item;
+    u_char                 *p;
+    ngx_str_t               user;
+    const char             *end;
+    ngx_int_t               rc;
+    ngx_uint_t              stream;
+    ngx_http_ai_request_t   saved;
 
-    if (ngx_http_ai_has_nul(&req->body)) {
+    ngx_str_null(&user);
+
+    if (req->endpoint == NGX_HTTP_AI_EP_CHAT
+        && !ngx_http_ai_has_nul(&req->body, 0))
+    {
+        /*
+         * the common shape of a chat request is read without a tree (a
+         * NUL byte it refuses as any byte JSON does not allow there)
+         */
+
+        saved = *req;
+
+        rc = ngx_http_ai_chat_text(pool, req, &user);
+
+        if (rc == NGX_OK) {
+            req->pool = pool;
+            req->lazy = 1;
+            goto parsed;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        /* any other: the tree reads it, and says what is wrong */
+
+        *req = saved;
+        ngx_str_null(&user);
+    }
+
+    if (ngx_http_ai_has_nul(&req->body, 1)) {
         ngx_str_set(err, "the request body contains a NUL character "
                          "(\\u0000), which is not accepted");
         return NGX_DECLINED;
@@ -301,6 +379,21 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         return rc;
     }
 
+    if (req->format == NGX_HTTP_AI_FMT_ANTHROPIC) {
+        item = ngx_http_ai_json_item(ngx_http_ai_json_item(json, "metadata"),
+                                     "user_id");
+
+    } else {
+        item = ngx_http_ai_json_item(json, "user");
+    }
+
+    if (cJSON_IsString(item) && item->valuestring) {
+        user.data = (u_char *) item->valuestring;
+        user.len = ngx_strlen(item->valuestring);
+    }
+
+parsed:
+
     /*
      * the model and the user outlive the tree, which a stream frees at
      * its header (ngx_http_ai_request_keep()): modules keep them by value
@@ -316,30 +409,59 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         req->model.data = p;
     }
 
-    if (req->format == NGX_HTTP_AI_FMT_ANTHROPIC) {
-        user = ngx_http_ai_json_item(ngx_http_ai_json_item(json, "metadata"),
-                                     "user_id");
-
-    } else {
-        user = ngx_http_ai_json_item(json, "user");
-    }
-
-    if (cJSON_IsString(user) && user->valuestring && user->valuestring[0]) {
+    if (user.len) {
         /* a client's string: its first 256 bytes */
 
-        req->user.len = ngx_min(ngx_strlen(user->valuestring), 256);
+        req->user.len = ngx_min(user.len, 256);
 
         req->user.data = ngx_pnalloc(pool, req->user.len);
         if (req->user.data == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(req->user.data, user->valuestring, req->user.len);
+        ngx_memcpy(req->user.data, user.data, req->user.len);
     }
 
     req->parsed = 1;
 
     return NGX_OK;
+}
+
+
+cJSON *
+ngx_http_ai_request_tree(ngx_http_ai_request_t *req)
+{
+    cJSON                  *json, *msg;
+    ngx_uint_t              i;
+    ngx_http_ai_message_t  *m;
+
+    if (!req->lazy) {
+        return req->json;
+    }
+
+    req->lazy = 0;
+
+    /* the text was read whole and strictly: the tree is built at once */
+
+    json = ngx_http_ai_json_parse_checked(req->pool, &req->body);
+    if (json == NULL) {
+        return NULL;
+    }
+
+    req->json = json;
+
+    /* the messages, one for each of the view's, in order */
+
+    msg = ngx_http_ai_json_item(json, "messages");
+    msg = msg ? msg->child : NULL;
+
+    m = req->messages.elts;
+
+    for (i = 0; i < req->messages.nelts && msg; i++, msg = msg->next) {
+        m[i].json = msg;
+    }
+
+    return json;
 }
 
 
@@ -354,21 +476,12 @@ ngx_http_ai_role_own(ngx_pool_t *pool, ngx_str_t *role)
     u_char      *p;
     ngx_uint_t   i;
 
-    static ngx_str_t  roles[] = {
-        ngx_string("user"),
-        ngx_string("assistant"),
-        ngx_string("system"),
-        ngx_string("developer"),
-        ngx_string("tool"),
-        ngx_string("function"),
-        ngx_string("model")
-    };
-
-    for (i = 0; i < sizeof(roles) / sizeof(ngx_str_t); i++) {
-        if (role->len == roles[i].len
-            && ngx_strncmp(role->data, roles[i].data, role->len) == 0)
+    for (i = 0; i < sizeof(ngx_http_ai_roles) / sizeof(ngx_str_t); i++) {
+        if (role->len == ngx_http_ai_roles[i].len
+            && ngx_strncmp(role->data, ngx_http_ai_roles[i].data, role->len)
+               == 0)
         {
-            role->data = roles[i].data;
+            role->data = ngx_http_ai_roles[i].data;
             return NGX_OK;
         }
     }
@@ -501,6 +614,8 @@ ngx_http_ai_parse_chat(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
     so = ngx_http_ai_json_item(json, "stream_options");
 
+    req->options = (so != NULL);
+
     if (so && !cJSON_IsNull(so)) {
         if (!cJSON_IsObject(so)) {
             return ngx_http_ai_invalid(err, param, "stream_options",
@@ -535,6 +650,702 @@ ngx_http_ai_parse_chat(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         }
 
         req->tools = cJSON_GetArraySize(tools) > 0;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A chat request read from its text in one strict pass, without a tree:
+ * the view ngx_http_ai_parse_chat() gives, but for req->json and each
+ * message's json, which ngx_http_ai_request_tree() builds if a module
+ * asks for them; a text without an escape points into the body.  It takes
+ * the shape clients send: NGX_DECLINED for anything else (not JSON, a
+ * field of another type, a key with an escape, a duplicate, nesting
+ * deeper than NGX_HTTP_AI_CHAT_DEPTH, many text parts), which the tree
+ * reads then, saying what is wrong; so that what is accepted here is
+ * what the tree accepts, and reads the same.
+ */
+
+static ngx_int_t
+ngx_http_ai_chat_text(ngx_pool_t *pool, ngx_http_ai_request_t *req,
+    ngx_str_t *user)
+{
+    u_char                   *p, *end;
+    uint32_t                  seen;
+    ngx_int_t                 rc, max_tokens, max_completion;
+    ngx_str_t                 key;
+    ngx_uint_t                escaped, user_seen;
+    ngx_http_ai_json_iter_t   it;
+
+    end = req->body.data + req->body.len;
+
+    p = ngx_http_ai_json_space(req->body.data, end);
+
+    if (ngx_http_ai_json_object(&it, p, end) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_array_init(&req->messages, pool, 8,
+                       sizeof(ngx_http_ai_message_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    seen = 0;
+    user_seen = 0;
+    max_tokens = NGX_HTTP_AI_UNSET;
+    max_completion = NGX_HTTP_AI_UNSET;
+
+    for ( ;; ) {
+
+        rc = ngx_http_ai_json_next_key(&it, &key);
+
+        if (rc == NGX_DONE) {
+            break;
+        }
+
+        if (rc != NGX_OK
+            || ngx_http_ai_text_field(&key, ngx_http_ai_request_fields,
+                                      &seen)
+               != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        p = it.pos;
+
+        if (p >= end) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_http_ai_key_is(&key, "model")) {
+            p = ngx_http_ai_text_string(p, end, &req->model, &escaped);
+
+            if (p == NULL || escaped || req->model.len == 0) {
+                return NGX_DECLINED;
+            }
+
+        } else if (ngx_http_ai_key_is(&key, "messages")) {
+            rc = ngx_http_ai_chat_messages(pool, req, &p, end);
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+        } else if (ngx_http_ai_key_is(&key, "stream")) {
+            if (*p == 't') {
+                req->stream = 1;
+
+            } else if (*p != 'f' && *p != 'n') {
+                return NGX_DECLINED;
+            }
+
+            p = ngx_http_ai_json_skip(p, end, 1, 1);
+
+        } else if (ngx_http_ai_key_is(&key, "stream_options")) {
+            req->options = 1;
+            p = ngx_http_ai_chat_options(req, p, end);
+
+        } else if (ngx_http_ai_key_is(&key, "max_tokens")) {
+            p = ngx_http_ai_chat_int(p, end, &max_tokens);
+
+        } else if (ngx_http_ai_key_is(&key, "max_completion_tokens")) {
+            p = ngx_http_ai_chat_int(p, end, &max_completion);
+
+        } else if (ngx_http_ai_key_is(&key, "tools")) {
+            if (*p == '[') {
+                req->tools = (*ngx_http_ai_json_space(p + 1, end) != ']');
+
+            } else if (*p != 'n') {
+                return NGX_DECLINED;
+            }
+
+            p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 1, 1);
+
+        } else if (ngx_http_ai_key_is(&key, "user") && !user_seen) {
+            /* the first "user", as the tree's lookup finds it */
+
+            user_seen = 1;
+
+            if (*p == '"') {
+                p = ngx_http_ai_text_string(p, end, user, &escaped);
+
+                if (p == NULL || escaped) {
+                    return NGX_DECLINED;
+                }
+
+            } else {
+                p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 1,
+                                          1);
+            }
+
+        } else {
+            p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 1, 1);
+        }
+
+        if (p == NULL || ngx_http_ai_json_after(&it, p) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+    }
+
+    /* the object's end, then white space only */
+
+    if (ngx_http_ai_json_space(it.pos + 1, end) != end
+        || req->model.len == 0 || req->messages.nelts == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    req->max_tokens = (max_completion != NGX_HTTP_AI_UNSET) ? max_completion
+                                                           : max_tokens;
+
+    return NGX_OK;
+}
+
+
+/* the messages at *pp, an array of one message at least */
+
+static ngx_int_t
+ngx_http_ai_chat_messages(ngx_pool_t *pool, ngx_http_ai_request_t *req,
+    u_char **pp, u_char *end)
+{
+    u_char                 *p;
+    ngx_int_t               rc;
+    ngx_http_ai_message_t  *m;
+
+    p = *pp;
+
+    if (*p != '[') {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_http_ai_json_space(p + 1, end);
+
+    for ( ;; ) {
+
+        if (p >= end || *p != '{') {
+            return NGX_DECLINED;
+        }
+
+        m = ngx_array_push(&req->messages);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(m, sizeof(ngx_http_ai_message_t));
+
+        rc = ngx_http_ai_chat_message(pool, m, &p, end);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        req->text_len += m->text.len;
+
+        p = ngx_http_ai_json_space(p, end);
+
+        if (p >= end) {
+            return NGX_DECLINED;
+        }
+
+        if (*p == ']') {
+            *pp = p + 1;
+            return NGX_OK;
+        }
+
+        if (*p != ',') {
+            return NGX_DECLINED;
+        }
+
+        p = ngx_http_ai_json_space(p + 1, end);
+    }
+}
+
+
+/* a message, the object at *pp: its role, its text, its tool calls */
+
+static ngx_int_t
+ngx_http_ai_chat_message(ngx_pool_t *pool, ngx_http_ai_message_t *m,
+    u_char **pp, u_char *end)
+{
+    u_char                   *p;
+    uint32_t                  seen;
+    ngx_int_t                 rc;
+    ngx_str_t                 key, role;
+    ngx_uint_t                i, escaped, content;
+    ngx_http_ai_json_iter_t   it;
+
+    if (ngx_http_ai_json_object(&it, *pp, end) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    seen = 0;
+    content = 0;
+
+    for ( ;; ) {
+
+        rc = ngx_http_ai_json_next_key(&it, &key);
+
+        if (rc == NGX_DONE) {
+            break;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        p = it.pos;
+
+        /* each of the message's fields once: its own, then the others */
+
+        if (ngx_http_ai_key_is(&key, "role")) {
+            if (m->role.len) {
+                return NGX_DECLINED;
+            }
+
+            p = ngx_http_ai_text_string(p, end, &role, &escaped);
+
+            if (p == NULL || escaped) {
+                return NGX_DECLINED;
+            }
+
+            for (i = 0; i < NGX_HTTP_AI_CHAT_ROLES; i++) {
+                if (role.len == ngx_http_ai_roles[i].len
+                    && ngx_memcmp(role.data, ngx_http_ai_roles[i].data,
+                                  role.len)
+                       == 0)
+                {
+                    m->role = ngx_http_ai_roles[i];
+                    break;
+                }
+            }
+
+            if (i == NGX_HTTP_AI_CHAT_ROLES) {
+                return NGX_DECLINED;
+            }
+
+        } else if (ngx_http_ai_key_is(&key, "content")) {
+            if (content) {
+                return NGX_DECLINED;
+            }
+
+            content = 1;
+
+            rc = ngx_http_ai_chat_content(pool, m, &p, end);
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+        } else if (ngx_http_ai_key_is(&key, "tool_calls")) {
+            if (m->tool_calls) {
+                return NGX_DECLINED;
+            }
+
+            m->tool_calls = 1;
+
+            p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 3, 1);
+
+        } else {
+            if (ngx_http_ai_text_field(&key, ngx_http_ai_message_fields,
+                                       &seen)
+                != NGX_OK)
+            {
+                return NGX_DECLINED;
+            }
+
+            p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 3, 1);
+        }
+
+        if (p == NULL || ngx_http_ai_json_after(&it, p) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (m->role.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    *pp = it.pos + 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A message's content at *pp: null, a string, or parts, whose texts are
+ * joined by LF as ngx_http_ai_content() joins them
+ */
+
+static ngx_int_t
+ngx_http_ai_chat_content(ngx_pool_t *pool, ngx_http_ai_message_t *m,
+    u_char **pp, u_char *end)
+{
+    u_char                   *p, *o;
+    size_t                    len;
+    uint32_t                  seen;
+    ngx_int_t                 rc;
+    ngx_str_t                 key, type, texts[NGX_HTTP_AI_CHAT_PARTS];
+    ngx_uint_t                i, n, escaped, any_escaped, image;
+    ngx_http_ai_json_iter_t   it;
+
+    static const char  *part_fields[] = {
+        "text", "type", NULL
+    };
+
+    p = *pp;
+
+    if (*p == 'n') {
+        *pp = ngx_http_ai_json_skip(p, end, 1, 1);
+        return NGX_OK;
+    }
+
+    if (*p == '"') {
+        p = ngx_http_ai_text_string(p, end, &m->text, &escaped);
+
+        if (p == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (escaped) {
+            o = ngx_pnalloc(pool, m->text.len);
+            if (o == NULL) {
+                return NGX_ERROR;
+            }
+
+            m->text.len = ngx_http_ai_json_unescape(o, m->text.data,
+                                                    m->text.data
+                                                    + m->text.len)
+                          - o;
+            m->text.data = o;
+        }
+
+        m->nparts = 1;
+        *pp = p;
+
+        return NGX_OK;
+    }
+
+    if (*p != '[') {
+        return NGX_DECLINED;
+    }
+
+    /* the parts: each an object; the texts noted, then joined */
+
+    n = 0;
+    len = 0;
+    any_escaped = 0;
+
+    p = ngx_http_ai_json_space(p + 1, end);
+
+    while (p < end && *p != ']') {
+
+        if (ngx_http_ai_json_object(&it, p, end) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        m->nparts++;
+
+        seen = 0;
+        image = 0;
+        ngx_str_null(&type);
+
+        for ( ;; ) {
+
+            rc = ngx_http_ai_json_next_key(&it, &key);
+
+            if (rc == NGX_DONE) {
+                break;
+            }
+
+            if (rc != NGX_OK
+                || ngx_http_ai_text_field(&key, part_fields, &seen)
+                   != NGX_OK)
+            {
+                return NGX_DECLINED;
+            }
+
+            p = it.pos;
+
+            if (ngx_http_ai_key_is(&key, "text")) {
+                if (n == NGX_HTTP_AI_CHAT_PARTS) {
+                    return NGX_DECLINED;
+                }
+
+                p = ngx_http_ai_text_string(p, end, &texts[n], &escaped);
+
+                if (p == NULL) {
+                    return NGX_DECLINED;
+                }
+
+                len += texts[n].len + 1;
+                any_escaped |= escaped;
+                n++;
+
+            } else if (ngx_http_ai_key_is(&key, "type") && *p == '"') {
+                p = ngx_http_ai_text_string(p, end, &type, &escaped);
+
+                if (p == NULL || escaped) {
+                    return NGX_DECLINED;
+                }
+
+            } else {
+                image |= ngx_http_ai_key_is(&key, "image_url")
+                         || ngx_http_ai_key_is(&key, "inlineData")
+                         || ngx_http_ai_key_is(&key, "inline_data");
+
+                p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 5,
+                                          1);
+            }
+
+            if (p == NULL || ngx_http_ai_json_after(&it, p) != NGX_OK) {
+                return NGX_DECLINED;
+            }
+        }
+
+        /* a part with a text is a text, whatever else it holds */
+
+        if (!(seen & 1)
+            && (image || (type.len == 5
+                          && ngx_strncmp(type.data, "image", 5) == 0)))
+        {
+            m->images = 1;
+        }
+
+        p = ngx_http_ai_json_space(it.pos + 1, end);
+
+        if (p < end && *p == ',') {
+            p = ngx_http_ai_json_space(p + 1, end);
+
+            if (p < end && *p == ']') {
+                return NGX_DECLINED;
+            }
+
+        } else if (p >= end || *p != ']') {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (p >= end) {
+        return NGX_DECLINED;
+    }
+
+    *pp = p + 1;
+
+    if (n == 1 && !any_escaped) {
+        m->text = texts[0];
+        return NGX_OK;
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    o = ngx_pnalloc(pool, len);
+    if (o == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->text.data = o;
+
+    for (i = 0; i < n; i++) {
+        if (o != m->text.data) {
+            /* as the tree's join: between texts, after a first not empty */
+            *o++ = LF;
+        }
+
+        o = ngx_http_ai_json_unescape(o, texts[i].data,
+                                      texts[i].data + texts[i].len);
+    }
+
+    m->text.len = o - m->text.data;
+
+    return NGX_OK;
+}
+
+
+/* stream_options at p: null, or an object; its include_usage */
+
+static u_char *
+ngx_http_ai_chat_options(ngx_http_ai_request_t *req, u_char *p, u_char *end)
+{
+    uint32_t                  seen;
+    ngx_int_t                 rc;
+    ngx_str_t                 key;
+    ngx_http_ai_json_iter_t   it;
+
+    if (*p == 'n') {
+        return ngx_http_ai_json_skip(p, end, 1, 1);
+    }
+
+    if (ngx_http_ai_json_object(&it, p, end) != NGX_OK) {
+        return NULL;
+    }
+
+    seen = 0;
+
+    for ( ;; ) {
+
+        rc = ngx_http_ai_json_next_key(&it, &key);
+
+        if (rc == NGX_DONE) {
+            return it.pos + 1;
+        }
+
+        if (rc != NGX_OK
+            || ngx_http_ai_text_field(&key, ngx_http_ai_option_fields, &seen)
+               != NGX_OK)
+        {
+            return NULL;
+        }
+
+        p = it.pos;
+
+        if (ngx_http_ai_key_is(&key, "include_usage")) {
+            if (*p == 't') {
+                req->include_usage = 1;
+
+            } else if (*p != 'f' && *p != 'n') {
+                return NULL;
+            }
+
+            p = ngx_http_ai_json_skip(p, end, 1, 1);
+
+        } else {
+            p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 2, 1);
+        }
+
+        if (p == NULL || ngx_http_ai_json_after(&it, p) != NGX_OK) {
+            return NULL;
+        }
+    }
+}
+
+
+/*
+ * a token count at p: null (left unset), or an integer in [0, 2^31 - 1]
+ * read as ngx_http_ai_get_int() reads it; NULL for anything else
+ */
+
+static u_char *
+ngx_http_ai_chat_int(u_char *p, u_char *end, ngx_int_t *value)
+{
+    u_char  *q;
+    double   d;
+
+    q = ngx_http_ai_json_skip(p, end, 1, 1);
+
+    if (q == NULL || *p == 'n') {
+        return q;
+    }
+
+    if (*p != '-' && (*p < '0' || *p > '9')) {
+        return NULL;
+    }
+
+    d = ngx_http_ai_json_double(p, q - p);
+
+    if (!(d >= 0) || d > (double) NGX_MAX_INT32_VALUE
+        || d != (double) (ngx_int_t) d)
+    {
+        return NULL;
+    }
+
+    *value = (ngx_int_t) d;
+
+    return q;
+}
+
+
+/*
+ * The string at p, checked strictly: its bytes between the quotes in *s,
+ * and *escaped if it has an escape to decode; the byte after it, or NULL
+ * if it is no valid string
+ */
+
+static u_char *
+ngx_http_ai_text_string(u_char *p, u_char *end, ngx_str_t *s,
+    ngx_uint_t *escaped)
+{
+    u_char  *q;
+
+    if (p >= end || *p != '"') {
+        return NULL;
+    }
+
+    s->data = p + 1;
+    *escaped = 0;
+
+    q = ngx_http_ai_json_short(p, end);
+
+    if (q) {
+        s->len = q - 1 - s->data;
+        return q;
+    }
+
+    q = ngx_http_ai_json_plain(p + 1, end);
+
+    if (q < end && *q == '"') {
+        s->len = q - s->data;
+        return q + 1;
+    }
+
+    if (q >= end || *q != '\\') {
+        return NULL;
+    }
+
+    /* an escape: the string checked whole, from its quote */
+
+    q = ngx_http_ai_json_skip(p, end, 1, 1);
+
+    if (q == NULL) {
+        return NULL;
+    }
+
+    s->len = q - 1 - s->data;
+    *escaped = 1;
+
+    return q;
+}
+
+
+/*
+ * A key of an object against the fields that may appear once in it:
+ * NGX_DECLINED if it is one of them and came before (*seen has a bit for
+ * each)
+ */
+
+static ngx_int_t
+ngx_http_ai_text_field(ngx_str_t *key, const char **names, uint32_t *seen)
+{
+    size_t      j;
+    ngx_uint_t  i;
+
+    for (i = 0; names[i]; i++) {
+
+        if ((u_char) names[i][0] != key->data[0]) {
+            continue;
+        }
+
+        /* a name's NUL differs from any byte of a key without one */
+
+        for (j = 1; j < key->len && (u_char) names[i][j] == key->data[j];
+             j++)
+        {
+            /* void */
+        }
+
+        if (j == key->len && names[i][j] == '\0') {
+            if (*seen & (1u << i)) {
+                return NGX_DECLINED;
+            }
+
+            *seen |= 1u << i;
+            break;
+        }
     }
 
     return NGX_OK;
@@ -1310,13 +2121,13 @@ ngx_http_ai_unique(cJSON *obj, const char **names, const char **param,
 
 
 /*
- * A NUL byte, or a \u0000 escape (not itself escaped): C strings would
- * end there, so the gateway's view of a field would differ from what the
- * provider reads.
+ * A NUL byte (raw), or a \u0000 escape (not itself escaped): C strings
+ * would end there, so the gateway's view of a field would differ from
+ * what the provider reads.
  */
 
 static ngx_uint_t
-ngx_http_ai_has_nul(ngx_str_t *body)
+ngx_http_ai_has_nul(ngx_str_t *body, ngx_uint_t raw)
 {
     u_char  *p, *q, *last;
 
@@ -1326,7 +2137,7 @@ ngx_http_ai_has_nul(ngx_str_t *body)
         return 0;
     }
 
-    if (memchr(body->data, '\0', body->len)) {
+    if (raw && memchr(body->data, '\0', body->len)) {
         return 1;
     }
 

@@ -170,6 +170,57 @@ ngx_http_ai_json_parse(ngx_pool_t *pool, ngx_str_t *body, const char **end)
 }
 
 
+/*
+ * The tree of a body that a strict reading already took whole (a chat
+ * request read without a tree: ngx_http_ai_request_tree()), built without
+ * a scan again, on a pool sized from the body's length
+ */
+
+cJSON *
+ngx_http_ai_json_parse_checked(ngx_pool_t *pool, ngx_str_t *body)
+{
+    u_char      *p, *e;
+    cJSON       *json;
+    ngx_pool_t  *prev, *tree;
+
+    e = body->data + body->len;
+    p = ngx_http_ai_json_space(body->data, e);
+
+    if (p == e) {
+        return NULL;
+    }
+
+    /* no long string noted: each is scanned for its end as it is copied */
+
+    ngx_http_ai_json_nplains = 0;
+    ngx_http_ai_json_plain_next = 0;
+
+    tree = NULL;
+
+    if (pool && ngx_http_ai_json_hooked) {
+        tree = ngx_create_pool(ngx_min(NGX_DEFAULT_POOL_SIZE,
+                                       ngx_align(1024 + 4 * body->len,
+                                                 NGX_POOL_ALIGNMENT)),
+                               pool->log);
+        if (tree == NULL) {
+            return NULL;
+        }
+    }
+
+    prev = ngx_http_ai_json_on_pool(tree);
+
+    json = ngx_http_ai_json_tree(p, e);
+
+    (void) ngx_http_ai_json_on_pool(prev);
+
+    if (json == NULL && tree) {
+        ngx_destroy_pool(tree);
+    }
+
+    return json;
+}
+
+
 ngx_pool_t *
 ngx_http_ai_json_on_pool(ngx_pool_t *pool)
 {
@@ -337,7 +388,13 @@ ngx_http_ai_json_tree_size(ngx_http_ai_json_count_t *count, size_t len)
                                + NGX_ALIGNMENT)
            + len;
 
-    return ngx_min(size, NGX_DEFAULT_POOL_SIZE);
+    /*
+     * a multiple of the pool's alignment: ngx_palloc() checks the room
+     * left after it aligns, which past an unaligned end wraps around
+     */
+
+    return ngx_min(ngx_align(size, NGX_POOL_ALIGNMENT),
+                   NGX_DEFAULT_POOL_SIZE);
 }
 
 
@@ -526,8 +583,7 @@ ngx_http_ai_json_number(cJSON *item, u_char *p, u_char *end)
 static char *
 ngx_http_ai_json_decode(u_char **pp, u_char *end)
 {
-    u_char      *p, *q, *o, *s;
-    ngx_uint_t   c;
+    u_char  *p, *q, *o, *s;
 
     p = *pp + 1;
 
@@ -582,7 +638,28 @@ ngx_http_ai_json_decode(u_char **pp, u_char *end)
         return NULL;
     }
 
-    for (o = s; p < q; /* void */) {
+    o = ngx_http_ai_json_unescape(s, p, q);
+
+    *o = '\0';
+
+    *pp = q + 1;
+
+    return (char *) s;
+}
+
+
+/*
+ * The checked bytes of a string from p to q (without its quotes) decoded
+ * into o, as cJSON's parse_string() decodes them; the end of what was
+ * written, which is no longer than q - p
+ */
+
+u_char *
+ngx_http_ai_json_unescape(u_char *o, u_char *p, u_char *q)
+{
+    ngx_uint_t  c;
+
+    while (p < q) {
 
         if (*p != '\\') {
             *o++ = *p++;
@@ -618,11 +695,7 @@ ngx_http_ai_json_decode(u_char **pp, u_char *end)
         p += 2;
     }
 
-    *o = '\0';
-
-    *pp = q + 1;
-
-    return (char *) s;
+    return o;
 }
 
 

@@ -112,11 +112,14 @@ ngx_http_ai_prompt_guard_request(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_pg_ctx_t *ctx, ngx_array_t *rules)
 {
     char                   *s;
+    cJSON                  *json;
     ngx_int_t               rc;
     ngx_str_t               body, err;
     ngx_http_ai_pg_walk_t   w;
 
-    if (ai->req.json == NULL) {
+    json = ngx_http_ai_request_tree(&ai->req);
+
+    if (json == NULL) {
         return NGX_OK;
     }
 
@@ -129,19 +132,19 @@ ngx_http_ai_prompt_guard_request(ngx_http_request_t *r,
     switch (ai->req.format) {
 
     case NGX_HTTP_AI_FMT_ANTHROPIC:
-        rc = ngx_http_ai_prompt_guard_anthropic(&w, ai->req.json);
+        rc = ngx_http_ai_prompt_guard_anthropic(&w, json);
         break;
 
     case NGX_HTTP_AI_FMT_GEMINI:
-        rc = ngx_http_ai_prompt_guard_gemini(&w, ai->req.json);
+        rc = ngx_http_ai_prompt_guard_gemini(&w, json);
         break;
 
     case NGX_HTTP_AI_FMT_RESPONSES:
-        rc = ngx_http_ai_prompt_guard_responses(&w, ai->req.json);
+        rc = ngx_http_ai_prompt_guard_responses(&w, json);
         break;
 
     default: /* NGX_HTTP_AI_FMT_OPENAI */
-        rc = ngx_http_ai_prompt_guard_openai(&w, ai->req.json);
+        rc = ngx_http_ai_prompt_guard_openai(&w, json);
     }
 
     if (rc != NGX_OK || !ctx->changed) {
@@ -150,7 +153,7 @@ ngx_http_ai_prompt_guard_request(ngx_http_request_t *r,
 
     /* the masked body: what the provider gets and ai_log records */
 
-    s = cJSON_PrintUnformatted(ai->req.json);
+    s = cJSON_PrintUnformatted(json);
     if (s == NULL) {
         return NGX_ERROR;
     }

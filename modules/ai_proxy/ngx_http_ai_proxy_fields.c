@@ -105,11 +105,17 @@ ngx_http_ai_proxy_drop_fields(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ngx_http_ai_proxy_loc_conf_t *plcf)
 {
     char        *s, name[64];
-    cJSON       *copy;
+    cJSON       *json, *copy;
     ngx_str_t   *field, body, err;
     ngx_uint_t   i, found;
 
-    if (plcf->drop_fields == NULL || !cJSON_IsObject(ai->req.json)) {
+    if (plcf->drop_fields == NULL) {
+        return NGX_OK;
+    }
+
+    json = ngx_http_ai_request_tree(&ai->req);
+
+    if (!cJSON_IsObject(json)) {
         return NGX_OK;
     }
 
@@ -124,7 +130,7 @@ ngx_http_ai_proxy_drop_fields(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         ngx_memcpy(name, field[i].data, field[i].len);
         name[field[i].len] = '\0';
 
-        if (cJSON_GetObjectItemCaseSensitive(ai->req.json, name)) {
+        if (cJSON_GetObjectItemCaseSensitive(json, name)) {
             found = 1;
             break;
         }
@@ -134,7 +140,7 @@ ngx_http_ai_proxy_drop_fields(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         return NGX_OK;
     }
 
-    copy = cJSON_Duplicate(ai->req.json, 1);
+    copy = cJSON_Duplicate(json, 1);
     if (copy == NULL) {
         return NGX_ERROR;
     }

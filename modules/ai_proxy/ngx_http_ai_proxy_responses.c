@@ -103,7 +103,8 @@ ngx_http_ai_proxy_prepare_responses(ngx_http_request_t *r,
          * its header, before the event that records the response's id
          */
 
-        store = cJSON_GetObjectItemCaseSensitive(ai->req.json, "store");
+        store = cJSON_GetObjectItemCaseSensitive(
+                    ngx_http_ai_request_tree(&ai->req), "store");
         ctx->no_store = cJSON_IsFalse(store);
 
         ngx_memzero(&tr, sizeof(ngx_http_ai_translate_request_t));
@@ -111,7 +112,7 @@ ngx_http_ai_proxy_prepare_responses(ngx_http_request_t *r,
         tr.from = NGX_HTTP_AI_FMT_RESPONSES;
         tr.to = NGX_HTTP_AI_FMT_RESPONSES;
         tr.endpoint = NGX_HTTP_AI_EP_RESPONSES;
-        tr.json = ai->req.json;
+        tr.json = ngx_http_ai_request_tree(&ai->req);
         tr.body = ai->req.body;
         tr.model = *model;
         tr.stream = ai->req.stream;
@@ -318,7 +319,8 @@ ngx_http_ai_proxy_pin_lookup(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
                && ai->req.parsed)
     {
         s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-                                   ai->req.json, "previous_response_id"));
+                                   ngx_http_ai_request_tree(&ai->req),
+                                   "previous_response_id"));
         if (s == NULL || *s == '\0') {
             return NGX_DECLINED;
         }

@@ -1867,6 +1867,7 @@ ngx_http_ai_proxy_prepare(ngx_http_request_t *r, ngx_http_ai_proxy_ctx_t *ctx)
         tr.to = format;
         tr.endpoint = ai->req.endpoint;
         tr.json = ai->req.json;
+        tr.view = &ai->req;
         tr.body = ai->req.body;
         tr.model = model;
         tr.max_tokens = ctx->conf->max_tokens;

@@ -772,7 +772,7 @@ as_cjson(const char *body, size_t len)
     end = NULL;
     c = cJSON_ParseWithLengthOpts(body, len, &end, 0);
 
-    same_tree(req.json, c, body);
+    same_tree(ngx_http_ai_request_tree(&req), c, body);
     same_items(c);
 
     cJSON_Delete(c);
@@ -987,6 +987,299 @@ test_tree_as_cjson(void **state)
 }
 
 
+/*
+ * An OpenAI chat request is read without a tree when it has the usual
+ * shape (ngx_http_ai_chat_text()): its view must be the one the tree
+ * gives, field for field, and its tree, built later, cJSON's; any other
+ * text must get the tree's answer.  The tree's view is had by a first
+ * member whose key has an escape, which the reading without a tree
+ * declines.
+ */
+
+static void
+same_view(const char *body)
+{
+    char                   *other;
+    cJSON                  *c, *msg;
+    ngx_int_t               rc, rc2;
+    ngx_str_t               err, err2;
+    ngx_uint_t              i;
+    const char             *param, *param2, *brace;
+    ngx_http_ai_message_t  *m, *m2;
+    ngx_http_ai_request_t   req, req2;
+
+    rc = parse(NGX_HTTP_AI_EP_CHAT, body, &req, &param, &err);
+
+    brace = strchr(body, '{');
+    assert_non_null(brace);
+
+    other = malloc(strlen(body) + 16);
+    assert_non_null(other);
+
+    sprintf(other, "%.*s{\"\\u0078\":0,%s", (int) (brace - body), body,
+            brace + 1);
+
+    rc2 = parse(NGX_HTTP_AI_EP_CHAT, other, &req2, &param2, &err2);
+
+    if (rc != rc2) {
+        fail_msg("%d without a tree, %d with one, for %s", (int) rc,
+                 (int) rc2, body);
+    }
+
+    assert_false(req2.lazy);
+
+    if (rc != NGX_OK) {
+        if ((param == NULL) != (param2 == NULL)
+            || (param && strcmp(param, param2) != 0))
+        {
+            fail_msg("\"%s\" and \"%s\" for %s", param ? param : "",
+                     param2 ? param2 : "", body);
+        }
+
+        cJSON_Delete(req.json);
+        cJSON_Delete(req2.json);
+        free(other);
+        return;
+    }
+
+    if (req.model.len != req2.model.len
+        || memcmp(req.model.data, req2.model.data, req.model.len) != 0
+        || req.user.len != req2.user.len
+        || memcmp(req.user.data, req2.user.data, req.user.len) != 0
+        || req.stream != req2.stream
+        || req.include_usage != req2.include_usage
+        || req.options != req2.options
+        || req.tools != req2.tools
+        || req.max_tokens != req2.max_tokens
+        || req.text_len != req2.text_len
+        || req.messages.nelts != req2.messages.nelts)
+    {
+        fail_msg("another view for %s", body);
+    }
+
+    m = req.messages.elts;
+    m2 = req2.messages.elts;
+
+    for (i = 0; i < req.messages.nelts; i++) {
+        if (m[i].role.data != m2[i].role.data
+            || m[i].text.len != m2[i].text.len
+            || memcmp(m[i].text.data, m2[i].text.data, m[i].text.len) != 0
+            || m[i].nparts != m2[i].nparts
+            || m[i].images != m2[i].images
+            || m[i].tool_calls != m2[i].tool_calls
+            || (req.lazy && m[i].json != NULL))
+        {
+            fail_msg("another message %u for %s", (unsigned) i, body);
+        }
+    }
+
+    /* its tree, when asked for: cJSON's, each message's json set */
+
+    c = cJSON_Parse(body);
+
+    same_tree(ngx_http_ai_request_tree(&req), c, body);
+    assert_false(req.lazy);
+
+    msg = cJSON_GetObjectItemCaseSensitive(req.json, "messages")->child;
+
+    for (i = 0; i < req.messages.nelts; i++, msg = msg->next) {
+        assert_ptr_equal(m[i].json, msg);
+    }
+
+    cJSON_Delete(c);
+    cJSON_Delete(req.json);
+    cJSON_Delete(req2.json);
+    free(other);
+}
+
+
+/* body read as the tree reads it, and without a tree when lazy */
+
+static void
+read_as(const char *body, ngx_uint_t lazy)
+{
+    ngx_str_t               err;
+    const char             *param;
+    ngx_http_ai_request_t   req;
+
+    same_view(body);
+
+    assert_int_equal(parse(NGX_HTTP_AI_EP_CHAT, body, &req, &param, &err),
+                     NGX_OK);
+    assert_int_equal(req.lazy, lazy);
+    assert_true(lazy ? req.json == NULL : req.json != NULL);
+
+    cJSON_Delete(req.json);
+}
+
+
+static void
+test_chat_without_tree(void **state)
+{
+    char                   *body, *p;
+    ngx_str_t               err;
+    ngx_uint_t              i;
+    const char             *param;
+    ngx_http_ai_request_t   req;
+
+    static const char  *bodies[] = {
+        /* read without a tree */
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+        " {\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":"
+            "{\"include_usage\":true},\"max_tokens\":99,\"messages\":["
+            "{\"role\":\"system\",\"content\":\"be nice\"},{\"role\":\"user\","
+            "\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":"
+            "\"image_url\",\"image_url\":{\"url\":\"x\"}},{\"type\":\"text\","
+            "\"text\":\"b\"}]},{\"role\":\"assistant\",\"content\":null,"
+            "\"tool_calls\":[]}],\"tools\":[{\"type\":\"function\"}]} \r\n",
+        "{\"messages\":[{\"content\":\"escapes: \\n\\t\\\"\\\\\\/\\u00e9"
+            "\\ud83d\\ude00 and a long text after them, longer than sixteen"
+            "\",\"role\":\"developer\"}],\"model\":\"m\",\"user\":\"u1\"}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":[]},"
+            "{\"role\":\"function\",\"content\":[{\"text\":\"\"},"
+            "{\"text\":\"\"}]},{\"role\":\"assistant\",\"tool_calls\":null}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":["
+            "{\"type\":\"image\",\"source\":{}},{\"inlineData\":1},"
+            "{\"text\":\"t\\u0041\",\"image_url\":{}},{\"type\":\"text\","
+            "\"text\":\"x\"}]},{\"role\":\"user\",\"content\":[{\"type\":"
+            "\"image\"}]},{\"role\":\"user\",\"content\":[{\"inline_data\":"
+            "{}}]},{\"role\":\"user\",\"content\":[{\"type\":7}]}]}",
+        "{\"model\":\"m\",\"stream\":false,\"stream_options\":null,"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"stream\":null,\"stream_options\":{},"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage"
+            "\":false,\"other\":[1,{\"a\":2}]},\"messages\":[{\"role\":"
+            "\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"max_tokens\":0,\"max_completion_tokens\":1e3,"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"max_tokens\":2147483647,\"tools\":[],"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"max_tokens\":null,\"tools\":null,\"user\":7,"
+            "\"user\":\"second\",\"messages\":[{\"role\":\"user\","
+            "\"content\":\"x\",\"name\":\"n\",\"name\":\"n\"}],\"t\":1,"
+            "\"t\":2}",
+        "{\"model\":\"m\",\"user\":\"\",\"messages\":[{\"role\":\"user\","
+            "\"content\":\"x\"}],\"metadata\":{\"user_id\":\"no\"}}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+            "\"extra\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}",
+
+        /* the tree reads them: the same view, or the same refusal */
+        "{\"model\":\"m\\u0031\",\"messages\":[{\"role\":\"user\","
+            "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"user\":\"\\u0041\",\"messages\":[{\"role\":"
+            "\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"us\\u0065r\","
+            "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"max_completion_tokens\":5,\"max_tokens\":\"a\","
+            "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"max_tokens\":2147483648,\"messages\":[{\"role\":"
+            "\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"max_tokens\":-1,\"messages\":[{\"role\":\"user\","
+            "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"max_tokens\":1.5,\"messages\":[{\"role\":\"user\","
+            "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"model\":\"n\",\"messages\":[{\"role\":\"user\","
+            "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"role\":\"user\","
+            "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":1}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":"
+            "\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"model\",\"content\":"
+            "\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":null,\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[]}",
+        "{\"model\":\"m\",\"messages\":{}}",
+        "{\"model\":\"m\",\"messages\":[\"x\"]}",
+        "{\"model\":\"\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]"
+            "} x",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},]"
+            "}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{},]}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[1]}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "[{\"text\":null}]}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "[{\"text\":\"a\",\"text\":\"b\"}]}]}",
+        "{\"model\":\"m\",\"stream\":1,\"messages\":[{\"role\":\"user\","
+            "\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"stream_options\":{\"include_usage\":1},"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"stream_options\":[],"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"tools\":{},"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\","
+            "\"tool_calls\":[],\"tool_calls\":[]}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+            "\"x\":[1,]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\t\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\\x\""
+            "}]}",
+        NULL
+    };
+
+    for (i = 0; bodies[i]; i++) {
+        same_view(bodies[i]);
+    }
+
+    /* which were read without a tree */
+
+    read_as(bodies[1], 1);
+    read_as(bodies[13], 0);
+
+    assert_int_equal(parse(NGX_HTTP_AI_EP_CHAT, bodies[2], &req, &param,
+                           &err), NGX_OK);
+    assert_true(req.lazy);
+    assert_str(&req.user, "u1");
+
+    /* deeper than it reads, 17 text parts: the tree reads them */
+
+    body = malloc(4096);
+    assert_non_null(body);
+
+    p = body + sprintf(body, "{\"model\":\"m\",\"messages\":[{\"role\":"
+                             "\"user\",\"content\":\"x\"}],\"deep\":");
+    for (i = 0; i < 70; i++) {
+        *p++ = '[';
+    }
+    for (i = 0; i < 70; i++) {
+        *p++ = ']';
+    }
+    strcpy(p, "}");
+
+    read_as(body, 0);
+
+    p = body + sprintf(body, "{\"model\":\"m\",\"messages\":[{\"role\":"
+                             "\"user\",\"content\":[");
+    for (i = 0; i < 17; i++) {
+        p += sprintf(p, "%s{\"text\":\"p%u\"}", i ? "," : "", (unsigned) i);
+    }
+    strcpy(p, "]}]}");
+
+    read_as(body, 0);
+
+    /* 16 are read without it */
+
+    p = body + sprintf(body, "{\"model\":\"m\",\"messages\":[{\"role\":"
+                             "\"user\",\"content\":[");
+    for (i = 0; i < 16; i++) {
+        p += sprintf(p, "%s{\"text\":\"p%u\\n\"}", i ? "," : "",
+                     (unsigned) i);
+    }
+    strcpy(p, "]}]}");
+
+    read_as(body, 1);
+
+    free(body);
+}
+
+
 int
 main(void)
 {
@@ -1000,6 +1293,7 @@ main(void)
         cmocka_unit_test(test_embeddings_view),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_tree_as_cjson),
+        cmocka_unit_test(test_chat_without_tree),
         cmocka_unit_test(test_json_plain),
         cmocka_unit_test(test_json_count),
         cmocka_unit_test(test_json_plain_noted),

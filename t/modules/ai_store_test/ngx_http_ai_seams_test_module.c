@@ -469,7 +469,9 @@ ngx_http_ai_seams_test_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
                   r->headers_out.status ? r->headers_out.status
                                         : (ngx_uint_t) r->err_status,
                   (ngx_uint_t) ai->answered, (ngx_uint_t) ai->resp_done,
-                  &trace, ai->req.json ? "kept" : "freed", &ai->req.model,
+                  &trace,
+                  ngx_http_ai_request_tree(&ai->req) ? "kept" : "freed",
+                  &ai->req.model,
                   &ai->req.user, (size_t) (p - roles), roles);
 }
 
