@@ -16,6 +16,19 @@
 #include "ngx_http_ai_core_json.h"
 
 
+/*
+ * AVX2, where the processor has it (checked once, at the first long
+ * string): a long string's bytes 64 at a time
+ */
+#if (NGX_HTTP_AI_JSON_SSE2 && defined __x86_64__                             \
+     && (__GNUC__ >= 5 || defined __clang__))
+#include <immintrin.h>
+#define NGX_HTTP_AI_JSON_AVX2  1
+#else
+#define NGX_HTTP_AI_JSON_AVX2  0
+#endif
+
+
 static ngx_inline u_char *ngx_http_ai_json_string(u_char *p, u_char *end,
     ngx_uint_t strict);
 static ngx_inline u_char *ngx_http_ai_json_counted(u_char *p, u_char *end,
@@ -24,6 +37,10 @@ static u_char *ngx_http_ai_json_number(u_char *p, u_char *end);
 static u_char *ngx_http_ai_json_literal(u_char *p, u_char *end);
 static u_char *ngx_http_ai_json_escape(u_char *p, u_char *end);
 static ngx_uint_t ngx_http_ai_json_hex4(u_char *p, u_char *end);
+#if (NGX_HTTP_AI_JSON_AVX2)
+static u_char *ngx_http_ai_json_plain64(u_char *p, u_char *end)
+    __attribute__((target("avx2")));
+#endif
 
 
 /* in a string: the quote, the backslash and the control characters */
@@ -54,7 +71,38 @@ ngx_http_ai_json_plain(u_char *p, u_char *end)
     uint64_t  w, q, b, m;
 
 #if (NGX_HTTP_AI_JSON_SSE2)
-    unsigned  mask;
+    unsigned    mask;
+    ngx_uint_t  n;
+
+#if (NGX_HTTP_AI_JSON_AVX2)
+    static ngx_int_t  avx2 = -1;
+#endif
+
+    /* the first 64 bytes, where most strings end, 16 at a time */
+
+    for (n = 0; n < 4 && end - p >= 16; n++) {
+        mask = ngx_http_ai_json_special16(p);
+
+        if (mask) {
+            return p + __builtin_ctz(mask);
+        }
+
+        p += 16;
+    }
+
+#if (NGX_HTTP_AI_JSON_AVX2)
+
+    if (end - p >= 64) {
+        if (avx2 == -1) {
+            avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+        }
+
+        if (avx2) {
+            p = ngx_http_ai_json_plain64(p, end);
+        }
+    }
+
+#endif
 
     while (end - p >= 16) {
         mask = ngx_http_ai_json_special16(p);
@@ -99,6 +147,62 @@ ngx_http_ai_json_plain(u_char *p, u_char *end)
 
     return p;
 }
+
+
+#if (NGX_HTTP_AI_JSON_AVX2)
+
+/*
+ * The bytes from p, 64 at a time with AVX2, up to the block of 64 with a
+ * byte a string must escape (then that byte) or to the last 63 bytes
+ * (then where they start): a long string's scan at some 20 bytes a cycle
+ * against 5 with SSE2 (1 MB: bench, body_1m_gw_min)
+ */
+
+static u_char *
+ngx_http_ai_json_plain64(u_char *p, u_char *end)
+{
+    __m256i   quote, bslash, ctl, v0, v1, s0, s1;
+    unsigned  m;
+
+    quote = _mm256_set1_epi8('"');
+    bslash = _mm256_set1_epi8('\\');
+    ctl = _mm256_set1_epi8(0x1f);
+
+    while (end - p >= 64) {
+        v0 = _mm256_loadu_si256((const __m256i *) p);
+        v1 = _mm256_loadu_si256((const __m256i *) (p + 32));
+
+        s0 = _mm256_or_si256(
+                 _mm256_or_si256(_mm256_cmpeq_epi8(v0, quote),
+                                 _mm256_cmpeq_epi8(v0, bslash)),
+                 _mm256_cmpeq_epi8(_mm256_min_epu8(v0, ctl), v0));
+
+        s1 = _mm256_or_si256(
+                 _mm256_or_si256(_mm256_cmpeq_epi8(v1, quote),
+                                 _mm256_cmpeq_epi8(v1, bslash)),
+                 _mm256_cmpeq_epi8(_mm256_min_epu8(v1, ctl), v1));
+
+        if (!_mm256_testz_si256(_mm256_or_si256(s0, s1),
+                                _mm256_or_si256(s0, s1)))
+        {
+            m = (unsigned) _mm256_movemask_epi8(s0);
+
+            if (m) {
+                return p + __builtin_ctz(m);
+            }
+
+            m = (unsigned) _mm256_movemask_epi8(s1);
+
+            return p + 32 + __builtin_ctz(m);
+        }
+
+        p += 64;
+    }
+
+    return p;
+}
+
+#endif
 
 
 /* a JSON object, checked without a tree (a provider's answer) */

@@ -37,6 +37,8 @@ static u_char *ngx_http_ai_chat_int(u_char *p, u_char *end,
     ngx_int_t *value);
 static u_char *ngx_http_ai_text_string(u_char *p, u_char *end,
     ngx_str_t *s, ngx_uint_t *escaped);
+static u_char *ngx_http_ai_text_skip(u_char *p, u_char *end,
+    ngx_uint_t depth);
 static ngx_int_t ngx_http_ai_text_field(ngx_str_t *key, const char **names,
     uint32_t *seen);
 static ngx_int_t ngx_http_ai_parse_embeddings(ngx_http_ai_request_t *req,
@@ -62,7 +64,8 @@ static ngx_int_t ngx_http_ai_get_int(cJSON *obj, const char *name,
     ngx_int_t *value, const char **param, ngx_str_t *err);
 static ngx_int_t ngx_http_ai_unique(cJSON *obj, const char **names,
     const char **param, ngx_str_t *err);
-static ngx_uint_t ngx_http_ai_has_nul(ngx_str_t *body, ngx_uint_t raw);
+static ngx_uint_t ngx_http_ai_has_nul(ngx_str_t *body);
+static ngx_uint_t ngx_http_ai_nul_escape(u_char *p, u_char *last);
 static ngx_int_t ngx_http_ai_invalid(ngx_str_t *err, const char **param,
     const char *name, const char *msg);
 
@@ -240,12 +243,11 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
     ngx_str_null(&user);
 
-    if (req->endpoint == NGX_HTTP_AI_EP_CHAT
-        && !ngx_http_ai_has_nul(&req->body, 0))
-    {
+    if (req->endpoint == NGX_HTTP_AI_EP_CHAT) {
         /*
-         * the common shape of a chat request is read without a tree (a
-         * NUL byte it refuses as any byte JSON does not allow there)
+         * the common shape of a chat request is read without a tree: a
+         * NUL byte it refuses as any byte JSON does not allow there, a
+         * \u0000 escape in the strings with an escape it reads or skips
          */
 
         saved = *req;
@@ -268,7 +270,7 @@ ngx_http_ai_parse_request(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         ngx_str_null(&user);
     }
 
-    if (ngx_http_ai_has_nul(&req->body, 1)) {
+    if (ngx_http_ai_has_nul(&req->body)) {
         ngx_str_set(err, "the request body contains a NUL character "
                          "(\\u0000), which is not accepted");
         return NGX_DECLINED;
@@ -763,7 +765,7 @@ ngx_http_ai_chat_text(ngx_pool_t *pool, ngx_http_ai_request_t *req,
                 return NGX_DECLINED;
             }
 
-            p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 1, 1);
+            p = ngx_http_ai_text_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 1);
 
         } else if (ngx_http_ai_key_is(&key, "user") && !user_seen) {
             /* the first "user", as the tree's lookup finds it */
@@ -778,12 +780,11 @@ ngx_http_ai_chat_text(ngx_pool_t *pool, ngx_http_ai_request_t *req,
                 }
 
             } else {
-                p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 1,
-                                          1);
+                p = ngx_http_ai_text_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 1);
             }
 
         } else {
-            p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 1, 1);
+            p = ngx_http_ai_text_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 1);
         }
 
         if (p == NULL || ngx_http_ai_json_after(&it, p) != NGX_OK) {
@@ -830,9 +831,16 @@ ngx_http_ai_chat_messages(ngx_pool_t *pool, ngx_http_ai_request_t *req,
             return NGX_DECLINED;
         }
 
-        m = ngx_array_push(&req->messages);
-        if (m == NULL) {
-            return NGX_ERROR;
+        if (req->messages.nelts < req->messages.nalloc) {
+            /* ngx_array_push() inline, but when it grows */
+            m = (ngx_http_ai_message_t *) req->messages.elts
+                + req->messages.nelts++;
+
+        } else {
+            m = ngx_array_push(&req->messages);
+            if (m == NULL) {
+                return NGX_ERROR;
+            }
         }
 
         ngx_memzero(m, sizeof(ngx_http_ai_message_t));
@@ -912,8 +920,11 @@ ngx_http_ai_chat_message(ngx_pool_t *pool, ngx_http_ai_message_t *m,
                 return NGX_DECLINED;
             }
 
+            /* the chat roles differ in their first letters */
+
             for (i = 0; i < NGX_HTTP_AI_CHAT_ROLES; i++) {
                 if (role.len == ngx_http_ai_roles[i].len
+                    && role.data[0] == ngx_http_ai_roles[i].data[0]
                     && ngx_memcmp(role.data, ngx_http_ai_roles[i].data,
                                   role.len)
                        == 0)
@@ -947,7 +958,7 @@ ngx_http_ai_chat_message(ngx_pool_t *pool, ngx_http_ai_message_t *m,
 
             m->tool_calls = 1;
 
-            p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 3, 1);
+            p = ngx_http_ai_text_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 3);
 
         } else {
             if (ngx_http_ai_text_field(&key, ngx_http_ai_message_fields,
@@ -957,7 +968,7 @@ ngx_http_ai_chat_message(ngx_pool_t *pool, ngx_http_ai_message_t *m,
                 return NGX_DECLINED;
             }
 
-            p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 3, 1);
+            p = ngx_http_ai_text_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 3);
         }
 
         if (p == NULL || ngx_http_ai_json_after(&it, p) != NGX_OK) {
@@ -1097,8 +1108,7 @@ ngx_http_ai_chat_content(ngx_pool_t *pool, ngx_http_ai_message_t *m,
                          || ngx_http_ai_key_is(&key, "inlineData")
                          || ngx_http_ai_key_is(&key, "inline_data");
 
-                p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 5,
-                                          1);
+                p = ngx_http_ai_text_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 5);
             }
 
             if (p == NULL || ngx_http_ai_json_after(&it, p) != NGX_OK) {
@@ -1215,7 +1225,7 @@ ngx_http_ai_chat_options(ngx_http_ai_request_t *req, u_char *p, u_char *end)
             p = ngx_http_ai_json_skip(p, end, 1, 1);
 
         } else {
-            p = ngx_http_ai_json_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 2, 1);
+            p = ngx_http_ai_text_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 2);
         }
 
         if (p == NULL || ngx_http_ai_json_after(&it, p) != NGX_OK) {
@@ -1301,12 +1311,32 @@ ngx_http_ai_text_string(u_char *p, u_char *end, ngx_str_t *s,
 
     q = ngx_http_ai_json_skip(p, end, 1, 1);
 
-    if (q == NULL) {
+    if (q == NULL || ngx_http_ai_nul_escape(p, q)) {
         return NULL;
     }
 
     s->len = q - 1 - s->data;
     *escaped = 1;
+
+    return q;
+}
+
+
+/*
+ * The value at p skipped, checked strictly; NULL if it is not one, or if
+ * it holds a \u0000 escape (which the tree's reading refuses)
+ */
+
+static u_char *
+ngx_http_ai_text_skip(u_char *p, u_char *end, ngx_uint_t depth)
+{
+    u_char  *q;
+
+    q = ngx_http_ai_json_skip(p, end, depth, 1);
+
+    if (q == NULL || ngx_http_ai_nul_escape(p, q)) {
+        return NULL;
+    }
 
     return q;
 }
@@ -2121,27 +2151,34 @@ ngx_http_ai_unique(cJSON *obj, const char **names, const char **param,
 
 
 /*
- * A NUL byte (raw), or a \u0000 escape (not itself escaped): C strings
- * would end there, so the gateway's view of a field would differ from
+ * A NUL byte, or a \u0000 escape (not itself escaped): C strings would
+ * end there, so the gateway's view of a field would differ from
  * what the provider reads.
  */
 
 static ngx_uint_t
-ngx_http_ai_has_nul(ngx_str_t *body, ngx_uint_t raw)
+ngx_http_ai_has_nul(ngx_str_t *body)
 {
-    u_char  *p, *q, *last;
-
-    last = body->data + body->len;
-
     if (body->len == 0) {
         return 0;
     }
 
-    if (raw && memchr(body->data, '\0', body->len)) {
+    if (memchr(body->data, '\0', body->len)) {
         return 1;
     }
 
-    for (p = body->data;
+    return ngx_http_ai_nul_escape(body->data, body->data + body->len);
+}
+
+
+/* a \u0000 escape from p to last (not itself escaped) */
+
+static ngx_uint_t
+ngx_http_ai_nul_escape(u_char *p, u_char *last)
+{
+    u_char  *q;
+
+    for ( /* void */ ;
          (p = memchr(p, '\\', last - p)) != NULL && last - p >= 6;
          p = q)
     {

@@ -416,7 +416,7 @@ same_tree(cJSON *a, cJSON *b, const char *body)
 static void
 test_json_plain(void **state)
 {
-    u_char       buf[40], *want, *p;
+    u_char       buf[160], *want, *p;
     size_t       len, i, j, f, b;
 
     static const u_char  fill[] = { 'a', ' ', '!', 0x7f, 0x80, 0xc3, 0xff,
@@ -424,7 +424,14 @@ test_json_plain(void **state)
     static const u_char  byte[] = { 0x00, 0x01, 0x0a, 0x1f, '"', '\\',
                                     0x20, 0x22 ^ 0x80, 0x5c ^ 0x80, 0x9f };
 
-    for (len = 0; len <= sizeof(buf); len++) {
+    /*
+     * every length to 40 (the 16- and 8-byte steps, the last bytes), then
+     * around 64 and 128 and to 160 (the 64-byte blocks after the first 64)
+     */
+
+    for (len = 0; len <= sizeof(buf);
+         len += (len < 40 || (len >= 60 && len < 72) || len >= 120) ? 1 : 5)
+    {
         for (f = 0; f < sizeof(fill); f++) {
             memset(buf, fill[f], sizeof(buf));
             assert_ptr_equal(ngx_http_ai_json_plain(buf, buf + len),
@@ -1117,6 +1124,7 @@ static void
 test_chat_without_tree(void **state)
 {
     char                   *body, *p;
+    ngx_int_t               rc;
     ngx_str_t               err;
     ngx_uint_t              i;
     const char             *param;
@@ -1221,6 +1229,21 @@ test_chat_without_tree(void **state)
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]",
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\\x\""
             "}]}",
+
+        /* a \u0000 wherever it is: refused by both */
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"a\\u0000b\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "[{\"text\":\"\\u0000\"}]}]}",
+        "{\"model\":\"m\",\"tools\":[{\"d\":\"\\u0000\"}],\"messages\":"
+            "[{\"role\":\"user\",\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"x\",\"name\":\"\\u0000\"}]}",
+        "{\"model\":\"m\",\"stream_options\":{\"o\":\"\\\\\\u0000\"},"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        /* an escaped backslash, then u0000: no NUL */
+        "{\"model\":\"m\",\"x\":\"\\\\u0000\",\"messages\":[{\"role\":"
+            "\"user\",\"content\":\"\\\\u0000\"}]}",
         NULL
     };
 
@@ -1232,6 +1255,25 @@ test_chat_without_tree(void **state)
 
     read_as(bodies[1], 1);
     read_as(bodies[13], 0);
+
+    for (i = 0; bodies[i]; i++) {
+        if (strstr(bodies[i], "\\u0000") == NULL) {
+            continue;
+        }
+
+        rc = parse(NGX_HTTP_AI_EP_CHAT, bodies[i], &req, &param, &err);
+
+        if (bodies[i + 1] == NULL) {
+            /* the last, an escaped backslash: read without a tree */
+            assert_int_equal(rc, NGX_OK);
+            assert_true(req.lazy);
+            continue;
+        }
+
+        assert_int_equal(rc, NGX_DECLINED);
+        assert_non_null(memmem(err.data, err.len, "NUL character", 13));
+        cJSON_Delete(req.json);
+    }
 
     assert_int_equal(parse(NGX_HTTP_AI_EP_CHAT, bodies[2], &req, &param,
                            &err), NGX_OK);
