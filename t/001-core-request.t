@@ -282,3 +282,43 @@ Content-Type: application/json
 [200, 400]
 --- no_error_log
 [alert]
+
+
+
+=== TEST 14: a body sent after its header in parts is read whole, in one buffer; a request pipelined after it is served
+# The header's buffer is given the room for the body (one run of bytes,
+# no copy); it goes back to NGINX as it would leave it, so the request
+# that follows in the last packet is read from it.
+--- config
+    location /v1/ {
+        ai_core on;
+        return 200 "model=$ai_model\n$request_body";
+    }
+--- exec
+perl -MIO::Socket::INET -e '
+my $body = q({"messages":[{"role":"user","content":") . ("x" x 3000)
+           . q("}],"model":"split-model"});
+my $next = q({"model":"second","messages":[{"role":"user","content":"hi"}]});
+my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}") or die;
+my $h = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " . length($body) . "\r\n\r\n";
+for my $part ($h . substr($body, 0, 100), substr($body, 100, 2000),
+              substr($body, 2100) . "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " . length($next) . "\r\n\r\n" . $next)
+{
+    print $s $part;
+    select(undef, undef, undef, 0.1);
+}
+my $all = ""; while (sysread($s, my $buf, 65536)) { $all .= $buf }
+for my $sent ($body, $next) {
+    $all =~ s/^HTTP\/1\.1 (\d+)[^\r]*\r\n(.*?)\r\n\r\n//s or die "no response";
+    my ($st, $hd) = ($1, $2);
+    my ($n) = $hd =~ /Content-Length: (\d+)/i;
+    my $b = substr($all, 0, $n, "");
+    my ($first, $rest) = split /\n/, $b, 2;
+    print "$st $first same=", ($rest eq $sent ? 1 : 0), "\n";
+}
+'
+--- response_body
+200 model=split-model same=1
+200 model=second same=1
+--- no_error_log
+[error]

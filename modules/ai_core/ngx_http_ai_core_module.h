@@ -25,6 +25,16 @@
 
 /* the context with the core's private state after what modules see */
 
+/* the header's buffer as NGINX made it, while the body is read in room */
+
+typedef struct {
+    ngx_buf_t                  *buf;          /* NULL once given back */
+    u_char                     *start;
+    u_char                     *last;
+    u_char                     *end;
+} ngx_http_ai_core_room_t;
+
+
 typedef struct {
     ngx_http_ai_ctx_t           ai;
 
@@ -48,6 +58,7 @@ typedef struct {
                                                  a change, by their next */
     size_t                      system_len;   /* the view's system text,
                                                  once the tree was freed */
+    ngx_http_ai_core_room_t    *room;         /* the body read in one run */
 
     /* cutting events out of a stream passed by reference (drop_usage) */
     u_char                     *trim_pos;     /* the next byte to pass */
