@@ -784,23 +784,6 @@ ngx_http_ai_json_empty_array(ngx_str_t *s, const char *key, size_t len)
 }
 
 
-/* the members of the object at p, checked as they are read */
-
-ngx_int_t
-ngx_http_ai_json_object(ngx_http_ai_json_iter_t *it, u_char *p, u_char *end)
-{
-    if (p == NULL || p >= end || *p != '{') {
-        return NGX_DECLINED;
-    }
-
-    it->pos = ngx_http_ai_json_space(p + 1, end);
-    it->end = end;
-    it->more = 0;
-
-    return NGX_OK;
-}
-
-
 /*
  * NGX_OK: the next member; NGX_DONE: the object's end (it->pos at its
  * '}'); NGX_ERROR: not valid JSON

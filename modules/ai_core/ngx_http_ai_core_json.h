@@ -191,8 +191,19 @@ ngx_http_ai_json_item(const cJSON *obj, const char *name)
  * cJSON would; a key with an escape is refused (NGX_ERROR), as the callers
  * compare keys as they are written and cJSON compares them decoded
  */
-ngx_int_t ngx_http_ai_json_object(ngx_http_ai_json_iter_t *it, u_char *p,
-    u_char *end);
+static ngx_inline ngx_int_t
+ngx_http_ai_json_object(ngx_http_ai_json_iter_t *it, u_char *p, u_char *end)
+{
+    if (p == NULL || p >= end || *p != '{') {
+        return NGX_DECLINED;
+    }
+
+    it->pos = ngx_http_ai_json_space(p + 1, end);
+    it->end = end;
+    it->more = 0;
+
+    return NGX_OK;
+}
 
 /*
  * NGX_OK: the next member (its key without the quotes, its value raw);

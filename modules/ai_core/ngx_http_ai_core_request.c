@@ -1280,7 +1280,10 @@ static u_char *
 ngx_http_ai_text_string(u_char *p, u_char *end, ngx_str_t *s,
     ngx_uint_t *escaped)
 {
-    u_char  *q;
+    u_char    *q;
+#if (NGX_HTTP_AI_JSON_SSE2)
+    unsigned   mask;
+#endif
 
     if (p >= end || *p != '"') {
         return NULL;
@@ -1289,14 +1292,27 @@ ngx_http_ai_text_string(u_char *p, u_char *end, ngx_str_t *s,
     s->data = p + 1;
     *escaped = 0;
 
-    q = ngx_http_ai_json_short(p, end);
+#if (NGX_HTTP_AI_JSON_SSE2)
 
-    if (q) {
-        s->len = q - 1 - s->data;
-        return q;
+    if (end - p > 16) {
+        /* ngx_http_ai_json_short(), and the bytes it read not again */
+
+        mask = ngx_http_ai_json_special16(p + 1);
+
+        if (mask == 0) {
+            q = ngx_http_ai_json_plain(p + 17, end);
+
+        } else {
+            q = p + 1 + __builtin_ctz(mask);
+        }
+
+    } else {
+        q = ngx_http_ai_json_plain(p + 1, end);
     }
 
+#else
     q = ngx_http_ai_json_plain(p + 1, end);
+#endif
 
     if (q < end && *q == '"') {
         s->len = q - s->data;

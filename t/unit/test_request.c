@@ -1143,6 +1143,12 @@ test_chat_without_tree(void **state)
         "{\"messages\":[{\"content\":\"escapes: \\n\\t\\\"\\\\\\/\\u00e9"
             "\\ud83d\\ude00 and a long text after them, longer than sixteen"
             "\",\"role\":\"developer\"}],\"model\":\"m\",\"user\":\"u1\"}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"seventeen bytes, then an escape \\\" and text\"},{\"role\":"
+            "\"user\",\"content\":[{\"text\":\"a long text part without one "
+            "at all\"}]}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"seventeen bytes, then a tab \t\"}]}",
         "{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":[]},"
             "{\"role\":\"function\",\"content\":[{\"text\":\"\"},"
             "{\"text\":\"\"}]},{\"role\":\"assistant\",\"tool_calls\":null}]}",
@@ -1254,7 +1260,7 @@ test_chat_without_tree(void **state)
     /* which were read without a tree */
 
     read_as(bodies[1], 1);
-    read_as(bodies[13], 0);
+    read_as(bodies[15], 0);     /* the first of those the tree reads */
 
     for (i = 0; bodies[i]; i++) {
         if (strstr(bodies[i], "\\u0000") == NULL) {
