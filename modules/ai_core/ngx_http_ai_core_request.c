@@ -689,7 +689,7 @@ ngx_http_ai_chat_text(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         return NGX_DECLINED;
     }
 
-    if (ngx_array_init(&req->messages, pool, 8,
+    if (ngx_array_init(&req->messages, pool, 4,
                        sizeof(ngx_http_ai_message_t))
         != NGX_OK)
     {

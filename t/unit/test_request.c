@@ -1132,7 +1132,8 @@ test_chat_without_tree(void **state)
 
     static const char  *bodies[] = {
         /* read without a tree */
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"hi\"}]}",
         " {\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":"
             "{\"include_usage\":true},\"max_tokens\":99,\"messages\":["
             "{\"role\":\"system\",\"content\":\"be nice\"},{\"role\":\"user\","
@@ -1213,7 +1214,8 @@ test_chat_without_tree(void **state)
             "} x",
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},]"
             "}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{},]}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "[{},]}]}",
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[1]}]}",
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
             "[{\"text\":null}]}]}",
@@ -1231,7 +1233,8 @@ test_chat_without_tree(void **state)
             "\"tool_calls\":[],\"tool_calls\":[]}]}",
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
             "\"x\":[1,]}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\t\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"\t\"}]}",
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]",
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\\x\""
             "}]}",
