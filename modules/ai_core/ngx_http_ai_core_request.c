@@ -674,7 +674,7 @@ static ngx_int_t
 ngx_http_ai_chat_text(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     ngx_str_t *user)
 {
-    u_char                   *p, *end;
+    u_char                   *p, *q, *end;
     uint32_t                  seen;
     ngx_int_t                 rc, max_tokens, max_completion;
     ngx_str_t                 key;
@@ -759,7 +759,8 @@ ngx_http_ai_chat_text(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
         } else if (ngx_http_ai_key_is(&key, "tools")) {
             if (*p == '[') {
-                req->tools = (*ngx_http_ai_json_space(p + 1, end) != ']');
+                q = ngx_http_ai_json_space(p + 1, end);
+                req->tools = (q < end && *q != ']');
 
             } else if (*p != 'n') {
                 return NGX_DECLINED;
@@ -1009,6 +1010,10 @@ ngx_http_ai_chat_content(ngx_pool_t *pool, ngx_http_ai_message_t *m,
 
     p = *pp;
 
+    if (p >= end) {
+        return NGX_DECLINED;
+    }
+
     if (*p == 'n') {
         *pp = ngx_http_ai_json_skip(p, end, 1, 1);
         return NGX_OK;
@@ -1080,6 +1085,10 @@ ngx_http_ai_chat_content(ngx_pool_t *pool, ngx_http_ai_message_t *m,
             }
 
             p = it.pos;
+
+            if (p >= end) {
+                return NGX_DECLINED;
+            }
 
             if (ngx_http_ai_key_is(&key, "text")) {
                 if (n == NGX_HTTP_AI_CHAT_PARTS) {
@@ -1213,6 +1222,10 @@ ngx_http_ai_chat_options(ngx_http_ai_request_t *req, u_char *p, u_char *end)
         }
 
         p = it.pos;
+
+        if (p >= end) {
+            return NULL;
+        }
 
         if (ngx_http_ai_key_is(&key, "include_usage")) {
             if (*p == 't') {
