@@ -376,11 +376,11 @@ ngx_int_t ngx_http_ai_request_set_body(ngx_http_request_t *r,
  * points into it (the system text, each message's text and json) are
  * freed, for a stream, once its response's header was sent: a stream
  * holds them for its whole life, which may be minutes.  The tree is NULL
- * then (and never built), the
- * texts empty (ngx_http_ai_estimate_tokens() then counts no text); the
- * model, the user, the roles, the messages' count and text_len stay.  A
- * module that reads the tree or the texts later (in a body filter, a done
- * handler, a variable) calls this before the header, e.g. in its stage.
+ * then (and never built), the texts empty (ngx_http_ai_estimate_tokens()
+ * then counts no text); the model, the user, the roles, the messages'
+ * count and text_len stay.  A module that reads the tree or the texts
+ * later (in a body filter, a done handler, a variable) calls this before
+ * the header, e.g. in its stage.
  * The trees of a changed body (ngx_http_ai_request_set_body()) are
  * always kept.
  */
