@@ -890,3 +890,36 @@ wait
 "content":"Hi."
 --- no_error_log
 [error]
+
+
+
+=== TEST 26: a bare chat request is guarded from the core's view, without a tree: masks in several messages land in their own messages, and the provider gets the body the tree's walk gives (the same request with an escaped key, which the tree reads)
+--- http_config
+    ai_prompt_guard_rule pii detect=email action=mask;
+    ai_prompt_guard_rule user_only regex=forbidden roles=user;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard pii user_only;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+c() { curl -s -o /dev/null -w '%{http_code}\n' $u/v1/chat/completions -d "$1"; }
+c '{"model":"gpt-4o","max_tokens":50,"messages":[{"role":"system","content":"sys a@b.co forbidden"},{"role":"user","content":"plain"},{"role":"assistant","content":"tel c@d.io and \u00e9 x@y.zz"},{"role":"user","content":"last a@b.co"}]}'
+curl -s $u/mock/last > $TEST_NGINX_SERVROOT/bare.json
+python3 -c 'import json, sys; print(json.load(sys.stdin)["body"])' < $TEST_NGINX_SERVROOT/bare.json
+c '{"model":"gpt-4o","max_tokens":50,"messages":[{"r\u006fle":"system","content":"sys a@b.co forbidden"},{"role":"user","content":"plain"},{"role":"assistant","content":"tel c@d.io and \u00e9 x@y.zz"},{"role":"user","content":"last a@b.co"}]}'
+curl -s $u/mock/last | cmp - $TEST_NGINX_SERVROOT/bare.json && echo same
+c '{"model":"gpt-4o","messages":[{"role":"system","content":"hi"},{"role":"user","content":"a forbidden one"}]}'
+--- response_body
+200
+{"model":"gpt-4o","max_tokens":50,"messages":[{"role":"system","content":"sys [EMAIL_1] forbidden"},{"role":"user","content":"plain"},{"role":"assistant","content":"tel [EMAIL_2] and é [EMAIL_3]"},{"role":"user","content":"last [EMAIL_1]"}]}
+200
+same
+400
+--- no_error_log
+[error]
+[alert]

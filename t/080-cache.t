@@ -486,3 +486,51 @@ BYPASS
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 16: a bare chat request's key, written from the core's view, is the key its tree gives: the same request read by the tree (an escaped key) hits the entry the bare one stored, and the other way round; with ai_cache_ignore_system and ai_cache_last_messages too
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+    }
+    location /last/ {
+        rewrite ^/last/(.*)$ /$1 break;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+        ai_cache_namespace last;
+        ai_cache_ignore_system on;
+        ai_cache_last_messages 1;
+    }
+--- exec
+s=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+c() { curl -s -D - -o /dev/null $s/$1 -d "$2" | tr -d '\r' | grep -i '^x-ai-cache-status' | cut -d' ' -f2; }
+c v1/chat/completions '{"model":"gpt-4o","max_tokens":20,"messages":[{"role":"system","content":"sys \"x\"\t\u0001"},{"role":"user","content":"bare \u00e9 \\ q"}]}'
+c v1/chat/completions '{"m\u006fdel":"gpt-4o","max_tokens":20,"messages":[{"role":"system","content":"sys \"x\"\t\u0001"},{"role":"user","content":"bare \u00e9 \\ q"}]}'
+c v1/chat/completions '{"messages":[{"content":"sys \"x\"\t\u0001","r\u006fle":"system"},{"role":"user","content":"bare \u00e9 \\ q"}],"max_completion_tokens":20,"model":"gpt-4o"}'
+c v1/chat/completions '{"model":"gpt-4o","max_tokens":20,"user":"u","stream":false,"messages":[{"role":"system","content":"sys \"x\"\t\u0001"},{"role":"user","content":"bare \u00e9 \\ q"}]}'
+c v1/chat/completions '{"model":"gpt-4o","m\u0065ssages":[{"role":"user","content":"tree first"}]}'
+c v1/chat/completions '{"model":"gpt-4o","messages":[{"role":"user","content":"tree first"}]}'
+c v1/chat/completions '{"model":"gpt-4o","messages":[{"role":"user","content":"tree first"}],"max_tokens":20}'
+c last/v1/chat/completions '{"model":"gpt-4o","messages":[{"role":"developer","content":"a"},{"role":"user","content":"one"},{"role":"assistant","content":"kept2"}]}'
+c last/v1/chat/completions '{"model":"gpt-4o","messages":[{"role":"system","content":"b"},{"r\u006fle":"assistant","content":"kept2"}]}'
+c last/v1/chat/completions '{"model":"gpt-4o","messages":[{"role":"system","content":"only"}]}'
+c last/v1/chat/completions '{"model":"gpt-4o","messages":[{"role":"system","c\u006fntent":"other"}]}'
+--- response_body
+MISS
+HIT
+HIT
+HIT
+MISS
+HIT
+MISS
+MISS
+HIT
+MISS
+HIT
+--- no_error_log
+[error]
+[alert]

@@ -18,7 +18,8 @@
  *
  * The request is not copied: its tree is written in that canonical form
  * straight into a buffer of the worker's, reused request to request, and
- * hashed from there.
+ * hashed from there.  A bare chat request (see ngx_http_ai_request_t) is
+ * written from the core's view, without a tree: the same bytes.
  */
 
 
@@ -60,8 +61,13 @@ static void ngx_http_ai_cache_object(ngx_http_ai_cache_canon_t *c,
     ngx_http_ai_cache_loc_conf_t *clcf);
 static void ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c,
     cJSON *messages, ngx_http_ai_cache_loc_conf_t *clcf);
+static void ngx_http_ai_cache_view(ngx_http_ai_cache_canon_t *c,
+    ngx_http_ai_request_t *req, ngx_http_ai_cache_loc_conf_t *clcf);
+static ngx_uint_t ngx_http_ai_cache_system(ngx_str_t *role);
 static void ngx_http_ai_cache_string(ngx_http_ai_cache_canon_t *c,
     const char *s);
+static void ngx_http_ai_cache_text(ngx_http_ai_cache_canon_t *c,
+    u_char *p, size_t len);
 static void ngx_http_ai_cache_put(ngx_http_ai_cache_canon_t *c,
     const void *data, size_t len);
 static ngx_inline void ngx_http_ai_cache_char(ngx_http_ai_cache_canon_t *c,
@@ -90,8 +96,12 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
      * request is its own) */
 
     parsed = NULL;
-    json = ngx_http_ai_request_tree(&ai->req);
+    json = NULL;
     format = ai->req.format;
+
+    if (!ai->req.bare) {
+        json = ngx_http_ai_request_tree(&ai->req);
+    }
 
     if (format != NGX_HTTP_AI_FMT_OPENAI) {
         ngx_memzero(&tr, sizeof(ngx_http_ai_translate_request_t));
@@ -115,7 +125,7 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         }
     }
 
-    if (json == NULL) {
+    if (json == NULL && !ai->req.bare) {
         return NGX_ERROR;
     }
 
@@ -170,7 +180,12 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         ngx_http_ai_cache_part(&c, &ns);
     }
 
-    ngx_http_ai_cache_canon(&c, json, 0, format, clcf);
+    if (json) {
+        ngx_http_ai_cache_canon(&c, json, 0, format, clcf);
+
+    } else {
+        ngx_http_ai_cache_view(&c, &ai->req, clcf);
+    }
 
     if (c.failed) {
         goto failed;
@@ -470,6 +485,85 @@ ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c, cJSON *messages,
 
 
 /*
+ * A bare chat request's canonical form, from the view: what
+ * ngx_http_ai_cache_canon() writes from its tree, which holds no other
+ * member.  The members in the order of their names: "max_tokens" (either
+ * of the two), "messages"; a message's: "content", "role".
+ */
+
+static void
+ngx_http_ai_cache_view(ngx_http_ai_cache_canon_t *c,
+    ngx_http_ai_request_t *req, ngx_http_ai_cache_loc_conf_t *clcf)
+{
+    ngx_uint_t              i, n, skip, first;
+    ngx_http_ai_message_t  *m;
+
+    ngx_http_ai_cache_char(c, '{');
+
+    if (req->max_tokens != NGX_HTTP_AI_UNSET) {
+        ngx_http_ai_cache_put(c, "\"max_tokens\":", 13);
+        ngx_http_ai_cache_put(c, NULL, NGX_INT64_LEN + 1);
+
+        if (c->failed) {
+            return;
+        }
+
+        c->pos = ngx_http_ai_digits(c->pos, (uint64_t) req->max_tokens);
+        *c->pos++ = ',';
+    }
+
+    ngx_http_ai_cache_put(c, "\"messages\":[", 12);
+
+    m = req->messages.elts;
+
+    /* as ngx_http_ai_cache_messages(): no system prompt, the last N */
+
+    n = 0;
+
+    for (i = 0; i < req->messages.nelts; i++) {
+        n += !(clcf->ignore_system && ngx_http_ai_cache_system(&m[i].role));
+    }
+
+    skip = (clcf->last_messages > 0 && n > (ngx_uint_t) clcf->last_messages)
+           ? n - (ngx_uint_t) clcf->last_messages : 0;
+
+    first = 1;
+
+    for (i = 0; i < req->messages.nelts; i++) {
+        if (clcf->ignore_system && ngx_http_ai_cache_system(&m[i].role)) {
+            continue;
+        }
+
+        if (skip) {
+            skip--;
+            continue;
+        }
+
+        ngx_http_ai_cache_put(c, first ? "{\"content\":" : ",{\"content\":",
+                              first ? 11 : 12);
+        first = 0;
+
+        ngx_http_ai_cache_text(c, m[i].text.data, m[i].text.len);
+        ngx_http_ai_cache_put(c, ",\"role\":", 8);
+        ngx_http_ai_cache_text(c, m[i].role.data, m[i].role.len);
+        ngx_http_ai_cache_char(c, '}');
+    }
+
+    ngx_http_ai_cache_put(c, "]}", 2);
+}
+
+
+/* a role whose message ai_cache_ignore_system leaves out */
+
+static ngx_uint_t
+ngx_http_ai_cache_system(ngx_str_t *role)
+{
+    return (role->len == 6 && ngx_strncmp(role->data, "system", 6) == 0)
+           || (role->len == 9 && ngx_strncmp(role->data, "developer", 9) == 0);
+}
+
+
+/*
  * A string, quoted, escaped as JSON (a byte for a byte, but the specials):
  * the runs between specials copied whole, room made for the rest as each
  * special comes (a prompt is not reserved 6x)
@@ -478,13 +572,17 @@ ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c, cJSON *messages,
 static void
 ngx_http_ai_cache_string(ngx_http_ai_cache_canon_t *c, const char *s)
 {
-    u_char   *p, *q, *end;
-    size_t    len;
+    ngx_http_ai_cache_text(c, (u_char *) s, ngx_strlen(s));
+}
+
+
+static void
+ngx_http_ai_cache_text(ngx_http_ai_cache_canon_t *c, u_char *p, size_t len)
+{
+    u_char   *q, *end;
 
     static u_char  hex[] = "0123456789abcdef";
 
-    len = ngx_strlen(s);
-    p = (u_char *) s;
     end = p + len;
 
     ngx_http_ai_cache_put(c, NULL, len + 2);

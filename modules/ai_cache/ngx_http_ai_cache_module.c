@@ -400,7 +400,7 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
 
     ctx->ttl = clcf->ttl;
 
-    if (ngx_http_ai_request_tree(&ai->req) == NULL
+    if ((!ai->req.bare && ngx_http_ai_request_tree(&ai->req) == NULL)
         || ai->req.endpoint == NGX_HTTP_AI_EP_MODELS
         || ai->req.endpoint == NGX_HTTP_AI_EP_UNKNOWN
         || ai->req.endpoint == NGX_HTTP_AI_EP_COUNT_TOKENS)
@@ -454,8 +454,11 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     p = ngx_cpymem(p, ctx->key, NGX_HTTP_AI_CACHE_KEY_LEN);
     ctx->lock.len = p - ctx->lock.data;
 
-    t = cJSON_GetObjectItemCaseSensitive(ngx_http_ai_request_tree(&ai->req),
-                                         "temperature");
+    /* a bare request has no temperature */
+
+    t = ai->req.bare ? NULL
+                     : cJSON_GetObjectItemCaseSensitive(
+                           ngx_http_ai_request_tree(&ai->req), "temperature");
 
     if (ngx_http_ai_cache_header(r, "x-ai-cache", "bypass") != NULL
         || ngx_http_ai_cache_header(r, "cache-control", "no-cache") != NULL

@@ -45,7 +45,7 @@
  * The version of this interface.  A module built against another one
  * refuses to start (ngx_http_ai_core_require()), naming both.
  */
-#define NGX_HTTP_AI_CORE_API            9
+#define NGX_HTTP_AI_CORE_API            10
 
 extern const ngx_uint_t  ngx_http_ai_core_api_version;
 
@@ -124,6 +124,16 @@ typedef struct {
     unsigned                    tools:1;
     unsigned                    parsed:1;
     unsigned                    lazy:1;     /* the tree is still to build */
+    unsigned                    bare:1;     /* read without a tree, and it
+                                               holds nothing but "model",
+                                               "messages" (each a "role"
+                                               and a string "content"),
+                                               "stream", "stream_options",
+                                               "user" (a string) and one
+                                               integer "max_tokens" or
+                                               "max_completion_tokens":
+                                               a module reads it all from
+                                               the view */
 } ngx_http_ai_request_t;
 
 

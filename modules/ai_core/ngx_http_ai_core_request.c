@@ -28,7 +28,7 @@ static ngx_int_t ngx_http_ai_chat_text(ngx_pool_t *pool,
 static ngx_int_t ngx_http_ai_chat_messages(ngx_pool_t *pool,
     ngx_http_ai_request_t *req, u_char **pp, u_char *end);
 static ngx_int_t ngx_http_ai_chat_message(ngx_pool_t *pool,
-    ngx_http_ai_message_t *m, u_char **pp, u_char *end);
+    ngx_http_ai_message_t *m, u_char **pp, u_char *end, ngx_uint_t *bare);
 static ngx_int_t ngx_http_ai_chat_content(ngx_pool_t *pool,
     ngx_http_ai_message_t *m, u_char **pp, u_char *end);
 static u_char *ngx_http_ai_chat_options(ngx_http_ai_request_t *req,
@@ -701,6 +701,9 @@ ngx_http_ai_chat_text(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     max_tokens = NGX_HTTP_AI_UNSET;
     max_completion = NGX_HTTP_AI_UNSET;
 
+    /* bare till a member the view does not hold comes */
+    req->bare = 1;
+
     for ( ;; ) {
 
         rc = ngx_http_ai_json_next_key(&it, &key);
@@ -752,12 +755,16 @@ ngx_http_ai_chat_text(ngx_pool_t *pool, ngx_http_ai_request_t *req,
             p = ngx_http_ai_chat_options(req, p, end);
 
         } else if (ngx_http_ai_key_is(&key, "max_tokens")) {
+            req->bare &= (*p != 'n');
             p = ngx_http_ai_chat_int(p, end, &max_tokens);
 
         } else if (ngx_http_ai_key_is(&key, "max_completion_tokens")) {
+            req->bare &= (*p != 'n');
             p = ngx_http_ai_chat_int(p, end, &max_completion);
 
         } else if (ngx_http_ai_key_is(&key, "tools")) {
+            req->bare = 0;
+
             if (*p == '[') {
                 q = ngx_http_ai_json_space(p + 1, end);
                 req->tools = (q < end && *q != ']');
@@ -781,10 +788,12 @@ ngx_http_ai_chat_text(ngx_pool_t *pool, ngx_http_ai_request_t *req,
                 }
 
             } else {
+                req->bare = 0;
                 p = ngx_http_ai_text_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 1);
             }
 
         } else {
+            req->bare = 0;
             p = ngx_http_ai_text_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 1);
         }
 
@@ -804,6 +813,12 @@ ngx_http_ai_chat_text(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     req->max_tokens = (max_completion != NGX_HTTP_AI_UNSET) ? max_completion
                                                            : max_tokens;
 
+    if (max_completion != NGX_HTTP_AI_UNSET && max_tokens != NGX_HTTP_AI_UNSET)
+    {
+        /* a key keeps one of them, the view the other */
+        req->bare = 0;
+    }
+
     return NGX_OK;
 }
 
@@ -816,6 +831,7 @@ ngx_http_ai_chat_messages(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 {
     u_char                 *p;
     ngx_int_t               rc;
+    ngx_uint_t              bare;
     ngx_http_ai_message_t  *m;
 
     p = *pp;
@@ -823,6 +839,8 @@ ngx_http_ai_chat_messages(ngx_pool_t *pool, ngx_http_ai_request_t *req,
     if (*p != '[') {
         return NGX_DECLINED;
     }
+
+    bare = 1;
 
     p = ngx_http_ai_json_space(p + 1, end);
 
@@ -846,7 +864,7 @@ ngx_http_ai_chat_messages(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
         ngx_memzero(m, sizeof(ngx_http_ai_message_t));
 
-        rc = ngx_http_ai_chat_message(pool, m, &p, end);
+        rc = ngx_http_ai_chat_message(pool, m, &p, end, &bare);
 
         if (rc != NGX_OK) {
             return rc;
@@ -861,6 +879,7 @@ ngx_http_ai_chat_messages(ngx_pool_t *pool, ngx_http_ai_request_t *req,
         }
 
         if (*p == ']') {
+            req->bare &= bare;
             *pp = p + 1;
             return NGX_OK;
         }
@@ -874,11 +893,14 @@ ngx_http_ai_chat_messages(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 }
 
 
-/* a message, the object at *pp: its role, its text, its tool calls */
+/*
+ * a message, the object at *pp: its role, its text, its tool calls; *bare
+ * cleared unless it holds a role and a string content only
+ */
 
 static ngx_int_t
 ngx_http_ai_chat_message(ngx_pool_t *pool, ngx_http_ai_message_t *m,
-    u_char **pp, u_char *end)
+    u_char **pp, u_char *end, ngx_uint_t *bare)
 {
     u_char                   *p;
     uint32_t                  seen;
@@ -946,6 +968,10 @@ ngx_http_ai_chat_message(ngx_pool_t *pool, ngx_http_ai_message_t *m,
 
             content = 1;
 
+            if (p >= end || *p != '"') {
+                *bare = 0;
+            }
+
             rc = ngx_http_ai_chat_content(pool, m, &p, end);
 
             if (rc != NGX_OK) {
@@ -958,6 +984,7 @@ ngx_http_ai_chat_message(ngx_pool_t *pool, ngx_http_ai_message_t *m,
             }
 
             m->tool_calls = 1;
+            *bare = 0;
 
             p = ngx_http_ai_text_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 3);
 
@@ -969,6 +996,8 @@ ngx_http_ai_chat_message(ngx_pool_t *pool, ngx_http_ai_message_t *m,
                 return NGX_DECLINED;
             }
 
+            *bare = 0;
+
             p = ngx_http_ai_text_skip(p, end, NGX_HTTP_AI_CHAT_DEPTH - 3);
         }
 
@@ -979,6 +1008,10 @@ ngx_http_ai_chat_message(ngx_pool_t *pool, ngx_http_ai_message_t *m,
 
     if (m->role.len == 0) {
         return NGX_DECLINED;
+    }
+
+    if (!content) {
+        *bare = 0;
     }
 
     *pp = it.pos + 1;

@@ -40,6 +40,8 @@ typedef struct {
 } ngx_http_ai_pg_walk_t;
 
 
+static ngx_int_t ngx_http_ai_prompt_guard_view(ngx_http_ai_pg_walk_t *w,
+    ngx_http_ai_request_t *req);
 static ngx_int_t ngx_http_ai_prompt_guard_openai(ngx_http_ai_pg_walk_t *w,
     cJSON *root);
 static ngx_int_t ngx_http_ai_prompt_guard_anthropic(
@@ -72,6 +74,7 @@ static ngx_int_t ngx_http_ai_prompt_guard_replace(ngx_http_ai_pg_walk_t *w,
     char **s, ngx_str_t *out);
 static void ngx_http_ai_prompt_guard_free(void *data);
 static ngx_uint_t ngx_http_ai_prompt_guard_role(cJSON *message);
+static ngx_uint_t ngx_http_ai_pg_role(u_char *s, size_t len);
 static cJSON *ngx_http_ai_pg_item(cJSON *object, const char *name);
 
 
@@ -117,17 +120,29 @@ ngx_http_ai_prompt_guard_request(ngx_http_request_t *r,
     ngx_str_t               body, err;
     ngx_http_ai_pg_walk_t   w;
 
-    json = ngx_http_ai_request_tree(&ai->req);
-
-    if (json == NULL) {
-        return NGX_OK;
-    }
-
     w.request = r;
     w.ctx = ctx;
     w.rules = rules;
     w.where.role = NGX_HTTP_AI_PG_USER;
     w.where.last = 1;
+
+    if (ai->req.bare) {
+        /* the texts from the view; the tree built if one is changed */
+
+        rc = ngx_http_ai_prompt_guard_view(&w, &ai->req);
+
+        if (rc != NGX_OK || !ctx->changed) {
+            return rc;
+        }
+
+        goto changed;
+    }
+
+    json = ngx_http_ai_request_tree(&ai->req);
+
+    if (json == NULL) {
+        return NGX_OK;
+    }
 
     switch (ai->req.format) {
 
@@ -151,7 +166,14 @@ ngx_http_ai_prompt_guard_request(ngx_http_request_t *r,
         return rc;
     }
 
+changed:
+
     /* the masked body: what the provider gets and ai_log records */
+
+    json = ngx_http_ai_request_tree(&ai->req);
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
 
     s = cJSON_PrintUnformatted(json);
     if (s == NULL) {
@@ -179,6 +201,72 @@ ngx_http_ai_prompt_guard_request(ngx_http_request_t *r,
     }
 
     return rc;
+}
+
+
+/*
+ * A bare chat request: each message's text from the view, as the walk of
+ * the tree reads its string content; a text the rules change is written
+ * to its message in the tree, built then
+ */
+
+static ngx_int_t
+ngx_http_ai_prompt_guard_view(ngx_http_ai_pg_walk_t *w,
+    ngx_http_ai_request_t *req)
+{
+    cJSON                  *json, *message, *content;
+    ngx_int_t               rc;
+    ngx_str_t               out;
+    ngx_uint_t              i, k;
+    ngx_http_ai_message_t  *m;
+
+    m = req->messages.elts;
+    message = NULL;
+    k = 0;
+
+    for (i = 0; i < req->messages.nelts; i++) {
+        w->where.role = ngx_http_ai_pg_role(m[i].role.data, m[i].role.len);
+        w->where.last = (i == req->messages.nelts - 1);
+
+        rc = ngx_http_ai_prompt_guard_text(w->request, w->ctx, w->rules,
+                                           &w->where, &m[i].text, &out);
+
+        if (rc != NGX_OK || out.data == m[i].text.data) {
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            continue;
+        }
+
+        if (message == NULL) {
+            json = ngx_http_ai_request_tree(req);
+            message = ngx_http_ai_pg_item(json, "messages");
+
+            if (message == NULL) {
+                return NGX_ERROR;
+            }
+
+            message = message->child;
+        }
+
+        for ( /* void */ ; k < i && message; k++) {
+            message = message->next;
+        }
+
+        content = ngx_http_ai_pg_item(message, "content");
+
+        if (!cJSON_IsString(content)) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_http_ai_prompt_guard_replace(w, &content->valuestring, &out);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -855,7 +943,6 @@ ngx_http_ai_prompt_guard_free(void *data)
 static ngx_uint_t
 ngx_http_ai_prompt_guard_role(cJSON *message)
 {
-    char   *s;
     cJSON  *role;
 
     role = ngx_http_ai_pg_item(message, "role");
@@ -864,30 +951,36 @@ ngx_http_ai_prompt_guard_role(cJSON *message)
         return NGX_HTTP_AI_PG_USER;
     }
 
+    return ngx_http_ai_pg_role((u_char *) role->valuestring,
+                               ngx_strlen(role->valuestring));
+}
+
+
+static ngx_uint_t
+ngx_http_ai_pg_role(u_char *s, size_t len)
+{
     /* one comparison by the first letter, for each of a conversation's */
 
-    s = role->valuestring;
-
-    switch (s[0]) {
+    switch (len ? s[0] : '\0') {
 
     case 's':
-        return ngx_strcmp(s, "system") == 0 ? NGX_HTTP_AI_PG_SYSTEM
-                                            : NGX_HTTP_AI_PG_USER;
+        return (len == 6 && ngx_strncmp(s, "system", 6) == 0)
+               ? NGX_HTTP_AI_PG_SYSTEM : NGX_HTTP_AI_PG_USER;
     case 'd':
-        return ngx_strcmp(s, "developer") == 0 ? NGX_HTTP_AI_PG_SYSTEM
-                                               : NGX_HTTP_AI_PG_USER;
+        return (len == 9 && ngx_strncmp(s, "developer", 9) == 0)
+               ? NGX_HTTP_AI_PG_SYSTEM : NGX_HTTP_AI_PG_USER;
     case 'a':
-        return ngx_strcmp(s, "assistant") == 0 ? NGX_HTTP_AI_PG_ASSISTANT
-                                               : NGX_HTTP_AI_PG_USER;
+        return (len == 9 && ngx_strncmp(s, "assistant", 9) == 0)
+               ? NGX_HTTP_AI_PG_ASSISTANT : NGX_HTTP_AI_PG_USER;
     case 'm':
-        return ngx_strcmp(s, "model") == 0 ? NGX_HTTP_AI_PG_ASSISTANT
-                                           : NGX_HTTP_AI_PG_USER;
+        return (len == 5 && ngx_strncmp(s, "model", 5) == 0)
+               ? NGX_HTTP_AI_PG_ASSISTANT : NGX_HTTP_AI_PG_USER;
     case 't':
-        return ngx_strcmp(s, "tool") == 0 ? NGX_HTTP_AI_PG_TOOL
-                                          : NGX_HTTP_AI_PG_USER;
+        return (len == 4 && ngx_strncmp(s, "tool", 4) == 0)
+               ? NGX_HTTP_AI_PG_TOOL : NGX_HTTP_AI_PG_USER;
     case 'f':
-        return ngx_strcmp(s, "function") == 0 ? NGX_HTTP_AI_PG_TOOL
-                                              : NGX_HTTP_AI_PG_USER;
+        return (len == 8 && ngx_strncmp(s, "function", 8) == 0)
+               ? NGX_HTTP_AI_PG_TOOL : NGX_HTTP_AI_PG_USER;
     default:
         return NGX_HTTP_AI_PG_USER;
     }

@@ -1025,6 +1025,69 @@ same_str(ngx_str_t *a, ngx_str_t *b)
 }
 
 
+/* the view's bare, from cJSON's tree of a body read without one */
+
+static ngx_uint_t
+bare_of(cJSON *root)
+{
+    cJSON       *item, *m, *f;
+    ngx_uint_t   users, counts, content;
+
+    users = 0;
+    counts = 0;
+
+    for (item = root->child; item; item = item->next) {
+        if (strcmp(item->string, "model") == 0
+            || strcmp(item->string, "stream") == 0
+            || strcmp(item->string, "stream_options") == 0)
+        {
+            continue;
+        }
+
+        if (strcmp(item->string, "user") == 0) {
+            if (!cJSON_IsString(item) || ++users > 1) {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (strcmp(item->string, "max_tokens") == 0
+            || strcmp(item->string, "max_completion_tokens") == 0)
+        {
+            if (cJSON_IsNull(item) || ++counts > 1) {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (strcmp(item->string, "messages") != 0) {
+            return 0;
+        }
+
+        for (m = item->child; m; m = m->next) {
+            content = 0;
+
+            for (f = m->child; f; f = f->next) {
+                if (strcmp(f->string, "content") == 0 && cJSON_IsString(f)) {
+                    content = 1;
+
+                } else if (strcmp(f->string, "role") != 0) {
+                    return 0;
+                }
+            }
+
+            if (!content) {
+                return 0;
+            }
+        }
+    }
+
+    return 1;
+}
+
+
 static void
 same_view(const char *body)
 {
@@ -1102,6 +1165,12 @@ same_view(const char *body)
     /* its tree, when asked for: cJSON's, each message's json set */
 
     c = cJSON_Parse(body);
+
+    assert_false(req2.bare);
+
+    if (req.bare != (req.lazy && bare_of(c))) {
+        fail_msg("bare %u for %s", (unsigned) req.bare, body);
+    }
 
     same_tree(ngx_http_ai_request_tree(&req), c, body);
     assert_false(req.lazy);
@@ -1199,6 +1268,18 @@ test_chat_without_tree(void **state)
             "\"content\":\"x\"}],\"metadata\":{\"user_id\":\"no\"}}",
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
             "\"extra\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}",
+        /* bare or not */
+        "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\","
+            "\"content\":\"x\"},{\"content\":\"y\\u00e9\",\"role\":"
+            "\"assistant\"}],\"user\":\"u\",\"stream\":null}",
+        "{\"model\":\"m\",\"max_completion_tokens\":7,\"messages\":[{\"role\":"
+            "\"user\",\"content\":\"x\"}],\"stream_options\":{}}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+            "\"temperature\":0.5}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+            "{\"role\":\"user\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "null}]}",
 
         /* the tree reads them: the same view, or the same refusal */
         "{\"model\":\"m\\u0031\",\"messages\":[{\"role\":\"user\","
@@ -1284,7 +1365,21 @@ test_chat_without_tree(void **state)
     /* which were read without a tree */
 
     read_as(bodies[1], 1);
-    read_as(bodies[15], 0);     /* the first of those the tree reads */
+    read_as(bodies[20], 0);     /* the first of those the tree reads */
+
+    /* bare: the first, the first of the five above */
+
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(parse(NGX_HTTP_AI_EP_CHAT, bodies[i ? 15 : 0], &req,
+                               &param, &err),
+                         NGX_OK);
+        assert_true(req.bare);
+    }
+
+    assert_int_equal(parse(NGX_HTTP_AI_EP_CHAT, bodies[1], &req, &param,
+                           &err),
+                     NGX_OK);
+    assert_false(req.bare);
 
     for (i = 0; bodies[i]; i++) {
         if (strstr(bodies[i], "\\u0000") == NULL) {
