@@ -133,6 +133,16 @@
 #include "ngx_http_ai_prompt_guard_detect.h"
 
 
+/* AVX2 where the processor has it (checked once): the injection scan */
+#if (NGX_HAVE_LITTLE_ENDIAN && defined __GNUC__ && defined __x86_64__     \
+     && (__GNUC__ >= 5 || defined __clang__))
+#include <immintrin.h>
+#define NGX_HTTP_AI_PG_AVX2            1
+#else
+#define NGX_HTTP_AI_PG_AVX2            0
+#endif
+
+
 #define NGX_HTTP_AI_PG_NDETECTORS      11
 #define NGX_HTTP_AI_PG_NPHRASES        14
 #define NGX_HTTP_AI_PG_NSLOTS          7
@@ -2718,16 +2728,51 @@ ngx_http_ai_pg_first_word(ngx_http_ai_pg_phrase_index_t *ix, ngx_uint_t mask,
  * loop alone.
  */
 
+#if (NGX_HTTP_AI_PG_AVX2)
+
+static size_t ngx_http_ai_pg_injection_skip32(ngx_http_ai_pg_scan_t *s,
+    size_t i) __attribute__((target("avx2")));
+
+static ngx_int_t  ngx_http_ai_pg_avx2 = -1;
+
+#endif
+
+
 static size_t
 ngx_http_ai_pg_injection_skip(ngx_http_ai_pg_scan_t *s, size_t i)
 {
     u_char      *p;
     uint64_t     w, word, after, begins, rest;
     ngx_uint_t   b, key, len;
+#if (NGX_HTTP_AI_PG_AVX2)
+    size_t       again;
+#endif
 
     p = s->text;
 
+#if (NGX_HTTP_AI_PG_AVX2)
+    if (ngx_http_ai_pg_avx2 == -1) {
+        ngx_http_ai_pg_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+
+    again = ngx_http_ai_pg_avx2 ? i : s->len;
+#endif
+
     while (i + 8 < s->len) {
+
+#if (NGX_HTTP_AI_PG_AVX2)
+        if (i >= again) {
+            /* the 8-byte steps go on where it stops, for 32 bytes */
+
+            i = ngx_http_ai_pg_injection_skip32(s, i);
+            again = i + 32;
+
+            if (i + 8 >= s->len) {
+                break;
+            }
+        }
+#endif
+
         ngx_memcpy(&w, p + i, sizeof(uint64_t));
 
         if ((w & NGX_HTTP_AI_PG_HIGHS) || p[i + 8] >= 0x80) {
@@ -2788,6 +2833,91 @@ ngx_http_ai_pg_injection_skip(ngx_http_ai_pg_scan_t *s, size_t i)
 
     return i;
 }
+
+
+
+#if (NGX_HTTP_AI_PG_AVX2)
+
+/*
+ * The same, 32 bytes a step with AVX2, more cautious: it stops at a
+ * block with other bytes or before one, and at a word whose first two
+ * letters begin a phrase and that runs to the block's end, which the
+ * 8-byte steps then read; a word's length is counted to 15 as theirs.
+ * build/test_detect's "speed" lines: INJECTION on English text.
+ */
+
+static size_t
+ngx_http_ai_pg_injection_skip32(ngx_http_ai_pg_scan_t *s, size_t i)
+{
+    u_char      *p;
+    uint32_t     word, after, begins, rest;
+    __m256i      v, a1, z1, A1, Z1, d1, d2, us;
+    ngx_uint_t   b, key, len;
+
+    p = s->text;
+
+    a1 = _mm256_set1_epi8('a' - 1);
+    z1 = _mm256_set1_epi8('z' + 1);
+    A1 = _mm256_set1_epi8('A' - 1);
+    Z1 = _mm256_set1_epi8('Z' + 1);
+    d1 = _mm256_set1_epi8('0' - 1);
+    d2 = _mm256_set1_epi8('9' + 1);
+    us = _mm256_set1_epi8('_');
+
+    while (i + 32 < s->len) {
+        v = _mm256_loadu_si256((const __m256i *) (p + i));
+
+        if (_mm256_movemask_epi8(v) || p[i + 32] >= 0x80) {
+            return i;
+        }
+
+        /* ASCII bytes only: the signed compares are the unsigned ones */
+
+        word = (uint32_t) _mm256_movemask_epi8(
+                   _mm256_or_si256(
+                       _mm256_or_si256(
+                           _mm256_and_si256(_mm256_cmpgt_epi8(v, a1),
+                                            _mm256_cmpgt_epi8(z1, v)),
+                           _mm256_and_si256(_mm256_cmpgt_epi8(v, A1),
+                                            _mm256_cmpgt_epi8(Z1, v))),
+                       _mm256_or_si256(
+                           _mm256_and_si256(_mm256_cmpgt_epi8(v, d1),
+                                            _mm256_cmpgt_epi8(d2, v)),
+                           _mm256_cmpeq_epi8(v, us))));
+
+        after = (word << 1) | ((i > 0 && ngx_pg_word(p[i - 1])) ? 1 : 0);
+        begins = word & ~after;
+
+        while (begins) {
+            b = __builtin_ctz(begins);
+            key = (ngx_uint_t) ngx_tolower(p[i + b]) << 8
+                  | ngx_tolower(p[i + b + 1]);
+
+            if (s->ix->phrases[key]) {
+                rest = ~(word >> b) & (0xffffffff >> b);
+
+                if (rest == 0) {
+                    /* the word goes on past these 32 bytes */
+                    return i + b;
+                }
+
+                len = ngx_min((ngx_uint_t) __builtin_ctz(rest), 15);
+
+                if (s->ix->lens[key] & (1 << len)) {
+                    return i + b;
+                }
+            }
+
+            begins &= begins - 1;
+        }
+
+        i += 32;
+    }
+
+    return i;
+}
+
+#endif
 
 #endif
 
