@@ -923,3 +923,81 @@ same
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 27: a conversation's history, read once a worker: a text found clean passes unread when it comes again, but only for the same rules and role; a text with a match, one an allow rule matched and one a pattern was cut off on are read each time
+--- http_config
+    ai_prompt_guard_match_limit 10000;
+    ai_prompt_guard_rule pii detect=email action=mask;
+    ai_prompt_guard_rule user_only regex=forbidden roles=user;
+    ai_prompt_guard_rule weather regex=(?i)weather type=allow;
+    ai_prompt_guard_rule chat regex=(?i)hello type=allow;
+    ai_prompt_guard_rule slow_open regex=(a+)+$;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard pii user_only;
+    }
+    location /other/ {
+        rewrite ^/other/(.*)$ /v1/$1 break;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard pii;
+    }
+    location /allow/ {
+        rewrite ^/allow/(.*)$ /v1/$1 break;
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_prompt_guard weather chat slow_open;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+c() { curl -s -o /dev/null -w '%{http_code}\n' $u/$1/chat/completions -d "{\"model\":\"gpt-4o\",\"messages\":[$2,{\"role\":\"user\",\"content\":\"and now?\"}]}"; }
+# clean for one location's rules, not for the other's
+c other '{"role":"user","content":"a forbidden text"}'
+c v1 '{"role":"user","content":"a forbidden text"}'
+c other '{"role":"user","content":"a forbidden text"}'
+# clean for one role, not for the other
+c v1 '{"role":"system","content":"forbidden for users"}'
+c v1 '{"role":"system","content":"forbidden for users"}'
+c v1 '{"role":"user","content":"forbidden for users"}'
+c v1 '{"role":"assistant","content":"forbidden for users"}'
+# a text with a match is masked each time
+c v1 '{"role":"user","content":"mail a@b.co"}'
+curl -s $u/mock/last | grep -o 'mail [^"\\]*'
+c v1 '{"role":"user","content":"mail a@b.co"}'
+curl -s $u/mock/last | grep -o 'mail [^"\\]*'
+# an allow rule's match counts each time
+c allow '{"role":"user","content":"what weather is it"}'
+c allow '{"role":"user","content":"what weather is it"}'
+c allow '{"role":"user","content":"what time is it"}'
+c allow '{"role":"user","content":"what time is it"}'
+# a pattern cut off: read (and logged) each time
+a=$(head -c 3000 /dev/zero | tr '\0' a)
+c allow "{\"role\":\"user\",\"content\":\"hello\"},{\"role\":\"user\",\"content\":\"${a}!\"}"
+c allow "{\"role\":\"user\",\"content\":\"hello\"},{\"role\":\"user\",\"content\":\"${a}!\"}"
+grep -c 'rule "slow_open" was cut off' $TEST_NGINX_SERVROOT/logs/error.log
+--- response_body
+200
+400
+200
+200
+200
+400
+200
+200
+mail [EMAIL_1]
+200
+mail [EMAIL_1]
+200
+200
+400
+400
+200
+200
+2
+--- no_error_log
+[error]
+[alert]

@@ -611,6 +611,14 @@ u_char *ngx_http_ai_json_plain(u_char *p, u_char *end);
 ngx_int_t ngx_http_ai_sha256(u_char *digest, const void *data, size_t len);
 
 /*
+ * A keyed 64-bit hash of len bytes at data (SipHash-2-4, its key drawn at
+ * each configuration load, the same in every worker of it): for a
+ * worker's tables of texts that clients choose, which cannot then be made
+ * to collide.
+ */
+uint64_t ngx_http_ai_hash(const u_char *data, size_t len);
+
+/*
  * The prompt's tokens estimated from the normalized request, without a
  * vocabulary (pure; docs/estimator.md measures it against o200k): a
  * limit's reservation, the Anthropic door's count_tokens for targets that
@@ -1071,6 +1079,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_digits
 #pragma weak ngx_http_ai_json_plain
 #pragma weak ngx_http_ai_sha256
+#pragma weak ngx_http_ai_hash
 #pragma weak ngx_http_ai_output
 #pragma weak ngx_http_ai_parse_request
 #pragma weak ngx_http_ai_render_stream

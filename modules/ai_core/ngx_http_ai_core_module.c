@@ -7,6 +7,8 @@
 #include "ngx_http_ai_core_module.h"
 #include "ngx_http_ai_core_json.h"
 
+#include <openssl/rand.h>
+
 
 static ngx_int_t ngx_http_ai_core_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_core_not_allowed(ngx_http_request_t *r,
@@ -1137,8 +1139,19 @@ ngx_http_ai_core_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ai_core_postconfiguration(ngx_conf_t *cf)
 {
+    u_char                      key[16];
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
+
+    /* ngx_http_ai_hash()'s key, new with each configuration */
+
+    if (RAND_bytes(key, sizeof(key)) != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_core: RAND_bytes() failed");
+        return NGX_ERROR;
+    }
+
+    ngx_http_ai_hash_key(key);
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 

@@ -38,6 +38,24 @@ ngx_http_ai_sip_le64(const u_char *p)
 }
 
 
+/* ngx_http_ai_hash()'s key: set at each configuration load */
+static u_char  ngx_http_ai_key[16];
+
+
+void
+ngx_http_ai_hash_key(const u_char key[16])
+{
+    ngx_memcpy(ngx_http_ai_key, key, 16);
+}
+
+
+uint64_t
+ngx_http_ai_hash(const u_char *data, size_t len)
+{
+    return ngx_http_ai_siphash(ngx_http_ai_key, data, len);
+}
+
+
 uint64_t
 ngx_http_ai_siphash(const u_char key[16], const u_char *data, size_t len)
 {

@@ -12,6 +12,11 @@
  * [EMAIL_3f2a9c1b], the first 8 hex digits of its MD5 (the same value
  * the same token across requests: a pseudonym, not a secret).  Allow
  * rules only say that they matched.
+ *
+ * A conversation's history comes again with each of its turns: a text of
+ * the history (any message but the last) that the rules found clean is
+ * noted in a table of the worker's, and passes unread when it comes
+ * again, for the same rules and role.
  */
 
 
@@ -27,6 +32,23 @@ typedef struct {
     ngx_uint_t                  cap;
     ngx_pool_t                 *pool;
 } ngx_http_ai_pg_matches_t;
+
+
+/*
+ * A text known clean: its keyed hash (ngx_http_ai_hash(), which clients
+ * cannot make collide), its length, the rules and the role it was read
+ * with.  A slot a text, the last one in it wins.
+ */
+
+typedef struct {
+    uint64_t                    hash;
+    ngx_array_t                *rules;
+    uint32_t                    len;
+    uint32_t                    role;
+} ngx_http_ai_pg_clean_t;
+
+
+#define NGX_HTTP_AI_PG_CLEAN        4096     /* slots: 96 KB a worker */
 
 
 static ngx_int_t ngx_http_ai_prompt_guard_room(ngx_http_ai_pg_matches_t *mt);
@@ -65,19 +87,56 @@ ngx_http_ai_pg_rule_t  ngx_http_ai_pg_too_many = {
  * NGX_ERROR.
  */
 
+static ngx_http_ai_pg_clean_t  ngx_http_ai_pg_clean[NGX_HTTP_AI_PG_CLEAN];
+
+
 ngx_int_t
 ngx_http_ai_prompt_guard_text(ngx_http_request_t *r,
     ngx_http_ai_pg_ctx_t *ctx, ngx_array_t *rules,
     ngx_http_ai_pg_where_t *where, ngx_str_t *text, ngx_str_t *out)
 {
+    uint64_t                    hash;
     ngx_int_t                   rc;
-    ngx_uint_t                  n;
+    ngx_uint_t                  n, allowed, failed;
+    ngx_http_ai_pg_clean_t     *c;
     ngx_http_ai_pg_match_at_t   stack[NGX_HTTP_AI_PG_MATCHES], *m;
 
     *out = *text;
     m = stack;
+    c = NULL;
+    hash = 0;
+
+    if (!where->last && text->len && text->len <= NGX_MAX_UINT32_VALUE) {
+        /* the history: read once */
+
+        hash = ngx_http_ai_hash(text->data, text->len);
+
+        c = &ngx_http_ai_pg_clean[(hash ^ ((uintptr_t) rules >> 4)
+                                   ^ where->role)
+                                  & (NGX_HTTP_AI_PG_CLEAN - 1)];
+
+        if (c->hash == hash && c->rules == rules && c->len == text->len
+            && c->role == where->role)
+        {
+            return NGX_OK;
+        }
+    }
+
+    allowed = ctx->allowed;
+    failed = ctx->failed;
 
     rc = ngx_http_ai_prompt_guard_match(r, ctx, rules, where, text, &m, &n);
+
+    if (rc == NGX_OK && n == 0 && c
+        && ctx->allowed == allowed && ctx->failed == failed)
+    {
+        /* clean, and as clean the next time: no allow rule, no limit */
+
+        c->hash = hash;
+        c->rules = rules;
+        c->len = (uint32_t) text->len;
+        c->role = (uint32_t) where->role;
+    }
 
     if (rc != NGX_OK || n == 0) {
         return rc;
