@@ -57,6 +57,8 @@ static int64_t ngx_http_ai_estimate_parts(cJSON *message);
 #if (NGX_HTTP_AI_EST_AVX2)
 static u_char *ngx_http_ai_estimate_prose32(u_char *p, u_char *start,
     u_char *last, int64_t *n) __attribute__((target("avx2")));
+
+static ngx_int_t  ngx_http_ai_est_avx2 = -1;
 #endif
 static int64_t ngx_http_ai_estimate_json(cJSON *json);
 
@@ -170,24 +172,30 @@ ngx_http_ai_estimate_prose(u_char *p, u_char *start, u_char *last,
 
     from = p;
 
+    while (last - p > 8) {
+
 #if (NGX_HTTP_AI_EST_AVX2)
-    {
-    static ngx_int_t  avx2 = -1;
+        if (p - from == 8 && last - p > 32) {
+            /*
+             * a word of prose taken: the rest 32 bytes a step, the 8-byte
+             * steps going on where they stop (a short text, or one of
+             * digits and signs, does not pay for their start)
+             */
 
-    if (last - p > 32) {
-        if (avx2 == -1) {
-            avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-        }
+            if (ngx_http_ai_est_avx2 == -1) {
+                ngx_http_ai_est_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+            }
 
-        if (avx2) {
-            /* the 8-byte steps below go on where it stops */
-            p = ngx_http_ai_estimate_prose32(p, start, last, n);
+            if (ngx_http_ai_est_avx2) {
+                p = ngx_http_ai_estimate_prose32(p, start, last, n);
+
+                if (last - p <= 8) {
+                    break;
+                }
+            }
         }
-    }
-    }
 #endif
 
-    while (last - p > 8) {
         ngx_memcpy(&w, p, sizeof(uint64_t));
 
         if (w & NGX_HTTP_AI_JSON_HIGHS) {

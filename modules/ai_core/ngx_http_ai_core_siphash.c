@@ -31,10 +31,18 @@
 static ngx_inline uint64_t
 ngx_http_ai_sip_le64(const u_char *p)
 {
+#if (NGX_HAVE_LITTLE_ENDIAN)
+    uint64_t  w;
+
+    ngx_memcpy(&w, p, sizeof(uint64_t));
+
+    return w;
+#else
     return (uint64_t) p[0] | (uint64_t) p[1] << 8 | (uint64_t) p[2] << 16
            | (uint64_t) p[3] << 24 | (uint64_t) p[4] << 32
            | (uint64_t) p[5] << 40 | (uint64_t) p[6] << 48
            | (uint64_t) p[7] << 56;
+#endif
 }
 
 
