@@ -534,3 +534,32 @@ HIT
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 17: a long request's key, hashed as its canonical form is written (a buffer of 16k hashed when full, a long run where it is): one text spelled two ways is one key, a byte changed 30k in is another
+--- http_config
+    ai_store answers size=8m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache answers;
+    }
+--- exec
+s=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+a=$(head -c 30000 /dev/zero | tr '\0' a)
+b=$(head -c 20000 /dev/zero | tr '\0' b)
+q='\"'
+c() { printf '%s' "$1" > $TEST_NGINX_SERVROOT/body.json; curl -s -D - -o /dev/null $s/v1/chat/completions --data-binary @$TEST_NGINX_SERVROOT/body.json | tr -d '\r' | grep -i '^x-ai-cache-status' | cut -d' ' -f2; }
+c "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"$b $q\"},{\"role\":\"user\",\"content\":\"$a A $q $b\"}]}"
+c "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"$b \\u0022\"},{\"role\":\"user\",\"content\":\"$a \\u0041 $q $b\"}]}"
+c "{\"messages\":[{\"content\":\"$b $q\",\"role\":\"system\"},{\"role\":\"user\",\"content\":\"$a A $q $b\"}],\"m\\u006fdel\":\"gpt-4o\"}"
+c "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"$b $q\"},{\"role\":\"user\",\"content\":\"$a B $q $b\"}]}"
+--- response_body
+MISS
+HIT
+HIT
+MISS
+--- no_error_log
+[error]
+[alert]

@@ -17,8 +17,8 @@
  * last N messages only, ai_cache_ignore_system off the system prompt.
  *
  * The request is not copied: its tree is written in that canonical form
- * straight into a buffer of the worker's, reused request to request, and
- * hashed from there.  A bare chat request (see ngx_http_ai_request_t) is
+ * into a buffer of the worker's, hashed each time it fills (a long text's
+ * runs hashed where they are).  A bare chat request (see ngx_http_ai_request_t) is
  * written from the core's view, without a tree: the same bytes.
  */
 
@@ -28,12 +28,12 @@
 #include <openssl/sha.h>
 
 
-/* the canonical form's writer: a buffer of the worker's, grown as needed */
+/* the canonical form's writer: a buffer of the worker's, hashed when full */
 
 typedef struct {
     u_char                     *pos;
     u_char                     *last;
-    ngx_uint_t                  failed;     /* out of memory */
+    ngx_uint_t                  failed;     /* too deep, or the hash */
 } ngx_http_ai_cache_canon_t;
 
 
@@ -49,8 +49,10 @@ typedef struct {
 #define NGX_HTTP_AI_CACHE_MEMBERS       32   /* sorted on the stack */
 
 
+#define NGX_HTTP_AI_CACHE_BUF           16384
+
+
 static u_char  *ngx_http_ai_cache_buf;
-static size_t   ngx_http_ai_cache_buf_size;
 
 
 static void ngx_http_ai_cache_canon(ngx_http_ai_cache_canon_t *c,
@@ -137,8 +139,20 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
      *     v2:chat:FORMAT:LEN:MODEL:LEN:SCOPE:LEN:NAMESPACE:LEN:HEADER:{...}
      */
 
+    if (ngx_http_ai_cache_buf == NULL) {
+        ngx_http_ai_cache_buf = ngx_alloc(NGX_HTTP_AI_CACHE_BUF,
+                                          ngx_cycle->log);
+        if (ngx_http_ai_cache_buf == NULL) {
+            goto failed;
+        }
+    }
+
+    if (ngx_http_ai_sha256_start() != NGX_OK) {
+        goto failed;
+    }
+
     c.pos = ngx_http_ai_cache_buf;
-    c.last = ngx_http_ai_cache_buf + ngx_http_ai_cache_buf_size;
+    c.last = ngx_http_ai_cache_buf + NGX_HTTP_AI_CACHE_BUF;
     c.failed = 0;
 
     if (ai->req.endpoint == NGX_HTTP_AI_EP_EMBEDDINGS) {
@@ -194,22 +208,16 @@ ngx_http_ai_cache_key(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     cJSON_Delete(parsed);
     parsed = NULL;
 
-    if (ngx_http_ai_sha256(md, ngx_http_ai_cache_buf,
-                           c.pos - ngx_http_ai_cache_buf)
-        != NGX_OK)
+    if (ngx_http_ai_sha256_add(ngx_http_ai_cache_buf,
+                               c.pos - ngx_http_ai_cache_buf)
+        != NGX_OK
+        || ngx_http_ai_sha256_end(md) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     p = ngx_hex_dump(ctx->key, md, SHA256_DIGEST_LENGTH);
     *p = '\0';
-
-    if (ngx_http_ai_cache_buf_size > 1024 * 1024) {
-        /* a large request's buffer is not kept */
-        ngx_free(ngx_http_ai_cache_buf);
-        ngx_http_ai_cache_buf = NULL;
-        ngx_http_ai_cache_buf_size = 0;
-    }
 
     return NGX_OK;
 
@@ -565,8 +573,7 @@ ngx_http_ai_cache_system(ngx_str_t *role)
 
 /*
  * A string, quoted, escaped as JSON (a byte for a byte, but the specials):
- * the runs between specials copied whole, room made for the rest as each
- * special comes (a prompt is not reserved 6x)
+ * the runs between specials put whole (a long one hashed where it is)
  */
 
 static void
@@ -585,26 +592,20 @@ ngx_http_ai_cache_text(ngx_http_ai_cache_canon_t *c, u_char *p, size_t len)
 
     end = p + len;
 
-    ngx_http_ai_cache_put(c, NULL, len + 2);
-
-    if (c->failed) {
-        return;
-    }
-
-    *c->pos++ = '"';
+    ngx_http_ai_cache_char(c, '"');
 
     for ( ;; ) {
         q = ngx_http_ai_json_plain(p, end);
 
-        c->pos = ngx_cpymem(c->pos, p, q - p);
+        ngx_http_ai_cache_put(c, p, q - p);
 
         if (q == end) {
             break;
         }
 
-        /* a special: up to 6 bytes for it, the rest and the quote */
+        /* a special: up to 6 bytes for it */
 
-        ngx_http_ai_cache_put(c, NULL, 6 + (end - q - 1) + 1);
+        ngx_http_ai_cache_put(c, NULL, 6);
 
         if (c->failed) {
             return;
@@ -626,7 +627,7 @@ ngx_http_ai_cache_text(ngx_http_ai_cache_canon_t *c, u_char *p, size_t len)
         p = q + 1;
     }
 
-    *c->pos++ = '"';
+    ngx_http_ai_cache_char(c, '"');
 }
 
 
@@ -661,42 +662,49 @@ static void
 ngx_http_ai_cache_put(ngx_http_ai_cache_canon_t *c, const void *data,
     size_t len)
 {
-    u_char  *buf;
-    size_t   used, size;
-
     if (c->failed || len == 0) {
         return;
     }
 
-    /* data NULL: room for len bytes, nothing written */
+    /* data NULL: room for len bytes (a few), nothing written */
 
     if ((size_t) (c->last - c->pos) < len) {
-        used = c->pos - ngx_http_ai_cache_buf;
-        size = ngx_max(2 * ngx_http_ai_cache_buf_size, used + len);
-        size = ngx_max(size, 4096);
 
-        buf = ngx_alloc(size, ngx_cycle->log);
-        if (buf == NULL) {
-            c->failed = 1;
-            c->last = c->pos;       /* ngx_http_ai_cache_char() comes here */
+        /* the buffer hashed, and empty again */
+
+        if (ngx_http_ai_sha256_add(ngx_http_ai_cache_buf,
+                                   c->pos - ngx_http_ai_cache_buf)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        c->pos = ngx_http_ai_cache_buf;
+
+        if (len > NGX_HTTP_AI_CACHE_BUF / 2) {
+            /* a long run: hashed where it is */
+
+            if (data == NULL
+                || ngx_http_ai_sha256_add(data, len) != NGX_OK)
+            {
+                goto failed;
+            }
+
             return;
         }
-
-        if (used) {
-            ngx_memcpy(buf, ngx_http_ai_cache_buf, used);
-        }
-
-        ngx_free(ngx_http_ai_cache_buf);
-
-        ngx_http_ai_cache_buf = buf;
-        ngx_http_ai_cache_buf_size = size;
-        c->pos = buf + used;
-        c->last = buf + size;
     }
 
     if (data) {
         c->pos = ngx_cpymem(c->pos, data, len);
     }
+
+    return;
+
+failed:
+
+    c->failed = 1;
+    c->pos = ngx_http_ai_cache_buf;
+    c->last = c->pos;               /* ngx_http_ai_cache_char() comes here */
 }
 
 

@@ -611,6 +611,15 @@ u_char *ngx_http_ai_json_plain(u_char *p, u_char *end);
 ngx_int_t ngx_http_ai_sha256(u_char *digest, const void *data, size_t len);
 
 /*
+ * SHA-256 of a text written piece by piece: start, add the pieces, end
+ * (the digest, 32 bytes); each NGX_OK or NGX_ERROR.  The worker has one
+ * such context: start to end within one handler, not across events.
+ */
+ngx_int_t ngx_http_ai_sha256_start(void);
+ngx_int_t ngx_http_ai_sha256_add(const void *data, size_t len);
+ngx_int_t ngx_http_ai_sha256_end(u_char *digest);
+
+/*
  * A keyed 64-bit hash of len bytes at data (SipHash-2-4, its key drawn at
  * each configuration load, the same in every worker of it): for a
  * worker's tables of texts that clients choose, which cannot then be made
@@ -1079,6 +1088,9 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_digits
 #pragma weak ngx_http_ai_json_plain
 #pragma weak ngx_http_ai_sha256
+#pragma weak ngx_http_ai_sha256_start
+#pragma weak ngx_http_ai_sha256_add
+#pragma weak ngx_http_ai_sha256_end
 #pragma weak ngx_http_ai_hash
 #pragma weak ngx_http_ai_output
 #pragma weak ngx_http_ai_parse_request

@@ -681,6 +681,85 @@ ngx_http_ai_sha256(u_char *digest, const void *data, size_t len)
 }
 
 
+/* the same in steps: the worker's one context (see ngx_http_ai_core.h) */
+
+#if (defined OPENSSL_NO_DEPRECATED_3_0)
+
+static EVP_MD_CTX  *ngx_http_ai_sha_ctx;
+
+
+ngx_int_t
+ngx_http_ai_sha256_start(void)
+{
+    static EVP_MD  *md;
+
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (md == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_ai_sha_ctx == NULL) {
+        ngx_http_ai_sha_ctx = EVP_MD_CTX_new();
+        if (ngx_http_ai_sha_ctx == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return (EVP_DigestInit_ex(ngx_http_ai_sha_ctx, md, NULL) == 1)
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_ai_sha256_add(const void *data, size_t len)
+{
+    return (EVP_DigestUpdate(ngx_http_ai_sha_ctx, data, len) == 1)
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_ai_sha256_end(u_char *digest)
+{
+    unsigned int  n;
+
+    return (EVP_DigestFinal_ex(ngx_http_ai_sha_ctx, digest, &n) == 1
+            && n == SHA256_DIGEST_LENGTH)
+           ? NGX_OK : NGX_ERROR;
+}
+
+#else
+
+static SHA256_CTX  ngx_http_ai_sha_ctx;
+
+
+ngx_int_t
+ngx_http_ai_sha256_start(void)
+{
+    return (SHA256_Init(&ngx_http_ai_sha_ctx) == 1) ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_ai_sha256_add(const void *data, size_t len)
+{
+    return (SHA256_Update(&ngx_http_ai_sha_ctx, data, len) == 1)
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_ai_sha256_end(u_char *digest)
+{
+    return (SHA256_Final(digest, &ngx_http_ai_sha_ctx) == 1)
+           ? NGX_OK : NGX_ERROR;
+}
+
+#endif
+
+
 static int ngx_libc_cdecl
 ngx_http_ai_consumer_cmp(const void *one, const void *two)
 {
