@@ -45,7 +45,7 @@
  * The version of this interface.  A module built against another one
  * refuses to start (ngx_http_ai_core_require()), naming both.
  */
-#define NGX_HTTP_AI_CORE_API            10
+#define NGX_HTTP_AI_CORE_API            11
 
 extern const ngx_uint_t  ngx_http_ai_core_api_version;
 

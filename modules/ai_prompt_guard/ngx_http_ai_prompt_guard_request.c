@@ -126,6 +126,11 @@ ngx_http_ai_prompt_guard_request(ngx_http_request_t *r,
     w.where.role = NGX_HTTP_AI_PG_USER;
     w.where.last = 1;
 
+    /* a consumer learns nothing of the texts another sent */
+
+    ctx->scope = ai->consumer.len
+                 ? ngx_http_ai_hash(ai->consumer.data, ai->consumer.len) : 0;
+
     if (ai->req.bare) {
         /* the texts from the view; the tree built if one is changed */
 

@@ -16,7 +16,8 @@
  * A conversation's history comes again with each of its turns: a text of
  * the history (any message but the last) that the rules found clean is
  * noted in a table of the worker's, and passes unread when it comes
- * again, for the same rules and role.
+ * again, for the same rules, role and consumer (a text's time to pass
+ * would otherwise tell a consumer whether another sent it).
  */
 
 
@@ -36,8 +37,8 @@ typedef struct {
 
 /*
  * A text known clean: its keyed hash (ngx_http_ai_hash(), which clients
- * cannot make collide), its length, the rules and the role it was read
- * with.  A slot a text, the last one in it wins.
+ * cannot make collide) mixed with its consumer's, its length, the rules
+ * and the role it was read with.  A slot a text, the last one in it wins.
  */
 
 typedef struct {
@@ -109,7 +110,7 @@ ngx_http_ai_prompt_guard_text(ngx_http_request_t *r,
     if (!where->last && text->len && text->len <= NGX_MAX_UINT32_VALUE) {
         /* the history: read once */
 
-        hash = ngx_http_ai_hash(text->data, text->len);
+        hash = ngx_http_ai_hash(text->data, text->len) ^ ctx->scope;
 
         c = &ngx_http_ai_pg_clean[(hash ^ ((uintptr_t) rules >> 4)
                                    ^ where->role)
