@@ -18,8 +18,9 @@
  *
  * The request is not copied: its tree is written in that canonical form
  * into a buffer of the worker's, hashed each time it fills (a long text's
- * runs hashed where they are).  A bare chat request (see ngx_http_ai_request_t) is
- * written from the core's view, without a tree: the same bytes.
+ * runs hashed where they are).  A bare chat request (see
+ * ngx_http_ai_request_t) is written from the core's view, without a tree:
+ * the same bytes.
  */
 
 
