@@ -67,6 +67,7 @@ static void ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c,
 static void ngx_http_ai_cache_view(ngx_http_ai_cache_canon_t *c,
     ngx_http_ai_request_t *req, ngx_http_ai_cache_loc_conf_t *clcf);
 static ngx_uint_t ngx_http_ai_cache_system(ngx_str_t *role);
+static ngx_uint_t ngx_http_ai_cache_system_of(cJSON *message);
 static void ngx_http_ai_cache_string(ngx_http_ai_cache_canon_t *c,
     const char *s);
 static void ngx_http_ai_cache_text(ngx_http_ai_cache_canon_t *c,
@@ -439,18 +440,13 @@ static void
 ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c, cJSON *messages,
     ngx_http_ai_cache_loc_conf_t *clcf)
 {
-    cJSON       *m, *role;
+    cJSON       *m;
     ngx_uint_t   n, skip, i, first;
 
     n = 0;
 
     for (m = messages->child; m; m = m->next) {
-        role = cJSON_GetObjectItemCaseSensitive(m, "role");
-
-        if (clcf->ignore_system && cJSON_IsString(role)
-            && (ngx_strcmp(role->valuestring, "system") == 0
-                || ngx_strcmp(role->valuestring, "developer") == 0))
-        {
+        if (clcf->ignore_system && ngx_http_ai_cache_system_of(m)) {
             continue;
         }
 
@@ -467,12 +463,7 @@ ngx_http_ai_cache_messages(ngx_http_ai_cache_canon_t *c, cJSON *messages,
     first = 1;
 
     for (m = messages->child; m; m = m->next) {
-        role = cJSON_GetObjectItemCaseSensitive(m, "role");
-
-        if (clcf->ignore_system && cJSON_IsString(role)
-            && (ngx_strcmp(role->valuestring, "system") == 0
-                || ngx_strcmp(role->valuestring, "developer") == 0))
-        {
+        if (clcf->ignore_system && ngx_http_ai_cache_system_of(m)) {
             continue;
         }
 
@@ -569,6 +560,27 @@ ngx_http_ai_cache_system(ngx_str_t *role)
 {
     return (role->len == 6 && ngx_strncmp(role->data, "system", 6) == 0)
            || (role->len == 9 && ngx_strncmp(role->data, "developer", 9) == 0);
+}
+
+
+/* the same, of a message of the tree */
+
+static ngx_uint_t
+ngx_http_ai_cache_system_of(cJSON *message)
+{
+    cJSON      *role;
+    ngx_str_t   s;
+
+    role = cJSON_GetObjectItemCaseSensitive(message, "role");
+
+    if (!cJSON_IsString(role)) {
+        return 0;
+    }
+
+    s.data = (u_char *) role->valuestring;
+    s.len = ngx_strlen(role->valuestring);
+
+    return ngx_http_ai_cache_system(&s);
 }
 
 

@@ -632,64 +632,15 @@ ngx_http_ai_core_find_header(ngx_http_request_t *r, char *name, size_t len)
  * deprecated functions gets EVP's digest, fetched once.
  */
 
-ngx_int_t
-ngx_http_ai_sha256(u_char *digest, const void *data, size_t len)
-{
-#if (defined OPENSSL_NO_DEPRECATED_3_0)
-
-    unsigned int  n;
-
-    static EVP_MD      *md;
-    static EVP_MD_CTX  *ctx;
-
-    if (md == NULL) {
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
-        if (md == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ctx == NULL) {
-        ctx = EVP_MD_CTX_new();
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (EVP_DigestInit_ex(ctx, md, NULL) != 1
-        || EVP_DigestUpdate(ctx, data, len) != 1
-        || EVP_DigestFinal_ex(ctx, digest, &n) != 1
-        || n != SHA256_DIGEST_LENGTH)
-    {
-        return NGX_ERROR;
-    }
-
-#else
-
-    SHA256_CTX  sha;
-
-    if (SHA256_Init(&sha) != 1
-        || SHA256_Update(&sha, data, len) != 1
-        || SHA256_Final(digest, &sha) != 1)
-    {
-        return NGX_ERROR;
-    }
-
-#endif
-
-    return NGX_OK;
-}
-
-
-/* the same in steps: the worker's one context (see ngx_http_ai_core.h) */
+/* two contexts: [0] a text at once, [1] a text in steps */
 
 #if (defined OPENSSL_NO_DEPRECATED_3_0)
 
-static EVP_MD_CTX  *ngx_http_ai_sha_ctx;
+static EVP_MD_CTX  *ngx_http_ai_sha_ctx[2];
 
 
-ngx_int_t
-ngx_http_ai_sha256_start(void)
+static ngx_int_t
+ngx_http_ai_sha_init(ngx_uint_t i)
 {
     static EVP_MD  *md;
 
@@ -700,64 +651,101 @@ ngx_http_ai_sha256_start(void)
         }
     }
 
-    if (ngx_http_ai_sha_ctx == NULL) {
-        ngx_http_ai_sha_ctx = EVP_MD_CTX_new();
-        if (ngx_http_ai_sha_ctx == NULL) {
+    if (ngx_http_ai_sha_ctx[i] == NULL) {
+        ngx_http_ai_sha_ctx[i] = EVP_MD_CTX_new();
+        if (ngx_http_ai_sha_ctx[i] == NULL) {
             return NGX_ERROR;
         }
     }
 
-    return (EVP_DigestInit_ex(ngx_http_ai_sha_ctx, md, NULL) == 1)
+    return (EVP_DigestInit_ex(ngx_http_ai_sha_ctx[i], md, NULL) == 1)
            ? NGX_OK : NGX_ERROR;
 }
 
 
-ngx_int_t
-ngx_http_ai_sha256_add(const void *data, size_t len)
+static ngx_int_t
+ngx_http_ai_sha_update(ngx_uint_t i, const void *data, size_t len)
 {
-    return (EVP_DigestUpdate(ngx_http_ai_sha_ctx, data, len) == 1)
+    return (EVP_DigestUpdate(ngx_http_ai_sha_ctx[i], data, len) == 1)
            ? NGX_OK : NGX_ERROR;
 }
 
 
-ngx_int_t
-ngx_http_ai_sha256_end(u_char *digest)
+static ngx_int_t
+ngx_http_ai_sha_final(ngx_uint_t i, u_char *digest)
 {
     unsigned int  n;
 
-    return (EVP_DigestFinal_ex(ngx_http_ai_sha_ctx, digest, &n) == 1
+    return (EVP_DigestFinal_ex(ngx_http_ai_sha_ctx[i], digest, &n) == 1
             && n == SHA256_DIGEST_LENGTH)
            ? NGX_OK : NGX_ERROR;
 }
 
 #else
 
-static SHA256_CTX  ngx_http_ai_sha_ctx;
+static SHA256_CTX  ngx_http_ai_sha_ctx[2];
 
+
+static ngx_int_t
+ngx_http_ai_sha_init(ngx_uint_t i)
+{
+    return (SHA256_Init(&ngx_http_ai_sha_ctx[i]) == 1) ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_ai_sha_update(ngx_uint_t i, const void *data, size_t len)
+{
+    return (SHA256_Update(&ngx_http_ai_sha_ctx[i], data, len) == 1)
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_ai_sha_final(ngx_uint_t i, u_char *digest)
+{
+    return (SHA256_Final(digest, &ngx_http_ai_sha_ctx[i]) == 1)
+           ? NGX_OK : NGX_ERROR;
+}
+
+#endif
+
+
+ngx_int_t
+ngx_http_ai_sha256(u_char *digest, const void *data, size_t len)
+{
+    if (ngx_http_ai_sha_init(0) != NGX_OK
+        || ngx_http_ai_sha_update(0, data, len) != NGX_OK
+        || ngx_http_ai_sha_final(0, digest) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the same in steps: the worker's one context (see ngx_http_ai_core.h) */
 
 ngx_int_t
 ngx_http_ai_sha256_start(void)
 {
-    return (SHA256_Init(&ngx_http_ai_sha_ctx) == 1) ? NGX_OK : NGX_ERROR;
+    return ngx_http_ai_sha_init(1);
 }
 
 
 ngx_int_t
 ngx_http_ai_sha256_add(const void *data, size_t len)
 {
-    return (SHA256_Update(&ngx_http_ai_sha_ctx, data, len) == 1)
-           ? NGX_OK : NGX_ERROR;
+    return ngx_http_ai_sha_update(1, data, len);
 }
 
 
 ngx_int_t
 ngx_http_ai_sha256_end(u_char *digest)
 {
-    return (SHA256_Final(digest, &ngx_http_ai_sha_ctx) == 1)
-           ? NGX_OK : NGX_ERROR;
+    return ngx_http_ai_sha_final(1, digest);
 }
-
-#endif
 
 
 static int ngx_libc_cdecl
