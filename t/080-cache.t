@@ -563,3 +563,53 @@ MISS
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 18: coalescing through Redis: the lock is the entry's own key, holding a value shorter than an entry while the miss is under way; the answer's SET takes its place (no second key, no DEL); the waiters are hits; a failed miss frees the key for the next one
+--- http_config
+    ai_store shared backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=c18:;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_cache shared;
+    }
+    location /mock/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT
+r="redis-cli -p $TEST_NGINX_REDIS_PORT"
+curl -s -X POST $u/mock/reset > /dev/null
+b='{"model":"gpt-4o~delay_headers_ms=600","messages":[{"role":"user","content":"locked by its own key"}]}'
+for i in 1 2 3 4; do
+    curl -s -D - -o /dev/null $u/v1/chat/completions -d "$b" \
+        | tr -d '\r' | grep -i '^x-ai-cache-status' | cut -d' ' -f2 > $TEST_NGINX_SERVROOT/rl.$i &
+    sleep 0.05
+done
+sleep 0.2
+echo "under way: $($r --scan --pattern 'c18:*' | sed 's/[0-9a-f]\{64\}/KEY/' | sort | paste -sd' ')"
+echo "its value: $($r get "$($r --scan --pattern 'c18:*' | head -1)")"
+wait
+sort $TEST_NGINX_SERVROOT/rl.* | uniq -c | awk '{ print $2, $1 }'
+echo "after: $($r --scan --pattern 'c18:*' | sed 's/[0-9a-f]\{64\}/KEY/' | sort | paste -sd' ')"
+k=$($r --scan --pattern 'c18:*' | head -1)
+echo "entry: $($r getrange "$k" 0 3) $($r pttl "$k" | awk '{ print ($1 > 60000 ? "long ttl" : "short ttl " $1) }')"
+curl -s $u/mock/count; echo
+# a miss that fails: the lock goes with it
+curl -s -X POST $u/mock/reset > /dev/null
+f='{"model":"gpt-4o~status=503","messages":[{"role":"user","content":"a failed miss"}]}'
+curl -s -o /dev/null -w 'failed %{http_code}\n' $u/v1/chat/completions -d "$f"
+echo "left: $($r --scan --pattern 'c18:*' | wc -l)"
+--- response_body
+under way: c18:{aic:KEY}
+its value: 1
+HIT 3
+MISS 1
+after: c18:{aic:KEY}
+entry: AIC1 long ttl
+{"requests":1}
+failed 503
+left: 1
+--- no_error_log
+[error]

@@ -89,8 +89,8 @@ typedef struct {
     ngx_http_request_t         *request;
     ngx_uint_t                  status;     /* NGX_HTTP_AI_CACHE_* */
     u_char                      key[NGX_HTTP_AI_CACHE_KEY_LEN + 1];
-    ngx_str_t                   entry;      /* the store's key */
-    ngx_str_t                   lock;       /* the coalescing lock's key */
+    ngx_str_t                   entry;      /* the store's key, and the
+                                               coalescing lock's */
     ngx_msec_t                  ttl;
     time_t                      age;
 

@@ -23,9 +23,10 @@
  * whole, without an upstream; a miss goes on, its answer kept as it passes
  * (ngx_http_ai_cache_capture.c) and stored by the completion hook if it
  * was complete and successful.  While a miss is under way, identical
- * requests wait for its answer (a lock in the store, ADD with a TTL, so
- * across workers and nodes), then are hits, or go on themselves after the
- * lock's timeout.  Clients steer it with headers: X-AI-Cache: bypass |
+ * requests wait for its answer (a lock in the store: the entry's own key
+ * ADDed with a short value and a TTL, so across workers and nodes, and
+ * the answer's SET takes its place), then are hits, or go on themselves
+ * after the lock's timeout.  Clients steer it with headers: X-AI-Cache: bypass |
  * no-store, X-AI-Cache-TTL: SECONDS, X-AI-Cache-Namespace: NAME, and
  * Cache-Control: no-cache (look up nothing) / no-store (store nothing).
  * Answers carry X-AI-Cache-Status (HIT, MISS, BYPASS) and, on a hit, Age;
@@ -63,7 +64,7 @@ static void ngx_http_ai_cache_poll(ngx_event_t *ev);
 static void ngx_http_ai_cache_cleanup(void *data);
 static void ngx_http_ai_cache_done(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai);
-static void ngx_http_ai_cache_detached(ngx_http_request_t *r,
+static ngx_int_t ngx_http_ai_cache_detached(ngx_http_request_t *r,
     ngx_http_ai_cache_loc_conf_t *clcf, ngx_uint_t type, ngx_str_t *key,
     ngx_str_t *value, ngx_msec_t ttl);
 static ngx_int_t ngx_http_ai_cache_status(ngx_http_request_t *r,
@@ -339,7 +340,8 @@ ngx_http_ai_cache_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 
         ctx->phase = NGX_HTTP_AI_CACHE_LOCKING;
 
-        rc = ngx_http_ai_cache_op(r, ctx, NGX_HTTP_AI_STORE_ADD, &ctx->lock);
+        rc = ngx_http_ai_cache_op(r, ctx, NGX_HTTP_AI_STORE_ADD,
+                                  &ctx->entry);
 
         if (rc != NGX_OK) {
             return rc;
@@ -439,7 +441,7 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, 2 * (5 + NGX_HTTP_AI_CACHE_KEY_LEN));
+    p = ngx_pnalloc(r->pool, 4 + NGX_HTTP_AI_CACHE_KEY_LEN);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -448,11 +450,6 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     p = ngx_cpymem(p, "aic:", 4);
     p = ngx_cpymem(p, ctx->key, NGX_HTTP_AI_CACHE_KEY_LEN);
     ctx->entry.len = p - ctx->entry.data;
-
-    ctx->lock.data = p;
-    p = ngx_cpymem(p, "aicl:", 5);
-    p = ngx_cpymem(p, ctx->key, NGX_HTTP_AI_CACHE_KEY_LEN);
-    ctx->lock.len = p - ctx->lock.data;
 
     /* a bare request has no temperature */
 
@@ -514,6 +511,7 @@ ngx_http_ai_cache_op(ngx_http_request_t *r, ngx_http_ai_cache_ctx_t *ctx,
     op->pin = (type == NGX_HTTP_AI_STORE_GET);
 
     if (type == NGX_HTTP_AI_STORE_ADD) {
+        /* the lock: shorter than an entry's header, never a hit */
         ngx_str_set(&op->value, "1");
         op->ttl = clcf->lock_timeout;
     }
@@ -729,6 +727,7 @@ ngx_http_ai_cache_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
     u_char                        *p;
     time_t                         now;
     ngx_str_t                      answer, value;
+    ngx_uint_t                     stored;
     ngx_http_ai_cache_ctx_t       *ctx;
     ngx_http_ai_cache_loc_conf_t  *clcf;
 
@@ -739,6 +738,8 @@ ngx_http_ai_cache_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
     }
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_cache_module);
+
+    stored = 0;
 
     if (ctx->capture && !ctx->given_up && !ai->error && !ai->truncated
         && !ai->answered && r->headers_out.status == NGX_HTTP_OK
@@ -756,8 +757,13 @@ ngx_http_ai_cache_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
             ngx_memcpy(value.data + NGX_HTTP_AI_CACHE_HEADER, answer.data,
                        answer.len);
 
-            ngx_http_ai_cache_detached(r, clcf, NGX_HTTP_AI_STORE_SET,
-                                       &ctx->entry, &value, ctx->ttl);
+            /* in the lock's place, if this request held it */
+
+            stored = (ngx_http_ai_cache_detached(r, clcf,
+                                                 NGX_HTTP_AI_STORE_SET,
+                                                 &ctx->entry, &value,
+                                                 ctx->ttl)
+                      != NGX_ERROR);
 
             /* its question's embedding, for the next one in other words */
             ngx_http_ai_cache_semantic_store(r, ctx);
@@ -766,13 +772,20 @@ ngx_http_ai_cache_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 
     if (ctx->locked) {
         ctx->locked = 0;
-        ngx_http_ai_cache_detached(r, clcf, NGX_HTTP_AI_STORE_DEL,
-                                   &ctx->lock, NULL, 0);
+
+        if (!stored) {
+            /* the waiting ones go on, one of them in this one's place */
+            (void) ngx_http_ai_cache_detached(r, clcf,
+                                              NGX_HTTP_AI_STORE_DEL,
+                                              &ctx->entry, NULL, 0);
+        }
     }
 }
 
 
-static void
+/* NGX_ERROR if the operation could not be made or failed at once */
+
+static ngx_int_t
 ngx_http_ai_cache_detached(ngx_http_request_t *r,
     ngx_http_ai_cache_loc_conf_t *clcf, ngx_uint_t type, ngx_str_t *key,
     ngx_str_t *value, ngx_msec_t ttl)
@@ -781,7 +794,7 @@ ngx_http_ai_cache_detached(ngx_http_request_t *r,
 
     op = ngx_http_ai_store_op(clcf->store, NULL, ngx_cycle->log);
     if (op == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
     op->type = type;
@@ -789,7 +802,7 @@ ngx_http_ai_cache_detached(ngx_http_request_t *r,
 
     op->key.data = ngx_pnalloc(op->pool, key->len);
     if (op->key.data == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
     op->key.len = key->len;
@@ -798,14 +811,14 @@ ngx_http_ai_cache_detached(ngx_http_request_t *r,
     if (value) {
         op->value.data = ngx_pnalloc(op->pool, value->len);
         if (op->value.data == NULL) {
-            return;
+            return NGX_ERROR;
         }
 
         op->value.len = value->len;
         ngx_memcpy(op->value.data, value->data, value->len);
     }
 
-    (void) ngx_http_ai_store_run(op);
+    return ngx_http_ai_store_run(op);
 }
 
 

@@ -65,11 +65,23 @@ typedef struct {
 } ngx_http_ai_store_shctx_t;
 
 
+#define NGX_HTTP_AI_STORE_MEMO      96     /* the longest key noted */
+
+
 typedef struct {
     ngx_http_ai_store_shctx_t  *sh;
     ngx_slab_pool_t            *shpool;
     ngx_shm_zone_t             *shm_zone;
     ngx_uint_t                  async;         /* unsigned  async:1; */
+
+    /*
+     * the worker's last key and its hash: a request's operations come in
+     * runs on one key (a cache's lookup, lock and answer, a limit's
+     * reservation and settlement)
+     */
+    size_t                      memo_len;
+    uint32_t                    memo_hash;
+    u_char                      memo[NGX_HTTP_AI_STORE_MEMO];
 } ngx_http_ai_store_shm_t;
 
 
@@ -530,6 +542,8 @@ ngx_http_ai_store_shm_conf(ngx_conf_t *cf, ngx_http_ai_store_t *store,
         return NGX_CONF_ERROR;
     }
 
+    shm->memo_len = NGX_HTTP_AI_STORE_MEMO + 1;   /* none: no key matches */
+
     size = 10 * 1024 * 1024;
 
     for (i = 0; i < n; i++) {
@@ -668,8 +682,21 @@ ngx_http_ai_store_shm_op(ngx_http_ai_store_shm_t *shm,
     uint32_t                   hash;
     ngx_http_ai_store_node_t  *sn;
 
-    hash = (uint32_t) ngx_http_ai_siphash(shm->sh->key, op->key.data,
-                                          op->key.len);
+    if (op->key.len == shm->memo_len
+        && ngx_memcmp(op->key.data, shm->memo, op->key.len) == 0)
+    {
+        hash = shm->memo_hash;
+
+    } else {
+        hash = (uint32_t) ngx_http_ai_siphash(shm->sh->key, op->key.data,
+                                              op->key.len);
+
+        if (op->key.len <= NGX_HTTP_AI_STORE_MEMO) {
+            ngx_memcpy(shm->memo, op->key.data, op->key.len);
+            shm->memo_len = op->key.len;
+            shm->memo_hash = hash;
+        }
+    }
 
     ngx_shmtx_lock(&shm->shpool->mutex);
 
