@@ -27,6 +27,8 @@ static ngx_int_t ngx_http_ai_chat_text(ngx_pool_t *pool,
     ngx_http_ai_request_t *req, ngx_str_t *user);
 static ngx_int_t ngx_http_ai_chat_messages(ngx_pool_t *pool,
     ngx_http_ai_request_t *req, u_char **pp, u_char *end);
+static ngx_int_t ngx_http_ai_chat_compact(ngx_pool_t *pool,
+    ngx_http_ai_message_t *m, u_char **pp, u_char *end);
 static ngx_int_t ngx_http_ai_chat_message(ngx_pool_t *pool,
     ngx_http_ai_message_t *m, u_char **pp, u_char *end, ngx_uint_t *bare);
 static ngx_int_t ngx_http_ai_chat_content(ngx_pool_t *pool,
@@ -864,7 +866,12 @@ ngx_http_ai_chat_messages(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
         ngx_memzero(m, sizeof(ngx_http_ai_message_t));
 
-        rc = ngx_http_ai_chat_message(pool, m, &p, end, &bare);
+        rc = ngx_http_ai_chat_compact(pool, m, &p, end);
+
+        if (rc == NGX_DECLINED) {
+            ngx_memzero(m, sizeof(ngx_http_ai_message_t));
+            rc = ngx_http_ai_chat_message(pool, m, &p, end, &bare);
+        }
 
         if (rc != NGX_OK) {
             return rc;
@@ -890,6 +897,74 @@ ngx_http_ai_chat_messages(ngx_pool_t *pool, ngx_http_ai_request_t *req,
 
         p = ngx_http_ai_json_space(p + 1, end);
     }
+}
+
+
+/*
+ * A message as clients most often write it, {"role":"R","content":"..."}
+ * without white space, read without the iterator: what the general
+ * reading gives for it, *bare unchanged; NGX_DECLINED, *pp unchanged, for
+ * any other, which the general reading reads from the same place
+ */
+
+static ngx_int_t
+ngx_http_ai_chat_compact(ngx_pool_t *pool, ngx_http_ai_message_t *m,
+    u_char **pp, u_char *end)
+{
+    u_char     *p;
+    ngx_int_t   rc;
+    ngx_str_t  *role;
+
+    static const char  head[] = "{\"role\":\"";
+    static const char  middle[] = "\",\"content\":\"";
+
+    p = *pp;
+
+    if ((size_t) (end - p) < sizeof(head) - 1 + sizeof(middle) - 1 + 4
+        || ngx_memcmp(p, head, sizeof(head) - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof(head) - 1;
+
+    /* the chat roles differ in their first letters */
+
+    for (role = ngx_http_ai_roles;
+         role < ngx_http_ai_roles + NGX_HTTP_AI_CHAT_ROLES;
+         role++)
+    {
+        if (role->data[0] == *p) {
+            break;
+        }
+    }
+
+    if (role == ngx_http_ai_roles + NGX_HTTP_AI_CHAT_ROLES
+        || (size_t) (end - p) <= role->len + sizeof(middle) - 1
+        || ngx_memcmp(p, role->data, role->len) != 0
+        || ngx_memcmp(p + role->len, middle, sizeof(middle) - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* at the content's opening quote */
+
+    p += role->len + sizeof(middle) - 2;
+
+    rc = ngx_http_ai_chat_content(pool, m, &p, end);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (p >= end || *p != '}') {
+        return NGX_DECLINED;
+    }
+
+    m->role = *role;
+    *pp = p + 1;
+
+    return NGX_OK;
 }
 
 

@@ -1216,7 +1216,7 @@ test_chat_without_tree(void **state)
     u_char                 *buf;
     ngx_int_t               rc;
     ngx_str_t               err;
-    ngx_uint_t              i;
+    ngx_uint_t              i, n;
     const char             *param;
     ngx_http_ai_request_t   req;
 
@@ -1341,6 +1341,31 @@ test_chat_without_tree(void **state)
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\\x\""
             "}]}",
 
+        /* the compact shape, {"role":"R","content":"..."}, and near it */
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":"
+            "\"\"},{\"role\":\"developer\",\"content\":\"d\"},{\"role\":"
+            "\"tool\",\"content\":\"t\"},{\"role\":\"function\",\"content\":"
+            "\"f\"},{\"role\":\"assistant\",\"content\":\"a \\\"quoted\\\" "
+            "\\n text, escaped\"},{\"role\":\"user\",\"content\":\"u\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"x\" },{\"role\":\"user\",\"content\":\"y\",\"name\":\"n\"},"
+            "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+            "\"p\"}]},{\"role\":\"user\" ,\"content\":\"z\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"users\",\"content\":"
+            "\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"us\",\"content\":"
+            "\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"x\"}}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"x\",\"role\":\"user\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"\\u00\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"x\",}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"x\"],\"t\":1}",
+
         /* a \u0000 wherever it is: refused by both */
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
             "\"a\\u0000b\"}]}",
@@ -1366,6 +1391,21 @@ test_chat_without_tree(void **state)
 
     read_as(bodies[1], 1);
     read_as(bodies[20], 0);     /* the first of those the tree reads */
+
+    /* the compact shape, and messages near it, each read on its own way */
+
+    n = 0;
+
+    for (i = 0; bodies[i]; i++) {
+        if (strstr(bodies[i], "{\"role\":\"developer\",\"content\":\"d\"}")
+            || strstr(bodies[i], "{\"role\":\"user\" ,\"content\""))
+        {
+            read_as(bodies[i], 1);
+            n++;
+        }
+    }
+
+    assert_int_equal(n, 2);
 
     /* bare: the first, the first of the five above */
 
