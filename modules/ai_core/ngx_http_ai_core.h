@@ -45,7 +45,7 @@
  * The version of this interface.  A module built against another one
  * refuses to start (ngx_http_ai_core_require()), naming both.
  */
-#define NGX_HTTP_AI_CORE_API            11
+#define NGX_HTTP_AI_CORE_API            12
 
 extern const ngx_uint_t  ngx_http_ai_core_api_version;
 
@@ -85,6 +85,8 @@ typedef struct {
     ngx_str_t                   text;      /* all text parts, joined by \n */
     cJSON                      *json;      /* the message object */
     ngx_uint_t                  nparts;    /* content parts (1 for strings) */
+    uint64_t                    hash;      /* ngx_http_ai_message_hash()'s,
+                                              0 until asked */
     unsigned                    images:1;
     unsigned                    tool_calls:1;
 } ngx_http_ai_message_t;
@@ -116,6 +118,10 @@ typedef struct {
 
     ngx_int_t                   max_tokens; /* NGX_HTTP_AI_UNSET if absent */
     size_t                      text_len;   /* bytes of text, all messages */
+    uint64_t                    scope;      /* its consumer's keyed hash
+                                               (ngx_http_ai_hash()), 0 for
+                                               none: in the hashes of its
+                                               texts */
 
     unsigned                    stream:1;
     unsigned                    include_usage:1;
@@ -628,6 +634,15 @@ ngx_int_t ngx_http_ai_sha256_end(u_char *digest);
 uint64_t ngx_http_ai_hash(const u_char *data, size_t len);
 
 /*
+ * The keyed hash of a message's text mixed with its request's consumer
+ * (req->scope), made once a request: for a worker's tables of what a
+ * conversation's history costs to read, where one consumer may not learn
+ * from the time a text takes what another sent.
+ */
+uint64_t ngx_http_ai_message_hash(ngx_http_ai_request_t *req,
+    ngx_http_ai_message_t *m);
+
+/*
  * The prompt's tokens estimated from the normalized request, without a
  * vocabulary (pure; docs/estimator.md measures it against o200k): a
  * limit's reservation, the Anthropic door's count_tokens for targets that
@@ -1092,6 +1107,7 @@ extern ngx_module_t  ngx_http_ai_core_module;
 #pragma weak ngx_http_ai_sha256_add
 #pragma weak ngx_http_ai_sha256_end
 #pragma weak ngx_http_ai_hash
+#pragma weak ngx_http_ai_message_hash
 #pragma weak ngx_http_ai_output
 #pragma weak ngx_http_ai_parse_request
 #pragma weak ngx_http_ai_render_stream

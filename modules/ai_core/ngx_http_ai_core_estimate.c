@@ -52,7 +52,22 @@
 #define NGX_HTTP_AI_EST_PRIMING         3
 #define NGX_HTTP_AI_EST_TOOL            0   /* its JSON says enough */
 
+#define NGX_HTTP_AI_EST_NOTED           4096     /* slots: 64 KB a worker */
 
+
+/*
+ * A text's estimate, noted by its hash (ngx_http_ai_message_hash(): with
+ * its consumer's) and its length.  A slot a text, the last one in it wins.
+ */
+
+typedef struct {
+    uint64_t                    hash;
+    uint32_t                    len;
+    uint32_t                    tokens;
+} ngx_http_ai_est_noted_t;
+
+
+static int64_t ngx_http_ai_estimate_message(ngx_http_ai_message_t *m);
 static int64_t ngx_http_ai_estimate_parts(cJSON *message);
 #if (NGX_HTTP_AI_EST_AVX2)
 static u_char *ngx_http_ai_estimate_prose32(u_char *p, u_char *start,
@@ -61,6 +76,9 @@ static u_char *ngx_http_ai_estimate_prose32(u_char *p, u_char *start,
 static ngx_int_t  ngx_http_ai_est_avx2 = -1;
 #endif
 static int64_t ngx_http_ai_estimate_json(cJSON *json);
+
+
+static ngx_http_ai_est_noted_t  ngx_http_ai_est_noted[NGX_HTTP_AI_EST_NOTED];
 
 
 int64_t
@@ -89,8 +107,7 @@ ngx_http_ai_estimate_tokens(ngx_http_ai_request_t *req)
     m = req->messages.elts;
 
     for (i = 0; i < req->messages.nelts; i++) {
-        n += NGX_HTTP_AI_EST_MESSAGE
-             + ngx_http_ai_estimate_text(m[i].text.data, m[i].text.len);
+        n += NGX_HTTP_AI_EST_MESSAGE + ngx_http_ai_estimate_message(&m[i]);
 
         if (m[i].images || m[i].tool_calls) {
             if (m[i].json == NULL) {
@@ -113,6 +130,41 @@ ngx_http_ai_estimate_tokens(ngx_http_ai_request_t *req)
     /* 15% more, rounded up: a margin for the unseen */
 
     return (n * 115 + 99) / 100;
+}
+
+
+/*
+ * A message's text.  A conversation's history comes again with each of
+ * its turns: a text whose hash is known (ai_prompt_guard asked for it, to
+ * read the history once too) is read once in the worker, then looked up.
+ * A hash is not made for this alone: prose is read faster than hashed.
+ */
+
+static int64_t
+ngx_http_ai_estimate_message(ngx_http_ai_message_t *m)
+{
+    int64_t                   n;
+    ngx_http_ai_est_noted_t  *e;
+
+    if (m->hash == 0 || m->text.len > NGX_MAX_UINT32_VALUE) {
+        return ngx_http_ai_estimate_text(m->text.data, m->text.len);
+    }
+
+    e = &ngx_http_ai_est_noted[m->hash & (NGX_HTTP_AI_EST_NOTED - 1)];
+
+    if (e->hash == m->hash && e->len == m->text.len) {
+        return e->tokens;
+    }
+
+    n = ngx_http_ai_estimate_text(m->text.data, m->text.len);
+
+    if (n <= NGX_MAX_UINT32_VALUE) {
+        e->hash = m->hash;
+        e->len = (uint32_t) m->text.len;
+        e->tokens = (uint32_t) n;
+    }
+
+    return n;
 }
 
 

@@ -540,6 +540,12 @@ ngx_http_ai_core_process_body(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* a consumer learns nothing of the texts another sent */
+
+    ctx->req.scope = ctx->consumer.len
+                     ? ngx_http_ai_hash(ctx->consumer.data, ctx->consumer.len)
+                     : 0;
+
     if (mp && (size_t) (r->uri.data + r->uri.len - model.data - model.len)
               >= sizeof(":streamGenerateContent") - 1
         && ngx_strncmp(model.data + model.len, ":streamGenerateContent",
@@ -873,6 +879,7 @@ ngx_http_ai_request_set_body(ngx_http_request_t *r, ngx_str_t *body,
         cc->keep_tree = 1;
     }
 
+    req.scope = ctx->req.scope;
     ctx->req = req;
 
     /* the model may have changed: the router decides again */

@@ -65,6 +65,21 @@ ngx_http_ai_hash(const u_char *data, size_t len)
 
 
 uint64_t
+ngx_http_ai_message_hash(ngx_http_ai_request_t *req, ngx_http_ai_message_t *m)
+{
+    /* (a hash of 0 is made again each time it is asked: it does no harm) */
+
+    if (m->hash == 0) {
+        m->hash = ngx_http_ai_siphash(ngx_http_ai_key, m->text.data,
+                                      m->text.len)
+                  ^ req->scope;
+    }
+
+    return m->hash;
+}
+
+
+uint64_t
 ngx_http_ai_siphash(const u_char key[16], const u_char *data, size_t len)
 {
     size_t    i, left;

@@ -187,6 +187,9 @@ typedef struct {
 
 typedef struct {
     ngx_uint_t                  role;
+    uint64_t                    hash;       /* the text's, with its
+                                               consumer's, if known: of
+                                               the view's message */
     unsigned                    last:1;     /* of the last message */
 } ngx_http_ai_pg_where_t;
 

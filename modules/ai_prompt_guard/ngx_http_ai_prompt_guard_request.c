@@ -124,12 +124,12 @@ ngx_http_ai_prompt_guard_request(ngx_http_request_t *r,
     w.ctx = ctx;
     w.rules = rules;
     w.where.role = NGX_HTTP_AI_PG_USER;
+    w.where.hash = 0;
     w.where.last = 1;
 
     /* a consumer learns nothing of the texts another sent */
 
-    ctx->scope = ai->consumer.len
-                 ? ngx_http_ai_hash(ai->consumer.data, ai->consumer.len) : 0;
+    ctx->scope = ai->req.scope;
 
     if (ai->req.bare) {
         /* the texts from the view; the tree built if one is changed */
@@ -233,8 +233,15 @@ ngx_http_ai_prompt_guard_view(ngx_http_ai_pg_walk_t *w,
         w->where.role = ngx_http_ai_pg_role(m[i].role.data, m[i].role.len);
         w->where.last = (i == req->messages.nelts - 1);
 
+        /* made once, for the token estimate's notes too */
+
+        w->where.hash = (w->where.last || m[i].text.len == 0)
+                        ? 0 : ngx_http_ai_message_hash(req, &m[i]);
+
         rc = ngx_http_ai_prompt_guard_text(w->request, w->ctx, w->rules,
                                            &w->where, &m[i].text, &out);
+
+        w->where.hash = 0;
 
         if (rc != NGX_OK || out.data == m[i].text.data) {
             if (rc != NGX_OK) {

@@ -110,7 +110,9 @@ ngx_http_ai_prompt_guard_text(ngx_http_request_t *r,
     if (!where->last && text->len && text->len <= NGX_MAX_UINT32_VALUE) {
         /* the history: read once */
 
-        hash = ngx_http_ai_hash(text->data, text->len) ^ ctx->scope;
+        hash = where->hash ? where->hash
+                           : ngx_http_ai_hash(text->data, text->len)
+                             ^ ctx->scope;
 
         c = &ngx_http_ai_pg_clean[(hash ^ ((uintptr_t) rules >> 4)
                                    ^ where->role)

@@ -244,12 +244,78 @@ test_prose(void **state)
 }
 
 
+/*
+ * A history's texts whose hashes are known are read once, then looked up
+ * by hash and length; one without a hash is always read
+ */
+
+static void
+test_noted(void **state)
+{
+    int64_t                 n, m;
+    uint64_t                h;
+    ngx_http_ai_request_t   req;
+    ngx_http_ai_message_t   msg[3];
+    u_char                  one[] = "the first text of a conversation, "
+                                    "noted once: 1234 5678";
+    u_char                  two[] = "the second one";
+    u_char                  three[] = "the last message";
+
+    ngx_memzero(&req, sizeof(ngx_http_ai_request_t));
+    ngx_memzero(msg, sizeof(msg));
+
+    req.endpoint = NGX_HTTP_AI_EP_CHAT;
+    req.scope = 7;
+    req.messages.elts = msg;
+    req.messages.nelts = 3;
+
+    msg[0].text.data = one;
+    msg[0].text.len = sizeof(one) - 1;
+    msg[1].text.data = two;
+    msg[1].text.len = sizeof(two) - 1;
+    msg[2].text.data = three;
+    msg[2].text.len = sizeof(three) - 1;
+
+    n = ngx_http_ai_estimate_tokens(&req);
+
+    /* with the hashes: the same estimate, the texts noted */
+
+    h = ngx_http_ai_message_hash(&req, &msg[0]);
+    assert_true(h != 0);
+    assert_true(msg[0].hash == h);
+    assert_true(ngx_http_ai_message_hash(&req, &msg[0]) == h);
+    (void) ngx_http_ai_message_hash(&req, &msg[1]);
+
+    assert_int_equal(ngx_http_ai_estimate_tokens(&req), n);
+
+    /* another text of that length under the first one's hash: looked up */
+
+    ngx_memset(one, '!', sizeof(one) - 1);
+
+    assert_int_equal(ngx_http_ai_estimate_tokens(&req), n);
+
+    /* without its hash it is read */
+
+    msg[0].hash = 0;
+    m = ngx_http_ai_estimate_tokens(&req);
+    assert_true(m != n);
+
+    /* another consumer, another hash for the same text */
+
+    h = msg[1].hash;
+    msg[1].hash = 0;
+    req.scope = 8;
+    assert_true(ngx_http_ai_message_hash(&req, &msg[1]) != h);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_prose),
+        cmocka_unit_test(test_noted),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
