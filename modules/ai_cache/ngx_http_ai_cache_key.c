@@ -543,10 +543,21 @@ ngx_http_ai_cache_view(ngx_http_ai_cache_canon_t *c,
                               first ? 11 : 12);
         first = 0;
 
-        ngx_http_ai_cache_text(c, m[i].text.data, m[i].text.len);
-        ngx_http_ai_cache_put(c, ",\"role\":", 8);
-        ngx_http_ai_cache_text(c, m[i].role.data, m[i].role.len);
-        ngx_http_ai_cache_char(c, '}');
+        if (m[i].plain) {
+            /* as the body wrote it: nothing to escape */
+            ngx_http_ai_cache_char(c, '"');
+            ngx_http_ai_cache_put(c, m[i].text.data, m[i].text.len);
+            ngx_http_ai_cache_char(c, '"');
+
+        } else {
+            ngx_http_ai_cache_text(c, m[i].text.data, m[i].text.len);
+        }
+
+        /* the roles of a chat message: letters only */
+
+        ngx_http_ai_cache_put(c, ",\"role\":\"", 9);
+        ngx_http_ai_cache_put(c, m[i].role.data, m[i].role.len);
+        ngx_http_ai_cache_put(c, "\"}", 2);
     }
 
     ngx_http_ai_cache_put(c, "]}", 2);

@@ -89,6 +89,9 @@ typedef struct {
                                               0 until asked */
     unsigned                    images:1;
     unsigned                    tool_calls:1;
+    unsigned                    plain:1;   /* text is a string's own bytes
+                                              in the body: nothing in it
+                                              that JSON escapes */
 } ngx_http_ai_message_t;
 
 

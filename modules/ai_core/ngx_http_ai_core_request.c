@@ -1145,6 +1145,9 @@ ngx_http_ai_chat_content(ngx_pool_t *pool, ngx_http_ai_message_t *m,
                                                     + m->text.len)
                           - o;
             m->text.data = o;
+
+        } else {
+            m->plain = 1;
         }
 
         m->nparts = 1;
@@ -1264,6 +1267,7 @@ ngx_http_ai_chat_content(ngx_pool_t *pool, ngx_http_ai_message_t *m,
 
     if (n == 1 && !any_escaped) {
         m->text = texts[0];
+        m->plain = 1;
         return NGX_OK;
     }
 

@@ -1160,6 +1160,19 @@ same_view(const char *body)
         {
             fail_msg("another message %u for %s", (unsigned) i, body);
         }
+
+        /* a plain text: the body's own bytes, nothing JSON escapes */
+
+        if (m[i].plain
+            && (m[i].text.data < req.body.data
+                || m[i].text.data + m[i].text.len
+                   > req.body.data + req.body.len
+                || ngx_http_ai_json_plain(m[i].text.data,
+                                          m[i].text.data + m[i].text.len)
+                   != m[i].text.data + m[i].text.len))
+        {
+            fail_msg("message %u is not plain for %s", (unsigned) i, body);
+        }
     }
 
     /* its tree, when asked for: cJSON's, each message's json set */
