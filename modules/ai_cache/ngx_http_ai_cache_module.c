@@ -66,7 +66,7 @@ static void ngx_http_ai_cache_done(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai);
 static ngx_int_t ngx_http_ai_cache_detached(ngx_http_request_t *r,
     ngx_http_ai_cache_loc_conf_t *clcf, ngx_uint_t type, ngx_str_t *key,
-    ngx_str_t *value, ngx_msec_t ttl);
+    ngx_str_t *answer, ngx_msec_t ttl);
 static ngx_int_t ngx_http_ai_cache_status(ngx_http_request_t *r,
     ngx_http_ai_cache_ctx_t *ctx);
 
@@ -724,9 +724,7 @@ ngx_http_ai_cache_status(ngx_http_request_t *r, ngx_http_ai_cache_ctx_t *ctx)
 static void
 ngx_http_ai_cache_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 {
-    u_char                        *p;
-    time_t                         now;
-    ngx_str_t                      answer, value;
+    ngx_str_t                      answer;
     ngx_uint_t                     stored;
     ngx_http_ai_cache_ctx_t       *ctx;
     ngx_http_ai_cache_loc_conf_t  *clcf;
@@ -747,24 +745,13 @@ ngx_http_ai_cache_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
         && ngx_http_ai_cache_answer(r, ctx, &answer) == NGX_OK
         && answer.len + NGX_HTTP_AI_CACHE_HEADER <= ctx->max_size)
     {
-        value.len = NGX_HTTP_AI_CACHE_HEADER + answer.len;
-        value.data = ngx_pnalloc(r->pool, value.len);
+        /* in the lock's place, if this request held it */
 
-        if (value.data) {
-            now = ngx_time();
-            p = ngx_cpymem(value.data, NGX_HTTP_AI_CACHE_MAGIC, 4);
-            p = ngx_cpymem(p, &now, sizeof(time_t));
-            ngx_memcpy(value.data + NGX_HTTP_AI_CACHE_HEADER, answer.data,
-                       answer.len);
+        stored = (ngx_http_ai_cache_detached(r, clcf, NGX_HTTP_AI_STORE_SET,
+                                             &ctx->entry, &answer, ctx->ttl)
+                  != NGX_ERROR);
 
-            /* in the lock's place, if this request held it */
-
-            stored = (ngx_http_ai_cache_detached(r, clcf,
-                                                 NGX_HTTP_AI_STORE_SET,
-                                                 &ctx->entry, &value,
-                                                 ctx->ttl)
-                      != NGX_ERROR);
-
+        if (stored) {
             /* its question's embedding, for the next one in other words */
             ngx_http_ai_cache_semantic_store(r, ctx);
         }
@@ -783,13 +770,19 @@ ngx_http_ai_cache_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 }
 
 
-/* NGX_ERROR if the operation could not be made or failed at once */
+/*
+ * An operation of the store that outlives the request, on copies in a
+ * pool of its own: answer, if given, is stored as an entry (the header,
+ * then it).  NGX_ERROR if it could not be made or failed at once.
+ */
 
 static ngx_int_t
 ngx_http_ai_cache_detached(ngx_http_request_t *r,
     ngx_http_ai_cache_loc_conf_t *clcf, ngx_uint_t type, ngx_str_t *key,
-    ngx_str_t *value, ngx_msec_t ttl)
+    ngx_str_t *answer, ngx_msec_t ttl)
 {
+    u_char                  *p;
+    time_t                   now;
     ngx_http_ai_store_op_t  *op;
 
     op = ngx_http_ai_store_op(clcf->store, NULL, ngx_cycle->log);
@@ -800,22 +793,30 @@ ngx_http_ai_cache_detached(ngx_http_request_t *r,
     op->type = type;
     op->ttl = ttl;
 
-    op->key.data = ngx_pnalloc(op->pool, key->len);
-    if (op->key.data == NULL) {
+    p = ngx_pnalloc(op->pool, key->len
+                              + (answer ? NGX_HTTP_AI_CACHE_HEADER
+                                          + answer->len
+                                        : 0));
+    if (p == NULL) {
+        /* nothing refers to it yet */
+        ngx_destroy_pool(op->pool);
         return NGX_ERROR;
     }
 
+    op->key.data = p;
     op->key.len = key->len;
-    ngx_memcpy(op->key.data, key->data, key->len);
+    p = ngx_cpymem(p, key->data, key->len);
 
-    if (value) {
-        op->value.data = ngx_pnalloc(op->pool, value->len);
-        if (op->value.data == NULL) {
-            return NGX_ERROR;
-        }
+    if (answer) {
+        now = ngx_time();
 
-        op->value.len = value->len;
-        ngx_memcpy(op->value.data, value->data, value->len);
+        op->value.data = p;
+        op->value.len = NGX_HTTP_AI_CACHE_HEADER + answer->len;
+
+        p = ngx_cpymem(p, NGX_HTTP_AI_CACHE_MAGIC, 4);
+        p = ngx_cpymem(p, &now, sizeof(time_t));
+        ngx_memcpy(op->value.data + NGX_HTTP_AI_CACHE_HEADER, answer->data,
+                   answer->len);
     }
 
     return ngx_http_ai_store_run(op);
