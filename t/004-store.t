@@ -332,3 +332,23 @@ again: True
 --- no_error_log
 [error]
 [crit]
+
+
+
+=== TEST 17: del given a value deletes only while the key holds that value (a lock let go, not what was written in its place); never a counter
+--- http_config
+    ai_store s1 size=64k;
+--- config
+    location /s { ai_store_test s1; }
+--- request eval
+["GET /s?op=add&key=k&value=1", "GET /s?op=set&key=k&value=answer", "GET /s?op=del&key=k&value=1",
+ "GET /s?op=get&key=k", "GET /s?op=set&key=k&value=1", "GET /s?op=del&key=k&value=11",
+ "GET /s?op=del&key=k&value=1", "GET /s?op=get&key=k", "GET /s?op=del&key=none&value=1",
+ "GET /s?op=incr&key=n&delta=1", "GET /s?op=del&key=n&value=1", "GET /s?op=incr&key=n&delta=0"]
+--- response_body eval
+["{\"rc\":\"ok\"}\n", "{\"rc\":\"ok\"}\n", "{\"rc\":\"not_found\"}\n",
+ "{\"rc\":\"ok\",\"value\":\"answer\"}\n", "{\"rc\":\"ok\"}\n", "{\"rc\":\"not_found\"}\n",
+ "{\"rc\":\"ok\"}\n", "{\"rc\":\"not_found\"}\n", "{\"rc\":\"not_found\"}\n",
+ "{\"rc\":\"ok\",\"number\":1}\n", "{\"rc\":\"not_found\"}\n", "{\"rc\":\"ok\",\"number\":1}\n"]
+--- no_error_log
+[error]

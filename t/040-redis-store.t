@@ -451,3 +451,21 @@ redis-cli -s $TEST_NGINX_REDIS_DIR/redis.sock get "t22:{k}"
 over-unix
 --- no_error_log
 [error]
+
+
+
+=== TEST 23: del given a value deletes only while the key holds that value, in one step (a script): a lock let go, not what was written in its place
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t23:;
+--- config
+    location /s { ai_store_test s1; }
+--- request eval
+["GET /s?op=add&key=k&value=1", "GET /s?op=set&key=k&value=answer", "GET /s?op=del&key=k&value=1",
+ "GET /s?op=get&key=k", "GET /s?op=set&key=k&value=1", "GET /s?op=del&key=k&value=11",
+ "GET /s?op=del&key=k&value=1", "GET /s?op=get&key=k", "GET /s?op=del&key=none&value=1"]
+--- response_body eval
+["{\"rc\":\"ok\"}\n", "{\"rc\":\"ok\"}\n", "{\"rc\":\"not_found\"}\n",
+ "{\"rc\":\"ok\",\"value\":\"answer\"}\n", "{\"rc\":\"ok\"}\n", "{\"rc\":\"not_found\"}\n",
+ "{\"rc\":\"ok\"}\n", "{\"rc\":\"not_found\"}\n", "{\"rc\":\"not_found\"}\n"]
+--- no_error_log
+[error]

@@ -613,3 +613,100 @@ failed 503
 left: 1
 --- no_error_log
 [error]
+
+
+
+=== TEST 19: a lock's holder that ends without an answer lets go of the lock only: an answer a bypass request stored in its place meanwhile stays (its DEL deleted that answer)
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_proxy_pass_client_headers x-mock;
+        ai_cache answers;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"race of the lock"}]}'
+st() { curl -s -D - -o /dev/null -w 'code=%{http_code}\n' $u -d "$b" "$@" | tr -d '\r' | awk -F'[ =]' 'tolower($1)=="x-ai-cache-status:"{c=$2} $1=="code"{k=$2} END{print c"/"k}'; }
+st -H 'X-Mock: delay_headers_ms=1500,status=503' > $TEST_NGINX_SERVROOT/a.out &
+sleep 0.3
+echo "B bypass: $(st -H 'X-AI-Cache: bypass')"
+echo "C: $(st)"
+wait
+echo "A holder: $(cat $TEST_NGINX_SERVROOT/a.out)"
+echo "D: $(st)"
+--- response_body
+B bypass: BYPASS/200
+C: HIT/200
+A holder: MISS/503
+D: HIT/200
+--- no_error_log
+[error]
+
+
+
+
+=== TEST 20: a lock that timed out (timeout=1s) is taken by the next request, which stores its answer; the first holder then fails: that answer stays
+--- http_config
+    ai_store answers size=4m;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_proxy_pass_client_headers x-mock;
+        ai_cache answers;
+        ai_cache_lock on timeout=1s;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"race of the expired lock"}]}'
+st() { curl -s -D - -o /dev/null -w 'code=%{http_code}\n' $u -d "$b" "$@" | tr -d '\r' | awk -F'[ =]' 'tolower($1)=="x-ai-cache-status:"{c=$2} $1=="code"{k=$2} END{print c"/"k}'; }
+st -H 'X-Mock: delay_headers_ms=2500,status=503' > $TEST_NGINX_SERVROOT/a.out &
+sleep 1.3
+echo "B: $(st)"
+echo "C: $(st)"
+wait
+echo "A holder: $(cat $TEST_NGINX_SERVROOT/a.out)"
+echo "D: $(st)"
+--- response_body
+B: MISS/200
+C: HIT/200
+A holder: MISS/503
+D: HIT/200
+--- no_error_log
+[error]
+
+
+
+
+=== TEST 21: the same through Redis: the holder's DEL is a compare-and-delete of the lock's value
+--- http_config
+    ai_store shared backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=fz3:;
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT/v1;
+        ai_proxy_pass_client_headers x-mock;
+        ai_cache shared;
+    }
+--- exec
+u=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/v1/chat/completions
+r="redis-cli -p $TEST_NGINX_REDIS_PORT"
+b='{"model":"gpt-4o","messages":[{"role":"user","content":"race of the redis lock"}]}'
+st() { curl -s -D - -o /dev/null -w 'code=%{http_code}\n' $u -d "$b" "$@" | tr -d '\r' | awk -F'[ =]' 'tolower($1)=="x-ai-cache-status:"{c=$2} $1=="code"{k=$2} END{print c"/"k}'; }
+st -H 'X-Mock: delay_headers_ms=1500,status=503' > $TEST_NGINX_SERVROOT/a.out &
+sleep 0.3
+echo "B bypass: $(st -H 'X-AI-Cache: bypass')"
+echo "C: $(st)"
+wait
+sleep 0.2
+echo "A holder: $(cat $TEST_NGINX_SERVROOT/a.out)"
+echo "keys: $($r --scan --pattern 'fz3:*' | wc -l)"
+echo "D: $(st)"
+--- response_body
+B bypass: BYPASS/200
+C: HIT/200
+A holder: MISS/503
+keys: 1
+D: HIT/200
+--- no_error_log
+[error]

@@ -21,6 +21,9 @@
 /* an entry: "AIC1", its creation time (8 bytes), then the answer */
 #define NGX_HTTP_AI_CACHE_MAGIC         "AIC1"
 #define NGX_HTTP_AI_CACHE_HEADER        12
+#define NGX_HTTP_AI_CACHE_LOCK          "1"   /* the entry's value while
+                                                 it is a coalescing lock:
+                                                 shorter than a header */
 
 #define NGX_HTTP_AI_CACHE_KEY_LEN       64  /* SHA-256, hex */
 

@@ -512,7 +512,7 @@ ngx_http_ai_cache_op(ngx_http_request_t *r, ngx_http_ai_cache_ctx_t *ctx,
 
     if (type == NGX_HTTP_AI_STORE_ADD) {
         /* the lock: shorter than an entry's header, never a hit */
-        ngx_str_set(&op->value, "1");
+        ngx_str_set(&op->value, NGX_HTTP_AI_CACHE_LOCK);
         op->ttl = clcf->lock_timeout;
     }
 
@@ -724,8 +724,8 @@ ngx_http_ai_cache_status(ngx_http_request_t *r, ngx_http_ai_cache_ctx_t *ctx)
 static void
 ngx_http_ai_cache_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 {
+    ngx_int_t                      rc;
     ngx_str_t                      answer;
-    ngx_uint_t                     stored;
     ngx_http_ai_cache_ctx_t       *ctx;
     ngx_http_ai_cache_loc_conf_t  *clcf;
 
@@ -737,7 +737,7 @@ ngx_http_ai_cache_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_cache_module);
 
-    stored = 0;
+    rc = NGX_ERROR;
 
     if (ctx->capture && !ctx->given_up && !ai->error && !ai->truncated
         && !ai->answered && r->headers_out.status == NGX_HTTP_OK
@@ -747,33 +747,38 @@ ngx_http_ai_cache_done(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
     {
         /* in the lock's place, if this request held it */
 
-        stored = (ngx_http_ai_cache_detached(r, clcf, NGX_HTTP_AI_STORE_SET,
-                                             &ctx->entry, &answer, ctx->ttl)
-                  != NGX_ERROR);
+        rc = ngx_http_ai_cache_detached(r, clcf, NGX_HTTP_AI_STORE_SET,
+                                        &ctx->entry, &answer, ctx->ttl);
 
-        if (stored) {
+        if (rc != NGX_ERROR) {
             /* its question's embedding, for the next one in other words */
             ngx_http_ai_cache_semantic_store(r, ctx);
         }
     }
 
-    if (ctx->locked) {
-        ctx->locked = 0;
+    if (ctx->locked && rc != NGX_OK) {
 
-        if (!stored) {
-            /* the waiting ones go on, one of them in this one's place */
-            (void) ngx_http_ai_cache_detached(r, clcf,
-                                              NGX_HTTP_AI_STORE_DEL,
-                                              &ctx->entry, NULL, 0);
-        }
+        /*
+         * not stored, or to be stored by a remote store, where the write
+         * may yet fail: the lock let go while it is one, not an answer
+         * stored in its place since (by this request, a bypass, or one
+         * that took the lock when it timed out); the waiting ones go on,
+         * one of them in this one's place
+         */
+
+        (void) ngx_http_ai_cache_detached(r, clcf, NGX_HTTP_AI_STORE_DEL,
+                                          &ctx->entry, NULL, 0);
     }
+
+    ctx->locked = 0;
 }
 
 
 /*
  * An operation of the store that outlives the request, on copies in a
  * pool of its own: answer, if given, is stored as an entry (the header,
- * then it).  NGX_ERROR if it could not be made or failed at once.
+ * then it); a DEL deletes the lock only.  NGX_OK: done; NGX_AGAIN: under
+ * way (a remote store); NGX_ERROR: it could not be made or failed at once.
  */
 
 static ngx_int_t
@@ -806,6 +811,11 @@ ngx_http_ai_cache_detached(ngx_http_request_t *r,
     op->key.data = p;
     op->key.len = key->len;
     p = ngx_cpymem(p, key->data, key->len);
+
+    if (type == NGX_HTTP_AI_STORE_DEL) {
+        /* the lock only */
+        ngx_str_set(&op->value, NGX_HTTP_AI_CACHE_LOCK);
+    }
 
     if (answer) {
         now = ngx_time();

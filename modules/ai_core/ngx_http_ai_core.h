@@ -883,6 +883,10 @@ ngx_int_t ngx_http_ai_filter_answer(ngx_http_request_t *r,
  * op->rc is then NGX_OK, NGX_DECLINED (GET, DEL: not found; ADD: present;
  * RESERVE: over the limit, nothing changed) or NGX_ERROR.
  *
+ * DEL given a value deletes only while the key holds that value, in one
+ * step (a lock let go by its holder, not the entry written in its place):
+ * a value written by SET or ADD.
+ *
  * Counters are binary 64-bit integers; INCR of a value that is not a
  * counter is an error.  A GET with op->pin set keeps the entry from
  * eviction (op->value then points into the store, no copy) until
@@ -915,7 +919,7 @@ ngx_int_t ngx_http_ai_filter_answer(ngx_http_request_t *r,
 #define NGX_HTTP_AI_STORE_GET           0   /* value or number, ttl left */
 #define NGX_HTTP_AI_STORE_SET           1   /* value, ttl */
 #define NGX_HTTP_AI_STORE_ADD           2   /* set if absent (a lock) */
-#define NGX_HTTP_AI_STORE_DEL           3
+#define NGX_HTTP_AI_STORE_DEL           3   /* if value: while it holds it */
 #define NGX_HTTP_AI_STORE_INCR          4   /* number += delta */
 #define NGX_HTTP_AI_STORE_RESERVE       5   /* the same, within limit */
 
@@ -927,7 +931,8 @@ typedef void (*ngx_http_ai_store_handler_pt)(ngx_http_ai_store_op_t *op);
 struct ngx_http_ai_store_op_s {
     ngx_uint_t                      type;     /* NGX_HTTP_AI_STORE_* */
     ngx_str_t                       key;
-    ngx_str_t                       value;    /* SET, ADD: in; GET: out */
+    ngx_str_t                       value;    /* SET, ADD, DEL: in; GET:
+                                                 out */
     int64_t                         delta;    /* INCR, RESERVE */
     int64_t                         limit;    /* RESERVE: the ceiling */
     int64_t                         number;   /* the counter's value, out */

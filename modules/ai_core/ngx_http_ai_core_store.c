@@ -542,7 +542,7 @@ ngx_http_ai_store_shm_conf(ngx_conf_t *cf, ngx_http_ai_store_t *store,
         return NGX_CONF_ERROR;
     }
 
-    shm->memo_len = NGX_HTTP_AI_STORE_MEMO + 1;   /* none: no key matches */
+    shm->memo_len = (size_t) -1;                  /* none: no key matches */
 
     size = 10 * 1024 * 1024;
 
@@ -733,7 +733,15 @@ ngx_http_ai_store_shm_op(ngx_http_ai_store_shm_t *shm,
         break;
 
     case NGX_HTTP_AI_STORE_DEL:
-        if (sn == NULL) {
+        if (sn == NULL
+            || (op->value.len
+                && ((sn->flags & NGX_HTTP_AI_STORE_COUNTER)
+                    || sn->value_len != op->value.len
+                    || ngx_memcmp(sn->data + sn->key_len, op->value.data,
+                                  op->value.len)
+                       != 0)))
+        {
+            /* none, or another value than the one given */
             op->rc = NGX_DECLINED;
             break;
         }

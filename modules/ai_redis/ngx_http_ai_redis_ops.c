@@ -48,6 +48,15 @@ static char  ngx_http_ai_redis_script_get[] =
     "return {v, redis.call('PTTL', KEYS[1])}\n";
 
 
+/* DEL given a value: only while the key holds it (GET of a hash fails) */
+
+static char  ngx_http_ai_redis_script_del[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "    return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n";
+
+
 /*
  * INCR and RESERVE: ARGV delta, limit, ttl (of a new key), reserve;
  * saturating at +-(2^63 - 1), as the shm backend does; the number is
@@ -185,7 +194,9 @@ ngx_str_t  ngx_http_ai_redis_scripts[NGX_HTTP_AI_REDIS_SCRIPTS] = {
     { sizeof(ngx_http_ai_redis_script_incr) - 1,
       (u_char *) ngx_http_ai_redis_script_incr },
     { sizeof(ngx_http_ai_redis_script_window) - 1,
-      (u_char *) ngx_http_ai_redis_script_window }
+      (u_char *) ngx_http_ai_redis_script_window },
+    { sizeof(ngx_http_ai_redis_script_del) - 1,
+      (u_char *) ngx_http_ai_redis_script_del }
 };
 
 /* the digests, from SCRIPT LOAD; empty: EVAL */
@@ -381,14 +392,21 @@ ngx_http_ai_redis_send(ngx_http_ai_redis_cmd_t *cmd)
         break;
 
     case NGX_HTTP_AI_STORE_DEL:
-        ngx_http_ai_redis_arg("DEL", 3);
-        ngx_http_ai_redis_arg(key, len);
-        break;
+        if (op->value.len == 0) {
+            ngx_http_ai_redis_arg("DEL", 3);
+            ngx_http_ai_redis_arg(key, len);
+            break;
+        }
 
-    default: /* GET, INCR, RESERVE: scripts */
+        /* fall through */
+
+    default: /* GET, INCR, RESERVE, DEL of a value: scripts */
 
         if (op->type == NGX_HTTP_AI_STORE_GET) {
             s = NGX_HTTP_AI_REDIS_SCRIPT_GET;
+
+        } else if (op->type == NGX_HTTP_AI_STORE_DEL) {
+            s = NGX_HTTP_AI_REDIS_SCRIPT_DEL;
 
         } else if (op->window) {
             s = NGX_HTTP_AI_REDIS_SCRIPT_WINDOW;
@@ -412,6 +430,11 @@ ngx_http_ai_redis_send(ngx_http_ai_redis_cmd_t *cmd)
         ngx_http_ai_redis_arg(key, len);
 
         if (s == NGX_HTTP_AI_REDIS_SCRIPT_GET) {
+            break;
+        }
+
+        if (s == NGX_HTTP_AI_REDIS_SCRIPT_DEL) {
+            ngx_http_ai_redis_arg(op->value.data, op->value.len);
             break;
         }
 
