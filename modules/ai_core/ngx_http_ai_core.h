@@ -121,10 +121,11 @@ typedef struct {
 
     ngx_int_t                   max_tokens; /* NGX_HTTP_AI_UNSET if absent */
     size_t                      text_len;   /* bytes of text, all messages */
-    uint64_t                    scope;      /* its consumer's keyed hash
-                                               (ngx_http_ai_hash()), 0 for
-                                               none: in the hashes of its
-                                               texts */
+    uint64_t                    scope;      /* its consumer's name, hashed
+                                               with a key of its own (not
+                                               ngx_http_ai_hash()'s), 0
+                                               for none: in the hashes of
+                                               its texts */
 
     unsigned                    stream:1;
     unsigned                    include_usage:1;

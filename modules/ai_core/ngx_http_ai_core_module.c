@@ -543,7 +543,8 @@ ngx_http_ai_core_process_body(ngx_http_request_t *r, ngx_http_ai_ctx_t *ctx)
     /* a consumer learns nothing of the texts another sent */
 
     ctx->req.scope = ctx->consumer.len
-                     ? ngx_http_ai_hash(ctx->consumer.data, ctx->consumer.len)
+                     ? ngx_http_ai_hash_scope(ctx->consumer.data,
+                                              ctx->consumer.len)
                      : 0;
 
     if (mp && (size_t) (r->uri.data + r->uri.len - model.data - model.len)

@@ -184,6 +184,7 @@ void ngx_http_ai_core_gateway_error(ngx_http_request_t *r,
 
 int64_t ngx_http_ai_estimate_text(u_char *p, size_t len);
 void ngx_http_ai_hash_key(const u_char key[16]);
+uint64_t ngx_http_ai_hash_scope(const u_char *data, size_t len);
 uint64_t ngx_http_ai_siphash(const u_char key[16], const u_char *data,
     size_t len);
 

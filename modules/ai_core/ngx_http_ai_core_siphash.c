@@ -49,11 +49,33 @@ ngx_http_ai_sip_le64(const u_char *p)
 /* ngx_http_ai_hash()'s key: set at each configuration load */
 static u_char  ngx_http_ai_key[16];
 
+/* another, for consumers' names: a text and a name never hash alike */
+static u_char  ngx_http_ai_scope_key[16];
+
 
 void
 ngx_http_ai_hash_key(const u_char key[16])
 {
+    ngx_uint_t  i;
+
     ngx_memcpy(ngx_http_ai_key, key, 16);
+
+    for (i = 0; i < 16; i++) {
+        ngx_http_ai_scope_key[i] = (u_char) ~key[i];
+    }
+}
+
+
+/*
+ * A request's scope (req->scope), its consumer's name hashed with the
+ * other key: with one key, the text "a" of consumer "b" and the text "b"
+ * of consumer "a" would mix to one hash
+ */
+
+uint64_t
+ngx_http_ai_hash_scope(const u_char *data, size_t len)
+{
+    return ngx_http_ai_siphash(ngx_http_ai_scope_key, data, len);
 }
 
 

@@ -261,6 +261,10 @@ test_noted(void **state)
     u_char                  two[] = "the second one";
     u_char                  three[] = "the last message";
 
+    static u_char  key[16] = "sixteen byte key";
+
+    ngx_http_ai_hash_key(key);
+
     ngx_memzero(&req, sizeof(ngx_http_ai_request_t));
     ngx_memzero(msg, sizeof(msg));
 
@@ -305,6 +309,22 @@ test_noted(void **state)
     h = msg[1].hash;
     msg[1].hash = 0;
     req.scope = 8;
+    assert_true(ngx_http_ai_message_hash(&req, &msg[1]) != h);
+
+    /*
+     * the text "alice" of consumer "carol" and the text "carol" of
+     * consumer "alice": two hashes (with one key for both, one)
+     */
+
+    msg[1].text.data = (u_char *) "alice";
+    msg[1].text.len = 5;
+    msg[1].hash = 0;
+    req.scope = ngx_http_ai_hash_scope((u_char *) "carol", 5);
+    h = ngx_http_ai_message_hash(&req, &msg[1]);
+
+    msg[1].text.data = (u_char *) "carol";
+    msg[1].hash = 0;
+    req.scope = ngx_http_ai_hash_scope((u_char *) "alice", 5);
     assert_true(ngx_http_ai_message_hash(&req, &msg[1]) != h);
 }
 
