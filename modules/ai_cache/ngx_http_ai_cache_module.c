@@ -26,9 +26,10 @@
  * requests wait for its answer (a lock in the store: the entry's own key
  * ADDed with a short value and a TTL, so across workers and nodes, and
  * the answer's SET takes its place), then are hits, or go on themselves
- * after the lock's timeout.  Clients steer it with headers: X-AI-Cache: bypass |
- * no-store, X-AI-Cache-TTL: SECONDS, X-AI-Cache-Namespace: NAME, and
- * Cache-Control: no-cache (look up nothing) / no-store (store nothing).
+ * after the lock's timeout.  Clients steer it with headers: X-AI-Cache:
+ * bypass | no-store, X-AI-Cache-TTL: SECONDS, X-AI-Cache-Namespace: NAME,
+ * and Cache-Control: no-cache (look up nothing) / no-store (store
+ * nothing).
  * Answers carry X-AI-Cache-Status (HIT, MISS, BYPASS) and, on a hit, Age;
  * the outcome "cache" says the same.
  */

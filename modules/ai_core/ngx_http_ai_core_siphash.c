@@ -3,11 +3,13 @@
  * Copyright (C) AI Gateway authors
  *
  * SipHash-2-4 (Aumasson and Bernstein, 2012), a keyed hash: the buckets
- * of the shared-memory store.  A store's keys may be chosen by clients (a
- * token limit's key is any variable), and without a secret key whose
- * keys share a bucket can be found offline and chain that bucket without
- * end, under the mutex of every worker; with one they cannot.  Pure: unit
- * tests link it (test_siphash: the reference vectors).
+ * of the shared-memory store, and the worker's notes of texts that
+ * clients send (ngx_http_ai_hash(), ngx_http_ai_message_hash()).  A
+ * store's keys may be chosen by clients (a token limit's key is any
+ * variable), and without a secret key whose keys share a bucket can be
+ * found offline and chain that bucket without end, under the mutex of
+ * every worker; with one they cannot.  Pure: unit tests link it
+ * (test_siphash: the reference vectors).
  */
 
 

@@ -151,9 +151,6 @@ typedef struct {
     ngx_uint_t                  allow_rules;
     ngx_uint_t                  allowed;
     ngx_uint_t                  failed;
-    uint64_t                    scope;      /* the consumer's keyed hash:
-                                               the clean texts one noted
-                                               are its own */
     size_t                      longest;    /* of the placeholders */
     ngx_array_t                 texts;      /* ngx_http_ai_pg_text_t */
     u_char                     *out;        /* the filter's output */

@@ -127,10 +127,6 @@ ngx_http_ai_prompt_guard_request(ngx_http_request_t *r,
     w.where.hash = 0;
     w.where.last = 1;
 
-    /* a consumer learns nothing of the texts another sent */
-
-    ctx->scope = ai->req.scope;
-
     if (ai->req.bare) {
         /* the texts from the view; the tree built if one is changed */
 

@@ -110,9 +110,11 @@ ngx_http_ai_prompt_guard_text(ngx_http_request_t *r,
     if (!where->last && text->len && text->len <= NGX_MAX_UINT32_VALUE) {
         /* the history: read once */
 
+        /* with the consumer's: one learns nothing of what another sent */
+
         hash = where->hash ? where->hash
                            : ngx_http_ai_hash(text->data, text->len)
-                             ^ ctx->scope;
+                             ^ ngx_http_ai_get_ctx(r)->req.scope;
 
         c = &ngx_http_ai_pg_clean[(hash ^ ((uintptr_t) rules >> 4)
                                    ^ where->role)
