@@ -9,7 +9,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: required: missing, unknown and known keys
+=== TEST 1: required: missing, unknown and known keys (a header's name in any case)
 --- http_config
     ai_consumer alice sk-alice-0123456789;
     ai_consumer bob   sk-bob-0123456789;
@@ -23,16 +23,18 @@ __DATA__
 ["POST /v1/chat/completions\n{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
  "POST /v1/chat/completions\n{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
  "POST /v1/chat/completions\n{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+ "POST /v1/messages\n{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
  "POST /v1/messages\n{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"]
 --- more_headers eval
 ["", "Authorization: Bearer sk-mallory-0123456789", "Authorization: Bearer sk-bob-0123456789",
- "x-api-key: sk-alice-0123456789"]
+ "x-api-key: sk-alice-0123456789", "X-API-Key: sk-alice-0123456789"]
 --- error_code eval
-[401, 401, 200, 200]
+[401, 401, 200, 200, 200]
 --- response_body eval
 [qq!{"error":{"message":"missing API key: send it in the \\"Authorization: Bearer\\" or \\"x-api-key\\" header","type":"authentication_error","param":null,"code":"invalid_api_key"}}\n!,
  qq!{"error":{"message":"invalid API key","type":"authentication_error","param":null,"code":"invalid_api_key"}}\n!,
  "consumer=bob\n",
+ "consumer=alice\n",
  "consumer=alice\n"]
 --- no_error_log
 sk-mallory-0123456789

@@ -326,3 +326,25 @@ sk-proj-secret
 it goes unchecked
 is larger than ai_proxy_response_max_size (1024)
 [error]
+
+
+
+=== TEST 13: a provider's answer with two Content-Length lines, in any case, is a 502 (no smuggling by the framing)
+--- config
+    location /v1/ {
+        ai_proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/fake/v1;
+    }
+    location /fake/ {
+        add_header CONTENT-LENGTH 8;
+        default_type application/json;
+        return 200 '{"id":1}';
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}
+--- error_code: 502
+--- response_body_like
+^\{"error":\{"message":"[^"]+","type":"api_error","param":null,"code":"upstream_error"\}\}$
+--- error_log
+upstream sent duplicate header line
+[error]

@@ -868,7 +868,7 @@ ngx_http_ai_cache_header(ngx_http_request_t *r, const char *name,
         }
 
         if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
+            && ngx_strncmp(h[i].lowcase_key, name, len) == 0
             && (word == NULL
                 || ngx_strlcasestrn(h[i].value.data,
                                     h[i].value.data + h[i].value.len,

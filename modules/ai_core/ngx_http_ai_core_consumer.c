@@ -589,6 +589,8 @@ ngx_http_ai_client_key(ngx_http_request_t *r, ngx_str_t *key)
 }
 
 
+/* the first request header of the name, given in lower case */
+
 ngx_table_elt_t *
 ngx_http_ai_core_find_header(ngx_http_request_t *r, char *name, size_t len)
 {
@@ -612,7 +614,7 @@ ngx_http_ai_core_find_header(ngx_http_request_t *r, char *name, size_t len)
         }
 
         if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+            && ngx_strncmp(h[i].lowcase_key, name, len) == 0)
         {
             return &h[i];
         }

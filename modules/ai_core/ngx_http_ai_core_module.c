@@ -461,8 +461,8 @@ ngx_http_ai_core_identity(ngx_http_request_t *r)
 {
     ngx_table_elt_t  *h;
 
-    h = ngx_http_ai_core_find_header(r, "Accept-Encoding",
-                                     sizeof("Accept-Encoding") - 1);
+    h = ngx_http_ai_core_find_header(r, "accept-encoding",
+                                     sizeof("accept-encoding") - 1);
 
     if (h) {
         ngx_str_set(&h->value, "identity");

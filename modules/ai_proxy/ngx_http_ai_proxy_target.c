@@ -1297,12 +1297,12 @@ ngx_http_ai_proxy_request_id(ngx_http_request_t *r, ngx_str_t *id)
         }
 
         if (!((h[i].key.len == sizeof("x-request-id") - 1
-               && ngx_strncasecmp(h[i].key.data, (u_char *) "x-request-id",
-                                  sizeof("x-request-id") - 1)
+               && ngx_strncmp(h[i].lowcase_key, "x-request-id",
+                              sizeof("x-request-id") - 1)
                   == 0)
               || (h[i].key.len == sizeof("request-id") - 1
-                  && ngx_strncasecmp(h[i].key.data, (u_char *) "request-id",
-                                     sizeof("request-id") - 1)
+                  && ngx_strncmp(h[i].lowcase_key, "request-id",
+                                 sizeof("request-id") - 1)
                      == 0)))
         {
             continue;

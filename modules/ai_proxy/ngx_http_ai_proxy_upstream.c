@@ -147,8 +147,10 @@ ngx_http_ai_proxy_build_request(ngx_http_request_t *r,
         b->last = ngx_cpymem(b->last, "Content-Type: application/json" CRLF,
                              sizeof("Content-Type: application/json" CRLF)
                              - 1);
-        b->last = ngx_sprintf(b->last, "Content-Length: %uz" CRLF,
-                              ctx->body.len);
+        b->last = ngx_cpymem(b->last, "Content-Length: ",
+                             sizeof("Content-Length: ") - 1);
+        b->last = ngx_http_ai_digits(b->last, ctx->body.len);
+        *b->last++ = CR; *b->last++ = LF;
     }
 
     b->last = ngx_cpymem(b->last, "Accept: ", sizeof("Accept: ") - 1);
@@ -457,10 +459,9 @@ ngx_http_ai_proxy_headers_done(ngx_http_request_t *r,
                 i = 0;
             }
 
-            if (h[i].key.len == sizeof("Content-Length") - 1
-                && ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "Content-Length",
-                                   sizeof("Content-Length") - 1)
+            if (h[i].key.len == sizeof("content-length") - 1
+                && ngx_strncmp(h[i].lowcase_key, "content-length",
+                               sizeof("content-length") - 1)
                    == 0)
             {
                 n++;

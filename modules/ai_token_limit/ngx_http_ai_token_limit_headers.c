@@ -22,11 +22,28 @@
 static ngx_http_ai_tl_hold_t *ngx_http_ai_token_limit_tightest(
     ngx_http_ai_tl_ctx_t *ctx, ngx_uint_t requests);
 static ngx_int_t ngx_http_ai_token_limit_set(ngx_http_request_t *r,
-    ngx_http_ai_tl_hold_t *h, const char *kind);
+    ngx_http_ai_tl_hold_t *h, ngx_uint_t kind);
 static ngx_int_t ngx_http_ai_token_limit_header(ngx_http_request_t *r,
-    const char *name, const char *kind, u_char *value, size_t len);
+    ngx_str_t *name, u_char *value, size_t len);
 static void ngx_http_ai_token_limit_hide(ngx_http_request_t *r,
-    const char *kind);
+    ngx_uint_t kind);
+
+
+/* by kind (tokens, requests): the suffix, and the three names */
+
+static ngx_str_t  ngx_http_ai_token_limit_kinds[] = {
+    ngx_string("tokens"),
+    ngx_string("requests")
+};
+
+static ngx_str_t  ngx_http_ai_token_limit_names[][3] = {
+    { ngx_string("x-ratelimit-limit-tokens"),
+      ngx_string("x-ratelimit-remaining-tokens"),
+      ngx_string("x-ratelimit-reset-tokens") },
+    { ngx_string("x-ratelimit-limit-requests"),
+      ngx_string("x-ratelimit-remaining-requests"),
+      ngx_string("x-ratelimit-reset-requests") }
+};
 
 
 ngx_int_t
@@ -37,13 +54,13 @@ ngx_http_ai_token_limit_headers(ngx_http_request_t *r,
 
     h = ngx_http_ai_token_limit_tightest(ctx, 0);
 
-    if (h && ngx_http_ai_token_limit_set(r, h, "tokens") != NGX_OK) {
+    if (h && ngx_http_ai_token_limit_set(r, h, 0) != NGX_OK) {
         return NGX_ERROR;
     }
 
     h = ngx_http_ai_token_limit_tightest(ctx, 1);
 
-    if (h && ngx_http_ai_token_limit_set(r, h, "requests") != NGX_OK) {
+    if (h && ngx_http_ai_token_limit_set(r, h, 1) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -90,10 +107,13 @@ ngx_http_ai_token_limit_tightest(ngx_http_ai_tl_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_ai_token_limit_set(ngx_http_request_t *r, ngx_http_ai_tl_hold_t *h,
-    const char *kind)
+    ngx_uint_t kind)
 {
-    u_char   buf[NGX_INT64_LEN + 32], *p;
-    int64_t  left;
+    u_char     buf[NGX_INT64_LEN + 32], *p;
+    int64_t    left;
+    ngx_str_t  *names;
+
+    names = ngx_http_ai_token_limit_names[kind];
 
     ngx_http_ai_token_limit_hide(r, kind);
 
@@ -108,7 +128,7 @@ ngx_http_ai_token_limit_set(ngx_http_request_t *r, ngx_http_ai_tl_hold_t *h,
                                        ? (uint64_t) 0 - h->rule->amount
                                        : (uint64_t) h->rule->amount);
 
-    if (ngx_http_ai_token_limit_header(r, "limit", kind, buf, p - buf)
+    if (ngx_http_ai_token_limit_header(r, &names[0], buf, p - buf)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -117,7 +137,7 @@ ngx_http_ai_token_limit_set(ngx_http_request_t *r, ngx_http_ai_tl_hold_t *h,
     left = h->rule->amount - h->used;
     p = ngx_http_ai_digits(buf, left > 0 ? left : 0);
 
-    if (ngx_http_ai_token_limit_header(r, "remaining", kind, buf, p - buf)
+    if (ngx_http_ai_token_limit_header(r, &names[1], buf, p - buf)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -125,15 +145,14 @@ ngx_http_ai_token_limit_set(ngx_http_request_t *r, ngx_http_ai_tl_hold_t *h,
 
     p = ngx_http_ai_token_limit_duration(buf, h->reset);
 
-    return ngx_http_ai_token_limit_header(r, "reset", kind, buf, p - buf);
+    return ngx_http_ai_token_limit_header(r, &names[2], buf, p - buf);
 }
 
 
 static ngx_int_t
-ngx_http_ai_token_limit_header(ngx_http_request_t *r, const char *name,
-    const char *kind, u_char *value, size_t len)
+ngx_http_ai_token_limit_header(ngx_http_request_t *r, ngx_str_t *name,
+    u_char *value, size_t len)
 {
-    u_char           *p;
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -141,22 +160,16 @@ ngx_http_ai_token_limit_header(ngx_http_request_t *r, const char *name,
         return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, sizeof("x-ratelimit-remaining-requests") + len);
-    if (p == NULL) {
+    h->value.data = ngx_pnalloc(r->pool, len);
+    if (h->value.data == NULL) {
+        h->hash = 0;
         return NGX_ERROR;
     }
 
     h->hash = 1;
-    h->key.data = p;
-
-    p = ngx_cpymem(p, "x-ratelimit-", sizeof("x-ratelimit-") - 1);
-    p = ngx_cpymem(p, name, ngx_strlen(name));
-    *p++ = '-';
-    p = ngx_cpymem(p, kind, ngx_strlen(kind));
-
-    h->key.len = p - h->key.data;
-    h->value.data = h->key.data + h->key.len;
-    h->value.len = ngx_cpymem(h->value.data, value, len) - h->value.data;
+    h->key = *name;
+    h->value.len = len;
+    ngx_memcpy(h->value.data, value, len);
 #if (nginx_version >= 1023000)
     h->next = NULL;
 #endif
@@ -168,14 +181,16 @@ ngx_http_ai_token_limit_header(ngx_http_request_t *r, const char *name,
 /* the provider's x-ratelimit-*-KIND headers */
 
 static void
-ngx_http_ai_token_limit_hide(ngx_http_request_t *r, const char *kind)
+ngx_http_ai_token_limit_hide(ngx_http_request_t *r, ngx_uint_t kind)
 {
     size_t            n;
+    u_char           *suffix;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    n = ngx_strlen(kind);
+    n = ngx_http_ai_token_limit_kinds[kind].len;
+    suffix = ngx_http_ai_token_limit_kinds[kind].data;
 
     part = &r->headers_out.headers.part;
     h = part->elts;
@@ -195,8 +210,8 @@ ngx_http_ai_token_limit_hide(ngx_http_request_t *r, const char *kind)
         if (h[i].hash && h[i].key.len > 12 + n
             && ngx_strncasecmp(h[i].key.data, (u_char *) "x-ratelimit-", 12)
                == 0
-            && ngx_strncasecmp(h[i].key.data + h[i].key.len - n,
-                               (u_char *) kind, n)
+            && ngx_strncasecmp(h[i].key.data + h[i].key.len - n, suffix,
+                               n)
                == 0)
         {
             h[i].hash = 0;

@@ -226,3 +226,18 @@ ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
 
     return p;
 }
+
+
+/*
+ * ngx_http_ai_core_price.c's directive and lookup, not called by the unit
+ * tests: they link it for its writing of numbers
+ */
+
+ngx_module_t  ngx_http_ai_core_module;
+
+
+void ngx_cdecl
+ngx_conf_log_error(ngx_uint_t level, ngx_conf_t *cf, ngx_err_t err,
+    const char *fmt, ...)
+{
+}
