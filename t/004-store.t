@@ -352,3 +352,25 @@ again: True
  "{\"rc\":\"ok\",\"number\":1}\n", "{\"rc\":\"not_found\"}\n", "{\"rc\":\"ok\",\"number\":1}\n"]
 --- no_error_log
 [error]
+
+
+
+=== TEST 18: add given get: the lock taken, or the value present as a get gives it (pinned when asked, the time it has left, a counter's number), in one step
+--- http_config
+    ai_store s1 size=64k;
+--- config
+    location /s { ai_store_test s1; }
+--- request eval
+["GET /s?op=add&get=1&key=k&value=L&ttl=60000", "GET /s?op=add&get=1&key=k&value=M&showttl=1",
+ "GET /s?op=get&key=k", "GET /s?op=set&key=k&value=answer",
+ "GET /s?op=add&get=1&key=k&value=L&pin=0", "GET /s?op=add&key=k&value=L",
+ "GET /s?op=add&get=1&key=k2&value=x", "GET /s?op=get&key=k2",
+ "GET /s?op=incr&key=n&delta=7", "GET /s?op=add&get=1&key=n&value=x"]
+--- response_body_like eval
+["^\\{\"rc\":\"ok\"\\}\$", "^\\{\"rc\":\"not_found\",\"value\":\"L\",\"ttl\":(59\\d\\d\\d|60000)\\}\$",
+ "^\\{\"rc\":\"ok\",\"value\":\"L\"\\}\$", "^\\{\"rc\":\"ok\"\\}\$",
+ "^\\{\"rc\":\"not_found\",\"value\":\"answer\",\"pinned\":true\\}\$", "^\\{\"rc\":\"not_found\"\\}\$",
+ "^\\{\"rc\":\"ok\"\\}\$", "^\\{\"rc\":\"ok\",\"value\":\"x\"\\}\$",
+ "^\\{\"rc\":\"ok\",\"number\":7\\}\$", "^\\{\"rc\":\"not_found\",\"value\":\"7\"\\}\$"]
+--- no_error_log
+[error]

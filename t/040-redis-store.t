@@ -469,3 +469,25 @@ over-unix
  "{\"rc\":\"ok\"}\n", "{\"rc\":\"not_found\"}\n", "{\"rc\":\"not_found\"}\n"]
 --- no_error_log
 [error]
+
+
+
+=== TEST 24: add given get, in one step (a script): the lock taken, or the value present as a get gives it (the time it has left, a counter's number)
+--- http_config
+    ai_store s1 backend=redis server=127.0.0.1:$TEST_NGINX_REDIS_PORT prefix=t24:;
+--- config
+    location /s { ai_store_test s1; }
+--- request eval
+["GET /s?op=add&get=1&key=k&value=L&ttl=60000", "GET /s?op=add&get=1&key=k&value=M&showttl=1",
+ "GET /s?op=get&key=k", "GET /s?op=set&key=k&value=answer",
+ "GET /s?op=add&get=1&key=k&value=L&pin=0", "GET /s?op=add&key=k&value=L",
+ "GET /s?op=add&get=1&key=k2&value=x", "GET /s?op=get&key=k2",
+ "GET /s?op=incr&key=n&delta=7", "GET /s?op=add&get=1&key=n&value=x"]
+--- response_body_like eval
+["^\\{\"rc\":\"ok\"\\}\$", "^\\{\"rc\":\"not_found\",\"value\":\"L\",\"ttl\":(59\\d\\d\\d|60000)\\}\$",
+ "^\\{\"rc\":\"ok\",\"value\":\"L\"\\}\$", "^\\{\"rc\":\"ok\"\\}\$",
+ "^\\{\"rc\":\"not_found\",\"value\":\"answer\"\\}\$", "^\\{\"rc\":\"not_found\"\\}\$",
+ "^\\{\"rc\":\"ok\"\\}\$", "^\\{\"rc\":\"ok\",\"value\":\"x\"\\}\$",
+ "^\\{\"rc\":\"ok\",\"number\":7\\}\$", "^\\{\"rc\":\"not_found\",\"value\":\"7\"\\}\$"]
+--- no_error_log
+[error]

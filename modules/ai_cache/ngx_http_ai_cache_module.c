@@ -26,7 +26,9 @@
  * requests wait for its answer (a lock in the store: the entry's own key
  * ADDed with a short value and a TTL, so across workers and nodes, and
  * the answer's SET takes its place), then are hits, or go on themselves
- * after the lock's timeout.  Clients steer it with headers: X-AI-Cache:
+ * after the lock's timeout.  The lookup is that ADD, which gives the
+ * value present instead (the store's ADD with op->get): a miss is two
+ * operations on one key, the lock and the answer, a hit one.  Clients steer it with headers: X-AI-Cache:
  * bypass | no-store, X-AI-Cache-TTL: SECONDS, X-AI-Cache-Namespace: NAME,
  * and Cache-Control: no-cache (look up nothing) / no-store (store
  * nothing).
@@ -42,7 +44,6 @@
 #define NGX_HTTP_AI_CACHE_LOOKED        1
 #define NGX_HTTP_AI_CACHE_LOCKING       2
 #define NGX_HTTP_AI_CACHE_WAITING       3
-#define NGX_HTTP_AI_CACHE_RELOOKED      4
 #define NGX_HTTP_AI_CACHE_SEMANTIC      5
 #define NGX_HTTP_AI_CACHE_SIMILAR       6
 
@@ -54,6 +55,7 @@ static ngx_int_t ngx_http_ai_cache_stage(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_cache_start(ngx_http_request_t *r,
     ngx_http_ai_ctx_t *ai, ngx_http_ai_cache_loc_conf_t *clcf,
     ngx_http_ai_cache_ctx_t *ctx);
+static ngx_uint_t ngx_http_ai_cache_stored(ngx_str_t *value);
 static ngx_int_t ngx_http_ai_cache_op(ngx_http_request_t *r,
     ngx_http_ai_cache_ctx_t *ctx, ngx_uint_t type, ngx_str_t *key);
 static void ngx_http_ai_cache_op_done(ngx_http_ai_store_op_t *op);
@@ -264,29 +266,9 @@ ngx_http_ai_cache_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
     switch (ctx->phase) {
 
     case NGX_HTTP_AI_CACHE_LOOKED:
-    case NGX_HTTP_AI_CACHE_RELOOKED:
 
-        if (op->rc == NGX_OK && op->value.len > NGX_HTTP_AI_CACHE_HEADER
-            && ngx_strncmp(op->value.data, NGX_HTTP_AI_CACHE_MAGIC, 4) == 0)
-        {
+        if (op->rc == NGX_OK && ngx_http_ai_cache_stored(&op->value)) {
             return ngx_http_ai_cache_hit(r, ai, ctx, &op->value);
-        }
-
-        if (ctx->phase == NGX_HTTP_AI_CACHE_RELOOKED) {
-
-            if (ctx->waited >= clcf->lock_timeout) {
-                /* the first one did not answer in time: on our own */
-                return ngx_http_ai_cache_miss(r, ctx,
-                                              NGX_HTTP_AI_CACHE_MISS);
-            }
-
-            /*
-             * no answer yet: the lock again, as the first one may have
-             * ended without one (an error, its client gone, not stored):
-             * then this one goes on in its place, the others wait
-             */
-
-            goto lock;
         }
 
         if (clcf->semantic) {
@@ -321,9 +303,7 @@ ngx_http_ai_cache_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 
     case NGX_HTTP_AI_CACHE_SIMILAR:
 
-        if (op->rc == NGX_OK && op->value.len > NGX_HTTP_AI_CACHE_HEADER
-            && ngx_strncmp(op->value.data, NGX_HTTP_AI_CACHE_MAGIC, 4) == 0)
-        {
+        if (op->rc == NGX_OK && ngx_http_ai_cache_stored(&op->value)) {
             return ngx_http_ai_cache_hit(r, ai, ctx, &op->value);
         }
 
@@ -337,7 +317,10 @@ ngx_http_ai_cache_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
             return ngx_http_ai_cache_miss(r, ctx, NGX_HTTP_AI_CACHE_MISS);
         }
 
-        /* the first of identical requests takes the lock */
+        /*
+         * the first of identical requests takes the lock; an answer
+         * stored meanwhile is a hit
+         */
 
         ctx->phase = NGX_HTTP_AI_CACHE_LOCKING;
 
@@ -361,7 +344,20 @@ ngx_http_ai_cache_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
             return ngx_http_ai_cache_miss(r, ctx, NGX_HTTP_AI_CACHE_MISS);
         }
 
-        /* another one is under way: its answer is waited for */
+        /* present: an answer, or the lock of another one under way */
+
+        if (ngx_http_ai_cache_stored(&op->value)) {
+            return ngx_http_ai_cache_hit(r, ai, ctx, &op->value);
+        }
+
+        ngx_http_ai_store_unpin(op);
+
+        if (ctx->waited >= clcf->lock_timeout) {
+            /* the first one did not answer in time: on our own */
+            return ngx_http_ai_cache_miss(r, ctx, NGX_HTTP_AI_CACHE_MISS);
+        }
+
+        /* its answer is waited for */
 
         ctx->phase = NGX_HTTP_AI_CACHE_WAITING;
         ngx_add_timer(&ctx->wait, NGX_HTTP_AI_CACHE_POLL);
@@ -371,11 +367,16 @@ ngx_http_ai_cache_stage(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai)
 
     case NGX_HTTP_AI_CACHE_WAITING:
 
-        /* the timer fired: look again */
+        /*
+         * the timer fired: look again, and take the lock if it is gone,
+         * as the first one may have ended without an answer (an error,
+         * its client gone, not stored): then this one goes on in its
+         * place, the others wait
+         */
 
-        ctx->phase = NGX_HTTP_AI_CACHE_RELOOKED;
+        ctx->phase = NGX_HTTP_AI_CACHE_LOCKING;
 
-        rc = ngx_http_ai_cache_op(r, ctx, NGX_HTTP_AI_STORE_GET, &ctx->entry);
+        rc = ngx_http_ai_cache_op(r, ctx, NGX_HTTP_AI_STORE_ADD, &ctx->entry);
 
         if (rc != NGX_OK) {
             return rc;
@@ -478,9 +479,26 @@ ngx_http_ai_cache_start(ngx_http_request_t *r, ngx_http_ai_ctx_t *ai,
     ctx->wait.data = ctx;
     ctx->wait.log = r->connection->log;
 
+    if (clcf->lock && !ctx->no_store && !clcf->semantic) {
+        /* the lookup and the lock in one operation */
+        ctx->phase = NGX_HTTP_AI_CACHE_LOCKING;
+        return ngx_http_ai_cache_op(r, ctx, NGX_HTTP_AI_STORE_ADD,
+                                    &ctx->entry);
+    }
+
     ctx->phase = NGX_HTTP_AI_CACHE_LOOKED;
 
     return ngx_http_ai_cache_op(r, ctx, NGX_HTTP_AI_STORE_GET, &ctx->entry);
+}
+
+
+/* an entry's value that is an answer, not a lock */
+
+static ngx_uint_t
+ngx_http_ai_cache_stored(ngx_str_t *value)
+{
+    return value->len > NGX_HTTP_AI_CACHE_HEADER
+           && ngx_strncmp(value->data, NGX_HTTP_AI_CACHE_MAGIC, 4) == 0;
 }
 
 
@@ -509,12 +527,16 @@ ngx_http_ai_cache_op(ngx_http_request_t *r, ngx_http_ai_cache_ctx_t *ctx,
 
     /* a hit is read in place, without a copy (shm), until the request
      * ends: its rendering is what the client gets */
-    op->pin = (type == NGX_HTTP_AI_STORE_GET);
+    op->pin = 1;
 
     if (type == NGX_HTTP_AI_STORE_ADD) {
-        /* the lock: shorter than an entry's header, never a hit */
+        /*
+         * the lock: shorter than an entry's header, never a hit; the
+         * value present instead, if any, is read as a GET reads it
+         */
         ngx_str_set(&op->value, NGX_HTTP_AI_CACHE_LOCK);
         op->ttl = clcf->lock_timeout;
+        op->get = 1;
     }
 
     ctx->op = op;

@@ -45,7 +45,7 @@
  * The version of this interface.  A module built against another one
  * refuses to start (ngx_http_ai_core_require()), naming both.
  */
-#define NGX_HTTP_AI_CORE_API            12
+#define NGX_HTTP_AI_CORE_API            13
 
 extern const ngx_uint_t  ngx_http_ai_core_api_version;
 
@@ -886,7 +886,9 @@ ngx_int_t ngx_http_ai_filter_answer(ngx_http_request_t *r,
  *
  * DEL given a value deletes only while the key holds that value, in one
  * step (a lock let go by its holder, not the entry written in its place):
- * a value written by SET or ADD.
+ * a value written by SET or ADD.  ADD with op->get set gives, when the
+ * key is present, its value as a GET would (pinned with op->pin), in the
+ * same step: a lookup and a lock in one operation.
  *
  * Counters are binary 64-bit integers; INCR of a value that is not a
  * counter is an error.  A GET with op->pin set keeps the entry from
@@ -959,6 +961,7 @@ struct ngx_http_ai_store_op_s {
     void                           *backend_data;
 
     unsigned                        pin:1;     /* GET: keep it, no copy */
+    unsigned                        get:1;     /* ADD: present, its value */
     unsigned                        pinned:1;
     unsigned                        counter:1; /* GET: it is a counter */
     unsigned                        pending:1;

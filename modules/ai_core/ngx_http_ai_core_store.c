@@ -714,6 +714,17 @@ ngx_http_ai_store_shm_op(ngx_http_ai_store_shm_t *shm,
 
     case NGX_HTTP_AI_STORE_ADD:
         if (sn) {
+            if (op->get) {
+                /* its value, as a GET gives it */
+                ngx_http_ai_store_shm_get(shm, op, sn);
+
+                if (op->rc == NGX_OK) {
+                    op->rc = NGX_DECLINED;
+                }
+
+                break;
+            }
+
             op->rc = NGX_DECLINED;
             break;
         }

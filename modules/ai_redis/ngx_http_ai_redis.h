@@ -32,7 +32,8 @@
 #define NGX_HTTP_AI_REDIS_SCRIPT_INCR    1
 #define NGX_HTTP_AI_REDIS_SCRIPT_WINDOW  2
 #define NGX_HTTP_AI_REDIS_SCRIPT_DEL     3
-#define NGX_HTTP_AI_REDIS_SCRIPTS        4
+#define NGX_HTTP_AI_REDIS_SCRIPT_ADD     4
+#define NGX_HTTP_AI_REDIS_SCRIPTS        5
 
 
 typedef struct ngx_http_ai_redis_conn_s  ngx_http_ai_redis_conn_t;

@@ -5,8 +5,8 @@
  * The redis backend's operations.  A key is PREFIX{KEY} (a hash tag: the
  * keys of a windowed counter share a slot); a sliding window keeps a
  * count per window in PREFIX{KEY}:INDEX, a token bucket a hash in
- * PREFIX{KEY}.  GET, the counters and the windowed counters are Lua
- * scripts, sent with EVALSHA (EVAL until the digest is known, and again
+ * PREFIX{KEY}.  GET, ADD giving the value present, DEL of a value, the
+ * counters and the windowed counters are Lua scripts, sent with EVALSHA (EVAL until the digest is known, and again
  * on a NOSCRIPT reply); the windowed ones take the time from the
  * server's TIME, one clock for every node, and follow the shm backend's
  * arithmetic (ngx_http_ai_store_sliding(), ngx_http_ai_store_bucket()).
@@ -46,6 +46,22 @@ static char  ngx_http_ai_redis_script_get[] =
     "local v = redis.call('GET', KEYS[1])\n"
     "if not v then return false end\n"
     "return {v, redis.call('PTTL', KEYS[1])}\n";
+
+
+/*
+ * ADD given op->get: when present, the value and the time it has left, as
+ * GET gives them; else false, once set (ARGV value, ttl; 0: none)
+ */
+
+static char  ngx_http_ai_redis_script_add[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v then return {v, redis.call('PTTL', KEYS[1])} end\n"
+    "if ARGV[2] == '0' then\n"
+    "    redis.call('SET', KEYS[1], ARGV[1])\n"
+    "else\n"
+    "    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "end\n"
+    "return false\n";
 
 
 /* DEL given a value: only while the key holds it (GET of a hash fails) */
@@ -196,7 +212,9 @@ ngx_str_t  ngx_http_ai_redis_scripts[NGX_HTTP_AI_REDIS_SCRIPTS] = {
     { sizeof(ngx_http_ai_redis_script_window) - 1,
       (u_char *) ngx_http_ai_redis_script_window },
     { sizeof(ngx_http_ai_redis_script_del) - 1,
-      (u_char *) ngx_http_ai_redis_script_del }
+      (u_char *) ngx_http_ai_redis_script_del },
+    { sizeof(ngx_http_ai_redis_script_add) - 1,
+      (u_char *) ngx_http_ai_redis_script_add }
 };
 
 /* the digests, from SCRIPT LOAD; empty: EVAL */
@@ -374,8 +392,14 @@ ngx_http_ai_redis_send(ngx_http_ai_redis_cmd_t *cmd)
 
     switch (op->type) {
 
-    case NGX_HTTP_AI_STORE_SET:
     case NGX_HTTP_AI_STORE_ADD:
+        if (op->get) {
+            goto script;
+        }
+
+        /* fall through */
+
+    case NGX_HTTP_AI_STORE_SET:
         ngx_http_ai_redis_arg("SET", 3);
         ngx_http_ai_redis_arg(key, len);
         ngx_http_ai_redis_arg(op->value.data, op->value.len);
@@ -401,9 +425,13 @@ ngx_http_ai_redis_send(ngx_http_ai_redis_cmd_t *cmd)
         /* fall through */
 
     default: /* GET, INCR, RESERVE, DEL of a value: scripts */
+    script:
 
         if (op->type == NGX_HTTP_AI_STORE_GET) {
             s = NGX_HTTP_AI_REDIS_SCRIPT_GET;
+
+        } else if (op->type == NGX_HTTP_AI_STORE_ADD) {
+            s = NGX_HTTP_AI_REDIS_SCRIPT_ADD;
 
         } else if (op->type == NGX_HTTP_AI_STORE_DEL) {
             s = NGX_HTTP_AI_REDIS_SCRIPT_DEL;
@@ -435,6 +463,12 @@ ngx_http_ai_redis_send(ngx_http_ai_redis_cmd_t *cmd)
 
         if (s == NGX_HTTP_AI_REDIS_SCRIPT_DEL) {
             ngx_http_ai_redis_arg(op->value.data, op->value.len);
+            break;
+        }
+
+        if (s == NGX_HTTP_AI_REDIS_SCRIPT_ADD) {
+            ngx_http_ai_redis_arg(op->value.data, op->value.len);
+            ngx_http_ai_redis_num(0, "%M", op->ttl);
             break;
         }
 
@@ -582,8 +616,27 @@ ngx_http_ai_redis_result(ngx_http_ai_store_op_t *op, redisReply *rr)
         ngx_http_ai_redis_get_result(op, rr);
         break;
 
-    case NGX_HTTP_AI_STORE_SET:
     case NGX_HTTP_AI_STORE_ADD:
+        if (op->get) {
+            /* present: its value (NGX_DECLINED); nil: set */
+
+            if (rr->type == REDIS_REPLY_NIL) {
+                op->rc = NGX_OK;
+                break;
+            }
+
+            ngx_http_ai_redis_get_result(op, rr);
+
+            if (op->rc == NGX_OK) {
+                op->rc = NGX_DECLINED;
+            }
+
+            break;
+        }
+
+        /* fall through */
+
+    case NGX_HTTP_AI_STORE_SET:
         if (rr->type == REDIS_REPLY_STATUS) {
             op->rc = NGX_OK;
 

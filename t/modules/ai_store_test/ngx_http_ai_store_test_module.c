@@ -4,15 +4,16 @@
  *
  * Test-only: "ai_store_test NAME;" answers
  *   GET /?op=get|set|add|del|incr|reserve&key=K[&value=V][&delta=N]
- *        [&limit=N][&ttl=MS][&pin=MS][&showttl=1]
+ *        [&limit=N][&ttl=MS][&pin=MS][&showttl=1][&get=1]
  *        [&window=MS[&bucket=1][&stamp=N]]
  * with {"rc":"ok"|"not_found"|"error","value":..,"number":..,"ttl":..}
  * (windowed counters add "stamp" and, refused, "retry"; showttl shows
  * their ttl too)
  * through the core's asynchronous store interface (NGX_AGAIN is handled,
  * so any backend can be driven).  pin=MS pins what a get found and
- * answers from it MS later; detached=N also adds N to the key with a
- * detached operation, not awaited.
+ * answers from it MS later; get=1 makes an add give the value present
+ * (as "value", with rc "not_found"); detached=N also adds N to the key
+ * with a detached operation, not awaited.
  *
  * "ai_store_test_late_counter NAME;" (http) registers a core counter in
  * the postconfiguration, after the core's own configuration is done, and
@@ -207,6 +208,10 @@ ngx_http_ai_store_test_handler(ngx_http_request_t *r)
         ctx->show_ttl = 1;
     }
 
+    if (ngx_http_arg(r, (u_char *) "get", 3, &val) == NGX_OK) {
+        op->get = 1;
+    }
+
     for (t = ngx_http_ai_store_test_ops; t->name.len; t++) {
         if (t->name.len == ctx->name.len
             && ngx_strncmp(t->name.data, ctx->name.data, t->name.len) == 0)
@@ -358,7 +363,10 @@ ngx_http_ai_store_test_send(ngx_http_request_t *r,
 
     b->last = ngx_sprintf(b->last, "{\"rc\":\"%s\"", res);
 
-    if (op->rc == NGX_OK && op->type == NGX_HTTP_AI_STORE_GET) {
+    if ((op->rc == NGX_OK && op->type == NGX_HTTP_AI_STORE_GET)
+        || (op->rc == NGX_DECLINED && op->type == NGX_HTTP_AI_STORE_ADD
+            && op->get))
+    {
         b->last = ngx_cpymem(b->last, ",\"value\":\"", 10);
 
         if (op->counter) {
@@ -394,7 +402,7 @@ ngx_http_ai_store_test_send(ngx_http_request_t *r,
             b->last = ngx_sprintf(b->last, ",\"ttl\":%M", op->ttl);
         }
 
-    } else if (op->rc == NGX_OK && op->ttl && ctx->show_ttl) {
+    } else if ((op->rc == NGX_OK || op->get) && op->ttl && ctx->show_ttl) {
         b->last = ngx_sprintf(b->last, ",\"ttl\":%M", op->ttl);
     }
 
