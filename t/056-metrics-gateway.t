@@ -72,7 +72,7 @@ server-timing: True upstream >= 150: True gateway < upstream: True
 [((('outcome', 'ok'), ('target', 'an')), 1.0), ((('outcome', 'ok'), ('target', 'good')), 2.0), ((('outcome', 'server_error'), ('target', 'busy')), 1.0)]
 [({'target': 'good'}, 1.0)]
 overhead count: 3.0 le=0.1: 3.0
-[('0.1.0', '12', 1.0)]
+[('0.1.0', '13', 1.0)]
 in flight: 0.0 0.0
 gauge histogram
 --- error_log
