@@ -28,10 +28,10 @@
  * the answer's SET takes its place), then are hits, or go on themselves
  * after the lock's timeout.  The lookup is that ADD, which gives the
  * value present instead (the store's ADD with op->get): a miss is two
- * operations on one key, the lock and the answer, a hit one.  Clients steer it with headers: X-AI-Cache:
- * bypass | no-store, X-AI-Cache-TTL: SECONDS, X-AI-Cache-Namespace: NAME,
- * and Cache-Control: no-cache (look up nothing) / no-store (store
- * nothing).
+ * operations on one key, the lock and the answer, a hit one.  Clients
+ * steer it with headers: X-AI-Cache: bypass | no-store, X-AI-Cache-TTL:
+ * SECONDS, X-AI-Cache-Namespace: NAME, and Cache-Control: no-cache (look
+ * up nothing) / no-store (store nothing).
  * Answers carry X-AI-Cache-Status (HIT, MISS, BYPASS) and, on a hit, Age;
  * the outcome "cache" says the same.
  */

@@ -6,10 +6,11 @@
  * keys of a windowed counter share a slot); a sliding window keeps a
  * count per window in PREFIX{KEY}:INDEX, a token bucket a hash in
  * PREFIX{KEY}.  GET, ADD giving the value present, DEL of a value, the
- * counters and the windowed counters are Lua scripts, sent with EVALSHA (EVAL until the digest is known, and again
- * on a NOSCRIPT reply); the windowed ones take the time from the
- * server's TIME, one clock for every node, and follow the shm backend's
- * arithmetic (ngx_http_ai_store_sliding(), ngx_http_ai_store_bucket()).
+ * counters and the windowed counters are Lua scripts, sent with EVALSHA
+ * (EVAL until the digest is known, and again on a NOSCRIPT reply); the
+ * windowed ones take the time from the server's TIME, one clock for every
+ * node, and follow the shm backend's arithmetic
+ * (ngx_http_ai_store_sliding(), ngx_http_ai_store_bucket()).
  *
  * Each command has a record of the backend's, the privdata of hiredis:
  * it points to the op until the op completes, times out or is cancelled,
@@ -424,7 +425,7 @@ ngx_http_ai_redis_send(ngx_http_ai_redis_cmd_t *cmd)
 
         /* fall through */
 
-    default: /* GET, INCR, RESERVE, DEL of a value: scripts */
+    default: /* GET, INCR, RESERVE, DEL of a value, ADD given get */
     script:
 
         if (op->type == NGX_HTTP_AI_STORE_GET) {

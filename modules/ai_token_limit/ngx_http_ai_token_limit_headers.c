@@ -109,8 +109,8 @@ static ngx_int_t
 ngx_http_ai_token_limit_set(ngx_http_request_t *r, ngx_http_ai_tl_hold_t *h,
     ngx_uint_t kind)
 {
-    u_char     buf[NGX_INT64_LEN + 32], *p;
-    int64_t    left;
+    u_char      buf[NGX_INT64_LEN + 32], *p;
+    int64_t     left;
     ngx_str_t  *names;
 
     names = ngx_http_ai_token_limit_names[kind];
